@@ -1,0 +1,126 @@
+import { UsageError } from '../errors/index.js';
+import { shuffledIndices } from './random.js';
+
+/** One batch of samples, row-major. */
+export interface Batch {
+  /** The samples' floats, `shape` in row-major order. */
+  x: Float32Array;
+  /** [n, C, H, W] for images, or [n, ...sampleShape] in general; n may be smaller for the last batch. */
+  shape: number[];
+  /** Class labels, one per sample, when the data set has labels. */
+  y?: Int32Array;
+}
+
+export interface BatchOptions {
+  /** Visit samples in a seeded random order instead of file order. */
+  shuffle?: boolean;
+  /** Seed of the shuffle (default 0, so an unseeded shuffle is still reproducible). */
+  seed?: number;
+  /** Use only the first `limit` samples (of the shuffled order when shuffling). */
+  limit?: number;
+  /** Skip a last batch smaller than `batchSize` (e.g. for training with fixed-size batches). */
+  dropLast?: boolean;
+}
+
+export interface Dataset {
+  /** Human-readable, saying which source was used, e.g. 'fashion-mnist:test (1000 of 10000, bundled subset)'. */
+  readonly name: string;
+  /** Number of samples. */
+  readonly size: number;
+  /** Shape of one sample, e.g. [1, 28, 28]. */
+  readonly sampleShape: number[];
+  readonly numClasses?: number;
+  readonly hasLabels: boolean;
+  /** All labels in sample order, when known up front; lets label checks skip decoding the samples. */
+  readonly labels?: Int32Array;
+  /** Yields batches in order (or in a seeded shuffled order), without holding more than one batch of decoded floats beyond the source arrays. */
+  batches(batchSize: number, opts?: BatchOptions): Iterable<Batch>;
+}
+
+/** What an in-memory data set is made of: its metadata and a way to decode one sample. */
+export interface SampleSource {
+  name: string;
+  size: number;
+  sampleShape: number[];
+  numClasses?: number;
+  labels?: Int32Array;
+  /** Writes sample `index` as floats into out[offset, offset + product(sampleShape)). */
+  writeSample(index: number, out: Float32Array, offset: number): void;
+}
+
+/**
+ * A data set whose source arrays are in memory (decoded file contents); samples are decoded
+ * into floats one batch at a time, so a uint8 image set never exists as a whole float copy.
+ */
+export class InMemoryDataset implements Dataset {
+  readonly name: string;
+  readonly size: number;
+  readonly sampleShape: number[];
+  readonly numClasses?: number;
+  readonly labels?: Int32Array;
+  private readonly sampleSize: number;
+  private readonly writeSample: SampleSource['writeSample'];
+
+  constructor(source: SampleSource) {
+    if (source.labels !== undefined && source.labels.length !== source.size) {
+      // A programming error in a reader, not bad user data: the readers check lengths first.
+      throw new Error(`${source.name}: ${source.labels.length} labels for ${source.size} samples`);
+    }
+    this.name = source.name;
+    this.size = source.size;
+    this.sampleShape = [...source.sampleShape];
+    this.numClasses = source.numClasses;
+    this.labels = source.labels;
+    this.sampleSize = source.sampleShape.reduce((a, b) => a * b, 1);
+    this.writeSample = source.writeSample;
+  }
+
+  get hasLabels(): boolean {
+    return this.labels !== undefined;
+  }
+
+  batches(batchSize: number, opts: BatchOptions = {}): Iterable<Batch> {
+    // Validate now rather than at the first next(), so a bad flag fails where it is passed.
+    const order = batchOrder(this.size, batchSize, opts);
+    return this.generate(order, batchSize, opts.dropLast ?? false);
+  }
+
+  private *generate(order: Uint32Array, batchSize: number, dropLast: boolean): Generator<Batch> {
+    for (let start = 0; start < order.length; start += batchSize) {
+      const n = Math.min(batchSize, order.length - start);
+      if (n < batchSize && dropLast) return;
+      // A fresh array per batch: consumers may keep a batch (e.g. wrap it in a tensor) after the next one.
+      const x = new Float32Array(n * this.sampleSize);
+      const y = this.labels === undefined ? undefined : new Int32Array(n);
+      for (let k = 0; k < n; k++) {
+        const index = order[start + k];
+        this.writeSample(index, x, k * this.sampleSize);
+        if (y !== undefined) y[k] = this.labels![index];
+      }
+      yield y === undefined ? { x, shape: [n, ...this.sampleShape] } : { x, shape: [n, ...this.sampleShape], y };
+    }
+  }
+}
+
+/** The sample indices a pass over `size` samples visits, after shuffling and limiting. */
+export function batchOrder(size: number, batchSize: number, opts: BatchOptions = {}): Uint32Array {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new UsageError(`Invalid batch size ${String(batchSize)}: it must be a positive integer.`, {
+      action: 'Pass a batch size of 1 or more, e.g. --batch-size 64.',
+    });
+  }
+  const limit = opts.limit;
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw new UsageError(`Invalid sample limit ${String(limit)}: it must be a positive integer.`, {
+      action: 'Pass a limit of 1 or more, or leave it out to use every sample.',
+    });
+  }
+  let order: Uint32Array;
+  if (opts.shuffle) {
+    order = shuffledIndices(size, opts.seed ?? 0);
+  } else {
+    order = new Uint32Array(size);
+    for (let i = 0; i < size; i++) order[i] = i;
+  }
+  return limit === undefined || limit >= size ? order : order.subarray(0, limit);
+}

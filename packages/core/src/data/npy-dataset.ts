@@ -1,0 +1,109 @@
+import { InvalidDataError } from '../errors/index.js';
+import { readDataFile } from './data-file.js';
+import { InMemoryDataset, type Dataset } from './dataset.js';
+import { readNpyFile, type NpyArray } from './npy.js';
+import { npzArrayNames, parseNpz } from './npz.js';
+
+/** Where the arrays came from, for names and error messages. */
+export interface ArraySources {
+  /** e.g. 'x.npy' or 'data.npz:x' */
+  x: string;
+  /** e.g. 'y.npy' or 'data.npz:y'; absent when there are no labels */
+  y?: string;
+  /** The data set's name, e.g. 'data.npz' */
+  name: string;
+}
+
+/** `--data x.npy [--labels y.npy]`: samples N×C×H×W float, labels N integers; used as they are. */
+export async function openNpyDataset(dataPath: string, labelsPath?: string): Promise<Dataset> {
+  const [x, y] = await Promise.all([readNpyFile(dataPath), labelsPath === undefined ? undefined : readNpyFile(labelsPath)]);
+  return datasetFromArrays(x, y, { x: dataPath, y: labelsPath, name: labelsPath === undefined ? dataPath : `${dataPath} + ${labelsPath}` });
+}
+
+/** `--data file.npz`: array `x` (N×C×H×W float) and optional `y` (N integer labels). */
+export async function openNpzDataset(path: string): Promise<Dataset> {
+  const bytes = await readDataFile(path);
+  const arrays = parseNpz(bytes, path, ['x', 'y']);
+  const x = arrays.get('x');
+  if (x === undefined) {
+    const found = npzArrayNames(bytes);
+    throw new InvalidDataError(`${path} has no array named x (it holds ${found.length === 0 ? 'no arrays' : found.join(', ')}).`, {
+      action: 'Save the samples as x and the labels as y: np.savez("data.npz", x=images, y=labels).',
+    });
+  }
+  const y = arrays.get('y');
+  return datasetFromArrays(x, y, { x: `${path}:x`, y: y === undefined ? undefined : `${path}:y`, name: path });
+}
+
+/** Checks samples and labels and wraps them as a Dataset; no normalisation is applied. */
+export function datasetFromArrays(x: NpyArray, y: NpyArray | undefined, where: ArraySources): Dataset {
+  const samples = checkSamples(x, where.x);
+  const n = x.shape[0];
+  const labels = y === undefined ? undefined : checkLabels(y, where.y ?? 'labels', n, where.x);
+  const sampleShape = x.shape.slice(1);
+  const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+  return new InMemoryDataset({
+    name: `${where.name} (${n} samples${labels === undefined ? ', no labels' : ''})`,
+    size: n,
+    sampleShape,
+    labels,
+    writeSample: (i, out, offset) => out.set(samples.subarray(i * sampleSize, (i + 1) * sampleSize), offset),
+  });
+}
+
+function checkSamples(x: NpyArray, name: string): Float32Array {
+  const shape = `(${x.shape.join(', ')})`;
+  if (x.shape.length !== 4) {
+    throw new InvalidDataError(`${name} has rank ${x.shape.length} (shape ${shape}); samples must be 4-D, N×C×H×W.`, {
+      action: x.shape.length === 3
+        ? 'Add the channel axis, e.g. x[:, None, :, :] for grey images.'
+        : 'Reshape to N×C×H×W, e.g. x.reshape(-1, 1, 28, 28) for 28×28 grey images, and save again.',
+    });
+  }
+  if (x.shape[0] === 0) {
+    throw new InvalidDataError(`${name} is empty (shape ${shape}).`, { action: 'Save at least one sample.' });
+  }
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') {
+    throw new InvalidDataError(`${name} has dtype ${x.dtype}; samples must be float32 (or float64).`, {
+      action: 'Convert and normalise as the model expects before saving, e.g. x.astype(np.float32) / 255; pg uses the values as they are.',
+    });
+  }
+  const data = x.dtype === 'float32' ? x.data : Float32Array.from(x.data);
+  const bad = data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    const perSample = data.length / x.shape[0];
+    throw new InvalidDataError(`${name} contains ${data[bad]} in sample ${Math.floor(bad / perSample)}${x.dtype === 'float64' ? ' (after conversion to float32)' : ''}.`, {
+      action: 'Replace non-finite values (e.g. np.nan_to_num) or drop those samples.',
+    });
+  }
+  return data;
+}
+
+function checkLabels(y: NpyArray, name: string, n: number, xName: string): Int32Array {
+  if (y.dtype === 'float32' || y.dtype === 'float64' || y.dtype === 'bool') {
+    throw new InvalidDataError(`${name} has dtype ${y.dtype}; labels must be integers (class indices).`, {
+      action: 'Save class indices, e.g. y.astype(np.int64) (or y.argmax(1) for one-hot labels).',
+    });
+  }
+  if (y.shape.length !== 1) {
+    throw new InvalidDataError(`${name} has shape (${y.shape.join(', ')}); labels must be 1-D, one class index per sample.`, {
+      action: y.shape.length === 2 && y.shape[1] !== 1 ? 'For one-hot labels save y.argmax(1).' : 'Flatten them: y.reshape(-1).',
+    });
+  }
+  if (y.shape[0] !== n) {
+    throw new InvalidDataError(`${name} has ${y.shape[0]} labels but ${xName} has ${n} samples.`, {
+      action: 'Save one label per sample, in the same order.',
+    });
+  }
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = Number(y.data[i]);
+    if (v < 0 || v > 0x7fffffff) {
+      throw new InvalidDataError(`${name} has label ${v} at index ${i}; labels must be class indices 0..numClasses-1.`, {
+        action: 'Map the labels to 0-based class indices before saving.',
+      });
+    }
+    labels[i] = v;
+  }
+  return labels;
+}

@@ -1,0 +1,111 @@
+import { resolve } from 'node:path';
+import { InvalidDataError, UsageError } from '../errors/index.js';
+import type { Dataset } from './dataset.js';
+import { openFashionMnist, parseSource, type FashionMnistSplit } from './fashion-mnist.js';
+import { openNpyDataset, openNpzDataset } from './npy-dataset.js';
+
+export interface OpenDatasetOptions {
+  /** `--labels y.npy`, only with a .npy data file. */
+  labels?: string;
+  /** Per-channel normalisation, only for built-in image data (array files are used as they are). */
+  mean?: number[];
+  std?: number[];
+  /** Folder that relative paths are taken from (default: the current folder). */
+  baseDir?: string;
+  /** Environment for PG_DATA_DIR / PG_DATA_SOURCE (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+const ACCEPTED_FORMS =
+  'fashion-mnist:train, fashion-mnist:test (add ?source=bundled for the small subset shipped with pg), ' +
+  'a .npz file with arrays x (N×C×H×W float) and y (labels), or a .npy file of samples with --labels y.npy';
+
+/** Opens a data set from a `--data` spec. */
+export async function openDataset(spec: string, opts: OpenDatasetOptions = {}): Promise<Dataset> {
+  const fashion = /^fashion-mnist(?::([^?]*))?(?:\?(.*))?$/.exec(spec);
+  if (fashion !== null) return openBuiltin(spec, fashion[1], fashion[2], opts);
+
+  const lower = spec.toLowerCase();
+  const isNpz = lower.endsWith('.npz');
+  if (!isNpz && !lower.endsWith('.npy')) {
+    throw new UsageError(`Cannot use '${spec}' as data: it is not a known data set or a .npy/.npz file. Accepted: ${ACCEPTED_FORMS}.`, {
+      action: 'Pass one of those, e.g. --data fashion-mnist:test or --data data.npz.',
+    });
+  }
+  if (opts.mean !== undefined || opts.std !== undefined) {
+    throw new UsageError(`--mean/--std do not apply to ${spec}: array files are used as they are.`, {
+      action: 'Normalise the arrays before saving them, or leave out --mean/--std.',
+    });
+  }
+  const path = (p: string): string => (opts.baseDir === undefined ? p : resolve(opts.baseDir, p));
+  if (isNpz) {
+    if (opts.labels !== undefined) {
+      throw new UsageError(`--labels is only for .npy data; ${spec} holds its labels as array y.`, {
+        action: 'Leave out --labels, or save the labels inside the .npz as y.',
+      });
+    }
+    return openNpzDataset(path(spec));
+  }
+  return openNpyDataset(path(spec), opts.labels === undefined ? undefined : path(opts.labels));
+}
+
+function openBuiltin(spec: string, split: string | undefined, query: string | undefined, opts: OpenDatasetOptions): Promise<Dataset> {
+  if (split !== 'train' && split !== 'test') {
+    throw new UsageError(`'${spec}' names no split of Fashion-MNIST.`, { action: 'Use fashion-mnist:train or fashion-mnist:test.' });
+  }
+  if (opts.labels !== undefined) {
+    throw new UsageError('--labels is only for .npy data; Fashion-MNIST has its own labels.', { action: 'Leave out --labels.' });
+  }
+  const params = new URLSearchParams(query ?? '');
+  const unknown = [...params.keys()].filter((k) => k !== 'source');
+  if (unknown.length > 0) {
+    throw new UsageError(`'${spec}' has unknown option ${unknown.join(', ')}.`, { action: 'The only option is ?source=auto|bundled|system.' });
+  }
+  const fromQuery = params.get('source') ?? undefined;
+  const source = fromQuery === undefined ? undefined : parseSource(fromQuery, `The source in '${spec}'`);
+  return openFashionMnist(split as FashionMnistSplit, { source, mean: opts.mean, std: opts.std, env: opts.env });
+}
+
+/**
+ * Checks that a data set can feed a model: each sample's shape must equal the model input's
+ * non-batch dims (symbolic or unknown dims match anything), and every label must be < numClasses.
+ */
+export function checkDatasetFits(ds: Dataset, inputShape: (number | string | null)[], numClasses?: number): void {
+  const modelSample = inputShape.slice(1);
+  const fits =
+    inputShape.length > 0 &&
+    modelSample.length === ds.sampleShape.length &&
+    // Non-positive dims are what exporters write for "unknown", so treat them like symbols.
+    modelSample.every((d, i) => typeof d !== 'number' || d <= 0 || d === ds.sampleShape[i]);
+  if (!fits) {
+    const show = (dims: (number | string | null)[]): string => `[${dims.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+    throw new InvalidDataError(
+      `Data ${ds.name} has samples of shape ${show(ds.sampleShape)}, but the model input ${show(inputShape)} takes samples of shape ${show(modelSample)}.`,
+      { action: `Use data whose samples are ${show(modelSample)} (after the batch dim), or a model whose input is ${show(['N', ...ds.sampleShape])}.` },
+    );
+  }
+  if (numClasses === undefined || !ds.hasLabels) return;
+  const bad = findLabelAtLeast(ds, numClasses);
+  if (bad !== undefined) {
+    throw new InvalidDataError(
+      `Data ${ds.name} has label ${bad.label} at sample ${bad.index}, but the model has ${numClasses} classes (labels 0-${numClasses - 1}).`,
+      { action: 'Use labels that are class indices of this model, or a model with as many outputs as the data has classes.' },
+    );
+  }
+}
+
+function findLabelAtLeast(ds: Dataset, numClasses: number): { index: number; label: number } | undefined {
+  if (ds.labels !== undefined) {
+    const index = ds.labels.findIndex((v) => v >= numClasses);
+    return index < 0 ? undefined : { index, label: ds.labels[index] };
+  }
+  // No label array up front: walk the batches (decodes the samples too, but only one batch at a time).
+  let seen = 0;
+  for (const batch of ds.batches(1024)) {
+    const y = batch.y!;
+    const k = y.findIndex((v) => v >= numClasses);
+    if (k >= 0) return { index: seen + k, label: y[k] };
+    seen += y.length;
+  }
+  return undefined;
+}

@@ -1,0 +1,141 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from '../data/index.js';
+import type { Model, Node } from '../graph/index.js';
+import { InvalidDataError } from '../errors/index.js';
+import { Executor } from '../runtime/executor.js';
+import type { Observer } from '../runtime/kernel.js';
+import { tensorFromBatch } from '../runtime/feeds.js';
+import { OBSERVE, actScaleMode, pgLayers } from '../pg/index.js';
+import { COST_OPS, macsPerOutput } from './layer-cost.js';
+import type { LayerReport, ReportResult, ThresholdStats } from './report-types.js';
+
+export interface ReportOptions {
+  batchSize: number;
+  baseline?: Model;
+  /** Evaluate only the first N samples. */
+  limit?: number;
+}
+
+interface Evaluation {
+  samples: number;
+  correct: number;
+  /** Per layer node: outputs per sample (from the first batch's shapes). */
+  outputs: Map<Node, number>;
+  /** Per gated node: outputs that took the update, over the whole data set. */
+  updated: Map<Node, number>;
+}
+
+/**
+ * Runs a model over a data set in batches (memory does not grow with the data set) and measures
+ * accuracy and, for gated layers, how many outputs took the low-bit update.
+ */
+export async function evaluate(model: Model, data: Dataset, batchSize: number, limit?: number): Promise<Evaluation> {
+  if (!data.hasLabels) throw new InvalidDataError(`${data.name} has no labels; accuracy needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
+  const exec = new Executor(model);
+  const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
+  const outputName = exec.graph.outputs[0].name;
+  const layerNodes = exec.order.filter((n) => COST_OPS.has(n.opType));
+  const ev: Evaluation = { samples: 0, correct: 0, outputs: new Map(), updated: new Map() };
+  const counts = new Map<Node, tf.Tensor>();
+  const observer: Observer = {
+    wants: (_n, key) => key === OBSERVE.updated,
+    observe: (node, _k, t) => {
+      const prev = counts.get(node);
+      counts.set(node, tf.keep(prev ? tf.add(prev, tf.sum(t)) : tf.sum(t)));
+      prev?.dispose();
+    },
+  };
+  try {
+    for (const batch of data.batches(batchSize, { limit })) {
+      const first = ev.samples === 0;
+      const predicted = tf.tidy(() => {
+        const x = tensorFromBatch(batch.x, batch.shape);
+        const names = first ? [outputName, ...layerNodes.map((n) => n.outputs[0])] : [outputName];
+        const out = exec.run({ [inputName]: x }, { outputs: names, observer });
+        if (first) for (const n of layerNodes) ev.outputs.set(n, out[n.outputs[0]].size / batch.shape[0]);
+        return tf.argMax(out[outputName], -1);
+      });
+      const p = predicted.dataSync();
+      predicted.dispose();
+      for (let i = 0; i < p.length; i++) if (p[i] === batch.y![i]) ev.correct++;
+      ev.samples += p.length;
+      await new Promise((r) => setImmediate(r));
+    }
+    for (const [node, t] of counts) ev.updated.set(node, t.dataSync()[0]);
+  } finally {
+    counts.forEach((t) => t.dispose());
+    exec.dispose();
+  }
+  if (ev.samples === 0) throw new InvalidDataError(`${data.name} is empty`, { action: 'give a data set with at least one sample' });
+  return ev;
+}
+
+function thresholdStats(values: Float32Array): ThresholdStats {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const std = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  return { min: Math.min(...values), mean, max: Math.max(...values), std };
+}
+
+/** The `pg report` measurement: accuracy, sparsity (per element and MAC-weighted), B_avg, per-layer figures. */
+export async function reportModel(model: Model, data: Dataset, opts: ReportOptions): Promise<ReportResult> {
+  const ev = await evaluate(model, data, opts.batchSize, opts.limit);
+  const pg = new Map(pgLayers(model).map((l) => [l.node.name, l]));
+  const layers: LayerReport[] = [];
+  let outs = 0;
+  let upd = 0;
+  let outsMac = 0;
+  let updMac = 0;
+  for (const [node, perSample] of ev.outputs) {
+    const l = pg.get(node.name);
+    const k = macsPerOutput(node, model.graph);
+    const updated = ev.updated.get(node);
+    const gated = !!l?.gated;
+    const total = perSample * ev.samples;
+    if (gated && updated !== undefined) {
+      outs += total;
+      upd += updated;
+      outsMac += total * k;
+      updMac += updated * k;
+    }
+    const thr = l?.threshold ? model.graph.initializers.get(l.threshold) : undefined;
+    layers.push({
+      name: node.name,
+      op: node.opType,
+      gated,
+      bits: l?.bits ?? null,
+      hbits: l?.hbits ?? null,
+      wbits: l?.wbits ?? null,
+      macs: perSample * k,
+      outputs: perSample,
+      high_precision_fraction: gated && updated !== undefined ? updated / total : null,
+      threshold: thr ? thresholdStats(thr.data() as Float32Array) : null,
+    });
+  }
+  const gatedLayers = [...pg.values()].filter((l) => l.gated);
+  const bits = gatedLayers[0]?.bits ?? pg.values().next().value?.bits ?? null;
+  const hbits = gatedLayers[0]?.hbits ?? null;
+  const sparsity = outs ? 1 - upd / outs : 0;
+  const bavg = bits !== null && hbits !== null ? hbits + (1 - sparsity) * (bits - hbits) : null;
+  const result: ReportResult = {
+    model: model.sourcePath ?? '',
+    data: data.name,
+    samples: ev.samples,
+    accuracy: ev.correct / ev.samples,
+    sparsity,
+    sparsity_mac_weighted: outsMac ? 1 - updMac / outsMac : 0,
+    bavg,
+    act_scale: pg.size ? actScaleMode(model) : 'none (float model)',
+    bits,
+    hbits,
+    wbits: gatedLayers[0]?.wbits ?? null,
+    compute_reduction: bavg ? bits! / bavg : null,
+    layers,
+  };
+  if (opts.baseline) {
+    const base = await evaluate(opts.baseline, data, opts.batchSize, opts.limit);
+    result.baseline_accuracy = base.correct / base.samples;
+    result.accuracy_drop = result.baseline_accuracy - result.accuracy;
+  }
+  return result;
+}

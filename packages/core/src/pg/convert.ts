@@ -1,0 +1,137 @@
+import type { AttributeValue, Model, Node } from '../graph/index.js';
+import { constTensor, onnxOpset } from '../graph/index.js';
+import { UnsupportedModelError, UsageError } from '../errors/index.js';
+import { functionsFor } from './model-functions.js';
+import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
+import { placeLayers, LINEAR_OPS } from './placement.js';
+import { SCALE_FLOOR } from './quantizer.js';
+
+export interface ConvertOptions {
+  bits: number;
+  hbits: number;
+  wbits: number;
+  actScale: ActScaleMode;
+  include?: string[];
+  exclude?: string[];
+  gateDepthwise?: boolean;
+}
+
+export interface LayerDecision {
+  name: string;
+  op: string;
+  gated: boolean;
+  /** Activation bits, or null for a layer left float. */
+  bits: number | null;
+  hbits: number | null;
+  wbits: number | null;
+  reason: string;
+}
+
+export interface ConvertResult {
+  model: Model;
+  layers: LayerDecision[];
+}
+
+export const BIT_RANGE = { min: 2, max: 16 } as const;
+
+export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits'>): void {
+  const int = (v: number) => Number.isInteger(v);
+  if (!int(o.bits) || o.bits < BIT_RANGE.min || o.bits > BIT_RANGE.max) {
+    throw new UsageError(`--bits ${o.bits} is out of range`, { action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max}` });
+  }
+  if (!int(o.hbits) || o.hbits < 1 || o.hbits >= o.bits) {
+    throw new UsageError(`--hbits ${o.hbits} must be at least 1 and less than --bits ${o.bits}`, { action: 'the prediction uses the top hbits of the bits; e.g. --bits 4 --hbits 2' });
+  }
+  if (!int(o.wbits) || o.wbits < 2 || o.wbits > 32) {
+    throw new UsageError(`--wbits ${o.wbits} is out of range`, { action: 'use an integer from 2 to 32 (32 keeps weights at float precision)' });
+  }
+}
+
+/**
+ * Inserts PG quantizers: gated layers become PGConv/PGGemm, layers between them QConv/QGemm, the rest
+ * stays. Thresholds start at 0 (the method's start); static activation scales start at 1 and are
+ * calibrated from data by `calibrateScales` (convert with data, or finetune).
+ */
+export function convertModel(model: Model, opts: ConvertOptions): ConvertResult {
+  validateBits(opts);
+  const where = model.sourcePath ?? 'the model';
+  if (model.graph.nodes.some(isPgNode)) {
+    throw new UsageError(`${where} is already a gated model`, { action: 'convert the original float model; use `pg finetune` or `pg report` on this one' });
+  }
+  const opset = onnxOpset(model);
+  if (opset < 11) {
+    throw new UnsupportedModelError(`${where} uses ONNX opset ${opset}; pg writes gated models at opset 11 or later`, {
+      action: 're-export the model with opset_version >= 11 (13 recommended)',
+    });
+  }
+  const include = new Set(opts.include ?? []);
+  const exclude = new Set(opts.exclude ?? []);
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
+  for (const [flag, names] of [['--include', include], ['--exclude', exclude]] as const) {
+    const unknown = [...names].filter((n) => !layerNames.includes(n));
+    if (unknown.length) {
+      throw new UsageError(`${flag}: no Conv/Gemm layer named ${unknown.map((u) => `'${u}'`).join(', ')} in ${where}`, {
+        action: `layer names are: ${layerNames.join(', ')}`,
+      });
+    }
+  }
+  const placements = placeLayers(model.graph, { include, exclude, gateDepthwise: opts.gateDepthwise ?? false });
+  const initializers = new Map(model.graph.initializers);
+  const layers: LayerDecision[] = [];
+  const nodes = model.graph.nodes.map((node): Node => {
+    const p = placements.get(node);
+    if (!p) return node;
+    const base = { name: node.name, op: node.opType, reason: p.reason };
+    if (p.role === 'float') {
+      layers.push({ ...base, gated: false, bits: null, hbits: null, wbits: null });
+      return node;
+    }
+    const gated = p.role === 'gate';
+    layers.push({ ...base, gated, bits: opts.bits, hbits: gated ? opts.hbits : null, wbits: opts.wbits });
+    const scale = actScaleName(node.name);
+    initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([opts.actScale === 'dynamic' ? SCALE_FLOOR : 1])));
+    const attributes: Record<string, AttributeValue> = {
+      ...node.attributes,
+      bits: { type: 'int', value: opts.bits },
+      wbits: { type: 'int', value: opts.wbits },
+      dynamic_scale: { type: 'int', value: opts.actScale === 'dynamic' ? 1 : 0 },
+    };
+    const [x, w, b] = node.inputs;
+    if (!gated) {
+      return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b ?? '', scale], attributes };
+    }
+    const thr = thresholdName(node.name);
+    const channels = outputChannels(node, model);
+    initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
+    attributes.hbits = { type: 'int', value: opts.hbits };
+    return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b ?? '', thr, scale], attributes };
+  });
+  const graph = { ...model.graph, nodes, initializers };
+  const converted: Model = {
+    ...model,
+    graph,
+    opsetImports: [...model.opsetImports.filter((o) => o.domain !== PG_DOMAIN), { domain: PG_DOMAIN, version: PG_DOMAIN_VERSION }],
+    metadata: {
+      ...model.metadata,
+      [META.format]: FORMAT_VERSION,
+      [META.actScale]: opts.actScale === 'static' ? 'static-uncalibrated' : 'dynamic',
+      [META.bits]: String(opts.bits),
+      [META.hbits]: String(opts.hbits),
+      [META.wbits]: String(opts.wbits),
+    },
+  };
+  converted.functions = functionsFor(converted);
+  return { model: converted, layers };
+}
+
+function outputChannels(node: Node, model: Model): number {
+  const w = model.graph.initializers.get(node.inputs[1]);
+  if (!w) {
+    throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): its weight '${node.inputs[1]}' is not an initializer`, {
+      action: 'pg gates layers with constant weights; exclude this layer with --exclude',
+    });
+  }
+  if (node.opType === 'Conv') return w.dims[0];
+  const tb = node.attributes.transB;
+  return tb && tb.type === 'int' && tb.value === 1 ? w.dims[0] : w.dims[1];
+}

@@ -1,0 +1,43 @@
+/**
+ * Names that make up the gated-model format (docs/gated-format.md). Changing any of them changes the
+ * file format: bump FORMAT_VERSION.
+ */
+export const PG_DOMAIN = 'org.precisiongating';
+export const PG_DOMAIN_VERSION = 1;
+export const FORMAT_VERSION = '1';
+
+/** Gated layers: prediction from the high bits, update from the low bits where the gate opens. */
+export const PG_CONV = 'PGConv';
+export const PG_GEMM = 'PGGemm';
+/** Layers quantized statically at B bits (between gated ones), not gated. */
+export const Q_CONV = 'QConv';
+export const Q_GEMM = 'QGemm';
+
+export const GATED_OPS = [PG_CONV, PG_GEMM] as const;
+export const QUANT_OPS = [Q_CONV, Q_GEMM] as const;
+
+/** Metadata keys written into gated models. */
+export const META = {
+  format: 'pg.format_version',
+  actScale: 'pg.act_scale',
+  bits: 'pg.bits',
+  hbits: 'pg.hbits',
+  wbits: 'pg.wbits',
+  mean: 'pg.preprocess.mean',
+  std: 'pg.preprocess.std',
+  finetune: 'pg.finetune',
+} as const;
+
+/** Initializer names pg adds next to a layer's weights. */
+export const thresholdName = (layer: string) => `${layer}.pg_threshold`;
+export const actScaleName = (layer: string) => `${layer}.pg_act_scale`;
+
+export type ActScaleMode = 'dynamic' | 'static';
+
+export function isPgNode(n: { domain: string; opType: string }): boolean {
+  return n.domain === PG_DOMAIN;
+}
+
+export function isGatedNode(n: { domain: string; opType: string }): boolean {
+  return n.domain === PG_DOMAIN && (GATED_OPS as readonly string[]).includes(n.opType);
+}

@@ -1,0 +1,115 @@
+import type { AttributeValue, FunctionDef, Node } from '../graph/index.js';
+import { constTensor } from '../graph/index.js';
+import { SCALE_FLOOR } from './quantizer.js';
+import { PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+
+/**
+ * The meaning of pg's ops as ONNX model-local functions of standard ops, so that ONNX Runtime (1.9+)
+ * loads a gated model without knowing our domain. The op order mirrors pg's kernels (quantizer.ts), so
+ * both round the same way. Bit widths come from the calling node's attributes (ref_attr_name).
+ */
+
+const CONV_ATTRS = ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'];
+const GEMM_ATTRS = ['transB'];
+
+class Body {
+  readonly nodes: Node[] = [];
+  private k = 0;
+  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, out?: string): string {
+    const o = out ?? `t${this.k}`;
+    this.nodes.push({ name: `${opType}_${this.k++}`, opType, domain: '', inputs, outputs: [o], attributes });
+    return o;
+  }
+  float(v: number): string {
+    return this.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'float32', [], new Float32Array([v])) } });
+  }
+  /** A float scalar from an int attribute of the caller. */
+  attrAsFloat(name: string): string {
+    const i = this.op('Constant', [], { value_int: { type: 'ref', refAttrName: name, refType: 'int' } });
+    return this.op('Cast', [i], { to: { type: 'int', value: 1 } });
+  }
+  /** 2^attr - 1, as float. */
+  levels(name: string, two: string, one: string): string {
+    return this.op('Sub', [this.op('Pow', [two, this.attrAsFloat(name)]), one]);
+  }
+  reduceMax(x: string, axes: number[] | undefined, keepdims: boolean, opset: number): string {
+    const keep = { keepdims: { type: 'int' as const, value: keepdims ? 1 : 0 } };
+    if (!axes) return this.op('ReduceMax', [x], keep);
+    if (opset >= 18) return this.op('ReduceMax', [x, this.op('Constant', [], { value_ints: { type: 'ints', value: axes } })], keep);
+    return this.op('ReduceMax', [x], { ...keep, axes: { type: 'ints', value: axes } });
+  }
+}
+
+const refs = (names: string[]): Record<string, AttributeValue> =>
+  Object.fromEntries(names.map((n) => [n, { type: 'ref', refAttrName: n, refType: n === 'auto_pad' ? 'string' : n === 'group' || n === 'transB' ? 'int' : 'ints' } as AttributeValue]));
+
+/** Quantized weights Wq = sign(W) * round(|W|/s_w * n_w) / n_w * s_w, s_w = max(max|W|, floor). */
+function weightQuant(b: Body, w: string, two: string, one: string, opset: number): string {
+  const nw = b.levels('wbits', two, one);
+  const aw = b.op('Abs', [w]);
+  const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
+  return b.op('Mul', [b.op('Sign', [w]), b.op('Mul', [b.op('Div', [b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])]), nw]), sw])]);
+}
+
+/** The scale s = max(dynamic_scale * max|x| per sample, act_scale) and the codes q. */
+function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
+  const n = b.levels('bits', two, one);
+  const ax = b.op('Abs', [x]);
+  const perSample = b.reduceMax(ax, Array.from({ length: rank - 1 }, (_, i) => i + 1), true, opset);
+  const s = b.op('Max', [b.op('Mul', [perSample, b.attrAsFloat('dynamic_scale')]), actScale]);
+  const r = b.op('Clip', [b.op('Div', [ax, s]), b.float(0), one]);
+  const q = b.op('Round', [b.op('Mul', [r, n])]);
+  return { sign: b.op('Sign', [x]), q, unit: b.op('Div', [s, n]) };
+}
+
+function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
+  return { name, domain: PG_DOMAIN, inputs, outputs: ['Y'], attributes, nodes: b.nodes, opsetImports: [{ domain: '', version: opset }], docString: doc };
+}
+
+function gatedFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+  const b = new Body();
+  const two = b.float(2);
+  const one = b.float(1);
+  const wq = weightQuant(b, 'W', two, one, opset);
+  const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
+  const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
+  const qhb = b.op('Mul', [b.op('Floor', [b.op('Div', [c.q, step])]), step]);
+  const xq = b.op('Mul', [b.op('Mul', [c.sign, c.q]), c.unit]);
+  const xhb = b.op('Mul', [b.op('Mul', [c.sign, qhb]), c.unit]);
+  const xlb = b.op('Sub', [xq, xhb]);
+  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
+  const linear = kind === 'conv' ? 'Conv' : 'Gemm';
+  const ohb = b.op(linear, [xhb, wq, 'B'], refs(attrs));
+  const olb = b.op(linear, [xlb, wq], refs(attrs));
+  const shape = b.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'int64', [kind === 'conv' ? 4 : 2], new BigInt64Array(kind === 'conv' ? [1n, -1n, 1n, 1n] : [1n, -1n])) } });
+  const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', shape])])], { to: { type: 'int', value: 1 } });
+  b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
+  const name = kind === 'conv' ? PG_CONV : PG_GEMM;
+  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
+    `Precision-gated ${linear}: O_hb = ${linear}(x_hb, Wq) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(x_lb, Wq).`);
+}
+
+function quantFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+  const b = new Body();
+  const two = b.float(2);
+  const one = b.float(1);
+  const wq = weightQuant(b, 'W', two, one, opset);
+  const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
+  const xq = b.op('Mul', [b.op('Mul', [c.sign, c.q]), c.unit]);
+  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
+  const linear = kind === 'conv' ? 'Conv' : 'Gemm';
+  b.op(linear, [xq, wq, 'B'], refs(attrs), 'Y');
+  return makeFunction(kind === 'conv' ? Q_CONV : Q_GEMM, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
+    `${linear} on inputs fake-quantized to 'bits' and weights to 'wbits' (static precision, not gated).`);
+}
+
+/** The functions for the pg ops a model uses, written at the model's default-domain opset. */
+export function pgFunctions(opTypes: Set<string>, opset: number): FunctionDef[] {
+  const all: [string, () => FunctionDef][] = [
+    [PG_CONV, () => gatedFunction('conv', opset)],
+    [PG_GEMM, () => gatedFunction('gemm', opset)],
+    [Q_CONV, () => quantFunction('conv', opset)],
+    [Q_GEMM, () => quantFunction('gemm', opset)],
+  ];
+  return all.filter(([name]) => opTypes.has(name)).map(([, make]) => make());
+}

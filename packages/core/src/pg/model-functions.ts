@@ -1,0 +1,10 @@
+import type { FunctionDef, Model } from '../graph/index.js';
+import { onnxOpset } from '../graph/index.js';
+import { PG_DOMAIN } from './format.js';
+import { pgFunctions } from './functions.js';
+
+/** The model's functions with pg's replaced by the ones its pg nodes need (other functions kept). */
+export function functionsFor(model: Model): FunctionDef[] {
+  const used = new Set(model.graph.nodes.filter((n) => n.domain === PG_DOMAIN).map((n) => n.opType));
+  return [...model.functions.filter((f) => f.domain !== PG_DOMAIN), ...pgFunctions(used, onnxOpset(model))];
+}

@@ -1,0 +1,11 @@
+export * from './backend.js';
+export * from './custom-grad.js';
+export * from './executor.js';
+export * from './kernel.js';
+export * from './registry.js';
+export * from './value.js';
+export * from './attributes.js';
+export { convGeometry, convNhwc } from './ops/conv.js';
+export { gemm } from './ops/linear.js';
+export { toTfTensor } from './tensor-convert.js';
+export * from './feeds.js';

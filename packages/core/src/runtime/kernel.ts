@@ -1,0 +1,38 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Node } from '../graph/index.js';
+import type { RtValue } from './value.js';
+
+/** Receives what kernels choose to report while running (e.g. PG gate counts); used by metrics. */
+export interface Observer {
+  /** Whether the observer wants `key` from this node; kernels skip computing what nobody wants. */
+  wants(node: Node, key: string): boolean;
+  /** Called inside the run's tidy scope: keep what you need (tf.keep or read the data). */
+  observe(node: Node, key: string, value: tf.Tensor): void;
+}
+
+/** Options for kernels that take them (e.g. the PG gate's surrogate slope), keyed by a dotted name. */
+export type KernelSettings = Readonly<Record<string, number | boolean | string>>;
+
+export interface KernelContext {
+  readonly node: Node;
+  /** Opset version of the node's domain in this model. */
+  readonly opset: number;
+  /** True while a gradient tape is recording: kernels must not read tensor data synchronously then. */
+  readonly training: boolean;
+  readonly observer?: Observer;
+  readonly settings: KernelSettings;
+  /** Integer values of input `i` (shape-like inputs: Reshape's shape, Slice's starts...). */
+  readInts(i: number): number[] | undefined;
+  /** Float values of input `i` (Clip's min/max...). */
+  readFloats(i: number): number[] | undefined;
+}
+
+/** An op implementation: logical ONNX semantics over layout-tagged tfjs tensors. */
+export type Kernel = (inputs: (RtValue | undefined)[], ctx: KernelContext) => RtValue[];
+
+export interface KernelEntry {
+  kernel: Kernel;
+  /** Lowest opset version of the domain this kernel implements correctly. */
+  minOpset: number;
+  maxOpset: number;
+}

@@ -1,0 +1,34 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { attrFloat, attrInt } from '../attributes.js';
+import type { KernelContext } from '../kernel.js';
+import { defaultRegistry } from '../registry.js';
+import { plain, toLogical, type RtValue } from '../value.js';
+
+/** ONNX Gemm: alpha * op(A) op(B) + beta * C. */
+export function gemm(node: KernelContext['node'], a: tf.Tensor, b: tf.Tensor, c?: tf.Tensor): tf.Tensor {
+  const alpha = attrFloat(node, 'alpha', 1);
+  const beta = attrFloat(node, 'beta', 1);
+  let y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, attrInt(node, 'transA', 0) === 1, attrInt(node, 'transB', 0) === 1);
+  if (alpha !== 1) y = tf.mul(y, alpha);
+  if (c) y = tf.add(y, beta === 1 ? c : tf.mul(c, beta));
+  return y;
+}
+
+defaultRegistry.register('Gemm', (inputs: (RtValue | undefined)[], ctx: KernelContext) => {
+  const [a, b, c] = inputs;
+  return [plain(gemm(ctx.node, toLogical(a!), toLogical(b!), c ? toLogical(c) : undefined))];
+});
+
+defaultRegistry.register('MatMul', ([a, b]: (RtValue | undefined)[]) => {
+  let x = toLogical(a!);
+  let w = toLogical(b!);
+  // numpy semantics for 1-D operands: promote, multiply, then drop the added dim.
+  const squeezeA = x.rank === 1;
+  const squeezeB = w.rank === 1;
+  if (squeezeA) x = tf.expandDims(x, 0);
+  if (squeezeB) w = tf.expandDims(w, 1);
+  let y = tf.matMul(x, w);
+  if (squeezeA) y = tf.squeeze(y, [y.rank - 2]);
+  if (squeezeB) y = tf.squeeze(y, [y.rank - 1]);
+  return [plain(y)];
+});

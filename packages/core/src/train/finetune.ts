@@ -1,0 +1,181 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from '../data/index.js';
+import type { Model } from '../graph/index.js';
+import { constTensor } from '../graph/index.js';
+import { InvalidDataError, TrainingError, UsageError } from '../errors/index.js';
+import { Executor } from '../runtime/executor.js';
+import type { Observer } from '../runtime/kernel.js';
+import { tensorFromBatch } from '../runtime/feeds.js';
+import { META, OBSERVE, SETTINGS, actScaleMode, gate, pgLayers } from '../pg/index.js';
+import { calibrateActScales, calibrateThresholds } from './calibrate.js';
+import type { FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
+
+export interface FinetuneHooks {
+  onProgress?(p: FinetuneProgress): void;
+  /** Aborting stops training after the current step; the result holds what was trained so far. */
+  signal?: AbortSignal;
+}
+
+export interface FinetuneOutput {
+  model: Model;
+  result: FinetuneResult;
+}
+
+/**
+ * Fine-tunes a gated model: calibrates static activation scales (if not yet) and, with a target
+ * sparsity, the thresholds; then trains thresholds and static scales (and weights with
+ * `trainWeights`) on cross-entropy + σ Σ ||Δ - δ|| + a hinge keeping each layer's update fraction
+ * within 1 - S. The gate's forward is the hard step; its backward is the sigmoid surrogate.
+ */
+export async function finetune(model: Model, data: Dataset, opts: FinetuneOptions, hooks: FinetuneHooks = {}): Promise<FinetuneOutput> {
+  const layers = pgLayers(model);
+  if (!layers.some((l) => l.gated)) {
+    throw new UsageError(`${model.sourcePath ?? 'the model'} has no gated layers`, { action: 'run `pg convert` on the float model first' });
+  }
+  if (!data.hasLabels || !data.numClasses) {
+    throw new InvalidDataError(`${data.name} has no labels; fine-tuning needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
+  }
+  const calOpts = { batches: opts.calibrationBatches, batchSize: opts.batchSize, seed: opts.seed };
+  let current = model;
+  const mode = actScaleMode(model);
+  const calibrated = { thresholds: false, act_scales: false };
+  if (mode !== 'dynamic' && (mode === 'static-uncalibrated' || opts.recalibrate)) {
+    current = await calibrateActScales(current, data, calOpts);
+    calibrated.act_scales = true;
+  }
+  if (opts.targetSparsity !== undefined) {
+    current = await calibrateThresholds(current, data, opts.targetSparsity, calOpts);
+    calibrated.thresholds = true;
+  }
+
+  const exec = new Executor(current);
+  const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
+  const outputName = exec.graph.outputs[0].name;
+  const gated = layers.filter((l) => l.gated);
+  const gateVars = new Map<string, tf.Variable>();
+  const paramOf = new Map<tf.Variable, string>();
+  const weightVars = new Map<string, tf.Variable>();
+  const makeVar = (name: string, into: Map<string, tf.Variable>) => {
+    if (into.has(name) || gateVars.has(name) || weightVars.has(name)) return;
+    const v = tf.variable(exec.param(name)!, true, `pg${++session}/${name}`);
+    paramOf.set(v, name);
+    exec.setParam(name, v);
+    into.set(name, v);
+  };
+  for (const l of gated) makeVar(l.threshold!, gateVars);
+  for (const l of layers) if (!l.dynamic) makeVar(l.actScale, gateVars);
+  if (opts.trainWeights) {
+    for (const n of exec.graph.nodes) {
+      if (!['Conv', 'Gemm', 'PGConv', 'PGGemm', 'QConv', 'QGemm'].includes(n.opType)) continue;
+      for (const i of n.inputs.slice(1, 3)) if (i && exec.graph.initializers.has(i)) makeVar(i, weightVars);
+    }
+  }
+  const thrVars = gated.map((l) => gateVars.get(l.threshold!)!);
+  const gateOpt = tf.train.adam(opts.lr);
+  const weightOpt = opts.trainWeights && opts.weightLr > 0 ? tf.train.adam(opts.weightLr) : undefined;
+  const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop };
+  const budget = opts.targetSparsity === undefined ? undefined : 1 - opts.targetSparsity;
+
+  const totalSteps = Math.max(1, Math.min(opts.maxSteps ?? Infinity, Math.floor((opts.epochs * data.size) / opts.batchSize)));
+  const stepMs: number[] = [];
+  let loss = NaN;
+  let sparsity = NaN;
+  let step = 0;
+  const started = Date.now();
+  try {
+    for (let epoch = 0; step < totalSteps; epoch++) {
+      for (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
+        if (step >= totalSteps || hooks.signal?.aborted) break;
+        const t0 = performance.now();
+        const [l, sp] = tf.tidy(() => {
+          const x = tensorFromBatch(batch.x, batch.shape);
+          const y = tf.oneHot(tf.tensor1d(batch.y!, 'int32'), data.numClasses!);
+          const fractions: tf.Tensor[] = [];
+          const counts: tf.Tensor[] = [];
+          const observer: Observer = {
+            wants: (_n, key) => key === OBSERVE.prediction,
+            observe: (node, _key, ohb) => {
+              const l = gated.find((g) => g.node.name === node.name);
+              if (!l) return;
+              // The gate itself: hard count forward, sigmoid-surrogate gradient backward.
+              const m = gate(ohb, gateVars.get(l.threshold!)!, { alpha: opts.alpha, sparseBackprop: opts.sparseBackprop });
+              fractions.push(tf.mean(m));
+              // variableGrads disposes what its function made; the counts are read after it, so keep them.
+              counts.push(tf.keep(tf.stack([tf.sum(m), tf.scalar(m.size)])));
+            },
+          };
+          const all = [...gateVars.values(), ...weightVars.values()];
+          const { value, grads } = tf.variableGrads(() => {
+            fractions.length = 0;
+            const logits = exec.run({ [inputName]: x }, { outputs: [outputName], observer, training: true, settings })[outputName];
+            let total = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+            if (opts.penalty > 0) {
+              for (const v of thrVars) total = tf.add(total, tf.mul(opts.penalty, tf.norm(tf.sub(v, opts.gateTarget)))) as tf.Scalar;
+            }
+            if (budget !== undefined && opts.sparsityWeight > 0) {
+              for (const f of fractions) total = tf.add(total, tf.mul(opts.sparsityWeight, tf.square(tf.relu(tf.sub(f, budget))))) as tf.Scalar;
+            }
+            return total;
+          }, all);
+          const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: grads[v.name] }));
+          gateOpt.applyGradients(pick(gateVars));
+          if (weightOpt) weightOpt.applyGradients(pick(weightVars));
+          // Scales stay positive whatever a step does.
+          for (const l of layers) if (!l.dynamic) gateVars.get(l.actScale)!.assign(tf.maximum(gateVars.get(l.actScale)!, 1e-6));
+          const c = counts.length ? tf.sum(tf.stack(counts), 0).dataSync() : [0, 1];
+          counts.forEach((t) => t.dispose());
+          return [value.dataSync()[0], 1 - c[0] / c[1]];
+        });
+        if (!Number.isFinite(l)) {
+          throw new TrainingError(`the loss became ${l} at step ${step + 1}`, { action: 'lower --lr / --weight-lr, or check the data for NaN values' });
+        }
+        loss = l;
+        sparsity = sp;
+        stepMs.push(performance.now() - t0);
+        step++;
+        hooks.onProgress?.({ step, totalSteps, epoch, loss, sparsity, elapsedMs: Date.now() - started });
+        // Yield so signals (Ctrl-C) and progress output get through between steps.
+        await new Promise((r) => setImmediate(r));
+      }
+      if (hooks.signal?.aborted) break;
+    }
+    const trained = new Map<string, Float32Array>();
+    for (const v of [...gateVars.values(), ...weightVars.values()]) trained.set(paramOf.get(v)!, v.dataSync() as Float32Array);
+    const initializers = new Map(current.graph.initializers);
+    for (const [name, values] of trained) {
+      const old = initializers.get(name)!;
+      initializers.set(name, constTensor(name, 'float32', old.dims.slice(), Float32Array.from(values)));
+    }
+    const result: FinetuneResult = {
+      steps: step,
+      epochs: (step * opts.batchSize) / data.size,
+      step_ms_median: median(stepMs),
+      final_loss: loss,
+      final_sparsity: sparsity,
+      calibrated,
+      act_scale: mode === 'dynamic' ? 'dynamic' : 'static',
+      trained: [...trained.keys()],
+      seed: opts.seed,
+    };
+    const metadata = {
+      ...current.metadata,
+      [META.finetune]: JSON.stringify({ steps: step, seed: opts.seed, target_sparsity: opts.targetSparsity ?? null, train_weights: opts.trainWeights, data: data.name }),
+    };
+    return { model: { ...current, metadata, graph: { ...current.graph, initializers } }, result };
+  } finally {
+    gateOpt.dispose();
+    weightOpt?.dispose();
+    for (const v of [...gateVars.values(), ...weightVars.values()]) v.dispose();
+    exec.dispose();
+  }
+}
+
+/** Variable names must be unique per process; several fine-tunes may run in one (tests, sweeps). */
+let session = 0;
+
+function median(v: number[]): number {
+  if (!v.length) return 0;
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
