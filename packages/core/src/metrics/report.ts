@@ -36,14 +36,9 @@ export async function evaluate(model: Model, data: Dataset, batchSize: number, l
   const outputName = exec.graph.outputs[0].name;
   const layerNodes = exec.order.filter((n) => COST_OPS.has(n.opType));
   const ev: Evaluation = { samples: 0, correct: 0, outputs: new Map(), updated: new Map() };
-  const counts = new Map<Node, tf.Tensor>();
   const observer: Observer = {
-    wants: (_n, key) => key === OBSERVE.updated,
-    observe: (node, _k, t) => {
-      const prev = counts.get(node);
-      counts.set(node, tf.keep(prev ? tf.add(prev, tf.sum(t)) : tf.sum(t)));
-      prev?.dispose();
-    },
+    wants: (_n, key) => key === OBSERVE.gate,
+    observe: (node, _k, m) => void ev.updated.set(node, (ev.updated.get(node) ?? 0) + tf.sum(m).dataSync()[0]),
   };
   try {
     for (const batch of data.batches(batchSize, { limit })) {
@@ -61,9 +56,7 @@ export async function evaluate(model: Model, data: Dataset, batchSize: number, l
       ev.samples += p.length;
       await new Promise((r) => setImmediate(r));
     }
-    for (const [node, t] of counts) ev.updated.set(node, t.dataSync()[0]);
   } finally {
-    counts.forEach((t) => t.dispose());
     exec.dispose();
   }
   if (ev.samples === 0) throw new InvalidDataError(`${data.name} is empty`, { action: 'give a data set with at least one sample' });

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
+import { steRound, steTrunc, stopGradient } from './ste.js';
 
 /**
- * The PG quantizer (see docs/method.md). The op sequence here is the one the gated model's ONNX function
- * spells out, op for op, so pg and ONNX Runtime round identically.
+ * The PG quantizer (docs/method.md). Gradients come from autodiff with straight-through round/trunc:
+ * x gets the identity inside the clip range (zero outside) through x_q and x_hb, nothing through
+ * x_lb = x_q - x_hb; a learnable scale gets the LSQ gradient (q/n - x/s inside, ±1 outside).
+ * Results are bit-identical to the ONNX function of the gated op: clip(x/s, -1, 1) * n rounds half to
+ * even symmetrically, so round(clip(x/s)·n) = sign(x)·round(clip(|x|/s)·n), and (sign·q)·unit = q_s·unit.
  */
 
 /** Smallest scale; keeps an all-zero tensor from dividing by zero. */
@@ -17,90 +21,38 @@ export function dynamicScale(x: tf.Tensor): tf.Tensor {
   return tf.max(tf.abs(x), axes, true);
 }
 
-/** The scale the quantizer uses: max(dynamic * perSampleMax, static). See the act_scale input in docs/gated-format.md. */
+/**
+ * The scale the quantizer uses: the static one, or max(per-sample max|x|, static) in dynamic mode, where
+ * the static input holds the floor (see the ActScale input in docs/gated-format.md). No gradient flows
+ * through a dynamic scale.
+ */
 export function effectiveScale(x: tf.Tensor, staticScale: tf.Tensor, dynamic: boolean): tf.Tensor {
-  return dynamic ? tf.maximum(dynamicScale(x), staticScale) : staticScale;
+  return dynamic ? stopGradient(tf.maximum(dynamicScale(x), staticScale)) : staticScale;
 }
 
-interface Codes {
-  sign: tf.Tensor;
-  /** q = round(clamp(|x|/s, 0, 1) * (2^B - 1)) */
-  q: tf.Tensor;
-  /** |x| < s: where the straight-through gradient passes. */
-  inside: tf.Tensor;
-  unit: tf.Tensor;
+/** Signed codes q_s = round(clip(x/s, -1, 1) · (2^B - 1)) and the unit s/(2^B - 1). */
+function signedCodes(x: tf.Tensor, s: tf.Tensor, bits: number): { qs: tf.Tensor; unit: tf.Tensor } {
+  const n = levels(bits);
+  return { qs: steRound(tf.mul(tf.clipByValue(tf.div(x, s), -1, 1), n)), unit: tf.div(s, n) };
 }
 
-function codes(x: tf.Tensor, s: tf.Tensor, n: number): Codes {
-  const ax = tf.abs(x);
-  const r = tf.clipByValue(tf.div(ax, s), 0, 1);
-  return { sign: tf.sign(x), q: tf.round(tf.mul(r, n)), inside: tf.cast(tf.less(ax, s), 'float32'), unit: tf.div(s, n) };
-}
-
-/** Sums a gradient down to the shape of the scale it belongs to. */
-function reduceTo(g: tf.Tensor, shape: number[]): tf.Tensor {
-  const full = [...new Array<number>(g.rank - shape.length).fill(1), ...shape];
-  const axes = full.map((d, i) => (d === 1 && g.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0);
-  const r = axes.length ? tf.sum(g, axes, true) : g;
-  return tf.reshape(r, shape);
+/** B-bit fake quantization x_q = q_s · s/(2^B - 1). */
+export function fakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number): tf.Tensor {
+  const { qs, unit } = signedCodes(x, s, bits);
+  return tf.mul(qs, unit);
 }
 
 /**
- * B-bit fake quantization x_q = sign(x) * q * s/(2^B-1). Straight-through gradient to x inside the clip
- * range; LSQ-style gradient to a learnable scale (x_q/s - x/s inside, sign(x) outside). With a dynamic
- * scale the caller passes `learnScale = false` and the scale gets no gradient (as in the method).
+ * Quantizes x to B bits and splits it: x_hb keeps the top B_hb bits of the code (truncation, so
+ * q = 2^(B-B_hb)·q_hb + q_lb exactly), x_lb = x_q - x_hb.
  */
-export function fakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number, learnScale: boolean): tf.Tensor {
-  const n = levels(bits);
-  const f = customGrad<[tf.Tensor, tf.Tensor]>(([xi, si], save) => {
-    const c = codes(xi, si, n);
-    const xq = tf.mul(tf.mul(c.sign, c.q), c.unit);
-    save([xi, si, xq, c.inside]);
-    return {
-      value: xq,
-      gradFunc: (dy, [xs, ss, xqs, inside]) => {
-        const dx = tf.mul(dy, inside);
-        const ds = learnScale
-          ? reduceTo(tf.mul(dy, tf.add(tf.mul(inside, tf.sub(tf.div(xqs, ss), tf.div(xs, ss))), tf.mul(tf.sub(1, inside), tf.sign(xs)))), ss.shape)
-          : tf.zerosLike(ss);
-        return [dx, ds];
-      },
-    };
-  });
-  return f(x, s);
-}
-
-/**
- * Quantizes x to B bits and splits it into its high and low parts, stacked on the batch axis:
- * [x_hb; x_lb] with q_hb = floor(q / 2^(B-B_hb)), x_hb = sign * q_hb * 2^(B-B_hb) * s/n, x_lb = x_q - x_hb.
- * Gradients: x receives the straight-through gradient of the x_hb half only (floor is passed straight
- * through too; nothing flows back through the low-bit branch); a learnable scale gets the LSQ-style
- * gradient of both halves.
- */
-export function quantSplit(x: tf.Tensor, s: tf.Tensor, bits: number, hbits: number, learnScale: boolean): tf.Tensor {
-  const n = levels(bits);
+export function quantSplit(x: tf.Tensor, s: tf.Tensor, bits: number, hbits: number): { hb: tf.Tensor; lb: tf.Tensor } {
+  const { qs, unit } = signedCodes(x, s, bits);
   const step = 2 ** (bits - hbits);
-  const f = customGrad<[tf.Tensor, tf.Tensor]>(([xi, si], save) => {
-    const c = codes(xi, si, n);
-    const qhb = tf.mul(tf.floor(tf.div(c.q, step)), step);
-    const xq = tf.mul(tf.mul(c.sign, c.q), c.unit);
-    const xhb = tf.mul(tf.mul(c.sign, qhb), c.unit);
-    const xlb = tf.sub(xq, xhb);
-    save([xi, si, xhb, xlb, c.inside]);
-    return {
-      value: tf.concat([xhb, xlb], 0),
-      gradFunc: (dy, [xs, ss, xhbs, xlbs, inside]) => {
-        const [dyHb, dyLb] = tf.split(dy, 2, 0);
-        const dx = tf.mul(dyHb, inside);
-        if (!learnScale) return [dx, tf.zerosLike(ss)];
-        const outside = tf.mul(tf.sub(1, inside), tf.sign(xs));
-        const dHb = tf.add(tf.mul(inside, tf.sub(tf.div(xhbs, ss), tf.div(xs, ss))), outside);
-        const dLb = tf.mul(inside, tf.div(xlbs, ss));
-        return [dx, reduceTo(tf.add(tf.mul(dyHb, dHb), tf.mul(dyLb, dLb)), ss.shape)];
-      },
-    };
-  });
-  return f(x, s);
+  const qhb = tf.mul(steTrunc(tf.mul(qs, 1 / step)), step);
+  const xq = tf.mul(qs, unit);
+  const hb = tf.mul(qhb, unit);
+  return { hb, lb: tf.sub(xq, hb) };
 }
 
 /**

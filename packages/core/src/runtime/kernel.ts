@@ -7,7 +7,9 @@ export interface Observer {
   /** Whether the observer wants `key` from this node; kernels skip computing what nobody wants. */
   wants(node: Node, key: string): boolean;
   /** Called inside the run's tidy scope: keep what you need (tf.keep or read the data). */
-  observe(node: Node, key: string, value: tf.Tensor): void;
+  observe?(node: Node, key: string, value: tf.Tensor): void;
+  /** Figures a kernel computed outside tfjs (e.g. per-channel counts); each key documents its type. */
+  record?(node: Node, key: string, value: object): void;
 }
 
 /** Options for kernels that take them (e.g. the PG gate's surrogate slope), keyed by a dotted name. */

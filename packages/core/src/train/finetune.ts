@@ -6,7 +6,7 @@ import { InvalidDataError, TrainingError, UsageError } from '../errors/index.js'
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { META, OBSERVE, SETTINGS, actScaleMode, gate, pgLayers } from '../pg/index.js';
+import { META, OBSERVE, SETTINGS, actScaleMode, pgLayers } from '../pg/index.js';
 import { calibrateActScales, calibrateThresholds } from './calibrate.js';
 import type { FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
 
@@ -93,12 +93,8 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
           const fractions: tf.Tensor[] = [];
           const counts: tf.Tensor[] = [];
           const observer: Observer = {
-            wants: (_n, key) => key === OBSERVE.prediction,
-            observe: (node, _key, ohb) => {
-              const l = gated.find((g) => g.node.name === node.name);
-              if (!l) return;
-              // The gate itself: hard count forward, sigmoid-surrogate gradient backward.
-              const m = gate(ohb, gateVars.get(l.threshold!)!, { alpha: opts.alpha, sparseBackprop: opts.sparseBackprop });
+            wants: (_n, key) => key === OBSERVE.gate,
+            observe: (_node, _key, m) => {
               fractions.push(tf.mean(m));
               // variableGrads disposes what its function made; the counts are read after it, so keep them.
               counts.push(tf.keep(tf.stack([tf.sum(m), tf.scalar(m.size)])));
@@ -112,6 +108,8 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
             if (opts.penalty > 0) {
               for (const v of thrVars) total = tf.add(total, tf.mul(opts.penalty, tf.norm(tf.sub(v, opts.gateTarget)))) as tf.Scalar;
             }
+            // The sparsity budget: w * relu(u - (1 - S))^2 per layer, u its (hard) update fraction, whose
+            // gradient is the gate's sigmoid surrogate.
             if (budget !== undefined && opts.sparsityWeight > 0) {
               for (const f of fractions) total = tf.add(total, tf.mul(opts.sparsityWeight, tf.square(tf.relu(tf.sub(f, budget))))) as tf.Scalar;
             }

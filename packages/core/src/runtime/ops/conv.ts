@@ -48,7 +48,7 @@ export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Ten
   const wHwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, cin/group, cout]
   let y: tf.Tensor4D;
   if (group === 1) {
-    y = conv2dTrainable(x, wHwio, g);
+    return conv2dTrainable(x, wHwio, g, bias);
   } else if (cinPerGroup === 1 && cout % cin === 0) {
     // Depthwise: tfjs wants [kh, kw, cin, multiplier]; ONNX orders output channels group-major.
     const f = tf.reshape(wHwio, [kh, kw, cin, cout / cin]) as tf.Tensor4D;

@@ -9,29 +9,39 @@ export interface Conv2dGeometry {
 }
 
 /**
- * NHWC conv2d whose gradient works on every backend. tfjs's wasm backend has no Conv2DBackpropFilter
- * kernel, so the filter gradient is computed here as one matmul over an im2col of the input (strided
- * slices, which every backend has and XNNPACK makes fast); the input gradient uses Conv2DBackpropInput.
+ * NHWC conv2d (+ bias, fused into the kernel) whose gradient works on every backend. tfjs's wasm backend
+ * has no Conv2DBackpropFilter kernel, so the filter gradient is computed here as one matmul over an
+ * im2col of the input (strided slices, which every backend has and XNNPACK makes fast); the input
+ * gradient uses Conv2DBackpropInput, which wasm has.
  */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry): tf.Tensor4D {
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
-  const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
+  const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
+    if (g.dilations[0] !== 1 || g.dilations[1] !== 1) {
+      throw new Error('training through a dilated convolution is not supported yet');
+    }
+    return [tf.conv2dTranspose(d, ws, xs.shape, g.strides, explicit), conv2dFilterGrad(xs, d, ws.shape, g)];
+  };
+  if (!bias) {
+    const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
+      save([xi, wi]);
+      return {
+        value: tf.conv2d(xi, wi, g.strides, explicit, 'NHWC', g.dilations),
+        gradFunc: (dy, [xs, ws]) => backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D),
+      };
+    });
+    return op(x, w) as tf.Tensor4D;
+  }
+  const op = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([xi, wi, bi], save) => {
     save([xi, wi]);
     return {
-      value: tf.conv2d(xi, wi, g.strides, explicit, 'NHWC', g.dilations),
-      gradFunc: (dy, saved) => {
-        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-        if (g.dilations[0] !== 1 || g.dilations[1] !== 1) {
-          throw new Error('training through a dilated convolution is not supported yet');
-        }
-        const d = dy as tf.Tensor4D;
-        const dx = tf.conv2dTranspose(d, ws, xs.shape, g.strides, explicit);
-        return [dx, conv2dFilterGrad(xs, d, ws.shape, g)];
-      },
+      // A broadcast bias add is one of tfjs-wasm's slow kernels; the fused conv adds it for free.
+      value: tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
+      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), tf.reshape(tf.sum(dy, [0, 1, 2]), bi.shape)],
     };
   });
-  return op(x, w) as tf.Tensor4D;
+  return op(x, w, bias) as tf.Tensor4D;
 }
 
 /** dL/dW for an NHWC conv: im2col(x)^T · dy, reshaped to [kh, kw, cin, cout]. */

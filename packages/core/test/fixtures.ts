@@ -1,0 +1,20 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Paths of the committed fixtures (repo-relative to this file). */
+export const FIXTURES = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
+export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
+export const hasFixture = (name: string) => existsSync(fixtureModel(name));
+
+export interface Expected {
+  logits: number[][];
+  labels: number[];
+  float_test_accuracy: number;
+}
+
+export function expectedOutputs(name: string): Expected {
+  return JSON.parse(readFileSync(`${FIXTURES}models/${name}.expected.json`, 'utf8')) as Expected;
+}
+
+/** The fixture models' preprocessing (recorded in their metadata too). */
+export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
