@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UnsupportedModelError } from '../errors/index.js';
 import { attrInt } from '../runtime/attributes.js';
-import { convNhwc } from '../runtime/ops/conv.js';
+import { convNhwc, weightGradients } from '../runtime/ops/conv.js';
 import { gemm } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import { defaultRegistry } from '../runtime/registry.js';
@@ -49,7 +49,7 @@ function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number
 }
 
 function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  return kind === 'conv' ? convNhwc(ctx.node, x as tf.Tensor4D, wq, bias) : gemm(ctx.node, x, wq, bias);
+  return kind === 'conv' ? convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx)) : gemm(ctx.node, x, wq, bias);
 }
 
 const wrap = (kind: Kind, t: tf.Tensor): RtValue => (kind === 'conv' ? nhwc(t) : plain(t));

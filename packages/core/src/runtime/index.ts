@@ -9,3 +9,4 @@ export { convGeometry, convNhwc } from './ops/conv.js';
 export { gemm } from './ops/linear.js';
 export { toTfTensor } from './tensor-convert.js';
 export * from './feeds.js';
+export { weightGradients } from './ops/conv.js';

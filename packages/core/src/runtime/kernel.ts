@@ -15,6 +15,12 @@ export interface Observer {
 /** Options for kernels that take them (e.g. the PG gate's surrogate slope), keyed by a dotted name. */
 export type KernelSettings = Readonly<Record<string, number | boolean | string>>;
 
+/** Settings the runtime's own kernels read. */
+export const RUNTIME_SETTINGS = {
+  /** false: a training run that only trains other parameters; kernels skip weight gradients. */
+  weightGradients: 'runtime.weight_gradients',
+} as const;
+
 export interface KernelContext {
   readonly node: Node;
   /** Opset version of the node's domain in this model. */

@@ -4,7 +4,7 @@ import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { InvalidDataError, TrainingError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
-import type { Observer } from '../runtime/kernel.js';
+import { RUNTIME_SETTINGS, type Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
 import { META, OBSERVE, SETTINGS, actScaleMode, pgLayers } from '../pg/index.js';
 import { calibrateActScales, calibrateThresholds } from './calibrate.js';
@@ -73,7 +73,7 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
   const thrVars = gated.map((l) => gateVars.get(l.threshold!)!);
   const gateOpt = tf.train.adam(opts.lr);
   const weightOpt = opts.trainWeights && opts.weightLr > 0 ? tf.train.adam(opts.weightLr) : undefined;
-  const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop };
+  const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop, [RUNTIME_SETTINGS.weightGradients]: opts.trainWeights };
   const budget = opts.targetSparsity === undefined ? undefined : 1 - opts.targetSparsity;
 
   const totalSteps = Math.max(1, Math.min(opts.maxSteps ?? Infinity, Math.floor((opts.epochs * data.size) / opts.batchSize)));
@@ -106,7 +106,7 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
             const logits = exec.run({ [inputName]: x }, { outputs: [outputName], observer, training: true, settings })[outputName];
             let total = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
             if (opts.penalty > 0) {
-              for (const v of thrVars) total = tf.add(total, tf.mul(opts.penalty, tf.norm(tf.sub(v, opts.gateTarget)))) as tf.Scalar;
+              for (const v of thrVars) total = tf.add(total, tf.mul(opts.penalty, l2Norm(tf.sub(v, opts.gateTarget)))) as tf.Scalar;
             }
             // The sparsity budget: w * relu(u - (1 - S))^2 per layer, u its (hard) update fraction, whose
             // gradient is the gate's sigmoid surrogate.
@@ -166,6 +166,11 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
     for (const v of [...gateVars.values(), ...weightVars.values()]) v.dispose();
     exec.dispose();
   }
+}
+
+/** ||v||₂ with a gradient at 0 (tf.norm's is 0/0 there, and thresholds start at 0). */
+function l2Norm(v: tf.Tensor): tf.Tensor {
+  return tf.sqrt(tf.add(tf.sum(tf.square(v)), 1e-12));
 }
 
 /** Variable names must be unique per process; several fine-tunes may run in one (tests, sweeps). */

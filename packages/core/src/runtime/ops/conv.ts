@@ -2,10 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../../graph/index.js';
 import { UnsupportedModelError } from '../../errors/index.js';
 import { attrInt, attrInts, attrString } from '../attributes.js';
-import type { KernelContext } from '../kernel.js';
+import { RUNTIME_SETTINGS, type KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { nhwc, toNhwc, type RtValue } from '../value.js';
 import { conv2dTrainable, type Conv2dGeometry } from './conv2d-trainable.js';
+
+/** Whether a training run wants weight gradients (RUNTIME_SETTINGS.weightGradients, default yes). */
+export function weightGradients(ctx: KernelContext): boolean {
+  return ctx.settings[RUNTIME_SETTINGS.weightGradients] !== false;
+}
 
 /** Strides, explicit pads and dilations of an ONNX Conv-like node (2-D), resolving auto_pad. */
 export function convGeometry(node: Node, inHW: [number, number], kHW: [number, number]): Conv2dGeometry {
@@ -36,7 +41,7 @@ export function convGeometry(node: Node, inHW: [number, number], kHW: [number, n
  * ONNX Conv on an NHWC input with an ONNX-layout weight [cout, cin/group, kh, kw]: plain, depthwise
  * (group = cin = cout/multiplier) and grouped convolutions.
  */
-export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor4D {
+export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D {
   if (w.rank !== 4) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): only 2-D convolutions are supported (weight rank ${w.rank})`);
   const group = attrInt(node, 'group', 1);
   const [cout, cinPerGroup, kh, kw] = w.shape;
@@ -48,7 +53,7 @@ export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Ten
   const wHwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, cin/group, cout]
   let y: tf.Tensor4D;
   if (group === 1) {
-    return conv2dTrainable(x, wHwio, g, bias);
+    return conv2dTrainable(x, wHwio, g, bias, filterGrad);
   } else if (cinPerGroup === 1 && cout % cin === 0) {
     // Depthwise: tfjs wants [kh, kw, cin, multiplier]; ONNX orders output channels group-major.
     const f = tf.reshape(wHwio, [kh, kw, cin, cout / cin]) as tf.Tensor4D;
@@ -57,7 +62,7 @@ export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Ten
   } else {
     const xs = tf.split(x, group, 3);
     const ws = tf.split(wHwio, group, 3);
-    y = tf.concat(xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, g)), 3) as tf.Tensor4D;
+    y = tf.concat(xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, g, undefined, filterGrad)), 3) as tf.Tensor4D;
   }
   return bias ? tf.add(y, bias) : y;
 }
@@ -65,7 +70,7 @@ export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Ten
 function conv(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const [x, w, b] = inputs;
   if (!x || !w) throw new UnsupportedModelError(`node '${ctx.node.name}' (Conv): missing input or weight`);
-  return [nhwc(convNhwc(ctx.node, toNhwc(x) as tf.Tensor4D, w.t, b?.t))];
+  return [nhwc(convNhwc(ctx.node, toNhwc(x) as tf.Tensor4D, w.t, b?.t, weightGradients(ctx)))];
 }
 
 defaultRegistry.register('Conv', conv);

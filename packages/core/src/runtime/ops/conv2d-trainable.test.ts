@@ -12,6 +12,9 @@ const cases: [string, Conv2dGeometry, number[], number[]][] = [
   ['3x3 stride 2 asymmetric pad', { strides: [2, 2], pads: [1, 0, 0, 1], dilations: [1, 1] }, [2, 8, 9, 2], [3, 3, 2, 5]],
   ['1x1 stride 2', { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] }, [3, 6, 6, 4], [1, 1, 4, 3]],
   ['1x1 stride 1', { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] }, [3, 5, 5, 4], [1, 1, 4, 3]],
+  ['3x3 stride 2 pad 1, even input', { strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] }, [2, 8, 8, 3], [3, 3, 3, 4]],
+  ['3x3 stride 2 no pad, rows left unread', { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] }, [2, 8, 8, 2], [3, 3, 2, 2]],
+  ['5x5 stride 1 pad 2', { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [1, 1] }, [1, 6, 6, 2], [5, 5, 2, 3]],
 ];
 
 describe('conv2dTrainable', () => {

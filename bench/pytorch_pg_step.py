@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""PyTorch reference of one PG fine-tuning step, for bench/finetune-step.mjs.
+
+The same network as fixtures/models/resnet-fmnist.onnx (stem conv, three BasicBlocks 16/32/64, BN folded
+into conv biases, global average pool, linear), the same PG placement as `pg convert` (each block's first
+conv gated, second conv and shortcut convs quantized statically, stem and classifier float), the same
+quantizer (static learnable scale, 4/2 bits, 8-bit weights, straight-through estimators) and the same
+gate (hard step forward, sigmoid-surrogate backward, alpha 5). Both phases are computed densely, as the
+method's reference does. Weights and thresholds are trained with Adam, like `pg finetune --train-weights`.
+Prints one JSON line: {"step_ms_median": ..., "steps": ..., "batch": ...}.
+Run with Debian's python3-torch: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_pg_step.py
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class STERound(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class STETrunc(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.trunc(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class Gate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, alpha):
+        ctx.save_for_backward(z)
+        ctx.alpha = alpha
+        return (z > 0).float()
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        s = torch.sigmoid(ctx.alpha * z)
+        return g * ctx.alpha * s * (1 - s), None
+
+
+def quant_weights(w, wbits):
+    n = 2 ** wbits - 1
+    s = w.detach().abs().max().clamp_min(1e-12)
+    wq = torch.round(w.detach() / s * n) / n * s
+    return w + (wq - w).detach()
+
+
+def codes(x, s, bits):
+    n = 2 ** bits - 1
+    return STERound.apply(torch.clamp(x / s, -1, 1) * n), s / n
+
+
+class QConv(nn.Module):
+    def __init__(self, cin, cout, k, stride, pad, bits=4, wbits=8):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, stride, pad, bias=True)
+        self.scale = nn.Parameter(torch.tensor(3.0))
+        self.bits, self.wbits = bits, wbits
+
+    def forward(self, x):
+        q, unit = codes(x, self.scale, self.bits)
+        return F.conv2d(q * unit, quant_weights(self.conv.weight, self.wbits), self.conv.bias, self.conv.stride, self.conv.padding)
+
+
+class PGConv(QConv):
+    def __init__(self, cin, cout, k, stride, pad, bits=4, hbits=2, wbits=8):
+        super().__init__(cin, cout, k, stride, pad, bits, wbits)
+        self.hbits = hbits
+        self.threshold = nn.Parameter(torch.zeros(cout))
+
+    def forward(self, x):
+        q, unit = codes(x, self.scale, self.bits)
+        step = 2 ** (self.bits - self.hbits)
+        qhb = STETrunc.apply(q / step) * step
+        xq, xhb = q * unit, qhb * unit
+        w = quant_weights(self.conv.weight, self.wbits)
+        ohb = F.conv2d(xhb, w, self.conv.bias, self.conv.stride, self.conv.padding)
+        olb = F.conv2d(xq - xhb, w, None, self.conv.stride, self.conv.padding)
+        m = Gate.apply(ohb - self.threshold.view(1, -1, 1, 1), 5.0)
+        self.fraction = m.mean()
+        return ohb + m * olb
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = PGConv(cin, cout, 3, stride, 1)
+        self.conv2 = QConv(cout, cout, 3, 1, 1)
+        self.down = QConv(cin, cout, 1, stride, 0) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        y = self.conv2(F.relu(self.conv1(x)))
+        return F.relu(y + (self.down(x) if self.down else x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 16, 3, 1, 1)
+        self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    net = Net()
+    gates = [b.conv1 for b in net.blocks]
+    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, QConv)]
+    weights = [p for n, p in net.named_parameters() if not (n.endswith("threshold") or n.endswith("scale"))]
+    opt_g = torch.optim.Adam(thr, lr=1e-3)
+    opt_w = torch.optim.Adam(weights, lr=1e-4)
+    x = torch.randn(args.batch, 1, 28, 28)
+    y = torch.randint(0, 10, (args.batch,))
+    times = []
+    for i in range(args.steps + 3):
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(net(x), y)
+        loss = loss + 1e-3 * sum(torch.norm(g.threshold) for g in gates)
+        loss = loss + sum(torch.relu(g.fraction - 0.15) ** 2 for g in gates)
+        opt_g.zero_grad()
+        opt_w.zero_grad()
+        loss.backward()
+        opt_g.step()
+        opt_w.step()
+        if i >= 3:
+            times.append((time.perf_counter() - t0) * 1000)
+    print(json.dumps({"step_ms_median": statistics.median(times), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
