@@ -1,3 +1,5 @@
+import type { LayerPrecision } from '../pg/convert.js';
+
 export interface ThresholdStats {
   min: number;
   mean: number;
@@ -5,14 +7,8 @@ export interface ThresholdStats {
   std: number;
 }
 
-export interface LayerReport {
-  name: string;
-  /** 'PGConv' | 'PGGemm' | 'QConv' | 'QGemm' | 'Conv' | 'Gemm' */
-  op: string;
-  gated: boolean;
-  bits: number | null;
-  hbits: number | null;
-  wbits: number | null;
+/** A layer's figures; `op` is 'PGConv' | 'PGGemm' | 'QConv' | 'QGemm' | 'Conv' | 'Gemm'. */
+export interface LayerReport extends LayerPrecision {
   /** Multiply-accumulates per sample. */
   macs: number;
   /** Output elements per sample. */

@@ -16,7 +16,8 @@ export interface ConvertOptions {
   gateDepthwise?: boolean;
 }
 
-export interface LayerDecision {
+/** What precision a conv/linear layer runs at; shared by convert's decisions and report's layers. */
+export interface LayerPrecision {
   name: string;
   op: string;
   gated: boolean;
@@ -24,6 +25,9 @@ export interface LayerDecision {
   bits: number | null;
   hbits: number | null;
   wbits: number | null;
+}
+
+export interface LayerDecision extends LayerPrecision {
   reason: string;
 }
 

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/index.js';
-import type { Model } from '../graph/index.js';
+import type { Model, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { InvalidDataError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
-import { META, OBSERVE, levels, pgLayers, type PgLayer } from '../pg/index.js';
+import { convNhwc } from '../runtime/ops/conv.js';
+import { gemm } from '../runtime/ops/linear.js';
+import { META, OBSERVE, effectiveScale, fakeQuant, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../pg/index.js';
 import { calibrationBatches } from './calibration-batches.js';
 
 export interface CalibrationOptions {
@@ -14,120 +16,140 @@ export interface CalibrationOptions {
   seed: number;
 }
 
-/** Values kept per layer (activations) or per channel (predictions): enough for stable quantiles. */
-const SAMPLE_CAP = 200_000;
-
-/**
- * Static activation scales from data: for each statically scaled pg layer, in execution order (each
- * scale changes what later layers see), the clip value that minimises the B-bit quantization error of
- * the layer's inputs. Returns a new model; the input model is not changed.
- */
-export async function calibrateActScales(model: Model, data: Dataset, opts: CalibrationOptions): Promise<Model> {
-  const layers = pgLayers(model).filter((l) => !l.dynamic);
-  if (!layers.length) return model;
-  const scales = await perLayer(model, data, opts, layers, OBSERVE.input, (layer, values) => {
-    const abs = values.map(Math.abs);
-    return new Float32Array([mseOptimalClip(abs, layer.bits)]);
-  }, (layer) => layer.actScale);
-  return withInitializers({ ...model, metadata: { ...model.metadata, [META.actScale]: 'static' } }, scales);
+export interface CalibrateOptions extends CalibrationOptions {
+  /** Search the static activation scales (layers in dynamic mode have none). */
+  scales: boolean;
+  /** Set each gated layer's thresholds to this fraction of skipped updates; keep them when undefined. */
+  targetSparsity?: number;
 }
 
+/** Scale candidates, as fractions of the largest input magnitude seen: clipping buys resolution. */
+const SCALE_FRACTIONS = [1, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25, 0.2, 0.16, 0.12];
+/** Predictions kept per channel for the threshold quantiles. */
+const QUANTILE_SAMPLES = 50_000;
+
 /**
- * Thresholds from data: for each gated layer, in execution order, Δ_c = max(q_S, 0) where q_S is the
- * S-quantile of the channel's predictions O_hb, so that a fraction S of its outputs keep their
- * low-precision value. The floor at 0 keeps outputs that the following ReLU clips out of the update.
+ * Calibrates pg layers from data, one layer at a time in execution order (each choice changes what the
+ * next layer sees). For a layer it collects the inputs the layer receives over a seeded sample and
+ * compares what the layer outputs with what its float original outputs:
+ * - gated layers: for each candidate scale, thresholds Δ_c = max(q_S(O_hb,c), 0) (q_S the S-quantile of
+ *   channel c's predictions) and the error of relu(output) against relu(float output), since a ReLU
+ *   follows; the scale with the least error wins. Without a target the thresholds stay as they are.
+ * - statically quantized layers: the scale with the least output error.
+ * This chooses the clip for what the gate needs (a prediction fine enough to rank outputs), which a
+ * quantization-error criterion on the inputs alone does not see. Returns a new model.
  */
-export async function calibrateThresholds(model: Model, data: Dataset, targetSparsity: number, opts: CalibrationOptions): Promise<Model> {
-  if (!(targetSparsity >= 0 && targetSparsity < 1)) {
-    throw new InvalidDataError(`target sparsity ${targetSparsity} is outside [0, 1)`, { action: 'use e.g. --target-sparsity 0.85' });
+export async function calibrate(model: Model, data: Dataset, opts: CalibrateOptions): Promise<Model> {
+  const target = opts.targetSparsity;
+  if (target !== undefined && !(target >= 0 && target < 1)) {
+    throw new InvalidDataError(`target sparsity ${target} is outside [0, 1)`, { action: 'use e.g. --target-sparsity 0.85' });
   }
-  const layers = pgLayers(model).filter((l) => l.gated);
-  const thresholds = await perLayer(model, data, opts, layers, OBSERVE.prediction, (_layer, values, channels) => {
-    const out = new Float32Array(channels);
-    const per = splitChannels(values, channels);
-    per.forEach((v, c) => (out[c] = Math.max(quantile(v, targetSparsity), 0)));
-    return out;
-  }, (layer) => layer.threshold!);
-  return withInitializers(model, thresholds);
-}
-
-/** Runs the sample up to each layer in turn, collecting `key`, and fixes the layer's parameter before moving on. */
-async function perLayer(
-  model: Model,
-  data: Dataset,
-  opts: CalibrationOptions,
-  layers: PgLayer[],
-  key: string,
-  solve: (layer: PgLayer, values: Float32Array, channels: number) => Float32Array,
-  paramOf: (layer: PgLayer) => string,
-): Promise<Map<string, Float32Array>> {
   const exec = new Executor(model);
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
-  const batches = calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
   const order = new Map(exec.order.map((n, i) => [n, i]));
-  const sorted = [...layers].sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
+  const layers = pgLayers(model)
+    .filter((l) => (l.gated && target !== undefined) || (opts.scales && !l.dynamic))
+    .sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
+  const batches = calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
   const solved = new Map<string, Float32Array>();
   try {
-    for (const layer of sorted) {
-      const chunks: Float32Array[] = [];
-      let channels = 1;
-      const observer: Observer = {
-        wants: (node, k) => node === layer.node && k === key,
-        observe: (_node, _k, t) => {
-          channels = t.shape[t.rank - 1];
-          chunks.push(t.dataSync() as Float32Array);
-        },
-      };
-      for (const x of batches) {
-        tf.tidy(() => {
-          exec.run({ [inputName]: x }, { outputs: [layer.node.outputs[0]], observer });
-        });
-        await Promise.resolve();
+    for (const layer of layers) {
+      const inputs = collectInputs(exec, inputName, batches, layer.node);
+      try {
+        let best = new Map<string, Float32Array>();
+        // tidy's result is walked for tensors element by element: return nothing, keep plain arrays.
+        tf.tidy(() => void (best = solveLayer(exec, layer, inputs, opts.scales && !layer.dynamic, target)));
+        for (const [name, values] of best) {
+          solved.set(name, values);
+          const dims = model.graph.initializers.get(name)!.dims;
+          exec.setParam(name, tf.keep(tf.tensor(values, dims, 'float32')));
+        }
+      } finally {
+        inputs.forEach((t) => t.dispose());
       }
-      const values = subsample(chunks, channels, key === OBSERVE.prediction ? SAMPLE_CAP * channels : SAMPLE_CAP);
-      const v = solve(layer, values, channels);
-      solved.set(paramOf(layer), v);
-      exec.setParam(paramOf(layer), tf.keep(v.length === 1 && model.graph.initializers.get(paramOf(layer))?.dims.length === 0 ? tf.scalar(v[0]) : tf.tensor1d(v)));
+      await new Promise((r) => setImmediate(r));
     }
   } finally {
     batches.forEach((b) => b.dispose());
     exec.dispose();
   }
-  return solved;
-}
-
-function withInitializers(model: Model, values: Map<string, Float32Array>): Model {
   const initializers = new Map(model.graph.initializers);
-  for (const [name, v] of values) {
-    const old = initializers.get(name)!;
-    initializers.set(name, constTensor(name, 'float32', old.dims.slice(), v));
-  }
-  return { ...model, graph: { ...model.graph, initializers } };
+  for (const [name, v] of solved) initializers.set(name, constTensor(name, 'float32', initializers.get(name)!.dims.slice(), v));
+  const metadata = opts.scales && layers.some((l) => !l.dynamic) ? { ...model.metadata, [META.actScale]: 'static' } : model.metadata;
+  return { ...model, metadata, graph: { ...model.graph, initializers } };
 }
 
-/** Concatenates, keeping whole channel rows, every k-th row so that at most `cap` values remain. */
-function subsample(chunks: Float32Array[], channels: number, cap: number): Float32Array {
-  const total = chunks.reduce((a, c) => a + c.length, 0);
-  const rows = total / channels;
-  const stride = Math.max(1, Math.ceil(total / cap));
-  const out = new Float32Array(Math.ceil(rows / stride) * channels);
+/** Static activation scales only (thresholds untouched); `pg convert --data` uses it. */
+export function calibrateActScales(model: Model, data: Dataset, opts: CalibrationOptions): Promise<Model> {
+  return calibrate(model, data, { ...opts, scales: true });
+}
+
+/** The inputs a layer receives (as its kernel sees them: NHWC for convs), one tensor per batch. */
+function collectInputs(exec: Executor, inputName: string, batches: tf.Tensor[], node: Node): tf.Tensor[] {
+  const inputs: tf.Tensor[] = [];
+  const observer: Observer = {
+    wants: (n, k) => n === node && k === OBSERVE.input,
+    observe: (_n, _k, x) => void inputs.push(tf.keep(tf.clone(x))),
+  };
+  for (const x of batches) tf.tidy(() => void exec.run({ [inputName]: x }, { outputs: [node.outputs[0]], observer }));
+  return inputs;
+}
+
+/** The parameter values that minimise the layer's output error over the sample. */
+function solveLayer(exec: Executor, layer: PgLayer, inputs: tf.Tensor[], searchScale: boolean, target: number | undefined): Map<string, Float32Array> {
+  const { node } = layer;
+  const w = exec.param(layer.weight)!;
+  const b = layer.bias ? exec.param(layer.bias) : undefined;
+  const linear = (x: tf.Tensor, weights: tf.Tensor, bias?: tf.Tensor) =>
+    node.opType.endsWith('Conv') ? convNhwc(node, x as tf.Tensor4D, weights, bias) : gemm(node, x, weights, bias);
+  const wq = quantizeWeights(w, layer.wbits);
+  const reference = inputs.map((x) => linear(x, w, b));
+  const current = exec.param(layer.actScale)!;
+  const maxAbs = Math.max(...inputs.map((x) => tf.max(tf.abs(x)).dataSync()[0]), 1e-12);
+  const candidates = searchScale ? SCALE_FRACTIONS.map((f) => tf.scalar(maxAbs * f)) : [current];
+  let best: { err: number; values: Map<string, Float32Array> } | undefined;
+  for (const s of candidates) {
+    const values = new Map<string, Float32Array>();
+    if (searchScale) values.set(layer.actScale, s.dataSync() as Float32Array);
+    let err = 0;
+    // One candidate's tensors at a time: a layer's sample is tens of MB and wasm memory stops at 4 GB.
+    tf.tidy(() => {
+      if (!layer.gated) {
+        inputs.forEach((x, i) => {
+          const y = linear(fakeQuant(x, effectiveScale(x, s, layer.dynamic), layer.bits), wq, b);
+          err += tf.mean(tf.squaredDifference(y, reference[i])).dataSync()[0];
+        });
+        return;
+      }
+      const ohbs = inputs.map((x) => linear(quantSplit(x, effectiveScale(x, s, layer.dynamic), layer.bits, layer.hbits!).hb, wq, b));
+      const delta = target === undefined ? exec.param(layer.threshold!)! : tf.tensor1d(channelQuantiles(ohbs, target));
+      values.set(layer.threshold!, delta.dataSync() as Float32Array);
+      inputs.forEach((x, i) => {
+        const olb = linear(quantSplit(x, effectiveScale(x, s, layer.dynamic), layer.bits, layer.hbits!).lb, wq);
+        const y = tf.add(ohbs[i], tf.mul(tf.step(tf.sub(ohbs[i], delta)), olb));
+        err += tf.mean(tf.squaredDifference(tf.relu(y), tf.relu(reference[i]))).dataSync()[0];
+      });
+    });
+    if (!best || err < best.err) best = { err, values };
+  }
+  return best!.values;
+}
+
+/** Per channel (last axis): max(S-quantile, 0) over a strided sample of the predictions. */
+function channelQuantiles(predictions: tf.Tensor[], q: number): Float32Array {
+  const channels = predictions[0].shape[predictions[0].rank - 1];
+  const rows = predictions.reduce((a, p) => a + p.size / channels, 0);
+  const stride = Math.max(1, Math.floor(rows / QUANTILE_SAMPLES));
+  const per = Array.from({ length: channels }, () => [] as number[]);
   let row = 0;
-  let o = 0;
-  for (const c of chunks) {
-    for (let r = 0; r < c.length / channels; r++, row++) {
+  for (const p of predictions) {
+    const v = p.dataSync();
+    for (let r = 0; r < v.length / channels; r++, row++) {
       if (row % stride !== 0) continue;
-      out.set(c.subarray(r * channels, (r + 1) * channels), o);
-      o += channels;
+      for (let c = 0; c < channels; c++) per[c].push(v[r * channels + c]);
     }
   }
-  return out.subarray(0, o);
-}
-
-function splitChannels(values: Float32Array, channels: number): Float32Array[] {
-  const n = values.length / channels;
-  const per = Array.from({ length: channels }, () => new Float32Array(n));
-  for (let i = 0; i < n; i++) for (let c = 0; c < channels; c++) per[c][i] = values[i * channels + c];
-  return per;
+  return Float32Array.from(per, (vals) => Math.max(quantile(Float32Array.from(vals), q), 0));
 }
 
 export function quantile(values: Float32Array, q: number): number {
@@ -137,30 +159,4 @@ export function quantile(values: Float32Array, q: number): number {
   const lo = Math.floor(pos);
   const hi = Math.min(lo + 1, s.length - 1);
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
-/**
- * The clip value s minimising the mean squared error of B-bit quantization of |x| over a grid of
- * fractions of max|x|. Clipping rare large values buys resolution for the many small ones.
- */
-export function mseOptimalClip(abs: Float32Array, bits: number): number {
-  const max = abs.reduce((a, b) => (b > a ? b : a), 0);
-  if (max === 0) return 1;
-  const n = levels(bits);
-  let best = max;
-  let bestErr = Infinity;
-  for (let k = 100; k >= 10; k -= 2) {
-    const s = (max * k) / 100;
-    let err = 0;
-    for (let i = 0; i < abs.length; i++) {
-      const v = abs[i];
-      const q = (Math.round(Math.min(v / s, 1) * n) * s) / n;
-      err += (v - q) * (v - q);
-    }
-    if (err < bestErr) {
-      bestErr = err;
-      best = s;
-    }
-  }
-  return best;
 }

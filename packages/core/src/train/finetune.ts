@@ -7,7 +7,7 @@ import { Executor } from '../runtime/executor.js';
 import { RUNTIME_SETTINGS, type Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
 import { META, OBSERVE, SETTINGS, actScaleMode, pgLayers } from '../pg/index.js';
-import { calibrateActScales, calibrateThresholds } from './calibrate.js';
+import { calibrate } from './calibrate.js';
 import type { FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
 
 export interface FinetuneHooks {
@@ -39,13 +39,11 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
   let current = model;
   const mode = actScaleMode(model);
   const calibrated = { thresholds: false, act_scales: false };
-  if (mode !== 'dynamic' && (mode === 'static-uncalibrated' || opts.recalibrate)) {
-    current = await calibrateActScales(current, data, calOpts);
-    calibrated.act_scales = true;
-  }
-  if (opts.targetSparsity !== undefined) {
-    current = await calibrateThresholds(current, data, opts.targetSparsity, calOpts);
-    calibrated.thresholds = true;
+  const scales = mode !== 'dynamic' && (mode === 'static-uncalibrated' || opts.recalibrate);
+  if (scales || opts.targetSparsity !== undefined) {
+    current = await calibrate(current, data, { ...calOpts, scales, targetSparsity: opts.targetSparsity });
+    calibrated.act_scales = scales;
+    calibrated.thresholds = opts.targetSparsity !== undefined;
   }
 
   const exec = new Executor(current);

@@ -80,7 +80,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[
     const [sh, sw] = g.strides;
     const [, ho, wo, cout] = dy.shape;
     // Zero insertion as one pad of a rank-6 view: [n, ho, 1, wo, 1, c] -> [n, ho, sh, wo, sw, c].
-    const d = sh > 1 || sw > 1 ? tf.reshape(tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cout]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, ho * sh, wo * sw, cout]) : dy;
+    const d: tf.Tensor4D = sh > 1 || sw > 1 ? tf.reshape(tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cout]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, ho * sh, wo * sw, cout]) as tf.Tensor4D : dy;
     // Pad so that the valid correlation yields exactly the unpadded input's rows: k - 1 - pad before,
     // the rest after (negative where the forward left padded rows unread: crop those instead).
     const top = kh - 1 - pt;

@@ -1,0 +1,136 @@
+import { Args, Flags } from '@oclif/core';
+import {
+  calibrateActScales,
+  convertModel,
+  FINETUNE_DEFAULTS,
+  readModel,
+  UsageError,
+  validateBits,
+  writeModel,
+  type ActScaleMode,
+  type LayerDecision,
+} from '@pg/core';
+import { BaseCommand } from '../base-command.js';
+import { nameListFlag, numberFlag, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
+import { describePreprocess, openDataFor } from '../model-data.js';
+import { assertOutputIsNotInput } from '../output-path.js';
+import { renderConvert } from '../render/convert.js';
+
+/** `pg convert --json` result (schemas/convert.schema.json). */
+export interface ConvertJson {
+  /** The input model, as given. */
+  model: string;
+  /** The gated model written. */
+  output: string;
+  bits: number;
+  hbits: number;
+  wbits: number;
+  act_scale: ActScaleMode;
+  /** Whether static activation scales were calibrated from --data (otherwise finetune calibrates them). */
+  calibrated: boolean;
+  /** The data set used for calibration, or null. */
+  data: string | null;
+  layers: LayerDecision[];
+}
+
+export default class Convert extends BaseCommand<typeof Convert> {
+  static override summary = 'Insert precision-gating layers into an ONNX model.';
+
+  static override description = `Finds the layers to gate: Conv and Gemm layers whose output feeds a ReLU-like activation (possibly through BatchNormalization). The first layer and the classifier stay float unless named with --include. Each gated layer becomes a PGConv/PGGemm node that predicts its outputs from the top --hbits of a --bits-bit activation and adds the low bits only where the prediction passes a learned per-channel threshold. Layers between gated ones are quantized statically (QConv/QGemm). Thresholds start at 0; run 'pg finetune' to train them.
+
+With --act-scale static (the default, what integer hardware needs) activation scales are fixed per layer; --data calibrates them now, otherwise 'pg finetune' does. --act-scale dynamic uses the paper's per-sample max.
+
+The output is a valid ONNX model: the pg nodes live in the org.precisiongating domain and carry a model-local function of standard ops, so ONNX Runtime loads it (docs/gated-format.md).`;
+
+  static override examples = [
+    {
+      description: 'Gate a model at 4 bits with 2-bit predictions and 8-bit weights',
+      command: '<%= config.bin %> <%= command.id %> model.onnx -o gated.onnx --bits 4 --hbits 2 --wbits 8',
+    },
+    {
+      description: 'Calibrate the static activation scales from data while converting',
+      command: '<%= config.bin %> <%= command.id %> model.onnx -o gated.onnx --data fashion-mnist:train',
+    },
+    {
+      description: 'Keep one layer float and print the decisions as JSON',
+      command: "<%= config.bin %> <%= command.id %> model.onnx -o gated.onnx --exclude '/layer1/layer1.0/conv1/Conv' --json",
+    },
+  ];
+
+  static override args = {
+    model: Args.string({ required: true, description: 'ONNX model to convert (float, e.g. exported by PyTorch).' }),
+  };
+
+  static override flags = {
+    ...outputFlags,
+    bits: numberFlag({ integer: true })({ default: 4, summary: 'Activation bits B of gated and quantized layers (2-16).' }),
+    hbits: numberFlag({ integer: true })({ default: 2, summary: 'High bits B_hb used for the prediction (1 to B-1).' }),
+    wbits: numberFlag({ integer: true })({ default: 8, summary: 'Weight bits (2-32; 32 keeps weights float).' }),
+    'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({
+      summary: 'Activation scale: static (calibrated, for integer hardware) or dynamic (per-sample max, the paper).',
+    }),
+    include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these Conv/Gemm nodes too (by node name; repeat or comma-separate).' }),
+    exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these Conv/Gemm nodes float (by node name; repeat or comma-separate).' }),
+    'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
+    ...optionalDataFlags,
+    'batch-size': numberFlag({ integer: true, min: 1 })({
+      default: FINETUNE_DEFAULTS.batchSize,
+      summary: 'Batch size for calibration (with --data).',
+    }),
+    'calibration-batches': numberFlag({ integer: true, min: 1 })({
+      default: FINETUNE_DEFAULTS.calibrationBatches,
+      summary: 'Batches of --data used to calibrate the activation scales (with --data).',
+    }),
+    seed: numberFlag({ integer: true, min: 0 })({
+      default: FINETUNE_DEFAULTS.seed,
+      summary: 'Seed of the calibration sample (with --data). Default: 0.',
+    }),
+  };
+
+  public async run(): Promise<ConvertJson> {
+    const { args, flags } = this;
+    const bits = { bits: flags.bits, hbits: flags.hbits, wbits: flags.wbits };
+    validateBits(bits);
+    requireDataFor(flags);
+    const actScale = flags['act-scale'];
+    if (flags.data !== undefined && actScale === 'dynamic') {
+      throw new UsageError('--data calibrates static activation scales, but --act-scale dynamic has none to calibrate.', {
+        action: 'Leave out --data, or use --act-scale static.',
+      });
+    }
+    await assertOutputIsNotInput(args.model, flags.output, flags.force);
+
+    const model = await readModel(args.model);
+    const data = flags.data === undefined ? undefined : await openDataFor(model, { ...flags, data: flags.data });
+    const converted = convertModel(model, {
+      ...bits,
+      actScale,
+      include: flags.include,
+      exclude: flags.exclude,
+      gateDepthwise: flags['gate-depthwise'],
+    });
+
+    let gated = converted.model;
+    if (data !== undefined) {
+      this.note(`Calibrating activation scales on ${data.dataset.name}, ${describePreprocess(data.preprocess)}...`);
+      gated = await calibrateActScales(gated, data.dataset, {
+        batches: flags['calibration-batches'],
+        batchSize: flags['batch-size'],
+        seed: flags.seed,
+      });
+    }
+    await writeModel(gated, flags.output);
+
+    const result: ConvertJson = {
+      model: args.model,
+      output: flags.output,
+      ...bits,
+      act_scale: actScale,
+      calibrated: data !== undefined,
+      data: data?.dataset.name ?? null,
+      layers: converted.layers,
+    };
+    this.log(renderConvert(result));
+    return result;
+  }
+}

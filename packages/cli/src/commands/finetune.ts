@@ -1,0 +1,143 @@
+import { Args, Flags } from '@oclif/core';
+import {
+  finetune,
+  FINETUNE_DEFAULTS,
+  InterruptedError,
+  readModel,
+  withPreprocess,
+  writeModel,
+  type FinetuneOptions,
+  type FinetuneResult,
+} from '@pg/core';
+import { BaseCommand } from '../base-command.js';
+import { numberFlag, outputFlags, requiredDataFlags } from '../flags.js';
+import { listenForInterrupt } from '../interrupt.js';
+import { describePreprocess, openDataFor } from '../model-data.js';
+import { assertOutputIsNotInput } from '../output-path.js';
+import { createProgress, isCI, progressMode } from '../progress.js';
+import { renderFinetune } from '../render/finetune.js';
+
+/** `pg finetune --json` result (schemas/finetune.schema.json): core's FinetuneResult and where things came from and went. */
+export interface FinetuneJson extends FinetuneResult {
+  /** The gated model read, as given. */
+  model: string;
+  /** The fine-tuned model written. */
+  output: string;
+  /** The training data, naming its source (e.g. bundled subset or the system copy). */
+  data: string;
+}
+
+const D = FINETUNE_DEFAULTS;
+
+export default class Finetune extends BaseCommand<typeof Finetune> {
+  static override summary = "Train a gated model's thresholds (and optionally its weights) on data.";
+
+  static override description = `Trains the per-channel thresholds Δ of the gated layers, and the static activation scales, with the method's straight-through estimator and sigmoid-surrogate gate gradient (slope --alpha), cross-entropy plus the gate penalty σ·Σ‖Δ − δ‖ (--penalty σ, --gate-target δ). --train-weights trains the weights as well (--weight-lr).
+
+--target-sparsity S first calibrates each channel's threshold from data so that a fraction S of its outputs skip the low-bit update, then keeps the sparsity near S while training. Uncalibrated static activation scales are calibrated before training.
+
+On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain line is printed every ~10% of the steps. Ctrl-C (SIGINT) or SIGTERM stops after the current step, saves what was trained to --output and exits with code 130. --seed makes two runs give identical thresholds.`;
+
+  static override examples = [
+    {
+      description: 'One epoch on Fashion-MNIST, thresholds calibrated to 85% sparsity',
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --epochs 1 --target-sparsity 0.85 --seed 1',
+    },
+    {
+      description: 'Train the weights too, on your own data (an .npz with x and y)',
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data train.npz -o tuned.onnx --train-weights --weight-lr 1e-4',
+    },
+    {
+      description: 'A quick smoke run for CI, JSON on stdout',
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --max-steps 20 --json',
+    },
+  ];
+
+  static override args = {
+    model: Args.string({ required: true, description: "Gated ONNX model (the output of 'pg convert')." }),
+  };
+
+  static override flags = {
+    ...requiredDataFlags,
+    ...outputFlags,
+    epochs: numberFlag({ above: 0 })({ default: D.epochs, summary: 'Passes over the data (fractions allowed, e.g. 0.25).' }),
+    'max-steps': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Stop after N steps, whatever --epochs says.' }),
+    'batch-size': numberFlag({ integer: true, min: 1 })({ default: D.batchSize, summary: 'Samples per training step.' }),
+    lr: numberFlag({ above: 0 })({ default: D.lr, summary: 'Learning rate of thresholds and activation scales (Adam).' }),
+    'weight-lr': numberFlag({ min: 0 })({ default: D.weightLr, summary: 'Learning rate of the weights with --train-weights (Adam; 0 freezes them).' }),
+    'train-weights': Flags.boolean({ default: D.trainWeights, summary: 'Train the weights and biases too.' }),
+    'target-sparsity': numberFlag({ min: 0, below: 1 })({
+      helpValue: 'S',
+      summary: 'Calibrate thresholds to skip this fraction of updates, and keep near it (e.g. 0.85).',
+    }),
+    'gate-target': numberFlag()({ default: D.gateTarget, summary: 'Gating target δ of the penalty (larger: more outputs gated off). Default: 0.' }),
+    penalty: numberFlag({ min: 0 })({ default: D.penalty, summary: 'Weight σ of the gate penalty σ·Σ‖Δ − δ‖.' }),
+    'sparsity-weight': numberFlag({ min: 0 })({
+      default: D.sparsityWeight,
+      summary: 'Weight of the term that keeps sparsity near --target-sparsity.',
+    }),
+    alpha: numberFlag({ above: 0 })({ default: D.alpha, summary: 'Slope α of the sigmoid surrogate of the gate.' }),
+    'sparse-backprop': Flags.boolean({ default: D.sparseBackprop, summary: 'Zero the surrogate gradient where the gate is off.' }),
+    recalibrate: Flags.boolean({ default: D.recalibrate, summary: 'Recalibrate static activation scales even if already calibrated.' }),
+    'calibration-batches': numberFlag({ integer: true, min: 1 })({
+      default: D.calibrationBatches,
+      summary: 'Batches used to calibrate scales and thresholds.',
+    }),
+    seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of shuffling and calibration samples. Default: 0.' }),
+  };
+
+  public async run(): Promise<FinetuneJson> {
+    const { args, flags } = this;
+    await assertOutputIsNotInput(args.model, flags.output, flags.force);
+    const model = await readModel(args.model);
+    const { dataset, preprocess } = await openDataFor(model, flags);
+    this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
+
+    const options: FinetuneOptions = {
+      epochs: flags.epochs,
+      maxSteps: flags['max-steps'],
+      batchSize: flags['batch-size'],
+      lr: flags.lr,
+      weightLr: flags['weight-lr'],
+      trainWeights: flags['train-weights'],
+      targetSparsity: flags['target-sparsity'],
+      gateTarget: flags['gate-target'],
+      penalty: flags.penalty,
+      sparsityWeight: flags['sparsity-weight'],
+      alpha: flags.alpha,
+      sparseBackprop: flags['sparse-backprop'],
+      recalibrate: flags.recalibrate,
+      calibrationBatches: flags['calibration-batches'],
+      seed: flags.seed,
+    };
+    const progress = createProgress(
+      progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }),
+      process.stderr,
+    );
+    const interrupt = listenForInterrupt((sig) => {
+      progress.finish();
+      this.note(`Received ${sig}: stopping after the current step and saving to ${flags.output} (signal again to quit without saving).`);
+    });
+    const trained = await finetune(model, dataset, options, { onProgress: (p) => progress.update(p), signal: interrupt.signal }).finally(() =>
+      progress.finish(),
+    );
+
+    // Normalisation given by flags is recorded, so 'pg report' on the output uses the same by default.
+    const tuned = preprocess.source.mean === 'flag' || preprocess.source.std === 'flag' ? withPreprocess(trained.model, preprocess) : trained.model;
+    try {
+      await writeModel(tuned, flags.output);
+    } finally {
+      interrupt.dispose();
+    }
+    if (interrupt.received !== undefined) {
+      throw new InterruptedError(
+        `Interrupted by ${interrupt.received} after ${trained.result.steps} step(s); saved the model trained so far to ${flags.output}.`,
+        { action: `Use ${flags.output} as it is, or continue with 'pg finetune ${flags.output} ...'.` },
+      );
+    }
+
+    const result: FinetuneJson = { ...trained.result, model: args.model, output: flags.output, data: dataset.name };
+    this.log(renderFinetune(result));
+    return result;
+  }
+}

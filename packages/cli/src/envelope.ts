@@ -1,0 +1,74 @@
+import { stripVTControlCharacters } from 'node:util';
+import { isPgError, UsageError } from '@pg/core';
+
+/**
+ * The `--json` contract (Salesforce CLI style): every run prints exactly one JSON document on stdout.
+ * Success: `{status: 0, result, warnings}`. Failure: `{status: <exit code>, name, code, message, action, warnings}`.
+ * Schemas: packages/cli/schemas/*.schema.json.
+ */
+export interface SuccessEnvelope<T> {
+  status: 0;
+  result: T;
+  warnings: string[];
+}
+
+export interface ErrorEnvelope {
+  /** The process exit code (docs/exit-codes.md). */
+  status: number;
+  /** The error class, e.g. 'InvalidModelError'. */
+  name: string;
+  /** Stable code for scripts, e.g. 'PG_INVALID_MODEL'. */
+  code: string;
+  message: string;
+  /** What the user can do about it. */
+  action: string;
+  warnings: string[];
+}
+
+/** Exit code and code of an error that is not one of pg's own: a bug. */
+export const INTERNAL = { status: 1, code: 'PG_INTERNAL' } as const;
+
+export function errorEnvelope(err: Error, warnings: string[]): ErrorEnvelope {
+  if (isPgError(err)) {
+    return {
+      status: err.exitCode,
+      name: err.name,
+      code: err.code,
+      message: err.message,
+      action: err.action ?? '',
+      warnings,
+    };
+  }
+  return {
+    status: INTERNAL.status,
+    name: err.name,
+    code: INTERNAL.code,
+    message: err.message,
+    action: 'This is a bug in pg. Rerun with PG_DEBUG=1 to see where it happened, and report it with that output.',
+    warnings,
+  };
+}
+
+/** The human form on stderr: `Error [CODE]: message` and `Action: ...`. */
+export function renderError(env: ErrorEnvelope): string {
+  const lines = [`Error [${env.code}]: ${env.message}`];
+  if (env.action !== '') lines.push(`Action: ${env.action}`);
+  return lines.join('\n');
+}
+
+/**
+ * oclif's own flag and argument errors become UsageErrors (exit 2). oclif decorates their messages
+ * ("Parsing --x \n\t...", "See more help with --help", colours on a TTY); keep only what went wrong and
+ * say where help is.
+ */
+export function toUsageError(err: unknown, commandId: string): UsageError {
+  const raw = stripVTControlCharacters(err instanceof Error ? err.message : String(err));
+  const message = raw
+    .replace(/\nSee more help with --help\s*$/, '')
+    // oclif warns that greedy multi-value flags swallow arguments; pg's list flags are not greedy.
+    .replace(/\n\nNote: [\s\S]*?beginning of arguments\./, '')
+    .replace(/^Parsing (--[\w-]+)\s*\n\t/, '$1: ')
+    .trim();
+  const help = `Run 'pg ${commandId} --help' for its arguments and flags.`;
+  return new UsageError(message, { action: (err instanceof UsageError ? err.action : undefined) ?? help, cause: err });
+}

@@ -1,0 +1,66 @@
+import {
+  checkDatasetFits,
+  InvalidModelError,
+  openDataset,
+  resolvePreprocess,
+  type Dataset,
+  type Dim,
+  type Model,
+  type ResolvedPreprocess,
+} from '@pg/core';
+
+/** What the data flags of a command hold once parsed. */
+export interface DataFlagValues {
+  data: string;
+  labels?: string;
+  mean?: number[];
+  std?: number[];
+}
+
+export interface ModelData {
+  dataset: Dataset;
+  preprocess: ResolvedPreprocess;
+}
+
+/**
+ * Opens `--data` for `model`: normalisation from the flags or else the model's metadata, then checks
+ * that the samples fit the model's input and the labels its classes, before any long work starts.
+ */
+export async function openDataFor(model: Model, flags: DataFlagValues): Promise<ModelData> {
+  const preprocess = resolvePreprocess(model, flags.data, flags);
+  const dataset = await openDataset(flags.data, { labels: flags.labels, mean: preprocess.mean, std: preprocess.std });
+  const input = modelInput(model);
+  // An input of unknown rank takes anything: let the run itself find a mismatch.
+  checkDatasetFits(dataset, input.shape ?? [null, ...dataset.sampleShape], numClasses(model));
+  return { dataset, preprocess };
+}
+
+/** The model's first real input (older exporters also list initializers as graph inputs). */
+export function modelInput(model: Model): { name: string; shape?: Dim[] } {
+  const input = model.graph.inputs.find((i) => !model.graph.initializers.has(i.name));
+  if (input === undefined) {
+    throw new InvalidModelError(`${model.sourcePath ?? 'The model'} has no graph input that is not an initializer.`, {
+      action: 'Export the model with its data input, e.g. torch.onnx.export(model, example_input, ...).',
+    });
+  }
+  return input;
+}
+
+/** Classes the model predicts: the last dim of its first output, when fixed. */
+export function numClasses(model: Model): number | undefined {
+  const dims = model.graph.outputs[0]?.shape;
+  const last = dims?.[dims.length - 1];
+  return typeof last === 'number' && last > 0 ? last : undefined;
+}
+
+/** One line saying how the data is normalised and where that came from. */
+export function describePreprocess(p: ResolvedPreprocess): string {
+  const part = (key: 'mean' | 'std'): string | undefined => {
+    const values = p[key];
+    if (values === undefined) return undefined;
+    const from = p.source[key] === 'model' ? "model's metadata" : `--${key}`;
+    return `${key} ${values.join(',')} (from ${from})`;
+  };
+  const parts = [part('mean'), part('std')].filter((s): s is string => s !== undefined);
+  return parts.length === 0 ? 'no normalisation' : parts.join(', ');
+}

@@ -1,0 +1,39 @@
+import type { LayerDecision } from '@pg/core';
+import { renderTable } from './table.js';
+
+interface ConvertSummary {
+  output: string;
+  bits: number;
+  hbits: number;
+  wbits: number;
+  act_scale: string;
+  calibrated: boolean;
+  data: string | null;
+  layers: LayerDecision[];
+}
+
+function treatment(l: LayerDecision): string {
+  if (l.gated) return 'gated';
+  return l.bits === null ? 'float' : 'quantized';
+}
+
+/** The per-layer decisions and a summary line, for `pg convert` without --json. */
+export function renderConvert(r: ConvertSummary): string {
+  const bitsOf = (l: LayerDecision): string =>
+    l.bits === null ? '-' : `${l.bits}/${l.hbits ?? '-'}/${l.wbits === 32 ? 'float' : String(l.wbits)}`;
+  const table = renderTable(
+    [{ header: 'layer' }, { header: 'op' }, { header: 'treatment' }, { header: 'bits/hbits/wbits' }, { header: 'reason' }],
+    r.layers.map((l) => [l.name, l.op, treatment(l), bitsOf(l), l.reason]),
+  );
+  const n = (t: string): number => r.layers.filter((l) => treatment(l) === t).length;
+  const scales =
+    r.act_scale === 'dynamic'
+      ? 'dynamic activation scales (per-sample max)'
+      : r.calibrated
+        ? `static activation scales calibrated on ${r.data ?? 'data'}`
+        : "static activation scales, not yet calibrated ('pg finetune' calibrates them)";
+  const summary =
+    `Wrote ${r.output}: ${n('gated')} gated, ${n('quantized')} quantized, ${n('float')} float layer(s) ` +
+    `at ${r.bits}/${r.hbits} bits with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights; ${scales}.`;
+  return `${table}\n\n${summary}`;
+}

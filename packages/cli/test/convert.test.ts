@@ -1,0 +1,103 @@
+import { copyFile, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, json, pg, tempDir } from './support/pg.js';
+import { schemaErrors } from './support/schemas.js';
+
+interface Layer {
+  name: string;
+  op: string;
+  gated: boolean;
+  bits: number | null;
+  hbits: number | null;
+  wbits: number | null;
+  reason: string;
+}
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  tmp = await tempDir();
+});
+afterAll(async () => {
+  await tmp.remove();
+});
+
+describe('pg convert', () => {
+  it('gates the tiny CNN and prints a table and a summary', async () => {
+    const out = join(tmp.dir, 'tiny-gated.onnx');
+    const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--bits', '4', '--hbits', '2', '--wbits', '8']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^layer\s+op\s+treatment\s+bits\/hbits\/wbits\s+reason/m);
+    expect(run.stdout).toMatch(/\/conv2\/Conv\s+Conv\s+gated\s+4\/2\/8/);
+    expect(run.stdout).toMatch(/Wrote .*tiny-gated\.onnx: \d+ gated/);
+    expect((await stat(out)).size).toBeGreaterThan(0);
+  });
+
+  it('--json prints the success envelope with a result that matches convert.schema.json', async () => {
+    const out = join(tmp.dir, 'tiny-gated.json.onnx');
+    const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--json']);
+    expect(run.code).toBe(0);
+    const doc = json(run);
+    expect(schemaErrors('envelope', doc)).toEqual([]);
+    expect(schemaErrors('convert', doc.result)).toEqual([]);
+    expect(doc).toMatchObject({ status: 0, warnings: [] });
+    const result = doc.result as { output: string; act_scale: string; layers: Layer[] };
+    expect(result).toMatchObject({ output: out, bits: 4, hbits: 2, wbits: 8, act_scale: 'static', calibrated: false, data: null });
+    // The method's placement: first layer and classifier float, convs feeding a ReLU gated.
+    expect(result.layers[0]).toMatchObject({ gated: false, bits: null });
+    expect(result.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null });
+    expect(result.layers.filter((l) => l.gated).length).toBeGreaterThan(0);
+    for (const l of result.layers.filter((x) => x.gated)) expect(l).toMatchObject({ bits: 4, hbits: 2, wbits: 8 });
+    // Nothing but the JSON on stdout, nothing on stderr.
+    expect(run.stderr).toBe('');
+  });
+
+  it('honours --include/--exclude, --act-scale dynamic and other bit widths', async () => {
+    const out = join(tmp.dir, 'tiny-custom.onnx');
+    const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--bits', '6', '--hbits', '4', '--wbits', '32', '--act-scale', 'dynamic', '--exclude', '/conv2/Conv', '--json']);
+    expect(run.code).toBe(0);
+    const result = json(run).result as { act_scale: string; layers: Layer[] };
+    expect(schemaErrors('convert', result)).toEqual([]);
+    expect(result.act_scale).toBe('dynamic');
+    expect(result.layers.find((l) => l.name === '/conv2/Conv')).toMatchObject({ gated: false });
+    for (const l of result.layers.filter((x) => x.gated)) expect(l).toMatchObject({ bits: 6, hbits: 4, wbits: 32 });
+  });
+
+  it('calibrates static activation scales with --data', async () => {
+    const out = join(tmp.dir, 'tiny-calibrated.onnx');
+    const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--data', 'fashion-mnist:train?source=bundled', '--calibration-batches', '2', '--json']);
+    expect(run.code).toBe(0);
+    const result = json(run).result as { calibrated: boolean; data: string };
+    expect(schemaErrors('convert', result)).toEqual([]);
+    expect(result.calibrated).toBe(true);
+    expect(result.data).toMatch(/^fashion-mnist:train .*bundled/);
+  });
+
+  it('overwrites the input only with --force', async () => {
+    const copy = join(tmp.dir, 'tiny-copy.onnx');
+    await copyFile(FIXTURES.tiny, copy);
+    const before = await readFile(copy);
+    const refused = await pg(['convert', copy, '-o', copy]);
+    expect(refused.code).toBe(2);
+    expect(await readFile(copy)).toEqual(before);
+    const forced = await pg(['convert', copy, '-o', copy, '--force']);
+    expect(forced.code).toBe(0);
+    expect(await readFile(copy)).not.toEqual(before);
+  });
+
+  it('gates the bundled ResNet (fixtures/models/resnet-fmnist.onnx)', async () => {
+    const out = join(tmp.dir, 'resnet-gated.onnx');
+    const run = await pg(['convert', FIXTURES.resnet, '-o', out, '--bits', '4', '--hbits', '2', '--wbits', '8', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const result = json(run).result as { layers: Layer[] };
+    expect(schemaErrors('convert', result)).toEqual([]);
+    const gated = result.layers.filter((l) => l.gated);
+    // A ResNet has several convs feeding a ReLU; the second conv of a block feeds the Add and is quantized.
+    expect(gated.length).toBeGreaterThanOrEqual(3);
+    expect(result.layers.some((l) => !l.gated && l.bits === 4)).toBe(true);
+    expect(result.layers[0]).toMatchObject({ gated: false, bits: null });
+    expect((await stat(out)).size).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's first command (`pnpm demo`, after a build): the issue's three commands on the bundled model,
+# convert -> finetune -> report, writing into out/ and printing the report. Uses the full Fashion-MNIST when
+# Debian's dataset-fashion-mnist is installed (or PG_DATA_DIR points to it), the bundled subset otherwise.
+# PG_DEMO_MODEL runs it on another float model (e.g. fixtures/models/tiny-cnn.onnx for a quick check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODEL=${PG_DEMO_MODEL:-fixtures/models/resnet-fmnist.onnx}
+OUT=out
+pg() { node packages/cli/bin/run.js "$@"; }
+
+if [[ -n "${PG_DATA_DIR:-}" ]]; then
+  echo "Data: Fashion-MNIST from PG_DATA_DIR=$PG_DATA_DIR"
+elif [[ "${PG_DATA_SOURCE:-auto}" != bundled && -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
+  echo "Data: the full Fashion-MNIST from /usr/share/datasets/fashion-mnist"
+else
+  echo "Data: the bundled Fashion-MNIST subset (2,000 train / 1,000 test images)."
+  echo "      For the full set: sudo apt-get install dataset-fashion-mnist"
+fi
+mkdir -p "$OUT"
+
+echo
+echo "== pg convert"
+pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8
+
+echo
+echo "== pg finetune"
+pg finetune "$OUT/gated.onnx" --data fashion-mnist:train -o "$OUT/tuned.onnx" --epochs 1 --target-sparsity 0.85 --seed 1
+
+echo
+echo "== pg report"
+pg report "$OUT/tuned.onnx" --data fashion-mnist:test --baseline "$MODEL" | tee "$OUT/report.txt"
+
+echo
+echo "Models and the report are in $OUT/. Add --json to any command for machine-readable output."
