@@ -32,7 +32,7 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   epochs: 1,
   batchSize: 128,
   lr: 1e-3,
-  weightLr: 1e-4,
+  weightLr: 1e-3,
   trainWeights: false,
   gateTarget: 0,
   penalty: 1e-3,
