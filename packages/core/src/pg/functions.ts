@@ -66,38 +66,35 @@ function makeFunction(name: string, inputs: string[], attributes: string[], b: B
   return { name, domain: PG_DOMAIN, inputs, outputs: ['Y'], attributes, nodes: b.nodes, opsetImports: [{ domain: '', version: opset }], docString: doc };
 }
 
-function gatedFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+/** What both kinds of function start with: quantized weights, the activation codes, x_q, and the op's names. */
+function quantizedOperands(kind: 'conv' | 'gemm', opset: number) {
   const b = new Body();
   const two = b.float(2);
   const one = b.float(1);
   const wq = weightQuant(b, 'W', two, one, opset);
   const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
+  const xq = b.op('Mul', [b.op('Mul', [c.sign, c.q]), c.unit]);
+  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
+  return { b, two, wq, c, xq, attrs, linear: kind === 'conv' ? 'Conv' : 'Gemm' };
+}
+
+function gatedFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+  const { b, two, wq, c, xq, attrs, linear } = quantizedOperands(kind, opset);
   const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
   const qhb = b.op('Mul', [b.op('Floor', [b.op('Div', [c.q, step])]), step]);
-  const xq = b.op('Mul', [b.op('Mul', [c.sign, c.q]), c.unit]);
   const xhb = b.op('Mul', [b.op('Mul', [c.sign, qhb]), c.unit]);
   const xlb = b.op('Sub', [xq, xhb]);
-  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
-  const linear = kind === 'conv' ? 'Conv' : 'Gemm';
   const ohb = b.op(linear, [xhb, wq, 'B'], refs(attrs));
   const olb = b.op(linear, [xlb, wq], refs(attrs));
   const shape = b.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'int64', [kind === 'conv' ? 4 : 2], new BigInt64Array(kind === 'conv' ? [1n, -1n, 1n, 1n] : [1n, -1n])) } });
   const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', shape])])], { to: { type: 'int', value: 1 } });
   b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
-  const name = kind === 'conv' ? PG_CONV : PG_GEMM;
-  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
+  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
     `Precision-gated ${linear}: O_hb = ${linear}(x_hb, Wq) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(x_lb, Wq).`);
 }
 
 function quantFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
-  const b = new Body();
-  const two = b.float(2);
-  const one = b.float(1);
-  const wq = weightQuant(b, 'W', two, one, opset);
-  const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
-  const xq = b.op('Mul', [b.op('Mul', [c.sign, c.q]), c.unit]);
-  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
-  const linear = kind === 'conv' ? 'Conv' : 'Gemm';
+  const { b, wq, xq, attrs, linear } = quantizedOperands(kind, opset);
   b.op(linear, [xq, wq, 'B'], refs(attrs), 'Y');
   return makeFunction(kind === 'conv' ? Q_CONV : Q_GEMM, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
     `${linear} on inputs fake-quantized to 'bits' and weights to 'wbits' (static precision, not gated).`);
