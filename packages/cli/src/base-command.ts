@@ -1,8 +1,10 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
-import { BACKENDS, initBackend } from '@pg/core';
+import { BACKENDS, initBackend, type BackendName } from '@pg/core';
 import { errorEnvelope, renderError, toUsageError, type SuccessEnvelope } from './envelope.js';
 
-export type PgFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+// A command's own flag replaces a global flag of the same name, as in oclif's parser ({...baseFlags, ...flags}):
+// pg run redefines --backend to add onnxruntime.
+export type PgFlags<T extends typeof Command> = Interfaces.InferredFlags<Omit<(typeof BaseCommand)['baseFlags'], keyof T['flags']> & T['flags']>;
 export type PgArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 
 /**
@@ -44,7 +46,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     this.flags = parsed.flags as PgFlags<T>;
     this.args = parsed.args as PgArgs<T>;
-    await initBackend(this.flags.backend);
+    await this.initBackend();
+  }
+
+  /** Initialises the TensorFlow.js backend the global --backend flag names; a command with other backends overrides this. */
+  protected async initBackend(): Promise<void> {
+    // Typed from BaseCommand's own flag: a command that redefines --backend overrides this method.
+    await initBackend((this.flags as { backend: BackendName }).backend);
   }
 
   /** Prints a warning on stderr (human mode) and collects it for the JSON envelope. */

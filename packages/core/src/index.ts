@@ -7,3 +7,5 @@ export * from './runtime/index.js';
 export * from './pg/index.js';
 export * from './train/index.js';
 export * from './metrics/index.js';
+export * from './inspect/index.js';
+export * from './run/index.js';

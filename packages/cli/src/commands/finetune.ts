@@ -78,6 +78,14 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     }),
     alpha: numberFlag({ above: 0 })({ default: D.alpha, summary: 'Slope α of the sigmoid surrogate of the gate.' }),
     'sparse-backprop': Flags.boolean({ default: D.sparseBackprop, summary: 'Zero the surrogate gradient where the gate is off.' }),
+    'lr-schedule': Flags.option({ options: ['cosine', 'constant'] as const, default: D.lrSchedule })({
+      summary: 'Learning rates over the run: cosine decay after a 5% linear warm-up, or constant.',
+    }),
+    distill: Flags.boolean({
+      default: D.distill,
+      allowNo: true,
+      summary: "Also learn from the float model's predictions (KL divergence; --no-distill turns it off).",
+    }),
     recalibrate: Flags.boolean({ default: D.recalibrate, summary: 'Recalibrate static activation scales even if already calibrated.' }),
     'calibration-batches': numberFlag({ integer: true, min: 1 })({
       default: D.calibrationBatches,
@@ -107,6 +115,8 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       alpha: flags.alpha,
       sparseBackprop: flags['sparse-backprop'],
       recalibrate: flags.recalibrate,
+      lrSchedule: flags['lr-schedule'],
+      distill: flags.distill,
       calibrationBatches: flags['calibration-batches'],
       seed: flags.seed,
     };

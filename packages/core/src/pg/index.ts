@@ -10,3 +10,4 @@ export * from './functions.js';
 export * from './model-functions.js';
 export * from './layers.js';
 export { OBSERVE, SETTINGS } from './kernels.js';
+export * from './float-twin.js';

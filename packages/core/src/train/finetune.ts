@@ -6,7 +6,7 @@ import { InvalidDataError, TrainingError, UsageError } from '../errors/index.js'
 import { Executor } from '../runtime/executor.js';
 import { RUNTIME_SETTINGS, type Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { META, OBSERVE, SETTINGS, actScaleMode, pgLayers } from '../pg/index.js';
+import { META, OBSERVE, SETTINGS, actScaleMode, floatTwin, pgLayers } from '../pg/index.js';
 import { calibrate } from './calibrate.js';
 import type { FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
 
@@ -71,6 +71,7 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
   const thrVars = gated.map((l) => gateVars.get(l.threshold!)!);
   const gateOpt = tf.train.adam(opts.lr);
   const weightOpt = opts.trainWeights && opts.weightLr > 0 ? tf.train.adam(opts.weightLr) : undefined;
+  const teacher = opts.distill ? new Executor(floatTwin(current)) : undefined;
   const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop, [RUNTIME_SETTINGS.weightGradients]: opts.trainWeights };
   const budget = opts.targetSparsity === undefined ? undefined : 1 - opts.targetSparsity;
 
@@ -85,9 +86,14 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
       for (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
         if (step >= totalSteps || hooks.signal?.aborted) break;
         const t0 = performance.now();
+        const factor = lrFactor(opts.lrSchedule, step, totalSteps);
+        setLearningRate(gateOpt, opts.lr * factor);
+        if (weightOpt) setLearningRate(weightOpt, opts.weightLr * factor);
         const [l, sp] = tf.tidy(() => {
           const x = tensorFromBatch(batch.x, batch.shape);
           const y = tf.oneHot(tf.tensor1d(batch.y!, 'int32'), data.numClasses!);
+          // The float model's predictions, for distillation: computed outside the tape (no gradient).
+          const soft = teacher ? tf.softmax(teacher.run({ [inputName]: x }, { outputs: [outputName] })[outputName]) : undefined;
           const fractions: tf.Tensor[] = [];
           const counts: tf.Tensor[] = [];
           const observer: Observer = {
@@ -103,6 +109,8 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
             fractions.length = 0;
             const logits = exec.run({ [inputName]: x }, { outputs: [outputName], observer, training: true, settings })[outputName];
             let total = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+            // KL(teacher || student) = CE(teacher, student) - H(teacher); the entropy has no gradient.
+            if (soft) total = tf.add(total, tf.losses.softmaxCrossEntropy(soft, logits)) as tf.Scalar;
             if (opts.penalty > 0) {
               for (const v of thrVars) total = tf.add(total, tf.mul(opts.penalty, l2Norm(tf.sub(v, opts.gateTarget)))) as tf.Scalar;
             }
@@ -155,15 +163,29 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
     };
     const metadata = {
       ...current.metadata,
-      [META.finetune]: JSON.stringify({ steps: step, seed: opts.seed, target_sparsity: opts.targetSparsity ?? null, train_weights: opts.trainWeights, data: data.name }),
+      [META.finetune]: JSON.stringify({ steps: step, seed: opts.seed, target_sparsity: opts.targetSparsity ?? null, train_weights: opts.trainWeights, distill: opts.distill, lr_schedule: opts.lrSchedule, data: data.name }),
     };
     return { model: { ...current, metadata, graph: { ...current.graph, initializers } }, result };
   } finally {
     gateOpt.dispose();
     weightOpt?.dispose();
+    teacher?.dispose();
     for (const v of [...gateVars.values(), ...weightVars.values()]) v.dispose();
     exec.dispose();
   }
+}
+
+/** Multiplier of the base learning rates at `step` (0-based) of `total`. */
+export function lrFactor(schedule: FinetuneOptions['lrSchedule'], step: number, total: number): number {
+  if (schedule === 'constant') return 1;
+  const warmup = Math.max(1, Math.round(total * 0.05));
+  if (step < warmup) return (step + 1) / warmup;
+  return 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, total - warmup)));
+}
+
+/** tfjs optimizers take the rate in the constructor only; their state (Adam's moments) must survive a change. */
+function setLearningRate(opt: tf.Optimizer, lr: number): void {
+  (opt as unknown as { learningRate: number }).learningRate = lr;
 }
 
 /** ||v||₂ with a gradient at 0 (tf.norm's is 0/0 there, and thresholds start at 0). */

@@ -21,6 +21,10 @@ export interface FinetuneOptions {
   /** Slope α of the sigmoid surrogate. */
   alpha: number;
   sparseBackprop: boolean;
+  /** Learning rates over the run: constant, or cosine decay to 0 after a linear warm-up over 5% of the steps. */
+  lrSchedule: 'constant' | 'cosine';
+  /** Add the KL divergence from the float model's predictions (the gated model's float twin) to the loss. */
+  distill: boolean;
   /** Re-calibrate static activation scales from data before training, even when already calibrated. */
   recalibrate: boolean;
   /** Batches used for calibration. */
@@ -40,6 +44,8 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   alpha: 5,
   sparseBackprop: false,
   recalibrate: false,
+  lrSchedule: 'cosine',
+  distill: true,
   calibrationBatches: 8,
   seed: 0,
 };

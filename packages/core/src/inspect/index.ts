@@ -1,0 +1,3 @@
+export * from './types.js';
+export { inspectModel, isCostLayer, opCounts, type InspectOptions } from './inspect.js';
+export { SupportCheck } from './support.js';

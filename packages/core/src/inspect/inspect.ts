@@ -1,0 +1,129 @@
+import type { Model, Node } from '../graph/index.js';
+import { numElements, onnxOpset } from '../graph/index.js';
+import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
+import { META, PG_DOMAIN, isPgNode } from '../pg/format.js';
+import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
+import { placeLayers, type Placement } from '../pg/placement.js';
+import type { OpRegistry } from '../runtime/registry.js';
+import { probeLayerShapes } from './shapes.js';
+import { SupportCheck } from './support.js';
+import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary } from './types.js';
+
+export interface InspectOptions {
+  /** Placement as `pg convert --gate-depthwise` would make it. Default false. */
+  gateDepthwise?: boolean;
+  /** Kernels that decide which ops pg can run; the default registry by default. */
+  registry?: OpRegistry;
+}
+
+const FLOAT_TYPES = new Set(['float32', 'float64', 'float16']);
+
+/** A conv/linear layer whose cost pg counts: ONNX Conv/Gemm, or pg's PGConv/PGGemm/QConv/QGemm. */
+export function isCostLayer(node: Node): boolean {
+  return COST_OPS.has(node.opType) && (node.domain === '' || node.domain === 'ai.onnx' || node.domain === PG_DOMAIN);
+}
+
+/**
+ * Summarises a model for `pg inspect`: header, inputs and outputs, op counts, the ops pg cannot run,
+ * per-layer parameters and MACs per sample, and for each layer what `pg convert` would do (or, for a
+ * gated model, its bits). Output shapes come from one run on zeros on the active tfjs backend; an op pg
+ * cannot run leaves the layers after it unsized (null) instead of failing.
+ */
+export function inspectModel(model: Model, opts: InspectOptions = {}): InspectResult {
+  const graph = model.graph;
+  const support = new SupportCheck(model, opts.registry);
+  const layerNodes = graph.nodes.filter(isCostLayer);
+  const gated = graph.nodes.some(isPgNode);
+  const placements = gated ? undefined : placeLayers(graph, { include: new Set(), exclude: new Set(), gateDepthwise: opts.gateDepthwise ?? false });
+  const pg = new Map(pgLayers(model).map((l) => [l.node, l]));
+  const probe = probeLayerShapes(model, layerNodes, support);
+
+  const layers = layerNodes.map((node): InspectLayer => {
+    const w = graph.initializers.get(node.inputs[1]);
+    const b = node.inputs[2] ? graph.initializers.get(node.inputs[2]) : undefined;
+    const shape = probe.shapes.get(node);
+    const outputs = shape === undefined || probe.source.batch === null ? null : numElements(shape) / probe.source.batch;
+    const layer = pg.get(node);
+    return {
+      name: node.name,
+      op: node.opType,
+      weight_shape: w ? [...w.dims] : null,
+      params: (w ? numElements(w.dims) : 0) + (b ? numElements(b.dims) : 0),
+      output_shape: shape ?? null,
+      outputs,
+      macs: outputs === null || !w ? null : outputs * macsPerOutput(node, graph),
+      gated: layer?.gated ?? false,
+      bits: layer?.bits ?? null,
+      hbits: layer?.hbits ?? null,
+      wbits: layer?.wbits ?? null,
+      placement: placements?.get(node) ?? null,
+    };
+  });
+
+  const inputs = graph.inputs.filter((i) => !graph.initializers.has(i.name)).map(tensorSummary);
+  let parameters = 0;
+  for (const t of graph.initializers.values()) if (FLOAT_TYPES.has(t.dtype)) parameters += numElements(t.dims);
+
+  return {
+    model: model.sourcePath ?? '',
+    ir_version: model.irVersion,
+    opset_imports: model.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
+    producer: { name: model.producerName, version: model.producerVersion },
+    metadata: { ...model.metadata },
+    inputs,
+    outputs: graph.outputs.map(tensorSummary),
+    nodes: graph.nodes.length,
+    op_counts: opCounts(graph.nodes),
+    unsupported_ops: support.unsupportedOps(graph.nodes),
+    parameters,
+    macs: layers.every((l) => l.macs !== null) ? layers.reduce((a, l) => a + (l.macs ?? 0), 0) : null,
+    shapes: probe.source,
+    gated,
+    pg: gated ? gatedSummary(model, [...pg.values()]) : null,
+    convert_blocker: convertBlocker(model, gated, placements),
+    layers,
+  };
+}
+
+function tensorSummary(v: { name: string; dtype: string; shape?: (number | string | null)[] }): TensorSummary {
+  return { name: v.name, dtype: v.dtype, shape: v.shape === undefined ? null : [...v.shape] };
+}
+
+/** Op types by count, most frequent first, ties by name. */
+export function opCounts(nodes: readonly Node[]): OpCount[] {
+  const counts = new Map<string, OpCount>();
+  for (const n of nodes) {
+    const key = `${n.domain}::${n.opType}`;
+    const c = counts.get(key) ?? { op: n.opType, domain: n.domain, count: 0 };
+    c.count++;
+    counts.set(key, c);
+  }
+  return [...counts.values()].sort((a, b) => b.count - a.count || a.op.localeCompare(b.op) || a.domain.localeCompare(b.domain));
+}
+
+function gatedSummary(model: Model, layers: PgLayer[]): GatedSummary {
+  const gatedLayers = layers.filter((l) => l.gated);
+  const first = gatedLayers[0] ?? layers[0];
+  return {
+    format_version: model.metadata[META.format] ?? null,
+    act_scale: actScaleMode(model),
+    bits: first?.bits ?? null,
+    hbits: gatedLayers[0]?.hbits ?? null,
+    wbits: first?.wbits ?? null,
+    gated_layers: gatedLayers.length,
+    quantized_layers: layers.length - gatedLayers.length,
+  };
+}
+
+/** The reasons `convertModel` refuses a model, checked without converting it. */
+function convertBlocker(model: Model, gated: boolean, placements: Map<Node, Placement> | undefined): string | null {
+  if (gated) return "the model is already gated: 'pg convert' takes the float original";
+  const opset = onnxOpset(model);
+  if (opset < 11) return `the model uses ONNX opset ${opset}; pg writes gated models at opset 11 or later (re-export with opset_version >= 11)`;
+  for (const [node, p] of placements ?? []) {
+    if (p.role === 'gate' && !model.graph.initializers.has(node.inputs[1])) {
+      return `layer '${node.name}' would be gated but its weight '${node.inputs[1]}' is not a constant; convert it with --exclude '${node.name}'`;
+    }
+  }
+  return null;
+}
