@@ -17,12 +17,14 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
   const [pt, pb, pl, pr] = g.pads;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
   const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
-    if (g.dilations[0] !== 1 || g.dilations[1] !== 1) {
-      throw new Error('training through a dilated convolution is not supported yet');
-    }
     // tfjs computes every input's gradient of a custom op; skip the filter's when weights are frozen.
     const dw = filterGrad ? conv2dFilterGrad(xs, d, ws.shape, g) : tf.zerosLike(ws);
-    return [conv2dInputGrad(d, ws, xs.shape, g), dw];
+    // A dilated convolution is the plain one with a zero-dilated filter, whose input gradient is known.
+    const dilated = g.dilations[0] > 1 || g.dilations[1] > 1;
+    const dx = dilated
+      ? tf.tidy(() => conv2dInputGrad(d, dilateFilter(ws, g.dilations), xs.shape, { ...g, dilations: [1, 1] }))
+      : conv2dInputGrad(d, ws, xs.shape, g);
+    return [dx, dw];
   };
   if (!bias) {
     const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
@@ -92,5 +94,92 @@ export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[
     const dp = tf.pad(dc, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
     const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     return tf.conv2d(dp as tf.Tensor4D, wf, 1, 'valid');
+  });
+}
+
+/** A [kh, kw, ...] filter with dilation - 1 zeros between its taps: [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ...]. */
+export function dilateFilter(w: tf.Tensor4D, dilations: [number, number]): tf.Tensor4D {
+  const [dh, dw] = dilations;
+  const [kh, kw, a, b] = w.shape;
+  const spread = tf.pad(tf.reshape(w, [kh, 1, kw, 1, a, b]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  return tf.slice(tf.reshape(spread, [kh * dh, kw * dw, a, b]) as tf.Tensor4D, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, a, b]);
+}
+
+/**
+ * NHWC depthwise convolution, f: [kh, kw, cin, multiplier], output channel c * multiplier + m as in ONNX.
+ * tfjs-wasm has no DepthwiseConv2dNativeBackprop* kernels, so both gradients are written here: the input's
+ * as depthwise convolutions too (see below). A stride and a dilation > 1 together are not supported (the
+ * caller runs those at stride 1 and subsamples).
+ */
+export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D {
+  const [pt, pb, pl, pr] = g.pads;
+  const xp = pt || pb || pl || pr ? (tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) as tf.Tensor4D) : x;
+  const backward = (dy: tf.Tensor4D, xs: tf.Tensor4D, fs: tf.Tensor4D): tf.Tensor[] => [
+    depthwiseInputGrad(dy, fs, xs.shape, g),
+    filterGrad ? depthwiseFilterGrad(xs, dy, fs.shape, g) : tf.zerosLike(fs),
+  ];
+  if (!bias) {
+    const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, fi], save) => {
+      save([xi, fi]);
+      return {
+        value: tf.depthwiseConv2d(xi, fi, g.strides, 'valid', 'NHWC', g.dilations),
+        gradFunc: (dy, [xs, fs]) => backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D),
+      };
+    });
+    return op(xp, f) as tf.Tensor4D;
+  }
+  const op = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([xi, fi, bi], save) => {
+    save([xi, fi]);
+    return {
+      // As for conv2dTrainable: the fused kernel adds the bias, where a broadcast add is slow on wasm.
+      value: tf.fused.depthwiseConv2d({ x: xi, filter: fi, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
+      gradFunc: (dy, [xs, fs]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D), tf.reshape(tf.sum(dy, [0, 1, 2]), bi.shape)],
+    };
+  });
+  return op(xp, f, bias) as tf.Tensor4D;
+}
+
+/**
+ * dL/dx of a valid depthwise convolution (x already padded): the output gradient, stride-dilated and fully
+ * padded, correlated with the flipped filter (summed over the multiplier).
+ */
+function depthwiseInputGrad(dy: tf.Tensor4D, f: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, c, m] = f.shape;
+    const [n, h, w] = xShape;
+    const [sh, sw] = g.strides;
+    const [dh, dw] = g.dilations;
+    const [, ho, wo] = dy.shape;
+    const cm = c * m;
+    // Zero insertion for the stride, as one pad of a rank-6 view; rows past the input (a 1x1 kernel with a
+    // stride can leave some unread) are cropped.
+    let d: tf.Tensor4D = sh > 1 || sw > 1 ? tf.reshape(tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cm]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, ho * sh, wo * sw, cm]) : dy;
+    if (d.shape[1] > h || d.shape[2] > w) d = tf.slice(d, [0, 0, 0, 0], [n, Math.min(d.shape[1], h), Math.min(d.shape[2], w), cm]);
+    // Full correlation: (effective kernel - 1) before, whatever makes the output the input's size after.
+    const eh = (kh - 1) * dh + 1;
+    const ew = (kw - 1) * dw + 1;
+    const dp = tf.pad(d, [[0, 0], [eh - 1, h - d.shape[1]], [ew - 1, w - d.shape[2]], [0, 0]]) as tf.Tensor4D;
+    const flipped = tf.reshape(tf.reverse(f, [0, 1]), [kh, kw, cm, 1]) as tf.Tensor4D;
+    const r = tf.depthwiseConv2d(dp, flipped, 1, 'valid', 'NHWC', g.dilations);
+    return (m === 1 ? r : tf.sum(tf.reshape(r, [n, h, w, c, m]), 4)) as tf.Tensor4D;
+  });
+}
+
+/**
+ * dL/df of a valid depthwise convolution (x already padded), as one depthwise convolution: with (batch,
+ * channel) pairs as channels, x [1, H, W, n*c] correlated with dy as the filter [Ho, Wo, n*c, m] (dilated by
+ * the forward stride, strided by the forward dilation) gives each pair's [kh, kw] correlation; summing over
+ * the batch leaves the gradient. Per-tap slices instead would need StridedSlice, very slow on wasm.
+ */
+function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, fShape: number[], g: Conv2dGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, c, m] = fShape;
+    const [n, h, w] = x.shape;
+    const [, ho, wo] = dy.shape;
+    const xt = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, n * c]) as tf.Tensor4D;
+    const ft = tf.reshape(tf.transpose(tf.reshape(dy, [n, ho, wo, c, m]), [1, 2, 0, 3, 4]), [ho, wo, n * c, m]) as tf.Tensor4D;
+    const r = tf.depthwiseConv2d(xt, ft, g.dilations, 'valid', 'NHWC', g.strides);
+    const taps = r.shape[1] === kh && r.shape[2] === kw ? r : tf.slice(r, [0, 0, 0, 0], [1, kh, kw, n * c * m]);
+    return tf.sum(tf.reshape(taps, [kh, kw, n, c, m]), 2) as tf.Tensor4D;
   });
 }

@@ -27,8 +27,28 @@ defaultRegistry.register('MatMul', ([a, b]: (RtValue | undefined)[]) => {
   const squeezeB = w.rank === 1;
   if (squeezeA) x = tf.expandDims(x, 0);
   if (squeezeB) w = tf.expandDims(w, 1);
-  let y = tf.matMul(x, w);
+  let y = batchedMatMul(x, w);
   if (squeezeA) y = tf.squeeze(y, [y.rank - 2]);
   if (squeezeB) y = tf.squeeze(y, [y.rank - 1]);
   return [plain(y)];
 });
+
+/**
+ * numpy matmul of operands of rank >= 2 with broadcast batch dims. tfjs's BatchMatMul gradient does not
+ * reduce broadcast dims, so a shared 2-D right operand multiplies the flattened left one, and other
+ * broadcasts are made explicit (broadcastTo's gradient reduces them).
+ */
+function batchedMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  if (x.rank === 2 && w.rank === 2) return tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+  if (w.rank === 2) {
+    const [k, n] = w.shape;
+    const lead = x.shape.slice(0, -1);
+    return tf.reshape(tf.matMul(tf.reshape(x, [-1, k]) as tf.Tensor2D, w as tf.Tensor2D), [...lead, n]);
+  }
+  const batch = tf.broadcast_util.assertAndGetBroadcastShape(x.shape.slice(0, -2), w.shape.slice(0, -2));
+  const full = (t: tf.Tensor) => {
+    const shape = [...batch, ...t.shape.slice(-2)];
+    return t.shape.join() === shape.join() ? t : tf.broadcastTo(t, shape);
+  };
+  return tf.matMul(full(x), full(w));
+}

@@ -1,84 +1,141 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../../graph/index.js';
-import { UnsupportedModelError } from '../../errors/index.js';
-import { attrInt, attrInts, attrString } from '../attributes.js';
-import type { KernelContext } from '../kernel.js';
+import { attrInt, attrInts } from '../attributes.js';
+import type { Kernel, KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
-import { nhwc, toNhwc, type RtValue } from '../value.js';
+import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
+import { input, malformed, stopGradient, takeEvery, unsupported, wantsOutput } from './common.js';
+import { explicitPads, lift1d, spatialAttrs, type SpatialAttrs } from './spatial.js';
+
+type Pads = [number, number][];
 
 interface PoolGeometry {
-  k: [number, number];
-  s: [number, number];
-  /** [top, bottom, left, right], including the extra bottom/right rows ceil_mode needs. */
-  pads: [number, number, number, number];
+  /** [begin, end] per spatial axis, including the extra end cells ceil_mode needs. */
+  pads: Pads;
   /** The ONNX pads alone (count_include_pad counts these, never ceil_mode's extra). */
-  onnxPads: [number, number, number, number];
+  onnxPads: Pads;
 }
 
-function poolGeometry(node: Node, inHW: [number, number]): PoolGeometry {
-  const k = attrInts(node, 'kernel_shape') as [number, number] | undefined;
-  if (!k || k.length !== 2) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): only 2-D pooling with kernel_shape is supported`);
-  const s = (attrInts(node, 'strides') ?? [1, 1]) as [number, number];
-  const d = attrInts(node, 'dilations');
-  if (d && (d[0] !== 1 || d[1] !== 1)) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): dilated pooling is not supported`);
-  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
-  let p: [number, number, number, number];
-  if (autoPad === 'NOTSET') {
-    const a = attrInts(node, 'pads') ?? [0, 0, 0, 0];
-    p = [a[0], a[2], a[1], a[3]];
-  } else if (autoPad === 'VALID') {
-    p = [0, 0, 0, 0];
-  } else {
-    const total = [0, 1].map((i) => Math.max((Math.ceil(inHW[i] / s[i]) - 1) * s[i] + k[i] - inHW[i], 0));
-    const lower = (t: number) => (autoPad === 'SAME_LOWER' ? Math.ceil(t / 2) : Math.floor(t / 2));
-    p = [lower(total[0]), total[0] - lower(total[0]), lower(total[1]), total[1] - lower(total[1])];
-  }
-  const pads: [number, number, number, number] = [...p];
+function poolGeometry(node: Node, a: SpatialAttrs, k: number[], inSize: number[]): PoolGeometry {
+  const onnxPads = explicitPads(a, inSize, k);
+  const pads = onnxPads.map(([b, e]) => [b, e] as [number, number]);
   if (attrInt(node, 'ceil_mode', 0) === 1) {
-    for (const a of [0, 1]) {
-      const span = inHW[a] + p[2 * a] + p[2 * a + 1] - k[a];
-      let out = Math.ceil(span / s[a]) + 1;
+    inSize.forEach((n, i) => {
+      const [b, e] = onnxPads[i];
+      const span = (k[i] - 1) * a.dilations[i] + 1;
+      let out = Math.ceil((n + b + e - span) / a.strides[i]) + 1;
       // The last window must start inside the input or its leading padding (ONNX/PyTorch rule).
-      if ((out - 1) * s[a] >= inHW[a] + p[2 * a]) out--;
-      pads[2 * a + 1] += Math.max((out - 1) * s[a] + k[a] - (inHW[a] + p[2 * a] + p[2 * a + 1]), 0);
+      if ((out - 1) * a.strides[i] >= n + b) out--;
+      pads[i][1] += Math.max((out - 1) * a.strides[i] + span - (n + b + e), 0);
+    });
+  }
+  return { pads, onnxPads };
+}
+
+const hasPad = (p: Pads) => p.some(([b, e]) => b !== 0 || e !== 0);
+const padSpec = (p: Pads): Pads => [[0, 0], ...p, [0, 0]];
+
+/**
+ * Max or average pooling of a channels-last tensor (NHWC or NDHWC), padding explicitly so every ONNX
+ * padding (asymmetric, SAME_*, ceil_mode) reduces to tfjs's 'valid' pools.
+ */
+function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: SpatialAttrs, k: number[], training: boolean): tf.Tensor {
+  const is3d = x.rank === 5;
+  const g = poolGeometry(node, a, k, x.shape.slice(1, -1));
+  const s = a.strides;
+  const maxPoolPadded = (t: tf.Tensor, padValue: number): tf.Tensor => {
+    const xp = hasPad(g.pads) ? tf.pad(t, padSpec(g.pads), padValue) : t;
+    if (!is3d) return maxPool2d(xp as tf.Tensor4D, k, s, a.dilations);
+    // tfjs-wasm's MaxPool3D starts its running max at FLT_MIN (clamping negative maxima to 1e-38). Max is
+    // separable: pool H and W per depth slice, then D over the flattened H*W, both as 2-D pools.
+    const [n, d, h, w, c] = xp.shape;
+    const hw = maxPool2d(tf.reshape(xp, [n * d, h, w, c]) as tf.Tensor4D, k.slice(1), s.slice(1), a.dilations.slice(1));
+    const [, ho, wo] = hw.shape;
+    const y = maxPool2d(tf.reshape(hw, [n, d, ho * wo, c]) as tf.Tensor4D, [k[0], 1], [s[0], 1], [a.dilations[0], 1]);
+    return tf.reshape(y, [n, y.shape[1], ho, wo, c]);
+  };
+  const avgPool = (t: tf.Tensor) =>
+    is3d ? tf.avgPool3d(t as tf.Tensor5D, k as [number, number, number], s as [number, number, number], 'valid') : tf.avgPool(t as tf.Tensor4D, k as [number, number], s as [number, number], 'valid');
+  if (kind === 'max') {
+    if (training && x.dtype === 'float32') {
+      // tfjs-wasm's MaxPoolGrad starts its running max at 0: a window whose maximum is negative sends its
+      // gradient to the wrong cell. Pool x - m + m, with the constant m below every value, padding with 0.
+      const m = stopGradient(tf.sub(tf.min(x), 1));
+      return tf.add(maxPoolPadded(tf.sub(x, m), 0), m);
+    }
+    // Padding with the lowest value makes padded cells never win, on every backend.
+    return maxPoolPadded(x, x.dtype === 'int32' ? -2147483648 : -3.4e38);
+  }
+  if (a.dilations.some((d) => d > 1)) throw unsupported(node, 'dilated average pooling is not supported');
+  if (!hasPad(g.pads)) return avgPool(x);
+  const includePad = attrInt(node, 'count_include_pad', 0) === 1;
+  const sum = avgPool(tf.pad(x, padSpec(g.pads)));
+  // Divide by the cells each window really covers: all ONNX pads count with count_include_pad, none without.
+  const ones = tf.ones([1, ...x.shape.slice(1, -1), 1]);
+  const counted = includePad ? tf.pad(ones, padSpec(g.onnxPads), 1) : ones;
+  const extra: Pads = g.pads.map(([b, e], i) => (includePad ? [b - g.onnxPads[i][0], e - g.onnxPads[i][1]] : [b, e]));
+  return tf.div(sum, avgPool(tf.pad(counted, padSpec(extra))));
+}
+
+/**
+ * Valid 2-D max pooling of NHWC. tf.pool takes a dilation only at stride 1, so a dilated pool runs as two
+ * 1-D passes (max over a rectangle is separable), each dense along its axis and then subsampled.
+ */
+function maxPool2d(x: tf.Tensor4D, k: number[], s: number[], d: number[]): tf.Tensor4D {
+  if (d.every((v) => v === 1)) return tf.maxPool(x, k as [number, number], s as [number, number], 'valid');
+  let y: tf.Tensor4D = x;
+  for (const a of [0, 1]) {
+    const along = (v: number): [number, number] => (a === 0 ? [v, 1] : [1, v]);
+    if (k[a] === 1 && s[a] === 1) continue;
+    if (d[a] === 1) {
+      y = tf.maxPool(y, along(k[a]), along(s[a]), 'valid');
+    } else {
+      y = takeEvery(tf.pool(y, along(k[a]), 'max', 'valid', along(d[a]), 1), a + 1, s[a]) as tf.Tensor4D;
     }
   }
-  return { k, s, pads, onnxPads: p };
+  return y;
 }
 
-const hasPad = (p: number[]) => p.some((v) => v !== 0);
-const padSpec = (p: number[]): [number, number][] => [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
-
-function maxPool(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  const x = toNhwc(inputs[0]!) as tf.Tensor4D;
-  const g = poolGeometry(ctx.node, [x.shape[1], x.shape[2]]);
-  // Padding with -inf makes padded cells never win, on every backend.
-  const xp = hasPad(g.pads) ? tf.pad(x, padSpec(g.pads), -3.4e38) : x;
-  return [nhwc(tf.maxPool(xp as tf.Tensor4D, g.k, g.s, 'valid'))];
-}
-
-function averagePool(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  const x = toNhwc(inputs[0]!) as tf.Tensor4D;
-  const g = poolGeometry(ctx.node, [x.shape[1], x.shape[2]]);
-  if (!hasPad(g.pads)) return [nhwc(tf.avgPool(x, g.k, g.s, 'valid'))];
-  const includePad = attrInt(ctx.node, 'count_include_pad', 0) === 1;
-  const sum = tf.avgPool(tf.pad(x, padSpec(g.pads)) as tf.Tensor4D, g.k, g.s, 'valid');
-  // Divide by the cells each window really covers: all ONNX pads count with count_include_pad, none without.
-  const ones = tf.ones([1, x.shape[1], x.shape[2], 1]);
-  const counted = includePad ? tf.pad(ones, padSpec(g.onnxPads), 1) : ones;
-  const extra = g.pads.map((v, i) => v - (includePad ? g.onnxPads[i] : 0));
-  const count = tf.avgPool(tf.pad(counted, padSpec(extra)) as tf.Tensor4D, g.k, g.s, 'valid');
-  return [nhwc(tf.div(sum, count))];
-}
-
-function globalPool(reduce: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor) {
-  return (inputs: (RtValue | undefined)[]): RtValue[] => {
-    const x = toNhwc(inputs[0]!);
-    return [nhwc(reduce(x, [1, 2], true))];
+function pool(kind: 'max' | 'avg'): Kernel {
+  return (inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] => {
+    const { node } = ctx;
+    const x = input(node, inputs, 0);
+    const rank = x.t.rank;
+    const k = attrInts(node, 'kernel_shape');
+    if (!k || k.length !== rank - 2) throw malformed(node, `kernel_shape must give ${rank - 2} sizes`);
+    // MaxPool's optional argmax output (Indices, in ONNX's NCHW flattening) is not implemented: CNNs never read it.
+    if (kind === 'max' && wantsOutput(node, 1)) throw unsupported(node, "the optional output 'Indices' is not supported");
+    switch (rank) {
+      case 4:
+        return [nhwc(poolChannelsLast(kind, node, toNhwc(x), spatialAttrs(node, 2), k, ctx.training))];
+      case 3: {
+        // 1-D pools run as 2-D ones over [1, L].
+        const [n, c, l] = x.t.shape;
+        const x4 = tf.reshape(tf.transpose(toLogical(x), [0, 2, 1]), [n, 1, l, c]);
+        const y = poolChannelsLast(kind, node, x4, lift1d(spatialAttrs(node, 1)), [1, ...k], ctx.training);
+        return [plain(tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]))];
+      }
+      case 5: {
+        const y = poolChannelsLast(kind, node, tf.transpose(toLogical(x), [0, 2, 3, 4, 1]), spatialAttrs(node, 3), k, ctx.training);
+        return [plain(tf.transpose(y, [0, 4, 1, 2, 3]))];
+      }
+      default:
+        throw unsupported(node, `${rank - 2}-D pooling is not supported`);
+    }
   };
 }
 
-defaultRegistry.register('MaxPool', maxPool);
-defaultRegistry.register('AveragePool', averagePool);
+function globalPool(reduce: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor): Kernel {
+  return (inputs, ctx) => {
+    const x = input(ctx.node, inputs, 0);
+    if (x.nhwc) return [nhwc(reduce(x.t, [1, 2], true))];
+    // Any rank: reduce every spatial axis of [N, C, ...], keeping them as 1s.
+    const t = x.t;
+    return [plain(reduce(t, t.shape.map((_, i) => i).slice(2), true))];
+  };
+}
+
+defaultRegistry.register('MaxPool', pool('max'));
+defaultRegistry.register('AveragePool', pool('avg'));
 defaultRegistry.register('GlobalAveragePool', globalPool(tf.mean));
 defaultRegistry.register('GlobalMaxPool', globalPool(tf.max));

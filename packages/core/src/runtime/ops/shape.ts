@@ -1,12 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { UnsupportedModelError } from '../../errors/index.js';
 import { attrInt, attrInts } from '../attributes.js';
 import type { KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
-import { toTfTensor } from '../tensor-convert.js';
-import { logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
-
-const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
+import { input, malformed, normAxis as norm } from './common.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
 function logicalCheap(v: RtValue): tf.Tensor {
@@ -25,16 +22,18 @@ function reshape(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[]
   const x = inputs[0]!;
   const inShape = logicalShape(x);
   const spec = ctx.opset < 5 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
-  if (!spec) throw new UnsupportedModelError(`node '${ctx.node.name}' (Reshape): no target shape`);
+  if (!spec) throw malformed(ctx.node, 'no target shape');
   const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
   const target = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
   return [plain(tf.reshape(logicalCheap(x), target))];
 }
 
 function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  const t = toLogical(x!);
-  const perm = attrInts(ctx.node, 'perm') ?? t.shape.map((_, i) => t.rank - 1 - i);
-  return [plain(tf.transpose(t, perm))];
+  const rank = x!.t.rank;
+  const perm = attrInts(ctx.node, 'perm') ?? x!.t.shape.map((_, i) => rank - 1 - i);
+  // From NHWC, one transpose composing the layout change with the op's (ShuffleNet's channel shuffle
+  // and NCHW outputs land here).
+  return [plain(tf.transpose(x!.t, x!.nhwc ? perm.map((p) => NHWC_TO_NCHW[p]) : perm))];
 }
 
 function axesOf(ctx: KernelContext, inputIndex: number): number[] | undefined {
@@ -79,29 +78,23 @@ function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const data = toLogical(inputs[0]!);
   const axis = norm(attrInt(ctx.node, 'axis', 0), data.rank);
   const idx = toLogical(inputs[1]!);
-  // Negative indices count from the end in ONNX.
-  const fixed = tf.where(tf.less(idx, 0), tf.add(idx, data.shape[axis]), idx);
-  return [plain(tf.gather(data, tf.cast(fixed, 'int32'), axis))];
+  // Negative indices count from the end in ONNX. Stay in int32: tfjs-wasm's Select misreads mixed types.
+  const i32 = idx.dtype === 'int32' ? idx : tf.cast(idx, 'int32');
+  const fixed = tf.where(tf.less(i32, 0), tf.add(i32, tf.scalar(data.shape[axis], 'int32')), i32);
+  return [plain(tf.gather(data, fixed, axis))];
 }
 
-function constant(_inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  const a = ctx.node.attributes;
-  const v = a.value ?? a.value_float ?? a.value_floats ?? a.value_int ?? a.value_ints;
-  if (!v) throw new UnsupportedModelError(`node '${ctx.node.name}' (Constant): no supported value attribute`);
-  switch (v.type) {
-    case 'tensor':
-      return [plain(toTfTensor(v.value))];
-    case 'float':
-      return [plain(tf.scalar(v.value, 'float32'))];
-    case 'floats':
-      return [plain(tf.tensor1d(v.value, 'float32'))];
-    case 'int':
-      return [plain(tf.scalar(v.value, 'int32'))];
-    case 'ints':
-      return [plain(tf.tensor1d(v.value, 'int32'))];
-    default:
-      throw new UnsupportedModelError(`node '${ctx.node.name}' (Constant): value of type ${v.type} is not supported`);
-  }
+/** Expand: numpy broadcasting of the input to a shape (which may itself broadcast against the input). */
+function expand(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+  const t = toLogical(input(ctx.node, inputs, 0));
+  const spec = ctx.readInts(1);
+  if (!spec) throw malformed(ctx.node, 'no shape input');
+  const rank = Math.max(spec.length, t.rank);
+  const pad = (s: number[]) => [...new Array<number>(rank - s.length).fill(1), ...s];
+  const a = pad(t.shape);
+  const b = pad(spec);
+  const out = a.map((d, i) => (d === 1 ? b[i] : d));
+  return [plain(tf.broadcastTo(tf.reshape(t, a), out))];
 }
 
 defaultRegistry.register('Flatten', flatten);
@@ -112,4 +105,4 @@ defaultRegistry.register('Squeeze', squeeze);
 defaultRegistry.register('Concat', concat);
 defaultRegistry.register('Shape', shapeOf);
 defaultRegistry.register('Gather', gather);
-defaultRegistry.register('Constant', constant);
+defaultRegistry.register('Expand', expand, { minOpset: 8 });
