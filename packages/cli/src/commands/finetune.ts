@@ -84,7 +84,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     distill: Flags.boolean({
       default: D.distill,
       allowNo: true,
-      summary: "Also learn from the float model's predictions (KL divergence; --no-distill turns it off).",
+      summary: "Also learn from the float model's predictions (KL divergence from the gated model's float twin).",
     }),
     recalibrate: Flags.boolean({ default: D.recalibrate, summary: 'Recalibrate static activation scales even if already calibrated.' }),
     'calibration-batches': numberFlag({ integer: true, min: 1 })({

@@ -45,7 +45,7 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   sparseBackprop: false,
   recalibrate: false,
   lrSchedule: 'cosine',
-  distill: true,
+  distill: false,
   calibrationBatches: 8,
   seed: 0,
 };
