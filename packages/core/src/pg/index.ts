@@ -3,7 +3,7 @@ import './kernels.js';
 export * from './format.js';
 export * from './quantizer.js';
 export * from './gate.js';
-export { steRound, steTrunc, stopGradient } from './ste.js';
+export { steClipRound, steTrunc, stopGradient } from './ste.js';
 export * from './placement.js';
 export * from './convert.js';
 export * from './functions.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
-import { steRound, steTrunc, stopGradient } from './ste.js';
+import { steClipRound, steTrunc, stopGradient } from './ste.js';
 
 /**
  * The PG quantizer (docs/method.md). Gradients come from autodiff with straight-through round/trunc:
@@ -33,7 +33,7 @@ export function effectiveScale(x: tf.Tensor, staticScale: tf.Tensor, dynamic: bo
 /** Signed codes q_s = round(clip(x/s, -1, 1) · (2^B - 1)) and the unit s/(2^B - 1). */
 function signedCodes(x: tf.Tensor, s: tf.Tensor, bits: number): { qs: tf.Tensor; unit: tf.Tensor } {
   const n = levels(bits);
-  return { qs: steRound(tf.mul(tf.clipByValue(tf.div(x, s), -1, 1), n)), unit: tf.div(s, n) };
+  return { qs: steClipRound(tf.div(x, s), n), unit: tf.div(s, n) };
 }
 
 /** B-bit fake quantization x_q = q_s · s/(2^B - 1). */
