@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeNpy, readModel, readNpyFile, writeModel } from '@pg/core';
+import { encodeNpy, maxRelativeDifference, readModel, readNpyFile, writeModel } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
@@ -18,16 +18,6 @@ afterAll(async () => {
   await tmp.remove();
 });
 
-/** Largest absolute difference over the largest magnitude of the reference. */
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  return diff / scale;
-}
 
 async function runJson(args: string[]): Promise<Record<string, unknown>> {
   const run = await pg([...args, '--json']);
@@ -57,7 +47,7 @@ describe('pg run', () => {
       outputs: [{ name: 'logits', file: ours, dtype: 'float32', shape: [4, 10] }],
     });
     expect(b).toMatchObject({ backend: 'onnxruntime', outputs: [{ name: 'logits', file: theirs }] });
-    expect(maxRelDiff(await logits(ours), await logits(theirs))).toBeLessThan(1e-4);
+    expect(maxRelativeDifference(await logits(ours), await logits(theirs))).toBeLessThan(1e-4);
   });
 
   it('runs a gated model from pg convert on both backends alike', async () => {
@@ -67,7 +57,7 @@ describe('pg run', () => {
     const theirs = join(tmp.dir, 'g-ort.npy');
     await runJson(['run', gated, '-i', x, '-o', ours]);
     await runJson(['run', gated, '-i', x, '-o', theirs, '--backend', 'onnxruntime']);
-    expect(maxRelDiff(await logits(ours), await logits(theirs))).toBeLessThan(1e-4);
+    expect(maxRelativeDifference(await logits(ours), await logits(theirs))).toBeLessThan(1e-4);
   });
 
   it('prints what it read and wrote for humans', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Executor, convertModel, initBackend, openDataset, readModel, writeModel, type Batch } from '../src/index.js';
+import { Executor, convertModel, initBackend, maxRelativeDifference, openDataset, readModel, writeModel, type Batch } from '../src/index.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, hasFixture } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-ort-'));
@@ -35,23 +35,14 @@ function runPg(model: Awaited<ReturnType<typeof readModel>>, b: Batch): Float32A
   }
 }
 
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  return diff / scale;
-}
 
 for (const name of ['tiny-cnn', 'resnet-fmnist']) {
   describe.skipIf(!hasFixture(name))(`${name}: pg agrees with PyTorch and ONNX Runtime`, () => {
     it('runs the float model like PyTorch did at export', async () => {
       const model = await readModel(fixtureModel(name));
       const ours = runPg(model, batch);
-      expect(maxRelDiff(ours, expectedOutputs(name).logits.flat())).toBeLessThan(1e-4);
-      expect(maxRelDiff(ours, await runOrt(fixtureModel(name), batch))).toBeLessThan(1e-4);
+      expect(maxRelativeDifference(ours, expectedOutputs(name).logits.flat())).toBeLessThan(1e-4);
+      expect(maxRelativeDifference(ours, await runOrt(fixtureModel(name), batch))).toBeLessThan(1e-4);
     });
 
     for (const actScale of ['static', 'dynamic'] as const) {
@@ -64,9 +55,9 @@ for (const name of ['tiny-cnn', 'resnet-fmnist']) {
         const reread = await readModel(path);
         const ours = runPg(reread, batch);
         const theirs = await runOrt(path, batch);
-        expect(maxRelDiff(ours, theirs)).toBeLessThan(1e-4);
+        expect(maxRelativeDifference(ours, theirs)).toBeLessThan(1e-4);
         // and the gating changed something: the gated model is not the float one
-        expect(maxRelDiff(ours, runPg(model, batch))).toBeGreaterThan(1e-4);
+        expect(maxRelativeDifference(ours, runPg(model, batch))).toBeGreaterThan(1e-4);
       });
     }
   });

@@ -7,6 +7,7 @@ import { readNpyFile } from '../data/npy.js';
 import { InvalidDataError, UsageError } from '../errors/index.js';
 import type { Model, ValueInfo } from '../graph/index.js';
 import { readModel, writeModel } from '../onnx/index.js';
+import { maxRelativeDifference } from '../metrics/agreement.js';
 import { convertModel } from '../pg/index.js';
 import {
   bindInputs,
@@ -24,16 +25,6 @@ import {
 const dir = mkdtempSync(join(tmpdir(), 'pg-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Largest absolute difference over the largest magnitude of the reference. */
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  return diff / scale;
-}
 
 function sample(shape: number[], seed = 1): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -132,7 +123,7 @@ describe('run backends', () => {
       expect(ours.outputs[name].dtype).toBe('float32');
       expect(ours.outputs[name].shape).toEqual([3, 4]);
       expect(theirs.outputs[name].shape).toEqual([3, 4]);
-      expect(maxRelDiff(ours.outputs[name].data as Float32Array, theirs.outputs[name].data as Float32Array)).toBeLessThan(1e-6);
+      expect(maxRelativeDifference(ours.outputs[name].data as Float32Array, theirs.outputs[name].data as Float32Array)).toBeLessThan(1e-6);
     }
     expect(ours.outputs.kf.data[0]).toBe(-5);
     expect(ours.elapsedMs).toBeGreaterThanOrEqual(0);
@@ -151,7 +142,7 @@ describe.skipIf(!hasFixture('tiny-cnn'))('runModel on tiny-cnn', () => {
     const theirs = await runModel(model, { input: x }, { backend: 'onnxruntime' });
     expect(Object.keys(ours.outputs)).toEqual(['logits']);
     expect(ours.outputs.logits.shape).toEqual([3, 10]);
-    expect(maxRelDiff(ours.outputs.logits.data as Float32Array, theirs.outputs.logits.data as Float32Array)).toBeLessThan(1e-4);
+    expect(maxRelativeDifference(ours.outputs.logits.data as Float32Array, theirs.outputs.logits.data as Float32Array)).toBeLessThan(1e-4);
   });
 
   it('runs a gated model read from disk on both backends alike', async () => {
@@ -160,7 +151,7 @@ describe.skipIf(!hasFixture('tiny-cnn'))('runModel on tiny-cnn', () => {
     const gated = await readModel(path);
     const ours = await runModel(gated, { input: x }, { backend: 'wasm' });
     const theirs = await runModel(gated, { input: x }, { backend: 'onnxruntime' });
-    expect(maxRelDiff(ours.outputs.logits.data as Float32Array, theirs.outputs.logits.data as Float32Array)).toBeLessThan(1e-4);
+    expect(maxRelativeDifference(ours.outputs.logits.data as Float32Array, theirs.outputs.logits.data as Float32Array)).toBeLessThan(1e-4);
   });
 
   it('reads .npy inputs and writes each requested output, into a folder when there are several', async () => {
