@@ -68,6 +68,9 @@ export function toUsageError(err: unknown, commandId: string): UsageError {
     // oclif warns that greedy multi-value flags swallow arguments; pg's list flags are not greedy.
     .replace(/\n\nNote: [\s\S]*?beginning of arguments\./, '')
     .replace(/^Parsing (--[\w-]+)\s*\n\t/, '$1: ')
+    // oclif names a missing required flag without its dashes ("Missing required flag data").
+    .replace(/^The following error occurred:\s*\n\s*/, '')
+    .replace(/Missing required flag ([\w-]+)/g, 'Missing required flag --$1')
     .trim();
   const help = `Run 'pg ${commandId} --help' for its arguments and flags.`;
   return new UsageError(message, { action: (err instanceof UsageError ? err.action : undefined) ?? help, cause: err });

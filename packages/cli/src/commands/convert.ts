@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import {
   calibrateActScales,
+  checkFiniteWeights,
   convertModel,
   FINETUNE_DEFAULTS,
   readModel,
@@ -101,6 +102,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
 
     const model = await readModel(args.model);
+    checkFiniteWeights(model);
     const data = flags.data === undefined ? undefined : await openDataFor(model, { ...flags, data: flags.data });
     const converted = convertModel(model, {
       ...bits,

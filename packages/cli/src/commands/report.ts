@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { readModel, reportModel, type ReportResult } from '@pg/core';
+import { checkFiniteWeights, readModel, reportModel, type ReportResult } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
 import { numberFlag, requiredDataFlags } from '../flags.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
@@ -38,6 +38,8 @@ The fields are described in docs/report-fields.md.`;
     const { args, flags } = this;
     const model = await readModel(args.model);
     const baseline = flags.baseline === undefined ? undefined : await readModel(flags.baseline);
+    checkFiniteWeights(model);
+    if (baseline !== undefined) checkFiniteWeights(baseline);
     const { dataset, preprocess } = await openDataFor(model, flags);
     this.note(`Evaluating on ${dataset.name}, ${describePreprocess(preprocess)}...`);
     const result = await reportModel(model, dataset, { batchSize: flags['batch-size'], baseline, limit: flags.limit });

@@ -1,5 +1,5 @@
-import { writeFile } from 'node:fs/promises';
-import { FileAccessError, InvalidDataError } from '../errors/index.js';
+import { InvalidDataError } from '../errors/index.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import { readDataFile } from './data-file.js';
 
 /** NumPy's .npy format: magic, version, a Python-dict header (descr, fortran_order, shape), raw data. */
@@ -172,13 +172,7 @@ export function encodeNpy(array: NpyArray): Uint8Array {
   return out;
 }
 
+/** Writes an array as .npy atomically (temp file + rename), so a failed write leaves any old file intact. */
 export async function writeNpyFile(path: string, array: NpyArray): Promise<void> {
-  try {
-    await writeFile(path, encodeNpy(array));
-  } catch (e) {
-    throw new FileAccessError(`Cannot write ${path}: ${(e as Error).message}.`, {
-      action: 'Check that the folder exists, is writable and that the disk has space.',
-      cause: e,
-    });
-  }
+  await writeFileAtomic(path, encodeNpy(array));
 }

@@ -1,2 +1,3 @@
 export * from './tensor.js';
 export * from './ir.js';
+export { validateGraph } from './validate.js';

@@ -13,7 +13,7 @@ export function topologicalOrder(graph: Graph, where = 'the model'): Node[] {
     for (const i of n.inputs) {
       if (i && !available.has(i) && !producer.has(i)) {
         throw new InvalidModelError(`${where}: node '${n.name}' (${n.opType}) reads '${i}', which no node, input or initializer provides`, {
-          action: 'the graph is incomplete; re-export the model',
+          action: 'The graph is incomplete; re-export the model, or check it with onnx.checker.check_model.',
         });
       }
     }
@@ -33,7 +33,7 @@ export function topologicalOrder(graph: Graph, where = 'the model'): Node[] {
         const s = state.get(p);
         if (s === 1) {
           throw new InvalidModelError(`${where}: the graph has a cycle through node '${p.name}' (${p.opType})`, {
-            action: 'ONNX graphs must be acyclic; re-export the model',
+            action: 'ONNX graphs must be acyclic; re-export the model.',
           });
         }
         if (s === undefined) {

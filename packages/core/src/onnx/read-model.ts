@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import type { onnx as P } from 'onnx-proto';
 import type { Model } from '../graph/ir.js';
+import { validateGraph } from '../graph/validate.js';
 import { readFileBytes } from '../io/read-file.js';
 import { invalid, unsupported, type DecodeContext } from './context.js';
 import { checkExternalFiles, type ExternalTensor } from './external-data.js';
@@ -10,6 +11,9 @@ import { onnx } from './proto.js';
 
 /** The newest ONNX IR version pg reads (ONNX 1.16/1.17). */
 export const MAX_IR_VERSION = 10;
+
+/** The newest ai.onnx opset pg knows (ONNX 1.17); a newer one may change what an op means. */
+export const MAX_OPSET = 22;
 
 const NOT_A_MODEL_ACTION = 'Check that the file is a complete ONNX model (.onnx); re-download or re-export it.';
 
@@ -56,6 +60,10 @@ function decodeModelWithExternals(bytes: Uint8Array, sourcePath: string | undefi
   }
   const opsetImports = decodeOpsets(proto.opsetImport, 'the model', ctx);
   if (opsetImports.length === 0 && irVersion >= 3) throw invalid(ctx, 'the model imports no opset (opset_import is empty)');
+  const onnxOpset = opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version;
+  if (onnxOpset !== undefined && onnxOpset > MAX_OPSET) {
+    throw unsupported(ctx, `the model imports ONNX opset ${onnxOpset}, newer than the newest pg knows (${MAX_OPSET})`, `Export the model with opset_version ${MAX_OPSET} or lower (13 to 17 are the best tested).`);
+  }
 
   const model: Model = {
     irVersion,
@@ -71,6 +79,7 @@ function decodeModelWithExternals(bytes: Uint8Array, sourcePath: string | undefi
     functions: (proto.functions ?? []).map((f) => decodeFunction(f, ctx)),
   };
   if (sourcePath !== undefined) model.sourcePath = sourcePath;
+  validateGraph(model.graph, ctx.file);
   return { model, externals: ctx.externals };
 }
 

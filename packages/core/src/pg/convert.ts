@@ -5,6 +5,8 @@ import { functionsFor } from './model-functions.js';
 import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
 import { placeLayers, LINEAR_OPS } from './placement.js';
 import { SCALE_FLOOR } from './quantizer.js';
+import { SupportCheck } from '../runtime/support.js';
+import { defaultRegistry } from '../runtime/registry.js';
 
 export interface ConvertOptions {
   bits: number;
@@ -68,6 +70,7 @@ export function convertModel(model: Model, opts: ConvertOptions): ConvertResult 
       action: 're-export the model with opset_version >= 11 (13 recommended)',
     });
   }
+  checkRunnable(model, where);
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
   const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
@@ -80,6 +83,7 @@ export function convertModel(model: Model, opts: ConvertOptions): ConvertResult 
     }
   }
   const placements = placeLayers(model.graph, { include, exclude, gateDepthwise: opts.gateDepthwise ?? false });
+  checkLayerNames(placements, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
   const nodes = model.graph.nodes.map((node): Node => {
@@ -126,6 +130,37 @@ export function convertModel(model: Model, opts: ConvertOptions): ConvertResult 
   };
   converted.functions = functionsFor(converted);
   return { model: converted, layers };
+}
+
+/**
+ * A gated model is only useful if pg can fine-tune and measure it, so an op pg cannot run fails here,
+ * naming the node, rather than later in `pg finetune`.
+ */
+function checkRunnable(model: Model, where: string): void {
+  const support = new SupportCheck(model);
+  model.graph.nodes.forEach((node, i) => {
+    const why = support.reason(node);
+    if (why === undefined) return;
+    const label = node.name ? `'${node.name}'` : `#${i}`;
+    throw new UnsupportedModelError(`${where}: node ${label} uses op '${node.domain ? `${node.domain}.` : ''}${node.opType}', which pg cannot run (${why})`, {
+      action: `pg supports: ${defaultRegistry.ops('').join(', ')}. Replace the op when exporting, or open an issue asking for it.`,
+    });
+  });
+}
+
+/** pg names each layer's threshold and scale after the layer, so converted layers need distinct, non-empty names. */
+function checkLayerNames(placements: Map<Node, { role: string }>, where: string): void {
+  const seen = new Set<string>();
+  for (const [node, p] of placements) {
+    if (p.role === 'float') continue;
+    if (node.name === '' || seen.has(node.name)) {
+      const what = node.name === '' ? `a ${node.opType} node has no name` : `two Conv/Gemm layers are named '${node.name}'`;
+      throw new UnsupportedModelError(`${where}: ${what}; pg names each converted layer's parameters after its node`, {
+        action: 'Give every Conv and Gemm node a unique name (torch.onnx.export does), or leave the layer float with --exclude.',
+      });
+    }
+    seen.add(node.name);
+  }
 }
 
 function outputChannels(node: Node, model: Model): number {

@@ -10,3 +10,4 @@ export { gemm } from './ops/linear.js';
 export { toTfTensor } from './tensor-convert.js';
 export * from './feeds.js';
 export { weightGradients } from './ops/conv.js';
+export { SupportCheck, type UnsupportedOpGroup } from './support.js';
