@@ -97,14 +97,17 @@ describe('writeFilesAtomic', () => {
 
 describe('error mapping', () => {
   it.each([
-    ['ENOSPC', /disk full/],
-    ['EACCES', /not writable/],
-    ['EROFS', /not writable/],
-  ])('%s', (code, pattern) => {
+    ['ENOSPC', /disk full/, /Free some disk space/],
+    ['EDQUOT', /disk full/, /Free some disk space/],
+    ['EACCES', /not writable/, /permissions/],
+    ['EPERM', /not writable/, /permissions/],
+    ['EROFS', /not writable/, /permissions/],
+  ])('%s', (code, pattern, action) => {
     const e = toWriteError('/x/model.onnx', Object.assign(new Error('boom'), { code }));
     expect(e).toBeInstanceOf(FileAccessError);
     expect(e.message).toMatch(pattern);
     expect(e.message).toContain('/x/model.onnx');
+    expect(e.action).toMatch(action);
   });
 
   it('readFileBytes names a missing file', async () => {
