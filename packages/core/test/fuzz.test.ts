@@ -18,6 +18,8 @@ const SEED = Number(process.env.PG_FUZZ_SEED ?? 6);
 /** Generous: a case takes about a millisecond, but the CI machine may be loaded. */
 const CASE_TIME_LIMIT_MS = 2000;
 const HEAP_GROWTH_LIMIT = 256 * 2 ** 20;
+/** Long campaigns get time in proportion (about 10 ms a case on a loaded machine). */
+const TEST_TIMEOUT_MS = Math.max(120_000, CASES * 20);
 
 type Mutation = (bytes: Uint8Array, rng: Rng) => { bytes: Uint8Array; what: string };
 
@@ -211,7 +213,7 @@ describe('fuzzed files end in a PgError or load', () => {
     expect(outcome.ok).toBeGreaterThan(0);
     expect(heapPeak - heapBefore).toBeLessThan(HEAP_GROWTH_LIMIT);
     console.log(`onnx fuzz: ${outcome.ok} loaded, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms, heap +${((heapPeak - heapBefore) / 2 ** 20).toFixed(0)} MiB at peak`);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it(`${CASES} mutated NPY files: parseNpy`, async () => {
     const arrays: NpyArray[] = [
@@ -248,5 +250,5 @@ describe('fuzzed files end in a PgError or load', () => {
     expect(outcome.ok).toBeGreaterThan(0);
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(HEAP_GROWTH_LIMIT);
     console.log(`npy fuzz: ${outcome.ok} parsed, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms`);
-  });
+  }, TEST_TIMEOUT_MS);
 });
