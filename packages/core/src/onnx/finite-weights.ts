@@ -1,15 +1,15 @@
 import { InvalidModelError } from '../errors/pg-error.js';
 import type { Model } from '../graph/ir.js';
 import type { ConstTensor } from '../graph/tensor.js';
-import { unloadedExternalBytes } from './external-data.js';
 import { decodeRaw } from './raw-data.js';
+import { undecodedStorageBytes } from './tensor-codec.js';
 
 const FLOAT_TYPES = new Set(['float32', 'float64', 'float16']);
 
 /**
  * Fails on the first NaN or infinite value in a floating-point initializer of the main graph: such a
- * model cannot be quantized (scales come from max |w|) and computes nothing meaningful. External
- * tensors that were never read are scanned from their file without keeping a decoded copy.
+ * model cannot be quantized (scales come from max |w|) and computes nothing meaningful. Tensors never
+ * decoded are scanned from their stored bytes without keeping a decoded copy (at most one tensor's).
  */
 export function checkFiniteWeights(model: Model): void {
   const where = model.sourcePath ?? 'the model';
@@ -28,7 +28,7 @@ export function checkFiniteWeights(model: Model): void {
 }
 
 function floatValues(t: ConstTensor): ArrayLike<number> {
-  const bytes = unloadedExternalBytes(t);
+  const bytes = undecodedStorageBytes(t);
   if (bytes === undefined) return t.data() as Float32Array | Float64Array;
   const count = t.dims.reduce((a, b) => a * b, 1);
   return decodeRaw(t.dtype as 'float32' | 'float64' | 'float16', bytes, count) as Float32Array | Float64Array;

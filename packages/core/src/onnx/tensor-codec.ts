@@ -10,6 +10,26 @@ import { onnx } from './proto.js';
 import { decodeRaw, encodeRaw, type NumericDataType } from './raw-data.js';
 
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
+
+interface RawState {
+  /** The tensor's raw_data: a view into the model file's bytes. */
+  raw: Uint8Array;
+  decoded?: TensorData;
+}
+
+// Keyed by the data function, as in external-data.ts: a transform that swaps `data` loses the fast path.
+const rawStates = new WeakMap<() => TensorData, RawState>();
+
+/**
+ * The ONNX storage bytes of a tensor whose data was never decoded: its raw_data in the model file, or its
+ * range of the external data file (read now, not kept). Saving and scanning a model through these needs
+ * no decoded copy of its weights, which for unaligned raw_data would be a second copy of the model.
+ */
+export function undecodedStorageBytes(t: ConstTensor): Uint8Array | undefined {
+  const state = rawStates.get(t.data);
+  if (state !== undefined) return state.decoded === undefined ? state.raw : undefined;
+  return unloadedExternalBytes(t);
+}
 const utf8 = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
@@ -48,8 +68,10 @@ export function decodeTensor(proto: P.ITensorProto, subject: string, ctx: Decode
       throw invalid(ctx, `${subject} has ${raw.length} bytes of raw_data, but ${onnxTypeName(code)} [${dims.join(', ')}] needs ${count * size}`);
     }
     const numeric: NumericDataType = dtype; // narrowed above; closures do not keep the narrowing
-    let cached: TensorData | undefined;
-    return { name, dtype, dims, data: () => (cached ??= decodeRaw(numeric, raw, count)) };
+    const state: RawState = { raw };
+    const data = (): TensorData => (state.decoded ??= decodeRaw(numeric, raw, count));
+    rawStates.set(data, state);
+    return { name, dtype, dims, data };
   }
 
   const data = decodeTypedFields(proto, dtype);
@@ -94,7 +116,7 @@ export function tensorByteLength(t: ConstTensor): number | undefined {
 export function tensorStorageBytes(t: ConstTensor, subject: string): Uint8Array {
   const expected = tensorByteLength(t);
   if (expected === undefined) throw new TypeError(`${subject} is a string tensor and has no raw bytes`);
-  const bytes = unloadedExternalBytes(t) ?? encodeRaw(t.dtype as NumericDataType, checkedData(t, subject));
+  const bytes = undecodedStorageBytes(t) ?? encodeRaw(t.dtype as NumericDataType, checkedData(t, subject));
   if (bytes.byteLength !== expected) throw badLength(t, subject, bytes.byteLength / (storageBytes(t.dtype) ?? 1));
   return bytes;
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -157,5 +157,19 @@ describe('encodeModel / writeModel', () => {
       return Array.from((await s.run({ [s.inputNames[0]]: input }))[s.outputNames[0]].data as Float32Array);
     };
     expect(await run(path)).toEqual(await run(TINY_CNN));
+  });
+
+  it.skipIf(!existsSync(TINY_CNN))('writes inline weights in chunks (no model-sized buffer): the same model as encodeModel, and onnxruntime runs it', async () => {
+    const model = await readModel(TINY_CNN);
+    const path = join(dir, 'inline.onnx');
+    await writeModel(model, path, { externalData: 'inline' });
+    const bytes = readFileSync(path);
+    // Initializers and the graph are written after the other fields; protobuf readers take any order.
+    expect(plain(decodeModel(bytes))).toEqual(plain(decodeModel(encodeModel(model))));
+    expect(bytes.length).toBe(encodeModel(model).length);
+    const session = await ort.InferenceSession.create(bytes, ORT_QUIET);
+    const input = new ort.Tensor('float32', Float32Array.from({ length: 28 * 28 }, (_, i) => Math.cos(i)), [1, 1, 28, 28]);
+    const expected = await (await ort.InferenceSession.create(TINY_CNN, ORT_QUIET)).run({ input });
+    expect(Array.from((await session.run({ input })).logits.data as Float32Array)).toEqual(Array.from(expected.logits.data as Float32Array));
   });
 });

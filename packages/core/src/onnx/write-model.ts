@@ -1,4 +1,5 @@
 import { basename, dirname, join, resolve } from 'node:path';
+import type { onnx as P } from 'onnx-proto';
 import { UnsupportedModelError } from '../errors/pg-error.js';
 import type { Model } from '../graph/ir.js';
 import type { ConstTensor, ExternalRef } from '../graph/tensor.js';
@@ -55,11 +56,11 @@ export async function writeModel(model: Model, path: string, options: WriteModel
     if (t.external !== undefined || (mode === 'all' && isInitializer && bytes >= threshold)) return layout.add(t, subject, bytes);
     return undefined;
   };
-  const modelBytes = encodeWith(model, path, place);
+  const modelChunks = encodeChunks(checkedProto(model, path, place));
 
   const files: FileToWrite[] = [];
   if (layout.entries.length > 0) files.push({ path: dataPath, data: layout.chunks(path) });
-  files.push({ path, data: modelBytes });
+  files.push({ path, data: modelChunks });
   await writeFilesAtomic(files);
 
   // Unread external tensors now find their bytes in the new file (the old one may have been replaced).
@@ -72,6 +73,11 @@ export async function writeModel(model: Model, path: string, options: WriteModel
 }
 
 function encodeWith(model: Model, label: string, place: TensorPlacer): Uint8Array {
+  return onnx.ModelProto.encode(checkedProto(model, label, place)).finish();
+}
+
+/** The model's proto, refusing more inline tensor bytes than one protobuf file can hold. */
+function checkedProto(model: Model, label: string, place: TensorPlacer): P.IModelProto {
   let inlineBytes = 0;
   const counting: TensorPlacer = (t, subject, isInitializer) => {
     const ref = place(t, subject, isInitializer);
@@ -84,7 +90,54 @@ function encodeWith(model: Model, label: string, place: TensorPlacer): Uint8Arra
       action: "Write it with external data (writeModel with externalData: 'all').",
     });
   }
-  return onnx.ModelProto.encode(proto).finish();
+  return proto;
+}
+
+// Field numbers from onnx.proto, for writing the initializers' framing by hand.
+const MODEL_GRAPH = 7;
+const GRAPH_INITIALIZER = 5;
+const TENSOR_RAW_DATA = 9;
+const LENGTH_DELIMITED = 2;
+
+/**
+ * The model's protobuf encoding as a list of chunks. Encoding it in one piece would copy every inline
+ * weight into one more model-sized buffer; here each initializer's raw_data is passed on as the view it
+ * already is (often into the file the model was read from), and only the small rest is encoded. The
+ * graph field and the initializers come after the other fields, which protobuf allows (fields may
+ * appear in any order), so the result decodes to the same model as `ModelProto.encode`.
+ */
+function encodeChunks(proto: P.IModelProto): Uint8Array[] {
+  const graph = proto.graph ?? {};
+  const initializers = graph.initializer ?? [];
+  const chunks: Uint8Array[] = [onnx.ModelProto.encode({ ...proto, graph: undefined }).finish()];
+  const graphRest = onnx.GraphProto.encode({ ...graph, initializer: [] }).finish();
+  const tensorChunks: Uint8Array[] = [];
+  let graphLength = graphRest.length;
+  for (const t of initializers) {
+    const raw = t.rawData ?? new Uint8Array(0);
+    const head = onnx.TensorProto.encode({ ...t, rawData: undefined }).finish();
+    const rawHeader = raw.length > 0 ? fieldHeader(TENSOR_RAW_DATA, raw.length) : new Uint8Array(0);
+    const tensorLength = head.length + rawHeader.length + raw.length;
+    const header = fieldHeader(GRAPH_INITIALIZER, tensorLength);
+    tensorChunks.push(header, head, rawHeader, raw);
+    graphLength += header.length + tensorLength;
+  }
+  chunks.push(fieldHeader(MODEL_GRAPH, graphLength), graphRest, ...tensorChunks);
+  return chunks.filter((c) => c.length > 0);
+}
+
+/** The key (field number, length-delimited) and length varints that precede a length-delimited field. */
+function fieldHeader(field: number, length: number): Uint8Array {
+  const bytes: number[] = [];
+  for (let v = field * 8 + LENGTH_DELIMITED; ; v = Math.floor(v / 128)) {
+    if (v < 128) { bytes.push(v); break; }
+    bytes.push((v % 128) | 128);
+  }
+  for (let v = length; ; v = Math.floor(v / 128)) {
+    if (v < 128) { bytes.push(v); break; }
+    bytes.push((v % 128) | 128);
+  }
+  return Uint8Array.from(bytes);
 }
 
 interface LayoutEntry {
