@@ -8,17 +8,22 @@ export async function readDataFile(path: string): Promise<Uint8Array> {
     const buf = await readFile(path);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file'
-      : code === 'EISDIR' ? 'it is a folder, not a file'
-      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-      : (e as Error).message;
-    throw new FileAccessError(`Cannot read data file ${path}: ${why}.`, {
-      action: code === 'EACCES' || code === 'EPERM' ? 'Make the file readable, or copy it somewhere you can read.' : 'Check the path (relative paths are taken from the current folder).',
-      cause: e,
-    });
+    throw dataFileError(path, e);
   }
+}
+
+/** A FileAccessError naming a data file that an fs call failed on. */
+export function dataFileError(path: string, e: unknown): FileAccessError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOENT' ? 'no such file'
+    : code === 'EISDIR' ? 'it is a folder, not a file'
+    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : (e as Error).message;
+  return new FileAccessError(`Cannot read data file ${path}: ${why}.`, {
+    action: code === 'EACCES' || code === 'EPERM' ? 'Make the file readable, or copy it somewhere you can read.' : 'Check the path (relative paths are taken from the current folder).',
+    cause: e,
+  });
 }
 
 /** True when the bytes start with the gzip magic 1f 8b, whatever the file is called. */

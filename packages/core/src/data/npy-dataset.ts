@@ -2,6 +2,7 @@ import { InvalidDataError } from '../errors/index.js';
 import { readDataFile } from './data-file.js';
 import { InMemoryDataset, type Dataset } from './dataset.js';
 import { readNpyFile, type NpyArray } from './npy.js';
+import { NpyFileDataset, nonFiniteSample, openNpySampleFile } from './npy-file-dataset.js';
 import { npzArrayNames, parseNpz } from './npz.js';
 
 /** Where the arrays came from, for names and error messages. */
@@ -14,10 +15,17 @@ export interface ArraySources {
   name: string;
 }
 
-/** `--data x.npy [--labels y.npy]`: samples N×C×H×W float, labels N integers; used as they are. */
+/**
+ * `--data x.npy [--labels y.npy]`: samples N×C×H×W float, labels N integers; used as they are. The
+ * samples stay in the file and are read one batch at a time (only the labels are held in memory).
+ */
 export async function openNpyDataset(dataPath: string, labelsPath?: string): Promise<Dataset> {
-  const [x, y] = await Promise.all([readNpyFile(dataPath), labelsPath === undefined ? undefined : readNpyFile(labelsPath)]);
-  return datasetFromArrays(x, y, { x: dataPath, y: labelsPath, name: labelsPath === undefined ? dataPath : `${dataPath} + ${labelsPath}` });
+  const [x, y] = await Promise.all([openNpySampleFile(dataPath), labelsPath === undefined ? undefined : readNpyFile(labelsPath)]);
+  checkSampleLayout(x.layout.shape, x.layout.info.dtype, dataPath);
+  const n = x.layout.shape[0];
+  const labels = y === undefined ? undefined : checkLabels(y, labelsPath ?? 'labels', n, dataPath);
+  x.checkFinite();
+  return new NpyFileDataset(x, labels, labelsPath === undefined ? dataPath : `${dataPath} + ${labelsPath}`);
 }
 
 /** `--data file.npz`: array `x` (N×C×H×W float) and optional `y` (N integer labels). */
@@ -52,6 +60,16 @@ export function datasetFromArrays(x: NpyArray, y: NpyArray | undefined, where: A
 }
 
 function checkSamples(x: NpyArray, name: string): Float32Array {
+  checkSampleLayout(x.shape, x.dtype, name);
+  const data = x.dtype === 'float32' ? x.data : Float32Array.from(x.data as Float64Array);
+  const bad = data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw nonFiniteSample(name, data[bad], Math.floor(bad / (data.length / x.shape[0])), x.dtype);
+  return data;
+}
+
+/** Samples must be a non-empty N×C×H×W float array. */
+function checkSampleLayout(dims: number[], dtype: string, name: string): void {
+  const x = { shape: dims, dtype };
   const shape = `(${x.shape.join(', ')})`;
   if (x.shape.length !== 4) {
     throw new InvalidDataError(`${name} has rank ${x.shape.length} (shape ${shape}); samples must be 4-D, N×C×H×W.`, {
@@ -68,15 +86,6 @@ function checkSamples(x: NpyArray, name: string): Float32Array {
       action: 'Convert and normalise as the model expects before saving, e.g. x.astype(np.float32) / 255; pg uses the values as they are.',
     });
   }
-  const data = x.dtype === 'float32' ? x.data : Float32Array.from(x.data);
-  const bad = data.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) {
-    const perSample = data.length / x.shape[0];
-    throw new InvalidDataError(`${name} contains ${data[bad]} in sample ${Math.floor(bad / perSample)}${x.dtype === 'float64' ? ' (after conversion to float32)' : ''}.`, {
-      action: 'Replace non-finite values (e.g. np.nan_to_num) or drop those samples.',
-    });
-  }
-  return data;
 }
 
 function checkLabels(y: NpyArray, name: string, n: number, xName: string): Int32Array {

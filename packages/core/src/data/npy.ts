@@ -21,7 +21,7 @@ export type NpyData = NpyDataTypes[NpyDtype];
 /** A parsed array; checking `dtype` narrows `data` to the matching typed array. */
 export type NpyArray = { [D in NpyDtype]: { dtype: D; shape: number[]; data: NpyDataTypes[D] } }[NpyDtype];
 
-interface DtypeInfo {
+export interface DtypeInfo {
   dtype: NpyDtype;
   bytes: number;
   make(buffer: ArrayBuffer, count: number): NpyData;
@@ -44,7 +44,7 @@ const CODE_OF: Record<NpyDtype, string> = {
 };
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const ACTION_RESAVE = 'Save the array again with numpy.save (e.g. np.save("x.npy", x.astype(np.float32))).';
 
 export async function readNpyFile(path: string): Promise<NpyArray> {
@@ -53,11 +53,52 @@ export async function readNpyFile(path: string): Promise<NpyArray> {
 
 /** Parses .npy bytes; `file` names the source in errors (e.g. 'data.npz:x.npy'). */
 export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
+  const layout = parseNpyLayout(bytes, file, bytes.length);
+  const { info, dataStart, dataBytes, count } = layout;
+  // Copy into a fresh buffer: the data offset need not be aligned for a typed-array view. (Not
+  // bytes.slice: on a Node Buffer that is a view, and the swap below would then modify the input.)
+  const copy = new Uint8Array(dataBytes);
+  copy.set(bytes.subarray(dataStart, dataStart + dataBytes));
+  if (info.bytes > 1 && layout.littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(copy, info.bytes);
+  return { dtype: info.dtype, shape: layout.shape, data: info.make(copy.buffer, count) } as NpyArray;
+}
+
+/** Where an .npy file's data is and how to read it, from its header. */
+export interface NpyLayout {
+  info: DtypeInfo;
+  littleEndian: boolean;
+  shape: number[];
+  /** Byte offset of the data in the file. */
+  dataStart: number;
+  dataBytes: number;
+  count: number;
+}
+
+/** Bytes that always hold an .npy file's fixed prefix (magic, version, header length). */
+export const NPY_PREFIX_BYTES = 12;
+
+/**
+ * The bytes of the header that follows the prefix, known from the prefix alone, so a reader can read
+ * exactly the header and no data.
+ */
+export function npyHeaderEnd(prefix: Uint8Array): number {
+  if (prefix.length < 10) return 10;
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  if (prefix[6] === 1) return 10 + view.getUint16(8, true);
+  if ((prefix[6] === 2 || prefix[6] === 3) && prefix.length >= 12) return 12 + view.getUint32(8, true);
+  return prefix.length;
+}
+
+/**
+ * Reads the header of an .npy file from `bytes` (at least the header) and checks that a file of
+ * `fileSize` bytes holds exactly the data it describes.
+ */
+export function parseNpyLayout(bytes: Uint8Array, file: string, fileSize: number): NpyLayout {
   const fail = (what: string, action = ACTION_RESAVE): never => {
     throw new InvalidDataError(`${file} is not a readable .npy file: ${what}.`, { action });
   };
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    fail(bytes.length < 10 ? `only ${bytes.length} bytes` : 'it does not start with the magic "\\x93NUMPY"');
+  if (fileSize < 10 || bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
+    fail(fileSize < 10 ? `only ${fileSize} bytes` : 'it does not start with the magic "\\x93NUMPY"');
   }
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -74,7 +115,7 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
     return fail(`format version ${major}.${bytes[7]} is not supported (only 1.0, 2.0 and 3.0)`);
   }
   const dataStart = headerStart + headerLength;
-  if (bytes.length < dataStart) fail(`truncated header: it declares ${headerLength} bytes, the file has ${bytes.length - headerStart}`);
+  if (fileSize < dataStart || bytes.length < dataStart) fail(`truncated header: it declares ${headerLength} bytes, the file has ${fileSize - headerStart}`);
   // v3 allows UTF-8 in the header (field names); v1/v2 are latin1.
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
   const { info, littleEndian, fortran, shape } = parseHeader(header, fail);
@@ -83,19 +124,14 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   }
   const count = shape.reduce((a, b) => a * b, 1);
   const dataBytes = count * info.bytes;
-  const available = bytes.length - dataStart;
+  const available = fileSize - dataStart;
   if (available < dataBytes) {
     fail(`truncated data: shape (${shape.join(', ')}) of ${info.dtype} needs ${dataBytes} bytes, the file has ${available}`, 'The file is incomplete; save or copy it again.');
   }
   if (available > dataBytes) {
     fail(`${available - dataBytes} bytes after the data that shape (${shape.join(', ')}) of ${info.dtype} describes`);
   }
-  // Copy into a fresh buffer: the data offset need not be aligned for a typed-array view. (Not
-  // bytes.slice: on a Node Buffer that is a view, and the swap below would then modify the input.)
-  const copy = new Uint8Array(dataBytes);
-  copy.set(bytes.subarray(dataStart, dataStart + dataBytes));
-  if (info.bytes > 1 && littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(copy, info.bytes);
-  return { dtype: info.dtype, shape, data: info.make(copy.buffer, count) } as NpyArray;
+  return { info, littleEndian, shape, dataStart, dataBytes, count };
 }
 
 function parseHeader(
@@ -130,7 +166,7 @@ function parseHeader(
   return { info: info!, littleEndian, fortran: fortran === 'True', shape };
 }
 
-function swapBytes(bytes: Uint8Array, width: number): void {
+export function swapBytes(bytes: Uint8Array, width: number): void {
   for (let i = 0; i < bytes.length; i += width) {
     for (let a = i, b = i + width - 1; a < b; a++, b--) {
       const t = bytes[a];
