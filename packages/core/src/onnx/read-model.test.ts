@@ -245,6 +245,45 @@ describe('bad model files', () => {
     expect(e.message).toMatch(/initializer 'w' has element type BFLOAT16/);
   });
 
+  it('an opset newer than pg knows is UnsupportedModelError', async () => {
+    const m = onnx.ModelProto.decode(tinyModel(8));
+    m.opsetImport = [onnx.OperatorSetIdProto.create({ domain: '', version: 23 })];
+    const e = await failure(write('opset23.onnx', onnx.ModelProto.encode(m).finish()));
+    expect(e).toBeInstanceOf(UnsupportedModelError);
+    expect(e.message).toMatch(/imports ONNX opset 23, newer than the newest pg knows \(22\)/);
+    expect((e as UnsupportedModelError).action).toMatch(/opset_version 22 or lower/);
+  });
+
+  it('cycles, dangling inputs, missing initializers and unproduced outputs are InvalidModelError naming the node or value', async () => {
+    const variant = (name: string, edit: (g: P.GraphProto) => void): string => {
+      const m = onnx.ModelProto.decode(tinyModel(8));
+      edit(m.graph as P.GraphProto);
+      return write(name, onnx.ModelProto.encode(m).finish());
+    };
+    const cases: [string, (g: P.GraphProto) => void, RegExp][] = [
+      ['cycle.onnx', (g) => {
+        g.node[0].input = ['x', 'z'];
+        g.node.push(onnx.NodeProto.create({ opType: 'Neg', input: ['y'], output: ['z'], name: 'neg' }));
+      }, /the graph has a cycle through node '(relu|neg)'/],
+      ['dangling.onnx', (g) => {
+        g.node[0].input = ['nowhere'];
+      }, /node 'relu' \(Relu\) reads 'nowhere', which no node, input or initializer provides/],
+      ['missing-init.onnx', (g) => {
+        g.node[0].opType = 'Add';
+        g.node[0].input = ['x', 'bias'];
+      }, /node 'relu' \(Add\) reads 'bias', which no node, input or initializer provides/],
+      ['no-output.onnx', (g) => {
+        g.output[0].name = 'ghost';
+      }, /graph output 'ghost' is not produced by any node, input or initializer/],
+    ];
+    for (const [name, edit, message] of cases) {
+      const e = await failure(variant(name, edit));
+      expect(e, name).toBeInstanceOf(InvalidModelError);
+      expect(e.message, name).toMatch(message);
+      expect((e as InvalidModelError).action, name).toBeTruthy();
+    }
+  });
+
   it('lists the inputs of a valid model', async () => {
     const model: Model = await readModel(write('ok.onnx', tinyModel(8)));
     expect(model.graph.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [4] }]);
