@@ -93,6 +93,8 @@ describe.skipIf(!hasFixture('tiny-cnn'))('inspectModel on tiny-cnn', () => {
     const broken: Model = { ...model, graph: { ...model.graph, nodes } };
     const b = inspectModel(broken);
     expect(b.unsupported_ops).toEqual([{ op: 'NoSuchOp', domain: 'com.example', count: 1, nodes: ['odd'], reason: 'pg has no kernel for it' }]);
+    // pg convert refuses such a model, so inspect says so.
+    expect(b.convert_blocker).toBe("node 'odd' uses op 'NoSuchOp', which pg cannot run");
     expect(b.layers.map((l) => l.macs === null)).toEqual([false, false, true, true]);
     expect(b.macs).toBeNull();
     expect(b.shapes).toMatchObject({ method: 'executed', batch: 1 });

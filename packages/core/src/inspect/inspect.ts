@@ -64,6 +64,7 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
   let parameters = 0;
   for (const t of graph.initializers.values()) if (FLOAT_TYPES.has(t.dtype)) parameters += numElements(t.dims);
 
+  const unsupportedOps = support.unsupportedOps(graph.nodes);
   return {
     model: model.sourcePath ?? '',
     ir_version: model.irVersion,
@@ -74,15 +75,21 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
     outputs: graph.outputs.map(tensorSummary),
     nodes: graph.nodes.length,
     op_counts: opCounts(graph.nodes),
-    unsupported_ops: support.unsupportedOps(graph.nodes),
+    unsupported_ops: unsupportedOps,
     parameters,
     macs: layers.every((l) => l.macs !== null) ? layers.reduce((a, l) => a + (l.macs ?? 0), 0) : null,
     shapes: probe.source,
     gated,
     pg: gated ? gatedSummary(model, [...pg.values()]) : null,
-    convert_blocker: convertBlocker(model, gated, placements),
+    convert_blocker: convertBlocker(model, gated, placements) ?? unsupportedBlocker(unsupportedOps),
     layers,
   };
+}
+
+/** `pg convert` refuses a model with an op pg cannot run (the gated model could not be fine-tuned). */
+function unsupportedBlocker(ops: readonly { op: string; nodes: string[] }[]): string | null {
+  const first = ops[0];
+  return first === undefined ? null : `node '${first.nodes[0]}' uses op '${first.op}', which pg cannot run`;
 }
 
 function tensorSummary(v: { name: string; dtype: string; shape?: (number | string | null)[] }): TensorSummary {
