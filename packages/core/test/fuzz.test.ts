@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32, type Rng } from '../src/data/random.js';
 import { encodeNpy, parseNpy, type NpyArray } from '../src/data/npy.js';
+import { openNpyDataset } from '../src/data/npy-dataset.js';
 import { PgError } from '../src/errors/index.js';
 import { checkFiniteWeights, decodeModel, encodeModel, readModel, writeModel } from '../src/onnx/index.js';
 import { fixtureModel } from './fixtures.js';
@@ -224,7 +225,7 @@ describe('fuzzed files end in a PgError or load', () => {
     console.log(`onnx fuzz: ${outcome.ok} loaded, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms, heap +${((heapPeak - heapBefore) / 2 ** 20).toFixed(0)} MiB at peak`);
   }, TEST_TIMEOUT_MS);
 
-  it(`${CASES} mutated NPY files: parseNpy`, async () => {
+  it(`${CASES} mutated NPY files: parseNpy, and every tenth as a data set read from the file`, async () => {
     const arrays: NpyArray[] = [
       { dtype: 'float32', shape: [4, 1, 3, 3], data: Float32Array.from({ length: 36 }, (_, i) => i / 7) },
       { dtype: 'int64', shape: [5], data: BigInt64Array.from([0n, 1n, 2n, 3n, 9n]) },
@@ -248,7 +249,17 @@ describe('fuzzed files end in a PgError or load', () => {
       return { bytes: out, what: `header length ${v}` };
     };
     const heapBefore = process.memoryUsage().heapUsed;
-    const outcome = await fuzz('npy', sources, [['flip', flipBits], ['truncate', truncate], ['overwrite', overwriteRun], ['header', headerEdit], ['header-length', headerLength]], CASES, SEED, (bytes) => {
+    const path = join(dir, 'case.npy');
+    const outcome = await fuzz('npy', sources, [['flip', flipBits], ['truncate', truncate], ['overwrite', overwriteRun], ['header', headerEdit], ['header-length', headerLength]], CASES, SEED, async (bytes, i) => {
+      // Every tenth case also as a data set read from the file batch by batch (npy-file-dataset.ts).
+      if (i % 10 === 0) {
+        writeFileSync(path, bytes);
+        const ds = await openNpyDataset(path);
+        let n = 0;
+        for (const b of ds.batches(3, { shuffle: true, seed: i })) n += b.shape[0];
+        if (n !== ds.size) throw new Error(`${n} samples read of ${ds.size}`);
+        return;
+      }
       const a = parseNpy(bytes, 'fuzz.npy');
       // A successful parse must describe its data consistently.
       const count = a.shape.reduce((x, y) => x * y, 1);
