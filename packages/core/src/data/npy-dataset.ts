@@ -1,8 +1,11 @@
 import { InvalidDataError } from '../errors/index.js';
-import { readDataFile } from './data-file.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { inflateSync } from 'fflate';
+import { dataFileError, readDataFile } from './data-file.js';
 import { InMemoryDataset, type Dataset } from './dataset.js';
-import { readNpyFile, type NpyArray } from './npy.js';
-import { NpyFileDataset, nonFiniteSample, openNpySampleFile } from './npy-file-dataset.js';
+import { parseNpy, readNpyFile, type NpyArray } from './npy.js';
+import { readZipDirectory } from './zip-directory.js';
+import { NpyFileDataset, nonFiniteSample, openNpySampleFile, readNpyLayoutAt } from './npy-file-dataset.js';
 import { npzArrayNames, parseNpz } from './npz.js';
 
 /** Where the arrays came from, for names and error messages. */
@@ -28,8 +31,14 @@ export async function openNpyDataset(dataPath: string, labelsPath?: string): Pro
   return new NpyFileDataset(x, labels, labelsPath === undefined ? dataPath : `${dataPath} + ${labelsPath}`);
 }
 
-/** `--data file.npz`: array `x` (N×C×H×W float) and optional `y` (N integer labels). */
+/**
+ * `--data file.npz`: array `x` (N×C×H×W float) and optional `y` (N integer labels). When `x` is stored
+ * uncompressed (np.savez), it stays in the file and is read batch by batch as from an .npy; a compressed
+ * `x` (np.savez_compressed) is decompressed into memory.
+ */
 export async function openNpzDataset(path: string): Promise<Dataset> {
+  const stored = await openStoredNpz(path);
+  if (stored !== undefined) return stored;
   const bytes = await readDataFile(path);
   const arrays = parseNpz(bytes, path, ['x', 'y']);
   const x = arrays.get('x');
@@ -41,6 +50,54 @@ export async function openNpzDataset(path: string): Promise<Dataset> {
   }
   const y = arrays.get('y');
   return datasetFromArrays(x, y, { x: `${path}:x`, y: y === undefined ? undefined : `${path}:y`, name: path });
+}
+
+/** The data set of an .npz whose `x` is stored uncompressed, or undefined to read the file whole instead. */
+async function openStoredNpz(path: string): Promise<Dataset | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    throw dataFileError(path, e);
+  }
+  try {
+    const { size } = await handle.stat();
+    const entries = await readZipDirectory(handle, size, (name) => name === 'x.npy' || name === 'y.npy');
+    const xEntry = entries?.find((e) => e.name === 'x.npy');
+    if (entries === undefined || xEntry === undefined || xEntry.method !== 0 || xEntry.size !== xEntry.compressedSize) return undefined;
+    const x = await readNpyLayoutAt(handle, path, { start: xEntry.dataStart, size: xEntry.size, name: `${path}:x` });
+    const yEntry = entries.find((e) => e.name === 'y.npy');
+    let y: NpyArray | undefined;
+    if (yEntry !== undefined) {
+      const raw = new Uint8Array(yEntry.compressedSize);
+      await handle.read(raw, 0, raw.length, yEntry.dataStart);
+      y = parseNpy(unzipEntry(raw, yEntry.method, `${path}:y.npy`), `${path}:y.npy`);
+    }
+    checkSampleLayout(x.layout.shape, x.layout.info.dtype, x.name);
+    const labels = y === undefined ? undefined : checkLabels(y, `${path}:y`, x.layout.shape[0], x.name);
+    x.checkFinite();
+    return new NpyFileDataset(x, labels, path);
+  } catch (e) {
+    if (e instanceof InvalidDataError) throw e;
+    throw dataFileError(path, e);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The bytes of a stored (0) or deflated (8) zip entry. */
+function unzipEntry(raw: Uint8Array, method: number, name: string): Uint8Array {
+  if (method === 0) return raw;
+  if (method !== 8) {
+    throw new InvalidDataError(`${name} uses zip compression method ${method}; pg reads stored and deflated entries.`, {
+      action: 'Save the arrays with numpy.savez or numpy.savez_compressed.',
+    });
+  }
+  try {
+    return inflateSync(raw);
+  } catch (e) {
+    throw new InvalidDataError(`${name} cannot be decompressed: ${(e as Error).message}.`, { action: 'The file is probably truncated or corrupt; save or copy it again.', cause: e });
+  }
 }
 
 /** Checks samples and labels and wraps them as a Dataset; no normalisation is applied. */

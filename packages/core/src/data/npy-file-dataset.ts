@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidDataError } from '../errors/index.js';
 import { dataFileError } from './data-file.js';
 import { batchOrder, type Batch, type BatchOptions, type Dataset } from './dataset.js';
@@ -22,9 +22,15 @@ export function nonFiniteSample(name: string, value: number, sample: number, dty
 export class NpySampleFile {
   readonly sampleSize: number;
 
+  /**
+   * @param path the file to read
+   * @param layout the array's layout, `dataStart` counted from the start of `path`
+   * @param name the array in messages, e.g. 'data.npz:x' (default: path)
+   */
   constructor(
     readonly path: string,
     readonly layout: NpyLayout,
+    readonly name = path,
   ) {
     this.sampleSize = layout.shape.slice(1).reduce((a, b) => a * b, 1);
   }
@@ -47,7 +53,7 @@ export class NpySampleFile {
           throw dataFileError(this.path, e);
         }
         if (n === 0) {
-          throw new InvalidDataError(`${this.path} became shorter while it was being read.`, { action: 'Do not change the data file while pg runs.' });
+          throw new InvalidDataError(`${this.name} became shorter while it was being read.`, { action: 'Do not change the data file while pg runs.' });
         }
         done += n;
       }
@@ -79,7 +85,7 @@ export class NpySampleFile {
         this.readSamples(fd, indices, out);
         for (let i = 0; i < count * this.sampleSize; i++) {
           const v = out[i];
-          if (v - v !== 0) throw nonFiniteSample(this.path, v, start + Math.floor(i / this.sampleSize), this.layout.info.dtype);
+          if (v - v !== 0) throw nonFiniteSample(this.name, v, start + Math.floor(i / this.sampleSize), this.layout.info.dtype);
         }
       }
     } finally {
@@ -90,7 +96,7 @@ export class NpySampleFile {
 
 /** Reads and checks an .npy file's header, leaving its data on disk. */
 export async function openNpySampleFile(path: string): Promise<NpySampleFile> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, 'r');
   } catch (e) {
@@ -98,19 +104,24 @@ export async function openNpySampleFile(path: string): Promise<NpySampleFile> {
   }
   try {
     const { size } = await handle.stat();
-    if (!Number.isFinite(size) || size < 0) throw new InvalidDataError(`${path} has no size.`, { action: 'Pass a regular .npy file.' });
-    const prefix = new Uint8Array(Math.min(size, NPY_PREFIX_BYTES));
-    await handle.read(prefix, 0, prefix.length, 0);
-    const headerEnd = Math.min(size, npyHeaderEnd(prefix));
-    const header = new Uint8Array(headerEnd);
-    await handle.read(header, 0, headerEnd, 0);
-    return new NpySampleFile(path, parseNpyLayout(header, path, size));
+    return await readNpyLayoutAt(handle, path, { start: 0, size, name: path });
   } catch (e) {
     if (e instanceof InvalidDataError) throw e;
     throw dataFileError(path, e);
   } finally {
     await handle.close();
   }
+}
+
+/** The .npy array stored in `bytes start..start+size` of an open file (a whole .npy, or a stored .npz entry). */
+export async function readNpyLayoutAt(handle: FileHandle, path: string, at: { start: number; size: number; name: string }): Promise<NpySampleFile> {
+  const prefix = new Uint8Array(Math.min(at.size, NPY_PREFIX_BYTES));
+  await handle.read(prefix, 0, prefix.length, at.start);
+  const headerEnd = Math.min(at.size, npyHeaderEnd(prefix));
+  const header = new Uint8Array(headerEnd);
+  await handle.read(header, 0, headerEnd, at.start);
+  const layout = parseNpyLayout(header, at.name, at.size);
+  return new NpySampleFile(path, { ...layout, dataStart: at.start + layout.dataStart }, at.name);
 }
 
 /** A data set over an .npy sample file and labels in memory; each batch is read from the file when yielded. */
