@@ -16,6 +16,33 @@ export interface LayerReport extends LayerPrecision {
   /** Fraction of this layer's outputs that took the low-bit update (gated layers), over the data set. */
   high_precision_fraction: number | null;
   threshold: ThresholdStats | null;
+  /** Gated layers: the threshold Δ of every output channel, in channel order (histograms, exclusion decisions). */
+  threshold_per_channel: number[] | null;
+}
+
+/** One input sample shown in the decision maps. */
+export interface DecisionSample {
+  /** Position of the sample in the data set (file order). */
+  index: number;
+  label: number | null;
+  predicted: number;
+  /** The input as a picture: channel mean, scaled to [0, 1], row-major `height × width`; null for non-image inputs. */
+  image: { height: number; width: number; pixels: number[] } | null;
+}
+
+/** Which output positions of one gated conv layer took the high-precision update, per shown sample. */
+export interface DecisionMap {
+  layer: string;
+  /** Spatial size of the layer's output. */
+  height: number;
+  width: number;
+  /** Per sample (same order as `DecisionMaps.samples`), row-major `height × width`: fraction of channels updated at that position. */
+  fractions: number[][];
+}
+
+export interface DecisionMaps {
+  samples: DecisionSample[];
+  layers: DecisionMap[];
 }
 
 export interface ReportResult {
@@ -39,4 +66,6 @@ export interface ReportResult {
   /** B / B_avg: compute reduction against a static B-bit model, bit-serial view. */
   compute_reduction: number | null;
   layers: LayerReport[];
+  /** With `decisionMaps: N`: the gate decisions of every gated conv layer for the first N samples. */
+  decision_maps?: DecisionMaps;
 }

@@ -1,0 +1,1 @@
+export { paretoFrontier } from './pareto.js';
