@@ -1,5 +1,6 @@
 import { paretoFrontier, type ReportResult } from '@pg/core';
 import { renderReport } from './render/report.js';
+import { renderCosts, renderSensitivity } from './render/report-extras.js';
 import { fixed, percent, renderTable } from './render/table.js';
 import { renderReportHtml, type AccuracyPoint } from './render/report-html.js';
 import { renderReportMarkdown } from './render/report-markdown.js';
@@ -39,7 +40,8 @@ export function formatReport(r: ReportJson, format: ReportFormat): string {
         [{ header: 'configuration' }, { header: 'accuracy', align: 'right' }, { header: 'B_avg', align: 'right' }, { header: 'frontier' }],
         points.map((p) => [p.label, percent(p.accuracy), fixed(p.bavg, 2), p.frontier ? 'yes' : '']),
       )}`;
-      return `${renderReport(r)}${comparison}\n`;
+      const extras = [r.costs ? renderCosts(r.costs) : '', r.sensitivity?.length ? renderSensitivity(r.sensitivity, r.accuracy) : ''].filter((t) => t !== '');
+      return [`${renderReport(r)}${comparison}`, ...extras].join('\n\n') + '\n';
     }
     case 'json':
       return `${JSON.stringify(r, null, 2)}\n`;

@@ -34,7 +34,7 @@ describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', 
     }
     html = join(tmp.dir, 'report.html');
     // The float model too: a configuration without B_avg, listed but not drawn.
-    const run = await pg(['report', g42, '--data', BUNDLED_TEST, '--limit', '100', '--compare', g31, '--compare', FIXTURES.tiny, '--format', 'html', '--decision-maps', '3', '-o', html, '--json']);
+    const run = await pg(['report', g42, '--data', BUNDLED_TEST, '--limit', '100', '--compare', g31, '--compare', FIXTURES.tiny, '--format', 'html', '--decision-maps', '3', '--cost', 'all', '--per-layer-sensitivity', '-o', html, '--json']);
     expect(run.code, run.stderr).toBe(0);
     report = json(run).result as ReportJson;
     expect(schemaErrors('report', report)).toEqual([]);
@@ -79,6 +79,16 @@ describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', 
       expect(heights).toHaveLength(THRESHOLD_BINS);
       expect(heights.filter((h) => h > 0).length).toBeGreaterThan(0);
     }
+  });
+
+  it('draws each cost model\'s per-layer costs and the per-layer sensitivity', async () => {
+    expect(report.costs?.length).toBeGreaterThan(1);
+    for (const c of report.costs ?? []) {
+      expect(await page.locator(`svg[data-chart="cost:${c.backend}"] rect.bar`).count()).toBe(c.per_layer.length);
+    }
+    expect(await page.locator('#costs tbody tr').count()).toBe(report.costs?.length);
+    expect(report.sensitivity).toHaveLength(2);
+    expect(await page.locator('svg[data-chart="sensitivity-prediction-only"] rect.bar').count()).toBe(2);
   });
 
   it('plots accuracy against B_avg for the gated configurations, with the frontier', async () => {

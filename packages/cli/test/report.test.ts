@@ -82,12 +82,13 @@ describe('pg report --format', () => {
   });
 
   it('writes Markdown for a pull-request comment, and prints it on stdout without -o', async () => {
-    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '100', '--format', 'md', '--compare', FIXTURES.tiny]);
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '100', '--format', 'md', '--compare', FIXTURES.tiny, '--cost', 'bit-serial']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^### pg report: `.*calibrated\.onnx`$/m);
     expect(run.stdout).toMatch(/^\| accuracy \| \d+\.\d% \|$/m);
     expect(run.stdout).toContain('<details><summary>Per layer (4 layers)</summary>');
     expect(run.stdout).toMatch(/^\| `\/conv2\/Conv` \| PGConv \| 4\/2 \| 451,584 \| \d+\.\d% \| -?\d+\.\d{3} \|$/m);
+    expect(run.stdout).toMatch(/^\| bit-serial \| bitops \| [\d.e+]+ \| \d\.\d{3}x \| \d\.\d{3}x \| \d\.\d{3}x \|$/m);
     // The float model has no B_avg: listed in the configurations, never on the frontier.
     expect(run.stdout).toMatch(/^\| .*tiny-cnn\.onnx \| \d+\.\d% \| - \|$/m);
   });

@@ -1,6 +1,8 @@
 import { Args, Flags } from '@oclif/core';
-import { readModel, reportModel, UsageError, writeFileAtomic } from '@pg/core';
+import { checkGates, gateCostModel, layerSensitivity, parseGate, readModel, reportModel, UsageError, writeFileAtomic } from '@pg/core';
+import { COST_MODELS, costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
+import { GATE_FAILED_STATUS, type SuccessEnvelope } from '../envelope.js';
 import { numberFlag, requiredDataFlags } from '../flags.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
@@ -8,6 +10,7 @@ import { formatReport, REPORT_FORMATS, type ComparedModel, type ReportJson } fro
 
 /** Decision maps drawn by --format html when --decision-maps is not given: enough to see the pattern, small file. */
 const HTML_DECISION_MAPS = 4;
+import { renderFailedGates } from '../render/report-extras.js';
 
 export default class Report extends BaseCommand<typeof Report> {
   static override summary = 'Measure accuracy, sparsity and average bitwidth of a gated model on data.';
@@ -16,7 +19,9 @@ export default class Report extends BaseCommand<typeof Report> {
 
 --format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against B_avg with --compare, and decision maps: which output positions of each gated conv layer took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
 
-The fields are described in docs/report-fields.md.`;
+--cost prices the whole network on device models (bit-serial, bit-fusion, gpu, cpu-int8) against the same network statically quantized at B and at 8 bits and a SeerNet-style predictor; --per-layer-sensitivity measures each gated layer alone at full precision and alone at prediction bits; --fail-if turns figures into CI gates (exit 10 when one fails, with the full report still printed).
+
+The fields are described in docs/report-fields.md, the cost formulas in docs/cost-models.md.`;
 
   static override examples = [
     {
@@ -34,6 +39,14 @@ The fields are described in docs/report-fields.md.`;
     {
       description: 'A Markdown summary for a pull-request comment',
       command: '<%= config.bin %> <%= command.id %> tuned.onnx --data fashion-mnist:test --format md -o report.md',
+    },
+    {
+      description: 'Cost on every bundled device model, and fail CI if accuracy drops by more than 1 point',
+      command: "<%= config.bin %> <%= command.id %> tuned.onnx --data fashion-mnist:test --baseline model.onnx --cost all --fail-if 'accuracy_drop>1%'",
+    },
+    {
+      description: 'Which gated layer costs accuracy (on 1000 samples)',
+      command: '<%= config.bin %> <%= command.id %> tuned.onnx --data fashion-mnist:test --per-layer-sensitivity --limit 1000',
     },
   ];
 
@@ -59,7 +72,37 @@ The fields are described in docs/report-fields.md.`;
       helpValue: 'MODEL',
       summary: 'Also measure these models on the same data and compare accuracy against B_avg (repeat the flag).',
     }),
+
+    cost: Flags.string({
+      helpValue: 'all|NAME[,NAME]',
+      summary: `Price the network on device cost models: all, or some of ${[...COST_MODELS.keys()].join(', ')}.`,
+      description: 'Each reports BitOps or cycles per sample, per layer, and the ratios to the same network statically quantized at B and at 8 bits and to a SeerNet-style predictor (docs/cost-models.md).',
+    }),
+    profile: Flags.string({
+      multiple: true,
+      multipleNonGreedy: true,
+      helpValue: 'FILE',
+      summary: "A device profile (JSON) replacing the bundled one of its model, and selecting that model; repeatable.",
+      description: 'Copy one of packages/exporters/profiles/*.json and edit its parameters; an invalid file is refused naming the field.',
+    }),
+    'per-layer-sensitivity': Flags.boolean({
+      summary: 'Also measure, per gated layer, the accuracy with that layer alone at full precision and alone at prediction bits.',
+      description: 'Two extra passes over the data per gated layer: use --limit to keep it quick.',
+    }),
+    'fail-if': Flags.string({
+      multiple: true,
+      multipleNonGreedy: true,
+      helpValue: 'EXPR',
+      summary: "Exit 10 if this condition holds, e.g. 'accuracy_drop>1%' or 'cost.bit-serial.vs_static_8bit>0.5'; repeatable.",
+      description: 'FIELD OP NUMBER with OP one of > >= < <= == !=; a number ending in % is divided by 100. Fields: accuracy, baseline_accuracy, accuracy_drop, sparsity, sparsity_mac_weighted, bavg, compute_reduction, samples, cost.MODEL.{total,vs_static_b,vs_static_8bit,vs_seernet}. The full report is still printed.',
+    }),
   };
+
+  private gatesFailed = false;
+
+  protected override toSuccessJson(result: unknown): SuccessEnvelope<unknown> {
+    return { ...super.toSuccessJson(result), status: this.gatesFailed ? GATE_FAILED_STATUS : 0 };
+  }
 
   public async run(): Promise<ReportJson> {
     const { args, flags } = this;
@@ -70,6 +113,15 @@ The fields are described in docs/report-fields.md.`;
       });
     }
     if (flags.output !== undefined) await assertOutputIsNotInput(args.model, flags.output, false);
+    // Flags are checked before any work: a malformed gate must not cost a full evaluation.
+    const gates = (flags['fail-if'] ?? []).map((e) => parseGate(e, [...COST_MODELS.keys()]));
+    const needsBaseline = gates.find((g) => g.field === 'accuracy_drop' || g.field === 'baseline_accuracy');
+    if (needsBaseline && flags.baseline === undefined) {
+      throw new UsageError(`--fail-if '${needsBaseline.expression}' needs --baseline`, { action: 'give the float model with --baseline MODEL, or gate on accuracy instead' });
+    }
+    // A cost gate prices its model even when --cost does not name it.
+    const costNames = [flags.cost, ...gates.map(gateCostModel)].filter((n): n is string => n !== undefined);
+    const profiles = await selectProfiles(costNames.length ? costNames.join(',') : undefined, flags.profile ?? []);
     const model = await readModel(args.model);
     const baseline = flags.baseline === undefined ? undefined : await readModel(flags.baseline);
     const compared = await Promise.all((flags.compare ?? []).map(async (path) => ({ path, model: await readModel(path) })));
@@ -81,6 +133,15 @@ The fields are described in docs/report-fields.md.`;
       // Scales of 1 clip every activation above 1: the figures describe a model nobody would deploy.
       this.warn(`${args.model} has static activation scales that were never calibrated, so its accuracy is not meaningful. Calibrate them with 'pg finetune', or 'pg convert --data'.`);
     }
+    if (profiles.length) result.costs = profiles.map((p) => costReport(result.layers, p));
+    if (flags['per-layer-sensitivity']) {
+      result.sensitivity = await layerSensitivity(model, dataset, {
+        batchSize: flags['batch-size'],
+        limit: flags.limit,
+        onLayer: (name, i, n) => this.note(`Sensitivity ${i + 1}/${n}: ${name}...`),
+      });
+      if (!result.sensitivity.length) this.warn(`${args.model} has no gated layers: --per-layer-sensitivity has nothing to measure.`);
+    }
     if (compared.length > 0) {
       const figures: ComparedModel[] = [];
       for (const c of compared) {
@@ -90,12 +151,20 @@ The fields are described in docs/report-fields.md.`;
       }
       result.compared = figures;
     }
+    if (gates.length) result.gates = checkGates(result, gates);
     const text = formatReport(result, format);
     if (flags.output !== undefined) {
       await writeFileAtomic(flags.output, text);
       this.note(`Wrote the ${format} report to ${flags.output}.`);
     } else if (!this.jsonEnabled()) {
       process.stdout.write(text);
+    }
+    const failed = renderFailedGates(result.gates ?? []);
+    if (failed.length) {
+      this.gatesFailed = true;
+      if (!this.jsonEnabled()) process.stderr.write(`${failed.join('\n')}\n`);
+      // Not an error: the report is complete, so the command returns normally and only the exit code says it.
+      process.exitCode = GATE_FAILED_STATUS;
     }
     return result;
   }

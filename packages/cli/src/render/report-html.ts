@@ -50,6 +50,8 @@ export function renderReportHtml(r: ReportResult, configurations: readonly Accur
         { caption: 'MACs per layer' },
       ),
   });
+  if (r.costs && r.costs.length > 0) sections.push(costSection(r));
+  if (r.sensitivity && r.sensitivity.length > 0) sections.push(sensitivitySection(r));
   const withThresholds = r.layers.filter((l) => l.threshold_per_channel !== null && l.threshold_per_channel.length > 0);
   if (withThresholds.length > 0) {
     const panels = withThresholds.map(
@@ -72,6 +74,60 @@ export function renderReportHtml(r: ReportResult, configurations: readonly Accur
   if (r.decision_maps && r.decision_maps.layers.length > 0) sections.push(decisionSection(r));
   return page(`pg report: ${r.model}`, `${r.data}, ${count(r.samples)} samples`, sections, r);
 }
+
+/** `--cost`: per device model the totals and ratios, and the cost of each layer as bars. */
+function costSection(r: ReportResult): PageSection {
+  const costs = r.costs ?? [];
+  const table = htmlTable(
+    ['cost model', 'unit', 'total / sample', 'vs static B', 'vs static 8-bit', 'vs SeerNet', 'profile'],
+    costs.map((c) => [c.backend, c.unit, magnitude(c.total), ratio(c.ratios.vs_static_b), ratio(c.ratios.vs_static_8bit), ratio(c.ratios.vs_seernet), c.profile]),
+    [false, false, true, true, true, true, false],
+  );
+  const panels = costs.map(
+    (c) =>
+      `<div class="panel"><h3>${escapeHtml(c.backend)} (${escapeHtml(c.unit)} per sample)</h3>` +
+      horizontalBars(
+        `cost:${c.backend}`,
+        c.per_layer.map((l) => ({ label: l.name, value: l.cost, text: magnitude(l.cost) })),
+        { caption: `${c.backend}: ${c.unit} per layer` },
+      ) +
+      (c.notes.length ? `<ul class="muted">${c.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '') +
+      '</div>',
+  );
+  return {
+    id: 'costs',
+    title: 'Cost per device model',
+    html: `<p class="note">Whole network, per sample; a ratio below 1 means cheaper than that baseline (formulas in docs/cost-models.md).</p>${table}<div class="grid">${panels.join('')}</div>`,
+  };
+}
+
+/** `--per-layer-sensitivity`: accuracy with one gated layer forced to full precision or to prediction bits. */
+function sensitivitySection(r: ReportResult): PageSection {
+  const rows = r.sensitivity ?? [];
+  const delta = (a: number): string => `${a >= r.accuracy ? '+' : ''}${((a - r.accuracy) * 100).toFixed(2)}`;
+  const table = htmlTable(
+    ['gated layer', 'full precision', 'Δ points', 'prediction only', 'Δ points'],
+    rows.map((s) => [s.layer, percent(s.accuracy_full_precision), delta(s.accuracy_full_precision), percent(s.accuracy_prediction_only), delta(s.accuracy_prediction_only)]),
+    [false, true, true, true, true],
+  );
+  const bars = horizontalBars(
+    'sensitivity-prediction-only',
+    rows.map((s) => ({ label: s.layer, value: Math.max(0, r.accuracy - s.accuracy_prediction_only), text: `${delta(s.accuracy_prediction_only)} points` })),
+    { caption: 'Accuracy lost when the layer runs at prediction bits only' },
+  );
+  return {
+    id: 'sensitivity',
+    title: 'Per-layer sensitivity',
+    html: `<p class="note">Accuracy with only this layer changed (the model as measured: ${percent(r.accuracy)}); the bars show the loss when the layer never takes the update: a long bar marks a layer to exclude from gating.</p>${table}${bars}`,
+  };
+}
+
+/** 1.23e+9 style for costs spanning orders of magnitude; plain below 10^6. */
+function magnitude(v: number): string {
+  return Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(v < 100 ? 2 : 0);
+}
+
+const ratio = (v: number): string => `${v.toFixed(3)}x`;
 
 function layerTable(r: ReportResult): string {
   return htmlTable(

@@ -33,6 +33,33 @@ export function renderReportMarkdown(r: ReportResult, configurations: readonly A
       ),
     );
   }
+  if (r.costs && r.costs.length > 0) {
+    parts.push(
+      '',
+      '**Cost per sample** (ratio < 1: cheaper than the baseline)',
+      '',
+      markdownTable(
+        ['cost model', 'unit', 'total', 'vs static B', 'vs static 8-bit', 'vs SeerNet'],
+        r.costs.map((c) => [c.backend, c.unit, c.total.toPrecision(4), `${c.ratios.vs_static_b.toFixed(3)}x`, `${c.ratios.vs_static_8bit.toFixed(3)}x`, `${c.ratios.vs_seernet.toFixed(3)}x`]),
+        [false, false, true, true, true, true],
+      ),
+    );
+  }
+  if (r.sensitivity && r.sensitivity.length > 0) {
+    parts.push(
+      '',
+      '**Per-layer sensitivity** (accuracy with only this layer changed)',
+      '',
+      markdownTable(
+        ['gated layer', 'full precision', 'prediction only'],
+        r.sensitivity.map((s) => [`\`${s.layer}\``, percent(s.accuracy_full_precision), percent(s.accuracy_prediction_only)]),
+        [false, true, true],
+      ),
+    );
+  }
+  if (r.gates && r.gates.length > 0) {
+    parts.push('', ...r.gates.map((g) => `- ${g.failed ? '❌' : '✅'} \`${g.expression}\` (${g.field} = ${g.value === null ? 'none' : Number(g.value.toPrecision(6))})`));
+  }
   const layers = markdownTable(
     ['layer', 'op', 'bits', 'MACs', 'high-prec', 'Δ mean'],
     r.layers.map((l) => [`\`${l.name}\``, l.op, bitsOf(l), count(l.macs), percent(l.high_precision_fraction), fixed(l.threshold?.mean, 3)]),

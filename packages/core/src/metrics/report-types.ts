@@ -68,4 +68,58 @@ export interface ReportResult {
   layers: LayerReport[];
   /** With `decisionMaps: N`: the gate decisions of every gated conv layer for the first N samples. */
   decision_maps?: DecisionMaps;
+  /** With --cost: one entry per cost model. */
+  costs?: CostReport[];
+  /** With --per-layer-sensitivity: one entry per gated layer. */
+  sensitivity?: LayerSensitivity[];
+  /** With --fail-if: every condition and whether it failed the run. */
+  gates?: GateCheck[];
+}
+
+/**
+ * One device model's cost of the network (`pg report --cost`), whole network (gated, quantized and float
+ * layers), in the model's unit; the baselines are the same network's cost under reference schemes, same unit.
+ * Formulas: docs/cost-models.md.
+ */
+export interface CostReport {
+  /** Cost model name (e.g. 'bit-serial'). */
+  backend: string;
+  unit: 'bitops' | 'cycles';
+  total: number;
+  per_layer: Array<{ name: string; cost: number }>;
+  baselines: {
+    /** Every quantized layer statically at its B bits (no gating). */
+    static_b: number;
+    /** Every quantized layer statically at 8 bits. */
+    static_8bit: number;
+    /** SeerNet-style: prediction at B_hb, then the updated outputs recomputed at full B. */
+    seernet: number;
+  };
+  /** total / each baseline (below 1: this model is cheaper). */
+  ratios: { vs_static_b: number; vs_static_8bit: number; vs_seernet: number };
+  /** The device profile the parameters came from: a bundled name or a file path. */
+  profile: string;
+  notes: string[];
+}
+
+/** `--per-layer-sensitivity`: accuracy with only this gated layer forced to one precision. */
+export interface LayerSensitivity {
+  layer: string;
+  /** This layer's gate always on (every output updated to B bits), the others as trained. */
+  accuracy_full_precision: number;
+  /** This layer's gate always off (prediction bits B_hb only), the others as trained. */
+  accuracy_prediction_only: number;
+}
+
+/** One `--fail-if` condition and its outcome. */
+export interface GateCheck {
+  /** The expression as given, e.g. 'accuracy_drop>0.01'. */
+  expression: string;
+  field: string;
+  op: '>' | '>=' | '<' | '<=' | '==' | '!=';
+  threshold: number;
+  /** The field's value in this report; null when the report has no such value (e.g. bavg of a float model). */
+  value: number | null;
+  /** True when the condition holds, i.e. the gate fails the run. */
+  failed: boolean;
 }
