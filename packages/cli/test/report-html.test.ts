@@ -1,11 +1,13 @@
 // The HTML report in a real browser: it must load offline without errors and draw every chart.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { frontiers, type SweepPoint, type SweepResult } from '@pg/core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THRESHOLD_BINS } from '../src/render/report-html.js';
 import type { ReportJson } from '../src/report-format.js';
+import { renderSweepHtml } from '../src/render/sweep-html.js';
 import { CHROMIUM, hasChromium, launchChromium } from './support/browser.js';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
@@ -121,5 +123,75 @@ describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', 
     expect((await stat(shot)).size).toBeGreaterThan(10_000);
     // The full page is taller than the viewport: every section was laid out.
     expect(bytes.readUInt32BE(20)).toBeGreaterThan(900);
+  });
+});
+
+describe.skipIf(!hasChromium())('the pg sweep HTML page in headless Chromium', () => {
+  // A sweep summary as runSweep writes it (renderer test: the CLI test runs a real sweep).
+  const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null): SweepPoint => ({
+    id,
+    bits,
+    hbits,
+    target_sparsity: s,
+    status: accuracy === null ? 'pending' : 'complete',
+    model: accuracy === null ? null : `points/${id}/model.onnx`,
+    report: accuracy === null ? null : `points/${id}/report.json`,
+    accuracy,
+    bavg,
+    sparsity: accuracy === null ? null : s,
+    costs: cost === null ? [] : [{ backend: 'bit-serial', unit: 'bitops', total: cost }],
+    seconds: accuracy === null ? null : 3,
+    reused: false,
+  });
+  const points = [
+    point('b4-h2-s0.8', 4, 2, 0.8, 0.9, 2.4, 2.4e7),
+    point('b4-h2-s0.9', 4, 2, 0.9, 0.88, 2.2, 2.2e7),
+    point('b3-h1-s0.8', 3, 1, 0.8, 0.8, 1.4, 2.5e7),
+    point('b3-h1-s0.9', 3, 1, 0.9, 0.85, 1.6, 1.5e7),
+    point('b3-h2-s0.8', 3, 2, 0.8, null, null, null),
+  ];
+  const sweep: SweepResult = {
+    model: 'model.onnx',
+    data: 'train',
+    eval_data: 'test',
+    grid: { bits: [4, 3], hbits: [2, 1], target_sparsity: [0.8, 0.9] },
+    invalid: [],
+    settings: {},
+    points,
+    frontier: frontiers(points),
+    complete: 4,
+    pending: 1,
+    stopped: 'time-budget',
+  };
+
+  it('loads without errors and draws the complete points and each frontier', async () => {
+    expect(schemaErrors('sweep', sweep)).toEqual([]);
+    // b3-h1-s0.8 (0.80 at 1.4) is cheapest; b3-h1-s0.9 beats it at 1.6; b4-h2-s0.9 and b4-h2-s0.8 follow.
+    expect(sweep.frontier.bavg).toEqual(['b3-h1-s0.8', 'b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
+    expect(sweep.frontier['bit-serial']).toEqual(['b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
+    const tmp = await tempDir();
+    const browser = await launchChromium();
+    try {
+      const file = join(tmp.dir, 'sweep.html');
+      await writeFile(file, renderSweepHtml(sweep));
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('requestfailed', (r) => problems.push(r.url()));
+      await page.goto(pathToFileURL(file).href);
+      expect(problems).toEqual([]);
+      expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.on-frontier').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-cost:bit-serial"] circle.point').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-cost:bit-serial"] circle.on-frontier').count()).toBe(3);
+      expect(await page.locator('svg polyline.frontier').count()).toBe(2);
+      expect(await page.locator('#points tbody tr').count()).toBe(5);
+      const shot = await page.screenshot({ fullPage: true });
+      expect([...shot.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    } finally {
+      await browser.close();
+      await tmp.remove();
+    }
   });
 });

@@ -137,11 +137,14 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
   return result;
 }
 
-function stopReason(start: number, t: number, durations: number[], budget: number | undefined, signal?: AbortSignal): SweepResult['stopped'] {
+/**
+ * Whether to start the next point: not after an interrupt, and not when the time used so far plus the
+ * mean duration of the points run so far would reach the budget.
+ */
+export function stopReason(start: number, t: number, durations: readonly number[], budget: number | undefined, signal?: AbortSignal): SweepResult['stopped'] {
   if (signal?.aborted) return 'interrupted';
   if (budget === undefined) return null;
   const elapsed = t - start;
-  // The next point will take about as long as the points so far did.
   const expected = durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 0;
   return elapsed + expected >= budget ? 'time-budget' : null;
 }
