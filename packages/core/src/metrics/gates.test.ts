@@ -49,4 +49,16 @@ describe('--fail-if conditions', () => {
       ['cost.gpu.total>0', null, true],
     ]);
   });
+
+  it('compares within a relative 1e-9, so float noise in a difference does not decide a gate', () => {
+    const r = { accuracy: 0.91, baseline_accuracy: 0.92, accuracy_drop: 0.92 - 0.91 } as unknown as ReportResult;
+    expect(r.accuracy_drop).toBeGreaterThan(0.01); // 0.010000000000000009
+    const check = (e: string) => checkGates(r, [parseGate(e, MODELS)])[0].failed;
+    expect(check('accuracy_drop>1%')).toBe(false);
+    expect(check('accuracy_drop>=1%')).toBe(true);
+    expect(check('accuracy_drop==0.01')).toBe(true);
+    expect(check('accuracy_drop!=0.01')).toBe(false);
+    expect(check('accuracy_drop<1%')).toBe(false);
+    expect(check('accuracy_drop>0.0099')).toBe(true);
+  });
 });

@@ -50,13 +50,21 @@ function valueOf(result: ReportResult, field: string): number | null {
   return typeof v === 'number' ? v : null;
 }
 
+/**
+ * Equal within a relative 1e-9: report figures are differences and ratios of floats, and 0.92 - 0.91 is
+ * 0.010000000000000009, which must not fail 'accuracy_drop>1%'.
+ */
+function same(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
 const HOLDS: Record<GateOp, (a: number, b: number) => boolean> = {
-  '>': (a, b) => a > b,
-  '>=': (a, b) => a >= b,
-  '<': (a, b) => a < b,
-  '<=': (a, b) => a <= b,
-  '==': (a, b) => a === b,
-  '!=': (a, b) => a !== b,
+  '>': (a, b) => a > b && !same(a, b),
+  '>=': (a, b) => a > b || same(a, b),
+  '<': (a, b) => a < b && !same(a, b),
+  '<=': (a, b) => a < b || same(a, b),
+  '==': (a, b) => same(a, b),
+  '!=': (a, b) => !same(a, b),
 };
 
 /** Evaluates the gates on a report. A field the report has no value for (e.g. bavg of a float model) fails its gate. */

@@ -8,6 +8,8 @@ import { bundledProfilePath, readProfile, type Profile } from './profile.js';
 import { layerWork, passes, type LayerWork, type Scheme } from './work.js';
 
 /** Every cost model, in the order reports list them. */
+// Each model is typed by its own parameters; the registry holds them by the common shape, and a profile
+// validated against a model's own parameter spec is what reaches it, so the widening is safe.
 export const COST_MODELS: ReadonlyMap<string, CostModel> = new Map(
   ([bitSerial, bitFusion, gpu, cpuInt8] as unknown as CostModel[]).map((m) => [m.name, m]),
 );
