@@ -103,4 +103,27 @@ describe('pg sweep on the tiny CNN', () => {
     expect(run.code).toBe(2);
     expect(json(run)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/seed 0 → 7/) });
   });
+
+  it('Ctrl-C stops the point being trained: exit 130, sweep.json written with it pending', async () => {
+    const other = join(tmp.dir, 'interrupted');
+    let sent = false;
+    const run = await pg(
+      ['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--target-sparsity', '0.8',
+        '--steps', '100000', '--batch-size', '16', '--calibration-batches', '1', '--out-dir', other],
+      {
+        onStderr: (text, child) => {
+          if (!sent && text.includes('converting, fine-tuning')) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        },
+      },
+    );
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.stderr).toMatch(/^Error \[PG_INTERRUPTED\]: Interrupted by SIGINT: 0 of 1 point\(s\) complete/m);
+    const summary = JSON.parse(await readFile(join(other, 'sweep.json'), 'utf8')) as SweepResult;
+    expect(schemaErrors('sweep', summary)).toEqual([]);
+    expect(summary).toMatchObject({ complete: 0, pending: 1, stopped: 'interrupted' });
+    expect(existsSync(join(other, 'points', 'b4-h2-s0.8', 'report.json'))).toBe(false);
+  });
 });
