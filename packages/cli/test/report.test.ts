@@ -93,6 +93,18 @@ describe('pg report --format', () => {
     expect(run.stdout).toMatch(/^\| .*tiny-cnn\.onnx \| \d+\.\d% \| - \|$/m);
   });
 
+  it('draws decision maps of the chosen layers only, and refuses a layer that has none', async () => {
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '20', '--decision-layers', '/conv3/Conv', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const maps = (json(run).result as ReportJson).decision_maps!;
+    expect(maps.layers.map((m) => [m.layer, m.height, m.width])).toEqual([['/conv3/Conv', 7, 7]]);
+    expect(maps.samples).toHaveLength(4);
+    const bad = await pg(['report', gated, '--data', BUNDLED_TEST, '--decision-layers', '/conv1/Conv']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^Error \[PG_USAGE\]: no decision map for '\/conv1\/Conv': not a gated conv layer/m);
+    expect(bad.stderr).toMatch(/^Action: choose from: \/conv2\/Conv, \/conv3\/Conv$/m);
+  });
+
   it('refuses a non-text format on stdout with --json (the envelope owns stdout), and -o naming the model', async () => {
     const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--format', 'md', '--json']);
     expect(run.code).toBe(2);

@@ -3,7 +3,7 @@ import { checkGates, gateCostModel, layerSensitivity, parseGate, readModel, repo
 import { COST_MODELS, costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
 import { GATE_FAILED_STATUS, type SuccessEnvelope } from '../envelope.js';
-import { numberFlag, requiredDataFlags } from '../flags.js';
+import { nameListFlag, numberFlag, requiredDataFlags } from '../flags.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { formatReport, REPORT_FORMATS, type ComparedModel, type ReportJson } from '../report-format.js';
@@ -65,7 +65,11 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     output: Flags.string({ char: 'o', helpValue: 'FILE', summary: 'Write the report to FILE (atomically) instead of stdout.' }),
     'decision-maps': numberFlag({ integer: true, min: 0 })({
       helpValue: 'N',
-      summary: `Record which outputs of each gated conv layer were updated for the first N samples (default: ${HTML_DECISION_MAPS} with --format html, else 0).`,
+      summary: `Record which outputs of each gated conv layer were updated for the first N samples (default: ${HTML_DECISION_MAPS} with --format html or --decision-layers, else 0).`,
+    }),
+    'decision-layers': nameListFlag({
+      helpValue: 'NODE',
+      summary: 'Decision maps of these gated conv layers only (node names; repeat or comma-separate). Default: all gated conv layers.',
     }),
     compare: Flags.string({
       multiple: true,
@@ -127,8 +131,8 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     const compared = await Promise.all((flags.compare ?? []).map(async (path) => ({ path, model: await readModel(path) })));
     const { dataset, preprocess } = await openDataFor(model, flags);
     this.note(`Evaluating on ${dataset.name}, ${describePreprocess(preprocess)}...`);
-    const decisionMaps = flags['decision-maps'] ?? (format === 'html' ? HTML_DECISION_MAPS : 0);
-    const result: ReportJson = await reportModel(model, dataset, { batchSize: flags['batch-size'], baseline, limit: flags.limit, decisionMaps });
+    const decisionMaps = flags['decision-maps'] ?? (format === 'html' || flags['decision-layers'] ? HTML_DECISION_MAPS : 0);
+    const result: ReportJson = await reportModel(model, dataset, { batchSize: flags['batch-size'], baseline, limit: flags.limit, decisionMaps, decisionLayers: flags['decision-layers'] });
     if (result.act_scale === 'static-uncalibrated') {
       // Scales of 1 clip every activation above 1: the figures describe a model nobody would deploy.
       this.warn(`${args.model} has static activation scales that were never calibrated, so its accuracy is not meaningful. Calibrate them with 'pg finetune', or 'pg convert --data'.`);

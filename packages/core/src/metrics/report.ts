@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Dataset } from '../data/index.js';
 import type { Model, Node } from '../graph/index.js';
-import { InvalidDataError } from '../errors/index.js';
+import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, actScaleMode, pgLayers } from '../pg/index.js';
+import { OBSERVE, PG_CONV, actScaleMode, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
 import type { DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
 
@@ -16,6 +16,8 @@ export interface ReportOptions {
   limit?: number;
   /** Record the gate decisions of every gated conv layer for the first N samples (`decision_maps`). */
   decisionMaps?: number;
+  /** Only these gated conv layers' decision maps (node names); all when absent. */
+  decisionLayers?: string[];
 }
 
 interface Evaluation {
@@ -60,7 +62,14 @@ const round3 = (v: number): number => Math.round(v * 1000) / 1000;
  * Runs a model over a data set in batches (memory does not grow with the data set) and measures
  * accuracy and, for gated layers, how many outputs took the low-bit update.
  */
-export async function evaluate(model: Model, data: Dataset, batchSize: number, limit?: number, decisionMaps = 0): Promise<Evaluation> {
+export async function evaluate(
+  model: Model,
+  data: Dataset,
+  batchSize: number,
+  limit?: number,
+  decisionMaps = 0,
+  decisionLayers?: ReadonlySet<string>,
+): Promise<Evaluation> {
   if (!data.hasLabels) throw new InvalidDataError(`${data.name} has no labels; accuracy needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
   const exec = new Executor(model);
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
@@ -73,7 +82,7 @@ export async function evaluate(model: Model, data: Dataset, batchSize: number, l
     wants: (_n, key) => key === OBSERVE.gate,
     observe: (node, _k, m) => {
       ev.updated.set(node, (ev.updated.get(node) ?? 0) + tf.sum(m).dataSync()[0]);
-      if (mapSamples > 0 && m.rank === 4 && ev.maps) {
+      if (mapSamples > 0 && m.rank === 4 && ev.maps && (decisionLayers === undefined || decisionLayers.has(node.name))) {
         const [, height, width] = m.shape;
         // m is NHWC: the mean over C is the fraction of channels updated at each position.
         const fr = tf.mean(tf.slice(m, [0, 0, 0, 0], [mapSamples, -1, -1, -1]), 3).dataSync();
@@ -116,9 +125,23 @@ function thresholdStats(values: Float32Array): ThresholdStats {
   return { min: Math.min(...values), mean, max: Math.max(...values), std };
 }
 
+/** Decision maps exist for gated conv layers only: refuse other names before the run, listing the valid ones. */
+function checkDecisionLayers(model: Model, names: ReadonlySet<string>): void {
+  const gatedConv = pgLayers(model)
+    .filter((l) => l.gated && l.node.opType === PG_CONV)
+    .map((l) => l.node.name);
+  const unknown = [...names].filter((n) => !gatedConv.includes(n));
+  if (unknown.length === 0) return;
+  throw new UsageError(`no decision map for ${unknown.map((n) => `'${n}'`).join(', ')}: not a gated conv layer of ${model.sourcePath ?? 'the model'}`, {
+    action: gatedConv.length ? `choose from: ${gatedConv.join(', ')}` : 'the model has no gated conv layer; convert it with pg convert first',
+  });
+}
+
 /** The `pg report` measurement: accuracy, sparsity (per element and MAC-weighted), B_avg, per-layer figures. */
 export async function reportModel(model: Model, data: Dataset, opts: ReportOptions): Promise<ReportResult> {
-  const ev = await evaluate(model, data, opts.batchSize, opts.limit, opts.decisionMaps);
+  const layersWanted = opts.decisionLayers?.length ? new Set(opts.decisionLayers) : undefined;
+  if (layersWanted) checkDecisionLayers(model, layersWanted);
+  const ev = await evaluate(model, data, opts.batchSize, opts.limit, opts.decisionMaps, layersWanted);
   const pg = new Map(pgLayers(model).map((l) => [l.node.name, l]));
   const layers: LayerReport[] = [];
   let outs = 0;
