@@ -31,8 +31,8 @@ interface Evaluation {
   maps?: { samples: DecisionSample[]; perNode: Map<Node, { height: number; width: number; fractions: number[][] }> };
 }
 
-/** A picture of each of the first `n` samples of a batch: channel mean, min-max scaled to [0, 1]. */
-function samplePictures(batch: Batch, n: number, predicted: ArrayLike<number>, offset: number): DecisionSample[] {
+/** A picture of each of the first `n` samples of the data set's first batch: channel mean, min-max scaled to [0, 1]. */
+function samplePictures(batch: Batch, n: number, predicted: ArrayLike<number>): DecisionSample[] {
   const [, c, h, w] = batch.shape;
   const image = batch.shape.length === 4;
   const out: DecisionSample[] = [];
@@ -50,7 +50,7 @@ function samplePictures(batch: Batch, n: number, predicted: ArrayLike<number>, o
       const range = hi > lo ? hi - lo : 1;
       picture = { height: h, width: w, pixels: Array.from(px, (v) => round3((v - lo) / range)) };
     }
-    out.push({ index: offset + i, label: batch.y ? batch.y[i] : null, predicted: predicted[i], image: picture });
+    out.push({ index: i, label: batch.y ? batch.y[i] : null, predicted: predicted[i], image: picture });
   }
   return out;
 }
@@ -107,7 +107,7 @@ export async function evaluate(
       const p = predicted.dataSync();
       predicted.dispose();
       for (let i = 0; i < p.length; i++) if (p[i] === batch.y![i]) ev.correct++;
-      if (mapSamples > 0 && ev.maps) ev.maps.samples = samplePictures(batch, mapSamples, p, 0);
+      if (mapSamples > 0 && ev.maps) ev.maps.samples = samplePictures(batch, mapSamples, p);
       ev.samples += p.length;
       await new Promise((r) => setImmediate(r));
     }
