@@ -3,11 +3,15 @@ import { isPgError, UsageError } from '@pg/core';
 
 /**
  * The `--json` contract (Salesforce CLI style): every run prints exactly one JSON document on stdout.
- * Success: `{status: 0, result, warnings}`. Failure: `{status: <exit code>, name, code, message, action, warnings}`.
+ * Success: `{status: 0, result, warnings}` (status 10: complete, but a --fail-if gate failed). Failure: `{status: <exit code>, name, code, message, action, warnings}`.
  * Schemas: packages/cli/schemas/*.schema.json.
  */
+/** Exit code (and envelope status) of a complete run whose `--fail-if` condition held: not an error (docs/exit-codes.md). */
+export const GATE_FAILED_STATUS = 10;
+
 export interface SuccessEnvelope<T> {
-  status: 0;
+  /** 0, or GATE_FAILED_STATUS when the result is complete but a --fail-if gate failed. */
+  status: 0 | typeof GATE_FAILED_STATUS;
   result: T;
   warnings: string[];
 }

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import Convert from '../src/commands/convert.js';
 import Finetune from '../src/commands/finetune.js';
 import Report from '../src/commands/report.js';
+import Sweep from '../src/commands/sweep.js';
 import { INTERNAL } from '../src/envelope.js';
 import { ROOT } from './support/pg.js';
 
@@ -22,7 +23,7 @@ const doc = (name: string): string => readFileSync(join(ROOT, 'docs', name), 'ut
 
 describe('docs/commands.md', () => {
   const commands = doc('commands.md');
-  for (const cmd of [Convert, Finetune, Report]) {
+  for (const cmd of [Convert, Finetune, Report, Sweep]) {
     it(`documents every flag of pg ${cmd.name.toLowerCase()}`, () => {
       const section = commands.split(/^## /m).find((s) => s.startsWith(`pg ${cmd.name.toLowerCase()}`)) ?? '';
       const own = Object.keys(cmd.flags).filter((f) => !section.includes(`--${f}`));

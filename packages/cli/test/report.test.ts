@@ -1,8 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeNpy } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLED_TEST, FIXTURES, json, pg, tempDir } from './support/pg.js';
+import type { ReportJson } from '../src/report-format.js';
+import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -45,5 +46,71 @@ describe('pg report on the tiny CNN', () => {
     const run = await pg(['report', FIXTURES.tiny, '--data', x, '--labels', y]);
     expect(run.code).toBe(5);
     expect(run.stderr).toMatch(/^Error \[PG_INVALID_DATA\]: .*\[3, 8, 8\].*\[1, 28, 28\]/m);
+  });
+});
+
+describe('pg report --format', () => {
+  let gated: string;
+  beforeAll(async () => {
+    gated = join(tmp.dir, 'calibrated.onnx');
+    const run = await pg(['convert', FIXTURES.tiny, '-o', gated, '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
+    expect(run.code, run.stderr).toBe(0);
+  });
+
+  it('writes the JSON report to a file: the --json result, valid against the schema, with per-channel thresholds', async () => {
+    const file = join(tmp.dir, 'report.json');
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '100', '--format', 'json', '-o', file, '--decision-maps', '2', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const written = JSON.parse(await readFile(file, 'utf8')) as ReportJson;
+    expect(schemaErrors('report', written)).toEqual([]);
+    expect(written).toEqual(json(run).result);
+    const gatedLayers = written.layers.filter((l) => l.gated);
+    expect(gatedLayers).toHaveLength(2);
+    for (const l of gatedLayers) {
+      expect(l.threshold_per_channel?.length).toBeGreaterThan(1);
+      expect(Math.min(...(l.threshold_per_channel ?? []))).toBeCloseTo(l.threshold!.min, 5);
+    }
+    // Two samples, one map per gated conv layer, H×W fractions each, consistent with the layer's figures.
+    const maps = written.decision_maps!;
+    expect(maps.samples.map((s) => s.index)).toEqual([0, 1]);
+    expect(maps.layers.map((m) => m.layer)).toEqual(gatedLayers.map((l) => l.name));
+    for (const m of maps.layers) {
+      expect(m.fractions).toHaveLength(2);
+      for (const f of m.fractions) expect(f).toHaveLength(m.height * m.width);
+      expect(m.fractions.flat().some((v) => v > 0 && v <= 1)).toBe(true);
+    }
+  });
+
+  it('writes Markdown for a pull-request comment, and prints it on stdout without -o', async () => {
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '100', '--format', 'md', '--compare', FIXTURES.tiny, '--cost', 'bit-serial']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^### pg report: `.*calibrated\.onnx`$/m);
+    expect(run.stdout).toMatch(/^\| accuracy \| \d+\.\d% \|$/m);
+    expect(run.stdout).toContain('<details><summary>Per layer (4 layers)</summary>');
+    expect(run.stdout).toMatch(/^\| `\/conv2\/Conv` \| PGConv \| 4\/2 \| 451,584 \| \d+\.\d% \| -?\d+\.\d{3} \|$/m);
+    expect(run.stdout).toMatch(/^\| bit-serial \| bitops \| [\d.e+]+ \| \d\.\d{3}x \| \d\.\d{3}x \| \d\.\d{3}x \|$/m);
+    // The float model has no B_avg: listed in the configurations, never on the frontier.
+    expect(run.stdout).toMatch(/^\| .*tiny-cnn\.onnx \| \d+\.\d% \| - \|$/m);
+  });
+
+  it('draws decision maps of the chosen layers only, and refuses a layer that has none', async () => {
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '20', '--decision-layers', '/conv3/Conv', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const maps = (json(run).result as ReportJson).decision_maps!;
+    expect(maps.layers.map((m) => [m.layer, m.height, m.width])).toEqual([['/conv3/Conv', 7, 7]]);
+    expect(maps.samples).toHaveLength(4);
+    const bad = await pg(['report', gated, '--data', BUNDLED_TEST, '--decision-layers', '/conv1/Conv']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^Error \[PG_USAGE\]: no decision map for '\/conv1\/Conv': not a gated conv layer/m);
+    expect(bad.stderr).toMatch(/^Action: choose from: \/conv2\/Conv, \/conv3\/Conv$/m);
+  });
+
+  it('refuses a non-text format on stdout with --json (the envelope owns stdout), and -o naming the model', async () => {
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--format', 'md', '--json']);
+    expect(run.code).toBe(2);
+    expect(json(run)).toMatchObject({ status: 2, code: 'PG_USAGE' });
+    const over = await pg(['report', gated, '--data', BUNDLED_TEST, '--format', 'md', '-o', gated]);
+    expect(over.code).toBe(2);
+    expect(over.stderr).toMatch(/would replace the original/);
   });
 });

@@ -9,3 +9,4 @@ export * from './train/index.js';
 export * from './metrics/index.js';
 export * from './inspect/index.js';
 export * from './run/index.js';
+export * from './sweep/index.js';

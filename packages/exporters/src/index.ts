@@ -1,4 +1,3 @@
-// Exporters turn a gated model into other deployment forms (e.g. a fully standard-op ONNX graph for runtimes
-// without function support). None ships yet; the package exists so the layering (cli -> exporters -> core)
-// is in place from the start.
-export {};
+// Exporters turn a gated model into other deployment forms and price it on hardware (cost/: one device
+// model per file, parameters in profiles/*.json). Layering: cli -> exporters -> core.
+export * from './cost/index.js';

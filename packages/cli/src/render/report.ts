@@ -1,13 +1,13 @@
 import type { LayerReport, ReportResult } from '@pg/core';
 import { count, fixed, percent, renderTable } from './table.js';
 
-function bitsOf(l: LayerReport): string {
+export function bitsOf(l: LayerReport): string {
   if (l.bits === null) return 'float';
   return l.hbits === null ? String(l.bits) : `${l.bits}/${l.hbits}`;
 }
 
-/** The report of `pg report` without --json: the headline figures, then one row per layer. */
-export function renderReport(r: ReportResult): string {
+/** The headline figures as (name, value) pairs, shared by the text, Markdown and HTML reports. */
+export function reportSummaryRows(r: ReportResult): [string, string][] {
   const head: [string, string][] = [
     ['model', r.model],
     ['data', `${r.data}, ${count(r.samples)} samples`],
@@ -24,6 +24,12 @@ export function renderReport(r: ReportResult): string {
     ['sparsity', `${fixed(r.sparsity, 3)} of output elements, ${fixed(r.sparsity_mac_weighted, 3)} MAC-weighted`],
     ['B_avg', r.bavg === null ? '- (no gated layers)' : `${fixed(r.bavg, 2)} bits` + (r.compute_reduction === null ? '' : ` (${fixed(r.compute_reduction, 2)}x less than static ${r.bits ?? '-'}-bit)`)],
   );
+  return head;
+}
+
+/** The report of `pg report` without --json: the headline figures, then one row per layer. */
+export function renderReport(r: ReportResult): string {
+  const head = reportSummaryRows(r);
   const width = Math.max(...head.map(([k]) => k.length));
   const summary = head.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 

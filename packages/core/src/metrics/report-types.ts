@@ -16,6 +16,33 @@ export interface LayerReport extends LayerPrecision {
   /** Fraction of this layer's outputs that took the low-bit update (gated layers), over the data set. */
   high_precision_fraction: number | null;
   threshold: ThresholdStats | null;
+  /** Gated layers: the threshold Δ of every output channel, in channel order (histograms, exclusion decisions). */
+  threshold_per_channel: number[] | null;
+}
+
+/** One input sample shown in the decision maps. */
+export interface DecisionSample {
+  /** Position of the sample in the data set (file order). */
+  index: number;
+  label: number | null;
+  predicted: number;
+  /** The input as a picture: channel mean, scaled to [0, 1], row-major `height × width`; null for non-image inputs. */
+  image: { height: number; width: number; pixels: number[] } | null;
+}
+
+/** Which output positions of one gated conv layer took the high-precision update, per shown sample. */
+export interface DecisionMap {
+  layer: string;
+  /** Spatial size of the layer's output. */
+  height: number;
+  width: number;
+  /** Per sample (same order as `DecisionMaps.samples`), row-major `height × width`: fraction of channels updated at that position. */
+  fractions: number[][];
+}
+
+export interface DecisionMaps {
+  samples: DecisionSample[];
+  layers: DecisionMap[];
 }
 
 export interface ReportResult {
@@ -39,4 +66,60 @@ export interface ReportResult {
   /** B / B_avg: compute reduction against a static B-bit model, bit-serial view. */
   compute_reduction: number | null;
   layers: LayerReport[];
+  /** With `decisionMaps: N`: the gate decisions of every gated conv layer for the first N samples. */
+  decision_maps?: DecisionMaps;
+  /** With --cost: one entry per cost model. */
+  costs?: CostReport[];
+  /** With --per-layer-sensitivity: one entry per gated layer. */
+  sensitivity?: LayerSensitivity[];
+  /** With --fail-if: every condition and whether it failed the run. */
+  gates?: GateCheck[];
+}
+
+/**
+ * One device model's cost of the network (`pg report --cost`), whole network (gated, quantized and float
+ * layers), in the model's unit; the baselines are the same network's cost under reference schemes, same unit.
+ * Formulas: docs/cost-models.md.
+ */
+export interface CostReport {
+  /** Cost model name (e.g. 'bit-serial'). */
+  backend: string;
+  unit: 'bitops' | 'cycles';
+  total: number;
+  per_layer: Array<{ name: string; cost: number }>;
+  baselines: {
+    /** Every quantized layer statically at its B bits (no gating). */
+    static_b: number;
+    /** Every quantized layer statically at 8 bits. */
+    static_8bit: number;
+    /** SeerNet-style: prediction at B_hb, then the updated outputs recomputed at full B. */
+    seernet: number;
+  };
+  /** total / each baseline (below 1: this model is cheaper). */
+  ratios: { vs_static_b: number; vs_static_8bit: number; vs_seernet: number };
+  /** The device profile the parameters came from: a bundled name or a file path. */
+  profile: string;
+  notes: string[];
+}
+
+/** `--per-layer-sensitivity`: accuracy with only this gated layer forced to one precision. */
+export interface LayerSensitivity {
+  layer: string;
+  /** This layer's gate always on (every output updated to B bits), the others as trained. */
+  accuracy_full_precision: number;
+  /** This layer's gate always off (prediction bits B_hb only), the others as trained. */
+  accuracy_prediction_only: number;
+}
+
+/** One `--fail-if` condition and its outcome. */
+export interface GateCheck {
+  /** The expression as given, e.g. 'accuracy_drop>0.01'. */
+  expression: string;
+  field: string;
+  op: '>' | '>=' | '<' | '<=' | '==' | '!=';
+  threshold: number;
+  /** The field's value in this report; null when the report has no such value (e.g. bavg of a float model). */
+  value: number | null;
+  /** True when the condition holds, i.e. the gate fails the run. */
+  failed: boolean;
 }

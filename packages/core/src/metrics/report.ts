@@ -1,19 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dataset } from '../data/index.js';
+import type { Batch, Dataset } from '../data/index.js';
 import type { Model, Node } from '../graph/index.js';
-import { InvalidDataError } from '../errors/index.js';
+import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, actScaleMode, pgLayers } from '../pg/index.js';
+import { OBSERVE, PG_CONV, actScaleMode, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
-import type { LayerReport, ReportResult, ThresholdStats } from './report-types.js';
+import type { DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
 
 export interface ReportOptions {
   batchSize: number;
   baseline?: Model;
   /** Evaluate only the first N samples. */
   limit?: number;
+  /** Record the gate decisions of every gated conv layer for the first N samples (`decision_maps`). */
+  decisionMaps?: number;
+  /** Only these gated conv layers' decision maps (node names); all when absent. */
+  decisionLayers?: string[];
 }
 
 interface Evaluation {
@@ -23,26 +27,76 @@ interface Evaluation {
   outputs: Map<Node, number>;
   /** Per gated node: outputs that took the update, over the whole data set. */
   updated: Map<Node, number>;
+  /** With decision maps: the shown samples and, per gated conv node, [n, H, W] fractions of channels updated. */
+  maps?: { samples: DecisionSample[]; perNode: Map<Node, { height: number; width: number; fractions: number[][] }> };
 }
+
+/** A picture of each of the first `n` samples of the data set's first batch: channel mean, min-max scaled to [0, 1]. */
+function samplePictures(batch: Batch, n: number, predicted: ArrayLike<number>): DecisionSample[] {
+  const [, c, h, w] = batch.shape;
+  const image = batch.shape.length === 4;
+  const out: DecisionSample[] = [];
+  for (let i = 0; i < n; i++) {
+    let picture: DecisionSample['image'] = null;
+    if (image) {
+      const px = new Float64Array(h * w);
+      for (let ch = 0; ch < c; ch++) for (let j = 0; j < h * w; j++) px[j] += batch.x[((i * c + ch) * h * w) + j] / c;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of px) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+      const range = hi > lo ? hi - lo : 1;
+      picture = { height: h, width: w, pixels: Array.from(px, (v) => round3((v - lo) / range)) };
+    }
+    out.push({ index: i, label: batch.y ? batch.y[i] : null, predicted: predicted[i], image: picture });
+  }
+  return out;
+}
+
+/** Three decimals: a map of fractions needs no more, and the HTML report stays small. */
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 
 /**
  * Runs a model over a data set in batches (memory does not grow with the data set) and measures
  * accuracy and, for gated layers, how many outputs took the low-bit update.
  */
-export async function evaluate(model: Model, data: Dataset, batchSize: number, limit?: number): Promise<Evaluation> {
+export async function evaluate(
+  model: Model,
+  data: Dataset,
+  batchSize: number,
+  limit?: number,
+  decisionMaps = 0,
+  decisionLayers?: ReadonlySet<string>,
+): Promise<Evaluation> {
   if (!data.hasLabels) throw new InvalidDataError(`${data.name} has no labels; accuracy needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
   const exec = new Executor(model);
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const outputName = exec.graph.outputs[0].name;
   const layerNodes = exec.order.filter((n) => COST_OPS.has(n.opType));
   const ev: Evaluation = { samples: 0, correct: 0, outputs: new Map(), updated: new Map() };
+  // Decision maps come from the first batch only; a later batch would only add samples nobody asked for.
+  let mapSamples = 0;
   const observer: Observer = {
     wants: (_n, key) => key === OBSERVE.gate,
-    observe: (node, _k, m) => void ev.updated.set(node, (ev.updated.get(node) ?? 0) + tf.sum(m).dataSync()[0]),
+    observe: (node, _k, m) => {
+      ev.updated.set(node, (ev.updated.get(node) ?? 0) + tf.sum(m).dataSync()[0]);
+      if (mapSamples > 0 && m.rank === 4 && ev.maps && (decisionLayers === undefined || decisionLayers.has(node.name))) {
+        const [, height, width] = m.shape;
+        // m is NHWC: the mean over C is the fraction of channels updated at each position.
+        const fr = tf.mean(tf.slice(m, [0, 0, 0, 0], [mapSamples, -1, -1, -1]), 3).dataSync();
+        const fractions: number[][] = [];
+        for (let i = 0; i < mapSamples; i++) fractions.push(Array.from(fr.subarray(i * height * width, (i + 1) * height * width), round3));
+        ev.maps.perNode.set(node, { height, width, fractions });
+      }
+    },
   };
+  if (decisionMaps > 0) ev.maps = { samples: [], perNode: new Map() };
   try {
     for (const batch of data.batches(batchSize, { limit })) {
       const first = ev.samples === 0;
+      mapSamples = first ? Math.min(decisionMaps, batch.shape[0]) : 0;
       const predicted = tf.tidy(() => {
         const x = tensorFromBatch(batch.x, batch.shape);
         const names = first ? [outputName, ...layerNodes.map((n) => n.outputs[0])] : [outputName];
@@ -53,6 +107,7 @@ export async function evaluate(model: Model, data: Dataset, batchSize: number, l
       const p = predicted.dataSync();
       predicted.dispose();
       for (let i = 0; i < p.length; i++) if (p[i] === batch.y![i]) ev.correct++;
+      if (mapSamples > 0 && ev.maps) ev.maps.samples = samplePictures(batch, mapSamples, p);
       ev.samples += p.length;
       await new Promise((r) => setImmediate(r));
     }
@@ -70,9 +125,23 @@ function thresholdStats(values: Float32Array): ThresholdStats {
   return { min: Math.min(...values), mean, max: Math.max(...values), std };
 }
 
+/** Decision maps exist for gated conv layers only: refuse other names before the run, listing the valid ones. */
+function checkDecisionLayers(model: Model, names: ReadonlySet<string>): void {
+  const gatedConv = pgLayers(model)
+    .filter((l) => l.gated && l.node.opType === PG_CONV)
+    .map((l) => l.node.name);
+  const unknown = [...names].filter((n) => !gatedConv.includes(n));
+  if (unknown.length === 0) return;
+  throw new UsageError(`no decision map for ${unknown.map((n) => `'${n}'`).join(', ')}: not a gated conv layer of ${model.sourcePath ?? 'the model'}`, {
+    action: gatedConv.length ? `choose from: ${gatedConv.join(', ')}` : 'the model has no gated conv layer; convert it with pg convert first',
+  });
+}
+
 /** The `pg report` measurement: accuracy, sparsity (per element and MAC-weighted), B_avg, per-layer figures. */
 export async function reportModel(model: Model, data: Dataset, opts: ReportOptions): Promise<ReportResult> {
-  const ev = await evaluate(model, data, opts.batchSize, opts.limit);
+  const layersWanted = opts.decisionLayers?.length ? new Set(opts.decisionLayers) : undefined;
+  if (layersWanted) checkDecisionLayers(model, layersWanted);
+  const ev = await evaluate(model, data, opts.batchSize, opts.limit, opts.decisionMaps, layersWanted);
   const pg = new Map(pgLayers(model).map((l) => [l.node.name, l]));
   const layers: LayerReport[] = [];
   let outs = 0;
@@ -92,6 +161,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
       updMac += updated * k;
     }
     const thr = l?.threshold ? model.graph.initializers.get(l.threshold) : undefined;
+    const thrValues = thr ? (thr.data() as Float32Array) : undefined;
     layers.push({
       name: node.name,
       op: node.opType,
@@ -102,7 +172,8 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
       macs: perSample * k,
       outputs: perSample,
       high_precision_fraction: gated && updated !== undefined ? updated / total : null,
-      threshold: thr ? thresholdStats(thr.data() as Float32Array) : null,
+      threshold: thrValues ? thresholdStats(thrValues) : null,
+      threshold_per_channel: thrValues ? Array.from(thrValues) : null,
     });
   }
   const gatedLayers = [...pg.values()].filter((l) => l.gated);
@@ -125,6 +196,13 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     compute_reduction: bavg ? bits! / bavg : null,
     layers,
   };
+  if (ev.maps) {
+    const maps = ev.maps;
+    result.decision_maps = {
+      samples: maps.samples,
+      layers: [...maps.perNode].map(([node, m]) => ({ layer: node.name, ...m })),
+    };
+  }
   if (opts.baseline) {
     const base = await evaluate(opts.baseline, data, opts.batchSize, opts.limit);
     result.baseline_accuracy = base.correct / base.samples;

@@ -1,0 +1,151 @@
+import { Args, Flags } from '@oclif/core';
+import {
+  FINETUNE_DEFAULTS,
+  InterruptedError,
+  readModel,
+  runSweep,
+  UsageError,
+  validateBits,
+  writeFileAtomic,
+  type SweepResult,
+} from '@pg/core';
+import { costReport, selectProfiles } from '@pg/exporters';
+import { BaseCommand } from '../base-command.js';
+import { durationFlag } from '../duration-flag.js';
+import { numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
+import { listenForInterrupt } from '../interrupt.js';
+import { describePreprocess, openDataFor } from '../model-data.js';
+import { renderSweep } from '../render/sweep.js';
+import { renderSweepHtml } from '../render/sweep-html.js';
+import { duration, fixed, percent } from '../render/table.js';
+
+/** `pg sweep --json` result (schemas/sweep.schema.json): sweep.json's content and where it is. */
+export interface SweepJson extends SweepResult {
+  out_dir: string;
+  /** The HTML page written with --html, or null. */
+  html: string | null;
+}
+
+const D = FINETUNE_DEFAULTS;
+
+export default class Sweep extends BaseCommand<typeof Sweep> {
+  static override summary = 'Convert, fine-tune and report a model over a grid of bits, hbits and target sparsity.';
+
+  static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, B_avg, sparsity and costs, and the Pareto frontier of accuracy against B_avg (and against each --cost model).
+
+--resume continues a sweep in --out-dir: points already complete there are kept and not run again (a folder holding a sweep is refused without it). --time-budget stops between points once the next point would likely end after the budget; the rest stay pending for a later --resume. Ctrl-C stops after the current training step; that point stays pending (exit 130).`;
+
+  static override examples = [
+    {
+      description: 'Four configurations on Fashion-MNIST, 200 steps each, an HTML page of the frontier',
+      command:
+        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --steps 200 --out-dir sweep --html sweep.html',
+    },
+    {
+      description: 'Continue a sweep stopped by its time budget',
+      command:
+        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --steps 200 --out-dir sweep --resume --time-budget 30m',
+    },
+  ];
+
+  static override args = {
+    model: Args.string({ required: true, description: 'The float ONNX model to sweep.' }),
+  };
+
+  static override flags = {
+    ...requiredDataFlags,
+    'eval-data': Flags.string({ helpValue: 'SPEC', summary: 'Data the points are measured on (default: --data, with a warning).' }),
+    'eval-labels': Flags.string({ helpValue: 'FILE', summary: 'Labels (.npy) for --eval-data x.npy.' }),
+    'eval-limit': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Measure each point on the first N samples of the evaluation data.' }),
+    bits: numberListFlag({ helpValue: 'B', default: [4], summary: 'Activation bits of the grid (comma-separated).' }),
+    hbits: numberListFlag({ helpValue: 'H', default: [2], summary: 'Prediction bits of the grid (comma-separated); combinations with hbits >= bits are left out.' }),
+    'target-sparsity': numberListFlag({ helpValue: 'S', required: true, summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)).' }),
+    wbits: numberFlag({ integer: true })({ default: 8, summary: 'Weight bits of every point (2-32; 32 keeps weights float).' }),
+    'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({ summary: 'Activation scale of every point.' }),
+    steps: numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Fine-tuning steps per point (stops before --epochs when reached).' }),
+    epochs: numberFlag({ above: 0 })({ default: D.epochs, summary: 'Fine-tuning passes over --data per point.' }),
+    'batch-size': numberFlag({ integer: true, min: 1 })({ default: D.batchSize, summary: 'Samples per training step (and per evaluation batch).' }),
+    lr: numberFlag({ above: 0 })({ default: D.lr, summary: 'Learning rate of thresholds and scales.' }),
+    'train-weights': Flags.boolean({ default: D.trainWeights, summary: 'Train the weights too.' }),
+    'calibration-batches': numberFlag({ integer: true, min: 1 })({ default: D.calibrationBatches, summary: 'Batches used to calibrate scales and thresholds of each point.' }),
+    seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of every point. Default: 0.' }),
+    cost: Flags.string({ helpValue: 'all|NAME[,NAME]', summary: 'Price every point on these device cost models and add their frontiers (see pg report --cost).' }),
+    'out-dir': Flags.string({ required: true, helpValue: 'DIR', summary: 'Folder of the sweep: sweep.json and points/<id>/{model.onnx,report.json}.' }),
+    resume: Flags.boolean({ default: false, summary: 'Continue the sweep in --out-dir, keeping its complete points.' }),
+    'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop between points before exceeding this wall time (e.g. 90s, 30m, 1h30m).' }),
+    html: Flags.string({ helpValue: 'FILE', summary: 'Also write an HTML page: accuracy against B_avg and each cost, frontiers drawn.' }),
+  };
+
+  public async run(): Promise<SweepJson> {
+    const { args, flags } = this;
+    const grid = { bits: flags.bits, hbits: flags.hbits, target_sparsity: flags['target-sparsity'] };
+    for (const s of grid.target_sparsity) {
+      if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
+    }
+    // Every valid combination must convert: check bit widths now, not after hours of sweeping.
+    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
+    const profiles = flags.cost === undefined ? [] : await selectProfiles(flags.cost, []);
+    const model = await readModel(args.model);
+    const train = await openDataFor(model, flags);
+    const evalSpec = flags['eval-data'];
+    const evaluation = evalSpec === undefined ? train : await openDataFor(model, { ...flags, data: evalSpec, labels: flags['eval-labels'] });
+    if (evalSpec === undefined) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
+    this.note(`Training on ${train.dataset.name}, measuring on ${evaluation.dataset.name}, ${describePreprocess(train.preprocess)}.`);
+
+    const interrupt = listenForInterrupt((sig) => this.note(`Received ${sig}: stopping after the current step; this point stays pending (signal again to quit at once).`));
+    const fromFlags = train.preprocess.source.mean === 'flag' || train.preprocess.source.std === 'flag';
+    let result: SweepResult;
+    try {
+      result = await runSweep(
+        model,
+        train.dataset,
+        evaluation.dataset,
+        {
+          grid,
+          outDir: flags['out-dir'],
+          modelPath: args.model,
+          wbits: flags.wbits,
+          actScale: flags['act-scale'],
+          finetune: {
+            ...D,
+            epochs: flags.epochs,
+            maxSteps: flags.steps,
+            batchSize: flags['batch-size'],
+            lr: flags.lr,
+            trainWeights: flags['train-weights'],
+            seed: flags.seed,
+            calibrationBatches: flags['calibration-batches'],
+          },
+          report: { batchSize: flags['batch-size'], limit: flags['eval-limit'] },
+          resume: flags.resume,
+          timeBudgetMs: flags['time-budget'],
+          preprocess: fromFlags ? train.preprocess : undefined,
+          costs: profiles.length ? (layers) => profiles.map((p) => costReport(layers, p)) : undefined,
+        },
+        {
+          signal: interrupt.signal,
+          onEvent: (e) => {
+            const tag = `[${e.index + 1}/${e.total}] ${e.point.id}`;
+            if (e.kind === 'reused') this.note(`${tag}: complete in ${flags['out-dir']}, kept`);
+            else if (e.kind === 'start') this.note(`${tag}: converting, fine-tuning, measuring...`);
+            else if (e.kind === 'done') this.note(`${tag}: accuracy ${percent(e.point.accuracy)}, B_avg ${fixed(e.point.bavg, 2)} (${duration((e.point.seconds ?? 0) * 1000)})`);
+            else this.note(`${tag}: not started (${interrupt.received ? 'interrupted' : 'time budget reached'})`);
+          },
+        },
+      );
+    } finally {
+      interrupt.dispose();
+    }
+    if (flags.html !== undefined) {
+      await writeFileAtomic(flags.html, renderSweepHtml(result));
+      this.note(`Wrote ${flags.html}.`);
+    }
+    if (result.stopped === 'interrupted') {
+      throw new InterruptedError(`Interrupted by ${interrupt.received ?? 'a signal'}: ${result.complete} of ${result.points.length} point(s) complete in ${flags['out-dir']}.`, {
+        action: 'Run the same command with --resume to continue.',
+      });
+    }
+    this.log(renderSweep(result, flags['out-dir']));
+    return { ...result, out_dir: flags['out-dir'], html: flags.html ?? null };
+  }
+}

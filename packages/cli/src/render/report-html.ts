@@ -1,0 +1,198 @@
+import type { ReportResult } from '@pg/core';
+import { escapeHtml } from './html/escape.js';
+import { htmlTable, page, summaryTable, type PageSection } from './html/page.js';
+import { heatmap, histogram, horizontalBars, scatter, type Point } from './html/svg-charts.js';
+import { bitsOf, reportSummaryRows } from './report.js';
+import { count, fixed, percent } from './table.js';
+
+/** One configuration in the accuracy-against-B_avg chart (a compared model or a sweep point). */
+export interface AccuracyPoint {
+  label: string;
+  accuracy: number;
+  bavg: number | null;
+  /** On the Pareto frontier of accuracy against B_avg. */
+  frontier: boolean;
+  /** The model this report is about. */
+  current?: boolean;
+}
+
+/** Bins of the per-channel threshold histograms. */
+export const THRESHOLD_BINS = 12;
+
+/** The HTML report of one model: summary, per-layer table and charts, and the comparison when given. */
+export function renderReportHtml(r: ReportResult, configurations: readonly AccuracyPoint[] = []): string {
+  const sections: PageSection[] = [
+    { id: 'summary', title: 'Summary', html: summaryTable(reportSummaryRows(r)) },
+    { id: 'layers', title: 'Layers', html: layerTable(r) },
+  ];
+  const gated = r.layers.filter((l) => l.high_precision_fraction !== null);
+  if (gated.length > 0) {
+    sections.push({
+      id: 'high-precision',
+      title: 'High-precision fraction per gated layer',
+      html:
+        '<p class="note">Fraction of each layer\'s outputs that took the low-bit update (1 − the layer\'s sparsity), over the data set.</p>' +
+        horizontalBars(
+          'high-precision-fraction',
+          gated.map((l) => ({ label: l.name, value: l.high_precision_fraction ?? 0, text: percent(l.high_precision_fraction) })),
+          { max: 1, caption: 'High-precision fraction per gated layer' },
+        ),
+    });
+  }
+  sections.push({
+    id: 'macs',
+    title: 'MACs per layer',
+    html:
+      '<p class="note">Multiply-accumulates per sample of every Conv/Gemm layer (dense count, before gating).</p>' +
+      horizontalBars(
+        'macs',
+        r.layers.map((l) => ({ label: l.name, value: l.macs, text: count(l.macs), title: `${l.name} (${l.op}, ${bitsOf(l)}): ${count(l.macs)} MACs` })),
+        { caption: 'MACs per layer' },
+      ),
+  });
+  if (r.costs && r.costs.length > 0) sections.push(costSection(r));
+  if (r.sensitivity && r.sensitivity.length > 0) sections.push(sensitivitySection(r));
+  const withThresholds = r.layers.filter((l) => l.threshold_per_channel !== null && l.threshold_per_channel.length > 0);
+  if (withThresholds.length > 0) {
+    const panels = withThresholds.map(
+      (l) =>
+        `<div class="panel"><h3>${escapeHtml(l.name)}</h3>` +
+        histogram(`threshold-histogram:${l.name}`, l.threshold_per_channel ?? [], {
+          bins: THRESHOLD_BINS,
+          caption: `Per-channel thresholds of ${l.name}`,
+          xLabel: `Δ (${l.threshold_per_channel?.length ?? 0} channels)`,
+        }) +
+        '</div>',
+    );
+    sections.push({
+      id: 'thresholds',
+      title: 'Per-channel thresholds',
+      html: `<p class="note">Histogram of the learned thresholds Δ of each gated layer's output channels (${THRESHOLD_BINS} bins between the layer's min and max).</p><div class="grid">${panels.join('')}</div>`,
+    });
+  }
+  if (configurations.length > 1) sections.push(accuracySection(configurations));
+  if (r.decision_maps && r.decision_maps.layers.length > 0) sections.push(decisionSection(r));
+  return page(`pg report: ${r.model}`, `${r.data}, ${count(r.samples)} samples`, sections, r);
+}
+
+/** `--cost`: per device model the totals and ratios, and the cost of each layer as bars. */
+function costSection(r: ReportResult): PageSection {
+  const costs = r.costs ?? [];
+  const table = htmlTable(
+    ['cost model', 'unit', 'total / sample', 'vs static B', 'vs static 8-bit', 'vs SeerNet', 'profile'],
+    costs.map((c) => [c.backend, c.unit, magnitude(c.total), ratio(c.ratios.vs_static_b), ratio(c.ratios.vs_static_8bit), ratio(c.ratios.vs_seernet), c.profile]),
+    [false, false, true, true, true, true, false],
+  );
+  const panels = costs.map(
+    (c) =>
+      `<div class="panel"><h3>${escapeHtml(c.backend)} (${escapeHtml(c.unit)} per sample)</h3>` +
+      horizontalBars(
+        `cost:${c.backend}`,
+        c.per_layer.map((l) => ({ label: l.name, value: l.cost, text: magnitude(l.cost) })),
+        { caption: `${c.backend}: ${c.unit} per layer` },
+      ) +
+      (c.notes.length ? `<ul class="muted">${c.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '') +
+      '</div>',
+  );
+  return {
+    id: 'costs',
+    title: 'Cost per device model',
+    html: `<p class="note">Whole network, per sample; a ratio below 1 means cheaper than that baseline (formulas in docs/cost-models.md).</p>${table}<div class="grid">${panels.join('')}</div>`,
+  };
+}
+
+/** `--per-layer-sensitivity`: accuracy with one gated layer forced to full precision or to prediction bits. */
+function sensitivitySection(r: ReportResult): PageSection {
+  const rows = r.sensitivity ?? [];
+  const delta = (a: number): string => `${a >= r.accuracy ? '+' : ''}${((a - r.accuracy) * 100).toFixed(2)}`;
+  const table = htmlTable(
+    ['gated layer', 'full precision', 'Δ points', 'prediction only', 'Δ points'],
+    rows.map((s) => [s.layer, percent(s.accuracy_full_precision), delta(s.accuracy_full_precision), percent(s.accuracy_prediction_only), delta(s.accuracy_prediction_only)]),
+    [false, true, true, true, true],
+  );
+  const bars = horizontalBars(
+    'sensitivity-prediction-only',
+    rows.map((s) => ({ label: s.layer, value: Math.max(0, r.accuracy - s.accuracy_prediction_only), text: `${delta(s.accuracy_prediction_only)} points` })),
+    { caption: 'Accuracy lost when the layer runs at prediction bits only' },
+  );
+  return {
+    id: 'sensitivity',
+    title: 'Per-layer sensitivity',
+    html: `<p class="note">Accuracy with only this layer changed (the model as measured: ${percent(r.accuracy)}); the bars show the loss when the layer never takes the update: a long bar marks a layer to exclude from gating.</p>${table}${bars}`,
+  };
+}
+
+/** 1.23e+9 style for costs spanning orders of magnitude; plain below 10^6. */
+function magnitude(v: number): string {
+  return Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(v < 100 ? 2 : 0);
+}
+
+const ratio = (v: number): string => `${v.toFixed(3)}x`;
+
+function layerTable(r: ReportResult): string {
+  return htmlTable(
+    ['layer', 'op', 'bits', 'MACs', 'outputs', 'high-prec', 'Δ min', 'Δ mean', 'Δ max'],
+    r.layers.map((l) => [
+      l.name,
+      l.op,
+      bitsOf(l),
+      count(l.macs),
+      count(l.outputs),
+      percent(l.high_precision_fraction),
+      fixed(l.threshold?.min, 3),
+      fixed(l.threshold?.mean, 3),
+      fixed(l.threshold?.max, 3),
+    ]),
+    [false, false, true, true, true, true, true, true, true],
+  );
+}
+
+/** Accuracy against B_avg for several configurations, with the Pareto frontier drawn. */
+export function accuracySection(configurations: readonly AccuracyPoint[]): PageSection {
+  const points: Point[] = configurations
+    .filter((c): c is AccuracyPoint & { bavg: number } => c.bavg !== null)
+    .map((c) => ({ x: c.bavg, y: c.accuracy, label: c.label, frontier: c.frontier, current: c.current }));
+  const missing = configurations.length - points.length;
+  const html =
+    '<p class="note">Each point is one configuration; the line joins the Pareto frontier (no other configuration is both more accurate and cheaper).' +
+    (missing > 0 ? ` ${missing} configuration(s) without gated layers have no B_avg and are not drawn.` : '') +
+    '</p>' +
+    (points.length > 0
+      ? scatter('accuracy-vs-bavg', points, { caption: 'Accuracy against B_avg', xLabel: 'B_avg (bits)', yLabel: 'accuracy', yFormat: (v) => `${(v * 100).toFixed(1)}%` })
+      : '') +
+    htmlTable(
+      ['configuration', 'accuracy', 'B_avg', 'frontier'],
+      configurations.map((c) => [c.label, percent(c.accuracy), fixed(c.bavg, 2), c.frontier ? 'yes' : '']),
+      [false, true, true, false],
+    );
+  return { id: 'accuracy-vs-bavg', title: 'Accuracy against B_avg', html };
+}
+
+/** Per shown sample a row: the input, then each gated conv layer's map of updated positions. */
+function decisionSection(r: ReportResult): PageSection {
+  const maps = r.decision_maps!;
+  const head = `<tr><th>input</th>${maps.layers.map((m) => `<th title="${escapeHtml(m.layer)}">${escapeHtml(m.layer)}<br>${m.height}×${m.width}</th>`).join('')}</tr>`;
+  const rows = maps.samples.map((s, i) => {
+    const input = s.image
+      ? heatmap(`input:${s.index}`, s.image.pixels, { height: s.image.height, width: s.image.width, palette: 'grey', caption: `sample ${s.index}` })
+      : '';
+    const caption = `#${s.index}: label ${s.label ?? '-'}, predicted ${s.predicted}`;
+    const cells = maps.layers.map(
+      (m) =>
+        `<td>${heatmap(`decision-map:${m.layer}:${s.index}`, m.fractions[i], {
+          height: m.height,
+          width: m.width,
+          palette: 'heat',
+          caption: `${m.layer}, sample ${s.index}: fraction of channels updated per position`,
+        })}</td>`,
+    );
+    return `<tr><td>${input}<div class="muted">${escapeHtml(caption)}</div></td>${cells.join('')}</tr>`;
+  });
+  return {
+    id: 'decision-maps',
+    title: 'Decision maps',
+    html:
+      `<p class="note">Which output positions took the high-precision update, for the first ${maps.samples.length} sample(s): each cell is the fraction of the layer's channels updated at that position <span class="legend"></span> (white: none, red: all).</p>` +
+      `<table class="maps"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`,
+  };
+}

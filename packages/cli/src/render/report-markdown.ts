@@ -1,0 +1,70 @@
+import type { ReportResult } from '@pg/core';
+import type { AccuracyPoint } from './report-html.js';
+import { bitsOf, reportSummaryRows } from './report.js';
+import { count, fixed, percent } from './table.js';
+
+/** A cell's text: pipes and line breaks would break the table. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/** A GitHub-flavoured Markdown table; `numeric` columns are right-aligned. */
+export function markdownTable(headers: readonly string[], rows: readonly string[][], numeric: readonly boolean[] = []): string {
+  const line = (cells: readonly string[]): string => `| ${cells.map(cell).join(' | ')} |`;
+  const rule = `|${headers.map((_, i) => (numeric[i] ? '---:' : '---')).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+/**
+ * The report as a pull-request comment: the headline table in view, the per-layer table folded
+ * (GitHub renders <details>), and the comparison when several configurations were measured.
+ */
+export function renderReportMarkdown(r: ReportResult, configurations: readonly AccuracyPoint[] = []): string {
+  const parts: string[] = [`### pg report: \`${r.model.replace(/`/g, "'")}\``, '', markdownTable(['', ''], reportSummaryRows(r))];
+  if (configurations.length > 1) {
+    parts.push(
+      '',
+      '**Configurations** (★ on the Pareto frontier of accuracy against B_avg)',
+      '',
+      markdownTable(
+        ['configuration', 'accuracy', 'B_avg'],
+        configurations.map((c) => [`${c.frontier ? '★ ' : ''}${c.label}`, percent(c.accuracy), fixed(c.bavg, 2)]),
+        [false, true, true],
+      ),
+    );
+  }
+  if (r.costs && r.costs.length > 0) {
+    parts.push(
+      '',
+      '**Cost per sample** (ratio < 1: cheaper than the baseline)',
+      '',
+      markdownTable(
+        ['cost model', 'unit', 'total', 'vs static B', 'vs static 8-bit', 'vs SeerNet'],
+        r.costs.map((c) => [c.backend, c.unit, c.total.toPrecision(4), `${c.ratios.vs_static_b.toFixed(3)}x`, `${c.ratios.vs_static_8bit.toFixed(3)}x`, `${c.ratios.vs_seernet.toFixed(3)}x`]),
+        [false, false, true, true, true, true],
+      ),
+    );
+  }
+  if (r.sensitivity && r.sensitivity.length > 0) {
+    parts.push(
+      '',
+      '**Per-layer sensitivity** (accuracy with only this layer changed)',
+      '',
+      markdownTable(
+        ['gated layer', 'full precision', 'prediction only'],
+        r.sensitivity.map((s) => [`\`${s.layer}\``, percent(s.accuracy_full_precision), percent(s.accuracy_prediction_only)]),
+        [false, true, true],
+      ),
+    );
+  }
+  if (r.gates && r.gates.length > 0) {
+    parts.push('', ...r.gates.map((g) => `- ${g.failed ? '❌' : '✅'} \`${g.expression}\` (${g.field} = ${g.value === null ? 'none' : Number(g.value.toPrecision(6))})`));
+  }
+  const layers = markdownTable(
+    ['layer', 'op', 'bits', 'MACs', 'high-prec', 'Δ mean'],
+    r.layers.map((l) => [`\`${l.name}\``, l.op, bitsOf(l), count(l.macs), percent(l.high_precision_fraction), fixed(l.threshold?.mean, 3)]),
+    [false, false, true, true, true, true],
+  );
+  parts.push('', `<details><summary>Per layer (${r.layers.length} layers)</summary>`, '', layers, '', '</details>', '');
+  return parts.join('\n');
+}

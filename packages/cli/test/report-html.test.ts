@@ -1,0 +1,197 @@
+// The HTML report in a real browser: it must load offline without errors and draw every chart.
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { frontiers, type SweepPoint, type SweepResult } from '@pg/core';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { THRESHOLD_BINS } from '../src/render/report-html.js';
+import type { ReportJson } from '../src/report-format.js';
+import { renderSweepHtml } from '../src/render/sweep-html.js';
+import { CHROMIUM, hasChromium, launchChromium } from './support/browser.js';
+import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
+import { schemaErrors } from './support/schemas.js';
+
+if (!hasChromium()) {
+  // CI installs chromium (.ci/run), so this runs there; locally it is optional.
+  console.warn(`Skipping the HTML report browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set PG_CHROMIUM).`);
+}
+
+describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let browser: Browser;
+  let page: Page;
+  let report: ReportJson;
+  const problems: string[] = [];
+  const requests: string[] = [];
+  let html: string;
+
+  beforeAll(async () => {
+    tmp = await tempDir();
+    const g42 = join(tmp.dir, 'g42.onnx');
+    const g31 = join(tmp.dir, 'g31.onnx');
+    for (const [out, bits, hbits] of [[g42, '4', '2'], [g31, '3', '1']] as const) {
+      const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--bits', bits, '--hbits', hbits, '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
+      expect(run.code, run.stderr).toBe(0);
+    }
+    html = join(tmp.dir, 'report.html');
+    // The float model too: a configuration without B_avg, listed but not drawn.
+    const run = await pg(['report', g42, '--data', BUNDLED_TEST, '--limit', '100', '--compare', g31, '--compare', FIXTURES.tiny, '--format', 'html', '--decision-maps', '3', '--cost', 'all', '--per-layer-sensitivity', '-o', html, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    report = json(run).result as ReportJson;
+    expect(schemaErrors('report', report)).toEqual([]);
+
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => problems.push(`failed request: ${r.url()}`));
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await tmp?.remove();
+  });
+
+  it('loads with no console errors, no failed requests, and nothing fetched but the file itself', async () => {
+    expect(problems).toEqual([]);
+    expect(requests).toEqual([pathToFileURL(html).href]);
+    const text = await readFile(html, 'utf8');
+    expect(text).not.toMatch(/(src|href)\s*=\s*["']?(https?:)?\/\//i);
+    expect(await page.title()).toBe(`pg report: ${report.model}`);
+  });
+
+  it('draws one bar per gated layer and per layer, and a full histogram per gated layer', async () => {
+    const gated = report.layers.filter((l) => l.gated);
+    expect(gated.length).toBe(2);
+    expect(await page.locator('svg[data-chart="high-precision-fraction"] rect.bar').count()).toBe(gated.length);
+    expect(await page.locator('svg[data-chart="macs"] rect.bar').count()).toBe(report.layers.length);
+    // Bars are drawn to scale: conv2 has 8x the MACs of conv3 (451,584 vs 56,448).
+    const widths = await page.locator('svg[data-chart="macs"] rect.bar').evaluateAll((els) => els.map((e) => Number(e.getAttribute('width'))));
+    expect(widths[1] / widths[2]).toBeCloseTo(report.layers[1].macs / report.layers[2].macs, 3);
+    const histograms = page.locator('svg[data-chart^="threshold-histogram:"]');
+    expect(await histograms.count()).toBe(gated.length);
+    for (let i = 0; i < gated.length; i++) {
+      expect(await histograms.nth(i).getAttribute('data-chart')).toBe(`threshold-histogram:${gated[i].name}`);
+      const heights = await histograms.nth(i).locator('rect.bar').evaluateAll((els) => els.map((e) => Number(e.getAttribute('height'))));
+      expect(heights).toHaveLength(THRESHOLD_BINS);
+      expect(heights.filter((h) => h > 0).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('draws each cost model\'s per-layer costs and the per-layer sensitivity', async () => {
+    expect(report.costs?.length).toBeGreaterThan(1);
+    for (const c of report.costs ?? []) {
+      expect(await page.locator(`svg[data-chart="cost:${c.backend}"] rect.bar`).count()).toBe(c.per_layer.length);
+    }
+    expect(await page.locator('#costs tbody tr').count()).toBe(report.costs?.length);
+    expect(report.sensitivity).toHaveLength(2);
+    expect(await page.locator('svg[data-chart="sensitivity-prediction-only"] rect.bar').count()).toBe(2);
+  });
+
+  it('plots accuracy against B_avg for the gated configurations, with the frontier', async () => {
+    // g42 and g31 have a B_avg; the float model has none and is only listed in the table.
+    expect(report.compared).toHaveLength(2);
+    expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point').count()).toBe(2);
+    expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point.current').count()).toBe(1);
+    expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] polyline.frontier').count()).toBe(1);
+    expect(await page.locator('#accuracy-vs-bavg tbody tr').count()).toBe(3);
+  });
+
+  it('draws the decision maps: one picture per sample, one H×W grid per gated conv layer and sample', async () => {
+    const maps = report.decision_maps!;
+    expect(maps.samples).toHaveLength(3);
+    expect(await page.locator('svg[data-chart^="input:"] rect.cell').count()).toBe(3 * 28 * 28);
+    for (const m of maps.layers) {
+      const grids = page.locator(`svg[data-chart^="decision-map:${m.layer}:"]`);
+      expect(await grids.count()).toBe(3);
+      for (let i = 0; i < 3; i++) expect(await grids.nth(i).locator('rect.cell').count()).toBe(m.height * m.width);
+      const box = await grids.first().boundingBox();
+      expect(box?.width).toBeGreaterThan(50);
+    }
+  });
+
+  it('takes a screenshot of the whole page', async () => {
+    const shot = join(tmp.dir, 'report.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    const bytes = await readFile(shot);
+    expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect((await stat(shot)).size).toBeGreaterThan(10_000);
+    // The full page is taller than the viewport: every section was laid out.
+    expect(bytes.readUInt32BE(20)).toBeGreaterThan(900);
+  });
+});
+
+describe.skipIf(!hasChromium())('the pg sweep HTML page in headless Chromium', () => {
+  // A sweep summary as runSweep writes it (renderer test: the CLI test runs a real sweep).
+  const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null): SweepPoint => ({
+    id,
+    bits,
+    hbits,
+    target_sparsity: s,
+    status: accuracy === null ? 'pending' : 'complete',
+    model: accuracy === null ? null : `points/${id}/model.onnx`,
+    report: accuracy === null ? null : `points/${id}/report.json`,
+    accuracy,
+    bavg,
+    sparsity: accuracy === null ? null : s,
+    costs: cost === null ? [] : [{ backend: 'bit-serial', unit: 'bitops', total: cost }],
+    seconds: accuracy === null ? null : 3,
+    reused: false,
+  });
+  const points = [
+    point('b4-h2-s0.8', 4, 2, 0.8, 0.9, 2.4, 2.4e7),
+    point('b4-h2-s0.9', 4, 2, 0.9, 0.88, 2.2, 2.2e7),
+    point('b3-h1-s0.8', 3, 1, 0.8, 0.8, 1.4, 2.5e7),
+    point('b3-h1-s0.9', 3, 1, 0.9, 0.85, 1.6, 1.5e7),
+    point('b3-h2-s0.8', 3, 2, 0.8, null, null, null),
+  ];
+  const sweep: SweepResult = {
+    model: 'model.onnx',
+    data: 'train',
+    eval_data: 'test',
+    grid: { bits: [4, 3], hbits: [2, 1], target_sparsity: [0.8, 0.9] },
+    invalid: [],
+    settings: {},
+    points,
+    frontier: frontiers(points),
+    complete: 4,
+    pending: 1,
+    stopped: 'time-budget',
+  };
+
+  it('loads without errors and draws the complete points and each frontier', async () => {
+    expect(schemaErrors('sweep', sweep)).toEqual([]);
+    // b3-h1-s0.8 (0.80 at 1.4) is cheapest; b3-h1-s0.9 beats it at 1.6; b4-h2-s0.9 and b4-h2-s0.8 follow.
+    expect(sweep.frontier.bavg).toEqual(['b3-h1-s0.8', 'b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
+    expect(sweep.frontier['bit-serial']).toEqual(['b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
+    const tmp = await tempDir();
+    const browser = await launchChromium();
+    try {
+      const file = join(tmp.dir, 'sweep.html');
+      await writeFile(file, renderSweepHtml(sweep));
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('requestfailed', (r) => problems.push(r.url()));
+      await page.goto(pathToFileURL(file).href);
+      expect(problems).toEqual([]);
+      expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.on-frontier').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-cost:bit-serial"] circle.point').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-cost:bit-serial"] circle.on-frontier').count()).toBe(3);
+      expect(await page.locator('svg polyline.frontier').count()).toBe(2);
+      expect(await page.locator('#points tbody tr').count()).toBe(5);
+      const shot = await page.screenshot({ fullPage: true });
+      expect([...shot.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    } finally {
+      await browser.close();
+      await tmp.remove();
+    }
+  });
+});

@@ -1,0 +1,129 @@
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SweepResult } from '@pg/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDuration } from '../src/duration-flag.js';
+import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
+import { schemaErrors } from './support/schemas.js';
+
+describe('parseDuration', () => {
+  it('reads units and plain seconds, and refuses anything else', () => {
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('2')).toBe(2000);
+    expect(() => parseDuration('10 minutes')).toThrow(/expected a duration/);
+    expect(() => parseDuration('5x')).toThrow(/expected a duration/);
+  });
+});
+
+describe('pg sweep on the tiny CNN', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let dir: string;
+  // Two grid points (4/2 at 0.8 and 0.9 target sparsity; 3/3 is invalid and left out), 2 steps each.
+  const sweep = (...extra: string[]) =>
+    pg([
+      'sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100',
+      '--bits', '4', '--hbits', '2,4', '--target-sparsity', '0.8,0.9', '--steps', '2', '--batch-size', '64',
+      '--calibration-batches', '1', '--out-dir', dir, '--json', ...extra,
+    ]);
+  const readSummary = async (): Promise<SweepResult> => JSON.parse(await readFile(join(dir, 'sweep.json'), 'utf8')) as SweepResult;
+
+  beforeAll(async () => {
+    tmp = await tempDir();
+    dir = join(tmp.dir, 'sweep');
+  });
+  afterAll(async () => {
+    await tmp.remove();
+  });
+
+  it('runs every valid point, writes each model and report, and sweep.json with the frontier', async () => {
+    const run = await sweep('--html', join(tmp.dir, 'sweep.html'));
+    expect(run.code, run.stderr).toBe(0);
+    const doc = json(run);
+    expect(schemaErrors('envelope', doc)).toEqual([]);
+    expect(schemaErrors('sweep', doc.result)).toEqual([]);
+    const summary = await readSummary();
+    expect(schemaErrors('sweep', summary)).toEqual([]);
+    expect(summary.points.map((p) => [p.id, p.status, p.reused])).toEqual([
+      ['b4-h2-s0.8', 'complete', false],
+      ['b4-h2-s0.9', 'complete', false],
+    ]);
+    expect(summary.invalid).toEqual([{ bits: 4, hbits: 4 }]);
+    expect(summary).toMatchObject({ complete: 2, pending: 0, stopped: null });
+    for (const p of summary.points) {
+      expect(existsSync(join(dir, p.model!))).toBe(true);
+      const stored = JSON.parse(await readFile(join(dir, p.report!), 'utf8')) as { config: unknown; report: { accuracy: number; bavg: number } };
+      expect(schemaErrors('report', stored.report)).toEqual([]);
+      expect(stored.config).toEqual({ bits: 4, hbits: 2, target_sparsity: p.target_sparsity });
+      expect(p.accuracy).toBe(stored.report.accuracy);
+      expect(p.bavg).toBe(stored.report.bavg);
+    }
+    // The frontier: the complete points no other point beats on both accuracy and B_avg.
+    const [a, b] = summary.points;
+    const dominated = (x: typeof a, y: typeof a) => y.bavg! <= x.bavg! && y.accuracy! >= x.accuracy! && (y.bavg! < x.bavg! || y.accuracy! > x.accuracy!);
+    const expected = [a, b].filter((x) => ![a, b].some((y) => y !== x && dominated(x, y))).sort((x, y) => x.bavg! - y.bavg!).map((x) => x.id);
+    expect(summary.frontier.bavg).toEqual(expected);
+    const html = await readFile(join(tmp.dir, 'sweep.html'), 'utf8');
+    expect(html.match(/<circle class="point/g)).toHaveLength(2);
+  });
+
+  it('refuses a folder that holds a sweep without --resume', async () => {
+    const run = await sweep();
+    expect(run.code).toBe(2);
+    expect(json(run)).toMatchObject({ code: 'PG_USAGE', action: expect.stringMatching(/--resume/) });
+  });
+
+  it('resumes: keeps complete points, stops at the time budget with the rest pending, then finishes', async () => {
+    const before = await readSummary();
+    // Forget the second point: --resume must run it again, and only it.
+    await rm(join(dir, before.points[1].report!));
+
+    const stopped = await sweep('--resume', '--time-budget', '0s');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const s1 = json(stopped).result as SweepResult;
+    expect(schemaErrors('sweep', s1)).toEqual([]);
+    expect(s1.points.map((p) => [p.status, p.reused])).toEqual([['complete', true], ['pending', false]]);
+    expect(s1).toMatchObject({ complete: 1, pending: 1, stopped: 'time-budget' });
+    expect(s1.points[0].accuracy).toBe(before.points[0].accuracy);
+
+    const resumed = await sweep('--resume');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const s2 = json(resumed).result as SweepResult;
+    expect(s2.points.map((p) => [p.status, p.reused])).toEqual([['complete', true], ['complete', false]]);
+    expect(s2).toMatchObject({ complete: 2, pending: 0, stopped: null });
+    // Same seed, same settings: the re-run point reproduces its first result.
+    expect(s2.points[1].accuracy).toBe(before.points[1].accuracy);
+    expect(await readSummary()).toEqual(Object.fromEntries(Object.entries(s2).filter(([k]) => k !== 'out_dir' && k !== 'html')));
+  });
+
+  it('refuses --resume with other settings', async () => {
+    const run = await sweep('--resume', '--seed', '7');
+    expect(run.code).toBe(2);
+    expect(json(run)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/seed 0 → 7/) });
+  });
+
+  it('Ctrl-C stops the point being trained: exit 130, sweep.json written with it pending', async () => {
+    const other = join(tmp.dir, 'interrupted');
+    let sent = false;
+    const run = await pg(
+      ['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--target-sparsity', '0.8',
+        '--steps', '100000', '--batch-size', '16', '--calibration-batches', '1', '--out-dir', other],
+      {
+        onStderr: (text, child) => {
+          if (!sent && text.includes('converting, fine-tuning')) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        },
+      },
+    );
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.stderr).toMatch(/^Error \[PG_INTERRUPTED\]: Interrupted by SIGINT: 0 of 1 point\(s\) complete/m);
+    const summary = JSON.parse(await readFile(join(other, 'sweep.json'), 'utf8')) as SweepResult;
+    expect(schemaErrors('sweep', summary)).toEqual([]);
+    expect(summary).toMatchObject({ complete: 0, pending: 1, stopped: 'interrupted' });
+    expect(existsSync(join(other, 'points', 'b4-h2-s0.8', 'report.json'))).toBe(false);
+  });
+});

@@ -1,0 +1,260 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Dataset } from '../data/index.js';
+import { withPreprocess } from '../data/index.js';
+import { UsageError } from '../errors/index.js';
+import type { Model } from '../graph/index.js';
+import { writeFileAtomic } from '../io/index.js';
+import type { CostReport, LayerReport, ReportResult } from '../metrics/index.js';
+import { reportModel } from '../metrics/index.js';
+import { writeModel } from '../onnx/index.js';
+import { convertModel, type ActScaleMode } from '../pg/index.js';
+import { finetune, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
+import { gridPoints, pointId } from './grid.js';
+import { paretoFrontier } from './pareto.js';
+import type { SweepConfig, SweepGrid, SweepPoint, SweepResult } from './sweep-types.js';
+
+export const SWEEP_FILE = 'sweep.json';
+
+export interface SweepOptions {
+  grid: SweepGrid;
+  /** Folder of the sweep: `sweep.json` and `points/<id>/{model.onnx,report.json}`. */
+  outDir: string;
+  /** The float model's path as given (recorded in sweep.json). */
+  modelPath: string;
+  wbits: number;
+  actScale: ActScaleMode;
+  /** Fine-tuning of every point; its targetSparsity comes from the grid. */
+  finetune: Omit<FinetuneOptions, 'targetSparsity'>;
+  report: { batchSize: number; limit?: number };
+  /** Continue a sweep in outDir: complete points are kept, not run again. Without it a folder holding a sweep is refused. */
+  resume: boolean;
+  /** Stop between points when the next one would likely end after this many ms from the start (pending points stay pending). */
+  timeBudgetMs?: number;
+  /** Normalisation to record in every written model (when it came from flags, not from the model). */
+  preprocess?: { mean?: number[]; std?: number[] };
+  /** Prices a point's layers on device cost models; core knows none itself (they live in @pg/exporters). */
+  costs?: (layers: LayerReport[]) => CostReport[];
+}
+
+export interface SweepEvent {
+  /** 'reused': complete in the folder already; 'start'/'done': run now; 'stopped': the run ends here. */
+  kind: 'reused' | 'start' | 'done' | 'stopped';
+  index: number;
+  total: number;
+  point: SweepPoint;
+}
+
+export interface SweepHooks {
+  onEvent?(e: SweepEvent): void;
+  onProgress?(p: FinetuneProgress): void;
+  /** Aborting stops the current point's training; that point stays pending and the sweep ends. */
+  signal?: AbortSignal;
+  /** Milliseconds clock; tests replace it to exercise the time budget. */
+  now?(): number;
+}
+
+const pending = (c: SweepConfig): SweepPoint => ({
+  ...c,
+  id: pointId(c),
+  status: 'pending',
+  model: null,
+  report: null,
+  accuracy: null,
+  bavg: null,
+  sparsity: null,
+  costs: [],
+  seconds: null,
+  reused: false,
+});
+
+/**
+ * `pg sweep`: convert + finetune + report for every valid grid point, each point's model and report
+ * written atomically into its own folder, `sweep.json` rewritten after every point (so a killed run
+ * loses at most the point it was on), and the Pareto frontier of accuracy against B_avg and each cost.
+ */
+export async function runSweep(model: Model, data: Dataset, evalData: Dataset, opts: SweepOptions, hooks: SweepHooks = {}): Promise<SweepResult> {
+  const now = hooks.now ?? Date.now;
+  const start = now();
+  const { points: configs, invalid } = gridPoints(opts.grid);
+  const settings = sweepSettings(opts, data, evalData);
+  const summaryPath = join(opts.outDir, SWEEP_FILE);
+  const previous = await readPrevious(summaryPath);
+  if (previous && !opts.resume) {
+    throw new UsageError(`${opts.outDir} already holds a sweep (${SWEEP_FILE})`, { action: 'pass --resume to continue it, or give another --out-dir' });
+  }
+  if (previous) assertSameSettings(previous.settings, settings, opts.outDir);
+  await mkdir(join(opts.outDir, 'points'), { recursive: true });
+
+  const result: SweepResult = {
+    model: opts.modelPath,
+    data: data.name,
+    eval_data: evalData.name,
+    grid: opts.grid,
+    invalid,
+    settings,
+    points: configs.map(pending),
+    frontier: {},
+    complete: 0,
+    pending: configs.length,
+    stopped: null,
+  };
+  const durations: number[] = [];
+  for (let i = 0; i < result.points.length; i++) {
+    const point = result.points[i];
+    const event = (kind: SweepEvent['kind']) => hooks.onEvent?.({ kind, index: i, total: result.points.length, point });
+    const done = opts.resume ? await readCompletePoint(opts.outDir, point) : undefined;
+    if (done) {
+      result.points[i] = done;
+      hooks.onEvent?.({ kind: 'reused', index: i, total: result.points.length, point: done });
+      continue;
+    }
+    const stop = stopReason(start, now(), durations, opts.timeBudgetMs, hooks.signal);
+    if (stop) {
+      result.stopped = stop;
+      event('stopped');
+      // Later points may still be complete in the folder: keep counting them.
+      for (let j = i + 1; j < result.points.length; j++) {
+        const later = opts.resume ? await readCompletePoint(opts.outDir, result.points[j]) : undefined;
+        if (later) result.points[j] = later;
+      }
+      break;
+    }
+    event('start');
+    const t0 = now();
+    const measured = await runPoint(model, data, evalData, opts, point, { ...hooks, now });
+    if (!measured) {
+      result.stopped = 'interrupted';
+      event('stopped');
+      break;
+    }
+    durations.push(now() - t0);
+    result.points[i] = measured;
+    hooks.onEvent?.({ kind: 'done', index: i, total: result.points.length, point: measured });
+    await writeSummary(summaryPath, result);
+  }
+  await writeSummary(summaryPath, result);
+  return result;
+}
+
+/**
+ * Whether to start the next point: not after an interrupt, and not when the time used so far plus the
+ * mean duration of the points run so far would reach the budget.
+ */
+export function stopReason(start: number, t: number, durations: readonly number[], budget: number | undefined, signal?: AbortSignal): SweepResult['stopped'] {
+  if (signal?.aborted) return 'interrupted';
+  if (budget === undefined) return null;
+  const elapsed = t - start;
+  const expected = durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 0;
+  return elapsed + expected >= budget ? 'time-budget' : null;
+}
+
+/** One point; undefined when interrupted during training (nothing of it is written). */
+async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: SweepOptions, point: SweepPoint, hooks: SweepHooks & { now(): number }): Promise<SweepPoint | undefined> {
+  const t0 = hooks.now();
+  const dir = join(opts.outDir, 'points', point.id);
+  await mkdir(dir, { recursive: true });
+  const converted = convertModel(model, { bits: point.bits, hbits: point.hbits, wbits: opts.wbits, actScale: opts.actScale });
+  const trained = await finetune(converted.model, data, { ...opts.finetune, targetSparsity: point.target_sparsity }, { onProgress: hooks.onProgress, signal: hooks.signal });
+  if (hooks.signal?.aborted) return undefined;
+  const tuned = opts.preprocess ? withPreprocess(trained.model, opts.preprocess) : trained.model;
+  const modelRel = join('points', point.id, 'model.onnx');
+  const reportRel = join('points', point.id, 'report.json');
+  await writeModel(tuned, join(opts.outDir, modelRel));
+  const report: ReportResult = await reportModel(tuned, evalData, { batchSize: opts.report.batchSize, limit: opts.report.limit });
+  report.model = modelRel;
+  if (opts.costs) report.costs = opts.costs(report.layers);
+  const seconds = (hooks.now() - t0) / 1000;
+  // The report is written last: its presence is what marks the point complete for --resume.
+  await writeFileAtomic(join(opts.outDir, reportRel), `${JSON.stringify({ config: pointConfig(point), seconds, report }, null, 2)}\n`);
+  return { ...fromReport(point, report, modelRel, reportRel, false), seconds };
+}
+
+const pointConfig = (p: SweepConfig): SweepConfig => ({ bits: p.bits, hbits: p.hbits, target_sparsity: p.target_sparsity });
+
+function fromReport(point: SweepPoint, r: ReportResult, model: string, report: string, reused: boolean): SweepPoint {
+  return {
+    ...point,
+    status: 'complete',
+    model,
+    report,
+    accuracy: r.accuracy,
+    bavg: r.bavg,
+    sparsity: r.sparsity,
+    costs: (r.costs ?? []).map((c) => ({ backend: c.backend, unit: c.unit, total: c.total })),
+    reused,
+  };
+}
+
+/** A point whose report.json exists and was written for the same configuration. */
+async function readCompletePoint(outDir: string, point: SweepPoint): Promise<SweepPoint | undefined> {
+  const reportRel = join('points', point.id, 'report.json');
+  let stored: { config?: SweepConfig; seconds?: number; report?: ReportResult };
+  try {
+    stored = JSON.parse(await readFile(join(outDir, reportRel), 'utf8')) as typeof stored;
+  } catch {
+    return undefined;
+  }
+  if (!stored.report || JSON.stringify(stored.config) !== JSON.stringify(pointConfig(point))) return undefined;
+  return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true), seconds: stored.seconds ?? null };
+}
+
+async function readPrevious(path: string): Promise<SweepResult | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as SweepResult;
+  } catch {
+    throw new UsageError(`${path} is not valid JSON`, { action: 'remove it to start the sweep again, or give another --out-dir' });
+  }
+}
+
+/** What every point shares; a resumed sweep with other settings would mix incomparable points. */
+function sweepSettings(opts: SweepOptions, data: Dataset, evalData: Dataset): SweepResult['settings'] {
+  const f = opts.finetune;
+  return {
+    model: opts.modelPath,
+    data: data.name,
+    eval_data: evalData.name,
+    eval_limit: opts.report.limit ?? null,
+    wbits: opts.wbits,
+    act_scale: opts.actScale,
+    epochs: f.epochs,
+    max_steps: f.maxSteps ?? null,
+    batch_size: f.batchSize,
+    lr: f.lr,
+    train_weights: f.trainWeights,
+    weight_lr: f.weightLr,
+    calibration_batches: f.calibrationBatches,
+    seed: f.seed,
+  };
+}
+
+function assertSameSettings(before: SweepResult['settings'], now: SweepResult['settings'], dir: string): void {
+  const differ = Object.keys(now).filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(now[k]));
+  if (differ.length === 0) return;
+  const list = differ.map((k) => `${k} ${JSON.stringify(before?.[k])} → ${JSON.stringify(now[k])}`).join(', ');
+  throw new UsageError(`--resume: ${dir} was swept with other settings (${list})`, { action: 'resume with the same flags, or give another --out-dir' });
+}
+
+async function writeSummary(path: string, r: SweepResult): Promise<void> {
+  r.complete = r.points.filter((p) => p.status === 'complete').length;
+  r.pending = r.points.length - r.complete;
+  r.frontier = frontiers(r.points);
+  await writeFileAtomic(path, `${JSON.stringify(r, null, 2)}\n`);
+}
+
+/** Accuracy against B_avg, and against each cost model's total, over the complete points. */
+export function frontiers(points: readonly SweepPoint[]): Record<string, string[]> {
+  const done = points.filter((p) => p.status === 'complete');
+  const out: Record<string, string[]> = { bavg: paretoFrontier(done, (p) => p.bavg, (p) => p.accuracy).map((i) => done[i].id) };
+  const backends = [...new Set(done.flatMap((p) => p.costs.map((c) => c.backend)))];
+  for (const b of backends) {
+    out[b] = paretoFrontier(done, (p) => p.costs.find((c) => c.backend === b)?.total ?? null, (p) => p.accuracy).map((i) => done[i].id);
+  }
+  return out;
+}

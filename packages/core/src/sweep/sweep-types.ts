@@ -1,0 +1,61 @@
+import type { CostReport } from '../metrics/index.js';
+
+/** The grid of `pg sweep`: every combination with hbits < bits is a point. */
+export interface SweepGrid {
+  bits: number[];
+  hbits: number[];
+  target_sparsity: number[];
+}
+
+/** One grid point's configuration. */
+export interface SweepConfig {
+  bits: number;
+  hbits: number;
+  target_sparsity: number;
+}
+
+/** A point's cost on one device model, from its report's `costs`. */
+export interface SweepPointCost {
+  backend: string;
+  unit: CostReport['unit'];
+  total: number;
+}
+
+/** One grid point in `sweep.json`: complete (measured) or pending (not run yet: time budget or interrupt). */
+export interface SweepPoint extends SweepConfig {
+  /** Stable name, also the point's folder under `points/`, e.g. 'b4-h2-s0.8'. */
+  id: string;
+  status: 'complete' | 'pending';
+  /** Paths relative to the sweep folder; null while pending. */
+  model: string | null;
+  report: string | null;
+  accuracy: number | null;
+  bavg: number | null;
+  sparsity: number | null;
+  costs: SweepPointCost[];
+  /** Wall time of convert + finetune + report, when run; null while pending. */
+  seconds: number | null;
+  /** True when this run found the point complete in the folder and did not run it again. */
+  reused: boolean;
+}
+
+/** `sweep.json`: the whole sweep, rewritten atomically after every point. */
+export interface SweepResult {
+  /** The float model swept. */
+  model: string;
+  /** Training data (convert, finetune) and evaluation data (report). */
+  data: string;
+  eval_data: string;
+  grid: SweepGrid;
+  /** Combinations of the grid left out because hbits >= bits. */
+  invalid: Array<{ bits: number; hbits: number }>;
+  /** Settings shared by every point; --resume refuses a folder swept with other settings. */
+  settings: Record<string, number | string | boolean | null>;
+  points: SweepPoint[];
+  /** Per cost axis ('bavg', or a cost model's name), the ids of the Pareto-optimal complete points, ascending cost. */
+  frontier: Record<string, string[]>;
+  complete: number;
+  pending: number;
+  /** Why the run stopped before every point was complete, or null. */
+  stopped: 'time-budget' | 'interrupted' | null;
+}

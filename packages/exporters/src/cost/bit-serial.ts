@@ -1,0 +1,31 @@
+import type { CostModel } from './cost-model.js';
+import type { Precision } from './work.js';
+
+export interface BitSerialParameters {
+  [k: string]: number;
+  /** Bits a float operand (float layers, float weights) occupies on the device, e.g. 16 or 32. */
+  float_bits: number;
+}
+
+const width = (b: Precision, p: BitSerialParameters) => (b === 'float' ? p.float_bits : b);
+
+/**
+ * Bit-serial accelerator (Stripes/Loom-like): time and energy grow with the activation bits streamed
+ * through each multiply. BitOps = MACs · activation bits · weight bits, so a gated layer costs
+ * MACs · w · (B_hb + f · B_lb) and PG saves in proportion to B_avg.
+ */
+export const bitSerial: CostModel<BitSerialParameters> = {
+  name: 'bit-serial',
+  unit: 'bitops',
+  summary: 'bit-serial accelerator: BitOps = MACs x activation bits x weight bits',
+  parameters: {
+    float_bits: { kind: 'integer', min: 1, max: 64, doc: 'bits of a float operand (float layers and float weights)' },
+  },
+  passCost: (pass, p) => pass.macs * width(pass.act, p) * width(pass.weight, p),
+  notes: (layers, p) => {
+    const notes = ['BitOps = MACs x activation bits x weight bits; a gated layer streams B_hb bits for every output and B_lb more for the updated ones.'];
+    const float = layers.filter((l) => l.kind === 'float').map((l) => l.name);
+    if (float.length) notes.push(`float layers (${float.join(', ')}) counted at float_bits = ${p.float_bits} for activations and weights.`);
+    return notes;
+  },
+};

@@ -1,0 +1,37 @@
+import type { CostModel } from './cost-model.js';
+import type { LayerWork, Pass, Scheme } from './work.js';
+
+export interface CpuInt8Parameters {
+  [k: string]: number;
+  int8_macs_per_cycle: number;
+  float_macs_per_cycle: number;
+}
+
+/**
+ * Dense int8 CPU: the baseline where PG saves nothing. Every quantized layer of at most 8 bits runs as a
+ * dense int8 product whatever its gates decide (a CPU has no cheaper narrow arithmetic and gathering the
+ * updated outputs costs more than it saves); wider or float layers run in float.
+ */
+export const cpuInt8: CostModel<CpuInt8Parameters> = {
+  name: 'cpu-int8',
+  unit: 'cycles',
+  summary: 'dense int8 CPU: cycles; gating saves nothing here',
+  parameters: {
+    int8_macs_per_cycle: { kind: 'positive', doc: 'dense int8 MACs per cycle' },
+    float_macs_per_cycle: { kind: 'positive', doc: 'float MACs per cycle, for float layers and layers wider than 8 bits' },
+  },
+  layerPasses: (l: LayerWork, scheme: Scheme): Pass[] => {
+    if (l.kind === 'float') return [{ macs: l.macs, act: 'float', weight: 'float', sampled: false }];
+    return scheme === 'static_8bit' ? [{ macs: l.macs, act: 8, weight: 8, sampled: false }] : [{ macs: l.macs, act: l.bits!, weight: l.weight, sampled: false }];
+  },
+  passCost: (pass, p) => {
+    const int8 = pass.act !== 'float' && pass.weight !== 'float' && pass.act <= 8 && pass.weight <= 8;
+    return pass.macs / (int8 ? p.int8_macs_per_cycle : p.float_macs_per_cycle);
+  },
+  notes: (layers) => {
+    const notes = ['PG saves nothing on a dense int8 CPU: every layer runs densely at int8 whatever its gates decide, so the cost equals the static int8 model and the SeerNet-style baseline.'];
+    const wide = layers.filter((l) => l.kind !== 'float' && (l.weight === 'float' || l.weight > 8 || l.bits! > 8));
+    if (wide.length) notes.push(`${wide.length} quantized layer(s) have float weights or more than 8 bits and run in float: ${wide.map((l) => l.name).join(', ')}.`);
+    return notes;
+  },
+};
