@@ -1,4 +1,3 @@
-// Exporters turn a gated model into other deployment forms (e.g. a fully standard-op ONNX graph for runtimes
-// without function support). None ships yet; the package exists so the layering (cli -> exporters -> core)
-// is in place from the start.
-export {};
+// Exporters turn a gated model into other deployment forms. Export backends live in backends/ (one module
+// each, registered by name); cost models may live next to them.
+export * from './backends/index.js';

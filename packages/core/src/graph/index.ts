@@ -1,2 +1,3 @@
 export * from './tensor.js';
 export * from './ir.js';
+export { inlineFunctions } from './passes/inline-functions.js';
