@@ -1,4 +1,4 @@
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import {
   actScaleMode,
   attrFloat,
@@ -249,7 +249,6 @@ export const hwJsonBackend: ExportBackend = {
       ]),
       notes: [
         `${gated} gated and ${quantized} statically quantized layer(s) described in integers; ${float} other node(s) listed as ONNX ops with float parameters`,
-        `tensor file: ${join(dirname(output), basename(bin))}`,
       ],
     };
   },
