@@ -226,6 +226,11 @@ export async function describeForHardware(model: Model, tensorFileName: string):
   return { description, tensors: file.chunksToWrite() };
 }
 
+/** Indented JSON with arrays of numbers on one line (shapes, strides, pads), so the file reads as a table. */
+function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+\-,]*\]/g, (a) => a.replace(/\s+/g, '').replace(/,/g, ', '));
+}
+
 export const hwJsonBackend: ExportBackend = {
   name: 'hw-json',
   description: 'An integer description for hardware (JSON + a binary tensor file): integer weights, scales, thresholds in accumulator units.',
@@ -236,7 +241,7 @@ export const hwJsonBackend: ExportBackend = {
     // The tensor file first: the description refers to it.
     await writeFilesAtomic([
       { path: bin, data: tensors },
-      { path: output, data: `${JSON.stringify(description, null, 1)}\n` },
+      { path: output, data: `${formatJson(description)}\n` },
     ]);
     const gated = description.nodes.filter((n) => n.kind === 'gated').length;
     const quantized = description.nodes.filter((n) => n.kind === 'quantized').length;
