@@ -13,6 +13,7 @@ import {
 } from '@pg/core';
 import { describe, expect, it } from 'vitest';
 import Convert from '../src/commands/convert.js';
+import Export from '../src/commands/export.js';
 import Finetune from '../src/commands/finetune.js';
 import Report from '../src/commands/report.js';
 import Sweep from '../src/commands/sweep.js';
@@ -23,7 +24,7 @@ const doc = (name: string): string => readFileSync(join(ROOT, 'docs', name), 'ut
 
 describe('docs/commands.md', () => {
   const commands = doc('commands.md');
-  for (const cmd of [Convert, Finetune, Report, Sweep]) {
+  for (const cmd of [Convert, Finetune, Report, Sweep, Export]) {
     it(`documents every flag of pg ${cmd.name.toLowerCase()}`, () => {
       const section = commands.split(/^## /m).find((s) => s.startsWith(`pg ${cmd.name.toLowerCase()}`)) ?? '';
       const own = Object.keys(cmd.flags).filter((f) => !section.includes(`--${f}`));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ROOT } from './pg.js';
 
-export type SchemaName = 'envelope' | 'convert' | 'finetune' | 'report' | 'inspect' | 'run' | 'sweep';
+export type SchemaName = 'envelope' | 'convert' | 'finetune' | 'report' | 'inspect' | 'run' | 'sweep' | 'export';
 
 const ajv = new Ajv2020({ allErrors: true, strict: true });
 const compiled = new Map<SchemaName, ValidateFunction>();

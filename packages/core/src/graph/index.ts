@@ -1,3 +1,4 @@
 export * from './tensor.js';
 export * from './ir.js';
 export { validateGraph } from './validate.js';
+export { inlineFunctions } from './passes/inline-functions.js';

@@ -33,7 +33,7 @@ const QUANTILE_SAMPLES = 50_000;
  * next layer sees). For a layer it collects the inputs the layer receives over a seeded sample and
  * compares what the layer outputs with what its float original outputs:
  * - gated layers: for each candidate scale, thresholds Δ_c = max(q_S(O_hb,c), 0) (q_S the S-quantile of
- *   channel c's predictions) and the error of relu(output) against relu(float output), since a ReLU
+ *   channel c's predictions, moved to the middle of its gap: gapThreshold) and the error of relu(output) against relu(float output), since a ReLU
  *   follows; the scale with the least error wins. Without a target the thresholds stay as they are.
  * - statically quantized layers: the scale with the least output error.
  * This chooses the clip for what the gate needs (a prediction fine enough to rank outputs), which a
@@ -149,7 +149,30 @@ function channelQuantiles(predictions: tf.Tensor[], q: number): Float32Array {
       for (let c = 0; c < channels; c++) per[c].push(v[r * channels + c]);
     }
   }
-  return Float32Array.from(per, (vals) => Math.max(quantile(Float32Array.from(vals), q), 0));
+  return Float32Array.from(per, (vals) => Math.max(gapThreshold(Float32Array.from(vals), q), 0));
+}
+
+/**
+ * The S-quantile t moved up into the first clear gap between sampled predictions. Predictions repeat (a
+ * constant image region gives identical windows, often most of an image) and the repeats come out a few
+ * float32 steps apart; a threshold on or next to such a value leaves the gate of all those outputs to the
+ * last bits of the sum, which differ between pg, ONNX Runtime and integer hardware (summation order). So
+ * the threshold goes to the middle of the first gap at or above t wider than 2 * 2^-18 of the
+ * predictions' magnitude (or 1/1024 of their range above the largest): every sampled value is then at
+ * least that far from it, and at most the few values between t and the gap change side (sparsity >= S).
+ */
+export function gapThreshold(values: Float32Array, q: number): number {
+  if (!values.length) return 0;
+  const s = Float32Array.from(values).sort();
+  const t = quantile(s, q);
+  const band = Math.max(Math.abs(s[0]), Math.abs(s[s.length - 1])) * 2 ** -18;
+  const above = s.findIndex((v) => v > t);
+  // From the last value <= t (or the first value, when t is below all): the gaps at or above t.
+  for (let i = Math.max(above - 1, 0); above >= 0 && i + 1 < s.length; i++) {
+    if (s[i + 1] - s[i] > 2 * band) return Math.fround((s[i] + s[i + 1]) / 2);
+  }
+  const top = s[s.length - 1];
+  return Math.fround(top + Math.max(top - s[0], Math.abs(top), 1e-30) / 1024);
 }
 
 export function quantile(values: Float32Array, q: number): number {

@@ -1,0 +1,117 @@
+/**
+ * The hw-json format (docs/hw-json.md): a JSON description of a gated model plus one binary file of
+ * tensors, from which an integer-only implementation reproduces pg's gate decisions. Changing a field's
+ * meaning changes the format: bump HW_JSON_VERSION.
+ */
+export const HW_JSON_FORMAT = 'pg-hw-json';
+export const HW_JSON_VERSION = 1;
+
+/** Offsets in the binary file are multiples of this. */
+export const HW_TENSOR_ALIGNMENT = 64;
+
+export type HwDtype = 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'float32' | 'float64' | 'bool';
+
+/** A tensor in the binary file: little-endian, row-major, `bytes` long from `offset`. */
+export interface HwTensorRef {
+  offset: number;
+  bytes: number;
+  dtype: HwDtype;
+  shape: number[];
+}
+
+export interface HwActivation {
+  /** B: bits of the activation codes' magnitude. */
+  bits: number;
+  /** B_hb: bits of the prediction (gated layers), null otherwise. */
+  hbits: number | null;
+  /** 2^(B - B_hb): the weight of one high-part unit in code units (gated layers), null otherwise. */
+  step: number | null;
+  /** n = 2^B - 1: the largest code magnitude. */
+  levels: number;
+  /** s_x (float32): the static activation scale; |x| >= s_x maps to code n. */
+  scale: number;
+}
+
+export interface HwWeights {
+  /** wbits: bits of the weight codes' magnitude (a sign comes on top: codes need wbits + 1 bits). */
+  bits: number;
+  /** n_w = 2^wbits - 1. */
+  levels: number;
+  /** s_w (float32): max |W| of the float weights; a weight is k * s_w / n_w. */
+  scale: number;
+  /** The integer codes k, in the ONNX weight layout (Conv: [C_out, C_in/group, kH, kW]; Gemm: as trans_b says). */
+  codes: HwTensorRef;
+}
+
+export interface HwConvGeometry {
+  kernel_shape: [number, number];
+  strides: [number, number];
+  /** [top, left, bottom, right], explicit (auto_pad resolved). */
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  group: number;
+}
+
+/** A PG layer (gated) or a statically quantized layer (QConv/QGemm). */
+export interface HwLinearLayer {
+  kind: 'gated' | 'quantized';
+  op: 'Conv' | 'Gemm';
+  name: string;
+  input: string;
+  output: string;
+  /** Per sample, without the batch dimension: [C, H, W] for Conv, [K] for Gemm. */
+  input_shape: number[];
+  output_shape: number[];
+  conv: HwConvGeometry | null;
+  /** Gemm only: 1 when the weight is stored [N_out, K] (Y = X W^T), 0 when [K, N_out]. */
+  trans_b: number | null;
+  activation: HwActivation;
+  weights: HwWeights;
+  accumulator: {
+    /** S = (s_x / n) * (s_w / n_w): the float value of one accumulator unit. */
+    scale: number;
+    /** Bits (with sign) that hold any sum of code products: 1 + ceil(log2(K * n * n_w + 1)). */
+    bits: number;
+    /** K: products summed per output (C_in/group * kH * kW, or the Gemm's K). */
+    fan_in: number;
+  };
+  /** Per output channel; null when the layer has none. */
+  bias: { float: HwTensorRef; acc: HwTensorRef } | null;
+  /** Gated layers: per output channel, the float threshold Δ and T = floor((Δ - b) / S) in accumulator units. */
+  threshold: { float: HwTensorRef; acc: HwTensorRef } | null;
+}
+
+/** A node pg leaves float (stem, classifier, pools, adds, ReLUs): the ONNX op with its float parameters. */
+export interface HwFloatNode {
+  kind: 'float';
+  op: string;
+  /** '' is the standard ONNX domain. */
+  domain: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  /** The ONNX attributes; a tensor attribute is a tensor in the binary file. */
+  attributes: Record<string, number | string | number[] | string[] | HwTensorRef>;
+  /** Inputs that are constants (initializers), by input name. */
+  params: Record<string, HwTensorRef>;
+}
+
+export type HwNode = HwLinearLayer | HwFloatNode;
+
+export interface HwModel {
+  format: typeof HW_JSON_FORMAT;
+  version: number;
+  producer: string;
+  /** The binary tensor file, relative to this file's folder. */
+  tensor_file: string;
+  /** The ONNX opset the float nodes' semantics follow. */
+  onnx_opset: number;
+  inputs: { name: string; shape: (number | string | null)[]; dtype: string }[];
+  outputs: string[];
+  /** pg's preprocessing metadata (per-channel mean/std), when the model has it. */
+  preprocess: { mean: number[]; std: number[] } | null;
+  /** Every value's shape at batch 1 (batch dimension included). */
+  value_shapes: Record<string, number[]>;
+  /** All nodes in execution order. */
+  nodes: HwNode[];
+}

@@ -1,0 +1,260 @@
+import { basename, extname, resolve } from 'node:path';
+import {
+  actScaleMode,
+  attrFloat,
+  attrInt,
+  convGeometry,
+  isPgNode,
+  onnxOpset,
+  pgLayers,
+  readPreprocessKey,
+  UnsupportedModelError,
+  UsageError,
+  writeFilesAtomic,
+  type AttributeValue,
+  type ConstTensor,
+  type Model,
+  type Node,
+  type PgLayer,
+} from '@pg/core';
+import type { ExportBackend, ExportOptions, ExportResult } from '../backend.js';
+import { writtenFiles } from '../written-files.js';
+import { HW_JSON_FORMAT, HW_JSON_VERSION, type HwDtype, type HwFloatNode, type HwLinearLayer, type HwModel, type HwTensorRef } from './format.js';
+import { accumulatorBits, biasInAcc, levels, thresholdsInAcc, weightCodes } from './integer-params.js';
+import { TensorFileBuilder } from './tensor-file.js';
+import { probeValueShapes } from './value-shapes.js';
+
+/** Weight codes need wbits + 1 bits with the sign; beyond 16 magnitude bits pg's weights are float in all but name. */
+const MAX_HW_WBITS = 16;
+
+/** `<output minus .json>.bin`: the tensor file next to the description. */
+export function tensorFilePath(output: string): string {
+  const abs = resolve(output);
+  const stem = extname(abs) === '.json' ? abs.slice(0, -'.json'.length) : abs;
+  return `${stem}.bin`;
+}
+
+/** Checks the model can be described in integers: gated, static and calibrated scales, integer weights. */
+function checkDescribable(model: Model, where: string): PgLayer[] {
+  if (!model.graph.nodes.some(isPgNode)) {
+    throw new UsageError(`${where} is not a gated model: hw-json describes pg's quantized layers, and it has none`, {
+      action: 'convert it first (pg convert MODEL -o gated.onnx --data SPEC), then export the gated model',
+    });
+  }
+  const layers = pgLayers(model);
+  const dynamic = layers.filter((l) => l.dynamic);
+  if (dynamic.length > 0) {
+    throw new UsageError(
+      `${where} uses dynamic activation scales (per-sample max|x|, e.g. layer '${dynamic[0].node.name}'): they are computed at run time, so no integer threshold can be fixed ahead of time`,
+      { action: 'convert with --act-scale static and calibrate the scales (pg convert --act-scale static --data SPEC, or pg finetune), then export' },
+    );
+  }
+  if (actScaleMode(model) === 'static-uncalibrated') {
+    throw new UsageError(`${where} has static activation scales that were never calibrated (all 1)`, {
+      action: 'calibrate them: pg convert --data SPEC, or pg finetune, then export',
+    });
+  }
+  const wide = layers.find((l) => l.wbits > MAX_HW_WBITS);
+  if (wide) {
+    throw new UsageError(`${where}: layer '${wide.node.name}' has --wbits ${wide.wbits}; hw-json needs integer weights of at most ${MAX_HW_WBITS} bits`, {
+      action: `convert with --wbits ${MAX_HW_WBITS} or less (8 is the default)`,
+    });
+  }
+  return layers;
+}
+
+function floatData(t: ConstTensor): Float32Array {
+  const d = t.data();
+  if (d instanceof Float32Array) return d;
+  if (Array.isArray(d) || d instanceof BigInt64Array || d instanceof BigUint64Array) throw new UnsupportedModelError(`tensor '${t.name}' is not numeric float data`);
+  return Float32Array.from(d);
+}
+
+/** The narrowest signed integer type that holds every value. */
+function intTensor(values: ArrayLike<number>): { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array } {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) max = Math.max(max, values[i] < 0 ? -values[i] - 1 : values[i]);
+  if (max < 2 ** 7) return { dtype: 'int8', data: Int8Array.from(values) };
+  if (max < 2 ** 15) return { dtype: 'int16', data: Int16Array.from(values) };
+  if (max < 2 ** 31) return { dtype: 'int32', data: Int32Array.from(values) };
+  return { dtype: 'int64', data: BigInt64Array.from(Array.from(values, (v) => BigInt(v))) };
+}
+
+/** Accumulator-unit values (thresholds, biases) are stored as int32, or int64 when they need it. */
+function accTensor(values: number[]): { dtype: HwDtype; data: Int32Array | BigInt64Array } {
+  return values.every((v) => v >= -(2 ** 31) && v < 2 ** 31)
+    ? { dtype: 'int32', data: Int32Array.from(values) }
+    : { dtype: 'int64', data: BigInt64Array.from(values, (v) => BigInt(v)) };
+}
+
+function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number[]>, file: TensorFileBuilder, where: string): HwLinearLayer {
+  const { node } = layer;
+  const init = (name: string | undefined): ConstTensor | undefined => (name ? model.graph.initializers.get(name) : undefined);
+  const w = init(layer.weight);
+  const s = init(layer.actScale);
+  if (!w || !s) {
+    throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}): its weight and activation scale must be initializers`, {
+      action: 'export a model written by pg convert or pg finetune',
+    });
+  }
+  const isConv = node.opType.endsWith('Conv');
+  const inShape = shapes.get(node.inputs[0]);
+  const outShape = shapes.get(node.outputs[0]);
+  if (!inShape || !outShape) throw new UnsupportedModelError(`${where}: node '${node.name}': its input or output shape is unknown`);
+  let conv: HwLinearLayer['conv'] = null;
+  let transB: number | null = null;
+  let fanIn: number;
+  if (isConv) {
+    if (w.dims.length !== 4 || inShape.length !== 4) {
+      throw new UnsupportedModelError(`${where}: node '${node.name}' is a ${w.dims.length - 2}-D convolution; hw-json describes 2-D ones`, { action: 'exclude the layer when converting (--exclude)' });
+    }
+    const [, cinPerGroup, kh, kw] = w.dims;
+    const g = convGeometry(node, [inShape[2], inShape[3]], [kh, kw]);
+    const [pt, pb, pl, pr] = g.pads;
+    conv = { kernel_shape: [kh, kw], strides: g.strides, pads: [pt, pl, pb, pr], dilations: g.dilations, group: attrInt(node, 'group', 1) };
+    fanIn = cinPerGroup * kh * kw;
+  } else {
+    if (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1 || attrInt(node, 'transA', 0) !== 0) {
+      throw new UnsupportedModelError(`${where}: node '${node.name}' (Gemm) has alpha, beta or transA set; hw-json describes Y = X W (+ b)`, {
+        action: 'exclude the layer when converting (--exclude)',
+      });
+    }
+    transB = attrInt(node, 'transB', 0);
+    fanIn = transB === 1 ? w.dims[1] : w.dims[0];
+  }
+
+  const n = levels(layer.bits);
+  const nw = levels(layer.wbits);
+  const scale = floatData(s)[0];
+  const { codes, scale: sw } = weightCodes(floatData(w), layer.wbits);
+  const accScale = (scale / n) * (sw / nw);
+  const maxAcc = fanIn * n * nw;
+  const codesT = intTensor(codes);
+  const bias = init(layer.bias);
+  const biasF = bias ? floatData(bias) : undefined;
+  const ref = (t: { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array | Float32Array }, shape: number[]): HwTensorRef => file.add(t.dtype, shape, t.data);
+  const channels = outShape[1];
+
+  let threshold: HwLinearLayer['threshold'] = null;
+  if (layer.gated) {
+    const delta = init(layer.threshold);
+    if (!delta) throw new UnsupportedModelError(`${where}: node '${node.name}': its threshold must be an initializer`);
+    const d = floatData(delta);
+    threshold = {
+      float: ref({ dtype: 'float32', data: d }, [channels]),
+      acc: ref(accTensor(thresholdsInAcc(d, biasF, accScale, maxAcc)), [channels]),
+    };
+  }
+  const step = layer.gated ? 2 ** (layer.bits - layer.hbits!) : null;
+  return {
+    kind: layer.gated ? 'gated' : 'quantized',
+    op: isConv ? 'Conv' : 'Gemm',
+    name: node.name,
+    input: node.inputs[0],
+    output: node.outputs[0],
+    input_shape: inShape.slice(1),
+    output_shape: outShape.slice(1),
+    conv,
+    trans_b: transB,
+    activation: { bits: layer.bits, hbits: layer.hbits, step, levels: n, scale },
+    weights: { bits: layer.wbits, levels: nw, scale: sw, codes: ref(codesT, w.dims.slice()) },
+    accumulator: { scale: accScale, bits: accumulatorBits(fanIn, n, nw), fan_in: fanIn },
+    bias: biasF ? { float: ref({ dtype: 'float32', data: biasF }, [biasF.length]), acc: ref(accTensor(biasInAcc(biasF, accScale)), [biasF.length]) } : null,
+    threshold,
+  };
+}
+
+function tensorRef(t: ConstTensor, file: TensorFileBuilder, where: string): HwTensorRef {
+  const d = t.data();
+  if (Array.isArray(d)) throw new UnsupportedModelError(`${where}: tensor '${t.name}' holds strings, which hw-json cannot store`);
+  const dtype = t.dtype === 'float16' ? 'float32' : t.dtype;
+  return file.add(dtype as HwDtype, t.dims.slice(), d);
+}
+
+function jsonAttribute(a: AttributeValue, file: TensorFileBuilder, where: string, node: Node, key: string): HwFloatNode['attributes'][string] {
+  switch (a.type) {
+    case 'float':
+    case 'int':
+    case 'string':
+    case 'floats':
+    case 'ints':
+    case 'strings':
+      return a.value;
+    case 'tensor':
+      return tensorRef(a.value, file, where);
+    default:
+      throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) has a ${a.type} attribute '${key}', which hw-json cannot describe`, {
+        action: 'hw-json describes feed-forward graphs without subgraphs',
+      });
+  }
+}
+
+function describeFloat(node: Node, model: Model, file: TensorFileBuilder, where: string): HwFloatNode {
+  const params: Record<string, HwTensorRef> = {};
+  for (const i of node.inputs) {
+    const t = i ? model.graph.initializers.get(i) : undefined;
+    if (t && !(i in params)) params[i] = tensorRef(t, file, where);
+  }
+  const attributes = Object.fromEntries(Object.entries(node.attributes).map(([k, a]) => [k, jsonAttribute(a, file, where, node, k)]));
+  return { kind: 'float', op: node.opType, domain: node.domain, name: node.name, inputs: node.inputs, outputs: node.outputs, attributes, params };
+}
+
+/** The description and its tensors, not yet written. */
+export async function describeForHardware(model: Model, tensorFileName: string): Promise<{ description: HwModel; tensors: Uint8Array[] }> {
+  const where = model.sourcePath ?? 'the model';
+  const layers = new Map(checkDescribable(model, where).map((l) => [l.node, l]));
+  const { order, shapes } = await probeValueShapes(model);
+  const file = new TensorFileBuilder();
+  const nodes = order.map((node) => {
+    const layer = layers.get(node);
+    return layer ? describeLinear(layer, model, shapes, file, where) : describeFloat(node, model, file, where);
+  });
+  const mean = readPreprocessKey(model, 'mean');
+  const std = readPreprocessKey(model, 'std');
+  const description: HwModel = {
+    format: HW_JSON_FORMAT,
+    version: HW_JSON_VERSION,
+    producer: 'pg',
+    tensor_file: tensorFileName,
+    onnx_opset: onnxOpset(model),
+    inputs: model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name)).map((i) => ({ name: i.name, shape: i.shape ?? [], dtype: i.dtype })),
+    outputs: model.graph.outputs.map((o) => o.name),
+    preprocess: mean && std ? { mean, std } : null,
+    value_shapes: Object.fromEntries(shapes),
+    nodes,
+  };
+  return { description, tensors: file.chunksToWrite() };
+}
+
+/** Indented JSON with arrays of numbers on one line (shapes, strides, pads), so the file reads as a table. */
+function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+\-,]*\]/g, (a) => a.replace(/\s+/g, '').replace(/,/g, ', '));
+}
+
+export const hwJsonBackend: ExportBackend = {
+  name: 'hw-json',
+  description: 'An integer description for hardware (JSON + a binary tensor file): integer weights, scales, thresholds in accumulator units.',
+  async export(model: Model, options: ExportOptions): Promise<ExportResult> {
+    const output = resolve(options.output);
+    const bin = tensorFilePath(output);
+    const { description, tensors } = await describeForHardware(model, basename(bin));
+    // The tensor file first: the description refers to it.
+    await writeFilesAtomic([
+      { path: bin, data: tensors },
+      { path: output, data: `${formatJson(description)}\n` },
+    ]);
+    const gated = description.nodes.filter((n) => n.kind === 'gated').length;
+    const quantized = description.nodes.filter((n) => n.kind === 'quantized').length;
+    const float = description.nodes.filter((n) => n.kind === 'float').length;
+    return {
+      backend: 'hw-json',
+      files: await writtenFiles([
+        { path: bin, role: 'tensors' },
+        { path: output, role: 'description' },
+      ]),
+      notes: [
+        `${gated} gated and ${quantized} statically quantized layer(s) described in integers; ${float} other node(s) listed as ONNX ops with float parameters`,
+      ],
+    };
+  },
+};

@@ -1,0 +1,86 @@
+import {
+  functionsFor,
+  inlineFunctions,
+  onnxOpset,
+  PG_DOMAIN,
+  UnsupportedModelError,
+  writeModel,
+  type Model,
+} from '@pg/core';
+import type { ExportBackend, ExportOptions, ExportResult } from './backend.js';
+import { writtenFiles } from './written-files.js';
+
+/** The opset the standard form is written at, at least. */
+export const MIN_STANDARD_OPSET = 13;
+
+/**
+ * Ops whose meaning does not change from opset 11 to 13 (only new element types were added), so a model
+ * at opset 11 or 12 can be declared opset 13 without touching its nodes. Ops that did change (Split,
+ * Squeeze, Unsqueeze, ReduceSum, Softmax, Dropout, ...) are not listed: a model with them is refused.
+ */
+const SAME_FROM_11_TO_13 = new Set([
+  'Abs', 'Add', 'AveragePool', 'BatchNormalization', 'Cast', 'Clip', 'Concat', 'Constant', 'Conv', 'Div', 'Flatten', 'Floor',
+  'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'Greater', 'Identity', 'LeakyRelu', 'MatMul', 'Max', 'MaxPool', 'Min', 'Mul',
+  'Pad', 'Pow', 'ReduceMax', 'Relu', 'Reshape', 'Round', 'Shape', 'Sigmoid', 'Sign', 'Sqrt', 'Sub', 'Tanh', 'Transpose',
+]);
+
+export interface StandardOnnx {
+  model: Model;
+  /** pg nodes replaced by their function bodies. */
+  inlined: number;
+  /** The default-domain opset before, when it was raised to MIN_STANDARD_OPSET. */
+  raisedFrom?: number;
+}
+
+/**
+ * The gated model in standard ONNX ops only: every org.precisiongating node is replaced by the body of
+ * its function (the same bodies ONNX Runtime inlines on load, generated for this model's opset), the
+ * domain leaves opset_import, and the default opset is at least 13. Other model-local functions stay.
+ */
+export function toStandardOnnx(model: Model): StandardOnnx {
+  const where = model.sourcePath ?? 'the model';
+  const opset = onnxOpset(model);
+  let raisedFrom: number | undefined;
+  if (opset < MIN_STANDARD_OPSET) {
+    const changed = [...new Set(model.graph.nodes.filter((n) => (n.domain === '' || n.domain === 'ai.onnx') && !SAME_FROM_11_TO_13.has(n.opType)).map((n) => n.opType))];
+    if (changed.length > 0) {
+      throw new UnsupportedModelError(`${where} uses ONNX opset ${opset}, and its op(s) ${changed.join(', ')} changed meaning before opset ${MIN_STANDARD_OPSET}`, {
+        action: `re-export the float model with opset_version ${MIN_STANDARD_OPSET} or later, convert it again, then export`,
+      });
+    }
+    raisedFrom = opset;
+  }
+  const version = Math.max(opset, MIN_STANDARD_OPSET);
+  const opsetImports = model.opsetImports
+    .filter((o) => o.domain !== PG_DOMAIN)
+    .map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version } : o));
+  // Bodies generated at the opset the file will declare (ReduceMax's axes moved to an input at 18).
+  const withBodies: Model = { ...model, opsetImports, functions: functionsFor({ ...model, opsetImports }) };
+  const inlined = model.graph.nodes.filter((n) => n.domain === PG_DOMAIN).length;
+  const graph = inlineFunctions(withBodies, (n) => n.domain === PG_DOMAIN);
+  const left = graph.nodes.filter((n) => n.domain === PG_DOMAIN);
+  if (left.length > 0) {
+    throw new UnsupportedModelError(`${where}: node '${left[0].name}' (${left[0].opType}) is a pg op without a function body`, {
+      action: 'this pg version does not know the op; export with the pg version that wrote the model',
+    });
+  }
+  return {
+    model: { ...withBodies, graph, functions: withBodies.functions.filter((f) => f.domain !== PG_DOMAIN) },
+    inlined,
+    ...(raisedFrom !== undefined ? { raisedFrom } : {}),
+  };
+}
+
+export const onnxBackend: ExportBackend = {
+  name: 'onnx',
+  description: 'Standard ONNX ops only (pg ops inlined, no custom domain, opset >= 13), for any ONNX runtime.',
+  async export(model: Model, options: ExportOptions): Promise<ExportResult> {
+    const std = toStandardOnnx(model);
+    const written = await writeModel(std.model, options.output);
+    const files = [{ path: written.modelPath, role: 'model' }];
+    if (written.dataPath) files.unshift({ path: written.dataPath, role: 'external-data' });
+    const notes = [`${std.inlined} pg layer(s) inlined into standard ONNX ops (opset ${onnxOpset(std.model)})`];
+    if (std.raisedFrom !== undefined) notes.push(`opset raised from ${std.raisedFrom} to ${MIN_STANDARD_OPSET} (no op in the model changed meaning between them)`);
+    return { backend: 'onnx', files: await writtenFiles(files), notes };
+  },
+};
