@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   FINETUNE_DEFAULTS,
   convertModel,
+  datasetFromArrays,
   finetune,
   initBackend,
   openDataset,
@@ -47,6 +48,15 @@ describe('finetune', () => {
     expect(thresholds(b.model)).toEqual(thresholds(a.model));
     expect(b.result.final_loss).toBe(a.result.final_loss);
     expect(thresholds(c.model)).not.toEqual(thresholds(a.model));
+  });
+
+  it('fine-tunes on array data (NPZ/NPY), taking the number of classes from the model', async () => {
+    const b = [...train.batches(16, { limit: 16 })][0];
+    const arrays = datasetFromArrays({ dtype: 'float32', shape: b.shape, data: b.x }, { dtype: 'int64', shape: [16], data: BigInt64Array.from(b.y!, (v) => BigInt(v)) }, { x: 'x', name: 'arrays' });
+    expect(arrays.numClasses).toBeUndefined();
+    const { result } = await finetune(gated, arrays, { ...opts, batchSize: 8, maxSteps: 2, calibrationBatches: 1 });
+    expect(result.steps).toBe(2);
+    expect(Number.isFinite(result.final_loss)).toBe(true);
   });
 
   it('stops when aborted and returns what it trained', async () => {

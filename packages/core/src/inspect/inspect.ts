@@ -1,9 +1,12 @@
 import type { Model, Node } from '../graph/index.js';
-import { numElements, onnxOpset } from '../graph/index.js';
+import { numElements } from '../graph/index.js';
+import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
+import { UnsupportedModelError } from '../errors/index.js';
 import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
 import { META, PG_DOMAIN, isPgNode } from '../pg/format.js';
 import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
 import { placeLayers, type Placement } from '../pg/placement.js';
+import { GATED_MIN_OPSET } from '../pg/convert.js';
 import type { OpRegistry } from '../runtime/registry.js';
 import { probeLayerShapes } from './shapes.js';
 import { SupportCheck } from './support.js';
@@ -125,8 +128,13 @@ function gatedSummary(model: Model, layers: PgLayer[]): GatedSummary {
 /** The reasons `convertModel` refuses a model, checked without converting it. */
 function convertBlocker(model: Model, gated: boolean, placements: Map<Node, Placement> | undefined): string | null {
   if (gated) return "the model is already gated: 'pg convert' takes the float original";
-  const opset = onnxOpset(model);
-  if (opset < 11) return `the model uses ONNX opset ${opset}; pg writes gated models at opset 11 or later (re-export with opset_version >= 11)`;
+  // Older opsets are rewritten to the gated models' minimum by convert, except ops it cannot rewrite.
+  try {
+    upgradeOpset(model, GATED_MIN_OPSET);
+  } catch (err) {
+    if (err instanceof UnsupportedModelError) return `${err.message} (${err.action})`;
+    throw err;
+  }
   for (const [node, p] of placements ?? []) {
     if (p.role === 'gate' && !model.graph.initializers.has(node.inputs[1])) {
       return `layer '${node.name}' would be gated but its weight '${node.inputs[1]}' is not a constant; convert it with --exclude '${node.name}'`;

@@ -1,5 +1,6 @@
 import type { AttributeValue, Model, Node } from '../graph/index.js';
-import { constTensor, onnxOpset } from '../graph/index.js';
+import { constTensor } from '../graph/index.js';
+import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
 import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
@@ -38,6 +39,9 @@ export interface ConvertResult {
   layers: LayerDecision[];
 }
 
+/** The lowest default-domain opset of a gated model (its functions use Constant's value_int, opset 12). */
+export const GATED_MIN_OPSET = 12;
+
 export const BIT_RANGE = { min: 2, max: 16 } as const;
 
 export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits'>): void {
@@ -58,18 +62,14 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits'>
  * stays. Thresholds start at 0 (the method's start); static activation scales start at 1 and are
  * calibrated from data by `calibrateScales` (convert with data, or finetune).
  */
-export function convertModel(model: Model, opts: ConvertOptions): ConvertResult {
+export function convertModel(input: Model, opts: ConvertOptions): ConvertResult {
   validateBits(opts);
-  const where = model.sourcePath ?? 'the model';
-  if (model.graph.nodes.some(isPgNode)) {
+  const where = input.sourcePath ?? 'the model';
+  if (input.graph.nodes.some(isPgNode)) {
     throw new UsageError(`${where} is already a gated model`, { action: 'convert the original float model; use `pg finetune` or `pg report` on this one' });
   }
-  const opset = onnxOpset(model);
-  if (opset < 11) {
-    throw new UnsupportedModelError(`${where} uses ONNX opset ${opset}; pg writes gated models at opset 11 or later`, {
-      action: 're-export the model with opset_version >= 11 (13 recommended)',
-    });
-  }
+  // pg's function bodies use opset-12 ops; older models are rewritten to it (the ops whose form changed).
+  const model = upgradeOpset(input, GATED_MIN_OPSET);
   checkRunnable(model, where);
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
@@ -117,6 +117,8 @@ export function convertModel(model: Model, opts: ConvertOptions): ConvertResult 
   const graph = { ...model.graph, nodes, initializers };
   const converted: Model = {
     ...model,
+    // Model-local functions (pg's ops) exist from IR version 8; older exporters write 4 to 7.
+    irVersion: Math.max(model.irVersion, 8),
     graph,
     opsetImports: [...model.opsetImports.filter((o) => o.domain !== PG_DOMAIN), { domain: PG_DOMAIN, version: PG_DOMAIN_VERSION }],
     metadata: {

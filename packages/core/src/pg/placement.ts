@@ -16,8 +16,11 @@ export interface PlacementOptions {
 }
 
 export const LINEAR_OPS = new Set(['Conv', 'Gemm']);
-/** Activations whose zero boundary makes a small prediction safe to leave at low precision. */
-const RELU_LIKE = new Set(['Relu', 'Clip']);
+/**
+ * Activations whose zero boundary makes a small prediction safe to leave at low precision. HardSwish (and
+ * Swish/SiLU below) count: like ReLU they map negative inputs to (near) zero, |f(x)| <= 0.375 for x < 0.
+ */
+const RELU_LIKE = new Set(['Relu', 'Clip', 'HardSwish']);
 /** Ops that pass a value through unchanged in the sense of gating (the reference compares before BN). */
 const PASS_THROUGH = new Set(['BatchNormalization']);
 
@@ -29,7 +32,7 @@ export function consumersOf(graph: Graph): Map<string, Node[]> {
 
 function isReluLike(n: Node, graph: Graph): boolean {
   if (!RELU_LIKE.has(n.opType)) return false;
-  if (n.opType === 'Relu') return true;
+  if (n.opType !== 'Clip') return true;
   // Clip counts when its lower bound is 0 (ReLU6): attribute before opset 11, input after.
   const a = n.attributes.min;
   if (a && (a.type === 'float' || a.type === 'int')) return a.value === 0;
@@ -37,8 +40,28 @@ function isReluLike(n: Node, graph: Graph): boolean {
   return lo !== undefined && Number((lo.data() as Float32Array)[0]) === 0;
 }
 
+/**
+ * The Mul of a Swish written as ops, x * Sigmoid(x) (PyTorch's SiLU) or x * HardSigmoid(x) (HardSwish
+ * before opset 14), when `users` (the consumers of x) are exactly those two nodes.
+ */
+function swishMul(x: string, users: Node[]): Node | undefined {
+  if (users.length !== 2) return undefined;
+  const gate = users.find((u) => (u.opType === 'Sigmoid' || u.opType === 'HardSigmoid') && u.inputs[0] === x);
+  const mul = users.find((u) => u.opType === 'Mul');
+  if (!gate || !mul || gate.opType === 'HardSigmoid' && !isHardSwishGate(gate)) return undefined;
+  const operands = new Set(mul.inputs);
+  return operands.has(x) && operands.has(gate.outputs[0]) ? mul : undefined;
+}
+
+/** HardSigmoid with PyTorch's hardswish constants (alpha 1/6, beta 0.5): zero below -3. */
+function isHardSwishGate(n: Node): boolean {
+  const a = n.attributes.alpha;
+  const b = n.attributes.beta;
+  return a?.type === 'float' && Math.abs(a.value - 1 / 6) < 1e-6 && b?.type === 'float' && Math.abs(b.value - 0.5) < 1e-6;
+}
+
 /** What follows a layer's output: the op it feeds, after stepping over BatchNormalization. */
-function successor(node: Node, graph: Graph, consumers: Map<string, Node[]>): { next?: Node; fanOut: number; graphOutput: boolean } {
+function successor(node: Node, graph: Graph, consumers: Map<string, Node[]>): { next?: Node; swish?: string; fanOut: number; graphOutput: boolean } {
   let out = node.outputs[0];
   for (;;) {
     const users = consumers.get(out) ?? [];
@@ -47,6 +70,8 @@ function successor(node: Node, graph: Graph, consumers: Map<string, Node[]>): { 
       out = users[0].outputs[0];
       continue;
     }
+    const mul = graphOutput ? undefined : swishMul(out, users);
+    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length, graphOutput };
     return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length, graphOutput };
   }
 }
@@ -70,8 +95,8 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
   const result = new Map<Node, Placement>();
   for (const node of graph.nodes) {
     if (!LINEAR_OPS.has(node.opType) || node.domain !== '') continue;
-    const { next, fanOut, graphOutput } = successor(node, graph, consumers);
-    const feedsRelu = next !== undefined && isReluLike(next, graph);
+    const { next, swish, fanOut, graphOutput } = successor(node, graph, consumers);
+    const feedsRelu = next !== undefined && (swish !== undefined || isReluLike(next, graph));
     if (opts.exclude.has(node.name)) {
       result.set(node, { role: 'float', reason: 'excluded by --exclude' });
     } else if (opts.include.has(node.name)) {
@@ -85,7 +110,8 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
     } else if (isDepthwise(node, graph) && !opts.gateDepthwise) {
       result.set(node, { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' });
     } else if (feedsRelu) {
-      result.set(node, { role: 'gate', reason: `output feeds ${next!.opType}${next!.opType === 'Clip' ? ' (ReLU-like)' : ''}: gated` });
+      const activation = swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
+      result.set(node, { role: 'gate', reason: `output feeds ${activation}: gated` });
     } else if (next?.opType === 'Add' || next?.opType === 'Sum') {
       result.set(node, { role: 'quantize', reason: 'output goes into a residual Add before any activation: quantized statically, not gated' });
     } else {

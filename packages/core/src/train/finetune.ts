@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
-import { InvalidDataError, TrainingError, UsageError } from '../errors/index.js';
+import { InvalidDataError, InvalidModelError, TrainingError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import { RUNTIME_SETTINGS, type Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
@@ -32,8 +32,15 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
   if (!layers.some((l) => l.gated)) {
     throw new UsageError(`${model.sourcePath ?? 'the model'} has no gated layers`, { action: 'run `pg convert` on the float model first' });
   }
-  if (!data.hasLabels || !data.numClasses) {
+  if (!data.hasLabels) {
     throw new InvalidDataError(`${data.name} has no labels; fine-tuning needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
+  }
+  // Array data (NPY/NPZ) does not know its classes; the model's output does.
+  const numClasses = data.numClasses ?? outputClasses(model);
+  if (numClasses === undefined) {
+    throw new InvalidModelError(`${model.sourcePath ?? 'the model'}: its first output has no fixed last dimension, so the number of classes is unknown`, {
+      action: 'export the model with a fixed class dimension on its output (e.g. [N, 10])',
+    });
   }
   const calOpts = { batches: opts.calibrationBatches, batchSize: opts.batchSize, seed: opts.seed };
   let current = model;
@@ -91,7 +98,7 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
         if (weightOpt) setLearningRate(weightOpt, opts.weightLr * factor);
         const [l, sp] = tf.tidy(() => {
           const x = tensorFromBatch(batch.x, batch.shape);
-          const y = tf.oneHot(tf.tensor1d(batch.y!, 'int32'), data.numClasses!);
+          const y = tf.oneHot(tf.tensor1d(batch.y!, 'int32'), numClasses);
           // The float model's predictions, for distillation: computed outside the tape (no gradient).
           const soft = teacher ? tf.softmax(teacher.run({ [inputName]: x }, { outputs: [outputName] })[outputName]) : undefined;
           const fractions: tf.Tensor[] = [];
@@ -201,4 +208,11 @@ function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Classes a classifier predicts: the last dimension of its first output, when fixed. */
+function outputClasses(model: Model): number | undefined {
+  const dims = model.graph.outputs[0]?.shape;
+  const last = dims?.[dims.length - 1];
+  return typeof last === 'number' && last > 0 ? last : undefined;
 }
