@@ -13,6 +13,7 @@ import {
   readCheckpoint,
   readModel,
   reportModel,
+  shiftThresholdsToTarget,
   writeCheckpoint,
   type Dataset,
   type FinetuneCheckpoint,
@@ -155,5 +156,18 @@ describe('finetune: held-out evaluation, time budget, checkpoints', () => {
     expect(result.target_sparsity).toBe(0.8);
     // The calibration sample is 2 batches of 32; 400 other samples land within a few points of 0.8.
     expect(Math.abs(report.sparsity - 0.8)).toBeLessThan(0.05);
+  });
+
+  it('shiftThresholdsToTarget moves each layer by one amount, onto the target sparsity', async () => {
+    const byLayer = (m: Model) => pgLayers(m).filter((l) => l.gated).map((l) => Array.from(m.graph.initializers.get(l.threshold!)!.data() as Float32Array));
+    for (const target of [0.6, 0.9]) {
+      const shifted = await shiftThresholdsToTarget(gated, train, target, { batches: 4, batchSize: 64, seed: 0 });
+      const report = await reportModel(shifted, train, { batchSize: 200, limit: 400 });
+      expect(Math.abs(report.sparsity - target)).toBeLessThan(0.03);
+      byLayer(shifted).forEach((after, i) => {
+        const moves = after.map((t, c) => t - byLayer(gated)[i][c]);
+        for (const d of moves) expect(d).toBeCloseTo(moves[0], 5);
+      });
+    }
   });
 });
