@@ -152,6 +152,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       this.note(`Evaluating on ${evalData.name}.`);
     }
     const resume = flags.resume === undefined ? undefined : await readCheckpoint(flags.resume);
+    if (resume) this.note(`Resuming from step ${resume.position.step} of ${resume.position.totalSteps} (${flags.resume}).`);
 
     const options: FinetuneOptions = {
       epochs: flags.epochs,
