@@ -109,3 +109,23 @@ export const outputFlags = {
     summary: 'Allow --output to be the input model itself.',
   }),
 };
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration such as `90s`, `10m`, `1h30m` or `500ms`; a bare number is seconds. Returns milliseconds.
+ * The thrown message omits the flag name because oclif prefixes it.
+ */
+export function parseDuration(input: string): number {
+  const text = input.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  const ms = parts.reduce((a, p) => a + Number(p[1]) * DURATION_UNITS_MS[p[2]], 0);
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text || !(ms > 0)) {
+    throw new UsageError(`expected a duration such as 90s, 10m or 1h30m, got '${input}'`);
+  }
+  return ms;
+}
+
+/** A duration flag (value in milliseconds), checked at parse time. */
+export const durationFlag = Flags.custom<number>({ parse: async (input) => parseDuration(input) });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readModel } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
+import { schemaErrors } from './support/schemas.js';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 let gated: string;
@@ -41,10 +42,11 @@ describe('pg finetune on the tiny CNN', () => {
     expect(reports[0].layers.map((l) => l.threshold)).toEqual(reports[1].layers.map((l) => l.threshold));
   });
 
-  it('on SIGINT stops, saves what it trained and exits 130', async () => {
+  it('on SIGINT saves the model and a checkpoint, exits 130, and --resume finishes the run', async () => {
     const out = join(tmp.dir, 'tiny-interrupted.onnx');
+    const args = ['finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '20', '--batch-size', '8', '--target-sparsity', '0.8', '--seed', '2'];
     let sent = false;
-    const run = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--epochs', '50', '--batch-size', '32', '--target-sparsity', '0.8'], {
+    const run = await pg(args, {
       onStderr: (text, child) => {
         // Interrupt once training has really started (the first progress line).
         if (!sent && /^step \d+\//m.test(text)) {
@@ -55,11 +57,78 @@ describe('pg finetune on the tiny CNN', () => {
     });
     expect(sent).toBe(true);
     expect(run.code, run.stderr).toBe(130);
-    expect(run.stderr).toMatch(/^Error \[PG_INTERRUPTED\]: Interrupted by SIGINT after \d+ step\(s\); saved the model trained so far to .*tiny-interrupted\.onnx/m);
+    expect(run.stderr).toMatch(
+      /^Error \[PG_INTERRUPTED\]: Interrupted by SIGINT after \d+ step\(s\); saved the model trained so far to .*tiny-interrupted\.onnx and a checkpoint to .*tiny-interrupted\.onnx\.ckpt\.json/m,
+    );
+    const ckpt = `${out}.ckpt.json`;
+    // The printed command resumes: the same arguments plus --resume.
+    expect(run.stderr).toContain(`Action: Resume with: pg finetune ${gated} --data '${BUNDLED_TRAIN}' -o ${out} --max-steps 20`);
+    expect(run.stderr).toContain(`--resume ${ckpt}`);
     expect((await stat(out)).size).toBeGreaterThan(0);
+    expect((await stat(`${out}.ckpt.bin`)).size).toBeGreaterThan(0);
     // What was saved is a model pg can use.
     const report = await pg(['report', out, '--data', BUNDLED_TEST, '--limit', '100', '--json']);
     expect(report.code, report.stdout).toBe(0);
+
+    // Other options than the checkpoint's: refused, naming them.
+    const mismatch = await pg([...args, '--lr', '0.01', '--resume', ckpt]);
+    expect(mismatch.code, mismatch.stderr).toBe(2);
+    expect(mismatch.stderr).toMatch(/Cannot resume from .*ckpt\.json: options differ: lr 0\.001 in the checkpoint, 0\.01 now/);
+
+    const resumed = await pg([...args, '--resume', ckpt, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const doc = json(resumed).result as { steps: number; resumed_from_step: number; stopped: string };
+    expect(schemaErrors('finetune', doc)).toEqual([]);
+    expect(doc.resumed_from_step).toBeGreaterThan(0);
+    expect(doc.steps).toBe(20);
+    expect(doc.stopped).toBe('completed');
+  });
+
+  it('--target-bavg, --eval-split, --eval-every and --keep-best: the result lists the evaluations', async () => {
+    const out = join(tmp.dir, 'tiny-eval.onnx');
+    const run = await pg([
+      'finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '4', '--batch-size', '32',
+      '--target-bavg', '2.4', '--eval-split', '0.1', '--eval-every', '2', '--keep-best', '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = json(run).result as { target_sparsity: number; evaluations: { step: number }[]; eval_data: string; kept: { from: string } };
+    expect(schemaErrors('finetune', doc)).toEqual([]);
+    expect(doc.target_sparsity).toBeCloseTo(0.8, 12);
+    expect(doc.evaluations.map((e) => e.step)).toEqual([2, 4]);
+    expect(doc.eval_data).toMatch(/held out/);
+  });
+
+  it('--time-budget stops the run, keeps what it has and says so', async () => {
+    const out = join(tmp.dir, 'tiny-budget.onnx');
+    const run = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--epochs', '50', '--batch-size', '32', '--time-budget', '5s', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = json(run).result as { stopped: string; steps: number; elapsed_ms: number; checkpoint: string | null };
+    expect(schemaErrors('finetune', doc)).toEqual([]);
+    expect(doc.stopped).toBe('time-budget');
+    // 50 epochs would take many minutes; calibration alone may use up 5 s on a loaded machine (then no step is taken).
+    expect(doc.steps).toBeLessThan(200);
+    expect(doc.elapsed_ms).toBeLessThan(30_000);
+    expect(doc.checkpoint).toBe(`${out}.ckpt.json`);
+    expect((await stat(out)).size).toBeGreaterThan(0);
+  });
+
+  it('refuses bad combinations of the new flags as usage errors, before training', async () => {
+    const base = ['finetune', gated, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, 'never.onnx'), '--max-steps', '1'];
+    const cases: [string[], RegExp][] = [
+      [['--target-sparsity', '0.8', '--target-bavg', '2.4'], /--target-sparsity and --target-bavg set the same thing/],
+      [['--target-bavg', '4.5'], /--target-bavg 4\.5 is outside \[2, 4\]/],
+      [['--keep-best'], /--keep-best needs held-out data/],
+      [['--eval-labels', 'y.npy'], /--eval-labels applies only with --eval-data/],
+      [['--time-budget', '10x'], /--time-budget: expected a duration such as 90s, 10m or 1h30m, got '10x'/],
+    ];
+    for (const [extra, message] of cases) {
+      const run = await pg([...base, ...extra]);
+      expect(run.code, `${extra.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toMatch(message);
+    }
+    const missing = await pg([...base, '--resume', join(tmp.dir, 'nothing.ckpt.json')]);
+    expect(missing.code, missing.stderr).toBe(6);
+    expect(missing.stderr).toMatch(/nothing\.ckpt\.json/);
   });
 
   it('records --mean/--std given as flags in the output model', async () => {

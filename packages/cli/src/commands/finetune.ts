@@ -1,16 +1,21 @@
 import { Args, Flags } from '@oclif/core';
 import {
+  checkpointPathFor,
   finetune,
   FINETUNE_DEFAULTS,
   InterruptedError,
+  readCheckpoint,
   readModel,
+  UsageError,
   withPreprocess,
+  writeCheckpoint,
   writeModel,
+  type Dataset,
   type FinetuneOptions,
   type FinetuneResult,
 } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
-import { numberFlag, outputFlags, requiredDataFlags } from '../flags.js';
+import { durationFlag, numberFlag, outputFlags, requiredDataFlags } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
@@ -25,6 +30,10 @@ export interface FinetuneJson extends FinetuneResult {
   output: string;
   /** The training data, naming its source (e.g. bundled subset or the system copy). */
   data: string;
+  /** The held-out data evaluated on, if any. */
+  eval_data: string | null;
+  /** The checkpoint written when training stopped early or every --checkpoint-every steps, if any. */
+  checkpoint: string | null;
 }
 
 const D = FINETUNE_DEFAULTS;
@@ -34,9 +43,11 @@ export default class Finetune extends BaseCommand<typeof Finetune> {
 
   static override description = `Trains the per-channel thresholds Δ of the gated layers, and the static activation scales, with the method's straight-through estimator and sigmoid-surrogate gate gradient (slope --alpha), cross-entropy plus the gate penalty σ·Σ‖Δ − δ‖ (--penalty σ, --gate-target δ). --train-weights trains the weights as well (--weight-lr).
 
---target-sparsity S first calibrates each channel's threshold from data so that a fraction S of its outputs skip the low-bit update, then keeps the sparsity near S while training. Uncalibrated static activation scales are calibrated before training.
+--target-sparsity S first calibrates each channel's threshold from data so that a fraction S of its outputs skip the low-bit update, then keeps the sparsity near S while training; --target-bavg B does the same for the average bitwidth B = B_hb + (1 − S)·B_lb. Uncalibrated static activation scales are calibrated before training.
 
-On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain line is printed every ~10% of the steps. Ctrl-C (SIGINT) or SIGTERM stops after the current step, saves what was trained to --output and exits with code 130. --seed makes two runs give identical thresholds.`;
+--eval-data or --eval-split evaluates accuracy and sparsity on held-out data every --eval-every steps and at the end; --keep-best writes the best evaluated model. --time-budget stops training before the run would take longer.
+
+On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain line is printed every ~10% of the steps. Ctrl-C (SIGINT) or SIGTERM stops after the current step, saves what was trained to --output and a checkpoint to OUT.ckpt.json (+ .bin), prints how to resume and exits with code 130; --resume OUT.ckpt.json continues to the model an uninterrupted run gives. --seed makes two runs give identical thresholds.`;
 
   static override examples = [
     {
@@ -46,6 +57,15 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     {
       description: 'Train the weights too, on your own data (an .npz with x and y)',
       command: '<%= config.bin %> <%= command.id %> gated.onnx --data train.npz -o tuned.onnx --train-weights --weight-lr 1e-4',
+    },
+    {
+      description: 'Aim at an average of 2.6 bits, evaluate on 10% held out every 100 steps, keep the best, stop after 10 minutes',
+      command:
+        '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --target-bavg 2.6 --eval-split 0.1 --eval-every 100 --keep-best --time-budget 10m',
+    },
+    {
+      description: 'Continue a run that was interrupted (same flags, plus --resume)',
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --target-sparsity 0.85 --resume tuned.onnx.ckpt.json',
     },
     {
       description: 'A quick smoke run for CI, JSON on stdout',
@@ -69,6 +89,29 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     'target-sparsity': numberFlag({ min: 0, below: 1 })({
       helpValue: 'S',
       summary: 'Calibrate thresholds to skip this fraction of updates, and keep near it (e.g. 0.85).',
+    }),
+    'target-bavg': numberFlag({ above: 0 })({
+      helpValue: 'B',
+      summary: 'Like --target-sparsity, as an average bitwidth B_avg = B_hb + (1 − S)·B_lb within [B_hb, B] (e.g. 2.6 for 4/2 bits).',
+    }),
+    'eval-data': Flags.string({ helpValue: 'SPEC', summary: 'Held-out data to evaluate on during training (same forms as --data).' }),
+    'eval-labels': Flags.string({ helpValue: 'FILE', summary: 'Labels (.npy) for --eval-data x.npy.' }),
+    'eval-split': numberFlag({ above: 0, below: 1 })({
+      helpValue: 'F',
+      summary: 'Hold out a seeded fraction F of --data for evaluation (never trained on).',
+    }),
+    'eval-every': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Evaluate on the held-out data every N steps (and at the end).' }),
+    'keep-best': Flags.boolean({
+      default: D.keepBest,
+      summary: 'Write the evaluated model with the best held-out accuracy (ties: higher sparsity) that meets the target.',
+    }),
+    'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop training before the run would exceed this (e.g. 90s, 10m, 1h30m).' }),
+    'checkpoint-every': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Also write the checkpoint every N steps.' }),
+    resume: Flags.string({ helpValue: 'CKPT', summary: 'Continue the interrupted run whose checkpoint this is (OUT.ckpt.json).' }),
+    'final-calibration': Flags.boolean({
+      default: D.finalCalibration,
+      allowNo: true,
+      summary: "After training, shift each layer's thresholds so its sparsity lands on the target (training drifts it).",
     }),
     'gate-target': numberFlag()({ default: D.gateTarget, summary: 'Gating target δ of the penalty (larger: more outputs gated off). Default: 0.' }),
     penalty: numberFlag({ min: 0 })({ default: D.penalty, summary: 'Weight σ of the gate penalty σ·Σ‖Δ − δ‖.' }),
@@ -96,10 +139,20 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
 
   public async run(): Promise<FinetuneJson> {
     const { args, flags } = this;
+    if (flags['eval-labels'] !== undefined && flags['eval-data'] === undefined) {
+      throw new UsageError('--eval-labels applies only with --eval-data.', { action: 'Add --eval-data x.npy, or leave --eval-labels out.' });
+    }
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
     const model = await readModel(args.model);
     const { dataset, preprocess } = await openDataFor(model, flags);
     this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
+    let evalData: Dataset | undefined;
+    if (flags['eval-data'] !== undefined) {
+      evalData = (await openDataFor(model, { data: flags['eval-data'], labels: flags['eval-labels'], mean: flags.mean, std: flags.std })).dataset;
+      this.note(`Evaluating on ${evalData.name}.`);
+    }
+    const resume = flags.resume === undefined ? undefined : await readCheckpoint(flags.resume);
+    if (resume) this.note(`Resuming from step ${resume.position.step} of ${resume.position.totalSteps} (${flags.resume}).`);
 
     const options: FinetuneOptions = {
       epochs: flags.epochs,
@@ -109,6 +162,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       weightLr: flags['weight-lr'],
       trainWeights: flags['train-weights'],
       targetSparsity: flags['target-sparsity'],
+      targetBavg: flags['target-bavg'],
       gateTarget: flags['gate-target'],
       penalty: flags.penalty,
       sparsityWeight: flags['sparsity-weight'],
@@ -119,6 +173,12 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       distill: flags.distill,
       calibrationBatches: flags['calibration-batches'],
       seed: flags.seed,
+      evalSplit: flags['eval-split'],
+      evalEvery: flags['eval-every'],
+      keepBest: flags['keep-best'],
+      timeBudgetMs: flags['time-budget'],
+      checkpointEvery: flags['checkpoint-every'],
+      finalCalibration: flags['final-calibration'],
     };
     const progress = createProgress(
       progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }),
@@ -128,9 +188,21 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       progress.finish();
       this.note(`Received ${sig}: stopping after the current step and saving to ${flags.output} (signal again to quit without saving).`);
     });
-    const trained = await finetune(model, dataset, options, { onProgress: (p) => progress.update(p), signal: interrupt.signal }).finally(() =>
-      progress.finish(),
-    );
+    const ckptPath = checkpointPathFor(flags.output);
+    let checkpointWritten = false;
+    const trained = await finetune(model, dataset, options, {
+      onProgress: (p) => progress.update(p),
+      signal: interrupt.signal,
+      evalData,
+      onEvaluation: (e) =>
+        this.note(`evaluation at step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)}${e.meets_target ? '' : ' (below the target)'}`),
+      onCheckpoint: async (c) => {
+        await writeCheckpoint(ckptPath, c);
+        checkpointWritten = true;
+      },
+      resume,
+      resumeFrom: flags.resume,
+    }).finally(() => progress.finish());
 
     // Normalisation given by flags is recorded, so 'pg report' on the output uses the same by default.
     const tuned = preprocess.source.mean === 'flag' || preprocess.source.std === 'flag' ? withPreprocess(trained.model, preprocess) : trained.model;
@@ -139,15 +211,42 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     } finally {
       interrupt.dispose();
     }
+    const resumeHint = `pg finetune ${resumeArgv(this.argv, ckptPath).join(' ')}`;
     if (interrupt.received !== undefined) {
       throw new InterruptedError(
-        `Interrupted by ${interrupt.received} after ${trained.result.steps} step(s); saved the model trained so far to ${flags.output}.`,
-        { action: `Use ${flags.output} as it is, or continue with 'pg finetune ${flags.output} ...'.` },
+        `Interrupted by ${interrupt.received} after ${trained.result.steps} step(s); saved the model trained so far to ${flags.output} and a checkpoint to ${ckptPath}.`,
+        { action: `Resume with: ${resumeHint}` },
       );
     }
+    if (trained.result.stopped === 'time-budget') this.note(`Stopped by --time-budget after ${trained.result.steps} step(s); to train on: ${resumeHint}`);
 
-    const result: FinetuneJson = { ...trained.result, model: args.model, output: flags.output, data: dataset.name };
+    const result: FinetuneJson = {
+      ...trained.result,
+      model: args.model,
+      output: flags.output,
+      data: dataset.name,
+      eval_data: evalData?.name ?? (flags['eval-split'] === undefined ? null : `${flags['eval-split']} of ${dataset.name}, held out`),
+      checkpoint: checkpointWritten ? ckptPath : null,
+    };
     this.log(renderFinetune(result));
     return result;
   }
+}
+
+/** The command line that resumes this run: the same arguments, with --resume pointing at the checkpoint. */
+export function resumeArgv(argv: readonly string[], checkpoint: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--resume') {
+      i++;
+      continue;
+    }
+    if (argv[i].startsWith('--resume=')) continue;
+    out.push(argv[i]);
+  }
+  return [...out, '--resume', checkpoint].map(shellQuote);
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }

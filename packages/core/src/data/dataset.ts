@@ -79,6 +79,19 @@ export class InMemoryDataset implements Dataset {
     return this.labels !== undefined;
   }
 
+  /** The samples at `indices` (in that order) as a data set of their own; the source arrays are shared, not copied. */
+  subset(indices: Uint32Array, name: string): InMemoryDataset {
+    const pick = Uint32Array.from(indices);
+    return new InMemoryDataset({
+      name,
+      size: pick.length,
+      sampleShape: this.sampleShape,
+      numClasses: this.numClasses,
+      labels: this.labels === undefined ? undefined : Int32Array.from(pick, (i) => this.labels![i]),
+      writeSample: (index, out, offset) => this.writeSample(pick[index], out, offset),
+    });
+  }
+
   batches(batchSize: number, opts: BatchOptions = {}): Iterable<Batch> {
     // Validate now rather than at the first next(), so a bad flag fails where it is passed.
     const order = batchOrder(this.size, batchSize, opts);

@@ -1,5 +1,6 @@
 export type { Batch, BatchOptions, Dataset, SampleSource } from './dataset.js';
 export { InMemoryDataset, batchOrder } from './dataset.js';
+export { holdOut } from './hold-out.js';
 export { mulberry32, shuffleInPlace, shuffledIndices, type Rng } from './random.js';
 export { parseIdx, readIdxFile, type IdxArray, type IdxData, type IdxDtype } from './idx.js';
 export { encodeNpy, parseNpy, readNpyFile, writeNpyFile, type NpyArray, type NpyData, type NpyDtype } from './npy.js';

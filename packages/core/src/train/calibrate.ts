@@ -41,8 +41,8 @@ const QUANTILE_SAMPLES = 50_000;
  */
 export async function calibrate(model: Model, data: Dataset, opts: CalibrateOptions): Promise<Model> {
   const target = opts.targetSparsity;
-  if (target !== undefined && !(target >= 0 && target < 1)) {
-    throw new InvalidDataError(`target sparsity ${target} is outside [0, 1)`, { action: 'use e.g. --target-sparsity 0.85' });
+  if (target !== undefined && !(target >= 0 && target <= 1)) {
+    throw new InvalidDataError(`target sparsity ${target} is outside [0, 1]`, { action: 'use e.g. --target-sparsity 0.85' });
   }
   const exec = new Executor(model);
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;

@@ -12,6 +12,11 @@ export interface FinetuneOptions {
   trainWeights: boolean;
   /** Calibrate each channel's threshold to this fraction of skipped updates before training, and keep it near there. */
   targetSparsity?: number;
+  /**
+   * The same as a target sparsity, given as the average bitwidth B_avg = B_hb + (1 - S)·B_lb of the gated
+   * layers (so S = 1 - (B_avg - B_hb)/B_lb); within [B_hb, B]. Exclusive with targetSparsity.
+   */
+  targetBavg?: number;
   /** δ, the gating target of the method's penalty σ Σ ||Δ - δ||. */
   gateTarget: number;
   /** σ of that penalty. */
@@ -30,6 +35,22 @@ export interface FinetuneOptions {
   /** Batches used for calibration. */
   calibrationBatches: number;
   seed: number;
+  /** Hold out this fraction of the training data (seeded by `seed`, never trained on) for evaluation. */
+  evalSplit?: number;
+  /** Evaluate on the held-out data every N steps (and always at the end). */
+  evalEvery?: number;
+  /** Return the evaluated model that scored best (see bestEvaluation) instead of the last one. */
+  keepBest: boolean;
+  /** Stop before the run (calibration included) would take longer than this; the model trained so far is returned. */
+  timeBudgetMs?: number;
+  /** Hand a checkpoint to the caller every N steps (besides the one when stopped early). */
+  checkpointEvery?: number;
+  /**
+   * After training, move each gated layer's thresholds by one amount so that its sparsity on the calibration
+   * sample lands on the target (training drifts it); only with a target. What training learnt stays: the
+   * differences between channels, the scales and the weights.
+   */
+  finalCalibration: boolean;
 }
 
 export const FINETUNE_DEFAULTS: FinetuneOptions = {
@@ -48,6 +69,8 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   distill: false,
   calibrationBatches: 8,
   seed: 0,
+  keepBest: false,
+  finalCalibration: false,
 };
 
 export interface FinetuneProgress {
@@ -64,11 +87,35 @@ export interface FinetuneResult {
   steps: number;
   epochs: number;
   step_ms_median: number;
-  final_loss: number;
+  /** Null when no step was taken (e.g. the time budget ran out during calibration). */
+  final_loss: number | null;
   /** Sparsity of the last training batch. */
-  final_sparsity: number;
+  final_sparsity: number | null;
   calibrated: { thresholds: boolean; act_scales: boolean };
   act_scale: 'dynamic' | 'static';
   trained: string[];
   seed: number;
+  /** The sparsity the thresholds were calibrated and kept near (from targetSparsity or targetBavg). */
+  target_sparsity: number | null;
+  /** Why training ended: all steps done, the time budget, or an interruption (the abort signal). */
+  stopped: 'completed' | 'time-budget' | 'interrupted';
+  /** Step the run started from (non-zero when resumed from a checkpoint). */
+  resumed_from_step: number;
+  /** Wall time of this run, calibration and evaluations included, in milliseconds. */
+  elapsed_ms: number;
+  /** Evaluations on the held-out data, in step order (those before a resume included). */
+  evaluations: FinetuneEvaluation[];
+  /** Which model was returned: the last one, or the best evaluation's (keepBest). */
+  kept: { from: 'last' | 'best'; step: number };
+}
+
+/** One evaluation of the model on the held-out data during fine-tuning. */
+export interface FinetuneEvaluation {
+  step: number;
+  accuracy: number;
+  sparsity: number;
+  /** Average bitwidth of the gated layers at that sparsity. */
+  bavg: number | null;
+  /** The sparsity is at least the target (always true without a target): only these compete for keepBest. */
+  meets_target: boolean;
 }

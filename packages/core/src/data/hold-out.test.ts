@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../errors/index.js';
+import { InMemoryDataset } from './dataset.js';
+import { holdOut } from './hold-out.js';
+
+const dataset = (n: number) =>
+  new InMemoryDataset({
+    name: 'ramp',
+    size: n,
+    sampleShape: [1],
+    numClasses: 10,
+    labels: Int32Array.from({ length: n }, (_, i) => i % 10),
+    writeSample: (i, out, offset) => void (out[offset] = i),
+  });
+const samples = (d: { batches: InMemoryDataset['batches'] }) => [...d.batches(1000)].flatMap((b) => Array.from(b.x));
+
+describe('holdOut', () => {
+  it('splits into disjoint parts covering every sample, the same for the same seed', () => {
+    const { train, heldOut } = holdOut(dataset(100), 0.1, 4);
+    expect(heldOut.size).toBe(10);
+    expect(train.size).toBe(90);
+    const all = [...samples(train), ...samples(heldOut)].sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    // Labels travel with their samples.
+    const b = [...heldOut.batches(10)][0];
+    expect(Array.from(b.y!)).toEqual(Array.from(b.x, (x) => x % 10));
+    expect(samples(holdOut(dataset(100), 0.1, 4).heldOut)).toEqual(samples(heldOut));
+    expect(samples(holdOut(dataset(100), 0.1, 5).heldOut)).not.toEqual(samples(heldOut));
+  });
+  it('refuses a split that leaves nothing to train on or to evaluate', () => {
+    expect(() => holdOut(dataset(5), 0.01, 0)).toThrow(/no sample to evaluate on/);
+    expect(() => holdOut(dataset(5), 0.95, 0)).toThrow(/no sample to train on/);
+    expect(() => holdOut(dataset(5), 1, 0)).toThrow(UsageError);
+  });
+});

@@ -1,0 +1,94 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from '../data/index.js';
+import type { Model } from '../graph/index.js';
+import { constTensor } from '../graph/index.js';
+import { Executor } from '../runtime/executor.js';
+import type { Observer } from '../runtime/kernel.js';
+import { OBSERVE, pgLayers } from '../pg/index.js';
+import type { CalibrationOptions } from './calibrate.js';
+import { calibrationBatches } from './calibration-batches.js';
+
+/** Values of (prediction − threshold) kept per layer for the quantile. */
+const SHIFT_SAMPLES = 200_000;
+
+/**
+ * Moves each gated layer's thresholds by one amount, so that a fraction `target` of the layer's outputs
+ * skips the update on a seeded sample: Δ_c ← Δ_c + q_S(O_hb − Δ) over all channels and samples (see
+ * cutForSparsity for ties). Unlike
+ * a new per-channel calibration, the differences between channels that training learnt are kept; only
+ * the level moves, undoing the drift of the sparsity during training. Layers are done in execution
+ * order, each on the inputs the shifted layers before it produce. Returns a new model.
+ */
+export async function shiftThresholdsToTarget(model: Model, data: Dataset, target: number, opts: CalibrationOptions): Promise<Model> {
+  const exec = new Executor(model);
+  const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
+  const order = new Map(exec.order.map((n, i) => [n, i]));
+  const gated = pgLayers(model)
+    .filter((l) => l.gated)
+    .sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
+  const batches = calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
+  const shifted = new Map<string, Float32Array>();
+  try {
+    for (const layer of gated) {
+      const delta = exec.param(layer.threshold!)!;
+      const margins: Float32Array[] = [];
+      const observer: Observer = {
+        wants: (n, k) => n === layer.node && k === OBSERVE.prediction,
+        observe: (_n, _k, ohb) => {
+          const d = tf.sub(ohb, delta);
+          margins.push(d.dataSync() as Float32Array);
+          d.dispose();
+        },
+      };
+      for (const x of batches) tf.tidy(() => void exec.run({ [inputName]: x }, { outputs: [layer.node.outputs[0]], observer }));
+      const total = margins.reduce((a, m) => a + m.length, 0);
+      // Channels are the fastest axis: a stride sharing a factor with their count would sample only some of them.
+      const channels = delta.size;
+      let stride = Math.max(1, Math.floor(total / SHIFT_SAMPLES));
+      while (gcd(stride, channels) !== 1) stride++;
+      const sample: number[] = [];
+      let i = 0;
+      for (const m of margins) for (const v of m) if (i++ % stride === 0) sample.push(v);
+      const shift = cutForSparsity(Float32Array.from(sample), target);
+      const values = Float32Array.from(delta.dataSync() as Float32Array, (t) => t + shift);
+      shifted.set(layer.threshold!, values);
+      exec.setParam(layer.threshold!, tf.tensor(values, delta.shape, 'float32'));
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    batches.forEach((b) => b.dispose());
+    exec.dispose();
+  }
+  const initializers = new Map(model.graph.initializers);
+  for (const [name, v] of shifted) initializers.set(name, constTensor(name, 'float32', initializers.get(name)!.dims.slice(), v));
+  return { ...model, graph: { ...model.graph, initializers } };
+}
+
+/**
+ * The cut t for which the fraction of `values` above t (the updates taken: the gate is step(O_hb − Δ), off
+ * at 0) is closest to 1 - S. A plain S-quantile is not enough: high-bit predictions tie in large numbers
+ * (a receptive field whose inputs all truncate to 0 at B_hb bits predicts exactly the bias), and a cut on a
+ * tied value switches the whole tie off. So the cut goes either at the tied value or just below it, whichever
+ * lands closer; "just below" is halfway to the next smaller value, away from both.
+ */
+export function cutForSparsity(values: Float32Array, sparsity: number): number {
+  const s = Float32Array.from(values).sort();
+  const n = s.length;
+  if (n === 0) return 0;
+  const k = Math.min(n - 1, Math.max(0, Math.floor(sparsity * n)));
+  const t = s[k];
+  let lo = k;
+  while (lo > 0 && s[lo - 1] === t) lo--;
+  let hi = k;
+  while (hi < n - 1 && s[hi + 1] === t) hi++;
+  const wanted = (1 - sparsity) * n;
+  // Cut at t: everything up to hi is off. Cut just below t: the tie [lo, hi] is on.
+  const onAt = n - 1 - hi;
+  const onBelow = n - lo;
+  if (Math.abs(onBelow - wanted) < Math.abs(onAt - wanted)) return lo > 0 ? (s[lo - 1] + t) / 2 : t - Math.max(1e-6, Math.abs(t) * 1e-6);
+  return t;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
