@@ -1,9 +1,9 @@
-import type { AttributeValue, Model, Node } from '../graph/index.js';
+import type { AttributeValue, ConstTensor, Model, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
-import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
+import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
 import { placeLayers, LINEAR_OPS } from './placement.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
@@ -104,15 +104,18 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       wbits: { type: 'int', value: opts.wbits },
       dynamic_scale: { type: 'int', value: opts.actScale === 'dynamic' ? 1 : 0 },
     };
-    const [x, w, b] = node.inputs;
+    const [x, w] = node.inputs;
+    const b = node.inputs[2] ? node.inputs[2] : addZeroBias(node, model, initializers);
+    const exactness = accumulationExactness(node, model, opts, gated);
+    if (!exactness.exact) layers[layers.length - 1].reason += `; ${exactness.note}`;
     if (!gated) {
-      return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b ?? '', scale], attributes };
+      return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes };
     }
     const thr = thresholdName(node.name);
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
-    return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b ?? '', thr, scale], attributes };
+    return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes };
   });
   const graph = { ...model.graph, nodes, initializers };
   const converted: Model = {
@@ -163,6 +166,54 @@ function checkLayerNames(placements: Map<Node, { role: string }>, where: string)
     }
     seen.add(node.name);
   }
+}
+
+/** The version-2 bodies add the bias after scaling the accumulator, so a layer without one gets zeros. */
+function addZeroBias(node: Node, model: Model, initializers: Map<string, ConstTensor>): string {
+  const name = biasName(node.name);
+  const channels = outputChannels(node, model);
+  initializers.set(name, constTensor(name, 'float32', [channels], new Float32Array(channels)));
+  return name;
+}
+
+/** Largest exactly representable run of float32 integers: every integer of magnitude up to 2^24. */
+export const FLOAT32_EXACT_INTEGERS = 2 ** 24;
+
+export interface AccumulationExactness {
+  /** Products per output: C_in/group·kH·kW, or the Gemm's K. */
+  fanIn: number;
+  /** Largest possible |accumulator| (and partial sum) of the prediction (gated) or the whole code (quantized). */
+  bound: number;
+  exact: boolean;
+  note: string;
+}
+
+/**
+ * Whether a layer's integer accumulations are exact in float32 in every summation order: every partial sum
+ * is an integer of magnitude at most fanIn·(largest code)·n_w, exact while that is at most 2^24. Gated
+ * layers: the prediction (codes up to 2^hbits - 1) and the update (up to 2^(bits-hbits) - 1); quantized:
+ * the whole code (up to 2^bits - 1). Weight codes are at most n_w = 2^wbits - 1.
+ */
+export function accumulationExactness(node: Node, model: Model, bits: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits'>, gated: boolean): AccumulationExactness {
+  const w = model.graph.initializers.get(node.inputs[1]);
+  const dims = w?.dims ?? [];
+  const tb = node.attributes.transB;
+  const fanIn = node.opType === 'Conv' || node.opType === PG_CONV || node.opType === Q_CONV
+    ? dims.slice(1).reduce((a, d) => a * d, 1)
+    : tb && tb.type === 'int' && tb.value === 1 ? dims[1] : dims[0];
+  const nw = 2 ** bits.wbits - 1;
+  const code = gated ? Math.max(2 ** bits.hbits - 1, 2 ** (bits.bits - bits.hbits) - 1) : 2 ** bits.bits - 1;
+  const bound = fanIn * code * nw;
+  const exact = bound <= FLOAT32_EXACT_INTEGERS;
+  const what = gated ? 'prediction and update' : 'accumulation';
+  return {
+    fanIn,
+    bound,
+    exact,
+    note: exact
+      ? `${what} exact in float32 (|acc| <= ${bound} <= 2^24)`
+      : `${what} not exact in float32: |acc| can reach ${bound} > 2^24 (fan-in ${fanIn}), so runtimes that sum in another order may differ in the last bit and decide a near-tie differently`,
+  };
 }
 
 function outputChannels(node: Node, model: Model): number {

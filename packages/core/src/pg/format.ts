@@ -3,8 +3,15 @@
  * file format: bump FORMAT_VERSION.
  */
 export const PG_DOMAIN = 'org.precisiongating';
-export const PG_DOMAIN_VERSION = 1;
-export const FORMAT_VERSION = '1';
+/**
+ * Version 2: the gated and quantized ops accumulate integer codes (Conv/Gemm of the activation codes and
+ * the weight codes, exact in float32 below 2^24) and scale afterwards, so every runtime computes the same
+ * float32 prediction. Version 1 convolved the dequantized values; files declaring it keep that form.
+ */
+export const PG_DOMAIN_VERSION = 2;
+export const FORMAT_VERSION = '2';
+/** The first domain version with the integer-accumulation form. */
+export const INTEGER_ACCUMULATION_VERSION = 2;
 
 /** Gated layers: prediction from the high bits, update from the low bits where the gate opens. */
 export const PG_CONV = 'PGConv';
@@ -31,6 +38,8 @@ export const META = {
 /** Initializer names pg adds next to a layer's weights. */
 export const thresholdName = (layer: string) => `${layer}.pg_threshold`;
 export const actScaleName = (layer: string) => `${layer}.pg_act_scale`;
+/** A zero bias pg adds to a converted layer without one (the function bodies add the bias after scaling). */
+export const biasName = (layer: string) => `${layer}.pg_bias`;
 
 export type ActScaleMode = 'dynamic' | 'static';
 

@@ -1,12 +1,12 @@
 import type { AttributeValue, FunctionDef, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { SCALE_FLOOR } from './quantizer.js';
-import { PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
 
 /**
  * The meaning of pg's ops as ONNX model-local functions of standard ops, so that ONNX Runtime (1.9+)
- * loads a gated model without knowing our domain. The op order mirrors pg's kernels (quantizer.ts), so
- * both round the same way. Bit widths come from the calling node's attributes (ref_attr_name).
+ * loads a gated model without knowing our domain. The op order mirrors pg's kernels (quantizer.ts,
+ * kernels.ts), so both round the same way. Bit widths come from the calling node's attributes (ref_attr_name).
  */
 
 const CONV_ATTRS = ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'];
@@ -66,7 +66,7 @@ function makeFunction(name: string, inputs: string[], attributes: string[], b: B
   return { name, domain: PG_DOMAIN, inputs, outputs: ['Y'], attributes, nodes: b.nodes, opsetImports: [{ domain: '', version: opset }], docString: doc };
 }
 
-/** What both kinds of function start with: quantized weights, the activation codes, x_q, and the op's names. */
+/** What both kinds of function start with (version 1): quantized weights, the activation codes, x_q, and the op's names. */
 function quantizedOperands(kind: 'conv' | 'gemm', opset: number) {
   const b = new Body();
   const two = b.float(2);
@@ -78,7 +78,12 @@ function quantizedOperands(kind: 'conv' | 'gemm', opset: number) {
   return { b, two, wq, c, xq, attrs, linear: kind === 'conv' ? 'Conv' : 'Gemm' };
 }
 
-function gatedFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+/** [1, C, 1, 1] for a Conv's per-channel vectors (NCHW), [1, C] for a Gemm's. */
+function channelShape(b: Body, kind: 'conv' | 'gemm'): string {
+  return b.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'int64', [kind === 'conv' ? 4 : 2], new BigInt64Array(kind === 'conv' ? [1n, -1n, 1n, 1n] : [1n, -1n])) } });
+}
+
+function gatedFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const { b, two, wq, c, xq, attrs, linear } = quantizedOperands(kind, opset);
   const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
   const qhb = b.op('Mul', [b.op('Floor', [b.op('Div', [c.q, step])]), step]);
@@ -86,27 +91,76 @@ function gatedFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const xlb = b.op('Sub', [xq, xhb]);
   const ohb = b.op(linear, [xhb, wq, 'B'], refs(attrs));
   const olb = b.op(linear, [xlb, wq], refs(attrs));
-  const shape = b.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'int64', [kind === 'conv' ? 4 : 2], new BigInt64Array(kind === 'conv' ? [1n, -1n, 1n, 1n] : [1n, -1n])) } });
-  const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', shape])])], { to: { type: 'int', value: 1 } });
+  const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
   b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
   return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
     `Precision-gated ${linear}: O_hb = ${linear}(x_hb, Wq) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(x_lb, Wq).`);
 }
 
-function quantFunction(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+function quantFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const { b, wq, xq, attrs, linear } = quantizedOperands(kind, opset);
   b.op(linear, [xq, wq, 'B'], refs(attrs), 'Y');
   return makeFunction(kind === 'conv' ? Q_CONV : Q_GEMM, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
     `${linear} on inputs fake-quantized to 'bits' and weights to 'wbits' (static precision, not gated).`);
 }
 
-/** The functions for the pg ops a model uses, written at the model's default-domain opset. */
-export function pgFunctions(opTypes: Set<string>, opset: number): FunctionDef[] {
+/**
+ * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
+ * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
+ * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
+ * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ */
+function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+  const b = new Body();
+  const two = b.float(2);
+  const one = b.float(1);
+  const nw = b.levels('wbits', two, one);
+  const aw = b.op('Abs', ['W']);
+  const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
+  const k = b.op('Mul', [b.op('Sign', ['W']), b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])])]);
+  const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
+  const accUnit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
+  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
+  const linear = kind === 'conv' ? 'Conv' : 'Gemm';
+  const acc = (codes: string): string => b.op(linear, [codes, k], refs(attrs));
+  const bias = kind === 'conv' ? b.op('Reshape', ['B', channelShape(b, kind)]) : 'B';
+  return { b, two, k, c, accUnit, attrs, linear, acc, bias };
+}
+
+function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+  const { b, two, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
+  const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
+  const top = b.op('Floor', [b.op('Div', [c.q, step])]);
+  const qhb = b.op('Mul', [c.sign, top]);
+  const qlb = b.op('Mul', [c.sign, b.op('Sub', [c.q, b.op('Mul', [top, step])])]);
+  const ohb = b.op('Add', [b.op('Mul', [acc(qhb), b.op('Mul', [accUnit, step])]), bias]);
+  const olb = b.op('Mul', [acc(qlb), accUnit]);
+  const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
+  b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
+  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
+    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w).`);
+}
+
+function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+  const { b, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
+  b.op('Add', [b.op('Mul', [acc(b.op('Mul', [c.sign, c.q])), accUnit]), bias], {}, 'Y');
+  return makeFunction(kind === 'conv' ? Q_CONV : Q_GEMM, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
+    `${linear} on integer codes (inputs at 'bits', weights at 'wbits'), scaled after: Y = ${linear}(q, k) * c + B (static precision, not gated).`);
+}
+
+/**
+ * The functions for the pg ops a model uses, written at the model's default-domain opset, in the form of
+ * the model's org.precisiongating version (1: dequantize then convolve; 2: integer accumulation).
+ */
+export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: number = PG_DOMAIN_VERSION): FunctionDef[] {
+  const v2 = pgVersion >= INTEGER_ACCUMULATION_VERSION;
+  const gated = v2 ? gatedFunctionV2 : gatedFunctionV1;
+  const quant = v2 ? quantFunctionV2 : quantFunctionV1;
   const all: [string, () => FunctionDef][] = [
-    [PG_CONV, () => gatedFunction('conv', opset)],
-    [PG_GEMM, () => gatedFunction('gemm', opset)],
-    [Q_CONV, () => quantFunction('conv', opset)],
-    [Q_GEMM, () => quantFunction('gemm', opset)],
+    [PG_CONV, () => gated('conv', opset)],
+    [PG_GEMM, () => gated('gemm', opset)],
+    [Q_CONV, () => quant('conv', opset)],
+    [Q_GEMM, () => quant('gemm', opset)],
   ];
   return all.filter(([name]) => opTypes.has(name)).map(([, make]) => make());
 }

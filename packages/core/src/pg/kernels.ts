@@ -6,9 +6,9 @@ import { gemm } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import { defaultRegistry } from '../runtime/registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
-import { PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
 import { gate } from './gate.js';
-import { effectiveScale, fakeQuant, quantSplit, quantizeWeights } from './quantizer.js';
+import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
 /** Keys the pg kernels report to an observer (metrics, calibration, training). */
 export const OBSERVE = {
@@ -54,13 +54,65 @@ function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bia
 
 const wrap = (kind: Kind, t: tf.Tensor): RtValue => (kind === 'conv' ? nhwc(t) : plain(t));
 
+/**
+ * Whether a node runs in the integer-accumulation form (docs/gated-format.md, version 2): inference on a
+ * model declaring org.precisiongating version 2 or later. Training keeps the dequantized form (its
+ * gradients flow through x_hb/x_lb and W_q); the ulps between the two forms do not matter for training.
+ */
+const integerForm = (ctx: KernelContext): boolean => !ctx.training && ctx.opset >= INTEGER_ACCUMULATION_VERSION;
+
+interface IntegerLayer {
+  k: tf.Tensor;
+  /** Value of one accumulator unit, c = (s/n)·(s_w/n_w): per sample ([N,1,1,1] / [N,1]) or a scalar. */
+  accUnit: tf.Tensor;
+  bias?: tf.Tensor;
+  qs: tf.Tensor;
+}
+
+/** The version-2 operands, in the op order of integerOperands in functions.ts. */
+function prepareInteger(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext): IntegerLayer {
+  const [xv, wv, bv] = inputs;
+  const sv = inputs[scaleIndex];
+  const { node } = ctx;
+  if (!xv || !wv || !sv) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing X, W or ActScale input`);
+  const bits = attrInt(node, 'bits');
+  const wbits = attrInt(node, 'wbits');
+  if (bits === undefined || wbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): attributes bits and wbits are required`);
+  const x = kind === 'conv' ? toNhwc(xv) : toLogical(xv);
+  const obs = ctx.observer;
+  if (obs?.wants(node, OBSERVE.input)) obs.observe?.(node, OBSERVE.input, x);
+  const s = effectiveScale(x, sv.t, attrInt(node, 'dynamic_scale', 1) === 1);
+  const w = weightCodes(wv.t, wbits);
+  const a = integerCodes(x, s, bits);
+  return { k: w.k, accUnit: tf.mul(a.unit, w.unit), bias: bv?.t, qs: a.qs };
+}
+
+/** Integer codes accumulated (exact in float32 below 2^24), then scaled: acc · unit (+ bias). */
+function scaledAccumulation(kind: Kind, ctx: KernelContext, codes: tf.Tensor, layer: IntegerLayer, unit: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const y = tf.mul(linear(kind, ctx, codes, layer.k), unit);
+  return bias ? tf.add(y, bias) : y;
+}
+
 function gatedKernel(kind: Kind) {
   return (inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] => {
     const { node, observer: obs } = ctx;
-    const layer = prepare(kind, inputs, 4, ctx);
     const delta = inputs[3];
     const hbits = attrInt(node, 'hbits');
     if (!delta || hbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing Threshold input or hbits attribute`);
+    if (integerForm(ctx)) {
+      const layer = prepareInteger(kind, inputs, 4, ctx);
+      const bits = attrInt(node, 'bits') as number;
+      const step = 2 ** (bits - hbits);
+      // q_hb = trunc(q_s / step) (signed top bits), q_lb = q_s - step·q_hb; step is a power of two, so exact.
+      const top = tf.sub(tf.floor(tf.relu(tf.div(layer.qs, step))), tf.floor(tf.relu(tf.neg(tf.div(layer.qs, step)))));
+      const qlb = tf.sub(layer.qs, tf.mul(top, step));
+      const ohb = scaledAccumulation(kind, ctx, top, layer, tf.mul(layer.accUnit, step), layer.bias);
+      if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, ohb);
+      const m = tf.step(tf.sub(ohb, delta.t));
+      if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
+      return [wrap(kind, tf.add(ohb, tf.mul(m, scaledAccumulation(kind, ctx, qlb, layer, layer.accUnit))))];
+    }
+    const layer = prepare(kind, inputs, 4, ctx);
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
     const ohb = linear(kind, ctx, hb, layer.wq, layer.bias);
     const olb = linear(kind, ctx, lb, layer.wq);
@@ -77,6 +129,10 @@ function gatedKernel(kind: Kind) {
 
 function quantKernel(kind: Kind) {
   return (inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] => {
+    if (integerForm(ctx)) {
+      const layer = prepareInteger(kind, inputs, 3, ctx);
+      return [wrap(kind, scaledAccumulation(kind, ctx, layer.qs, layer, layer.accUnit, layer.bias))];
+    }
     const layer = prepare(kind, inputs, 3, ctx);
     return [wrap(kind, linear(kind, ctx, fakeQuant(layer.x, layer.s, layer.bits), layer.wq, layer.bias))];
   };

@@ -69,3 +69,20 @@ export function quantizeWeights(w: tf.Tensor, wbits: number): tf.Tensor {
   });
   return f(w);
 }
+
+/**
+ * Integer weight codes k = sign(W)·round(|W|/s_w·n_w) and the unit s_w/n_w (the version-2 form; quantizeWeights
+ * is k·unit up to float32 rounding). No gradient: inference only.
+ */
+export function weightCodes(w: tf.Tensor, wbits: number): { k: tf.Tensor; unit: tf.Tensor } {
+  const n = levels(wbits);
+  const aw = tf.abs(w);
+  const sw = tf.maximum(tf.max(aw), SCALE_FLOOR);
+  return { k: tf.mul(tf.sign(w), tf.round(tf.mul(tf.div(aw, sw), n))), unit: tf.div(sw, n) };
+}
+
+/** Signed activation codes q_s = round(clip(x/s, -1, 1)·n) and the unit s/n, without gradients (inference). */
+export function integerCodes(x: tf.Tensor, s: tf.Tensor, bits: number): { qs: tf.Tensor; unit: tf.Tensor } {
+  const n = levels(bits);
+  return { qs: tf.round(tf.mul(tf.clipByValue(tf.div(x, s), -1, 1), n)), unit: tf.div(s, n) };
+}
