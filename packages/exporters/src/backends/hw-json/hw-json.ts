@@ -4,8 +4,10 @@ import {
   attrFloat,
   attrInt,
   convGeometry,
+  INTEGER_ACCUMULATION_VERSION,
   isPgNode,
   onnxOpset,
+  PG_DOMAIN,
   pgLayers,
   readPreprocessKey,
   UnsupportedModelError,
@@ -20,7 +22,7 @@ import {
 import type { ExportBackend, ExportOptions, ExportResult } from '../backend.js';
 import { writtenFiles } from '../written-files.js';
 import { HW_JSON_FORMAT, HW_JSON_VERSION, type HwDtype, type HwFloatNode, type HwLinearLayer, type HwModel, type HwTensorRef } from './format.js';
-import { accumulatorBits, biasInAcc, levels, thresholdsInAcc, weightCodes } from './integer-params.js';
+import { accUnitFloat32, accumulatorBits, biasInAcc, levels, thresholdsInAcc, thresholdsInAccFloat32, weightCodes } from './integer-params.js';
 import { TensorFileBuilder } from './tensor-file.js';
 import { probeValueShapes } from './value-shapes.js';
 
@@ -87,6 +89,11 @@ function accTensor(values: number[]): { dtype: HwDtype; data: Int32Array | BigIn
     : { dtype: 'int64', data: BigInt64Array.from(values, (v) => BigInt(v)) };
 }
 
+/** Whether the model's pg layers accumulate integer codes (gated format 2 and later). */
+function integerAccumulation(model: Model): boolean {
+  return (model.opsetImports.find((o) => o.domain === PG_DOMAIN)?.version ?? 1) >= INTEGER_ACCUMULATION_VERSION;
+}
+
 function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number[]>, file: TensorFileBuilder, where: string): HwLinearLayer {
   const { node } = layer;
   const init = (name: string | undefined): ConstTensor | undefined => (name ? model.graph.initializers.get(name) : undefined);
@@ -140,9 +147,14 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     const delta = init(layer.threshold);
     if (!delta) throw new UnsupportedModelError(`${where}: node '${node.name}': its threshold must be an initializer`);
     const d = floatData(delta);
+    // Format 2 predicts f32(f32(acc_hb * c) + b) from an exact integer acc_hb: T reproduces that float32
+    // gate exactly. Format 1 convolved float values; T is then the exact rational threshold.
+    const acc = integerAccumulation(model)
+      ? thresholdsInAccFloat32(d, biasF, accUnitFloat32(scale, n, sw, nw), maxAcc)
+      : thresholdsInAcc(d, biasF, accScale, maxAcc);
     threshold = {
       float: ref({ dtype: 'float32', data: d }, [channels]),
-      acc: ref(accTensor(thresholdsInAcc(d, biasF, accScale, maxAcc)), [channels]),
+      acc: ref(accTensor(acc), [channels]),
     };
   }
   const step = layer.gated ? 2 ** (layer.bits - layer.hbits!) : null;

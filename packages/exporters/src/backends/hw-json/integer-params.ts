@@ -52,6 +52,38 @@ export function thresholdsInAcc(delta: ArrayLike<number>, bias: ArrayLike<number
   });
 }
 
+/**
+ * The float32 value pg's integer-accumulation form (gated format 2) gives one accumulator unit:
+ * c = f32(f32(s_x / n) * f32(s_w / n_w)), the op order of pg's kernel and function bodies.
+ */
+export function accUnitFloat32(actScale: number, n: number, weightScale: number, nw: number): number {
+  return Math.fround(Math.fround(actScale / n) * Math.fround(weightScale / nw));
+}
+
+/**
+ * Thresholds in accumulator units that reproduce pg's float32 gate exactly (gated format 2): pg predicts
+ * P(acc_hb) = f32(f32(acc_hb * c) + b) from the exact integer acc_hb and opens the gate where P > Δ. P does
+ * not decrease as acc_hb grows (c > 0; rounding is monotonic), so the gate is acc_hb > T with T the largest
+ * integer where P(T) <= Δ, found by bisection over [-(A + 1), A] (the clamp of thresholdsInAcc).
+ */
+export function thresholdsInAccFloat32(delta: ArrayLike<number>, bias: ArrayLike<number> | undefined, accUnit: number, maxAcc: number): number[] {
+  return Array.from({ length: delta.length }, (_, c) => {
+    const d = delta[c];
+    const b = Math.fround(bias?.[c] ?? 0);
+    if (Number.isNaN(d)) return maxAcc;
+    const predicted = (a: number) => Math.fround(Math.fround(a * accUnit) + b);
+    let lo = -(maxAcc + 1); // invariant: the answer is in [lo, hi]
+    let hi = maxAcc;
+    if (predicted(lo) > d) return lo;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (predicted(mid) <= d) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  });
+}
+
 /** Bias in accumulator units, round(b / S) (half to even): the output in integers is S * (acc + bias_acc). */
 export function biasInAcc(bias: ArrayLike<number>, accScale: number): number[] {
   return Array.from(bias, (b) => roundHalfEven(b / accScale));
