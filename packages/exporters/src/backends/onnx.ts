@@ -54,8 +54,10 @@ export function toStandardOnnx(model: Model): StandardOnnx {
   const opsetImports = model.opsetImports
     .filter((o) => o.domain !== PG_DOMAIN)
     .map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version } : o));
-  // Bodies generated at the opset the file will declare (ReduceMax's axes moved to an input at 18).
-  const withBodies: Model = { ...model, opsetImports, functions: functionsFor({ ...model, opsetImports }) };
+  // Bodies generated at the opset the file will declare (ReduceMax's axes moved to an input at 18), in the
+  // form of the pg format version the model declares (a version-1 file keeps its form).
+  const pgImport = model.opsetImports.filter((o) => o.domain === PG_DOMAIN);
+  const withBodies: Model = { ...model, opsetImports, functions: functionsFor({ ...model, opsetImports: [...opsetImports, ...pgImport] }) };
   const inlined = model.graph.nodes.filter((n) => n.domain === PG_DOMAIN).length;
   const graph = inlineFunctions(withBodies, (n) => n.domain === PG_DOMAIN);
   const left = graph.nodes.filter((n) => n.domain === PG_DOMAIN);
