@@ -101,7 +101,7 @@ describe('pg inspect', () => {
 
     const human = await pg(['inspect', gated]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^pg\s+gated \(format 1\): 2 gated and 0 quantized layer\(s\) at 6\/4 bits, 8-bit weights/m);
+    expect(human.stdout).toMatch(/^pg\s+gated \(format 2\): 2 gated and 0 quantized layer\(s\) at 6\/4 bits, 8-bit weights/m);
     expect(human.stdout).toMatch(/^\/conv2\/Conv\s+PGConv\s+.*gated 6\/4\/8$/m);
   });
 
