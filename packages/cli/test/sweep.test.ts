@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SweepResult } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDuration } from '../src/duration-flag.js';
+import { parseDuration } from '../src/flags.js';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
 

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import {
+  checkFiniteWeights,
   checkpointPathFor,
   finetune,
   FINETUNE_DEFAULTS,
@@ -144,6 +145,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     }
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
     const model = await readModel(args.model);
+    checkFiniteWeights(model);
     const { dataset, preprocess } = await openDataFor(model, flags);
     this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
     let evalData: Dataset | undefined;

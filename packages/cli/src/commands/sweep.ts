@@ -11,8 +11,7 @@ import {
 } from '@pg/core';
 import { costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
-import { durationFlag } from '../duration-flag.js';
-import { numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
+import { durationFlag, numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { renderSweep } from '../render/sweep.js';
