@@ -3,20 +3,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SweepResult } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDuration } from '../src/flags.js';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
-
-describe('parseDuration', () => {
-  it('reads units and plain seconds, and refuses anything else', () => {
-    expect(parseDuration('90s')).toBe(90_000);
-    expect(parseDuration('1h30m')).toBe(5_400_000);
-    expect(parseDuration('250ms')).toBe(250);
-    expect(parseDuration('2')).toBe(2000);
-    expect(() => parseDuration('10 minutes')).toThrow(/expected a duration/);
-    expect(() => parseDuration('5x')).toThrow(/expected a duration/);
-  });
-});
 
 describe('pg sweep on the tiny CNN', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
