@@ -82,6 +82,14 @@ describe('pg finetune on the tiny CNN', () => {
     expect(doc.resumed_from_step).toBeGreaterThan(0);
     expect(doc.steps).toBe(20);
     expect(doc.stopped).toBe('completed');
+
+    // Wherever the signal landed, the result is the uninterrupted run's, tensor for tensor.
+    const straight = join(tmp.dir, 'tiny-straight.onnx');
+    const whole = await pg([...args.slice(0, 5), straight, ...args.slice(6)]);
+    expect(whole.code, whole.stderr).toBe(0);
+    const [a, b] = await Promise.all([readModel(out), readModel(straight)]);
+    const tensors = (m: typeof a) => [...m.graph.initializers].map(([name, t]) => [name, Array.from(t.data() as ArrayLike<number>)]);
+    expect(tensors(a)).toEqual(tensors(b));
   });
 
   it('--target-bavg, --eval-split, --eval-every and --keep-best: the result lists the evaluations', async () => {
