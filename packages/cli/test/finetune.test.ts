@@ -104,6 +104,14 @@ describe('pg finetune on the tiny CNN', () => {
     expect(doc.target_sparsity).toBeCloseTo(0.8, 12);
     expect(doc.evaluations.map((e) => e.step)).toEqual([2, 4]);
     expect(doc.eval_data).toMatch(/held out/);
+
+    // Separate held-out data: evaluated at the end only without --eval-every.
+    const other = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '2', '--batch-size', '32', '--eval-data', BUNDLED_TEST, '--json']);
+    expect(other.code, other.stderr).toBe(0);
+    const r = json(other).result as { evaluations: { step: number; accuracy: number }[]; eval_data: string };
+    expect(schemaErrors('finetune', r)).toEqual([]);
+    expect(r.eval_data).toMatch(/^fashion-mnist:test/);
+    expect(r.evaluations.map((e) => e.step)).toEqual([2]);
   });
 
   it('--time-budget stops the run, keeps what it has and says so', async () => {
