@@ -196,8 +196,11 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       onProgress: (p) => progress.update(p),
       signal: interrupt.signal,
       evalData,
-      onEvaluation: (e) =>
-        this.note(`evaluation at step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)}${e.meets_target ? '' : ' (below the target)'}`),
+      onEvaluation: (e) => {
+        // End a bar's line first, so the note gets a line of its own (the bar goes on below it).
+        progress.finish();
+        this.note(`evaluation at step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)}${e.meets_target ? '' : ' (below the target)'}`);
+      },
       onCheckpoint: async (c) => {
         await writeCheckpoint(ckptPath, c);
         checkpointWritten = true;

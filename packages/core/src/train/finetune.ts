@@ -174,6 +174,8 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
       await restoreAdam(gateOpt, resume.optimizers.gate, gateVars);
       if (weightOpt && resume.optimizers.weights) await restoreAdam(weightOpt, resume.optimizers.weights, weightVars);
     }
+    // Progress reports training time (calibration excluded), as before; the time budget counts from `started`.
+    const trainingStarted = Date.now();
     training: for (; step < totalSteps; epoch++, batchInEpoch = 0) {
       let skip = batchInEpoch;
       for (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
@@ -244,7 +246,7 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
         stepMs.push(performance.now() - t0);
         step++;
         batchInEpoch++;
-        hooks.onProgress?.({ step, totalSteps, epoch, loss, sparsity, elapsedMs: Date.now() - started });
+        hooks.onProgress?.({ step, totalSteps, epoch, loss, sparsity, elapsedMs: Date.now() - trainingStarted });
         if (opts.evalEvery !== undefined && step % opts.evalEvery === 0 && step < totalSteps) await evaluateNow();
         if (hooks.onCheckpoint && opts.checkpointEvery !== undefined && step % opts.checkpointEvery === 0 && step < totalSteps) {
           await hooks.onCheckpoint(await checkpoint());
