@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { constTensor, type AttributeValue, type ConstTensor, type Model, type Node } from '../graph/index.js';
+import { buildModel, float, floatScalar, int, ints, node, sineTensor, valueInfo } from '../../test/support/model-builder.js';
+import type { ConstTensor, Model, Node } from '../graph/index.js';
 import { initBackend } from './backend.js';
 import { Executor } from './executor.js';
 import { OpRegistry, defaultRegistry } from './registry.js';
@@ -13,39 +14,9 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
-const node = (opType: string, inputs: string[], output: string, attributes: Record<string, AttributeValue> = {}): Node => ({
-  name: output,
-  opType,
-  domain: '',
-  inputs,
-  outputs: [output],
-  attributes,
-});
-const values = (name: string, dims: number[], seed: number, scale = 1) =>
-  constTensor(name, 'float32', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.61 + seed) * scale));
-
-function model(nodes: Node[], inits: ConstTensor[], outputs: string[], opset = 13): Model {
-  return {
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: opset }],
-    producerName: 'pg-test',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata: {},
-    functions: [],
-    graph: {
-      name: 'g',
-      nodes,
-      initializers: new Map(inits.map((t) => [t.name, t])),
-      inputs: [{ name: 'x', dtype: 'float32', shape: [2, 4, 9, 9] }],
-      outputs: outputs.map((name) => ({ name, dtype: 'float32' as const })),
-      valueInfo: new Map(),
-    },
-  };
-}
+const values = (name: string, dims: number[], seed: number, scale = 1) => sineTensor(name, dims, seed, { step: 0.61, scale });
+const model = (nodes: Node[], inits: ConstTensor[], outputs: string[], opset = 13): Model =>
+  buildModel({ nodes, initializers: inits, inputs: [valueInfo('x', [2, 4, 9, 9])], outputs: outputs.map((name) => valueInfo(name)), opset });
 
 /** The default kernels, with the activation kernels counting their calls. */
 function countingRegistry(calls: Map<string, number>): OpRegistry {
@@ -63,7 +34,7 @@ function countingRegistry(calls: Map<string, number>): OpRegistry {
 
 const x = () => tf.tensor(values('x', [2, 4, 9, 9], 0.3, 8).data() as Float32Array, [2, 4, 9, 9]);
 const inits = [values('w', [6, 4, 3, 3], 1), values('b', [6], 2), values('wd', [4, 1, 3, 3], 3), values('bd', [4], 4)];
-const six = [constTensor('lo', 'float32', [], new Float32Array([0])), constTensor('hi', 'float32', [], new Float32Array([6]))];
+const six = [floatScalar('lo', 0), floatScalar('hi', 6)];
 
 function run(m: Model, outputs?: string[]): { out: Record<string, Float32Array>; calls: Map<string, number> } {
   const calls = new Map<string, number>();
@@ -91,9 +62,9 @@ describe('Conv + Relu/ReLU6 fused outside training', () => {
     ['Conv → Clip(0, 6) from inputs', model([node('Conv', ['x', 'w', 'b'], 'c', { strides: ints([2, 2]) }), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...six], ['y'])],
     [
       'Conv → Clip(0, 6) from attributes (opset 9)',
-      model([node('Conv', ['x', 'w'], 'c'), node('Clip', ['c'], 'y', { min: { type: 'float', value: 0 }, max: { type: 'float', value: 6 } })], inits, ['y'], 9),
+      model([node('Conv', ['x', 'w'], 'c'), node('Clip', ['c'], 'y', { min: float(0), max: float(6) })], inits, ['y'], 9),
     ],
-    ['depthwise Conv → Clip(0, 6)', model([node('Conv', ['x', 'wd', 'bd'], 'c', { group: { type: 'int', value: 4 }, pads: ints([1, 1, 1, 1]) }), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...six], ['y'])],
+    ['depthwise Conv → Clip(0, 6)', model([node('Conv', ['x', 'wd', 'bd'], 'c', { group: int(4), pads: ints([1, 1, 1, 1]) }), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...six], ['y'])],
     ['strided and dilated Conv → Relu', model([node('Conv', ['x', 'w', 'b'], 'c', { strides: ints([2, 2]), dilations: ints([2, 2]) }), node('Relu', ['c'], 'y')], inits, ['y'])],
   ];
   for (const [name, m] of cases) {
@@ -112,7 +83,7 @@ describe('Conv + Relu/ReLU6 fused outside training', () => {
   it('keeps the activation separate where the conv output has another reader or other bounds', () => {
     const twoReaders = model([node('Conv', ['x', 'w', 'b'], 'c'), node('Relu', ['c'], 'r'), node('Add', ['r', 'c'], 'y')], inits, ['y']);
     expect(run(twoReaders).calls.get('Relu')).toBe(1);
-    const clip5 = [six[0], constTensor('hi', 'float32', [], new Float32Array([5]))];
+    const clip5 = [six[0], floatScalar('hi', 5)];
     const other = model([node('Conv', ['x', 'w', 'b'], 'c'), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...clip5], ['y']);
     const r = run(other);
     expect(r.calls.get('Clip')).toBe(1);
