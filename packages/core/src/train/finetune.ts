@@ -6,7 +6,7 @@ import { InvalidDataError, TrainingError, UsageError } from '../errors/index.js'
 import { Executor } from '../runtime/executor.js';
 import { RUNTIME_SETTINGS, type Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { META, OBSERVE, SETTINGS, actScaleMode, floatTwin, pgLayers } from '../pg/index.js';
+import { META, OBSERVE, SETTINGS, actScaleMode, floatTwin, pgLayers, releaseFusedState } from '../pg/index.js';
 import { calibrate } from './calibrate.js';
 import type { FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
 
@@ -121,6 +121,7 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
             }
             return total;
           }, all);
+          releaseFusedState();
           const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: grads[v.name] }));
           gateOpt.applyGradients(pick(gateVars));
           if (weightOpt) weightOpt.applyGradients(pick(weightVars));
