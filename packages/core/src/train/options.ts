@@ -30,6 +30,13 @@ export interface FinetuneOptions {
   /** Batches used for calibration. */
   calibrationBatches: number;
   seed: number;
+  /**
+   * Threads computing a step's gradients (data-parallel, the main thread included); default: one per
+   * core, at most `shards`. Does not change the result.
+   */
+  workers?: number;
+  /** Micro-shards per batch, which the step's loss is defined over (see train/parallel/shard-loss.ts). */
+  shards: number;
 }
 
 export const FINETUNE_DEFAULTS: FinetuneOptions = {
@@ -48,6 +55,7 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   distill: false,
   calibrationBatches: 8,
   seed: 0,
+  shards: 4,
 };
 
 export interface FinetuneProgress {
