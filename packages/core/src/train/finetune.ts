@@ -77,24 +77,25 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
 
   const all = [...gateVars.values(), ...weightVars.values()];
   const shards = Math.max(1, Math.min(opts.shards, opts.batchSize));
-  const gradients = await DataParallelGradients.start({
-    model: current,
-    main: { exec, vars: all, thresholds: thrVars, teacher },
-    params: all.map((v) => paramOf.get(v)!),
-    thresholds: gated.map((l) => l.threshold!),
-    distill: opts.distill,
-    spec: { inputName, outputName, numClasses: data.numClasses, penalty: opts.penalty, gateTarget: opts.gateTarget, budget, sparsityWeight: opts.sparsityWeight, settings },
-    options: { workers: Math.min(opts.workers ?? defaultWorkers(shards), shards), shards },
-    batchSize: opts.batchSize,
-    sampleShape: data.sampleShape,
-  });
   const totalSteps = Math.max(1, Math.min(opts.maxSteps ?? Infinity, Math.floor((opts.epochs * data.size) / opts.batchSize)));
   const stepMs: number[] = [];
   let loss = NaN;
   let sparsity = NaN;
   let step = 0;
   const started = Date.now();
+  let gradients: DataParallelGradients | undefined;
   try {
+    const engine = (gradients = await DataParallelGradients.start({
+      model: current,
+      main: { exec, vars: all, thresholds: thrVars, teacher },
+      params: all.map((v) => paramOf.get(v)!),
+      thresholds: gated.map((l) => l.threshold!),
+      distill: opts.distill,
+      spec: { inputName, outputName, numClasses: data.numClasses, penalty: opts.penalty, gateTarget: opts.gateTarget, budget, sparsityWeight: opts.sparsityWeight, settings },
+      options: { workers: Math.min(opts.workers ?? defaultWorkers(shards), shards), shards },
+      batchSize: opts.batchSize,
+      sampleShape: data.sampleShape,
+    }));
     for (let epoch = 0; step < totalSteps; epoch++) {
       for (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
         if (step >= totalSteps || hooks.signal?.aborted) break;
@@ -103,17 +104,17 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
         setLearningRate(gateOpt, opts.lr * factor);
         if (weightOpt) setLearningRate(weightOpt, opts.weightLr * factor);
         // Loss and gradients over the batch's micro-shards, on the main thread and the workers.
-        const g = await gradients.step(batch, step);
+        const g = await engine.step(batch, step);
         const [l, sp] = [g.loss, 1 - g.gateOn / (g.gateTotal || 1)];
         tf.tidy(() => {
-          const grads = gradients.tensors(g.grads);
+          const grads = engine.tensors(g.grads);
           const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: grads[v.name] }));
           gateOpt.applyGradients(pick(gateVars));
           if (weightOpt) weightOpt.applyGradients(pick(weightVars));
           // Scales stay positive whatever a step does.
           for (const l of layers) if (!l.dynamic) gateVars.get(l.actScale)!.assign(tf.maximum(gateVars.get(l.actScale)!, 1e-6));
         });
-        gradients.publish();
+        engine.publish();
         if (!Number.isFinite(l)) {
           throw new TrainingError(`the loss became ${l} at step ${step + 1}`, { action: 'lower --lr / --weight-lr, or check the data for NaN values' });
         }
@@ -151,7 +152,7 @@ export async function finetune(model: Model, data: Dataset, opts: FinetuneOption
     };
     return { model: { ...current, metadata, graph: { ...current.graph, initializers } }, result };
   } finally {
-    await gradients.dispose();
+    await gradients?.dispose();
     gateOpt.dispose();
     weightOpt?.dispose();
     teacher?.dispose();
