@@ -136,6 +136,14 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       summary: 'Batches used to calibrate scales and thresholds.',
     }),
     seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of shuffling and calibration samples. Default: 0.' }),
+    workers: numberFlag({ integer: true, min: 1 })({
+      helpValue: 'N',
+      summary: 'Threads computing gradients (data-parallel; the result does not depend on it). Default: one per core, at most --shards.',
+    }),
+    shards: numberFlag({ integer: true, min: 1 })({
+      default: D.shards,
+      summary: 'Micro-shards per batch that the loss is defined over (at most this many workers are used).',
+    }),
   };
 
   public async run(): Promise<FinetuneJson> {
@@ -181,6 +189,8 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       timeBudgetMs: flags['time-budget'],
       checkpointEvery: flags['checkpoint-every'],
       finalCalibration: flags['final-calibration'],
+      workers: flags.workers,
+      shards: flags.shards,
     };
     const progress = createProgress(
       progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }),

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../custom-grad.js';
+import { channelSum } from './channel-sum.js';
 
 /** An activation a forward-only convolution applies in its own kernel. */
 export type FusedActivation = 'relu' | 'relu6';
@@ -46,7 +47,7 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
     return {
       // A broadcast bias add is one of tfjs-wasm's slow kernels; the fused conv adds it for free.
       value: tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
-      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), tf.reshape(tf.sum(dy, [0, 1, 2]), bi.shape)],
+      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), channelSum(dy, bi)],
     };
   });
   return op(x, w, bias) as tf.Tensor4D;
@@ -139,7 +140,7 @@ export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv
     return {
       // As for conv2dTrainable: the fused kernel adds the bias, where a broadcast add is slow on wasm.
       value: tf.fused.depthwiseConv2d({ x: xi, filter: fi, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
-      gradFunc: (dy, [xs, fs]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D), tf.reshape(tf.sum(dy, [0, 1, 2]), bi.shape)],
+      gradFunc: (dy, [xs, fs]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D), channelSum(dy, bi)],
     };
   });
   return op(xp, f, bias) as tf.Tensor4D;
