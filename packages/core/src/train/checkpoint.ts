@@ -24,7 +24,6 @@ export interface AdamState {
   v: Float32Array[];
 }
 
-/** Options that change what a run computes; the others (time budget, checkpoint interval) may differ on resume. */
 /** The options that decide the result; the time budget, checkpoint period and worker count do not. */
 export type CheckpointOptions = Omit<FinetuneOptions, 'timeBudgetMs' | 'checkpointEvery' | 'workers'>;
 
