@@ -1,47 +1,107 @@
 #!/usr/bin/env node
 // Fine-tuning step time of pg against the PyTorch reference of the same step (bench/pytorch_pg_step.py),
-// measured one after the other on this machine, printed as a ratio (absolute times drift on shared
-// machines; the ratio is the figure to compare). Usage (after `pnpm build`):
-//   node bench/finetune-step.mjs [--batch 128] [--steps 20] [--backend wasm]
+// per model, measured one after the other on this machine, printed as a ratio (absolute times drift on
+// shared machines; the ratio is the figure to compare). Models: the bundled ResNet (Fashion-MNIST, batch
+// 128 by default) and torchvision's ResNet-18 and MobileNetV2 at 224x224 (random weights, batch 16),
+// exported to .cache/zoo/ with /usr/bin/python3 when absent. The same PG step on both sides: 4/2 bits,
+// 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
+// Usage (after `pnpm build`):
+//   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2] [--batch 128] [--steps 20]
+//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--backend wasm]
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } from '../packages/core/dist/index.js';
+import { FINETUNE_DEFAULTS, InMemoryDataset, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '128' }, steps: { type: 'string', default: '20' }, backend: { type: 'string', default: 'wasm' } } });
-const batch = Number(values.batch);
-const steps = Number(values.steps);
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-await initBackend(values.backend);
-const model = await readModel(`${root}fixtures/models/resnet-fmnist.onnx`);
-const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
-const { result } = await finetune(gated, data, {
-  ...FINETUNE_DEFAULTS,
-  batchSize: batch,
-  maxSteps: steps + 3,
-  trainWeights: true,
-  targetSparsity: 0.85,
-  calibrationBatches: 2,
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'bundled,resnet18,mobilenet_v2' },
+    batch: { type: 'string', default: '128' },
+    steps: { type: 'string', default: '20' },
+    'zoo-batch': { type: 'string', default: '16' },
+    'zoo-steps': { type: 'string', default: '3' },
+    workers: { type: 'string' },
+    backend: { type: 'string', default: 'wasm' },
+  },
 });
-const pg = { step_ms_median: result.step_ms_median, steps: result.steps, batch, backend: values.backend };
-console.log(`pg (${values.backend}): ${pg.step_ms_median.toFixed(1)} ms/step (median of ${pg.steps}, batch ${batch}, weights + thresholds + scales)`);
-
+const root = fileURLToPath(new URL('..', import.meta.url));
 const python = '/usr/bin/python3';
-const probe = existsSync(python) ? spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }) : undefined;
-if (!probe || probe.status !== 0) {
-  console.log('PyTorch reference skipped: Debian python3-torch is not installed (apt-get install python3-torch)');
-  console.log(JSON.stringify({ pg }));
-} else {
+const hasTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
+const workers = values.workers === undefined ? undefined : Number(values.workers);
+await initBackend(values.backend);
+
+/** Random samples with labels, as a Dataset (speed does not depend on the values). */
+function randomData(size, sampleShape, numClasses) {
+  const rng = mulberry32(1);
+  const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+  const x = Float32Array.from({ length: size * sampleSize }, () => rng() * 2 - 1);
+  const labels = Int32Array.from({ length: size }, () => Math.floor(rng() * numClasses));
+  return new InMemoryDataset({ name: 'random', size, sampleShape, numClasses, labels, writeSample: (i, out, o) => out.set(x.subarray(i * sampleSize, (i + 1) * sampleSize), o) });
+}
+
+async function pgStep(name, batch, steps) {
+  let model;
+  let data;
+  let warmup;
+  if (name === 'bundled') {
+    model = await readModel(`${root}fixtures/models/resnet-fmnist.onnx`);
+    data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
+    warmup = 3;
+  } else {
+    const path = `${root}.cache/zoo/${name}.onnx`;
+    if (!existsSync(path)) {
+      const r = spawnSync(python, [`${root}bench/export_zoo.py`, `${root}.cache/zoo`, name], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`exporting ${name} failed: ${r.stderr}`);
+    }
+    model = await readModel(path);
+    data = randomData((steps + 2) * batch, [3, 224, 224], 1000);
+    warmup = 1;
+  }
+  const { model: gated, layers } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
+  const { result } = await finetune(gated, data, {
+    ...FINETUNE_DEFAULTS,
+    batchSize: batch,
+    maxSteps: steps + warmup,
+    trainWeights: true,
+    weightLr: 1e-4,
+    targetSparsity: 0.85,
+    calibrationBatches: name === 'bundled' ? 2 : 1,
+    workers,
+  });
+  return { step_ms_median: result.step_ms_median, steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
+}
+
+function torchStep(name, batch, steps) {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--batch', String(batch), '--steps', String(steps)], { encoding: 'utf8', env });
+  const warmup = name === 'bundled' ? 3 : 1;
+  const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr}`);
-  const torch = JSON.parse(r.stdout.trim().split('\n').pop());
-  console.log(`PyTorch ${torch.torch} (${torch.threads} threads): ${torch.step_ms_median.toFixed(1)} ms/step`);
-  console.log(`ratio pg / PyTorch: ${(pg.step_ms_median / torch.step_ms_median).toFixed(2)}x (target: <= 1.0x)`);
-  console.log(JSON.stringify({ pg, torch, ratio: pg.step_ms_median / torch.step_ms_median }));
+  return JSON.parse(r.stdout.trim().split('\n').pop());
 }
+
+const rows = [];
+for (const name of values.models.split(',')) {
+  const zoo = name !== 'bundled';
+  const batch = Number(zoo ? values['zoo-batch'] : values.batch);
+  const steps = Number(zoo ? values['zoo-steps'] : values.steps);
+  if (zoo && !hasTorch) {
+    console.log(`${name}: skipped (needs Debian's python3-torch and python3-torchvision to export it)`);
+    continue;
+  }
+  const pg = await pgStep(name, batch, steps);
+  console.log(`${name} pg (${values.backend}, workers ${pg.workers}, ${pg.gated} gated layers): ${pg.step_ms_median.toFixed(1)} ms/step (median of ${pg.steps}, batch ${batch})`);
+  if (!hasTorch) {
+    console.log('PyTorch reference skipped: Debian python3-torch is not installed (apt-get install python3-torch)');
+    rows.push({ model: name, pg });
+    continue;
+  }
+  const torch = torchStep(name, batch, steps);
+  const ratio = pg.step_ms_median / torch.step_ms_median;
+  console.log(`${name} PyTorch ${torch.torch} (${torch.threads} threads, ${torch.gated} gated layers): ${torch.step_ms_median.toFixed(1)} ms/step`);
+  console.log(`${name} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= 1.0x)`);
+  rows.push({ model: name, pg, torch, ratio });
+}
+console.log(JSON.stringify(rows));

@@ -7,6 +7,10 @@ conv gated, second conv and shortcut convs quantized statically, stem and classi
 quantizer (static learnable scale, 4/2 bits, 8-bit weights, straight-through estimators) and the same
 gate (hard step forward, sigmoid-surrogate backward, alpha 5). Both phases are computed densely, as the
 method's reference does. Weights and thresholds are trained with Adam, like `pg finetune --train-weights`.
+With --model resnet18 or mobilenet_v2: the torchvision model (random weights) at 224x224, BatchNorm folded
+into the convolutions (torch.fx), layers placed by the same rules as `pg convert` (a conv whose output goes
+into a ReLU/ReLU6 is gated; the first conv and the classifier stay float; depthwise and other convs are
+quantized statically), 1000 classes.
 Prints one JSON line: {"step_ms_median": ..., "steps": ..., "batch": ...}.
 Run with Debian's python3-torch: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_pg_step.py
 """
@@ -121,24 +125,105 @@ class Net(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class QConvOf(nn.Module):
+    """A (BN-folded) conv of a torchvision model, quantized statically: QConv with the conv's geometry."""
+
+    def __init__(self, conv, bits=4, wbits=8):
+        super().__init__()
+        self.conv = conv
+        self.scale = nn.Parameter(torch.tensor(3.0))
+        self.bits, self.wbits = bits, wbits
+
+    def linear(self, x, w, bias):
+        c = self.conv
+        return F.conv2d(x, w, bias, c.stride, c.padding, c.dilation, c.groups)
+
+    def forward(self, x):
+        q, unit = codes(x, self.scale, self.bits)
+        return self.linear(q * unit, quant_weights(self.conv.weight, self.wbits), self.conv.bias)
+
+
+class PGConvOf(QConvOf):
+    """A gated conv of a torchvision model: PGConv with the conv's geometry."""
+
+    def __init__(self, conv, bits=4, hbits=2, wbits=8):
+        super().__init__(conv, bits, wbits)
+        self.hbits = hbits
+        self.threshold = nn.Parameter(torch.zeros(conv.out_channels))
+
+    def forward(self, x):
+        q, unit = codes(x, self.scale, self.bits)
+        step = 2 ** (self.bits - self.hbits)
+        qhb = STETrunc.apply(q / step) * step
+        xq, xhb = q * unit, qhb * unit
+        w = quant_weights(self.conv.weight, self.wbits)
+        ohb = self.linear(xhb, w, self.conv.bias)
+        olb = self.linear(xq - xhb, w, None)
+        m = Gate.apply(ohb - self.threshold.view(1, -1, 1, 1), 5.0)
+        self.fraction = m.mean()
+        return ohb + m * olb
+
+
+def placement(node, conv, modules):
+    """pg convert's rules on the traced graph: 'float', 'gate' or 'quantize'."""
+    if node.args[0].op == "placeholder":
+        return "float"
+    if conv.groups > 1 and conv.weight.shape[1] == 1:
+        return "quantize"
+    users = list(node.users)
+    if len(users) == 1:
+        u = users[0]
+        relu_module = u.op == "call_module" and isinstance(modules[u.target], (nn.ReLU, nn.ReLU6))
+        relu_function = u.op == "call_function" and u.target in (F.relu, torch.relu, F.relu6)
+        if relu_module or relu_function:
+            return "gate"
+    return "quantize"
+
+
+def zoo_model(name):
+    import torchvision
+    from torch.fx.experimental.optimization import fuse
+
+    gm = fuse(getattr(torchvision.models, name)().eval())
+    modules = dict(gm.named_modules())
+    for node in gm.graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.Conv2d):
+            continue
+        conv = modules[node.target]
+        role = placement(node, conv, modules)
+        if role == "float":
+            continue
+        parent, _, attr = node.target.rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, attr, PGConvOf(conv) if role == "gate" else QConvOf(conv))
+    gm.recompile()
+    return gm
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="bundled", choices=["bundled", "resnet18", "mobilenet_v2"])
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    net = Net()
-    gates = [b.conv1 for b in net.blocks]
-    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, QConv)]
+    if args.model == "bundled":
+        net = Net()
+        x = torch.randn(args.batch, 1, 28, 28)
+        y = torch.randint(0, 10, (args.batch,))
+    else:
+        net = zoo_model(args.model)
+        x = torch.randn(args.batch, 3, 224, 224)
+        y = torch.randint(0, 1000, (args.batch,))
+    gates = [m for m in net.modules() if isinstance(m, (PGConv, PGConvOf))]
+    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, (QConv, QConvOf))]
     weights = [p for n, p in net.named_parameters() if not (n.endswith("threshold") or n.endswith("scale"))]
     opt_g = torch.optim.Adam(thr, lr=1e-3)
     opt_w = torch.optim.Adam(weights, lr=1e-4)
-    x = torch.randn(args.batch, 1, 28, 28)
-    y = torch.randint(0, 10, (args.batch,))
     times = []
-    for i in range(args.steps + 3):
+    for i in range(args.steps + args.warmup):
         t0 = time.perf_counter()
         loss = F.cross_entropy(net(x), y)
         loss = loss + 1e-3 * sum(torch.norm(g.threshold) for g in gates)
@@ -148,9 +233,9 @@ def main():
         loss.backward()
         opt_g.step()
         opt_w.step()
-        if i >= 3:
+        if i >= args.warmup:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"step_ms_median": statistics.median(times), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
+    print(json.dumps({"model": args.model, "gated": len(gates), "step_ms_median": statistics.median(times), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h
 
 /**
  * A duration such as `90s`, `10m`, `1h30m` or `500ms`; a bare number is seconds. Returns milliseconds.
+ * Zero is allowed: `pg sweep --time-budget 0` starts no point and only rewrites its summary.
  * The thrown message omits the flag name because oclif prefixes it.
  */
 export function parseDuration(input: string): number {
@@ -121,7 +122,7 @@ export function parseDuration(input: string): number {
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
   const ms = parts.reduce((a, p) => a + Number(p[1]) * DURATION_UNITS_MS[p[2]], 0);
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text || !(ms > 0)) {
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text || !(ms >= 0)) {
     throw new UsageError(`expected a duration such as 90s, 10m or 1h30m, got '${input}'`);
   }
   return ms;

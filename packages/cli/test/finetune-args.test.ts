@@ -13,7 +13,7 @@ describe('parseDuration', () => {
     expect(parseDuration('45')).toBe(45_000);
   });
   it('refuses anything else as a usage error', () => {
-    for (const bad of ['', '10x', 'm', '10 m', '0s', '-5s', '1h 2m']) expect(() => parseDuration(bad), bad).toThrow(UsageError);
+    for (const bad of ['', '10x', 'm', '10 m', '-5s', '1h 2m']) expect(() => parseDuration(bad), bad).toThrow(UsageError);
   });
 });
 

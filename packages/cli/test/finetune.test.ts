@@ -82,6 +82,14 @@ describe('pg finetune on the tiny CNN', () => {
     expect(doc.resumed_from_step).toBeGreaterThan(0);
     expect(doc.steps).toBe(20);
     expect(doc.stopped).toBe('completed');
+
+    // Wherever the signal landed, the result is the uninterrupted run's, tensor for tensor.
+    const straight = join(tmp.dir, 'tiny-straight.onnx');
+    const whole = await pg([...args.slice(0, 5), straight, ...args.slice(6)]);
+    expect(whole.code, whole.stderr).toBe(0);
+    const [a, b] = await Promise.all([readModel(out), readModel(straight)]);
+    const tensors = (m: typeof a) => [...m.graph.initializers].map(([name, t]) => [name, Array.from(t.data() as ArrayLike<number>)]);
+    expect(tensors(a)).toEqual(tensors(b));
   });
 
   it('--target-bavg, --eval-split, --eval-every and --keep-best: the result lists the evaluations', async () => {
@@ -96,6 +104,14 @@ describe('pg finetune on the tiny CNN', () => {
     expect(doc.target_sparsity).toBeCloseTo(0.8, 12);
     expect(doc.evaluations.map((e) => e.step)).toEqual([2, 4]);
     expect(doc.eval_data).toMatch(/held out/);
+
+    // Separate held-out data: evaluated at the end only without --eval-every.
+    const other = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '2', '--batch-size', '32', '--eval-data', BUNDLED_TEST, '--json']);
+    expect(other.code, other.stderr).toBe(0);
+    const r = json(other).result as { evaluations: { step: number; accuracy: number }[]; eval_data: string };
+    expect(schemaErrors('finetune', r)).toEqual([]);
+    expect(r.eval_data).toMatch(/^fashion-mnist:test/);
+    expect(r.evaluations.map((e) => e.step)).toEqual([2]);
   });
 
   it('--time-budget stops the run, keeps what it has and says so', async () => {

@@ -3,20 +3,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SweepResult } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDuration } from '../src/duration-flag.js';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
-
-describe('parseDuration', () => {
-  it('reads units and plain seconds, and refuses anything else', () => {
-    expect(parseDuration('90s')).toBe(90_000);
-    expect(parseDuration('1h30m')).toBe(5_400_000);
-    expect(parseDuration('250ms')).toBe(250);
-    expect(parseDuration('2')).toBe(2000);
-    expect(() => parseDuration('10 minutes')).toThrow(/expected a duration/);
-    expect(() => parseDuration('5x')).toThrow(/expected a duration/);
-  });
-});
 
 describe('pg sweep on the tiny CNN', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -88,10 +76,15 @@ describe('pg sweep on the tiny CNN', () => {
     expect(s1).toMatchObject({ complete: 1, pending: 1, stopped: 'time-budget' });
     expect(s1.points[0].accuracy).toBe(before.points[0].accuracy);
 
-    const resumed = await sweep('--resume');
+    // --cost on resume: the kept point is priced from its stored report, the new one as it is measured.
+    const resumed = await sweep('--resume', '--cost', 'bit-serial');
     expect(resumed.code, resumed.stderr).toBe(0);
     const s2 = json(resumed).result as SweepResult;
+    expect(schemaErrors('sweep', s2)).toEqual([]);
     expect(s2.points.map((p) => [p.status, p.reused])).toEqual([['complete', true], ['complete', false]]);
+    expect(s2.points.map((p) => p.costs.map((c) => c.backend))).toEqual([['bit-serial'], ['bit-serial']]);
+    expect(s2.points.every((p) => p.costs[0].total > 0)).toBe(true);
+    expect(Object.keys(s2.frontier).sort()).toEqual(['bavg', 'bit-serial']);
     expect(s2).toMatchObject({ complete: 2, pending: 0, stopped: null });
     // Same seed, same settings: the re-run point reproduces its first result.
     expect(s2.points[1].accuracy).toBe(before.points[1].accuracy);

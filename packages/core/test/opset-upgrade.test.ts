@@ -8,7 +8,6 @@ import { upgradeOpset } from '../src/graph/passes/upgrade-opset.js';
 import {
   Executor,
   UnsupportedModelError,
-  constTensor,
   convertModel,
   initBackend,
   inspectModel,
@@ -20,6 +19,7 @@ import {
   type Model,
   type Node,
 } from '../src/index.js';
+import { buildModel, float, int, ints, node as namedNode, sineTensor, valueInfo } from './support/model-builder.js';
 
 // PyTorch exports at opsets 9 and 10 keep Clip's bounds, Pad's pads and Slice's ranges in attributes; pg
 // writes gated models at opset 12, so convert rewrites those nodes. The rewritten graph must compute the
@@ -31,18 +31,10 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
-const float = (value: number): AttributeValue => ({ type: 'float', value });
-const node = (opType: string, inputs: string[], output: string, attributes: Record<string, AttributeValue> = {}): Node => ({
-  name: `/${output}/${opType}`,
-  opType,
-  domain: '',
-  inputs,
-  outputs: [output],
-  attributes,
-});
-const weights = (name: string, dims: number[], seed: number) =>
-  constTensor(name, 'float32', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.37 + seed) * 0.5));
+// Named like PyTorch's exporter names nodes ('/c1/Conv'), which convert reports as the layer names.
+const node = (opType: string, inputs: string[], output: string, attributes: Record<string, AttributeValue> = {}): Node =>
+  namedNode(opType, inputs, output, attributes, `/${output}/${opType}`);
+const weights = (name: string, dims: number[], seed: number) => sineTensor(name, dims, seed, { step: 0.37, scale: 0.5 });
 
 /** conv → Clip(0, 6) → Pad → conv → Relu → Slice → Dropout → GlobalAveragePool → Flatten → Gemm, at opset 9. */
 function opset9Model(): Model {
@@ -58,28 +50,17 @@ function opset9Model(): Model {
     node('Dropout', ['s2'], 'd2', { ratio: float(0.2) }),
     node('GlobalAveragePool', ['d2'], 'g'),
     node('Flatten', ['g'], 'f'),
-    node('Gemm', ['f', 'wf', 'bf'], 'y', { transB: { type: 'int', value: 1 } }),
+    node('Gemm', ['f', 'wf', 'bf'], 'y', { transB: int(1) }),
   ];
   const inits = [weights('w0', [6, 3, 3, 3], 1), weights('b0', [6], 2), weights('w1', [8, 6, 3, 3], 3), weights('b1', [8], 4), weights('w2', [8, 8, 1, 1], 5), weights('b2', [8], 6), weights('wf', [5, 8], 7), weights('bf', [5], 8)];
-  return {
+  return buildModel({
     irVersion: 4,
-    opsetImports: [{ domain: '', version: 9 }],
-    producerName: 'pg-test',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata: {},
-    functions: [],
-    graph: {
-      name: 'g',
-      nodes,
-      initializers: new Map(inits.map((t) => [t.name, t])),
-      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 3, 8, 8] }],
-      outputs: [{ name: 'y', dtype: 'float32', shape: ['N', 5] }],
-      valueInfo: new Map(),
-    },
-  };
+    opset: 9,
+    nodes,
+    initializers: inits,
+    inputs: [valueInfo('x', ['N', 3, 8, 8])],
+    outputs: [valueInfo('y', ['N', 5])],
+  });
 }
 
 const input = Float32Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => Math.cos(i * 0.13) * 2);

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import {
+  checkFiniteWeights,
   checkpointPathFor,
   finetune,
   FINETUNE_DEFAULTS,
@@ -135,6 +136,14 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       summary: 'Batches used to calibrate scales and thresholds.',
     }),
     seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of shuffling and calibration samples. Default: 0.' }),
+    workers: numberFlag({ integer: true, min: 1 })({
+      helpValue: 'N',
+      summary: 'Threads computing gradients (data-parallel; the result does not depend on it). Default: one per core, at most --shards.',
+    }),
+    shards: numberFlag({ integer: true, min: 1 })({
+      default: D.shards,
+      summary: 'Micro-shards per batch that the loss is defined over (at most this many workers are used).',
+    }),
   };
 
   public async run(): Promise<FinetuneJson> {
@@ -144,6 +153,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     }
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
     const model = await readModel(args.model);
+    checkFiniteWeights(model);
     const { dataset, preprocess } = await openDataFor(model, flags);
     this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
     let evalData: Dataset | undefined;
@@ -179,6 +189,8 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       timeBudgetMs: flags['time-budget'],
       checkpointEvery: flags['checkpoint-every'],
       finalCalibration: flags['final-calibration'],
+      workers: flags.workers,
+      shards: flags.shards,
     };
     const progress = createProgress(
       progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }),
@@ -194,8 +206,11 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       onProgress: (p) => progress.update(p),
       signal: interrupt.signal,
       evalData,
-      onEvaluation: (e) =>
-        this.note(`evaluation at step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)}${e.meets_target ? '' : ' (below the target)'}`),
+      onEvaluation: (e) => {
+        // End a bar's line first, so the note gets a line of its own (the bar goes on below it).
+        progress.finish();
+        this.note(`evaluation at step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)}${e.meets_target ? '' : ' (below the target)'}`);
+      },
       onCheckpoint: async (c) => {
         await writeCheckpoint(ckptPath, c);
         checkpointWritten = true;

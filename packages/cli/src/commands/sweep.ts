@@ -11,8 +11,7 @@ import {
 } from '@pg/core';
 import { costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
-import { durationFlag } from '../duration-flag.js';
-import { numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
+import { durationFlag, numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { renderSweep } from '../render/sweep.js';
@@ -70,6 +69,12 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     'calibration-batches': numberFlag({ integer: true, min: 1 })({ default: D.calibrationBatches, summary: 'Batches used to calibrate scales and thresholds of each point.' }),
     seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of every point. Default: 0.' }),
     cost: Flags.string({ helpValue: 'all|NAME[,NAME]', summary: 'Price every point on these device cost models and add their frontiers (see pg report --cost).' }),
+    profile: Flags.string({
+      multiple: true,
+      multipleNonGreedy: true,
+      helpValue: 'FILE',
+      summary: 'A device profile (JSON) replacing the bundled one of its cost model, and selecting that model (see pg report --profile).',
+    }),
     'out-dir': Flags.string({ required: true, helpValue: 'DIR', summary: 'Folder of the sweep: sweep.json and points/<id>/{model.onnx,report.json}.' }),
     resume: Flags.boolean({ default: false, summary: 'Continue the sweep in --out-dir, keeping its complete points.' }),
     'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop between points before exceeding this wall time (e.g. 90s, 30m, 1h30m).' }),
@@ -84,7 +89,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     }
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
     for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
-    const profiles = flags.cost === undefined ? [] : await selectProfiles(flags.cost, []);
+    const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const model = await readModel(args.model);
     const train = await openDataFor(model, flags);
     const evalSpec = flags['eval-data'];

@@ -1,10 +1,5 @@
 import type { CostReport, GateCheck, LayerSensitivity } from '@pg/core';
-import { fixed, percent, renderTable } from './table.js';
-
-/** 1.23e+9 style for costs that span many orders of magnitude; plain below 10^6. */
-function magnitude(v: number): string {
-  return Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(v < 100 ? 2 : 0);
-}
+import { fixed, magnitude, percent, renderTable } from './table.js';
 
 /** `--cost`: one row per device model (total and ratios), then each model's notes. */
 export function renderCosts(costs: readonly CostReport[]): string {

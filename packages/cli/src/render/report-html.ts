@@ -2,8 +2,8 @@ import type { ReportResult } from '@pg/core';
 import { escapeHtml } from './html/escape.js';
 import { htmlTable, page, summaryTable, type PageSection } from './html/page.js';
 import { heatmap, histogram, horizontalBars, scatter, type Point } from './html/svg-charts.js';
-import { bitsOf, reportSummaryRows } from './report.js';
-import { count, fixed, percent } from './table.js';
+import { bitsOf, layerCells, reportSummaryRows } from './report.js';
+import { count, fixed, magnitude, percent } from './table.js';
 
 /** One configuration in the accuracy-against-B_avg chart (a compared model or a sweep point). */
 export interface AccuracyPoint {
@@ -122,27 +122,12 @@ function sensitivitySection(r: ReportResult): PageSection {
   };
 }
 
-/** 1.23e+9 style for costs spanning orders of magnitude; plain below 10^6. */
-function magnitude(v: number): string {
-  return Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(v < 100 ? 2 : 0);
-}
-
 const ratio = (v: number): string => `${v.toFixed(3)}x`;
 
 function layerTable(r: ReportResult): string {
   return htmlTable(
     ['layer', 'op', 'bits', 'MACs', 'outputs', 'high-prec', 'Δ min', 'Δ mean', 'Δ max'],
-    r.layers.map((l) => [
-      l.name,
-      l.op,
-      bitsOf(l),
-      count(l.macs),
-      count(l.outputs),
-      percent(l.high_precision_fraction),
-      fixed(l.threshold?.min, 3),
-      fixed(l.threshold?.mean, 3),
-      fixed(l.threshold?.max, 3),
-    ]),
+    r.layers.map(layerCells),
     [false, false, true, true, true, true, true, true, true],
   );
 }

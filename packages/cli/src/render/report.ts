@@ -45,17 +45,22 @@ export function renderReport(r: ReportResult): string {
       { header: 'thr mean', align: 'right' },
       { header: 'thr max', align: 'right' },
     ],
-    r.layers.map((l) => [
-      l.name,
-      l.op,
-      bitsOf(l),
-      count(l.macs),
-      count(l.outputs),
-      percent(l.high_precision_fraction),
-      fixed(l.threshold?.min, 3),
-      fixed(l.threshold?.mean, 3),
-      fixed(l.threshold?.max, 3),
-    ]),
+    r.layers.map(layerCells),
   );
   return `${summary}\n\n${table}`;
+}
+
+/** A layer's row in the text and HTML tables: name, op, bits, MACs, outputs, high-precision share, threshold range. */
+export function layerCells(l: LayerReport): string[] {
+  return [
+    l.name,
+    l.op,
+    bitsOf(l),
+    count(l.macs),
+    count(l.outputs),
+    percent(l.high_precision_fraction),
+    fixed(l.threshold?.min, 3),
+    fixed(l.threshold?.mean, 3),
+    fixed(l.threshold?.max, 3),
+  ];
 }

@@ -1,5 +1,4 @@
 import { UsageError } from '../errors/index.js';
-import { InMemoryDataset } from './dataset.js';
 import type { Dataset } from './dataset.js';
 import { shuffledIndices } from './random.js';
 
@@ -21,7 +20,7 @@ export function holdOut(data: Dataset, fraction: number, seed: number): { train:
       action: 'Give a larger data set or another --eval-split fraction.',
     });
   }
-  if (!(data instanceof InMemoryDataset)) {
+  if (!isSubsettable(data)) {
     throw new UsageError(`${data.name} cannot be split into a held-out part.`, { action: 'Give held-out data with --eval-data instead.' });
   }
   const order = shuffledIndices(data.size, seed + HOLD_OUT_SEED_OFFSET);
@@ -31,4 +30,13 @@ export function holdOut(data: Dataset, fraction: number, seed: number): { train:
     train: data.subset(train, `${data.name}, ${train.length} samples without the hold-out`),
     heldOut: data.subset(held, `${data.name}, ${n} held-out samples (seed ${seed})`),
   };
+}
+
+/** Data sets that can hand out a subset of their samples without copying them (in memory, NPY files). */
+interface SubsettableDataset extends Dataset {
+  subset(indices: Uint32Array, name: string): Dataset;
+}
+
+function isSubsettable(data: Dataset): data is SubsettableDataset {
+  return typeof (data as Partial<SubsettableDataset>).subset === 'function';
 }

@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { buildModel } from '../../test/support/model-builder.js';
 import { InvalidModelError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
 import { META } from '../pg/format.js';
 import { isBuiltinImageSpec, PREPROCESS_KEYS, readPreprocessKey, resolvePreprocess, withPreprocess } from './model-preprocess.js';
 
-function model(metadata: Record<string, string>): Model {
-  return {
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 13 }],
-    producerName: '',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata,
-    graph: { name: 'g', nodes: [], initializers: new Map(), inputs: [], outputs: [], valueInfo: new Map() },
-    functions: [],
-    sourcePath: 'm.onnx',
-  };
-}
+const model = (metadata: Record<string, string>): Model => buildModel({ metadata, sourcePath: 'm.onnx' });
 
 const recorded = model({ 'pg.preprocess.mean': '0.286', 'pg.preprocess.std': ' 0.353 ' });
 

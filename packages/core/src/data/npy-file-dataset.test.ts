@@ -8,6 +8,7 @@ import { InvalidDataError } from '../errors/index.js';
 import { encodeNpy, type NpyArray } from './npy.js';
 import { zipSync } from 'fflate';
 import { datasetFromArrays, openNpyDataset, openNpzDataset } from './npy-dataset.js';
+import { holdOut } from './hold-out.js';
 
 let dir: string;
 beforeAll(() => {
@@ -54,6 +55,24 @@ describe('.npy data read from the file batch by batch', () => {
         });
       }
     }
+  });
+
+  it('splits off the same hold-out as the arrays in memory (--eval-split on .npy data), subsets of subsets too', async () => {
+    const x = samples(40);
+    const y = labels(40);
+    const file = await openNpyDataset(write('x-split.npy', x), write('y-split.npy', y));
+    const memory = datasetFromArrays(x, y, { x: 'x', y: 'y', name: 'x' });
+    const a = holdOut(file, 0.25, 9);
+    const b = holdOut(memory, 0.25, 9);
+    const nested = [holdOut(a.train, 0.5, 1), holdOut(b.train, 0.5, 1)];
+    for (const [p, q] of [[a.train, b.train], [a.heldOut, b.heldOut], [nested[0].heldOut, nested[1].heldOut]] as const) {
+      expect(p.size).toBe(q.size);
+      const [pb] = [...p.batches(64, { shuffle: true, seed: 2 })];
+      const [qb] = [...q.batches(64, { shuffle: true, seed: 2 })];
+      expect(pb.y).toEqual(qb.y);
+      expect(pb.x).toEqual(qb.x);
+    }
+    expect(a.heldOut.size).toBe(10);
   });
 
   it('reads an .npz of stored arrays (np.savez) from the file the same way; a compressed one from memory', async () => {

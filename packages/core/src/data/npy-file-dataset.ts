@@ -130,14 +130,27 @@ export class NpyFileDataset implements Dataset {
   readonly size: number;
   readonly sampleShape: number[];
 
+  /**
+   * `pick` maps this data set's sample indices to the file's (a subset, e.g. a hold-out); `labels` are this
+   * data set's own, in its order. `name` replaces the default description.
+   */
   constructor(
     private readonly file: NpySampleFile,
     readonly labels: Int32Array | undefined,
     source: string,
+    private readonly pick?: Uint32Array,
+    name?: string,
   ) {
-    this.size = file.layout.shape[0];
+    this.size = pick?.length ?? file.layout.shape[0];
     this.sampleShape = file.layout.shape.slice(1);
-    this.name = `${source} (${this.size} samples${labels === undefined ? ', no labels' : ''})`;
+    this.name = name ?? `${source} (${this.size} samples${labels === undefined ? ', no labels' : ''})`;
+  }
+
+  /** The samples at `indices` (in that order) as a data set of their own, read from the same file. */
+  subset(indices: Uint32Array, name: string): NpyFileDataset {
+    const pick = Uint32Array.from(indices, (i) => this.pick?.[i] ?? i);
+    const labels = this.labels === undefined ? undefined : Int32Array.from(indices, (i) => this.labels![i]);
+    return new NpyFileDataset(this.file, labels, name, pick, name);
   }
 
   get hasLabels(): boolean {
@@ -158,7 +171,7 @@ export class NpyFileDataset implements Dataset {
         if (n < batchSize && dropLast) return;
         const indices = order.subarray(start, start + n);
         const x = new Float32Array(n * this.file.sampleSize);
-        this.file.readSamples(fd, indices, x);
+        this.file.readSamples(fd, this.pick === undefined ? indices : indices.map((i) => this.pick![i]), x);
         const shape = [n, ...this.sampleShape];
         if (this.labels === undefined) {
           yield { x, shape };

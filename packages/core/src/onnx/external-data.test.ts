@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildModel, int, node, valueInfo } from '../../test/support/model-builder.js';
 import { FileAccessError, InvalidModelError } from '../errors/pg-error.js';
 import type { Model } from '../graph/ir.js';
 import { constTensor, type ConstTensor } from '../graph/tensor.js';
@@ -22,31 +23,13 @@ const X = new Float32Array([1, 2, 3, -1, 0, 1]); // [2, 3]
 
 /** Y = X @ W + B, with W and B as initializers. */
 function matMulAddModel(): Model {
-  return {
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'pg-test',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata: {},
-    functions: [],
-    graph: {
-      name: 'g',
-      nodes: [
-        { name: 'mm', opType: 'MatMul', domain: '', inputs: ['X', 'W'], outputs: ['XW'], attributes: {} },
-        { name: 'add', opType: 'Add', domain: '', inputs: ['XW', 'B'], outputs: ['Y'], attributes: {} },
-      ],
-      initializers: new Map([
-        ['W', constTensor('W', 'float32', [3, 4], W)],
-        ['B', constTensor('B', 'float32', [4], B)],
-      ]),
-      inputs: [{ name: 'X', dtype: 'float32', shape: ['N', 3] }],
-      outputs: [{ name: 'Y', dtype: 'float32', shape: ['N', 4] }],
-      valueInfo: new Map(),
-    },
-  };
+  return buildModel({
+    opset: 17,
+    nodes: [node('MatMul', ['X', 'W'], 'XW', {}, 'mm'), node('Add', ['XW', 'B'], 'Y', {}, 'add')],
+    initializers: [constTensor('W', 'float32', [3, 4], W), constTensor('B', 'float32', [4], B)],
+    inputs: [valueInfo('X', ['N', 3])],
+    outputs: [valueInfo('Y', ['N', 4])],
+  });
 }
 
 function expectedY(): number[] {
@@ -160,12 +143,9 @@ describe('external data', () => {
     const half = new Float32Array([1, -2, 0.5, 65504]);
     const model = matMulAddModel();
     model.graph.initializers = new Map([['H', constTensor('H', 'float16', [4], half)]]);
-    model.graph.nodes = [
-      { name: 'cast', opType: 'Cast', domain: '', inputs: ['H'], outputs: ['Hf'], attributes: { to: { type: 'int', value: 1 } } },
-      { name: 'add', opType: 'Add', domain: '', inputs: ['X', 'Hf'], outputs: ['Y'], attributes: {} },
-    ];
-    model.graph.inputs = [{ name: 'X', dtype: 'float32', shape: [4] }];
-    model.graph.outputs = [{ name: 'Y', dtype: 'float32', shape: [4] }];
+    model.graph.nodes = [node('Cast', ['H'], 'Hf', { to: int(1) }, 'cast'), node('Add', ['X', 'Hf'], 'Y', {}, 'add')];
+    model.graph.inputs = [valueInfo('X', [4])];
+    model.graph.outputs = [valueInfo('Y', [4])];
     const path = join(dir, 'half.onnx');
     await writeModel(model, path, { externalData: 'all', threshold: 1 });
     expect(externalEntries(path).get('H')!.get('length')).toBe('8');

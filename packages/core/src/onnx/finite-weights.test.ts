@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModel, node, valueInfo } from '../../test/support/model-builder.js';
 import { InvalidModelError } from '../errors/pg-error.js';
 import type { Model } from '../graph/ir.js';
 import { constTensor } from '../graph/tensor.js';
@@ -16,25 +17,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function model(w: Float32Array, dtype: 'float32' | 'float16' | 'int32' = 'float32'): Model {
   const data = dtype === 'int32' ? Int32Array.from(w, (v) => (Number.isFinite(v) ? v : 0)) : w;
-  return {
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 13 }],
-    producerName: '',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata: {},
-    graph: {
-      name: 'g',
-      nodes: [{ name: 'add', opType: 'Add', domain: '', inputs: ['x', 'w'], outputs: ['y'], attributes: {} }],
-      initializers: new Map([['w', constTensor('w', dtype, [w.length], data)]]),
-      inputs: [{ name: 'x', dtype: 'float32', shape: [w.length] }],
-      outputs: [{ name: 'y', dtype: 'float32', shape: [w.length] }],
-      valueInfo: new Map(),
-    },
-    functions: [],
-  };
+  return buildModel({
+    nodes: [node('Add', ['x', 'w'], 'y', {}, 'add')],
+    initializers: [constTensor('w', dtype, [w.length], data)],
+    inputs: [valueInfo('x', [w.length])],
+    outputs: [valueInfo('y', [w.length])],
+  });
 }
 
 describe('checkFiniteWeights', () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { plainModel } from '../../test/support/model-builder.js';
 import { FileAccessError, InvalidDataError, InvalidModelError, UnsupportedModelError } from '../errors/pg-error.js';
 import type { Model } from '../graph/ir.js';
 import type { ConstTensor } from '../graph/tensor.js';
@@ -13,21 +14,6 @@ import { onnx } from './proto.js';
 
 const DATA = '/usr/share/libonnx-testdata/data';
 const ORT_QUIET = { logSeverityLevel: 3 } as const; // old-opset warnings would flood the test output
-
-/** The model as plain data (tensor contents read, Maps as entry lists) so toEqual can compare two decodes. */
-function plain(x: unknown): unknown {
-  if (x instanceof Map) return [...x].map(([k, v]) => [k, plain(v)]);
-  if (Array.isArray(x)) return x.map(plain);
-  if (ArrayBuffer.isView(x)) return x;
-  if (x !== null && typeof x === 'object') {
-    return Object.fromEntries(
-      Object.entries(x)
-        .filter(([k]) => k !== 'sourcePath')
-        .map(([k, v]) => [k, typeof v === 'function' ? plain((v as () => unknown)()) : plain(v)]),
-    );
-  }
-  return x;
-}
 
 function toOrt(t: ConstTensor): ort.Tensor {
   const data = t.data();
@@ -67,7 +53,7 @@ describe.skipIf(!existsSync(DATA))('ONNX conformance models (libonnx-testdata)',
     const model = await readModel(join(dir, 'model.onnx'));
     const bytes = encodeModel(model);
     const again = decodeModel(bytes, join(dir, 'model.onnx'));
-    expect(plain(again)).toEqual(plain(model));
+    expect(plainModel(again)).toEqual(plainModel(model));
     if (!runnable) return;
 
     const session = await ort.InferenceSession.create(bytes, ORT_QUIET);

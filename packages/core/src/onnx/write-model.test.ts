@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildModel, float, ints, node, plainModel, valueInfo } from '../../test/support/model-builder.js';
 import type { Model } from '../graph/ir.js';
 import { constTensor } from '../graph/tensor.js';
 import { decodeModel, encodeModel, readModel, writeModel } from './index.js';
@@ -17,25 +18,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const ORT_QUIET = { logSeverityLevel: 3 } as const;
 
-/** The model as plain data (tensor contents read, Maps as entry lists); `omit` drops keys such as 'external'. */
-function plain(x: unknown, omit: readonly string[] = []): unknown {
-  if (x instanceof Map) return [...x].map(([k, v]) => [k, plain(v, omit)]);
-  if (Array.isArray(x)) return x.map((v) => plain(v, omit));
-  if (ArrayBuffer.isView(x)) return x;
-  if (x !== null && typeof x === 'object') {
-    return Object.fromEntries(
-      Object.entries(x)
-        .filter(([k]) => k !== 'sourcePath' && !omit.includes(k))
-        .map(([k, v]) => [k, typeof v === 'function' ? plain((v as () => unknown)(), omit) : plain(v, omit)]),
-    );
-  }
-  return x;
-}
-
 /** y = Scale(x, alpha=3) where Scale is a model-local function whose Constant takes `alpha` by reference. */
 function functionModel(): Model {
-  return {
-    irVersion: 8,
+  return buildModel({
     opsetImports: [
       { domain: '', version: 17 },
       { domain: 'pg.test', version: 1 },
@@ -55,39 +40,27 @@ function functionModel(): Model {
         attributes: ['alpha'],
         opsetImports: [{ domain: '', version: 17 }],
         docString: 'x * alpha',
-        nodes: [
-          { name: 'c', opType: 'Constant', domain: '', inputs: [], outputs: ['a'], attributes: { value_float: { type: 'ref', refAttrName: 'alpha', refType: 'float' } } },
-          { name: 'm', opType: 'Mul', domain: '', inputs: ['x', 'a'], outputs: ['y'], attributes: {} },
-        ],
+        nodes: [node('Constant', [], 'a', { value_float: { type: 'ref', refAttrName: 'alpha', refType: 'float' } }, 'c'), node('Mul', ['x', 'a'], 'y', {}, 'm')],
       },
     ],
-    graph: {
-      name: 'main',
-      docString: 'main graph',
-      nodes: [
-        { name: 'scale', opType: 'Scale', domain: 'pg.test', inputs: ['X'], outputs: ['S'], attributes: { alpha: { type: 'float', value: 3 } }, docString: 'calls Scale' },
-        {
-          name: 'flat',
-          opType: 'Reshape',
-          domain: '',
-          inputs: ['S', 'shape'],
-          outputs: ['Y'],
-          attributes: {},
-        },
-      ],
-      initializers: new Map([['shape', constTensor('shape', 'int64', [1], new BigInt64Array([-1n]))]]),
-      inputs: [{ name: 'X', dtype: 'float32', shape: ['N', 2] }],
-      outputs: [{ name: 'Y', dtype: 'float32', shape: [null] }],
-      valueInfo: new Map([['S', { name: 'S', dtype: 'float32', shape: ['N', 2] }]]),
-    },
-  };
+    graphName: 'main',
+    graphDocString: 'main graph',
+    nodes: [
+      { name: 'scale', opType: 'Scale', domain: 'pg.test', inputs: ['X'], outputs: ['S'], attributes: { alpha: float(3) }, docString: 'calls Scale' },
+      node('Reshape', ['S', 'shape'], 'Y', {}, 'flat'),
+    ],
+    initializers: [constTensor('shape', 'int64', [1], new BigInt64Array([-1n]))],
+    inputs: [valueInfo('X', ['N', 2])],
+    outputs: [valueInfo('Y', [null])],
+    valueInfo: [valueInfo('S', ['N', 2])],
+  });
 }
 
 describe('encodeModel / writeModel', () => {
   it('keeps functions (with attribute references), metadata, value_info, opsets and doc strings', () => {
     const model = functionModel();
     const back = decodeModel(encodeModel(model));
-    expect(plain(back)).toEqual(plain(model));
+    expect(plainModel(back)).toEqual(plainModel(model));
 
     // protobufjs decodes into class instances whose repeated fields are always arrays.
     const proto = onnx.ModelProto.decode(encodeModel(model));
@@ -118,18 +91,9 @@ describe('encodeModel / writeModel', () => {
     model.opsetImports = [{ domain: '', version: 9 }];
     model.graph.initializers = new Map();
     model.graph.valueInfo = new Map();
-    model.graph.nodes = [
-      {
-        name: 'slice',
-        opType: 'Slice',
-        domain: '',
-        inputs: ['X'],
-        outputs: ['Y'],
-        attributes: { starts: { type: 'ints', value: [1] }, ends: { type: 'ints', value: [9223372036854775807] }, axes: { type: 'ints', value: [0] } },
-      },
-    ];
-    model.graph.inputs = [{ name: 'X', dtype: 'float32', shape: [4] }];
-    model.graph.outputs = [{ name: 'Y', dtype: 'float32', shape: [3] }];
+    model.graph.nodes = [node('Slice', ['X'], 'Y', { starts: ints([1]), ends: ints([9223372036854775807]), axes: ints([0]) }, 'slice')];
+    model.graph.inputs = [valueInfo('X', [4])];
+    model.graph.outputs = [valueInfo('Y', [3])];
     const bytes = encodeModel(model);
     const slice = (onnx.ModelProto.decode(bytes).graph as P.GraphProto).node[0] as P.NodeProto;
     const ends = (slice.attribute.find((a) => a.name === 'ends') as P.AttributeProto).ints[0];
@@ -148,7 +112,7 @@ describe('encodeModel / writeModel', () => {
     const result = await writeModel(model, path, { externalData: 'all' });
     expect(result.externalTensors).toBeGreaterThan(0);
     const written = await readModel(path);
-    expect(plain(written, ['external'])).toEqual(plain(model, ['external']));
+    expect(plainModel(written, ['external'])).toEqual(plainModel(model, ['external']));
     expect([...written.graph.initializers.values()].filter((t) => t.external).length).toBe(result.externalTensors);
 
     const input = new ort.Tensor('float32', Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => Math.sin(i)), [2, 1, 28, 28]);
@@ -165,7 +129,7 @@ describe('encodeModel / writeModel', () => {
     await writeModel(model, path, { externalData: 'inline' });
     const bytes = readFileSync(path);
     // Initializers and the graph are written after the other fields; protobuf readers take any order.
-    expect(plain(decodeModel(bytes))).toEqual(plain(decodeModel(encodeModel(model))));
+    expect(plainModel(decodeModel(bytes))).toEqual(plainModel(decodeModel(encodeModel(model))));
     expect(bytes.length).toBe(encodeModel(model).length);
     const session = await ort.InferenceSession.create(bytes, ORT_QUIET);
     const input = new ort.Tensor('float32', Float32Array.from({ length: 28 * 28 }, (_, i) => Math.cos(i)), [1, 1, 28, 28]);

@@ -3,6 +3,7 @@ import './kernels.js';
 export * from './format.js';
 export * from './quantizer.js';
 export * from './gate.js';
+export { releaseFusedState } from './fused-conv.js';
 export { steClipRound, steTrunc, stopGradient } from './ste.js';
 export * from './placement.js';
 export * from './convert.js';

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UnsupportedModelError } from '../errors/index.js';
 import { attrInt } from '../runtime/attributes.js';
-import { convNhwc, weightGradients } from '../runtime/ops/conv.js';
+import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js';
 import { gemm } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import { defaultRegistry } from '../runtime/registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
 import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
 import { gate } from './gate.js';
+import { fusedPgConv } from './fused-conv.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
 /** Keys the pg kernels report to an observer (metrics, calibration, training). */
@@ -31,6 +32,7 @@ interface Layer {
   bias?: tf.Tensor;
   s: tf.Tensor;
   bits: number;
+  dynamic: boolean;
 }
 
 function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext): Layer {
@@ -45,7 +47,7 @@ function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number
   const dynamic = attrInt(node, 'dynamic_scale', 1) === 1;
   const obs = ctx.observer;
   if (obs?.wants(node, OBSERVE.input)) obs.observe?.(node, OBSERVE.input, x);
-  return { x, wq: quantizeWeights(wv.t, wbits), bias: bv?.t, s: effectiveScale(x, sv.t, dynamic), bits };
+  return { x, wq: quantizeWeights(wv.t, wbits), bias: bv?.t, s: effectiveScale(x, sv.t, dynamic), bits, dynamic };
 }
 
 function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
@@ -113,18 +115,47 @@ function gatedKernel(kind: Kind) {
       return [wrap(kind, tf.add(ohb, tf.mul(m, scaledAccumulation(kind, ctx, qlb, layer, layer.accUnit))))];
     }
     const layer = prepare(kind, inputs, 4, ctx);
+    const gateOpts = {
+      alpha: Number(ctx.settings[SETTINGS.alpha] ?? 5),
+      sparseBackprop: ctx.settings[SETTINGS.sparseBackprop] === true,
+    };
+    // The fused op does not expose O_hb (calibration, which reads it, does not train).
+    const fused = kind === 'conv' && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts) : undefined;
+    if (fused) {
+      if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, fused.gate);
+      return [nhwc(fused.y)];
+    }
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
     const ohb = linear(kind, ctx, hb, layer.wq, layer.bias);
     const olb = linear(kind, ctx, lb, layer.wq);
     if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, ohb);
-    const m = gate(ohb, delta.t, {
-      alpha: Number(ctx.settings[SETTINGS.alpha] ?? 5),
-      sparseBackprop: ctx.settings[SETTINGS.sparseBackprop] === true,
-    });
+    const m = gate(ohb, delta.t, gateOpts);
     if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
     const y = tf.add(ohb, tf.mul(m, olb));
     return [wrap(kind, y)];
   };
+}
+
+/**
+ * While training, a plain (group 1) gated conv runs as one fused op with a hand-written backward
+ * (fused-conv.ts); grouped and depthwise ones, and stride with dilation, take the composed path.
+ */
+function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits: number, gateOpts: { alpha: number; sparseBackprop: boolean }) {
+  const { node } = ctx;
+  const x = layer.x as tf.Tensor4D;
+  if (attrInt(node, 'group', 1) !== 1 || layer.wq.rank !== 4) return undefined;
+  const [, , kh, kw] = layer.wq.shape;
+  const geometry = convGeometry(node, [x.shape[1], x.shape[2]], [kh, kw]);
+  if (geometry.strides.some((s) => s > 1) && geometry.dilations.some((d) => d > 1)) return undefined;
+  const w = tf.transpose(layer.wq, [2, 3, 1, 0]) as tf.Tensor4D;
+  return fusedPgConv(x, w, layer.bias, delta, layer.s, {
+    bits: layer.bits,
+    hbits,
+    ...gateOpts,
+    filterGrad: weightGradients(ctx),
+    scaleGrad: !layer.dynamic,
+    geometry,
+  });
 }
 
 function quantKernel(kind: Kind) {

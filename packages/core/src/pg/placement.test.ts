@@ -55,3 +55,20 @@ describe('placement of layers before an activation', () => {
     expect(middle(graph((x) => [node('Sigmoid', [x], 'a')])).role).toBe('quantize');
   });
 });
+
+describe('placement of layers before a Clip (ReLU6)', () => {
+  /** Clip(h, lo, 6) with both bounds from Constant nodes, as PyTorch exports ReLU6 at opset >= 11. */
+  const clip = (lo: number) => (x: string) => [
+    node('Constant', [], 'lo', { value: { type: 'tensor', value: constTensor('lo', 'float32', [], new Float32Array([lo])) } }),
+    node('Constant', [], 'hi', { value: { type: 'tensor', value: constTensor('hi', 'float32', [], new Float32Array([6])) } }),
+    node('Clip', [x, 'lo', 'hi'], 'a'),
+  ];
+
+  it('reads a Clip lower bound given by a Constant node and gates its producer', () => {
+    expect(middle(graph(clip(0))).role).toBe('gate');
+  });
+
+  it('does not take a Clip with a nonzero lower bound for a ReLU', () => {
+    expect(middle(graph(clip(-1))).role).toBe('quantize');
+  });
+});

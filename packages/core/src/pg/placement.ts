@@ -1,4 +1,4 @@
-import type { Graph, Node } from '../graph/index.js';
+import type { ConstTensor, Graph, Node } from '../graph/index.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
 export type Placement =
@@ -36,7 +36,7 @@ function isReluLike(n: Node, graph: Graph): boolean {
   // Clip counts when its lower bound is 0 (ReLU6): attribute before opset 11, input after.
   const a = n.attributes.min;
   if (a && (a.type === 'float' || a.type === 'int')) return a.value === 0;
-  const lo = n.inputs[1] ? graph.initializers.get(n.inputs[1]) : undefined;
+  const lo = n.inputs[1] ? (graph.initializers.get(n.inputs[1]) ?? constantNodeValue(n.inputs[1], graph)) : undefined;
   return lo !== undefined && Number((lo.data() as Float32Array)[0]) === 0;
 }
 
@@ -58,6 +58,13 @@ function isHardSwishGate(n: Node): boolean {
   const a = n.attributes.alpha;
   const b = n.attributes.beta;
   return a?.type === 'float' && Math.abs(a.value - 1 / 6) < 1e-6 && b?.type === 'float' && Math.abs(b.value - 0.5) < 1e-6;
+}
+
+/** The tensor of a Constant node producing `name` (PyTorch exports ReLU6's bounds that way). */
+function constantNodeValue(name: string, graph: Graph): ConstTensor | undefined {
+  const c = graph.nodes.find((n) => n.opType === 'Constant' && n.domain === '' && n.outputs[0] === name);
+  const v = c?.attributes.value;
+  return v && v.type === 'tensor' ? v.value : undefined;
 }
 
 /** What follows a layer's output: the op it feeds, after stepping over BatchNormalization. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModel, hasFixture } from '../../test/fixtures.js';
+import { buildModel, int, node, valueInfo } from '../../test/support/model-builder.js';
 import { readNpyFile } from '../data/npy.js';
 import { InvalidDataError, UsageError } from '../errors/index.js';
 import type { Model, ValueInfo } from '../graph/index.js';
@@ -33,29 +34,12 @@ function sample(shape: number[], seed = 1): HostTensor {
 
 /** y = x + Cast(k): a float32 and an int64 input, symbolic batch 'N'. */
 function twoInputModel(): Model {
-  const vi = (name: string, dtype: ValueInfo['dtype']): ValueInfo => ({ name, dtype, shape: ['N', 4] });
-  return {
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 13 }],
-    producerName: 'pg-test',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata: {},
-    functions: [],
-    graph: {
-      name: 'g',
-      nodes: [
-        { name: 'cast', opType: 'Cast', domain: '', inputs: ['k'], outputs: ['kf'], attributes: { to: { type: 'int', value: 1 } } },
-        { name: 'add', opType: 'Add', domain: '', inputs: ['x', 'kf'], outputs: ['y'], attributes: {} },
-      ],
-      initializers: new Map(),
-      inputs: [vi('x', 'float32'), vi('k', 'int64')],
-      outputs: [vi('y', 'float32'), vi('kf', 'float32')],
-      valueInfo: new Map(),
-    },
-  };
+  const vi = (name: string, dtype: ValueInfo['dtype']): ValueInfo => valueInfo(name, ['N', 4], dtype);
+  return buildModel({
+    nodes: [node('Cast', ['k'], 'kf', { to: int(1) }, 'cast'), node('Add', ['x', 'kf'], 'y', {}, 'add')],
+    inputs: [vi('x', 'float32'), vi('k', 'int64')],
+    outputs: [vi('y', 'float32'), vi('kf', 'float32')],
+  });
 }
 
 describe('feeds', () => {

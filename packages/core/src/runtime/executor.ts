@@ -28,6 +28,8 @@ interface Step {
   opset: number;
   /** Values whose last reader is this step, freed after it when not training. */
   frees: string[];
+  /** A Relu / ReLU6 that reads only this Conv's output: run inside the conv outside training. */
+  fusable?: { activation: 'relu' | 'relu6'; node: Node };
 }
 
 /**
@@ -48,6 +50,8 @@ export class Executor {
     this.graph = inlineFunctions(model, (n) => !registry.get(n.domain, n.opType));
     const order = topologicalOrder(this.graph, where);
     const opsets = new Map(model.opsetImports.map((o) => [normaliseDomain(o.domain), o.version]));
+    const readers = new Map<string, Node[]>();
+    for (const n of order) for (const v of new Set(n.inputs)) if (v) readers.set(v, [...(readers.get(v) ?? []), n]);
     const lastUse = new Map<string, number>();
     order.forEach((n, i) => n.inputs.forEach((v) => v && lastUse.set(v, i)));
     const keep = new Set([...this.graph.outputs.map((o) => o.name), ...this.graph.initializers.keys()]);
@@ -66,7 +70,7 @@ export class Executor {
         });
       }
       const frees = node.inputs.filter((v, k) => v && lastUse.get(v) === i && !keep.has(v) && node.inputs.indexOf(v) === k);
-      return { node, entry, opset, frees };
+      return { node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1) };
     });
   }
 
@@ -114,12 +118,21 @@ export class Executor {
       const p = this.param(name);
       return p ? plain(p) : undefined;
     };
+    const asked = new Set(opts.outputs ?? []);
+    const fusedInto = new Set<Node>();
     for (const step of this.plan(opts.outputs)) {
       const { node } = step;
+      if (fusedInto.has(node)) {
+        for (const f of step.frees) values.delete(f);
+        continue;
+      }
+      // Conv + Relu in one kernel when nobody asks for the conv's own output and no tape records.
+      const fuse = !opts.training && step.fusable && !asked.has(node.outputs[0]) ? step.fusable : undefined;
       const inputs = node.inputs.map(lookup);
       const ctx: KernelContext = {
         node,
         opset: step.opset,
+        activation: fuse?.activation,
         training: opts.training ?? false,
         observer: opts.observer,
         settings: opts.settings ?? {},
@@ -136,7 +149,12 @@ export class Executor {
           cause: e,
         });
       }
-      node.outputs.forEach((o, k) => o && outs[k] && values.set(o, outs[k]));
+      if (fuse) {
+        values.set(fuse.node.outputs[0], outs[0]);
+        fusedInto.add(fuse.node);
+      } else {
+        node.outputs.forEach((o, k) => o && outs[k] && values.set(o, outs[k]));
+      }
       if (!opts.training) {
         for (const f of step.frees) {
           const v = values.get(f);
@@ -203,4 +221,27 @@ function checkFeedShape(name: string, want: (number | string | null)[] | undefin
       action: 'give data of the shape the model was exported for (check --data, and the model with `pg inspect`)',
     });
   }
+}
+
+/**
+ * The activation a Conv can run in its own kernel: its output is read only by one Relu, or one Clip with
+ * constant bounds 0 and 6 (ReLU6), and is not a graph output; the conv is 2-D with a constant weight.
+ */
+function fusableActivation(node: Node, graph: Graph, readers: Map<string, Node[]>, keep: Set<string>, opset: number): Step['fusable'] {
+  if (node.opType !== 'Conv' || normaliseDomain(node.domain) !== '' || keep.has(node.outputs[0])) return undefined;
+  if (graph.initializers.get(node.inputs[1])?.dims.length !== 4) return undefined;
+  const users = readers.get(node.outputs[0]) ?? [];
+  if (users.length !== 1 || normaliseDomain(users[0].domain) !== '') return undefined;
+  const next = users[0];
+  if (next.opType === 'Relu') return { activation: 'relu', node: next };
+  if (next.opType !== 'Clip' || next.inputs[0] !== node.outputs[0]) return undefined;
+  const bound = (attr: string, input: number): number | undefined => {
+    if (opset < 11) {
+      const a = next.attributes[attr];
+      return a && (a.type === 'float' || a.type === 'int') ? a.value : undefined;
+    }
+    const t = next.inputs[input] ? graph.initializers.get(next.inputs[input]) : undefined;
+    return t && t.dims.reduce((a, b) => a * b, 1) === 1 ? Number((t.data() as ArrayLike<number>)[0]) : undefined;
+  };
+  return bound('min', 1) === 0 && bound('max', 2) === 6 ? { activation: 'relu6', node: next } : undefined;
 }

@@ -29,6 +29,11 @@ export interface KernelContext {
   readonly training: boolean;
   readonly observer?: Observer;
   readonly settings: KernelSettings;
+  /**
+   * An activation the executor fused into this node, to apply to its output: set only for a 2-D Conv
+   * whose output feeds nothing but a Relu or a ReLU6 Clip, outside training (see Executor).
+   */
+  readonly activation?: 'relu' | 'relu6';
   /** Integer values of input `i` (shape-like inputs: Reshape's shape, Slice's starts...). */
   readInts(i: number): number[] | undefined;
   /** Float values of input `i` (Clip's min/max...). */

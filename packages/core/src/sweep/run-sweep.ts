@@ -103,7 +103,7 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
   for (let i = 0; i < result.points.length; i++) {
     const point = result.points[i];
     const event = (kind: SweepEvent['kind']) => hooks.onEvent?.({ kind, index: i, total: result.points.length, point });
-    const done = opts.resume ? await readCompletePoint(opts.outDir, point) : undefined;
+    const done = opts.resume ? await readCompletePoint(opts, point) : undefined;
     if (done) {
       result.points[i] = done;
       hooks.onEvent?.({ kind: 'reused', index: i, total: result.points.length, point: done });
@@ -115,7 +115,7 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
       event('stopped');
       // Later points may still be complete in the folder: keep counting them.
       for (let j = i + 1; j < result.points.length; j++) {
-        const later = opts.resume ? await readCompletePoint(opts.outDir, result.points[j]) : undefined;
+        const later = opts.resume ? await readCompletePoint(opts, result.points[j]) : undefined;
         if (later) result.points[j] = later;
       }
       break;
@@ -186,8 +186,12 @@ function fromReport(point: SweepPoint, r: ReportResult, model: string, report: s
   };
 }
 
-/** A point whose report.json exists and was written for the same configuration. */
-async function readCompletePoint(outDir: string, point: SweepPoint): Promise<SweepPoint | undefined> {
+/**
+ * A point whose report.json exists and was written for the same configuration. Its costs are priced
+ * again from the stored per-layer figures, so they follow this run's --cost and profiles.
+ */
+async function readCompletePoint(opts: SweepOptions, point: SweepPoint): Promise<SweepPoint | undefined> {
+  const outDir = opts.outDir;
   const reportRel = join('points', point.id, 'report.json');
   let stored: { config?: SweepConfig; seconds?: number; report?: ReportResult };
   try {
@@ -196,6 +200,7 @@ async function readCompletePoint(outDir: string, point: SweepPoint): Promise<Swe
     return undefined;
   }
   if (!stored.report || JSON.stringify(stored.config) !== JSON.stringify(pointConfig(point))) return undefined;
+  stored.report.costs = opts.costs ? opts.costs(stored.report.layers) : undefined;
   return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true), seconds: stored.seconds ?? null };
 }
 

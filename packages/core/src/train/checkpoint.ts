@@ -24,8 +24,8 @@ export interface AdamState {
   v: Float32Array[];
 }
 
-/** Options that change what a run computes; the others (time budget, checkpoint interval) may differ on resume. */
-export type CheckpointOptions = Omit<FinetuneOptions, 'timeBudgetMs' | 'checkpointEvery'>;
+/** The options that decide the result; the time budget, checkpoint period and worker count do not. */
+export type CheckpointOptions = Omit<FinetuneOptions, 'timeBudgetMs' | 'checkpointEvery' | 'workers'>;
 
 /** Everything a fine-tune needs to continue where it stopped, beyond the gated model it started from. */
 export interface FinetuneCheckpoint {
@@ -198,7 +198,7 @@ export async function readCheckpoint(path: string): Promise<FinetuneCheckpoint> 
 
 /** The options that must be the same for a resumed run to continue the interrupted one. */
 export function checkpointOptions(opts: FinetuneOptions): CheckpointOptions {
-  const { timeBudgetMs: _t, checkpointEvery: _c, ...rest } = opts;
+  const { timeBudgetMs: _t, checkpointEvery: _c, workers: _w, ...rest } = opts;
   return rest;
 }
 

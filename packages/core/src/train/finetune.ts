@@ -5,11 +5,11 @@ import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { InvalidDataError, InvalidModelError, TrainingError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
-import { RUNTIME_SETTINGS, type Observer } from '../runtime/kernel.js';
-import { tensorFromBatch } from '../runtime/feeds.js';
+import { RUNTIME_SETTINGS } from '../runtime/kernel.js';
 import { reportModel } from '../metrics/index.js';
-import { META, OBSERVE, SETTINGS, actScaleMode, floatTwin, pgLayers } from '../pg/index.js';
+import { META, SETTINGS, actScaleMode, floatTwin, pgLayers } from '../pg/index.js';
 import { calibrate } from './calibrate.js';
+import { DataParallelGradients, defaultWorkers } from './parallel/data-parallel.js';
 import { checkResumable, checkpointOptions, modelFingerprint, type AdamState, type FinetuneCheckpoint, type TensorValues } from './checkpoint.js';
 import { bestEvaluation } from './best-evaluation.js';
 import type { FinetuneEvaluation, FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
@@ -123,6 +123,8 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
   const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop, [RUNTIME_SETTINGS.weightGradients]: opts.trainWeights };
   const budget = target === undefined ? undefined : 1 - target;
 
+  const all = [...gateVars.values(), ...weightVars.values()];
+  const shards = Math.max(1, Math.min(opts.shards, opts.batchSize));
   const totalSteps = Math.max(1, Math.min(opts.maxSteps ?? Infinity, Math.floor((opts.epochs * data.size) / opts.batchSize)));
   const stepMs: number[] = [];
   let loss: number | null = resume?.last.loss ?? null;
@@ -137,8 +139,7 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
   let stopped: FinetuneResult['stopped'] = 'completed';
   let evalMs = 0;
 
-  const allVars = () => [...gateVars.values(), ...weightVars.values()];
-  const values = (): Map<string, TensorValues> => new Map(allVars().map((v) => [paramOf.get(v)!, { dims: v.shape.slice(), values: Float32Array.from(v.dataSync() as Float32Array) }]));
+  const values = (): Map<string, TensorValues> => new Map(all.map((v) => [paramOf.get(v)!, { dims: v.shape.slice(), values: Float32Array.from(v.dataSync() as Float32Array) }]));
   const withParams = (params: Map<string, TensorValues>): Model => {
     const initializers = new Map(current.graph.initializers);
     for (const [name, t] of params) initializers.set(name, constTensor(name, 'float32', t.dims.slice(), t.values));
@@ -169,11 +170,26 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
     best,
     last: { loss, sparsity },
   });
+  let gradients: DataParallelGradients | undefined;
   try {
     if (resume) {
       await restoreAdam(gateOpt, resume.optimizers.gate, gateVars);
       if (weightOpt && resume.optimizers.weights) await restoreAdam(weightOpt, resume.optimizers.weights, weightVars);
     }
+    // `current` holds the parameters' values (calibrated, or restored from the checkpoint) the workers start from.
+    const engine = (gradients = await DataParallelGradients.start({
+      model: current,
+      main: { exec, vars: all, thresholds: thrVars, teacher },
+      params: all.map((v) => paramOf.get(v)!),
+      thresholds: gated.map((l) => l.threshold!),
+      distill: opts.distill,
+      spec: { inputName, outputName, numClasses, penalty: opts.penalty, gateTarget: opts.gateTarget, budget, sparsityWeight: opts.sparsityWeight, settings },
+      options: { workers: Math.min(opts.workers ?? defaultWorkers(shards), shards), shards },
+      batchSize: opts.batchSize,
+      sampleShape: data.sampleShape,
+    }));
+    // Progress reports training time (calibration excluded), as before; the time budget counts from `started`.
+    const trainingStarted = Date.now();
     training: for (; step < totalSteps; epoch++, batchInEpoch = 0) {
       let skip = batchInEpoch;
       for (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
@@ -195,47 +211,18 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
         const factor = lrFactor(opts.lrSchedule, step, totalSteps);
         setLearningRate(gateOpt, opts.lr * factor);
         if (weightOpt) setLearningRate(weightOpt, opts.weightLr * factor);
-        const [l, sp] = tf.tidy(() => {
-          const x = tensorFromBatch(batch.x, batch.shape);
-          const y = tf.oneHot(tf.tensor1d(batch.y!, 'int32'), numClasses);
-          // The float model's predictions, for distillation: computed outside the tape (no gradient).
-          const soft = teacher ? tf.softmax(teacher.run({ [inputName]: x }, { outputs: [outputName] })[outputName]) : undefined;
-          const fractions: tf.Tensor[] = [];
-          const counts: tf.Tensor[] = [];
-          const observer: Observer = {
-            wants: (_n, key) => key === OBSERVE.gate,
-            observe: (_node, _key, m) => {
-              fractions.push(tf.mean(m));
-              // variableGrads disposes what its function made; the counts are read after it, so keep them.
-              counts.push(tf.keep(tf.stack([tf.sum(m), tf.scalar(m.size)])));
-            },
-          };
-          const all = [...gateVars.values(), ...weightVars.values()];
-          const { value, grads } = tf.variableGrads(() => {
-            fractions.length = 0;
-            const logits = exec.run({ [inputName]: x }, { outputs: [outputName], observer, training: true, settings })[outputName];
-            let total = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-            // KL(teacher || student) = CE(teacher, student) - H(teacher); the entropy has no gradient.
-            if (soft) total = tf.add(total, tf.losses.softmaxCrossEntropy(soft, logits)) as tf.Scalar;
-            if (opts.penalty > 0) {
-              for (const v of thrVars) total = tf.add(total, tf.mul(opts.penalty, l2Norm(tf.sub(v, opts.gateTarget)))) as tf.Scalar;
-            }
-            // The sparsity budget: w * relu(u - (1 - S))^2 per layer, u its (hard) update fraction, whose
-            // gradient is the gate's sigmoid surrogate.
-            if (budget !== undefined && opts.sparsityWeight > 0) {
-              for (const f of fractions) total = tf.add(total, tf.mul(opts.sparsityWeight, tf.square(tf.relu(tf.sub(f, budget))))) as tf.Scalar;
-            }
-            return total;
-          }, all);
+        // Loss and gradients over the batch's micro-shards, on the main thread and the workers.
+        const g = await engine.step(batch, step);
+        const [l, sp] = [g.loss, 1 - g.gateOn / (g.gateTotal || 1)];
+        tf.tidy(() => {
+          const grads = engine.tensors(g.grads);
           const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: grads[v.name] }));
           gateOpt.applyGradients(pick(gateVars));
           if (weightOpt) weightOpt.applyGradients(pick(weightVars));
           // Scales stay positive whatever a step does.
           for (const l of layers) if (!l.dynamic) gateVars.get(l.actScale)!.assign(tf.maximum(gateVars.get(l.actScale)!, 1e-6));
-          const c = counts.length ? tf.sum(tf.stack(counts), 0).dataSync() : [0, 1];
-          counts.forEach((t) => t.dispose());
-          return [value.dataSync()[0], 1 - c[0] / c[1]];
         });
+        engine.publish();
         if (!Number.isFinite(l)) {
           throw new TrainingError(`the loss became ${l} at step ${step + 1}`, { action: 'lower --lr / --weight-lr, or check the data for NaN values' });
         }
@@ -244,7 +231,7 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
         stepMs.push(performance.now() - t0);
         step++;
         batchInEpoch++;
-        hooks.onProgress?.({ step, totalSteps, epoch, loss, sparsity, elapsedMs: Date.now() - started });
+        hooks.onProgress?.({ step, totalSteps, epoch, loss, sparsity, elapsedMs: Date.now() - trainingStarted });
         if (opts.evalEvery !== undefined && step % opts.evalEvery === 0 && step < totalSteps) await evaluateNow();
         if (hooks.onCheckpoint && opts.checkpointEvery !== undefined && step % opts.checkpointEvery === 0 && step < totalSteps) {
           await hooks.onCheckpoint(await checkpoint());
@@ -292,6 +279,7 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
     };
     return { model: { ...withParams(chosen.params), metadata }, result };
   } finally {
+    await gradients?.dispose();
     gateOpt.dispose();
     weightOpt?.dispose();
     teacher?.dispose();
@@ -375,11 +363,6 @@ export function lrFactor(schedule: FinetuneOptions['lrSchedule'], step: number, 
 /** tfjs optimizers take the rate in the constructor only; their state (Adam's moments) must survive a change. */
 function setLearningRate(opt: tf.Optimizer, lr: number): void {
   (opt as unknown as { learningRate: number }).learningRate = lr;
-}
-
-/** ||v||₂ with a gradient at 0 (tf.norm's is 0/0 there, and thresholds start at 0). */
-function l2Norm(v: tf.Tensor): tf.Tensor {
-  return tf.sqrt(tf.add(tf.sum(tf.square(v)), 1e-12));
 }
 
 /** Variable names must be unique per process; several fine-tunes may run in one (tests, sweeps). */

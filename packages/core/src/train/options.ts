@@ -51,6 +51,13 @@ export interface FinetuneOptions {
    * differences between channels, the scales and the weights.
    */
   finalCalibration: boolean;
+  /**
+   * Threads computing a step's gradients (data-parallel, the main thread included); default: one per
+   * core, at most `shards`. Does not change the result.
+   */
+  workers?: number;
+  /** Micro-shards per batch, which the step's loss is defined over (see train/parallel/shard-loss.ts). */
+  shards: number;
 }
 
 export const FINETUNE_DEFAULTS: FinetuneOptions = {
@@ -71,6 +78,7 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   seed: 0,
   keepBest: false,
   finalCalibration: false,
+  shards: 4,
 };
 
 export interface FinetuneProgress {

@@ -11,6 +11,7 @@ const layer = (l: Partial<LayerReport> & Pick<LayerReport, 'name' | 'op' | 'macs
   outputs: 1,
   high_precision_fraction: null,
   threshold: null,
+  threshold_per_channel: null,
   ...l,
 });
 

@@ -5,7 +5,7 @@ import { RUNTIME_SETTINGS, type KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, malformed, takeEvery, unsupported } from './common.js';
-import { conv2dTrainable, depthwiseConv2dTrainable, type Conv2dGeometry } from './conv2d-trainable.js';
+import { conv2dTrainable, depthwiseConv2dTrainable, type Conv2dGeometry, type FusedActivation } from './conv2d-trainable.js';
 import { explicitPads, lift1d, spatialAttrs, type SpatialAttrs } from './spatial.js';
 
 /** Whether a training run wants weight gradients (RUNTIME_SETTINGS.weightGradients, default yes). */
@@ -27,12 +27,12 @@ function geometry2d(a: SpatialAttrs, inHW: [number, number], kHW: [number, numbe
  * ONNX Conv on an NHWC input with an ONNX-layout weight [cout, cin/group, kh, kw]: plain, depthwise
  * (group = cin = cout/multiplier) and grouped convolutions.
  */
-export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D {
+export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
   if (w.rank !== 4) throw unsupported(node, `only 2-D convolutions run on NHWC activations (weight rank ${w.rank})`);
-  return conv2d(node, spatialAttrs(node, 2), x, w as tf.Tensor4D, bias, filterGrad);
+  return conv2d(node, spatialAttrs(node, 2), x, w as tf.Tensor4D, bias, filterGrad, activation);
 }
 
-function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, filterGrad: boolean): tf.Tensor4D {
+function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, filterGrad: boolean, activation?: FusedActivation): tf.Tensor4D {
   const group = attrInt(node, 'group', 1);
   const [cout, cinPerGroup, kh, kw] = w.shape;
   const cin = x.shape[3];
@@ -44,12 +44,14 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
   const wHwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, cin/group, cout]
   let y: tf.Tensor4D;
   let fused = false;
+  // The activation goes into the kernel only where nothing follows it (subsampling comes after the conv).
+  const act = subsample ? undefined : activation;
   if (group === 1) {
-    y = conv2dTrainable(x, wHwio, run, bias, filterGrad);
+    y = conv2dTrainable(x, wHwio, run, bias, filterGrad, act);
     fused = true;
   } else if (cinPerGroup === 1 && cout % cin === 0) {
     // Depthwise: tfjs wants [kh, kw, cin, multiplier]; ONNX orders output channels group-major, as tfjs does.
-    y = depthwiseConv2dTrainable(x, tf.reshape(wHwio, [kh, kw, cin, cout / cin]) as tf.Tensor4D, run, bias, filterGrad);
+    y = depthwiseConv2dTrainable(x, tf.reshape(wHwio, [kh, kw, cin, cout / cin]) as tf.Tensor4D, run, bias, filterGrad, act);
     fused = true;
   } else {
     const xs = tf.split(x, group, 3);
@@ -57,7 +59,9 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
     y = tf.concat(xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, run, undefined, filterGrad)), 3) as tf.Tensor4D;
   }
   if (subsample) y = takeEvery(takeEvery(y, 1, g.strides[0]), 2, g.strides[1]) as tf.Tensor4D;
-  return bias && !fused ? tf.add(y, bias) : y;
+  if (bias && !fused) y = tf.add(y, bias);
+  if (activation && !(fused && act)) y = activation === 'relu' ? tf.relu(y) : tf.relu6(y);
+  return y;
 }
 
 /** 1-D Conv as a 2-D one over [1, L]: [N, C, L] <-> NHWC [N, 1, L, C]. */
@@ -101,7 +105,7 @@ function conv(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const b = inputs[2]?.t;
   switch (w.rank) {
     case 4:
-      return [nhwc(convNhwc(node, toNhwc(x) as tf.Tensor4D, w, b, weightGradients(ctx)))];
+      return [nhwc(convNhwc(node, toNhwc(x) as tf.Tensor4D, w, b, weightGradients(ctx), ctx.activation))];
     case 3:
       return [plain(conv1d(node, toLogical(x), w, b, weightGradients(ctx)))];
     case 5:

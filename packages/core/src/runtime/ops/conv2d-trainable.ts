@@ -1,5 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../custom-grad.js';
+import { channelSum } from './channel-sum.js';
+
+/** An activation a forward-only convolution applies in its own kernel. */
+export type FusedActivation = 'relu' | 'relu6';
 
 export interface Conv2dGeometry {
   strides: [number, number];
@@ -13,9 +17,11 @@ export interface Conv2dGeometry {
  * has no Conv2DBackpropFilter kernel, and its Conv2DBackpropInput is a plain loop 4-7x slower than its
  * XNNPACK forward conv, so both gradients are computed here as forward convolutions.
  */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D {
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+  // Inference only (the executor fuses no activation while training): one pass over the output instead of two.
+  if (activation) return tf.fused.conv2d({ x, filter: w, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
   const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
     // tfjs computes every input's gradient of a custom op; skip the filter's when weights are frozen.
     const dw = filterGrad ? conv2dFilterGrad(xs, d, ws.shape, g) : tf.zerosLike(ws);
@@ -41,7 +47,7 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
     return {
       // A broadcast bias add is one of tfjs-wasm's slow kernels; the fused conv adds it for free.
       value: tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
-      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), tf.reshape(tf.sum(dy, [0, 1, 2]), bi.shape)],
+      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), channelSum(dy, bi)],
     };
   });
   return op(x, w, bias) as tf.Tensor4D;
@@ -111,9 +117,10 @@ export function dilateFilter(w: tf.Tensor4D, dilations: [number, number]): tf.Te
  * as depthwise convolutions too (see below). A stride and a dilation > 1 together are not supported (the
  * caller runs those at stride 1 and subsamples).
  */
-export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D {
+export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
   const xp = pt || pb || pl || pr ? (tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) as tf.Tensor4D) : x;
+  if (activation) return tf.fused.depthwiseConv2d({ x: xp, filter: f, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
   const backward = (dy: tf.Tensor4D, xs: tf.Tensor4D, fs: tf.Tensor4D): tf.Tensor[] => [
     depthwiseInputGrad(dy, fs, xs.shape, g),
     filterGrad ? depthwiseFilterGrad(xs, dy, fs.shape, g) : tf.zerosLike(fs),
@@ -133,7 +140,7 @@ export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv
     return {
       // As for conv2dTrainable: the fused kernel adds the bias, where a broadcast add is slow on wasm.
       value: tf.fused.depthwiseConv2d({ x: xi, filter: fi, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
-      gradFunc: (dy, [xs, fs]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D), tf.reshape(tf.sum(dy, [0, 1, 2]), bi.shape)],
+      gradFunc: (dy, [xs, fs]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D), channelSum(dy, bi)],
     };
   });
   return op(xp, f, bias) as tf.Tensor4D;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { constTensor, type AttributeValue, type ConstTensor, type Dim, type Model, type Node } from '../../graph/index.js';
+import { buildModel, float, floatScalar, int, int64Scalar, int64s, ints, node, sineTensor, valueInfo } from '../../../test/support/model-builder.js';
+import type { ConstTensor, Dim, Model, Node } from '../../graph/index.js';
 import { initBackend } from '../backend.js';
 import { Executor } from '../executor.js';
 
@@ -12,39 +13,8 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
-const int = (value: number): AttributeValue => ({ type: 'int', value });
-
-function node(opType: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue> = {}): Node {
-  return { name: outputs[0], opType, domain: '', inputs, outputs, attributes };
-}
-
-function model(nodes: Node[], inits: ConstTensor[], input: Dim[], opset = 13): Model {
-  return {
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: opset }],
-    producerName: 'pg-test',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadata: {},
-    functions: [],
-    graph: {
-      name: 'g',
-      nodes,
-      initializers: new Map(inits.map((t) => [t.name, t])),
-      inputs: [{ name: 'x', dtype: 'float32', shape: input }],
-      outputs: [{ name: 'y', dtype: 'float32' }],
-      valueInfo: new Map(),
-    },
-  };
-}
-
-const floats = (name: string, dims: number[], seed: number) =>
-  constTensor(name, 'float32', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.7 + seed)));
-const i64 = (name: string, values: number[]) => constTensor(name, 'int64', [values.length], BigInt64Array.from(values.map(BigInt)));
-const i64Scalar = (name: string, value: number) => constTensor(name, 'int64', [], BigInt64Array.from([BigInt(value)]));
+const model = (nodes: Node[], inits: ConstTensor[], input: Dim[], opset = 13): Model =>
+  buildModel({ nodes, initializers: inits, inputs: [valueInfo('x', input)], outputs: [valueInfo('y')], opset });
 
 /** 1x1 convolution in NCHW: y[n, o] = sum_c w[o, c] x[n, c]. */
 function conv1x1(x: tf.Tensor, w: ConstTensor): tf.Tensor {
@@ -62,8 +32,8 @@ function expectClose(a: tf.Tensor, b: tf.Tensor): void {
 
 describe('layout across Reshape/Transpose/Flatten', () => {
   it("runs ShuffleNet's channel shuffle between convolutions", () => {
-    const w1 = floats('w1', [8, 8, 1, 1], 1);
-    const w2 = floats('w2', [8, 8, 1, 1], 2);
+    const w1 = sineTensor('w1', [8, 8, 1, 1], 1);
+    const w2 = sineTensor('w2', [8, 8, 1, 1], 2);
     const m = model(
       [
         node('Conv', ['x', 'w1'], ['a']),
@@ -73,7 +43,7 @@ describe('layout across Reshape/Transpose/Flatten', () => {
         node('Conv', ['d', 'w2'], ['e']),
         node('Flatten', ['e'], ['y']),
       ],
-      [w1, w2, i64('s5', [2, 2, 4, 3, 5]), i64('s4', [2, 8, 3, 5])],
+      [w1, w2, int64s('s5', [2, 2, 4, 3, 5]), int64s('s4', [2, 8, 3, 5])],
       [2, 8, 3, 5],
     );
     const x = tf.randomNormal([2, 8, 3, 5], 0, 1, 'float32', 3);
@@ -86,7 +56,7 @@ describe('layout across Reshape/Transpose/Flatten', () => {
   });
 
   it('splits, pads, slices and reduces NHWC activations by their logical axes', () => {
-    const w1 = floats('w1', [6, 3, 1, 1], 1);
+    const w1 = sineTensor('w1', [6, 3, 1, 1], 1);
     const m = model(
       [
         node('Conv', ['x', 'w1'], ['a']),
@@ -98,7 +68,7 @@ describe('layout across Reshape/Transpose/Flatten', () => {
         node('Flatten', ['b1'], ['g']),
         node('Concat', ['f', 'g'], ['y'], { axis: int(1) }),
       ],
-      [w1, i64('sizes', [2, 4]), i64('pads', [0, 0, 1, 0, 0, 1, 0, 2]), i64('starts', [3, 0]), i64('ends', [-100, 100]), i64('axes', [1, 2]), i64('steps', [-2, 2])],
+      [w1, int64s('sizes', [2, 4]), int64s('pads', [0, 0, 1, 0, 0, 1, 0, 2]), int64s('starts', [3, 0]), int64s('ends', [-100, 100]), int64s('axes', [1, 2]), int64s('steps', [-2, 2])],
       [2, 3, 4, 5],
     );
     const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 4);
@@ -116,8 +86,8 @@ describe('layout across Reshape/Transpose/Flatten', () => {
 
 describe('shape arithmetic with a dynamic batch', () => {
   // What PyTorch emits for x.view(x.size(0), -1), x.expand(b, -1) and torch.arange(b), batch unknown.
-  const w1 = floats('w1', [4, 3, 1, 1], 1);
-  const bias = floats('bias', [1, 16], 5);
+  const w1 = sineTensor('w1', [4, 3, 1, 1], 1);
+  const bias = sineTensor('bias', [1, 16], 5);
   const m = model(
     [
       node('Conv', ['x', 'w1'], ['a']),
@@ -127,7 +97,7 @@ describe('shape arithmetic with a dynamic batch', () => {
       node('Concat', ['batch1', 'minus1'], ['target'], { axis: int(0) }),
       node('Reshape', ['a', 'target'], ['flat']),
       // Expand's shape: Where(Equal(target, -1), ones, target), as the exporter writes it.
-      node('ConstantOfShape', ['two'], ['ones'], { value: { type: 'tensor', value: i64('v', [1]) } }),
+      node('ConstantOfShape', ['two'], ['ones'], { value: { type: 'tensor', value: int64s('v', [1]) } }),
       node('Equal', ['target', 'minus1'], ['isneg']),
       node('Where', ['isneg', 'ones', 'target'], ['eshape']),
       node('Expand', ['bias', 'eshape'], ['bexp']),
@@ -137,7 +107,7 @@ describe('shape arithmetic with a dynamic batch', () => {
       node('Unsqueeze', ['idxf', 'axes1'], ['idxcol']),
       node('Add', ['sum', 'idxcol'], ['y']),
     ],
-    [w1, bias, i64('axes0', [0]), i64('axes1', [1]), i64('minus1', [-1]), i64('two', [2]), i64Scalar('zeroScalar', 0), i64Scalar('oneScalar', 1)],
+    [w1, bias, int64s('axes0', [0]), int64s('axes1', [1]), int64s('minus1', [-1]), int64s('two', [2]), int64Scalar('zeroScalar', 0), int64Scalar('oneScalar', 1)],
     ['N', 3, 2, 2],
   );
 
@@ -156,7 +126,7 @@ describe('shape arithmetic with a dynamic batch', () => {
 
 describe('per-opset semantics', () => {
   it('broadcasts by axis before opset 7 (Add with broadcast=1, axis=1)', () => {
-    const b = floats('b', [3], 2);
+    const b = sineTensor('b', [3], 2);
     const m = model([node('Add', ['x', 'b'], ['y'], { broadcast: int(1), axis: int(1) })], [b], [2, 3, 4], 6);
     const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1);
     const exec = new Executor(m);
@@ -166,10 +136,10 @@ describe('per-opset semantics', () => {
 
   it('reads Clip bounds from attributes before opset 11 and from inputs after', () => {
     const x = tf.tensor([-3, -1, 0, 2, 7, 9], [1, 6]);
-    const old = new Executor(model([node('Clip', ['x'], ['y'], { min: { type: 'float', value: -1 }, max: { type: 'float', value: 6 } })], [], [1, 6], 9));
+    const old = new Executor(model([node('Clip', ['x'], ['y'], { min: float(-1), max: float(6) })], [], [1, 6], 9));
     expect(Array.from(old.run({ x }).y.dataSync())).toEqual([-1, -1, 0, 2, 6, 6]);
-    const lo = constTensor('lo', 'float32', [], Float32Array.from([0]));
-    const hi = constTensor('hi', 'float32', [], Float32Array.from([6]));
+    const lo = floatScalar('lo', 0);
+    const hi = floatScalar('hi', 6);
     const now = new Executor(model([node('Clip', ['x', 'lo', 'hi'], ['y'])], [lo, hi], [1, 6], 13));
     expect(Array.from(now.run({ x }).y.dataSync())).toEqual([0, 0, 0, 2, 6, 6]);
     const onlyMax = new Executor(model([node('Clip', ['x', '', 'hi'], ['y'])], [hi], [1, 6], 13));
@@ -194,7 +164,7 @@ describe('per-opset semantics', () => {
   it('reads ReduceMean axes from an input from opset 18, Split parts from num_outputs', () => {
     const m = model(
       [node('Split', ['x'], ['a', 'b'], { axis: int(1), num_outputs: int(2) }), node('ReduceMean', ['b', 'ax'], ['y'], { keepdims: int(0) })],
-      [i64('ax', [1])],
+      [int64s('ax', [1])],
       [2, 5],
       18,
     );

@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { customGrad } from '../runtime/custom-grad.js';
+import { channelSum } from '../runtime/ops/channel-sum.js';
+import { conv2dFilterGrad, conv2dInputGrad, dilateFilter, type Conv2dGeometry } from '../runtime/ops/conv2d-trainable.js';
+import { levels } from './quantizer.js';
+
+export interface FusedPgConvOptions {
+  bits: number;
+  hbits: number;
+  /** Slope α of the gate's sigmoid surrogate. */
+  alpha: number;
+  sparseBackprop: boolean;
+  /** false: the weights are frozen; their gradient is not computed (zeros). */
+  filterGrad: boolean;
+  /** false: `s` is a dynamic scale (no gradient through it, docs/method.md). */
+  scaleGrad: boolean;
+  geometry: Conv2dGeometry;
+}
+
+export interface FusedPgConvResult {
+  /** O = O_hb + M ⊙ (W * x_lb), NHWC. */
+  y: tf.Tensor4D;
+  /** The gate M, differentiable through the sigmoid surrogate (the sparsity budget reads it). */
+  gate: tf.Tensor4D;
+}
+
+/**
+ * The training path of a gated conv (PGConv, group 1) as one differentiable op with a hand-written
+ * backward pass. Autodiff through quantSplit + two convs + gate computes what the layer needs several
+ * times over: it back-propagates through both convolutions to the input although the straight-through
+ * estimators cancel the low-bit branch's share exactly (d x_lb / dx = 0), and it runs a dozen small
+ * element-wise gradient ops per quantizer. Here:
+ *   forward   x_hb, x_lb (same ops as quantSplit, so bit-identical), O_hb = W * x_hb + b, O_lb = W * x_lb,
+ *             M = 1[O_hb > Δ], O = O_hb + M ⊙ O_lb  (identical to the unfused kernel),
+ *   backward  dz = (dO ⊙ O_lb + dM) ⊙ α σ(αz)(1 - σ(αz)) (⊙ M with sparse back-prop), z = O_hb - Δ,
+ *             dO_hb = dO + dz, dO_lb = dO ⊙ M, dΔ = -Σ dz, db = Σ dO_hb,
+ *             dW = W-grad(x_hb, dO_hb) + W-grad(x_lb, dO_lb),
+ *             dx = 1[|x/s| ≤ 1] ⊙ convᵀ(dO_hb)           (one input-gradient conv, not two),
+ *             ds = Σ g_hb ⊙ (x_hb/s - 1[|x/s| ≤ 1] x/s) + <dO_lb, O_lb>/s, g_hb = convᵀ(dO_hb):
+ *             the low branch's share Σ g_lb ⊙ x_lb/s equals <dO_lb, W * x_lb>/s (the adjoint identity
+ *             <convᵀ(d), v> = <d, conv(v)>), so the second input-gradient conv is not needed for s either.
+ * These are exactly the gradients autodiff gives through the unfused ops (tests compare them).
+ */
+export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, delta: tf.Tensor, s: tf.Tensor, opts: FusedPgConvOptions): FusedPgConvResult {
+  const g = opts.geometry;
+  const [pt, pb, pl, pr] = g.pads;
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+  const n = levels(opts.bits);
+  const step = 2 ** (opts.bits - opts.hbits);
+  const b = bias ?? tf.zeros([w.shape[3]]);
+  const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
+    // Same op sequence as quantSplit (quantizer.ts), so x_hb and x_lb are bit-identical to it.
+    const r = tf.div(xi, si);
+    const qs = tf.round(tf.mul(tf.clipByValue(r, -1, 1), n));
+    const unit = tf.div(si, n);
+    const t = tf.mul(qs, 1 / step);
+    const qhb = tf.mul(tf.sub(tf.floor(tf.relu(t)), tf.floor(tf.relu(tf.neg(t)))), step);
+    const hb = tf.mul(qhb, unit) as tf.Tensor4D;
+    const lb = tf.sub(tf.mul(qs, unit), hb) as tf.Tensor4D;
+    const ohb = tf.fused.conv2d({ x: hb, filter: wi, strides: g.strides, pad, dataFormat: 'NHWC', dilations: g.dilations, bias: bias ? bi : undefined });
+    const olb = tf.conv2d(lb, wi, g.strides, pad, 'NHWC', g.dilations);
+    const z = tf.sub(ohb, di);
+    const m = tf.step(z);
+    return { r, hb, lb, olb, z, m, y: tf.add(ohb, tf.mul(m, olb)) as tf.Tensor4D };
+  };
+  // Without a tape recording there is no backward: plain ops.
+  if (!tf.engine().isTapeOn()) {
+    const f = forward(x, w, b, delta, s);
+    return { y: f.y, gate: f.m as tf.Tensor4D };
+  }
+  // What the backward needs is kept (tfjs's save would copy every tensor) and freed by the backward, or
+  // by releaseFusedState when no gradient asked for it.
+  let kept: Kept | undefined;
+  // The gradient reaching M (e.g. from the sparsity budget), handed over by the gate op below.
+  let dGate: tf.Tensor | undefined;
+  const layer = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor]>(([xi, wi, bi, di, si]) => {
+    const { y, ...rest } = forward(xi, wi, bi, di, si);
+    // The inputs may be intermediates of the forward pass (freed before the backward runs): the small
+    // ones are copied, the activation itself is not needed.
+    kept = { r: tf.keep(rest.r), hb: tf.keep(rest.hb), lb: tf.keep(rest.lb), olb: tf.keep(rest.olb), z: tf.keep(rest.z), m: tf.keep(rest.m), w: tf.keep(tf.clone(wi)), s: tf.keep(tf.clone(si)) };
+    pending.add(kept);
+    return {
+      value: y,
+      gradFunc: (dy) => {
+        if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
+        const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, m: ms, w: wk, s: sk } = kept;
+        const sg = tf.sigmoid(tf.mul(zs, opts.alpha));
+        let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
+        if (opts.sparseBackprop) slope = tf.mul(slope, ms);
+        const up = tf.mul(dy, olbs);
+        const dz = tf.mul(dGate ? tf.add(up, dGate) : up, slope);
+        const dohb = tf.add(dy, dz) as tf.Tensor4D;
+        const dolb = tf.mul(dy, ms) as tf.Tensor4D;
+        const dDelta = tf.neg(channelSum(dz, di));
+        const dBias = channelSum(dohb, bi);
+        const dW = opts.filterGrad ? tf.add(conv2dFilterGrad(hbs, dohb, wk.shape, g), conv2dFilterGrad(lbs, dolb, wk.shape, g)) : tf.zerosLike(wk);
+        // A dilated conv's input gradient is the plain one's with the zero-dilated filter (as conv2dTrainable).
+        const dilated = g.dilations[0] > 1 || g.dilations[1] > 1;
+        const ghb = dilated
+          ? conv2dInputGrad(dohb, dilateFilter(wk, g.dilations), xi.shape, { ...g, dilations: [1, 1] })
+          : conv2dInputGrad(dohb, wk, xi.shape, g);
+        // 1[|r| <= 1], as steClipRound's backward (the bounds pass).
+        const inside = tf.sub(1, tf.step(tf.sub(tf.abs(rs), 1)));
+        const dx = tf.mul(ghb, inside);
+        let ds: tf.Tensor;
+        if (opts.scaleGrad) {
+          const fromHb = tf.sum(tf.mul(ghb, tf.sub(tf.div(hbs, sk), tf.mul(inside, rs))));
+          const fromLb = tf.div(tf.sum(tf.mul(dolb, olbs)), sk);
+          ds = tf.reshape(tf.add(fromHb, fromLb), sk.shape);
+        } else {
+          ds = tf.zerosLike(sk);
+        }
+        release(kept);
+        kept = undefined;
+        return [dx, dW, dBias, dDelta, ds];
+      },
+    };
+  });
+  const y = layer(x, w, b, delta, s) as tf.Tensor4D;
+  // M as a second differentiable output: tfjs's custom ops have one output, so a small op on y returns
+  // M and passes the gradient it receives to the layer's backward (which runs after it: y precedes M).
+  const gateOp = customGrad<[tf.Tensor4D]>(() => ({
+    value: tf.clone(kept!.m),
+    gradFunc: (dm) => {
+      dGate = dm;
+      return [tf.zerosLike(dm)];
+    },
+  }));
+  return { y, gate: gateOp(y) as tf.Tensor4D };
+}
+
+interface Kept {
+  r: tf.Tensor;
+  hb: tf.Tensor4D;
+  lb: tf.Tensor4D;
+  olb: tf.Tensor;
+  z: tf.Tensor;
+  m: tf.Tensor;
+  w: tf.Tensor4D;
+  s: tf.Tensor;
+}
+
+/** Forward state of fused ops whose backward has not run. */
+const pending = new Set<Kept>();
+
+function release(k: Kept): void {
+  pending.delete(k);
+  for (const t of Object.values(k)) t.dispose();
+}
+
+/**
+ * Frees the forward state of fused ops whose backward did not run (a gradient computation whose loss
+ * did not depend on them). Training calls it after each step; returns how many ops it released.
+ */
+export function releaseFusedState(): number {
+  const n = pending.size;
+  for (const k of [...pending]) release(k);
+  return n;
+}
