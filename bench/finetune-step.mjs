@@ -7,7 +7,10 @@
 // 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
 // Usage (after `pnpm build`):
 //   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2] [--batch 128] [--steps 20]
-//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--backend wasm]
+//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm]
+// --rounds R alternates pg and PyTorch R times per model and prints each round's ratio and their median:
+// on a loaded machine both sides' times swing by several x within minutes (PyTorch's threads suffer most
+// from oversubscribed cores), so one round's ratio can mislead.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     'zoo-batch': { type: 'string', default: '16' },
     'zoo-steps': { type: 'string', default: '3' },
     workers: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'wasm' },
   },
 });
@@ -91,17 +95,28 @@ for (const name of values.models.split(',')) {
     console.log(`${name}: skipped (needs Debian's python3-torch and python3-torchvision to export it)`);
     continue;
   }
-  const pg = await pgStep(name, batch, steps);
-  console.log(`${name} pg (${values.backend}, workers ${pg.workers}, ${pg.gated} gated layers): ${pg.step_ms_median.toFixed(1)} ms/step (median of ${pg.steps}, batch ${batch})`);
-  if (!hasTorch) {
-    console.log('PyTorch reference skipped: Debian python3-torch is not installed (apt-get install python3-torch)');
-    rows.push({ model: name, pg });
-    continue;
+  const ratios = [];
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    const tag = Number(values.rounds) > 1 ? `${name} round ${round}` : name;
+    const pg = await pgStep(name, batch, steps);
+    console.log(`${tag} pg (${values.backend}, workers ${pg.workers}, ${pg.gated} gated layers): ${pg.step_ms_median.toFixed(1)} ms/step (median of ${pg.steps}, batch ${batch})`);
+    if (!hasTorch) {
+      console.log('PyTorch reference skipped: Debian python3-torch is not installed (apt-get install python3-torch)');
+      rows.push({ model: name, round, pg });
+      continue;
+    }
+    const torch = torchStep(name, batch, steps);
+    const ratio = pg.step_ms_median / torch.step_ms_median;
+    ratios.push(ratio);
+    console.log(`${tag} PyTorch ${torch.torch} (${torch.threads} threads, ${torch.gated} gated layers): ${torch.step_ms_median.toFixed(1)} ms/step`);
+    console.log(`${tag} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= 1.0x)`);
+    rows.push({ model: name, round, pg, torch, ratio });
   }
-  const torch = torchStep(name, batch, steps);
-  const ratio = pg.step_ms_median / torch.step_ms_median;
-  console.log(`${name} PyTorch ${torch.torch} (${torch.threads} threads, ${torch.gated} gated layers): ${torch.step_ms_median.toFixed(1)} ms/step`);
-  console.log(`${name} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= 1.0x)`);
-  rows.push({ model: name, pg, torch, ratio });
+  if (ratios.length > 1) {
+    const sorted = [...ratios].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    console.log(`${name} median ratio over ${ratios.length} rounds: ${median.toFixed(2)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
+  }
 }
 console.log(JSON.stringify(rows));
