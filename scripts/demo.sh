@@ -26,7 +26,7 @@ pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8
 
 echo
 echo "== pg finetune"
-pg finetune "$OUT/gated.onnx" --data fashion-mnist:train -o "$OUT/tuned.onnx" --epochs 1 --target-sparsity 0.85 --train-weights --seed 1
+pg finetune "$OUT/gated.onnx" --data fashion-mnist:train -o "$OUT/tuned.onnx" --epochs 1 --target-sparsity 0.85 --final-calibration --train-weights --seed 1
 
 echo
 echo "== pg report"
