@@ -74,7 +74,7 @@ describe.skipIf(!hasFixture('tiny-cnn'))('inspectModel on tiny-cnn', () => {
     const gated = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' }).model;
     const g = inspectModel(gated);
     expect(g.gated).toBe(true);
-    expect(g.pg).toEqual({ format_version: '1', act_scale: 'dynamic', bits: 4, hbits: 2, wbits: 8, gated_layers: 2, quantized_layers: 0 });
+    expect(g.pg).toEqual({ format_version: '2', act_scale: 'dynamic', bits: 4, hbits: 2, wbits: 8, gated_layers: 2, quantized_layers: 0 });
     expect(g.convert_blocker).toMatch(/already gated/);
     expect(g.layers.map((l) => l.op)).toEqual(['Conv', 'PGConv', 'PGConv', 'Gemm']);
     expect(g.layers[1]).toMatchObject({ gated: true, bits: 4, hbits: 2, wbits: 8, placement: null });
