@@ -35,7 +35,8 @@ interface Layer {
   dynamic: boolean;
 }
 
-function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext): Layer {
+/** A pg node's inputs and attributes, checked, with X in the layout its linear op wants (and shown to the observer). */
+function operands(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext) {
   const [xv, wv, bv] = inputs;
   const sv = inputs[scaleIndex];
   const { node } = ctx;
@@ -47,7 +48,12 @@ function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number
   const dynamic = attrInt(node, 'dynamic_scale', 1) === 1;
   const obs = ctx.observer;
   if (obs?.wants(node, OBSERVE.input)) obs.observe?.(node, OBSERVE.input, x);
-  return { x, wq: quantizeWeights(wv.t, wbits), bias: bv?.t, s: effectiveScale(x, sv.t, dynamic), bits, dynamic };
+  return { x, w: wv.t, bias: bv?.t, s: effectiveScale(x, sv.t, dynamic), bits, wbits, dynamic };
+}
+
+function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext): Layer {
+  const { x, w, bias, s, bits, wbits, dynamic } = operands(kind, inputs, scaleIndex, ctx);
+  return { x, wq: quantizeWeights(w, wbits), bias, s, bits, dynamic };
 }
 
 function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
@@ -73,20 +79,10 @@ interface IntegerLayer {
 
 /** The version-2 operands, in the op order of integerOperands in functions.ts. */
 function prepareInteger(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext): IntegerLayer {
-  const [xv, wv, bv] = inputs;
-  const sv = inputs[scaleIndex];
-  const { node } = ctx;
-  if (!xv || !wv || !sv) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing X, W or ActScale input`);
-  const bits = attrInt(node, 'bits');
-  const wbits = attrInt(node, 'wbits');
-  if (bits === undefined || wbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): attributes bits and wbits are required`);
-  const x = kind === 'conv' ? toNhwc(xv) : toLogical(xv);
-  const obs = ctx.observer;
-  if (obs?.wants(node, OBSERVE.input)) obs.observe?.(node, OBSERVE.input, x);
-  const s = effectiveScale(x, sv.t, attrInt(node, 'dynamic_scale', 1) === 1);
-  const w = weightCodes(wv.t, wbits);
+  const { x, w, bias, s, bits, wbits } = operands(kind, inputs, scaleIndex, ctx);
+  const k = weightCodes(w, wbits);
   const a = integerCodes(x, s, bits);
-  return { k: w.k, accUnit: tf.mul(a.unit, w.unit), bias: bv?.t, qs: a.qs };
+  return { k: k.k, accUnit: tf.mul(a.unit, k.unit), bias, qs: a.qs };
 }
 
 /** Integer codes accumulated (exact in float32 below 2^24), then scaled: acc · unit (+ bias). */
