@@ -5,7 +5,7 @@
 //   node bench/big-model.mjs [--skip-2gb] [--skip-resnet] [--gb 2.2] [--reps 2]
 //
 // 1. ResNet-50 (torchvision, random weights, about 100 MB; exported to .cache/zoo/resnet50.onnx with
-//    /usr/bin/python3 bench/export_resnet50.py when absent): load + convert + save with pg, peak RSS as
+//    fixtures/zoo/make_zoo.py --only resnet50 when absent; the weights, not the 64x64 input, make its size): load + convert + save with pg, peak RSS as
 //    a multiple of the model's size (goal < 3x) and time (goal < 2 s); python3-onnx load + save beside it.
 // 2. A model over 2 GB: a chain of Gemm+Relu layers whose weights live in an external data file, built
 //    in a temp folder one tensor at a time, then loaded, converted and saved by pg.
@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -159,12 +159,13 @@ async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'pg-big-model-'));
   try {
     if (!values['skip-resnet']) {
-      const zoo = join(root, '.cache/zoo');
+      // The folder fixtures/zoo/make_zoo.py writes to.
+      const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
       const resnet = join(zoo, 'resnet50.onnx');
       if (!existsSync(resnet)) {
         mkdirSync(zoo, { recursive: true });
         console.log('exporting ResNet-50 with torchvision (once)...');
-        const r = spawnSync('/usr/bin/python3', [join(root, 'bench/export_resnet50.py'), resnet], { stdio: 'inherit' });
+        const r = spawnSync('/usr/bin/python3', [join(root, 'fixtures/zoo/make_zoo.py'), '--only', 'resnet50'], { stdio: 'inherit' });
         if (r.status !== 0) throw new Error('ResNet-50 export failed');
       }
       const size = statSync(resnet).size;

@@ -3,7 +3,7 @@
 // per model, measured one after the other on this machine, printed as a ratio (absolute times drift on
 // shared machines; the ratio is the figure to compare). Models: the bundled ResNet (Fashion-MNIST, batch
 // 128 by default) and torchvision's ResNet-18 and MobileNetV2 at 224x224 (random weights, batch 16),
-// exported to .cache/zoo/ with /usr/bin/python3 when absent. The same PG step on both sides: 4/2 bits,
+// from the zoo (fixtures/zoo/make_zoo.py --bench: .cache/zoo/<name>-224.onnx), exported when absent. The same PG step on both sides: 4/2 bits,
 // 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
 // Usage (after `pnpm build`):
 //   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2] [--batch 128] [--steps 20]
@@ -13,6 +13,7 @@
 // from oversubscribed cores), so one round's ratio can mislead.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FINETUNE_DEFAULTS, InMemoryDataset, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
@@ -31,6 +32,8 @@ const { values } = parseArgs({
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
 const python = '/usr/bin/python3';
+// The folder fixtures/zoo/make_zoo.py writes to.
+const zooDir = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
 const hasTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
 const workers = values.workers === undefined ? undefined : Number(values.workers);
 await initBackend(values.backend);
@@ -53,9 +56,9 @@ async function pgStep(name, batch, steps) {
     data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
     warmup = 3;
   } else {
-    const path = `${root}.cache/zoo/${name}.onnx`;
+    const path = join(zooDir, `${name}-224.onnx`);
     if (!existsSync(path)) {
-      const r = spawnSync(python, [`${root}bench/export_zoo.py`, `${root}.cache/zoo`, name], { encoding: 'utf8' });
+      const r = spawnSync(python, [`${root}fixtures/zoo/make_zoo.py`, '--bench', '--only', name], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`exporting ${name} failed: ${r.stderr}`);
     }
     model = await readModel(path);
