@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { FileAccessError, InvalidDataError } from '../errors/index.js';
 
@@ -9,6 +9,27 @@ export async function readDataFile(path: string): Promise<Uint8Array> {
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
     throw dataFileError(path, e);
+  }
+}
+
+/**
+ * Opens a data file, hands `read` the handle and the file's size, and closes it. OS errors become a
+ * FileAccessError naming the file; the InvalidDataErrors `read` throws pass through.
+ */
+export async function withDataFile<T>(path: string, read: (handle: FileHandle, size: number) => Promise<T>): Promise<T> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    throw dataFileError(path, e);
+  }
+  try {
+    return await read(handle, (await handle.stat()).size);
+  } catch (e) {
+    if (e instanceof InvalidDataError) throw e;
+    throw dataFileError(path, e);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,7 +1,6 @@
 import { InvalidDataError } from '../errors/index.js';
-import { open, type FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'fflate';
-import { dataFileError, readDataFile } from './data-file.js';
+import { readDataFile, withDataFile } from './data-file.js';
 import { InMemoryDataset, type Dataset } from './dataset.js';
 import { parseNpy, readNpyFile, type NpyArray } from './npy.js';
 import { readZipDirectory } from './zip-directory.js';
@@ -54,14 +53,7 @@ export async function openNpzDataset(path: string): Promise<Dataset> {
 
 /** The data set of an .npz whose `x` is stored uncompressed, or undefined to read the file whole instead. */
 async function openStoredNpz(path: string): Promise<Dataset | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (e) {
-    throw dataFileError(path, e);
-  }
-  try {
-    const { size } = await handle.stat();
+  return withDataFile(path, async (handle, size) => {
     const entries = await readZipDirectory(handle, size, (name) => name === 'x.npy' || name === 'y.npy');
     const xEntry = entries?.find((e) => e.name === 'x.npy');
     if (entries === undefined || xEntry === undefined || xEntry.method !== 0 || xEntry.size !== xEntry.compressedSize) return undefined;
@@ -77,12 +69,7 @@ async function openStoredNpz(path: string): Promise<Dataset | undefined> {
     const labels = y === undefined ? undefined : checkLabels(y, `${path}:y`, x.layout.shape[0], x.name);
     x.checkFinite();
     return new NpyFileDataset(x, labels, path);
-  } catch (e) {
-    if (e instanceof InvalidDataError) throw e;
-    throw dataFileError(path, e);
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
 /** The bytes of a stored (0) or deflated (8) zip entry. */

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { InvalidDataError } from '../errors/index.js';
-import { dataFileError } from './data-file.js';
+import { dataFileError, withDataFile } from './data-file.js';
 import { batchOrder, type Batch, type BatchOptions, type Dataset } from './dataset.js';
 import { HOST_LITTLE_ENDIAN, NPY_PREFIX_BYTES, npyHeaderEnd, parseNpyLayout, swapBytes, type NpyLayout } from './npy.js';
 
@@ -96,21 +96,7 @@ export class NpySampleFile {
 
 /** Reads and checks an .npy file's header, leaving its data on disk. */
 export async function openNpySampleFile(path: string): Promise<NpySampleFile> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (e) {
-    throw dataFileError(path, e);
-  }
-  try {
-    const { size } = await handle.stat();
-    return await readNpyLayoutAt(handle, path, { start: 0, size, name: path });
-  } catch (e) {
-    if (e instanceof InvalidDataError) throw e;
-    throw dataFileError(path, e);
-  } finally {
-    await handle.close();
-  }
+  return withDataFile(path, (handle, size) => readNpyLayoutAt(handle, path, { start: 0, size, name: path }));
 }
 
 /** The .npy array stored in `bytes start..start+size` of an open file (a whole .npy, or a stored .npz entry). */
