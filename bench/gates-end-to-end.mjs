@@ -7,7 +7,10 @@
 //    of gated format 2: 0 expected);
 //  - why end-to-end decisions differ: how many of each gated layer's inputs differ between the runtimes, and
 //    how many of them get another activation code.
-// Run after `pnpm build`:   node bench/gates-end-to-end.mjs [--batch 50] [--limit 1000]
+// With --first-layer-bits N the first layer (the stem) is quantized statically at N bits (pg convert
+// --first-layer-bits) instead of kept float: the path from the input to every gate is then integer-exact
+// (0 expected end to end too).
+// Run after `pnpm build`:   node bench/gates-end-to-end.mjs [--batch 50] [--limit 1000] [--first-layer-bits 8]
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +23,8 @@ const c = await import(join(root, 'packages/core/dist/index.js'));
 const require = createRequire(join(root, 'packages/core/package.json'));
 const tf = require('@tensorflow/tfjs-core'); // the instance core's dist uses (package main)
 const ort = require('onnxruntime-node');
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '50' }, limit: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({ options: { batch: { type: 'string', default: '50' }, limit: { type: 'string', default: '1000' }, 'first-layer-bits': { type: 'string' } } });
+const firstLayerBits = values['first-layer-bits'] === undefined ? undefined : Number(values['first-layer-bits']);
 const NORM = { mean: [0.286], std: [0.353] };
 
 /** Round half to even (ONNX Round, tf.round). */
@@ -53,7 +57,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pg-gates-e2e-'));
 try {
   for (const [name, include, actScale] of [['tiny-cnn', ['/fc/Gemm'], 'static'], ['resnet-fmnist', [], 'static'], ['resnet-fmnist', [], 'dynamic']]) {
     const float = await c.readModel(join(root, `fixtures/models/${name}.onnx`));
-    const { model: converted } = c.convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale, include });
+    const { model: converted } = c.convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale, include, firstLayerBits });
     const train = await c.openDataset('fashion-mnist:train?source=bundled', NORM);
     const gated = await c.calibrate(converted, train, { batches: 1, batchSize: 32, seed: 0, scales: actScale === 'static', targetSparsity: 0.85 });
     const graph = c.inlineFunctions(gated, c.isPgNode);
@@ -64,8 +68,8 @@ try {
     const session = await ort.InferenceSession.create(path);
     const alone = new Map();
     for (const l of layers) alone.set(l.node.name, await layerSession(gated, l.node, dir));
-    // Inputs and codes are compared for static scales (a dynamic scale's codes depend on the whole sample).
-    const counts = actScale === 'static' ? { inputsDiffer: 0, codesDiffer: 0 } : { inputsDiffer: null, codesDiffer: null };
+    // Inputs are compared in both modes, codes for static scales (a dynamic scale's codes depend on the whole sample).
+    const counts = { inputsDiffer: 0, codesDiffer: actScale === 'static' ? 0 : null };
     const stats = new Map(layers.map((l) => [l.node.name, { decisions: 0, endToEnd: 0, sameInput: 0, ...counts }]));
     let images = 0;
     let logits = 0;
@@ -99,18 +103,16 @@ try {
           if (mask[i] !== theirGate[i]) s.endToEnd++;
           if (mask[i] !== sameInputGate[i]) s.sameInput++;
         }
-        if (actScale === 'static') {
-          const scale = gated.graph.initializers.get(l.node.inputs[4]).data()[0];
-          const code = (v) => roundHalfEven(Math.fround(Math.min(1, Math.max(-1, Math.fround(v / scale))) * 15));
-          for (let i = 0; i < input.length; i++) {
-            if (input[i] === theirInput.data[i]) continue;
-            s.inputsDiffer++;
-            if (code(input[i]) !== code(theirInput.data[i])) s.codesDiffer++;
-          }
+        const scale = gated.graph.initializers.get(l.node.inputs[4]).data()[0];
+        const code = (v) => roundHalfEven(Math.fround(Math.min(1, Math.max(-1, Math.fround(v / scale))) * 15));
+        for (let i = 0; i < input.length; i++) {
+          if (input[i] === theirInput.data[i]) continue;
+          s.inputsDiffer++;
+          if (actScale === 'static' && code(input[i]) !== code(theirInput.data[i])) s.codesDiffer++;
         }
       }
     }
-    console.log(JSON.stringify({ model: name, act_scale: actScale, images, logits_max_rel_diff: logits, layers: Object.fromEntries(stats) }));
+    console.log(JSON.stringify({ model: name, act_scale: actScale, first_layer_bits: firstLayerBits ?? null, images, logits_max_rel_diff: logits, layers: Object.fromEntries(stats) }));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -74,6 +74,24 @@ describe('pg convert', () => {
     expect(result.data).toMatch(/^fashion-mnist:train .*bundled/);
   });
 
+  it('--first-layer-bits quantizes the first layer (8/8 bits, calibrated with --data); out of range is a usage error', async () => {
+    const out = join(tmp.dir, 'tiny-first8.onnx');
+    const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--first-layer-bits', '8', '--data', 'fashion-mnist:train?source=bundled', '--calibration-batches', '1', '--batch-size', '16', '--json']);
+    expect(run.code).toBe(0);
+    const result = json(run).result as { first_layer_bits: number | null; layers: Layer[] };
+    expect(schemaErrors('convert', result)).toEqual([]);
+    expect(result.first_layer_bits).toBe(8);
+    expect(result.layers[0]).toMatchObject({ gated: false, bits: 8, hbits: null, wbits: 8 });
+    expect(result.layers[0].reason).toMatch(/first layer.*quantized statically/);
+    expect(result.layers.filter((l) => l.gated).every((l) => l.bits === 4 && l.wbits === 8)).toBe(true);
+    const bad = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first1.onnx'), '--first-layer-bits', '1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--first-layer-bits 1 is out of range/);
+    // Without the flag the first layer stays float, as the method says.
+    const plain = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first-float.onnx'), '--json']);
+    expect((json(plain).result as { first_layer_bits: number | null }).first_layer_bits).toBeNull();
+  });
+
   it('overwrites the input only with --force', async () => {
     const copy = join(tmp.dir, 'tiny-copy.onnx');
     await copyFile(FIXTURES.tiny, copy);

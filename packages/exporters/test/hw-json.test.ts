@@ -13,19 +13,21 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const cases = [
+const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'], batch: 32 }, // two gated convs and a gated Gemm
   { name: 'resnet-fmnist', include: [], batch: 16 }, // three gated convs, five QConv (incl. 1x1 stride-2 shortcuts)
+  { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8 }, // and the stem as an 8/8-bit QConv on the signed input
 ];
 
 for (const c of cases) {
-  describe.skipIf(!hasFixture(c.name))(`hw-json of ${c.name} (calibrated, static scale)`, () => {
+  const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
+  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)`, () => {
     let gated: Model;
     let hw: HwDescription;
     let batch: Batch;
     beforeAll(async () => {
-      gated = await calibratedGatedModel(c.name, { include: c.include });
-      const out = join(dir, `${c.name}.json`);
+      gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits });
+      const out = join(dir, `${stem}.json`);
       const result = await exportBackend('hw-json').export(gated, { output: out });
       expect(result.files.map((f) => [f.path, f.role])).toEqual([
         [tensorFilePath(out), 'tensors'],
@@ -39,6 +41,10 @@ for (const c of cases) {
       const pgNodes = gated.graph.nodes.filter((n) => n.domain === PG_DOMAIN);
       expect(hw.model.nodes.map((n) => n.name).sort()).toEqual(gated.graph.nodes.map((n) => n.name).sort());
       for (const node of pgNodes) expect(hw.layer(node.name).kind).toBe(node.opType.startsWith('PG') ? 'gated' : 'quantized');
+      if (c.firstLayerBits) {
+        const first = hw.layer(gated.graph.nodes[0].name);
+        expect([first.kind, first.input, first.activation.bits, first.weights.bits]).toEqual(['quantized', hw.model.inputs[0].name, c.firstLayerBits, c.firstLayerBits]);
+      }
       for (const n of hw.model.nodes) {
         if (n.kind !== 'float') continue;
         const initializers = n.inputs.filter((i) => gated.graph.initializers.has(i));

@@ -26,6 +26,8 @@ export interface ConvertJson {
   bits: number;
   hbits: number;
   wbits: number;
+  /** Bits of the first layer (activations and weights) when --first-layer-bits quantizes it; null: kept float. */
+  first_layer_bits: number | null;
   act_scale: ActScaleMode;
   /** Whether static activation scales were calibrated from --data (otherwise finetune calibrates them). */
   calibrated: boolean;
@@ -37,7 +39,7 @@ export interface ConvertJson {
 export default class Convert extends BaseCommand<typeof Convert> {
   static override summary = 'Insert precision-gating layers into an ONNX model.';
 
-  static override description = `Finds the layers to gate: Conv and Gemm layers whose output feeds a ReLU-like activation (possibly through BatchNormalization). The first layer and the classifier stay float unless named with --include. Each gated layer becomes a PGConv/PGGemm node that predicts its outputs from the top --hbits of a --bits-bit activation and adds the low bits only where the prediction passes a learned per-channel threshold. Layers between gated ones are quantized statically (QConv/QGemm). Thresholds start at 0; run 'pg finetune' to train them.
+  static override description = `Finds the layers to gate: Conv and Gemm layers whose output feeds a ReLU-like activation (possibly through BatchNormalization). The first layer and the classifier stay float unless named with --include (or, for the first layer, quantized with --first-layer-bits). Each gated layer becomes a PGConv/PGGemm node that predicts its outputs from the top --hbits of a --bits-bit activation and adds the low bits only where the prediction passes a learned per-channel threshold. Layers between gated ones are quantized statically (QConv/QGemm). Thresholds start at 0; run 'pg finetune' to train them.
 
 With --act-scale static (the default, what integer hardware needs) activation scales are fixed per layer; --data calibrates them now, otherwise 'pg finetune' does. --act-scale dynamic uses the paper's per-sample max.
 
@@ -73,6 +75,10 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
     include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these Conv/Gemm nodes too (by node name; repeat or comma-separate).' }),
     exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these Conv/Gemm nodes float (by node name; repeat or comma-separate).' }),
     'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
+    'first-layer-bits': numberFlag({ integer: true })({
+      helpValue: 'N',
+      summary: 'Quantize the first layer statically at N bits (activations and weights) instead of keeping it float, so the whole path to every gate is integer-exact (2-16; 8 is a good choice).',
+    }),
     ...optionalDataFlags,
     'batch-size': numberFlag({ integer: true, min: 1 })({
       default: FINETUNE_DEFAULTS.batchSize,
@@ -91,7 +97,8 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
   public async run(): Promise<ConvertJson> {
     const { args, flags } = this;
     const bits = { bits: flags.bits, hbits: flags.hbits, wbits: flags.wbits };
-    validateBits(bits);
+    const firstLayerBits = flags['first-layer-bits'];
+    validateBits({ ...bits, firstLayerBits });
     requireDataFor(flags);
     const actScale = flags['act-scale'];
     if (flags.data !== undefined && actScale === 'dynamic') {
@@ -110,6 +117,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       include: flags.include,
       exclude: flags.exclude,
       gateDepthwise: flags['gate-depthwise'],
+      firstLayerBits,
     });
 
     let gated = converted.model;
@@ -127,6 +135,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       model: args.model,
       output: flags.output,
       ...bits,
+      first_layer_bits: firstLayerBits ?? null,
       act_scale: actScale,
       calibrated: data !== undefined,
       data: data?.dataset.name ?? null,

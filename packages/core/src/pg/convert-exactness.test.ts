@@ -5,7 +5,8 @@ import { readModel } from '../onnx/index.js';
 import { Executor, initBackend } from '../runtime/index.js';
 import './kernels.js';
 import { accumulationExactness, convertModel, FLOAT32_EXACT_INTEGERS } from './convert.js';
-import { biasName, isGatedNode, isPgNode, PG_DOMAIN, PG_DOMAIN_VERSION } from './format.js';
+import { actScaleName, biasName, isGatedNode, isPgNode, PG_DOMAIN, PG_DOMAIN_VERSION, Q_CONV } from './format.js';
+import { UsageError } from '../errors/index.js';
 
 const TINY = new URL('../../../../fixtures/models/tiny-cnn.onnx', import.meta.url).pathname;
 
@@ -58,5 +59,37 @@ describe('the integer-accumulation form (gated format 2)', () => {
       }
     };
     expect([...run(b)]).toEqual([...run(a)]);
+  });
+
+  it('quantizes the first layer statically at --first-layer-bits for activations and weights, and keeps it float without', async () => {
+    const float = await readModel(TINY);
+    const without = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
+    expect(without.layers[0]).toMatchObject({ name: '/conv1/Conv', gated: false, bits: null, wbits: null });
+    expect(without.model.graph.nodes.find((n) => n.name === '/conv1/Conv')!.domain).toBe('');
+
+    const { model, layers } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8 });
+    const stem = model.graph.nodes.find((n) => n.name === '/conv1/Conv')!;
+    expect([stem.domain, stem.opType, stem.inputs[0], stem.inputs[3]]).toEqual([PG_DOMAIN, Q_CONV, float.graph.inputs[0].name, actScaleName('/conv1/Conv')]);
+    expect([stem.attributes.bits, stem.attributes.wbits, stem.attributes.dynamic_scale]).toEqual([
+      { type: 'int', value: 8 },
+      { type: 'int', value: 8 },
+      { type: 'int', value: 0 },
+    ]);
+    expect(layers[0]).toMatchObject({ gated: false, bits: 8, hbits: null, wbits: 8, reason: expect.stringMatching(/first layer.*--first-layer-bits/) });
+    // 1 input channel x 3x3 = 9 products of codes up to 255 (signed: the normalised input is) and 255.
+    const e = accumulationExactness(stem, model, { bits: 8, hbits: 2, wbits: 8 }, false);
+    expect([e.fanIn, e.bound, e.exact]).toEqual([9, 9 * 255 * 255, true]);
+    // The other layers keep --bits/--wbits.
+    expect(layers.slice(1).filter((l) => l.bits !== null).every((l) => l.bits === 4 && l.wbits === 8)).toBe(true);
+    // An explicit --exclude still keeps it float.
+    expect(convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8, exclude: ['/conv1/Conv'] }).layers[0].bits).toBeNull();
+  });
+
+  it('refuses --first-layer-bits out of range, naming the flag', async () => {
+    const float = await readModel(TINY);
+    for (const firstLayerBits of [1, 17, 4.5]) {
+      expect(() => convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits })).toThrow(UsageError);
+      expect(() => convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits })).toThrow(/--first-layer-bits/);
+    }
   });
 });

@@ -17,6 +17,14 @@ export interface ConvertOptions {
   include?: string[];
   exclude?: string[];
   gateDepthwise?: boolean;
+  /**
+   * Quantize the first layer (the Conv/Gemm layers reading the model input) statically at this many bits,
+   * activations and weights (a QConv/QGemm), instead of keeping it float as the method does. Then every
+   * operation from the model input to each gate is integer-exact or elementwise, so every conforming
+   * runtime takes the same gate decisions end to end (docs/gated-format.md). Undefined: the first layer
+   * stays float.
+   */
+  firstLayerBits?: number;
 }
 
 /** What precision a conv/linear layer runs at; shared by convert's decisions and report's layers. */
@@ -44,8 +52,13 @@ export const GATED_MIN_OPSET = 12;
 
 export const BIT_RANGE = { min: 2, max: 16 } as const;
 
-export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits'>): void {
+export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits'>): void {
   const int = (v: number) => Number.isInteger(v);
+  if (o.firstLayerBits !== undefined && (!int(o.firstLayerBits) || o.firstLayerBits < BIT_RANGE.min || o.firstLayerBits > BIT_RANGE.max)) {
+    throw new UsageError(`--first-layer-bits ${o.firstLayerBits} is out of range`, {
+      action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max} (8 keeps a typical stem exact: fan-in up to 258), or leave it out to keep the first layer float`,
+    });
+  }
   if (!int(o.bits) || o.bits < BIT_RANGE.min || o.bits > BIT_RANGE.max) {
     throw new UsageError(`--bits ${o.bits} is out of range`, { action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max}` });
   }
@@ -82,7 +95,12 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       });
     }
   }
-  const placements = placeLayers(model.graph, { include, exclude, gateDepthwise: opts.gateDepthwise ?? false });
+  const placements = placeLayers(model.graph, {
+    include,
+    exclude,
+    gateDepthwise: opts.gateDepthwise ?? false,
+    quantizeFirstLayer: opts.firstLayerBits !== undefined,
+  });
   checkLayerNames(placements, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
@@ -95,18 +113,21 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       return node;
     }
     const gated = p.role === 'gate';
-    layers.push({ ...base, gated, bits: opts.bits, hbits: gated ? opts.hbits : null, wbits: opts.wbits });
+    // The first layer, when quantized, runs at its own width for activations and weights alike.
+    const first = p.role === 'quantize' && p.firstLayer === true ? opts.firstLayerBits! : undefined;
+    const bits = { bits: first ?? opts.bits, hbits: opts.hbits, wbits: first ?? opts.wbits };
+    layers.push({ ...base, gated, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits });
     const scale = actScaleName(node.name);
     initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([opts.actScale === 'dynamic' ? SCALE_FLOOR : 1])));
     const attributes: Record<string, AttributeValue> = {
       ...node.attributes,
-      bits: { type: 'int', value: opts.bits },
-      wbits: { type: 'int', value: opts.wbits },
+      bits: { type: 'int', value: bits.bits },
+      wbits: { type: 'int', value: bits.wbits },
       dynamic_scale: { type: 'int', value: opts.actScale === 'dynamic' ? 1 : 0 },
     };
     const [x, w] = node.inputs;
     const b = node.inputs[2] ? node.inputs[2] : addZeroBias(node, model, initializers);
-    const exactness = accumulationExactness(node, model, opts, gated);
+    const exactness = accumulationExactness(node, model, bits, gated);
     if (!exactness.exact) layers[layers.length - 1].reason += `; ${exactness.note}`;
     if (!gated) {
       return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes };

@@ -3,7 +3,7 @@ import type { ConstTensor, Graph, Node } from '../graph/index.js';
 /** Where a conv/linear layer stands, as far as gating is concerned. */
 export type Placement =
   | { role: 'gate'; reason: string }
-  | { role: 'quantize'; reason: string }
+  | { role: 'quantize'; reason: string; firstLayer?: boolean }
   | { role: 'float'; reason: string };
 
 export interface PlacementOptions {
@@ -13,6 +13,11 @@ export interface PlacementOptions {
   exclude: Set<string>;
   /** Gate depthwise convolutions too (off by default: they are quantized statically). */
   gateDepthwise: boolean;
+  /**
+   * Quantize the first layer (the layers reading the model input) statically instead of keeping it float,
+   * so that the whole path from the input to every gate is integer arithmetic (pg convert --first-layer-bits).
+   */
+  quantizeFirstLayer?: boolean;
 }
 
 export const LINEAR_OPS = new Set(['Conv', 'Gemm']);
@@ -109,7 +114,9 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
     } else if (opts.include.has(node.name)) {
       result.set(node, { role: 'gate', reason: 'included by --include' });
     } else if (graphInputs.has(node.inputs[0])) {
-      result.set(node, { role: 'float', reason: 'first layer: reads the model input, kept float' });
+      result.set(node, opts.quantizeFirstLayer
+        ? { role: 'quantize', firstLayer: true, reason: 'first layer: reads the model input, quantized statically (--first-layer-bits)' }
+        : { role: 'float', reason: 'first layer: reads the model input, kept float' });
     } else if (graphOutput || (fanOut === 0 && !next)) {
       result.set(node, { role: 'float', reason: 'classifier: produces a model output, kept float' });
     } else if (node.opType === 'Gemm' && !feedsRelu) {

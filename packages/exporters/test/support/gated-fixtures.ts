@@ -11,11 +11,11 @@ export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
 /**
  * A realistic gated model: the bundled fixture converted (4/2/8 bits, static scale), its activation scales
  * and thresholds calibrated on a seeded sample of the bundled training data (85% of updates skipped).
- * `include` gates extra layers (e.g. the classifier, to cover PGGemm).
+ * `include` gates extra layers (e.g. the classifier, to cover PGGemm); `firstLayerBits` quantizes the stem.
  */
-export async function calibratedGatedModel(name: string, opts: { include?: string[]; batches?: number } = {}): Promise<Model> {
+export async function calibratedGatedModel(name: string, opts: { include?: string[]; batches?: number; firstLayerBits?: number } = {}): Promise<Model> {
   const float = await readModel(fixtureModel(name));
-  const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', include: opts.include });
+  const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', include: opts.include, firstLayerBits: opts.firstLayerBits });
   const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
   return calibrate(model, train, { batches: opts.batches ?? 1, batchSize: 32, seed: 0, scales: true, targetSparsity: 0.85 });
 }
