@@ -17,6 +17,7 @@ interface Cost {
   backend: string;
   total: number;
   per_layer: { name: string; cost: number }[];
+  other_ops: { ops: number; cost: number };
   baselines: { static_b: number; static_8bit: number; seernet: number };
   ratios: Record<string, number>;
   profile: string;
@@ -25,6 +26,7 @@ interface Cost {
 interface Result {
   accuracy: number;
   layers: Layer[];
+  other_ops: { op: string; nodes: number; ops: number }[];
   costs?: Cost[];
   sensitivity?: { layer: string; accuracy_full_precision: number; accuracy_prediction_only: number }[];
   gates?: { expression: string; value: number | null; failed: boolean }[];
@@ -64,6 +66,14 @@ describe('pg report --cost and --fail-if', () => {
     const bs = r.costs![0];
     const expected = r.layers.map((l) => (l.bits === null ? l.macs * 256 : l.gated ? l.macs * l.wbits! * (l.hbits! + l.high_precision_fraction! * (l.bits - l.hbits!)) : l.macs * l.bits * l.wbits!));
     bs.per_layer.forEach((l, i) => expect(l.cost).toBeCloseTo(expected[i], 3));
+    // The whole network: the other ops (tiny-cnn: 3 Relu, MaxPool 2x2, GlobalAveragePool, Flatten) at the bundled
+    // 16 BitOps each, in the total and in every baseline alike.
+    expect(r.other_ops.map((o) => [o.op, o.ops])).toEqual([['Relu', 13328], ['MaxPool', 6272], ['GlobalAveragePool', 784], ['Flatten', 0]]);
+    for (const c of r.costs!) {
+      expect(c.other_ops.ops).toBe(20384);
+      expect(c.total).toBeCloseTo(c.per_layer.reduce((s, l) => s + l.cost, 0) + c.other_ops.cost, 6);
+    }
+    expect(bs.other_ops.cost).toBe(20384 * 16);
     expect(bs.ratios.vs_static_b).toBeLessThan(1);
     expect(r.gates![1].value).toBe(bs.ratios.vs_static_b);
     expect(bs.baselines.seernet).toBeGreaterThan(bs.total);
@@ -88,7 +98,7 @@ describe('pg report --cost and --fail-if', () => {
 
   it('text output: the cost table with a user profile replacing the bundled one, the full report, and the failed gate on stderr', async () => {
     const mine = join(tmp.dir, 'serial32.json');
-    await writeFile(mine, JSON.stringify({ model: 'bit-serial', parameters: { float_bits: 32 } }));
+    await writeFile(mine, JSON.stringify({ model: 'bit-serial', parameters: { float_bits: 32, other_op_bitops: 32 } }));
     const run = await pg(['report', gated, ...data, '--profile', mine, '--fail-if', 'sparsity>=0']);
     expect(run.code, run.stderr).toBe(10);
     expect(run.stdout).toMatch(/^accuracy\s+\d/m);
@@ -100,7 +110,7 @@ describe('pg report --cost and --fail-if', () => {
 
   it('usage errors (exit 2) before running: an invalid profile naming file and field, a malformed condition, accuracy_drop without --baseline', async () => {
     const bad = join(tmp.dir, 'bad.json');
-    await writeFile(bad, JSON.stringify({ model: 'gpu', parameters: { macs_per_cycle: { '8': 100 }, sparse_efficiency: 2, float_bits: 16 } }));
+    await writeFile(bad, JSON.stringify({ model: 'gpu', parameters: { macs_per_cycle: { '8': 100 }, sparse_efficiency: 2, float_bits: 16, other_ops_per_cycle: 6912 } }));
     const [profile, malformed, drop] = await Promise.all([
       pg(['report', gated, ...data, '--profile', bad]),
       pg(['report', gated, ...data, '--fail-if', 'accuracy=>0.5']),

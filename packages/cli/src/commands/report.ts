@@ -138,7 +138,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       // Scales of 1 clip every activation above 1: the figures describe a model nobody would deploy.
       this.warn(`${args.model} has static activation scales that were never calibrated, so its accuracy is not meaningful. Calibrate them with 'pg finetune', or 'pg convert --data'.`);
     }
-    if (profiles.length) result.costs = profiles.map((p) => costReport(result.layers, p));
+    if (profiles.length) result.costs = profiles.map((p) => costReport(result, p));
     if (flags['per-layer-sensitivity']) {
       result.sensitivity = await layerSensitivity(model, dataset, {
         batchSize: flags['batch-size'],

@@ -125,7 +125,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
           resume: flags.resume,
           timeBudgetMs: flags['time-budget'],
           preprocess: fromFlags ? train.preprocess : undefined,
-          costs: profiles.length ? (layers) => profiles.map((p) => costReport(layers, p)) : undefined,
+          costs: profiles.length ? (report) => profiles.map((p) => costReport(report, p)) : undefined,
         },
         {
           signal: interrupt.signal,

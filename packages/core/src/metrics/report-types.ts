@@ -45,6 +45,16 @@ export interface DecisionMaps {
   layers: DecisionMap[];
 }
 
+/** Ops other than the Conv/Gemm layers (pools, adds, activations...), per op type: their work per sample. */
+export interface OtherOpCount {
+  /** Op type ('domain.Op' outside the default domain). */
+  op: string;
+  /** Nodes of this op type. */
+  nodes: number;
+  /** Operations per sample (docs/cost-models.md, "Other ops"). */
+  ops: number;
+}
+
 export interface ReportResult {
   model: string;
   data: string;
@@ -66,6 +76,8 @@ export interface ReportResult {
   /** B / B_avg: compute reduction against a static B-bit model, bit-serial view. */
   compute_reduction: number | null;
   layers: LayerReport[];
+  /** Every other op of the network, by op type, with its operations per sample (priced by --cost). */
+  other_ops: OtherOpCount[];
   /** With `decisionMaps: N`: the gate decisions of every gated conv layer for the first N samples. */
   decision_maps?: DecisionMaps;
   /** With --cost: one entry per cost model. */
@@ -87,6 +99,8 @@ export interface CostReport {
   unit: 'bitops' | 'cycles';
   total: number;
   per_layer: Array<{ name: string; cost: number }>;
+  /** The other ops (pools, adds, activations...): operations per sample and their cost, the same in every scheme. */
+  other_ops: { ops: number; cost: number };
   baselines: {
     /** Every quantized layer statically at its B bits (no gating). */
     static_b: number;

@@ -7,6 +7,7 @@ import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
 import { OBSERVE, PG_CONV, actScaleMode, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
+import { otherOpCounts } from './other-ops.js';
 import type { DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
 
 export interface ReportOptions {
@@ -27,6 +28,10 @@ interface Evaluation {
   outputs: Map<Node, number>;
   /** Per gated node: outputs that took the update, over the whole data set. */
   updated: Map<Node, number>;
+  /** Every value's shape at batch 1 (the graph input and each node's outputs), from the first sample. */
+  shapes: Map<string, number[]>;
+  /** The nodes in execution order. */
+  order: Node[];
   /** With decision maps: the shown samples and, per gated conv node, [n, H, W] fractions of channels updated. */
   maps?: { samples: DecisionSample[]; perNode: Map<Node, { height: number; width: number; fractions: number[][] }> };
 }
@@ -75,7 +80,7 @@ export async function evaluate(
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const outputName = exec.graph.outputs[0].name;
   const layerNodes = exec.order.filter((n) => COST_OPS.has(n.opType));
-  const ev: Evaluation = { samples: 0, correct: 0, outputs: new Map(), updated: new Map() };
+  const ev: Evaluation = { samples: 0, correct: 0, outputs: new Map(), updated: new Map(), shapes: new Map(), order: exec.order };
   // Decision maps come from the first batch only; a later batch would only add samples nobody asked for.
   let mapSamples = 0;
   const observer: Observer = {
@@ -96,6 +101,7 @@ export async function evaluate(
   try {
     for (const batch of data.batches(batchSize, { limit })) {
       const first = ev.samples === 0;
+      if (first) recordShapes(exec, inputName, batch, ev.shapes);
       mapSamples = first ? Math.min(decisionMaps, batch.shape[0]) : 0;
       const predicted = tf.tidy(() => {
         const x = tensorFromBatch(batch.x, batch.shape);
@@ -116,6 +122,21 @@ export async function evaluate(
   }
   if (ev.samples === 0) throw new InvalidDataError(`${data.name} is empty`, { action: 'give a data set with at least one sample' });
   return ev;
+}
+
+/**
+ * Every value's shape, from one run on the batch's first sample (without the observer: no gate is counted),
+ * for the other ops' work. A separate batch-1 run keeps the evaluation from holding every activation of a
+ * whole batch at once.
+ */
+function recordShapes(exec: Executor, inputName: string, batch: Batch, shapes: Map<string, number[]>): void {
+  const names = [...new Set(exec.order.flatMap((n) => n.outputs).filter((o) => o !== ''))];
+  tf.tidy(() => {
+    const x = tf.slice(tensorFromBatch(batch.x, batch.shape), 0, 1);
+    shapes.set(inputName, x.shape.slice());
+    const out = exec.run({ [inputName]: x }, { outputs: names });
+    for (const [name, t] of Object.entries(out)) shapes.set(name, t.shape.slice());
+  });
 }
 
 function thresholdStats(values: Float32Array): ThresholdStats {
@@ -195,6 +216,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     wbits: gatedLayers[0]?.wbits ?? null,
     compute_reduction: bavg ? bits! / bavg : null,
     layers,
+    other_ops: otherOpCounts(ev.order, ev.shapes),
   };
   if (ev.maps) {
     const maps = ev.maps;

@@ -5,7 +5,7 @@ import { withPreprocess } from '../data/index.js';
 import { UsageError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import type { CostReport, LayerReport, ReportResult } from '../metrics/index.js';
+import type { CostReport, ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
 import { convertModel, type ActScaleMode } from '../pg/index.js';
@@ -34,7 +34,8 @@ export interface SweepOptions {
   /** Normalisation to record in every written model (when it came from flags, not from the model). */
   preprocess?: { mean?: number[]; std?: number[] };
   /** Prices a point's layers on device cost models; core knows none itself (they live in @pg/exporters). */
-  costs?: (layers: LayerReport[]) => CostReport[];
+  /** Prices a point's report (its layers and other ops) on the device models. */
+  costs?: (report: Pick<ReportResult, 'layers' | 'other_ops'>) => CostReport[];
 }
 
 export interface SweepEvent {
@@ -163,7 +164,7 @@ async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: Sw
   await writeModel(tuned, join(opts.outDir, modelRel));
   const report: ReportResult = await reportModel(tuned, evalData, { batchSize: opts.report.batchSize, limit: opts.report.limit });
   report.model = modelRel;
-  if (opts.costs) report.costs = opts.costs(report.layers);
+  if (opts.costs) report.costs = opts.costs(report);
   const seconds = (hooks.now() - t0) / 1000;
   // The report is written last: its presence is what marks the point complete for --resume.
   await writeFileAtomic(join(opts.outDir, reportRel), `${JSON.stringify({ config: pointConfig(point), seconds, report }, null, 2)}\n`);
@@ -200,7 +201,7 @@ async function readCompletePoint(opts: SweepOptions, point: SweepPoint): Promise
     return undefined;
   }
   if (!stored.report || JSON.stringify(stored.config) !== JSON.stringify(pointConfig(point))) return undefined;
-  stored.report.costs = opts.costs ? opts.costs(stored.report.layers) : undefined;
+  stored.report.costs = opts.costs ? opts.costs(stored.report) : undefined;
   return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true), seconds: stored.seconds ?? null };
 }
 

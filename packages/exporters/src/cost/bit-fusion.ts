@@ -15,6 +15,8 @@ export interface BitFusionParameters {
   update_utilization: number;
   /** Integer width a float operand is run at (the array has no floating point). */
   float_bits: number;
+  /** Operations per cycle of the unit that runs the other ops (pooling, adds, activations). */
+  other_ops_per_cycle: number;
 }
 
 const bricksOf = (b: Precision, p: BitFusionParameters) => Math.ceil((b === 'float' ? p.float_bits : b) / p.brick_bits);
@@ -36,7 +38,9 @@ export const bitFusion: CostModel<BitFusionParameters> = {
     utilization: { kind: 'positive', max: 1, doc: 'fraction of bricks busy in a dense pass, in (0, 1]' },
     update_utilization: { kind: 'positive', max: 1, doc: 'fraction of bricks busy in the sampled update, in (0, 1]' },
     float_bits: { kind: 'integer', min: 1, max: 64, doc: 'integer width float operands run at' },
+    other_ops_per_cycle: { kind: 'positive', doc: 'operations per cycle of the unit running the other ops (pooling, adds, activations)' },
   },
+  otherOpsCost: (ops, p) => ops / p.other_ops_per_cycle,
   passCost: (pass, p) => {
     const perCycle = p.array_rows * p.array_cols * p.bricks_per_pe * (pass.sampled ? p.update_utilization : p.utilization);
     return (pass.macs * bricksOf(pass.act, p) * bricksOf(pass.weight, p)) / perCycle;

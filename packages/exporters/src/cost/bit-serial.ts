@@ -5,6 +5,8 @@ export interface BitSerialParameters {
   [k: string]: number;
   /** Bits a float operand (float layers, float weights) occupies on the device, e.g. 16 or 32. */
   float_bits: number;
+  /** BitOps of one operation of the other ops (an add, compare or activation on float_bits-wide values). */
+  other_op_bitops: number;
 }
 
 const width = (b: Precision, p: BitSerialParameters) => (b === 'float' ? p.float_bits : b);
@@ -20,7 +22,9 @@ export const bitSerial: CostModel<BitSerialParameters> = {
   summary: 'bit-serial accelerator: BitOps = MACs x activation bits x weight bits',
   parameters: {
     float_bits: { kind: 'integer', min: 1, max: 64, doc: 'bits of a float operand (float layers and float weights)' },
+    other_op_bitops: { kind: 'positive', doc: 'BitOps of one operation of the other ops (pooling, adds, activations)' },
   },
+  otherOpsCost: (ops, p) => ops * p.other_op_bitops,
   passCost: (pass, p) => pass.macs * width(pass.act, p) * width(pass.weight, p),
   notes: (layers, p) => {
     const notes = ['BitOps = MACs x activation bits x weight bits; a gated layer streams B_hb bits for every output and B_lb more for the updated ones.'];

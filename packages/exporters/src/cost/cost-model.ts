@@ -20,6 +20,11 @@ export interface CostModel<P extends Parameters = Parameters> {
   summary: string;
   parameters: { [K in keyof P]: ParameterSpec };
   passCost(pass: Pass, p: P): number;
+  /**
+   * The cost of `ops` operations of the other ops (pools, adds, activations...: docs/cost-models.md, "Other
+   * ops"), priced by the profile's own parameter; the same in every scheme.
+   */
+  otherOpsCost(ops: number, p: P): number;
   /** A device that ignores gating (the dense CPU) replaces the passes of the scheme. */
   layerPasses?(l: LayerWork, scheme: Scheme): Pass[];
   notes(layers: LayerWork[], p: P): string[];

@@ -5,6 +5,8 @@ export interface CpuInt8Parameters {
   [k: string]: number;
   int8_macs_per_cycle: number;
   float_macs_per_cycle: number;
+  /** Operations per cycle of the other ops (pooling, adds, activations), vectorised float. */
+  other_ops_per_cycle: number;
 }
 
 /**
@@ -19,7 +21,9 @@ export const cpuInt8: CostModel<CpuInt8Parameters> = {
   parameters: {
     int8_macs_per_cycle: { kind: 'positive', doc: 'dense int8 MACs per cycle' },
     float_macs_per_cycle: { kind: 'positive', doc: 'float MACs per cycle, for float layers and layers wider than 8 bits' },
+    other_ops_per_cycle: { kind: 'positive', doc: 'operations per cycle of the other ops (pooling, adds, activations)' },
   },
+  otherOpsCost: (ops, p) => ops / p.other_ops_per_cycle,
   layerPasses: (l: LayerWork, scheme: Scheme): Pass[] => {
     if (l.kind === 'float') return [{ macs: l.macs, act: 'float', weight: 'float', sampled: false }];
     return scheme === 'static_8bit' ? [{ macs: l.macs, act: 8, weight: 8, sampled: false }] : [{ macs: l.macs, act: l.bits!, weight: l.weight, sampled: false }];

@@ -10,6 +10,8 @@ export interface GpuParameters {
   sparse_efficiency: number;
   /** Bits a float operand runs at (16: half precision). */
   float_bits: number;
+  /** Element-wise operations per cycle (the other ops: pooling, adds, activations). */
+  other_ops_per_cycle: number;
 }
 
 /** The narrowest supported precision that holds both operands: a GPU cannot run 3-bit arithmetic, only 4, 8, 16... */
@@ -34,7 +36,9 @@ export const gpu: CostModel<GpuParameters> = {
     macs_per_cycle: { kind: 'bit-table', doc: 'dense MACs per cycle, keyed by precision in bits' },
     sparse_efficiency: { kind: 'positive', max: 1, doc: 'SDDMM throughput per useful MAC as a fraction of dense, in (0, 1]' },
     float_bits: { kind: 'integer', min: 1, max: 64, doc: 'bits a float operand runs at' },
+    other_ops_per_cycle: { kind: 'positive', doc: 'operations per cycle of the other ops (pooling, adds, activations)' },
   },
+  otherOpsCost: (ops, p) => ops / p.other_ops_per_cycle,
   passCost: (pass, p) => pass.macs / (p.macs_per_cycle[String(gpuPrecision(pass, p))] * (pass.sampled ? p.sparse_efficiency : 1)),
   notes: (layers, p) => {
     const notes = [

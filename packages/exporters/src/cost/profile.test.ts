@@ -19,7 +19,7 @@ async function profileFile(name: string, content: unknown): Promise<string> {
   return file;
 }
 
-const fusion = { brick_bits: 2, array_rows: 32, array_cols: 16, bricks_per_pe: 16, utilization: 0.8, update_utilization: 0.5, float_bits: 16 };
+const fusion = { brick_bits: 2, array_rows: 32, array_cols: 16, bricks_per_pe: 16, utilization: 0.8, update_utilization: 0.5, float_bits: 16, other_ops_per_cycle: 64 };
 
 describe('device profile validation', () => {
   const cases: [string, unknown, RegExp][] = [

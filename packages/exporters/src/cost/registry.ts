@@ -1,4 +1,4 @@
-import { UsageError, type CostReport, type LayerReport } from '@pg/core';
+import { UsageError, type CostReport, type LayerReport, type OtherOpCount } from '@pg/core';
 import { bitFusion } from './bit-fusion.js';
 import { bitSerial } from './bit-serial.js';
 import type { CostModel, Parameters } from './cost-model.js';
@@ -19,30 +19,52 @@ function layerCost(model: CostModel, p: Parameters, l: LayerWork, scheme: Scheme
   return ps.reduce((sum, pass) => sum + model.passCost(pass, p), 0);
 }
 
-/** The cost of the reported network on one device, with the reference schemes priced the same way. */
-export function costReport(layers: readonly LayerReport[], profile: Profile): CostReport {
+/** What a cost model prices: the report's Conv/Gemm layers and its other ops (absent in reports from before they were counted). */
+export interface CostedNetwork {
+  layers: readonly LayerReport[];
+  other_ops?: readonly OtherOpCount[];
+}
+
+/**
+ * The cost of the reported network on one device, with the reference schemes priced the same way: the
+ * layers' passes of each scheme plus the other ops, which cost the same in every scheme.
+ */
+export function costReport(network: CostedNetwork, profile: Profile): CostReport {
+  const { layers } = network;
   const model = COST_MODELS.get(profile.model);
   if (!model) throw new UsageError(`unknown cost model '${profile.model}'`, { action: `use one of ${[...COST_MODELS.keys()].join(', ')}` });
   const work = layers.map(layerWork);
   const p = profile.parameters;
-  const sum = (scheme: Scheme) => work.reduce((s, l) => s + layerCost(model, p, l, scheme), 0);
+  const otherOps = (network.other_ops ?? []).reduce((s, o) => s + o.ops, 0);
+  const other_ops = { ops: otherOps, cost: otherOps > 0 ? model.otherOpsCost(otherOps, p) : 0 };
+  const sum = (scheme: Scheme) => work.reduce((s, l) => s + layerCost(model, p, l, scheme), other_ops.cost);
   const per_layer = work.map((l) => ({ name: l.name, cost: layerCost(model, p, l, 'model') }));
-  const total = per_layer.reduce((s, l) => s + l.cost, 0);
+  const total = per_layer.reduce((s, l) => s + l.cost, other_ops.cost);
   const baselines = { static_b: sum('static_b'), static_8bit: sum('static_8bit'), seernet: sum('seernet') };
   const ratio = (b: number) => (b > 0 ? total / b : 0);
   const notes = model.notes(work, p);
   if (!work.some((l) => l.kind === 'gated')) notes.push('the model has no gated layers: static_b and seernet equal its own cost.');
-  notes.push('only Conv/Gemm layers are counted (pooling, additions and activations are left out).');
+  notes.push(
+    network.other_ops === undefined
+      ? 'only Conv/Gemm layers are counted: this report has no count of the other ops (pooling, additions, activations).'
+      : `other ops (pooling, additions, activations...): ${otherOps} operations per sample, ${fraction(other_ops.cost, total)} of the total, the same in every scheme.`,
+  );
   return {
     backend: model.name,
     unit: model.unit,
     total,
     per_layer,
+    other_ops,
     baselines,
     ratios: { vs_static_b: ratio(baselines.static_b), vs_static_8bit: ratio(baselines.static_8bit), vs_seernet: ratio(baselines.seernet) },
     profile: profile.source,
     notes,
   };
+}
+
+/** A share as a percentage with up to three significant digits. */
+function fraction(part: number, whole: number): string {
+  return whole > 0 ? `${Number(((100 * part) / whole).toPrecision(3))}%` : '0%';
 }
 
 /**
