@@ -115,6 +115,30 @@ describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', 
     }
   });
 
+  it('draws a gated linear layer\'s decisions as a strip of its output units', async () => {
+    // tiny-cnn with its classifier gated (dynamic scales: no calibration), rendered by the same CLI.
+    const fc = join(tmp.dir, 'fc.onnx');
+    const conv = await pg(['convert', FIXTURES.tiny, '-o', fc, '--act-scale', 'dynamic', '--include', '/fc/Gemm']);
+    expect(conv.code, conv.stderr).toBe(0);
+    const out = join(tmp.dir, 'fc.html');
+    const run = await pg(['report', fc, '--data', BUNDLED_TEST, '--limit', '20', '--format', 'html', '--decision-maps', '2', '--decision-layers', '/fc/Gemm', '-o', out]);
+    expect(run.code, run.stderr).toBe(0);
+    const strips = await browser.newPage();
+    try {
+      await strips.goto(pathToFileURL(out).href, { waitUntil: 'load' });
+      const grids = strips.locator('svg[data-chart^="decision-map:/fc/Gemm:"]');
+      expect(await grids.count()).toBe(2);
+      for (let i = 0; i < 2; i++) expect(await grids.nth(i).locator('rect.cell').count()).toBe(10);
+      // One row: as wide as the conv maps, one tenth as tall.
+      const box = await grids.first().boundingBox();
+      expect(box!.width).toBeGreaterThan(100);
+      expect(box!.height).toBeCloseTo(box!.width / 10, 0);
+      expect(await grids.first().getAttribute('aria-label')).toMatch(/output units updated/);
+    } finally {
+      await strips.close();
+    }
+  });
+
   it('takes a screenshot of the whole page', async () => {
     const shot = join(tmp.dir, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -97,12 +97,31 @@ describe('pg report --format', () => {
     const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '20', '--decision-layers', '/conv3/Conv', '--json']);
     expect(run.code, run.stderr).toBe(0);
     const maps = (json(run).result as ReportJson).decision_maps!;
-    expect(maps.layers.map((m) => [m.layer, m.height, m.width])).toEqual([['/conv3/Conv', 7, 7]]);
+    expect(maps.layers.map((m) => [m.layer, m.kind, m.height, m.width])).toEqual([['/conv3/Conv', 'conv', 7, 7]]);
     expect(maps.samples).toHaveLength(4);
     const bad = await pg(['report', gated, '--data', BUNDLED_TEST, '--decision-layers', '/conv1/Conv']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^Error \[PG_USAGE\]: no decision map for '\/conv1\/Conv': not a gated conv layer/m);
+    expect(bad.stderr).toMatch(/^Error \[PG_USAGE\]: no decision map for '\/conv1\/Conv': not a gated layer/m);
     expect(bad.stderr).toMatch(/^Action: choose from: \/conv2\/Conv, \/conv3\/Conv$/m);
+  });
+
+  it('draws a gated linear layer (PGGemm) as one row of its output units, consistent with its high-precision fraction', async () => {
+    // Dynamic scales need no calibration: the quickest model with a gated classifier.
+    const withFc = join(tmp.dir, 'fc-gated.onnx');
+    const conv = await pg(['convert', FIXTURES.tiny, '-o', withFc, '--act-scale', 'dynamic', '--include', '/fc/Gemm']);
+    expect(conv.code, conv.stderr).toBe(0);
+    const run = await pg(['report', withFc, '--data', BUNDLED_TEST, '--limit', '16', '--batch-size', '16', '--decision-maps', '16', '--decision-layers', '/fc/Gemm', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = json(run).result as ReportJson;
+    expect(schemaErrors('report', r)).toEqual([]);
+    const [m] = r.decision_maps!.layers;
+    expect([m.layer, m.kind, m.height, m.width]).toEqual(['/fc/Gemm', 'linear', 1, 10]);
+    expect(m.fractions).toHaveLength(16);
+    // Each unit's decision is 0 or 1, and over all 16 samples (the whole evaluation) their mean is the layer's fraction.
+    const all = m.fractions.flat();
+    expect(all.every((v) => v === 0 || v === 1)).toBe(true);
+    const fc = r.layers.find((l) => l.name === '/fc/Gemm')!;
+    expect(all.reduce((a, v) => a + v, 0) / all.length).toBeCloseTo(fc.high_precision_fraction!, 9);
   });
 
   it('refuses a non-text format on stdout with --json (the envelope owns stdout), and -o naming the model', async () => {

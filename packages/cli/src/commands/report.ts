@@ -17,7 +17,7 @@ export default class Report extends BaseCommand<typeof Report> {
 
   static override description = `Runs the model over the data set and reports its accuracy (and, with --baseline, the baseline's accuracy and the drop), the sparsity of the gated layers (the fraction of output elements that kept their low-precision value, also weighted by the MACs each update costs), the average bitwidth B_avg = B_hb + (1 − Sp)·B_lb, the compute reduction B / B_avg, and which activation scale (static or dynamic) the model uses. Per layer: op, bits, MACs and outputs per sample, the fraction updated to high precision, and threshold statistics.
 
---format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against B_avg with --compare, and decision maps: which output positions of each gated conv layer took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
+--format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against B_avg with --compare, and decision maps: which output positions of each gated conv layer, and which output units of each gated linear layer, took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
 
 --cost prices the whole network on device models (bit-serial, bit-fusion, gpu, cpu-int8) against the same network statically quantized at B and at 8 bits and a SeerNet-style predictor; --per-layer-sensitivity measures each gated layer alone at full precision and alone at prediction bits; --fail-if turns figures into CI gates (exit 10 when one fails, with the full report still printed).
 
@@ -65,11 +65,11 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     output: Flags.string({ char: 'o', helpValue: 'FILE', summary: 'Write the report to FILE (atomically) instead of stdout.' }),
     'decision-maps': numberFlag({ integer: true, min: 0 })({
       helpValue: 'N',
-      summary: `Record which outputs of each gated conv layer were updated for the first N samples (default: ${HTML_DECISION_MAPS} with --format html or --decision-layers, else 0).`,
+      summary: `Record which outputs of each gated layer were updated for the first N samples (default: ${HTML_DECISION_MAPS} with --format html or --decision-layers, else 0).`,
     }),
     'decision-layers': nameListFlag({
       helpValue: 'NODE',
-      summary: 'Decision maps of these gated conv layers only (node names; repeat or comma-separate). Default: all gated conv layers.',
+      summary: 'Decision maps of these gated layers only (node names; repeat or comma-separate). Default: all gated layers.',
     }),
     compare: Flags.string({
       multiple: true,

@@ -153,7 +153,10 @@ export function accuracySection(configurations: readonly AccuracyPoint[]): PageS
   return { id: 'accuracy-vs-bavg', title: 'Accuracy against B_avg', html };
 }
 
-/** Per shown sample a row: the input, then each gated conv layer's map of updated positions. */
+/** A linear layer's strip: 4 px per output unit (at least the conv maps' 112 px, at most 448 px wide). */
+const stripSize = (units: number): number => Math.max(112, Math.min(4 * units, 448));
+
+/** Per shown sample a row: the input, then each gated layer's map (conv: updated positions; linear: a strip of output units). */
 function decisionSection(r: ReportResult): PageSection {
   const maps = r.decision_maps!;
   const head = `<tr><th>input</th>${maps.layers.map((m) => `<th title="${escapeHtml(m.layer)}">${escapeHtml(m.layer)}<br>${m.height}×${m.width}</th>`).join('')}</tr>`;
@@ -168,7 +171,11 @@ function decisionSection(r: ReportResult): PageSection {
           height: m.height,
           width: m.width,
           palette: 'heat',
-          caption: `${m.layer}, sample ${s.index}: fraction of channels updated per position`,
+          size: m.kind === 'linear' ? stripSize(m.width) : undefined,
+          caption:
+            m.kind === 'linear'
+              ? `${m.layer}, sample ${s.index}: output units updated (red) or not (white), ${m.width} in a row`
+              : `${m.layer}, sample ${s.index}: fraction of channels updated per position`,
         })}</td>`,
     );
     return `<tr><td>${input}<div class="muted">${escapeHtml(caption)}</div></td>${cells.join('')}</tr>`;
@@ -177,7 +184,7 @@ function decisionSection(r: ReportResult): PageSection {
     id: 'decision-maps',
     title: 'Decision maps',
     html:
-      `<p class="note">Which output positions took the high-precision update, for the first ${maps.samples.length} sample(s): each cell is the fraction of the layer's channels updated at that position <span class="legend"></span> (white: none, red: all).</p>` +
+      `<p class="note">Which output positions took the high-precision update, for the first ${maps.samples.length} sample(s): each cell is the fraction of the layer's channels updated at that position <span class="legend"></span> (white: none, red: all); a gated linear layer is one row of its output units (red: updated).</p>` +
       `<table class="maps"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`,
   };
 }

@@ -30,13 +30,18 @@ export interface DecisionSample {
   image: { height: number; width: number; pixels: number[] } | null;
 }
 
-/** Which output positions of one gated conv layer took the high-precision update, per shown sample. */
+/** Which outputs of one gated layer took the high-precision update, per shown sample. */
 export interface DecisionMap {
   layer: string;
-  /** Spatial size of the layer's output. */
+  /** 'conv': a map of output positions; 'linear': a gated Gemm's output units as one row. */
+  kind: 'conv' | 'linear';
+  /** Spatial size of a conv's output; 1 × C (output units) for a linear layer. */
   height: number;
   width: number;
-  /** Per sample (same order as `DecisionMaps.samples`), row-major `height × width`: fraction of channels updated at that position. */
+  /**
+   * Per sample (same order as `DecisionMaps.samples`), row-major `height × width`: for a conv the fraction of
+   * channels updated at that position; for a linear layer 1 where that output unit was updated, else 0.
+   */
   fractions: number[][];
 }
 
@@ -78,7 +83,7 @@ export interface ReportResult {
   layers: LayerReport[];
   /** Every other op of the network, by op type, with its operations per sample (priced by --cost). */
   other_ops: OtherOpCount[];
-  /** With `decisionMaps: N`: the gate decisions of every gated conv layer for the first N samples. */
+  /** With `decisionMaps: N`: the gate decisions of every gated layer for the first N samples. */
   decision_maps?: DecisionMaps;
   /** With --cost: one entry per cost model. */
   costs?: CostReport[];

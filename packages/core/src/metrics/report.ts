@@ -5,19 +5,19 @@ import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, PG_CONV, actScaleMode, pgLayers } from '../pg/index.js';
+import { OBSERVE, actScaleMode, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
 import { otherOpCounts } from './other-ops.js';
-import type { DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
+import type { DecisionMap, DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
 
 export interface ReportOptions {
   batchSize: number;
   baseline?: Model;
   /** Evaluate only the first N samples. */
   limit?: number;
-  /** Record the gate decisions of every gated conv layer for the first N samples (`decision_maps`). */
+  /** Record the gate decisions of every gated layer for the first N samples (`decision_maps`). */
   decisionMaps?: number;
-  /** Only these gated conv layers' decision maps (node names); all when absent. */
+  /** Only these gated layers' decision maps (node names); all when absent. */
   decisionLayers?: string[];
 }
 
@@ -32,8 +32,11 @@ interface Evaluation {
   shapes: Map<string, number[]>;
   /** The nodes in execution order. */
   order: Node[];
-  /** With decision maps: the shown samples and, per gated conv node, [n, H, W] fractions of channels updated. */
-  maps?: { samples: DecisionSample[]; perNode: Map<Node, { height: number; width: number; fractions: number[][] }> };
+  /**
+   * With decision maps: the shown samples and, per gated node, its map per sample: for a conv [H, W] fractions
+   * of channels updated, for a linear layer one row of its C output units (1 where updated).
+   */
+  maps?: { samples: DecisionSample[]; perNode: Map<Node, Omit<DecisionMap, 'layer'>> };
 }
 
 /** A picture of each of the first `n` samples of the data set's first batch: channel mean, min-max scaled to [0, 1]. */
@@ -87,13 +90,16 @@ export async function evaluate(
     wants: (_n, key) => key === OBSERVE.gate,
     observe: (node, _k, m) => {
       ev.updated.set(node, (ev.updated.get(node) ?? 0) + tf.sum(m).dataSync()[0]);
-      if (mapSamples > 0 && m.rank === 4 && ev.maps && (decisionLayers === undefined || decisionLayers.has(node.name))) {
-        const [, height, width] = m.shape;
-        // m is NHWC: the mean over C is the fraction of channels updated at each position.
-        const fr = tf.mean(tf.slice(m, [0, 0, 0, 0], [mapSamples, -1, -1, -1]), 3).dataSync();
+      if (mapSamples > 0 && (m.rank === 4 || m.rank === 2) && ev.maps && (decisionLayers === undefined || decisionLayers.has(node.name))) {
+        // A conv's m is NHWC: the mean over C is the fraction of channels updated at each position. A linear
+        // layer's m is [N, C]: each output unit's decision, drawn as one row.
+        const conv = m.rank === 4;
+        const height = conv ? m.shape[1]! : 1;
+        const width = conv ? m.shape[2]! : m.shape[1]!;
+        const fr = (conv ? tf.mean(tf.slice(m, [0, 0, 0, 0], [mapSamples, -1, -1, -1]), 3) : tf.slice(m, [0, 0], [mapSamples, -1])).dataSync();
         const fractions: number[][] = [];
         for (let i = 0; i < mapSamples; i++) fractions.push(Array.from(fr.subarray(i * height * width, (i + 1) * height * width), round3));
-        ev.maps.perNode.set(node, { height, width, fractions });
+        ev.maps.perNode.set(node, { kind: conv ? 'conv' : 'linear', height, width, fractions });
       }
     },
   };
@@ -146,15 +152,15 @@ function thresholdStats(values: Float32Array): ThresholdStats {
   return { min: Math.min(...values), mean, max: Math.max(...values), std };
 }
 
-/** Decision maps exist for gated conv layers only: refuse other names before the run, listing the valid ones. */
+/** Decision maps exist for gated layers only: refuse other names before the run, listing the valid ones. */
 function checkDecisionLayers(model: Model, names: ReadonlySet<string>): void {
-  const gatedConv = pgLayers(model)
-    .filter((l) => l.gated && l.node.opType === PG_CONV)
+  const gated = pgLayers(model)
+    .filter((l) => l.gated)
     .map((l) => l.node.name);
-  const unknown = [...names].filter((n) => !gatedConv.includes(n));
+  const unknown = [...names].filter((n) => !gated.includes(n));
   if (unknown.length === 0) return;
-  throw new UsageError(`no decision map for ${unknown.map((n) => `'${n}'`).join(', ')}: not a gated conv layer of ${model.sourcePath ?? 'the model'}`, {
-    action: gatedConv.length ? `choose from: ${gatedConv.join(', ')}` : 'the model has no gated conv layer; convert it with pg convert first',
+  throw new UsageError(`no decision map for ${unknown.map((n) => `'${n}'`).join(', ')}: not a gated layer of ${model.sourcePath ?? 'the model'}`, {
+    action: gated.length ? `choose from: ${gated.join(', ')}` : 'the model has no gated layer; convert it with pg convert first',
   });
 }
 
