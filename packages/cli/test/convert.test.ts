@@ -43,7 +43,7 @@ describe('pg convert', () => {
     expect(schemaErrors('convert', doc.result)).toEqual([]);
     expect(doc).toMatchObject({ status: 0, warnings: [] });
     const result = doc.result as { output: string; act_scale: string; layers: Layer[] };
-    expect(result).toMatchObject({ output: out, bits: 4, hbits: 2, wbits: 8, act_scale: 'static', calibrated: false, data: null });
+    expect(result).toMatchObject({ output: out, bits: 4, hbits: 2, wbits: 8, first_layer_bits: null, act_scale: 'static', calibrated: false, data: null });
     // The method's placement: first layer and classifier float, convs feeding a ReLU gated.
     expect(result.layers[0]).toMatchObject({ gated: false, bits: null });
     expect(result.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null });
@@ -87,9 +87,10 @@ describe('pg convert', () => {
     const bad = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first1.onnx'), '--first-layer-bits', '1']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--first-layer-bits 1 is out of range/);
-    // Without the flag the first layer stays float, as the method says.
-    const plain = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first-float.onnx'), '--json']);
-    expect((json(plain).result as { first_layer_bits: number | null }).first_layer_bits).toBeNull();
+    const text = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first6.onnx'), '--first-layer-bits', '6']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^\/conv1\/Conv\s+Conv\s+quantized\s+6\/-\/6\s+first layer/m);
+    expect(text.stdout).toMatch(/\(the first layer at 6 bits, activations and weights\)/);
   });
 
   it('overwrites the input only with --force', async () => {

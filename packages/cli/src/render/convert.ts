@@ -6,6 +6,7 @@ interface ConvertSummary {
   bits: number;
   hbits: number;
   wbits: number;
+  first_layer_bits: number | null;
   act_scale: string;
   calibrated: boolean;
   data: string | null;
@@ -34,6 +35,8 @@ export function renderConvert(r: ConvertSummary): string {
         : "static activation scales, not yet calibrated ('pg finetune' calibrates them)";
   const summary =
     `Wrote ${r.output}: ${n('gated')} gated, ${n('quantized')} quantized, ${n('float')} float layer(s) ` +
-    `at ${r.bits}/${r.hbits} bits with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights; ${scales}.`;
+    `at ${r.bits}/${r.hbits} bits with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights` +
+    (r.first_layer_bits === null ? '' : ` (the first layer at ${r.first_layer_bits} bits, activations and weights)`) +
+    `; ${scales}.`;
   return `${table}\n\n${summary}`;
 }

@@ -136,7 +136,8 @@ export async function evaluate(
  * whole batch at once.
  */
 function recordShapes(exec: Executor, inputName: string, batch: Batch, shapes: Map<string, number[]>): void {
-  const names = [...new Set(exec.order.flatMap((n) => n.outputs).filter((o) => o !== ''))];
+  // First outputs only: other-op counts read those, and optional extra outputs (Dropout's mask) may not exist.
+  const names = [...new Set(exec.order.map((n) => n.outputs[0]).filter((o): o is string => !!o))];
   tf.tidy(() => {
     const x = tf.slice(tensorFromBatch(batch.x, batch.shape), 0, 1);
     shapes.set(inputName, x.shape.slice());
