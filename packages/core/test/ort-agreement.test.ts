@@ -46,7 +46,7 @@ function runPg(model: Model, b: Batch): Float32Array {
 
 interface GateRun {
   output: Float32Array;
-  /** Per gated layer, in ONNX's layout (NCHW / [N, C]): its input (pg only), its prediction O_hb, its gate (1 = updated). */
+  /** Per gated layer, in ONNX's layout (NCHW / [N, C]): its input, its prediction O_hb, its gate (1 = updated). */
   inputs: Map<string, { shape: number[]; data: Float32Array }>;
   predictions: Map<string, Float32Array>;
   gates: Map<string, ArrayLike<number>>;
@@ -87,11 +87,12 @@ function runPgGates(model: Model, b: Batch): GateRun {
  */
 async function runOrtGates(model: Model, path: string, b: Batch): Promise<GateRun> {
   const graph = inlineFunctions(model, isPgNode);
-  const layers = model.graph.nodes.filter(isGatedNode).map((n) => ({ name: n.name, greater: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater')! }));
+  const layers = model.graph.nodes.filter(isGatedNode).map((n) => ({ name: n.name, input: n.inputs[0], greater: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater')! }));
   const extra = layers.flatMap((l) => [
     { name: l.greater.inputs[0], dtype: 'float32' as const },
     { name: l.greater.outputs[0], dtype: 'bool' as const },
-  ]);
+    { name: l.input, dtype: 'float32' as const },
+  ]).filter((o, i, all) => all.findIndex((p) => p.name === o.name) === i);
   const probe: Model = { ...model, graph: { ...graph, outputs: [...graph.outputs, ...extra.filter((o) => !graph.outputs.some((g) => g.name === o.name))] } };
   await writeModel(probe, path);
   const sess = await ort.InferenceSession.create(path);
@@ -99,7 +100,7 @@ async function runOrtGates(model: Model, path: string, b: Batch): Promise<GateRu
   const data = (name: string) => out[name].data as Float32Array;
   return {
     output: data(model.graph.outputs[0].name),
-    inputs: new Map(),
+    inputs: new Map(layers.map((l) => [l.name, { shape: [...out[l.input].dims], data: data(l.input) }])),
     predictions: new Map(layers.map((l) => [l.name, data(l.greater.inputs[0])])),
     gates: new Map(layers.map((l) => [l.name, out[l.greater.outputs[0]].data as Uint8Array])),
   };
@@ -191,6 +192,23 @@ for (const name of ['tiny-cnn', 'resnet-fmnist']) {
         console.log(`${name} (${actScale}): end to end ${endToEnd} gate decisions differ`);
         expect(endToEnd).toBe(0);
         expect(maxRelativeDifference(ours.output, theirs.output)).toBeLessThan(1e-5);
+      });
+
+      it(`with --first-layer-bits 8 (${actScale} scale), every gated layer gets the same float32 input in both runtimes end to end`, async () => {
+        const model = await readModel(fixtureModel(name));
+        const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale, firstLayerBits: 8 });
+        expect(gated.graph.nodes[0].opType).toBe('QConv');
+        const ours = runPgGates(gated, batch);
+        const theirs = await runOrtGates(gated, join(dir, `${name}-${actScale}-first8.onnx`), batch);
+        expect(theirs.inputs.size).toBeGreaterThan(0);
+        // The stem is an integer accumulation too: from the model input to every gate each op is exact or
+        // elementwise, so the inputs (and with them the codes, a dynamic scale's max, the predictions and the
+        // decisions) are the same float32 values. With the stem float they differ (gated-format.md).
+        for (const [layer, input] of theirs.inputs) {
+          expect(sameValues(input.data, ours.inputs.get(layer)!.data), `${layer}: input end to end`).toBe(true);
+          expect(sameValues(theirs.predictions.get(layer)!, ours.predictions.get(layer)!), `${layer}: prediction end to end`).toBe(true);
+          expect(sameValues(theirs.gates.get(layer)!, ours.gates.get(layer)!), `${layer}: decisions end to end`).toBe(true);
+        }
       });
     }
 
