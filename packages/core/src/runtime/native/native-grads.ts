@@ -32,6 +32,13 @@ function tensor<R extends tf.Rank>(info: tf.TensorInfo): tf.Tensor<R> {
   return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor<R>;
 }
 
+/** Whether nativeConv and its gradients take this convolution (native on, float32 on wasm, a valid shape). */
+export function nativeConvAvailable(x: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number, bias?: tf.Tensor): boolean {
+  if (!native(x, ...(bias ? [bias] : []))) return false;
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== wShape[3])) return false;
+  return nativeShapeSupported(shape(x.shape, wShape, undefined, g, groups)) && wShape[2] * groups === x.shape[3];
+}
+
 /**
  * Forward NHWC convolution with `groups` (filter [kh, kw, cin / groups, cout]; depthwise is groups == cin with
  * the filter [kh, kw, cin, multiplier] viewed as [kh, kw, 1, cin * multiplier]), or undefined when the native
