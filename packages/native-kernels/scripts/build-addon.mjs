@@ -3,7 +3,7 @@
 // N-API headers. Optional by design: where g++, dnnl.hpp or node_api.h is missing this prints why and exits 0,
 // and pg keeps running on pure tfjs-wasm. PG_NATIVE=0 skips the build too.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,6 +41,9 @@ try {
   execFileSync('g++', args, { stdio: ['ignore', 'inherit', 'pipe'] });
 } catch (e) {
   const err = e.stderr ? String(e.stderr).split('\n').slice(0, 20).join('\n') : String(e);
+  // A stale addon must not stay in use once its source changed.
+  rmSync(out, { force: true });
+  rmSync(tmp, { force: true });
   skip(`g++ failed:\n${err}`);
 }
 renameSync(tmp, out);

@@ -3,14 +3,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The convolution's parameters, packed in this order into an Int32Array (see ConvParam). Filters are
- * [kh, kw, cin / groups, cout] (tfjs HWIO; depthwise [kh, kw, c, multiplier] is groups == c), activations NHWC.
+ * The convolution's parameters, packed in this order into an Int32Array (see ConvParam). Activations are
+ * NHWC; filters [kh, kw, cin / groups, cout] (tfjs HWIO; depthwise [kh, kw, c, multiplier] is groups == c) or,
+ * with WeightLayout Oihw, ONNX's [cout, cin / groups, kh, kw].
  */
 export enum ConvParam {
   N, H, W, Cin, OutH, OutW, Cout, KernelH, KernelW, Groups,
-  StrideH, StrideW, DilationH, DilationW, PadTop, PadBottom, PadLeft, PadRight, Activation, HasBias,
+  StrideH, StrideW, DilationH, DilationW, PadTop, PadBottom, PadLeft, PadRight, Activation, HasBias, WeightLayout,
 }
-export const CONV_PARAM_COUNT = 20;
+export const CONV_PARAM_COUNT = 21;
+
+export enum ConvWeightLayout { Hwio = 0, Oihw = 1 }
 
 /** Activations the forward convolution fuses (oneDNN post-ops). */
 export enum ConvActivation { Linear = 0, Relu = 1, Relu6 = 2 }

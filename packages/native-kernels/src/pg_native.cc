@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "dnnl.hpp"
 
@@ -34,10 +35,20 @@ namespace {
 // Convolution parameters, in the order the JS side packs them (an Int32Array of P_COUNT).
 enum Param {
   P_N, P_H, P_W, P_CIN, P_OH, P_OW, P_COUT, P_KH, P_KW, P_GROUPS,
-  P_SH, P_SW, P_DH, P_DW, P_PT, P_PB, P_PL, P_PR, P_ACT, P_HAS_BIAS, P_COUNT
+  P_SH, P_SW, P_DH, P_DW, P_PT, P_PB, P_PL, P_PR, P_ACT, P_HAS_BIAS, P_WEIGHT_LAYOUT, P_COUNT
 };
 enum Activation { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+// Filter layouts: tfjs [kh, kw, cin / groups, cout], ONNX [cout, cin / groups, kh, kw].
+enum WeightLayout { W_HWIO = 0, W_OIHW = 1 };
 enum Kind { K_FWD = 0, K_BWD_DATA = 1, K_BWD_WEIGHTS = 2 };
+
+// Weights already in a primitive's layout, with the user-layout bytes they came from. Inference runs the
+// same weights again and again, and oneDNN's reorder of a tfjs-layout filter costs ~15% of a ResNet's
+// conv time; a hit is decided by comparing all the bytes (memcmp), so a reuse is always exact.
+struct CachedWeights {
+  std::vector<uint8_t> user;
+  memory prim;
+};
 
 struct Conv {
   memory::desc src, wei, dst, bias;  // user-side descs (NHWC, tfjs filter layout)
@@ -45,6 +56,7 @@ struct Conv {
   primitive prim;
   bool weightsReorder = false;
   reorder toPrim, fromPrim;         // user -> primitive weights (fwd, bwd data); primitive -> user (bwd weights)
+  std::vector<CachedWeights> weights;  // forward / backward-data only
 };
 
 struct ThreadState {
@@ -52,7 +64,11 @@ struct ThreadState {
   stream strm{eng};
   int threads = 0;  // 0: OpenMP's default
   std::unordered_map<std::string, std::unique_ptr<Conv>> cache;
+  size_t weightBytes = 0;
 };
+
+// Bound on the reordered-weights cache per thread (user copy + reordered copy); cleared when exceeded.
+constexpr size_t WEIGHT_CACHE_BYTES = size_t(512) << 20;
 
 thread_local std::unique_ptr<ThreadState> state;
 
@@ -64,6 +80,10 @@ ThreadState& st() {
 memory::desc userWeights(const int* p) {
   const memory::dim g = p[P_GROUPS], kh = p[P_KH], kw = p[P_KW], cout = p[P_COUT];
   const memory::dim icg = p[P_CIN] / g, ocg = cout / g;
+  if (p[P_WEIGHT_LAYOUT] == W_OIHW) {
+    if (g == 1) return memory::desc({cout, icg, kh, kw}, dt::f32, tag::oihw);
+    return memory::desc({g, ocg, icg, kh, kw}, dt::f32, tag::goihw);
+  }
   // [kh][kw][icg][g * ocg + o] described by strides, so no JS-side transpose is needed.
   if (g == 1) return memory::desc({cout, icg, kh, kw}, dt::f32, memory::dims{1, cout, kw * icg * cout, icg * cout});
   return memory::desc({g, ocg, icg, kh, kw}, dt::f32, memory::dims{ocg, 1, cout, kw * icg * cout, icg * cout});
@@ -170,7 +190,7 @@ bool paramsArg(napi_env env, napi_value v, int** p) {
   if (!check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buf, &off), "params must be an Int32Array"))
     return false;
   if (type != napi_int32_array || length != P_COUNT) {
-    napi_throw_type_error(env, "PG_NATIVE_ARGS", "params must be an Int32Array of the convolution's 20 parameters");
+    napi_throw_type_error(env, "PG_NATIVE_ARGS", "params must be an Int32Array of the convolution's 21 parameters");
     return false;
   }
   *p = static_cast<int*>(data);
@@ -200,6 +220,10 @@ bool validParams(napi_env env, const int* p) {
       return false;
     }
   }
+  if (p[P_WEIGHT_LAYOUT] > W_OIHW || p[P_ACT] > ACT_RELU6) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid convolution parameters");
+    return false;
+  }
   if (p[P_CIN] % p[P_GROUPS] != 0 || p[P_COUT] % p[P_GROUPS] != 0) {
     napi_throw_range_error(env, "PG_NATIVE_ARGS", "channels must divide by groups");
     return false;
@@ -224,6 +248,32 @@ napi_value guarded(napi_env env, F f) {
   return nullptr;
 }
 
+// The weights in the primitive's layout: a cached reorder when the same bytes were seen, else a new one.
+memory primWeights(Conv& c, memory& user, const float* wUser) {
+  ThreadState& s = st();
+  const size_t bytes = c.wei.get_size();
+  const uint8_t* u = reinterpret_cast<const uint8_t*>(wUser);
+  for (auto& cw : c.weights)
+    if (std::memcmp(cw.user.data(), u, bytes) == 0) return cw.prim;
+  memory pw(c.pwei, s.eng);
+  c.toPrim.execute(s.strm, user, pw);
+  const size_t cost = bytes + c.pwei.get_size();
+  if (s.weightBytes + cost > WEIGHT_CACHE_BYTES) {
+    for (auto& e : s.cache) e.second->weights.clear();
+    s.weightBytes = 0;
+  }
+  if (cost <= WEIGHT_CACHE_BYTES / 4) {
+    // Training changes the weights every step: keep only the latest few per shape.
+    if (c.weights.size() >= 8) {
+      s.weightBytes -= cost;
+      c.weights.erase(c.weights.begin());
+    }
+    c.weights.push_back(CachedWeights{std::vector<uint8_t>(u, u + bytes), pw});
+    s.weightBytes += cost;
+  }
+  return pw;
+}
+
 // Executes the primitive; `wUser` is the user-layout weights (or diff weights for backward-weights).
 void run(Conv& c, int kind, std::unordered_map<int, memory> args, float* wUser) {
   ThreadState& s = st();
@@ -232,12 +282,14 @@ void run(Conv& c, int kind, std::unordered_map<int, memory> args, float* wUser) 
   if (!c.weightsReorder) {
     args.insert({wArg, user});
     c.prim.execute(s.strm, args);
-  } else {
+  } else if (kind == K_BWD_WEIGHTS) {
     memory pw(c.pwei, s.eng);
-    if (kind != K_BWD_WEIGHTS) c.toPrim.execute(s.strm, user, pw);
     args.insert({wArg, pw});
     c.prim.execute(s.strm, args);
-    if (kind == K_BWD_WEIGHTS) c.fromPrim.execute(s.strm, pw, user);
+    c.fromPrim.execute(s.strm, pw, user);
+  } else {
+    args.insert({wArg, primWeights(c, user, wUser)});
+    c.prim.execute(s.strm, args);
   }
   s.strm.wait();
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
 import { disableNativeConv, enableNativeConv, nativeUnavailableReason } from './enable.js';
 import { activeNativeKernels } from './native-conv.js';
-import { nativeConv, nativeConvFilterGrad, nativeConvInputGrad, type NativeGeometry } from './native-grads.js';
+import { nativeConv, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type NativeGeometry } from './native-grads.js';
 import { nativeThreads, setNativeThreads } from './threads.js';
 
 const load = loadNativeKernels();
@@ -159,6 +159,29 @@ describe.skipIf(!built)(`oneDNN kernels under tfjs-wasm${why}`, () => {
     const [w0, w1] = tf.split(w, 2, 3) as tf.Tensor4D[];
     const ref = tf.concat([tf.conv2d(x0, w0, 2, explicit(1, 0, 1, 0)), tf.conv2d(x1, w1, 2, explicit(1, 0, 1, 0))], 3).dataSync();
     expectClose(ours, ref);
+  });
+
+  it('an ONNX-layout weight (inference path): groups, stride with dilation, bias + relu equal the wasm kernels', () => {
+    const x = rand([2, 11, 10, 4], 25) as tf.Tensor4D;
+    const w = rand([6, 2, 3, 3], 26) as tf.Tensor4D; // [cout, cin / groups, kh, kw]
+    const bias = rand([6], 27);
+    const g: NativeGeometry = { strides: [2, 2], dilations: [2, 2], pads: [2, 1, 2, 2] };
+    const ours = nativeConvOnnxWeights(x, w, g, 2, bias, 'relu')!;
+    // wasm reference: per group, at stride 1 (tfjs takes a stride or a dilation), then every 2nd row/column.
+    disableNativeConv();
+    try {
+      const hwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D;
+      const [x0, x1] = tf.split(x, 2, 3) as tf.Tensor4D[];
+      const [w0, w1] = tf.split(hwio, 2, 3) as tf.Tensor4D[];
+      const pad = explicit(2, 1, 2, 2);
+      const full = tf.concat([tf.conv2d(x0, w0, 1, pad, 'NHWC', 2), tf.conv2d(x1, w1, 1, pad, 'NHWC', 2)], 3);
+      const sub = tf.gather(tf.gather(full, tf.range(0, full.shape[1]!, 2, 'int32'), 1), tf.range(0, full.shape[2]!, 2, 'int32'), 2);
+      const ref = tf.relu(tf.add(sub, bias));
+      expect(ours.shape).toEqual(ref.shape);
+      expectClose(ours.dataSync(), ref.dataSync());
+    } finally {
+      enableNativeConv();
+    }
   });
 
   it('is deterministic: the same filter gradient twice, at 1 and at 2 threads; threads are per call site', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { CONV_PARAM_COUNT, ConvActivation, ConvParam, loadNativeKernels, type NativeKernels } from '@pg/native-kernels';
+import { CONV_PARAM_COUNT, ConvActivation, ConvParam, ConvWeightLayout, loadNativeKernels, type NativeKernels } from '@pg/native-kernels';
 
 /**
  * oneDNN convolutions on tensors of tfjs's wasm backend, in place in the wasm heap (see
@@ -24,7 +24,7 @@ export function nativeUnavailableReason(): string | undefined {
   return load.ok ? undefined : load.reason;
 }
 
-/** One convolution's shape: NHWC activations, filter [kh, kw, cin / groups, cout], explicit pads. */
+/** One convolution's shape: NHWC activations, explicit pads, filter [kh, kw, cin / groups, cout] (or ONNX's [cout, cin / groups, kh, kw] with weightLayout 'oihw'). */
 export interface NativeConvShape {
   n: number; h: number; w: number; cin: number;
   outH: number; outW: number; cout: number;
@@ -33,6 +33,7 @@ export interface NativeConvShape {
   dilations: [number, number];
   /** [top, bottom, left, right] */
   pads: [number, number, number, number];
+  weightLayout?: 'hwio' | 'oihw';
 }
 
 export type NativeActivation = 'linear' | 'relu' | 'relu6';
@@ -58,6 +59,7 @@ function params(s: NativeConvShape, activation: NativeActivation, hasBias: boole
   p[ConvParam.PadTop] = s.pads[0]; p[ConvParam.PadBottom] = s.pads[1]; p[ConvParam.PadLeft] = s.pads[2]; p[ConvParam.PadRight] = s.pads[3];
   p[ConvParam.Activation] = ACTIVATIONS[activation];
   p[ConvParam.HasBias] = hasBias ? 1 : 0;
+  p[ConvParam.WeightLayout] = s.weightLayout === 'oihw' ? ConvWeightLayout.Oihw : ConvWeightLayout.Hwio;
   return p;
 }
 

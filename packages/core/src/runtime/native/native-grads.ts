@@ -52,6 +52,19 @@ export function nativeConv(x: tf.Tensor4D, w: tf.Tensor4D, g: NativeGeometry, gr
   return tensor(nativeConvForward(n.k, n.backend, x, w, bias, s, activation));
 }
 
+/**
+ * Forward NHWC convolution straight from an ONNX-layout weight [cout, cin / groups, kh, kw] (no transpose, any
+ * groups, stride and dilation together), or undefined as nativeConv. For inference: it has no gradient.
+ */
+export function nativeConvOnnxWeights(x: tf.Tensor4D, w: tf.Tensor4D, g: NativeGeometry, groups: number, bias?: tf.Tensor, activation: NativeActivation = 'linear'): tf.Tensor4D | undefined {
+  const n = native(x, w, ...(bias ? [bias] : []));
+  if (!n) return undefined;
+  const [cout, icg, kh, kw] = w.shape;
+  const s: NativeConvShape = { ...shape(x.shape, [kh, kw, icg, cout], undefined, g, groups), weightLayout: 'oihw' };
+  if (!nativeShapeSupported(s) || icg * groups !== s.cin || (bias && (bias.rank !== 1 || bias.shape[0] !== s.cout))) return undefined;
+  return tensor(nativeConvForward(n.k, n.backend, x, w, bias, s, activation));
+}
+
 /** dL/dx of nativeConv's convolution (any stride, dilation and pads), or undefined as nativeConv. */
 export function nativeConvInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: NativeGeometry, groups: number): tf.Tensor4D | undefined {
   const n = native(dy, w);

@@ -5,6 +5,7 @@ import { RUNTIME_SETTINGS, type KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, malformed, takeEvery, unsupported } from './common.js';
+import { nativeConvOnnxWeights } from '../native/native-grads.js';
 import { conv2dTrainable, depthwiseConv2dTrainable, type Conv2dGeometry, type FusedActivation } from './conv2d-trainable.js';
 import { explicitPads, lift1d, spatialAttrs, type SpatialAttrs } from './spatial.js';
 
@@ -38,6 +39,12 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
   const cin = x.shape[3];
   if (cinPerGroup * group !== cin) throw malformed(node, `input has ${cin} channels, the weight expects ${cinPerGroup * group}`);
   const g = geometry2d(a, [x.shape[1], x.shape[2]], [kh, kw]);
+  // Inference with the native (oneDNN) kernels: one call on the ONNX-layout weight, whatever the groups,
+  // stride and dilation (no per-run weight transpose, split or subsampling).
+  if (!tf.engine().isTapeOn()) {
+    const y = nativeConvOnnxWeights(x, w, g, group, bias, activation);
+    if (y) return y;
+  }
   // tfjs convolutions take a stride or a dilation, not both: run those at stride 1 and subsample.
   const subsample = g.strides.some((s) => s > 1) && g.dilations.some((d) => d > 1);
   const run: Conv2dGeometry = subsample ? { ...g, strides: [1, 1] } : g;
