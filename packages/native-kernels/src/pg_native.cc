@@ -68,7 +68,7 @@ struct ThreadState {
 };
 
 // Bound on the reordered-weights cache per thread (user copy + reordered copy); cleared when exceeded.
-constexpr size_t WEIGHT_CACHE_BYTES = size_t(512) << 20;
+constexpr size_t WEIGHT_CACHE_BYTES = size_t(256) << 20;
 
 thread_local std::unique_ptr<ThreadState> state;
 
