@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
 import { disableNativeConv, enableNativeConv, nativeUnavailableReason } from './enable.js';
 import { activeNativeKernels } from './native-conv.js';
-import { nativeConv, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type NativeGeometry } from './native-grads.js';
+import { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type NativeGeometry } from './native-grads.js';
 import { nativeThreads, setNativeThreads } from './threads.js';
 
 const load = loadNativeKernels();
@@ -147,6 +147,10 @@ describe.skipIf(!built)(`oneDNN kernels under tfjs-wasm${why}`, () => {
       const ref = dot(dy, y);
       expect(Math.abs(dot(dx, x) - ref) / Math.abs(ref)).toBeLessThan(1e-5);
       expect(Math.abs(dot(dw, w) - ref) / Math.abs(ref)).toBeLessThan(1e-5);
+      // The one-pass filter + bias gradient: the same dW, and db = Σ dy over batch and space.
+      const [dw2, db] = nativeConvFilterBiasGrad(x, dy, w.shape, g, groups)!;
+      expectClose(dw2.dataSync(), dw.dataSync(), 1e-6);
+      expectClose(db.dataSync(), tf.sum(dy, [0, 1, 2]).dataSync(), 1e-5);
     });
   }
 

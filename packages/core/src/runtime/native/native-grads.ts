@@ -82,3 +82,16 @@ export function nativeConvFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: nu
   if (!nativeShapeSupported(s) || wShape[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
   return tensor(nativeConvBackwardWeights(n.k, n.backend, x, dy, s, false).dw);
 }
+
+/**
+ * dL/dW and dL/dbias (Σ of dy over all but channels, [cout]) in one oneDNN backward-weights pass, or undefined
+ * as nativeConv. The bias gradient comes free with the filter's, where a separate channel sum is a matmul.
+ */
+export function nativeConvFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number): [tf.Tensor4D, tf.Tensor1D] | undefined {
+  const n = native(x, dy);
+  if (!n) return undefined;
+  const s = shape(x.shape, wShape, dy.shape, g, groups);
+  if (!nativeShapeSupported(s) || wShape[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
+  const { dw, db } = nativeConvBackwardWeights(n.k, n.backend, x, dy, s, true);
+  return [tensor(dw), tensor(db!)];
+}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../custom-grad.js';
-import { nativeConv, nativeConvAvailable, nativeConvFilterGrad, nativeConvInputGrad } from '../native/native-grads.js';
+import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad } from '../native/native-grads.js';
 import { channelSum } from './channel-sum.js';
 
 /** An activation a forward-only convolution applies in its own kernel. */
@@ -44,10 +44,25 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
     return {
       // A broadcast bias add is one of tfjs-wasm's slow kernels; the fused conv adds it for free.
       value: tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
-      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), channelSum(dy, bi)],
+      gradFunc: (dy, [xs, ws]) => {
+        const d = dy as tf.Tensor4D;
+        if (!filterGrad) return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g), tf.zerosLike(ws), channelSum(d, bi)];
+        const [dw, db] = conv2dFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, bi);
+        return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g), dw, db];
+      },
     };
   });
   return op(x, w, bias) as tf.Tensor4D;
+}
+
+/**
+ * dL/dW and dL/dbias (shaped like `bias`) of an NHWC conv: one oneDNN backward-weights pass when native, else
+ * the composed filter gradient and a channel sum.
+ */
+export function conv2dFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, bias: tf.Tensor): [tf.Tensor4D, tf.Tensor] {
+  const native = nativeConvFilterBiasGrad(x, dy, wShape, g, 1);
+  if (native) return [native[0], tf.reshape(native[1], bias.shape)];
+  return [composedFilterGrad(x, dy, wShape, g), channelSum(dy, bias)];
 }
 
 /** dL/dW ([kh, kw, cin, cout]) of an NHWC conv: oneDNN's backward-weights when native, else composed (below). */
@@ -189,7 +204,14 @@ function nativeDepthwiseTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeome
     save([xi, fi]);
     return {
       value: nativeConv(xi, view(fi), g, c, bi)!,
-      gradFunc: (dy, [xs, fs]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D), channelSum(dy, bi)],
+      gradFunc: (dy, [xs, fs]) => {
+        const d = dy as tf.Tensor4D;
+        if (!filterGrad) return [...backward(d, xs as tf.Tensor4D, fs as tf.Tensor4D), channelSum(d, bi)];
+        // The bias gradient from the filter gradient's pass (see conv2dFilterBiasGrad).
+        const v = view(fs);
+        const [df, db] = nativeConvFilterBiasGrad(xs as tf.Tensor4D, d, v.shape, g, c)!;
+        return [nativeConvInputGrad(d, v, xs.shape, g, c)!, tf.reshape(df, fs.shape), tf.reshape(db, bi.shape)];
+      },
     };
   });
   return op(x, f, bias) as tf.Tensor4D;
