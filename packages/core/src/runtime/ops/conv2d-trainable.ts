@@ -147,7 +147,11 @@ export function dilateFilter(w: tf.Tensor4D, dilations: [number, number]): tf.Te
  */
 export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
   const [kh, kw, c, m] = f.shape;
-  if (!activation && nativeConvAvailable(x, [kh, kw, 1, c * m], g, c, bias)) return nativeDepthwiseTrainable(x, f, g, bias, filterGrad);
+  if (!activation && nativeConvAvailable(x, [kh, kw, 1, c * m], g, c, bias)) {
+    // The same memory as a grouped filter [kh, kw, 1, c * m] with c groups (a reshape autodiff goes through).
+    const y = groupedConv2dTrainable(x, tf.reshape(f, [kh, kw, 1, c * m]), g, c, bias, filterGrad);
+    if (y) return y;
+  }
   const [pt, pb, pl, pr] = g.pads;
   const xp = pt || pb || pl || pr ? (tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) as tf.Tensor4D) : x;
   if (activation) return tf.fused.depthwiseConv2d({ x: xp, filter: f, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
@@ -177,44 +181,40 @@ export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv
 }
 
 /**
- * The depthwise convolution with oneDNN's kernels: padded by the kernel itself (no padded copy of x), the
- * gradients oneDNN's grouped backward-data / backward-weights (the filter [kh, kw, c, m] viewed as
- * [kh, kw, 1, c * m], groups c, is the same memory).
+ * A grouped NHWC convolution (filter [kh, kw, cin / groups, cout], output channels group-major as ONNX) with
+ * oneDNN's kernels: padded by the kernel itself (no padded copy of x), gradients from oneDNN's grouped
+ * backward-data / backward-weights (the bias's from the filter's pass). Undefined when the native kernels are
+ * off or do not take the shape: callers then compose it from per-group or depthwise tfjs convolutions.
  */
-function nativeDepthwiseTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeometry, bias: tf.Tensor | undefined, filterGrad: boolean): tf.Tensor4D {
-  const [kh, kw, c, m] = f.shape;
-  const view = (fi: tf.Tensor): tf.Tensor4D => tf.reshape(fi, [kh, kw, 1, c * m]);
-  const backward = (dy: tf.Tensor4D, xs: tf.Tensor4D, fs: tf.Tensor4D): tf.Tensor[] => {
-    const v = view(fs);
-    const dx = nativeConvInputGrad(dy, v, xs.shape, g, c)!;
-    const df = filterGrad ? tf.reshape(nativeConvFilterGrad(xs, dy, v.shape, g, c)!, fs.shape) : tf.zerosLike(fs);
-    return [dx, df];
-  };
+export function groupedConv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, groups: number, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D | undefined {
+  if (!nativeConvAvailable(x, w.shape, g, groups, bias)) return undefined;
+  const backward = (dy: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => [
+    nativeConvInputGrad(dy, ws, xs.shape, g, groups)!,
+    filterGrad ? nativeConvFilterGrad(xs, dy, ws.shape, g, groups)! : tf.zerosLike(ws),
+  ];
   if (!bias) {
-    const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, fi], save) => {
-      save([xi, fi]);
+    const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
+      save([xi, wi]);
       return {
-        value: nativeConv(xi, view(fi), g, c)!,
-        gradFunc: (dy, [xs, fs]) => backward(dy as tf.Tensor4D, xs as tf.Tensor4D, fs as tf.Tensor4D),
+        value: nativeConv(xi, wi, g, groups)!,
+        gradFunc: (dy, [xs, ws]) => backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D),
       };
     });
-    return op(x, f) as tf.Tensor4D;
+    return op(x, w) as tf.Tensor4D;
   }
-  const op = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([xi, fi, bi], save) => {
-    save([xi, fi]);
+  const op = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([xi, wi, bi], save) => {
+    save([xi, wi]);
     return {
-      value: nativeConv(xi, view(fi), g, c, bi)!,
-      gradFunc: (dy, [xs, fs]) => {
+      value: nativeConv(xi, wi, g, groups, bi)!,
+      gradFunc: (dy, [xs, ws]) => {
         const d = dy as tf.Tensor4D;
-        if (!filterGrad) return [...backward(d, xs as tf.Tensor4D, fs as tf.Tensor4D), channelSum(d, bi)];
-        // The bias gradient from the filter gradient's pass (see conv2dFilterBiasGrad).
-        const v = view(fs);
-        const [df, db] = nativeConvFilterBiasGrad(xs as tf.Tensor4D, d, v.shape, g, c)!;
-        return [nativeConvInputGrad(d, v, xs.shape, g, c)!, tf.reshape(df, fs.shape), tf.reshape(db, bi.shape)];
+        if (!filterGrad) return [...backward(d, xs as tf.Tensor4D, ws as tf.Tensor4D), channelSum(d, bi)];
+        const [dw, db] = nativeConvFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, groups)!;
+        return [nativeConvInputGrad(d, ws as tf.Tensor4D, xs.shape, g, groups)!, dw, tf.reshape(db, bi.shape)];
       },
     };
   });
-  return op(x, f, bias) as tf.Tensor4D;
+  return op(x, w, bias) as tf.Tensor4D;
 }
 
 /**
