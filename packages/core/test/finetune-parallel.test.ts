@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, openDataset, readModel, type Dataset, type Model } from '../src/index.js';
+import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, nativeThreads, nativeUnavailableReason, openDataset, readModel, setNativeThreads, type Dataset, type Model } from '../src/index.js';
 import { DataParallelGradients } from '../src/train/parallel/data-parallel.js';
 import { shardsOf, shardsOfWorker } from '../src/train/parallel/shards.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
@@ -44,6 +44,20 @@ describe('data-parallel finetune', () => {
     // and training moved them (the comparison is not between untouched copies)
     const before = trained(gated, names.filter((n) => gated.graph.initializers.has(n)));
     expect(Object.keys(before).some((n) => JSON.stringify(before[n]) !== JSON.stringify(ref[n]))).toBe(true);
+  });
+
+  it.skipIf(nativeUnavailableReason() !== undefined)('runs oneDNN at a fixed thread count: identical parameters whatever threads the caller had set, which it gets back', async () => {
+    const before = setNativeThreads(2);
+    try {
+      const a = await finetune(gated, train, { ...opts, workers: 1 });
+      expect(nativeThreads()).toBe(2);
+      setNativeThreads(1);
+      const b = await finetune(gated, train, { ...opts, workers: 1 });
+      expect(nativeThreads()).toBe(1);
+      expect(trained(b.model, b.result.trained)).toEqual(trained(a.model, a.result.trained));
+    } finally {
+      if (before !== undefined) setNativeThreads(before);
+    }
   });
 
   it('with other shard counts, the loss is a different (but still deterministic) function', async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
 import { channelSum } from '../runtime/ops/channel-sum.js';
-import { conv2dFilterGrad, conv2dInputGrad, dilateFilter, type Conv2dGeometry } from '../runtime/ops/conv2d-trainable.js';
+import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../runtime/ops/conv2d-trainable.js';
 import { levels } from './quantizer.js';
 
 export interface FusedPgConvOptions {
@@ -92,13 +92,19 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
         const dohb = tf.add(dy, dz) as tf.Tensor4D;
         const dolb = tf.mul(dy, ms) as tf.Tensor4D;
         const dDelta = tf.neg(channelSum(dz, di));
-        const dBias = channelSum(dohb, bi);
-        const dW = opts.filterGrad ? tf.add(conv2dFilterGrad(hbs, dohb, wk.shape, g), conv2dFilterGrad(lbs, dolb, wk.shape, g)) : tf.zerosLike(wk);
-        // A dilated conv's input gradient is the plain one's with the zero-dilated filter (as conv2dTrainable).
-        const dilated = g.dilations[0] > 1 || g.dilations[1] > 1;
-        const ghb = dilated
-          ? conv2dInputGrad(dohb, dilateFilter(wk, g.dilations), xi.shape, { ...g, dilations: [1, 1] })
-          : conv2dInputGrad(dohb, wk, xi.shape, g);
+        // dW's high-bit half and db share dO_hb: one backward-weights pass gives both when native.
+        let dBias: tf.Tensor;
+        let dW: tf.Tensor;
+        if (opts.filterGrad) {
+          const [dWhb, db] = conv2dFilterBiasGrad(hbs, dohb, wk.shape, g, bi);
+          dBias = db;
+          dW = tf.add(dWhb, conv2dFilterGrad(lbs, dolb, wk.shape, g));
+        } else {
+          dBias = channelSum(dohb, bi);
+          dW = tf.zerosLike(wk);
+        }
+        // oneDNN's backward-data / backward-weights when the native kernels are on, else composed convs.
+        const ghb = conv2dInputGrad(dohb, wk, xi.shape, g);
         // 1[|r| <= 1], as steClipRound's backward (the bounds pass).
         const inside = tf.sub(1, tf.step(tf.sub(tf.abs(rs), 1)));
         const dx = tf.mul(ghb, inside);

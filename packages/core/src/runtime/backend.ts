@@ -7,6 +7,7 @@ import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors/index.js';
+import { enableNativeConv } from './native/enable.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'node';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'node'];
@@ -42,6 +43,8 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendNa
   const ok = await tf.setBackend(tfName);
   if (!ok) throw new UsageError(`backend '${name}' failed to initialise`, { action: 'use --backend cpu' });
   await tf.ready();
+  // oneDNN convolutions (packages/native-kernels) replace the wasm backend's when built; PG_NATIVE=0 keeps pure wasm.
+  if (name === 'wasm') enableNativeConv();
   active = name;
   return name;
 }

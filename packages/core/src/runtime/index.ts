@@ -11,3 +11,4 @@ export { toTfTensor } from './tensor-convert.js';
 export * from './feeds.js';
 export { weightGradients } from './ops/conv.js';
 export { SupportCheck, type UnsupportedOpGroup } from './support.js';
+export * from './native/index.js';

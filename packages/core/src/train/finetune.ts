@@ -15,6 +15,7 @@ import { bestEvaluation } from './best-evaluation.js';
 import type { FinetuneEvaluation, FinetuneOptions, FinetuneProgress, FinetuneResult } from './options.js';
 import { resolveTargetSparsity } from './target.js';
 import { shiftThresholdsToTarget } from './threshold-shift.js';
+import { TRAINING_NATIVE_THREADS, withNativeThreads } from '../runtime/native/threads.js';
 
 export interface FinetuneHooks {
   onProgress?(p: FinetuneProgress): void;
@@ -48,6 +49,11 @@ export interface FinetuneOutput {
  * budget, and hands out checkpoints from which a later call continues bit for bit.
  */
 export async function finetune(model: Model, source: Dataset, opts: FinetuneOptions, hooks: FinetuneHooks = {}): Promise<FinetuneOutput> {
+  // A fixed native (oneDNN) thread count per thread keeps the result bit-identical whatever --workers is.
+  return withNativeThreads(TRAINING_NATIVE_THREADS, () => finetuneRun(model, source, opts, hooks));
+}
+
+async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions, hooks: FinetuneHooks): Promise<FinetuneOutput> {
   const started = Date.now();
   const layers = pgLayers(model);
   if (!layers.some((l) => l.gated)) {

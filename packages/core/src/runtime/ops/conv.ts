@@ -5,7 +5,8 @@ import { RUNTIME_SETTINGS, type KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, malformed, takeEvery, unsupported } from './common.js';
-import { conv2dTrainable, depthwiseConv2dTrainable, type Conv2dGeometry, type FusedActivation } from './conv2d-trainable.js';
+import { nativeConvOnnxWeights } from '../native/native-grads.js';
+import { conv2dTrainable, depthwiseConv2dTrainable, groupedConv2dTrainable, type Conv2dGeometry, type FusedActivation } from './conv2d-trainable.js';
 import { explicitPads, lift1d, spatialAttrs, type SpatialAttrs } from './spatial.js';
 
 /** Whether a training run wants weight gradients (RUNTIME_SETTINGS.weightGradients, default yes). */
@@ -38,12 +39,19 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
   const cin = x.shape[3];
   if (cinPerGroup * group !== cin) throw malformed(node, `input has ${cin} channels, the weight expects ${cinPerGroup * group}`);
   const g = geometry2d(a, [x.shape[1], x.shape[2]], [kh, kw]);
+  // Inference with the native (oneDNN) kernels: one call on the ONNX-layout weight, whatever the groups,
+  // stride and dilation (no per-run weight transpose, split or subsampling).
+  if (!tf.engine().isTapeOn()) {
+    const y = nativeConvOnnxWeights(x, w, g, group, bias, activation);
+    if (y) return y;
+  }
   // tfjs convolutions take a stride or a dilation, not both: run those at stride 1 and subsample.
   const subsample = g.strides.some((s) => s > 1) && g.dilations.some((d) => d > 1);
   const run: Conv2dGeometry = subsample ? { ...g, strides: [1, 1] } : g;
   const wHwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, cin/group, cout]
   let y: tf.Tensor4D;
   let fused = false;
+  let biasDone = false;
   // The activation goes into the kernel only where nothing follows it (subsampling comes after the conv).
   const act = subsample ? undefined : activation;
   if (group === 1) {
@@ -54,12 +62,19 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
     y = depthwiseConv2dTrainable(x, tf.reshape(wHwio, [kh, kw, cin, cout / cin]) as tf.Tensor4D, run, bias, filterGrad, act);
     fused = true;
   } else {
-    const xs = tf.split(x, group, 3);
-    const ws = tf.split(wHwio, group, 3);
-    y = tf.concat(xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, run, undefined, filterGrad)), 3) as tf.Tensor4D;
+    // Native (oneDNN): one grouped convolution with its bias (the activation stays a separate op); else per group.
+    const native = groupedConv2dTrainable(x, wHwio, run, group, bias, filterGrad);
+    if (native) {
+      y = native;
+      biasDone = true;
+    } else {
+      const xs = tf.split(x, group, 3);
+      const ws = tf.split(wHwio, group, 3);
+      y = tf.concat(xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, run, undefined, filterGrad)), 3) as tf.Tensor4D;
+    }
   }
   if (subsample) y = takeEvery(takeEvery(y, 1, g.strides[0]), 2, g.strides[1]) as tf.Tensor4D;
-  if (bias && !fused) y = tf.add(y, bias);
+  if (bias && !fused && !biasDone) y = tf.add(y, bias);
   if (activation && !(fused && act)) y = activation === 'relu' ? tf.relu(y) : tf.relu6(y);
   return y;
 }

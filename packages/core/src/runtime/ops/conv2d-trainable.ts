@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../custom-grad.js';
+import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad } from '../native/native-grads.js';
 import { channelSum } from './channel-sum.js';
 
 /** An activation a forward-only convolution applies in its own kernel. */
@@ -13,9 +14,10 @@ export interface Conv2dGeometry {
 }
 
 /**
- * NHWC conv2d (+ bias, fused into the kernel) whose gradient works on every backend. tfjs's wasm backend
- * has no Conv2DBackpropFilter kernel, and its Conv2DBackpropInput is a plain loop 4-7x slower than its
- * XNNPACK forward conv, so both gradients are computed here as forward convolutions.
+ * NHWC conv2d (+ bias, fused into the kernel) whose gradient works on every backend. With the native
+ * (oneDNN) kernels on, both gradients are oneDNN's backward-data / backward-weights convolutions. Otherwise
+ * they are computed here as forward convolutions: tfjs's wasm backend has no Conv2DBackpropFilter kernel,
+ * and its Conv2DBackpropInput is a plain loop 4-7x slower than its XNNPACK forward conv.
  */
 export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
@@ -25,12 +27,7 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
   const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
     // tfjs computes every input's gradient of a custom op; skip the filter's when weights are frozen.
     const dw = filterGrad ? conv2dFilterGrad(xs, d, ws.shape, g) : tf.zerosLike(ws);
-    // A dilated convolution is the plain one with a zero-dilated filter, whose input gradient is known.
-    const dilated = g.dilations[0] > 1 || g.dilations[1] > 1;
-    const dx = dilated
-      ? tf.tidy(() => conv2dInputGrad(d, dilateFilter(ws, g.dilations), xs.shape, { ...g, dilations: [1, 1] }))
-      : conv2dInputGrad(d, ws, xs.shape, g);
-    return [dx, dw];
+    return [conv2dInputGrad(d, ws, xs.shape, g), dw];
   };
   if (!bias) {
     const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
@@ -47,10 +44,41 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
     return {
       // A broadcast bias add is one of tfjs-wasm's slow kernels; the fused conv adds it for free.
       value: tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
-      gradFunc: (dy, [xs, ws]) => [...backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D), channelSum(dy, bi)],
+      gradFunc: (dy, [xs, ws]) => {
+        const d = dy as tf.Tensor4D;
+        if (!filterGrad) return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g), tf.zerosLike(ws), channelSum(d, bi)];
+        const [dw, db] = conv2dFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, bi);
+        return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g), dw, db];
+      },
     };
   });
   return op(x, w, bias) as tf.Tensor4D;
+}
+
+/**
+ * dL/dW and dL/dbias (shaped like `bias`) of an NHWC conv: one oneDNN backward-weights pass when native, else
+ * the composed filter gradient and a channel sum.
+ */
+export function conv2dFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, bias: tf.Tensor): [tf.Tensor4D, tf.Tensor] {
+  const native = nativeConvFilterBiasGrad(x, dy, wShape, g, 1);
+  if (native) return [native[0], tf.reshape(native[1], bias.shape)];
+  return [composedFilterGrad(x, dy, wShape, g), channelSum(dy, bias)];
+}
+
+/** dL/dW ([kh, kw, cin, cout]) of an NHWC conv: oneDNN's backward-weights when native, else composed (below). */
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry): tf.Tensor4D {
+  return nativeConvFilterGrad(x, dy, wShape, g, 1) ?? composedFilterGrad(x, dy, wShape, g);
+}
+
+/**
+ * dL/dx of an NHWC conv (any dilation): oneDNN's backward-data when native, else composed from forward
+ * convolutions (a dilated convolution is the plain one with a zero-dilated filter).
+ */
+export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
+  const native = nativeConvInputGrad(dy, w, xShape, g, 1);
+  if (native) return native;
+  if (g.dilations[0] > 1 || g.dilations[1] > 1) return tf.tidy(() => composedInputGrad(dy, dilateFilter(w, g.dilations), xShape, { ...g, dilations: [1, 1] }));
+  return composedInputGrad(dy, w, xShape, g);
 }
 
 /**
@@ -59,7 +87,7 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
  * dilation) gives [cin, kh', kw', cout], of which the first kh x kw are the gradient. This runs in
  * XNNPACK's conv (10-15x faster here than an im2col built from strided slices).
  */
-export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry): tf.Tensor4D {
+function composedFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, cin, cout] = wShape;
     const [pt, pb, pl, pr] = g.pads;
@@ -78,9 +106,9 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number
 /**
  * dL/dx for an NHWC conv as a forward convolution: dy with zeros inserted between rows/columns (stride),
  * padded by k - 1 - pad, correlated with the flipped filter whose in/out channels are swapped. Equal to
- * tf.conv2dTranspose.
+ * tf.conv2dTranspose. Dilation 1 only (conv2dInputGrad handles dilations).
  */
-export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
+function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, cin] = w.shape;
     const [n, h, wd] = xShape;
@@ -118,6 +146,12 @@ export function dilateFilter(w: tf.Tensor4D, dilations: [number, number]): tf.Te
  * caller runs those at stride 1 and subsamples).
  */
 export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
+  const [kh, kw, c, m] = f.shape;
+  if (!activation && nativeConvAvailable(x, [kh, kw, 1, c * m], g, c, bias)) {
+    // The same memory as a grouped filter [kh, kw, 1, c * m] with c groups (a reshape autodiff goes through).
+    const y = groupedConv2dTrainable(x, tf.reshape(f, [kh, kw, 1, c * m]), g, c, bias, filterGrad);
+    if (y) return y;
+  }
   const [pt, pb, pl, pr] = g.pads;
   const xp = pt || pb || pl || pr ? (tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) as tf.Tensor4D) : x;
   if (activation) return tf.fused.depthwiseConv2d({ x: xp, filter: f, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
@@ -144,6 +178,43 @@ export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv
     };
   });
   return op(xp, f, bias) as tf.Tensor4D;
+}
+
+/**
+ * A grouped NHWC convolution (filter [kh, kw, cin / groups, cout], output channels group-major as ONNX) with
+ * oneDNN's kernels: padded by the kernel itself (no padded copy of x), gradients from oneDNN's grouped
+ * backward-data / backward-weights (the bias's from the filter's pass). Undefined when the native kernels are
+ * off or do not take the shape: callers then compose it from per-group or depthwise tfjs convolutions.
+ */
+export function groupedConv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, groups: number, bias?: tf.Tensor, filterGrad = true): tf.Tensor4D | undefined {
+  if (!nativeConvAvailable(x, w.shape, g, groups, bias)) return undefined;
+  const backward = (dy: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => [
+    nativeConvInputGrad(dy, ws, xs.shape, g, groups)!,
+    filterGrad ? nativeConvFilterGrad(xs, dy, ws.shape, g, groups)! : tf.zerosLike(ws),
+  ];
+  if (!bias) {
+    const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
+      save([xi, wi]);
+      return {
+        value: nativeConv(xi, wi, g, groups)!,
+        gradFunc: (dy, [xs, ws]) => backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D),
+      };
+    });
+    return op(x, w) as tf.Tensor4D;
+  }
+  const op = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([xi, wi, bi], save) => {
+    save([xi, wi]);
+    return {
+      value: nativeConv(xi, wi, g, groups, bi)!,
+      gradFunc: (dy, [xs, ws]) => {
+        const d = dy as tf.Tensor4D;
+        if (!filterGrad) return [...backward(d, xs as tf.Tensor4D, ws as tf.Tensor4D), channelSum(d, bi)];
+        const [dw, db] = nativeConvFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, groups)!;
+        return [nativeConvInputGrad(d, ws as tf.Tensor4D, xs.shape, g, groups)!, dw, tf.reshape(db, bi.shape)];
+      },
+    };
+  });
+  return op(x, w, bias) as tf.Tensor4D;
 }
 
 /**

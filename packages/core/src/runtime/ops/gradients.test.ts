@@ -132,6 +132,7 @@ describe('convolutions (with bias) with pg-written gradients agree with tfjs con
     ['depthwise dilation 2 and stride 2', [1, 2, 9, 9], [2, 1, 3, 3], 2, [2, 2], [2, 2, 2, 2], [2, 2]],
     ['dense dilation 2', [2, 3, 8, 8], [4, 3, 3, 3], 1, [1, 1], [2, 2, 2, 2], [2, 2]],
     ['dense dilation 2 and stride 2', [1, 3, 9, 9], [4, 3, 3, 3], 1, [2, 2], [1, 1, 1, 1], [2, 2]],
+    ['grouped (3 groups of 2) dilation 2, stride 2, asymmetric pads', [2, 6, 9, 9], [9, 2, 3, 3], 3, [2, 2], [1, 2, 2, 1], [2, 2]],
   ];
   for (const [label, xs, ws, group, strides, pads, dilations] of convCases) {
     it(label, async () => {

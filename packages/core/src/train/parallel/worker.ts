@@ -2,6 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeModel } from '../../onnx/index.js';
 import { initBackend } from '../../runtime/backend.js';
+import { setNativeThreads, TRAINING_NATIVE_THREADS } from '../../runtime/native/threads.js';
 import { Executor } from '../../runtime/executor.js';
 import { floatTwin } from '../../pg/index.js';
 import type { FromWorker, InitMessage, StepMessage, ToWorker } from './protocol.js';
@@ -23,6 +24,8 @@ function post(m: FromWorker): void {
 
 async function init(m: InitMessage): Promise<void> {
   await initBackend(m.backend);
+  // As the main thread's finetune: a fixed oneDNN thread count keeps the gradients independent of --workers.
+  setNativeThreads(TRAINING_NATIVE_THREADS);
   const model = decodeModel(m.model);
   const exec = new Executor(model);
   const vars = m.params.map((name) => {

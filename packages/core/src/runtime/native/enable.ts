@@ -1,0 +1,26 @@
+import { loadNativeKernels } from '@pg/native-kernels';
+import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
+import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
+
+/**
+ * Turns the oneDNN convolutions on under the wasm backend when the addon is built and loads (and PG_NATIVE
+ * is not 0); otherwise leaves pure tfjs-wasm, silently. Returns whether they are on.
+ */
+export function enableNativeConv(): boolean {
+  if (activeNativeKernels()) return true;
+  if (nativeUnavailableReason() !== undefined) return false;
+  const load = loadNativeKernels();
+  if (!load.ok) return false;
+  registerNativeConvKernels(load.kernels);
+  setActiveNativeKernels(load.kernels);
+  return true;
+}
+
+/** Back to the wasm backend's own convolutions (tests and benches compare the two in one process). */
+export function disableNativeConv(): void {
+  if (!activeNativeKernels()) return;
+  unregisterNativeConvKernels();
+  setActiveNativeKernels(undefined);
+}
+
+export { nativeUnavailableReason };

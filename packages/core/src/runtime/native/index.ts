@@ -1,0 +1,4 @@
+export { enableNativeConv, disableNativeConv, nativeUnavailableReason } from './enable.js';
+export { activeNativeKernels } from './native-conv.js';
+export { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type NativeGeometry } from './native-grads.js';
+export { nativeThreads, setNativeThreads, withNativeThreads, TRAINING_NATIVE_THREADS } from './threads.js';

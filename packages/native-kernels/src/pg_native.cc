@@ -1,0 +1,411 @@
+// oneDNN f32 convolutions (forward, backward-data, backward-weights) for TensorFlow.js's wasm backend.
+//
+// Why this is hand-written: tfjs-node (TensorFlow's own native kernels) cannot install on the machines pg
+// targets, and tfjs-wasm's convolutions (single-threaded XNNPACK forward, a plain loop for the input
+// gradient, none for the filter gradient) dominate pg's run and training time. This addon gives the wasm
+// backend oneDNN's convolutions (the library PyTorch uses for its CPU convs): it reads and writes tensors in
+// place in the wasm heap (a Uint8Array over the wasm Memory, with byte offsets), so no data is copied.
+//
+// Layouts: activations NHWC; filters [kh, kw, cin / groups, cout] (tfjs HWIO; a depthwise filter
+// [kh, kw, c, multiplier] is the groups == c case, output channel c * multiplier + m). Only f32, direct
+// algorithm, default (strict) fp math: sums of integers below 2^24 stay exact in any order.
+//
+// Threads: oneDNN here is the OpenMP build. omp_set_num_threads sets the calling OS thread's team size, and
+// each Node worker thread is its own OS thread, so setThreads is per JS thread; primitives and their cache
+// are thread_local too (a primitive is created for one thread count).
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dnnl.hpp"
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+// Convolution parameters, in the order the JS side packs them (an Int32Array of P_COUNT).
+enum Param {
+  P_N, P_H, P_W, P_CIN, P_OH, P_OW, P_COUT, P_KH, P_KW, P_GROUPS,
+  P_SH, P_SW, P_DH, P_DW, P_PT, P_PB, P_PL, P_PR, P_ACT, P_HAS_BIAS, P_WEIGHT_LAYOUT, P_COUNT
+};
+enum Activation { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+// Filter layouts: tfjs [kh, kw, cin / groups, cout], ONNX [cout, cin / groups, kh, kw].
+enum WeightLayout { W_HWIO = 0, W_OIHW = 1 };
+enum Kind { K_FWD = 0, K_BWD_DATA = 1, K_BWD_WEIGHTS = 2 };
+
+// Weights already in a primitive's layout, with the user-layout bytes they came from. Inference runs the
+// same weights again and again, and oneDNN's reorder of a tfjs-layout filter costs ~15% of a ResNet's
+// conv time; a hit is decided by comparing all the bytes (memcmp), so a reuse is always exact.
+struct CachedWeights {
+  std::vector<uint8_t> user;
+  memory prim;
+};
+
+struct Conv {
+  memory::desc src, wei, dst, bias;  // user-side descs (NHWC, tfjs filter layout)
+  memory::desc pwei;                 // the primitive's weights layout
+  primitive prim;
+  bool weightsReorder = false;
+  reorder toPrim, fromPrim;         // user -> primitive weights (fwd, bwd data); primitive -> user (bwd weights)
+  std::vector<CachedWeights> weights;  // forward / backward-data only
+};
+
+struct ThreadState {
+  engine eng{engine::kind::cpu, 0};
+  stream strm{eng};
+  int threads = 0;  // 0: OpenMP's default
+  std::unordered_map<std::string, std::unique_ptr<Conv>> cache;
+  size_t weightBytes = 0;
+};
+
+// Bound on the reordered-weights cache per thread (user copy + reordered copy); cleared when exceeded.
+constexpr size_t WEIGHT_CACHE_BYTES = size_t(256) << 20;
+
+thread_local std::unique_ptr<ThreadState> state;
+
+ThreadState& st() {
+  if (!state) state.reset(new ThreadState());
+  return *state;
+}
+
+memory::desc userWeights(const int* p) {
+  const memory::dim g = p[P_GROUPS], kh = p[P_KH], kw = p[P_KW], cout = p[P_COUT];
+  const memory::dim icg = p[P_CIN] / g, ocg = cout / g;
+  if (p[P_WEIGHT_LAYOUT] == W_OIHW) {
+    if (g == 1) return memory::desc({cout, icg, kh, kw}, dt::f32, tag::oihw);
+    return memory::desc({g, ocg, icg, kh, kw}, dt::f32, tag::goihw);
+  }
+  // [kh][kw][icg][g * ocg + o] described by strides, so no JS-side transpose is needed.
+  if (g == 1) return memory::desc({cout, icg, kh, kw}, dt::f32, memory::dims{1, cout, kw * icg * cout, icg * cout});
+  return memory::desc({g, ocg, icg, kh, kw}, dt::f32, memory::dims{ocg, 1, cout, kw * icg * cout, icg * cout});
+}
+
+memory::dims weightDims(const int* p) {
+  const memory::dim g = p[P_GROUPS];
+  if (g == 1) return {p[P_COUT], p[P_CIN], p[P_KH], p[P_KW]};
+  return {g, p[P_COUT] / g, p[P_CIN] / g, p[P_KH], p[P_KW]};
+}
+
+Conv& get(int kind, const int* p) {
+  ThreadState& s = st();
+  std::string key(reinterpret_cast<const char*>(p), sizeof(int) * P_COUNT);
+  key.push_back(static_cast<char>(kind));
+  key.append(std::to_string(omp_get_max_threads()));
+  auto it = s.cache.find(key);
+  if (it != s.cache.end()) return *it->second;
+
+  auto c = std::make_unique<Conv>();
+  c->src = memory::desc({p[P_N], p[P_CIN], p[P_H], p[P_W]}, dt::f32, tag::nhwc);
+  c->dst = memory::desc({p[P_N], p[P_COUT], p[P_OH], p[P_OW]}, dt::f32, tag::nhwc);
+  c->wei = userWeights(p);
+  const bool hasBias = p[P_HAS_BIAS] != 0;
+  c->bias = hasBias ? memory::desc({p[P_COUT]}, dt::f32, tag::a) : memory::desc();
+  memory::desc anyWei(weightDims(p), dt::f32, tag::any);
+  const memory::dims strides{p[P_SH], p[P_SW]}, dil{p[P_DH] - 1, p[P_DW] - 1};
+  const memory::dims padL{p[P_PT], p[P_PL]}, padR{p[P_PB], p[P_PR]};
+
+  primitive_attr attr;
+  if (kind == K_FWD && p[P_ACT] != ACT_LINEAR) {
+    post_ops ops;
+    if (p[P_ACT] == ACT_RELU) ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    else ops.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 6.f);
+    attr.set_post_ops(ops);
+  }
+  const prop_kind fwdKind = kind == K_FWD ? prop_kind::forward_inference : prop_kind::forward_training;
+  auto fwdDesc = hasBias
+      ? convolution_forward::desc(fwdKind, algorithm::convolution_direct, c->src, anyWei,
+                                  memory::desc({p[P_COUT]}, dt::f32, tag::a), c->dst, strides, dil, padL, padR)
+      : convolution_forward::desc(fwdKind, algorithm::convolution_direct, c->src, anyWei, c->dst, strides, dil,
+                                  padL, padR);
+  convolution_forward::primitive_desc fwd(fwdDesc, attr, s.eng);
+  if (kind == K_FWD) {
+    c->pwei = fwd.weights_desc();
+    c->prim = convolution_forward(fwd);
+  } else if (kind == K_BWD_DATA) {
+    convolution_backward_data::desc d(algorithm::convolution_direct, c->src, anyWei, c->dst, strides, dil, padL,
+                                      padR);
+    convolution_backward_data::primitive_desc pd(d, s.eng, fwd);
+    c->pwei = pd.weights_desc();
+    c->prim = convolution_backward_data(pd);
+  } else {
+    auto d = hasBias ? convolution_backward_weights::desc(algorithm::convolution_direct, c->src, anyWei, c->bias,
+                                                           c->dst, strides, dil, padL, padR)
+                     : convolution_backward_weights::desc(algorithm::convolution_direct, c->src, anyWei, c->dst,
+                                                           strides, dil, padL, padR);
+    convolution_backward_weights::primitive_desc pd(d, s.eng, fwd);
+    c->pwei = pd.diff_weights_desc();
+    c->prim = convolution_backward_weights(pd);
+  }
+  c->weightsReorder = c->pwei != c->wei;
+  if (c->weightsReorder) {
+    if (kind == K_BWD_WEIGHTS) c->fromPrim = reorder(reorder::primitive_desc(s.eng, c->pwei, s.eng, c->wei));
+    else c->toPrim = reorder(reorder::primitive_desc(s.eng, c->wei, s.eng, c->pwei));
+  }
+  Conv& ref = *c;
+  s.cache.emplace(std::move(key), std::move(c));
+  return ref;
+}
+
+// ---- N-API plumbing -------------------------------------------------------------------------------------
+
+bool check(napi_env env, napi_status status, const char* what) {
+  if (status == napi_ok) return true;
+  napi_throw_error(env, "PG_NATIVE_ARGS", what);
+  return false;
+}
+
+// The heap's base pointer (a Uint8Array over the wasm Memory) and its length in bytes.
+bool heapArg(napi_env env, napi_value v, uint8_t** base, size_t* len) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buf;
+  size_t off;
+  if (!check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buf, &off), "heap must be a Uint8Array"))
+    return false;
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, "PG_NATIVE_ARGS", "heap must be a Uint8Array");
+    return false;
+  }
+  *base = static_cast<uint8_t*>(data);
+  *len = length;
+  return true;
+}
+
+bool paramsArg(napi_env env, napi_value v, int** p) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buf;
+  size_t off;
+  if (!check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buf, &off), "params must be an Int32Array"))
+    return false;
+  if (type != napi_int32_array || length != P_COUNT) {
+    napi_throw_type_error(env, "PG_NATIVE_ARGS", "params must be an Int32Array of the convolution's 21 parameters");
+    return false;
+  }
+  *p = static_cast<int*>(data);
+  return true;
+}
+
+// A byte offset into the heap, checked to hold `bytes`; -1 means absent (returns nullptr, ok).
+bool offsetArg(napi_env env, napi_value v, uint8_t* base, size_t len, size_t bytes, float** out) {
+  int64_t o;
+  if (!check(env, napi_get_value_int64(env, v, &o), "offsets must be numbers")) return false;
+  if (o < 0) {
+    *out = nullptr;
+    return true;
+  }
+  if (static_cast<size_t>(o) + bytes > len || (o & 3) != 0) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "tensor offset out of the heap's bounds");
+    return false;
+  }
+  *out = reinterpret_cast<float*>(base + o);
+  return true;
+}
+
+bool validParams(napi_env env, const int* p) {
+  for (int i = 0; i < P_COUNT; i++) {
+    if (p[i] < 0 || (i <= P_GROUPS && p[i] == 0) || ((i >= P_SH && i <= P_DW) && p[i] < 1)) {
+      napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid convolution parameters");
+      return false;
+    }
+  }
+  if (p[P_WEIGHT_LAYOUT] > W_OIHW || p[P_ACT] > ACT_RELU6) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid convolution parameters");
+    return false;
+  }
+  if (p[P_CIN] % p[P_GROUPS] != 0 || p[P_COUT] % p[P_GROUPS] != 0) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "channels must divide by groups");
+    return false;
+  }
+  return true;
+}
+
+size_t srcBytes(const int* p) { return 4ull * p[P_N] * p[P_H] * p[P_W] * p[P_CIN]; }
+size_t dstBytes(const int* p) { return 4ull * p[P_N] * p[P_OH] * p[P_OW] * p[P_COUT]; }
+size_t weiBytes(const int* p) { return 4ull * p[P_KH] * p[P_KW] * (p[P_CIN] / p[P_GROUPS]) * p[P_COUT]; }
+
+// Runs `f`, turning a oneDNN error into a JS exception.
+template <typename F>
+napi_value guarded(napi_env env, F f) {
+  try {
+    f();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, "PG_NATIVE_DNNL", e.what());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, "PG_NATIVE", e.what());
+  }
+  return nullptr;
+}
+
+// The weights in the primitive's layout: a cached reorder when the same bytes were seen, else a new one.
+memory primWeights(Conv& c, memory& user, const float* wUser) {
+  ThreadState& s = st();
+  const size_t bytes = c.wei.get_size();
+  const uint8_t* u = reinterpret_cast<const uint8_t*>(wUser);
+  for (auto& cw : c.weights)
+    if (std::memcmp(cw.user.data(), u, bytes) == 0) return cw.prim;
+  memory pw(c.pwei, s.eng);
+  c.toPrim.execute(s.strm, user, pw);
+  const size_t cost = bytes + c.pwei.get_size();
+  if (s.weightBytes + cost > WEIGHT_CACHE_BYTES) {
+    for (auto& e : s.cache) e.second->weights.clear();
+    s.weightBytes = 0;
+  }
+  if (cost <= WEIGHT_CACHE_BYTES / 4) {
+    // Training changes the weights every step: keep only the latest few per shape.
+    if (c.weights.size() >= 8) {
+      s.weightBytes -= cost;
+      c.weights.erase(c.weights.begin());
+    }
+    c.weights.push_back(CachedWeights{std::vector<uint8_t>(u, u + bytes), pw});
+    s.weightBytes += cost;
+  }
+  return pw;
+}
+
+// Executes the primitive; `wUser` is the user-layout weights (or diff weights for backward-weights).
+void run(Conv& c, int kind, std::unordered_map<int, memory> args, float* wUser) {
+  ThreadState& s = st();
+  memory user(c.wei, s.eng, wUser);
+  const int wArg = kind == K_BWD_WEIGHTS ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS;
+  if (!c.weightsReorder) {
+    args.insert({wArg, user});
+    c.prim.execute(s.strm, args);
+  } else if (kind == K_BWD_WEIGHTS) {
+    memory pw(c.pwei, s.eng);
+    args.insert({wArg, pw});
+    c.prim.execute(s.strm, args);
+    c.fromPrim.execute(s.strm, pw, user);
+  } else {
+    args.insert({wArg, primWeights(c, user, wUser)});
+    c.prim.execute(s.strm, args);
+  }
+  s.strm.wait();
+}
+
+// convForward(heap, xOff, wOff, bOff, yOff, params)
+napi_value ConvForward(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* p;
+  float *x, *w, *b, *y;
+  if (argc != 6 || !heapArg(env, a[0], &base, &len) || !paramsArg(env, a[5], &p) || !validParams(env, p)) return nullptr;
+  if (!offsetArg(env, a[1], base, len, srcBytes(p), &x) || !offsetArg(env, a[2], base, len, weiBytes(p), &w) ||
+      !offsetArg(env, a[3], base, len, 4ull * p[P_COUT], &b) || !offsetArg(env, a[4], base, len, dstBytes(p), &y))
+    return nullptr;
+  if (!x || !w || !y || (p[P_HAS_BIAS] != 0) != (b != nullptr)) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  return guarded(env, [&] {
+    Conv& c = get(K_FWD, p);
+    ThreadState& s = st();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(c.src, s.eng, x)}, {DNNL_ARG_DST, memory(c.dst, s.eng, y)}};
+    if (b) args.insert({DNNL_ARG_BIAS, memory(c.bias, s.eng, b)});
+    run(c, K_FWD, args, w);
+  });
+}
+
+// convBackwardData(heap, dyOff, wOff, dxOff, params)
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* p;
+  float *dy, *w, *dx;
+  if (argc != 5 || !heapArg(env, a[0], &base, &len) || !paramsArg(env, a[4], &p) || !validParams(env, p)) return nullptr;
+  if (!offsetArg(env, a[1], base, len, dstBytes(p), &dy) || !offsetArg(env, a[2], base, len, weiBytes(p), &w) ||
+      !offsetArg(env, a[3], base, len, srcBytes(p), &dx))
+    return nullptr;
+  if (!dy || !w || !dx || p[P_HAS_BIAS] || p[P_ACT]) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor or a bias/activation on a backward-data call");
+    return nullptr;
+  }
+  return guarded(env, [&] {
+    Conv& c = get(K_BWD_DATA, p);
+    ThreadState& s = st();
+    run(c, K_BWD_DATA,
+        {{DNNL_ARG_DIFF_DST, memory(c.dst, s.eng, dy)}, {DNNL_ARG_DIFF_SRC, memory(c.src, s.eng, dx)}}, w);
+  });
+}
+
+// convBackwardWeights(heap, xOff, dyOff, dwOff, dbOff, params)
+napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* p;
+  float *x, *dy, *dw, *db;
+  if (argc != 6 || !heapArg(env, a[0], &base, &len) || !paramsArg(env, a[5], &p) || !validParams(env, p)) return nullptr;
+  if (!offsetArg(env, a[1], base, len, srcBytes(p), &x) || !offsetArg(env, a[2], base, len, dstBytes(p), &dy) ||
+      !offsetArg(env, a[3], base, len, weiBytes(p), &dw) || !offsetArg(env, a[4], base, len, 4ull * p[P_COUT], &db))
+    return nullptr;
+  if (!x || !dy || !dw || (p[P_HAS_BIAS] != 0) != (db != nullptr) || p[P_ACT]) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor or an activation on a backward-weights call");
+    return nullptr;
+  }
+  return guarded(env, [&] {
+    Conv& c = get(K_BWD_WEIGHTS, p);
+    ThreadState& s = st();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(c.src, s.eng, x)},
+                                         {DNNL_ARG_DIFF_DST, memory(c.dst, s.eng, dy)}};
+    if (db) args.insert({DNNL_ARG_DIFF_BIAS, memory(c.bias, s.eng, db)});
+    run(c, K_BWD_WEIGHTS, args, dw);
+  });
+}
+
+// setThreads(n): the OpenMP team size for this JS thread's convolutions (n >= 1).
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  int32_t n;
+  if (argc != 1 || !check(env, napi_get_value_int32(env, a[0], &n), "threads must be a number")) return nullptr;
+  if (n < 1) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "threads must be >= 1");
+    return nullptr;
+  }
+  omp_set_num_threads(n);
+  st().threads = n;
+  return nullptr;
+}
+
+napi_value GetThreads(napi_env env, napi_callback_info) {
+  napi_value r;
+  napi_create_int32(env, omp_get_max_threads(), &r);
+  return r;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
