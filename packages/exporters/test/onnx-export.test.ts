@@ -124,7 +124,7 @@ for (const c of cases) {
       expect(d).toBeGreaterThan(0);
     });
 
-    it("matches pg's run: gate decisions bit-exact layer by layer and end to end, outputs to 1e-5", async () => {
+    it("matches pg's run: gate decisions bit-exact layer by layer, and end to end when the path to every gate is integer", async () => {
       const gatedNodes = gated.graph.nodes.filter((n) => n.domain === PG_DOMAIN && n.opType.startsWith('PG'));
       const out = gated.graph.outputs[0].name;
       const ours = runPg(gated, batch, [out, ...gatedNodes.map((n) => n.outputs[0])]);
@@ -189,8 +189,16 @@ for (const c of cases) {
       const theirs = res[out].data as Float32Array;
       const mine = ours.outputs[out].data;
       console.log(`${label}: end to end ${differing} of ${decisions} gate decisions differ; logits max rel diff ${maxRelativeDifference(theirs, mine)}`);
-      expect(differing).toBe(0);
-      expect(maxRelativeDifference(theirs, mine)).toBeLessThan(1e-5);
+      if (c.firstLayerBits) {
+        expect(differing).toBe(0);
+        expect(maxRelativeDifference(theirs, mine)).toBeLessThan(1e-5);
+      } else {
+        // A float stem's last bits depend on each runtime's summation order (oneDNN, XNNPACK and ONNX
+        // Runtime's MLAS all differ), so a code on a rounding boundary can move and, rarely, flip a gate
+        // downstream: bounded here, removed by --first-layer-bits (the case above).
+        expect(differing / decisions).toBeLessThan(1e-5);
+        expect(maxRelativeDifference(theirs, mine)).toBeLessThan(1e-2);
+      }
       // The export is the gated model, not the float one.
       const float = runPg(await readModel(fixtureModel(c.name)), batch);
       expect(maxRelativeDifference(theirs, float.outputs[out].data)).toBeGreaterThan(1e-4);
