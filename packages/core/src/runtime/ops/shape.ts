@@ -4,6 +4,7 @@ import type { KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, normAxis as norm } from './common.js';
+import { shapeVector } from '../shape-folding.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
 function logicalCheap(v: RtValue): tf.Tensor {
@@ -67,11 +68,7 @@ function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
 }
 
 function shapeOf([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  let s = logicalShape(x!);
-  const start = attrInt(ctx.node, 'start');
-  const end = attrInt(ctx.node, 'end');
-  if (start !== undefined || end !== undefined) s = s.slice(start ?? 0, end ?? s.length);
-  return [plain(tf.tensor1d(s, 'int32'))];
+  return [plain(tf.tensor1d(shapeVector(ctx.node, logicalShape(x!)), 'int32'))];
 }
 
 function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
