@@ -6,8 +6,10 @@ import { InvalidDataError, InvalidModelError, UnsupportedModelError } from '../e
 import type { KernelContext, KernelEntry, KernelSettings, Observer } from './kernel.js';
 import { defaultRegistry, normaliseDomain, type OpRegistry } from './registry.js';
 import { constInts, toTfTensor } from './tensor-convert.js';
+import { channelShuffleNhwc, shuffleGroups, shufflePattern, type ShufflePattern } from './channel-shuffle.js';
+import { attrInt } from './attributes.js';
 import { FoldCache, planFolding, shapeVector, type FoldedOutputs, type FoldRole } from './shape-folding.js';
-import { logicalShape, plain, toLogical, type RtValue } from './value.js';
+import { logicalShape, nhwc, plain, toLogical, type RtValue } from './value.js';
 import './ops/index.js';
 
 export interface ExecutorOptions {
@@ -35,6 +37,8 @@ interface Step {
   frees: string[];
   /** A Relu / ReLU6 that reads only this Conv's output: run inside the conv outside training. */
   fusable?: { activation: 'relu' | 'relu6'; node: Node };
+  /** A channel shuffle (Reshape, Transpose, Reshape) starting at this Reshape: run as one NHWC transpose. */
+  shuffle?: ShufflePattern;
   /** Set for shape arithmetic, which runs once per shape and is cached (see shape-folding.ts). */
   fold?: FoldRole;
 }
@@ -84,7 +88,7 @@ export class Executor {
         });
       }
       const frees = node.inputs.filter((v, k) => v && lastUse.get(v) === i && !keep.has(v) && node.inputs.indexOf(v) === k);
-      return { index: i, node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1), fold: roles.get(i) };
+      return { index: i, node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1), shuffle: shufflePattern(node, readers, keep), fold: roles.get(i) };
     });
     for (const step of this.steps) if (step.fold) step.node.outputs.forEach((o, k) => o && this.foldedAt.set(o, { step, k }));
   }
@@ -135,6 +139,11 @@ export class Executor {
       const p = this.param(name);
       return p ? plain(p) : undefined;
     };
+    /** Whether `name` can be read now without computing anything out of order. */
+    const ready = (name: string): boolean => {
+      const folded = this.foldedAt.get(name);
+      return values.has(name) || this.graph.initializers.has(name) || (!!folded && folded.step.fold!.sources.every((s) => shapes.has(s)));
+    };
     const feedTensors = new Set(Object.values(feeds));
     const free = (step: Step) => {
       for (const f of step.frees) {
@@ -148,7 +157,7 @@ export class Executor {
     for (const step of this.plan(opts.outputs)) {
       const { node } = step;
       if (fusedInto.has(node)) {
-        for (const f of step.frees) values.delete(f);
+        if (!opts.training) free(step);
         continue;
       }
       if (step.fold) {
@@ -160,6 +169,13 @@ export class Executor {
           shapes.set(node.outputs[0], shapeVector(node, logicalShape(x)));
         }
         if (!opts.training) free(step);
+        continue;
+      }
+      const shuffled = step.shuffle && !opts.training ? this.shuffle(step, step.shuffle, lookup, ready, asked, shapes, opts) : undefined;
+      if (shuffled) {
+        values.set(step.shuffle!.reshape.outputs[0], shuffled);
+        fusedInto.add(step.shuffle!.transpose).add(step.shuffle!.reshape);
+        free(step);
         continue;
       }
       // Conv + Relu in one kernel when nobody asks for the conv's own output and no tape records.
@@ -183,6 +199,18 @@ export class Executor {
       result[name] = this.folds.owns(t) ? tf.clone(t) : t;
     }
     return result;
+  }
+
+  /** A channel shuffle of an NHWC value as one transpose, when the Reshape targets make it exactly one. */
+  private shuffle(step: Step, p: ShufflePattern, lookup: (n: string) => RtValue | undefined, ready: (n: string) => boolean, asked: Set<string>, shapes: SeenShapes, opts: RunOptions): RtValue | undefined {
+    const { node } = step;
+    if (step.opset < 5 || asked.has(node.outputs[0]) || asked.has(p.transpose.outputs[0])) return undefined;
+    const x = lookup(node.inputs[0]);
+    if (!x?.nhwc || !ready(node.inputs[1]) || !ready(p.reshape.inputs[1])) return undefined;
+    const target = (n: Node) => this.readNumbers(n.inputs[1], lookup(n.inputs[1]), shapes, opts);
+    const allowZero = (n: Node) => attrInt(n, 'allowzero', 0) === 1;
+    const groups = shuffleGroups(x, target(node), target(p.reshape), [allowZero(node), allowZero(p.reshape)]);
+    return groups === undefined ? undefined : nhwc(channelShuffleNhwc(x.t, groups));
   }
 
   private callKernel(step: Step, inputs: (RtValue | undefined)[], shapes: SeenShapes, opts: RunOptions, activation?: 'relu' | 'relu6'): RtValue[] {

@@ -5,6 +5,7 @@ import { defaultRegistry } from '../registry.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, normAxis as norm } from './common.js';
 import { shapeVector } from '../shape-folding.js';
+import { transposeCoarse } from './coarse-view.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
 function logicalCheap(v: RtValue): tf.Tensor {
@@ -34,7 +35,7 @@ function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const perm = attrInts(ctx.node, 'perm') ?? x!.t.shape.map((_, i) => rank - 1 - i);
   // From NHWC, one transpose composing the layout change with the op's (ShuffleNet's channel shuffle
   // and NCHW outputs land here).
-  return [plain(tf.transpose(x!.t, x!.nhwc ? perm.map((p) => NHWC_TO_NCHW[p]) : perm))];
+  return [plain(transposeCoarse(x!.t, x!.nhwc ? perm.map((p) => NHWC_TO_NCHW[p]) : perm))];
 }
 
 function axesOf(ctx: KernelContext, inputIndex: number): number[] | undefined {
