@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
-import { sliceCoarse, transposeCoarse } from './coarse-view.js';
+import { concatCoarse, sliceCoarse, transposeCoarse } from './coarse-view.js';
 
 // Slices and transposes on merged views must give exactly tf.slice's and tf.transpose's elements.
 
@@ -27,8 +27,33 @@ describe('coarse views', () => {
     ['two sliced axes', [1, 1, 1, 0], [1, 4, 2, 5]],
     ['the whole tensor', [0, 0, 0, 0], [2, 6, 3, 5]],
     ['an empty part', [0, 6, 0, 0], [2, 0, 3, 5]],
-  ])('slices %s like tf.slice', (_what, begin, size) => {
-    same(sliceCoarse(x, begin, size), tf.slice(x, begin, size));
+  ])('slices %s like tf.slice, with and without the heap copy', (_what, begin, size) => {
+    same(sliceCoarse(x, begin, size, { differentiable: true }), tf.slice(x, begin, size));
+    same(sliceCoarse(x, begin, size, { differentiable: false }), tf.slice(x, begin, size));
+    const xi = tf.cast(x, 'int32');
+    same(sliceCoarse(xi, begin, size, { differentiable: false }), tf.slice(xi, begin, size));
+  });
+
+  it.each([
+    ['channels of NHWC (last axis)', 3, [1, 4, 2]],
+    ['channels of NCHW', 1, [2, 3, 1]],
+    ['with an empty part', 3, [0, 5, 3]],
+    ['the batch', 0, [1, 2, 1]],
+  ])('concatenates %s like tf.concat', (_what, axis, widths) => {
+    const parts = widths.map((w, i) => {
+      const shape = [2, 6, 3, 5];
+      shape[axis] = w;
+      return tf.add(tf.range(0, shape.reduce((a, b) => a * b, 1)).reshape(shape), 1000 * i);
+    });
+    same(concatCoarse(parts, axis, { differentiable: false }), tf.concat(parts, axis));
+    same(concatCoarse(parts, axis, { differentiable: true }), tf.concat(parts, axis));
+  });
+
+  it('copies bits exactly (NaN payloads, -0) in the heap copy', () => {
+    const bits = new Int32Array([0x7fc00001, 0x80000000, 0x7f800000, 1, -1, 0x12345678]);
+    const f = tf.tensor(new Float32Array(bits.buffer), [3, 2]);
+    const got = new Int32Array((sliceCoarse(f, [0, 1], [3, 1], { differentiable: false }).dataSync() as Float32Array).buffer);
+    expect(Array.from(got)).toEqual([bits[1], bits[3], bits[5]]);
   });
 
   it.each([

@@ -5,7 +5,7 @@ import { defaultRegistry } from '../registry.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, normAxis as norm } from './common.js';
 import { shapeVector } from '../shape-folding.js';
-import { transposeCoarse } from './coarse-view.js';
+import { concatCoarse, transposeCoarse } from './coarse-view.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
 function logicalCheap(v: RtValue): tf.Tensor {
@@ -64,8 +64,9 @@ function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const rank = logicalShape(xs[0]).length;
   const axis = norm(attrInt(ctx.node, 'axis', 1), rank);
   // Concatenating channels of NHWC activations is common (DenseNet, Inception): stay in NHWC.
-  if (rank === 4 && xs.every((v) => v.nhwc)) return [nhwc(tf.concat(xs.map((v) => v.t), nhwcAxis(axis)))];
-  return [plain(tf.concat(xs.map(toLogical), axis))];
+  const opts = { differentiable: ctx.training };
+  if (rank === 4 && xs.every((v) => v.nhwc)) return [nhwc(concatCoarse(xs.map((v) => v.t), nhwcAxis(axis), opts))];
+  return [plain(concatCoarse(xs.map(toLogical), axis, opts))];
 }
 
 function shapeOf([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {

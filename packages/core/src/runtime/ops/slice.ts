@@ -47,7 +47,7 @@ function slice(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
     arr.forEach((v, a) => (out[nhwcAxis(a)] = v));
     return out;
   };
-  let t = sliceCoarse(x.t, phys(begin), phys(size));
+  let t = sliceCoarse(x.t, phys(begin), phys(size), { differentiable: ctx.training });
   if (size.every((d) => d > 0)) {
     step.forEach((st, a) => {
       const p = physicalAxis(x, a);
@@ -80,7 +80,7 @@ function split(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
     const begin = x.t.shape.map((_, i) => (i === p ? offset : 0));
     const size = x.t.shape.map((d, i) => (i === p ? s : d));
     offset += s;
-    return sizes.length === 1 ? tf.clone(x.t) : sliceCoarse(x.t, begin, size);
+    return sizes.length === 1 ? tf.clone(x.t) : sliceCoarse(x.t, begin, size, { differentiable: ctx.training });
   });
   return parts.map((t) => ({ t, nhwc: x.nhwc }));
 }
