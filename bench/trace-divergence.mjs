@@ -59,6 +59,7 @@ const rows = probed.map((n) => {
 console.log(`${values.model} ${values.gated ? 'gated' : 'plain'}: ${rows.length} activations compared, output ${rows[rows.length - 1].d.toExponential(2)}`);
 const first = rows.findIndex((r) => r.d > threshold);
 console.log(first < 0 ? `none above ${threshold}` : `first above ${threshold}: #${first} ${rows[first].node.opType} '${rows[first].node.name}'`);
+console.log(`  worst before it: ${rows.slice(0, first < 0 ? rows.length : first).reduce((m, r) => Math.max(m, r.d), 0).toExponential(2)}`);
 for (const r of rows.slice(Math.max(0, first - 2), Math.max(0, first - 2) + Number(values.show))) {
   console.log(`  ${r.node.opType.padEnd(18)} ${r.d.toExponential(2).padStart(9)}  ${String(r.differing).padStart(7)}/${r.size} elements differ  ${r.node.name}`);
 }
