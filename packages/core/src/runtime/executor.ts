@@ -6,11 +6,16 @@ import { InvalidDataError, InvalidModelError, UnsupportedModelError } from '../e
 import type { KernelContext, KernelEntry, KernelSettings, Observer } from './kernel.js';
 import { defaultRegistry, normaliseDomain, type OpRegistry } from './registry.js';
 import { constInts, toTfTensor } from './tensor-convert.js';
-import { plain, toLogical, type RtValue } from './value.js';
+import { channelShuffleNhwc, shuffleGroups, shufflePattern, type ShufflePattern } from './channel-shuffle.js';
+import { attrInt } from './attributes.js';
+import { FoldCache, planFolding, shapeVector, type FoldedOutputs, type FoldRole } from './shape-folding.js';
+import { logicalShape, nhwc, plain, toLogical, type RtValue } from './value.js';
 import './ops/index.js';
 
 export interface ExecutorOptions {
   registry?: OpRegistry;
+  /** Cache shape arithmetic per input shape (default true; false runs every node each time, for comparison). */
+  foldShapes?: boolean;
 }
 
 export interface RunOptions {
@@ -23,6 +28,8 @@ export interface RunOptions {
 }
 
 interface Step {
+  /** Position in execution order (the fold cache's node key). */
+  index: number;
   node: Node;
   entry: KernelEntry;
   opset: number;
@@ -30,7 +37,14 @@ interface Step {
   frees: string[];
   /** A Relu / ReLU6 that reads only this Conv's output: run inside the conv outside training. */
   fusable?: { activation: 'relu' | 'relu6'; node: Node };
+  /** A channel shuffle (Reshape, Transpose, Reshape) starting at this Reshape: run as one NHWC transpose. */
+  shuffle?: ShufflePattern;
+  /** Set for shape arithmetic, which runs once per shape and is cached (see shape-folding.ts). */
+  fold?: FoldRole;
 }
+
+/** The shapes the Shape nodes of one run saw, by their output names (the fold cache keys). */
+type SeenShapes = Map<string, number[]>;
 
 /**
  * Runs an ONNX graph on TensorFlow.js. Construction checks every op once (so an unsupported op fails
@@ -42,6 +56,9 @@ export class Executor {
   private readonly steps: Step[];
   private readonly params = new Map<string, tf.Tensor>();
   private readonly plans = new Map<string, Step[]>();
+  private readonly folds = new FoldCache();
+  /** For each output of a folded or Shape node: its step and output position. */
+  private readonly foldedAt = new Map<string, { step: Step; k: number }>();
 
   constructor(readonly model: Model, opts: ExecutorOptions = {}) {
     const registry = opts.registry ?? defaultRegistry;
@@ -55,6 +72,7 @@ export class Executor {
     const lastUse = new Map<string, number>();
     order.forEach((n, i) => n.inputs.forEach((v) => v && lastUse.set(v, i)));
     const keep = new Set([...this.graph.outputs.map((o) => o.name), ...this.graph.initializers.keys()]);
+    const roles = opts.foldShapes === false ? new Map<number, FoldRole>() : planFolding(this.graph, order);
     this.steps = order.map((node, i) => {
       const domain = normaliseDomain(node.domain);
       const entry = registry.get(domain, node.opType);
@@ -70,8 +88,9 @@ export class Executor {
         });
       }
       const frees = node.inputs.filter((v, k) => v && lastUse.get(v) === i && !keep.has(v) && node.inputs.indexOf(v) === k);
-      return { node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1) };
+      return { index: i, node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1), shuffle: shufflePattern(node, readers, keep), fold: roles.get(i) };
     });
+    for (const step of this.steps) if (step.fold) step.node.outputs.forEach((o, k) => o && this.foldedAt.set(o, { step, k }));
   }
 
   /** The nodes in execution order. */
@@ -111,65 +130,159 @@ export class Executor {
       checkFeedShape(input.name, input.shape, t.shape);
       values.set(input.name, plain(t));
     }
+    const shapes: SeenShapes = new Map();
     const lookup = (name: string): RtValue | undefined => {
       if (!name) return undefined;
       const v = values.get(name);
       if (v) return v;
+      if (this.foldedAt.has(name)) return this.foldedValue(name, shapes, opts);
       const p = this.param(name);
       return p ? plain(p) : undefined;
+    };
+    /** Whether `name` can be read now without computing anything out of order. */
+    const ready = (name: string): boolean => {
+      const folded = this.foldedAt.get(name);
+      return values.has(name) || this.graph.initializers.has(name) || (!!folded && folded.step.fold!.sources.every((s) => shapes.has(s)));
+    };
+    const feedTensors = new Set(Object.values(feeds));
+    const free = (step: Step) => {
+      for (const f of step.frees) {
+        const v = values.get(f);
+        if (v && !feedTensors.has(v.t) && !this.folds.owns(v.t)) v.t.dispose();
+        values.delete(f);
+      }
     };
     const asked = new Set(opts.outputs ?? []);
     const fusedInto = new Set<Node>();
     for (const step of this.plan(opts.outputs)) {
       const { node } = step;
       if (fusedInto.has(node)) {
-        for (const f of step.frees) values.delete(f);
+        if (!opts.training) free(step);
+        continue;
+      }
+      if (step.fold) {
+        // Shape arithmetic is computed when a kernel reads it (cached per shape); a Shape node only notes
+        // its input's shape here.
+        if (step.fold.kind === 'source') {
+          const x = lookup(node.inputs[0]);
+          if (!x) throw new InvalidModelError(`node '${node.name}' (Shape) reads '${node.inputs[0]}', which is not computed before it`);
+          shapes.set(node.outputs[0], shapeVector(node, logicalShape(x)));
+        }
+        if (!opts.training) free(step);
+        continue;
+      }
+      const shuffled = step.shuffle && !opts.training ? this.shuffle(step, step.shuffle, lookup, ready, asked, shapes, opts) : undefined;
+      if (shuffled) {
+        values.set(step.shuffle!.reshape.outputs[0], shuffled);
+        fusedInto.add(step.shuffle!.transpose).add(step.shuffle!.reshape);
+        free(step);
         continue;
       }
       // Conv + Relu in one kernel when nobody asks for the conv's own output and no tape records.
       const fuse = !opts.training && step.fusable && !asked.has(node.outputs[0]) ? step.fusable : undefined;
       const inputs = node.inputs.map(lookup);
-      const ctx: KernelContext = {
-        node,
-        opset: step.opset,
-        activation: fuse?.activation,
-        training: opts.training ?? false,
-        observer: opts.observer,
-        settings: opts.settings ?? {},
-        readInts: (i) => this.readNumbers(node.inputs[i], inputs[i]),
-        readFloats: (i) => this.readNumbers(node.inputs[i], inputs[i]),
-      };
-      let outs: RtValue[];
-      try {
-        outs = step.entry.kernel(inputs, ctx);
-      } catch (e) {
-        if (e instanceof InvalidModelError || e instanceof UnsupportedModelError || e instanceof InvalidDataError) throw e;
-        throw new UnsupportedModelError(`node '${node.name}' (${node.opType}) failed: ${(e as Error).message}`, {
-          action: 'check the input shapes; if the model runs in ONNX Runtime, this is a pg bug: please report it with the model',
-          cause: e,
-        });
-      }
+      const outs = this.callKernel(step, inputs, shapes, opts, fuse?.activation);
       if (fuse) {
         values.set(fuse.node.outputs[0], outs[0]);
         fusedInto.add(fuse.node);
       } else {
         node.outputs.forEach((o, k) => o && outs[k] && values.set(o, outs[k]));
       }
-      if (!opts.training) {
-        for (const f of step.frees) {
-          const v = values.get(f);
-          if (v && !Object.values(feeds).includes(v.t)) v.t.dispose();
-          values.delete(f);
-        }
-      }
+      if (!opts.training) free(step);
     }
     const result: Record<string, tf.Tensor> = {};
     for (const name of opts.outputs ?? this.graph.outputs.map((o) => o.name)) {
       const v = lookup(name);
       if (!v) throw new InvalidModelError(`output '${name}' is not computed by the graph`);
-      result[name] = toLogical(v);
+      const t = toLogical(v);
+      // The caller owns what it gets: never hand out a cached tensor itself.
+      result[name] = this.folds.owns(t) ? tf.clone(t) : t;
     }
     return result;
+  }
+
+  /** A channel shuffle of an NHWC value as one transpose, when the Reshape targets make it exactly one. */
+  private shuffle(step: Step, p: ShufflePattern, lookup: (n: string) => RtValue | undefined, ready: (n: string) => boolean, asked: Set<string>, shapes: SeenShapes, opts: RunOptions): RtValue | undefined {
+    const { node } = step;
+    if (step.opset < 5 || asked.has(node.outputs[0]) || asked.has(p.transpose.outputs[0])) return undefined;
+    const x = lookup(node.inputs[0]);
+    if (!x?.nhwc || !ready(node.inputs[1]) || !ready(p.reshape.inputs[1])) return undefined;
+    const target = (n: Node) => this.readNumbers(n.inputs[1], lookup(n.inputs[1]), shapes, opts);
+    const allowZero = (n: Node) => attrInt(n, 'allowzero', 0) === 1;
+    const groups = shuffleGroups(x, target(node), target(p.reshape), [allowZero(node), allowZero(p.reshape)]);
+    return groups === undefined ? undefined : nhwc(channelShuffleNhwc(x.t, groups));
+  }
+
+  private callKernel(step: Step, inputs: (RtValue | undefined)[], shapes: SeenShapes, opts: RunOptions, activation?: 'relu' | 'relu6'): RtValue[] {
+    const { node } = step;
+    const ctx: KernelContext = {
+      node,
+      opset: step.opset,
+      activation,
+      training: opts.training ?? false,
+      observer: opts.observer,
+      settings: opts.settings ?? {},
+      readInts: (i) => this.readNumbers(node.inputs[i], inputs[i], shapes, opts),
+      readFloats: (i) => this.readNumbers(node.inputs[i], inputs[i], shapes, opts),
+    };
+    try {
+      // A kernel's temporaries (layout transposes, index arithmetic) are freed when it returns. Not while
+      // a tape records (the backward pass needs them) nor with an observer (it may hold tensors it made).
+      if (opts.training || opts.observer) return step.entry.kernel(inputs, ctx);
+      let outs: RtValue[] = [];
+      tf.tidy(() => {
+        outs = step.entry.kernel(inputs, ctx);
+        return outs.flatMap((o) => (o ? [o.t] : []));
+      });
+      return outs;
+    } catch (e) {
+      if (e instanceof InvalidModelError || e instanceof UnsupportedModelError || e instanceof InvalidDataError) throw e;
+      throw new UnsupportedModelError(`node '${node.name}' (${node.opType}) failed: ${(e as Error).message}`, {
+        action: 'check the input shapes; if the model runs in ONNX Runtime, this is a pg bug: please report it with the model',
+        cause: e,
+      });
+    }
+  }
+
+  /** The cache entry holding folded value `name` for the shapes seen in this run, computed on a miss. */
+  private foldedEntry(name: string, shapes: SeenShapes, opts: RunOptions): { entry: FoldedOutputs; k: number } {
+    const { step, k } = this.foldedAt.get(name)!;
+    const fold = step.fold!;
+    const key = fold.sources
+      .map((s) => {
+        const seen = shapes.get(s);
+        if (!seen) throw new InvalidModelError(`'${name}' depends on '${s}', which is not computed before it`);
+        return seen.join(',');
+      })
+      .join(';');
+    let entry = this.folds.get(step.index, key);
+    if (!entry) {
+      let outs: RtValue[];
+      if (fold.kind === 'source') {
+        outs = [plain(tf.tensor1d(shapes.get(step.node.outputs[0])!, 'int32'))];
+      } else {
+        const inputs = step.node.inputs.map((v) => (!v ? undefined : this.foldedAt.has(v) ? this.foldedValue(v, shapes, opts) : this.paramValue(v)));
+        tf.tidy(() => {
+          outs = this.callKernel(step, inputs, shapes, opts);
+          return outs.flatMap((o) => (o ? [o.t] : []));
+        });
+        // A kernel may hand back an input (Identity): cache a copy, each entry owns its tensors.
+        outs = outs!.map((o) => (inputs.some((x) => x?.t === o.t) ? { t: tf.clone(o.t), nhwc: o.nhwc } : o));
+      }
+      entry = this.folds.set(step.index, key, outs);
+    }
+    return { entry, k };
+  }
+
+  private foldedValue(name: string, shapes: SeenShapes, opts: RunOptions): RtValue {
+    const { entry, k } = this.foldedEntry(name, shapes, opts);
+    return entry.values[k];
+  }
+
+  private paramValue(name: string): RtValue {
+    const p = this.param(name);
+    if (!p) throw new InvalidModelError(`'${name}' is neither computed by the graph nor an initializer`);
+    return plain(p);
   }
 
   /** The steps needed for `outputs` (all steps for the graph's outputs). */
@@ -199,14 +312,24 @@ export class Executor {
     return plan;
   }
 
-  private readNumbers(name: string, v: RtValue | undefined): number[] | undefined {
+  private readNumbers(name: string, v: RtValue | undefined, shapes: SeenShapes, opts: RunOptions): number[] | undefined {
     if (!name || !v) return undefined;
     const ct = this.graph.initializers.get(name);
     if (ct) return constInts(ct);
+    if (this.foldedAt.has(name)) {
+      const { entry, k } = this.foldedEntry(name, shapes, opts);
+      return (entry.numbers[k] ??= Array.from(toLogical(entry.values[k]).dataSync()));
+    }
     return Array.from(toLogical(v).dataSync());
   }
 
+  /** Cached shape-arithmetic entries (for tests and diagnostics). */
+  get foldedEntries(): number {
+    return this.folds.size;
+  }
+
   dispose(): void {
+    this.folds.dispose();
     for (const t of this.params.values()) if (!(t instanceof tf.Variable)) t.dispose();
     this.params.clear();
   }

@@ -44,6 +44,11 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
   const g = poolGeometry(node, a, k, x.shape.slice(1, -1));
   const s = a.strides;
   const maxPoolPadded = (t: tf.Tensor, padValue: number): tf.Tensor => {
+    // tfjs-wasm's MaxPool (XNNPACK) skips explicit padding cells itself, ~4x faster than a padded copy
+    // (ResNet's stem pool: 3.5 ms against 13 ms). Same values when every window holds an input cell
+    // (pads below the kernel size); kept to wasm, where that was checked.
+    const direct = !is3d && hasPad(g.pads) && padValue < 0 && tf.getBackend() === 'wasm' && a.dilations.every((d) => d === 1) && g.pads.every(([b, e], i) => b < k[i] && e < k[i]);
+    if (direct) return tf.maxPool(t as tf.Tensor4D, k as [number, number], s as [number, number], padSpec(g.pads) as tf.backend_util.ExplicitPadding);
     const xp = hasPad(g.pads) ? tf.pad(t, padSpec(g.pads), padValue) : t;
     if (!is3d) return maxPool2d(xp as tf.Tensor4D, k, s, a.dilations);
     // tfjs-wasm's MaxPool3D starts its running max at FLT_MIN (clamping negative maxima to 1e-38). Max is

@@ -4,6 +4,8 @@ import type { KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, normAxis as norm } from './common.js';
+import { shapeVector } from '../shape-folding.js';
+import { concatCoarse, transposeCoarse } from './coarse-view.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
 function logicalCheap(v: RtValue): tf.Tensor {
@@ -33,7 +35,7 @@ function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const perm = attrInts(ctx.node, 'perm') ?? x!.t.shape.map((_, i) => rank - 1 - i);
   // From NHWC, one transpose composing the layout change with the op's (ShuffleNet's channel shuffle
   // and NCHW outputs land here).
-  return [plain(tf.transpose(x!.t, x!.nhwc ? perm.map((p) => NHWC_TO_NCHW[p]) : perm))];
+  return [plain(transposeCoarse(x!.t, x!.nhwc ? perm.map((p) => NHWC_TO_NCHW[p]) : perm))];
 }
 
 function axesOf(ctx: KernelContext, inputIndex: number): number[] | undefined {
@@ -62,16 +64,13 @@ function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const rank = logicalShape(xs[0]).length;
   const axis = norm(attrInt(ctx.node, 'axis', 1), rank);
   // Concatenating channels of NHWC activations is common (DenseNet, Inception): stay in NHWC.
-  if (rank === 4 && xs.every((v) => v.nhwc)) return [nhwc(tf.concat(xs.map((v) => v.t), nhwcAxis(axis)))];
-  return [plain(tf.concat(xs.map(toLogical), axis))];
+  const opts = { differentiable: ctx.training };
+  if (rank === 4 && xs.every((v) => v.nhwc)) return [nhwc(concatCoarse(xs.map((v) => v.t), nhwcAxis(axis), opts))];
+  return [plain(concatCoarse(xs.map(toLogical), axis, opts))];
 }
 
 function shapeOf([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  let s = logicalShape(x!);
-  const start = attrInt(ctx.node, 'start');
-  const end = attrInt(ctx.node, 'end');
-  if (start !== undefined || end !== undefined) s = s.slice(start ?? 0, end ?? s.length);
-  return [plain(tf.tensor1d(s, 'int32'))];
+  return [plain(tf.tensor1d(shapeVector(ctx.node, logicalShape(x!)), 'int32'))];
 }
 
 function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {

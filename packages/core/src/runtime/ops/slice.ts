@@ -3,6 +3,7 @@ import { attrInt, attrInts } from '../attributes.js';
 import type { KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { logicalShape, nhwcAxis, type RtValue } from '../value.js';
+import { sliceCoarse } from './coarse-view.js';
 import { input, malformed, normAxis, takeEvery } from './common.js';
 
 // Slice and Split work on NHWC activations in place (channel splits in ShuffleNet, Inception...): logical
@@ -46,7 +47,7 @@ function slice(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
     arr.forEach((v, a) => (out[nhwcAxis(a)] = v));
     return out;
   };
-  let t = tf.slice(x.t, phys(begin), phys(size));
+  let t = sliceCoarse(x.t, phys(begin), phys(size), { differentiable: ctx.training });
   if (size.every((d) => d > 0)) {
     step.forEach((st, a) => {
       const p = physicalAxis(x, a);
@@ -73,19 +74,14 @@ function split(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   }
   if (sizes.reduce((a, b) => a + b, 0) !== dim) throw malformed(node, `split sizes [${sizes.join(', ')}] do not add up to the axis size ${dim}`);
   const p = physicalAxis(x, axis);
-  let parts: tf.Tensor[];
-  if (sizes.every((s) => s > 0)) {
-    parts = sizes.length === 1 ? [tf.clone(x.t)] : tf.split(x.t, sizes, p);
-  } else {
-    // tf.split rejects empty parts: slice each one.
-    let offset = 0;
-    parts = sizes.map((s) => {
-      const begin = x.t.shape.map((_, i) => (i === p ? offset : 0));
-      const size = x.t.shape.map((d, i) => (i === p ? s : d));
-      offset += s;
-      return tf.slice(x.t, begin, size);
-    });
-  }
+  // One slice per part on the coarsest view (tf.split slices row by row); empty parts are fine here too.
+  let offset = 0;
+  const parts = sizes.map((s) => {
+    const begin = x.t.shape.map((_, i) => (i === p ? offset : 0));
+    const size = x.t.shape.map((d, i) => (i === p ? s : d));
+    offset += s;
+    return sizes.length === 1 ? tf.clone(x.t) : sliceCoarse(x.t, begin, size, { differentiable: ctx.training });
+  });
   return parts.map((t) => ({ t, nhwc: x.nhwc }));
 }
 

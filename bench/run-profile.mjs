@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// Where `pg run` spends its time, per ONNX op type: the executor runs the model with a registry whose
+// kernels are the default ones wrapped in a timer (wasm kernels are synchronous, so a kernel's wall time is
+// its cost, including the data reads of shape-like inputs it does). Same models and inputs as
+// bench/run-throughput.mjs (batch 8, 224x224; the models come from fixtures/zoo/make_zoo.py --bench).
+//
+// Usage (after `pnpm build`):
+//   node bench/run-profile.mjs [--batch 8] [--runs 3] [--models resnet18,mobilenet_v2,shufflenet_v2_x1_0]
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+import { Executor, defaultRegistry, initBackend, readModel } from '../packages/core/dist/index.js';
+
+const tf = createRequire(new URL('../packages/core/package.json', import.meta.url))('@tensorflow/tfjs-core');
+
+const { values } = parseArgs({
+  options: {
+    batch: { type: 'string', default: '8' },
+    runs: { type: 'string', default: '3' },
+    models: { type: 'string', default: 'resnet18,mobilenet_v2,shufflenet_v2_x1_0' },
+  },
+});
+const batch = Number(values.batch);
+const runs = Number(values.runs);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
+if (!existsSync(join(zoo, 'manifest.json'))) throw new Error(`no zoo in ${zoo}: run /usr/bin/python3 fixtures/zoo/make_zoo.py --bench`);
+const manifest = JSON.parse(readFileSync(join(zoo, 'manifest.json'), 'utf8'));
+
+await initBackend('wasm');
+
+// Op types whose work is shape arithmetic (the Shape -> Gather -> Unsqueeze -> Concat chains feeding Reshape).
+const SHAPE_OPS = new Set(['Shape', 'Gather', 'Unsqueeze', 'Constant', 'Cast', 'Div', 'Mul', 'Add', 'Concat']);
+
+let timing = false;
+const times = new Map();
+/** The default registry, each kernel timed under the node's op type (integer-valued outputs count as shape work). */
+const timedRegistry = {
+  get(domain, opType) {
+    const entry = defaultRegistry.get(domain, opType);
+    if (!entry) return entry;
+    const kernel = (inputs, ctx) => {
+      if (!timing) return entry.kernel(inputs, ctx);
+      const t0 = performance.now();
+      const outs = entry.kernel(inputs, ctx);
+      const ms = performance.now() - t0;
+      const shapeWork = SHAPE_OPS.has(opType) && outs.every((o) => o && o.t.dtype === 'int32' && o.t.rank <= 1);
+      const key = shapeWork ? `${opType} (shape)` : ctx.activation ? `${opType}+${ctx.activation}` : opType;
+      const e = times.get(key) ?? { ms: 0, calls: 0 };
+      e.ms += ms;
+      e.calls++;
+      times.set(key, e);
+      return outs;
+    };
+    return { ...entry, kernel };
+  },
+  ops: (domain) => defaultRegistry.ops(domain),
+};
+
+function input(shape) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    data[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  return tf.tensor(data, shape, 'float32');
+}
+
+for (const name of values.models.split(',')) {
+  const entry = manifest.models.find((m) => m.name === `${name}-224`);
+  if (!entry) throw new Error(`${name}-224 is not in ${zoo}/manifest.json: run make_zoo.py --bench`);
+  const model = await readModel(join(zoo, entry.file));
+  const exec = new Executor(model, { registry: timedRegistry });
+  const x = input([batch, ...entry.input_shape.slice(1)]);
+  const feeds = { [model.graph.inputs[0].name]: x };
+  const once = () => {
+    const out = tf.tidy(() => exec.run(feeds));
+    for (const t of Object.values(out)) {
+      t.dataSync();
+      t.dispose();
+    }
+  };
+  once();
+  times.clear();
+  timing = true;
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) once();
+  const wall = (performance.now() - t0) / runs;
+  timing = false;
+  exec.dispose();
+  x.dispose();
+  let inKernels = 0;
+  for (const e of times.values()) inKernels += e.ms;
+  inKernels /= runs;
+  console.log(`\n${name} (batch ${batch}): ${wall.toFixed(0)} ms per run, ${inKernels.toFixed(0)} ms in op kernels, ${(wall - inKernels).toFixed(0)} ms elsewhere (executor, output read)`);
+  for (const [k, e] of [...times].sort((a, b) => b[1].ms - a[1].ms)) {
+    const ms = e.ms / runs;
+    console.log(`  ${k.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms ${((100 * ms) / wall).toFixed(1).padStart(5)}%  ${String(e.calls / runs).padStart(4)} calls`);
+  }
+  console.log(`  tensors alive after the runs: ${tf.memory().numTensors}`);
+}
