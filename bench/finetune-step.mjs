@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FINETUNE_DEFAULTS, InMemoryDataset, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
+import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +37,7 @@ const zooDir = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(r
 const hasTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
 const workers = values.workers === undefined ? undefined : Number(values.workers);
 await initBackend(values.backend);
+console.log(`pg convolutions: ${activeNativeKernels() ? 'oneDNN (native)' : `tfjs ${values.backend} (native off: ${nativeUnavailableReason()})`}`);
 
 /** Random samples with labels, as a Dataset (speed does not depend on the values). */
 function randomData(size, sampleShape, numClasses) {

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { OnnxRuntimeBackend, TfjsRunBackend, readModel } from '../packages/core/dist/index.js';
+import { OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, initBackend, nativeUnavailableReason, readModel } from '../packages/core/dist/index.js';
 
 // onnxruntime-node is a dependency of @pg/core, not of the workspace root.
 const ort = createRequire(new URL('../packages/core/package.json', import.meta.url))('onnxruntime-node');
@@ -79,6 +79,10 @@ async function ortOneThread(path) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// Which convolutions pg's wasm backend runs: oneDNN's (packages/native-kernels, when built) or tfjs-wasm's own.
+await initBackend('wasm');
+const convolutions = activeNativeKernels() ? 'oneDNN (native)' : `tfjs-wasm (native off: ${nativeUnavailableReason()})`;
+console.log(`pg convolutions: ${convolutions}`);
 const results = [];
 for (const name of names) {
   const entry = manifest.models.find((m) => m.name === `${name}-224`);
@@ -105,9 +109,9 @@ for (const name of names) {
   row.ratio_1_thread = row.pg / row.ort_1_thread;
   results.push(row);
   console.log(
-    `${name.padEnd(20)} opset ${String(entry.opset).padStart(2)}  pg wasm ${row.pg.toFixed(1).padStart(6)} img/s   ` +
+    `${name.padEnd(20)} opset ${String(entry.opset).padStart(2)}  pg ${row.pg.toFixed(1).padStart(6)} img/s   ` +
       `ORT ${row.ort.toFixed(1).padStart(6)} img/s (1 thread ${row.ort_1_thread.toFixed(1).padStart(6)})   ` +
       `pg/ORT ${row.ratio.toFixed(2)} (vs 1 thread ${row.ratio_1_thread.toFixed(2)})  goal >= 0.5`,
   );
 }
-console.log(JSON.stringify({ batch, runs, rounds, results }));
+console.log(JSON.stringify({ batch, runs, rounds, convolutions, results }));

@@ -22,7 +22,9 @@ mkdir -p "$OUT"
 
 echo
 echo "== pg convert"
-pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8
+# --first-layer-bits 8: the stem at 8 bits too, so the path from the input to every gate is integer and an
+# export takes the same gate decisions in any runtime (docs/gated-format.md).
+pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8 --first-layer-bits 8
 
 echo
 echo "== pg finetune"
@@ -31,6 +33,10 @@ pg finetune "$OUT/gated.onnx" --data fashion-mnist:train -o "$OUT/tuned.onnx" --
 echo
 echo "== pg report"
 pg report "$OUT/tuned.onnx" --data fashion-mnist:test --baseline "$MODEL" | tee "$OUT/report.txt"
+
+echo
+echo "== pg export (standard ONNX ops, for any runtime)"
+pg export "$OUT/tuned.onnx" --backend onnx -o "$OUT/tuned.standard.onnx"
 
 echo
 echo "Models and the report are in $OUT/. Add --json to any command for machine-readable output."
