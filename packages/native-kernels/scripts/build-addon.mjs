@@ -36,7 +36,7 @@ if (existsSync(out) && statSync(out).mtimeMs >= Math.max(statSync(source).mtimeM
 
 mkdirSync(dirname(out), { recursive: true });
 const tmp = `${out}.tmp-${process.pid}`;
-const args = ['-O2', '-std=c++17', '-shared', '-fPIC', '-fopenmp', '-fvisibility=hidden', `-I${nodeDir}`, `-I${dnnlDir}`, '-DNODE_GYP_MODULE_NAME=pg_native', source, '-o', tmp, '-ldnnl'];
+const args = ['-O2', '-std=c++17', '-shared', '-fPIC', '-fopenmp', '-fvisibility=hidden', '-ffp-contract=off', `-I${nodeDir}`, `-I${dnnlDir}`, '-DNODE_GYP_MODULE_NAME=pg_native', source, '-o', tmp, '-ldnnl'];
 try {
   execFileSync('g++', args, { stdio: ['ignore', 'inherit', 'pipe'] });
 } catch (e) {
