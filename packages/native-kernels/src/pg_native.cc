@@ -414,13 +414,34 @@ bool eltParamsArg(napi_env env, napi_value v, int** p) {
 // below 2^23 in magnitude to an integer in the current (nearest-even) mode; larger ones already are.
 inline float roundHalfEven(float v) {
   const float a = std::fabs(v);
-  if (!(a < 8388608.f)) return v;
-  return std::copysign((a + 8388608.f) - 8388608.f, v);
+  const float r = std::copysign((a + 8388608.f) - 8388608.f, v);
+  return a < 8388608.f ? r : v;
 }
 
-// tfjs-wasm's Relu (relu(-0) = +0) and Step with alpha 0 (NaN stays NaN).
-inline float relu(float v) { return v > 0.f ? v : 0.f; }
+// tfjs-wasm's Step with alpha 0 (NaN stays NaN).
 inline float stepOf(float v) { return std::isnan(v) ? v : (v > 0.f ? 1.f : 0.f); }
+
+// e^v for the surrogate's sigmoid (the backward only, where float tolerance is enough): Cephes' expf
+// polynomial after v = k·ln2 + f, relative error ~2e-7, in plain arithmetic the compiler vectorises (libm's
+// expf is a call per element and was most of the gate backward's time).
+inline float expApprox(float v) {
+  v = v < -87.f ? -87.f : (v > 88.f ? 88.f : v);
+  const float kf = (v * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest, |.| < 2^22
+  float f = v - kf * 0.693359375f;
+  f = f - kf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * f + 1.3981999507e-3f;
+  p = p * f + 8.3334519073e-3f;
+  p = p * f + 4.1665795894e-2f;
+  p = p * f + 1.6666665459e-1f;
+  p = p * f + 5.0000001201e-1f;
+  p = p * f * f + f + 1.f;
+  const int32_t k = static_cast<int32_t>(kf);
+  float scale;
+  const int32_t bitsOf = (k + 127) << 23;
+  std::memcpy(&scale, &bitsOf, 4);
+  return p * scale;
+}
 
 // pgQuantSplit(heap, x, s, r, hb, lb, params): r = x/s, q_s = round(clip(r, -1, 1)·n), unit = s/n,
 // q_hb = trunc(q_s/step)·step, hb = q_hb·unit, lb = q_s·unit - hb. s has E_SCALES entries, each for a
@@ -456,7 +477,11 @@ napi_value PgQuantSplit(napi_env env, napi_callback_info info) {
       const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
       const float qs = roundHalfEven(c * n);
       const float t = qs * invStep;
-      const float trunc = std::floor(relu(t)) - std::floor(relu(-t));
+      // floor(relu(t)) - floor(relu(-t)) term by term (so +0 where the composed ops give +0), with floor(|t|)
+      // by an integer conversion (|t| <= 2^16 here): libm's floor is a call per element the compiler cannot
+      // vectorise.
+      const float fl = static_cast<float>(static_cast<int32_t>(std::fabs(t)));
+      const float trunc = (t > 0.f ? fl : 0.f) - (t < 0.f ? fl : 0.f);
       const float h = (trunc * step) * unit;
       r[j] = rj;
       hb[j] = h;
@@ -540,6 +565,37 @@ napi_value PgGateForward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The gate backward's loop (see PgGateBackward); acc holds 2c doubles (Σ dz and Σ dO_lb·O_lb per channel),
+// row c floats. Each row runs two loops, the element-wise one writing dz to `row`, so both vectorise.
+template <bool Sparse, bool HasDg>
+float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, const float* __restrict z,
+                       const float* __restrict m, const float* __restrict dg, float* __restrict dohb,
+                       float* __restrict dolb, size_t rows, int c, float alpha, double* __restrict acc,
+                       float* __restrict row) {
+  double* __restrict ad = acc;
+  double* __restrict ao = acc + c;
+  for (size_t i = 0; i < rows; i++) {
+    const size_t o = i * c;
+    for (int k = 0; k < c; k++) {
+      const float sg = 1.f / (1.f + expApprox(-(z[o + k] * alpha)));
+      const float slope0 = (sg * (1.f - sg)) * alpha;
+      const float slope = Sparse ? slope0 * m[o + k] : slope0;
+      const float up = dy[o + k] * olb[o + k];
+      const float dz = (HasDg ? up + dg[o + k] : up) * slope;
+      dohb[o + k] = dy[o + k] + dz;
+      dolb[o + k] = dy[o + k] * m[o + k];
+      row[k] = dz;
+    }
+    for (int k = 0; k < c; k++) {
+      ad[k] += row[k];
+      ao[k] += static_cast<double>(dolb[o + k]) * olb[o + k];
+    }
+  }
+  double dot = 0;
+  for (int k = 0; k < c; k++) dot += ao[k];
+  return static_cast<float>(dot);
+}
+
 // pgGateBackward(heap, dy, olb, z, m, dGate, dohb, dolb, dDelta, dotLb, params, alpha): the surrogate
 // slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE), dz = (dy·O_lb + dGate)·slope (dGate -1: absent),
 // dO_hb = dy + dz, dO_lb = dy·M, dΔ = -Σ dz per channel, and with E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
@@ -570,27 +626,17 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   const float alpha = static_cast<float>(alphaD);
   const bool sparse = e[E_SPARSE] != 0;
   const size_t rows = e[E_SIZE] / c;
+  // Per-channel double accumulators (a fixed order: deterministic; along the channel axis: vectorisable).
   thread_local std::vector<double> acc;
-  acc.assign(c, 0.0);
-  double dotSum = 0;
-  for (size_t i = 0; i < rows; i++) {
-    const size_t o = i * c;
-    for (int k = 0; k < c; k++) {
-      const size_t j = o + k;
-      const float sg = 1.f / (1.f + std::exp(-(z[j] * alpha)));
-      float slope = (sg * (1.f - sg)) * alpha;
-      if (sparse) slope = slope * m[j];
-      const float up = dy[j] * olb[j];
-      const float dz = (dg ? up + dg[j] : up) * slope;
-      const float dl = dy[j] * m[j];
-      dohb[j] = dy[j] + dz;
-      dolb[j] = dl;
-      acc[k] += dz;
-      if (dot) dotSum += static_cast<double>(dl) * olb[j];
-    }
-  }
+  thread_local std::vector<float> row;
+  acc.assign(2 * size_t(c), 0.0);
+  row.resize(c);
+  // Instantiated per case: a branch inside the loop keeps GCC from vectorising it.
+  auto loop = sparse ? (dg ? gateBackwardLoop<true, true> : gateBackwardLoop<true, false>)
+                     : (dg ? gateBackwardLoop<false, true> : gateBackwardLoop<false, false>);
+  const float sum = loop(dy, olb, z, m, dg, dohb, dolb, rows, c, alpha, acc.data(), row.data());
   for (int k = 0; k < c; k++) dd[k] = static_cast<float>(-acc[k]);
-  if (dot) dot[0] = static_cast<float>(dotSum);
+  if (dot) dot[0] = sum;
   return nullptr;
 }
 
