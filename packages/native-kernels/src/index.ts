@@ -35,8 +35,13 @@ export interface NativeKernels {
   convBackwardData(heap: Uint8Array, dy: number, w: number, dx: number, params: Int32Array): void;
   /** Writes dL/dW (and dL/dbias when bias >= 0) over the whole of their buffers. */
   convBackwardWeights(heap: Uint8Array, x: number, dy: number, dw: number, dbias: number, params: Int32Array): void;
-  /** r = x/s, and the quantizer's high/low-bit parts hb, lb (same float32 ops as pg's quantSplit). */
+  /**
+   * r = x/s, and the quantizer's high/low-bit parts hb, lb (same float32 ops as pg's quantSplit); with HBits 0
+   * and lb -1, pg's fakeQuant x_q into hb.
+   */
   pgQuantSplit(heap: Uint8Array, x: number, s: number, r: number, hb: number, lb: number, params: Int32Array): void;
+  /** fakeQuant's straight-through gradients from r = x/s: dx, and ds per scale entry. */
+  pgFakeQuantBackward(heap: Uint8Array, dy: number, r: number, s: number, dx: number, ds: number, params: Int32Array): void;
   /** dx = g·1[|r| <= 1]; with WantSum, dsHb[0] = Σ g·(hb/s - 1[|r| <= 1]·r) (else dsHb is -1). */
   pgQuantBackward(heap: Uint8Array, g: number, r: number, hb: number, s: number, dx: number, dsHb: number, params: Int32Array): void;
   /** z = O_hb - Δ, M = step(z), y = O_hb + M·O_lb. */

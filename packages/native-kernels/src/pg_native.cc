@@ -460,18 +460,28 @@ napi_value PgQuantSplit(napi_env env, napi_callback_info info) {
       !offsetArg(env, a[3], base, len, bytes, &r) || !offsetArg(env, a[4], base, len, bytes, &hb) ||
       !offsetArg(env, a[5], base, len, bytes, &lb))
     return nullptr;
-  if (!x || !s || !r || !hb || !lb) {
+  if (!x || !s || !r || !hb || (!lb && e[E_HBITS] != 0)) {
     napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
     return nullptr;
   }
   const float n = static_cast<float>((1 << e[E_BITS]) - 1);
-  const float step = static_cast<float>(1 << (e[E_BITS] - e[E_HBITS]));
+  const float step = static_cast<float>(1 << (e[E_HBITS] ? e[E_BITS] - e[E_HBITS] : 0));
   const float invStep = 1.f / step;  // a power of two: exact
   const size_t block = e[E_SIZE] / e[E_SCALES];
   for (int i = 0; i < e[E_SCALES]; i++) {
     const float si = s[i];
     const float unit = si / n;
     const size_t lo = i * block, hi = lo + block;
+    if (!lb) {
+      // No split (E_HBITS 0): the fake-quantized x_q = q_s·unit in hb's place, as pg's fakeQuant.
+      for (size_t j = lo; j < hi; j++) {
+        const float rj = x[j] / si;
+        const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+        r[j] = rj;
+        hb[j] = roundHalfEven(c * n) * unit;
+      }
+      continue;
+    }
     for (size_t j = lo; j < hi; j++) {
       const float rj = x[j] / si;
       const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
@@ -527,6 +537,50 @@ napi_value PgQuantBackward(napi_env env, napi_callback_info info) {
     }
   }
   if (ds) ds[0] = static_cast<float>(sum);
+  return nullptr;
+}
+
+// pgFakeQuantBackward(heap, dy, r, s, dx, ds, params): the gradients autodiff gives through fakeQuant's
+// x_q = round(clip(x/s, -1, 1)·n)·(s/n) with the straight-through round (the clip bounds pass):
+// dx = (dy·unit)·(in·n)/s, and per scale entry ds = Σ dy·q_s/n - Σ dr·r/s with dr = (dy·unit)·(in·n)
+// (autodiff's Σ dr·x/s² with x/s = r; sums in double).
+napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  float *dy, *r, *s, *dx, *ds;
+  if (argc != 7 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[6], &e)) return nullptr;
+  const size_t bytes = 4ull * e[E_SIZE];
+  if (!offsetArg(env, a[1], base, len, bytes, &dy) || !offsetArg(env, a[2], base, len, bytes, &r) ||
+      !offsetArg(env, a[3], base, len, 4ull * e[E_SCALES], &s) || !offsetArg(env, a[4], base, len, bytes, &dx) ||
+      !offsetArg(env, a[5], base, len, 4ull * e[E_SCALES], &ds))
+    return nullptr;
+  if (!dy || !r || !s || !dx || !ds) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const float n = static_cast<float>((1 << e[E_BITS]) - 1);
+  const size_t block = e[E_SIZE] / e[E_SCALES];
+  for (int i = 0; i < e[E_SCALES]; i++) {
+    const float si = s[i];
+    const float unit = si / n;
+    const size_t lo = i * block, hi = lo + block;
+    double sumR = 0, sumQ = 0;
+    for (size_t j = lo; j < hi; j++) {
+      const float rj = r[j];
+      const float in = std::fabs(rj) - 1.f > 0.f ? 0.f : 1.f;
+      const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+      const float qs = roundHalfEven(c * n);
+      const float dr = (dy[j] * unit) * (in * n);
+      dx[j] = dr / si;
+      sumR += static_cast<double>(dr) * rj;
+      sumQ += static_cast<double>(dy[j]) * qs;
+    }
+    ds[i] = static_cast<float>(sumQ / n - sumR / si);
+  }
   return nullptr;
 }
 
@@ -669,6 +723,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgQuantSplit", nullptr, PgQuantSplit, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgQuantBackward", nullptr, PgQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgFakeQuantBackward", nullptr, PgFakeQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGateForward", nullptr, PgGateForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGateBackward", nullptr, PgGateBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

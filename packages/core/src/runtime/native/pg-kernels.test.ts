@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { composedGateBackward, composedGateForward, composedQuantBackward, composedQuantSplit } from '../../pg/fused-conv.js';
-import { quantSplit } from '../../pg/quantizer.js';
+import { composedFakeQuant, quantSplit } from '../../pg/quantizer.js';
 import { initBackend } from '../backend.js';
-import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';
+import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';
 
 const load = loadNativeKernels();
 const built = load.ok && process.env.PG_NATIVE !== '0';
@@ -101,6 +101,26 @@ describe.skipIf(!built)(`native PG quantizer and gate kernels${why}`, () => {
           return Math.abs(p - Math.trunc(p)) === 0.5;
         });
         expect(halves.length).toBeGreaterThan(10);
+      });
+    });
+  }
+
+  for (const c of cases) {
+    it(`fakeQuant ${c.bits} bits, ${c.scales.length} scale(s): x_q bit-identical to the composed ops; dx exact, ds within 1e-5 of autodiff's`, () => {
+      tf.tidy(() => {
+        const x = tf.tensor(edgyInput(shape, c.scales, c.bits, 41 + c.bits), shape);
+        const s = c.scales.length === 1 ? tf.tensor([c.scales[0]]) : tf.tensor(c.scales, [c.scales.length, 1, 1, 1]);
+        const native = nativeFakeQuant(x, s, c.bits);
+        expect(native).toBeDefined();
+        expectBitIdentical(native!, composedFakeQuant(x, s, c.bits));
+        const dy = tf.tensor(uniform(x.size, 1, 42), shape);
+        const loss = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy));
+        const [dxN, dsN] = tf.grads(loss((a, b) => nativeFakeQuant(a, b, c.bits)!))([x, s]);
+        const [dxC, dsC] = tf.grads(loss((a, b) => composedFakeQuant(a, b, c.bits)))([x, s]);
+        expectBitIdentical(dxN, dxC);
+        expectClose(dsN, dsC, 1e-5);
+        expect(dsN.shape).toEqual(s.shape);
+        expect(dxN.dataSync().some((v) => v === 0)).toBe(true); // clipped entries get no gradient
       });
     });
   }

@@ -9,9 +9,11 @@ import { ELT_PARAM_COUNT, EltParam, type NativeKernels } from '@pg/native-kernel
  */
 export const PG_QUANT_SPLIT = 'PgQuantSplit';
 export const PG_QUANT_BACKWARD = 'PgQuantBackward';
+export const PG_FAKE_QUANT = 'PgFakeQuant';
+export const PG_FAKE_QUANT_BACKWARD = 'PgFakeQuantBackward';
 export const PG_GATE_FORWARD = 'PgGateForward';
 export const PG_GATE_BACKWARD = 'PgGateBackward';
-const NAMES = [PG_QUANT_SPLIT, PG_QUANT_BACKWARD, PG_GATE_FORWARD, PG_GATE_BACKWARD];
+const NAMES = [PG_QUANT_SPLIT, PG_QUANT_BACKWARD, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_FORWARD, PG_GATE_BACKWARD];
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Inputs = Record<string, tf.TensorInfo | undefined>;
@@ -64,6 +66,25 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
       params({ [EltParam.Size]: sizeOf(g), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: 1, [EltParam.WantSum]: 1 }));
     return [dx, ds];
   };
+  const fakeQuant = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [x, s] = required(args.inputs as Inputs, 'x', 's');
+    const { bits } = args.attrs as { bits: number };
+    const [r, xq] = [0, 1].map(() => backend.makeOutput(x.shape, 'float32'));
+    k.pgQuantSplit(heap(backend), offset(backend, x), offset(backend, s), offset(backend, r), offset(backend, xq), -1,
+      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: 0 }));
+    return [r, xq];
+  };
+  const fakeQuantBackward = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [dy, r, s] = required(args.inputs as Inputs, 'dy', 'r', 's');
+    const { bits } = args.attrs as { bits: number };
+    const dx = backend.makeOutput(dy.shape, 'float32');
+    const ds = backend.makeOutput(s.shape, 'float32');
+    k.pgFakeQuantBackward(heap(backend), offset(backend, dy), offset(backend, r), offset(backend, s), offset(backend, dx), offset(backend, ds),
+      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits }));
+    return [dx, ds];
+  };
   const gateForward = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const [ohb, olb, delta] = required(args.inputs as Inputs, 'ohb', 'olb', 'delta');
@@ -89,6 +110,8 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
   return [
     [PG_QUANT_SPLIT, quantSplit as tf.KernelFunc],
     [PG_QUANT_BACKWARD, quantBackward as tf.KernelFunc],
+    [PG_FAKE_QUANT, fakeQuant as tf.KernelFunc],
+    [PG_FAKE_QUANT_BACKWARD, fakeQuantBackward as tf.KernelFunc],
     [PG_GATE_FORWARD, gateForward as tf.KernelFunc],
     [PG_GATE_BACKWARD, gateBackward as tf.KernelFunc],
   ];

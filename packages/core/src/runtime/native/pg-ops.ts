@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activeNativeKernels } from './native-conv.js';
-import { PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT } from './pg-kernels.js';
+import { customGrad } from '../custom-grad.js';
+import { PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT } from './pg-kernels.js';
 
 /**
  * The PG quantizer's and gate's fused passes (pg-kernels.ts), or undefined when the native kernels are off,
  * the backend is not wasm, a tensor is not float32 or a shape is one they do not take: callers then run their
- * composed tfjs ops. No gradients: pg/fused-conv.ts calls these inside its own hand-written backward.
+ * composed tfjs ops. No gradients (pg/fused-conv.ts calls these inside its own hand-written backward), except
+ * nativeFakeQuant's.
  */
 function on(...ts: (tf.Tensor | undefined)[]): boolean {
   return activeNativeKernels() !== undefined && tf.getBackend() === 'wasm' && ts.every((t) => t === undefined || t.dtype === 'float32');
@@ -53,4 +55,21 @@ export function nativeGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, 
   if (dGate) inputs.dGate = dGate;
   const [dohb, dolb, dDelta, dotLb] = tf.engine().runKernel(PG_GATE_BACKWARD, inputs, { alpha, sparse }) as tf.Tensor[];
   return { dohb, dolb, dDelta: tf.reshape(dDelta, delta.shape), dotLb };
+}
+
+/**
+ * fakeQuant's x_q = round(clip(x/s, -1, 1)·n)·(s/n) in one pass, bit-identical to the composed ops, with the
+ * straight-through gradients autodiff gives through them (to x and s; float tolerance, sums in double).
+ */
+export function nativeFakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number): tf.Tensor | undefined {
+  if (!on(x, s) || !scaleFits(x, s) || bits > 16) return undefined;
+  const op = customGrad<[tf.Tensor, tf.Tensor]>(([xi, si], save) => {
+    const [r, xq] = tf.engine().runKernel(PG_FAKE_QUANT, { x: xi, s: si }, { bits }) as tf.Tensor[];
+    save([r, si]);
+    return {
+      value: xq,
+      gradFunc: (dy, [rs, ss]) => tf.engine().runKernel(PG_FAKE_QUANT_BACKWARD, { dy, r: rs, s: ss }, { bits }) as tf.Tensor[],
+    };
+  });
+  return op(x, s);
 }
