@@ -13,7 +13,8 @@ export function enableNativeConv(): boolean {
   const load = loadNativeKernels();
   if (!load.ok) return false;
   registerNativeConvKernels(load.kernels);
-  registerNativePgKernels(load.kernels);
+  // PG_NATIVE_QUANT=0: the convolutions stay native, the quantizer/gate run composed (for comparisons).
+  if (process.env.PG_NATIVE_QUANT !== '0') registerNativePgKernels(load.kernels);
   setActiveNativeKernels(load.kernels);
   return true;
 }

@@ -10,7 +10,7 @@ import { PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWAR
  * nativeFakeQuant's.
  */
 function on(...ts: (tf.Tensor | undefined)[]): boolean {
-  return activeNativeKernels() !== undefined && tf.getBackend() === 'wasm' && ts.every((t) => t === undefined || t.dtype === 'float32');
+  return activeNativeKernels() !== undefined && tf.getBackend() === 'wasm' && tf.getKernel(PG_QUANT_SPLIT, 'wasm') !== undefined && ts.every((t) => t === undefined || t.dtype === 'float32');
 }
 
 function sameShape(a: tf.Tensor, ...rest: (tf.Tensor | undefined)[]): boolean {
