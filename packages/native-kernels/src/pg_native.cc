@@ -17,6 +17,7 @@
 #include <node_api.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -501,6 +502,22 @@ napi_value PgQuantSplit(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The backward sums run over chunks: an element-wise loop writes each element's float term to a small
+// buffer, then sumInLanes adds it in double over 8 fixed lanes. Both loops vectorise (a single running sum
+// would not: its order is fixed), and the order stays fixed, so the result is deterministic.
+constexpr size_t CHUNK = 1024;
+
+double sumInLanes(const float* __restrict t, size_t cnt) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t j = 0;
+  for (; j + 8 <= cnt; j += 8)
+    for (int l = 0; l < 8; l++) lanes[l] += t[j + l];
+  double sum = 0;
+  for (; j < cnt; j++) sum += t[j];
+  for (int l = 0; l < 8; l++) sum += lanes[l];
+  return sum;
+}
+
 // pgQuantBackward(heap, g, r, hb, s, dx, dsHb, params): with in = 1[|r| <= 1] (the clip bounds pass),
 // dx = g·in and, when E_WANT_SUM, dsHb[0] = Σ g·(hb/s - in·r) (the high-bit share of the LSQ scale gradient).
 napi_value PgQuantBackward(napi_env env, napi_callback_info info) {
@@ -523,17 +540,21 @@ napi_value PgQuantBackward(napi_env env, napi_callback_info info) {
   }
   const size_t block = e[E_SIZE] / e[E_SCALES];
   double sum = 0;
+  float term[CHUNK];
   for (int i = 0; i < e[E_SCALES]; i++) {
     const float si = s[i];
-    const size_t lo = i * block, hi = lo + block;
-    if (ds) {
-      for (size_t j = lo; j < hi; j++) {
-        const float in = std::fabs(r[j]) - 1.f > 0.f ? 0.f : 1.f;
-        dx[j] = g[j] * in;
-        sum += static_cast<double>(g[j]) * (hb[j] / si - in * r[j]);
+    for (size_t lo = i * block, end = lo + block; lo < end; lo += CHUNK) {
+      const size_t cnt = std::min(CHUNK, end - lo);
+      const float* __restrict gc = g + lo;
+      const float* __restrict rc = r + lo;
+      const float* __restrict hc = hb + lo;
+      float* __restrict dc = dx + lo;
+      for (size_t j = 0; j < cnt; j++) {
+        const float in = std::fabs(rc[j]) - 1.f > 0.f ? 0.f : 1.f;
+        dc[j] = gc[j] * in;
+        term[j] = gc[j] * (hc[j] / si - in * rc[j]);
       }
-    } else {
-      for (size_t j = lo; j < hi; j++) dx[j] = g[j] * (std::fabs(r[j]) - 1.f > 0.f ? 0.f : 1.f);
+      if (ds) sum += sumInLanes(term, cnt);
     }
   }
   if (ds) ds[0] = static_cast<float>(sum);
@@ -569,15 +590,24 @@ napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
     const float unit = si / n;
     const size_t lo = i * block, hi = lo + block;
     double sumR = 0, sumQ = 0;
-    for (size_t j = lo; j < hi; j++) {
-      const float rj = r[j];
-      const float in = std::fabs(rj) - 1.f > 0.f ? 0.f : 1.f;
-      const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
-      const float qs = roundHalfEven(c * n);
-      const float dr = (dy[j] * unit) * (in * n);
-      dx[j] = dr / si;
-      sumR += static_cast<double>(dr) * rj;
-      sumQ += static_cast<double>(dy[j]) * qs;
+    float termR[CHUNK], termQ[CHUNK];
+    for (size_t lo = i * block, end = lo + block; lo < end; lo += CHUNK) {
+      const size_t cnt = std::min(CHUNK, end - lo);
+      const float* __restrict dyc = dy + lo;
+      const float* __restrict rc = r + lo;
+      float* __restrict dc = dx + lo;
+      for (size_t j = 0; j < cnt; j++) {
+        const float rj = rc[j];
+        const float in = std::fabs(rj) - 1.f > 0.f ? 0.f : 1.f;
+        const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+        const float qs = roundHalfEven(c * n);
+        const float dr = (dyc[j] * unit) * (in * n);
+        dc[j] = dr / si;
+        termR[j] = dr * rj;
+        termQ[j] = dyc[j] * qs;
+      }
+      sumR += sumInLanes(termR, cnt);
+      sumQ += sumInLanes(termQ, cnt);
     }
     ds[i] = static_cast<float>(sumQ / n - sumR / si);
   }
