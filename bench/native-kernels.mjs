@@ -3,7 +3,8 @@
 // process, alternating per round so load drift on a shared machine hits both: `pg run` throughput
 // (ResNet-18, MobileNetV2, ShuffleNetV2 at 224x224) with ONNX Runtime as the reference, and the fine-tuning
 // step on the bundled model with the PyTorch reference (bench/pytorch_pg_step.py). Prints each figure with
-// native on and off, and their ratios to the references. Needs the addon built (pnpm build with libdnnl-dev).
+// native on and off (and, for the step, native convolutions with the PG quantizer/gate composed: "convs
+// only", PG_NATIVE_QUANT=0), and their ratios to the references. Needs the addon built (pnpm build with libdnnl-dev).
 // Usage (after `pnpm build`; the 224 models come from fixtures/zoo/make_zoo.py --bench):
 //   node bench/native-kernels.mjs [--rounds 2] [--batch 8] [--runs 2] [--models resnet18,mobilenet_v2,shufflenet_v2_x1_0]
 //        [--step-batch 128] [--steps 10] [--no-run] [--no-step]
@@ -41,14 +42,19 @@ if (!activeNativeKernels()) {
   console.log(`native kernels are off (${nativeUnavailableReason()}): build them with libdnnl-dev + g++ (pnpm build)`);
   process.exit(1);
 }
-/** Native on or off for this thread and for the training workers started after (they read PG_NATIVE). */
+/**
+ * Native on or off for this thread and for the training workers started after (they read PG_NATIVE and
+ * PG_NATIVE_QUANT). 'conv': native convolutions with the PG quantizer/gate composed from tfjs ops.
+ */
 function native(on) {
+  disableNativeConv();
+  delete process.env.PG_NATIVE_QUANT;
+  if (on === 'conv') process.env.PG_NATIVE_QUANT = '0';
   if (on) {
     delete process.env.PG_NATIVE;
     enableNativeConv();
   } else {
     process.env.PG_NATIVE = '0';
-    disableNativeConv();
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -109,6 +115,8 @@ if (!values['no-step']) {
   for (let r = 0; r < rounds; r++) {
     native(true);
     const on = await step();
+    native('conv');
+    const convOnly = await step();
     native(false);
     const off = await step();
     native(true);
@@ -121,9 +129,9 @@ if (!values['no-step']) {
       if (p.status !== 0) throw new Error(`PyTorch reference failed: ${p.stderr}`);
       torch = JSON.parse(p.stdout.trim().split('\n').pop()).step_ms_median;
     }
-    out.step.push({ round: r + 1, native: on, wasm: off, torch });
-    const vs = torch ? `   pg/PyTorch native ${(on / torch).toFixed(2)}x, wasm ${(off / torch).toFixed(2)}x (PyTorch ${torch.toFixed(1)} ms)` : '   (PyTorch not installed)';
-    console.log(`step bundled round ${r + 1} ms/step (batch ${stepBatch}): native ${on.toFixed(1)}, wasm ${off.toFixed(1)}   wasm/native ${(off / on).toFixed(2)}x${vs}`);
+    out.step.push({ round: r + 1, native: on, native_conv_only: convOnly, wasm: off, torch });
+    const vs = torch ? `   pg/PyTorch native ${(on / torch).toFixed(2)}x, convs only ${(convOnly / torch).toFixed(2)}x, wasm ${(off / torch).toFixed(2)}x (PyTorch ${torch.toFixed(1)} ms)` : '   (PyTorch not installed)';
+    console.log(`step bundled round ${r + 1} ms/step (batch ${stepBatch}): native ${on.toFixed(1)}, convs only ${convOnly.toFixed(1)}, wasm ${off.toFixed(1)}   wasm/native ${(off / on).toFixed(2)}x${vs}`);
   }
 }
 console.log(JSON.stringify(out));

@@ -19,6 +19,14 @@ export enum ConvWeightLayout { Hwio = 0, Oihw = 1 }
 export enum ConvActivation { Linear = 0, Relu = 1, Relu6 = 2 }
 
 /**
+ * Parameters of the PG quantizer and gate kernels, packed in this order into an Int32Array (ELT_PARAM_COUNT).
+ * Size: elements of the activation; Scales: entries of the scale s, each for a contiguous block (1, or the
+ * batch size); Channels: the last axis (Δ per channel; 1 for the quantizer); Sparse, WantSum: 0 or 1.
+ */
+export enum EltParam { Size, Scales, Bits, HBits, Channels, Sparse, WantSum }
+export const ELT_PARAM_COUNT = 7;
+
+/**
  * The addon's functions. `heap` is a Uint8Array over the wasm Memory (re-read after any allocation: memory can
  * grow); offsets are byte offsets into it, -1 for an absent bias. Everything runs synchronously.
  */
@@ -27,6 +35,19 @@ export interface NativeKernels {
   convBackwardData(heap: Uint8Array, dy: number, w: number, dx: number, params: Int32Array): void;
   /** Writes dL/dW (and dL/dbias when bias >= 0) over the whole of their buffers. */
   convBackwardWeights(heap: Uint8Array, x: number, dy: number, dw: number, dbias: number, params: Int32Array): void;
+  /**
+   * r = x/s, and the quantizer's high/low-bit parts hb, lb (same float32 ops as pg's quantSplit); with HBits 0
+   * and lb -1, pg's fakeQuant x_q into hb.
+   */
+  pgQuantSplit(heap: Uint8Array, x: number, s: number, r: number, hb: number, lb: number, params: Int32Array): void;
+  /** fakeQuant's straight-through gradients from r = x/s: dx, and ds per scale entry. */
+  pgFakeQuantBackward(heap: Uint8Array, dy: number, r: number, s: number, dx: number, ds: number, params: Int32Array): void;
+  /** dx = g·1[|r| <= 1]; with WantSum, dsHb[0] = Σ g·(hb/s - 1[|r| <= 1]·r) (else dsHb is -1). */
+  pgQuantBackward(heap: Uint8Array, g: number, r: number, hb: number, s: number, dx: number, dsHb: number, params: Int32Array): void;
+  /** z = O_hb - Δ, M = step(z), y = O_hb + M·O_lb. */
+  pgGateForward(heap: Uint8Array, ohb: number, olb: number, delta: number, y: number, z: number, m: number, params: Int32Array): void;
+  /** The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent. */
+  pgGateBackward(heap: Uint8Array, dy: number, olb: number, z: number, m: number, dGate: number, dohb: number, dolb: number, dDelta: number, dotLb: number, params: Int32Array, alpha: number): void;
   /** The OpenMP team size of the calling JS thread's convolutions (each worker thread has its own). */
   setThreads(n: number): void;
   getThreads(): number;

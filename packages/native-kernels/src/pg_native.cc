@@ -17,6 +17,8 @@
 #include <node_api.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -372,6 +374,356 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- PG quantizer and gate (element-wise) ---------------------------------------------------------------
+//
+// Why hand-written: composed from tfjs-wasm ops, one gated conv's quantizer and gate run ~25 element-wise
+// kernels forward and backward, each a full pass over the activation (and several of them slow in tfjs-wasm);
+// together they were about half a training step once the convolutions went native. These loops do each in
+// one pass, single-threaded (so the results never depend on a thread count), plain C++ the compiler
+// vectorises. The forwards repeat the composed ops' float32 operations in the same order (see
+// packages/core/src/pg/fused-conv.ts), so their outputs are bit-identical; build with -ffp-contract=off so no
+// multiply-add is fused. The backwards' sums accumulate in double, so they may differ from tfjs's float
+// sums in the last bits.
+
+// Element-wise parameters, in the order the JS side packs them (an Int32Array of E_COUNT).
+enum EltParam { E_SIZE, E_SCALES, E_BITS, E_HBITS, E_CHANNELS, E_SPARSE, E_WANT_SUM, E_COUNT };
+
+bool eltParamsArg(napi_env env, napi_value v, int** p) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buf;
+  size_t off;
+  if (!check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buf, &off), "params must be an Int32Array"))
+    return false;
+  if (type != napi_int32_array || length != E_COUNT) {
+    napi_throw_type_error(env, "PG_NATIVE_ARGS", "params must be an Int32Array of the element-wise op's 7 parameters");
+    return false;
+  }
+  int* e = static_cast<int*>(data);
+  const bool ok = e[E_SIZE] > 0 && e[E_SCALES] > 0 && e[E_SIZE] % e[E_SCALES] == 0 && e[E_BITS] >= 1 && e[E_BITS] <= 16 &&
+                  e[E_HBITS] >= 0 && e[E_HBITS] <= e[E_BITS] && e[E_CHANNELS] > 0 && e[E_SIZE] % e[E_CHANNELS] == 0;
+  if (!ok) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid element-wise parameters");
+    return false;
+  }
+  *p = e;
+  return true;
+}
+
+// tfjs's Round: half to even, the sign kept (round(-0.3) = -0). Adding and subtracting 2^23 rounds a float
+// below 2^23 in magnitude to an integer in the current (nearest-even) mode; larger ones already are.
+inline float roundHalfEven(float v) {
+  const float a = std::fabs(v);
+  const float r = std::copysign((a + 8388608.f) - 8388608.f, v);
+  return a < 8388608.f ? r : v;
+}
+
+// tfjs-wasm's Step with alpha 0 (NaN stays NaN).
+inline float stepOf(float v) { return std::isnan(v) ? v : (v > 0.f ? 1.f : 0.f); }
+
+// e^v for the surrogate's sigmoid (the backward only, where float tolerance is enough): Cephes' expf
+// polynomial after v = k·ln2 + f, relative error ~2e-7, in plain arithmetic the compiler vectorises (libm's
+// expf is a call per element and was most of the gate backward's time).
+inline float expApprox(float v) {
+  v = v < -87.f ? -87.f : (v > 88.f ? 88.f : v);
+  const float kf = (v * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest, |.| < 2^22
+  float f = v - kf * 0.693359375f;
+  f = f - kf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * f + 1.3981999507e-3f;
+  p = p * f + 8.3334519073e-3f;
+  p = p * f + 4.1665795894e-2f;
+  p = p * f + 1.6666665459e-1f;
+  p = p * f + 5.0000001201e-1f;
+  p = p * f * f + f + 1.f;
+  const int32_t k = static_cast<int32_t>(kf);
+  float scale;
+  const int32_t bitsOf = (k + 127) << 23;
+  std::memcpy(&scale, &bitsOf, 4);
+  return p * scale;
+}
+
+// pgQuantSplit(heap, x, s, r, hb, lb, params): r = x/s, q_s = round(clip(r, -1, 1)·n), unit = s/n,
+// q_hb = trunc(q_s/step)·step, hb = q_hb·unit, lb = q_s·unit - hb. s has E_SCALES entries, each for a
+// contiguous block of the tensor (1: per tensor; the batch size: per sample).
+napi_value PgQuantSplit(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  float *x, *s, *r, *hb, *lb;
+  if (argc != 7 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[6], &e)) return nullptr;
+  const size_t bytes = 4ull * e[E_SIZE];
+  if (!offsetArg(env, a[1], base, len, bytes, &x) || !offsetArg(env, a[2], base, len, 4ull * e[E_SCALES], &s) ||
+      !offsetArg(env, a[3], base, len, bytes, &r) || !offsetArg(env, a[4], base, len, bytes, &hb) ||
+      !offsetArg(env, a[5], base, len, bytes, &lb))
+    return nullptr;
+  if (!x || !s || !r || !hb || (!lb && e[E_HBITS] != 0)) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const float n = static_cast<float>((1 << e[E_BITS]) - 1);
+  const float step = static_cast<float>(1 << (e[E_HBITS] ? e[E_BITS] - e[E_HBITS] : 0));
+  const float invStep = 1.f / step;  // a power of two: exact
+  const size_t block = e[E_SIZE] / e[E_SCALES];
+  for (int i = 0; i < e[E_SCALES]; i++) {
+    const float si = s[i];
+    const float unit = si / n;
+    const size_t lo = i * block, hi = lo + block;
+    if (!lb) {
+      // No split (E_HBITS 0): the fake-quantized x_q = q_s·unit in hb's place, as pg's fakeQuant.
+      for (size_t j = lo; j < hi; j++) {
+        const float rj = x[j] / si;
+        const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+        r[j] = rj;
+        hb[j] = roundHalfEven(c * n) * unit;
+      }
+      continue;
+    }
+    for (size_t j = lo; j < hi; j++) {
+      const float rj = x[j] / si;
+      const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+      const float qs = roundHalfEven(c * n);
+      const float t = qs * invStep;
+      // floor(relu(t)) - floor(relu(-t)) term by term (so +0 where the composed ops give +0), with floor(|t|)
+      // by an integer conversion (|t| <= 2^16 here): libm's floor is a call per element the compiler cannot
+      // vectorise.
+      const float fl = static_cast<float>(static_cast<int32_t>(std::fabs(t)));
+      const float trunc = (t > 0.f ? fl : 0.f) - (t < 0.f ? fl : 0.f);
+      const float h = (trunc * step) * unit;
+      r[j] = rj;
+      hb[j] = h;
+      lb[j] = qs * unit - h;
+    }
+  }
+  return nullptr;
+}
+
+// The backward sums run over chunks: an element-wise loop writes each element's float term to a small
+// buffer, then sumInLanes adds it in double over 8 fixed lanes. Both loops vectorise (a single running sum
+// would not: its order is fixed), and the order stays fixed, so the result is deterministic.
+constexpr size_t CHUNK = 1024;
+
+double sumInLanes(const float* __restrict t, size_t cnt) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t j = 0;
+  for (; j + 8 <= cnt; j += 8)
+    for (int l = 0; l < 8; l++) lanes[l] += t[j + l];
+  double sum = 0;
+  for (; j < cnt; j++) sum += t[j];
+  for (int l = 0; l < 8; l++) sum += lanes[l];
+  return sum;
+}
+
+// pgQuantBackward(heap, g, r, hb, s, dx, dsHb, params): with in = 1[|r| <= 1] (the clip bounds pass),
+// dx = g·in and, when E_WANT_SUM, dsHb[0] = Σ g·(hb/s - in·r) (the high-bit share of the LSQ scale gradient).
+napi_value PgQuantBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value a[8];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  float *g, *r, *hb, *s, *dx, *ds;
+  if (argc != 8 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[7], &e)) return nullptr;
+  const size_t bytes = 4ull * e[E_SIZE];
+  if (!offsetArg(env, a[1], base, len, bytes, &g) || !offsetArg(env, a[2], base, len, bytes, &r) ||
+      !offsetArg(env, a[3], base, len, bytes, &hb) || !offsetArg(env, a[4], base, len, 4ull * e[E_SCALES], &s) ||
+      !offsetArg(env, a[5], base, len, bytes, &dx) || !offsetArg(env, a[6], base, len, 4, &ds))
+    return nullptr;
+  if (!g || !r || !hb || !s || !dx || (e[E_WANT_SUM] != 0) != (ds != nullptr)) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const size_t block = e[E_SIZE] / e[E_SCALES];
+  double sum = 0;
+  float term[CHUNK];
+  for (int i = 0; i < e[E_SCALES]; i++) {
+    const float si = s[i];
+    for (size_t lo = i * block, end = lo + block; lo < end; lo += CHUNK) {
+      const size_t cnt = std::min(CHUNK, end - lo);
+      const float* __restrict gc = g + lo;
+      const float* __restrict rc = r + lo;
+      const float* __restrict hc = hb + lo;
+      float* __restrict dc = dx + lo;
+      for (size_t j = 0; j < cnt; j++) {
+        const float in = std::fabs(rc[j]) - 1.f > 0.f ? 0.f : 1.f;
+        dc[j] = gc[j] * in;
+        term[j] = gc[j] * (hc[j] / si - in * rc[j]);
+      }
+      if (ds) sum += sumInLanes(term, cnt);
+    }
+  }
+  if (ds) ds[0] = static_cast<float>(sum);
+  return nullptr;
+}
+
+// pgFakeQuantBackward(heap, dy, r, s, dx, ds, params): the gradients autodiff gives through fakeQuant's
+// x_q = round(clip(x/s, -1, 1)·n)·(s/n) with the straight-through round (the clip bounds pass):
+// dx = (dy·unit)·(in·n)/s, and per scale entry ds = Σ dy·q_s/n - Σ dr·r/s with dr = (dy·unit)·(in·n)
+// (autodiff's Σ dr·x/s² with x/s = r; sums in double).
+napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  float *dy, *r, *s, *dx, *ds;
+  if (argc != 7 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[6], &e)) return nullptr;
+  const size_t bytes = 4ull * e[E_SIZE];
+  if (!offsetArg(env, a[1], base, len, bytes, &dy) || !offsetArg(env, a[2], base, len, bytes, &r) ||
+      !offsetArg(env, a[3], base, len, 4ull * e[E_SCALES], &s) || !offsetArg(env, a[4], base, len, bytes, &dx) ||
+      !offsetArg(env, a[5], base, len, 4ull * e[E_SCALES], &ds))
+    return nullptr;
+  if (!dy || !r || !s || !dx || !ds) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const float n = static_cast<float>((1 << e[E_BITS]) - 1);
+  const size_t block = e[E_SIZE] / e[E_SCALES];
+  for (int i = 0; i < e[E_SCALES]; i++) {
+    const float si = s[i];
+    const float unit = si / n;
+    const size_t lo = i * block, hi = lo + block;
+    double sumR = 0, sumQ = 0;
+    float termR[CHUNK], termQ[CHUNK];
+    for (size_t lo = i * block, end = lo + block; lo < end; lo += CHUNK) {
+      const size_t cnt = std::min(CHUNK, end - lo);
+      const float* __restrict dyc = dy + lo;
+      const float* __restrict rc = r + lo;
+      float* __restrict dc = dx + lo;
+      for (size_t j = 0; j < cnt; j++) {
+        const float rj = rc[j];
+        const float in = std::fabs(rj) - 1.f > 0.f ? 0.f : 1.f;
+        const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+        const float qs = roundHalfEven(c * n);
+        const float dr = (dyc[j] * unit) * (in * n);
+        dc[j] = dr / si;
+        termR[j] = dr * rj;
+        termQ[j] = dyc[j] * qs;
+      }
+      sumR += sumInLanes(termR, cnt);
+      sumQ += sumInLanes(termQ, cnt);
+    }
+    ds[i] = static_cast<float>(sumQ / n - sumR / si);
+  }
+  return nullptr;
+}
+
+// pgGateForward(heap, ohb, olb, delta, y, z, m, params): z = O_hb - Δ (Δ per channel, the last axis),
+// M = step(z), O = O_hb + M·O_lb.
+napi_value PgGateForward(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value a[8];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  float *ohb, *olb, *d, *y, *z, *m;
+  if (argc != 8 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[7], &e)) return nullptr;
+  const size_t bytes = 4ull * e[E_SIZE];
+  const int c = e[E_CHANNELS];
+  if (!offsetArg(env, a[1], base, len, bytes, &ohb) || !offsetArg(env, a[2], base, len, bytes, &olb) ||
+      !offsetArg(env, a[3], base, len, 4ull * c, &d) || !offsetArg(env, a[4], base, len, bytes, &y) ||
+      !offsetArg(env, a[5], base, len, bytes, &z) || !offsetArg(env, a[6], base, len, bytes, &m))
+    return nullptr;
+  if (!ohb || !olb || !d || !y || !z || !m) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const size_t rows = e[E_SIZE] / c;
+  for (size_t i = 0; i < rows; i++) {
+    const size_t o = i * c;
+    for (int k = 0; k < c; k++) {
+      const float zk = ohb[o + k] - d[k];
+      const float mk = stepOf(zk);
+      z[o + k] = zk;
+      m[o + k] = mk;
+      y[o + k] = ohb[o + k] + mk * olb[o + k];
+    }
+  }
+  return nullptr;
+}
+
+// The gate backward's loop (see PgGateBackward); acc holds 2c doubles (Σ dz and Σ dO_lb·O_lb per channel),
+// row c floats. Each row runs two loops, the element-wise one writing dz to `row`, so both vectorise.
+template <bool Sparse, bool HasDg>
+float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, const float* __restrict z,
+                       const float* __restrict m, const float* __restrict dg, float* __restrict dohb,
+                       float* __restrict dolb, size_t rows, int c, float alpha, double* __restrict acc,
+                       float* __restrict row) {
+  double* __restrict ad = acc;
+  double* __restrict ao = acc + c;
+  for (size_t i = 0; i < rows; i++) {
+    const size_t o = i * c;
+    for (int k = 0; k < c; k++) {
+      const float sg = 1.f / (1.f + expApprox(-(z[o + k] * alpha)));
+      const float slope0 = (sg * (1.f - sg)) * alpha;
+      const float slope = Sparse ? slope0 * m[o + k] : slope0;
+      const float up = dy[o + k] * olb[o + k];
+      const float dz = (HasDg ? up + dg[o + k] : up) * slope;
+      dohb[o + k] = dy[o + k] + dz;
+      dolb[o + k] = dy[o + k] * m[o + k];
+      row[k] = dz;
+    }
+    for (int k = 0; k < c; k++) {
+      ad[k] += row[k];
+      ao[k] += static_cast<double>(dolb[o + k]) * olb[o + k];
+    }
+  }
+  double dot = 0;
+  for (int k = 0; k < c; k++) dot += ao[k];
+  return static_cast<float>(dot);
+}
+
+// pgGateBackward(heap, dy, olb, z, m, dGate, dohb, dolb, dDelta, dotLb, params, alpha): the surrogate
+// slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE), dz = (dy·O_lb + dGate)·slope (dGate -1: absent),
+// dO_hb = dy + dz, dO_lb = dy·M, dΔ = -Σ dz per channel, and with E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
+napi_value PgGateBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value a[12];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  double alphaD;
+  float *dy, *olb, *z, *m, *dg, *dohb, *dolb, *dd, *dot;
+  if (argc != 12 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[10], &e) ||
+      !check(env, napi_get_value_double(env, a[11], &alphaD), "alpha must be a number"))
+    return nullptr;
+  const size_t bytes = 4ull * e[E_SIZE];
+  const int c = e[E_CHANNELS];
+  if (!offsetArg(env, a[1], base, len, bytes, &dy) || !offsetArg(env, a[2], base, len, bytes, &olb) ||
+      !offsetArg(env, a[3], base, len, bytes, &z) || !offsetArg(env, a[4], base, len, bytes, &m) ||
+      !offsetArg(env, a[5], base, len, bytes, &dg) || !offsetArg(env, a[6], base, len, bytes, &dohb) ||
+      !offsetArg(env, a[7], base, len, bytes, &dolb) || !offsetArg(env, a[8], base, len, 4ull * c, &dd) ||
+      !offsetArg(env, a[9], base, len, 4, &dot))
+    return nullptr;
+  if (!dy || !olb || !z || !m || !dohb || !dolb || !dd || (e[E_WANT_SUM] != 0) != (dot != nullptr)) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const float alpha = static_cast<float>(alphaD);
+  const bool sparse = e[E_SPARSE] != 0;
+  const size_t rows = e[E_SIZE] / c;
+  // Per-channel double accumulators (a fixed order: deterministic; along the channel axis: vectorisable).
+  thread_local std::vector<double> acc;
+  thread_local std::vector<float> row;
+  acc.assign(2 * size_t(c), 0.0);
+  row.resize(c);
+  // Instantiated per case: a branch inside the loop keeps GCC from vectorising it.
+  auto loop = sparse ? (dg ? gateBackwardLoop<true, true> : gateBackwardLoop<true, false>)
+                     : (dg ? gateBackwardLoop<false, true> : gateBackwardLoop<false, false>);
+  const float sum = loop(dy, olb, z, m, dg, dohb, dolb, rows, c, alpha, acc.data(), row.data());
+  for (int k = 0; k < c; k++) dd[k] = static_cast<float>(-acc[k]);
+  if (dot) dot[0] = sum;
+  return nullptr;
+}
+
 // setThreads(n): the OpenMP team size for this JS thread's convolutions (n >= 1).
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -399,6 +751,11 @@ napi_value Init(napi_env env, napi_value exports) {
       {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgQuantSplit", nullptr, PgQuantSplit, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgQuantBackward", nullptr, PgQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgFakeQuantBackward", nullptr, PgFakeQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgGateForward", nullptr, PgGateForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgGateBackward", nullptr, PgGateBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
 import { channelSum } from '../runtime/ops/channel-sum.js';
 import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../runtime/ops/conv2d-trainable.js';
+import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from '../runtime/native/index.js';
 import { levels } from './quantizer.js';
 
 export interface FusedPgConvOptions {
@@ -49,19 +50,12 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
   const step = 2 ** (opts.bits - opts.hbits);
   const b = bias ?? tf.zeros([w.shape[3]]);
   const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
-    // Same op sequence as quantSplit (quantizer.ts), so x_hb and x_lb are bit-identical to it.
-    const r = tf.div(xi, si);
-    const qs = tf.round(tf.mul(tf.clipByValue(r, -1, 1), n));
-    const unit = tf.div(si, n);
-    const t = tf.mul(qs, 1 / step);
-    const qhb = tf.mul(tf.sub(tf.floor(tf.relu(t)), tf.floor(tf.relu(tf.neg(t)))), step);
-    const hb = tf.mul(qhb, unit) as tf.Tensor4D;
-    const lb = tf.sub(tf.mul(qs, unit), hb) as tf.Tensor4D;
-    const ohb = tf.fused.conv2d({ x: hb, filter: wi, strides: g.strides, pad, dataFormat: 'NHWC', dilations: g.dilations, bias: bias ? bi : undefined });
-    const olb = tf.conv2d(lb, wi, g.strides, pad, 'NHWC', g.dilations);
-    const z = tf.sub(ohb, di);
-    const m = tf.step(z);
-    return { r, hb, lb, olb, z, m, y: tf.add(ohb, tf.mul(m, olb)) as tf.Tensor4D };
+    // One native pass when the addon is on (bit-identical), else the composed ops.
+    const { r, hb, lb } = nativeQuantSplit(xi, si, opts.bits, opts.hbits) ?? composedQuantSplit(xi, si, n, step);
+    const ohb = tf.fused.conv2d({ x: hb as tf.Tensor4D, filter: wi, strides: g.strides, pad, dataFormat: 'NHWC', dilations: g.dilations, bias: bias ? bi : undefined });
+    const olb = tf.conv2d(lb as tf.Tensor4D, wi, g.strides, pad, 'NHWC', g.dilations);
+    const { y, z, m } = nativeGateForward(ohb, olb, di) ?? composedGateForward(ohb, olb, di);
+    return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, z, m, y: y as tf.Tensor4D };
   };
   // Without a tape recording there is no backward: plain ops.
   if (!tf.engine().isTapeOn()) {
@@ -84,14 +78,10 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
       gradFunc: (dy) => {
         if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
         const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, m: ms, w: wk, s: sk } = kept;
-        const sg = tf.sigmoid(tf.mul(zs, opts.alpha));
-        let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
-        if (opts.sparseBackprop) slope = tf.mul(slope, ms);
-        const up = tf.mul(dy, olbs);
-        const dz = tf.mul(dGate ? tf.add(up, dGate) : up, slope);
-        const dohb = tf.add(dy, dz) as tf.Tensor4D;
-        const dolb = tf.mul(dy, ms) as tf.Tensor4D;
-        const dDelta = tf.neg(channelSum(dz, di));
+        const gb = nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop) ?? composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad);
+        const dohb = gb.dohb as tf.Tensor4D;
+        const dolb = gb.dolb as tf.Tensor4D;
+        const dDelta = gb.dDelta;
         // dW's high-bit half and db share dO_hb: one backward-weights pass gives both when native.
         let dBias: tf.Tensor;
         let dW: tf.Tensor;
@@ -105,17 +95,9 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
         }
         // oneDNN's backward-data / backward-weights when the native kernels are on, else composed convs.
         const ghb = conv2dInputGrad(dohb, wk, xi.shape, g);
-        // 1[|r| <= 1], as steClipRound's backward (the bounds pass).
-        const inside = tf.sub(1, tf.step(tf.sub(tf.abs(rs), 1)));
-        const dx = tf.mul(ghb, inside);
-        let ds: tf.Tensor;
-        if (opts.scaleGrad) {
-          const fromHb = tf.sum(tf.mul(ghb, tf.sub(tf.div(hbs, sk), tf.mul(inside, rs))));
-          const fromLb = tf.div(tf.sum(tf.mul(dolb, olbs)), sk);
-          ds = tf.reshape(tf.add(fromHb, fromLb), sk.shape);
-        } else {
-          ds = tf.zerosLike(sk);
-        }
+        const qb = nativeQuantBackward(ghb, rs, hbs, sk) ?? composedQuantBackward(ghb, rs, hbs, sk, opts.scaleGrad);
+        const dx = qb.dx;
+        const ds = opts.scaleGrad ? tf.reshape(tf.add(qb.dsHb, tf.div(gb.dotLb, sk)), sk.shape) : tf.zerosLike(sk);
         release(kept);
         kept = undefined;
         return [dx, dW, dBias, dDelta, ds];
@@ -133,6 +115,45 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
     },
   }));
   return { y, gate: gateOp(y) as tf.Tensor4D };
+}
+
+// The composed tfjs paths (pure wasm, cpu, PG_NATIVE=0). The native kernels (runtime/native/pg-kernels.ts)
+// repeat the forwards' float32 operations in this order, so both give bit-identical forwards.
+
+/** Same op sequence as quantSplit (quantizer.ts), so x_hb and x_lb are bit-identical to it. */
+export function composedQuantSplit(x: tf.Tensor, s: tf.Tensor, n: number, step: number): { r: tf.Tensor; hb: tf.Tensor; lb: tf.Tensor } {
+  const r = tf.div(x, s);
+  const qs = tf.round(tf.mul(tf.clipByValue(r, -1, 1), n));
+  const unit = tf.div(s, n);
+  const t = tf.mul(qs, 1 / step);
+  const qhb = tf.mul(tf.sub(tf.floor(tf.relu(t)), tf.floor(tf.relu(tf.neg(t)))), step);
+  const hb = tf.mul(qhb, unit);
+  return { r, hb, lb: tf.sub(tf.mul(qs, unit), hb) };
+}
+
+/** z = O_hb - Δ, M = step(z), O = O_hb + M ⊙ O_lb. */
+export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } {
+  const z = tf.sub(ohb, delta);
+  const m = tf.step(z);
+  return { y: tf.add(ohb, tf.mul(m, olb)), z, m };
+}
+
+/** The gate's surrogate backward: dO_hb, dO_lb, dΔ and, when wanted, Σ dO_lb ⊙ O_lb (the low branch's share of ds, times s). */
+export function composedGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, opts: { alpha: number; sparseBackprop: boolean }, wantDot: boolean) {
+  const sg = tf.sigmoid(tf.mul(z, opts.alpha));
+  let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
+  if (opts.sparseBackprop) slope = tf.mul(slope, m);
+  const up = tf.mul(dy, olb);
+  const dz = tf.mul(dGate ? tf.add(up, dGate) : up, slope);
+  const dolb = tf.mul(dy, m);
+  return { dohb: tf.add(dy, dz), dolb, dDelta: tf.neg(channelSum(dz, delta)), dotLb: wantDot ? tf.sum(tf.mul(dolb, olb)) : tf.scalar(0) };
+}
+
+/** dx = g ⊙ 1[|r| <= 1] (as steClipRound's backward: the bounds pass) and Σ g ⊙ (hb/s - 1[|r| <= 1] r) when wanted. */
+export function composedQuantBackward(g: tf.Tensor, r: tf.Tensor, hb: tf.Tensor, s: tf.Tensor, wantSum: boolean): { dx: tf.Tensor; dsHb: tf.Tensor } {
+  const inside = tf.sub(1, tf.step(tf.sub(tf.abs(r), 1)));
+  const dx = tf.mul(g, inside);
+  return { dx, dsHb: wantSum ? tf.sum(tf.mul(g, tf.sub(tf.div(hb, s), tf.mul(inside, r)))) : tf.scalar(0) };
 }
 
 interface Kept {

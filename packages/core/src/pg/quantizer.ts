@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
+import { nativeFakeQuant } from '../runtime/native/index.js';
 import { steClipRound, steTrunc, stopGradient } from './ste.js';
 
 /**
@@ -36,10 +37,12 @@ function signedCodes(x: tf.Tensor, s: tf.Tensor, bits: number): { qs: tf.Tensor;
   return { qs: steClipRound(tf.div(x, s), n), unit: tf.div(s, n) };
 }
 
-/** B-bit fake quantization x_q = q_s · s/(2^B - 1). */
+/**
+ * B-bit fake quantization x_q = q_s · s/(2^B - 1). One native pass (bit-identical, with the same
+ * straight-through gradients) when the native kernels are on; the composed ops otherwise.
+ */
 export function fakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number): tf.Tensor {
-  const { qs, unit } = signedCodes(x, s, bits);
-  return tf.mul(qs, unit);
+  return nativeFakeQuant(x, s, bits) ?? composedFakeQuant(x, s, bits);
 }
 
 /**
@@ -85,4 +88,10 @@ export function weightCodes(w: tf.Tensor, wbits: number): { k: tf.Tensor; unit: 
 export function integerCodes(x: tf.Tensor, s: tf.Tensor, bits: number): { qs: tf.Tensor; unit: tf.Tensor } {
   const n = levels(bits);
   return { qs: tf.round(tf.mul(tf.clipByValue(tf.div(x, s), -1, 1), n)), unit: tf.div(s, n) };
+}
+
+/** fakeQuant's composed tfjs ops (the fallback; tests compare the native kernel with it). */
+export function composedFakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number): tf.Tensor {
+  const { qs, unit } = signedCodes(x, s, bits);
+  return tf.mul(qs, unit);
 }

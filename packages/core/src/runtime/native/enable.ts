@@ -1,9 +1,10 @@
 import { loadNativeKernels } from '@pg/native-kernels';
 import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
+import { registerNativePgKernels, unregisterNativePgKernels } from './pg-kernels.js';
 import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
 
 /**
- * Turns the oneDNN convolutions on under the wasm backend when the addon is built and loads (and PG_NATIVE
+ * Turns the oneDNN convolutions (and the PG quantizer/gate kernels) on under the wasm backend when the addon is built and loads (and PG_NATIVE
  * is not 0); otherwise leaves pure tfjs-wasm, silently. Returns whether they are on.
  */
 export function enableNativeConv(): boolean {
@@ -12,6 +13,8 @@ export function enableNativeConv(): boolean {
   const load = loadNativeKernels();
   if (!load.ok) return false;
   registerNativeConvKernels(load.kernels);
+  // PG_NATIVE_QUANT=0: the convolutions stay native, the quantizer/gate run composed (for comparisons).
+  if (process.env.PG_NATIVE_QUANT !== '0') registerNativePgKernels(load.kernels);
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -20,6 +23,7 @@ export function enableNativeConv(): boolean {
 export function disableNativeConv(): void {
   if (!activeNativeKernels()) return;
   unregisterNativeConvKernels();
+  unregisterNativePgKernels();
   setActiveNativeKernels(undefined);
 }
 

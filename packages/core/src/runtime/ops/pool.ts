@@ -4,7 +4,7 @@ import { attrInt, attrInts } from '../attributes.js';
 import type { Kernel, KernelContext } from '../kernel.js';
 import { defaultRegistry } from '../registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
-import { input, malformed, stopGradient, takeEvery, unsupported, wantsOutput } from './common.js';
+import { input, malformed, takeEvery, unsupported, wantsOutput } from './common.js';
 import { explicitPads, lift1d, spatialAttrs, type SpatialAttrs } from './spatial.js';
 
 type Pads = [number, number][];
@@ -65,7 +65,10 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
     if (training && x.dtype === 'float32') {
       // tfjs-wasm's MaxPoolGrad starts its running max at 0: a window whose maximum is negative sends its
       // gradient to the wrong cell. Pool x - m + m, with the constant m below every value, padding with 0.
-      const m = stopGradient(tf.sub(tf.min(x), 1));
+      // m is a constant read out of the tape: as stopGradient(min(x) - 1), autodiff still ran Min's gradient
+      // (an Equal mask over all of x, ~20% of a ResNet-18 training step) only to multiply it by zero.
+      // fround(v) - 1 in double, rounded to float32, is the float32 subtraction tf.sub did, so m is unchanged.
+      const m = tf.scalar(Math.fround(tf.min(x).dataSync()[0]) - 1);
       return tf.add(maxPoolPadded(tf.sub(x, m), 0), m);
     }
     // Padding with the lowest value makes padded cells never win, on every backend.

@@ -1,0 +1,129 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { ELT_PARAM_COUNT, EltParam, type NativeKernels } from '@pg/native-kernels';
+
+/**
+ * The PG quantizer's and gate's element-wise passes as wasm-backend kernels backed by the addon (one pass each
+ * instead of ~25 tfjs-wasm kernels per gated conv; see pg/fused-conv.ts). Registered under pg's own kernel
+ * names next to the native convolutions, so tfjs's engine tracks their tensors (tidy, dispose, profile).
+ */
+export const PG_QUANT_SPLIT = 'PgQuantSplit';
+export const PG_QUANT_BACKWARD = 'PgQuantBackward';
+export const PG_FAKE_QUANT = 'PgFakeQuant';
+export const PG_FAKE_QUANT_BACKWARD = 'PgFakeQuantBackward';
+export const PG_GATE_FORWARD = 'PgGateForward';
+export const PG_GATE_BACKWARD = 'PgGateBackward';
+const NAMES = [PG_QUANT_SPLIT, PG_QUANT_BACKWARD, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_FORWARD, PG_GATE_BACKWARD];
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Inputs = Record<string, tf.TensorInfo | undefined>;
+
+function offset(backend: BackendWasm, t: tf.TensorInfo | undefined): number {
+  return t ? backend.dataIdMap.get(t.dataId).memoryOffset : -1;
+}
+
+// Read after every allocation: makeOutput can grow the wasm Memory, which detaches the old buffer.
+function heap(backend: BackendWasm): Uint8Array {
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+}
+
+function sizeOf(t: tf.TensorInfo): number {
+  return t.shape.reduce((a, b) => a * b, 1);
+}
+
+function params(p: Partial<Record<EltParam, number>>): Int32Array {
+  const a = new Int32Array(ELT_PARAM_COUNT);
+  a[EltParam.Channels] = 1;
+  a[EltParam.Scales] = 1;
+  for (const [k, v] of Object.entries(p)) a[Number(k)] = v;
+  return a;
+}
+
+function required(inputs: Inputs, ...names: string[]): tf.TensorInfo[] {
+  return names.map((n) => {
+    const t = inputs[n];
+    if (!t) throw new Error(`pg native kernel: input '${n}' missing`);
+    return t;
+  });
+}
+
+function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
+  const quantSplit = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [x, s] = required(args.inputs as Inputs, 'x', 's');
+    const { bits, hbits } = args.attrs as { bits: number; hbits: number };
+    const [r, hb, lb] = [0, 1, 2].map(() => backend.makeOutput(x.shape, 'float32'));
+    k.pgQuantSplit(heap(backend), offset(backend, x), offset(backend, s), offset(backend, r), offset(backend, hb), offset(backend, lb),
+      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: hbits }));
+    return [r, hb, lb];
+  };
+  const quantBackward = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [g, r, hb, s] = required(args.inputs as Inputs, 'g', 'r', 'hb', 's');
+    const dx = backend.makeOutput(g.shape, 'float32');
+    const ds = backend.makeOutput([], 'float32');
+    k.pgQuantBackward(heap(backend), offset(backend, g), offset(backend, r), offset(backend, hb), offset(backend, s), offset(backend, dx), offset(backend, ds),
+      params({ [EltParam.Size]: sizeOf(g), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: 1, [EltParam.WantSum]: 1 }));
+    return [dx, ds];
+  };
+  const fakeQuant = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [x, s] = required(args.inputs as Inputs, 'x', 's');
+    const { bits } = args.attrs as { bits: number };
+    const [r, xq] = [0, 1].map(() => backend.makeOutput(x.shape, 'float32'));
+    k.pgQuantSplit(heap(backend), offset(backend, x), offset(backend, s), offset(backend, r), offset(backend, xq), -1,
+      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: 0 }));
+    return [r, xq];
+  };
+  const fakeQuantBackward = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [dy, r, s] = required(args.inputs as Inputs, 'dy', 'r', 's');
+    const { bits } = args.attrs as { bits: number };
+    const dx = backend.makeOutput(dy.shape, 'float32');
+    const ds = backend.makeOutput(s.shape, 'float32');
+    k.pgFakeQuantBackward(heap(backend), offset(backend, dy), offset(backend, r), offset(backend, s), offset(backend, dx), offset(backend, ds),
+      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits }));
+    return [dx, ds];
+  };
+  const gateForward = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [ohb, olb, delta] = required(args.inputs as Inputs, 'ohb', 'olb', 'delta');
+    const [y, z, m] = [0, 1, 2].map(() => backend.makeOutput(ohb.shape, 'float32'));
+    k.pgGateForward(heap(backend), offset(backend, ohb), offset(backend, olb), offset(backend, delta), offset(backend, y), offset(backend, z), offset(backend, m),
+      params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }));
+    return [y, z, m];
+  };
+  const gateBackward = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const inputs = args.inputs as Inputs;
+    const [dy, olb, z, m] = required(inputs, 'dy', 'olb', 'z', 'm');
+    const { alpha, sparse } = args.attrs as { alpha: number; sparse: boolean };
+    const c = dy.shape[dy.shape.length - 1];
+    const [dohb, dolb] = [0, 1].map(() => backend.makeOutput(dy.shape, 'float32'));
+    const dDelta = backend.makeOutput([c], 'float32');
+    const dot = backend.makeOutput([], 'float32');
+    k.pgGateBackward(heap(backend), offset(backend, dy), offset(backend, olb), offset(backend, z), offset(backend, m), offset(backend, inputs.dGate),
+      offset(backend, dohb), offset(backend, dolb), offset(backend, dDelta), offset(backend, dot),
+      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Bits]: 1, [EltParam.Channels]: c, [EltParam.Sparse]: sparse ? 1 : 0, [EltParam.WantSum]: 1 }), alpha);
+    return [dohb, dolb, dDelta, dot];
+  };
+  return [
+    [PG_QUANT_SPLIT, quantSplit as tf.KernelFunc],
+    [PG_QUANT_BACKWARD, quantBackward as tf.KernelFunc],
+    [PG_FAKE_QUANT, fakeQuant as tf.KernelFunc],
+    [PG_FAKE_QUANT_BACKWARD, fakeQuantBackward as tf.KernelFunc],
+    [PG_GATE_FORWARD, gateForward as tf.KernelFunc],
+    [PG_GATE_BACKWARD, gateBackward as tf.KernelFunc],
+  ];
+}
+
+export function registerNativePgKernels(k: NativeKernels): void {
+  for (const [name, kernelFunc] of kernels(k)) {
+    if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
+  }
+}
+
+export function unregisterNativePgKernels(): void {
+  for (const name of NAMES) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+}
