@@ -794,13 +794,13 @@ napi_value PgMaxPool(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   int32_t* arg = reinterpret_cast<int32_t*>(argF);
-  std::vector<float> best(C);
-  std::vector<int32_t> where(C);
   for (int b = 0; b < N; b++)
     for (int oh = 0; oh < OH; oh++)
       for (int ow = 0; ow < OW; ow++) {
-        std::fill(where.begin(), where.end(), -1);
-        std::fill(best.begin(), best.end(), -INFINITY);
+        const size_t o = ((static_cast<size_t>(b) * OH + oh) * OW + ow) * C;
+        float* __restrict best = y + o;
+        int32_t* __restrict where = arg + o;
+        bool first = true;
         for (int kh = 0; kh < p[P_KH]; kh++) {
           const int ih = oh * p[P_SH] - p[P_PT] + kh;
           if (ih < 0 || ih >= H) continue;
@@ -808,19 +808,31 @@ napi_value PgMaxPool(napi_env env, napi_callback_info info) {
             const int iw = ow * p[P_SW] - p[P_PL] + kw;
             if (iw < 0 || iw >= W) continue;
             const int32_t at = ((b * H + ih) * W + iw) * C;
-            const float* xc = x + at;
-            for (int c = 0; c < C; c++) {
-              // The first input cell always wins, so a window of -inf (or NaN) still points at an input cell.
-              if (where[c] < 0 || xc[c] >= best[c]) {
+            const float* __restrict xc = x + at;
+            if (first) {
+              // The first input cell always takes the window, so a window of -inf (or NaN) still points at one.
+              for (int c = 0; c < C; c++) {
                 best[c] = xc[c];
                 where[c] = at + c;
               }
+              first = false;
+              continue;
+            }
+            // Branch-free, so GCC vectorises it (a select on where[] alone stayed scalar): >= hands ties to the
+            // later cell.
+            for (int c = 0; c < C; c++) {
+              const float v = xc[c], bv = best[c];
+              const int32_t take = -static_cast<int32_t>(v >= bv);
+              best[c] = v >= bv ? v : bv;
+              where[c] = (where[c] & ~take) | ((at + c) & take);
             }
           }
         }
-        const size_t o = ((static_cast<size_t>(b) * OH + oh) * OW + ow) * C;
-        std::copy(best.begin(), best.end(), y + o);
-        std::copy(where.begin(), where.end(), arg + o);
+        if (first)
+          for (int c = 0; c < C; c++) {
+            best[c] = -INFINITY;
+            where[c] = -1;
+          }
       }
   return nullptr;
 }
