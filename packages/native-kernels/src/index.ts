@@ -48,6 +48,15 @@ export interface NativeKernels {
   pgGateForward(heap: Uint8Array, ohb: number, olb: number, delta: number, y: number, z: number, m: number, params: Int32Array): void;
   /** The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent. */
   pgGateBackward(heap: Uint8Array, dy: number, olb: number, z: number, m: number, dGate: number, dohb: number, dolb: number, dDelta: number, dotLb: number, params: Int32Array, alpha: number): void;
+  /** pg's per-tensor weight quantizer wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w), s_w = max(max|w|, 1e-12) (Size, Bits). */
+  pgQuantizeWeights(heap: Uint8Array, w: number, wq: number, params: Int32Array): void;
+  /**
+   * Max pooling of NHWC x into y, and arg: each output's winning flat input index (int32), ties to the last
+   * cell in the window's row-major order. Params in ConvParam order (Cin the channels; dilation 1, no groups).
+   */
+  pgMaxPool(heap: Uint8Array, x: number, y: number, arg: number, params: Int32Array): void;
+  /** dx = 0, then dx[arg] += dy in output order (pgMaxPool's gradient). */
+  pgMaxPoolBackward(heap: Uint8Array, dy: number, arg: number, dx: number, params: Int32Array): void;
   /** The OpenMP team size of the calling JS thread's convolutions (each worker thread has its own). */
   setThreads(n: number): void;
   getThreads(): number;

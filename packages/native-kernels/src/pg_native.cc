@@ -725,6 +725,147 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
 }
 
 // setThreads(n): the OpenMP team size for this JS thread's convolutions (n >= 1).
+// pgQuantizeWeights(heap, w, wq, params): pg's per-tensor weight quantizer, the same float32 ops in the same
+// order as quantizeWeights' composed ones: s_w = max(max|w|, 1e-12), wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w).
+// max is exact in any order; sign(±0) is +0 as tfjs's Sign, so ±0 weights give +0 there too.
+napi_value PgQuantizeWeights(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* e;
+  float *w, *wq;
+  if (argc != 4 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[3], &e)) return nullptr;
+  const size_t size = e[E_SIZE];
+  if (!offsetArg(env, a[1], base, len, 4 * size, &w) || !offsetArg(env, a[2], base, len, 4 * size, &wq)) return nullptr;
+  if (!w || !wq) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const float n = static_cast<float>((1 << e[E_BITS]) - 1);
+  float m = 0.f;
+  for (size_t i = 0; i < size; i++) {
+    const float v = std::fabs(w[i]);
+    m = v > m ? v : m;
+  }
+  const float floor = 1e-12f;
+  const float sw = m > floor ? m : floor;
+  const float* __restrict wi = w;
+  float* __restrict out = wq;
+  for (size_t i = 0; i < size; i++) {
+    const float v = wi[i];
+    const float sg = v > 0.f ? 1.f : (v < 0.f ? -1.f : 0.f);
+    out[i] = sg * ((roundHalfEven((std::fabs(v) / sw) * n) / n) * sw);
+  }
+  return nullptr;
+}
+
+// Max pooling of NHWC activations with explicit pads (conv parameter layout: N, H, W, Cin (= channels), OutH,
+// OutW, KernelH, KernelW, strides, pads; dilation 1). Padded cells never win; ties go to the last cell in
+// the window's row-major order (tfjs-wasm's MaxPoolGrad choice). arg holds the winner's flat input index, -1 for a
+// window without an input cell (y = -inf there).
+bool poolParams(napi_env env, napi_value v, int** p) {
+  if (!paramsArg(env, v, p)) return false;
+  const int* q = *p;
+  const bool ok = q[P_N] > 0 && q[P_H] > 0 && q[P_W] > 0 && q[P_CIN] > 0 && q[P_OH] > 0 && q[P_OW] > 0 && q[P_KH] > 0 &&
+                  q[P_KW] > 0 && q[P_SH] > 0 && q[P_SW] > 0 && q[P_PT] >= 0 && q[P_PL] >= 0 &&
+                  static_cast<int64_t>(q[P_N]) * q[P_H] * q[P_W] * q[P_CIN] < (1ll << 31);
+  if (!ok) napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid pooling parameters");
+  return ok;
+}
+
+napi_value PgMaxPool(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* p;
+  float *x, *y, *argF;
+  if (argc != 5 || !heapArg(env, a[0], &base, &len) || !poolParams(env, a[4], &p)) return nullptr;
+  const int N = p[P_N], H = p[P_H], W = p[P_W], C = p[P_CIN], OH = p[P_OH], OW = p[P_OW];
+  const size_t outBytes = 4ull * N * OH * OW * C;
+  if (!offsetArg(env, a[1], base, len, 4ull * N * H * W * C, &x) || !offsetArg(env, a[2], base, len, outBytes, &y) ||
+      !offsetArg(env, a[3], base, len, outBytes, &argF))
+    return nullptr;
+  if (!x || !y || !argF) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  int32_t* arg = reinterpret_cast<int32_t*>(argF);
+  for (int b = 0; b < N; b++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        const size_t o = ((static_cast<size_t>(b) * OH + oh) * OW + ow) * C;
+        float* __restrict best = y + o;
+        int32_t* __restrict where = arg + o;
+        bool first = true;
+        for (int kh = 0; kh < p[P_KH]; kh++) {
+          const int ih = oh * p[P_SH] - p[P_PT] + kh;
+          if (ih < 0 || ih >= H) continue;
+          for (int kw = 0; kw < p[P_KW]; kw++) {
+            const int iw = ow * p[P_SW] - p[P_PL] + kw;
+            if (iw < 0 || iw >= W) continue;
+            const int32_t at = ((b * H + ih) * W + iw) * C;
+            const float* __restrict xc = x + at;
+            if (first) {
+              // The first input cell always takes the window, so a window of -inf (or NaN) still points at one.
+              for (int c = 0; c < C; c++) {
+                best[c] = xc[c];
+                where[c] = at + c;
+              }
+              first = false;
+              continue;
+            }
+            // Branch-free, so GCC vectorises it (a select on where[] alone stayed scalar): >= hands ties to the
+            // later cell.
+            for (int c = 0; c < C; c++) {
+              const float v = xc[c], bv = best[c];
+              const int32_t take = -static_cast<int32_t>(v >= bv);
+              best[c] = v >= bv ? v : bv;
+              where[c] = (where[c] & ~take) | ((at + c) & take);
+            }
+          }
+        }
+        if (first)
+          for (int c = 0; c < C; c++) {
+            best[c] = -INFINITY;
+            where[c] = -1;
+          }
+      }
+  return nullptr;
+}
+
+// pgMaxPoolBackward(heap, dy, arg, dx, params): dx = 0, then dx[arg] += dy in the output's row-major order, so
+// an input cell that wins several windows sums their gradients in the order tfjs's MaxPoolGrad does.
+napi_value PgMaxPoolBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  int* p;
+  float *dy, *argF, *dx;
+  if (argc != 5 || !heapArg(env, a[0], &base, &len) || !poolParams(env, a[4], &p)) return nullptr;
+  const size_t inSize = 1ull * p[P_N] * p[P_H] * p[P_W] * p[P_CIN];
+  const size_t outSize = 1ull * p[P_N] * p[P_OH] * p[P_OW] * p[P_CIN];
+  if (!offsetArg(env, a[1], base, len, 4 * outSize, &dy) || !offsetArg(env, a[2], base, len, 4 * outSize, &argF) ||
+      !offsetArg(env, a[3], base, len, 4 * inSize, &dx))
+    return nullptr;
+  if (!dy || !argF || !dx) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
+    return nullptr;
+  }
+  const int32_t* arg = reinterpret_cast<const int32_t*>(argF);
+  std::fill(dx, dx + inSize, 0.f);
+  for (size_t o = 0; o < outSize; o++) {
+    const int32_t i = arg[o];
+    if (i >= 0 && static_cast<size_t>(i) < inSize) dx[i] += dy[o];
+  }
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value a[1];
@@ -756,6 +897,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"pgFakeQuantBackward", nullptr, PgFakeQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGateForward", nullptr, PgGateForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGateBackward", nullptr, PgGateBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgQuantizeWeights", nullptr, PgQuantizeWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgMaxPool", nullptr, PgMaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgMaxPoolBackward", nullptr, PgMaxPoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

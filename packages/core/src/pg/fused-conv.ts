@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
 import { channelSum } from '../runtime/ops/channel-sum.js';
 import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../runtime/ops/conv2d-trainable.js';
-import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from '../runtime/native/index.js';
+import { hwioShape, nativeConvOnnxWeights, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, type WeightLayout } from '../runtime/native/index.js';
 import { levels } from './quantizer.js';
 
 export interface FusedPgConvOptions {
@@ -16,6 +16,11 @@ export interface FusedPgConvOptions {
   /** false: `s` is a dynamic scale (no gradient through it, docs/method.md). */
   scaleGrad: boolean;
   geometry: Conv2dGeometry;
+  /**
+   * The filter's layout: tfjs's [kh, kw, cin, cout] (default) or ONNX's [cout, cin, kh, kw], which only the
+   * native kernels take (no per-step transpose; the caller checks onnxLayoutTrainable).
+   */
+  weightLayout?: WeightLayout;
 }
 
 export interface FusedPgConvResult {
@@ -48,12 +53,19 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
   const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
   const n = levels(opts.bits);
   const step = 2 ** (opts.bits - opts.hbits);
-  const b = bias ?? tf.zeros([w.shape[3]]);
+  const layout = opts.weightLayout ?? 'hwio';
+  const b = bias ?? tf.zeros([hwioShape(w.shape, layout)[3]]);
+  const conv = (xi: tf.Tensor4D, wi: tf.Tensor4D, bi?: tf.Tensor): tf.Tensor4D => {
+    if (layout === 'hwio') return tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad, dataFormat: 'NHWC', dilations: g.dilations, bias: bi });
+    const y = nativeConvOnnxWeights(xi, wi, g, 1, bi);
+    if (!y) throw new Error('internal: fusedPgConv got an ONNX-layout filter the native kernels do not take');
+    return y;
+  };
   const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
     // One native pass when the addon is on (bit-identical), else the composed ops.
     const { r, hb, lb } = nativeQuantSplit(xi, si, opts.bits, opts.hbits) ?? composedQuantSplit(xi, si, n, step);
-    const ohb = tf.fused.conv2d({ x: hb as tf.Tensor4D, filter: wi, strides: g.strides, pad, dataFormat: 'NHWC', dilations: g.dilations, bias: bias ? bi : undefined });
-    const olb = tf.conv2d(lb as tf.Tensor4D, wi, g.strides, pad, 'NHWC', g.dilations);
+    const ohb = conv(hb as tf.Tensor4D, wi, bias ? bi : undefined);
+    const olb = conv(lb as tf.Tensor4D, wi);
     const { y, z, m } = nativeGateForward(ohb, olb, di) ?? composedGateForward(ohb, olb, di);
     return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, z, m, y: y as tf.Tensor4D };
   };
@@ -86,15 +98,15 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
         let dBias: tf.Tensor;
         let dW: tf.Tensor;
         if (opts.filterGrad) {
-          const [dWhb, db] = conv2dFilterBiasGrad(hbs, dohb, wk.shape, g, bi);
+          const [dWhb, db] = conv2dFilterBiasGrad(hbs, dohb, wk.shape, g, bi, layout);
           dBias = db;
-          dW = tf.add(dWhb, conv2dFilterGrad(lbs, dolb, wk.shape, g));
+          dW = tf.add(dWhb, conv2dFilterGrad(lbs, dolb, wk.shape, g, layout));
         } else {
           dBias = channelSum(dohb, bi);
           dW = tf.zerosLike(wk);
         }
         // oneDNN's backward-data / backward-weights when the native kernels are on, else composed convs.
-        const ghb = conv2dInputGrad(dohb, wk, xi.shape, g);
+        const ghb = conv2dInputGrad(dohb, wk, xi.shape, g, layout);
         const qb = nativeQuantBackward(ghb, rs, hbs, sk) ?? composedQuantBackward(ghb, rs, hbs, sk, opts.scaleGrad);
         const dx = qb.dx;
         const ds = opts.scaleGrad ? tf.reshape(tf.add(qb.dsHb, tf.div(gb.dotLb, sk)), sk.shape) : tf.zerosLike(sk);

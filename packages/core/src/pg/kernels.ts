@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UnsupportedModelError } from '../errors/index.js';
 import { attrInt } from '../runtime/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js';
+import { onnxLayoutTrainable } from '../runtime/ops/conv2d-trainable.js';
 import { gemm } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import { defaultRegistry } from '../runtime/registry.js';
@@ -143,8 +144,11 @@ function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits
   const [, , kh, kw] = layer.wq.shape;
   const geometry = convGeometry(node, [x.shape[1], x.shape[2]], [kh, kw]);
   if (geometry.strides.some((s) => s > 1) && geometry.dilations.some((d) => d > 1)) return undefined;
-  const w = tf.transpose(layer.wq, [2, 3, 1, 0]) as tf.Tensor4D;
+  // With the native kernels the ONNX-layout weight trains as it is (no per-step transpose, nor its gradient's).
+  const onnx = onnxLayoutTrainable(x, layer.wq.shape, geometry, layer.bias);
+  const w = (onnx ? layer.wq : tf.transpose(layer.wq, [2, 3, 1, 0])) as tf.Tensor4D;
   return fusedPgConv(x, w, layer.bias, delta, layer.s, {
+    weightLayout: onnx ? 'oihw' : 'hwio',
     bits: layer.bits,
     hbits,
     ...gateOpts,

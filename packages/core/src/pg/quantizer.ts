@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
-import { nativeFakeQuant } from '../runtime/native/index.js';
+import { nativeFakeQuant, nativeQuantizeWeights } from '../runtime/native/index.js';
 import { steClipRound, steTrunc, stopGradient } from './ste.js';
 
 /**
@@ -60,9 +60,15 @@ export function quantSplit(x: tf.Tensor, s: tf.Tensor, bits: number, hbits: numb
 
 /**
  * Per-tensor symmetric weight quantization to `wbits` (2^wbits - 1 magnitude levels and a sign), with
- * a straight-through gradient. Same op order as the ONNX function.
+ * a straight-through gradient. Same op order as the ONNX function. One native pass (bit-identical) when the
+ * native kernels are on; the composed ops otherwise.
  */
 export function quantizeWeights(w: tf.Tensor, wbits: number): tf.Tensor {
+  return nativeQuantizeWeights(w, wbits) ?? composedQuantizeWeights(w, wbits);
+}
+
+/** quantizeWeights' composed tfjs ops (the fallback; tests compare the native kernel with it). */
+export function composedQuantizeWeights(w: tf.Tensor, wbits: number): tf.Tensor {
   const n = levels(wbits);
   const f = customGrad<[tf.Tensor]>(([wi]) => {
     const aw = tf.abs(wi);

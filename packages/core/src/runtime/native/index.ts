@@ -1,5 +1,5 @@
 export { enableNativeConv, disableNativeConv, nativeUnavailableReason } from './enable.js';
 export { activeNativeKernels } from './native-conv.js';
-export { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type NativeGeometry } from './native-grads.js';
+export { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, hwioShape, type NativeGeometry, type WeightLayout } from './native-grads.js';
 export { nativeThreads, setNativeThreads, withNativeThreads, TRAINING_NATIVE_THREADS } from './threads.js';
-export { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';
+export { nativeFakeQuant, nativeMaxPool, nativeQuantizeWeights, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';

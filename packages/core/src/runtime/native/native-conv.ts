@@ -84,9 +84,9 @@ export function nativeConvBackwardData(k: NativeKernels, backend: BackendWasm, d
   return out;
 }
 
-/** dL/dW in the filter layout [kh, kw, cin / groups, cout], and dL/dbias ([cout]) when asked. */
+/** dL/dW in the filter's layout ([kh, kw, cin / groups, cout] or ONNX's), and dL/dbias ([cout]) when asked. */
 export function nativeConvBackwardWeights(k: NativeKernels, backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, s: NativeConvShape, withBias: boolean): { dw: tf.TensorInfo; db?: tf.TensorInfo } {
-  const dw = backend.makeOutput([s.kh, s.kw, s.cin / s.groups, s.cout], 'float32');
+  const dw = backend.makeOutput(s.weightLayout === 'oihw' ? [s.cout, s.cin / s.groups, s.kh, s.kw] : [s.kh, s.kw, s.cin / s.groups, s.cout], 'float32');
   const db = withBias ? backend.makeOutput([s.cout], 'float32') : undefined;
   k.convBackwardWeights(heap(backend), offset(backend, x), offset(backend, dy), offset(backend, dw), db ? offset(backend, db) : -1, params(s, 'linear', withBias));
   return { dw, db };

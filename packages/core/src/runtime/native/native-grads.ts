@@ -9,7 +9,22 @@ export interface NativeGeometry {
   dilations: [number, number];
 }
 
-function shape(xShape: number[], wShape: number[], dyShape: number[] | undefined, g: NativeGeometry, groups: number): NativeConvShape {
+/**
+ * A filter's layout: tfjs's [kh, kw, cin / groups, cout] or ONNX's [cout, cin / groups, kh, kw]. Training on
+ * the ONNX layout skips the per-step weight transpose and its gradient's transpose back (oneDNN reorders
+ * either layout exactly into its own, so results are the same bits).
+ */
+export type WeightLayout = 'hwio' | 'oihw';
+
+/** A filter shape as [kh, kw, cin / groups, cout], whatever its layout. */
+export function hwioShape(wShape: number[], layout: WeightLayout): number[] {
+  if (layout === 'hwio') return wShape;
+  const [cout, icg, kh, kw] = wShape;
+  return [kh, kw, icg, cout];
+}
+
+function shape(xShape: number[], wShapeIn: number[], dyShape: number[] | undefined, g: NativeGeometry, groups: number, layout: WeightLayout = 'hwio'): NativeConvShape {
+  const wShape = hwioShape(wShapeIn, layout);
   const [n, h, w, cin] = xShape;
   const [kh, kw, , cout] = wShape;
   const out = (size: number, k: number, d: number, s: number, a: number, b: number): number => Math.floor((size + a + b - ((k - 1) * d + 1)) / s) + 1;
@@ -17,7 +32,7 @@ function shape(xShape: number[], wShape: number[], dyShape: number[] | undefined
     n, h, w, cin, cout, kh, kw, groups,
     outH: dyShape ? dyShape[1] : out(h, kh, g.dilations[0], g.strides[0], g.pads[0], g.pads[1]),
     outW: dyShape ? dyShape[2] : out(w, kw, g.dilations[1], g.strides[1], g.pads[2], g.pads[3]),
-    strides: g.strides, dilations: g.dilations, pads: g.pads,
+    strides: g.strides, dilations: g.dilations, pads: g.pads, weightLayout: layout,
   };
 }
 
@@ -33,8 +48,9 @@ function tensor<R extends tf.Rank>(info: tf.TensorInfo): tf.Tensor<R> {
 }
 
 /** Whether nativeConv and its gradients take this convolution (native on, float32 on wasm, a valid shape). */
-export function nativeConvAvailable(x: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number, bias?: tf.Tensor): boolean {
+export function nativeConvAvailable(x: tf.Tensor4D, wShapeIn: number[], g: NativeGeometry, groups: number, bias?: tf.Tensor, layout: WeightLayout = 'hwio'): boolean {
   if (!native(x, ...(bias ? [bias] : []))) return false;
+  const wShape = hwioShape(wShapeIn, layout);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== wShape[3])) return false;
   return nativeShapeSupported(shape(x.shape, wShape, undefined, g, groups)) && wShape[2] * groups === x.shape[3];
 }
@@ -66,20 +82,20 @@ export function nativeConvOnnxWeights(x: tf.Tensor4D, w: tf.Tensor4D, g: NativeG
 }
 
 /** dL/dx of nativeConv's convolution (any stride, dilation and pads), or undefined as nativeConv. */
-export function nativeConvInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: NativeGeometry, groups: number): tf.Tensor4D | undefined {
+export function nativeConvInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: NativeGeometry, groups: number, layout: WeightLayout = 'hwio'): tf.Tensor4D | undefined {
   const n = native(dy, w);
   if (!n) return undefined;
-  const s = shape(xShape, w.shape, dy.shape, g, groups);
-  if (!nativeShapeSupported(s) || w.shape[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
+  const s = shape(xShape, w.shape, dy.shape, g, groups, layout);
+  if (!nativeShapeSupported(s) || hwioShape(w.shape, layout)[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
   return tensor(nativeConvBackwardData(n.k, n.backend, dy, w, s));
 }
 
-/** dL/dW ([kh, kw, cin / groups, cout]) of nativeConv's convolution, or undefined as nativeConv. */
-export function nativeConvFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number): tf.Tensor4D | undefined {
+/** dL/dW (in the filter's layout) of nativeConv's convolution, or undefined as nativeConv. */
+export function nativeConvFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number, layout: WeightLayout = 'hwio'): tf.Tensor4D | undefined {
   const n = native(x, dy);
   if (!n) return undefined;
-  const s = shape(x.shape, wShape, dy.shape, g, groups);
-  if (!nativeShapeSupported(s) || wShape[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
+  const s = shape(x.shape, wShape, dy.shape, g, groups, layout);
+  if (!nativeShapeSupported(s) || hwioShape(wShape, layout)[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
   return tensor(nativeConvBackwardWeights(n.k, n.backend, x, dy, s, false).dw);
 }
 
@@ -87,11 +103,11 @@ export function nativeConvFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: nu
  * dL/dW and dL/dbias (Σ of dy over all but channels, [cout]) in one oneDNN backward-weights pass, or undefined
  * as nativeConv. The bias gradient comes free with the filter's, where a separate channel sum is a matmul.
  */
-export function nativeConvFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number): [tf.Tensor4D, tf.Tensor1D] | undefined {
+export function nativeConvFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number, layout: WeightLayout = 'hwio'): [tf.Tensor4D, tf.Tensor1D] | undefined {
   const n = native(x, dy);
   if (!n) return undefined;
-  const s = shape(x.shape, wShape, dy.shape, g, groups);
-  if (!nativeShapeSupported(s) || wShape[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
+  const s = shape(x.shape, wShape, dy.shape, g, groups, layout);
+  if (!nativeShapeSupported(s) || hwioShape(wShape, layout)[2] * groups !== s.cin || dy.shape[3] !== s.cout) return undefined;
   const { dw, db } = nativeConvBackwardWeights(n.k, n.backend, x, dy, s, true);
   return [tensor(dw), tensor(db!)];
 }

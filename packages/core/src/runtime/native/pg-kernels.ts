@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { ELT_PARAM_COUNT, EltParam, type NativeKernels } from '@pg/native-kernels';
+import { CONV_PARAM_COUNT, ConvParam, ELT_PARAM_COUNT, EltParam, type NativeKernels } from '@pg/native-kernels';
 
 /**
  * The PG quantizer's and gate's element-wise passes as wasm-backend kernels backed by the addon (one pass each
@@ -13,7 +13,17 @@ export const PG_FAKE_QUANT = 'PgFakeQuant';
 export const PG_FAKE_QUANT_BACKWARD = 'PgFakeQuantBackward';
 export const PG_GATE_FORWARD = 'PgGateForward';
 export const PG_GATE_BACKWARD = 'PgGateBackward';
-const NAMES = [PG_QUANT_SPLIT, PG_QUANT_BACKWARD, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_FORWARD, PG_GATE_BACKWARD];
+export const PG_QUANTIZE_WEIGHTS = 'PgQuantizeWeights';
+export const PG_MAX_POOL = 'PgMaxPool';
+export const PG_MAX_POOL_BACKWARD = 'PgMaxPoolBackward';
+const NAMES = [PG_QUANT_SPLIT, PG_QUANT_BACKWARD, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_FORWARD, PG_GATE_BACKWARD, PG_QUANTIZE_WEIGHTS, PG_MAX_POOL, PG_MAX_POOL_BACKWARD];
+
+/** A max pool's geometry: kernel, strides and the leading pads ([top, left]); the output size is y's shape. */
+export interface MaxPoolAttrs {
+  kernel: [number, number];
+  strides: [number, number];
+  padBegin: [number, number];
+}
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Inputs = Record<string, tf.TensorInfo | undefined>;
@@ -107,7 +117,54 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
       params({ [EltParam.Size]: sizeOf(dy), [EltParam.Bits]: 1, [EltParam.Channels]: c, [EltParam.Sparse]: sparse ? 1 : 0, [EltParam.WantSum]: 1 }), alpha);
     return [dohb, dolb, dDelta, dot];
   };
+  const quantizeWeights = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [w] = required(args.inputs as Inputs, 'w');
+    const { bits } = args.attrs as { bits: number };
+    const wq = backend.makeOutput(w.shape, 'float32');
+    k.pgQuantizeWeights(heap(backend), offset(backend, w), offset(backend, wq), params({ [EltParam.Size]: sizeOf(w), [EltParam.Bits]: bits }));
+    return [wq];
+  };
+  const poolParams = (x: tf.TensorInfo, outH: number, outW: number, a: MaxPoolAttrs): Int32Array => {
+    const p = new Int32Array(CONV_PARAM_COUNT);
+    const [n, h, w, c] = x.shape;
+    p[ConvParam.N] = n;
+    p[ConvParam.H] = h;
+    p[ConvParam.W] = w;
+    p[ConvParam.Cin] = c;
+    p[ConvParam.Cout] = c;
+    p[ConvParam.OutH] = outH;
+    p[ConvParam.OutW] = outW;
+    [p[ConvParam.KernelH], p[ConvParam.KernelW]] = a.kernel;
+    [p[ConvParam.StrideH], p[ConvParam.StrideW]] = a.strides;
+    [p[ConvParam.PadTop], p[ConvParam.PadLeft]] = a.padBegin;
+    p[ConvParam.Groups] = 1;
+    p[ConvParam.DilationH] = 1;
+    p[ConvParam.DilationW] = 1;
+    return p;
+  };
+  const maxPool = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [x] = required(args.inputs as Inputs, 'x');
+    const a = args.attrs as unknown as MaxPoolAttrs & { outH: number; outW: number };
+    const shape = [x.shape[0], a.outH, a.outW, x.shape[3]];
+    const y = backend.makeOutput(shape, 'float32');
+    const arg = backend.makeOutput(shape, 'int32');
+    k.pgMaxPool(heap(backend), offset(backend, x), offset(backend, y), offset(backend, arg), poolParams(x, a.outH, a.outW, a));
+    return [y, arg];
+  };
+  const maxPoolBackward = (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const [dy, arg, x] = required(args.inputs as Inputs, 'dy', 'arg', 'x');
+    const a = args.attrs as unknown as MaxPoolAttrs;
+    const dx = backend.makeOutput(x.shape, 'float32');
+    k.pgMaxPoolBackward(heap(backend), offset(backend, dy), offset(backend, arg), offset(backend, dx), poolParams(x, dy.shape[1], dy.shape[2], a));
+    return [dx];
+  };
   return [
+    [PG_QUANTIZE_WEIGHTS, quantizeWeights as tf.KernelFunc],
+    [PG_MAX_POOL, maxPool as tf.KernelFunc],
+    [PG_MAX_POOL_BACKWARD, maxPoolBackward as tf.KernelFunc],
     [PG_QUANT_SPLIT, quantSplit as tf.KernelFunc],
     [PG_QUANT_BACKWARD, quantBackward as tf.KernelFunc],
     [PG_FAKE_QUANT, fakeQuant as tf.KernelFunc],

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activeNativeKernels } from './native-conv.js';
 import { customGrad } from '../custom-grad.js';
-import { PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT } from './pg-kernels.js';
+import { PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_MAX_POOL, PG_MAX_POOL_BACKWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT, PG_QUANTIZE_WEIGHTS, type MaxPoolAttrs } from './pg-kernels.js';
 
 /**
  * The PG quantizer's and gate's fused passes (pg-kernels.ts), or undefined when the native kernels are off,
@@ -72,4 +72,36 @@ export function nativeFakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number): tf.Te
     };
   });
   return op(x, s);
+}
+
+/**
+ * pg's per-tensor weight quantizer (quantizeWeights) in one pass, bit-identical to its composed ops, with the
+ * straight-through gradient dw = dy.
+ */
+export function nativeQuantizeWeights(w: tf.Tensor, wbits: number): tf.Tensor | undefined {
+  if (!on(w) || w.size === 0 || wbits < 1 || wbits > 16) return undefined;
+  const op = customGrad<[tf.Tensor]>(([wi]) => ({
+    value: (tf.engine().runKernel(PG_QUANTIZE_WEIGHTS, { w: wi }, { bits: wbits }) as tf.Tensor[])[0],
+    gradFunc: (dy) => [dy],
+  }));
+  return op(w);
+}
+
+/**
+ * Max pooling of NHWC float32 x (explicit leading pads; output size outH x outW; dilation 1) with its gradient
+ * from the recorded winners: y equals tf.maxPool's (max is exact), dx equals tfjs's MaxPoolGrad (ties to the
+ * last cell of the window in row-major order, sums over windows in output order). undefined when off.
+ */
+export function nativeMaxPool(x: tf.Tensor4D, attrs: MaxPoolAttrs, outH: number, outW: number): tf.Tensor4D | undefined {
+  if (!on(x) || x.size === 0 || x.size >= 2 ** 31) return undefined;
+  const attrMap = { ...attrs, outH, outW } as unknown as tf.NamedAttrMap;
+  const op = customGrad<[tf.Tensor]>(([xi], save) => {
+    const [y, arg] = tf.engine().runKernel(PG_MAX_POOL, { x: xi }, attrMap) as tf.Tensor[];
+    save([arg, xi]);
+    return {
+      value: y,
+      gradFunc: (dy, [a, xs]) => tf.engine().runKernel(PG_MAX_POOL_BACKWARD, { dy, arg: a, x: xs }, attrMap) as tf.Tensor[],
+    };
+  });
+  return op(x) as tf.Tensor4D;
 }

@@ -6,7 +6,7 @@ import { defaultRegistry } from '../registry.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, malformed, takeEvery, unsupported } from './common.js';
 import { nativeConvOnnxWeights } from '../native/native-grads.js';
-import { conv2dTrainable, depthwiseConv2dTrainable, groupedConv2dTrainable, type Conv2dGeometry, type FusedActivation } from './conv2d-trainable.js';
+import { conv2dTrainable, depthwiseConv2dTrainable, groupedConv2dTrainable, onnxLayoutTrainable, type Conv2dGeometry, type FusedActivation } from './conv2d-trainable.js';
 import { explicitPads, lift1d, spatialAttrs, type SpatialAttrs } from './spatial.js';
 
 /** Whether a training run wants weight gradients (RUNTIME_SETTINGS.weightGradients, default yes). */
@@ -48,6 +48,9 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
   // tfjs convolutions take a stride or a dilation, not both: run those at stride 1 and subsample.
   const subsample = g.strides.some((s) => s > 1) && g.dilations.some((d) => d > 1);
   const run: Conv2dGeometry = subsample ? { ...g, strides: [1, 1] } : g;
+  // Training with the native kernels: oneDNN reads the ONNX-layout weight and writes its gradient in that
+  // layout, so no per-step transpose (and none of its gradient) runs.
+  if (group === 1 && onnxLayoutTrainable(x, w.shape, g, bias)) return conv2dTrainable(x, w, g, bias, filterGrad, activation, 'oihw');
   const wHwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, cin/group, cout]
   let y: tf.Tensor4D;
   let fused = false;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../custom-grad.js';
-import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad } from '../native/native-grads.js';
+import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type WeightLayout } from '../native/native-grads.js';
 import { channelSum } from './channel-sum.js';
 
 /** An activation a forward-only convolution applies in its own kernel. */
@@ -19,21 +19,29 @@ export interface Conv2dGeometry {
  * they are computed here as forward convolutions: tfjs's wasm backend has no Conv2DBackpropFilter kernel,
  * and its Conv2DBackpropInput is a plain loop 4-7x slower than its XNNPACK forward conv.
  */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation, layout: WeightLayout = 'hwio'): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
   // Inference only (the executor fuses no activation while training): one pass over the output instead of two.
-  if (activation) return tf.fused.conv2d({ x, filter: w, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
+  if (activation && layout === 'hwio') return tf.fused.conv2d({ x, filter: w, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
   const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
     // tfjs computes every input's gradient of a custom op; skip the filter's when weights are frozen.
-    const dw = filterGrad ? conv2dFilterGrad(xs, d, ws.shape, g) : tf.zerosLike(ws);
-    return [conv2dInputGrad(d, ws, xs.shape, g), dw];
+    const dw = filterGrad ? conv2dFilterGrad(xs, d, ws.shape, g, layout) : tf.zerosLike(ws);
+    return [conv2dInputGrad(d, ws, xs.shape, g, layout), dw];
   };
+  // The forward: tfjs's conv (the native kernel when on) on a tfjs filter, oneDNN straight on an ONNX one.
+  const forward = (xi: tf.Tensor4D, wi: tf.Tensor4D, bi?: tf.Tensor): tf.Tensor4D =>
+    layout === 'oihw'
+      ? onnxLayoutOnly(nativeConvOnnxWeights(xi, wi, g, 1, bi, activation ?? 'linear'))
+      : bi
+        ? tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi })
+        : tf.conv2d(xi, wi, g.strides, explicit, 'NHWC', g.dilations);
+  if (activation) return forward(x, w, bias);
   if (!bias) {
     const op = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([xi, wi], save) => {
       save([xi, wi]);
       return {
-        value: tf.conv2d(xi, wi, g.strides, explicit, 'NHWC', g.dilations),
+        value: forward(xi, wi),
         gradFunc: (dy, [xs, ws]) => backward(dy as tf.Tensor4D, xs as tf.Tensor4D, ws as tf.Tensor4D),
       };
     });
@@ -43,12 +51,12 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
     save([xi, wi]);
     return {
       // A broadcast bias add is one of tfjs-wasm's slow kernels; the fused conv adds it for free.
-      value: tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias: bi }),
+      value: forward(xi, wi, bi),
       gradFunc: (dy, [xs, ws]) => {
         const d = dy as tf.Tensor4D;
-        if (!filterGrad) return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g), tf.zerosLike(ws), channelSum(d, bi)];
-        const [dw, db] = conv2dFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, bi);
-        return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g), dw, db];
+        if (!filterGrad) return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g, layout), tf.zerosLike(ws), channelSum(d, bi)];
+        const [dw, db] = conv2dFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, bi, layout);
+        return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g, layout), dw, db];
       },
     };
   });
@@ -59,24 +67,47 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
  * dL/dW and dL/dbias (shaped like `bias`) of an NHWC conv: one oneDNN backward-weights pass when native, else
  * the composed filter gradient and a channel sum.
  */
-export function conv2dFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, bias: tf.Tensor): [tf.Tensor4D, tf.Tensor] {
-  const native = nativeConvFilterBiasGrad(x, dy, wShape, g, 1);
+export function conv2dFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, bias: tf.Tensor, layout: WeightLayout = 'hwio'): [tf.Tensor4D, tf.Tensor] {
+  const native = nativeConvFilterBiasGrad(x, dy, wShape, g, 1, layout);
   if (native) return [native[0], tf.reshape(native[1], bias.shape)];
+  composedNeedsHwio(layout);
   return [composedFilterGrad(x, dy, wShape, g), channelSum(dy, bias)];
 }
 
-/** dL/dW ([kh, kw, cin, cout]) of an NHWC conv: oneDNN's backward-weights when native, else composed (below). */
-export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry): tf.Tensor4D {
-  return nativeConvFilterGrad(x, dy, wShape, g, 1) ?? composedFilterGrad(x, dy, wShape, g);
+/** dL/dW (in the filter's layout) of an NHWC conv: oneDNN's backward-weights when native, else composed (below). */
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, layout: WeightLayout = 'hwio'): tf.Tensor4D {
+  const native = nativeConvFilterGrad(x, dy, wShape, g, 1, layout);
+  if (native) return native;
+  composedNeedsHwio(layout);
+  return composedFilterGrad(x, dy, wShape, g);
+}
+
+/**
+ * An ONNX-layout filter trains only on the native kernels; callers check nativeConvAvailable first (with the
+ * addon off they transpose to tfjs's layout), so a missing native result here is a pg bug.
+ */
+function onnxLayoutOnly<T>(v: T | undefined): T {
+  if (v === undefined) throw new Error('internal: an ONNX-layout filter needs the native convolution kernels');
+  return v;
+}
+
+function composedNeedsHwio(layout: WeightLayout): void {
+  if (layout === 'oihw') onnxLayoutOnly(undefined);
+}
+
+/** Whether conv2dTrainable takes this ONNX-layout filter ([cout, cin, kh, kw], group 1) without a transpose. */
+export function onnxLayoutTrainable(x: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, bias?: tf.Tensor): boolean {
+  return nativeConvAvailable(x, wShape, g, 1, bias, 'oihw');
 }
 
 /**
  * dL/dx of an NHWC conv (any dilation): oneDNN's backward-data when native, else composed from forward
  * convolutions (a dilated convolution is the plain one with a zero-dilated filter).
  */
-export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
-  const native = nativeConvInputGrad(dy, w, xShape, g, 1);
+export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry, layout: WeightLayout = 'hwio'): tf.Tensor4D {
+  const native = nativeConvInputGrad(dy, w, xShape, g, 1, layout);
   if (native) return native;
+  composedNeedsHwio(layout);
   if (g.dilations[0] > 1 || g.dilations[1] > 1) return tf.tidy(() => composedInputGrad(dy, dilateFilter(w, g.dilations), xShape, { ...g, dilations: [1, 1] }));
   return composedInputGrad(dy, w, xShape, g);
 }

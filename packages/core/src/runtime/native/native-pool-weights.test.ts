@@ -1,0 +1,101 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { loadNativeKernels } from '@pg/native-kernels';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { composedQuantizeWeights } from '../../pg/quantizer.js';
+import { initBackend } from '../backend.js';
+import { nativeMaxPool, nativeQuantizeWeights } from './pg-ops.js';
+
+const load = loadNativeKernels();
+const built = load.ok && process.env.PG_NATIVE !== '0';
+const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason})`;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+function uniform(count: number, a: number, seed: number): Float32Array {
+  let st = seed >>> 0;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
+    out[i] = (st / 2 ** 32 - 0.5) * 2 * a;
+  }
+  return out;
+}
+
+function expectBitIdentical(a: tf.Tensor, b: tf.Tensor): void {
+  expect(a.shape).toEqual(b.shape);
+  const x = new Uint32Array((a.dataSync() as Float32Array).slice().buffer);
+  const y = new Uint32Array((b.dataSync() as Float32Array).slice().buffer);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) diff++;
+  expect(diff).toBe(0);
+}
+
+describe.skipIf(!built)(`native weight quantizer${why}`, () => {
+  /** Weights at the quantizer's edges: rounding halves of the code grid (up to float rounding), ±0, the max. */
+  function edgyWeights(count: number, bits: number, seed: number): Float32Array {
+    const n = 2 ** bits - 1;
+    const w = uniform(count, 0.2, seed);
+    const sw = 0.25;
+    w[0] = -sw;
+    for (let i = 1; i < count; i++) {
+      const sign = i % 2 === 0 ? 1 : -1;
+      if (i % 5 === 0) w[i] = sign * ((Math.floor((Math.abs(w[i]) / sw) * n) + 0.5) * sw) / n;
+      if (i % 11 === 0) w[i] = i % 22 === 0 ? -0 : 0;
+    }
+    return w;
+  }
+
+  it.each([1, 2, 4, 8, 16])('is bit-identical to the composed ops at %i bits (halves, ±0)', (bits) => {
+    const w = tf.tensor4d(edgyWeights(3 * 5 * 3 * 3, bits, 7 + bits), [3, 5, 3, 3]);
+    expectBitIdentical(nativeQuantizeWeights(w, bits) as tf.Tensor, composedQuantizeWeights(w, bits));
+  });
+
+  it('is bit-identical for an all-zero tensor (the scale floor)', () => {
+    const w = tf.tensor1d([0, -0, 0, 0]);
+    expectBitIdentical(nativeQuantizeWeights(w, 4) as tf.Tensor, composedQuantizeWeights(w, 4));
+  });
+
+  it('passes the gradient straight through, as the composed ops', () => {
+    const w = tf.tensor2d(uniform(24, 1, 3), [4, 6]);
+    const dy = tf.tensor2d(uniform(24, 2, 4), [4, 6]);
+    const g = (f: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(w);
+    expectBitIdentical(g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor), g((t) => composedQuantizeWeights(t, 4)));
+    expectBitIdentical(g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor), dy);
+  });
+});
+
+describe.skipIf(!built)(`native max pool${why}`, () => {
+  type Case = { name: string; shape: [number, number, number, number]; k: [number, number]; s: [number, number]; pads: [[number, number], [number, number]] };
+  const cases: Case[] = [
+    { name: "ResNet's stem (3x3, stride 2, pad 1)", shape: [2, 9, 9, 3], k: [3, 3], s: [2, 2], pads: [[1, 1], [1, 1]] },
+    { name: '2x2 stride 2, no pads', shape: [1, 6, 8, 5], k: [2, 2], s: [2, 2], pads: [[0, 0], [0, 0]] },
+    { name: 'asymmetric pads, stride 1', shape: [2, 5, 6, 4], k: [3, 2], s: [1, 1], pads: [[0, 2], [1, 0]] },
+  ];
+  const pad = (c: Case): tf.backend_util.ExplicitPadding => [[0, 0], c.pads[0], c.pads[1], [0, 0]];
+  const outSize = (c: Case, i: 0 | 1) => Math.floor((c.shape[i + 1] + c.pads[i][0] + c.pads[i][1] - c.k[i]) / c.s[i]) + 1;
+  const native = (c: Case, x: tf.Tensor4D) => nativeMaxPool(x, { kernel: c.k, strides: c.s, padBegin: [c.pads[0][0], c.pads[1][0]] }, outSize(c, 0), outSize(c, 1)) as tf.Tensor4D;
+  // The composed training path it replaces (runtime/ops/pool.ts): tfjs-wasm's pool and MaxPoolGrad on x - m,
+  // padding 0, m below every value; the forward it compares against is the plain pool (max is exact).
+  const composedForGrad = (c: Case, x: tf.Tensor4D) => {
+    const m = tf.scalar(Math.fround(tf.min(x).dataSync()[0]) - 1);
+    return tf.add(tf.maxPool(tf.sub(x, m) as tf.Tensor4D, c.k, c.s, pad(c)), m);
+  };
+  // Integer values in a small range make ties in most windows; negatives check the padding never wins.
+  const tieInput = (c: Case, seed: number) => tf.tensor4d(Array.from(uniform(c.shape.reduce((a, b) => a * b, 1), 3, seed), (v) => Math.floor(v) - 1), c.shape);
+
+  it.each(cases)('forward equals tf.maxPool: $name', (c) => {
+    for (const x of [tf.tensor4d(uniform(c.shape.reduce((a, b) => a * b, 1), 5, 11), c.shape), tieInput(c, 12)]) {
+      expectBitIdentical(native(c, x), tf.maxPool(x, c.k, c.s, pad(c)));
+    }
+  });
+
+  it.each(cases)("gradient equals tfjs's MaxPoolGrad, ties included: $name", (c) => {
+    for (const x of [tf.tensor4d(uniform(c.shape.reduce((a, b) => a * b, 1), 5, 21), c.shape), tieInput(c, 22)]) {
+      const dy = tf.tensor4d(uniform(c.shape[0] * outSize(c, 0) * outSize(c, 1) * c.shape[3], 1, 23), [c.shape[0], outSize(c, 0), outSize(c, 1), c.shape[3]]);
+      const g = (f: (t: tf.Tensor4D) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D), dy)))(x);
+      expectBitIdentical(g((t) => native(c, t)), g((t) => composedForGrad(c, t)));
+    }
+  });
+});
