@@ -44,6 +44,8 @@ export interface NativeKernels {
   pgFakeQuantBackward(heap: Uint8Array, dy: number, r: number, s: number, dx: number, ds: number, params: Int32Array): void;
   /** dx = g·1[|r| <= 1]; with WantSum, dsHb[0] = Σ g·(hb/s - 1[|r| <= 1]·r) (else dsHb is -1). */
   pgQuantBackward(heap: Uint8Array, g: number, r: number, hb: number, s: number, dx: number, dsHb: number, params: Int32Array): void;
+  /** `rows` rows of `width` 4-byte words from src to dst (byte offsets; strides in words): channel slices and concats of NHWC data. */
+  columnCopy(heap: Uint8Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
   /** z = O_hb - Δ, M = step(z), y = O_hb + M·O_lb. */
   pgGateForward(heap: Uint8Array, ohb: number, olb: number, delta: number, y: number, z: number, m: number, params: Int32Array): void;
   /** The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent. */

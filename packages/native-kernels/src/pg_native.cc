@@ -887,6 +887,35 @@ napi_value GetThreads(napi_env env, napi_callback_info) {
   return r;
 }
 
+// columnCopy(heap, src, srcStride, dst, dstStride, rows, width): `rows` rows of `width` 4-byte words from src
+// (rows srcStride words apart) to dst (dstStride apart), offsets in bytes: a channel slice of NHWC data, or one
+// part of a channel concat. tfjs-wasm copies such short rows through a typed-array view each, and a JS
+// copyWithin a row still pays a call a row; one memcpy a row here.
+napi_value ColumnCopy(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  uint8_t* base;
+  size_t len;
+  if (argc != 7 || !heapArg(env, a[0], &base, &len)) return nullptr;
+  int64_t v[6];
+  for (int i = 0; i < 6; i++)
+    if (!check(env, napi_get_value_int64(env, a[i + 1], &v[i]), "column copy arguments must be numbers")) return nullptr;
+  const int64_t src = v[0], srcStride = v[1], dst = v[2], dstStride = v[3], rows = v[4], width = v[5];
+  if (rows <= 0 || width <= 0) return nullptr;
+  const auto fits = [&](int64_t at, int64_t stride) {
+    return at >= 0 && (at & 3) == 0 && stride >= width &&
+           static_cast<uint64_t>(at) + 4ull * static_cast<uint64_t>((rows - 1) * stride + width) <= len;
+  };
+  if (!fits(src, srcStride) || !fits(dst, dstStride)) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "column copy out of the heap's bounds");
+    return nullptr;
+  }
+  const size_t bytes = 4ull * static_cast<size_t>(width);
+  for (int64_t r = 0; r < rows; r++) std::memcpy(base + dst + 4 * r * dstStride, base + src + 4 * r * srcStride, bytes);
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
@@ -900,6 +929,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"pgQuantizeWeights", nullptr, PgQuantizeWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPool", nullptr, PgMaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPoolBackward", nullptr, PgMaxPoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"columnCopy", nullptr, ColumnCopy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { activeNativeKernels } from '../native/native-conv.js';
 
 /**
  * Column blocks of row-major matrices, copied inside the wasm heap: the slice of columns [begin, begin +
@@ -7,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
  * Concat do it with a typed-array view allocated per row; one `copyWithin` per row inside the heap does the
  * same copy without allocating, several times faster for the short rows of channel-last data. Only for
  * 4-byte types on the wasm backend and without gradients (the kernels are not differentiable): callers use
- * tf.slice / tf.concat otherwise.
+ * tf.slice / tf.concat otherwise. With the native addon (packages/native-kernels) each row is one memcpy there.
  */
 
 const SLICE = 'PgColumnSlice';
@@ -22,6 +23,19 @@ interface HeapBackend {
 function words(backend: HeapBackend, t: tf.TensorInfo): { heap: Float32Array; at: number } {
   const view = backend.typedArrayFromHeap(t);
   return { heap: new Float32Array(view.buffer), at: view.byteOffset / 4 };
+}
+
+/**
+ * Copies `rows` rows of `width` words from word offset `s` (rows `sStride` apart) to `d` (`dStride` apart) of
+ * the heap: in the native addon when it is on, else one copyWithin a row.
+ */
+function copyRows(heap: Float32Array, s: number, sStride: number, d: number, dStride: number, rows: number, width: number): void {
+  const native = activeNativeKernels();
+  if (native) {
+    native.columnCopy(new Uint8Array(heap.buffer), 4 * s, sStride, 4 * d, dStride, rows, width);
+    return;
+  }
+  for (let r = 0; r < rows; r++, s += sStride, d += dStride) heap.copyWithin(d, s, s + width);
 }
 
 let registered = false;
@@ -39,7 +53,7 @@ function register(): void {
       const out = b.makeOutput([rows, width], x.dtype);
       const src = words(b, x);
       const dst = words(b, out);
-      for (let r = 0, s = src.at + begin, d = dst.at; r < rows; r++, s += cols, d += width) dst.heap.copyWithin(d, s, s + width);
+      copyRows(dst.heap, src.at + begin, cols, dst.at, width, rows, width);
       return out;
     },
   });
@@ -59,7 +73,7 @@ function register(): void {
       for (const p of parts) {
         const cols = p.shape[1];
         const src = words(b, p);
-        for (let r = 0, s = src.at, d = dst.at + offset; r < rows; r++, s += cols, d += total) dst.heap.copyWithin(d, s, s + cols);
+        copyRows(dst.heap, src.at, cols, dst.at + offset, total, rows, cols);
         offset += cols;
       }
       return out;
