@@ -1,38 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { composedQuantizeWeights } from '../../pg/quantizer.js';
 import { initBackend } from '../backend.js';
+import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
 import { nativeMaxPool, nativeQuantizeWeights } from './pg-ops.js';
 
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason})`;
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
 
-function uniform(count: number, a: number, seed: number): Float32Array {
-  let st = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
-    out[i] = (st / 2 ** 32 - 0.5) * 2 * a;
-  }
-  return out;
-}
-
-function expectBitIdentical(a: tf.Tensor, b: tf.Tensor): void {
-  expect(a.shape).toEqual(b.shape);
-  const x = new Uint32Array((a.dataSync() as Float32Array).slice().buffer);
-  const y = new Uint32Array((b.dataSync() as Float32Array).slice().buffer);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) diff++;
-  expect(diff).toBe(0);
-}
-
-describe.skipIf(!built)(`native weight quantizer${why}`, () => {
+describe.skipIf(!nativeBuilt)(`native weight quantizer${nativeSkipReason}`, () => {
   /** Weights at the quantizer's edges: rounding halves of the code grid (up to float rounding), ±0, the max. */
   function edgyWeights(count: number, bits: number, seed: number): Float32Array {
     const n = 2 ** bits - 1;
@@ -66,7 +44,7 @@ describe.skipIf(!built)(`native weight quantizer${why}`, () => {
   });
 });
 
-describe.skipIf(!built)(`native max pool${why}`, () => {
+describe.skipIf(!nativeBuilt)(`native max pool${nativeSkipReason}`, () => {
   type Case = { name: string; shape: [number, number, number, number]; k: [number, number]; s: [number, number]; pads: [[number, number], [number, number]] };
   const cases: Case[] = [
     { name: "ResNet's stem (3x3, stride 2, pad 1)", shape: [2, 9, 9, 3], k: [3, 3], s: [2, 2], pads: [[1, 1], [1, 1]] },

@@ -1,41 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fusedPgConv } from '../../pg/fused-conv.js';
 import { initBackend } from '../backend.js';
+import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
 import { conv2dTrainable, onnxLayoutTrainable, type Conv2dGeometry } from '../ops/conv2d-trainable.js';
 
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason})`;
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
 
-function uniform(count: number, a: number, seed: number): Float32Array {
-  let st = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
-    out[i] = (st / 2 ** 32 - 0.5) * 2 * a;
-  }
-  return out;
-}
-
-function expectBitIdentical(a: tf.Tensor, b: tf.Tensor): void {
-  expect(a.shape).toEqual(b.shape);
-  const x = new Uint32Array((a.dataSync() as Float32Array).slice().buffer);
-  const y = new Uint32Array((b.dataSync() as Float32Array).slice().buffer);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) diff++;
-  expect(diff).toBe(0);
-}
-
 const toHwio = (w: tf.Tensor) => tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D;
 
 // Training on the ONNX-layout weight (no per-step transpose) must give the same bits as the transposed path.
-describe.skipIf(!built)(`training convolutions on ONNX-layout weights${why}`, () => {
+describe.skipIf(!nativeBuilt)(`training convolutions on ONNX-layout weights${nativeSkipReason}`, () => {
   const geometries: [string, Conv2dGeometry][] = [
     ['3x3, pad 1', { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] }],
     ['stride 2, asymmetric pads', { strides: [2, 2], pads: [0, 1, 1, 0], dilations: [1, 1] }],

@@ -1,29 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { composedGateBackward, composedGateForward, composedQuantBackward, composedQuantSplit } from '../../pg/fused-conv.js';
 import { composedFakeQuant, quantSplit } from '../../pg/quantizer.js';
 import { initBackend } from '../backend.js';
+import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
 import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';
 
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
-
-/** Deterministic pseudo-random floats in [-a, a). */
-function uniform(count: number, a: number, seed: number): Float32Array {
-  let st = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
-    out[i] = (st / 2 ** 32 - 0.5) * 2 * a;
-  }
-  return out;
-}
 
 /** Inputs at the quantizer's edges: rounding halves k + 1/2 of the code grid, the clip bounds ±s, beyond, ±0. */
 function edgyInput(shape: number[], scales: number[], bits: number, seed: number): Float32Array {
@@ -45,18 +31,6 @@ function edgyInput(shape: number[], scales: number[], bits: number, seed: number
   return x;
 }
 
-function bits32(t: tf.Tensor): Uint32Array {
-  return new Uint32Array((t.dataSync() as Float32Array).slice().buffer);
-}
-
-function expectBitIdentical(a: tf.Tensor, b: tf.Tensor): void {
-  expect(a.shape).toEqual(b.shape);
-  const [x, y] = [bits32(a), bits32(b)];
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) diff++;
-  expect(diff).toBe(0);
-}
-
 /** |a - b| <= tol·max(1, max|b|) elementwise. */
 function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number): void {
   expect(a.shape).toEqual(b.shape);
@@ -76,7 +50,7 @@ const cases = [
   { bits: 5, hbits: 5, scales: [1.1] },
 ];
 
-describe.skipIf(!built)(`native PG quantizer and gate kernels${why}`, () => {
+describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipReason}`, () => {
   for (const c of cases) {
     it(`quantSplit ${c.bits}/${c.hbits} bits, ${c.scales.length} scale(s): r, hb, lb bit-identical to the composed tfjs ops`, () => {
       tf.tidy(() => {
