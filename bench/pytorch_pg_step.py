@@ -24,24 +24,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class STERound(torch.autograd.Function):
+class StraightThrough(torch.autograd.Function):
+    """`fn(x)` forward (torch.round or torch.trunc), the identity backward: a straight-through estimator."""
+
     @staticmethod
-    def forward(ctx, x):
-        return torch.round(x)
+    def forward(ctx, x, fn):
+        return fn(x)
 
     @staticmethod
     def backward(ctx, g):
-        return g
-
-
-class STETrunc(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return torch.trunc(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
+        return g, None
 
 
 class Gate(torch.autograd.Function):
@@ -67,66 +59,11 @@ def quant_weights(w, wbits):
 
 def codes(x, s, bits):
     n = 2 ** bits - 1
-    return STERound.apply(torch.clamp(x / s, -1, 1) * n), s / n
+    return StraightThrough.apply(torch.clamp(x / s, -1, 1) * n, torch.round), s / n
 
 
 class QConv(nn.Module):
-    def __init__(self, cin, cout, k, stride, pad, bits=4, wbits=8):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, stride, pad, bias=True)
-        self.scale = nn.Parameter(torch.tensor(3.0))
-        self.bits, self.wbits = bits, wbits
-
-    def forward(self, x):
-        q, unit = codes(x, self.scale, self.bits)
-        return F.conv2d(q * unit, quant_weights(self.conv.weight, self.wbits), self.conv.bias, self.conv.stride, self.conv.padding)
-
-
-class PGConv(QConv):
-    def __init__(self, cin, cout, k, stride, pad, bits=4, hbits=2, wbits=8):
-        super().__init__(cin, cout, k, stride, pad, bits, wbits)
-        self.hbits = hbits
-        self.threshold = nn.Parameter(torch.zeros(cout))
-
-    def forward(self, x):
-        q, unit = codes(x, self.scale, self.bits)
-        step = 2 ** (self.bits - self.hbits)
-        qhb = STETrunc.apply(q / step) * step
-        xq, xhb = q * unit, qhb * unit
-        w = quant_weights(self.conv.weight, self.wbits)
-        ohb = F.conv2d(xhb, w, self.conv.bias, self.conv.stride, self.conv.padding)
-        olb = F.conv2d(xq - xhb, w, None, self.conv.stride, self.conv.padding)
-        m = Gate.apply(ohb - self.threshold.view(1, -1, 1, 1), 5.0)
-        self.fraction = m.mean()
-        return ohb + m * olb
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = PGConv(cin, cout, 3, stride, 1)
-        self.conv2 = QConv(cout, cout, 3, 1, 1)
-        self.down = QConv(cin, cout, 1, stride, 0) if stride != 1 or cin != cout else None
-
-    def forward(self, x):
-        y = self.conv2(F.relu(self.conv1(x)))
-        return F.relu(y + (self.down(x) if self.down else x))
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 16, 3, 1, 1)
-        self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
-        self.fc = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = self.blocks(F.relu(self.stem(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-class QConvOf(nn.Module):
-    """A (BN-folded) conv of a torchvision model, quantized statically: QConv with the conv's geometry."""
+    """A conv quantized statically (for a torchvision model: a BN-folded one), with the conv's geometry."""
 
     def __init__(self, conv, bits=4, wbits=8):
         super().__init__()
@@ -143,8 +80,8 @@ class QConvOf(nn.Module):
         return self.linear(q * unit, quant_weights(self.conv.weight, self.wbits), self.conv.bias)
 
 
-class PGConvOf(QConvOf):
-    """A gated conv of a torchvision model: PGConv with the conv's geometry."""
+class PGConv(QConv):
+    """A gated conv: the high-bit part always, the low-bit part where the gate opens."""
 
     def __init__(self, conv, bits=4, hbits=2, wbits=8):
         super().__init__(conv, bits, wbits)
@@ -154,7 +91,7 @@ class PGConvOf(QConvOf):
     def forward(self, x):
         q, unit = codes(x, self.scale, self.bits)
         step = 2 ** (self.bits - self.hbits)
-        qhb = STETrunc.apply(q / step) * step
+        qhb = StraightThrough.apply(q / step, torch.trunc) * step
         xq, xhb = q * unit, qhb * unit
         w = quant_weights(self.conv.weight, self.wbits)
         ohb = self.linear(xhb, w, self.conv.bias)
@@ -162,6 +99,30 @@ class PGConvOf(QConvOf):
         m = Gate.apply(ohb - self.threshold.view(1, -1, 1, 1), 5.0)
         self.fraction = m.mean()
         return ohb + m * olb
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = PGConv(nn.Conv2d(cin, cout, 3, stride, 1))
+        self.conv2 = QConv(nn.Conv2d(cout, cout, 3, 1, 1))
+        self.down = QConv(nn.Conv2d(cin, cout, 1, stride, 0)) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        y = self.conv2(F.relu(self.conv1(x)))
+        return F.relu(y + (self.down(x) if self.down else x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 16, 3, 1, 1)
+        self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 def placement(node, conv, modules):
@@ -194,7 +155,7 @@ def zoo_model(name):
         if role == "float":
             continue
         parent, _, attr = node.target.rpartition(".")
-        setattr(gm.get_submodule(parent) if parent else gm, attr, PGConvOf(conv) if role == "gate" else QConvOf(conv))
+        setattr(gm.get_submodule(parent) if parent else gm, attr, PGConv(conv) if role == "gate" else QConv(conv))
     gm.recompile()
     return gm
 
@@ -217,8 +178,8 @@ def main():
         net = zoo_model(args.model)
         x = torch.randn(args.batch, 3, 224, 224)
         y = torch.randint(0, 1000, (args.batch,))
-    gates = [m for m in net.modules() if isinstance(m, (PGConv, PGConvOf))]
-    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, (QConv, QConvOf))]
+    gates = [m for m in net.modules() if isinstance(m, PGConv)]
+    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, QConv)]
     weights = [p for n, p in net.named_parameters() if not (n.endswith("threshold") or n.endswith("scale"))]
     opt_g = torch.optim.Adam(thr, lr=1e-3)
     opt_w = torch.optim.Adam(weights, lr=1e-4)
