@@ -6,28 +6,14 @@
 //
 // Usage (after `pnpm build`):
 //   node bench/run-profile.mjs [--batch 8] [--runs 3] [--models resnet18,mobilenet_v2,shufflenet_v2_x1_0]
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { Executor, defaultRegistry, initBackend, readModel } from '../packages/core/dist/index.js';
+import { loadZooModel, openZoo, parseBenchArgs } from './support/zoo.mjs';
 
 const tf = createRequire(new URL('../packages/core/package.json', import.meta.url))('@tensorflow/tfjs-core');
 
-const { values } = parseArgs({
-  options: {
-    batch: { type: 'string', default: '8' },
-    runs: { type: 'string', default: '3' },
-    models: { type: 'string', default: 'resnet18,mobilenet_v2,shufflenet_v2_x1_0' },
-  },
-});
-const batch = Number(values.batch);
-const runs = Number(values.runs);
-const root = fileURLToPath(new URL('..', import.meta.url));
-const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
-if (!existsSync(join(zoo, 'manifest.json'))) throw new Error(`no zoo in ${zoo}: run /usr/bin/python3 fixtures/zoo/make_zoo.py --bench`);
-const manifest = JSON.parse(readFileSync(join(zoo, 'manifest.json'), 'utf8'));
+const { batch, runs, models } = parseBenchArgs({ runs: '3' });
+const zoo = openZoo();
 
 await initBackend('wasm');
 
@@ -59,24 +45,13 @@ const timedRegistry = {
   ops: (domain) => defaultRegistry.ops(domain),
 };
 
-function input(shape) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return tf.tensor(data, shape, 'float32');
-}
-
-for (const name of values.models.split(',')) {
-  const entry = manifest.models.find((m) => m.name === `${name}-224`);
-  if (!entry) throw new Error(`${name}-224 is not in ${zoo}/manifest.json: run make_zoo.py --bench`);
-  const model = await readModel(join(zoo, entry.file));
+for (const name of models) {
+  const { model, feeds: fixed } = await loadZooModel(zoo, name, batch, readModel);
   const exec = new Executor(model, { registry: timedRegistry });
-  const x = input([batch, ...entry.input_shape.slice(1)]);
-  const feeds = { [model.graph.inputs[0].name]: x };
+  // The executor takes tf tensors, not run-backend tensors.
+  const inputName = model.graph.inputs[0].name;
+  const x = tf.tensor(fixed[inputName].data, fixed[inputName].shape, 'float32');
+  const feeds = { [inputName]: x };
   const once = () => {
     const out = tf.tidy(() => exec.run(feeds));
     for (const t of Object.values(out)) {

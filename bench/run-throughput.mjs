@@ -8,62 +8,20 @@
 //
 // Usage (after `pnpm build`; the models come from fixtures/zoo/make_zoo.py --bench, run here when missing):
 //   node bench/run-throughput.mjs [--batch 8] [--runs 3] [--rounds 3] [--models resnet18,mobilenet_v2,...]
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, initBackend, nativeUnavailableReason, readModel } from '../packages/core/dist/index.js';
+import { exportMissingZooModels, loadZooModel, median, openZoo, parseBenchArgs, timeRuns, zooDir } from './support/zoo.mjs';
 
 // onnxruntime-node is a dependency of @pg/core, not of the workspace root.
 const ort = createRequire(new URL('../packages/core/package.json', import.meta.url))('onnxruntime-node');
 
-const { values } = parseArgs({
-  options: {
-    batch: { type: 'string', default: '8' },
-    runs: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '3' },
-    models: { type: 'string', default: 'resnet18,mobilenet_v2,shufflenet_v2_x1_0' },
-  },
-});
-const batch = Number(values.batch);
-const runs = Number(values.runs);
-const rounds = Number(values.rounds);
-const names = values.models.split(',');
-const root = fileURLToPath(new URL('..', import.meta.url));
-const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
-
-const missing = names.filter((n) => !existsSync(join(zoo, `${n}-224.onnx`)));
-if (missing.length > 0) {
-  console.log(`exporting ${missing.join(', ')} at 224x224 into ${zoo} (fixtures/zoo/make_zoo.py --bench)...`);
-  const env = { ...process.env, PG_ZOO_DIR: zoo };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const args = [join(root, 'fixtures/zoo/make_zoo.py'), '--bench', ...missing.flatMap((n) => ['--only', n])];
-  const r = spawnSync('/usr/bin/python3', args, { stdio: 'inherit', env });
-  if (r.status !== 0) throw new Error('make_zoo.py failed: it needs Debian python3-torchvision and python3-onnx');
-}
-const manifest = JSON.parse(readFileSync(join(zoo, 'manifest.json'), 'utf8'));
-
-/** A fixed pseudo-random input (the numbers do not matter for speed, but NaN-free and the same for both). */
-function input(shape) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return { dtype: 'float32', shape, data };
-}
+const { batch, runs, rounds, models: names } = parseBenchArgs({ runs: '3', rounds: '3' });
+const zoo = openZoo(exportMissingZooModels(zooDir(), names));
 
 /** Images per second of `runs` runs of a loaded session (after one warm-up run outside the timing). */
 async function throughput(session, feeds, outputs) {
-  await session.run(feeds, outputs);
-  const t0 = performance.now();
-  for (let i = 0; i < runs; i++) await session.run(feeds, outputs);
-  return (runs * batch * 1000) / (performance.now() - t0);
+  const { ms } = await timeRuns(session, feeds, outputs, runs);
+  return (batch * 1000) / ms;
 }
 
 /** ONNX Runtime with one intra-op thread, outside pg's backend (which keeps ORT's defaults). */
@@ -78,18 +36,13 @@ async function ortOneThread(path) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // Which convolutions pg's wasm backend runs: oneDNN's (packages/native-kernels, when built) or tfjs-wasm's own.
 await initBackend('wasm');
 const convolutions = activeNativeKernels() ? 'oneDNN (native)' : `tfjs-wasm (native off: ${nativeUnavailableReason()})`;
 console.log(`pg convolutions: ${convolutions}`);
 const results = [];
 for (const name of names) {
-  const entry = manifest.models.find((m) => m.name === `${name}-224`);
-  const path = join(zoo, entry.file);
-  const model = await readModel(path);
-  const feeds = { [model.graph.inputs[0].name]: input([batch, ...entry.input_shape.slice(1)]) };
-  const outputs = [model.graph.outputs[0].name];
+  const { entry, path, model, feeds, outputs } = await loadZooModel(zoo, name, batch, readModel);
   const pgSession = await new TfjsRunBackend('wasm').load(model);
   const ortSession = await new OnnxRuntimeBackend().load(model);
   const ort1Session = await ortOneThread(path);
