@@ -2,25 +2,19 @@
 // Per-kernel wall time of fine-tuning steps on the bundled model (every wasm kernel wrapped with a timer),
 // to see where a step goes. Usage (after `pnpm build`): node bench/profile-step.mjs "$PWD" [steps]
 import { createRequire } from 'node:module';
+import { timeWasmKernels } from './support/kernel-timer.mjs';
 const tf = createRequire(process.argv[2] + '/packages/core/package.json')('@tensorflow/tfjs-core');
 const root = process.argv[2];
 const { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } = await import(`${root}/packages/core/dist/index.js`);
 await initBackend('wasm');
-const times = new Map();
-let on = false;
-for (const k of tf.getKernelsForBackend('wasm')) {
-  const f = k.kernelFunc;
-  tf.unregisterKernel(k.kernelName, 'wasm');
-  tf.registerKernel({ ...k, kernelFunc: (a) => { if (!on) return f(a); const t0 = performance.now(); const r = f(a); const e = times.get(k.kernelName) ?? [0, 0]; e[0] += performance.now() - t0; e[1]++; times.set(k.kernelName, e); return r; } });
-}
+const kernels = timeWasmKernels(tf);
 const model = await readModel(`${root}/fixtures/models/resnet-fmnist.onnx`);
 const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
 const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
 const steps = Number(process.argv[3] ?? 4);
 let t0;
 const { result } = await finetune(gated, data, { ...FINETUNE_DEFAULTS, batchSize: 128, maxSteps: steps, trainWeights: true, targetSparsity: 0.85, calibrationBatches: 2 },
-  { onProgress: (p) => { if (p.step === 1) { on = true; t0 = performance.now(); } } });
+  { onProgress: (p) => { if (p.step === 1) t0 = kernels.start(); } });
 const wall = (performance.now() - t0) / (steps - 1);
-let total = 0; for (const [, [t]] of times) total += t;
-console.log(`median step ${result.step_ms_median.toFixed(0)} ms; per step: wall ${wall.toFixed(0)} ms, in kernels ${(total / (steps - 1)).toFixed(0)} ms`);
-for (const [k, [t, n]] of [...times].sort((a, b) => b[1][0] - a[1][0]).slice(0, 30)) console.log(k.padEnd(28), (t / (steps - 1)).toFixed(1).padStart(8), 'ms', String(n / (steps - 1)).padStart(5), 'calls');
+console.log(`median step ${result.step_ms_median.toFixed(0)} ms; per step: wall ${wall.toFixed(0)} ms, in kernels ${(kernels.totalMs() / (steps - 1)).toFixed(0)} ms`);
+for (const { name, ms, calls } of kernels.rows(30)) console.log(name.padEnd(28), (ms / (steps - 1)).toFixed(1).padStart(8), 'ms', String(calls / (steps - 1)).padStart(5), 'calls');
