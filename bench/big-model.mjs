@@ -13,9 +13,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { zooDir } from './support/zoo.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const core = join(root, 'packages/core/dist/index.js');
@@ -160,7 +161,7 @@ async function main() {
   try {
     if (!values['skip-resnet']) {
       // The folder fixtures/zoo/make_zoo.py writes to.
-      const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
+      const zoo = zooDir();
       const resnet = join(zoo, 'resnet50.onnx');
       if (!existsSync(resnet)) {
         mkdirSync(zoo, { recursive: true });

@@ -13,10 +13,11 @@
 // from oversubscribed cores), so one round's ratio can mislead.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
+import { zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -32,8 +33,6 @@ const { values } = parseArgs({
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
 const python = '/usr/bin/python3';
-// The folder fixtures/zoo/make_zoo.py writes to.
-const zooDir = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
 const hasTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
 const workers = values.workers === undefined ? undefined : Number(values.workers);
 await initBackend(values.backend);
@@ -57,7 +56,7 @@ async function pgStep(name, batch, steps) {
     data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
     warmup = 3;
   } else {
-    const path = join(zooDir, `${name}-224.onnx`);
+    const path = join(zooDir(), `${name}-224.onnx`);
     if (!existsSync(path)) {
       const r = spawnSync(python, [`${root}fixtures/zoo/make_zoo.py`, '--bench', '--only', name], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`exporting ${name} failed: ${r.stderr}`);

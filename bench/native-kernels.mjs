@@ -10,13 +10,14 @@
 //        [--step-batch 128] [--steps 10] [--no-run] [--no-step]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   FINETUNE_DEFAULTS, OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, convertModel, disableNativeConv, enableNativeConv,
   finetune, initBackend, nativeUnavailableReason, openDataset, readModel,
 } from '../packages/core/dist/index.js';
+import { median, zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +35,7 @@ const rounds = Number(values.rounds);
 const batch = Number(values.batch);
 const runs = Number(values.runs);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
+const zoo = zooDir();
 const python = '/usr/bin/python3';
 
 await initBackend('wasm');
@@ -57,7 +58,6 @@ function native(on) {
     process.env.PG_NATIVE = '0';
   }
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = { machine_load: (await import('node:os')).loadavg(), run: [], step: [] };
 
 if (!values['no-run']) {

@@ -6,10 +6,10 @@
 //   node bench/trace-divergence.mjs [--model densenet121] [--gated] [--threshold 1e-5] [--show 12]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { convertModel, isPgNode, maxRelativeDifference, openDataset, readModel, runModel, writeModel } from '../packages/core/dist/index.js';
+import { zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -19,8 +19,7 @@ const { values } = parseArgs({
     show: { type: 'string', default: '12' },
   },
 });
-const root = fileURLToPath(new URL('..', import.meta.url));
-const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : join(root, '.cache', 'zoo');
+const zoo = zooDir();
 const entry = JSON.parse(readFileSync(join(zoo, 'manifest.json'), 'utf8')).models.find((m) => m.name === values.model);
 if (!entry) throw new Error(`${values.model} is not in ${zoo}/manifest.json: run fixtures/zoo/make_zoo.py`);
 let model = await readModel(join(zoo, entry.file));
