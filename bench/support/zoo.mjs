@@ -1,6 +1,6 @@
 // What the `pg run` benchmarks on the 224x224 zoo models (bench/run-throughput.mjs, run-profile.mjs, run-ab.mjs)
-// share: where the zoo is (zoo-step-profile.mjs too), their common flags, the models with one fixed input, and
-// how a loaded session is timed.
+// share: where the zoo is (the other benches that read the zoo use zooDir too), their common flags, the models
+// with one fixed input, and how a loaded session is timed.
 // The models come from fixtures/zoo/make_zoo.py --bench. Nothing here imports @pg/core: run-ab.mjs loads two
 // builds of it, so the caller passes the build's readModel.
 import { spawnSync } from 'node:child_process';
