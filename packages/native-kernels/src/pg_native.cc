@@ -653,7 +653,6 @@ napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
   for (int i = 0; i < e[E_SCALES]; i++) {
     const float si = s[i];
     const float unit = si / n;
-    const size_t lo = i * block, hi = lo + block;
     double sumR = 0, sumQ = 0;
     float termR[CHUNK], termQ[CHUNK];
     for (size_t lo = i * block, end = lo + block; lo < end; lo += CHUNK) {
