@@ -411,6 +411,97 @@ bool eltParamsArg(napi_env env, napi_value v, int** p) {
   return true;
 }
 
+// Pooling parameters (the convolution's layout; see PgMaxPool): positive sizes and strides, pads >= 0, and an
+// input whose flat indices fit the int32 arg tensor.
+bool poolParamsArg(napi_env env, napi_value v, int** p) {
+  if (!paramsArg(env, v, p)) return false;
+  const int* q = *p;
+  const bool ok = q[P_N] > 0 && q[P_H] > 0 && q[P_W] > 0 && q[P_CIN] > 0 && q[P_OH] > 0 && q[P_OW] > 0 && q[P_KH] > 0 &&
+                  q[P_KW] > 0 && q[P_SH] > 0 && q[P_SW] > 0 && q[P_PT] >= 0 && q[P_PL] >= 0 &&
+                  static_cast<int64_t>(q[P_N]) * q[P_H] * q[P_W] * q[P_CIN] < (1ll << 31);
+  if (!ok) napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid pooling parameters");
+  return ok;
+}
+
+// One call's arguments, read by index in the order a kernel states them: the heap (argument 0) on
+// construction, then its parameters, scalars and tensors. Each read checks its argument and throws its
+// PG_NATIVE_ARGS error, so the first bad argument in that order decides the error. Once a read has failed
+// (a JS exception is pending) the later ones call no N-API and give null tensors, zero numbers and zero
+// parameters, so a kernel reads everything it needs, then asks complete() once before it touches a tensor.
+// A call with another argument count does nothing and throws nothing, as the kernels always did.
+class KernelArgs {
+ public:
+  KernelArgs(napi_env env, napi_callback_info info, size_t count, bool withHeap = true) : env_(env) {
+    size_t argc = MAX_ARGS;
+    napi_get_cb_info(env, info, &argc, argv_, nullptr, nullptr);
+    ok_ = argc == count && count <= MAX_ARGS && (!withHeap || heapArg(env, argv_[0], &base_, &len_));
+  }
+
+  const int* eltParams(size_t i) { return read(eltParamsArg, i); }
+  const int* poolParams(size_t i) { return read(poolParamsArg, i); }
+
+  // A number argument; `what` is the error message if it is not one.
+  double number(size_t i, const char* what) { return scalar(napi_get_value_double, i, what); }
+  int64_t int64(size_t i, const char* what) { return scalar(napi_get_value_int64, i, what); }
+  int32_t int32(size_t i, const char* what) { return scalar(napi_get_value_int32, i, what); }
+
+  // A tensor of `count` 4-byte elements at the byte offset in argument i, checked to lie in the heap; an
+  // offset of -1 (absent) returns null and makes complete() fail. optional(): absent is allowed.
+  template <typename T = float>
+  T* tensor(size_t i, size_t count) {
+    T* t = optional<T>(i, count);
+    missing_ = missing_ || (ok_ && !t);
+    return t;
+  }
+  template <typename T = float>
+  T* optional(size_t i, size_t count) {
+    static_assert(sizeof(T) == 4, "offsetArg checks a 4-byte alignment");
+    float* t = nullptr;
+    if (ok_) ok_ = offsetArg(env_, argv_[i], base_, len_, sizeof(T) * count, &t);
+    return reinterpret_cast<T*>(t);
+  }
+
+  // Every read succeeded and every tensor() is present; `consistent` is the kernel's own rule for its
+  // optional() tensors. A missing tensor throws "missing tensor".
+  bool complete(bool consistent = true) {
+    if (!ok_) return false;
+    if (missing_ || !consistent) {
+      napi_throw_error(env_, "PG_NATIVE_ARGS", "missing tensor");
+      ok_ = false;
+    }
+    return ok_;
+  }
+
+  uint8_t* heap() const { return base_; }
+  size_t heapBytes() const { return len_; }
+
+ private:
+  static constexpr size_t MAX_ARGS = 12;
+
+  // A failed read of parameters gives zeros, so the sizes a kernel derives from them before complete() are 0.
+  static constexpr int NO_PARAMS[P_COUNT] = {};
+
+  const int* read(bool (*arg)(napi_env, napi_value, int**), size_t i) {
+    int* p = nullptr;
+    if (ok_) ok_ = arg(env_, argv_[i], &p);
+    return ok_ ? p : NO_PARAMS;
+  }
+
+  template <typename T>
+  T scalar(napi_status (*get)(napi_env, napi_value, T*), size_t i, const char* what) {
+    T v = 0;
+    if (ok_) ok_ = check(env_, get(env_, argv_[i], &v), what);
+    return v;
+  }
+
+  napi_env env_;
+  napi_value argv_[MAX_ARGS];
+  uint8_t* base_ = nullptr;
+  size_t len_ = 0;
+  bool ok_ = false;
+  bool missing_ = false;
+};
+
 // tfjs's Round: half to even, the sign kept (round(-0.3) = -0). Adding and subtracting 2^23 rounds a float
 // below 2^23 in magnitude to an integer in the current (nearest-even) mode; larger ones already are.
 inline float roundHalfEven(float v) {
@@ -448,23 +539,14 @@ inline float expApprox(float v) {
 // q_hb = trunc(q_s/step)·step, hb = q_hb·unit, lb = q_s·unit - hb. s has E_SCALES entries, each for a
 // contiguous block of the tensor (1: per tensor; the batch size: per sample).
 napi_value PgQuantSplit(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value a[7];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* e;
-  float *x, *s, *r, *hb, *lb;
-  if (argc != 7 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[6], &e)) return nullptr;
-  const size_t bytes = 4ull * e[E_SIZE];
-  if (!offsetArg(env, a[1], base, len, bytes, &x) || !offsetArg(env, a[2], base, len, 4ull * e[E_SCALES], &s) ||
-      !offsetArg(env, a[3], base, len, bytes, &r) || !offsetArg(env, a[4], base, len, bytes, &hb) ||
-      !offsetArg(env, a[5], base, len, bytes, &lb))
-    return nullptr;
-  if (!x || !s || !r || !hb || (!lb && e[E_HBITS] != 0)) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
+  KernelArgs args(env, info, 7);
+  const int* e = args.eltParams(6);
+  const float* x = args.tensor(1, e[E_SIZE]);
+  const float* s = args.tensor(2, e[E_SCALES]);
+  float* r = args.tensor(3, e[E_SIZE]);
+  float* hb = args.tensor(4, e[E_SIZE]);
+  float* lb = args.optional(5, e[E_SIZE]);
+  if (!args.complete(lb || e[E_HBITS] == 0)) return nullptr;
   const float n = static_cast<float>((1 << e[E_BITS]) - 1);
   const float step = static_cast<float>(1 << (e[E_HBITS] ? e[E_BITS] - e[E_HBITS] : 0));
   const float invStep = 1.f / step;  // a power of two: exact
@@ -521,23 +603,15 @@ double sumInLanes(const float* __restrict t, size_t cnt) {
 // pgQuantBackward(heap, g, r, hb, s, dx, dsHb, params): with in = 1[|r| <= 1] (the clip bounds pass),
 // dx = g·in and, when E_WANT_SUM, dsHb[0] = Σ g·(hb/s - in·r) (the high-bit share of the LSQ scale gradient).
 napi_value PgQuantBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value a[8];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* e;
-  float *g, *r, *hb, *s, *dx, *ds;
-  if (argc != 8 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[7], &e)) return nullptr;
-  const size_t bytes = 4ull * e[E_SIZE];
-  if (!offsetArg(env, a[1], base, len, bytes, &g) || !offsetArg(env, a[2], base, len, bytes, &r) ||
-      !offsetArg(env, a[3], base, len, bytes, &hb) || !offsetArg(env, a[4], base, len, 4ull * e[E_SCALES], &s) ||
-      !offsetArg(env, a[5], base, len, bytes, &dx) || !offsetArg(env, a[6], base, len, 4, &ds))
-    return nullptr;
-  if (!g || !r || !hb || !s || !dx || (e[E_WANT_SUM] != 0) != (ds != nullptr)) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
+  KernelArgs args(env, info, 8);
+  const int* e = args.eltParams(7);
+  const float* g = args.tensor(1, e[E_SIZE]);
+  const float* r = args.tensor(2, e[E_SIZE]);
+  const float* hb = args.tensor(3, e[E_SIZE]);
+  const float* s = args.tensor(4, e[E_SCALES]);
+  float* dx = args.tensor(5, e[E_SIZE]);
+  float* ds = args.optional(6, 1);
+  if (!args.complete((e[E_WANT_SUM] != 0) == (ds != nullptr))) return nullptr;
   const size_t block = e[E_SIZE] / e[E_SCALES];
   double sum = 0;
   float term[CHUNK];
@@ -566,29 +640,19 @@ napi_value PgQuantBackward(napi_env env, napi_callback_info info) {
 // dx = (dy·unit)·(in·n)/s, and per scale entry ds = Σ dy·q_s/n - Σ dr·r/s with dr = (dy·unit)·(in·n)
 // (autodiff's Σ dr·x/s² with x/s = r; sums in double).
 napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value a[7];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* e;
-  float *dy, *r, *s, *dx, *ds;
-  if (argc != 7 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[6], &e)) return nullptr;
-  const size_t bytes = 4ull * e[E_SIZE];
-  if (!offsetArg(env, a[1], base, len, bytes, &dy) || !offsetArg(env, a[2], base, len, bytes, &r) ||
-      !offsetArg(env, a[3], base, len, 4ull * e[E_SCALES], &s) || !offsetArg(env, a[4], base, len, bytes, &dx) ||
-      !offsetArg(env, a[5], base, len, 4ull * e[E_SCALES], &ds))
-    return nullptr;
-  if (!dy || !r || !s || !dx || !ds) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
+  KernelArgs args(env, info, 7);
+  const int* e = args.eltParams(6);
+  const float* dy = args.tensor(1, e[E_SIZE]);
+  const float* r = args.tensor(2, e[E_SIZE]);
+  const float* s = args.tensor(3, e[E_SCALES]);
+  float* dx = args.tensor(4, e[E_SIZE]);
+  float* ds = args.tensor(5, e[E_SCALES]);
+  if (!args.complete()) return nullptr;
   const float n = static_cast<float>((1 << e[E_BITS]) - 1);
   const size_t block = e[E_SIZE] / e[E_SCALES];
   for (int i = 0; i < e[E_SCALES]; i++) {
     const float si = s[i];
     const float unit = si / n;
-    const size_t lo = i * block, hi = lo + block;
     double sumR = 0, sumQ = 0;
     float termR[CHUNK], termQ[CHUNK];
     for (size_t lo = i * block, end = lo + block; lo < end; lo += CHUNK) {
@@ -617,24 +681,16 @@ napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
 // pgGateForward(heap, ohb, olb, delta, y, z, m, params): z = O_hb - Δ (Δ per channel, the last axis),
 // M = step(z), O = O_hb + M·O_lb.
 napi_value PgGateForward(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value a[8];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* e;
-  float *ohb, *olb, *d, *y, *z, *m;
-  if (argc != 8 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[7], &e)) return nullptr;
-  const size_t bytes = 4ull * e[E_SIZE];
+  KernelArgs args(env, info, 8);
+  const int* e = args.eltParams(7);
   const int c = e[E_CHANNELS];
-  if (!offsetArg(env, a[1], base, len, bytes, &ohb) || !offsetArg(env, a[2], base, len, bytes, &olb) ||
-      !offsetArg(env, a[3], base, len, 4ull * c, &d) || !offsetArg(env, a[4], base, len, bytes, &y) ||
-      !offsetArg(env, a[5], base, len, bytes, &z) || !offsetArg(env, a[6], base, len, bytes, &m))
-    return nullptr;
-  if (!ohb || !olb || !d || !y || !z || !m) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
+  const float* ohb = args.tensor(1, e[E_SIZE]);
+  const float* olb = args.tensor(2, e[E_SIZE]);
+  const float* d = args.tensor(3, c);
+  float* y = args.tensor(4, e[E_SIZE]);
+  float* z = args.tensor(5, e[E_SIZE]);
+  float* m = args.tensor(6, e[E_SIZE]);
+  if (!args.complete()) return nullptr;
   const size_t rows = e[E_SIZE] / c;
   for (size_t i = 0; i < rows; i++) {
     const size_t o = i * c;
@@ -684,29 +740,20 @@ float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, 
 // slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE), dz = (dy·O_lb + dGate)·slope (dGate -1: absent),
 // dO_hb = dy + dz, dO_lb = dy·M, dΔ = -Σ dz per channel, and with E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
 napi_value PgGateBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value a[12];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* e;
-  double alphaD;
-  float *dy, *olb, *z, *m, *dg, *dohb, *dolb, *dd, *dot;
-  if (argc != 12 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[10], &e) ||
-      !check(env, napi_get_value_double(env, a[11], &alphaD), "alpha must be a number"))
-    return nullptr;
-  const size_t bytes = 4ull * e[E_SIZE];
+  KernelArgs args(env, info, 12);
+  const int* e = args.eltParams(10);
+  const double alphaD = args.number(11, "alpha must be a number");
   const int c = e[E_CHANNELS];
-  if (!offsetArg(env, a[1], base, len, bytes, &dy) || !offsetArg(env, a[2], base, len, bytes, &olb) ||
-      !offsetArg(env, a[3], base, len, bytes, &z) || !offsetArg(env, a[4], base, len, bytes, &m) ||
-      !offsetArg(env, a[5], base, len, bytes, &dg) || !offsetArg(env, a[6], base, len, bytes, &dohb) ||
-      !offsetArg(env, a[7], base, len, bytes, &dolb) || !offsetArg(env, a[8], base, len, 4ull * c, &dd) ||
-      !offsetArg(env, a[9], base, len, 4, &dot))
-    return nullptr;
-  if (!dy || !olb || !z || !m || !dohb || !dolb || !dd || (e[E_WANT_SUM] != 0) != (dot != nullptr)) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
+  const float* dy = args.tensor(1, e[E_SIZE]);
+  const float* olb = args.tensor(2, e[E_SIZE]);
+  const float* z = args.tensor(3, e[E_SIZE]);
+  const float* m = args.tensor(4, e[E_SIZE]);
+  const float* dg = args.optional(5, e[E_SIZE]);
+  float* dohb = args.tensor(6, e[E_SIZE]);
+  float* dolb = args.tensor(7, e[E_SIZE]);
+  float* dd = args.tensor(8, c);
+  float* dot = args.optional(9, 1);
+  if (!args.complete((e[E_WANT_SUM] != 0) == (dot != nullptr))) return nullptr;
   const float alpha = static_cast<float>(alphaD);
   const bool sparse = e[E_SPARSE] != 0;
   const size_t rows = e[E_SIZE] / c;
@@ -724,25 +771,16 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// setThreads(n): the OpenMP team size for this JS thread's convolutions (n >= 1).
 // pgQuantizeWeights(heap, w, wq, params): pg's per-tensor weight quantizer, the same float32 ops in the same
 // order as quantizeWeights' composed ones: s_w = max(max|w|, 1e-12), wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w).
 // max is exact in any order; sign(±0) is +0 as tfjs's Sign, so ±0 weights give +0 there too.
 napi_value PgQuantizeWeights(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value a[4];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* e;
-  float *w, *wq;
-  if (argc != 4 || !heapArg(env, a[0], &base, &len) || !eltParamsArg(env, a[3], &e)) return nullptr;
+  KernelArgs args(env, info, 4);
+  const int* e = args.eltParams(3);
   const size_t size = e[E_SIZE];
-  if (!offsetArg(env, a[1], base, len, 4 * size, &w) || !offsetArg(env, a[2], base, len, 4 * size, &wq)) return nullptr;
-  if (!w || !wq) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
+  const float* w = args.tensor(1, size);
+  float* wq = args.tensor(2, size);
+  if (!args.complete()) return nullptr;
   const float n = static_cast<float>((1 << e[E_BITS]) - 1);
   float m = 0.f;
   for (size_t i = 0; i < size; i++) {
@@ -765,35 +803,15 @@ napi_value PgQuantizeWeights(napi_env env, napi_callback_info info) {
 // OutW, KernelH, KernelW, strides, pads; dilation 1). Padded cells never win; ties go to the last cell in
 // the window's row-major order (tfjs-wasm's MaxPoolGrad choice). arg holds the winner's flat input index, -1 for a
 // window without an input cell (y = -inf there).
-bool poolParams(napi_env env, napi_value v, int** p) {
-  if (!paramsArg(env, v, p)) return false;
-  const int* q = *p;
-  const bool ok = q[P_N] > 0 && q[P_H] > 0 && q[P_W] > 0 && q[P_CIN] > 0 && q[P_OH] > 0 && q[P_OW] > 0 && q[P_KH] > 0 &&
-                  q[P_KW] > 0 && q[P_SH] > 0 && q[P_SW] > 0 && q[P_PT] >= 0 && q[P_PL] >= 0 &&
-                  static_cast<int64_t>(q[P_N]) * q[P_H] * q[P_W] * q[P_CIN] < (1ll << 31);
-  if (!ok) napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid pooling parameters");
-  return ok;
-}
-
 napi_value PgMaxPool(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value a[5];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* p;
-  float *x, *y, *argF;
-  if (argc != 5 || !heapArg(env, a[0], &base, &len) || !poolParams(env, a[4], &p)) return nullptr;
+  KernelArgs args(env, info, 5);
+  const int* p = args.poolParams(4);
   const int N = p[P_N], H = p[P_H], W = p[P_W], C = p[P_CIN], OH = p[P_OH], OW = p[P_OW];
-  const size_t outBytes = 4ull * N * OH * OW * C;
-  if (!offsetArg(env, a[1], base, len, 4ull * N * H * W * C, &x) || !offsetArg(env, a[2], base, len, outBytes, &y) ||
-      !offsetArg(env, a[3], base, len, outBytes, &argF))
-    return nullptr;
-  if (!x || !y || !argF) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
-  int32_t* arg = reinterpret_cast<int32_t*>(argF);
+  const size_t outSize = 1ull * N * OH * OW * C;
+  const float* x = args.tensor(1, 1ull * N * H * W * C);
+  float* y = args.tensor(2, outSize);
+  int32_t* arg = args.tensor<int32_t>(3, outSize);
+  if (!args.complete()) return nullptr;
   for (int b = 0; b < N; b++)
     for (int oh = 0; oh < OH; oh++)
       for (int ow = 0; ow < OW; ow++) {
@@ -840,24 +858,14 @@ napi_value PgMaxPool(napi_env env, napi_callback_info info) {
 // pgMaxPoolBackward(heap, dy, arg, dx, params): dx = 0, then dx[arg] += dy in the output's row-major order, so
 // an input cell that wins several windows sums their gradients in the order tfjs's MaxPoolGrad does.
 napi_value PgMaxPoolBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value a[5];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* p;
-  float *dy, *argF, *dx;
-  if (argc != 5 || !heapArg(env, a[0], &base, &len) || !poolParams(env, a[4], &p)) return nullptr;
+  KernelArgs args(env, info, 5);
+  const int* p = args.poolParams(4);
   const size_t inSize = 1ull * p[P_N] * p[P_H] * p[P_W] * p[P_CIN];
   const size_t outSize = 1ull * p[P_N] * p[P_OH] * p[P_OW] * p[P_CIN];
-  if (!offsetArg(env, a[1], base, len, 4 * outSize, &dy) || !offsetArg(env, a[2], base, len, 4 * outSize, &argF) ||
-      !offsetArg(env, a[3], base, len, 4 * inSize, &dx))
-    return nullptr;
-  if (!dy || !argF || !dx) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
-  const int32_t* arg = reinterpret_cast<const int32_t*>(argF);
+  const float* dy = args.tensor(1, outSize);
+  const int32_t* arg = args.tensor<int32_t>(2, outSize);
+  float* dx = args.tensor(3, inSize);
+  if (!args.complete()) return nullptr;
   std::fill(dx, dx + inSize, 0.f);
   for (size_t o = 0; o < outSize; o++) {
     const int32_t i = arg[o];
@@ -866,12 +874,11 @@ napi_value PgMaxPoolBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// setThreads(n): the OpenMP team size for this JS thread's convolutions (n >= 1).
 napi_value SetThreads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  int32_t n;
-  if (argc != 1 || !check(env, napi_get_value_int32(env, a[0], &n), "threads must be a number")) return nullptr;
+  KernelArgs args(env, info, 1, /*withHeap=*/false);
+  const int32_t n = args.int32(0, "threads must be a number");
+  if (!args.complete()) return nullptr;
   if (n < 1) {
     napi_throw_range_error(env, "PG_NATIVE_ARGS", "threads must be >= 1");
     return nullptr;
@@ -892,15 +899,12 @@ napi_value GetThreads(napi_env env, napi_callback_info) {
 // part of a channel concat. tfjs-wasm copies such short rows through a typed-array view each, and a JS
 // copyWithin a row still pays a call a row; one memcpy a row here.
 napi_value ColumnCopy(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value a[7];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  if (argc != 7 || !heapArg(env, a[0], &base, &len)) return nullptr;
+  KernelArgs args(env, info, 7);
   int64_t v[6];
-  for (int i = 0; i < 6; i++)
-    if (!check(env, napi_get_value_int64(env, a[i + 1], &v[i]), "column copy arguments must be numbers")) return nullptr;
+  for (int i = 0; i < 6; i++) v[i] = args.int64(i + 1, "column copy arguments must be numbers");
+  if (!args.complete()) return nullptr;
+  uint8_t* base = args.heap();
+  const size_t len = args.heapBytes();
   const int64_t src = v[0], srcStride = v[1], dst = v[2], dstStride = v[3], rows = v[4], width = v[5];
   if (rows <= 0 || width <= 0) return nullptr;
   const auto fits = [&](int64_t at, int64_t stride) {
