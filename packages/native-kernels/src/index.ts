@@ -59,6 +59,8 @@ export interface NativeKernels {
   pgMaxPool(heap: Uint8Array, x: number, y: number, arg: number, params: Int32Array): void;
   /** dx = 0, then dx[arg] += dy in output order (pgMaxPool's gradient). */
   pgMaxPoolBackward(heap: Uint8Array, dy: number, arg: number, dx: number, params: Int32Array): void;
+  /** out[p] = Σ_k slots[k·out.length + p] in float32, k in order from +0 (any thread count gives the same bits). */
+  sumSlots(slots: Float32Array, shards: number, out: Float32Array): void;
   /** The OpenMP team size of the calling JS thread's convolutions (each worker thread has its own). */
   setThreads(n: number): void;
   getThreads(): number;
