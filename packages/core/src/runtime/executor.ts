@@ -154,6 +154,9 @@ export class Executor {
     };
     const asked = new Set(opts.outputs ?? []);
     const fusedInto = new Set<Node>();
+    // While training: the values no trained variable flows into (the feeds, constants, what only they compute).
+    const constant = new Set<string>(opts.training ? this.graph.inputs.map((i) => i.name).filter((n) => !this.graph.initializers.has(n)) : []);
+    const isConstant = (name: string): boolean => !name || constant.has(name) || (this.graph.initializers.has(name) && !(this.param(name) instanceof tf.Variable));
     for (const step of this.plan(opts.outputs)) {
       const { node } = step;
       if (fusedInto.has(node)) {
@@ -181,7 +184,8 @@ export class Executor {
       // Conv + Relu in one kernel when nobody asks for the conv's own output and no tape records.
       const fuse = !opts.training && step.fusable && !asked.has(node.outputs[0]) ? step.fusable : undefined;
       const inputs = node.inputs.map(lookup);
-      const outs = this.callKernel(step, inputs, shapes, opts, fuse?.activation);
+      const outs = this.callKernel(step, inputs, shapes, opts, fuse?.activation, isConstant);
+      if (opts.training && node.inputs.every(isConstant)) node.outputs.forEach((o) => o && constant.add(o));
       if (fuse) {
         values.set(fuse.node.outputs[0], outs[0]);
         fusedInto.add(fuse.node);
@@ -213,13 +217,14 @@ export class Executor {
     return groups === undefined ? undefined : nhwc(channelShuffleNhwc(x.t, groups));
   }
 
-  private callKernel(step: Step, inputs: (RtValue | undefined)[], shapes: SeenShapes, opts: RunOptions, activation?: 'relu' | 'relu6'): RtValue[] {
+  private callKernel(step: Step, inputs: (RtValue | undefined)[], shapes: SeenShapes, opts: RunOptions, activation?: 'relu' | 'relu6', isConstant?: (name: string) => boolean): RtValue[] {
     const { node } = step;
     const ctx: KernelContext = {
       node,
       opset: step.opset,
       activation,
       training: opts.training ?? false,
+      needsGradient: (i) => !(opts.training && isConstant?.(node.inputs[i] ?? '')),
       observer: opts.observer,
       settings: opts.settings ?? {},
       readInts: (i) => this.readNumbers(node.inputs[i], inputs[i], shapes, opts),

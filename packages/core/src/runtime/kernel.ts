@@ -34,6 +34,13 @@ export interface KernelContext {
    * whose output feeds nothing but a Relu or a ReLU6 Clip, outside training (see Executor).
    */
   readonly activation?: 'relu' | 'relu6';
+  /**
+   * While training: whether input `i` depends on a trained variable, i.e. whether the backward pass needs its
+   * gradient. False for the model's inputs and what only they and constants compute (a stem conv's input):
+   * tfjs computes every input's gradient of a custom op, so kernels skip the ones nobody reads. Optional:
+   * absent means yes.
+   */
+  readonly needsGradient?: (i: number) => boolean;
   /** Integer values of input `i` (shape-like inputs: Reshape's shape, Slice's starts...). */
   readInts(i: number): number[] | undefined;
   /** Float values of input `i` (Clip's min/max...). */

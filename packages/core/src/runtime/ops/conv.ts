@@ -28,12 +28,13 @@ function geometry2d(a: SpatialAttrs, inHW: [number, number], kHW: [number, numbe
  * ONNX Conv on an NHWC input with an ONNX-layout weight [cout, cin/group, kh, kw]: plain, depthwise
  * (group = cin = cout/multiplier) and grouped convolutions.
  */
-export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation): tf.Tensor4D {
+export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation, inputGrad = true): tf.Tensor4D {
   if (w.rank !== 4) throw unsupported(node, `only 2-D convolutions run on NHWC activations (weight rank ${w.rank})`);
-  return conv2d(node, spatialAttrs(node, 2), x, w as tf.Tensor4D, bias, filterGrad, activation);
+  return conv2d(node, spatialAttrs(node, 2), x, w as tf.Tensor4D, bias, filterGrad, activation, inputGrad);
 }
 
-function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, filterGrad: boolean, activation?: FusedActivation): tf.Tensor4D {
+/** `inputGrad` false: the input's gradient is not needed (zeros; plain convs skip its backward-data pass). */
+function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, filterGrad: boolean, activation?: FusedActivation, inputGrad = true): tf.Tensor4D {
   const group = attrInt(node, 'group', 1);
   const [cout, cinPerGroup, kh, kw] = w.shape;
   const cin = x.shape[3];
@@ -50,7 +51,7 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
   const run: Conv2dGeometry = subsample ? { ...g, strides: [1, 1] } : g;
   // Training with the native kernels: oneDNN reads the ONNX-layout weight and writes its gradient in that
   // layout, so no per-step transpose (and none of its gradient) runs.
-  if (group === 1 && onnxLayoutTrainable(x, w.shape, g, bias)) return conv2dTrainable(x, w, g, bias, filterGrad, activation, 'oihw');
+  if (group === 1 && onnxLayoutTrainable(x, w.shape, g, bias)) return conv2dTrainable(x, w, g, bias, filterGrad, activation, 'oihw', inputGrad);
   const wHwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, cin/group, cout]
   let y: tf.Tensor4D;
   let fused = false;
@@ -58,7 +59,7 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
   // The activation goes into the kernel only where nothing follows it (subsampling comes after the conv).
   const act = subsample ? undefined : activation;
   if (group === 1) {
-    y = conv2dTrainable(x, wHwio, run, bias, filterGrad, act);
+    y = conv2dTrainable(x, wHwio, run, bias, filterGrad, act, 'hwio', inputGrad);
     fused = true;
   } else if (cinPerGroup === 1 && cout % cin === 0) {
     // Depthwise: tfjs wants [kh, kw, cin, multiplier]; ONNX orders output channels group-major, as tfjs does.
@@ -123,7 +124,7 @@ function conv(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const b = inputs[2]?.t;
   switch (w.rank) {
     case 4:
-      return [nhwc(convNhwc(node, toNhwc(x) as tf.Tensor4D, w, b, weightGradients(ctx), ctx.activation))];
+      return [nhwc(convNhwc(node, toNhwc(x) as tf.Tensor4D, w, b, weightGradients(ctx), ctx.activation, ctx.needsGradient?.(0) ?? true))];
     case 3:
       return [plain(conv1d(node, toLogical(x), w, b, weightGradients(ctx)))];
     case 5:

@@ -19,7 +19,7 @@ export interface Conv2dGeometry {
  * they are computed here as forward convolutions: tfjs's wasm backend has no Conv2DBackpropFilter kernel,
  * and its Conv2DBackpropInput is a plain loop 4-7x slower than its XNNPACK forward conv.
  */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation, layout: WeightLayout = 'hwio'): tf.Tensor4D {
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation, layout: WeightLayout = 'hwio', inputGrad = true): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
   // Inference only (the executor fuses no activation while training): one pass over the output instead of two.
@@ -27,8 +27,10 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
   const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
     // tfjs computes every input's gradient of a custom op; skip the filter's when weights are frozen.
     const dw = filterGrad ? conv2dFilterGrad(xs, d, ws.shape, g, layout) : tf.zerosLike(ws);
-    return [conv2dInputGrad(d, ws, xs.shape, g, layout), dw];
+    return [dx(d, xs, ws), dw];
   };
+  // ... and the input's when nothing upstream is trained (a stem conv reading the model input).
+  const dx = (d: tf.Tensor4D, xs: tf.Tensor, ws: tf.Tensor): tf.Tensor => (inputGrad ? conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g, layout) : tf.zerosLike(xs));
   // The forward: tfjs's conv (the native kernel when on) on a tfjs filter, oneDNN straight on an ONNX one.
   const forward = (xi: tf.Tensor4D, wi: tf.Tensor4D, bi?: tf.Tensor): tf.Tensor4D =>
     layout === 'oihw'
@@ -54,9 +56,9 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
       value: forward(xi, wi, bi),
       gradFunc: (dy, [xs, ws]) => {
         const d = dy as tf.Tensor4D;
-        if (!filterGrad) return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g, layout), tf.zerosLike(ws), channelSum(d, bi)];
+        if (!filterGrad) return [dx(d, xs, ws), tf.zerosLike(ws), channelSum(d, bi)];
         const [dw, db] = conv2dFilterBiasGrad(xs as tf.Tensor4D, d, ws.shape, g, bi, layout);
-        return [conv2dInputGrad(d, ws as tf.Tensor4D, xs.shape, g, layout), dw, db];
+        return [dx(d, xs, ws), dw, db];
       },
     };
   });
