@@ -61,6 +61,11 @@ export interface NativeKernels {
   pgMaxPoolBackward(heap: Uint8Array, dy: number, arg: number, dx: number, params: Int32Array): void;
   /** out[p] = Σ_k slots[k·out.length + p] in float32, k in order from +0 (any thread count gives the same bits). */
   sumSlots(slots: Float32Array, shards: number, out: Float32Array): void;
+  /**
+   * One Adam step in place (x, m, v: byte offsets of grad.length floats in the heap), bit-identical to tfjs's
+   * AdamOptimizer. scalars: β1, 1-β1, β2, 1-β2, 1-β1^t, 1-β2^t, ε, -lr (as float32).
+   */
+  adamUpdate(heap: Uint8Array, x: number, m: number, v: number, grad: Float32Array, scalars: Float32Array): void;
   /** The OpenMP team size of the calling JS thread's convolutions (each worker thread has its own). */
   setThreads(n: number): void;
   getThreads(): number;

@@ -9,6 +9,7 @@ import { RUNTIME_SETTINGS } from '../runtime/kernel.js';
 import { reportModel } from '../metrics/index.js';
 import { META, SETTINGS, actScaleMode, floatTwin, pgLayers } from '../pg/index.js';
 import { calibrate } from './calibrate.js';
+import { nativeAdamStep } from './native-adam.js';
 import { DataParallelGradients, defaultWorkers } from './parallel/data-parallel.js';
 import { checkResumable, checkpointOptions, modelFingerprint, type AdamState, type FinetuneCheckpoint, type TensorValues } from './checkpoint.js';
 import { bestEvaluation } from './best-evaluation.js';
@@ -221,10 +222,11 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
         const g = await engine.step(batch, step);
         const [l, sp] = [g.loss, 1 - g.gateOn / (g.gateTotal || 1)];
         tf.tidy(() => {
-          const grads = engine.tensors(g.grads);
-          const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: grads[v.name] }));
+          const grads = engine.slices(g.grads);
+          const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: tf.tensor(grads[v.name], v.shape, 'float32') }));
           gateOpt.applyGradients(pick(gateVars));
-          if (weightOpt) weightOpt.applyGradients(pick(weightVars));
+          // The weights' Adam (most of the parameters) in one native pass when the addon is on: the same bits.
+          if (weightOpt && !nativeAdamStep(weightOpt, [...weightVars.values()].map((v) => ({ variable: v, grad: grads[v.name] })))) weightOpt.applyGradients(pick(weightVars));
           // Scales stay positive whatever a step does.
           for (const l of layers) if (!l.dynamic) gateVars.get(l.actScale)!.assign(tf.maximum(gateVars.get(l.actScale)!, 1e-6));
         });

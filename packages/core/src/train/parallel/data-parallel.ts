@@ -162,12 +162,12 @@ export class DataParallelGradients {
     Atomics.add(new Int32Array(this.buffers.control), 0, 1);
   }
 
-  /** The summed gradients as tensors keyed by variable name (for tf.Optimizer.applyGradients). */
-  tensors(grads: Float32Array): Record<string, tf.Tensor> {
-    const out: Record<string, tf.Tensor> = {};
+  /** The summed gradients keyed by variable name: views into `grads`, each the variable's size. */
+  slices(grads: Float32Array): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {};
     let offset = 0;
     for (const v of this.main.vars) {
-      out[v.name] = tf.tensor(grads.subarray(offset, offset + v.size), v.shape, 'float32');
+      out[v.name] = grads.subarray(offset, offset + v.size);
       offset += v.size;
     }
     return out;
