@@ -382,82 +382,7 @@ void run(Conv& c, int kind, float* srcSide, float* dstSide, float* wUser, float*
   s.strm.wait();
 }
 
-// convForward(heap, xOff, wOff, bOff, yOff, params)
-napi_value ConvForward(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value a[6];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* p;
-  float *x, *w, *b, *y;
-  if (argc != 6 || !heapArg(env, a[0], &base, &len) || !paramsArg(env, a[5], &p) || !validParams(env, p)) return nullptr;
-  if (!offsetArg(env, a[1], base, len, srcBytes(p), &x) || !offsetArg(env, a[2], base, len, weiBytes(p), &w) ||
-      !offsetArg(env, a[3], base, len, 4ull * p[P_COUT], &b) || !offsetArg(env, a[4], base, len, dstBytes(p), &y))
-    return nullptr;
-  if (!x || !w || !y || (p[P_HAS_BIAS] != 0) != (b != nullptr)) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor");
-    return nullptr;
-  }
-  return guarded(env, [&] {
-    run(get(K_FWD, p), K_FWD, x, y, w, b);
-  });
-}
-
-// convBackwardData(heap, dyOff, wOff, dxOff, params)
-napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value a[5];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* p;
-  float *dy, *w, *dx;
-  if (argc != 5 || !heapArg(env, a[0], &base, &len) || !paramsArg(env, a[4], &p) || !validParams(env, p)) return nullptr;
-  if (!offsetArg(env, a[1], base, len, dstBytes(p), &dy) || !offsetArg(env, a[2], base, len, weiBytes(p), &w) ||
-      !offsetArg(env, a[3], base, len, srcBytes(p), &dx))
-    return nullptr;
-  if (!dy || !w || !dx || p[P_HAS_BIAS] || p[P_ACT]) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor or a bias/activation on a backward-data call");
-    return nullptr;
-  }
-  return guarded(env, [&] {
-    run(get(K_BWD_DATA, p), K_BWD_DATA, dx, dy, w, nullptr);
-  });
-}
-
-// convBackwardWeights(heap, xOff, dyOff, dwOff, dbOff, params)
-napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value a[6];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  uint8_t* base;
-  size_t len;
-  int* p;
-  float *x, *dy, *dw, *db;
-  if (argc != 6 || !heapArg(env, a[0], &base, &len) || !paramsArg(env, a[5], &p) || !validParams(env, p)) return nullptr;
-  if (!offsetArg(env, a[1], base, len, srcBytes(p), &x) || !offsetArg(env, a[2], base, len, dstBytes(p), &dy) ||
-      !offsetArg(env, a[3], base, len, weiBytes(p), &dw) || !offsetArg(env, a[4], base, len, 4ull * p[P_COUT], &db))
-    return nullptr;
-  if (!x || !dy || !dw || (p[P_HAS_BIAS] != 0) != (db != nullptr) || p[P_ACT]) {
-    napi_throw_error(env, "PG_NATIVE_ARGS", "missing tensor or an activation on a backward-weights call");
-    return nullptr;
-  }
-  return guarded(env, [&] {
-    run(get(K_BWD_WEIGHTS, p), K_BWD_WEIGHTS, x, dy, dw, db);
-  });
-}
-
-// ---- PG quantizer and gate (element-wise) ---------------------------------------------------------------
-//
-// Why hand-written: composed from tfjs-wasm ops, one gated conv's quantizer and gate run ~25 element-wise
-// kernels forward and backward, each a full pass over the activation (and several of them slow in tfjs-wasm);
-// together they were about half a training step once the convolutions went native. These loops do each in
-// one pass, single-threaded (so the results never depend on a thread count), plain C++ the compiler
-// vectorises. The forwards repeat the composed ops' float32 operations in the same order (see
-// packages/core/src/pg/fused-conv.ts), so their outputs are bit-identical; build with -ffp-contract=off so no
-// multiply-add is fused. The backwards' sums accumulate in double, so they may differ from tfjs's float
-// sums in the last bits.
+// ---- Reading the kernels' arguments --------------------------------------------------------------------
 
 // Element-wise parameters, in the order the JS side packs them (an Int32Array of E_COUNT).
 enum EltParam { E_SIZE, E_SCALES, E_BITS, E_HBITS, E_CHANNELS, E_SPARSE, E_WANT_SUM, E_COUNT };
@@ -526,6 +451,12 @@ class KernelArgs {
     ok_ = argc == count && count <= MAX_ARGS && (!withHeap || heapArg(env, argv_[0], &base_, &len_));
   }
 
+  // A convolution's parameters, checked (validParams).
+  const int* convParams(size_t i) {
+    const int* p = read(paramsArg, i);
+    if (ok_) ok_ = validParams(env_, p);
+    return ok_ ? p : NO_PARAMS;
+  }
   const int* eltParams(size_t i) { return read(eltParamsArg, i); }
   const int* poolParams(size_t i) { return read(poolParamsArg, i); }
 
@@ -551,11 +482,11 @@ class KernelArgs {
   }
 
   // Every read succeeded and every tensor() is present; `consistent` is the kernel's own rule for its
-  // optional() tensors. A missing tensor throws "missing tensor".
-  bool complete(bool consistent = true) {
+  // optional() tensors and parameters. A missing tensor or a broken rule throws `message`.
+  bool complete(bool consistent = true, const char* message = "missing tensor") {
     if (!ok_) return false;
     if (missing_ || !consistent) {
-      napi_throw_error(env_, "PG_NATIVE_ARGS", "missing tensor");
+      napi_throw_error(env_, "PG_NATIVE_ARGS", message);
       ok_ = false;
     }
     return ok_;
@@ -598,6 +529,57 @@ class KernelArgs {
   bool ok_ = false;
   bool missing_ = false;
 };
+
+// ---- Convolution entry points --------------------------------------------------------------------------
+
+// convForward(heap, xOff, wOff, bOff, yOff, params)
+napi_value ConvForward(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 6);
+  const int* p = args.convParams(5);
+  float* x = args.tensor(1, srcBytes(p) / 4);
+  float* w = args.tensor(2, weiBytes(p) / 4);
+  float* b = args.optional(3, p[P_COUT]);
+  float* y = args.tensor(4, dstBytes(p) / 4);
+  if (!args.complete((p[P_HAS_BIAS] != 0) == (b != nullptr))) return nullptr;
+  return guarded(env, [&] { run(get(K_FWD, p), K_FWD, x, y, w, b); });
+}
+
+// convBackwardData(heap, dyOff, wOff, dxOff, params)
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 5);
+  const int* p = args.convParams(4);
+  float* dy = args.tensor(1, dstBytes(p) / 4);
+  float* w = args.tensor(2, weiBytes(p) / 4);
+  float* dx = args.tensor(3, srcBytes(p) / 4);
+  if (!args.complete(!p[P_HAS_BIAS] && !p[P_ACT], "missing tensor or a bias/activation on a backward-data call"))
+    return nullptr;
+  return guarded(env, [&] { run(get(K_BWD_DATA, p), K_BWD_DATA, dx, dy, w, nullptr); });
+}
+
+// convBackwardWeights(heap, xOff, dyOff, dwOff, dbOff, params)
+napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 6);
+  const int* p = args.convParams(5);
+  float* x = args.tensor(1, srcBytes(p) / 4);
+  float* dy = args.tensor(2, dstBytes(p) / 4);
+  float* dw = args.tensor(3, weiBytes(p) / 4);
+  float* db = args.optional(4, p[P_COUT]);
+  if (!args.complete((p[P_HAS_BIAS] != 0) == (db != nullptr) && !p[P_ACT],
+                     "missing tensor or an activation on a backward-weights call"))
+    return nullptr;
+  return guarded(env, [&] { run(get(K_BWD_WEIGHTS, p), K_BWD_WEIGHTS, x, dy, dw, db); });
+}
+
+// ---- PG quantizer and gate (element-wise) ---------------------------------------------------------------
+//
+// Why hand-written: composed from tfjs-wasm ops, one gated conv's quantizer and gate run ~25 element-wise
+// kernels forward and backward, each a full pass over the activation (and several of them slow in tfjs-wasm);
+// together they were about half a training step once the convolutions went native. These loops do each in
+// one pass, single-threaded (so the results never depend on a thread count), plain C++ the compiler
+// vectorises. The forwards repeat the composed ops' float32 operations in the same order (see
+// packages/core/src/pg/fused-conv.ts), so their outputs are bit-identical; build with -ffp-contract=off so no
+// multiply-add is fused. The backwards' sums accumulate in double, so they may differ from tfjs's float
+// sums in the last bits.
 
 // tfjs's Round: half to even, the sign kept (round(-0.3) = -0). Adding and subtracting 2^23 rounds a float
 // below 2^23 in magnitude to an integer in the current (nearest-even) mode; larger ones already are.
@@ -879,9 +861,19 @@ napi_value PgQuantizeWeights(napi_env env, napi_callback_info info) {
   float* wq = args.tensor(2, size);
   if (!args.complete()) return nullptr;
   const float n = static_cast<float>((1 << e[E_BITS]) - 1);
+  // max |w| in 8 independent lanes, so the compiler vectorises it (a single running max is one long dependency
+  // chain). Max is exact and every comparison skips NaN, so the lanes give the single loop's value.
+  float lanes[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  size_t i0 = 0;
+  for (; i0 + 8 <= size; i0 += 8)
+    for (int k = 0; k < 8; k++) {
+      const float v = std::fabs(w[i0 + k]);
+      lanes[k] = v > lanes[k] ? v : lanes[k];
+    }
   float m = 0.f;
-  for (size_t i = 0; i < size; i++) {
-    const float v = std::fabs(w[i]);
+  for (int k = 0; k < 8; k++) m = lanes[k] > m ? lanes[k] : m;
+  for (; i0 < size; i0++) {
+    const float v = std::fabs(w[i0]);
     m = v > m ? v : m;
   }
   const float floor = 1e-12f;
