@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
+import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
@@ -38,15 +39,6 @@ const workers = values.workers === undefined ? undefined : Number(values.workers
 await initBackend(values.backend);
 console.log(`pg convolutions: ${activeNativeKernels() ? 'oneDNN (native)' : `tfjs ${values.backend} (native off: ${nativeUnavailableReason()})`}`);
 
-/** Random samples with labels, as a Dataset (speed does not depend on the values). */
-function randomData(size, sampleShape, numClasses) {
-  const rng = mulberry32(1);
-  const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
-  const x = Float32Array.from({ length: size * sampleSize }, () => rng() * 2 - 1);
-  const labels = Int32Array.from({ length: size }, () => Math.floor(rng() * numClasses));
-  return new InMemoryDataset({ name: 'random', size, sampleShape, numClasses, labels, writeSample: (i, out, o) => out.set(x.subarray(i * sampleSize, (i + 1) * sampleSize), o) });
-}
-
 async function pgStep(name, batch, steps) {
   let model;
   let data;
@@ -62,7 +54,7 @@ async function pgStep(name, batch, steps) {
       if (r.status !== 0) throw new Error(`exporting ${name} failed: ${r.stderr}`);
     }
     model = await readModel(path);
-    data = randomData((steps + 2) * batch, [3, 224, 224], 1000);
+    data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
   const { model: gated, layers } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });

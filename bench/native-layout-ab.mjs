@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, convertModel, finetune, initBackend, mulberry32, nativeUnavailableReason, readModel } from '../packages/core/dist/index.js';
+import { randomDataset } from './support/random-dataset.mjs';
 import { median, zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
@@ -28,13 +29,8 @@ if (!activeNativeKernels()) {
   process.exit(1);
 }
 const model = await readModel(join(zooDir(), `${values.model}-224.onnx`));
-// Random samples (speed does not depend on the values): one warm-up step plus `steps` timed ones.
-const size = (steps + 2) * batch;
-const sample = 3 * 224 * 224;
-const rng = mulberry32(1);
-const x = Float32Array.from({ length: size * sample }, () => rng() * 2 - 1);
-const labels = Int32Array.from({ length: size }, () => Math.floor(rng() * 1000));
-const data = new InMemoryDataset({ name: 'random', size, sampleShape: [3, 224, 224], numClasses: 1000, labels, writeSample: (i, out, o) => out.set(x.subarray(i * sample, (i + 1) * sample), o) });
+// One warm-up step plus `steps` timed ones, on random samples.
+const data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
 
 const times = { blocked: [], nhwc: [] };
 for (let round = 1; round <= rounds; round++) {

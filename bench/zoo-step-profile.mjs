@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { timeWasmKernels } from './support/kernel-timer.mjs';
+import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,12 +20,7 @@ const name = process.argv[2] ?? 'resnet18';
 const top = Number(process.argv[3] ?? 18);
 const model = await readModel(join(zooDir(), `${name}-224.onnx`));
 const batch = 16;
-const size = 3 * batch;
-const sampleSize = 3 * 224 * 224;
-const rng = mulberry32(1);
-const x = Float32Array.from({ length: size * sampleSize }, () => rng() * 2 - 1);
-const labels = Int32Array.from({ length: size }, () => Math.floor(rng() * 1000));
-const data = new InMemoryDataset({ name: 'random', size, sampleShape: [3, 224, 224], numClasses: 1000, labels, writeSample: (i, out, o) => out.set(x.subarray(i * sampleSize, (i + 1) * sampleSize), o) });
+const data = randomDataset({ InMemoryDataset, mulberry32 }, 3 * batch, [3, 224, 224], 1000);
 const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
 let t0 = 0;
 // Step 1 warms up (primitive caches, allocations); timed: step 2 and the final held-out evaluation after it.
