@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { CONV_PARAM_COUNT, ConvActivation, ConvParam, ConvWeightLayout, loadNativeKernels, type NativeKernels } from '@pg/native-kernels';
+import { heapOffset, wasmHeap } from './wasm-heap.js';
 
 /**
  * oneDNN convolutions on tensors of tfjs's wasm backend, in place in the wasm heap (see
@@ -63,24 +64,15 @@ function params(s: NativeConvShape, activation: NativeActivation, hasBias: boole
   return p;
 }
 
-function offset(backend: BackendWasm, t: tf.TensorInfo): number {
-  return backend.dataIdMap.get(t.dataId).memoryOffset;
-}
-
-// Read after every allocation: makeOutput can grow the wasm Memory, which detaches the old buffer.
-function heap(backend: BackendWasm): Uint8Array {
-  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
-}
-
 export function nativeConvForward(k: NativeKernels, backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, s: NativeConvShape, activation: NativeActivation): tf.TensorInfo {
   const out = backend.makeOutput([s.n, s.outH, s.outW, s.cout], 'float32');
-  k.convForward(heap(backend), offset(backend, x), offset(backend, filter), bias ? offset(backend, bias) : -1, offset(backend, out), params(s, activation, bias !== undefined));
+  k.convForward(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, filter), heapOffset(backend, bias), heapOffset(backend, out), params(s, activation, bias !== undefined));
   return out;
 }
 
 export function nativeConvBackwardData(k: NativeKernels, backend: BackendWasm, dy: tf.TensorInfo, filter: tf.TensorInfo, s: NativeConvShape): tf.TensorInfo {
   const out = backend.makeOutput([s.n, s.h, s.w, s.cin], 'float32');
-  k.convBackwardData(heap(backend), offset(backend, dy), offset(backend, filter), offset(backend, out), params(s, 'linear', false));
+  k.convBackwardData(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, filter), heapOffset(backend, out), params(s, 'linear', false));
   return out;
 }
 
@@ -88,6 +80,6 @@ export function nativeConvBackwardData(k: NativeKernels, backend: BackendWasm, d
 export function nativeConvBackwardWeights(k: NativeKernels, backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, s: NativeConvShape, withBias: boolean): { dw: tf.TensorInfo; db?: tf.TensorInfo } {
   const dw = backend.makeOutput(s.weightLayout === 'oihw' ? [s.cout, s.cin / s.groups, s.kh, s.kw] : [s.kh, s.kw, s.cin / s.groups, s.cout], 'float32');
   const db = withBias ? backend.makeOutput([s.cout], 'float32') : undefined;
-  k.convBackwardWeights(heap(backend), offset(backend, x), offset(backend, dy), offset(backend, dw), db ? offset(backend, db) : -1, params(s, 'linear', withBias));
+  k.convBackwardWeights(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, dw), heapOffset(backend, db), params(s, 'linear', withBias));
   return { dw, db };
 }

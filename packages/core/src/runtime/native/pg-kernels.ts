@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { CONV_PARAM_COUNT, ConvParam, ELT_PARAM_COUNT, EltParam, type NativeKernels } from '@pg/native-kernels';
+import { heapOffset, wasmHeap } from './wasm-heap.js';
 
 /**
  * The PG quantizer's and gate's element-wise passes as wasm-backend kernels backed by the addon (one pass each
@@ -28,15 +29,6 @@ export interface MaxPoolAttrs {
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Inputs = Record<string, tf.TensorInfo | undefined>;
 
-function offset(backend: BackendWasm, t: tf.TensorInfo | undefined): number {
-  return t ? backend.dataIdMap.get(t.dataId).memoryOffset : -1;
-}
-
-// Read after every allocation: makeOutput can grow the wasm Memory, which detaches the old buffer.
-function heap(backend: BackendWasm): Uint8Array {
-  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
-}
-
 function sizeOf(t: tf.TensorInfo): number {
   return t.shape.reduce((a, b) => a * b, 1);
 }
@@ -63,7 +55,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const [x, s] = required(args.inputs as Inputs, 'x', 's');
     const { bits, hbits } = args.attrs as { bits: number; hbits: number };
     const [r, hb, lb] = [0, 1, 2].map(() => backend.makeOutput(x.shape, 'float32'));
-    k.pgQuantSplit(heap(backend), offset(backend, x), offset(backend, s), offset(backend, r), offset(backend, hb), offset(backend, lb),
+    k.pgQuantSplit(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, s), heapOffset(backend, r), heapOffset(backend, hb), heapOffset(backend, lb),
       params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: hbits }));
     return [r, hb, lb];
   };
@@ -72,7 +64,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const [g, r, hb, s] = required(args.inputs as Inputs, 'g', 'r', 'hb', 's');
     const dx = backend.makeOutput(g.shape, 'float32');
     const ds = backend.makeOutput([], 'float32');
-    k.pgQuantBackward(heap(backend), offset(backend, g), offset(backend, r), offset(backend, hb), offset(backend, s), offset(backend, dx), offset(backend, ds),
+    k.pgQuantBackward(wasmHeap(backend), heapOffset(backend, g), heapOffset(backend, r), heapOffset(backend, hb), heapOffset(backend, s), heapOffset(backend, dx), heapOffset(backend, ds),
       params({ [EltParam.Size]: sizeOf(g), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: 1, [EltParam.WantSum]: 1 }));
     return [dx, ds];
   };
@@ -81,7 +73,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const [x, s] = required(args.inputs as Inputs, 'x', 's');
     const { bits } = args.attrs as { bits: number };
     const [r, xq] = [0, 1].map(() => backend.makeOutput(x.shape, 'float32'));
-    k.pgQuantSplit(heap(backend), offset(backend, x), offset(backend, s), offset(backend, r), offset(backend, xq), -1,
+    k.pgQuantSplit(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, s), heapOffset(backend, r), heapOffset(backend, xq), -1,
       params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: 0 }));
     return [r, xq];
   };
@@ -91,7 +83,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const { bits } = args.attrs as { bits: number };
     const dx = backend.makeOutput(dy.shape, 'float32');
     const ds = backend.makeOutput(s.shape, 'float32');
-    k.pgFakeQuantBackward(heap(backend), offset(backend, dy), offset(backend, r), offset(backend, s), offset(backend, dx), offset(backend, ds),
+    k.pgFakeQuantBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, r), heapOffset(backend, s), heapOffset(backend, dx), heapOffset(backend, ds),
       params({ [EltParam.Size]: sizeOf(dy), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits }));
     return [dx, ds];
   };
@@ -99,7 +91,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const backend = args.backend as BackendWasm;
     const [ohb, olb, delta] = required(args.inputs as Inputs, 'ohb', 'olb', 'delta');
     const [y, z, m] = [0, 1, 2].map(() => backend.makeOutput(ohb.shape, 'float32'));
-    k.pgGateForward(heap(backend), offset(backend, ohb), offset(backend, olb), offset(backend, delta), offset(backend, y), offset(backend, z), offset(backend, m),
+    k.pgGateForward(wasmHeap(backend), heapOffset(backend, ohb), heapOffset(backend, olb), heapOffset(backend, delta), heapOffset(backend, y), heapOffset(backend, z), heapOffset(backend, m),
       params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }));
     return [y, z, m];
   };
@@ -112,8 +104,8 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const [dohb, dolb] = [0, 1].map(() => backend.makeOutput(dy.shape, 'float32'));
     const dDelta = backend.makeOutput([c], 'float32');
     const dot = backend.makeOutput([], 'float32');
-    k.pgGateBackward(heap(backend), offset(backend, dy), offset(backend, olb), offset(backend, z), offset(backend, m), offset(backend, inputs.dGate),
-      offset(backend, dohb), offset(backend, dolb), offset(backend, dDelta), offset(backend, dot),
+    k.pgGateBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, olb), heapOffset(backend, z), heapOffset(backend, m), heapOffset(backend, inputs.dGate),
+      heapOffset(backend, dohb), heapOffset(backend, dolb), heapOffset(backend, dDelta), heapOffset(backend, dot),
       params({ [EltParam.Size]: sizeOf(dy), [EltParam.Bits]: 1, [EltParam.Channels]: c, [EltParam.Sparse]: sparse ? 1 : 0, [EltParam.WantSum]: 1 }), alpha);
     return [dohb, dolb, dDelta, dot];
   };
@@ -122,7 +114,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const [w] = required(args.inputs as Inputs, 'w');
     const { bits } = args.attrs as { bits: number };
     const wq = backend.makeOutput(w.shape, 'float32');
-    k.pgQuantizeWeights(heap(backend), offset(backend, w), offset(backend, wq), params({ [EltParam.Size]: sizeOf(w), [EltParam.Bits]: bits }));
+    k.pgQuantizeWeights(wasmHeap(backend), heapOffset(backend, w), heapOffset(backend, wq), params({ [EltParam.Size]: sizeOf(w), [EltParam.Bits]: bits }));
     return [wq];
   };
   const poolParams = (x: tf.TensorInfo, outH: number, outW: number, a: MaxPoolAttrs): Int32Array => {
@@ -150,7 +142,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const shape = [x.shape[0], a.outH, a.outW, x.shape[3]];
     const y = backend.makeOutput(shape, 'float32');
     const arg = backend.makeOutput(shape, 'int32');
-    k.pgMaxPool(heap(backend), offset(backend, x), offset(backend, y), offset(backend, arg), poolParams(x, a.outH, a.outW, a));
+    k.pgMaxPool(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, y), heapOffset(backend, arg), poolParams(x, a.outH, a.outW, a));
     return [y, arg];
   };
   const maxPoolBackward = (args: KernelArgs): tf.TensorInfo[] => {
@@ -158,7 +150,7 @@ function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
     const [dy, arg, x] = required(args.inputs as Inputs, 'dy', 'arg', 'x');
     const a = args.attrs as unknown as MaxPoolAttrs;
     const dx = backend.makeOutput(x.shape, 'float32');
-    k.pgMaxPoolBackward(heap(backend), offset(backend, dy), offset(backend, arg), offset(backend, dx), poolParams(x, dy.shape[1], dy.shape[2], a));
+    k.pgMaxPoolBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, arg), heapOffset(backend, dx), poolParams(x, dy.shape[1], dy.shape[2], a));
     return [dx];
   };
   return [
