@@ -149,7 +149,8 @@ Conv& get(int kind, const int* p) {
   std::string key(reinterpret_cast<const char*>(p), sizeof(int) * P_COUNT);
   key.push_back(static_cast<char>(kind));
   key.append(std::to_string(omp_get_max_threads()));
-  key.push_back(blockedActivations(p) ? 'b' : 'n');
+  const bool mayBlock = blockedActivations(p);
+  key.push_back(mayBlock ? 'b' : 'n');
   auto it = s.cache.find(key);
   if (it != s.cache.end()) return *it->second;
 
@@ -157,7 +158,6 @@ Conv& get(int kind, const int* p) {
   c->src = memory::desc({p[P_N], p[P_CIN], p[P_H], p[P_W]}, dt::f32, tag::nhwc);
   c->dst = memory::desc({p[P_N], p[P_COUT], p[P_OH], p[P_OW]}, dt::f32, tag::nhwc);
   c->wei = userWeights(p);
-  c->blocked = blockedActivations(p);
   // With tag::any oneDNN picks its preferred activation layout; the backward passes take the forward's.
   const memory::desc anySrc({p[P_N], p[P_CIN], p[P_H], p[P_W]}, dt::f32, tag::any);
   const memory::desc anyDst({p[P_N], p[P_COUT], p[P_OH], p[P_OW]}, dt::f32, tag::any);
@@ -175,8 +175,8 @@ Conv& get(int kind, const int* p) {
     attr.set_post_ops(ops);
   }
   const prop_kind fwdKind = kind == K_FWD ? prop_kind::forward_inference : prop_kind::forward_training;
-  const memory::desc& fSrc = c->blocked ? anySrc : c->src;
-  const memory::desc& fDst = c->blocked ? anyDst : c->dst;
+  const memory::desc& fSrc = mayBlock ? anySrc : c->src;
+  const memory::desc& fDst = mayBlock ? anyDst : c->dst;
   auto fwdDesc = hasBias
       ? convolution_forward::desc(fwdKind, algorithm::convolution_direct, fSrc, anyWei,
                                   memory::desc({p[P_COUT]}, dt::f32, tag::a), fDst, strides, dil, padL, padR)
@@ -185,7 +185,7 @@ Conv& get(int kind, const int* p) {
   convolution_forward::primitive_desc fwd(fwdDesc, attr, s.eng);
   c->psrc = fwd.src_desc();
   c->pdst = fwd.dst_desc();
-  c->blocked = c->psrc != c->src || c->pdst != c->dst;
+  c->blocked = c->psrc != c->src || c->pdst != c->dst;  // oneDNN may still have chosen NHWC
   if (kind == K_FWD) {
     c->pwei = fwd.weights_desc();
     c->prim = convolution_forward(fwd);

@@ -205,13 +205,18 @@ export class DataParallelGradients {
     const sum = new Float32Array(this.total);
     // The native addon does the same additions on every core (bit-identical, ~10x faster for ResNet-18).
     const native = activeNativeKernels();
-    if (native) native.sumSlots(slots.subarray(0, all.length * this.total), all.length, sum);
+    if (native) {
+      native.sumSlots(slots.subarray(0, all.length * this.total), all.length, sum);
+    } else {
+      for (const s of all) {
+        const slot = slots.subarray(s.index * this.total, (s.index + 1) * this.total);
+        for (let p = 0; p < this.total; p++) sum[p] += slot[p];
+      }
+    }
     let loss = 0;
     let gateOn = 0;
     let gateTotal = 0;
     for (const s of all) {
-      const slot = slots.subarray(s.index * this.total, (s.index + 1) * this.total);
-      if (!native) for (let p = 0; p < this.total; p++) sum[p] += slot[p];
       loss += results[s.index * 3];
       gateOn += results[s.index * 3 + 1];
       gateTotal += results[s.index * 3 + 2];
