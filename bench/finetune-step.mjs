@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
+import { runPgSteps } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';
 
@@ -57,17 +58,7 @@ async function pgStep(name, batch, steps) {
     data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
-  const { model: gated, layers } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-  const { result } = await finetune(gated, data, {
-    ...FINETUNE_DEFAULTS,
-    batchSize: batch,
-    maxSteps: steps + warmup,
-    trainWeights: true,
-    weightLr: 1e-4,
-    targetSparsity: 0.85,
-    calibrationBatches: name === 'bundled' ? 2 : 1,
-    workers,
-  });
+  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: name === 'bundled' ? 2 : 1, workers });
   return { step_ms_median: result.step_ms_median, steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
 }
 

@@ -17,6 +17,7 @@ import {
   FINETUNE_DEFAULTS, OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, convertModel, disableNativeConv, enableNativeConv,
   finetune, initBackend, nativeUnavailableReason, openDataset, readModel,
 } from '../packages/core/dist/index.js';
+import { runPgSteps } from './support/pg-step.mjs';
 import { median, zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
@@ -106,9 +107,8 @@ if (!values['no-step']) {
   const steps = Number(values.steps);
   const model = await readModel(join(root, 'fixtures/models/resnet-fmnist.onnx'));
   const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
-  const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
   const step = async () => {
-    const { result } = await finetune(gated, data, { ...FINETUNE_DEFAULTS, batchSize: stepBatch, maxSteps: steps + 3, trainWeights: true, weightLr: 1e-4, targetSparsity: 0.85, calibrationBatches: 2 });
+    const { result } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: stepBatch, maxSteps: steps + 3, calibrationBatches: 2 });
     return result.step_ms_median;
   };
   const hasTorch = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;

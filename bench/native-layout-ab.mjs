@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, convertModel, finetune, initBackend, mulberry32, nativeUnavailableReason, readModel } from '../packages/core/dist/index.js';
+import { runPgSteps } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { median, zooDir } from './support/zoo.mjs';
 
@@ -36,8 +37,7 @@ const times = { blocked: [], nhwc: [] };
 for (let round = 1; round <= rounds; round++) {
   for (const layout of round % 2 ? ['blocked', 'nhwc'] : ['nhwc', 'blocked']) {
     process.env.PG_NATIVE_BLOCKED = layout === 'blocked' ? '1' : '0';
-    const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-    const { result } = await finetune(gated, data, { ...FINETUNE_DEFAULTS, batchSize: batch, maxSteps: steps + 1, trainWeights: true, weightLr: 1e-4, targetSparsity: 0.85, calibrationBatches: 1, workers });
+    const { result } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + 1, calibrationBatches: 1, workers });
     times[layout].push(result.step_ms_median);
     console.log(`${values.model} round ${round} ${layout.padEnd(7)} ${result.step_ms_median.toFixed(0)} ms/step (median of ${result.steps}, batch ${batch})`);
   }

@@ -3,17 +3,17 @@
 // to see where a step goes. Usage (after `pnpm build`): node bench/profile-step.mjs "$PWD" [steps]
 import { createRequire } from 'node:module';
 import { timeWasmKernels } from './support/kernel-timer.mjs';
+import { runPgSteps } from './support/pg-step.mjs';
 const tf = createRequire(process.argv[2] + '/packages/core/package.json')('@tensorflow/tfjs-core');
 const root = process.argv[2];
 const { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } = await import(`${root}/packages/core/dist/index.js`);
 await initBackend('wasm');
 const kernels = timeWasmKernels(tf);
 const model = await readModel(`${root}/fixtures/models/resnet-fmnist.onnx`);
-const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
 const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
 const steps = Number(process.argv[3] ?? 4);
 let t0;
-const { result } = await finetune(gated, data, { ...FINETUNE_DEFAULTS, batchSize: 128, maxSteps: steps, trainWeights: true, targetSparsity: 0.85, calibrationBatches: 2 },
+const { result } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: 128, maxSteps: steps, calibrationBatches: 2 },
   { onProgress: (p) => { if (p.step === 1) t0 = kernels.start(); } });
 const wall = (performance.now() - t0) / (steps - 1);
 console.log(`median step ${result.step_ms_median.toFixed(0)} ms; per step: wall ${wall.toFixed(0)} ms, in kernels ${(kernels.totalMs() / (steps - 1)).toFixed(0)} ms`);

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { timeWasmKernels } from './support/kernel-timer.mjs';
+import { runPgSteps } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';
 
@@ -21,12 +22,11 @@ const top = Number(process.argv[3] ?? 18);
 const model = await readModel(join(zooDir(), `${name}-224.onnx`));
 const batch = 16;
 const data = randomDataset({ InMemoryDataset, mulberry32 }, 3 * batch, [3, 224, 224], 1000);
-const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
 let t0 = 0;
 // Step 1 warms up (primitive caches, allocations); timed: step 2 and the final held-out evaluation after it.
 // Native convolutions called straight from pg's ops (training, ONNX-layout weights) are not wasm kernels, so
 // they show only in the wall time, not in the per-kernel rows.
-await finetune(gated, data, { ...FINETUNE_DEFAULTS, batchSize: batch, maxSteps: 2, trainWeights: true, weightLr: 1e-4, targetSparsity: 0.85, calibrationBatches: 1, workers: 1 }, {
+await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: 2, calibrationBatches: 1, workers: 1 }, {
   onProgress: (p) => {
     if (p.step === 1) t0 = kernels.start();
   },
