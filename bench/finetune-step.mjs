@@ -34,6 +34,9 @@ const { values } = parseArgs({
   },
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
+// pg's native addon sets OMP_WAIT_POLICY=PASSIVE for its own threads when it loads; PyTorch gets the caller's
+// setting (unset: its OpenMP default), not pg's.
+const callerOmpWaitPolicy = process.env.OMP_WAIT_POLICY;
 const python = '/usr/bin/python3';
 const hasTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
 const workers = values.workers === undefined ? undefined : Number(values.workers);
@@ -66,6 +69,8 @@ function torchStep(name, batch, steps) {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  if (callerOmpWaitPolicy === undefined) delete env.OMP_WAIT_POLICY;
+  else env.OMP_WAIT_POLICY = callerOmpWaitPolicy;
   const warmup = name === 'bundled' ? 3 : 1;
   const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr}`);

@@ -6,7 +6,8 @@ into conv biases, global average pool, linear), the same PG placement as `pg con
 conv gated, second conv and shortcut convs quantized statically, stem and classifier float), the same
 quantizer (static learnable scale, 4/2 bits, 8-bit weights, straight-through estimators) and the same
 gate (hard step forward, sigmoid-surrogate backward, alpha 5). Both phases are computed densely, as the
-method's reference does. Weights and thresholds are trained with Adam, like `pg finetune --train-weights`.
+method's reference does; the low-bit phase computes no input gradient (the straight-through estimators make it
+zero), which is also what pg's fused gated conv skips. Weights and thresholds are trained with Adam, like `pg finetune --train-weights`.
 With --model resnet18 or mobilenet_v2: the torchvision model (random weights) at 224x224, BatchNorm folded
 into the convolutions (torch.fx), layers placed by the same rules as `pg convert` (a conv whose output goes
 into a ReLU/ReLU6 is gated; the first conv and the classifier stay float; depthwise and other convs are
@@ -92,10 +93,12 @@ class PGConv(QConv):
         q, unit = codes(x, self.scale, self.bits)
         step = 2 ** (self.bits - self.hbits)
         qhb = StraightThrough.apply(q / step, torch.trunc) * step
-        xq, xhb = q * unit, qhb * unit
         w = quant_weights(self.conv.weight, self.wbits)
-        ohb = self.linear(xhb, w, self.conv.bias)
-        olb = self.linear(xq - xhb, w, None)
+        ohb = self.linear(qhb * unit, w, self.conv.bias)
+        # The straight-through estimators give q and qhb the same gradient, so the low-bit codes q - qhb carry
+        # none: detached, autograd skips the low-bit conv's input gradient (zero anyway), as pg's fused conv
+        # does. The scale's gradient through this branch stays: olb = unit * conv(q - qhb).
+        olb = self.linear((q - qhb).detach(), w, None) * unit
         m = Gate.apply(ohb - self.threshold.view(1, -1, 1, 1), 5.0)
         self.fraction = m.mean()
         return ohb + m * olb
