@@ -1,16 +1,14 @@
-import { registerExportBackend } from './registry.js';
-import { onnxBackend } from './onnx.js';
-import { onnxPgBackend } from './onnx-pg.js';
-import { hwJsonBackend } from './hw-json/hw-json.js';
+import { registerExportFormat } from './registry.js';
+import { onnxFormat } from './onnx.js';
+import { onnxPgFormat } from './onnx-pg.js';
+import { hwJsonFormat } from './hw-json/hw-json.js';
 
-export type { ExportBackend, ExportOptions, ExportResult, ExportedFile } from './backend.js';
-export { registerExportBackend, exportBackend, exportBackendNames, exportBackends } from './registry.js';
-export { onnxBackend, toStandardOnnx, MIN_STANDARD_OPSET, type StandardOnnx } from './onnx.js';
-export { onnxPgBackend } from './onnx-pg.js';
-export { hwJsonBackend, describeForHardware, tensorFilePath } from './hw-json/hw-json.js';
+export type { ExportFileRole, ExportFileSpec, ExportFormat, ExportOptions, ExportResult, ExportedFile } from './export-format.js';
+export { registerExportFormat, exportFormat, exportFormatNames, exportFormats } from './registry.js';
+export { toStandardOnnx, MIN_STANDARD_OPSET, type StandardOnnx } from './onnx.js';
+export { describeForHardware, tensorFilePath } from './hw-json/hw-json.js';
 export * from './hw-json/format.js';
 
-// The built-in backends, in the order `pg export --help` lists them.
-registerExportBackend(onnxBackend);
-registerExportBackend(onnxPgBackend);
-registerExportBackend(hwJsonBackend);
+// The built-in formats, one line each, in the order `pg export --help` lists them. A format reached by
+// name needs nothing more: callers use exportFormat(name).
+for (const format of [onnxFormat, onnxPgFormat, hwJsonFormat]) registerExportFormat(format);

@@ -1,30 +1,30 @@
 import { UsageError } from '@pg/core';
-import type { ExportBackend } from './backend.js';
+import type { ExportFormat } from './export-format.js';
 
 /**
- * The export backends by name (the pattern of onnxruntime-common's backend registry: modules register
- * themselves, callers resolve a name). A later registration under the same name replaces the earlier
+ * The export formats by name (the pattern of onnxruntime-common's backend registry: formats are
+ * registered, callers resolve a name). A later registration under the same name replaces the earlier
  * one, so a user of the library can swap in their own implementation.
  */
-const backends = new Map<string, ExportBackend>();
+const formats = new Map<string, ExportFormat>();
 
-export function registerExportBackend(backend: ExportBackend): void {
-  backends.set(backend.name, backend);
+export function registerExportFormat(format: ExportFormat): void {
+  formats.set(format.name, format);
 }
 
-/** The backend registered under `name`; a UsageError listing the known names otherwise. */
-export function exportBackend(name: string): ExportBackend {
-  const b = backends.get(name);
-  if (!b) {
-    throw new UsageError(`Unknown export backend '${name}'.`, { action: `Use one of: ${exportBackendNames().join(', ')}.` });
+/** The format registered under `name`; a UsageError listing the known names otherwise. */
+export function exportFormat(name: string): ExportFormat {
+  const f = formats.get(name);
+  if (!f) {
+    throw new UsageError(`Unknown export format '${name}'.`, { action: `Use one of: ${exportFormatNames().join(', ')}.` });
   }
-  return b;
+  return f;
 }
 
-export function exportBackendNames(): string[] {
-  return [...backends.keys()];
+export function exportFormatNames(): string[] {
+  return [...formats.keys()];
 }
 
-export function exportBackends(): ExportBackend[] {
-  return [...backends.values()];
+export function exportFormats(): ExportFormat[] {
+  return [...formats.values()];
 }
