@@ -32,7 +32,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
 
   static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, B_avg, sparsity and costs, and the Pareto frontier of accuracy against B_avg (and against each --cost model).
 
-Every point is fine-tuned with the TRAINING flags, which mean what they mean for 'pg finetune'; --batch-size is also the batch of its measurement on --eval-data.
+Every point is fine-tuned with the TRAINING flags, which mean what they mean for 'pg finetune', and measured on --eval-data (without it, on --data, with a warning); --batch-size is also the batch of that measurement.
 
 --resume continues a sweep in --out-dir: points already complete there are kept and not run again (a folder holding a sweep is refused without it). --time-budget stops between points once the next point would likely end after the budget; the rest stay pending for a later --resume. Ctrl-C stops after the current training step; that point stays pending (exit 130).`;
 
