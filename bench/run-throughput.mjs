@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `pg run` throughput (images/s) against ONNX Runtime's on the same models and inputs, side by side in one
 // process: ResNet-18, MobileNetV2 and ShuffleNetV2 (torchvision, random weights) at batch 8, 224x224.
-// pg runs through the same run backend as `pg run --backend wasm` (load once, then time runs); ONNX Runtime
-// through `pg run --backend onnxruntime` (its default threads: one per core), and, for reference, with one
+// pg runs through the same run backend as `pg run` (on wasm; load once, then time runs); ONNX Runtime
+// through `pg run --runtime onnxruntime` (its default threads: one per core), and, for reference, with one
 // thread (pg's wasm backend is single-threaded). Rounds alternate pg and ORT so load drift on a shared machine
 // hits both; the median round is printed. Goal (issue 3): pg / ORT >= 0.5.
 //

@@ -36,7 +36,7 @@ pg report "$OUT/tuned.onnx" --data fashion-mnist:test --baseline "$MODEL" | tee 
 
 echo
 echo "== pg export (standard ONNX ops, for any runtime)"
-pg export "$OUT/tuned.onnx" --backend onnx -o "$OUT/tuned.standard.onnx"
+pg export "$OUT/tuned.onnx" --format onnx -o "$OUT/tuned.standard.onnx"
 
 echo
 echo "Models and the report are in $OUT/. Add --json to any command for machine-readable output."

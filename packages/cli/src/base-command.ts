@@ -1,9 +1,10 @@
-import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
-import { BACKENDS, initBackend, type BackendName } from '@pg/core';
+import { Command, Errors, type Interfaces } from '@oclif/core';
+import { initBackend, type BackendName } from '@pg/core';
 import { errorEnvelope, renderError, toUsageError, type SuccessEnvelope } from './envelope.js';
+import { backendFlag } from './flags.js';
 
 // A command's own flag replaces a global flag of the same name, as in oclif's parser ({...baseFlags, ...flags}):
-// pg run redefines --backend to add onnxruntime.
+// pg run and pg export redefine --backend to refuse the values it used to take there.
 export type PgFlags<T extends typeof Command> = Interfaces.InferredFlags<Omit<(typeof BaseCommand)['baseFlags'], keyof T['flags']> & T['flags']>;
 export type PgArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 
@@ -16,17 +17,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
-    backend: Flags.option({
-      options: BACKENDS,
-      default: 'wasm' as const,
-      helpGroup: 'GLOBAL',
-      summary: 'TensorFlow.js backend that runs the model.',
-      description: 'wasm is the default and fast; cpu is a slow fallback; node needs @tensorflow/tfjs-node with its native binary.',
-    })(),
+    backend: backendFlag(),
   };
 
   protected flags!: PgFlags<T>;
   protected args!: PgArgs<T>;
+  /** Flags the user gave (not filled in from a default). */
+  private given = new Set<string>();
   private readonly warnings: string[] = [];
 
   public override async init(): Promise<void> {
@@ -46,12 +43,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     this.flags = parsed.flags as PgFlags<T>;
     this.args = parsed.args as PgArgs<T>;
+    const meta = parsed.metadata.flags as Record<string, { setFromDefault?: boolean } | undefined>;
+    this.given = new Set(Object.keys(parsed.flags).filter((name) => meta[name]?.setFromDefault !== true));
     await this.initBackend();
   }
 
-  /** Initialises the TensorFlow.js backend the global --backend flag names; a command with other backends overrides this. */
+  /** Whether the user gave flag `name` (as opposed to its default). */
+  protected flagGiven(name: keyof PgFlags<T> & string): boolean {
+    return this.given.has(name);
+  }
+
+  /** Initialises the TensorFlow.js backend the global --backend flag names; a command that needs none yet overrides this. */
   protected async initBackend(): Promise<void> {
-    // Typed from BaseCommand's own flag: a command that redefines --backend overrides this method.
+    // Every command's --backend, global or its own, parses to a BackendName (flags.ts backendFlag).
     await initBackend((this.flags as { backend: BackendName }).backend);
   }
 

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { UsageError } from '@pg/core';
+import { BACKENDS, UsageError, type BackendName } from '@pg/core';
 
 /** Bounds of a numeric flag; messages name them so the user sees the allowed range. */
 export interface NumberBounds {
@@ -52,6 +52,60 @@ export const numberListFlag = Flags.custom<number>({
 /** Node names: `--include a,b` or `--include a --include b`. */
 export const nameListFlag = Flags.custom<string>({ multiple: true, multipleNonGreedy: true, delimiter: ',' });
 
+/** A positive integer flag (counts: steps, batches, samples). */
+export const countFlag = numberFlag({ integer: true, min: 1 });
+
+/**
+ * Sets the `--help` section of every flag of a group (oclif prints `<NAME> FLAGS`), so a command's help
+ * reads by topic however the groups are spread into it.
+ */
+export function inHelpGroup<T extends Record<string, object>>(name: string, flags: T): T {
+  return Object.fromEntries(Object.entries(flags).map(([k, f]) => [k, { ...f, helpGroup: name }])) as T;
+}
+
+/**
+ * A flag that was renamed: hidden from help, and refused with a usage error that names the new flag, so
+ * an old command line fails at once and says what to write. pg keeps one spelling per idea rather than
+ * aliases that would keep the old names alive in scripts, docs and tests.
+ */
+export function renamedFlag(now: string) {
+  return Flags.string({
+    hidden: true,
+    parse: async (input) => {
+      throw new UsageError(`this flag is now ${now}.`, { action: `Write ${now} ${input} instead.` });
+    },
+  });
+}
+
+/**
+ * The value of --backend: a TensorFlow.js backend. `moved` maps values that once meant something else
+ * in a command to what says it now (`pg export --backend onnx` is `--format onnx`); they are refused with
+ * a usage error naming it. The thrown message omits the flag name because oclif prefixes it.
+ */
+export function parseBackend(input: string, moved: Readonly<Record<string, string>> = {}): BackendName {
+  const backend = BACKENDS.find((b) => b === input);
+  if (backend !== undefined) return backend;
+  const now = moved[input];
+  if (now !== undefined) {
+    throw new UsageError(`'${input}' is not a TensorFlow.js backend (${BACKENDS.join(', ')}): use ${now}.`, {
+      action: `Write ${now} instead of --backend ${input}.`,
+    });
+  }
+  throw new UsageError(`expected one of ${BACKENDS.join(', ')}, got '${input}'`);
+}
+
+/** The global --backend flag (every command has it; see parseBackend for `moved`). */
+export function backendFlag(moved: Readonly<Record<string, string>> = {}) {
+  return Flags.custom<BackendName>({
+    helpValue: BACKENDS.join('|'),
+    default: 'wasm',
+    helpGroup: 'GLOBAL',
+    summary: 'TensorFlow.js backend that runs the model.',
+    description: 'wasm is the default and fast; cpu is a slow fallback; node needs @tensorflow/tfjs-node with its native binary.',
+    parse: async (input) => parseBackend(input, moved),
+  })();
+}
+
 const DATA_SPEC_HELP =
   'fashion-mnist:train or fashion-mnist:test (built in; add ?source=bundled for the subset shipped with pg), ' +
   'a .npz file with arrays x (N×C×H×W float32) and y (labels), or a .npy file of samples with --labels.';
@@ -96,13 +150,26 @@ export function requireDataFor(flags: { data?: string; labels?: string; mean?: n
   }
 }
 
+/** --eval-data and --eval-labels: held-out data, in the same forms as --data. */
+export const evalDataFlags = {
+  'eval-data': Flags.string({ helpValue: 'SPEC', summary: 'Held-out data to measure on (same forms as --data).' }),
+  'eval-labels': Flags.string({ helpValue: 'FILE', summary: 'Labels (.npy) for --eval-data x.npy.' }),
+};
+
+/** --eval-labels alone would be silently ignored: refuse it. */
+export function requireEvalDataFor(flags: { 'eval-data'?: string; 'eval-labels'?: string }): void {
+  if (flags['eval-labels'] !== undefined && flags['eval-data'] === undefined) {
+    throw new UsageError('--eval-labels applies only with --eval-data.', { action: 'Add --eval-data x.npy, or leave --eval-labels out.' });
+  }
+}
+
 /** -o/--output and --force for commands that write a model. */
 export const outputFlags = {
   output: Flags.string({
     char: 'o',
     required: true,
     helpValue: 'FILE',
-    summary: 'Where to write the model (replaced atomically if it exists).',
+    summary: 'The file to write (replaced atomically if it exists).',
   }),
   force: Flags.boolean({
     default: false,

@@ -35,6 +35,15 @@ export async function openDataFor(model: Model, flags: DataFlagValues): Promise<
   return { dataset, preprocess };
 }
 
+/** Opens `--eval-data` (with `--eval-labels`, and --data's other companions such as --mean/--std) when given. */
+export async function openEvalDataFor(
+  model: Model,
+  flags: Omit<DataFlagValues, 'data' | 'labels'> & { 'eval-data'?: string; 'eval-labels'?: string },
+): Promise<ModelData | undefined> {
+  const spec = flags['eval-data'];
+  return spec === undefined ? undefined : openDataFor(model, { ...flags, data: spec, labels: flags['eval-labels'] });
+}
+
 /** The model's first real input (older exporters also list initializers as graph inputs). */
 export function modelInput(model: Model): { name: string; shape?: Dim[] } {
   const input = model.graph.inputs.find((i) => !model.graph.initializers.has(i.name));

@@ -1,5 +1,5 @@
-// The docs are part of the contract: every flag and every exit code must be documented.
-import { readFileSync } from 'node:fs';
+// The docs are part of the contract: every command, every flag and every exit code must be documented.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   FileAccessError,
@@ -11,27 +11,47 @@ import {
   UsageError,
   type PgError,
 } from '@pg/core';
+import { exportFormatNames } from '@pg/exporters';
 import { describe, expect, it } from 'vitest';
-import Convert from '../src/commands/convert.js';
-import Export from '../src/commands/export.js';
-import Finetune from '../src/commands/finetune.js';
-import Report from '../src/commands/report.js';
-import Sweep from '../src/commands/sweep.js';
 import { INTERNAL } from '../src/envelope.js';
+import { pgCommands, sourceCommandIds, visibleFlags } from './support/commands.js';
 import { ROOT } from './support/pg.js';
 
 const doc = (name: string): string => readFileSync(join(ROOT, 'docs', name), 'utf8');
+const commands = await pgCommands();
 
-describe('docs/commands.md', () => {
-  const commands = doc('commands.md');
-  for (const cmd of [Convert, Finetune, Report, Sweep, Export]) {
-    it(`documents every flag of pg ${cmd.name.toLowerCase()}`, () => {
-      const section = commands.split(/^## /m).find((s) => s.startsWith(`pg ${cmd.name.toLowerCase()}`)) ?? '';
-      const own = Object.keys(cmd.flags).filter((f) => !section.includes(`--${f}`));
-      expect(own).toEqual([]);
-      for (const global of [...Object.keys(cmd.baseFlags), 'json']) expect(commands).toContain(`\`--${global}`);
+describe('the command list', () => {
+  it('is what src/commands holds (so the built folder is not stale, and the loops below cover every command)', () => {
+    expect(commands.map((c) => c.id)).toEqual(sourceCommandIds());
+  });
+  for (const cmd of commands) {
+    it(`pg ${cmd.id} has a JSON schema for its --json result`, () => {
+      expect(existsSync(join(ROOT, 'packages/cli/schemas', `${cmd.id}.schema.json`))).toBe(true);
     });
   }
+});
+
+describe('docs/commands.md', () => {
+  const text = doc('commands.md');
+  for (const cmd of commands) {
+    it(`documents pg ${cmd.id} and every flag it takes`, () => {
+      const section = text.split(/^## /m).find((s) => s.startsWith(`pg ${cmd.id}\n`)) ?? '';
+      expect(section, `no '## pg ${cmd.id}' section`).not.toBe('');
+      const { own, global } = visibleFlags(cmd);
+      expect(own.filter((f) => !section.includes(`--${f}`))).toEqual([]);
+      const globals = text.split(/^## /m).find((s) => s.startsWith('Global flags')) ?? '';
+      expect(global.filter((f) => !globals.includes(`\`--${f}`))).toEqual([]);
+    });
+  }
+});
+
+describe('export formats', () => {
+  it('the export schema and the pg export section of docs/commands.md name every registered format', () => {
+    const schema = JSON.parse(readFileSync(join(ROOT, 'packages/cli/schemas/export.schema.json'), 'utf8')) as { properties: { format: { enum: string[] } } };
+    expect(schema.properties.format.enum).toEqual(exportFormatNames());
+    const section = doc('commands.md').split(/^## /m).find((s) => s.startsWith('pg export\n')) ?? '';
+    expect(exportFormatNames().filter((name) => !section.includes(`| \`${name}\` |`))).toEqual([]);
+  });
 });
 
 describe('docs/exit-codes.md', () => {

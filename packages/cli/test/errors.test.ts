@@ -37,6 +37,15 @@ const cases: { name: string; args: () => string[]; env?: () => Record<string, st
   { name: 'a missing .npz data file', args: () => ['report', FIXTURES.tiny, '--data', join(tmp.dir, 'nothing.npz')], status: 6, code: 'PG_FILE_ACCESS', message: /nothing\.npz/ },
   { name: 'an unknown command', args: () => ['frobnicate'], status: 2, code: 'PG_USAGE', message: /frobnicate/ },
   { name: 'an unknown --backend', args: () => ['report', FIXTURES.tiny, '--data', 'fashion-mnist:test', '--backend', 'gpu'], status: 2, code: 'PG_USAGE', message: /gpu/ },
+  // One spelling per idea: the old one is refused, naming the new one.
+  {
+    name: 'pg sweep --steps, now --max-steps',
+    args: () => ['sweep', FIXTURES.tiny, '--data', 'fashion-mnist:train', '--target-sparsity', '0.8', '--out-dir', join(tmp.dir, 'sweep'), '--steps', '2'],
+    status: 2,
+    code: 'PG_USAGE',
+    message: /--steps: this flag is now --max-steps\./,
+  },
+  { name: 'pg finetune --steps=5', args: () => ['finetune', FIXTURES.tiny, '--data', 'fashion-mnist:train', '-o', out(), '--steps=5'], status: 2, code: 'PG_USAGE', message: /--steps: this flag is now --max-steps/ },
 ];
 
 /**

@@ -1,9 +1,11 @@
 // Unit tests of the CLI's own modules (no child process): parsing, error mapping, progress, tables.
 import { PassThrough } from 'node:stream';
-import { FileAccessError, UsageError, type FinetuneProgress } from '@pg/core';
+import { Parser } from '@oclif/core';
+import { FileAccessError, FINETUNE_DEFAULTS, UsageError, type FinetuneProgress } from '@pg/core';
 import { describe, expect, it } from 'vitest';
 import { errorEnvelope, renderError, toUsageError } from '../src/envelope.js';
-import { parseNumber } from '../src/flags.js';
+import { parseBackend, parseNumber } from '../src/flags.js';
+import { trainingFlags, trainingOptions, type TrainingOptions } from '../src/training-flags.js';
 import { createProgress, isCI, progressMode } from '../src/progress.js';
 import { duration, renderTable } from '../src/render/table.js';
 
@@ -19,6 +21,52 @@ describe('parseNumber', () => {
     expect(() => parseNumber('1.5', { integer: true })).toThrow(/expected an integer/);
     expect(() => parseNumber('1', { min: 0, below: 1 })).toThrow(/>= 0 and < 1, got 1/);
     expect(() => parseNumber('0', { above: 0 })).toThrow(/> 0/);
+  });
+});
+
+describe('parseBackend', () => {
+  it('takes the TensorFlow.js backends', () => {
+    expect(['wasm', 'cpu', 'node'].map((b) => parseBackend(b))).toEqual(['wasm', 'cpu', 'node']);
+  });
+  it('refuses anything else, and a moved value with the flag that takes it now', () => {
+    expect(() => parseBackend('gpu')).toThrow("expected one of wasm, cpu, node, got 'gpu'");
+    expect(() => parseBackend('onnx')).toThrow(/expected one of/);
+    const moved = { onnx: '--format onnx' };
+    expect(() => parseBackend('onnx', moved)).toThrow(/'onnx' is not a TensorFlow\.js backend .*: use --format onnx\./);
+    try {
+      parseBackend('onnx', moved);
+    } catch (e) {
+      expect(e).toBeInstanceOf(UsageError);
+      expect((e as UsageError).action).toBe('Write --format onnx instead of --backend onnx.');
+    }
+  });
+});
+
+describe('training flags', () => {
+  const parse = async (argv: string[]): Promise<TrainingOptions> => trainingOptions((await Parser.parse(argv, { flags: trainingFlags })).flags);
+
+  it("default to core's FINETUNE_DEFAULTS", async () => {
+    const options = await parse([]);
+    const defaults = Object.fromEntries(Object.keys(options).map((k) => [k, FINETUNE_DEFAULTS[k as keyof TrainingOptions]]));
+    expect(options).toEqual(defaults);
+  });
+  it('map every flag to its option', async () => {
+    const argv = [
+      '--epochs', '0.5', '--max-steps', '7', '--batch-size', '32', '--calibration-batches', '2', '--seed', '3', '--lr', '0.01',
+      '--train-weights', '--weight-lr', '0.0001', '--lr-schedule', 'constant', '--final-calibration', '--distill', '--gate-target', '0.1',
+      '--penalty', '0.002', '--sparsity-weight', '2', '--alpha', '3', '--sparse-backprop', '--recalibrate', '--workers', '2', '--shards', '8',
+    ];
+    expect(await parse(argv)).toEqual({
+      epochs: 0.5, maxSteps: 7, batchSize: 32, calibrationBatches: 2, seed: 3, lr: 0.01, trainWeights: true, weightLr: 0.0001,
+      lrSchedule: 'constant', finalCalibration: true, distill: true, gateTarget: 0.1, penalty: 0.002, sparsityWeight: 2, alpha: 3,
+      sparseBackprop: true, recalibrate: true, workers: 2, shards: 8,
+    });
+  });
+  it('refuse --steps, naming --max-steps', async () => {
+    const err = await parse(['--steps', '5']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toMatch(/--steps \n\tthis flag is now --max-steps\./);
+    expect((err as UsageError).action).toBe('Write --max-steps 5 instead.');
   });
 });
 

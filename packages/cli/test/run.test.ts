@@ -40,24 +40,33 @@ describe('pg run', () => {
     const ours = join(tmp.dir, 'y-wasm.npy');
     const theirs = join(tmp.dir, 'y-ort.npy');
     const a = await runJson(['run', FIXTURES.tiny, '--input', x, '-o', ours]);
-    const b = await runJson(['run', FIXTURES.tiny, '--input', `input=${x}`, '-o', theirs, '--backend', 'onnxruntime', '--output-name', 'logits']);
+    const b = await runJson(['run', FIXTURES.tiny, '--input', `input=${x}`, '-o', theirs, '--runtime', 'onnxruntime', '--output-name', 'logits']);
     expect(a).toMatchObject({
+      runtime: 'pg',
       backend: 'wasm',
       inputs: [{ name: 'input', file: x, dtype: 'float32', shape: [4, 1, 28, 28], file_dtype: 'float32' }],
       outputs: [{ name: 'logits', file: ours, dtype: 'float32', shape: [4, 10] }],
     });
-    expect(b).toMatchObject({ backend: 'onnxruntime', outputs: [{ name: 'logits', file: theirs }] });
+    expect(b).toMatchObject({ runtime: 'onnxruntime', backend: null, outputs: [{ name: 'logits', file: theirs }] });
     expect(maxRelativeDifference(await logits(ours), await logits(theirs))).toBeLessThan(1e-4);
   });
 
-  it('runs a gated model from pg convert on both backends alike', async () => {
+  it('runs a gated model from pg convert on both runtimes alike', async () => {
     const gated = join(tmp.dir, 'gated.onnx');
     expect((await pg(['convert', FIXTURES.tiny, '-o', gated, '--act-scale', 'dynamic'])).code).toBe(0);
     const ours = join(tmp.dir, 'g-wasm.npy');
     const theirs = join(tmp.dir, 'g-ort.npy');
     await runJson(['run', gated, '-i', x, '-o', ours]);
-    await runJson(['run', gated, '-i', x, '-o', theirs, '--backend', 'onnxruntime']);
+    await runJson(['run', gated, '-i', x, '-o', theirs, '--runtime', 'onnxruntime']);
     expect(maxRelativeDifference(await logits(ours), await logits(theirs))).toBeLessThan(1e-4);
+  });
+
+  it('runs pg on the TensorFlow.js backend --backend names', async () => {
+    const ours = join(tmp.dir, 'y-cpu.npy');
+    const reference = join(tmp.dir, 'y-cpu-ort.npy');
+    expect(await runJson(['run', FIXTURES.tiny, '--input', x, '-o', ours, '--backend', 'cpu'])).toMatchObject({ runtime: 'pg', backend: 'cpu' });
+    await runJson(['run', FIXTURES.tiny, '--input', x, '-o', reference, '--runtime', 'onnxruntime']);
+    expect(maxRelativeDifference(await logits(ours), await logits(reference))).toBeLessThan(1e-4);
   });
 
   it('prints what it read and wrote for humans', async () => {
@@ -67,7 +76,7 @@ describe('pg run', () => {
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/^input\s+input\s+float32\s+\[4, 1, 28, 28\]\s+\S*x\.npy$/m);
     expect(run.stdout).toMatch(/^output\s+logits\s+float32\s+\[4, 10\]\s+\S*y-human\.npy$/m);
-    expect(run.stdout).toMatch(/^Wrote \S*y-human\.npy \(backend wasm: run .*\)\.$/m);
+    expect(run.stdout).toMatch(/^Wrote \S*y-human\.npy \(pg on wasm: run .*\)\.$/m);
   });
 
   it('writes into a folder when -o names one', async () => {
@@ -131,6 +140,20 @@ describe.concurrent('pg run: bad inputs', () => {
       code: 'PG_USAGE',
       message: /gpu/,
     },
+    {
+      name: '--backend onnxruntime, which --runtime chooses',
+      args: async () => ['run', FIXTURES.tiny, '--input', x, '-o', join(tmp.dir, 'o7.npy'), '--backend', 'onnxruntime'],
+      status: 2,
+      code: 'PG_USAGE',
+      message: /^Error \[PG_USAGE\]: --backend: 'onnxruntime' is not a TensorFlow\.js backend .*use --runtime onnxruntime\.\nAction: Write --runtime onnxruntime instead of --backend onnxruntime\./,
+    },
+    {
+      name: 'a --backend for ONNX Runtime',
+      args: async () => ['run', FIXTURES.tiny, '--input', x, '-o', join(tmp.dir, 'o8.npy'), '--runtime', 'onnxruntime', '--backend', 'cpu'],
+      status: 2,
+      code: 'PG_USAGE',
+      message: /--backend cpu picks the TensorFlow\.js backend of --runtime pg/,
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: exit ${c.status} (${c.code}), nothing written`, async ({ expect }) => {
@@ -148,7 +171,7 @@ describe.concurrent('pg run: bad inputs', () => {
     });
   }
 
-  it('--backend onnxruntime is only for pg run: other commands keep wasm|cpu|node', async ({ expect }) => {
+  it('--backend is wasm|cpu|node in every command: onnxruntime is refused', async ({ expect }) => {
     const run = await pg(['inspect', FIXTURES.tiny, '--backend', 'onnxruntime']);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/onnxruntime/);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SweepResult } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ describe('pg sweep on the tiny CNN', () => {
   const sweep = (...extra: string[]) =>
     pg([
       'sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100',
-      '--bits', '4', '--hbits', '2,4', '--target-sparsity', '0.8,0.9', '--steps', '2', '--batch-size', '64',
+      '--bits', '4', '--hbits', '2,4', '--target-sparsity', '0.8,0.9', '--max-steps', '2', '--batch-size', '64',
       '--calibration-batches', '1', '--out-dir', dir, '--json', ...extra,
     ]);
   const readSummary = async (): Promise<SweepResult> => JSON.parse(await readFile(join(dir, 'sweep.json'), 'utf8')) as SweepResult;
@@ -91,10 +91,26 @@ describe('pg sweep on the tiny CNN', () => {
     expect(await readSummary()).toEqual(Object.fromEntries(Object.entries(s2).filter(([k]) => k !== 'out_dir' && k !== 'html')));
   });
 
-  it('refuses --resume with other settings', async () => {
+  it('refuses --resume with other settings, the whole fine-tuning recipe included', async () => {
     const run = await sweep('--resume', '--seed', '7');
     expect(run.code).toBe(2);
     expect(json(run)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/seed 0 → 7/) });
+    const recipe = await sweep('--resume', '--penalty', '0.01', '--final-calibration');
+    expect(recipe.code).toBe(2);
+    expect(json(recipe)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/final_calibration false → true, .*penalty 0\.001 → 0\.01/) });
+  });
+
+  it('resumes a sweep.json that does not record every recipe setting as one swept with their defaults', async () => {
+    const summary = await readSummary();
+    const { penalty, final_calibration, ...older } = summary.settings;
+    expect([penalty, final_calibration]).toEqual([0.001, false]);
+    await writeFile(join(dir, 'sweep.json'), JSON.stringify({ ...summary, settings: older }));
+    const other = await sweep('--resume', '--time-budget', '0s', '--penalty', '0.01');
+    expect(other.code).toBe(2);
+    expect(json(other)).toMatchObject({ message: expect.stringMatching(/penalty 0\.001 → 0\.01/) });
+    const run = await sweep('--resume', '--time-budget', '0s');
+    expect(run.code, run.stderr).toBe(0);
+    expect((await readSummary()).settings).toEqual(summary.settings);
   });
 
   it('Ctrl-C stops the point being trained: exit 130, sweep.json written with it pending', async () => {
@@ -102,7 +118,7 @@ describe('pg sweep on the tiny CNN', () => {
     let sent = false;
     const run = await pg(
       ['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--target-sparsity', '0.8',
-        '--steps', '100000', '--batch-size', '16', '--calibration-batches', '1', '--out-dir', other],
+        '--max-steps', '100000', '--batch-size', '16', '--calibration-batches', '1', '--out-dir', other],
       {
         onStderr: (text, child) => {
           if (!sent && text.includes('converting, fine-tuning')) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportBackend, tensorFilePath } from '../src/index.js';
+import { exportFormat, tensorFilePath } from '../src/index.js';
 import { HwDescription, evaluateLayer } from './support/integer-evaluator.js';
 import { calibratedGatedModel, fixtureModel, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
@@ -28,7 +28,7 @@ for (const c of cases) {
     beforeAll(async () => {
       gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits });
       const out = join(dir, `${stem}.json`);
-      const result = await exportBackend('hw-json').export(gated, { output: out });
+      const result = await exportFormat('hw-json').export(gated, { output: out });
       expect(result.files.map((f) => [f.path, f.role])).toEqual([
         [tensorFilePath(out), 'tensors'],
         [out, 'description'],
@@ -125,12 +125,12 @@ for (const c of cases) {
 describe('hw-json refusals', () => {
   it('refuses a model without pg layers, saying to convert it', async () => {
     const float = await readModel(fixtureModel('tiny-cnn'));
-    await expect(exportBackend('hw-json').export(float, { output: join(dir, 'float.json') })).rejects.toThrow(/not a gated model/);
+    await expect(exportFormat('hw-json').export(float, { output: join(dir, 'float.json') })).rejects.toThrow(/not a gated model/);
   });
 
   it('refuses dynamic activation scales, naming --act-scale static', async () => {
     const { model } = convertModel(await readModel(fixtureModel('tiny-cnn')), { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' });
-    const err = await exportBackend('hw-json').export(model, { output: join(dir, 'dyn.json') }).catch((e: unknown) => e);
+    const err = await exportFormat('hw-json').export(model, { output: join(dir, 'dyn.json') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).action).toMatch(/--act-scale static/);
   });
@@ -139,6 +139,6 @@ describe('hw-json refusals', () => {
     const calibrated = { bits: 4, hbits: 2, wbits: 32, actScale: 'static' as const };
     const { model } = convertModel(await readModel(fixtureModel('tiny-cnn')), calibrated);
     const marked: Model = { ...model, metadata: { ...model.metadata, 'pg.act_scale': 'static' } };
-    await expect(exportBackend('hw-json').export(marked, { output: join(dir, 'w32.json') })).rejects.toThrow(/--wbits 32/);
+    await expect(exportFormat('hw-json').export(marked, { output: join(dir, 'w32.json') })).rejects.toThrow(/--wbits 32/);
   });
 });

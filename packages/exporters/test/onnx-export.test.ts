@@ -15,7 +15,7 @@ import {
   type Model,
 } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportBackend, toStandardOnnx } from '../src/index.js';
+import { exportFormat, toStandardOnnx } from '../src/index.js';
 import { calibratedGatedModel, fixtureModel, hasFixture, runPg, testBatch, type HostArray } from './support/gated-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-onnx-'));
@@ -87,7 +87,7 @@ for (const c of cases) {
     beforeAll(async () => {
       gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits });
       if (c.firstLayerBits) expect(gated.graph.nodes[0].opType).toBe('QConv');
-      const result = await exportBackend('onnx').export(gated, { output: join(dir, `${stem}.onnx`) });
+      const result = await exportFormat('onnx').export(gated, { output: join(dir, `${stem}.onnx`) });
       expect(result.files.map((f) => f.role)).toEqual(['model']);
       exported = await readModel(result.files[0].path);
     });

@@ -1,9 +1,8 @@
-import { Args, Flags } from '@oclif/core';
+import { Args } from '@oclif/core';
 import {
   calibrateActScales,
   checkFiniteWeights,
   convertModel,
-  FINETUNE_DEFAULTS,
   readModel,
   UsageError,
   validateBits,
@@ -12,10 +11,12 @@ import {
   type LayerDecision,
 } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
-import { nameListFlag, numberFlag, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
+import { bitsFlags, placementFlags } from '../conversion-flags.js';
+import { inHelpGroup, numberFlag, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { renderConvert } from '../render/convert.js';
+import { calibrationFlags } from '../training-flags.js';
 
 /** `pg convert --json` result (schemas/convert.schema.json). */
 export interface ConvertJson {
@@ -66,32 +67,14 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
 
   static override flags = {
     ...outputFlags,
-    bits: numberFlag({ integer: true })({ default: 4, summary: 'Activation bits B of gated and quantized layers (2-16).' }),
-    hbits: numberFlag({ integer: true })({ default: 2, summary: 'High bits B_hb used for the prediction (1 to B-1).' }),
-    wbits: numberFlag({ integer: true })({ default: 8, summary: 'Weight bits (2-32; 32 keeps weights float).' }),
-    'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({
-      summary: 'Activation scale: static (calibrated, for integer hardware) or dynamic (per-sample max, the paper).',
-    }),
-    include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these Conv/Gemm nodes too (by node name; repeat or comma-separate).' }),
-    exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these Conv/Gemm nodes float (by node name; repeat or comma-separate).' }),
-    'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
+    ...bitsFlags,
     'first-layer-bits': numberFlag({ integer: true })({
       helpValue: 'N',
       summary: 'Quantize the first layer statically at N bits (activations and weights) instead of keeping it float, so the whole path to every gate is integer-exact (2-16; 8 is a good choice).',
     }),
-    ...optionalDataFlags,
-    'batch-size': numberFlag({ integer: true, min: 1 })({
-      default: FINETUNE_DEFAULTS.batchSize,
-      summary: 'Batch size for calibration (with --data).',
-    }),
-    'calibration-batches': numberFlag({ integer: true, min: 1 })({
-      default: FINETUNE_DEFAULTS.calibrationBatches,
-      summary: 'Batches of --data used to calibrate the activation scales (with --data).',
-    }),
-    seed: numberFlag({ integer: true, min: 0 })({
-      default: FINETUNE_DEFAULTS.seed,
-      summary: 'Seed of the calibration sample (with --data). Default: 0.',
-    }),
+    ...placementFlags,
+    ...inHelpGroup('DATA', optionalDataFlags),
+    ...calibrationFlags,
   };
 
   public async run(): Promise<ConvertJson> {

@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
-import { readModel } from '@pg/core';
-import { exportBackend, exportBackendNames, exportBackends, tensorFilePath, type ExportedFile } from '@pg/exporters';
+import { initBackend, readModel } from '@pg/core';
+import { exportFormat, exportFormatNames, exportFormats, type ExportedFile, type ExportFormat } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
-import { outputFlags } from '../flags.js';
+import { backendFlag, outputFlags } from '../flags.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { renderExport } from '../render/export.js';
 
@@ -10,25 +10,28 @@ import { renderExport } from '../render/export.js';
 export interface ExportJson {
   /** The input model, as given. */
   model: string;
-  backend: string;
+  format: string;
   /** Every file written, in the order they were replaced (all atomically). */
   files: ExportedFile[];
   notes: string[];
 }
 
+/** One format for `pg export --help`: its name, what it is, and the files it writes for -o OUT. */
+function describeFormat(f: ExportFormat): string {
+  const files = f.files('OUT').map((file) => `${file.path} (${file.role})`);
+  return `--format ${f.name}: ${f.description} Writes ${files.join(', ')}.`;
+}
+
 export default class Export extends BaseCommand<typeof Export> {
   static override summary = 'Write a gated model in another deployment form: standard ONNX, pg ONNX, or an integer description for hardware.';
 
-  static override description = `Backends:
-${exportBackends()
-  .map((b) => `  ${b.name.padEnd(8)} ${b.description}`)
-  .join('\n')}
+  static override description = `${exportFormats().map(describeFormat).join('\n\n')}
 
-onnx replaces every pg layer by its function body (standard ops; ONNX Runtime runs it exactly as it runs the gated file). hw-json writes FILE (JSON) and, next to it, the tensors (FILE with .json replaced by .bin); it needs static, calibrated activation scales and describes the gated and quantized layers in integers and every other node as an ONNX op with float parameters (docs/hw-json.md). All files are written atomically.`;
+onnx replaces every pg layer by its function body (standard ops; ONNX Runtime runs it exactly as it runs the gated file); an ONNX file's external tensor data, if the model has any, goes to OUT.data. hw-json needs static, calibrated activation scales and describes the gated and quantized layers in integers and every other node as an ONNX op with float parameters (docs/hw-json.md); it runs the model once on --backend to size the layers. All files are written atomically, and none may be the input model unless --force.`;
 
   static override examples = [
-    { description: 'Standard ONNX for any runtime', command: '<%= config.bin %> <%= command.id %> gated.onnx --backend onnx -o gated-std.onnx' },
-    { description: 'The integer description for a hardware team', command: '<%= config.bin %> <%= command.id %> gated.onnx --backend hw-json -o gated.hw.json' },
+    { description: 'Standard ONNX for any runtime', command: '<%= config.bin %> <%= command.id %> gated.onnx --format onnx -o gated-std.onnx' },
+    { description: 'The integer description for a hardware team', command: '<%= config.bin %> <%= command.id %> gated.onnx --format hw-json -o gated.hw.json' },
   ];
 
   static override args = {
@@ -36,32 +39,24 @@ onnx replaces every pg layer by its function body (standard ops; ONNX Runtime ru
   };
 
   static override flags = {
-    // Replaces the global --backend (the TensorFlow.js backend) for this command: here it names the export form.
-    backend: Flags.string({
-      options: exportBackendNames(),
-      required: true,
-      summary: 'The export backend: onnx, onnx-pg or hw-json.',
-    }),
     ...outputFlags,
-    output: Flags.string({
-      char: 'o',
-      required: true,
-      helpValue: 'FILE',
-      summary: 'Where to write the export (hw-json: the .json; the tensors go next to it). Replaced atomically.',
-    }),
+    format: Flags.option({ options: exportFormatNames(), required: true })({ summary: 'The export format.' }),
+    // Refuses --backend onnx (and the other format names) naming --format, the flag that chooses the format.
+    backend: backendFlag(Object.fromEntries(exportFormatNames().map((name) => [name, `--format ${name}`]))),
   };
 
-  /** onnx and onnx-pg need no TensorFlow.js; hw-json starts the wasm backend itself to size the layers. */
-  protected override async initBackend(): Promise<void> {}
+  /** onnx and onnx-pg need no TensorFlow.js; a format that runs the model starts the default backend itself unless --backend names one. */
+  protected override async initBackend(): Promise<void> {
+    if (this.flagGiven('backend')) await initBackend(this.flags.backend);
+  }
 
   public async run(): Promise<ExportJson> {
     const { args, flags } = this;
-    const backend = exportBackend(flags.backend);
-    await assertOutputIsNotInput(args.model, flags.output, flags.force);
-    if (backend.name === 'hw-json') await assertOutputIsNotInput(args.model, tensorFilePath(flags.output), flags.force);
+    const format = exportFormat(flags.format);
+    for (const file of format.files(flags.output)) await assertOutputIsNotInput(args.model, file.path, flags.force);
     const model = await readModel(args.model);
-    const result = await backend.export(model, { output: flags.output });
-    const json: ExportJson = { model: args.model, backend: result.backend, files: result.files, notes: result.notes };
+    const result = await format.export(model, { output: flags.output });
+    const json: ExportJson = { model: args.model, format: result.format, files: result.files, notes: result.notes };
     this.log(renderExport(json));
     return json;
   }

@@ -7,21 +7,20 @@ import {
   InterruptedError,
   readCheckpoint,
   readModel,
-  UsageError,
   withPreprocess,
   writeCheckpoint,
   writeModel,
-  type Dataset,
   type FinetuneOptions,
   type FinetuneResult,
 } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
-import { durationFlag, numberFlag, outputFlags, requiredDataFlags } from '../flags.js';
+import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberFlag, outputFlags, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
-import { describePreprocess, openDataFor } from '../model-data.js';
+import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { createProgress, isCI, progressMode } from '../progress.js';
 import { renderFinetune } from '../render/finetune.js';
+import { trainingFlags, trainingOptions } from '../training-flags.js';
 
 /** `pg finetune --json` result (schemas/finetune.schema.json): core's FinetuneResult and where things came from and went. */
 export interface FinetuneJson extends FinetuneResult {
@@ -79,14 +78,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
   };
 
   static override flags = {
-    ...requiredDataFlags,
     ...outputFlags,
-    epochs: numberFlag({ above: 0 })({ default: D.epochs, summary: 'Passes over the data (fractions allowed, e.g. 0.25).' }),
-    'max-steps': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Stop after N steps, whatever --epochs says.' }),
-    'batch-size': numberFlag({ integer: true, min: 1 })({ default: D.batchSize, summary: 'Samples per training step.' }),
-    lr: numberFlag({ above: 0 })({ default: D.lr, summary: 'Learning rate of thresholds and activation scales (Adam).' }),
-    'weight-lr': numberFlag({ min: 0 })({ default: D.weightLr, summary: 'Learning rate of the weights with --train-weights (Adam; 0 freezes them).' }),
-    'train-weights': Flags.boolean({ default: D.trainWeights, summary: 'Train the weights and biases too.' }),
     'target-sparsity': numberFlag({ min: 0, below: 1 })({
       helpValue: 'S',
       summary: 'Calibrate thresholds to skip this fraction of updates, and keep near it (e.g. 0.85).',
@@ -95,102 +87,47 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       helpValue: 'B',
       summary: 'Like --target-sparsity, as an average bitwidth B_avg = B_hb + (1 − S)·B_lb within [B_hb, B] (e.g. 2.6 for 4/2 bits).',
     }),
-    'eval-data': Flags.string({ helpValue: 'SPEC', summary: 'Held-out data to evaluate on during training (same forms as --data).' }),
-    'eval-labels': Flags.string({ helpValue: 'FILE', summary: 'Labels (.npy) for --eval-data x.npy.' }),
-    'eval-split': numberFlag({ above: 0, below: 1 })({
-      helpValue: 'F',
-      summary: 'Hold out a seeded fraction F of --data for evaluation (never trained on).',
-    }),
-    'eval-every': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Evaluate on the held-out data every N steps (and at the end).' }),
-    'keep-best': Flags.boolean({
-      default: D.keepBest,
-      summary: 'Write the evaluated model with the best held-out accuracy (ties: higher sparsity) that meets the target.',
-    }),
     'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop training before the run would exceed this (e.g. 90s, 10m, 1h30m).' }),
-    'checkpoint-every': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Also write the checkpoint every N steps.' }),
+    'checkpoint-every': countFlag({ helpValue: 'N', summary: 'Also write the checkpoint every N steps.' }),
     resume: Flags.string({ helpValue: 'CKPT', summary: 'Continue the interrupted run whose checkpoint this is (OUT.ckpt.json).' }),
-    'final-calibration': Flags.boolean({
-      default: D.finalCalibration,
-      allowNo: true,
-      summary: "After training, shift each layer's thresholds so its sparsity lands on the target (training drifts it).",
-    }),
-    'gate-target': numberFlag()({ default: D.gateTarget, summary: 'Gating target δ of the penalty (larger: more outputs gated off). Default: 0.' }),
-    penalty: numberFlag({ min: 0 })({ default: D.penalty, summary: 'Weight σ of the gate penalty σ·Σ‖Δ − δ‖.' }),
-    'sparsity-weight': numberFlag({ min: 0 })({
-      default: D.sparsityWeight,
-      summary: 'Weight of the term that keeps sparsity near --target-sparsity.',
-    }),
-    alpha: numberFlag({ above: 0 })({ default: D.alpha, summary: 'Slope α of the sigmoid surrogate of the gate.' }),
-    'sparse-backprop': Flags.boolean({ default: D.sparseBackprop, summary: 'Zero the surrogate gradient where the gate is off.' }),
-    'lr-schedule': Flags.option({ options: ['cosine', 'constant'] as const, default: D.lrSchedule })({
-      summary: 'Learning rates over the run: cosine decay after a 5% linear warm-up, or constant.',
-    }),
-    distill: Flags.boolean({
-      default: D.distill,
-      allowNo: true,
-      summary: "Also learn from the float model's predictions (KL divergence from the gated model's float twin).",
-    }),
-    recalibrate: Flags.boolean({ default: D.recalibrate, summary: 'Recalibrate static activation scales even if already calibrated.' }),
-    'calibration-batches': numberFlag({ integer: true, min: 1 })({
-      default: D.calibrationBatches,
-      summary: 'Batches used to calibrate scales and thresholds.',
-    }),
-    seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of shuffling and calibration samples. Default: 0.' }),
-    workers: numberFlag({ integer: true, min: 1 })({
-      helpValue: 'N',
-      summary: 'Threads computing gradients (data-parallel; the result does not depend on it). Default: one per core, at most --shards.',
-    }),
-    shards: numberFlag({ integer: true, min: 1 })({
-      default: D.shards,
-      summary: 'Micro-shards per batch that the loss is defined over (at most this many workers are used).',
+    ...inHelpGroup('DATA', requiredDataFlags),
+    ...trainingFlags,
+    ...inHelpGroup('EVALUATION', {
+      ...evalDataFlags,
+      'eval-split': numberFlag({ above: 0, below: 1 })({
+        helpValue: 'F',
+        summary: 'Hold out a seeded fraction F of --data for evaluation (never trained on).',
+      }),
+      'eval-every': countFlag({ helpValue: 'N', summary: 'Evaluate on the held-out data every N steps (and at the end).' }),
+      'keep-best': Flags.boolean({
+        default: D.keepBest,
+        summary: 'Write the evaluated model with the best held-out accuracy (ties: higher sparsity) that meets the target.',
+      }),
     }),
   };
 
   public async run(): Promise<FinetuneJson> {
     const { args, flags } = this;
-    if (flags['eval-labels'] !== undefined && flags['eval-data'] === undefined) {
-      throw new UsageError('--eval-labels applies only with --eval-data.', { action: 'Add --eval-data x.npy, or leave --eval-labels out.' });
-    }
+    requireEvalDataFor(flags);
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
     const model = await readModel(args.model);
     checkFiniteWeights(model);
     const { dataset, preprocess } = await openDataFor(model, flags);
     this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
-    let evalData: Dataset | undefined;
-    if (flags['eval-data'] !== undefined) {
-      evalData = (await openDataFor(model, { data: flags['eval-data'], labels: flags['eval-labels'], mean: flags.mean, std: flags.std })).dataset;
-      this.note(`Evaluating on ${evalData.name}.`);
-    }
+    const evalData = (await openEvalDataFor(model, flags))?.dataset;
+    if (evalData !== undefined) this.note(`Evaluating on ${evalData.name}.`);
     const resume = flags.resume === undefined ? undefined : await readCheckpoint(flags.resume);
     if (resume) this.note(`Resuming from step ${resume.position.step} of ${resume.position.totalSteps} (${flags.resume}).`);
 
     const options: FinetuneOptions = {
-      epochs: flags.epochs,
-      maxSteps: flags['max-steps'],
-      batchSize: flags['batch-size'],
-      lr: flags.lr,
-      weightLr: flags['weight-lr'],
-      trainWeights: flags['train-weights'],
+      ...trainingOptions(flags),
       targetSparsity: flags['target-sparsity'],
       targetBavg: flags['target-bavg'],
-      gateTarget: flags['gate-target'],
-      penalty: flags.penalty,
-      sparsityWeight: flags['sparsity-weight'],
-      alpha: flags.alpha,
-      sparseBackprop: flags['sparse-backprop'],
-      recalibrate: flags.recalibrate,
-      lrSchedule: flags['lr-schedule'],
-      distill: flags.distill,
-      calibrationBatches: flags['calibration-batches'],
-      seed: flags.seed,
       evalSplit: flags['eval-split'],
       evalEvery: flags['eval-every'],
       keepBest: flags['keep-best'],
       timeBudgetMs: flags['time-budget'],
       checkpointEvery: flags['checkpoint-every'],
-      finalCalibration: flags['final-calibration'],
-      workers: flags.workers,
-      shards: flags.shards,
     };
     const progress = createProgress(
       progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }),

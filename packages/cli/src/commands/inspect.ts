@@ -1,6 +1,7 @@
-import { Args, Flags } from '@oclif/core';
+import { Args } from '@oclif/core';
 import { inspectModel, readModel, type InspectResult } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
+import { placementFlags } from '../conversion-flags.js';
 import { renderInspect } from '../render/inspect.js';
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
@@ -20,7 +21,7 @@ Output shapes come from running the model once on zeros (batch 1 for a symbolic 
   };
 
   static override flags = {
-    'gate-depthwise': Flags.boolean({ default: false, summary: "Show placement as 'pg convert --gate-depthwise' would make it." }),
+    'gate-depthwise': placementFlags['gate-depthwise'],
   };
 
   public async run(): Promise<InspectResult> {

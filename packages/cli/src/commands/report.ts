@@ -3,7 +3,8 @@ import { checkFiniteWeights, checkGates, gateCostModel, layerSensitivity, parseG
 import { COST_MODELS, costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
 import { GATE_FAILED_STATUS, type SuccessEnvelope } from '../envelope.js';
-import { nameListFlag, numberFlag, requiredDataFlags } from '../flags.js';
+import { costFlags } from '../cost-flags.js';
+import { countFlag, inHelpGroup, nameListFlag, numberFlag, requiredDataFlags } from '../flags.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { formatReport, REPORT_FORMATS, type ComparedModel, type ReportJson } from '../report-format.js';
@@ -55,10 +56,10 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
   };
 
   static override flags = {
-    ...requiredDataFlags,
+    ...inHelpGroup('DATA', requiredDataFlags),
     baseline: Flags.string({ helpValue: 'MODEL', summary: 'Also measure this model (usually the float original) and report the accuracy drop.' }),
-    'batch-size': numberFlag({ integer: true, min: 1 })({ default: 256, summary: 'Samples per batch (memory, not results).' }),
-    limit: numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Use only the first N samples.' }),
+    'batch-size': countFlag({ default: 256, helpValue: 'N', summary: 'Samples per batch (memory, not results).' }),
+    limit: countFlag({ helpValue: 'N', summary: 'Use only the first N samples.' }),
     format: Flags.option({ options: REPORT_FORMATS, default: 'text' as const })({
       summary: 'Report format: text (terminal), json (the --json result alone), md (pull-request comment) or html (one file with charts).',
     }),
@@ -77,18 +78,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       summary: 'Also measure these models on the same data and compare accuracy against B_avg (repeat the flag).',
     }),
 
-    cost: Flags.string({
-      helpValue: 'all|NAME[,NAME]',
-      summary: `Price the network on device cost models: all, or some of ${[...COST_MODELS.keys()].join(', ')}.`,
-      description: 'Each reports BitOps or cycles per sample, per layer, and the ratios to the same network statically quantized at B and at 8 bits and to a SeerNet-style predictor (docs/cost-models.md).',
-    }),
-    profile: Flags.string({
-      multiple: true,
-      multipleNonGreedy: true,
-      helpValue: 'FILE',
-      summary: "A device profile (JSON) replacing the bundled one of its model, and selecting that model; repeatable.",
-      description: 'Copy one of packages/exporters/profiles/*.json and edit its parameters; an invalid file is refused naming the field.',
-    }),
+    ...costFlags,
     'per-layer-sensitivity': Flags.boolean({
       summary: 'Also measure, per gated layer, the accuracy with that layer alone at full precision and alone at prediction bits.',
       description: 'Two extra passes over the data per gated layer: use --limit to keep it quick.',

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import {
-  FINETUNE_DEFAULTS,
   InterruptedError,
   readModel,
   runSweep,
@@ -11,12 +10,15 @@ import {
 } from '@pg/core';
 import { costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
-import { durationFlag, numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
+import { bitsFlags } from '../conversion-flags.js';
+import { costFlags } from '../cost-flags.js';
+import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
-import { describePreprocess, openDataFor } from '../model-data.js';
+import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
 import { renderSweep } from '../render/sweep.js';
 import { renderSweepHtml } from '../render/sweep-html.js';
 import { duration, fixed, percent } from '../render/table.js';
+import { trainingFlags, trainingOptions } from '../training-flags.js';
 
 /** `pg sweep --json` result (schemas/sweep.schema.json): sweep.json's content and where it is. */
 export interface SweepJson extends SweepResult {
@@ -25,12 +27,12 @@ export interface SweepJson extends SweepResult {
   html: string | null;
 }
 
-const D = FINETUNE_DEFAULTS;
-
 export default class Sweep extends BaseCommand<typeof Sweep> {
   static override summary = 'Convert, fine-tune and report a model over a grid of bits, hbits and target sparsity.';
 
   static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, B_avg, sparsity and costs, and the Pareto frontier of accuracy against B_avg (and against each --cost model).
+
+Every point is fine-tuned with the TRAINING flags, which mean what they mean for 'pg finetune', and measured on --eval-data (without it, on --data, with a warning); --batch-size is also the batch of that measurement.
 
 --resume continues a sweep in --out-dir: points already complete there are kept and not run again (a folder holding a sweep is refused without it). --time-budget stops between points once the next point would likely end after the budget; the rest stay pending for a later --resume. Ctrl-C stops after the current training step; that point stays pending (exit 130).`;
 
@@ -38,12 +40,12 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     {
       description: 'Four configurations on Fashion-MNIST, 200 steps each, an HTML page of the frontier',
       command:
-        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --steps 200 --out-dir sweep --html sweep.html',
+        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --max-steps 200 --out-dir sweep --html sweep.html',
     },
     {
       description: 'Continue a sweep stopped by its time budget',
       command:
-        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --steps 200 --out-dir sweep --resume --time-budget 30m',
+        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --max-steps 200 --out-dir sweep --resume --time-budget 30m',
     },
   ];
 
@@ -52,37 +54,28 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
   };
 
   static override flags = {
-    ...requiredDataFlags,
-    'eval-data': Flags.string({ helpValue: 'SPEC', summary: 'Data the points are measured on (default: --data, with a warning).' }),
-    'eval-labels': Flags.string({ helpValue: 'FILE', summary: 'Labels (.npy) for --eval-data x.npy.' }),
-    'eval-limit': numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Measure each point on the first N samples of the evaluation data.' }),
-    bits: numberListFlag({ helpValue: 'B', default: [4], summary: 'Activation bits of the grid (comma-separated).' }),
-    hbits: numberListFlag({ helpValue: 'H', default: [2], summary: 'Prediction bits of the grid (comma-separated); combinations with hbits >= bits are left out.' }),
-    'target-sparsity': numberListFlag({ helpValue: 'S', required: true, summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)).' }),
-    wbits: numberFlag({ integer: true })({ default: 8, summary: 'Weight bits of every point (2-32; 32 keeps weights float).' }),
-    'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({ summary: 'Activation scale of every point.' }),
-    steps: numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Fine-tuning steps per point (stops before --epochs when reached).' }),
-    epochs: numberFlag({ above: 0 })({ default: D.epochs, summary: 'Fine-tuning passes over --data per point.' }),
-    'batch-size': numberFlag({ integer: true, min: 1 })({ default: D.batchSize, summary: 'Samples per training step (and per evaluation batch).' }),
-    lr: numberFlag({ above: 0 })({ default: D.lr, summary: 'Learning rate of thresholds and scales.' }),
-    'train-weights': Flags.boolean({ default: D.trainWeights, summary: 'Train the weights too.' }),
-    'calibration-batches': numberFlag({ integer: true, min: 1 })({ default: D.calibrationBatches, summary: 'Batches used to calibrate scales and thresholds of each point.' }),
-    seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, summary: 'Seed of every point. Default: 0.' }),
-    cost: Flags.string({ helpValue: 'all|NAME[,NAME]', summary: 'Price every point on these device cost models and add their frontiers (see pg report --cost).' }),
-    profile: Flags.string({
-      multiple: true,
-      multipleNonGreedy: true,
-      helpValue: 'FILE',
-      summary: 'A device profile (JSON) replacing the bundled one of its cost model, and selecting that model (see pg report --profile).',
-    }),
     'out-dir': Flags.string({ required: true, helpValue: 'DIR', summary: 'Folder of the sweep: sweep.json and points/<id>/{model.onnx,report.json}.' }),
     resume: Flags.boolean({ default: false, summary: 'Continue the sweep in --out-dir, keeping its complete points.' }),
     'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop between points before exceeding this wall time (e.g. 90s, 30m, 1h30m).' }),
     html: Flags.string({ helpValue: 'FILE', summary: 'Also write an HTML page: accuracy against B_avg and each cost, frontiers drawn.' }),
+    ...inHelpGroup('GRID', {
+      ...bitsFlags,
+      bits: numberListFlag({ helpValue: 'B', default: [4], summary: 'Activation bits of the grid (comma-separated).' }),
+      hbits: numberListFlag({ helpValue: 'H', default: [2], summary: 'Prediction bits of the grid (comma-separated); combinations with hbits >= bits are left out.' }),
+      'target-sparsity': numberListFlag({ helpValue: 'S', required: true, summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)).' }),
+    }),
+    ...inHelpGroup('DATA', requiredDataFlags),
+    ...trainingFlags,
+    ...inHelpGroup('EVALUATION', {
+      ...evalDataFlags,
+      'eval-limit': countFlag({ helpValue: 'N', summary: 'Measure each point on the first N samples of the evaluation data.' }),
+    }),
+    ...costFlags,
   };
 
   public async run(): Promise<SweepJson> {
     const { args, flags } = this;
+    requireEvalDataFor(flags);
     const grid = { bits: flags.bits, hbits: flags.hbits, target_sparsity: flags['target-sparsity'] };
     for (const s of grid.target_sparsity) {
       if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
@@ -92,9 +85,8 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const model = await readModel(args.model);
     const train = await openDataFor(model, flags);
-    const evalSpec = flags['eval-data'];
-    const evaluation = evalSpec === undefined ? train : await openDataFor(model, { ...flags, data: evalSpec, labels: flags['eval-labels'] });
-    if (evalSpec === undefined) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
+    const evaluation = (await openEvalDataFor(model, flags)) ?? train;
+    if (evaluation === train) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
     this.note(`Training on ${train.dataset.name}, measuring on ${evaluation.dataset.name}, ${describePreprocess(train.preprocess)}.`);
 
     const interrupt = listenForInterrupt((sig) => this.note(`Received ${sig}: stopping after the current step; this point stays pending (signal again to quit at once).`));
@@ -111,16 +103,8 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
           modelPath: args.model,
           wbits: flags.wbits,
           actScale: flags['act-scale'],
-          finetune: {
-            ...D,
-            epochs: flags.epochs,
-            maxSteps: flags.steps,
-            batchSize: flags['batch-size'],
-            lr: flags.lr,
-            trainWeights: flags['train-weights'],
-            seed: flags.seed,
-            calibrationBatches: flags['calibration-batches'],
-          },
+          // keep-best needs held-out evaluation during training; a point is measured after it instead.
+          finetune: { ...trainingOptions(flags), keepBest: false },
           report: { batchSize: flags['batch-size'], limit: flags['eval-limit'] },
           resume: flags.resume,
           timeBudgetMs: flags['time-budget'],

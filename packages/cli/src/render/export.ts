@@ -7,5 +7,5 @@ export function renderExport(r: ExportResult & { model: string }): string {
     [{ header: 'file' }, { header: 'holds' }, { header: 'bytes', align: 'right' }],
     r.files.map((f) => [f.path, f.role, String(f.bytes)]),
   );
-  return `${table}\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\nExported ${r.model} with backend ${r.backend}.`;
+  return `${table}\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\nExported ${r.model} as ${r.format}.`;
 }

@@ -2,7 +2,7 @@ import type { RunResult } from '@pg/core';
 import { duration, renderTable } from './table.js';
 
 /** `pg run` without --json: the tensors read and written, and how long the run took. */
-export function renderRun(r: RunResult): string {
+export function renderRun(r: Omit<RunResult, 'backend'> & { runtime: string; backend: string | null }): string {
   const shape = (s: number[]): string => `[${s.join(', ')}]`;
   const table = renderTable(
     [{ header: '' }, { header: 'name' }, { header: 'dtype' }, { header: 'shape' }, { header: 'file' }],
@@ -12,5 +12,5 @@ export function renderRun(r: RunResult): string {
     ],
   );
   const files = r.outputs.map((o) => o.file).join(', ');
-  return `${table}\n\nWrote ${files} (backend ${r.backend}: run ${duration(r.elapsed_ms)}, loading ${duration(r.load_ms)}).`;
+  return `${table}\n\nWrote ${files} (${r.backend === null ? r.runtime : `pg on ${r.backend}`}: run ${duration(r.elapsed_ms)}, loading ${duration(r.load_ms)}).`;
 }

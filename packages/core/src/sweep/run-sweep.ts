@@ -9,7 +9,7 @@ import type { CostReport, ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
 import { convertModel, type ActScaleMode } from '../pg/index.js';
-import { finetune, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
+import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { paretoFrontier } from './pareto.js';
 import type { SweepConfig, SweepGrid, SweepPoint, SweepResult } from './sweep-types.js';
@@ -221,7 +221,6 @@ async function readPrevious(path: string): Promise<SweepResult | undefined> {
 
 /** What every point shares; a resumed sweep with other settings would mix incomparable points. */
 function sweepSettings(opts: SweepOptions, data: Dataset, evalData: Dataset): SweepResult['settings'] {
-  const f = opts.finetune;
   return {
     model: opts.modelPath,
     data: data.name,
@@ -229,6 +228,13 @@ function sweepSettings(opts: SweepOptions, data: Dataset, evalData: Dataset): Sw
     eval_limit: opts.report.limit ?? null,
     wbits: opts.wbits,
     act_scale: opts.actScale,
+    ...recipeSettings(opts.finetune),
+  };
+}
+
+/** The fine-tuning options that change a point's result (workers does not). */
+function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult['settings'] {
+  return {
     epochs: f.epochs,
     max_steps: f.maxSteps ?? null,
     batch_size: f.batchSize,
@@ -237,13 +243,26 @@ function sweepSettings(opts: SweepOptions, data: Dataset, evalData: Dataset): Sw
     weight_lr: f.weightLr,
     calibration_batches: f.calibrationBatches,
     seed: f.seed,
+    lr_schedule: f.lrSchedule,
+    final_calibration: f.finalCalibration,
+    distill: f.distill,
+    gate_target: f.gateTarget,
+    penalty: f.penalty,
+    sparsity_weight: f.sparsityWeight,
+    alpha: f.alpha,
+    sparse_backprop: f.sparseBackprop,
+    recalibrate: f.recalibrate,
+    shards: f.shards,
   };
 }
 
 function assertSameSettings(before: SweepResult['settings'], now: SweepResult['settings'], dir: string): void {
-  const differ = Object.keys(now).filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(now[k]));
+  // A recipe setting that sweep.json does not record was at its default.
+  const defaults = recipeSettings(FINETUNE_DEFAULTS);
+  const was = (k: string): unknown => (before !== undefined && k in before ? before[k] : defaults[k]);
+  const differ = Object.keys(now).filter((k) => JSON.stringify(was(k)) !== JSON.stringify(now[k]));
   if (differ.length === 0) return;
-  const list = differ.map((k) => `${k} ${JSON.stringify(before?.[k])} → ${JSON.stringify(now[k])}`).join(', ');
+  const list = differ.map((k) => `${k} ${JSON.stringify(was(k))} → ${JSON.stringify(now[k])}`).join(', ');
   throw new UsageError(`--resume: ${dir} was swept with other settings (${list})`, { action: 'resume with the same flags, or give another --out-dir' });
 }
 

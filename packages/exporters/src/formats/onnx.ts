@@ -7,8 +7,8 @@ import {
   writeModel,
   type Model,
 } from '@pg/core';
-import type { ExportBackend, ExportOptions, ExportResult } from './backend.js';
-import { writtenFiles } from './written-files.js';
+import type { ExportFormat, ExportOptions, ExportResult } from './export-format.js';
+import { onnxModelFiles, writtenModelFiles } from './written-files.js';
 
 /** The opset the standard form is written at, at least. */
 export const MIN_STANDARD_OPSET = 13;
@@ -73,16 +73,15 @@ export function toStandardOnnx(model: Model): StandardOnnx {
   };
 }
 
-export const onnxBackend: ExportBackend = {
+export const onnxFormat: ExportFormat = {
   name: 'onnx',
   description: 'Standard ONNX ops only (pg ops inlined, no custom domain, opset >= 13), for any ONNX runtime.',
+  files: onnxModelFiles,
   async export(model: Model, options: ExportOptions): Promise<ExportResult> {
     const std = toStandardOnnx(model);
     const written = await writeModel(std.model, options.output);
-    const files = [{ path: written.modelPath, role: 'model' }];
-    if (written.dataPath) files.unshift({ path: written.dataPath, role: 'external-data' });
     const notes = [`${std.inlined} pg layer(s) inlined into standard ONNX ops (opset ${onnxOpset(std.model)})`];
     if (std.raisedFrom !== undefined) notes.push(`opset raised from ${std.raisedFrom} to ${MIN_STANDARD_OPSET} (no op in the model changed meaning between them)`);
-    return { backend: 'onnx', files: await writtenFiles(files), notes };
+    return { format: 'onnx', files: await writtenModelFiles(written), notes };
   },
 };

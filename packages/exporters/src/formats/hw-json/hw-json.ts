@@ -1,4 +1,4 @@
-import { basename, extname, resolve } from 'node:path';
+import { basename, extname } from 'node:path';
 import {
   actScaleMode,
   attrFloat,
@@ -19,7 +19,7 @@ import {
   type Node,
   type PgLayer,
 } from '@pg/core';
-import type { ExportBackend, ExportOptions, ExportResult } from '../backend.js';
+import type { ExportFileSpec, ExportFormat, ExportOptions, ExportResult } from '../export-format.js';
 import { writtenFiles } from '../written-files.js';
 import { HW_JSON_FORMAT, HW_JSON_VERSION, type HwDtype, type HwFloatNode, type HwLinearLayer, type HwModel, type HwTensorRef } from './format.js';
 import { accUnitFloat32, accumulatorBits, biasInAcc, levels, thresholdsInAcc, thresholdsInAccFloat32, weightCodes } from './integer-params.js';
@@ -31,9 +31,16 @@ const MAX_HW_WBITS = 16;
 
 /** `<output minus .json>.bin`: the tensor file next to the description. */
 export function tensorFilePath(output: string): string {
-  const abs = resolve(output);
-  const stem = extname(abs) === '.json' ? abs.slice(0, -'.json'.length) : abs;
+  const stem = extname(output) === '.json' ? output.slice(0, -'.json'.length) : output;
   return `${stem}.bin`;
+}
+
+/** The tensor file first: the description refers to it. */
+function hwJsonFiles(output: string): ExportFileSpec[] {
+  return [
+    { path: tensorFilePath(output), role: 'tensors' },
+    { path: output, role: 'description' },
+  ];
 }
 
 /** Checks the model can be described in integers: gated, static and calibrated scales, integer weights. */
@@ -243,27 +250,24 @@ function formatJson(value: unknown): string {
   return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+\-,]*\]/g, (a) => a.replace(/\s+/g, '').replace(/,/g, ', '));
 }
 
-export const hwJsonBackend: ExportBackend = {
+export const hwJsonFormat: ExportFormat = {
   name: 'hw-json',
   description: 'An integer description for hardware (JSON + a binary tensor file): integer weights, scales, thresholds in accumulator units.',
+  files: hwJsonFiles,
   async export(model: Model, options: ExportOptions): Promise<ExportResult> {
-    const output = resolve(options.output);
-    const bin = tensorFilePath(output);
-    const { description, tensors } = await describeForHardware(model, basename(bin));
-    // The tensor file first: the description refers to it.
+    const files = hwJsonFiles(options.output);
+    const [bin, json] = files;
+    const { description, tensors } = await describeForHardware(model, basename(bin.path));
     await writeFilesAtomic([
-      { path: bin, data: tensors },
-      { path: output, data: `${formatJson(description)}\n` },
+      { path: bin.path, data: tensors },
+      { path: json.path, data: `${formatJson(description)}\n` },
     ]);
     const gated = description.nodes.filter((n) => n.kind === 'gated').length;
     const quantized = description.nodes.filter((n) => n.kind === 'quantized').length;
     const float = description.nodes.filter((n) => n.kind === 'float').length;
     return {
-      backend: 'hw-json',
-      files: await writtenFiles([
-        { path: bin, role: 'tensors' },
-        { path: output, role: 'description' },
-      ]),
+      format: 'hw-json',
+      files: await writtenFiles(files),
       notes: [
         `${gated} gated and ${quantized} statically quantized layer(s) described in integers; ${float} other node(s) listed as ONNX ops with float parameters`,
       ],
