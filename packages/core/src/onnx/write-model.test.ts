@@ -85,13 +85,13 @@ describe('encodeModel / writeModel', () => {
   });
 
   it('writes INT64_MAX attribute sentinels saturated, not wrapped to INT64_MIN', async () => {
-    // Slice-9 takes starts/ends as attributes; exporters write INT64_MAX for "to the end".
+    // Slice-9 takes starts/ends as attributes; exporters write INT64_MAX for "to the end" (2 ** 63 as a JS number).
     const model = functionModel();
     model.functions = [];
     model.opsetImports = [{ domain: '', version: 9 }];
     model.graph.initializers = new Map();
     model.graph.valueInfo = new Map();
-    model.graph.nodes = [node('Slice', ['X'], 'Y', { starts: ints([1]), ends: ints([9223372036854775807]), axes: ints([0]) }, 'slice')];
+    model.graph.nodes = [node('Slice', ['X'], 'Y', { starts: ints([1]), ends: ints([2 ** 63]), axes: ints([0]) }, 'slice')];
     model.graph.inputs = [valueInfo('X', [4])];
     model.graph.outputs = [valueInfo('Y', [3])];
     const bytes = encodeModel(model);

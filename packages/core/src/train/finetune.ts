@@ -54,6 +54,7 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
   return withNativeThreads(TRAINING_NATIVE_THREADS, () => finetuneRun(model, source, opts, hooks));
 }
 
+// eslint-disable-next-line max-lines-per-function -- resume, time budget, keep-best, evaluation and the step loop share its locals; not yet split into named parts.
 async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions, hooks: FinetuneHooks): Promise<FinetuneOutput> {
   const started = Date.now();
   const layers = pgLayers(model);

@@ -143,9 +143,9 @@ function composedFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g
  */
 function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
   return tf.tidy(() => {
-    const [kh, kw, cin] = w.shape;
+    const [kh, kw] = w.shape;
     const [n, h, wd] = xShape;
-    const [pt, pb, pl, pr] = g.pads;
+    const [pt, , pl] = g.pads;
     const [sh, sw] = g.strides;
     const [, ho, wo, cout] = dy.shape;
     // Zero insertion as one pad of a rank-6 view: [n, ho, 1, wo, 1, c] -> [n, ho, sh, wo, sw, c].

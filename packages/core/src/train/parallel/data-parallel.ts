@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../../data/index.js';
 import { TrainingError } from '../../errors/index.js';
 import type { Model } from '../../graph/index.js';
