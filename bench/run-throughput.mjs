@@ -4,7 +4,7 @@
 // pg runs through the same run backend as `pg run --backend wasm` (load once, then time runs); ONNX Runtime
 // through `pg run --backend onnxruntime` (its default threads: one per core), and, for reference, with one
 // thread (pg's wasm backend is single-threaded). Rounds alternate pg and ORT so load drift on a shared machine
-// hits both; the median round is printed. Goal (issue 3): pg / ORT >= 0.5.
+// hits both; the median round is printed. Goal: pg / ORT >= 0.5.
 //
 // Usage (after `pnpm build`; the models come from fixtures/zoo/make_zoo.py --bench, run here when missing):
 //   node bench/run-throughput.mjs [--batch 8] [--runs 3] [--rounds 3] [--models resnet18,mobilenet_v2,...]

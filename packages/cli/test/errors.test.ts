@@ -40,7 +40,7 @@ const cases: { name: string; args: () => string[]; env?: () => Record<string, st
 ];
 
 /**
- * Bad input of every kind pg meets unattended (issue 6): the message names the file, node, tensor or flag
+ * Bad input of every kind pg meets unattended: the message names the file, node, tensor or flag
  * at fault. The --json envelope is the same mapping as above, so these run once, without --json.
  */
 const badInputCases: typeof cases = [

@@ -196,7 +196,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
       batchSize: opts.batchSize,
       sampleShape: data.sampleShape,
     }));
-    // Progress reports training time (calibration excluded), as before; the time budget counts from `started`.
+    // Progress reports training time (calibration excluded); the time budget counts from `started`.
     const trainingStarted = Date.now();
     training: for (; step < totalSteps; epoch++, batchInEpoch = 0) {
       let skip = batchInEpoch;

@@ -202,7 +202,7 @@ export class DataParallelGradients {
     const slots = new Float32Array(this.buffers.grads);
     const results = new Float64Array(this.buffers.results);
     const sum = new Float32Array(this.total);
-    // The native addon does the same additions on every core (bit-identical, ~10x faster for ResNet-18).
+    // The native addon does the same additions on every core (bit-identical; docs/native-kernels.md).
     const native = activeNativeKernels();
     if (native) {
       native.sumSlots(slots.subarray(0, all.length * this.total), all.length, sum);
