@@ -8,6 +8,7 @@ export default defineConfig({
     // tfjs keeps one backend per process; separate forks keep test files from sharing that state.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    // After the usual output: how many tests skipped, grouped by why, and a 'N passed, N failed, N skipped' line.
+    reporters: ['default', './test-setup/skip-summary.ts'],
   },
 });

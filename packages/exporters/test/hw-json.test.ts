@@ -5,7 +5,7 @@ import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel,
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBackend, tensorFilePath } from '../src/index.js';
 import { HwDescription, evaluateLayer } from './support/integer-evaluator.js';
-import { calibratedGatedModel, fixtureModel, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
+import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-hw-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,7 +21,7 @@ const cases: { name: string; include: string[]; batch: number; firstLayerBits?: 
 
 for (const c of cases) {
   const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
-  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)`, () => {
+  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)${fixtureSkipNote(c.name)}`, () => {
     let gated: Model;
     let hw: HwDescription;
     let batch: Batch;

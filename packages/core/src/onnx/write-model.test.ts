@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildModel, float, ints, node, plainModel, valueInfo } from '../../test/support/model-builder.js';
+import { skipNote } from '../../test/support/skip.js';
 import type { Model } from '../graph/ir.js';
 import { constTensor } from '../graph/tensor.js';
 import { decodeModel, encodeModel, readModel, writeModel } from './index.js';
@@ -105,7 +106,8 @@ describe('encodeModel / writeModel', () => {
   });
 
   const TINY_CNN = join(import.meta.dirname, '../../../../fixtures/models/tiny-cnn.onnx');
-  it.skipIf(!existsSync(TINY_CNN))('tiny-cnn fixture: written with external data, onnxruntime gives identical logits', async () => {
+  const tinyNote = skipNote(existsSync(TINY_CNN), `no fixture ${TINY_CNN}: regenerate with fixtures/make_fixtures.py`);
+  it.skipIf(!existsSync(TINY_CNN))(`tiny-cnn fixture: written with external data, onnxruntime gives identical logits${tinyNote}`, async () => {
     const model = await readModel(TINY_CNN);
     expect(model.metadata['pg.dataset']).toBeDefined();
     const path = join(dir, 'tiny-cnn.onnx');
@@ -123,7 +125,7 @@ describe('encodeModel / writeModel', () => {
     expect(await run(path)).toEqual(await run(TINY_CNN));
   });
 
-  it.skipIf(!existsSync(TINY_CNN))('writes inline weights in chunks (no model-sized buffer): the same model as encodeModel, and onnxruntime runs it', async () => {
+  it.skipIf(!existsSync(TINY_CNN))(`writes inline weights in chunks (no model-sized buffer): the same model as encodeModel, and onnxruntime runs it${tinyNote}`, async () => {
     const model = await readModel(TINY_CNN);
     const path = join(dir, 'inline.onnx');
     await writeModel(model, path, { externalData: 'inline' });

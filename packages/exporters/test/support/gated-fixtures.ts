@@ -5,6 +5,8 @@ import { calibrate, convertModel, Executor, OBSERVE, openDataset, readModel, toT
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
 export const hasFixture = (name: string) => existsSync(fixtureModel(name));
+/** Appended to a title: ` (skipped: ...)` when the fixture is missing (the run's skip summary groups by it). */
+export const fixtureSkipNote = (name: string) => (hasFixture(name) ? '' : ` (skipped: no fixture ${fixtureModel(name)}: regenerate with fixtures/make_fixtures.py)`);
 /** The fixtures' preprocessing (also in their metadata). */
 export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
 
