@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { zooDir } from './support/zoo.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const core = join(root, 'packages/core/dist/index.js');
+const core = join(root, 'packages/core/dist/internal.js');
 const MB = 2 ** 20;
 
 const { values, positionals } = parseArgs({

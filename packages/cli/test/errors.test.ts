@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { constTensor, decodeModel, encodeModel, encodeNpy, writeModel, type Model, type NpyArray } from '@pg/core';
+import { constTensor, decodeModel, encodeModel, encodeNpy, writeModel, type Model, type NpyArray } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { BUNDLED_TEST, FIXTURES, ROOT, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';

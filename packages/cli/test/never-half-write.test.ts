@@ -111,7 +111,7 @@ describe('pg run writes its .npy outputs atomically', () => {
     await mkdir(mnt);
     const input = join(tmp.dir, 'input.npy');
     // One Fashion-MNIST-sized sample of zeros: the tiny model's input.
-    const { encodeNpy } = await import('@pg/core');
+    const { encodeNpy } = await import('@pg/core/internal');
     await writeFile(input, encodeNpy({ dtype: 'float32', shape: [1, 1, 28, 28], data: new Float32Array(784) }));
     const out = join(mnt, 'logits.npy');
     const run = await inNamespace(

@@ -2,7 +2,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { frontiers, type SweepPoint, type SweepResult } from '@pg/core';
+import { frontiers, type SweepPoint, type SweepResult } from '@pg/core/internal';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THRESHOLD_BINS } from '../src/render/report-html.js';

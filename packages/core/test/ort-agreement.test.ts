@@ -21,7 +21,7 @@ import {
   type Batch,
   type Model,
   type Node,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, fixtureSkipNote, hasFixture } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-ort-'));

@@ -19,7 +19,7 @@ import {
   type HostTensor,
   type Model,
   type Node,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 // The models users bring: torchvision's classifiers with random weights, exported by PyTorch at
 // opsets 9 to 17 by fixtures/zoo/make_zoo.py into a cache (too large to commit). For each one: pg runs the

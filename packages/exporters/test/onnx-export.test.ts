@@ -13,7 +13,7 @@ import {
   type Batch,
   type HostTensor,
   type Model,
-} from '@pg/core';
+} from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBackend, toStandardOnnx } from '../src/index.js';
 import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch, type HostArray } from './support/gated-fixtures.js';

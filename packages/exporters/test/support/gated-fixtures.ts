@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, OBSERVE, openDataset, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core';
+import { calibrate, convertModel, Executor, OBSERVE, openDataset, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
