@@ -91,7 +91,7 @@ export default tseslint.config(
   },
   ...coreFolders.map(coreFolderRules),
   {
-    files: ['packages/core/src/index.ts'],
+    files: ['packages/core/src/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: packageRules.core }] },
   },
   {
