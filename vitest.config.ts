@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'test-setup/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // tfjs keeps one backend per process; separate forks keep test files from sharing that state.
