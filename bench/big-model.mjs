@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Memory and time of `pg convert` on big models (issue 6), next to Python's onnx.load + onnx.save as a
+// Memory and time of `pg convert` on big models, next to Python's onnx.load + onnx.save as a
 // reference, each phase in its own process so peak resident memory (maxRSS) belongs to one tool only.
 //
 //   node bench/big-model.mjs [--skip-2gb] [--skip-resnet] [--gb 2.2] [--reps 2]
@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { zooDir } from './support/zoo.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const core = join(root, 'packages/core/dist/index.js');
+const core = join(root, 'packages/core/dist/internal.js');
 const MB = 2 ** 20;
 
 const { values, positionals } = parseArgs({

@@ -1,7 +1,7 @@
 // The gated ResNet's accuracy and sparsity right after calibration (finetune's defaults: 8 batches of 128,
 // seed 0, 4/2/8 bits, static scale) on the bundled test data: the start that `pg finetune` trains from.
 // Run: pnpm build && node bench/calibration-start.mjs [target-sparsity]
-import { calibrate, convertModel, FINETUNE_DEFAULTS, initBackend, openDataset, readModel, reportModel } from '../packages/core/dist/index.js';
+import { calibrate, convertModel, FINETUNE_DEFAULTS, initBackend, openDataset, readModel, reportModel } from '../packages/core/dist/internal.js';
 
 const target = Number(process.argv[2] ?? 0.8);
 await initBackend('wasm');

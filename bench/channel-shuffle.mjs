@@ -5,7 +5,7 @@
 // to the first (the ONNX graph's own ops). Usage: node bench/channel-shuffle.mjs [--reps 20]
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../packages/core/dist/index.js';
+import { initBackend } from '../packages/core/dist/internal.js';
 import { sliceCoarse, transposeCoarse } from '../packages/core/dist/runtime/ops/coarse-view.js';
 
 const tf = createRequire(new URL('../packages/core/package.json', import.meta.url))('@tensorflow/tfjs-core');

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/index.js';
+import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/internal.js';
 import { runPgSteps } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';

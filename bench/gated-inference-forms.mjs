@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const c = await import(join(root, 'packages/core/dist/index.js'));
+const c = await import(join(root, 'packages/core/dist/internal.js'));
 const { values } = parseArgs({ options: { images: { type: 'string', default: '256' }, batch: { type: 'string', default: '64' }, reps: { type: 'string', default: '3' } } });
 const images = Number(values.images);
 const batchSize = Number(values.batch);

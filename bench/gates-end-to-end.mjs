@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const c = await import(join(root, 'packages/core/dist/index.js'));
+const c = await import(join(root, 'packages/core/dist/internal.js'));
 const require = createRequire(join(root, 'packages/core/package.json'));
 const tf = require('@tensorflow/tfjs-core'); // the instance core's dist uses (package main)
 const ort = require('onnxruntime-node');

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import {
   FINETUNE_DEFAULTS, OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, convertModel, disableNativeConv, enableNativeConv,
   finetune, initBackend, nativeUnavailableReason, openDataset, readModel,
-} from '../packages/core/dist/index.js';
+} from '../packages/core/dist/internal.js';
 import { runPgSteps } from './support/pg-step.mjs';
 import { median, zooDir } from './support/zoo.mjs';
 

@@ -6,7 +6,7 @@ import { timeWasmKernels } from './support/kernel-timer.mjs';
 import { runPgSteps } from './support/pg-step.mjs';
 const tf = createRequire(process.argv[2] + '/packages/core/package.json')('@tensorflow/tfjs-core');
 const root = process.argv[2];
-const { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } = await import(`${root}/packages/core/dist/index.js`);
+const { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } = await import(`${root}/packages/core/dist/internal.js`);
 await initBackend('wasm');
 const kernels = timeWasmKernels(tf);
 const model = await readModel(`${root}/fixtures/models/resnet-fmnist.onnx`);

@@ -12,8 +12,10 @@ import { loadZooModel, median, openZoo, parseBenchArgs, timeRuns } from './suppo
 
 const { values, batch, runs, rounds, models } = parseBenchArgs({ runs: '2', rounds: '3', options: { base: { type: 'string' } } });
 if (!values.base || !existsSync(join(values.base, 'index.js'))) throw new Error('--base must be a built packages/core/dist folder');
-const here = await import('../packages/core/dist/index.js');
-const base = await import(pathToFileURL(join(resolve(values.base), 'index.js')).href);
+const here = await import('../packages/core/dist/internal.js');
+// A build from before @pg/core/internal existed has everything in index.js.
+const baseEntry = existsSync(join(values.base, 'internal.js')) ? 'internal.js' : 'index.js';
+const base = await import(pathToFileURL(join(resolve(values.base), baseEntry)).href);
 const zoo = openZoo();
 
 for (const name of models) {

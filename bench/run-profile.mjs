@@ -7,7 +7,7 @@
 // Usage (after `pnpm build`):
 //   node bench/run-profile.mjs [--batch 8] [--runs 3] [--models resnet18,mobilenet_v2,shufflenet_v2_x1_0]
 import { createRequire } from 'node:module';
-import { Executor, defaultRegistry, initBackend, readModel } from '../packages/core/dist/index.js';
+import { Executor, defaultRegistry, initBackend, readModel } from '../packages/core/dist/internal.js';
 import { loadZooModel, openZoo, parseBenchArgs } from './support/zoo.mjs';
 
 const tf = createRequire(new URL('../packages/core/package.json', import.meta.url))('@tensorflow/tfjs-core');

@@ -4,12 +4,12 @@
 // pg runs through the same run backend as `pg run` (on wasm; load once, then time runs); ONNX Runtime
 // through `pg run --runtime onnxruntime` (its default threads: one per core), and, for reference, with one
 // thread (pg's wasm backend is single-threaded). Rounds alternate pg and ORT so load drift on a shared machine
-// hits both; the median round is printed. Goal (issue 3): pg / ORT >= 0.5.
+// hits both; the median round is printed. Goal: pg / ORT >= 0.5.
 //
 // Usage (after `pnpm build`; the models come from fixtures/zoo/make_zoo.py --bench, run here when missing):
 //   node bench/run-throughput.mjs [--batch 8] [--runs 3] [--rounds 3] [--models resnet18,mobilenet_v2,...]
 import { createRequire } from 'node:module';
-import { OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, initBackend, nativeUnavailableReason, readModel } from '../packages/core/dist/index.js';
+import { OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, initBackend, nativeUnavailableReason, readModel } from '../packages/core/dist/internal.js';
 import { exportMissingZooModels, loadZooModel, median, openZoo, parseBenchArgs, timeRuns, zooDir } from './support/zoo.mjs';
 
 // onnxruntime-node is a dependency of @pg/core, not of the workspace root.

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { convertModel, isPgNode, maxRelativeDifference, openDataset, readModel, runModel, writeModel } from '../packages/core/dist/index.js';
+import { convertModel, isPgNode, maxRelativeDifference, openDataset, readModel, runModel, writeModel } from '../packages/core/dist/internal.js';
 import { zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({

@@ -14,7 +14,7 @@ import { zooDir } from './support/zoo.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tf = createRequire(join(root, 'packages/core/package.json'))('@tensorflow/tfjs-core');
-const { FINETUNE_DEFAULTS, InMemoryDataset, convertModel, finetune, initBackend, mulberry32, readModel } = await import(join(root, 'packages/core/dist/index.js'));
+const { FINETUNE_DEFAULTS, InMemoryDataset, convertModel, finetune, initBackend, mulberry32, readModel } = await import(join(root, 'packages/core/dist/internal.js'));
 await initBackend('wasm');
 const kernels = timeWasmKernels(tf);
 const name = process.argv[2] ?? 'resnet18';

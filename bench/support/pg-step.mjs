@@ -1,7 +1,7 @@
 // The PG fine-tuning step the step benchmarks time, the one bench/pytorch_pg_step.py mirrors: 4/2 bits, 8-bit
 // weights, static learnable scales, thresholds and weights trained with Adam (weight learning rate 1e-4),
 // target sparsity 0.85. The caller passes its build's convertModel, finetune and FINETUNE_DEFAULTS (bench scripts
-// import @pg/core from packages/core/dist).
+// import @pg/core/internal from packages/core/dist/internal.js).
 
 export const PG_STEP_CONVERT = { bits: 4, hbits: 2, wbits: 8, actScale: 'static' };
 

@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { constTensor, decodeModel, encodeModel, encodeNpy, writeModel, type Model, type NpyArray } from '@pg/core';
+import { constTensor, decodeModel, encodeModel, encodeNpy, writeModel, type Model, type NpyArray } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { BUNDLED_TEST, FIXTURES, ROOT, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
@@ -49,7 +49,7 @@ const cases: { name: string; args: () => string[]; env?: () => Record<string, st
 ];
 
 /**
- * Bad input of every kind pg meets unattended (issue 6): the message names the file, node, tensor or flag
+ * Bad input of every kind pg meets unattended: the message names the file, node, tensor or flag
  * at fault. The --json envelope is the same mapping as above, so these run once, without --json.
  */
 const badInputCases: typeof cases = [

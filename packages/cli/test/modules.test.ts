@@ -115,7 +115,7 @@ describe('progress', () => {
     p.finish();
     const lines = text.trim().split('\n');
     expect(lines.map((l) => l.split(' ')[1])).toEqual(['1/100', '10/100', '20/100', '30/100', '40/100', '50/100', '60/100', '70/100', '80/100', '90/100', '100/100']);
-    expect(lines[1]).toMatch(/^step 10\/100 \(10%\)  epoch 1  loss 0\.5000  sparsity 0\.800/);
+    expect(lines[1]).toMatch(/^step 10\/100 \(10%\) {2}epoch 1 {2}loss 0\.5000 {2}sparsity 0\.800/);
   });
 });
 

@@ -15,6 +15,7 @@ import { BIN, FIXTURES, ROOT, pg, tempDir } from './support/pg.js';
  */
 const canUnshare = spawnSync('unshare', ['-rm', 'true']).status === 0;
 if (!canUnshare) console.warn('never-half-write: `unshare -rm` is unavailable here; skipping the disk-full and read-only folder cases');
+const unshareNote = canUnshare ? '' : ' (skipped: `unshare -rm` is unavailable here: no user namespaces)';
 
 const OLD = 'the previous output, which must survive\n';
 
@@ -55,7 +56,7 @@ function inNamespace(setup: string, args: string[], check: string): Promise<Run>
 }
 
 describe.concurrent('a failed write leaves the previous output intact', () => {
-  it.skipIf(!canUnshare)('disk full: PG_FILE_ACCESS "disk full", old model unchanged, no temp file', async ({ expect }) => {
+  it.skipIf(!canUnshare)(`disk full: PG_FILE_ACCESS "disk full", old model unchanged, no temp file${unshareNote}`, async ({ expect }) => {
     const mnt = join(tmp.dir, 'full');
     await mkdir(mnt);
     const out = join(mnt, 'gated.onnx');
@@ -71,7 +72,7 @@ describe.concurrent('a failed write leaves the previous output intact', () => {
     expect(run.after).toBe(`${OLD.trim()}\nfiller\ngated.onnx\n`);
   });
 
-  it.skipIf(!canUnshare)('read-only folder: PG_FILE_ACCESS "not writable", old model unchanged', async ({ expect }) => {
+  it.skipIf(!canUnshare)(`read-only folder: PG_FILE_ACCESS "not writable", old model unchanged${unshareNote}`, async ({ expect }) => {
     const folder = join(tmp.dir, 'read-only');
     await mkdir(folder);
     const out = join(folder, 'gated.onnx');
@@ -105,12 +106,12 @@ describe.concurrent('a failed write leaves the previous output intact', () => {
 });
 
 describe('pg run writes its .npy outputs atomically', () => {
-  it.skipIf(!canUnshare)('disk full while writing outputs: the old output file stays', async () => {
+  it.skipIf(!canUnshare)(`disk full while writing outputs: the old output file stays${unshareNote}`, async () => {
     const mnt = join(tmp.dir, 'run-full');
     await mkdir(mnt);
     const input = join(tmp.dir, 'input.npy');
     // One Fashion-MNIST-sized sample of zeros: the tiny model's input.
-    const { encodeNpy } = await import('@pg/core');
+    const { encodeNpy } = await import('@pg/core/internal');
     await writeFile(input, encodeNpy({ dtype: 'float32', shape: [1, 1, 28, 28], data: new Float32Array(784) }));
     const out = join(mnt, 'logits.npy');
     const run = await inNamespace(

@@ -2,13 +2,13 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { frontiers, type SweepPoint, type SweepResult } from '@pg/core';
+import { frontiers, type SweepPoint, type SweepResult } from '@pg/core/internal';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THRESHOLD_BINS } from '../src/render/report-html.js';
 import type { ReportJson } from '../src/report-format.js';
 import { renderSweepHtml } from '../src/render/sweep-html.js';
-import { CHROMIUM, hasChromium, launchChromium } from './support/browser.js';
+import { CHROMIUM, chromiumSkipNote, hasChromium, launchChromium } from './support/browser.js';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
 
@@ -17,7 +17,7 @@ if (!hasChromium()) {
   console.warn(`Skipping the HTML report browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set PG_CHROMIUM).`);
 }
 
-describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', () => {
+describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${chromiumSkipNote()}`, () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let browser: Browser;
   let page: Page;
@@ -150,7 +150,7 @@ describe.skipIf(!hasChromium())('pg report --format html in headless Chromium', 
   });
 });
 
-describe.skipIf(!hasChromium())('the pg sweep HTML page in headless Chromium', () => {
+describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${chromiumSkipNote()}`, () => {
   // A sweep summary as runSweep writes it (renderer test: the CLI test runs a real sweep).
   const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null): SweepPoint => ({
     id,

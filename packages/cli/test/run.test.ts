@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeNpy, maxRelativeDifference, readModel, readNpyFile, writeModel } from '@pg/core';
+import { encodeNpy, maxRelativeDifference, readModel, readNpyFile, writeModel } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';

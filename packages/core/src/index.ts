@@ -1,12 +1,126 @@
-export * from './errors/index.js';
-export * from './graph/index.js';
-export * from './io/index.js';
-export * from './onnx/index.js';
-export * from './data/index.js';
-export * from './runtime/index.js';
-export * from './pg/index.js';
-export * from './train/index.js';
-export * from './metrics/index.js';
-export * from './inspect/index.js';
-export * from './run/index.js';
-export * from './sweep/index.js';
+// @pg/core: the library API (docs/library.md), what the CLI, the exporters and other programs use. Everything
+// else is @pg/core/internal (internal.ts), for core's tests and the benches.
+
+// Errors: every failure is a PgError subclass with a stable code, an exit code and an action.
+export { PgError, UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError, isPgError } from './errors/index.js';
+
+// The model IR.
+export {
+  constTensor,
+  numElements,
+  onnxOpset,
+  inlineFunctions,
+  type Model,
+  type Graph,
+  type Node,
+  type ValueInfo,
+  type Dim,
+  type AttributeValue,
+  type FunctionDef,
+  type ConstTensor,
+  type DataType,
+  type TensorData,
+} from './graph/index.js';
+
+// Files: ONNX models, atomic writes.
+export { readModel, writeModel, checkFiniteWeights, type WriteModelOptions, type WriteModelResult } from './onnx/index.js';
+export { readFileBytes, writeFileAtomic, writeFilesAtomic, type FileData, type FileToWrite } from './io/index.js';
+
+// Data sets.
+export {
+  openDataset,
+  checkDatasetFits,
+  resolvePreprocess,
+  readPreprocessKey,
+  withPreprocess,
+  type Dataset,
+  type Batch,
+  type OpenDatasetOptions,
+  type ResolvedPreprocess,
+} from './data/index.js';
+
+// Running models on TensorFlow.js.
+export {
+  initBackend,
+  activeBackend,
+  BACKENDS,
+  Executor,
+  toTfTensor,
+  convGeometry,
+  attrFloat,
+  attrInt,
+  nativeUnavailableReason,
+  nativeThreads,
+  setNativeThreads,
+  withNativeThreads,
+  type BackendName,
+} from './runtime/index.js';
+
+// Precision Gating: the gated-model format and convert.
+export {
+  convertModel,
+  validateBits,
+  pgLayers,
+  actScaleMode,
+  isPgNode,
+  functionsFor,
+  PG_DOMAIN,
+  INTEGER_ACCUMULATION_VERSION,
+  type ConvertOptions,
+  type ConvertResult,
+  type LayerDecision,
+  type PgLayer,
+  type ActScaleMode,
+} from './pg/index.js';
+
+// Fine-tuning and calibration.
+export {
+  finetune,
+  calibrateActScales,
+  FINETUNE_DEFAULTS,
+  checkpointPathFor,
+  readCheckpoint,
+  writeCheckpoint,
+  type FinetuneOptions,
+  type FinetuneHooks,
+  type FinetuneOutput,
+  type FinetuneProgress,
+  type FinetuneResult,
+  type FinetuneCheckpoint,
+  type CalibrationOptions,
+} from './train/index.js';
+
+// Measuring: the report, CI gates, per-layer sensitivity.
+export {
+  reportModel,
+  parseGate,
+  checkGates,
+  gateCostModel,
+  layerSensitivity,
+  type ReportOptions,
+  type ReportResult,
+  type LayerReport,
+  type OtherOpCount,
+  type CostReport,
+  type Gate,
+  type GateCheck,
+  type SensitivityOptions,
+  type LayerSensitivity,
+} from './metrics/index.js';
+
+// pg inspect, pg run, pg sweep.
+export { inspectModel, type InspectOptions, type InspectResult, type InspectLayer, type TensorSummary } from './inspect/index.js';
+export {
+  runModel,
+  runModelOnFiles,
+  parseInputSpec,
+  RUN_BACKENDS,
+  type RunModelOptions,
+  type ModelRun,
+  type HostTensor,
+  type RunBackendName,
+  type RunFilesOptions,
+  type RunResult,
+  type InputSpec,
+} from './run/index.js';
+export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult } from './sweep/index.js';

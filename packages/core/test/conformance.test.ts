@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/runtime/index.js';
 import { KNOWN_FAILURES_FILE, TESTDATA, readKnownFailures, runCase, selectCases } from './conformance-suite.js';
+import { skipNote } from './support/skip.js';
 
 // The ONNX project's backend tests for every op pg claims (docs/conformance.md lists them). Each must pass,
 // except those in conformance-known-failures.json, which must still fail with the reason listed there, so
@@ -12,7 +13,7 @@ const available = existsSync(join(TESTDATA, 'node'));
 const known = readKnownFailures();
 const { selected } = available ? await selectCases() : { selected: [] };
 
-describe.skipIf(!available)('ONNX backend conformance (libonnx-testdata)', () => {
+describe.skipIf(!available)(`ONNX backend conformance (libonnx-testdata)${skipNote(available, `no ${TESTDATA}: apt-get install libonnx-testdata`)}`, () => {
   beforeAll(async () => {
     await initBackend('wasm');
   });

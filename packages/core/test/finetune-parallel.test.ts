@@ -4,6 +4,7 @@ import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finet
 import { DataParallelGradients } from '../src/train/parallel/data-parallel.js';
 import { shardsOf, shardsOfWorker } from '../src/train/parallel/shards.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
+import { nativeSkipReason } from './support/native.js';
 
 let gated: Model;
 let train: Dataset;
@@ -46,7 +47,7 @@ describe('data-parallel finetune', () => {
     expect(Object.keys(before).some((n) => JSON.stringify(before[n]) !== JSON.stringify(ref[n]))).toBe(true);
   });
 
-  it.skipIf(nativeUnavailableReason() !== undefined)('runs oneDNN at a fixed thread count: identical parameters whatever threads the caller had set, which it gets back', async () => {
+  it.skipIf(nativeUnavailableReason() !== undefined)(`runs oneDNN at a fixed thread count: identical parameters whatever threads the caller had set, which it gets back${nativeSkipReason}`, async () => {
     const before = setNativeThreads(2);
     try {
       const a = await finetune(gated, train, { ...opts, workers: 1 });

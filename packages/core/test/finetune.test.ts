@@ -19,7 +19,7 @@ import {
   type Dataset,
   type FinetuneCheckpoint,
   type Model,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
 
 let gated: Model;

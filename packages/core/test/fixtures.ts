@@ -1,10 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { skipNote } from './support/skip.js';
 
 /** Paths of the committed fixtures (repo-relative to this file). */
 export const FIXTURES = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
 export const hasFixture = (name: string) => existsSync(fixtureModel(name));
+/** For a title: why a test of this fixture skips (see skipNote). */
+export const fixtureSkipNote = (name: string) => skipNote(hasFixture(name), `no fixture ${fixtureModel(name)}: regenerate with fixtures/make_fixtures.py`);
 
 export interface Expected {
   logits: number[][];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Executor, convertModel, floatTwin, initBackend, lrFactor, readModel } from '../src/index.js';
+import { Executor, convertModel, floatTwin, initBackend, lrFactor, readModel } from '../src/internal.js';
 import { fixtureModel } from './fixtures.js';
 
 beforeAll(async () => {

@@ -18,7 +18,7 @@ import {
   type AttributeValue,
   type Model,
   type Node,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { buildModel, float, int, ints, node as namedNode, sineTensor, valueInfo } from './support/model-builder.js';
 
 // PyTorch exports at opsets 9 and 10 keep Clip's bounds, Pad's pads and Slice's ranges in attributes; pg

@@ -21,8 +21,8 @@ import {
   type Batch,
   type Model,
   type Node,
-} from '../src/index.js';
-import { FMNIST_NORM, expectedOutputs, fixtureModel, hasFixture } from './fixtures.js';
+} from '../src/internal.js';
+import { FMNIST_NORM, expectedOutputs, fixtureModel, fixtureSkipNote, hasFixture } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-ort-'));
 let batch: Batch;
@@ -136,7 +136,7 @@ async function ortLayer(model: Model, layer: string, input: Float32Array, shape:
 const sameValues = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
 
 for (const name of ['tiny-cnn', 'resnet-fmnist']) {
-  describe.skipIf(!hasFixture(name))(`${name}: pg agrees with PyTorch and ONNX Runtime`, () => {
+  describe.skipIf(!hasFixture(name))(`${name}: pg agrees with PyTorch and ONNX Runtime${fixtureSkipNote(name)}`, () => {
     it('runs the float model like PyTorch did at export', async () => {
       const model = await readModel(fixtureModel(name));
       const ours = runPg(model, batch);

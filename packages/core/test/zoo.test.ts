@@ -19,9 +19,9 @@ import {
   type HostTensor,
   type Model,
   type Node,
-} from '../src/index.js';
+} from '../src/internal.js';
 
-// The models users bring (issue 3): torchvision's classifiers with random weights, exported by PyTorch at
+// The models users bring: torchvision's classifiers with random weights, exported by PyTorch at
 // opsets 9 to 17 by fixtures/zoo/make_zoo.py into a cache (too large to commit). For each one: pg runs the
 // float model like ONNX Runtime, converts it to a gated model that ONNX Runtime runs (through the model-local
 // function bodies) like pg does, and fine-tunes and reports it on the default backend.

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core';
+import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat, tensorFilePath } from '../src/index.js';
 import { HwDescription, evaluateLayer } from './support/integer-evaluator.js';
-import { calibratedGatedModel, fixtureModel, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
+import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-hw-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,7 +21,7 @@ const cases: { name: string; include: string[]; batch: number; firstLayerBits?: 
 
 for (const c of cases) {
   const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
-  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)`, () => {
+  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)${fixtureSkipNote(c.name)}`, () => {
     let gated: Model;
     let hw: HwDescription;
     let batch: Batch;

@@ -13,10 +13,10 @@ import {
   type Batch,
   type HostTensor,
   type Model,
-} from '@pg/core';
+} from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat, toStandardOnnx } from '../src/index.js';
-import { calibratedGatedModel, fixtureModel, hasFixture, runPg, testBatch, type HostArray } from './support/gated-fixtures.js';
+import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch, type HostArray } from './support/gated-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-onnx-'));
 let batch: Batch;
@@ -81,7 +81,7 @@ const cases: { name: string; include: string[]; firstLayerBits?: number }[] = [
 for (const c of cases) {
   const label = `${c.name}${c.firstLayerBits ? `, first layer at ${c.firstLayerBits} bits` : ''}`;
   const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
-  describe.skipIf(!hasFixture(c.name))(`onnx export of ${label} (calibrated, static scale)`, () => {
+  describe.skipIf(!hasFixture(c.name))(`onnx export of ${label} (calibrated, static scale)${fixtureSkipNote(c.name)}`, () => {
     let gated: Model;
     let exported: Model;
     beforeAll(async () => {

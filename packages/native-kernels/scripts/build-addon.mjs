@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Builds build/pg_native.node with g++ against oneDNN (Debian: apt install libdnnl-dev g++) and Node's
-// N-API headers. Optional by design: where g++, dnnl.hpp or node_api.h is missing this prints why and exits 0,
-// and pg keeps running on pure tfjs-wasm. PG_NATIVE=0 skips the build too.
+// N-API headers, and checks that it loads. Optional by design: where g++, dnnl.hpp or node_api.h is missing,
+// the compiler fails or the addon does not load, this prints why and exits 0, and pg keeps running on pure
+// tfjs-wasm. PG_NATIVE=0 skips the build too. PG_NATIVE_REQUIRED=1 (set by .ci/run) makes each of these an
+// error (exit 1), so a machine that should run the native tests cannot pass while skipping them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,9 +14,24 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src', 'pg_native.cc');
 const out = join(root, 'build', 'pg_native.node');
 
+const required = process.env.PG_NATIVE_REQUIRED === '1';
+
 function skip(reason) {
+  if (required) {
+    console.error(`@pg/native-kernels: not built (${reason}), and PG_NATIVE_REQUIRED=1 asks for it`);
+    process.exit(1);
+  }
   console.log(`@pg/native-kernels: not built (${reason}); pg uses the pure wasm kernels`);
   process.exit(0);
+}
+
+/** Exits (through skip) unless the addon at `out` loads in this Node.js. */
+function checkLoads() {
+  try {
+    createRequire(import.meta.url)(out);
+  } catch (e) {
+    skip(`${out} does not load: ${String(e.message).split('\n')[0]}`);
+  }
 }
 
 if (process.env.PG_NATIVE === '0') skip('PG_NATIVE=0');
@@ -31,8 +49,11 @@ try {
   skip('g++ not found: apt install g++');
 }
 
-// Up to date: nothing to do (pnpm build runs this every time).
-if (existsSync(out) && statSync(out).mtimeMs >= Math.max(statSync(source).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs)) process.exit(0);
+// Up to date: nothing to build (pnpm build runs this every time).
+if (existsSync(out) && statSync(out).mtimeMs >= Math.max(statSync(source).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs)) {
+  checkLoads();
+  process.exit(0);
+}
 
 mkdirSync(dirname(out), { recursive: true });
 const tmp = `${out}.tmp-${process.pid}`;
@@ -49,4 +70,5 @@ try {
   skip(`g++ failed:\n${err}`);
 }
 renameSync(tmp, out);
+checkLoads();
 console.log(`@pg/native-kernels: built ${out}`);

@@ -79,8 +79,8 @@ let cached: NativeLoad | undefined;
 export function loadNativeKernels(): NativeLoad {
   if (cached) return cached;
   const path = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'pg_native.node');
-  // OpenMP threads that spin while waiting (GNU's default) stall whenever a core is shared: measured 2-4x
-  // slower MobileNetV2 runs on a loaded 2-core machine. Sleeping waits cost microseconds per convolution.
+  // OpenMP threads that spin while waiting (GNU's default) stall whenever a core is shared
+  // (docs/native-kernels.md). Sleeping waits cost microseconds per convolution.
   // libgomp reads this once, when the addon loads it; a value the user set wins.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {

@@ -46,8 +46,9 @@ enum WeightLayout { W_HWIO = 0, W_OIHW = 1 };
 enum Kind { K_FWD = 0, K_BWD_DATA = 1, K_BWD_WEIGHTS = 2 };
 
 // Weights already in a primitive's layout, with the user-layout bytes they came from. Inference runs the
-// same weights again and again, and oneDNN's reorder of a tfjs-layout filter costs ~15% of a ResNet's
-// conv time; a hit is decided by comparing all the bytes (memcmp), so a reuse is always exact.
+// same weights again and again, and oneDNN's reorder of a tfjs-layout filter is a sizeable part of a
+// conv's time (docs/native-kernels.md); a hit is decided by comparing all the bytes (memcmp), so a reuse is
+// always exact.
 struct CachedWeights {
   std::vector<uint8_t> user;
   memory prim;
@@ -130,11 +131,11 @@ memory::dims weightDims(const int* p) {
 }
 
 // Whether the primitive may run on oneDNN's channel-blocked activation layout instead of NHWC. oneDNN's
-// AVX2 convolutions on nChw8c run ~1.3-1.6x faster than on NHWC for 3x3 convs with 64-128 channels (forward,
-// backward-data and backward-weights alike), far more than the two reorders per call cost (~3% of the conv);
-// ResNet-18's training step at 224x224 took 0.91x the time. Only plain spatial convs whose channels fill whole
-// blocks: 1x1 convs are already fast on NHWC (a GEMM) and grouped/depthwise convs are memory-bound, so the
-// reorders would cost more than they save (MobileNetV2's inference lost ~15% with its 1x1 convs blocked), and
+// AVX2 convolutions on nChw8c run faster than on NHWC for 3x3 convs with 64-128 channels (forward,
+// backward-data and backward-weights alike), by far more than the two reorders per call cost
+// (docs/native-kernels.md). Only plain spatial convs whose channels fill whole blocks: 1x1 convs are
+// already fast on NHWC (a GEMM) and grouped/depthwise convs are memory-bound, so the reorders would cost
+// more than they save (MobileNetV2's inference is slower with its 1x1 convs blocked), and
 // a 3-channel stem would be padded to 8. PG_NATIVE_BLOCKED=0 keeps NHWC
 // everywhere (read when a primitive is made, so a benchmark can compare both in one process). Results stay
 // deterministic for a given thread count.
@@ -574,7 +575,7 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
 //
 // Why hand-written: composed from tfjs-wasm ops, one gated conv's quantizer and gate run ~25 element-wise
 // kernels forward and backward, each a full pass over the activation (and several of them slow in tfjs-wasm);
-// together they were about half a training step once the convolutions went native. These loops do each in
+// with the convolutions native they are a large part of a training step. These loops do each in
 // one pass, single-threaded (so the results never depend on a thread count), plain C++ the compiler
 // vectorises. The forwards repeat the composed ops' float32 operations in the same order (see
 // packages/core/src/pg/fused-conv.ts), so their outputs are bit-identical; build with -ffp-contract=off so no
@@ -594,7 +595,7 @@ inline float stepOf(float v) { return std::isnan(v) ? v : (v > 0.f ? 1.f : 0.f);
 
 // e^v for the surrogate's sigmoid (the backward only, where float tolerance is enough): Cephes' expf
 // polynomial after v = k·ln2 + f, relative error ~2e-7, in plain arithmetic the compiler vectorises (libm's
-// expf is a call per element and was most of the gate backward's time).
+// expf is a call per element, most of the gate backward's time: docs/native-kernels.md).
 inline float expApprox(float v) {
   v = v < -87.f ? -87.f : (v > 88.f ? 88.f : v);
   const float kf = (v * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest, |.| < 2^22
@@ -1012,8 +1013,8 @@ napi_value ColumnCopy(napi_env env, napi_callback_info info) {
 // ---- Data-parallel gradient sum ---------------------------------------------------------------------------
 //
 // Why native: the data-parallel trainer sums the shards' gradient slots (shared memory, one slot per
-// micro-shard) on the main thread while the workers wait; for ResNet-18 (11.7M parameters, 4 shards) the
-// JavaScript loop took ~340 ms of a ~3.8 s step. Here the parameters are split over all cores; each element is
+// micro-shard) on the main thread while the workers wait, a JavaScript loop over every parameter of every
+// shard (docs/native-kernels.md). Here the parameters are split over all cores; each element is
 // still summed slot 0, 1, 2... in float32 from +0, the same additions in the same order as the loop it replaces,
 // so the result is bit-identical whatever the thread count.
 
@@ -1042,7 +1043,7 @@ napi_value SumSlots(napi_env env, napi_callback_info info) {
 // ---- Adam ---------------------------------------------------------------------------------------------------
 //
 // Why native: tfjs's Adam runs a dozen element-wise kernels per variable, each a pass over it, on the main
-// thread while the training workers wait (~150 ms of a ResNet-18 step, 11.7M weights), after copying the summed
+// thread while the training workers wait (docs/native-kernels.md), after copying the summed
 // gradients into new tensors. This is the same update in one pass on every core, reading the gradient where the
 // data-parallel sum left it and writing the variable and both moments in place in the wasm heap. It repeats
 // tfjs's float32 operations in tfjs's order (AdamOptimizer.applyGradients, 4.x), so results are bit-identical:

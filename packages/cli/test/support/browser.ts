@@ -5,6 +5,8 @@ import { chromium, type Browser } from 'playwright-core';
 export const CHROMIUM = process.env.PG_CHROMIUM ?? '/usr/bin/chromium';
 
 export const hasChromium = (): boolean => existsSync(CHROMIUM);
+/** Appended to a title: ` (skipped: ...)` without Chromium (the run's skip summary groups by it). */
+export const chromiumSkipNote = (): string => (hasChromium() ? '' : ` (skipped: no Chromium at ${CHROMIUM}: apt-get install chromium, or set PG_CHROMIUM)`);
 
 /** Headless Chromium; --no-sandbox because CI runs tests as root, where Chromium's sandbox refuses to start. */
 export function launchChromium(): Promise<Browser> {

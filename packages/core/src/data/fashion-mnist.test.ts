@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { skipNote } from '../../test/support/skip.js';
 import { FileAccessError, InvalidDataError, UsageError } from '../errors/index.js';
 import { FASHION_MNIST_BUNDLED_DIR, locateFashionMnist, openFashionMnist } from './fashion-mnist.js';
 import { readIdxFile } from './idx.js';
@@ -72,7 +73,8 @@ describe('fashion-mnist', () => {
     expect(locateFashionMnist('test', { env: { PG_DATA_SOURCE: 'bundled' }, bundledDir }).description).toBe('bundled subset');
   });
 
-  it.skipIf(!existsSync(join(FASHION_MNIST_BUNDLED_DIR, 't10k-labels-idx1-ubyte.gz')))('reads the bundled test subset when forced', async () => {
+  const hasBundled = existsSync(join(FASHION_MNIST_BUNDLED_DIR, 't10k-labels-idx1-ubyte.gz'));
+  it.skipIf(!hasBundled)(`reads the bundled test subset when forced${skipNote(hasBundled, `no bundled subset in ${FASHION_MNIST_BUNDLED_DIR}`)}`, async () => {
     const ds = await openFashionMnist('test', { source: 'bundled', env: { PG_DATA_DIR: '/elsewhere' }, mean: [0.286], std: [0.353] });
     expect(ds.name).toMatch(/^fashion-mnist:test \(\d+ of 10000, bundled subset\)$/);
     expect(ds.sampleShape).toEqual([1, 28, 28]);

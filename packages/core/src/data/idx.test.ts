@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { skipNote } from '../../test/support/skip.js';
 import { FileAccessError, InvalidDataError } from '../errors/index.js';
 import { parseIdx, readIdxFile } from './idx.js';
 
@@ -59,7 +60,8 @@ describe('parseIdx', () => {
   });
 
   const debian = '/usr/share/datasets/fashion-mnist';
-  it.skipIf(!existsSync(join(debian, 't10k-images-idx3-ubyte.gz')))('reads the real Fashion-MNIST test files', async () => {
+  const hasDebian = existsSync(join(debian, 't10k-images-idx3-ubyte.gz'));
+  it.skipIf(!hasDebian)(`reads the real Fashion-MNIST test files${skipNote(hasDebian, `no ${debian}: apt-get install dataset-fashion-mnist`)}`, async () => {
     const [images, labels] = await Promise.all([
       readIdxFile(join(debian, 't10k-images-idx3-ubyte.gz')),
       readIdxFile(join(debian, 't10k-labels-idx1-ubyte.gz')),

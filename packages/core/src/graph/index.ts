@@ -1,4 +1,5 @@
 export * from './tensor.js';
 export * from './ir.js';
+export { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName, storageBytes } from './dtype.js';
 export { validateGraph } from './validate.js';
 export { inlineFunctions } from './passes/inline-functions.js';

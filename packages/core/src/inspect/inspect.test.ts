@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixtureModel, hasFixture } from '../../test/fixtures.js';
+import { fixtureModel, fixtureSkipNote, hasFixture } from '../../test/fixtures.js';
 import type { Model } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
 import { convertModel, type LayerDecision } from '../pg/index.js';
@@ -21,7 +21,7 @@ function expectPlacementLikeConvert(model: Model, r: InspectResult): void {
   );
 }
 
-describe.skipIf(!hasFixture('tiny-cnn'))('inspectModel on tiny-cnn', () => {
+describe.skipIf(!hasFixture('tiny-cnn'))(`inspectModel on tiny-cnn${fixtureSkipNote('tiny-cnn')}`, () => {
   let model: Model;
   let r: InspectResult;
   beforeAll(async () => {
@@ -111,7 +111,7 @@ describe.skipIf(!hasFixture('tiny-cnn'))('inspectModel on tiny-cnn', () => {
   });
 });
 
-describe.skipIf(!hasFixture('resnet-fmnist'))('inspectModel on resnet-fmnist', () => {
+describe.skipIf(!hasFixture('resnet-fmnist'))(`inspectModel on resnet-fmnist${fixtureSkipNote('resnet-fmnist')}`, () => {
   it('sizes every layer and places them as pg convert does', async () => {
     const model = await readModel(fixtureModel('resnet-fmnist'));
     const r = inspectModel(model);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName, storageBytes } from './dtype.js';
+import { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName, storageBytes } from '../graph/dtype.js';
 import { floatToHalfBits, halfBitsToFloat, narrowToFloat16, widenFloat16 } from './float16.js';
 
 describe('float16', () => {

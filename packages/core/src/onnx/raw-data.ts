@@ -1,6 +1,6 @@
 import { endianness } from 'node:os';
 import type { DataType, TensorData } from '../graph/tensor.js';
-import { storageBytes } from './dtype.js';
+import { storageBytes } from '../graph/dtype.js';
 import { narrowToFloat16, widenFloat16 } from './float16.js';
 
 export type NumericDataType = Exclude<DataType, 'string'>;

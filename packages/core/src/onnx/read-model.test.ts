@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plainModel } from '../../test/support/model-builder.js';
+import { skipNote } from '../../test/support/skip.js';
 import { FileAccessError, InvalidDataError, InvalidModelError, UnsupportedModelError } from '../errors/pg-error.js';
 import type { Model } from '../graph/ir.js';
 import type { ConstTensor } from '../graph/tensor.js';
@@ -13,6 +14,7 @@ import type { onnx as P } from 'onnx-proto';
 import { onnx } from './proto.js';
 
 const DATA = '/usr/share/libonnx-testdata/data';
+const dataNote = skipNote(existsSync(DATA), `no ${DATA}: apt-get install libonnx-testdata`);
 const ORT_QUIET = { logSeverityLevel: 3 } as const; // old-opset warnings would flood the test output
 
 function toOrt(t: ConstTensor): ort.Tensor {
@@ -32,7 +34,7 @@ function expectClose(actual: ort.Tensor, expected: ConstTensor, name: string): v
   });
 }
 
-describe.skipIf(!existsSync(DATA))('ONNX conformance models (libonnx-testdata)', () => {
+describe.skipIf(!existsSync(DATA))(`ONNX conformance models (libonnx-testdata)${dataNote}`, () => {
   // Each case: folder, and whether onnxruntime 1.30 can run it here (it has no int64 Add for opset 6,
   // and StringNormalizer needs an en_US.UTF-8 locale that minimal systems lack).
   const cases: [string, boolean][] = [
@@ -178,7 +180,7 @@ describe('bad model files', () => {
     expect(e.message).toMatch(/not an ONNX model/);
   });
 
-  it.skipIf(!existsSync(DATA))('truncated model', async () => {
+  it.skipIf(!existsSync(DATA))(`truncated model${dataNote}`, async () => {
     const full = readFileSync(join(DATA, 'pytorch-converted/test_Conv2d/model.onnx'));
     const e = await failure(write('truncated.onnx', full.subarray(0, Math.floor(full.length / 2))));
     expect(e).toBeInstanceOf(InvalidModelError);

@@ -41,7 +41,7 @@ describe('decodeTensor', () => {
       [{ dataType: 5, int32Data: [-300, 9] }, new Int16Array([-300, 9])],
       [{ dataType: 4, int32Data: [60000, 9] }, new Uint16Array([60000, 9])],
       [{ dataType: 9, int32Data: [1, 0] }, new Uint8Array([1, 0])],
-      [{ dataType: 7, int64Data: [-5, 9007199254740993] }, new BigInt64Array([-5n, BigInt(9007199254740993)])],
+      [{ dataType: 7, int64Data: [-5, 2 ** 53] }, new BigInt64Array([-5n, 2n ** 53n])],
       [{ dataType: 12, uint64Data: [4000000000, 1] }, new Uint32Array([4000000000, 1])],
       [{ dataType: 13, uint64Data: [3, 1] }, new BigUint64Array([3n, 1n])],
       [{ dataType: 8, stringData: [new TextEncoder().encode('hé'), new Uint8Array()] }, ['hé', '']],

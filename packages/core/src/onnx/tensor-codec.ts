@@ -2,7 +2,7 @@ import type { onnx as P } from 'onnx-proto';
 import { InvalidModelError } from '../errors/pg-error.js';
 import { numElements, type ConstTensor, type DataType, type ExternalRef, type TensorData } from '../graph/tensor.js';
 import { invalid, unsupported, type DecodeContext } from './context.js';
-import { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName, storageBytes } from './dtype.js';
+import { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName, storageBytes } from '../graph/dtype.js';
 import { lazyExternalTensor, parseExternalRef, unloadedExternalBytes } from './external-data.js';
 import { widenFloat16 } from './float16.js';
 import { int64ToBigInt, int64ToSafeNumber, type Int64 } from './int64.js';

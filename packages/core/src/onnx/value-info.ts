@@ -1,7 +1,7 @@
 import type { onnx as P } from 'onnx-proto';
 import type { Dim, ValueInfo } from '../graph/ir.js';
 import { invalid, unsupported, type DecodeContext } from './context.js';
-import { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName } from './dtype.js';
+import { dataTypeFromOnnx, dataTypeToOnnx, onnxTypeName } from '../graph/dtype.js';
 import { int64ToSafeNumber } from './int64.js';
 
 /** Why a ValueInfoProto has no IR form: the IR only describes tensors of a known element type. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildModel, float, ints, node, plainModel, valueInfo } from '../../test/support/model-builder.js';
+import { skipNote } from '../../test/support/skip.js';
 import type { Model } from '../graph/ir.js';
 import { constTensor } from '../graph/tensor.js';
 import { decodeModel, encodeModel, readModel, writeModel } from './index.js';
@@ -85,13 +86,13 @@ describe('encodeModel / writeModel', () => {
   });
 
   it('writes INT64_MAX attribute sentinels saturated, not wrapped to INT64_MIN', async () => {
-    // Slice-9 takes starts/ends as attributes; exporters write INT64_MAX for "to the end".
+    // Slice-9 takes starts/ends as attributes; exporters write INT64_MAX for "to the end" (2 ** 63 as a JS number).
     const model = functionModel();
     model.functions = [];
     model.opsetImports = [{ domain: '', version: 9 }];
     model.graph.initializers = new Map();
     model.graph.valueInfo = new Map();
-    model.graph.nodes = [node('Slice', ['X'], 'Y', { starts: ints([1]), ends: ints([9223372036854775807]), axes: ints([0]) }, 'slice')];
+    model.graph.nodes = [node('Slice', ['X'], 'Y', { starts: ints([1]), ends: ints([2 ** 63]), axes: ints([0]) }, 'slice')];
     model.graph.inputs = [valueInfo('X', [4])];
     model.graph.outputs = [valueInfo('Y', [3])];
     const bytes = encodeModel(model);
@@ -105,7 +106,8 @@ describe('encodeModel / writeModel', () => {
   });
 
   const TINY_CNN = join(import.meta.dirname, '../../../../fixtures/models/tiny-cnn.onnx');
-  it.skipIf(!existsSync(TINY_CNN))('tiny-cnn fixture: written with external data, onnxruntime gives identical logits', async () => {
+  const tinyNote = skipNote(existsSync(TINY_CNN), `no fixture ${TINY_CNN}: regenerate with fixtures/make_fixtures.py`);
+  it.skipIf(!existsSync(TINY_CNN))(`tiny-cnn fixture: written with external data, onnxruntime gives identical logits${tinyNote}`, async () => {
     const model = await readModel(TINY_CNN);
     expect(model.metadata['pg.dataset']).toBeDefined();
     const path = join(dir, 'tiny-cnn.onnx');
@@ -123,7 +125,7 @@ describe('encodeModel / writeModel', () => {
     expect(await run(path)).toEqual(await run(TINY_CNN));
   });
 
-  it.skipIf(!existsSync(TINY_CNN))('writes inline weights in chunks (no model-sized buffer): the same model as encodeModel, and onnxruntime runs it', async () => {
+  it.skipIf(!existsSync(TINY_CNN))(`writes inline weights in chunks (no model-sized buffer): the same model as encodeModel, and onnxruntime runs it${tinyNote}`, async () => {
     const model = await readModel(TINY_CNN);
     const path = join(dir, 'inline.onnx');
     await writeModel(model, path, { externalData: 'inline' });

@@ -19,7 +19,7 @@ export function steClipRound(r: tf.Tensor, n: number): tf.Tensor {
 
 /**
  * Truncation toward zero forward, identity backward. Built as floor(relu(t)) - floor(relu(-t)) because
- * tfjs's wasm kernels for relu/floor/neg are fast and those for sign/mod are ~20x slower.
+ * tfjs's wasm kernels for relu/floor/neg are fast and those for sign/mod are far slower (docs/architecture.md).
  */
 export const steTrunc = customGrad<[tf.Tensor]>(([t]) => ({
   value: tf.sub(tf.floor(tf.relu(t)), tf.floor(tf.relu(tf.neg(t)))),

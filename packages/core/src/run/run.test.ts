@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureModel, hasFixture } from '../../test/fixtures.js';
+import { fixtureModel, fixtureSkipNote, hasFixture } from '../../test/fixtures.js';
 import { buildModel, int, node, valueInfo } from '../../test/support/model-builder.js';
 import { readNpyFile } from '../data/npy.js';
 import { InvalidDataError, UsageError } from '../errors/index.js';
@@ -114,7 +114,7 @@ describe('run backends', () => {
   });
 });
 
-describe.skipIf(!hasFixture('tiny-cnn'))('runModel on tiny-cnn', () => {
+describe.skipIf(!hasFixture('tiny-cnn'))(`runModel on tiny-cnn${fixtureSkipNote('tiny-cnn')}`, () => {
   let model: Model;
   const x = sample([3, 1, 28, 28], 2);
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../graph/index.js';
 import { normaliseDomain } from './registry.js';
-import { logicalShape, nhwc, type RtValue } from './value.js';
+import { logicalShape, type RtValue } from './value.js';
 
 /**
  * ShuffleNet's channel shuffle as exporters write it: Reshape [N, C, H, W] -> [N, g, C/g, H, W], Transpose

@@ -117,6 +117,7 @@ export class Executor {
     this.params.set(name, t);
   }
 
+  // eslint-disable-next-line max-lines-per-function -- the step loop and the closures it shares (values, shapes, lookup, free) are one piece of state.
   run(feeds: Record<string, tf.Tensor>, opts: RunOptions = {}): Record<string, tf.Tensor> {
     const values = new Map<string, RtValue>();
     for (const input of this.graph.inputs) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-// As [N, HW, C] <-> [N, C, HW]: tfjs-wasm's 3-D transpose is about twice as fast as its 4-D one here.
+// As [N, HW, C] <-> [N, C, HW]: tfjs-wasm's 3-D transpose is faster than its 4-D one (docs/architecture.md).
 import { transposeCoarse } from './ops/coarse-view.js';
 
 /**

@@ -54,6 +54,7 @@ export async function finetune(model: Model, source: Dataset, opts: FinetuneOpti
   return withNativeThreads(TRAINING_NATIVE_THREADS, () => finetuneRun(model, source, opts, hooks));
 }
 
+// eslint-disable-next-line max-lines-per-function -- resume, time budget, keep-best, evaluation and the step loop share its locals; not yet split into named parts.
 async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions, hooks: FinetuneHooks): Promise<FinetuneOutput> {
   const started = Date.now();
   const layers = pgLayers(model);
@@ -195,7 +196,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
       batchSize: opts.batchSize,
       sampleShape: data.sampleShape,
     }));
-    // Progress reports training time (calibration excluded), as before; the time budget counts from `started`.
+    // Progress reports training time (calibration excluded); the time budget counts from `started`.
     const trainingStarted = Date.now();
     training: for (; step < totalSteps; epoch++, batchInEpoch = 0) {
       let skip = batchInEpoch;

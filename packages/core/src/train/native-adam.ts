@@ -22,12 +22,11 @@ export interface VariableGradient {
 }
 
 /**
- * `opt.applyGradients` for `grads` (in that order, as the optimizer has always been given them) with the native
+ * `opt.applyGradients` for `grads` (in that order, the order tfjs's path gives them in) with the native
  * addon: one pass per variable on every core, in place, bit-identical to tfjs's Adam (the addon repeats its
  * float32 operations in order), and the optimizer's own moments, β powers and iteration count updated, so
  * checkpoints (getWeights) and a later tfjs step see the same state. Why: tfjs runs a dozen kernels per
- * variable on the main thread while the training workers wait (~150 ms of a ResNet-18 step with its 11.7M
- * weights). Returns false, having changed nothing, where it does not apply (addon off, not the wasm backend, a
+ * variable on the main thread while the training workers wait (docs/native-kernels.md). Returns false, having changed nothing, where it does not apply (addon off, not the wasm backend, a
  * tensor not float32, or a variable's memory shared with another tensor): the caller runs applyGradients.
  */
 export function nativeAdamStep(opt: tf.AdamOptimizer, grads: VariableGradient[]): boolean {

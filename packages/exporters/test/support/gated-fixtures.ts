@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, OBSERVE, openDataset, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core';
+import { calibrate, convertModel, Executor, OBSERVE, openDataset, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
 export const hasFixture = (name: string) => existsSync(fixtureModel(name));
+/** Appended to a title: ` (skipped: ...)` when the fixture is missing (the run's skip summary groups by it). */
+export const fixtureSkipNote = (name: string) => (hasFixture(name) ? '' : ` (skipped: no fixture ${fixtureModel(name)}: regenerate with fixtures/make_fixtures.py)`);
 /** The fixtures' preprocessing (also in their metadata). */
 export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
 

@@ -12,7 +12,6 @@ export interface Bar {
   title?: string;
 }
 
-const FONT = 11;
 const LABEL_CHARS = 34;
 
 /** Names like '/layer1/layer1.0/conv1/Conv' are long: keep the end, which tells layers apart. */

@@ -7,7 +7,7 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
 // The wasm backend's own kernels, kept for what oneDNN does not cover here (NCHW, prelu/leakyrelu/sigmoid/elu
-// fused activations, broadcast biases, non-float32): those run exactly as before.
+// fused activations, broadcast biases, non-float32): those run the wasm backend's kernels unchanged.
 const originals = new Map<string, tf.KernelConfig | undefined>();
 
 function shapeOf(info: ConvInfo, depthwise: boolean): NativeConvShape {

@@ -49,6 +49,7 @@ function required(inputs: Inputs, ...names: string[]): tf.TensorInfo[] {
   });
 }
 
+// eslint-disable-next-line max-lines-per-function -- one table: each PG kernel's argument unpacking side by side, closing over the addon.
 function kernels(k: NativeKernels): [string, tf.KernelFunc][] {
   const quantSplit = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 /**
  * Σ over all but the last axis (e.g. a bias gradient from an NHWC gradient), shaped like `like`. As a
  * product with a row of ones: tfjs-wasm reduces over leading axes by transposing the whole tensor first,
- * about 10x slower here than this matmul.
+ * far slower than this matmul (docs/architecture.md).
  */
 export function channelSum(t: tf.Tensor, like: tf.Tensor): tf.Tensor {
   const c = t.shape[t.rank - 1];

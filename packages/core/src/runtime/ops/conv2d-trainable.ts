@@ -17,7 +17,8 @@ export interface Conv2dGeometry {
  * NHWC conv2d (+ bias, fused into the kernel) whose gradient works on every backend. With the native
  * (oneDNN) kernels on, both gradients are oneDNN's backward-data / backward-weights convolutions. Otherwise
  * they are computed here as forward convolutions: tfjs's wasm backend has no Conv2DBackpropFilter kernel,
- * and its Conv2DBackpropInput is a plain loop 4-7x slower than its XNNPACK forward conv.
+ * and its Conv2DBackpropInput is a plain loop, several times slower than its XNNPACK forward conv
+ * (docs/architecture.md).
  */
 export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation, layout: WeightLayout = 'hwio', inputGrad = true): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
@@ -118,7 +119,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[
  * dL/dW for an NHWC conv, as a convolution itself: with the batch as channels, the padded input
  * [cin, H, W, N] convolved with dy [Ho, Wo, N, cout] (dilated by the forward stride, strided by the forward
  * dilation) gives [cin, kh', kw', cout], of which the first kh x kw are the gradient. This runs in
- * XNNPACK's conv (10-15x faster here than an im2col built from strided slices).
+ * XNNPACK's conv, far faster than an im2col built from strided slices (docs/architecture.md).
  */
 function composedFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry): tf.Tensor4D {
   return tf.tidy(() => {
@@ -143,9 +144,9 @@ function composedFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g
  */
 function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Conv2dGeometry): tf.Tensor4D {
   return tf.tidy(() => {
-    const [kh, kw, cin] = w.shape;
+    const [kh, kw] = w.shape;
     const [n, h, wd] = xShape;
-    const [pt, pb, pl, pr] = g.pads;
+    const [pt, , pl] = g.pads;
     const [sh, sw] = g.strides;
     const [, ho, wo, cout] = dy.shape;
     // Zero insertion as one pad of a rank-6 view: [n, ho, 1, wo, 1, c] -> [n, ho, sh, wo, sw, c].

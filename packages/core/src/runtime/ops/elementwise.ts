@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dataTypeFromOnnx, onnxTypeName } from '../../onnx/dtype.js';
+import { dataTypeFromOnnx, onnxTypeName } from '../../graph/dtype.js';
 import { attrFloat, attrInt, attrString } from '../attributes.js';
 import type { Node } from '../../graph/index.js';
 import type { Kernel, KernelContext } from '../kernel.js';

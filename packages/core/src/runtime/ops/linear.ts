@@ -12,9 +12,9 @@ export function gemm(node: KernelContext['node'], a: tf.Tensor, b: tf.Tensor, c?
   const transB = attrInt(node, 'transB', 0) === 1;
   let y: tf.Tensor;
   if (!transA && transB && a.shape[0] <= b.shape[0]) {
-    // A classifier (transB = 1, few rows of A): tfjs-wasm's MatMul with transposeB is ~10x slower than a
+    // A classifier (transB = 1, few rows of A): tfjs-wasm's MatMul with transposeB is far slower than a
     // plain one, and transposing the weight costs as much. (B Aᵀ)ᵀ transposes only the small operands
-    // (1 ms against 12 ms for MobileNetV2's [8, 1280] x [1000, 1280]ᵀ).
+    // (docs/models.md).
     y = tf.transpose(tf.matMul(b as tf.Tensor2D, tf.transpose(a) as tf.Tensor2D));
   } else {
     y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, transA, transB);

@@ -45,8 +45,8 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
   const g = poolGeometry(node, a, k, x.shape.slice(1, -1));
   const s = a.strides;
   const maxPoolPadded = (t: tf.Tensor, padValue: number): tf.Tensor => {
-    // tfjs-wasm's MaxPool (XNNPACK) skips explicit padding cells itself, ~4x faster than a padded copy
-    // (ResNet's stem pool: 3.5 ms against 13 ms). Same values when every window holds an input cell
+    // tfjs-wasm's MaxPool (XNNPACK) skips explicit padding cells itself, faster than a padded copy
+    // (docs/models.md). Same values when every window holds an input cell
     // (pads below the kernel size); kept to wasm, where that was checked.
     const direct = !is3d && hasPad(g.pads) && padValue < 0 && tf.getBackend() === 'wasm' && a.dilations.every((d) => d === 1) && g.pads.every(([b, e], i) => b < k[i] && e < k[i]);
     if (direct) return tf.maxPool(t as tf.Tensor4D, k as [number, number], s as [number, number], padSpec(g.pads) as tf.backend_util.ExplicitPadding);
@@ -64,8 +64,8 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
     is3d ? tf.avgPool3d(t as tf.Tensor5D, k as [number, number, number], s as [number, number, number], 'valid') : tf.avgPool(t as tf.Tensor4D, k as [number, number], s as [number, number], 'valid');
   if (kind === 'max') {
     if (training && x.dtype === 'float32') {
-      // The native pool records each window's winner, so its gradient is one scatter (tfjs-wasm's MaxPoolGrad
-      // was ~8% of a ResNet-18 step) and needs no shift: its forward is exactly tf.maxPool's.
+      // The native pool records each window's winner, so its gradient is one scatter instead of tfjs-wasm's
+      // slow MaxPoolGrad (docs/native-kernels.md) and needs no shift: its forward is exactly tf.maxPool's.
       if (!is3d && a.dilations.every((d) => d === 1) && g.pads.every(([b, e], i) => b < k[i] && e < k[i])) {
         const [, h, w] = x.shape;
         const outH = Math.floor((h + g.pads[0][0] + g.pads[0][1] - k[0]) / s[0]) + 1;
@@ -75,8 +75,8 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
       }
       // tfjs-wasm's MaxPoolGrad starts its running max at 0: a window whose maximum is negative sends its
       // gradient to the wrong cell. Pool x - m + m, with the constant m below every value, padding with 0.
-      // m is a constant read out of the tape: as stopGradient(min(x) - 1), autodiff still ran Min's gradient
-      // (an Equal mask over all of x, ~20% of a ResNet-18 training step) only to multiply it by zero.
+      // m is a constant read out of the tape: as stopGradient(min(x) - 1), autodiff would run Min's gradient
+      // (an Equal mask over all of x, a large part of a training step) only to multiply it by zero.
       // fround(v) - 1 in double, rounded to float32, is the float32 subtraction tf.sub did, so m is unchanged.
       const m = tf.scalar(Math.fround(tf.min(x).dataSync()[0]) - 1);
       return tf.add(maxPoolPadded(tf.sub(x, m), 0), m);

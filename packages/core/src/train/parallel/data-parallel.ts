@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../../data/index.js';
 import { TrainingError } from '../../errors/index.js';
 import type { Model } from '../../graph/index.js';
@@ -203,7 +202,7 @@ export class DataParallelGradients {
     const slots = new Float32Array(this.buffers.grads);
     const results = new Float64Array(this.buffers.results);
     const sum = new Float32Array(this.total);
-    // The native addon does the same additions on every core (bit-identical, ~10x faster for ResNet-18).
+    // The native addon does the same additions on every core (bit-identical; docs/native-kernels.md).
     const native = activeNativeKernels();
     if (native) {
       native.sumSlots(slots.subarray(0, all.length * this.total), all.length, sum);
