@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaultRegistry, initBackend } from '../src/runtime/index.js';
+import { opRegistry } from '../src/pg/index.js';
+import { formatRange, initBackend } from '../src/runtime/index.js';
 import { TESTDATA, readKnownFailures, runCase, selectCases, type Outcome } from './conformance-suite.js';
 
 /**
@@ -19,9 +20,11 @@ function testdataVersion(): string {
   }
 }
 
+/** The op's opset range and the opsets at which its form changed (its declarations). */
 function opsetRange(op: string): string {
-  const e = defaultRegistry.get('', op)!;
-  return e.maxOpset === Number.MAX_SAFE_INTEGER ? `${e.minOpset}+` : `${e.minOpset}–${e.maxOpset}`;
+  const forms = opRegistry.versions('', op)!;
+  const range = formatRange(opRegistry.opsetRange('', op)!);
+  return forms.length > 1 ? `${range} (forms ${forms.map((f) => f.since).join(', ')})` : range;
 }
 
 async function main(): Promise<void> {
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push('| Op | Opsets | Tests run | Passed |');
   lines.push('|---|---|---|---|');
-  for (const op of defaultRegistry.ops('')) {
+  for (const op of opRegistry.ops('')) {
     const s = perOp.get(op);
     lines.push(`| ${op} | ${opsetRange(op)} | ${s?.run ?? 0} | ${s?.passed ?? 0} |`);
   }

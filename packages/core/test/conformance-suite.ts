@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConstTensor, DataType, Model } from '../src/graph/index.js';
 import { readModel, readTensorFile } from '../src/onnx/index.js';
-import { Executor, defaultRegistry, normaliseDomain, toTfTensor } from '../src/runtime/index.js';
+import { opRegistry } from '../src/pg/index.js';
+import { Executor, normaliseDomain, toTfTensor } from '../src/runtime/index.js';
 
 /**
  * The ONNX project's backend conformance tests (Debian's libonnx-testdata) run on pg's executor: shared by
@@ -44,7 +45,7 @@ export interface Outcome {
   reason?: string;
 }
 
-/** Every test whose ops the default registry claims at the model's opset and whose inputs pg can feed. */
+/** Every test whose ops pg's registry claims at the model's opset and whose inputs pg can feed. */
 export async function selectCases(root = TESTDATA): Promise<Selection> {
   const selected: ConformanceCase[] = [];
   const skipped: { id: string; why: string }[] = [];
@@ -67,9 +68,7 @@ export async function selectCases(root = TESTDATA): Promise<Selection> {
       const ops = [...new Set(model.graph.nodes.map((n) => (normaliseDomain(n.domain) ? `${n.domain}.` : '') + n.opType))];
       const unclaimed = model.graph.nodes.filter((n) => {
         const domain = normaliseDomain(n.domain);
-        const entry = domain === '' ? defaultRegistry.get(domain, n.opType) : undefined;
-        const v = opsets.get(domain) ?? 1;
-        return !entry || v < entry.minOpset || v > entry.maxOpset;
+        return domain !== '' || !opRegistry.find(domain, n.opType, opsets.get(domain) ?? 1);
       });
       if (unclaimed.length) {
         skipped.push({ id, why: `unsupported: ${[...new Set(unclaimed.map((n) => `${n.opType}-${opsets.get(normaliseDomain(n.domain)) ?? 1}`))].join(', ')}` });
@@ -117,7 +116,7 @@ export async function runCase(c: ConformanceCase): Promise<Outcome> {
   }
   let exec: Executor | undefined;
   try {
-    exec = new Executor(c.model);
+    exec = new Executor(c.model, { registry: opRegistry });
     const inits = new Set(c.model.graph.initializers.keys());
     const inputNames = c.model.graph.inputs.filter((i) => !inits.has(i.name)).map((i) => i.name);
     for (const [k, set] of sets.entries()) {

@@ -3,7 +3,6 @@ import { datasetFromArrays } from '../data/index.js';
 import type { Node } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
 import { convertModel } from '../pg/convert.js';
-import '../pg/kernels.js';
 import { initBackend } from '../runtime/index.js';
 import { fixtureModel } from '../../test/fixtures.js';
 import { nodeOps, otherOpCounts } from './other-ops.js';
