@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attrFloat, attrInt } from '../attributes.js';
 import type { KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
+import { withoutAttributes } from './upgrades.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 
 /** ONNX Gemm: alpha * op(A) op(B) + beta * C. */
@@ -65,5 +66,7 @@ function batchedMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
 
 export const LINEAR_OPS: readonly OpDeclaration[] = [
   { op: 'Gemm', since: 1, cost: 'layer', kernel: gemmKernel },
+  // Opset 7 dropped `broadcast`: C broadcasts (unidirectionally) whenever its shape allows, as the kernel does.
+  { op: 'Gemm', since: 7, cost: 'layer', kernel: gemmKernel, upgrade: (node) => withoutAttributes(node, 'broadcast') },
   { op: 'MatMul', since: 1, cost: 'matmul', kernel: matMul },
 ];

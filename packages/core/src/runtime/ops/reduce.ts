@@ -21,7 +21,9 @@ function reduce(fn: Reducer, axes: 'attribute' | 'input'): Kernel {
     const keep = attrInt(node, 'keepdims', 1) === 1;
     const fromInput = axes === 'input';
     const given = fromInput ? ctx.readInts(1) : attrInts(node, 'axes');
-    if (!given?.length && fromInput && attrInt(node, 'noop_with_empty_axes', 0) === 1) return [{ t: tf.clone(x.t), nhwc: x.nhwc }];
+    // No axes with noop_with_empty_axes: nothing is reduced, but the op's element-wise steps still apply
+    // (ReduceSumSquare squares, ReduceL1 takes |x|...), as ONNX specifies and ONNX Runtime computes.
+    if (!given?.length && fromInput && attrInt(node, 'noop_with_empty_axes', 0) === 1) return [{ t: fn(x.t, [], true), nhwc: x.nhwc }];
     const over = given?.length ? [...new Set(given.map((a) => normAxis(a, rank)))].sort((a, b) => a - b) : [...Array(rank).keys()];
     if (x.nhwc) {
       // With keepdims the result is still NHWC; without, it is plain if the kept axes are in logical order.
