@@ -67,6 +67,18 @@ describe.each(OPSETS)('opset %i', (opset) => {
     }
   });
 
+  it('ReduceMax and ReduceMin of booleans (from 20)', async () => {
+    if (opset < 20) return;
+    const nodes = [
+      node('Greater', ['src', 'zero'], 'pos'),
+      node('ReduceMax', ['pos', 'axes'], 'any', { keepdims: int(0) }),
+      node('ReduceMin', ['pos', 'axes'], 'all', { keepdims: int(1) }),
+      node('Cast', ['any'], 'anyF', { to: int(1) }),
+      node('Cast', ['all'], 'allF', { to: int(1) }),
+    ];
+    await agree(graph(opset, nodes, ['anyF', 'allF'], [int64s('axes', [3]), sineTensor('zero', [], 0, { scale: 0 })]));
+  });
+
   it("Split's num_outputs, the last part smaller", async () => {
     for (const afterConv of [false, true]) {
       const nodes = [

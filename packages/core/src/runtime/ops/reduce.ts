@@ -37,6 +37,8 @@ function reduce(fn: Reducer, axes: 'attribute' | 'input'): Kernel {
 }
 
 const sumOf = (f: (t: tf.Tensor) => tf.Tensor): Reducer => (x, axes, keep) => tf.sum(f(x), axes, keep);
+/** ReduceMax and ReduceMin of booleans (opset 20): any and all. */
+const orBool = (numeric: Reducer, bool: Reducer): Reducer => (x, axes, keep) => (x.dtype === 'bool' ? bool(x, axes, keep) : numeric(x, axes, keep));
 
 /** A Reduce op in its two forms: axes as an attribute, then (from `axesInputFrom`) as an input. */
 function reduceForms(op: string, fn: Reducer, axesInputFrom = 18): OpDeclaration[] {
@@ -49,8 +51,8 @@ function reduceForms(op: string, fn: Reducer, axesInputFrom = 18): OpDeclaration
 export const REDUCE_OPS: readonly OpDeclaration[] = [
   ...reduceForms('ReduceMean', tf.mean),
   ...reduceForms('ReduceSum', tf.sum, 13),
-  ...reduceForms('ReduceMax', tf.max),
-  ...reduceForms('ReduceMin', tf.min),
+  ...reduceForms('ReduceMax', orBool(tf.max, tf.any)),
+  ...reduceForms('ReduceMin', orBool(tf.min, tf.all)),
   ...reduceForms('ReduceProd', tf.prod),
   ...reduceForms('ReduceSumSquare', sumOf(tf.square)),
   ...reduceForms('ReduceL1', sumOf(tf.abs)),
