@@ -6,6 +6,7 @@ import { convertModel } from '../pg/convert.js';
 import { opRegistry } from '../pg/op-registry.js';
 import { OpRegistry, RUNTIME_OPS, initBackend } from '../runtime/index.js';
 import { fixtureModel } from '../../test/fixtures.js';
+import { COST_OPS } from './layer-cost.js';
 import { nodeOps, otherOpCounts } from './other-ops.js';
 import { reportModel } from './report.js';
 
@@ -47,8 +48,10 @@ describe('other ops: operations per sample', () => {
     const asMovement = new OpRegistry([{ ...relu, cost: 'movement' }]);
     expect(nodeOps(node('Relu', ['x'], 'r'), shapes, asMovement)).toBe(0);
     expect(() => nodeOps(node('Upsample', ['x'], 'r'), shapes)).toThrow(/no cost class for op 'Upsample'/);
-    // Every op pg runs has one (the declaration requires it).
+    // Every op pg runs has one (the declaration requires it), and the layers priced by their MACs are the
+    // ops of class 'layer'.
     for (const d of opRegistry.declarations()) expect(opRegistry.cost(d.domain, d.op)).toBe(d.cost);
+    expect(new Set(opRegistry.declarations().filter((d) => d.cost === 'layer').map((d) => d.op))).toEqual(COST_OPS);
   });
 
   it('reportModel counts tiny-cnn (gated or not) by op type', async () => {

@@ -2,7 +2,7 @@ import type { OpDeclaration } from '../op-declaration.js';
 import { CONV_OPS } from './conv.js';
 import { ELEMENTWISE_OPS } from './elementwise.js';
 import { GENERATOR_OPS } from './generator.js';
-import { LINEAR_OPS } from './linear.js';
+import { MATMUL_OPS } from './linear.js';
 import { NORMALIZATION_OPS } from './normalization.js';
 import { PAD_OPS } from './pad.js';
 import { POOL_OPS } from './pool.js';
@@ -15,7 +15,7 @@ export const RUNTIME_OPS: readonly OpDeclaration[] = [
   ...CONV_OPS,
   ...ELEMENTWISE_OPS,
   ...GENERATOR_OPS,
-  ...LINEAR_OPS,
+  ...MATMUL_OPS,
   ...NORMALIZATION_OPS,
   ...PAD_OPS,
   ...POOL_OPS,

@@ -64,7 +64,7 @@ function batchedMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
   return tf.matMul(full(x), full(w));
 }
 
-export const LINEAR_OPS: readonly OpDeclaration[] = [
+export const MATMUL_OPS: readonly OpDeclaration[] = [
   { op: 'Gemm', since: 1, cost: 'layer', kernel: gemmKernel },
   // Opset 7 dropped `broadcast`: C broadcasts (unidirectionally) whenever its shape allows, as the kernel does.
   { op: 'Gemm', since: 7, cost: 'layer', kernel: gemmKernel, upgrade: (node) => withoutAttributes(node, 'broadcast') },
