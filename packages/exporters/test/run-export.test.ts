@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runBackend, type Batch, type HostTensor, type Model } from '@pg/core';
+import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runBackend, writeModel, type Batch, type HostTensor, type Model } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportBackend } from '../src/index.js';
+import { toStandardOnnx } from '../src/index.js';
 import { calibratedGatedModel, FMNIST_NORM, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
 // pg runs what it exports: `pg run` (the wasm run backend) and `pg report` on the standard-ONNX export (the
@@ -48,9 +48,11 @@ describe.each([
     if (!hasFixture('resnet-fmnist')) return;
     gated = await calibratedGatedModel('resnet-fmnist', { firstLayerBits });
     const stem = `resnet-${firstLayerBits ?? 'float'}`;
+    // As `pg convert` writes the gated model, and as `pg export --format onnx` writes its standard form.
     gatedPath = join(dir, `${stem}-gated.onnx`);
-    gatedPath = (await exportBackend('onnx-pg').export(gated, { output: gatedPath })).files.find((f) => f.role === 'model')!.path;
-    exportedPath = (await exportBackend('onnx').export(gated, { output: join(dir, `${stem}-std.onnx`) })).files.find((f) => f.role === 'model')!.path;
+    exportedPath = join(dir, `${stem}-std.onnx`);
+    await writeModel(gated, gatedPath);
+    await writeModel(toStandardOnnx(gated).model, exportedPath);
     exported = await readModel(exportedPath);
   });
 
@@ -64,7 +66,7 @@ describe.each([
     const gateOf = (layer: string) => exported.graph.nodes.find((n) => n.name.startsWith(`${layer}/`) && n.opType === 'Greater')!.outputs[0];
     const probe: Model = { ...exported, graph: { ...exported.graph, outputs: [...exported.graph.outputs, ...layers.map((l) => ({ name: gateOf(l), dtype: 'bool' as const }))] } };
     const probePath = join(dir, 'probe.onnx');
-    await exportBackend('onnx-pg').export(probe, { output: probePath });
+    await writeModel(probe, probePath);
 
     const fromGated = await pgRun(gatedPath, [out]);
     const fromExport = await pgRun(probePath, [out, ...layers.map(gateOf)]);
