@@ -7,7 +7,7 @@
 // Usage (after `pnpm build`):
 //   node bench/run-profile.mjs [--batch 8] [--runs 3] [--models resnet18,mobilenet_v2,shufflenet_v2_x1_0]
 import { createRequire } from 'node:module';
-import { Executor, defaultRegistry, initBackend, readModel } from '../packages/core/dist/internal.js';
+import { Executor, initBackend, opRegistry, readModel } from '../packages/core/dist/internal.js';
 import { loadZooModel, openZoo, parseBenchArgs } from './support/zoo.mjs';
 
 const tf = createRequire(new URL('../packages/core/package.json', import.meta.url))('@tensorflow/tfjs-core');
@@ -22,28 +22,20 @@ const SHAPE_OPS = new Set(['Shape', 'Gather', 'Unsqueeze', 'Constant', 'Cast', '
 
 let timing = false;
 const times = new Map();
-/** The default registry, each kernel timed under the node's op type (integer-valued outputs count as shape work). */
-const timedRegistry = {
-  get(domain, opType) {
-    const entry = defaultRegistry.get(domain, opType);
-    if (!entry) return entry;
-    const kernel = (inputs, ctx) => {
-      if (!timing) return entry.kernel(inputs, ctx);
-      const t0 = performance.now();
-      const outs = entry.kernel(inputs, ctx);
-      const ms = performance.now() - t0;
-      const shapeWork = SHAPE_OPS.has(opType) && outs.every((o) => o && o.t.dtype === 'int32' && o.t.rank <= 1);
-      const key = shapeWork ? `${opType} (shape)` : ctx.activation ? `${opType}+${ctx.activation}` : opType;
-      const e = times.get(key) ?? { ms: 0, calls: 0 };
-      e.ms += ms;
-      e.calls++;
-      times.set(key, e);
-      return outs;
-    };
-    return { ...entry, kernel };
-  },
-  ops: (domain) => defaultRegistry.ops(domain),
-};
+/** pg's registry, each kernel timed under the node's op type (integer-valued outputs count as shape work). */
+const timedRegistry = opRegistry.withKernels(({ op: opType, kernel }) => (inputs, ctx) => {
+  if (!timing) return kernel(inputs, ctx);
+  const t0 = performance.now();
+  const outs = kernel(inputs, ctx);
+  const ms = performance.now() - t0;
+  const shapeWork = SHAPE_OPS.has(opType) && outs.every((o) => o && o.t.dtype === 'int32' && o.t.rank <= 1);
+  const key = shapeWork ? `${opType} (shape)` : ctx.activation ? `${opType}+${ctx.activation}` : opType;
+  const e = times.get(key) ?? { ms: 0, calls: 0 };
+  e.ms += ms;
+  e.calls++;
+  times.set(key, e);
+  return outs;
+});
 
 for (const name of models) {
   const { model, feeds: fixed } = await loadZooModel(zoo, name, batch, readModel);

@@ -64,6 +64,7 @@ export {
   actScaleMode,
   isPgNode,
   functionsFor,
+  opRegistry,
   PG_DOMAIN,
   INTEGER_ACCUMULATION_VERSION,
   type ConvertOptions,

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaultRegistry, initBackend } from '../src/runtime/index.js';
-import { TESTDATA, readKnownFailures, runCase, selectCases, type Outcome } from './conformance-suite.js';
+import { opRegistry } from '../src/pg/index.js';
+import { formatRange, initBackend } from '../src/runtime/index.js';
+import { TESTDATA, readKnownFailures, runCase, runCaseOrt, selectCases, upgradedCase, type ConformanceCase, type Outcome } from './conformance-suite.js';
 
 /**
  * Writes docs/conformance.md from a run of the ONNX backend tests (the same selection and comparison as
@@ -19,9 +20,11 @@ function testdataVersion(): string {
   }
 }
 
+/** The op's opset range and the opsets at which its form changed (its declarations). */
 function opsetRange(op: string): string {
-  const e = defaultRegistry.get('', op)!;
-  return e.maxOpset === Number.MAX_SAFE_INTEGER ? `${e.minOpset}+` : `${e.minOpset}–${e.maxOpset}`;
+  const forms = opRegistry.versions('', op)!;
+  const range = formatRange(opRegistry.opsetRange('', op)!);
+  return forms.length > 1 ? `${range} (forms ${forms.map((f) => f.since).join(', ')})` : range;
 }
 
 async function main(): Promise<void> {
@@ -74,11 +77,11 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push('## Ops supported');
   lines.push('');
-  lines.push('Opsets: the range of the default domain\'s opset in which pg runs the op (`N+`: from N on; the tests cover opsets up to 17).');
+  lines.push('Opsets: the range of the default domain\'s opset in which pg runs the op (`N+`: from N on), and the opsets at which its form changed: each form is its own declaration (`packages/core/src/runtime/ops/`). The tests cover opsets up to 17; [At opset 21](#at-opset-21) runs them again at 21.');
   lines.push('');
   lines.push('| Op | Opsets | Tests run | Passed |');
   lines.push('|---|---|---|---|');
-  for (const op of defaultRegistry.ops('')) {
+  for (const op of opRegistry.ops('')) {
     const s = perOp.get(op);
     lines.push(`| ${op} | ${opsetRange(op)} | ${s?.run ?? 0} | ${s?.passed ?? 0} |`);
   }
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
     lines.push(`**${suite}** (${names.length}, \`test_\` prefix omitted): ${names.join(', ')}.`);
     lines.push('');
   }
+  lines.push(...(await atOpset21(selected.filter((c) => !(c.id in known)))));
   lines.push('## Notes');
   lines.push('');
   lines.push('- The tests check inference. Fine-tuning differentiates through the same kernels on the wasm backend; `packages/core/src/runtime/ops/gradients.test.ts` checks those gradients against the cpu backend (and pg\'s own convolution gradients against tfjs\'s).');
@@ -118,6 +122,56 @@ async function main(): Promise<void> {
     for (const c of unexpected) console.log(`  ${c.id}: ${outcomes.get(c.id)!.reason}`);
     process.exitCode = 1;
   }
+}
+
+const TARGET = 21;
+
+/**
+ * The section on opsets 18 to 21: the tests brought to opset 21 by the upgrade pass (as
+ * conformance-upgraded.test.ts checks them, in pg and ONNX Runtime), and what changed in pg's ops there.
+ */
+async function atOpset21(cases: ConformanceCase[]): Promise<string[]> {
+  const upgraded: ConformanceCase[] = [];
+  const refused: { id: string; why: string }[] = [];
+  for (const c of cases) {
+    const u = upgradedCase(c, TARGET);
+    if ('model' in u) upgraded.push(u);
+    else refused.push(u);
+  }
+  const rewritten = upgraded.filter((u) => {
+    const original = cases.find((c) => c.id === u.id)!;
+    return u.model.graph.nodes.some((n, i) => n !== original.model.graph.nodes[i]);
+  });
+  let pgPassed = 0;
+  let ortPassed = 0;
+  for (const c of upgraded) {
+    if ((await runCase(c)).passed) pgPassed++;
+    if ((await runCaseOrt(c)).passed) ortPassed++;
+  }
+  const refusedOps = [...new Set(refused.map((r) => /\((\w+)\) cannot be brought/.exec(r.why)?.[1] ?? r.why))].sort();
+  return [
+    `## At opset ${TARGET}`,
+    '',
+    `Debian's data stops at opset 17 (onnx 1.12); PyTorch 2's exporters write 18 to 21. The tests above that pass (except the known failures) are brought to opset ${TARGET} by pg's opset upgrade pass (\`upgradeOpset\`, from the op declarations: the Reduce ops' \`axes\` become inputs at 18, ReduceSum's at 13, Split gets \`num_outputs\`, Gemm loses \`broadcast\`...) and run with their expected outputs in pg and in ONNX Runtime (onnxruntime-node, which checks each rewritten model as an opset-${TARGET} model). \`packages/core/test/conformance-upgraded.test.ts\` checks the same.`,
+    '',
+    `- Upgraded: **${upgraded.length}** of ${cases.length} (${rewritten.length} with nodes rewritten, the rest relabelled); passed in pg: **${pgPassed}**, in ONNX Runtime: **${ortPassed}**.`,
+    `- Refused by the upgrade pass: ${refused.length} (${refusedOps.join(', ')} before opset 13: the 2-D coercion is the per-axis form only when \`axis\` is the last, which a node alone does not tell).`,
+    '',
+    'What changed in opsets 18 to 21 for the ops pg runs (ONNX\'s Changelog.md), and how pg handles it. The forms new there have no conformance data in Debian\'s package; `packages/core/test/opset18-21.test.ts` builds each at opsets 18 to 21 and compares pg with ONNX Runtime:',
+    '',
+    '| Opset | Ops | Change | pg |',
+    '|---|---|---|---|',
+    '| 18 | ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare | `axes` from an attribute to an input, with `noop_with_empty_axes` | a form from 18 (ReduceSum\'s from 13); with no axes and `noop_with_empty_axes` the element-wise steps (square, abs, log) still apply, as ONNX specifies |',
+    '| 18 | Split | `num_outputs`: parts of ceil(n / num_outputs), the last smaller | a form from 18 |',
+    '| 18 | Pad | optional `axes` input | read when present (the opset-11 form) |',
+    '| 19 | Pad | mode `wrap` | supported |',
+    '| 19 | AveragePool | `dilations` | supported (2-D and 1-D) |',
+    '| 19 | Cast | `saturate`, float8 types | float8 is refused (pg computes in float32, int32, bool) |',
+    '| 19, 21 | Constant, Identity, Reshape, Shape, Cast, Pad, Flatten, Squeeze, Unsqueeze, Transpose | new element types only (float8, int4) | unchanged |',
+    '| 20 | ReduceMax, ReduceMin | bool inputs | supported (any, all) |',
+    '| 20 | ConstantOfShape | new element types only | unchanged |',
+    '',
+  ];
 }
 
 await main();

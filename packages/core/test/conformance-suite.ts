@@ -2,9 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ConstTensor, DataType, Model } from '../src/graph/index.js';
+import { onnxOpset, type ConstTensor, type DataType, type Model } from '../src/graph/index.js';
+import { upgradeOpset } from '../src/graph/passes/upgrade-opset.js';
 import { readModel, readTensorFile } from '../src/onnx/index.js';
-import { Executor, defaultRegistry, normaliseDomain, toTfTensor } from '../src/runtime/index.js';
+import { opRegistry } from '../src/pg/index.js';
+import { OnnxRuntimeBackend, type HostTensor } from '../src/run/index.js';
+import { Executor, normaliseDomain, toTfTensor } from '../src/runtime/index.js';
 
 /**
  * The ONNX project's backend conformance tests (Debian's libonnx-testdata) run on pg's executor: shared by
@@ -44,7 +47,7 @@ export interface Outcome {
   reason?: string;
 }
 
-/** Every test whose ops the default registry claims at the model's opset and whose inputs pg can feed. */
+/** Every test whose ops pg's registry claims at the model's opset and whose inputs pg can feed. */
 export async function selectCases(root = TESTDATA): Promise<Selection> {
   const selected: ConformanceCase[] = [];
   const skipped: { id: string; why: string }[] = [];
@@ -67,9 +70,7 @@ export async function selectCases(root = TESTDATA): Promise<Selection> {
       const ops = [...new Set(model.graph.nodes.map((n) => (normaliseDomain(n.domain) ? `${n.domain}.` : '') + n.opType))];
       const unclaimed = model.graph.nodes.filter((n) => {
         const domain = normaliseDomain(n.domain);
-        const entry = domain === '' ? defaultRegistry.get(domain, n.opType) : undefined;
-        const v = opsets.get(domain) ?? 1;
-        return !entry || v < entry.minOpset || v > entry.maxOpset;
+        return domain !== '' || !opRegistry.find(domain, n.opType, opsets.get(domain) ?? 1);
       });
       if (unclaimed.length) {
         skipped.push({ id, why: `unsupported: ${[...new Set(unclaimed.map((n) => `${n.opType}-${opsets.get(normaliseDomain(n.domain)) ?? 1}`))].join(', ')}` });
@@ -117,9 +118,8 @@ export async function runCase(c: ConformanceCase): Promise<Outcome> {
   }
   let exec: Executor | undefined;
   try {
-    exec = new Executor(c.model);
-    const inits = new Set(c.model.graph.initializers.keys());
-    const inputNames = c.model.graph.inputs.filter((i) => !inits.has(i.name)).map((i) => i.name);
+    exec = new Executor(c.model, { registry: opRegistry });
+    const inputNames = feedNames(c.model);
     for (const [k, set] of sets.entries()) {
       const mismatch = tf.tidy(() => {
         // input_K.pb feeds the K-th graph input that is not an initializer (its name may be empty).
@@ -129,7 +129,7 @@ export async function runCase(c: ConformanceCase): Promise<Outcome> {
         const names = c.model.graph.outputs.map((o) => o.name);
         for (const [i, want] of set.outputs.entries()) {
           const got = outs[names[i]];
-          const why = got ? compare(got, want) : 'not produced';
+          const why = got ? compare(tfValues(got), want) : 'not produced';
           if (why) return `data set ${k}, output '${names[i]}': ${why}`;
         }
         return undefined;
@@ -144,12 +144,19 @@ export async function runCase(c: ConformanceCase): Promise<Outcome> {
   }
 }
 
+/** An output as plain values, whichever runtime produced it. */
+interface Values {
+  shape: readonly number[];
+  dtype: string;
+  data: ArrayLike<number | bigint | boolean>;
+}
+
 /** Why `got` differs from the expected tensor, or undefined when it matches. */
-function compare(got: tf.Tensor, want: ConstTensor): string | undefined {
+function compare(got: Values, want: ConstTensor): string | undefined {
   if (got.shape.join(',') !== want.dims.join(',')) return `shape [${got.shape.join(', ')}], expected [${want.dims.join(', ')}]`;
   const kind = (d: string) => (d === 'bool' ? 'bool' : d.startsWith('float') ? 'float' : 'int');
   if (kind(got.dtype) !== kind(want.dtype)) return `type ${got.dtype}, expected ${want.dtype}`;
-  const g = got.dataSync();
+  const g = got.data;
   const w = want.data();
   if (Array.isArray(w)) return 'string outputs cannot be compared';
   const exact = kind(want.dtype) !== 'float';
@@ -160,6 +167,53 @@ function compare(got: tf.Tensor, want: ConstTensor): string | undefined {
     if (!ok) return `element ${i} is ${a}, expected ${b}`;
   }
   return undefined;
+}
+
+const tfValues = (t: tf.Tensor): Values => ({ shape: t.shape, dtype: t.dtype, data: t.dataSync() });
+
+/**
+ * The test at default-domain opset `target`, rewritten by the opset upgrade pass (its data unchanged: the
+ * upgrade keeps each node's meaning), or why the pass refuses it.
+ */
+export function upgradedCase(c: ConformanceCase, target: number): ConformanceCase | { id: string; why: string } {
+  try {
+    // No sourcePath: ONNX Runtime then loads the upgraded model from memory, not the original file.
+    const model = { ...upgradeOpset(c.model, target, opRegistry), sourcePath: undefined };
+    return { ...c, model, opset: onnxOpset(model) };
+  } catch (e) {
+    return { id: c.id, why: firstLine(e) };
+  }
+}
+
+/** Runs one test's data sets in ONNX Runtime, the reference: the outcome says whether it agrees with the expected outputs. */
+export async function runCaseOrt(c: ConformanceCase): Promise<Outcome> {
+  let session: Awaited<ReturnType<OnnxRuntimeBackend['load']>> | undefined;
+  try {
+    const sets = await readDataSets(c.dir);
+    session = await new OnnxRuntimeBackend().load(c.model);
+    const inputNames = feedNames(c.model);
+    const names = c.model.graph.outputs.map((o) => o.name);
+    for (const [k, set] of sets.entries()) {
+      const feeds: Record<string, HostTensor> = {};
+      set.inputs.forEach((t, i) => (feeds[inputNames.includes(t.name) ? t.name : inputNames[i]] = { dtype: t.dtype, shape: t.dims, data: t.data() } as HostTensor));
+      const outs = await session.run(feeds, names);
+      for (const [i, want] of set.outputs.entries()) {
+        const why = compare(outs[names[i]], want);
+        if (why) return { id: c.id, passed: false, reason: `data set ${k}, output '${names[i]}': ${why}` };
+      }
+    }
+    return { id: c.id, passed: true };
+  } catch (e) {
+    return { id: c.id, passed: false, reason: firstLine(e) };
+  } finally {
+    await session?.dispose();
+  }
+}
+
+/** The graph inputs fed by a data set's input_K.pb, in order: those that are not initializers. */
+function feedNames(model: Model): string[] {
+  const inits = new Set(model.graph.initializers.keys());
+  return model.graph.inputs.filter((i) => !inits.has(i.name)).map((i) => i.name);
 }
 
 /** The committed list of tests known to fail: test id -> reason. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, nativeThreads, nativeUnavailableReason, openDataset, readModel, setNativeThreads, type Dataset, type Model } from '../src/index.js';
+import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, nativeThreads, nativeUnavailableReason, openDataset, opRegistry, readModel, setNativeThreads, type Dataset, type Model } from '../src/index.js';
 import { DataParallelGradients } from '../src/train/parallel/data-parallel.js';
 import { shardsOf, shardsOfWorker } from '../src/train/parallel/shards.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
@@ -76,7 +76,7 @@ describe('data-parallel finetune', () => {
 
   it('returns an error inside a worker as the same PgError type, and ends the workers', async () => {
     // The workers get a model with an op pg cannot run; the main thread's own model is fine.
-    const exec = new Executor(gated);
+    const exec = new Executor(gated, { registry: opRegistry });
     const bad: Model = { ...gated, graph: { ...gated.graph, nodes: gated.graph.nodes.map((n, i) => (i === 0 ? { ...n, opType: 'NoSuchOp', domain: '' } : n)) } };
     const thr = gated.graph.initializers.keys().next().value as string;
     const v = tf.variable(exec.param(thr)!, true, 'parallel-test/param');

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Executor, convertModel, floatTwin, initBackend, lrFactor, readModel } from '../src/internal.js';
+import { Executor, convertModel, floatTwin, initBackend, lrFactor, opRegistry, readModel } from '../src/internal.js';
 import { fixtureModel } from './fixtures.js';
 
 beforeAll(async () => {
@@ -12,7 +12,7 @@ describe('floatTwin', () => {
     const model = await readModel(fixtureModel('tiny-cnn'));
     const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' });
     const x = tf.randomNormal([4, 1, 28, 28], 0, 1, 'float32', 5);
-    const run = (m: typeof model) => Array.from(Object.values(new Executor(m).run({ [m.graph.inputs[0].name]: x }))[0].dataSync());
+    const run = (m: typeof model) => Array.from(Object.values(new Executor(m, { registry: opRegistry }).run({ [m.graph.inputs[0].name]: x }))[0].dataSync());
     const twin = floatTwin(gated);
     expect(twin.graph.nodes.map((n) => `${n.domain}${n.opType}`)).toEqual(model.graph.nodes.map((n) => `${n.domain}${n.opType}`));
     expect(run(twin)).toEqual(run(model));

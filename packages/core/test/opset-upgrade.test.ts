@@ -13,6 +13,7 @@ import {
   inspectModel,
   maxRelativeDifference,
   onnxOpset,
+  opRegistry,
   readModel,
   writeModel,
   type AttributeValue,
@@ -66,7 +67,7 @@ function opset9Model(): Model {
 const input = Float32Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => Math.cos(i * 0.13) * 2);
 
 function runPg(m: Model): Float32Array {
-  const exec = new Executor(m);
+  const exec = new Executor(m, { registry: opRegistry });
   try {
     return tf.tidy(() => exec.run({ x: tf.tensor(input, [2, 3, 8, 8]) }).y.dataSync() as Float32Array);
   } finally {
@@ -83,7 +84,7 @@ async function runOrt(path: string): Promise<Float32Array> {
 describe('upgradeOpset', () => {
   it('moves Clip, Pad, Slice and Dropout attributes into inputs and computes the same outputs', () => {
     const old = opset9Model();
-    const up = upgradeOpset(old, 12);
+    const up = upgradeOpset(old, 12, opRegistry);
     expect(onnxOpset(up)).toBe(12);
     const byOp = (op: string) => up.graph.nodes.find((n) => n.opType === op)!;
     expect(byOp('Clip').attributes).toEqual({});
@@ -99,14 +100,14 @@ describe('upgradeOpset', () => {
 
   it('leaves a model at or above the target as it is', () => {
     const m = { ...opset9Model(), opsetImports: [{ domain: '', version: 13 }] };
-    expect(upgradeOpset(m, 12)).toBe(m);
+    expect(upgradeOpset(m, 12, opRegistry)).toBe(m);
   });
 
   it('refuses ops whose older form it does not rewrite', () => {
     const m = opset9Model();
     m.graph.nodes.push(node('Upsample', ['y', 'scales'], 'u'));
-    expect(() => upgradeOpset(m, 12)).toThrow(UnsupportedModelError);
-    expect(() => upgradeOpset(m, 12)).toThrow(/Upsample/);
+    expect(() => upgradeOpset(m, 12, opRegistry)).toThrow(UnsupportedModelError);
+    expect(() => upgradeOpset(m, 12, opRegistry)).toThrow(/Upsample/);
     // and `pg inspect` says so, while the same model without it converts
     expect(inspectModel(m).convert_blocker).toMatch(/Upsample.*re-export/);
     expect(inspectModel(opset9Model()).convert_blocker).toBeNull();

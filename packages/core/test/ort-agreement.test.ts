@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
+  opRegistry,
   OBSERVE,
   PG_DOMAIN,
   convertModel,
@@ -54,7 +55,7 @@ interface GateRun {
 
 /** pg's output and each gated layer's input, prediction and gate decisions. */
 function runPgGates(model: Model, b: Batch): GateRun {
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   const run: GateRun = { output: new Float32Array(), inputs: new Map(), predictions: new Map(), gates: new Map() };
   const into = { [OBSERVE.prediction]: run.predictions, [OBSERVE.gate]: run.gates } as Record<string, Map<string, ArrayLike<number>>>;
   try {

@@ -8,6 +8,7 @@ import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
 import { placeLayers, type Placement } from '../pg/placement.js';
 import { GATED_MIN_OPSET } from '../pg/convert.js';
 import type { OpRegistry } from '../runtime/registry.js';
+import { opRegistry } from '../pg/op-registry.js';
 import { probeLayerShapes } from './shapes.js';
 import { SupportCheck } from './support.js';
 import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary } from './types.js';
@@ -15,7 +16,7 @@ import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary 
 export interface InspectOptions {
   /** Placement as `pg convert --gate-depthwise` would make it. Default false. */
   gateDepthwise?: boolean;
-  /** Kernels that decide which ops pg can run; the default registry by default. */
+  /** Kernels that decide which ops pg can run; pg's (opRegistry) by default. */
   registry?: OpRegistry;
 }
 
@@ -34,7 +35,7 @@ export function isCostLayer(node: Node): boolean {
  */
 export function inspectModel(model: Model, opts: InspectOptions = {}): InspectResult {
   const graph = model.graph;
-  const support = new SupportCheck(model, opts.registry);
+  const support = new SupportCheck(model, opts.registry ?? opRegistry);
   const layerNodes = graph.nodes.filter(isCostLayer);
   const gated = graph.nodes.some(isPgNode);
   const placements = gated ? undefined : placeLayers(graph, { include: new Set(), exclude: new Set(), gateDepthwise: opts.gateDepthwise ?? false });
@@ -130,7 +131,7 @@ function convertBlocker(model: Model, gated: boolean, placements: Map<Node, Plac
   if (gated) return "the model is already gated: 'pg convert' takes the float original";
   // Older opsets are rewritten to the gated models' minimum by convert, except ops it cannot rewrite.
   try {
-    upgradeOpset(model, GATED_MIN_OPSET);
+    upgradeOpset(model, GATED_MIN_OPSET, opRegistry);
   } catch (err) {
     if (err instanceof UnsupportedModelError) return `${err.message} (${err.action})`;
     throw err;

@@ -59,7 +59,7 @@ export function probeLayerShapes(model: Model, layers: readonly Node[], support:
   const shapes = new Map<Node, number[]>();
   let exec: Executor | undefined;
   try {
-    exec = new Executor(sub);
+    exec = new Executor(sub, { registry: support.registry });
     const runner = exec;
     tf.tidy(() => {
       const feeds = Object.fromEntries(feedsSpec.map(({ input, shape }) => [input.name, zeros(input, shape)]));

@@ -3,9 +3,10 @@ import { datasetFromArrays } from '../data/index.js';
 import type { Node } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
 import { convertModel } from '../pg/convert.js';
-import '../pg/kernels.js';
-import { initBackend } from '../runtime/index.js';
+import { opRegistry } from '../pg/op-registry.js';
+import { OpRegistry, RUNTIME_OPS, initBackend } from '../runtime/index.js';
 import { fixtureModel } from '../../test/fixtures.js';
+import { COST_OPS } from './layer-cost.js';
 import { nodeOps, otherOpCounts } from './other-ops.js';
 import { reportModel } from './report.js';
 
@@ -40,6 +41,17 @@ describe('other ops: operations per sample', () => {
     expect(nodeOps(node('Flatten', ['p'], 'f'), shapes)).toBe(0);
     // Conv/Gemm layers are priced as layers, not here.
     expect(nodeOps(node('Conv', ['x', 'w'], 'r'), shapes)).toBe(0);
+  });
+
+  it("takes each op's class from its declaration, and refuses an op without one", () => {
+    const relu = RUNTIME_OPS.find((d) => d.op === 'Relu')!;
+    const asMovement = new OpRegistry([{ ...relu, cost: 'movement' }]);
+    expect(nodeOps(node('Relu', ['x'], 'r'), shapes, asMovement)).toBe(0);
+    expect(() => nodeOps(node('Upsample', ['x'], 'r'), shapes)).toThrow(/no cost class for op 'Upsample'/);
+    // Every op pg runs has one (the declaration requires it), and the layers priced by their MACs are the
+    // ops of class 'layer'.
+    for (const d of opRegistry.declarations()) expect(opRegistry.cost(d.domain, d.op)).toBe(d.cost);
+    expect(new Set(opRegistry.declarations().filter((d) => d.cost === 'layer').map((d) => d.op))).toEqual(COST_OPS);
   });
 
   it('reportModel counts tiny-cnn (gated or not) by op type', async () => {

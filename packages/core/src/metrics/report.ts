@@ -5,7 +5,7 @@ import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, actScaleMode, pgLayers } from '../pg/index.js';
+import { OBSERVE, actScaleMode, opRegistry, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
 import { otherOpCounts } from './other-ops.js';
 import type { DecisionMap, DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
@@ -79,7 +79,7 @@ export async function evaluate(
   decisionLayers?: ReadonlySet<string>,
 ): Promise<Evaluation> {
   if (!data.hasLabels) throw new InvalidDataError(`${data.name} has no labels; accuracy needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const outputName = exec.graph.outputs[0].name;
   const layerNodes = exec.order.filter((n) => COST_OPS.has(n.opType));

@@ -62,7 +62,7 @@ function decodeModelWithExternals(bytes: Uint8Array, sourcePath: string | undefi
   if (opsetImports.length === 0 && irVersion >= 3) throw invalid(ctx, 'the model imports no opset (opset_import is empty)');
   const onnxOpset = opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version;
   if (onnxOpset !== undefined && onnxOpset > MAX_OPSET) {
-    throw unsupported(ctx, `the model imports ONNX opset ${onnxOpset}, newer than the newest pg knows (${MAX_OPSET})`, `Export the model with opset_version ${MAX_OPSET} or lower (13 to 17 are the best tested).`);
+    throw unsupported(ctx, `the model imports ONNX opset ${onnxOpset}, newer than the newest pg knows (${MAX_OPSET})`, `Export the model with opset_version ${MAX_OPSET} or lower (13 to 21 are the ones checked).`);
   }
 
   const model: Model = {

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { constTensor } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
 import { Executor, initBackend } from '../runtime/index.js';
-import './kernels.js';
+import { opRegistry } from './op-registry.js';
 import { accumulationExactness, convertModel, FLOAT32_EXACT_INTEGERS } from './convert.js';
 import { actScaleName, biasName, isGatedNode, isPgNode, PG_DOMAIN, PG_DOMAIN_VERSION, Q_CONV } from './format.js';
 import { UsageError } from '../errors/index.js';
@@ -51,7 +51,7 @@ describe('the integer-accumulation form (gated format 2)', () => {
     expect(gated.inputs[2]).toBe(biasName('/conv2/Conv'));
     expect([...(b.graph.initializers.get(biasName('/conv2/Conv'))!.data() as Float32Array)].every((v) => v === 0)).toBe(true);
     const run = (m: typeof a) => {
-      const exec = new Executor(m);
+      const exec = new Executor(m, { registry: opRegistry });
       try {
         return tf.tidy(() => Object.values(exec.run({ [m.graph.inputs[0].name]: tf.randomUniform([2, 1, 28, 28], 0, 1, 'float32', 3) }))[0].dataSync());
       } finally {

@@ -7,7 +7,7 @@ import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, F
 import { placeLayers, LINEAR_OPS } from './placement.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
-import { defaultRegistry } from '../runtime/registry.js';
+import { opRegistry } from './op-registry.js';
 
 export interface ConvertOptions {
   bits: number;
@@ -82,7 +82,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     throw new UsageError(`${where} is already a gated model`, { action: 'convert the original float model; use `pg finetune` or `pg report` on this one' });
   }
   // pg's function bodies use opset-12 ops; older models are rewritten to it (the ops whose form changed).
-  const model = upgradeOpset(input, GATED_MIN_OPSET);
+  const model = upgradeOpset(input, GATED_MIN_OPSET, opRegistry);
   checkRunnable(model, where);
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
@@ -163,13 +163,13 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
  * naming the node, rather than later in `pg finetune`.
  */
 function checkRunnable(model: Model, where: string): void {
-  const support = new SupportCheck(model);
+  const support = new SupportCheck(model, opRegistry);
   model.graph.nodes.forEach((node, i) => {
     const why = support.reason(node);
     if (why === undefined) return;
     const label = node.name ? `'${node.name}'` : `#${i}`;
     throw new UnsupportedModelError(`${where}: node ${label} uses op '${node.domain ? `${node.domain}.` : ''}${node.opType}', which pg cannot run (${why})`, {
-      action: `pg supports: ${defaultRegistry.ops('').join(', ')}. Replace the op when exporting, or open an issue asking for it.`,
+      action: `pg supports: ${opRegistry.ops('').join(', ')}. Replace the op when exporting, or open an issue asking for it.`,
     });
   });
 }

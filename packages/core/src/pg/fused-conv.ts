@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
 import { channelSum } from '../runtime/ops/channel-sum.js';
 import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../runtime/ops/conv2d-trainable.js';
-import { hwioShape, nativeConvOnnxWeights, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, type WeightLayout } from '../runtime/native/index.js';
+import { hwioShape, nativeConvOnnxWeights, type WeightLayout } from '../runtime/native/index.js';
+import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './native/ops.js';
 import { levels } from './quantizer.js';
 
 export interface FusedPgConvOptions {
@@ -129,7 +130,7 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
   return { y, gate: gateOp(y) as tf.Tensor4D };
 }
 
-// The composed tfjs paths (pure wasm, cpu, PG_NATIVE=0). The native kernels (runtime/native/pg-kernels.ts)
+// The composed tfjs paths (pure wasm, cpu, PG_NATIVE=0). The native kernels (pg/native/kernels.ts)
 // repeat the forwards' float32 operations in this order, so both give bit-identical forwards.
 
 /** Same op sequence as quantSplit (quantizer.ts), so x_hb and x_lb are bit-identical to it. */

@@ -1,5 +1,3 @@
-import './kernels.js';
-
 export * from './format.js';
 export * from './quantizer.js';
 export * from './gate.js';
@@ -10,5 +8,6 @@ export * from './convert.js';
 export * from './functions.js';
 export * from './model-functions.js';
 export * from './layers.js';
-export { OBSERVE, SETTINGS } from './kernels.js';
+export { OBSERVE, PG_OPS, SETTINGS } from './kernels.js';
+export { opRegistry } from './op-registry.js';
 export * from './float-twin.js';

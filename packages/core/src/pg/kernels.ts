@@ -5,7 +5,8 @@ import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js'
 import { onnxLayoutTrainable } from '../runtime/ops/conv2d-trainable.js';
 import { gemm } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
-import { defaultRegistry } from '../runtime/registry.js';
+import type { Kernel } from '../runtime/kernel.js';
+import type { OpDeclaration } from '../runtime/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
 import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
 import { gate } from './gate.js';
@@ -64,11 +65,12 @@ function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bia
 const wrap = (kind: Kind, t: tf.Tensor): RtValue => (kind === 'conv' ? nhwc(t) : plain(t));
 
 /**
- * Whether a node runs in the integer-accumulation form (docs/gated-format.md, version 2): inference on a
- * model declaring org.precisiongating version 2 or later. Training keeps the dequantized form (its
- * gradients flow through x_hb/x_lb and W_q); the ulps between the two forms do not matter for training.
+ * The forms of pg's ops (docs/gated-format.md): 1 computes on dequantized values; 2 accumulates integer codes
+ * and scales after, in inference. Training keeps the dequantized computation in both (its gradients flow
+ * through x_hb/x_lb and W_q); the ulps between the two do not matter for training.
  */
-const integerForm = (ctx: KernelContext): boolean => !ctx.training && ctx.opset >= INTEGER_ACCUMULATION_VERSION;
+type Form = 1 | typeof INTEGER_ACCUMULATION_VERSION;
+const integerForm = (form: Form, ctx: KernelContext): boolean => form === INTEGER_ACCUMULATION_VERSION && !ctx.training;
 
 interface IntegerLayer {
   k: tf.Tensor;
@@ -92,13 +94,13 @@ function scaledAccumulation(kind: Kind, ctx: KernelContext, codes: tf.Tensor, la
   return bias ? tf.add(y, bias) : y;
 }
 
-function gatedKernel(kind: Kind) {
-  return (inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] => {
+function gatedKernel(kind: Kind, form: Form): Kernel {
+  return (inputs, ctx) => {
     const { node, observer: obs } = ctx;
     const delta = inputs[3];
     const hbits = attrInt(node, 'hbits');
     if (!delta || hbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing Threshold input or hbits attribute`);
-    if (integerForm(ctx)) {
+    if (integerForm(form, ctx)) {
       const layer = prepareInteger(kind, inputs, 4, ctx);
       const bits = attrInt(node, 'bits') as number;
       const step = 2 ** (bits - hbits);
@@ -158,9 +160,9 @@ function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits
   });
 }
 
-function quantKernel(kind: Kind) {
-  return (inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] => {
-    if (integerForm(ctx)) {
+function quantKernel(kind: Kind, form: Form): Kernel {
+  return (inputs, ctx) => {
+    if (integerForm(form, ctx)) {
       const layer = prepareInteger(kind, inputs, 3, ctx);
       return [wrap(kind, scaledAccumulation(kind, ctx, layer.qs, layer, layer.accUnit, layer.bias))];
     }
@@ -169,7 +171,15 @@ function quantKernel(kind: Kind) {
   };
 }
 
-defaultRegistry.register(PG_CONV, gatedKernel('conv'), { domain: PG_DOMAIN });
-defaultRegistry.register(PG_GEMM, gatedKernel('gemm'), { domain: PG_DOMAIN });
-defaultRegistry.register(Q_CONV, quantKernel('conv'), { domain: PG_DOMAIN });
-defaultRegistry.register(Q_GEMM, quantKernel('gemm'), { domain: PG_DOMAIN });
+/** A pg op in its two forms (the pg domain's versions 1 and 2). Gated models are written by pg only: no upgrade between them. */
+function pgForms(op: string, kernel: (kind: Kind, form: Form) => Kernel, kind: Kind): OpDeclaration[] {
+  return [1, INTEGER_ACCUMULATION_VERSION].map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since as Form) }));
+}
+
+/** pg's layers (org.precisiongating): what pg adds to the runtime's ops (pg/op-registry.ts wires both). */
+export const PG_OPS: readonly OpDeclaration[] = [
+  ...pgForms(PG_CONV, gatedKernel, 'conv'),
+  ...pgForms(PG_GEMM, gatedKernel, 'gemm'),
+  ...pgForms(Q_CONV, quantKernel, 'conv'),
+  ...pgForms(Q_GEMM, quantKernel, 'gemm'),
+];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../runtime/custom-grad.js';
-import { nativeFakeQuant, nativeQuantizeWeights } from '../runtime/native/index.js';
+import { nativeFakeQuant, nativeQuantizeWeights } from './native/ops.js';
 import { steClipRound, steTrunc, stopGradient } from './ste.js';
 
 /**

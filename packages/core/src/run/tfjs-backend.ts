@@ -3,8 +3,7 @@ import type { Model } from '../graph/index.js';
 import { InvalidDataError } from '../errors/index.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
 import { Executor } from '../runtime/executor.js';
-// pg's gated ops (PGConv, QConv, ...) register their kernels on import.
-import '../pg/kernels.js';
+import { opRegistry } from '../pg/op-registry.js';
 import type { HostTensor, RunBackend, RunSession } from './backend.js';
 import { castHostTensor, hostDtypeOf } from './host-tensor.js';
 
@@ -14,7 +13,7 @@ export class TfjsRunBackend implements RunBackend {
 
   async load(model: Model): Promise<RunSession> {
     await initBackend(this.name);
-    return new TfjsSession(new Executor(model));
+    return new TfjsSession(new Executor(model, { registry: opRegistry }));
   }
 }
 

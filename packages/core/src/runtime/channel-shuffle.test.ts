@@ -4,8 +4,8 @@ import { buildModel, int, int64Scalar, int64s, ints, node, sineTensor, valueInfo
 import type { Node } from '../graph/index.js';
 import { initBackend } from './backend.js';
 import { Executor } from './executor.js';
-import { OpRegistry, defaultRegistry } from './registry.js';
-import type { KernelEntry } from './kernel.js';
+import { RUNTIME_OPS } from './ops/index.js';
+import { OpRegistry } from './registry.js';
 
 // A ShuffleNetV2 unit as PyTorch exports it (opset 12, dynamic batch): Concat, channel shuffle with shapes
 // from Shape/Gather/Div arithmetic, then the next unit's Slices. The executor runs the shuffle as one NHWC
@@ -15,14 +15,12 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-/** The default kernels, counting calls per op type. */
-class CountingRegistry extends OpRegistry {
-  readonly calls = new Map<string, number>();
-  override get(domain: string, opType: string): KernelEntry | undefined {
-    const entry = defaultRegistry.get(domain, opType);
-    if (!entry) return undefined;
-    return { ...entry, kernel: (inputs, ctx) => (this.calls.set(opType, (this.calls.get(opType) ?? 0) + 1), entry.kernel(inputs, ctx)) };
-  }
+const runtimeOps = new OpRegistry(RUNTIME_OPS);
+
+/** The runtime's kernels, counting calls per op type. */
+function countingRegistry(): OpRegistry & { calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  return Object.assign(runtimeOps.withKernels(({ op, kernel }) => (inputs, ctx) => (calls.set(op, (calls.get(op) ?? 0) + 1), kernel(inputs, ctx))), { calls });
 }
 
 function unit(breakPattern: boolean) {
@@ -68,9 +66,9 @@ function unit(breakPattern: boolean) {
 
 describe('channel shuffle', () => {
   it('runs as one NHWC transpose, bit-identical to the ops one by one, for two batch sizes', () => {
-    const fastCalls = new CountingRegistry();
+    const fastCalls = countingRegistry();
     const fast = new Executor(unit(false), { registry: fastCalls });
-    const slow = new Executor(unit(true));
+    const slow = new Executor(unit(true), { registry: runtimeOps });
     for (const n of [2, 3]) {
       const x = tf.randomNormal([n, 4, 3, 5], 0, 1, 'float32', n);
       const got = fast.run({ x }).y;
@@ -92,7 +90,7 @@ describe('channel shuffle', () => {
     // [N, 2, C/2, H, W] -> [N, -1, W, H]: not the inverse view; must not be taken for a shuffle.
     const s4 = m.graph.nodes.find((n) => n.outputs[0] === 's4')!;
     s4.inputs = ['n1', 'minus1', 'w1d', 'h1'];
-    const calls = new CountingRegistry();
+    const calls = countingRegistry();
     const exec = new Executor(m, { registry: calls });
     const x = tf.randomNormal([2, 4, 3, 5], 0, 1, 'float32', 5);
     const shuffledShape = exec.run({ x }, { outputs: ['shuffled'] }).shuffled.shape;

@@ -4,7 +4,8 @@ import { buildModel, float, floatScalar, int, ints, node, sineTensor, valueInfo 
 import type { ConstTensor, Model, Node } from '../graph/index.js';
 import { initBackend } from './backend.js';
 import { Executor } from './executor.js';
-import { OpRegistry, defaultRegistry } from './registry.js';
+import { RUNTIME_OPS } from './ops/index.js';
+import { OpRegistry } from './registry.js';
 
 // Outside training the executor runs a Relu or ReLU6 Clip that only reads a Conv's output inside the conv's
 // kernel (one pass over the activation instead of two). Results must not change, and the fusion must stay
@@ -20,16 +21,10 @@ const model = (nodes: Node[], inits: ConstTensor[], outputs: string[], opset = 1
 
 /** The default kernels, with the activation kernels counting their calls. */
 function countingRegistry(calls: Map<string, number>): OpRegistry {
-  const reg = new OpRegistry();
-  for (const op of defaultRegistry.ops('')) {
-    const entry = defaultRegistry.get('', op)!;
-    const kernel: typeof entry.kernel = (inputs, ctx) => {
-      calls.set(op, (calls.get(op) ?? 0) + 1);
-      return entry.kernel(inputs, ctx);
-    };
-    reg.register(op, kernel, { minOpset: entry.minOpset, maxOpset: entry.maxOpset });
-  }
-  return reg;
+  return new OpRegistry(RUNTIME_OPS).withKernels(({ op, kernel }) => (inputs, ctx) => {
+    calls.set(op, (calls.get(op) ?? 0) + 1);
+    return kernel(inputs, ctx);
+  });
 }
 
 const x = () => tf.tensor(values('x', [2, 4, 9, 9], 0.3, 8).data() as Float32Array, [2, 4, 9, 9]);

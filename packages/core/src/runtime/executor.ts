@@ -3,17 +3,20 @@ import type { Graph, Model, Node } from '../graph/index.js';
 import { topologicalOrder } from '../graph/topo.js';
 import { inlineFunctions } from '../graph/passes/inline-functions.js';
 import { InvalidDataError, InvalidModelError, UnsupportedModelError } from '../errors/index.js';
-import type { KernelContext, KernelEntry, KernelSettings, Observer } from './kernel.js';
-import { defaultRegistry, normaliseDomain, type OpRegistry } from './registry.js';
+import type { KernelContext, KernelSettings, Observer } from './kernel.js';
+import { formatRange, normaliseDomain, type OpRegistry, type RegisteredOp } from './registry.js';
 import { constInts, toTfTensor } from './tensor-convert.js';
 import { channelShuffleNhwc, shuffleGroups, shufflePattern, type ShufflePattern } from './channel-shuffle.js';
 import { attrInt } from './attributes.js';
 import { FoldCache, planFolding, shapeVector, type FoldedOutputs, type FoldRole } from './shape-folding.js';
 import { logicalShape, nhwc, plain, toLogical, type RtValue } from './value.js';
-import './ops/index.js';
 
 export interface ExecutorOptions {
-  registry?: OpRegistry;
+  /**
+   * The ops it runs: pg's (`opRegistry`, pg/op-registry.ts) for gated models; a registry of the runtime's
+   * ops alone runs pg's layers through their ONNX function bodies. Required, so no caller gets one by chance.
+   */
+  registry: OpRegistry;
   /** Cache shape arithmetic per input shape (default true; false runs every node each time, for comparison). */
   foldShapes?: boolean;
 }
@@ -31,7 +34,7 @@ interface Step {
   /** Position in execution order (the fold cache's node key). */
   index: number;
   node: Node;
-  entry: KernelEntry;
+  entry: RegisteredOp;
   opset: number;
   /** Values whose last reader is this step, freed after it when not training. */
   frees: string[];
@@ -60,11 +63,11 @@ export class Executor {
   /** For each output of a folded or Shape node: its step and output position. */
   private readonly foldedAt = new Map<string, { step: Step; k: number }>();
 
-  constructor(readonly model: Model, opts: ExecutorOptions = {}) {
-    const registry = opts.registry ?? defaultRegistry;
+  constructor(readonly model: Model, opts: ExecutorOptions) {
+    const { registry } = opts;
     const where = model.sourcePath ?? 'the model';
     // Custom ops without a kernel run through their model-local function, as in ONNX Runtime.
-    this.graph = inlineFunctions(model, (n) => !registry.get(n.domain, n.opType));
+    this.graph = inlineFunctions(model, (n) => !registry.has(n.domain, n.opType));
     const order = topologicalOrder(this.graph, where);
     const opsets = new Map(model.opsetImports.map((o) => [normaliseDomain(o.domain), o.version]));
     const readers = new Map<string, Node[]>();
@@ -75,18 +78,9 @@ export class Executor {
     const roles = opts.foldShapes === false ? new Map<number, FoldRole>() : planFolding(this.graph, order);
     this.steps = order.map((node, i) => {
       const domain = normaliseDomain(node.domain);
-      const entry = registry.get(domain, node.opType);
       const opset = opsets.get(domain) ?? 1;
-      if (!entry) {
-        throw new UnsupportedModelError(`${where}: node '${node.name}' uses op '${domain ? domain + '.' : ''}${node.opType}', which pg cannot run`, {
-          action: `pg supports: ${registry.ops('').join(', ')}. Remove or replace the op (or open an issue asking for it)`,
-        });
-      }
-      if (opset < entry.minOpset || opset > entry.maxOpset) {
-        throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) at opset ${opset} is outside what pg supports (${entry.minOpset}..${entry.maxOpset})`, {
-          action: 're-export the model with a supported opset',
-        });
-      }
+      const entry = registry.find(domain, node.opType, opset);
+      if (!entry) throw unsupportedNode(registry, where, node, domain, opset);
       const frees = node.inputs.filter((v, k) => v && lastUse.get(v) === i && !keep.has(v) && node.inputs.indexOf(v) === k);
       return { index: i, node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1), shuffle: shufflePattern(node, readers, keep), fold: roles.get(i) };
     });
@@ -339,6 +333,19 @@ export class Executor {
     for (const t of this.params.values()) if (!(t instanceof tf.Variable)) t.dispose();
     this.params.clear();
   }
+}
+
+/** Why `registry` cannot run `node` at `opset`: no kernel for its op, or none for that opset. */
+function unsupportedNode(registry: OpRegistry, where: string, node: Node, domain: string, opset: number): UnsupportedModelError {
+  const range = registry.opsetRange(domain, node.opType);
+  if (!range) {
+    return new UnsupportedModelError(`${where}: node '${node.name}' uses op '${domain ? domain + '.' : ''}${node.opType}', which pg cannot run`, {
+      action: `pg supports: ${registry.ops('').join(', ')}. Remove or replace the op (or open an issue asking for it)`,
+    });
+  }
+  return new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) at opset ${opset} is outside what pg supports (${formatRange(range)})`, {
+    action: 're-export the model with a supported opset',
+  });
 }
 
 function checkFeedShape(name: string, want: (number | string | null)[] | undefined, got: number[]): void {

@@ -3,6 +3,8 @@ export * from './custom-grad.js';
 export * from './executor.js';
 export * from './kernel.js';
 export * from './registry.js';
+export * from './op-declaration.js';
+export { RUNTIME_OPS } from './ops/index.js';
 export * from './value.js';
 export * from './attributes.js';
 export { convGeometry, convNhwc } from './ops/conv.js';

@@ -23,7 +23,10 @@ export const RUNTIME_SETTINGS = {
 
 export interface KernelContext {
   readonly node: Node;
-  /** Opset version of the node's domain in this model. */
+  /**
+   * Opset version of the node's domain in this model. Kernels do not branch on it: a form of an op that
+   * means something else is its own declaration (op-declaration.ts), which the registry picks by opset.
+   */
   readonly opset: number;
   /** True while a gradient tape is recording: kernels must not read tensor data synchronously then. */
   readonly training: boolean;
@@ -49,10 +52,3 @@ export interface KernelContext {
 
 /** An op implementation: logical ONNX semantics over layout-tagged tfjs tensors. */
 export type Kernel = (inputs: (RtValue | undefined)[], ctx: KernelContext) => RtValue[];
-
-export interface KernelEntry {
-  kernel: Kernel;
-  /** Lowest opset version of the domain this kernel implements correctly. */
-  minOpset: number;
-  maxOpset: number;
-}

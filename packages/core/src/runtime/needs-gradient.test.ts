@@ -4,7 +4,8 @@ import { buildModel, ints, node, sineTensor, valueInfo } from '../../test/suppor
 import { initBackend } from './backend.js';
 import { Executor } from './executor.js';
 import type { KernelContext } from './kernel.js';
-import { OpRegistry, defaultRegistry } from './registry.js';
+import { RUNTIME_OPS } from './ops/index.js';
+import { OpRegistry } from './registry.js';
 
 // While training, the executor tells each kernel which inputs a trained variable flows into; a plain conv
 // reading the model input (a stem) then skips its input-gradient pass. The gradients of what is trained must
@@ -25,18 +26,12 @@ const x = () => tf.tensor(sineTensor('x', [2, 3, 6, 6], 0.5).data() as Float32Ar
 
 /** The default kernels, with Conv recording what its context says of its inputs 0 and 1. */
 function recordingRegistry(seen: Map<string, boolean[]>, forceInputGrad = false): OpRegistry {
-  const reg = new OpRegistry();
-  for (const op of defaultRegistry.ops('')) {
-    const entry = defaultRegistry.get('', op)!;
-    const kernel: typeof entry.kernel = (inputs, ctx) => {
-      if (op !== 'Conv') return entry.kernel(inputs, ctx);
-      seen.set(ctx.node.name, [ctx.needsGradient?.(0) ?? true, ctx.needsGradient?.(1) ?? true]);
-      const forced: KernelContext = forceInputGrad ? { ...ctx, needsGradient: () => true } : ctx;
-      return entry.kernel(inputs, forced);
-    };
-    reg.register(op, kernel, { minOpset: entry.minOpset, maxOpset: entry.maxOpset });
-  }
-  return reg;
+  return new OpRegistry(RUNTIME_OPS).withKernels(({ op, kernel }) => (inputs, ctx) => {
+    if (op !== 'Conv') return kernel(inputs, ctx);
+    seen.set(ctx.node.name, [ctx.needsGradient?.(0) ?? true, ctx.needsGradient?.(1) ?? true]);
+    const forced: KernelContext = forceInputGrad ? { ...ctx, needsGradient: () => true } : ctx;
+    return kernel(inputs, forced);
+  });
 }
 
 /** Trains w1, b1 (and w2 unless frozen): the loss Σ y² and its gradients by variable name. */

@@ -3,6 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel, int, int64Scalar, int64s, node, sineTensor, valueInfo } from '../../test/support/model-builder.js';
 import { initBackend } from './backend.js';
 import { Executor } from './executor.js';
+import { OpRegistry } from './registry.js';
+import { RUNTIME_OPS } from './ops/index.js';
+
+const runtimeOps = new OpRegistry(RUNTIME_OPS);
 import { planFolding } from './shape-folding.js';
 
 // Shape arithmetic (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) is computed once per shape and
@@ -55,7 +59,7 @@ const run = (exec: Executor, x: tf.Tensor, outputs?: string[]) => exec.run({ x }
 
 describe('shape folding', () => {
   it('folds the Shape-derived nodes and nothing that reads a float initializer or a feed', () => {
-    const { order } = new Executor(model, { foldShapes: false });
+    const { order } = new Executor(model, { registry: runtimeOps, foldShapes: false });
     const roles = planFolding(model.graph, order);
     const folded = order.filter((_, i) => roles.has(i)).map((n) => n.outputs[0]);
     expect(folded.sort()).toEqual(['batch', 'batch1', 'channels', 'end', 'half', 'shape', 'target', 'targetCopy'].sort());
@@ -64,8 +68,8 @@ describe('shape folding', () => {
   });
 
   it('gives bit-identical outputs to unfolded runs for two batch sizes, alternating, one entry set per shape', () => {
-    const folded = new Executor(model);
-    const plain = new Executor(model, { foldShapes: false });
+    const folded = new Executor(model, { registry: runtimeOps });
+    const plain = new Executor(model, { registry: runtimeOps, foldShapes: false });
     const entries: number[] = [];
     for (const n of [2, 5, 2, 5]) {
       const x = tf.randomNormal([n, 3, 2, 2], 0, 1, 'float32', n);
@@ -85,7 +89,7 @@ describe('shape folding', () => {
   });
 
   it.each([true, false])('neither leaks nor hands out cached tensors (folding %s)', (foldShapes) => {
-    const exec = new Executor(model, { foldShapes });
+    const exec = new Executor(model, { registry: runtimeOps, foldShapes });
     const x = tf.randomNormal([3, 3, 2, 2], 0, 1, 'float32', 7);
     tf.dispose(Object.values(run(exec, x, ['y', 'targetCopy'])));
     const before = tf.memory().numTensors;

@@ -1,6 +1,5 @@
 import type { FunctionDef, Model, Node } from '../graph/index.js';
-import { defaultRegistry, normaliseDomain, type OpRegistry } from './registry.js';
-import './ops/index.js';
+import { formatRange, normaliseDomain, type OpRegistry } from './registry.js';
 
 /** An op type pg cannot run, with the nodes that use it (inspect's `unsupported_ops` entries). */
 export interface UnsupportedOpGroup {
@@ -27,7 +26,7 @@ export class SupportCheck {
 
   constructor(
     model: Model,
-    private readonly registry: OpRegistry = defaultRegistry,
+    readonly registry: OpRegistry,
   ) {
     this.opsets = new Map(model.opsetImports.map((o) => [normaliseDomain(o.domain), o.version]));
     this.functions = new Map(model.functions.map((f) => [`${f.domain}::${f.name}`, f]));
@@ -36,13 +35,10 @@ export class SupportCheck {
   /** Why pg cannot run `node`, or undefined when it can. */
   reason(node: Node, depth = 0): string | undefined {
     const domain = normaliseDomain(node.domain);
-    const entry = this.registry.get(domain, node.opType);
-    if (entry) {
+    const range = this.registry.opsetRange(domain, node.opType);
+    if (range) {
       const opset = this.opsets.get(domain) ?? 1;
-      if (opset < entry.minOpset || opset > entry.maxOpset) {
-        return `opset ${opset} is outside what pg supports for ${node.opType} (${entry.minOpset}..${entry.maxOpset})`;
-      }
-      return undefined;
+      return this.registry.find(domain, node.opType, opset) ? undefined : `opset ${opset} is outside what pg supports for ${node.opType} (${formatRange(range)})`;
     }
     const fn = this.functions.get(`${node.domain}::${node.opType}`);
     if (fn && depth <= MAX_FUNCTION_DEPTH) {

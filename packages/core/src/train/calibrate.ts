@@ -7,7 +7,7 @@ import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { convNhwc } from '../runtime/ops/conv.js';
 import { gemm } from '../runtime/ops/linear.js';
-import { META, OBSERVE, effectiveScale, fakeQuant, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../pg/index.js';
+import { META, OBSERVE, effectiveScale, fakeQuant, opRegistry, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../pg/index.js';
 import { calibrationBatches } from './calibration-batches.js';
 
 export interface CalibrationOptions {
@@ -44,7 +44,7 @@ export async function calibrate(model: Model, data: Dataset, opts: CalibrateOpti
   if (target !== undefined && !(target >= 0 && target <= 1)) {
     throw new InvalidDataError(`target sparsity ${target} is outside [0, 1]`, { action: 'use e.g. --target-sparsity 0.85' });
   }
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const order = new Map(exec.order.map((n, i) => [n, i]));
   const layers = pgLayers(model)

@@ -7,7 +7,7 @@ import { InvalidDataError, InvalidModelError, TrainingError, UsageError } from '
 import { Executor } from '../runtime/executor.js';
 import { RUNTIME_SETTINGS } from '../runtime/kernel.js';
 import { reportModel } from '../metrics/index.js';
-import { META, SETTINGS, actScaleMode, floatTwin, pgLayers } from '../pg/index.js';
+import { META, SETTINGS, actScaleMode, floatTwin, opRegistry, pgLayers } from '../pg/index.js';
 import { calibrate } from './calibrate.js';
 import { nativeAdamStep } from './native-adam.js';
 import { DataParallelGradients, defaultWorkers } from './parallel/data-parallel.js';
@@ -101,7 +101,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
     }
   }
 
-  const exec = new Executor(current);
+  const exec = new Executor(current, { registry: opRegistry });
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const outputName = exec.graph.outputs[0].name;
   const gated = layers.filter((l) => l.gated);
@@ -127,7 +127,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
   const gateOpt = tf.train.adam(opts.lr);
   const weightOpt = opts.trainWeights && opts.weightLr > 0 ? tf.train.adam(opts.weightLr) : undefined;
   // The float twin ignores thresholds and scales, the only tensors calibration changes: the input model's twin is the calibrated model's.
-  const teacher = opts.distill ? new Executor(floatTwin(model)) : undefined;
+  const teacher = opts.distill ? new Executor(floatTwin(model), { registry: opRegistry }) : undefined;
   const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop, [RUNTIME_SETTINGS.weightGradients]: opts.trainWeights };
   const budget = target === undefined ? undefined : 1 - target;
 

@@ -4,7 +4,7 @@ import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
-import { OBSERVE, pgLayers } from '../pg/index.js';
+import { OBSERVE, opRegistry, pgLayers } from '../pg/index.js';
 import type { CalibrationOptions } from './calibrate.js';
 import { calibrationBatches } from './calibration-batches.js';
 
@@ -20,7 +20,7 @@ const SHIFT_SAMPLES = 200_000;
  * order, each on the inputs the shifted layers before it produce. Returns a new model.
  */
 export async function shiftThresholdsToTarget(model: Model, data: Dataset, target: number, opts: CalibrationOptions): Promise<Model> {
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const order = new Map(exec.order.map((n, i) => [n, i]));
   const gated = pgLayers(model)

@@ -2,6 +2,7 @@ import {
   functionsFor,
   inlineFunctions,
   onnxOpset,
+  opRegistry,
   PG_DOMAIN,
   UnsupportedModelError,
   writeModel,
@@ -12,17 +13,6 @@ import { onnxModelFiles, writtenModelFiles } from './written-files.js';
 
 /** The opset the standard form is written at, at least. */
 export const MIN_STANDARD_OPSET = 13;
-
-/**
- * Ops whose meaning does not change from opset 11 to 13 (only new element types were added), so a model
- * at opset 11 or 12 can be declared opset 13 without touching its nodes. Ops that did change (Split,
- * Squeeze, Unsqueeze, ReduceSum, Softmax, Dropout, ...) are not listed: a model with them is refused.
- */
-const SAME_FROM_11_TO_13 = new Set([
-  'Abs', 'Add', 'AveragePool', 'BatchNormalization', 'Cast', 'Clip', 'Concat', 'Constant', 'Conv', 'Div', 'Flatten', 'Floor',
-  'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'Greater', 'Identity', 'LeakyRelu', 'MatMul', 'Max', 'MaxPool', 'Min', 'Mul',
-  'Pad', 'Pow', 'ReduceMax', 'Relu', 'Reshape', 'Round', 'Shape', 'Sigmoid', 'Sign', 'Sqrt', 'Sub', 'Tanh', 'Transpose',
-]);
 
 export interface StandardOnnx {
   model: Model;
@@ -42,7 +32,8 @@ export function toStandardOnnx(model: Model): StandardOnnx {
   const opset = onnxOpset(model);
   let raisedFrom: number | undefined;
   if (opset < MIN_STANDARD_OPSET) {
-    const changed = [...new Set(model.graph.nodes.filter((n) => (n.domain === '' || n.domain === 'ai.onnx') && !SAME_FROM_11_TO_13.has(n.opType)).map((n) => n.opType))];
+    // Relabelling the opset is enough when every op means the same at both (the op declarations say so).
+    const changed = [...new Set(model.graph.nodes.filter((n) => (n.domain === '' || n.domain === 'ai.onnx') && !opRegistry.sameMeaning(n.domain, n.opType, opset, MIN_STANDARD_OPSET)).map((n) => n.opType))];
     if (changed.length > 0) {
       throw new UnsupportedModelError(`${where} uses ONNX opset ${opset}, and its op(s) ${changed.join(', ')} changed meaning before opset ${MIN_STANDARD_OPSET}`, {
         action: `re-export the float model with opset_version ${MIN_STANDARD_OPSET} or later, convert it again, then export`,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, OBSERVE, openDataset, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
+import { calibrate, convertModel, Executor, OBSERVE, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
@@ -58,7 +58,7 @@ export interface PgRun {
 
 /** Runs the gated model with pg's own kernels and records each pg layer's gate and input. */
 export function runPg(model: Model, batch: Batch, outputs: string[] = model.graph.outputs.map((o) => o.name)): PgRun {
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   const gates = new Map<string, HostArray>();
   const layerInputs = new Map<string, HostArray>();
   const predictions = new Map<string, HostArray>();

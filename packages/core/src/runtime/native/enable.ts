@@ -1,11 +1,13 @@
 import { loadNativeKernels } from '@pg/native-kernels';
 import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
-import { registerNativePgKernels, unregisterNativePgKernels } from './pg-kernels.js';
+import { registerKernelTable, unregisterKernelTable } from './kernel-table.js';
+import { POOL_KERNEL_NAMES, poolKernelConfigs } from './pool-kernels.js';
 import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
 
 /**
- * Turns the oneDNN convolutions (and the PG quantizer/gate kernels) on under the wasm backend when the addon is built and loads (and PG_NATIVE
- * is not 0); otherwise leaves pure tfjs-wasm, silently. Returns whether they are on.
+ * Turns the oneDNN convolutions (and the runtime's other addon kernels) on under the wasm backend when the
+ * addon is built and loads (and PG_NATIVE is not 0); otherwise leaves pure tfjs-wasm, silently. Returns
+ * whether they are on. pg's own addon kernels (pg/native/) register themselves on first use while it is on.
  */
 export function enableNativeConv(): boolean {
   if (activeNativeKernels()) return true;
@@ -13,8 +15,7 @@ export function enableNativeConv(): boolean {
   const load = loadNativeKernels();
   if (!load.ok) return false;
   registerNativeConvKernels(load.kernels);
-  // PG_NATIVE_QUANT=0: the convolutions stay native, the quantizer/gate run composed (for comparisons).
-  if (process.env.PG_NATIVE_QUANT !== '0') registerNativePgKernels(load.kernels);
+  registerKernelTable(poolKernelConfigs(load.kernels));
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -23,7 +24,7 @@ export function enableNativeConv(): boolean {
 export function disableNativeConv(): void {
   if (!activeNativeKernels()) return;
   unregisterNativeConvKernels();
-  unregisterNativePgKernels();
+  unregisterKernelTable(POOL_KERNEL_NAMES);
   setActiveNativeKernels(undefined);
 }
 

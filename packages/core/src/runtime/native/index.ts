@@ -2,5 +2,6 @@ export { enableNativeConv, disableNativeConv, nativeUnavailableReason } from './
 export { activeNativeKernels } from './native-conv.js';
 export { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, hwioShape, type NativeGeometry, type WeightLayout } from './native-grads.js';
 export { nativeThreads, setNativeThreads, withNativeThreads, TRAINING_NATIVE_THREADS } from './threads.js';
-export { nativeFakeQuant, nativeMaxPool, nativeQuantizeWeights, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';
+export { nativeMaxPool } from './pool-ops.js';
+export { eltParams, nativeKernelOn, registerKernelTable, required, sizeOf, unregisterKernelTable, type KernelArgs } from './kernel-table.js';
 export { heapOffset, wasmHeap } from './wasm-heap.js';

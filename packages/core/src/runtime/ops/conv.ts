@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../../graph/index.js';
 import { attrInt } from '../attributes.js';
 import { RUNTIME_SETTINGS, type KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { OpDeclaration } from '../op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, malformed, takeEvery, unsupported } from './common.js';
 import { nativeConvOnnxWeights } from '../native/native-grads.js';
@@ -134,4 +134,4 @@ function conv(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   }
 }
 
-defaultRegistry.register('Conv', conv);
+export const CONV_OPS: readonly OpDeclaration[] = [{ op: 'Conv', since: 1, cost: 'layer', kernel: conv }];

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dataTypeFromOnnx, onnxTypeName } from '../../graph/dtype.js';
 import { attrFloat, attrInt, attrString } from '../attributes.js';
-import type { Node } from '../../graph/index.js';
+import type { Node, NodeUpgrade } from '../../graph/index.js';
 import type { Kernel, KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { CostClass, OpDeclaration } from '../op-declaration.js';
 import { broadcastOperandNhwc, logicalShape, nhwc, plain, type RtValue } from '../value.js';
 import { broadcastAll, input, malformed, normAxis, unsupported } from './common.js';
+import { attributesToInputs, unchanged, withoutAttributes } from './upgrades.js';
 
 type Binary = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 type Unary = (x: tf.Tensor) => tf.Tensor;
@@ -19,12 +20,15 @@ function aligned(vs: RtValue[]): { ts: tf.Tensor[]; wrap: (t: tf.Tensor) => RtVa
   return { ts: vs.map((v) => (v.nhwc ? v.t : broadcastOperandNhwc(v.t))), wrap: nhwc };
 }
 
-/** Numpy-broadcasting binary op that keeps an NHWC operand's layout and permutes the other to match. */
-function binary(fn: Binary): Kernel {
+/**
+ * Numpy-broadcasting binary op that keeps an NHWC operand's layout and permutes the other to match; `legacy`:
+ * the form before opset 7, where B broadcast only with broadcast=1 (legacyBroadcast).
+ */
+function binary(fn: Binary, legacy = false): Kernel {
   return (inputs, ctx) => {
     const a = input(ctx.node, inputs, 0);
     let b = input(ctx.node, inputs, 1);
-    if (ctx.opset < 7) b = legacyBroadcast(ctx.node, a, b);
+    if (legacy) b = legacyBroadcast(ctx.node, a, b);
     const { ts, wrap } = aligned([a, b]);
     return [wrap(fn(ts[0], ts[1]))];
   };
@@ -41,6 +45,15 @@ function legacyBroadcast(node: Node, a: RtValue, b: RtValue): RtValue {
   const at = normAxis(axis, rank);
   return plain(tf.reshape(b.t, [...new Array<number>(at).fill(1), ...b.t.shape, ...new Array<number>(rank - at - b.t.rank).fill(1)]));
 }
+
+/**
+ * From the legacy form to numpy broadcasting: the same meaning without broadcast=1 (equal shapes) or without
+ * an axis (numpy's suffix match); an explicit axis would need B reshaped, which this rewrite does not do.
+ */
+const numpyBroadcast: NodeUpgrade = (node, tools) => {
+  if (attrInt(node, 'broadcast', 0) === 1 && attrInt(node, 'axis') !== undefined) tools.refuse("broadcast=1 with an 'axis' cannot be rewritten to numpy broadcasting");
+  return withoutAttributes(node, 'broadcast', 'axis', 'consumed_inputs');
+};
 
 /** Max, Min, Sum, Mean: any number of operands (broadcasting from opset 8, equal shapes before). */
 function variadic(fn: Binary, finish: (t: tf.Tensor, count: number) => tf.Tensor = (t) => t): Kernel {
@@ -69,74 +82,36 @@ const div: Binary = (a, b) => {
   return tf.add(q, tf.cast(tf.logicalAnd(inexact, negative), 'int32'));
 };
 
-defaultRegistry.register('Add', binary(tf.add));
-defaultRegistry.register('Sub', binary(tf.sub));
-defaultRegistry.register('Mul', binary(tf.mul));
-defaultRegistry.register('Div', binary(div));
-// Pow's result has the base's type (an integer base with a float exponent truncates, as in ONNX Runtime).
-defaultRegistry.register('Pow', binary((a, b) => (a.dtype === 'int32' && b.dtype !== 'int32' ? tf.cast(tf.pow(a, b), 'int32') : tf.pow(a, b))));
-defaultRegistry.register('Max', variadic((a, b) => tf.maximum(...(broadcastAll([a, b]) as [tf.Tensor, tf.Tensor]))));
-defaultRegistry.register('Min', variadic((a, b) => tf.minimum(...(broadcastAll([a, b]) as [tf.Tensor, tf.Tensor]))));
-defaultRegistry.register('Sum', variadic(tf.add));
-defaultRegistry.register('Mean', variadic(tf.add, (t, n) => tf.div(t, n)));
-defaultRegistry.register('Equal', binary(tf.equal));
-
-defaultRegistry.register('Relu', unary(tf.relu));
-defaultRegistry.register('Sigmoid', unary(tf.sigmoid));
-defaultRegistry.register('Tanh', unary(tf.tanh));
-defaultRegistry.register('Exp', unary(tf.exp));
-defaultRegistry.register('Log', unary(tf.log));
-defaultRegistry.register('Sqrt', unary(tf.sqrt));
-defaultRegistry.register('Neg', unary(tf.neg));
-defaultRegistry.register('Abs', unary(tf.abs));
-defaultRegistry.register('Identity', unary((x) => tf.clone(x)));
-// Dropout before opset 7 ran in training mode unless is_test=1: not claimed.
-defaultRegistry.register('Dropout', dropout, { minOpset: 7 });
-defaultRegistry.register('Where', where, { minOpset: 9 });
-defaultRegistry.register('Cast', cast);
-
-defaultRegistry.register('LeakyRelu', (inputs, ctx) => unary((x) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)))(inputs, ctx));
-
-defaultRegistry.register('HardSigmoid', (inputs, ctx) => {
-  const alpha = attrFloat(ctx.node, 'alpha', 0.2);
-  const beta = attrFloat(ctx.node, 'beta', 0.5);
-  return unary((x) => tf.clipByValue(tf.add(tf.mul(x, alpha), beta), 0, 1))(inputs, ctx);
-});
-
-defaultRegistry.register('HardSwish', unary((x) => tf.mul(x, tf.clipByValue(tf.add(tf.mul(x, 1 / 6), 0.5), 0, 1))), { minOpset: 14 });
-
-defaultRegistry.register('Clip', (inputs, ctx) => {
-  // Before opset 11 the bounds are attributes; from 11 they are optional inputs.
-  let lo = -Infinity;
-  let hi = Infinity;
-  if (ctx.opset < 11) {
-    lo = attrFloat(ctx.node, 'min', -Infinity);
-    hi = attrFloat(ctx.node, 'max', Infinity);
-  } else {
-    lo = ctx.readFloats(1)?.[0] ?? -Infinity;
-    hi = ctx.readFloats(2)?.[0] ?? Infinity;
-  }
-  // ReLU6 is the common case and has a fused kernel.
-  if (lo === 0 && hi === 6) return unary(tf.relu6)(inputs, ctx);
-  return unary((x) => tf.clipByValue(x, Math.max(lo, -3.4e38), Math.min(hi, 3.4e38)))(inputs, ctx);
-});
+/** Clip's bounds: attributes before opset 11, optional inputs from 11. */
+function clip(form: 'attributes' | 'inputs'): Kernel {
+  return (inputs, ctx) => {
+    const fromInputs = form === 'inputs';
+    const lo = (fromInputs ? ctx.readFloats(1)?.[0] : attrFloat(ctx.node, 'min')) ?? -Infinity;
+    const hi = (fromInputs ? ctx.readFloats(2)?.[0] : attrFloat(ctx.node, 'max')) ?? Infinity;
+    // ReLU6 is the common case and has a fused kernel.
+    if (lo === 0 && hi === 6) return unary(tf.relu6)(inputs, ctx);
+    return unary((x) => tf.clipByValue(x, Math.max(lo, -3.4e38), Math.min(hi, 3.4e38)))(inputs, ctx);
+  };
+}
 
 /**
- * Dropout as in inference: the identity, with an all-kept mask when asked for. Random dropout
- * (training_mode=1 from opset 12, with a ratio above 0) cannot match any reference and is refused.
+ * Dropout as in inference: the identity, with an all-kept mask when asked for (of the input's type before
+ * opset 10, bool from 10). Random dropout (training_mode=1 from opset 12, with a ratio above 0) cannot match
+ * any reference and is refused.
  */
-function dropout(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  const { node } = ctx;
-  const x = input(node, inputs, 0);
-  if (ctx.opset >= 12 && ctx.readInts(2)?.[0]) {
-    const ratio = ctx.readFloats(1)?.[0] ?? 0.5;
-    if (ratio > 0) throw unsupported(node, 'training_mode=1 (random dropout) is not supported; pg runs Dropout as in inference');
-  }
-  const y = { t: tf.clone(x.t), nhwc: x.nhwc };
-  if (!node.outputs[1]) return [y];
-  // The mask is bool from opset 10, the input's type before.
-  const mask = ctx.opset >= 10 ? tf.ones(x.t.shape, 'bool') : tf.onesLike(x.t);
-  return [y, { t: mask, nhwc: x.nhwc }];
+function dropout(form: 7 | 10 | 12): Kernel {
+  return (inputs, ctx) => {
+    const { node } = ctx;
+    const x = input(node, inputs, 0);
+    if (form === 12 && ctx.readInts(2)?.[0]) {
+      const ratio = ctx.readFloats(1)?.[0] ?? 0.5;
+      if (ratio > 0) throw unsupported(node, 'training_mode=1 (random dropout) is not supported; pg runs Dropout as in inference');
+    }
+    const y = { t: tf.clone(x.t), nhwc: x.nhwc };
+    if (!node.outputs[1]) return [y];
+    const mask = form >= 10 ? tf.ones(x.t.shape, 'bool') : tf.onesLike(x.t);
+    return [y, { t: mask, nhwc: x.nhwc }];
+  };
 }
 
 function where(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
@@ -147,20 +122,24 @@ function where(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   return [wrap(tf.where(cc, aa, bb))];
 }
 
-/** tfjs computes in float32, int32 and bool: doubles narrow to float32, every integer type to int32. */
-function cast(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
-  const { node } = ctx;
-  const x = input(node, inputs, 0);
-  // Opset 6 made `to` an enum; before it was the type's name.
-  const to = ctx.opset >= 6 ? attrInt(node, 'to') : onnxCode(attrString(node, 'to'));
-  if (to === undefined) throw malformed(node, "attribute 'to' is missing");
-  const ir = dataTypeFromOnnx(to);
-  let dtype: tf.DataType;
-  if (ir === 'float32' || ir === 'float64') dtype = 'float32';
-  else if (ir === 'bool') dtype = 'bool';
-  else if (ir && ir !== 'string' && ir !== 'float16') dtype = 'int32';
-  else throw unsupported(node, `casting to ${onnxTypeName(to)} is not supported (pg computes in float32, int32 and bool)`);
-  return [{ t: x.t.dtype === dtype ? tf.clone(x.t) : tf.cast(x.t, dtype), nhwc: x.nhwc }];
+/**
+ * Cast's target: a type name before opset 6, an enum from 6. tfjs computes in float32, int32 and bool:
+ * doubles narrow to float32, every integer type to int32.
+ */
+function cast(form: 'name' | 'enum'): Kernel {
+  return (inputs, ctx) => {
+    const { node } = ctx;
+    const x = input(node, inputs, 0);
+    const to = form === 'enum' ? attrInt(node, 'to') : onnxCode(attrString(node, 'to'));
+    if (to === undefined) throw malformed(node, "attribute 'to' is missing or names no type");
+    const ir = dataTypeFromOnnx(to);
+    let dtype: tf.DataType;
+    if (ir === 'float32' || ir === 'float64') dtype = 'float32';
+    else if (ir === 'bool') dtype = 'bool';
+    else if (ir && ir !== 'string' && ir !== 'float16') dtype = 'int32';
+    else throw unsupported(node, `casting to ${onnxTypeName(to)} is not supported (pg computes in float32, int32 and bool)`);
+    return [{ t: x.t.dtype === dtype ? tf.clone(x.t) : tf.cast(x.t, dtype), nhwc: x.nhwc }];
+  };
 }
 
 /** The element type code of an ONNX type name ('FLOAT', 'INT64'...). */
@@ -169,3 +148,87 @@ function onnxCode(name: string | undefined): number | undefined {
   for (let code = 1; code <= 16; code++) if (onnxTypeName(code) === name.toUpperCase()) return code;
   return undefined;
 }
+
+const castToEnum: NodeUpgrade = (node, tools) => {
+  const code = onnxCode(attrString(node, 'to'));
+  if (code === undefined) tools.refuse("attribute 'to' names no ONNX type");
+  return { ...node, attributes: { ...node.attributes, to: { type: 'int', value: code! } } };
+};
+
+/** ONNX Round: halves to even, as tf.round. */
+const round: Unary = (x) => tf.round(x);
+
+// Pow's result has the base's type (an integer base with a float exponent truncates, as in ONNX Runtime).
+const pow: Binary = (a, b) => (a.dtype === 'int32' && b.dtype !== 'int32' ? tf.cast(tf.pow(a, b), 'int32') : tf.pow(a, b));
+const maximum: Binary = (a, b) => tf.maximum(...(broadcastAll([a, b]) as [tf.Tensor, tf.Tensor]));
+const minimum: Binary = (a, b) => tf.minimum(...(broadcastAll([a, b]) as [tf.Tensor, tf.Tensor]));
+
+/** A binary op in its two forms: legacy broadcasting (opset 1) and numpy broadcasting (opset 7). */
+function binaryForms(op: string, fn: Binary, cost: CostClass = 'elementwise'): OpDeclaration[] {
+  return [
+    { op, since: 1, cost, kernel: binary(fn, true) },
+    { op, since: 7, cost, kernel: binary(fn), upgrade: numpyBroadcast },
+  ];
+}
+
+const unaryOp = (op: string, fn: Unary, since = 1, cost: CostClass = 'elementwise'): OpDeclaration => ({ op, since, cost, kernel: unary(fn) });
+const variadicOp = (op: string, fn: Binary, finish?: (t: tf.Tensor, count: number) => tf.Tensor): OpDeclaration => ({ op, since: 1, cost: 'variadic', kernel: variadic(fn, finish) });
+
+export const ELEMENTWISE_OPS: readonly OpDeclaration[] = [
+  ...binaryForms('Add', tf.add),
+  ...binaryForms('Sub', tf.sub),
+  ...binaryForms('Mul', tf.mul),
+  ...binaryForms('Div', div),
+  ...binaryForms('Pow', pow),
+  ...binaryForms('Equal', tf.equal),
+  ...binaryForms('Greater', tf.greater),
+  ...binaryForms('Less', tf.less),
+  { op: 'GreaterOrEqual', since: 12, cost: 'elementwise', kernel: binary(tf.greaterEqual) },
+  { op: 'LessOrEqual', since: 12, cost: 'elementwise', kernel: binary(tf.lessEqual) },
+  variadicOp('Max', maximum),
+  variadicOp('Min', minimum),
+  variadicOp('Sum', tf.add),
+  variadicOp('Mean', tf.add, (t, n) => tf.div(t, n)),
+
+  unaryOp('Relu', tf.relu),
+  unaryOp('Sigmoid', tf.sigmoid),
+  unaryOp('Tanh', tf.tanh),
+  unaryOp('Exp', tf.exp),
+  unaryOp('Log', tf.log),
+  unaryOp('Sqrt', tf.sqrt),
+  unaryOp('Neg', tf.neg),
+  unaryOp('Abs', tf.abs),
+  unaryOp('Reciprocal', tf.reciprocal),
+  unaryOp('Floor', tf.floor),
+  unaryOp('Ceil', tf.ceil),
+  unaryOp('Sign', tf.sign, 9),
+  unaryOp('Round', round, 11),
+  unaryOp('Identity', (x) => tf.clone(x), 1, 'movement'),
+  unaryOp('HardSwish', (x) => tf.mul(x, tf.clipByValue(tf.add(tf.mul(x, 1 / 6), 0.5), 0, 1)), 14),
+  {
+    op: 'LeakyRelu',
+    since: 1,
+    cost: 'elementwise',
+    kernel: (inputs, ctx) => unary((x) => tf.leakyRelu(x, attrFloat(ctx.node, 'alpha', 0.01)))(inputs, ctx),
+  },
+  {
+    op: 'HardSigmoid',
+    since: 1,
+    cost: 'elementwise',
+    kernel: (inputs, ctx) => {
+      const alpha = attrFloat(ctx.node, 'alpha', 0.2);
+      const beta = attrFloat(ctx.node, 'beta', 0.5);
+      return unary((x) => tf.clipByValue(tf.add(tf.mul(x, alpha), beta), 0, 1))(inputs, ctx);
+    },
+  },
+  { op: 'Clip', since: 1, cost: 'elementwise', kernel: clip('attributes') },
+  { op: 'Clip', since: 11, cost: 'elementwise', kernel: clip('inputs'), upgrade: attributesToInputs([{ attr: 'min', as: 'float' }, { attr: 'max', as: 'float' }]) },
+  { op: 'Where', since: 9, cost: 'elementwise', kernel: where },
+  { op: 'Cast', since: 1, cost: 'movement', kernel: cast('name') },
+  { op: 'Cast', since: 6, cost: 'movement', kernel: cast('enum'), upgrade: castToEnum },
+  // Before opset 7 Dropout ran in training mode unless is_test=1: not claimed; an upgraded node runs as in inference.
+  { op: 'Dropout', since: 7, cost: 'movement', kernel: dropout(7), upgrade: (node) => withoutAttributes(node, 'is_test', 'consumed_inputs') },
+  // The mask became bool; inference graphs do not read it.
+  { op: 'Dropout', since: 10, cost: 'movement', kernel: dropout(10), upgrade: unchanged },
+  { op: 'Dropout', since: 12, cost: 'movement', kernel: dropout(12), upgrade: attributesToInputs([{ attr: 'ratio', as: 'float' }], ['is_test']) },
+];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { OpDeclaration } from '../op-declaration.js';
 import { toTfTensor } from '../tensor-convert.js';
 import { plain, type RtValue } from '../value.js';
 import { input, malformed, unsupported } from './common.js';
@@ -52,6 +52,8 @@ function range(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   return [plain(tf.tensor1d(values, dtype === 'int32' ? 'int32' : 'float32'))];
 }
 
-defaultRegistry.register('Constant', constant);
-defaultRegistry.register('ConstantOfShape', constantOfShape, { minOpset: 9 });
-defaultRegistry.register('Range', range, { minOpset: 11 });
+export const GENERATOR_OPS: readonly OpDeclaration[] = [
+  { op: 'Constant', since: 1, cost: 'movement', kernel: constant },
+  { op: 'ConstantOfShape', since: 9, cost: 'movement', kernel: constantOfShape },
+  { op: 'Range', since: 11, cost: 'movement', kernel: range },
+];

@@ -4,6 +4,10 @@ import { buildModel, float, floatScalar, int, int64Scalar, int64s, ints, node, s
 import type { ConstTensor, Dim, Model, Node } from '../../graph/index.js';
 import { initBackend } from '../backend.js';
 import { Executor } from '../executor.js';
+import { OpRegistry } from '../registry.js';
+import { RUNTIME_OPS } from './index.js';
+
+const runtimeOps = new OpRegistry(RUNTIME_OPS);
 
 // Exported CNNs mix NHWC-carried activations with ops that see the logical NCHW layout (ShuffleNet's
 // channel shuffle, Flatten/Reshape before the classifier) and with shape arithmetic that must run when
@@ -47,7 +51,7 @@ describe('layout across Reshape/Transpose/Flatten', () => {
       [2, 8, 3, 5],
     );
     const x = tf.randomNormal([2, 8, 3, 5], 0, 1, 'float32', 3);
-    const exec = new Executor(m);
+    const exec = new Executor(m, { registry: runtimeOps });
     const y = exec.run({ x }).y;
     const a = conv1x1(x, w1);
     const shuffled = tf.reshape(tf.transpose(tf.reshape(a, [2, 2, 4, 3, 5]), [0, 2, 1, 3, 4]), [2, 8, 3, 5]);
@@ -72,7 +76,7 @@ describe('layout across Reshape/Transpose/Flatten', () => {
       [2, 3, 4, 5],
     );
     const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 4);
-    const exec = new Executor(m);
+    const exec = new Executor(m, { registry: runtimeOps });
     const y = exec.run({ x }).y;
     const a = conv1x1(x, w1);
     const [b1, b2] = tf.split(a, [2, 4], 1);
@@ -113,7 +117,7 @@ describe('shape arithmetic with a dynamic batch', () => {
 
   for (const n of [1, 3]) {
     it(`runs with batch ${n} on one executor`, () => {
-      const exec = new Executor(m);
+      const exec = new Executor(m, { registry: runtimeOps });
       const x = tf.randomNormal([n, 3, 2, 2], 0, 1, 'float32', n);
       const y = exec.run({ x }).y;
       const flat = tf.reshape(conv1x1(x, w1), [n, 16]);
@@ -129,20 +133,20 @@ describe('per-opset semantics', () => {
     const b = sineTensor('b', [3], 2);
     const m = model([node('Add', ['x', 'b'], ['y'], { broadcast: int(1), axis: int(1) })], [b], [2, 3, 4], 6);
     const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1);
-    const exec = new Executor(m);
+    const exec = new Executor(m, { registry: runtimeOps });
     expectClose(exec.run({ x }).y, tf.add(x, tf.reshape(tf.tensor(b.data() as Float32Array), [3, 1])));
     exec.dispose();
   });
 
   it('reads Clip bounds from attributes before opset 11 and from inputs after', () => {
     const x = tf.tensor([-3, -1, 0, 2, 7, 9], [1, 6]);
-    const old = new Executor(model([node('Clip', ['x'], ['y'], { min: float(-1), max: float(6) })], [], [1, 6], 9));
+    const old = new Executor(model([node('Clip', ['x'], ['y'], { min: float(-1), max: float(6) })], [], [1, 6], 9), { registry: runtimeOps });
     expect(Array.from(old.run({ x }).y.dataSync())).toEqual([-1, -1, 0, 2, 6, 6]);
     const lo = floatScalar('lo', 0);
     const hi = floatScalar('hi', 6);
-    const now = new Executor(model([node('Clip', ['x', 'lo', 'hi'], ['y'])], [lo, hi], [1, 6], 13));
+    const now = new Executor(model([node('Clip', ['x', 'lo', 'hi'], ['y'])], [lo, hi], [1, 6], 13), { registry: runtimeOps });
     expect(Array.from(now.run({ x }).y.dataSync())).toEqual([0, 0, 0, 2, 6, 6]);
-    const onlyMax = new Executor(model([node('Clip', ['x', '', 'hi'], ['y'])], [hi], [1, 6], 13));
+    const onlyMax = new Executor(model([node('Clip', ['x', '', 'hi'], ['y'])], [hi], [1, 6], 13), { registry: runtimeOps });
     expect(Array.from(onlyMax.run({ x }).y.dataSync())).toEqual([-3, -1, 0, 2, 6, 6]);
   });
 
@@ -158,7 +162,7 @@ describe('per-opset semantics', () => {
       11,
     );
     const x = tf.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]);
-    expect(new Executor(m).run({ x }).y.arraySync()).toEqual([[2, 3, 4], [6, 7, 8]]);
+    expect(new Executor(m, { registry: runtimeOps }).run({ x }).y.arraySync()).toEqual([[2, 3, 4], [6, 7, 8]]);
   });
 
   it('reads ReduceMean axes from an input from opset 18, Split parts from num_outputs', () => {
@@ -169,6 +173,6 @@ describe('per-opset semantics', () => {
       18,
     );
     const x = tf.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]);
-    expect(Array.from(new Executor(m).run({ x }).y.dataSync())).toEqual([4.5, 9.5]);
+    expect(Array.from(new Executor(m, { registry: runtimeOps }).run({ x }).y.dataSync())).toEqual([4.5, 9.5]);
   });
 });

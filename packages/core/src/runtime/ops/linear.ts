@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attrFloat, attrInt } from '../attributes.js';
 import type { KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { OpDeclaration } from '../op-declaration.js';
+import { withoutAttributes } from './upgrades.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 
 /** ONNX Gemm: alpha * op(A) op(B) + beta * C. */
@@ -24,12 +25,12 @@ export function gemm(node: KernelContext['node'], a: tf.Tensor, b: tf.Tensor, c?
   return y;
 }
 
-defaultRegistry.register('Gemm', (inputs: (RtValue | undefined)[], ctx: KernelContext) => {
+function gemmKernel(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const [a, b, c] = inputs;
   return [plain(gemm(ctx.node, toLogical(a!), toLogical(b!), c ? toLogical(c) : undefined))];
-});
+}
 
-defaultRegistry.register('MatMul', ([a, b]: (RtValue | undefined)[]) => {
+function matMul([a, b]: (RtValue | undefined)[]): RtValue[] {
   let x = toLogical(a!);
   let w = toLogical(b!);
   // numpy semantics for 1-D operands: promote, multiply, then drop the added dim.
@@ -41,7 +42,7 @@ defaultRegistry.register('MatMul', ([a, b]: (RtValue | undefined)[]) => {
   if (squeezeA) y = tf.squeeze(y, [y.rank - 2]);
   if (squeezeB) y = tf.squeeze(y, [y.rank - 1]);
   return [plain(y)];
-});
+}
 
 /**
  * numpy matmul of operands of rank >= 2 with broadcast batch dims. tfjs's BatchMatMul gradient does not
@@ -62,3 +63,10 @@ function batchedMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
   };
   return tf.matMul(full(x), full(w));
 }
+
+export const MATMUL_OPS: readonly OpDeclaration[] = [
+  { op: 'Gemm', since: 1, cost: 'layer', kernel: gemmKernel },
+  // Opset 7 dropped `broadcast`: C broadcasts (unidirectionally) whenever its shape allows, as the kernel does.
+  { op: 'Gemm', since: 7, cost: 'layer', kernel: gemmKernel, upgrade: (node) => withoutAttributes(node, 'broadcast') },
+  { op: 'MatMul', since: 1, cost: 'matmul', kernel: matMul },
+];

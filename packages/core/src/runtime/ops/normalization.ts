@@ -1,24 +1,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attrFloat, attrInt } from '../attributes.js';
-import type { KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { Kernel } from '../kernel.js';
+import type { OpDeclaration } from '../op-declaration.js';
+import type { NodeUpgrade } from '../../graph/index.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, normAxis, unsupported } from './common.js';
+import { withoutAttributes } from './upgrades.js';
 
 /**
  * BatchNormalization, channels on axis 1 of the logical tensor. Inference uses the running statistics;
  * training mode (opset 14's training_mode=1) normalizes with the batch's own and also outputs the updated
- * running statistics.
+ * running statistics. Before opset 14 training mode is implied by asking for the statistics outputs (not
+ * supported); before 9, a `spatial` attribute may ask for per-activation statistics (not supported).
  */
-function batchNorm(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+const batchNorm = (form: 1 | 14): Kernel => (inputs, ctx) => {
   const { node } = ctx;
   const xv = input(node, inputs, 0);
   const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => toLogical(input(node, inputs, i)));
   const eps = attrFloat(node, 'epsilon', 1e-5);
-  if (ctx.opset < 9 && attrInt(node, 'spatial', 1) !== 1) throw unsupported(node, 'spatial=0 (per-activation statistics) is not supported');
-  // Before opset 14 training mode is implied by asking for the statistics outputs.
-  const training = ctx.opset >= 14 ? attrInt(node, 'training_mode', 0) === 1 : node.outputs.filter(Boolean).length > 1;
-  if (training && ctx.opset < 14) throw unsupported(node, 'training mode before opset 14 (outputs saved_mean/saved_var) is not supported');
+  if (attrInt(node, 'spatial', 1) !== 1) throw unsupported(node, 'spatial=0 (per-activation statistics) is not supported');
+  const training = form === 14 ? attrInt(node, 'training_mode', 0) === 1 : node.outputs.filter(Boolean).length > 1;
+  if (training && form < 14) throw unsupported(node, 'training mode before opset 14 (outputs saved_mean/saved_var) is not supported');
   // NHWC puts channels last, where [C] parameters broadcast as they are; other layouts reshape them to [C, 1...].
   const x = xv.t.rank === 4 ? toNhwc(xv) : xv.t;
   const isNhwc = xv.t.rank === 4;
@@ -38,14 +40,21 @@ function batchNorm(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue
   const momentum = attrFloat(node, 'momentum', 0.9);
   const running = (r: tf.Tensor, b: tf.Tensor) => tf.add(tf.mul(r, momentum), tf.mul(b, 1 - momentum));
   return [wrap(normalize(bm, bv)), plain(running(mean, bm)), plain(running(variance, bv))];
-}
+};
 
-function softmax(kind: 'softmax' | 'logSoftmax') {
-  return ([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] => {
+/** To opset 9 (no `spatial`) or 14 (`training_mode`): the same meaning for an inference node pg runs. */
+const batchNormInference: NodeUpgrade = (node, tools) => {
+  if (attrInt(node, 'spatial', 1) !== 1) tools.refuse('spatial=0 (per-activation statistics) has no later form');
+  if (node.outputs.filter(Boolean).length > 1) tools.refuse('training mode (the statistics outputs) has no later form that pg rewrites');
+  return withoutAttributes(node, 'spatial', 'is_test', 'consumed_inputs');
+};
+
+/** Before opset 13 softmax flattens the input to 2-D at `axis` (default 1); from 13 it is per axis (default -1). */
+function softmax(kind: 'softmax' | 'logSoftmax', form: 1 | 13): Kernel {
+  return ([x], ctx) => {
     const t = toLogical(x!);
     const fn = kind === 'softmax' ? tf.softmax : tf.logSoftmax;
-    // Before opset 13 softmax flattens the input to 2-D at `axis` (default 1); from 13 it is per axis (default -1).
-    if (ctx.opset < 13) {
+    if (form === 1) {
       const axis = attrInt(ctx.node, 'axis', 1);
       const a = axis < 0 ? axis + t.rank : axis;
       const outer = t.shape.slice(0, a).reduce((p, q) => p * q, 1);
@@ -61,6 +70,13 @@ function softmax(kind: 'softmax' | 'logSoftmax') {
   };
 }
 
-defaultRegistry.register('BatchNormalization', batchNorm);
-defaultRegistry.register('Softmax', softmax('softmax'));
-defaultRegistry.register('LogSoftmax', softmax('logSoftmax'));
+export const NORMALIZATION_OPS: readonly OpDeclaration[] = [
+  { op: 'BatchNormalization', since: 1, cost: 'normalization', kernel: batchNorm(1) },
+  { op: 'BatchNormalization', since: 9, cost: 'normalization', kernel: batchNorm(1), upgrade: batchNormInference },
+  { op: 'BatchNormalization', since: 14, cost: 'normalization', kernel: batchNorm(14), upgrade: batchNormInference },
+  // A node of the 2-D form is the per-axis form only when `axis` is the last: no rewrite without shapes.
+  { op: 'Softmax', since: 1, cost: 'softmax', kernel: softmax('softmax', 1) },
+  { op: 'Softmax', since: 13, cost: 'softmax', kernel: softmax('softmax', 13) },
+  { op: 'LogSoftmax', since: 1, cost: 'softmax', kernel: softmax('logSoftmax', 1) },
+  { op: 'LogSoftmax', since: 13, cost: 'softmax', kernel: softmax('logSoftmax', 13) },
+];

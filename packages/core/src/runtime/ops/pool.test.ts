@@ -3,6 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel, int, ints, node, valueInfo } from '../../../test/support/model-builder.js';
 import { initBackend } from '../backend.js';
 import { Executor } from '../executor.js';
+import { OpRegistry } from '../registry.js';
+import { RUNTIME_OPS } from './index.js';
+
+const runtimeOps = new OpRegistry(RUNTIME_OPS);
 
 // MaxPool with explicit pads runs on tfjs-wasm's own padding (no padded copy): it must give exactly the
 // values of pooling the input padded with the lowest float, including all-negative windows at the borders.
@@ -26,7 +30,7 @@ describe('MaxPool with pads', () => {
     });
     // All negative, so a padding cell that won would show.
     const x = tf.sub(tf.randomUniform([2, 3, 8, 7], 0, 1, 'float32', 4), 2);
-    const exec = new Executor(m);
+    const exec = new Executor(m, { registry: runtimeOps });
     const y = exec.run({ x }).y;
     const [t, l, b, r] = [pads[0], pads[1], pads[2], pads[3]];
     const h = 8 + t + b;

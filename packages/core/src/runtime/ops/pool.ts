@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../../graph/index.js';
 import { attrInt, attrInts } from '../attributes.js';
 import type { Kernel, KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { OpDeclaration } from '../op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { nativeMaxPool } from '../native/index.js';
 import { input, malformed, takeEvery, unsupported, wantsOutput } from './common.js';
@@ -60,8 +60,14 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
     const y = maxPool2d(tf.reshape(hw, [n, d, ho * wo, c]) as tf.Tensor4D, [k[0], 1], [s[0], 1], [a.dilations[0], 1]);
     return tf.reshape(y, [n, y.shape[1], ho, wo, c]);
   };
-  const avgPool = (t: tf.Tensor) =>
-    is3d ? tf.avgPool3d(t as tf.Tensor5D, k as [number, number, number], s as [number, number, number], 'valid') : tf.avgPool(t as tf.Tensor4D, k as [number, number], s as [number, number], 'valid');
+  const dilated = a.dilations.some((d) => d > 1);
+  const avgPool = (t: tf.Tensor): tf.Tensor => {
+    if (is3d) return tf.avgPool3d(t as tf.Tensor5D, k as [number, number, number], s as [number, number, number], 'valid');
+    if (!dilated) return tf.avgPool(t as tf.Tensor4D, k as [number, number], s as [number, number], 'valid');
+    // tf.pool takes a dilation only at stride 1: pool densely, then subsample.
+    const dense = tf.pool(t as tf.Tensor4D, k as [number, number], 'avg', 'valid', a.dilations as [number, number], 1);
+    return takeEvery(takeEvery(dense, 1, s[0]), 2, s[1]);
+  };
   if (kind === 'max') {
     if (training && x.dtype === 'float32') {
       // The native pool records each window's winner, so its gradient is one scatter instead of tfjs-wasm's
@@ -84,7 +90,7 @@ function poolChannelsLast(kind: 'max' | 'avg', node: Node, x: tf.Tensor, a: Spat
     // Padding with the lowest value makes padded cells never win, on every backend.
     return maxPoolPadded(x, x.dtype === 'int32' ? -2147483648 : -3.4e38);
   }
-  if (a.dilations.some((d) => d > 1)) throw unsupported(node, 'dilated average pooling is not supported');
+  if (dilated && is3d) throw unsupported(node, 'dilated 3-D average pooling is not supported');
   if (!hasPad(g.pads)) return avgPool(x);
   const includePad = attrInt(node, 'count_include_pad', 0) === 1;
   const sum = avgPool(tf.pad(x, padSpec(g.pads)));
@@ -153,7 +159,10 @@ function globalPool(reduce: (x: tf.Tensor, axes: number[], keep: boolean) => tf.
   };
 }
 
-defaultRegistry.register('MaxPool', pool('max'));
-defaultRegistry.register('AveragePool', pool('avg'));
-defaultRegistry.register('GlobalAveragePool', globalPool(tf.mean));
-defaultRegistry.register('GlobalMaxPool', globalPool(tf.max));
+// Later versions of the pools only added options (storage_order, ceil_mode, dilations...): one form each.
+export const POOL_OPS: readonly OpDeclaration[] = [
+  { op: 'MaxPool', since: 1, cost: 'window', kernel: pool('max') },
+  { op: 'AveragePool', since: 1, cost: 'window', kernel: pool('avg') },
+  { op: 'GlobalAveragePool', since: 1, cost: 'reduction', kernel: globalPool(tf.mean) },
+  { op: 'GlobalMaxPool', since: 1, cost: 'reduction', kernel: globalPool(tf.max) },
+];

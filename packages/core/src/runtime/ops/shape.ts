@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attrInt, attrInts } from '../attributes.js';
-import type { KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { Kernel, KernelContext } from '../kernel.js';
+import type { OpDeclaration } from '../op-declaration.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, normAxis as norm } from './common.js';
 import { shapeVector } from '../shape-folding.js';
 import { concatCoarse, transposeCoarse } from './coarse-view.js';
+import { attributesToInputs, axesToInput } from './upgrades.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
 function logicalCheap(v: RtValue): tf.Tensor {
@@ -20,15 +21,16 @@ function flatten([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   return [plain(tf.reshape(logicalCheap(x!), [outer, -1]))];
 }
 
-function reshape(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+/** Reshape's target: the `shape` attribute before opset 5, an input from 5. */
+const reshape = (form: 1 | 5): Kernel => (inputs, ctx) => {
   const x = inputs[0]!;
   const inShape = logicalShape(x);
-  const spec = ctx.opset < 5 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
+  const spec = form === 1 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
   if (!spec) throw malformed(ctx.node, 'no target shape');
   const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
   const target = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
   return [plain(tf.reshape(logicalCheap(x), target))];
-}
+};
 
 function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const rank = x!.t.rank;
@@ -38,26 +40,29 @@ function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   return [plain(transposeCoarse(x!.t, x!.nhwc ? perm.map((p) => NHWC_TO_NCHW[p]) : perm))];
 }
 
-function axesOf(ctx: KernelContext, inputIndex: number): number[] | undefined {
-  return ctx.opset >= 13 ? ctx.readInts(inputIndex) : attrInts(ctx.node, 'axes');
+type AxesForm = 'attribute' | 'input';
+
+/** Squeeze's and Unsqueeze's axes: an attribute before opset 13, input 1 from 13. */
+function axesOf(ctx: KernelContext, form: AxesForm): number[] | undefined {
+  return form === 'input' ? ctx.readInts(1) : attrInts(ctx.node, 'axes');
 }
 
-function unsqueeze(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+const unsqueeze = (form: AxesForm): Kernel => (inputs, ctx) => {
   const t = toLogical(inputs[0]!);
-  const axes = axesOf(ctx, 1) ?? [];
+  const axes = axesOf(ctx, form) ?? [];
   const rank = t.rank + axes.length;
   const sorted = axes.map((a) => norm(a, rank)).sort((a, b) => a - b);
   const shape = t.shape.slice();
   for (const a of sorted) shape.splice(a, 0, 1);
   return [plain(tf.reshape(t, shape))];
-}
+};
 
-function squeeze(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+const squeeze = (form: AxesForm): Kernel => (inputs, ctx) => {
   const x = inputs[0]!;
   const shape = logicalShape(x);
-  const axes = (axesOf(ctx, 1) ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => norm(a, shape.length));
+  const axes = (axesOf(ctx, form) ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => norm(a, shape.length));
   return [plain(tf.reshape(logicalCheap(x), shape.filter((_, i) => !axes.includes(i))))];
-}
+};
 
 function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const xs = inputs.filter((v): v is RtValue => !!v);
@@ -96,12 +101,17 @@ function expand(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   return [plain(tf.broadcastTo(tf.reshape(t, a), out))];
 }
 
-defaultRegistry.register('Flatten', flatten);
-defaultRegistry.register('Reshape', reshape);
-defaultRegistry.register('Transpose', transpose);
-defaultRegistry.register('Unsqueeze', unsqueeze);
-defaultRegistry.register('Squeeze', squeeze);
-defaultRegistry.register('Concat', concat);
-defaultRegistry.register('Shape', shapeOf);
-defaultRegistry.register('Gather', gather);
-defaultRegistry.register('Expand', expand, { minOpset: 8 });
+export const SHAPE_OPS: readonly OpDeclaration[] = [
+  { op: 'Flatten', since: 1, cost: 'movement', kernel: flatten },
+  { op: 'Reshape', since: 1, cost: 'movement', kernel: reshape(1) },
+  { op: 'Reshape', since: 5, cost: 'movement', kernel: reshape(5), upgrade: attributesToInputs([{ attr: 'shape', as: 'ints' }]) },
+  { op: 'Transpose', since: 1, cost: 'movement', kernel: transpose },
+  { op: 'Unsqueeze', since: 1, cost: 'movement', kernel: unsqueeze('attribute') },
+  { op: 'Unsqueeze', since: 13, cost: 'movement', kernel: unsqueeze('input'), upgrade: axesToInput },
+  { op: 'Squeeze', since: 1, cost: 'movement', kernel: squeeze('attribute') },
+  { op: 'Squeeze', since: 13, cost: 'movement', kernel: squeeze('input'), upgrade: axesToInput },
+  { op: 'Concat', since: 1, cost: 'movement', kernel: concat },
+  { op: 'Shape', since: 1, cost: 'movement', kernel: shapeOf },
+  { op: 'Gather', since: 1, cost: 'movement', kernel: gather },
+  { op: 'Expand', since: 8, cost: 'movement', kernel: expand },
+];

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attrInt, attrInts } from '../attributes.js';
-import type { KernelContext } from '../kernel.js';
-import { defaultRegistry } from '../registry.js';
+import type { Kernel } from '../kernel.js';
+import type { OpDeclaration } from '../op-declaration.js';
+import type { NodeUpgrade } from '../../graph/index.js';
 import { logicalShape, nhwcAxis, type RtValue } from '../value.js';
 import { sliceCoarse } from './coarse-view.js';
 import { input, malformed, normAxis, takeEvery } from './common.js';
+import { attributesToInputs } from './upgrades.js';
 
 // Slice and Split work on NHWC activations in place (channel splits in ShuffleNet, Inception...): logical
 // axes map to physical ones and the result keeps the input's layout.
@@ -12,16 +14,17 @@ import { input, malformed, normAxis, takeEvery } from './common.js';
 const physicalAxis = (v: RtValue, axis: number) => (v.nhwc ? nhwcAxis(axis) : axis);
 
 /** ONNX Slice: starts/ends/axes as attributes before opset 10, as inputs (with steps) from 10. */
-function slice(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+const slice = (form: 'attributes' | 'inputs'): Kernel => (inputs, ctx) => {
   const { node } = ctx;
   const x = input(node, inputs, 0);
   const shape = logicalShape(x);
   const rank = shape.length;
-  const starts = ctx.opset < 10 ? attrInts(node, 'starts') : ctx.readInts(1);
-  const ends = ctx.opset < 10 ? attrInts(node, 'ends') : ctx.readInts(2);
+  const old = form === 'attributes';
+  const starts = old ? attrInts(node, 'starts') : ctx.readInts(1);
+  const ends = old ? attrInts(node, 'ends') : ctx.readInts(2);
   if (!starts || !ends || starts.length !== ends.length) throw malformed(node, 'starts and ends must be given, of equal length');
-  const axes = (ctx.opset < 10 ? attrInts(node, 'axes') : ctx.readInts(3)) ?? starts.map((_, i) => i);
-  const steps = (ctx.opset < 10 ? undefined : ctx.readInts(4)) ?? starts.map(() => 1);
+  const axes = (old ? attrInts(node, 'axes') : ctx.readInts(3)) ?? starts.map((_, i) => i);
+  const steps = (old ? undefined : ctx.readInts(4)) ?? starts.map(() => 1);
   const begin = shape.map(() => 0);
   const size = shape.slice();
   const step = shape.map(() => 1);
@@ -56,19 +59,21 @@ function slice(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
     });
   }
   return [{ t, nhwc: x.nhwc }];
-}
+};
 
-/** ONNX Split: sizes as an attribute before opset 13, an input from 13; equal parts when absent. */
-function split(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+/**
+ * ONNX Split: sizes as an attribute before opset 13, an input from 13; without sizes, as many equal parts as
+ * outputs, or from 18 `num_outputs` parts of ceil(axis / num_outputs), the last smaller.
+ */
+const split = (form: 2 | 13 | 18): Kernel => (inputs, ctx) => {
   const { node } = ctx;
   const x = input(node, inputs, 0);
   const shape = logicalShape(x);
   const axis = normAxis(attrInt(node, 'axis', 0), shape.length);
   const dim = shape[axis];
-  let sizes = ctx.opset >= 13 ? ctx.readInts(1) : attrInts(node, 'split');
+  let sizes = form >= 13 ? ctx.readInts(1) : attrInts(node, 'split');
   if (!sizes) {
-    // Opset 18's num_outputs allows a smaller last part; before, the outputs divide the axis evenly.
-    const parts = (ctx.opset >= 18 ? attrInt(node, 'num_outputs') : undefined) ?? node.outputs.length;
+    const parts = (form === 18 ? attrInt(node, 'num_outputs') : undefined) ?? node.outputs.length;
     const chunk = Math.ceil(dim / parts);
     sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
   }
@@ -83,7 +88,16 @@ function split(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
     return sizes.length === 1 ? tf.clone(x.t) : sliceCoarse(x.t, begin, size, { differentiable: ctx.training });
   });
   return parts.map((t) => ({ t, nhwc: x.nhwc }));
-}
+};
 
-defaultRegistry.register('Slice', slice);
-defaultRegistry.register('Split', split, { minOpset: 2 });
+/** Opset 18 requires num_outputs when no sizes are given; before, the outputs split the axis evenly. */
+const numOutputs: NodeUpgrade = (node) =>
+  node.inputs[1] ? node : { ...node, attributes: { ...node.attributes, num_outputs: { type: 'int', value: node.outputs.length } } };
+
+export const SLICE_OPS: readonly OpDeclaration[] = [
+  { op: 'Slice', since: 1, cost: 'movement', kernel: slice('attributes') },
+  { op: 'Slice', since: 10, cost: 'movement', kernel: slice('inputs'), upgrade: attributesToInputs([{ attr: 'starts', as: 'ints' }, { attr: 'ends', as: 'ints' }, { attr: 'axes', as: 'ints' }]) },
+  { op: 'Split', since: 2, cost: 'movement', kernel: split(2) },
+  { op: 'Split', since: 13, cost: 'movement', kernel: split(13), upgrade: attributesToInputs([{ attr: 'split', as: 'ints' }]) },
+  { op: 'Split', since: 18, cost: 'movement', kernel: split(18), upgrade: numOutputs },
+];

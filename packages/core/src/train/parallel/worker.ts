@@ -4,7 +4,7 @@ import { decodeModel } from '../../onnx/index.js';
 import { initBackend } from '../../runtime/backend.js';
 import { setNativeThreads, TRAINING_NATIVE_THREADS } from '../../runtime/native/threads.js';
 import { Executor } from '../../runtime/executor.js';
-import { floatTwin } from '../../pg/index.js';
+import { floatTwin, opRegistry } from '../../pg/index.js';
 import type { FromWorker, InitMessage, StepMessage, ToWorker } from './protocol.js';
 import { serializeError } from './protocol.js';
 import { shardGradients, type ShardModel } from './shard-loss.js';
@@ -27,7 +27,7 @@ async function init(m: InitMessage): Promise<void> {
   // As the main thread's finetune: a fixed oneDNN thread count keeps the gradients independent of --workers.
   setNativeThreads(TRAINING_NATIVE_THREADS);
   const model = decodeModel(m.model);
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   const vars = m.params.map((name) => {
     const v = tf.variable(exec.param(name)!, true, `pgw${m.worker}/${name}`);
     exec.setParam(name, v);
@@ -35,7 +35,7 @@ async function init(m: InitMessage): Promise<void> {
   });
   const byName = new Map(m.params.map((n, i) => [n, vars[i]]));
   const thresholds = m.thresholds.map((n) => byName.get(n)!);
-  const teacher = m.distill ? new Executor(floatTwin(model)) : undefined;
+  const teacher = m.distill ? new Executor(floatTwin(model), { registry: opRegistry }) : undefined;
   state = { init: m, model: { exec, vars, thresholds, teacher }, version: -1 };
 }
 

@@ -1,4 +1,4 @@
-import { activeBackend, constTensor, Executor, initBackend, numElements, toTfTensor, UnsupportedModelError, type Model, type Node } from '@pg/core';
+import { activeBackend, constTensor, Executor, initBackend, numElements, opRegistry, toTfTensor, UnsupportedModelError, type Model, type Node } from '@pg/core';
 
 /**
  * Every value's shape at batch 1 and the nodes in execution order, found by running the model once on
@@ -7,7 +7,7 @@ import { activeBackend, constTensor, Executor, initBackend, numElements, toTfTen
 export async function probeValueShapes(model: Model): Promise<{ order: Node[]; shapes: Map<string, number[]> }> {
   const where = model.sourcePath ?? 'the model';
   if (activeBackend() === undefined) await initBackend();
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   try {
     const feeds: Record<string, ReturnType<typeof toTfTensor>> = {};
     for (const input of exec.graph.inputs) {

@@ -1,16 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activeNativeKernels } from './native-conv.js';
-import { customGrad } from '../custom-grad.js';
-import { PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_MAX_POOL, PG_MAX_POOL_BACKWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT, PG_QUANTIZE_WEIGHTS, type MaxPoolAttrs } from './pg-kernels.js';
+import { customGrad } from '../../runtime/custom-grad.js';
+import { activeNativeKernels, nativeKernelOn } from '../../runtime/native/index.js';
+import { ensurePgNativeKernels, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT, PG_QUANTIZE_WEIGHTS } from './kernels.js';
 
 /**
- * The PG quantizer's and gate's fused passes (pg-kernels.ts), or undefined when the native kernels are off,
- * the backend is not wasm, a tensor is not float32 or a shape is one they do not take: callers then run their
- * composed tfjs ops. No gradients (pg/fused-conv.ts calls these inside its own hand-written backward), except
- * nativeFakeQuant's.
+ * The PG quantizer's and gate's fused passes (kernels.ts), or undefined when the native kernels are off (or
+ * PG_NATIVE_QUANT=0 keeps the convolutions native and these composed, for comparisons), the backend is not
+ * wasm, a tensor is not float32 or a shape is one they do not take: callers then run their composed tfjs ops.
+ * No gradients (pg/fused-conv.ts calls these inside its own hand-written backward), except nativeFakeQuant's.
  */
 function on(...ts: (tf.Tensor | undefined)[]): boolean {
-  return activeNativeKernels() !== undefined && tf.getBackend() === 'wasm' && tf.getKernel(PG_QUANT_SPLIT, 'wasm') !== undefined && ts.every((t) => t === undefined || t.dtype === 'float32');
+  const k = activeNativeKernels();
+  if (!k || process.env.PG_NATIVE_QUANT === '0') return false;
+  ensurePgNativeKernels(k);
+  return nativeKernelOn(PG_QUANT_SPLIT, ...ts);
 }
 
 function sameShape(a: tf.Tensor, ...rest: (tf.Tensor | undefined)[]): boolean {
@@ -85,23 +88,4 @@ export function nativeQuantizeWeights(w: tf.Tensor, wbits: number): tf.Tensor | 
     gradFunc: (dy) => [dy],
   }));
   return op(w);
-}
-
-/**
- * Max pooling of NHWC float32 x (explicit leading pads; output size outH x outW; dilation 1) with its gradient
- * from the recorded winners: y equals tf.maxPool's (max is exact), dx equals tfjs's MaxPoolGrad (ties to the
- * last cell of the window in row-major order, sums over windows in output order). undefined when off.
- */
-export function nativeMaxPool(x: tf.Tensor4D, attrs: MaxPoolAttrs, outH: number, outW: number): tf.Tensor4D | undefined {
-  if (!on(x) || x.size === 0 || x.size >= 2 ** 31) return undefined;
-  const attrMap = { ...attrs, outH, outW } as unknown as tf.NamedAttrMap;
-  const op = customGrad<[tf.Tensor]>(([xi], save) => {
-    const [y, arg] = tf.engine().runKernel(PG_MAX_POOL, { x: xi }, attrMap) as tf.Tensor[];
-    save([arg, xi]);
-    return {
-      value: y,
-      gradFunc: (dy, [a, xs]) => tf.engine().runKernel(PG_MAX_POOL_BACKWARD, { dy, arg: a, x: xs }, attrMap) as tf.Tensor[],
-    };
-  });
-  return op(x) as tf.Tensor4D;
 }

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { composedGateBackward, composedGateForward, composedQuantBackward, composedQuantSplit } from '../../pg/fused-conv.js';
-import { composedFakeQuant, quantSplit } from '../../pg/quantizer.js';
-import { initBackend } from '../backend.js';
+import { composedGateBackward, composedGateForward, composedQuantBackward, composedQuantSplit } from '../fused-conv.js';
+import { composedFakeQuant, composedQuantizeWeights, quantSplit } from '../quantizer.js';
+import { initBackend } from '../../runtime/backend.js';
 import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
-import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './pg-ops.js';
+import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, nativeQuantizeWeights } from './ops.js';
 
 
 beforeAll(async () => {
@@ -180,5 +180,39 @@ describe('composed fallback', () => {
     } finally {
       await tf.setBackend('wasm');
     }
+  });
+});
+
+describe.skipIf(!nativeBuilt)(`native weight quantizer${nativeSkipReason}`, () => {
+  /** Weights at the quantizer's edges: rounding halves of the code grid (up to float rounding), ±0, the max. */
+  function edgyWeights(count: number, bits: number, seed: number): Float32Array {
+    const n = 2 ** bits - 1;
+    const w = uniform(count, 0.2, seed);
+    const sw = 0.25;
+    w[0] = -sw;
+    for (let i = 1; i < count; i++) {
+      const sign = i % 2 === 0 ? 1 : -1;
+      if (i % 5 === 0) w[i] = sign * ((Math.floor((Math.abs(w[i]) / sw) * n) + 0.5) * sw) / n;
+      if (i % 11 === 0) w[i] = i % 22 === 0 ? -0 : 0;
+    }
+    return w;
+  }
+
+  it.each([1, 2, 4, 8, 16])('is bit-identical to the composed ops at %i bits (halves, ±0)', (bits) => {
+    const w = tf.tensor4d(edgyWeights(3 * 5 * 3 * 3, bits, 7 + bits), [3, 5, 3, 3]);
+    expectBitIdentical(nativeQuantizeWeights(w, bits) as tf.Tensor, composedQuantizeWeights(w, bits));
+  });
+
+  it('is bit-identical for an all-zero tensor (the scale floor)', () => {
+    const w = tf.tensor1d([0, -0, 0, 0]);
+    expectBitIdentical(nativeQuantizeWeights(w, 4) as tf.Tensor, composedQuantizeWeights(w, 4));
+  });
+
+  it('passes the gradient straight through, as the composed ops', () => {
+    const w = tf.tensor2d(uniform(24, 1, 3), [4, 6]);
+    const dy = tf.tensor2d(uniform(24, 2, 4), [4, 6]);
+    const g = (f: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(w);
+    expectBitIdentical(g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor), g((t) => composedQuantizeWeights(t, 4)));
+    expectBitIdentical(g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor), dy);
   });
 });
