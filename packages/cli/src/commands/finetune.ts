@@ -18,7 +18,7 @@ import {
 import { BaseCommand } from '../base-command.js';
 import { durationFlag, numberFlag, outputFlags, requiredDataFlags } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
-import { describePreprocess, openDataFor } from '../model-data.js';
+import { describePreprocess, openDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { createProgress, isCI, progressMode } from '../progress.js';
 import { renderFinetune } from '../render/finetune.js';
@@ -35,6 +35,8 @@ export interface FinetuneJson extends FinetuneResult {
   eval_data: string | null;
   /** The checkpoint written when training stopped early or every --checkpoint-every steps, if any. */
   checkpoint: string | null;
+  /** Files of the training and held-out data skipped as unreadable (--skip-bad). */
+  skipped_files: number;
 }
 
 const D = FINETUNE_DEFAULTS;
@@ -154,11 +156,11 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
     const model = await readModel(args.model);
     checkFiniteWeights(model);
-    const { dataset, preprocess } = await openDataFor(model, flags);
+    const { dataset, preprocess } = await openDataFor(model, flags, (m) => this.warn(m));
     this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
     let evalData: Dataset | undefined;
     if (flags['eval-data'] !== undefined) {
-      evalData = (await openDataFor(model, { data: flags['eval-data'], labels: flags['eval-labels'], mean: flags.mean, std: flags.std })).dataset;
+      evalData = (await openDataFor(model, { ...flags, data: flags['eval-data'], labels: flags['eval-labels'] }, (m) => this.warn(m))).dataset;
       this.note(`Evaluating on ${evalData.name}.`);
     }
     const resume = flags.resume === undefined ? undefined : await readCheckpoint(flags.resume);
@@ -242,7 +244,10 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       data: dataset.name,
       eval_data: evalData?.name ?? (flags['eval-split'] === undefined ? null : `${flags['eval-split']} of ${dataset.name}, held out`),
       checkpoint: checkpointWritten ? ckptPath : null,
+      skipped_files: new Set([...(dataset.skipped?.keys() ?? []), ...(evalData?.skipped?.keys() ?? [])]).size,
     };
+    const skipped = skippedFilesWarning(dataset, evalData);
+    if (skipped !== undefined) this.warn(skipped);
     this.log(renderFinetune(result));
     return result;
   }

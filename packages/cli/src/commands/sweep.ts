@@ -91,9 +91,10 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const model = await readModel(args.model);
-    const train = await openDataFor(model, flags);
+    const warn = (m: string): void => void this.warn(m);
+    const train = await openDataFor(model, flags, warn);
     const evalSpec = flags['eval-data'];
-    const evaluation = evalSpec === undefined ? train : await openDataFor(model, { ...flags, data: evalSpec, labels: flags['eval-labels'] });
+    const evaluation = evalSpec === undefined ? train : await openDataFor(model, { ...flags, data: evalSpec, labels: flags['eval-labels'] }, warn);
     if (evalSpec === undefined) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
     this.note(`Training on ${train.dataset.name}, measuring on ${evaluation.dataset.name}, ${describePreprocess(train.preprocess)}.`);
 
