@@ -1,14 +1,13 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAccessError, InvalidDataError } from '../errors/index.js';
 import { readModel } from '../onnx/index.js';
 import { runModel } from '../run/index.js';
-import { hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, GET_PHOTOS, photoFolderOrder } from '../../test/support/photos.js';
+import { settledArrayBuffers } from '../../test/support/memory.js';
+import { GET_PHOTOS, hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, photoFolderOrder } from '../../test/support/photos.js';
 import type { Batch, BatchStream } from './dataset.js';
 import { holdOut } from './hold-out.js';
 import { openImageDataset, type ImageDataset } from './image-dataset.js';
@@ -166,15 +165,7 @@ describe('image folders: bad files', () => {
 
 describe('image folders: memory', () => {
   it('holds about two batches, not the folder: 4x the images hold no more memory', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const settle = async (): Promise<number> => {
-      for (let i = 0; i < 4; i++) {
-        gc();
-        await new Promise((r) => setImmediate(r));
-      }
-      return process.memoryUsage().arrayBuffers;
-    };
+    const settle = settledArrayBuffers;
     const geometry: ImageGeometry = { channels: 3, height: 64, width: 64, resize: 64 };
     const one = await solid(join(tmp, 'memory-src.png'), [90, 60, 30], 64);
     const folder = (n: number): string => {
