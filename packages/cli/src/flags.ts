@@ -108,7 +108,18 @@ export function backendFlag(moved: Readonly<Record<string, string>> = {}) {
 
 const DATA_SPEC_HELP =
   'fashion-mnist:train or fashion-mnist:test (built in; add ?source=bundled for the subset shipped with pg), ' +
+  'a folder of JPEG/PNG images with one subfolder per class, a .csv/.tsv file of image paths and labels, ' +
   'a .npz file with arrays x (N×C×H×W float32) and y (labels), or a .npy file of samples with --labels.';
+
+/** An image size: `224` (square) or `224x160` (height × width). The thrown message omits the flag name because oclif prefixes it. */
+export function parseImageSize(input: string): { height: number; width: number } {
+  const m = /^\s*(\d+)\s*(?:[x×]\s*(\d+)\s*)?$/i.exec(input);
+  const [height, width] = m === null ? [0, 0] : [Number(m[1]), Number(m[2] ?? m[1])];
+  if (!(height >= 1 && width >= 1 && Number.isSafeInteger(height) && Number.isSafeInteger(width))) {
+    throw new UsageError(`expected a size in pixels such as 224 or 224x160 (height x width), got '${input}'`);
+  }
+  return { height, width };
+}
 
 const dataSpec = {
   helpValue: 'SPEC',
@@ -116,7 +127,7 @@ const dataSpec = {
   description: DATA_SPEC_HELP + ' See docs/data.md.',
 };
 
-/** --labels, --mean, --std: meaningful only with --data (see requireDataFor). */
+/** --labels, --mean, --std and the image flags: meaningful only with --data (see requireDataFor). */
 const dataCompanions = {
   labels: Flags.string({
     helpValue: 'FILE',
@@ -124,11 +135,22 @@ const dataCompanions = {
   }),
   mean: numberListFlag({
     helpValue: 'M',
-    summary: "Per-channel mean for built-in image data, after scaling pixels to [0, 1]. Default: the model's pg.preprocess.mean.",
+    summary: "Per-channel mean for image data (built in, or image files), after scaling pixels to [0, 1]. Default: the model's pg.preprocess.mean.",
   }),
   std: numberListFlag({
     helpValue: 'S',
-    summary: "Per-channel std for built-in image data. Default: the model's pg.preprocess.std.",
+    summary: "Per-channel std for image data. Default: the model's pg.preprocess.std.",
+  }),
+  resize: numberFlag({ integer: true, min: 1 })({
+    helpValue: 'N',
+    summary: 'Image files: resize the short side to N pixels before the centre crop. Default: round(crop·256/224) for inputs of 128 pixels or more, else the crop size.',
+  }),
+  crop: Flags.custom<{ height: number; width: number }>({ parse: async (input) => parseImageSize(input) })({
+    helpValue: 'SIZE',
+    summary: "Image files: centre-crop SIZE or HxW pixels. Default: the model input's height and width.",
+  }),
+  'skip-bad': Flags.boolean({
+    summary: 'Image files: skip images that cannot be read or decoded (the output counts them) instead of stopping at the first.',
   }),
 };
 
@@ -142,9 +164,9 @@ export const optionalDataFlags = { data: Flags.string(dataSpec), ...dataCompanio
  * For commands where --data is optional: its companions alone would be silently ignored, so refuse them.
  * (oclif's dependsOn would do this too, but garbles the usage line into "(--labels FILE --data SPEC)".)
  */
-export function requireDataFor(flags: { data?: string; labels?: string; mean?: number[]; std?: number[] }): void {
+export function requireDataFor(flags: { data?: string; labels?: string; mean?: number[]; std?: number[]; resize?: number; crop?: object; 'skip-bad'?: boolean }): void {
   if (flags.data !== undefined) return;
-  const given = (['labels', 'mean', 'std'] as const).filter((k) => flags[k] !== undefined).map((k) => `--${k}`);
+  const given = (['labels', 'mean', 'std', 'resize', 'crop', 'skip-bad'] as const).filter((k) => flags[k] !== undefined && flags[k] !== false).map((k) => `--${k}`);
   if (given.length > 0) {
     throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only with --data.`, { action: 'Add --data SPEC, or leave them out.' });
   }

@@ -1,5 +1,6 @@
 import {
   checkDatasetFits,
+  ImageDataset,
   InvalidModelError,
   openDataset,
   resolvePreprocess,
@@ -15,6 +16,9 @@ export interface DataFlagValues {
   labels?: string;
   mean?: number[];
   std?: number[];
+  resize?: number;
+  crop?: { height: number; width: number };
+  'skip-bad'?: boolean;
 }
 
 export interface ModelData {
@@ -23,15 +27,28 @@ export interface ModelData {
 }
 
 /**
- * Opens `--data` for `model`: normalisation from the flags or else the model's metadata, then checks
- * that the samples fit the model's input and the labels its classes, before any long work starts.
+ * Opens `--data` for `model`: normalisation from the flags or else the model's metadata, image files decoded to
+ * the model input's channels and size, then checks that the samples fit the model's input and the labels its
+ * classes, before any long work starts. `warn` hears of a likely mistake that is not an error.
  */
-export async function openDataFor(model: Model, flags: DataFlagValues): Promise<ModelData> {
+export async function openDataFor(model: Model, flags: DataFlagValues, warn?: (message: string) => void): Promise<ModelData> {
   const preprocess = resolvePreprocess(model, flags.data, flags);
-  const dataset = await openDataset(flags.data, { labels: flags.labels, mean: preprocess.mean, std: preprocess.std });
   const input = modelInput(model);
+  const dataset = await openDataset(flags.data, {
+    labels: flags.labels,
+    mean: preprocess.mean,
+    std: preprocess.std,
+    image: { inputShape: input.shape, resize: flags.resize, crop: flags.crop, skipBad: flags['skip-bad'] },
+  });
+  const classes = numClasses(model);
   // An input of unknown rank takes anything: let the run itself find a mismatch.
-  checkDatasetFits(dataset, input.shape ?? [null, ...dataset.sampleShape], numClasses(model));
+  checkDatasetFits(dataset, input.shape ?? [null, ...dataset.sampleShape], classes);
+  if (dataset instanceof ImageDataset && dataset.classes !== undefined && classes !== undefined && dataset.numClasses < classes) {
+    warn?.(
+      `${flags.data} names ${dataset.numClasses} classes but the model predicts ${classes}: label i is the i-th class name in sorted order. ` +
+        'If these are some of the model\'s classes, list the images in a .csv with the model\'s class indices as labels (docs/data.md).',
+    );
+  }
   return { dataset, preprocess };
 }
 
@@ -39,10 +56,24 @@ export async function openDataFor(model: Model, flags: DataFlagValues): Promise<
 export async function openEvalDataFor(
   model: Model,
   flags: Omit<DataFlagValues, 'data' | 'labels'> & { 'eval-data'?: string; 'eval-labels'?: string },
+  warn?: (message: string) => void,
 ): Promise<ModelData | undefined> {
   const spec = flags['eval-data'];
-  return spec === undefined ? undefined : openDataFor(model, { ...flags, data: spec, labels: flags['eval-labels'] });
+  return spec === undefined ? undefined : openDataFor(model, { ...flags, data: spec, labels: flags['eval-labels'] }, warn);
 }
+
+/** A warning naming the files a data set skipped as unreadable (--skip-bad), or undefined when none was. */
+export function skippedFilesWarning(...datasets: (Dataset | undefined)[]): string | undefined {
+  const skipped = new Map<string, string>();
+  for (const d of datasets) for (const [file, why] of d?.skipped ?? []) skipped.set(file, why);
+  if (skipped.size === 0) return undefined;
+  const shown = [...skipped.values()].slice(0, SKIPPED_SHOWN);
+  const more = skipped.size - shown.length;
+  return `Skipped ${skipped.size} unreadable file(s) (--skip-bad): ${shown.join(' ')}${more > 0 ? ` ... and ${more} more.` : ''}`;
+}
+
+/** Skipped files named in the warning; the count covers all. */
+const SKIPPED_SHOWN = 5;
 
 /** The model's first real input (older exporters also list initializers as graph inputs). */
 export function modelInput(model: Model): { name: string; shape?: Dim[] } {

@@ -33,6 +33,7 @@ export {
   resolvePreprocess,
   readPreprocessKey,
   withPreprocess,
+  ImageDataset,
   type Dataset,
   type Batch,
   type OpenDatasetOptions,

@@ -13,7 +13,7 @@ import {
 import { BaseCommand } from '../base-command.js';
 import { bitsFlags, placementFlags } from '../conversion-flags.js';
 import { inHelpGroup, numberFlag, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
-import { describePreprocess, openDataFor } from '../model-data.js';
+import { describePreprocess, openDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { renderConvert } from '../render/convert.js';
 import { calibrationFlags } from '../training-flags.js';
@@ -93,7 +93,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
 
     const model = await readModel(args.model);
     checkFiniteWeights(model);
-    const data = flags.data === undefined ? undefined : await openDataFor(model, { ...flags, data: flags.data });
+    const data = flags.data === undefined ? undefined : await openDataFor(model, { ...flags, data: flags.data }, (m) => this.warn(m));
     const converted = convertModel(model, {
       ...bits,
       actScale,
@@ -111,6 +111,8 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
         batchSize: flags['batch-size'],
         seed: flags.seed,
       });
+      const skipped = skippedFilesWarning(data.dataset);
+      if (skipped !== undefined) this.warn(skipped);
     }
     await writeModel(gated, flags.output);
 

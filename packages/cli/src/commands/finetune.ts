@@ -16,7 +16,7 @@ import {
 import { BaseCommand } from '../base-command.js';
 import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberFlag, outputFlags, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
-import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
+import { describePreprocess, openDataFor, openEvalDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { createProgress, isCI, progressMode } from '../progress.js';
 import { renderFinetune } from '../render/finetune.js';
@@ -34,6 +34,8 @@ export interface FinetuneJson extends FinetuneResult {
   eval_data: string | null;
   /** The checkpoint written when training stopped early or every --checkpoint-every steps, if any. */
   checkpoint: string | null;
+  /** Files of the training and held-out data skipped as unreadable (--skip-bad). */
+  skipped_files: number;
 }
 
 const D = FINETUNE_DEFAULTS;
@@ -112,9 +114,9 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     await assertOutputIsNotInput(args.model, flags.output, flags.force);
     const model = await readModel(args.model);
     checkFiniteWeights(model);
-    const { dataset, preprocess } = await openDataFor(model, flags);
+    const { dataset, preprocess } = await openDataFor(model, flags, (m) => this.warn(m));
     this.note(`Training on ${dataset.name}, ${describePreprocess(preprocess)}.`);
-    const evalData = (await openEvalDataFor(model, flags))?.dataset;
+    const evalData = (await openEvalDataFor(model, flags, (m) => this.warn(m)))?.dataset;
     if (evalData !== undefined) this.note(`Evaluating on ${evalData.name}.`);
     const resume = flags.resume === undefined ? undefined : await readCheckpoint(flags.resume);
     if (resume) this.note(`Resuming from step ${resume.position.step} of ${resume.position.totalSteps} (${flags.resume}).`);
@@ -179,7 +181,10 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       data: dataset.name,
       eval_data: evalData?.name ?? (flags['eval-split'] === undefined ? null : `${flags['eval-split']} of ${dataset.name}, held out`),
       checkpoint: checkpointWritten ? ckptPath : null,
+      skipped_files: new Set([...(dataset.skipped?.keys() ?? []), ...(evalData?.skipped?.keys() ?? [])]).size,
     };
+    const skipped = skippedFilesWarning(dataset, evalData);
+    if (skipped !== undefined) this.warn(skipped);
     this.log(renderFinetune(result));
     return result;
   }

@@ -5,7 +5,7 @@ import { BaseCommand } from '../base-command.js';
 import { GATE_FAILED_STATUS, type SuccessEnvelope } from '../envelope.js';
 import { costFlags } from '../cost-flags.js';
 import { countFlag, inHelpGroup, nameListFlag, numberFlag, requiredDataFlags } from '../flags.js';
-import { describePreprocess, openDataFor } from '../model-data.js';
+import { describePreprocess, openDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { formatReport, REPORT_FORMATS, type ComparedModel, type ReportJson } from '../report-format.js';
 import { renderFailedGates } from '../render/report-extras.js';
@@ -120,7 +120,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     const baseline = flags.baseline === undefined ? undefined : await readModel(flags.baseline);
     const compared = await Promise.all((flags.compare ?? []).map(async (path) => ({ path, model: await readModel(path) })));
     for (const m of [model, baseline, ...compared.map((c) => c.model)]) if (m !== undefined) checkFiniteWeights(m);
-    const { dataset, preprocess } = await openDataFor(model, flags);
+    const { dataset, preprocess } = await openDataFor(model, flags, (m) => this.warn(m));
     this.note(`Evaluating on ${dataset.name}, ${describePreprocess(preprocess)}...`);
     const decisionMaps = flags['decision-maps'] ?? (format === 'html' || flags['decision-layers'] ? HTML_DECISION_MAPS : 0);
     const result: ReportJson = await reportModel(model, dataset, { batchSize: flags['batch-size'], baseline, limit: flags.limit, decisionMaps, decisionLayers: flags['decision-layers'] });
@@ -146,6 +146,8 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       }
       result.compared = figures;
     }
+    const skipped = skippedFilesWarning(dataset);
+    if (skipped !== undefined) this.warn(skipped);
     if (gates.length) result.gates = checkGates(result, gates);
     const text = formatReport(result, format);
     if (flags.output !== undefined) {

@@ -84,8 +84,9 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const model = await readModel(args.model);
-    const train = await openDataFor(model, flags);
-    const evaluation = (await openEvalDataFor(model, flags)) ?? train;
+    const warn = (m: string): void => void this.warn(m);
+    const train = await openDataFor(model, flags, warn);
+    const evaluation = (await openEvalDataFor(model, flags, warn)) ?? train;
     if (evaluation === train) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
     this.note(`Training on ${train.dataset.name}, measuring on ${evaluation.dataset.name}, ${describePreprocess(train.preprocess)}.`);
 

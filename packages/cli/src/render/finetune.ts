@@ -5,6 +5,7 @@ interface FinetuneSummary extends FinetuneResult {
   output: string;
   data: string;
   checkpoint: string | null;
+  skipped_files: number;
 }
 
 /** The outcome of `pg finetune` without --json: what was trained, how fast, and where it went. */
@@ -13,6 +14,7 @@ export function renderFinetune(r: FinetuneSummary): string {
   const lines = [
     `Wrote ${r.output}.`,
     `  data            ${r.data}`,
+    ...(r.skipped_files > 0 ? [`  skipped         ${r.skipped_files} unreadable file(s) (--skip-bad)`] : []),
     `  steps           ${r.steps} (${r.epochs.toFixed(2)} epoch(s)), median ${duration(r.step_ms_median)} a step`,
     `  final loss      ${r.final_loss === null ? 'none (no step)' : r.final_loss.toFixed(4)}`,
     `  final sparsity  ${r.final_sparsity === null ? 'none (no step)' : `${r.final_sparsity.toFixed(3)} (last batch)`}`,

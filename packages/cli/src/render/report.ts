@@ -10,7 +10,7 @@ export function bitsOf(l: LayerReport): string {
 export function reportSummaryRows(r: ReportResult): [string, string][] {
   const head: [string, string][] = [
     ['model', r.model],
-    ['data', `${r.data}, ${count(r.samples)} samples`],
+    ['data', `${r.data}, ${count(r.samples)} samples${r.skipped_files > 0 ? `, ${count(r.skipped_files)} unreadable file(s) skipped` : ''}`],
     ['accuracy', percent(r.accuracy)],
   ];
   if (r.baseline_accuracy !== undefined) {

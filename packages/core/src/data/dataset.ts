@@ -22,6 +22,12 @@ export interface BatchOptions {
   dropLast?: boolean;
 }
 
+/**
+ * What `Dataset.batches` returns. Arrays in memory or in a file yield synchronously; image folders yield
+ * asynchronously (decoding is asynchronous). Consumers iterate with `for await`, which takes both.
+ */
+export type BatchStream = Iterable<Batch> | AsyncIterable<Batch>;
+
 export interface Dataset {
   /** Human-readable, saying which source was used, e.g. 'fashion-mnist:test (1000 of 10000, bundled subset)'. */
   readonly name: string;
@@ -33,8 +39,13 @@ export interface Dataset {
   readonly hasLabels: boolean;
   /** All labels in sample order, when known up front; lets label checks skip decoding the samples. */
   readonly labels?: Int32Array;
+  /**
+   * Files that could not be read and were skipped (image folders opened with `skipBad`), by path, with the
+   * reason; shared with the data set's subsets, filled while batches are read.
+   */
+  readonly skipped?: ReadonlyMap<string, string>;
   /** Yields batches in order (or in a seeded shuffled order), without holding more than one batch of decoded floats beyond the source arrays. */
-  batches(batchSize: number, opts?: BatchOptions): Iterable<Batch>;
+  batches(batchSize: number, opts?: BatchOptions): BatchStream;
 }
 
 /** What an in-memory data set is made of: its metadata and a way to decode one sample. */
@@ -117,6 +128,16 @@ export class InMemoryDataset implements Dataset {
 
 /** The sample indices a pass over `size` samples visits, after shuffling and limiting. */
 export function batchOrder(size: number, batchSize: number, opts: BatchOptions = {}): Uint32Array {
+  const order = sampleOrder(size, batchSize, opts);
+  const limit = opts.limit;
+  return limit === undefined || limit >= size ? order : order.subarray(0, limit);
+}
+
+/**
+ * Every sample index in the order a pass visits them (seeded shuffle or file order), before `limit`, which
+ * is checked here too; for sources that may skip samples and so cannot cut the order in advance.
+ */
+export function sampleOrder(size: number, batchSize: number, opts: BatchOptions = {}): Uint32Array {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new UsageError(`Invalid batch size ${String(batchSize)}: it must be a positive integer.`, {
       action: 'Pass a batch size of 1 or more, e.g. --batch-size 64.',
@@ -128,12 +149,8 @@ export function batchOrder(size: number, batchSize: number, opts: BatchOptions =
       action: 'Pass a limit of 1 or more, or leave it out to use every sample.',
     });
   }
-  let order: Uint32Array;
-  if (opts.shuffle) {
-    order = shuffledIndices(size, opts.seed ?? 0);
-  } else {
-    order = new Uint32Array(size);
-    for (let i = 0; i < size; i++) order[i] = i;
-  }
-  return limit === undefined || limit >= size ? order : order.subarray(0, limit);
+  if (opts.shuffle) return shuffledIndices(size, opts.seed ?? 0);
+  const order = new Uint32Array(size);
+  for (let i = 0; i < size; i++) order[i] = i;
+  return order;
 }

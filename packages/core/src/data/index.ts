@@ -1,5 +1,5 @@
-export type { Batch, BatchOptions, Dataset, SampleSource } from './dataset.js';
-export { InMemoryDataset, batchOrder } from './dataset.js';
+export type { Batch, BatchOptions, BatchStream, Dataset, SampleSource } from './dataset.js';
+export { InMemoryDataset, batchOrder, sampleOrder } from './dataset.js';
 export { holdOut } from './hold-out.js';
 export { mulberry32, shuffleInPlace, shuffledIndices, type Rng } from './random.js';
 export { parseIdx, readIdxFile, type IdxArray, type IdxData, type IdxDtype } from './idx.js';
@@ -19,7 +19,7 @@ export {
   type FashionMnistSplit,
 } from './fashion-mnist.js';
 export { datasetFromArrays, openNpyDataset, openNpzDataset, type ArraySources } from './npy-dataset.js';
-export { checkDatasetFits, openDataset, type OpenDatasetOptions } from './open-dataset.js';
+export { checkDatasetFits, openDataset, type ImageDataFlags, type OpenDatasetOptions } from './open-dataset.js';
 export {
   PREPROCESS_KEYS,
   isBuiltinImageSpec,
@@ -29,3 +29,17 @@ export {
   type PreprocessSource,
   type ResolvedPreprocess,
 } from './model-preprocess.js';
+export { ImageDataset, isImageSource, openImageDataset, type ImageDatasetOptions } from './image-dataset.js';
+export { BAD_IMAGE_ACTION, decodeImage, type DecodedImage } from './image-decode.js';
+export {
+  IMAGENET_LIKE_MIN_SIZE,
+  defaultResize,
+  describeGeometry,
+  imageGeometry,
+  resizeCropBox,
+  roundHalfEven,
+  type ImageGeometry,
+  type ImageGeometryFlags,
+  type ResizeCropBox,
+} from './image-geometry.js';
+export { IMAGE_EXTENSIONS, listImageFolder, listImageTable, type ImageList } from './image-list.js';

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../test/support/model-builder.js';
 import { InvalidModelError } from '../errors/index.js';
@@ -26,6 +27,14 @@ describe('model preprocess metadata', () => {
 
   it('leaves array files as they are', () => {
     expect(resolvePreprocess(recorded, 'data.npz', {})).toEqual({ source: { mean: 'none', std: 'none' } });
+  });
+
+  it('normalises image files (a folder, a .csv/.tsv list) with the metadata too', () => {
+    const fromModel = { mean: [0.286], std: [0.353], source: { mean: 'model', std: 'model' } };
+    expect(resolvePreprocess(recorded, tmpdir(), {})).toEqual(fromModel);
+    expect(resolvePreprocess(recorded, 'val/labels.csv', {})).toEqual(fromModel);
+    expect(resolvePreprocess(recorded, 'val/labels.TSV', {})).toEqual(fromModel);
+    expect(resolvePreprocess(recorded, 'no-such-folder', {})).toEqual({ source: { mean: 'none', std: 'none' } });
   });
 
   it('has nothing to say for a model without the keys', () => {

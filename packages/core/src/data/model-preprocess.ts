@@ -1,5 +1,6 @@
 import { InvalidModelError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
+import { isImageSource } from './image-dataset.js';
 
 /**
  * Metadata keys under which a model records the pixel normalisation it was trained with
@@ -17,7 +18,7 @@ export interface ResolvedPreprocess {
   source: { mean: PreprocessSource; std: PreprocessSource };
 }
 
-/** The built-in image data sets take --mean/--std; array files are used as they are (see openDataset). */
+/** The built-in image data sets and image folders take --mean/--std; array files are used as they are (see openDataset). */
 const BUILTIN_SPEC = /^fashion-mnist(?:[:?]|$)/;
 
 export function isBuiltinImageSpec(spec: string): boolean {
@@ -26,11 +27,12 @@ export function isBuiltinImageSpec(spec: string): boolean {
 
 /**
  * The normalisation to open `spec` with for `model`: flags win, per key; otherwise what the model's
- * metadata records, but only for built-in image data, since array files must not be normalised again.
+ * metadata records, but only for image data (built in, or a folder or list of image files), since array
+ * files must not be normalised again.
  * A metadata key is parsed only when it is used, so a malformed key that a flag overrides does no harm.
  */
 export function resolvePreprocess(model: Model, spec: string, flags: { mean?: number[]; std?: number[] }): ResolvedPreprocess {
-  const useModel = isBuiltinImageSpec(spec);
+  const useModel = isBuiltinImageSpec(spec) || isImageSource(spec);
   const pick = (key: 'mean' | 'std'): { values?: number[]; source: PreprocessSource } => {
     const flag = flags[key];
     if (flag !== undefined) return { values: flag, source: 'flag' };

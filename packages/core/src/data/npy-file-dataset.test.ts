@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDataError } from '../errors/index.js';
 import { encodeNpy, type NpyArray } from './npy.js';
 import { zipSync } from 'fflate';
 import { datasetFromArrays, openNpyDataset, openNpzDataset } from './npy-dataset.js';
 import { holdOut } from './hold-out.js';
+import { settledArrayBuffers } from '../../test/support/memory.js';
 
 let dir: string;
 beforeAll(() => {
@@ -112,16 +111,8 @@ describe('.npy data read from the file batch by batch', () => {
   });
 
   it('holds no more memory for 4N samples than for N (.npy, stored .npz): the data stays in the file', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    // Free what making the files allocated, and let V8 release the backing stores, before each reading.
-    const settle = async (): Promise<number> => {
-      for (let i = 0; i < 4; i++) {
-        gc();
-        await new Promise((r) => setImmediate(r));
-      }
-      return process.memoryUsage().arrayBuffers;
-    };
+    // Free what making the files allocated before each reading.
+    const settle = settledArrayBuffers;
     const files = new Map([4096, 16384].map((n) => {
       const npz = join(dir, `xy-${n}.npz`);
       const [x, y] = [encodeNpy(samples(n)), encodeNpy(labels(n))];

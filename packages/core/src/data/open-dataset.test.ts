@@ -51,6 +51,12 @@ describe('openDataset', () => {
   });
 
   it('rejects flags that do not apply', async () => {
+    await expect(openDataset('d.npz', { baseDir: tmp, image: { resize: 256, skipBad: true } })).rejects.toThrow(
+      /--resize, --skip-bad apply only to image folders and \.csv\/\.tsv image lists, not to d\.npz/,
+    );
+    await expect(openDataset('fashion-mnist:test', { image: { crop: { height: 28, width: 28 } } })).rejects.toThrow(/--crop applies only to image folders/);
+    // A folder is image data: --labels has no place there, the model's input shape is what it is read for.
+    await expect(openDataset('.', { baseDir: tmp, labels: 'y.npy' })).rejects.toThrow(/--labels is only for \.npy data; \. gives its labels by class folder/);
     await expect(openDataset('d.npz', { baseDir: tmp, labels: 'y.npy' })).rejects.toThrow(/--labels is only for \.npy data/);
     await expect(openDataset('x.npy', { baseDir: tmp, mean: [0.5] })).rejects.toThrow(/--mean\/--std do not apply/);
     await expect(openDataset('fashion-mnist:test', { labels: 'y.npy' })).rejects.toThrow(UsageError);

@@ -64,6 +64,8 @@ export interface ReportResult {
   model: string;
   data: string;
   samples: number;
+  /** Files of the data that could not be read and were skipped (image folders with --skip-bad); 0 otherwise. */
+  skipped_files: number;
   accuracy: number;
   baseline_accuracy?: number;
   accuracy_drop?: number;

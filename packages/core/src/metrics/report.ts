@@ -105,7 +105,7 @@ export async function evaluate(
   };
   if (decisionMaps > 0) ev.maps = { samples: [], perNode: new Map() };
   try {
-    for (const batch of data.batches(batchSize, { limit })) {
+    for await (const batch of data.batches(batchSize, { limit })) {
       const first = ev.samples === 0;
       if (first) recordShapes(exec, inputName, batch, ev.shapes);
       mapSamples = first ? Math.min(decisionMaps, batch.shape[0]) : 0;
@@ -126,7 +126,12 @@ export async function evaluate(
   } finally {
     exec.dispose();
   }
-  if (ev.samples === 0) throw new InvalidDataError(`${data.name} is empty`, { action: 'give a data set with at least one sample' });
+  if (ev.samples === 0) {
+    const skipped = data.skipped?.size ?? 0;
+    throw new InvalidDataError(`${data.name} ${skipped > 0 ? `has no readable sample (${skipped} file(s) skipped as unreadable)` : 'is empty'}`, {
+      action: skipped > 0 ? 'replace the unreadable files' : 'give a data set with at least one sample',
+    });
+  }
   return ev;
 }
 
@@ -213,6 +218,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     model: model.sourcePath ?? '',
     data: data.name,
     samples: ev.samples,
+    skipped_files: 0,
     accuracy: ev.correct / ev.samples,
     sparsity,
     sparsity_mac_weighted: outsMac ? 1 - updMac / outsMac : 0,
@@ -237,5 +243,6 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     result.baseline_accuracy = base.correct / base.samples;
     result.accuracy_drop = result.baseline_accuracy - result.accuracy;
   }
+  result.skipped_files = data.skipped?.size ?? 0;
   return result;
 }

@@ -50,7 +50,7 @@ export async function calibrate(model: Model, data: Dataset, opts: CalibrateOpti
   const layers = pgLayers(model)
     .filter((l) => (l.gated && target !== undefined) || (opts.scales && !l.dynamic))
     .sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
-  const batches = calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
+  const batches = await calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
   const solved = new Map<string, Float32Array>();
   try {
     for (const layer of layers) {

@@ -200,7 +200,9 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
     const trainingStarted = Date.now();
     training: for (; step < totalSteps; epoch++, batchInEpoch = 0) {
       let skip = batchInEpoch;
-      for (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
+      let batches = 0;
+      for await (const batch of data.batches(opts.batchSize, { shuffle: true, seed: opts.seed * 1000 + epoch, dropLast: true })) {
+        batches++;
         if (skip > 0) {
           skip--;
           continue;
@@ -251,6 +253,12 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
       if (hooks.signal?.aborted && step < totalSteps) {
         stopped = 'interrupted';
         break;
+      }
+      if (batches === 0) {
+        // Only a source that skips unreadable files can come up short of the one batch checked above.
+        throw new InvalidDataError(`${data.name} gave no full batch of ${opts.batchSize} readable samples (${data.skipped?.size ?? 0} file(s) skipped as unreadable).`, {
+          action: 'Replace the unreadable files, or lower --batch-size.',
+        });
       }
     }
     if (stopped !== 'completed') await hooks.onCheckpoint?.(await checkpoint());

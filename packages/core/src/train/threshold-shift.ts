@@ -26,7 +26,7 @@ export async function shiftThresholdsToTarget(model: Model, data: Dataset, targe
   const gated = pgLayers(model)
     .filter((l) => l.gated)
     .sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
-  const batches = calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
+  const batches = await calibrationBatches(data, opts.batches, opts.batchSize, opts.seed);
   const shifted = new Map<string, Float32Array>();
   try {
     for (const layer of gated) {
