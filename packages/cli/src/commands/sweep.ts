@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import {
   FINETUNE_DEFAULTS,
+  FIRST_LAYER_BITS_DEFAULT,
   InterruptedError,
   readModel,
   runSweep,
@@ -11,7 +12,7 @@ import {
 } from '@pg/core';
 import { costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
-import { durationFlag, numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
+import { durationFlag, firstLayerBitsFlag, firstLayerBitsOption, numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor } from '../model-data.js';
 import { renderSweep } from '../render/sweep.js';
@@ -61,6 +62,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     'target-sparsity': numberListFlag({ helpValue: 'S', required: true, summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)).' }),
     wbits: numberFlag({ integer: true })({ default: 8, summary: 'Weight bits of every point (2-32; 32 keeps weights float).' }),
     'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({ summary: 'Activation scale of every point.' }),
+    'first-layer-bits': firstLayerBitsFlag({ default: FIRST_LAYER_BITS_DEFAULT, summary: "The first layer's bits in every point (see pg convert); 'float' keeps it float." }),
     steps: numberFlag({ integer: true, min: 1 })({ helpValue: 'N', summary: 'Fine-tuning steps per point (stops before --epochs when reached).' }),
     epochs: numberFlag({ above: 0 })({ default: D.epochs, summary: 'Fine-tuning passes over --data per point.' }),
     'batch-size': numberFlag({ integer: true, min: 1 })({ default: D.batchSize, summary: 'Samples per training step (and per evaluation batch).' }),
@@ -88,7 +90,8 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
       if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
     }
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
-    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
+    const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
+    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits, firstLayerBits });
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const model = await readModel(args.model);
     const train = await openDataFor(model, flags);
@@ -111,6 +114,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
           modelPath: args.model,
           wbits: flags.wbits,
           actScale: flags['act-scale'],
+          firstLayerBits,
           finetune: {
             ...D,
             epochs: flags.epochs,
