@@ -28,22 +28,23 @@ function negateAlpha(model: Model, layer: string): Model {
 const unitFloat32 = (layer: HwLinearLayer): number =>
   Math.fround(Math.fround(Math.fround(layer.activation.scale / layer.activation.levels) * Math.fround(layer.weights.scale / layer.weights.levels)) * Math.abs(layer.alpha ?? 1));
 
-const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number; label?: string; edit?: (m: Model) => Model }[] = [
+const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number; finetuneSteps?: number; label?: string; edit?: (m: Model) => Model }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'], batch: 32 }, // two gated convs and a gated Gemm
   { name: 'resnet-fmnist', include: [], batch: 16 }, // three gated convs, five QConv (incl. 1x1 stride-2 shortcuts)
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8 }, // and the stem as an 8/8-bit QConv on the signed input
-  { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32 }, // gated Gemms with alpha, beta, transA (a Transpose), a scalar and a [1, N] C
-  { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, label: 'gemm-attrs-negative-alpha', edit: (m) => negateAlpha(m, '/fc2/Gemm') },
+  // gated Gemms with alpha, beta, transA (a Transpose), a scalar and a [1, N] C, fine-tuned 3 steps; and with a negative alpha
+  { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3 },
+  { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3, label: 'gemm-attrs-negative-alpha', edit: (m) => negateAlpha(m, '/fc2/Gemm') },
 ];
 
 for (const c of cases) {
   const stem = c.label ?? `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
-  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)`, () => {
+  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated${c.finetuneSteps ? `, fine-tuned ${c.finetuneSteps} steps` : ''}, static scale)`, () => {
     let gated: Model;
     let hw: HwDescription;
     let batch: Batch;
     beforeAll(async () => {
-      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits });
+      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, finetuneSteps: c.finetuneSteps });
       gated = c.edit ? c.edit(calibrated) : calibrated;
       const out = join(dir, `${stem}.json`);
       const result = await exportBackend('hw-json').export(gated, { output: out });
