@@ -39,13 +39,15 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
   const prep = await prepare(model, source, opts, hooks);
   const trainable = new TrainableSet(prep.model, prep.layers, prep.plan.trainWeights);
   const optimizers = new FinetuneOptimizers(opts, prep.plan);
-  // The float twin ignores thresholds and scales, the only tensors calibration changes: the input model's twin is the calibrated model's.
-  const teacher = opts.distill ? new Executor(floatTwin(model)) : undefined;
+  // Distillation's float model is the twin of the model as given (the twin ignores the thresholds and scales calibration
+  // sets); not of the prepared one, whose weights are a checkpoint's trained ones when the run resumes.
+  const teacherModel = opts.distill ? floatTwin(model) : undefined;
+  const teacher = teacherModel && new Executor(teacherModel);
   const state = RunState.begin(model, source, opts, hooks, prep);
   let engine: DataParallelGradients | undefined;
   try {
     if (hooks.resume) await optimizers.restore(hooks.resume.optimizers, trainable);
-    engine = await startGradients(prep, opts, trainable, teacher);
+    engine = await startGradients(prep, opts, trainable, teacherModel, teacher);
     const run = { opts, hooks, prep, trainable, optimizers, state, started };
     await trainSteps(run, engine);
     return await finish(run);
@@ -58,7 +60,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
 }
 
 /** The data-parallel gradient engine, its workers starting from the prepared model (calibrated, or restored from the checkpoint). */
-function startGradients(prep: Preparation, opts: FinetuneOptions, trainable: TrainableSet, teacher: Executor | undefined): Promise<DataParallelGradients> {
+function startGradients(prep: Preparation, opts: FinetuneOptions, trainable: TrainableSet, teacherModel: Model | undefined, teacher: Executor | undefined): Promise<DataParallelGradients> {
   const { exec } = trainable;
   const shards = Math.max(1, Math.min(opts.shards, opts.batchSize));
   const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop, [RUNTIME_SETTINGS.weightGradients]: prep.plan.trainWeights };
@@ -67,7 +69,7 @@ function startGradients(prep: Preparation, opts: FinetuneOptions, trainable: Tra
     main: { exec, vars: trainable.variables, thresholds: trainable.thresholds, teacher },
     params: trainable.names,
     thresholds: prep.gated.map((l) => l.threshold!),
-    distill: opts.distill,
+    teacher: teacherModel,
     spec: {
       inputName: exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name,
       outputName: exec.graph.outputs[0].name,
