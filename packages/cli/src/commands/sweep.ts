@@ -9,7 +9,7 @@ import {
   writeFileAtomic,
   type SweepResult,
 } from '@pg/core';
-import { costReport, selectProfiles } from '@pg/exporters';
+import { reportPricing, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
 import { durationFlag, numberFlag, numberListFlag, requiredDataFlags } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
@@ -90,6 +90,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
     for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
+    const price = await reportPricing(profiles);
     const model = await readModel(args.model);
     const train = await openDataFor(model, flags);
     const evalSpec = flags['eval-data'];
@@ -125,7 +126,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
           resume: flags.resume,
           timeBudgetMs: flags['time-budget'],
           preprocess: fromFlags ? train.preprocess : undefined,
-          costs: profiles.length ? (report) => profiles.map((p) => costReport(report, p)) : undefined,
+          price,
         },
         {
           signal: interrupt.signal,
