@@ -2,6 +2,7 @@ import type { LayerReport, OtherOpCount } from '@pg/core';
 import { describe, expect, it } from 'vitest';
 import { COST_MODELS, costReport, selectProfiles } from './registry.js';
 import type { Profile } from './profile.js';
+import { reportPricing, wholeModel } from './whole-model.js';
 
 const layer = (l: Partial<LayerReport> & Pick<LayerReport, 'name' | 'op' | 'macs'>): LayerReport => ({
   gated: false,
@@ -171,5 +172,46 @@ describe('bundled profiles', () => {
   it('a comma list picks those models; an unknown name is a usage error naming --cost', async () => {
     expect((await selectProfiles('gpu,bit-serial', [])).map((p) => p.model)).toEqual(['bit-serial', 'gpu']);
     await expect(selectProfiles('gpu,tpu', [])).rejects.toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/--cost: unknown cost model 'tpu'/) });
+  });
+});
+
+// Whole-model figures of the hand-sized network above, with 4500 other operations per sample.
+const RELUS = [{ op: 'Relu', nodes: 3, ops: 4500 }];
+const serial: Profile = { model: 'bit-serial', description: '', parameters: { float_bits: 16, other_op_bitops: 16 }, source: 'test' };
+
+describe('whole-model figures', () => {
+  it('MAC-weighted bits over every layer as stored, the gated share of MACs, and the bit-serial cost of the whole network', () => {
+    const w = wholeModel({ layers: NET, other_ops: RELUS }, serial);
+    expect(w.macs).toBe(3600);
+    expect(w.gated_mac_fraction).toBeCloseTo(2000 / 3600, 12);
+    // activation bits: stem 16, g1 2 + 0.25·1 = 2.25, q2 3 + sign = 4, fc 16
+    expect(w.act_bits).toBeCloseTo((1000 * 16 + 2000 * 2.25 + 500 * 4 + 100 * 16) / 3600, 12);
+    // weight bits: float 16, codes of --wbits 8 with their sign 9
+    expect(w.weight_bits).toBeCloseTo((1000 * 16 + 2000 * 9 + 500 * 9 + 100 * 16) / 3600, 12);
+    // cost-models.test.ts: layers 340100 BitOps, static B 353600, static 8-bit 441600, SeerNet 349100; + 4500·16 other ops
+    expect(w.bitops).toBe(340100 + 72000);
+    expect(w.bitops_vs_static_b).toBeCloseTo(412100 / 425600, 12);
+    expect(w.bitops_vs_static_8bit).toBeCloseTo(412100 / 513600, 12);
+    expect(w.bitops_vs_seernet).toBeCloseTo(412100 / 421100, 12);
+    expect(w.profile).toBe('test');
+  });
+
+  it('a model without gated layers: share 0 and ratios 1 to static B and SeerNet; without layers: no bits', () => {
+    const w = wholeModel({ layers: [NET[0], NET[2]], other_ops: RELUS }, serial);
+    expect(w.gated_mac_fraction).toBe(0);
+    expect([w.bitops_vs_static_b, w.bitops_vs_seernet]).toEqual([1, 1]);
+    expect(w.act_bits).toBeCloseTo((1000 * 16 + 500 * 4) / 1500, 12);
+    const none = wholeModel({ layers: [], other_ops: RELUS }, serial);
+    expect(none).toMatchObject({ macs: 0, gated_mac_fraction: null, act_bits: null, weight_bits: null, bitops: 72000 });
+  });
+
+  it('pg report prices with the bit-serial profile given, else the bundled one; another model is refused', async () => {
+    const given = (await reportPricing([serial]))({ layers: NET });
+    expect(given.whole_model.profile).toBe('test');
+    expect(given.costs?.map((c) => [c.backend, c.total])).toEqual([['bit-serial', given.whole_model.bitops]]);
+    const bundled = (await reportPricing([]))({ layers: NET });
+    expect(bundled.whole_model.profile).toBe('bundled:bit-serial');
+    expect(bundled.costs).toBeUndefined();
+    expect(() => wholeModel({ layers: NET }, { ...serial, model: 'gpu' })).toThrow(expect.objectContaining({ code: 'PG_USAGE' }));
   });
 });
