@@ -13,11 +13,11 @@ import { renderFailedGates } from '../render/report-extras.js';
 const HTML_DECISION_MAPS = 4;
 
 export default class Report extends BaseCommand<typeof Report> {
-  static override summary = 'Measure accuracy, sparsity and average bitwidth of a gated model on data.';
+  static override summary = "Measure a model's accuracy and whole-model cost on data, and its gated layers' sparsity and average bitwidth.";
 
   static override description = `Runs the model over the data set and reports its accuracy (and, with --baseline, the baseline's accuracy and the drop), then the whole network first: activation and weight bits per MAC over every conv/linear layer (signs counted as stored) and its bit-serial BitOps against the same network statically quantized at B and at 8 bits and a SeerNet-style predictor (whole_model); then the gated layers' own figures, labelled with the share of MACs they cover: the sparsity (the fraction of output elements that kept their low-precision value, also weighted by the MACs each update costs) and the average bitwidth B_avg = B_hb + (1 − Sp)·B_lb; and which activation scale (static or dynamic) the model uses. Per layer: op, bits, whether its input is signed, MACs and outputs per sample, the fraction updated to high precision, and threshold statistics.
 
---format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against B_avg with --compare, and decision maps: which output positions of each gated conv layer, and which output units of each gated linear layer, took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
+--format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against the whole model's activation bits with --compare, and decision maps: which output positions of each gated conv layer, and which output units of each gated linear layer, took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
 
 --cost prices the whole network on device models (bit-serial, bit-fusion, gpu, cpu-int8) against the same network statically quantized at B and at 8 bits and a SeerNet-style predictor; --per-layer-sensitivity measures each gated layer alone at full precision and alone at prediction bits; --fail-if turns figures into CI gates (exit 10 when one fails, with the full report still printed).
 
@@ -74,7 +74,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     compare: Flags.string({
       multiple: true,
       helpValue: 'MODEL',
-      summary: 'Also measure these models on the same data and compare accuracy against B_avg (repeat the flag).',
+      summary: "Also measure these models on the same data and compare accuracy against the whole model's activation bits (repeat the flag).",
     }),
 
     cost: Flags.string({

@@ -30,7 +30,7 @@ const D = FINETUNE_DEFAULTS;
 export default class Sweep extends BaseCommand<typeof Sweep> {
   static override summary = 'Convert, fine-tune and report a model over a grid of bits, hbits and target sparsity.';
 
-  static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, B_avg, sparsity and costs, and the Pareto frontier of accuracy against B_avg (and against each --cost model).
+  static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, whole-model figures (activation bits per MAC over every conv/linear layer, bit-serial BitOps), the gated layers' B_avg and sparsity, and costs, and the Pareto frontier of accuracy against the whole model's activation bits (and against B_avg and each --cost model).
 
 --resume continues a sweep in --out-dir: points already complete there are kept and not run again (a folder holding a sweep is refused without it). --time-budget stops between points once the next point would likely end after the budget; the rest stay pending for a later --resume. Ctrl-C stops after the current training step; that point stays pending (exit 130).`;
 
@@ -78,7 +78,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
     'out-dir': Flags.string({ required: true, helpValue: 'DIR', summary: 'Folder of the sweep: sweep.json and points/<id>/{model.onnx,report.json}.' }),
     resume: Flags.boolean({ default: false, summary: 'Continue the sweep in --out-dir, keeping its complete points.' }),
     'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop between points before exceeding this wall time (e.g. 90s, 30m, 1h30m).' }),
-    html: Flags.string({ helpValue: 'FILE', summary: 'Also write an HTML page: accuracy against B_avg and each cost, frontiers drawn.' }),
+    html: Flags.string({ helpValue: 'FILE', summary: "Also write an HTML page: accuracy against the whole model's activation bits, B_avg and each cost, frontiers drawn." }),
   };
 
   public async run(): Promise<SweepJson> {
@@ -134,7 +134,7 @@ export default class Sweep extends BaseCommand<typeof Sweep> {
             const tag = `[${e.index + 1}/${e.total}] ${e.point.id}`;
             if (e.kind === 'reused') this.note(`${tag}: complete in ${flags['out-dir']}, kept`);
             else if (e.kind === 'start') this.note(`${tag}: converting, fine-tuning, measuring...`);
-            else if (e.kind === 'done') this.note(`${tag}: accuracy ${percent(e.point.accuracy)}, B_avg ${fixed(e.point.bavg, 2)} (${duration((e.point.seconds ?? 0) * 1000)})`);
+            else if (e.kind === 'done') this.note(`${tag}: accuracy ${percent(e.point.accuracy)}, ${fixed(e.point.whole_model?.act_bits, 2)} activation bits per MAC (whole model), B_avg ${fixed(e.point.bavg, 2)} (gated layers) (${duration((e.point.seconds ?? 0) * 1000)})`);
             else this.note(`${tag}: not started (${interrupt.received ? 'interrupted' : 'time budget reached'})`);
           },
         },
