@@ -11,6 +11,7 @@ import {
   initBackend,
   isPgNode,
   maxRelativeDifference,
+  firstBatch,
   openDataset,
   readModel,
   reportModel,
@@ -101,7 +102,7 @@ if (models === undefined || models.length === 0) {
       beforeAll(async () => {
         model = await readModel(join(ZOO, entry.file));
         data = await openDataset(join(ZOO, entry.data));
-        batch = [...data.batches(SAMPLES, { limit: SAMPLES })][0];
+        batch = await firstBatch(data.batches(SAMPLES, { limit: SAMPLES }));
         feeds = { [model.graph.inputs[0].name]: { dtype: 'float32', shape: batch.shape, data: batch.x } };
       });
 
