@@ -1,4 +1,7 @@
 export * from './tensor.js';
 export * from './ir.js';
 export { validateGraph } from './validate.js';
+export { consumersOf, producersOf } from './edges.js';
+export { constantValue } from './constants.js';
 export { inlineFunctions } from './passes/inline-functions.js';
+export { foldBatchNormalization, type BatchNormFold, type BatchNormKept, type FoldBatchNormResult } from './passes/fold-batchnorm.js';

@@ -16,7 +16,8 @@ const NOT_UPGRADED = new Set(['Upsample', 'Resize', 'TopK', 'Scan', 'Loop', 'If'
  * (Constant's value_int) and a function's ops are read at the model's opset. Rewritten: Clip's min/max
  * (attributes before 11, inputs from 11), Pad's pads/value (likewise), Slice's starts/ends/axes
  * (attributes before 10) and Dropout's ratio (attribute before 12); each moved attribute becomes an
- * initializer named after its node.
+ * initializer named after its node. BatchNormalization loses `spatial` and `is_test` (before 9), refused
+ * when spatial=0.
  */
 export function upgradeOpset(model: Model, target: number): Model {
   const from = onnxOpset(model);
@@ -68,6 +69,15 @@ export function upgradeOpset(model: Model, target: number): Model {
       const inputs = [node.inputs[0], add(node, 'starts', ints(starts)), add(node, 'ends', ints(ends))];
       if (axes !== undefined) inputs.push(add(node, 'axes', ints(axes)));
       return { ...node, inputs, attributes: without('starts', 'ends', 'axes') };
+    }
+    if (node.opType === 'BatchNormalization' && from < 9) {
+      // Before opset 9 BN had `spatial` (1: per channel, what later opsets always do) and, before 7, `is_test`.
+      if (num('spatial') === 0) {
+        throw new UnsupportedModelError(`${where} (opset ${from}): node '${node.name}' (BatchNormalization) has spatial=0 (statistics per activation), which opset ${target} cannot express`, {
+          action: 'export the model with BatchNormalization folded into the layer before it, or at opset 9 or later',
+        });
+      }
+      return { ...node, attributes: without('spatial', 'is_test', 'consumed_inputs') };
     }
     if (node.opType === 'Dropout' && from < 12) {
       const ratio = num('ratio');
