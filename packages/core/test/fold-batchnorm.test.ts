@@ -6,7 +6,9 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
+  UnsupportedModelError,
   constTensor,
+  convertModel,
   foldBatchNormalization,
   initBackend,
   maxRelativeDifference,
@@ -212,5 +214,33 @@ describe('foldBatchNormalization: what it leaves in place, and why', () => {
     const m = convBn({ opset: 7, attributes: { spatial: int(0) } });
     for (const [name, t] of [...m.graph.initializers].filter(([k]) => k.startsWith('bn.'))) m.graph.initializers.set(name, constTensor(name, 'float32', [6, 5, 5], new Float32Array(150).fill((t.data() as Float32Array)[0])));
     expect(keptReason(m)).toMatch(/spatial=0/);
+  });
+});
+
+describe('a BatchNormalization that convert cannot fold, in an opset-7 model', () => {
+  /** x → Conv → Relu → BN (spatial given) → Conv → Relu → Conv → y: the BN reads a Relu, so it stays. */
+  function model(spatial: number): Model {
+    const conv = (x: string, w: string, y: string) => node('Conv', [x, w], y, { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }, `/${y}/Conv`);
+    return buildModel({
+      opset: 7,
+      irVersion: 3,
+      nodes: [conv('x', 'w0', 'c0'), node('Relu', ['c0'], 'r0'), bn('r0', 'n', { spatial: int(spatial) }), conv('n', 'w1', 'c1'), node('Relu', ['c1'], 'r1'), conv('r1', 'w2', 'y')],
+      initializers: [sineTensor('w0', [6, 4, 3, 3], 1, { scale: 0.3 }), sineTensor('w1', [6, 6, 3, 3], 2, { scale: 0.3 }), sineTensor('w2', [3, 6, 3, 3], 3, { scale: 0.3 }), ...bnParams('bn', 6, 3)],
+      inputs: [valueInfo('x', ['N', 4, 5, 5])],
+      outputs: [valueInfo('y', ['N', 3, 5, 5])],
+    });
+  }
+
+  it('loses spatial=1 on the way to opset 12; ONNX Runtime runs the gated model like pg', async () => {
+    const { model: gated, layers, batchNormalization } = convertModel(model(1), { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' });
+    expect(batchNormalization).toEqual({ folded: [], kept: [{ node: 'bn', reason: 'its input comes from a Relu, not from a Conv or Gemm' }] });
+    expect(gated.graph.nodes.find((n) => n.opType === 'BatchNormalization')!.attributes).toEqual({ epsilon: float(1e-3) });
+    expect(layers.map((l) => l.gated)).toEqual([false, true, false]);
+    expect(maxRelativeDifference(runPg(gated, IMAGE), await runOrt(gated, IMAGE, 'opset7-gated'))).toBeLessThan(1e-5);
+  });
+
+  it('refuses spatial=0, which opset 12 cannot express, naming the node', () => {
+    expect(() => convertModel(model(0), { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' })).toThrow(UnsupportedModelError);
+    expect(() => convertModel(model(0), { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' })).toThrow(/'bn' \(BatchNormalization\) has spatial=0/);
   });
 });
