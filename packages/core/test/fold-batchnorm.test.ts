@@ -165,6 +165,18 @@ describe('foldBatchNormalization: exact against ONNX Runtime on the unfolded mod
     expect(ops(foldBatchNormalization(m).model)).toEqual(['Conv', 'Relu']);
   });
 
+  it('two BNs in a row both fold into the Conv', async () => {
+    const m = convBn({ opset: 13, bias: true });
+    m.graph.nodes.splice(2, 0, node('BatchNormalization', ['n', 'bn2.scale', 'bn2.B', 'bn2.mean', 'bn2.var'], 'n2', {}, 'bn2'));
+    m.graph.nodes[3] = node('Relu', ['n2'], 'y');
+    for (const t of bnParams('bn2', 6, 9)) m.graph.initializers.set(t.name, t);
+    const { model: folded, folded: done } = foldBatchNormalization(m);
+    expect(done.map((f) => [f.node, f.into])).toEqual([['bn', 'conv'], ['bn2', 'conv']]);
+    expect(ops(folded)).toEqual(['Conv', 'Relu']);
+    const reference = await runOrt(m, IMAGE, 'chain-unfolded');
+    expect(maxRelativeDifference(await runOrt(folded, IMAGE, 'chain-folded'), reference)).toBeLessThan(1e-5);
+  });
+
   it('keeps the weights of another layer that shares them', () => {
     const m = convBn({ opset: 13 });
     m.graph.nodes.push(node('Conv', ['x', 'w'], 'y2', { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }, 'twin'));

@@ -72,6 +72,7 @@ const cases: Case[] = [
       expect(reason(c, '/layer1/conv1/Conv')).toMatch(/^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in \(\d+ channel\(s\) with a negative scale\)/);
       expect(role(c, '/layer1/conv2/Conv')).toBe('quantize');
       expect(reason(c, '/conv1/Conv')).toMatch(/^first layer: reads the model input, kept float; BatchNormalization .* folded in/);
+      expect(c.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null, reason: 'classifier: produces a model output, kept float' });
     },
   },
   {
@@ -90,6 +91,7 @@ const cases: Case[] = [
     check: (c) => {
       expect(c.layers[0]).toMatchObject({ gated: false, bits: null, reason: 'first layer: reads the model input through Sub → Div, kept float' });
       expect(c.layers.filter((l) => l.gated).length).toBe(2);
+      expect(c.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null });
     },
   },
   {
@@ -99,6 +101,7 @@ const cases: Case[] = [
     check: (c) => {
       expect(c.layers[0]).toMatchObject({ gated: false, bits: null, reason: 'first layer: reads the model input through Transpose, kept float' });
       expect(c.layers.filter((l) => l.gated).length).toBe(2);
+      expect(c.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null });
     },
   },
 ];

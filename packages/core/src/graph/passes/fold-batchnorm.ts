@@ -80,7 +80,8 @@ export function foldBatchNormalization(model: Model): FoldBatchNormResult {
 
   for (const bn of graph.nodes) {
     if (bn.opType !== 'BatchNormalization' || !isDefault(bn)) continue;
-    const plan = planFold(bn, { graph, opset, consumers, producers, outputs });
+    // The initializers as folded so far: a BN after a BN folds into the layer that took in the first.
+    const plan = planFold(bn, { graph: { ...graph, initializers }, opset, consumers, producers, outputs });
     if (typeof plan === 'string') {
       kept.push({ node: label(bn), reason: plan });
       continue;
