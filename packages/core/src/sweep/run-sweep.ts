@@ -9,7 +9,7 @@ import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
 import { convertModel, type ActScaleMode } from '../pg/index.js';
-import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
+import { finalCalibrationWithTarget, finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { paretoFrontier } from './pareto.js';
 import type { SweepConfig, SweepGrid, SweepPoint, SweepResult } from './sweep-types.js';
@@ -255,7 +255,8 @@ function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult
     calibration_batches: f.calibrationBatches,
     seed: f.seed,
     lr_schedule: f.lrSchedule,
-    final_calibration: f.finalCalibration,
+    // Every point has a target, so this is what its run does (an unset option included).
+    final_calibration: finalCalibrationWithTarget(f),
     distill: f.distill,
     gate_target: f.gateTarget,
     penalty: f.penalty,
