@@ -269,8 +269,9 @@ function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult
 }
 
 function assertSameSettings(before: SweepResult['settings'], now: SweepResult['settings'], dir: string): void {
-  // A recipe setting that sweep.json does not record was at its default.
-  const defaults = recipeSettings(FINETUNE_DEFAULTS);
+  // A recipe setting that sweep.json does not record was at its default then: the final calibration was off
+  // by default when sweep.json did not record it yet.
+  const defaults: SweepResult['settings'] = { ...recipeSettings(FINETUNE_DEFAULTS), final_calibration: false };
   const was = (k: string): unknown => (before !== undefined && k in before ? before[k] : defaults[k]);
   const differ = Object.keys(now).filter((k) => JSON.stringify(was(k)) !== JSON.stringify(now[k]));
   if (differ.length === 0) return;
