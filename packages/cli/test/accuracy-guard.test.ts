@@ -15,7 +15,8 @@ afterAll(async () => {
  * What this run reached when the bounds were set (accuracy 90.2% against the float model's 93.4% on the 1,000
  * bundled test images, sparsity 0.852), less a margin for the last float bits that other CPUs and backends may
  * round differently (12 images; 0.02 of sparsity). With threshold calibration returning zeros the same run
- * reached 85.9%; docs/architecture.md ("Tests") lists the breakages tried.
+ * reached 85.9%, with the cross-entropy's sign inverted 9.7%; docs/architecture.md ("Tests") lists the
+ * breakages tried, and the one it does not catch.
  */
 const BOUNDS = { accuracy: 0.89, sparsity: 0.83 };
 
@@ -42,5 +43,5 @@ describe('accuracy guard: the recipe on the bundled ResNet and subset', () => {
     expect(r.accuracy, seen).toBeGreaterThanOrEqual(BOUNDS.accuracy);
     expect(r.sparsity, seen).toBeGreaterThanOrEqual(BOUNDS.sparsity);
     // The timeout is room for a loaded machine, not a measurement: nothing here depends on time.
-  }, 1_200_000);
+  }, 3_600_000);
 });
