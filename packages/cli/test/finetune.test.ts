@@ -128,11 +128,35 @@ describe('pg finetune on the tiny CNN', () => {
     expect((await stat(out)).size).toBeGreaterThan(0);
   });
 
+  it("defaults to the recipe; thresholds only (the paper's setting) and no target are one flag away", async () => {
+    type Result = { target_sparsity: number | null; final_calibration: boolean; trained: string[]; calibrated: { thresholds: boolean } };
+    const run = async (name: string, ...extra: string[]): Promise<Result> => {
+      const r = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, `${name}.onnx`), '--max-steps', '1', '--batch-size', '32', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = json(r).result as Result;
+      expect(schemaErrors('finetune', doc)).toEqual([]);
+      return doc;
+    };
+    // Everything trained besides the gate's own tensors (thresholds, activation scales): weights and biases.
+    const weights = (r: Result) => r.trained.filter((n) => !/\.pg_(threshold|act_scale)$/.test(n));
+    const recipe = await run('recipe');
+    expect(recipe).toMatchObject({ target_sparsity: 0.85, final_calibration: true, calibrated: { thresholds: true } });
+    expect(weights(recipe).length).toBeGreaterThan(0);
+    const paper = await run('paper', '--no-train-weights');
+    expect(paper).toMatchObject({ target_sparsity: 0.85, final_calibration: true });
+    expect(weights(paper)).toEqual([]);
+    expect(await run('no-final', '--no-final-calibration')).toMatchObject({ target_sparsity: 0.85, final_calibration: false });
+    expect(await run('no-target', '--target-sparsity', 'none')).toMatchObject({ target_sparsity: null, final_calibration: false, calibrated: { thresholds: false } });
+  });
+
   it('refuses bad combinations of the new flags as usage errors, before training', async () => {
     const base = ['finetune', gated, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, 'never.onnx'), '--max-steps', '1'];
     const cases: [string[], RegExp][] = [
       [['--target-sparsity', '0.8', '--target-bavg', '2.4'], /--target-sparsity and --target-bavg set the same thing/],
       [['--target-bavg', '4.5'], /--target-bavg 4\.5 is outside \[2, 4\]/],
+      [['--target-sparsity', 'some'], /--target-sparsity: expected 'none' or a number/],
+      [['--target-sparsity', 'none', '--final-calibration'], /--final-calibration needs a target to land on/],
+      [['--target-sparsity', 'none', '--target-bavg', '2.4'], /--target-sparsity and --target-bavg set the same thing/],
       [['--keep-best'], /--keep-best needs held-out data/],
       [['--eval-labels', 'y.npy'], /--eval-labels applies only with --eval-data/],
       [['--time-budget', '10x'], /--time-budget: expected a duration such as 90s, 10m or 1h30m, got '10x'/],

@@ -81,6 +81,7 @@ export {
   finetune,
   calibrateActScales,
   FINETUNE_DEFAULTS,
+  DEFAULT_TARGET_SPARSITY,
   checkpointPathFor,
   readCheckpoint,
   writeCheckpoint,

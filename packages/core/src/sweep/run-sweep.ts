@@ -9,7 +9,7 @@ import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
 import { convertModel, type ActScaleMode } from '../pg/index.js';
-import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
+import { finalCalibrationWithTarget, finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { paretoFrontier } from './pareto.js';
 import type { SweepConfig, SweepGrid, SweepPoint, SweepResult } from './sweep-types.js';
@@ -255,7 +255,8 @@ function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult
     calibration_batches: f.calibrationBatches,
     seed: f.seed,
     lr_schedule: f.lrSchedule,
-    final_calibration: f.finalCalibration,
+    // Every point has a target, so this is what its run does (an unset option included).
+    final_calibration: finalCalibrationWithTarget(f),
     distill: f.distill,
     gate_target: f.gateTarget,
     penalty: f.penalty,
@@ -268,8 +269,9 @@ function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult
 }
 
 function assertSameSettings(before: SweepResult['settings'], now: SweepResult['settings'], dir: string): void {
-  // A recipe setting that sweep.json does not record was at its default.
-  const defaults = recipeSettings(FINETUNE_DEFAULTS);
+  // A recipe setting that sweep.json does not record was at its default then: the final calibration was off
+  // by default when sweep.json did not record it yet.
+  const defaults: SweepResult['settings'] = { ...recipeSettings(FINETUNE_DEFAULTS), final_calibration: false };
   const was = (k: string): unknown => (before !== undefined && k in before ? before[k] : defaults[k]);
   const differ = Object.keys(now).filter((k) => JSON.stringify(was(k)) !== JSON.stringify(now[k]));
   if (differ.length === 0) return;
