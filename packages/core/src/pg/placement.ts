@@ -233,30 +233,15 @@ const feedsReluLike = (s: Successor, graph: Graph): boolean => s.next !== undefi
 const activationName = ({ next, swish }: Successor): string =>
   swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
 
-/** Whether `target` is computed from `node`'s output (then it cannot be an input of `node`). */
-function dependsOn(target: string, node: Node, g: GraphView): boolean {
-  const seen = new Set<Node>();
-  const stack = [node];
-  while (stack.length) {
-    const n = stack.pop()!;
-    for (const o of n.outputs) {
-      if (o === target) return true;
-      for (const u of g.consumers.get(o) ?? []) {
-        if (seen.has(u)) continue;
-        seen.add(u);
-        stack.push(u);
-      }
-    }
-  }
-  return false;
-}
-
-/** The Conv/Gemm whose output (through no-ops) is `value`, read by nothing else. */
-function layerProducing(value: string, g: GraphView): Node | undefined {
+/** The Conv/Gemm whose output (through no-ops) is `value`, read by `add` alone. */
+function layerInto(add: Node, value: string, g: GraphView): Node | undefined {
   for (let v = value; ; ) {
     const p = g.producers.get(v);
     if (!p) return undefined;
-    if (LINEAR_OPS.has(p.opType) && p.domain === '') return successor(p, g).value === value ? p : undefined;
+    if (LINEAR_OPS.has(p.opType) && p.domain === '') {
+      const s = successor(p, g);
+      return s.next === add && s.value === value ? p : undefined;
+    }
     if (!NO_OPS.has(p.opType)) return undefined;
     v = p.inputs[0];
   }
@@ -269,8 +254,8 @@ const fmtShape = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` 
  * gated on the sum: the gate compares y_hb + s with Δ (s, the gate offset, is an input of the layer). When s
  * is itself the output of a Conv/Gemm (a downsampling shortcut), the one with more MACs per output (the two
  * have the same outputs) is gated, the other stays static and is the offset. Whatever the rule cannot follow
- * (broadcasting, a constant operand, an Add not followed by an activation, s computed from y) keeps the
- * static treatment with the reason.
+ * (broadcasting or unknown shapes, a constant operand, an Add not followed by an activation, an Add of more
+ * operands) keeps the static treatment with the reason.
  */
 function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement {
   const add = s.next!;
@@ -285,8 +270,8 @@ function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   if (!ys || !os || ys.length !== os.length || ys.some((d, i) => d !== os[i])) {
     return why(`whose operands' shapes ${ys && os ? 'differ' : 'are not known'} (${fmtShape(ys)} and ${fmtShape(os)}): the gate offset must have the output's shape`);
   }
-  if (dependsOn(offset, node, g)) return why(`whose other operand '${offset}' is computed from this output`);
-  const other = layerProducing(offset, g);
+  // The offset cannot depend on y: y's one reader is the Add (successor), so nothing else is computed from it.
+  const other = layerInto(add, offset, g);
   const sum = `output + Add('${add.name}') feeds ${activationName(after)}: gated on the sum`;
   if (!other) return { role: 'gate', reason: `${sum} (gate offset '${offset}')`, residual: { add: add.name, offset } };
   const [mine, theirs] = [macsPerOutput(node, g.graph), macsPerOutput(other, g.graph)];
