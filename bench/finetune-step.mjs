@@ -7,7 +7,10 @@
 // 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
 // Usage (after `pnpm build`):
 //   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2] [--batch 128] [--steps 20]
-//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm]
+//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm] [--gate-residual]
+// --gate-residual compares pg with itself instead: each round times pg's step with the plain placement, then
+// with pg convert --gate-residual (every residual sum gated too), and prints residual / plain and the median
+// over the rounds (PyTorch is not run).
 // --rounds R alternates pg and PyTorch R times per model and prints each round's ratio and their median:
 // on a loaded machine both sides' times swing by several x within minutes (PyTorch's threads suffer most
 // from oversubscribed cores), so one round's ratio can mislead.
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     rounds: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'wasm' },
+    'gate-residual': { type: 'boolean', default: false },
   },
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -43,7 +47,7 @@ const workers = values.workers === undefined ? undefined : Number(values.workers
 await initBackend(values.backend);
 console.log(`pg convolutions: ${activeNativeKernels() ? 'oneDNN (native)' : `tfjs ${values.backend} (native off: ${nativeUnavailableReason()})`}`);
 
-async function pgStep(name, batch, steps) {
+async function pgStep(name, batch, steps, gateResidual = false) {
   let model;
   let data;
   let warmup;
@@ -61,7 +65,7 @@ async function pgStep(name, batch, steps) {
     data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
-  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: name === 'bundled' ? 2 : 1, workers });
+  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: name === 'bundled' ? 2 : 1, workers, gateResidual });
   return { step_ms_median: result.step_ms_median, steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
 }
 
@@ -89,6 +93,15 @@ for (const name of values.models.split(',')) {
   const ratios = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     const tag = Number(values.rounds) > 1 ? `${name} round ${round}` : name;
+    if (values['gate-residual']) {
+      const plain = await pgStep(name, batch, steps);
+      const residual = await pgStep(name, batch, steps, true);
+      const ratio = residual.step_ms_median / plain.step_ms_median;
+      ratios.push(ratio);
+      console.log(`${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step; --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step; ratio ${ratio.toFixed(3)}x (target: <= 1.15x)`);
+      rows.push({ model: name, round, plain, residual, ratio });
+      continue;
+    }
     const pg = await pgStep(name, batch, steps);
     console.log(`${tag} pg (${values.backend}, workers ${pg.workers}, ${pg.gated} gated layers): ${pg.step_ms_median.toFixed(1)} ms/step (median of ${pg.steps}, batch ${batch})`);
     if (!hasTorch) {

@@ -63,6 +63,7 @@ export {
   validateBits,
   FIRST_LAYER_BITS_DEFAULT,
   pgLayers,
+  gateKind,
   actScaleMode,
   isPgNode,
   functionsFor,
@@ -72,6 +73,7 @@ export {
   type ConvertOptions,
   type ConvertResult,
   type LayerDecision,
+  type GateKind,
   type PgLayer,
   type ActScaleMode,
 } from './pg/index.js';

@@ -103,6 +103,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       include: flags.include,
       exclude: flags.exclude,
       gateDepthwise: flags['gate-depthwise'],
+      gateResidual: flags['gate-residual'],
       firstLayerBits,
     });
 

@@ -5,7 +5,7 @@ import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, actScaleMode, opRegistry, pgLayers } from '../pg/index.js';
+import { OBSERVE, actScaleMode, gateKind, opRegistry, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
 import { nonNegativeValues } from './input-sign.js';
 import { otherOpCounts } from './other-ops.js';
@@ -205,6 +205,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
       name: node.name,
       op: node.opType,
       gated,
+      gate: gateKind(l),
       bits: l?.bits ?? null,
       hbits: l?.hbits ?? null,
       wbits: l?.wbits ?? null,

@@ -1,9 +1,11 @@
-import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Model, Node } from '../graph/index.js';
+import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Graph, Model, Node } from '../graph/index.js';
 import { constTensor, foldBatchNormalization } from '../graph/index.js';
+import { topologicalOrder } from '../graph/topo.js';
+import { probeValueShapes } from './value-shapes.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
-import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
+import { META, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
 import { foldNote, placeLayers, LINEAR_OPS } from './placement.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
@@ -17,6 +19,11 @@ export interface ConvertOptions {
   include?: string[];
   exclude?: string[];
   gateDepthwise?: boolean;
+  /**
+   * Gate layers whose output enters a residual Add that feeds a ReLU-like activation on the sum
+   * (PGResidualConv/PGResidualGemm, the Add's other operand as gate offset); off: they are quantized statically.
+   */
+  gateResidual?: boolean;
   /**
    * Quantize the first layer (the Conv/Gemm layers reading the model input) statically at this many bits,
    * activations and weights (a QConv/QGemm), instead of keeping it float as the method does. Then every
@@ -32,11 +39,15 @@ export interface LayerPrecision {
   name: string;
   op: string;
   gated: boolean;
+  /** Which gate: 'plain' (the layer's own output), 'residual' (its sum with the residual it is added to); null if not gated. */
+  gate: GateKind | null;
   /** Activation bits, or null for a layer left float. */
   bits: number | null;
   hbits: number | null;
   wbits: number | null;
 }
+
+export type GateKind = 'plain' | 'residual';
 
 export interface LayerDecision extends LayerPrecision {
   reason: string;
@@ -99,12 +110,8 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
   checkLayerSelection(model, { '--include': include, '--exclude': exclude }, where);
-  const placements = placeLayers(model.graph, {
-    include,
-    exclude,
-    gateDepthwise: opts.gateDepthwise ?? false,
-    quantizeFirstLayer: opts.firstLayerBits !== undefined,
-  });
+  const gateResidual = opts.gateResidual ?? false;
+  const placements = placeLayers(model.graph, { include, exclude, gateDepthwise: opts.gateDepthwise ?? false, quantizeFirstLayer: opts.firstLayerBits !== undefined, gateResidual, valueShape: gateResidual ? addOperandShapes(model) : undefined });
   checkLayerNames(placements, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
@@ -113,7 +120,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     if (!p) return [original];
     const base = { name: original.name, op: original.opType, reason: p.reason + foldNote(original, bn.folded) };
     if (p.role === 'float') {
-      layers.push({ ...base, gated: false, bits: null, hbits: null, wbits: null });
+      layers.push({ ...base, gated: false, gate: null, bits: null, hbits: null, wbits: null });
       return [original];
     }
     const { transpose, node } = transAAsTranspose(original);
@@ -123,7 +130,8 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     // The first layer, when quantized, runs at its own width for activations and weights alike.
     const first = p.role === 'quantize' && p.firstLayer === true ? opts.firstLayerBits! : undefined;
     const bits = { bits: first ?? opts.bits, hbits: opts.hbits, wbits: first ?? opts.wbits };
-    layers.push({ ...base, gated, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits });
+    const residual = p.role === 'gate' ? p.residual : undefined;
+    layers.push({ ...base, gated, gate: gated ? (residual ? 'residual' : 'plain') : null, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits });
     const scale = actScaleName(node.name);
     initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([opts.actScale === 'dynamic' ? SCALE_FLOOR : 1])));
     const attributes: Record<string, AttributeValue> = {
@@ -143,9 +151,13 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
-    return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes }];
+    // A residual gate reads the Add's other operand as its sixth input, the gate offset.
+    const [opType, inputs] = residual
+      ? [node.opType === 'Conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL, [x, w, b, thr, scale, residual.offset]]
+      : [node.opType === 'Conv' ? PG_CONV : PG_GEMM, [x, w, b, thr, scale]];
+    return [...front, { ...node, domain: PG_DOMAIN, opType, inputs, attributes }];
   });
-  const graph = { ...model.graph, nodes, initializers };
+  const graph = offsetsFirst({ ...model.graph, nodes, initializers }, layers, where);
   const converted: Model = {
     ...model,
     // Model-local functions (pg's ops) exist from IR version 8; older exporters write 4 to 7.
@@ -163,6 +175,21 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   };
   converted.functions = functionsFor(converted);
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
+}
+
+/**
+ * A gate offset may come later in the file than the layer that now reads it (PyTorch writes a block's shortcut
+ * conv after its main path): with residual gates the nodes are put in an order where each input comes first.
+ */
+function offsetsFirst(graph: Graph, layers: LayerDecision[], where: string): Graph {
+  return layers.some((l) => l.gate === 'residual') ? { ...graph, nodes: topologicalOrder(graph, where) } : graph;
+}
+
+/** The shapes of every Add's operands (what the residual rule checks for broadcasting), from one run on zeros. */
+export function addOperandShapes(model: Model): (name: string) => readonly number[] | undefined {
+  const names = model.graph.nodes.filter((n) => n.opType === 'Add' && n.domain === '').flatMap((n) => n.inputs);
+  const shapes = probeValueShapes(model, names);
+  return (name) => shapes.get(name);
 }
 
 /** --include and --exclude name Conv/Gemm layers of the model. */

@@ -1,5 +1,5 @@
 import type { Model, Node } from '../graph/index.js';
-import { PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+import { PG_DOMAIN, linearOpOf } from './format.js';
 
 const PG_ONLY_ATTRS = new Set(['bits', 'hbits', 'wbits', 'dynamic_scale']);
 
@@ -10,7 +10,7 @@ const PG_ONLY_ATTRS = new Set(['bits', 'hbits', 'wbits', 'dynamic_scale']);
 export function floatTwin(model: Model): Model {
   const nodes = model.graph.nodes.map((n): Node => {
     if (n.domain !== PG_DOMAIN) return n;
-    const opType = n.opType === PG_CONV || n.opType === Q_CONV ? 'Conv' : n.opType === PG_GEMM || n.opType === Q_GEMM ? 'Gemm' : n.opType;
+    const opType = linearOpOf(n.opType) ?? n.opType;
     const attributes = Object.fromEntries(Object.entries(n.attributes).filter(([k]) => !PG_ONLY_ATTRS.has(k)));
     const inputs = n.inputs.slice(0, 3);
     while (inputs.length && !inputs[inputs.length - 1]) inputs.pop();

@@ -16,11 +16,18 @@ export const INTEGER_ACCUMULATION_VERSION = 2;
 /** Gated layers: prediction from the high bits, update from the low bits where the gate opens. */
 export const PG_CONV = 'PGConv';
 export const PG_GEMM = 'PGGemm';
+/**
+ * Gated layers whose gate reads the sum with the residual they are added to: a sixth input, the gate offset
+ * (the Add's other operand), is added to the prediction before the comparison only. Separate ops because a
+ * function body cannot branch on whether an optional input is present.
+ */
+export const PG_CONV_RESIDUAL = 'PGResidualConv';
+export const PG_GEMM_RESIDUAL = 'PGResidualGemm';
 /** Layers quantized statically at B bits (between gated ones), not gated. */
 export const Q_CONV = 'QConv';
 export const Q_GEMM = 'QGemm';
 
-export const GATED_OPS = [PG_CONV, PG_GEMM] as const;
+export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL] as const;
 export const QUANT_OPS = [Q_CONV, Q_GEMM] as const;
 
 /** Metadata keys written into gated models. */
@@ -49,4 +56,16 @@ export function isPgNode(n: { domain: string; opType: string }): boolean {
 
 export function isGatedNode(n: { domain: string; opType: string }): boolean {
   return n.domain === PG_DOMAIN && (GATED_OPS as readonly string[]).includes(n.opType);
+}
+
+/** Gated on the sum with a residual (PGResidualConv/PGResidualGemm): the gate offset is input 5. */
+export function isResidualGatedNode(n: { domain: string; opType: string }): boolean {
+  return n.domain === PG_DOMAIN && (n.opType === PG_CONV_RESIDUAL || n.opType === PG_GEMM_RESIDUAL);
+}
+
+/** Conv or Gemm: the linear op a pg op computes. */
+export function linearOpOf(opType: string): 'Conv' | 'Gemm' | undefined {
+  if (opType === 'Conv' || opType === PG_CONV || opType === Q_CONV || opType === PG_CONV_RESIDUAL) return 'Conv';
+  if (opType === 'Gemm' || opType === PG_GEMM || opType === Q_GEMM || opType === PG_GEMM_RESIDUAL) return 'Gemm';
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import type { AttributeValue, FunctionDef, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { SCALE_FLOOR } from './quantizer.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM } from './format.js';
 
 /**
  * The meaning of pg's ops as ONNX model-local functions of standard ops, so that ONNX Runtime (1.9+)
@@ -151,7 +151,11 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
   return { b, two, c, accUnit, attrs: GEMM_ATTRS, linear: 'Gemm', acc, bias };
 }
 
-function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+/**
+ * Residual: the gate compares O_hb + GateOffset (the residual Add's other operand, the output's shape) with the
+ * threshold, in the kernel's order (kernels.ts gateInput); Y is the plain gated layer's.
+ */
+function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, residual = false): FunctionDef {
   const { b, two, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
   const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
   const top = b.op('Floor', [b.op('Div', [c.q, step])]);
@@ -159,10 +163,13 @@ function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const qlb = b.op('Mul', [c.sign, b.op('Sub', [c.q, b.op('Mul', [top, step])])]);
   const ohb = b.op('Add', [b.op('Mul', [acc(qhb), b.op('Mul', [accUnit, step])]), bias]);
   const olb = b.op('Mul', [acc(qlb), accUnit]);
-  const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
+  const compared = residual ? b.op('Add', [ohb, 'GateOffset']) : ohb;
+  const mask = b.op('Cast', [b.op('Greater', [compared, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
   b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
-  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
-    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w).`);
+  const name = residual ? (kind === 'conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL) : kind === 'conv' ? PG_CONV : PG_GEMM;
+  const gateOn = residual ? 'O_hb + GateOffset' : 'O_hb';
+  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale', ...(residual ? ['GateOffset'] : [])], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
+    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; Y = O_hb + 1[${gateOn} > Threshold] * ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w).`);
 }
 
 function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
@@ -185,6 +192,8 @@ export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: numb
     [PG_GEMM, () => gated('gemm', opset)],
     [Q_CONV, () => quant('conv', opset)],
     [Q_GEMM, () => quant('gemm', opset)],
+    // Residual gating exists from version 2 only.
+    ...(v2 ? ([[PG_CONV_RESIDUAL, () => gatedFunctionV2('conv', opset, true)], [PG_GEMM_RESIDUAL, () => gatedFunctionV2('gemm', opset, true)]] as [string, () => FunctionDef][]) : []),
   ];
   return all.filter(([name]) => opTypes.has(name)).map(([, make]) => make());
 }

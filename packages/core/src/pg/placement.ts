@@ -1,10 +1,16 @@
-import { constantValue, consumersOf, producersOf, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
+import { constantValue, consumersOf, macsPerOutput, producersOf, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
 export type Placement =
-  | { role: 'gate'; reason: string }
+  | { role: 'gate'; reason: string; residual?: ResidualGate }
   | { role: 'quantize'; reason: string; firstLayer?: boolean }
   | { role: 'float'; reason: string };
+
+/** A layer gated on the sum with a residual: its output enters `add`, whose other operand `offset` joins the gate. */
+export interface ResidualGate {
+  add: string;
+  offset: string;
+}
 
 export interface PlacementOptions {
   /** Node names to gate even where the rules would not (still must be Conv/Gemm). */
@@ -18,6 +24,13 @@ export interface PlacementOptions {
    * so that the whole path from the input to every gate is integer arithmetic (pg convert --first-layer-bits).
    */
   quantizeFirstLayer?: boolean;
+  /**
+   * Gate a layer whose output enters a residual Add that feeds a ReLU-like activation on the sum (pg convert
+   * --gate-residual); needs `valueShape` to check that the Add does not broadcast.
+   */
+  gateResidual?: boolean;
+  /** The shape of a value (batch included), where known: the residual rule's no-broadcasting check. */
+  valueShape?: (name: string) => readonly number[] | undefined;
 }
 
 export const LINEAR_OPS = new Set(['Conv', 'Gemm']);
@@ -151,6 +164,8 @@ interface Successor {
   next?: Node;
   swish?: string;
   fanOut: number;
+  /** The value `next` reads: the layer's output, or that of the last no-op after it. */
+  value: string;
 }
 
 /** What follows a layer's output: the op it feeds, after stepping over inference no-ops. */
@@ -163,8 +178,8 @@ function successor(node: Node, g: GraphView): Successor {
       continue;
     }
     const mul = g.modelOutputs.has(out) ? undefined : swishMul(out, users);
-    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length };
-    return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length };
+    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length, value: out };
+    return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length, value: out };
   }
 }
 
@@ -213,18 +228,70 @@ function depthwise(node: Node, g: GraphView, opts: PlacementOptions): Placement 
   return isDepthwise(node, g.graph) && !opts.gateDepthwise ? { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' } : undefined;
 }
 
-/** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
-function byActivation(s: Successor, feedsRelu: boolean): Placement {
-  const { next, swish, fanOut } = s;
-  if (feedsRelu) {
-    const activation = swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
-    return { role: 'gate', reason: `output feeds ${activation}: gated` };
+const feedsReluLike = (s: Successor, graph: Graph): boolean => s.next !== undefined && (s.swish !== undefined || isReluLike(s.next, graph));
+
+const activationName = ({ next, swish }: Successor): string =>
+  swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
+
+/** The Conv/Gemm whose output (through no-ops) is `value`, read by `add` alone. */
+function layerInto(add: Node, value: string, g: GraphView): Node | undefined {
+  for (let v = value; ; ) {
+    const p = g.producers.get(v);
+    if (!p) return undefined;
+    if (LINEAR_OPS.has(p.opType) && p.domain === '') {
+      const s = successor(p, g);
+      return s.next === add && s.value === value ? p : undefined;
+    }
+    if (!NO_OPS.has(p.opType)) return undefined;
+    v = p.inputs[0];
   }
+}
+
+const fmtShape = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'unknown');
+
+/**
+ * Rule (--gate-residual): a layer whose output y enters Add(y, s) whose sum feeds a ReLU-like activation is
+ * gated on the sum: the gate compares y_hb + s with Δ (s, the gate offset, is an input of the layer). When s
+ * is itself the output of a Conv/Gemm (a downsampling shortcut), the one with more MACs per output (the two
+ * have the same outputs) is gated, the other stays static and is the offset. Whatever the rule cannot follow
+ * (broadcasting or unknown shapes, a constant operand, an Add not followed by an activation, an Add of more
+ * operands) keeps the static treatment with the reason.
+ */
+function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement {
+  const add = s.next!;
+  const why = (what: string): Placement => ({ role: 'quantize', reason: `output goes into the residual Add '${add.name}', ${what}: quantized statically, not gated` });
+  if (add.opType !== 'Add' || add.inputs.length !== 2) return why(`a ${add.opType} of ${add.inputs.length} operands (residual gating follows a two-operand Add)`);
+  const offset = add.inputs[0] === s.value ? add.inputs[1] : add.inputs[0];
+  if (offset === s.value) return why('which adds the output to itself');
+  if (g.isConstant(offset)) return why('whose other operand is a constant (a bias, not a residual)');
+  const after = successor(add, g);
+  if (!feedsReluLike(after, g.graph)) return why(`whose sum feeds ${after.next ? after.next.opType : `${after.fanOut} ops`}, not a ReLU`);
+  const [ys, os] = [opts.valueShape?.(s.value), opts.valueShape?.(offset)];
+  if (!ys || !os || ys.length !== os.length || ys.some((d, i) => d !== os[i])) {
+    return why(`whose operands' shapes ${ys && os ? 'differ' : 'are not known'} (${fmtShape(ys)} and ${fmtShape(os)}): the gate offset must have the output's shape`);
+  }
+  // The offset cannot depend on y: y's one reader is the Add (successor), so nothing else is computed from it.
+  const other = layerInto(add, offset, g);
+  const sum = `output + Add('${add.name}') feeds ${activationName(after)}: gated on the sum`;
+  if (!other) return { role: 'gate', reason: `${sum} (gate offset '${offset}')`, residual: { add: add.name, offset } };
+  const [mine, theirs] = [macsPerOutput(node, g.graph), macsPerOutput(other, g.graph)];
+  const order = g.graph.nodes;
+  if (mine > theirs || (mine === theirs && order.indexOf(node) < order.indexOf(other))) {
+    return { role: 'gate', reason: `${sum}, offset by the output of '${other.name}' (the other path into the Add, fewer MACs, quantized statically)`, residual: { add: add.name, offset } };
+  }
+  return { role: 'quantize', reason: `output goes into the residual Add '${add.name}' with '${other.name}' (more MACs), which is gated on the sum with this output as its gate offset: quantized statically` };
+}
+
+/** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
+function byActivation(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement {
+  const { next, fanOut } = s;
+  if (feedsReluLike(s, g.graph)) return { role: 'gate', reason: `output feeds ${activationName(s)}: gated` };
   if (next?.opType === 'BatchNormalization') {
     // convert folds BN into the layer before it; one left here could not be folded (see its note), and a gate
     // would compare the output before BN with the activation's boundary after it.
     return { role: 'quantize', reason: 'output goes through a BatchNormalization that could not be folded into it: quantized statically, not gated' };
   }
+  if ((next?.opType === 'Add' || next?.opType === 'Sum') && opts.gateResidual) return residualGate(node, s, g, opts);
   if (next?.opType === 'Add' || next?.opType === 'Sum') {
     return { role: 'quantize', reason: 'output goes into a residual Add before any activation: quantized statically, not gated' };
   }
@@ -246,14 +313,14 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
   for (const node of graph.nodes) {
     if (!LINEAR_OPS.has(node.opType) || node.domain !== '') continue;
     const s = successor(node, g);
-    const feedsRelu = s.next !== undefined && (s.swish !== undefined || isReluLike(s.next, graph));
+    const feedsRelu = feedsReluLike(s, graph);
     const placement =
       byFlags(node, opts) ??
       firstLayer(node, g, opts) ??
       classifier(node, g, s) ??
       linearHead(node, feedsRelu) ??
       depthwise(node, g, opts) ??
-      byActivation(s, feedsRelu);
+      byActivation(node, s, g, opts);
     result.set(node, placement);
   }
   return result;

@@ -7,7 +7,7 @@ import type { PgLayer } from '../../pg/index.js';
 import type { TensorValues } from '../checkpoint.js';
 
 /** The ops whose weight and bias (inputs 1 and 2) train with trainWeights. */
-const WEIGHTED_OPS = ['Conv', 'Gemm', 'PGConv', 'PGGemm', 'QConv', 'QGemm'];
+const WEIGHTED_OPS = ['Conv', 'Gemm', 'PGConv', 'PGGemm', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm'];
 
 /**
  * Which tensors train, as tfjs variables in an executor of the model: the gated layers' thresholds and the

@@ -4,7 +4,8 @@
  * meaning changes the format: bump HW_JSON_VERSION.
  */
 export const HW_JSON_FORMAT = 'pg-hw-json';
-export const HW_JSON_VERSION = 1;
+/** 2: residual gates (`gate`, `gate_offset`, `threshold.acc` null for them). */
+export const HW_JSON_VERSION = 2;
 
 /** Offsets in the binary file are multiples of this. */
 export const HW_TENSOR_ALIGNMENT = 64;
@@ -83,8 +84,15 @@ export interface HwLinearLayer {
   };
   /** Per output channel; null when the layer has none. */
   bias: { float: HwTensorRef; acc: HwTensorRef } | null;
-  /** Gated layers: per output channel, the float threshold Δ and T = floor((Δ - b) / S) in accumulator units. */
-  threshold: { float: HwTensorRef; acc: HwTensorRef } | null;
+  /**
+   * Gated layers: per output channel, the float threshold Δ and T = floor((Δ - b) / S) in accumulator units
+   * (null for a residual gate, which compares in float32 after adding the offset).
+   */
+  threshold: { float: HwTensorRef; acc: HwTensorRef | null } | null;
+  /** 'plain': M = acc_hb > T; 'residual': M = f32(f32(f32(acc_hb c) + b) + offset) > Δ; null when quantized. */
+  gate: 'plain' | 'residual' | null;
+  /** A residual gate's offset: the value (the residual Add's other operand) added to the prediction; else null. */
+  gate_offset: string | null;
 }
 
 /** A node pg leaves float (stem, classifier, pools, adds, ReLUs): the ONNX op with its float parameters. */

@@ -9,6 +9,7 @@ import {
   onnxOpset,
   PG_DOMAIN,
   pgLayers,
+  gateKind,
   readPreprocessKey,
   UnsupportedModelError,
   UsageError,
@@ -164,12 +165,15 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     const d = floatData(delta);
     // Format 2 predicts f32(f32(acc_hb * c) + b) from an exact integer acc_hb: T reproduces that float32
     // gate exactly. Format 1 convolved float values; T is then the exact rational threshold.
-    const acc = integerAccumulation(model)
-      ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc)
-      : thresholdsInAcc(d, biasF, accScale, maxAcc);
+    // A residual gate adds a run-time float value to the prediction: no threshold in accumulator units exists.
+    const acc = layer.gateOffset !== undefined
+      ? null
+      : integerAccumulation(model)
+        ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc)
+        : thresholdsInAcc(d, biasF, accScale, maxAcc);
     threshold = {
       float: ref({ dtype: 'float32', data: d }, [channels]),
-      acc: ref(accTensor(acc), [channels]),
+      acc: acc && ref(accTensor(acc), [channels]),
     };
   }
   const step = layer.gated ? 2 ** (layer.bits - layer.hbits!) : null;
@@ -190,6 +194,8 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     accumulator: { scale: accScale, bits: accumulatorBits(fanIn, n, nw), fan_in: fanIn },
     bias: biasF ? { float: ref({ dtype: 'float32', data: biasF }, [biasF.length]), acc: ref(accTensor(biasInAcc(biasF, accScale)), [biasF.length]) } : null,
     threshold,
+    gate: gateKind(layer),
+    gate_offset: layer.gateOffset ?? null,
   };
 }
 
