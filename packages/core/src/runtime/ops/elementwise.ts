@@ -155,6 +155,20 @@ const castToEnum: NodeUpgrade = (node, tools) => {
   return { ...node, attributes: { ...node.attributes, to: { type: 'int', value: code! } } };
 };
 
+/**
+ * Gelu (opset 20): x·Φ(x), exactly 0.5·x·(1 + erf(x/√2)) as PyTorch exports it before opset 20, or its
+ * tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) with approximate='tanh'.
+ */
+function gelu(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+  const approximate = attrString(ctx.node, 'approximate', 'none');
+  if (approximate !== 'none' && approximate !== 'tanh') throw malformed(ctx.node, `approximate='${approximate}' is neither 'none' nor 'tanh'`);
+  const fn: Unary =
+    approximate === 'none'
+      ? (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))
+      : (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+  return unary(fn)(inputs, ctx);
+}
+
 /** ONNX Round: halves to even, as tf.round. */
 const round: Unary = (x) => tf.round(x);
 
@@ -202,6 +216,8 @@ export const ELEMENTWISE_OPS: readonly OpDeclaration[] = [
   unaryOp('Floor', tf.floor),
   unaryOp('Ceil', tf.ceil),
   unaryOp('Sign', tf.sign, 9),
+  unaryOp('Erf', tf.erf, 9),
+  { op: 'Gelu', since: 20, cost: 'elementwise', kernel: gelu },
   unaryOp('Round', round, 11),
   unaryOp('Identity', (x) => tf.clone(x), 1, 'movement'),
   unaryOp('HardSwish', (x) => tf.mul(x, tf.clipByValue(tf.add(tf.mul(x, 1 / 6), 0.5), 0, 1)), 14),

@@ -4,7 +4,7 @@ import type { Kernel } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import type { NodeUpgrade } from '../../graph/index.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
-import { input, normAxis, unsupported } from './common.js';
+import { input, malformed, normAxis, unsupported, wantsOutput } from './common.js';
 import { withoutAttributes } from './upgrades.js';
 
 /**
@@ -49,6 +49,29 @@ const batchNormInference: NodeUpgrade = (node, tools) => {
   return withoutAttributes(node, 'spatial', 'is_test', 'consumed_inputs');
 };
 
+/**
+ * LayerNormalization (opset 17): normalizes over the axes from `axis` (default -1) to the last, in float32
+ * (stash_type 1), then scales and shifts by Scale and the optional B, which broadcast against those axes.
+ * The optional outputs are the mean and 1/sqrt(var + epsilon), of the reduced shape with the normalized
+ * axes kept as 1.
+ */
+const layerNorm: Kernel = (inputs, ctx) => {
+  const { node } = ctx;
+  const x = toLogical(input(node, inputs, 0));
+  const scale = toLogical(input(node, inputs, 1));
+  const bias = inputs[2] ? toLogical(inputs[2]) : undefined;
+  if (attrInt(node, 'stash_type', 1) !== 1) throw unsupported(node, 'stash_type other than 1 (float32 statistics) is not supported');
+  const axis = normAxis(attrInt(node, 'axis', -1), x.rank);
+  if (axis < 0 || axis >= x.rank) throw malformed(node, `axis ${attrInt(node, 'axis', -1)} is out of range for a rank-${x.rank} input`);
+  const axes = x.shape.map((_, i) => i).slice(axis);
+  const mean = tf.mean(x, axes, true);
+  const centred = tf.sub(x, mean);
+  const invStd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes, true), attrFloat(node, 'epsilon', 1e-5)));
+  const y = tf.mul(tf.mul(centred, invStd), scale);
+  // Outputs nobody asked for are not returned: the executor frees only the values it stores.
+  return [plain(bias ? tf.add(y, bias) : y), ...(wantsOutput(node, 1) || wantsOutput(node, 2) ? [plain(mean), plain(invStd)] : [])];
+};
+
 /** Before opset 13 softmax flattens the input to 2-D at `axis` (default 1); from 13 it is per axis (default -1). */
 function softmax(kind: 'softmax' | 'logSoftmax', form: 1 | 13): Kernel {
   return ([x], ctx) => {
@@ -74,6 +97,7 @@ export const NORMALIZATION_OPS: readonly OpDeclaration[] = [
   { op: 'BatchNormalization', since: 1, cost: 'normalization', kernel: batchNorm(1) },
   { op: 'BatchNormalization', since: 9, cost: 'normalization', kernel: batchNorm(1), upgrade: batchNormInference },
   { op: 'BatchNormalization', since: 14, cost: 'normalization', kernel: batchNorm(14), upgrade: batchNormInference },
+  { op: 'LayerNormalization', since: 17, cost: 'normalization', kernel: layerNorm },
   // A node of the 2-D form is the per-axis form only when `axis` is the last: no rewrite without shapes.
   { op: 'Softmax', since: 1, cost: 'softmax', kernel: softmax('softmax', 1) },
   { op: 'Softmax', since: 13, cost: 'softmax', kernel: softmax('softmax', 13) },
