@@ -12,7 +12,8 @@ import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG
 const CONV_ATTRS = ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'];
 const GEMM_ATTRS = ['transB'];
 
-class Body {
+/** A function body under construction: nodes named t0, t1... in order. */
+export class Body {
   readonly nodes: Node[] = [];
   private k = 0;
   op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, out?: string): string {
@@ -52,7 +53,7 @@ function weightQuant(b: Body, w: string, two: string, one: string, opset: number
 }
 
 /** The scale s = max(dynamic_scale * max|x| per sample, act_scale) and the codes q. */
-function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
+export function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
   const n = b.levels('bits', two, one);
   const ax = b.op('Abs', [x]);
   const perSample = b.reduceMax(ax, Array.from({ length: rank - 1 }, (_, i) => i + 1), true, opset);
@@ -62,7 +63,7 @@ function activationCodes(b: Body, x: string, actScale: string, rank: number, two
   return { sign: b.op('Sign', [x]), q, unit: b.op('Div', [s, n]) };
 }
 
-function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
+export function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
   return { name, domain: PG_DOMAIN, inputs, outputs: ['Y'], attributes, nodes: b.nodes, opsetImports: [{ domain: '', version: opset }], docString: doc };
 }
 

@@ -3,21 +3,21 @@ import { UnsupportedModelError } from '../errors/index.js';
 import { attrInt } from '../runtime/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js';
 import { onnxLayoutTrainable } from '../runtime/ops/conv2d-trainable.js';
-import { gemm } from '../runtime/ops/linear.js';
+import { gemm, tokenLinear } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import type { Kernel } from '../runtime/kernel.js';
 import type { OpDeclaration } from '../runtime/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_GEMM, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL } from './format.js';
 import { gate } from './gate.js';
 import { fusedPgConv } from './fused-conv.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
 /** Keys the pg kernels report to an observer (metrics, calibration, training). */
 export const OBSERVE = {
-  /** Tensor: the gate M (1 where the output took the update), NHWC / [N, C]; differentiable (surrogate). */
+  /** Tensor: the gate M (1 where the output took the update), channels last: NHWC, [N, C], or [N, ..., C] for a MatMul; differentiable (surrogate). */
   gate: 'pg.gate',
-  /** Tensor: the prediction O_hb (NHWC / [N, C]); threshold calibration reads it. */
+  /** Tensor: the prediction O_hb (channels last, as the gate); threshold calibration reads it. */
   prediction: 'pg.prediction',
   /** Tensor: the layer's input activations; static scale calibration reads them. */
   input: 'pg.input',
@@ -26,7 +26,8 @@ export const OBSERVE = {
 /** Kernel settings read by the gate while training. */
 export const SETTINGS = { alpha: 'pg.alpha', sparseBackprop: 'pg.sparse_backprop' } as const;
 
-type Kind = 'conv' | 'gemm';
+/** The linear op a pg node computes: a Conv (NHWC here), a Gemm, or a MatMul over the last axis (PGMatMul, QMatMul). */
+type Kind = 'conv' | 'gemm' | 'matmul';
 
 interface Layer {
   x: tf.Tensor;
@@ -59,7 +60,9 @@ function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number
 }
 
 function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  return kind === 'conv' ? convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx)) : gemm(ctx.node, x, wq, bias);
+  if (kind === 'conv') return convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx));
+  if (kind === 'gemm') return gemm(ctx.node, x, wq, bias);
+  return tokenLinear(x, wq, bias);
 }
 
 const wrap = (kind: Kind, t: tf.Tensor): RtValue => (kind === 'conv' ? nhwc(t) : plain(t));
@@ -171,9 +174,14 @@ function quantKernel(kind: Kind, form: Form): Kernel {
   };
 }
 
-/** A pg op in its two forms (the pg domain's versions 1 and 2). Gated models are written by pg only: no upgrade between them. */
-function pgForms(op: string, kernel: (kind: Kind, form: Form) => Kernel, kind: Kind): OpDeclaration[] {
-  return [1, INTEGER_ACCUMULATION_VERSION].map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since as Form) }));
+/**
+ * A pg op in its two forms (the pg domain's versions 1 and 2), or from `first` on. Gated models are written by
+ * pg only: no upgrade between them.
+ */
+function pgForms(op: string, kernel: (kind: Kind, form: Form) => Kernel, kind: Kind, first: Form = 1): OpDeclaration[] {
+  return [1, INTEGER_ACCUMULATION_VERSION]
+    .filter((since) => since >= first)
+    .map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since as Form) }));
 }
 
 /** pg's layers (org.precisiongating): what pg adds to the runtime's ops (pg/op-registry.ts wires both). */
@@ -182,4 +190,7 @@ export const PG_OPS: readonly OpDeclaration[] = [
   ...pgForms(PG_GEMM, gatedKernel, 'gemm'),
   ...pgForms(Q_CONV, quantKernel, 'conv'),
   ...pgForms(Q_GEMM, quantKernel, 'gemm'),
+  // The MatMul form came with integer accumulation: no version-1 file has it.
+  ...pgForms(PG_MATMUL, gatedKernel, 'matmul', INTEGER_ACCUMULATION_VERSION),
+  ...pgForms(Q_MATMUL, quantKernel, 'matmul', INTEGER_ACCUMULATION_VERSION),
 ];

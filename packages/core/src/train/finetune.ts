@@ -6,7 +6,7 @@ import { constTensor } from '../graph/index.js';
 import { InvalidDataError, InvalidModelError, TrainingError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import { RUNTIME_SETTINGS } from '../runtime/kernel.js';
-import { reportModel } from '../metrics/index.js';
+import { COST_OPS, reportModel } from '../metrics/index.js';
 import { META, SETTINGS, actScaleMode, floatTwin, opRegistry, pgLayers } from '../pg/index.js';
 import { calibrate } from './calibrate.js';
 import { nativeAdamStep } from './native-adam.js';
@@ -119,7 +119,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
   for (const l of layers) if (!l.dynamic) makeVar(l.actScale, gateVars);
   if (opts.trainWeights) {
     for (const n of exec.graph.nodes) {
-      if (!['Conv', 'Gemm', 'PGConv', 'PGGemm', 'QConv', 'QGemm'].includes(n.opType)) continue;
+      if (!COST_OPS.has(n.opType)) continue;
       for (const i of n.inputs.slice(1, 3)) if (i && exec.graph.initializers.has(i)) makeVar(i, weightVars);
     }
   }

@@ -64,6 +64,12 @@ function batchedMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
   return tf.matMul(full(x), full(w));
 }
 
+/** x · w over x's last axis (w is [K, F]), plus a bias [F]: a linear layer on token activations. */
+export function tokenLinear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const y = batchedMatMul(x, w);
+  return bias ? tf.add(y, bias) : y;
+}
+
 export const MATMUL_OPS: readonly OpDeclaration[] = [
   { op: 'Gemm', since: 1, cost: 'layer', kernel: gemmKernel },
   // Opset 7 dropped `broadcast`: C broadcasts (unidirectionally) whenever its shape allows, as the kernel does.

@@ -1,0 +1,119 @@
+import type { ConstTensor, Graph, Node } from '../graph/index.js';
+
+/**
+ * The linear layers of a transformer as exporters write them, and what follows them. PyTorch writes
+ * nn.Linear on token activations ([N, T, K]) as a MatMul by the transposed weight, a constant [K, F], and an
+ * Add of the bias [F]; its GELU before opset 20 as 0.5·x·(1 + Erf(x/√2)). These rules find both, and tell
+ * the attention's projections (whose products meet in the attention's MatMuls) from the feed-forward layers.
+ */
+
+/** What the rules read of the graph. */
+export interface TokenGraph {
+  graph: Graph;
+  consumers: Map<string, Node[]>;
+  producers: Map<string, Node>;
+  /** The value of `name` when the file fixes it (an initializer, a Constant, an Identity of either). */
+  constant: (name: string) => ConstTensor | undefined;
+}
+
+/** A linear layer on tokens: a MatMul by a constant weight and, when there is one, the Add of its bias. */
+export interface TokenLinear {
+  /** Input 0: the tokens [N, ..., K]; input 1: the weight [K, F], an initializer. */
+  matmul: Node;
+  /** The Add that alone reads the MatMul's product and adds an initializer [F] to it. */
+  biasAdd?: Node;
+  bias?: string;
+  /** The layer's output: the bias Add's, or the MatMul's when there is none. */
+  output: string;
+}
+
+const isDefault = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
+
+/** `node` as a linear layer on tokens, when it is a MatMul whose right operand is a 2-D initializer. */
+export function tokenLinear(node: Node, g: TokenGraph): TokenLinear | undefined {
+  if (node.opType !== 'MatMul' || !isDefault(node)) return undefined;
+  const w = g.graph.initializers.get(node.inputs[1]);
+  if (!w || w.dims.length !== 2 || w.dtype !== 'float32' || g.constant(node.inputs[0])) return undefined;
+  const product = node.outputs[0];
+  const readers = g.consumers.get(product) ?? [];
+  const add = readers.length === 1 && readers[0].opType === 'Add' && isDefault(readers[0]) && !g.graph.outputs.some((o) => o.name === product) ? readers[0] : undefined;
+  const bias = add?.inputs.find((i) => i !== product);
+  const b = bias ? g.graph.initializers.get(bias) : undefined;
+  if (!add || !bias || !b || b.dims.length !== 1 || b.dims[0] !== w.dims[1] || b.dtype !== 'float32') return { matmul: node, output: product };
+  return { matmul: node, biasAdd: add, bias, output: add.outputs[0] };
+}
+
+function scalarNear(g: TokenGraph, name: string, value: number): boolean {
+  const c = g.constant(name);
+  if (!c || c.dtype !== 'float32' || c.dims.reduce((a, b) => a * b, 1) !== 1) return false;
+  return Math.abs((c.data() as Float32Array)[0] - value) <= 1e-4 * Math.abs(value);
+}
+
+/** The one node reading `value` with `opType` and, when `other` is given, an operand for which it holds. */
+function soleReader(g: TokenGraph, value: string, opType: string, other?: (name: string) => boolean): Node | undefined {
+  const readers = g.consumers.get(value) ?? [];
+  if (readers.length !== 1 || readers[0].opType !== opType || !isDefault(readers[0])) return undefined;
+  const n = readers[0];
+  if (other && !n.inputs.some((i) => i !== value && other(i))) return undefined;
+  return n;
+}
+
+/**
+ * The node whose output is GELU(x), when the readers of x are exactly a GELU's: the Gelu op (opset 20), or
+ * PyTorch's Erf form, x·(1 + Erf(x/√2)) then ·0.5, or x·0.5 times (1 + Erf(x/√2)) (the scaling first, as
+ * Hugging Face writes it); x/√2 may be x·(1/√2).
+ */
+export function geluOutput(x: string, g: TokenGraph): Node | undefined {
+  const readers = g.consumers.get(x) ?? [];
+  if (readers.length === 1 && readers[0].opType === 'Gelu' && isDefault(readers[0])) return readers[0];
+  if (readers.length !== 2) return undefined;
+  const scaled = readers.find((n) => (n.opType === 'Div' && n.inputs[0] === x && scalarNear(g, n.inputs[1], Math.SQRT2)) || (n.opType === 'Mul' && n.inputs.some((i) => i !== x && scalarNear(g, i, Math.SQRT1_2))));
+  const other = readers.find((n) => n !== scaled && n.opType === 'Mul');
+  const erf = scaled && soleReader(g, scaled.outputs[0], 'Erf');
+  const plus1 = erf && soleReader(g, erf.outputs[0], 'Add', (i) => scalarNear(g, i, 1));
+  if (!other || !plus1) return undefined;
+  if (other.inputs.includes(plus1.outputs[0])) return soleReader(g, other.outputs[0], 'Mul', (i) => scalarNear(g, i, 0.5));
+  const halfX = other.inputs.some((i) => i !== x && scalarNear(g, i, 0.5));
+  const product = halfX ? soleReader(g, plus1.outputs[0], 'Mul', (i) => i === other.outputs[0]) : undefined;
+  return product;
+}
+
+/** Ops between a projection and the attention's MatMuls: heads split and merged, scaled by a constant. */
+const HEAD_MOVES = new Set(['Reshape', 'Transpose', 'Gather', 'Split', 'Slice', 'Squeeze', 'Unsqueeze', 'Identity', 'Mul', 'Div']);
+
+/** A MatMul of two activations (attention scores Q·Kᵀ, or the weights times V). */
+const isActivationMatMul = (n: Node, g: TokenGraph) => n.opType === 'MatMul' && isDefault(n) && n.inputs.every((i) => !g.constant(i));
+
+/** Whether `n` only moves `value` (or scales it by a constant). */
+function moves(n: Node, value: string, g: TokenGraph): boolean {
+  if (!HEAD_MOVES.has(n.opType) || !isDefault(n)) return false;
+  if (n.opType === 'Mul' || n.opType === 'Div') return n.inputs.every((i) => i === value || !!g.constant(i));
+  return n.inputs[0] === value;
+}
+
+/**
+ * A token layer's place in an attention block: 'projection' when its output reaches an activation MatMul
+ * through head moves only (the query, key and value projections), 'output' when its input comes from one
+ * that way (the projection after the heads are merged), undefined otherwise (a feed-forward layer).
+ */
+export function attentionRole(layer: TokenLinear, g: TokenGraph): 'projection' | 'output' | undefined {
+  const seen = new Set<string>();
+  const forward = [layer.output];
+  while (forward.length) {
+    const value = forward.pop()!;
+    if (seen.has(value) || seen.size > 64) continue;
+    seen.add(value);
+    for (const n of g.consumers.get(value) ?? []) {
+      if (isActivationMatMul(n, g)) return 'projection';
+      if (moves(n, value, g)) forward.push(...n.outputs.filter(Boolean));
+    }
+  }
+  for (let value = layer.matmul.inputs[0], hops = 0; hops < 16; hops++) {
+    const p = g.producers.get(value);
+    if (!p) return undefined;
+    if (isActivationMatMul(p, g)) return 'output';
+    if (!moves(p, p.inputs[0], g)) return undefined;
+    value = p.inputs[0];
+  }
+  return undefined;
+}
