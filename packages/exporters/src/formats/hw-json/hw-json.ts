@@ -112,6 +112,7 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     });
   }
   const isConv = node.opType.endsWith('Conv');
+  const isMatMul = node.opType.endsWith('MatMul');
   const inShape = shapes.get(node.inputs[0]);
   const outShape = shapes.get(node.outputs[0]);
   if (!inShape || !outShape) throw new UnsupportedModelError(`${where}: node '${node.name}': its input or output shape is unknown`);
@@ -127,6 +128,9 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     const [pt, pb, pl, pr] = g.pads;
     conv = { kernel_shape: [kh, kw], strides: g.strides, pads: [pt, pl, pb, pr], dilations: g.dilations, group: attrInt(node, 'group', 1) };
     fanIn = cinPerGroup * kh * kw;
+  } else if (isMatMul) {
+    // PGMatMul / QMatMul: W is [K, F], applied over the input's last axis (every token alike).
+    fanIn = w.dims[0];
   } else {
     if (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1 || attrInt(node, 'transA', 0) !== 0) {
       throw new UnsupportedModelError(`${where}: node '${node.name}' (Gemm) has alpha, beta or transA set; hw-json describes Y = X W (+ b)`, {
@@ -147,7 +151,8 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
   const bias = init(layer.bias);
   const biasF = bias ? floatData(bias) : undefined;
   const ref = (t: { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array | Float32Array }, shape: number[]): HwTensorRef => file.add(t.dtype, shape, t.data);
-  const channels = outShape[1];
+  // Output channels: axis 1 of a Conv's NCHW, the last axis of a Gemm's [N, F] and a MatMul's [N, ..., F].
+  const channels = outShape[isConv ? 1 : outShape.length - 1];
 
   let threshold: HwLinearLayer['threshold'] = null;
   if (layer.gated) {
@@ -167,7 +172,7 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
   const step = layer.gated ? 2 ** (layer.bits - layer.hbits!) : null;
   return {
     kind: layer.gated ? 'gated' : 'quantized',
-    op: isConv ? 'Conv' : 'Gemm',
+    op: isConv ? 'Conv' : isMatMul ? 'MatMul' : 'Gemm',
     name: node.name,
     input: node.inputs[0],
     output: node.outputs[0],
