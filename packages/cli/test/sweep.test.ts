@@ -40,6 +40,8 @@ describe('pg sweep on the tiny CNN', () => {
     ]);
     expect(summary.invalid).toEqual([{ bits: 4, hbits: 4 }]);
     expect(summary).toMatchObject({ complete: 2, pending: 0, stopped: null });
+    // pg convert's default: the first layer at 8 bits in every point.
+    expect(summary.settings.first_layer_bits).toBe(8);
     for (const p of summary.points) {
       expect(existsSync(join(dir, p.model!))).toBe(true);
       const stored = JSON.parse(await readFile(join(dir, p.report!), 'utf8')) as { config: unknown; report: { accuracy: number; bavg: number } };
@@ -111,6 +113,18 @@ describe('pg sweep on the tiny CNN', () => {
     const run = await sweep('--resume', '--time-budget', '0s');
     expect(run.code, run.stderr).toBe(0);
     expect((await readSummary()).settings).toEqual(summary.settings);
+  });
+
+  it('resumes a sweep written before first_layer_bits was a setting as one with the first layer float', async () => {
+    const summary = await readSummary();
+    const { first_layer_bits: _dropped, ...older } = summary.settings;
+    await writeFile(join(dir, 'sweep.json'), JSON.stringify({ ...summary, settings: older }));
+    const refused = await sweep('--resume');
+    expect(refused.code).toBe(2);
+    expect(json(refused)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/first_layer_bits null → 8/) });
+    const resumed = await sweep('--resume', '--first-layer-bits', 'float');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((json(resumed).result as SweepResult).points.map((p) => p.reused)).toEqual([true, true]);
   });
 
   it('Ctrl-C stops the point being trained: exit 130, sweep.json written with it pending', async () => {

@@ -61,6 +61,7 @@ export {
 export {
   convertModel,
   validateBits,
+  FIRST_LAYER_BITS_DEFAULT,
   pgLayers,
   actScaleMode,
   isPgNode,

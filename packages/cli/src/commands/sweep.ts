@@ -12,7 +12,7 @@ import { costReport, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
 import { bitsFlags } from '../conversion-flags.js';
 import { costFlags } from '../cost-flags.js';
-import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
+import { countFlag, durationFlag, evalDataFlags, firstLayerBitsOption, inHelpGroup, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
 import { renderSweep } from '../render/sweep.js';
@@ -81,7 +81,8 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
       if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
     }
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
-    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
+    const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
+    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits, firstLayerBits });
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const model = await readModel(args.model);
     const warn = (m: string): void => void this.warn(m);
@@ -104,6 +105,7 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
           modelPath: args.model,
           wbits: flags.wbits,
           actScale: flags['act-scale'],
+          firstLayerBits,
           // keep-best needs held-out evaluation during training; a point is measured after it instead.
           finetune: { ...trainingOptions(flags), keepBest: false },
           report: { batchSize: flags['batch-size'], limit: flags['eval-limit'] },

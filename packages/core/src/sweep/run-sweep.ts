@@ -24,6 +24,8 @@ export interface SweepOptions {
   modelPath: string;
   wbits: number;
   actScale: ActScaleMode;
+  /** The first layer's bits in every point (convertModel's firstLayerBits); undefined keeps it float. */
+  firstLayerBits?: number;
   /** Fine-tuning of every point; its targetSparsity comes from the grid. */
   finetune: Omit<FinetuneOptions, 'targetSparsity'>;
   report: { batchSize: number; limit?: number };
@@ -155,7 +157,7 @@ async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: Sw
   const t0 = hooks.now();
   const dir = join(opts.outDir, 'points', point.id);
   await mkdir(dir, { recursive: true });
-  const converted = convertModel(model, { bits: point.bits, hbits: point.hbits, wbits: opts.wbits, actScale: opts.actScale });
+  const converted = convertModel(model, { bits: point.bits, hbits: point.hbits, wbits: opts.wbits, actScale: opts.actScale, firstLayerBits: opts.firstLayerBits });
   const trained = await finetune(converted.model, data, { ...opts.finetune, targetSparsity: point.target_sparsity }, { onProgress: hooks.onProgress, signal: hooks.signal });
   if (hooks.signal?.aborted) return undefined;
   const tuned = opts.preprocess ? withPreprocess(trained.model, opts.preprocess) : trained.model;
@@ -213,7 +215,10 @@ async function readPrevious(path: string): Promise<SweepResult | undefined> {
     return undefined;
   }
   try {
-    return JSON.parse(text) as SweepResult;
+    const previous = JSON.parse(text) as SweepResult;
+    // Sweeps written before the first layer had a setting kept it float.
+    if (previous.settings && !('first_layer_bits' in previous.settings)) previous.settings.first_layer_bits = null;
+    return previous;
   } catch {
     throw new UsageError(`${path} is not valid JSON`, { action: 'remove it to start the sweep again, or give another --out-dir' });
   }
@@ -228,6 +233,7 @@ function sweepSettings(opts: SweepOptions, data: Dataset, evalData: Dataset): Sw
     eval_limit: opts.report.limit ?? null,
     wbits: opts.wbits,
     act_scale: opts.actScale,
+    first_layer_bits: opts.firstLayerBits ?? null,
     ...recipeSettings(opts.finetune),
   };
 }
