@@ -16,6 +16,7 @@ import {
 } from '../src/internal.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, hasFixture } from './fixtures.js';
 import { skipNote } from './support/skip.js';
+import { buildModel, floatScalar, int, node, sineTensor, valueInfo } from './support/model-builder.js';
 
 // Transformer encoders exported by PyTorch (fixtures/make_transformers.py): a ViT trained on Fashion-MNIST
 // (opset 13: LayerNorm written as ReduceMean/Sub/Pow/Sqrt/Div, GELU with Erf), one untrained ViT's weights at
@@ -164,5 +165,20 @@ describe.skipIf(!hasFixture(BERT))(`a BERT-style encoder (token ids, an attentio
       expect(ours).toHaveLength(n * 2);
       expect(maxRelativeDifference(ours, await output(new OnnxRuntimeBackend(), model, feeds)), `${n}x${t}`).toBeLessThan(1e-4);
     }
+  });
+});
+
+describe('what pg cannot follow', () => {
+  it("a decoder's causal mask built with Trilu is refused before any data is read, naming the node and the op", () => {
+    // scores [N, T, T] + where(Trilu(ones), 0, -inf): the mask of a causal attention.
+    const model = buildModel({
+      opset: 14,
+      nodes: [node('Trilu', ['ones'], 'lower', {}, '/attn/Trilu'), node('Where', ['lowerB', 'zero', 'ninf'], 'mask'), node('Cast', ['lower'], 'lowerB', { to: int(9) }), node('Add', ['scores', 'mask'], 'y')],
+      initializers: [sineTensor('ones', [4, 4], 0, { scale: 0, step: 0 }), floatScalar('zero', 0), floatScalar('ninf', -1e9)],
+      inputs: [valueInfo('scores', [1, 4, 4])],
+      outputs: [valueInfo('y')],
+    });
+    const attempt = () => new Executor(model, { registry: opRegistry });
+    expect(attempt).toThrow(expect.objectContaining({ code: 'PG_UNSUPPORTED', message: expect.stringMatching(/node '\/attn\/Trilu' uses op 'Trilu', which pg cannot run/) }));
   });
 });
