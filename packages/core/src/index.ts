@@ -100,9 +100,12 @@ export {
   checkGates,
   gateCostModel,
   layerSensitivity,
+  GATE_FIELDS,
+  COST_GATE_FIELDS,
   type ReportOptions,
   type ReportResult,
   type LayerReport,
+  type WholeModel,
   type OtherOpCount,
   type CostReport,
   type Gate,
@@ -126,4 +129,4 @@ export {
   type RunResult,
   type InputSpec,
 } from './run/index.js';
-export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult } from './sweep/index.js';
+export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult, type SweepPoint } from './sweep/index.js';

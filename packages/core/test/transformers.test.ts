@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
+  firstBatch,
   OnnxRuntimeBackend,
   TfjsRunBackend,
   initBackend,
@@ -34,7 +35,7 @@ const fixtureSkipNote = (name: string) => skipNote(hasFixture(name), `no fixture
 beforeAll(async () => {
   await initBackend('wasm');
   const test = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
-  batch = [...test.batches(16, { limit: 16 })][0];
+  batch = await firstBatch(test.batches(16, { limit: 16 }));
 });
 
 /** Output 0 of `model` on `feeds`, run by `backend`. */
