@@ -3,8 +3,9 @@ import { constTensor, foldBatchNormalization } from '../graph/index.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
-import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
-import { foldNote, placeLayers, LINEAR_OPS } from './placement.js';
+import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
+import { foldNote, placeLayers, LINEAR_OPS, type Placement } from './placement.js';
+import { tokenGraphOf, tokenLayers, type TokenLinear } from './token-layers.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
 import { opRegistry } from './op-registry.js';
@@ -79,9 +80,16 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
   }
 }
 
+/** The op a converted layer becomes, by its float op (a token layer's MatMul with its bias Add is one layer). */
+const CONVERTED: Record<string, { gated: string; quantized: string }> = {
+  Conv: { gated: PG_CONV, quantized: Q_CONV },
+  Gemm: { gated: PG_GEMM, quantized: Q_GEMM },
+  MatMul: { gated: PG_MATMUL, quantized: Q_MATMUL },
+};
+
 /**
- * Inserts PG quantizers: gated layers become PGConv/PGGemm, layers between them QConv/QGemm, the rest
- * stays. Thresholds start at 0 (the method's start); static activation scales start at 1 and are
+ * Inserts PG quantizers: gated layers become PGConv/PGGemm/PGMatMul, layers between them QConv/QGemm/QMatMul,
+ * the rest stays (a transformer's linear layer on tokens, MatMul and bias Add, becomes one PGMatMul/QMatMul). Thresholds start at 0 (the method's start); static activation scales start at 1 and are
  * calibrated from data by `calibrateScales` (convert with data, or finetune).
  */
 export function convertModel(input: Model, opts: ConvertOptions): ConvertResult {
@@ -98,7 +106,8 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   checkRunnable(model, where);
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
-  checkLayerSelection(model, { '--include': include, '--exclude': exclude }, where);
+  const tokens = tokenLayers(tokenGraphOf(model.graph));
+  checkLayerSelection(model, tokens, { '--include': include, '--exclude': exclude }, where);
   const placements = placeLayers(model.graph, {
     include,
     exclude,
@@ -108,7 +117,9 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   checkLayerNames(placements, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
+  const merged = mergedBiasAdds(placements, tokens);
   const nodes = model.graph.nodes.flatMap((original): Node[] => {
+    if (merged.has(original)) return [];
     const p = placements.get(original);
     if (!p) return [original];
     const base = { name: original.name, op: original.opType, reason: p.reason + foldNote(original, bn.folded) };
@@ -133,17 +144,18 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       dynamic_scale: { type: 'int', value: opts.actScale === 'dynamic' ? 1 : 0 },
     };
     const [x, w] = node.inputs;
-    const b = node.inputs[2] ? node.inputs[2] : addZeroBias(node, model, initializers);
+    const { b, outputs } = layerEnds(node, tokens.get(node), model, initializers);
     const exactness = accumulationExactness(node, model, bits, gated);
     if (!exactness.exact) layers[layers.length - 1].reason += `; ${exactness.note}`;
+    const ops = CONVERTED[node.opType];
     if (!gated) {
-      return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes }];
+      return [...front, { ...node, domain: PG_DOMAIN, opType: ops.quantized, inputs: [x, w, b, scale], outputs, attributes }];
     }
     const thr = thresholdName(node.name);
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
-    return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes }];
+    return [...front, { ...node, domain: PG_DOMAIN, opType: ops.gated, inputs: [x, w, b, thr, scale], outputs, attributes }];
   });
   const graph = { ...model.graph, nodes, initializers };
   const converted: Model = {
@@ -165,14 +177,25 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
 }
 
-/** --include and --exclude name Conv/Gemm layers of the model. */
-function checkLayerSelection(model: Model, selections: Record<string, Set<string>>, where: string): void {
-  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
+/** The bias Adds of the token layers that convert: their PGMatMul/QMatMul adds the bias. */
+function mergedBiasAdds(placements: Map<Node, Placement>, tokens: Map<Node, TokenLinear>): Set<Node> {
+  return new Set([...placements].filter(([n, p]) => p.role !== 'float' && tokens.get(n)?.biasAdd).map(([n]) => tokens.get(n)!.biasAdd!));
+}
+
+/** A converted layer's bias (zeros when it has none) and outputs: a token layer's are its bias Add's. */
+function layerEnds(node: Node, token: TokenLinear | undefined, model: Model, initializers: Map<string, ConstTensor>): { b: string; outputs: string[] } {
+  const bias = token ? token.bias : node.inputs[2];
+  return { b: bias ? bias : addZeroBias(node, model, initializers), outputs: token ? [token.output] : node.outputs };
+}
+
+/** --include and --exclude name layers of the model: Conv/Gemm nodes, or the MatMul of a linear layer on tokens. */
+function checkLayerSelection(model: Model, tokens: Map<Node, TokenLinear>, selections: Record<string, Set<string>>, where: string): void {
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n)).map((n) => n.name);
   for (const [flag, names] of Object.entries(selections)) {
     const unknown = [...names].filter((n) => !layerNames.includes(n));
     if (unknown.length) {
       throw new UsageError(`${flag}: no Conv/Gemm layer named ${unknown.map((u) => `'${u}'`).join(', ')} in ${where}`, {
-        action: `layer names are: ${layerNames.join(', ')}`,
+        action: `layer names are (a linear layer on tokens by its MatMul): ${layerNames.join(', ')}`,
       });
     }
   }

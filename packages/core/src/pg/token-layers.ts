@@ -1,4 +1,4 @@
-import type { ConstTensor, Graph, Node } from '../graph/index.js';
+import { constantValue, consumersOf, producersOf, type ConstTensor, type Graph, type Node } from '../graph/index.js';
 
 /**
  * The linear layers of a transformer as exporters write them, and what follows them. PyTorch writes
@@ -28,6 +28,22 @@ export interface TokenLinear {
 }
 
 const isDefault = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
+
+/** The look-ups of `graph` the rules read. */
+export function tokenGraphOf(graph: Graph): TokenGraph {
+  const producers = producersOf(graph);
+  return { graph, consumers: consumersOf(graph), producers, constant: (name) => constantValue(graph, name, producers) };
+}
+
+/** Every linear layer on tokens in the graph, by its MatMul. */
+export function tokenLayers(g: TokenGraph): Map<Node, TokenLinear> {
+  const found = new Map<Node, TokenLinear>();
+  for (const n of g.graph.nodes) {
+    const layer = tokenLinear(n, g);
+    if (layer) found.set(n, layer);
+  }
+  return found;
+}
 
 /** `node` as a linear layer on tokens, when it is a MatMul whose right operand is a 2-D initializer. */
 export function tokenLinear(node: Node, g: TokenGraph): TokenLinear | undefined {
