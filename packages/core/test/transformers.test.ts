@@ -14,6 +14,7 @@ import {
   type HostTensor,
   type Model,
   type RunBackend,
+  writtenOp,
 } from '../src/internal.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, hasFixture } from './fixtures.js';
 import { skipNote } from './support/skip.js';
@@ -98,6 +99,24 @@ describe.skipIf(!TINY.every(hasFixture))(`one ViT at opsets 13, 17 (LayerNormali
   });
 });
 
+describe.skipIf(!hasFixture(TINY[0]))(`LayerNorm and GELU written out as ops (opset 13)${fixtureSkipNote(TINY[0])}`, () => {
+  it('run as one kernel each, with the values and gradients of the ops they stand for', async () => {
+    const model = await readModel(fixtureModel(TINY[0]));
+    const g = model.graph;
+    const readers = new Map<string, typeof g.nodes>();
+    for (const n of g.nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n]);
+    const producers = new Map(g.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+    const found = g.nodes.map((n) => writtenOp(n, { graph: g, readers, producers, keep: new Set(g.outputs.map((o) => o.name)) })).filter((op) => op !== undefined);
+    // Two LayerNorms a block and the final one; one GELU a block.
+    expect(found.map((op) => op.kind).sort()).toEqual(['gelu', 'gelu', 'layer-norm', 'layer-norm', 'layer-norm', 'layer-norm', 'layer-norm']);
+    // Asking for a value inside a pattern runs its ops one by one: the reference.
+    const inner = found.map((op) => op.nodes[1].outputs[0]);
+    const fused = lossGradients(model);
+    const ops = lossGradients(model, inner);
+    for (const name of Object.keys(fused)) expect(maxRelativeDifference(fused[name], ops[name]), name).toBeLessThan(1e-5);
+  });
+});
+
 /** Trained-parameter names of the first block: fc1's MatMul weight and bias, norm1's scale, in this model's names. */
 function firstBlockParams(model: Model): string[] {
   const g = model.graph;
@@ -113,8 +132,11 @@ function crossEntropy(logits: tf.Tensor, labels: Int32Array): tf.Scalar {
   return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), logits.shape[1]!), logits as tf.Tensor2D) as tf.Scalar;
 }
 
-/** d(loss)/d(parameter) for the first block's parameters, by the executor's training run on the wasm backend. */
-function lossGradients(model: Model): Record<string, Float32Array> {
+/**
+ * d(loss)/d(parameter) for the first block's parameters, by the executor's training run on the wasm backend;
+ * `inner` values are asked for too (which runs the ops that compute them one by one).
+ */
+function lossGradients(model: Model, inner: string[] = []): Record<string, Float32Array> {
   const exec = new Executor(model, { registry: opRegistry });
   try {
     return tf.tidy(() => {
@@ -122,7 +144,7 @@ function lossGradients(model: Model): Record<string, Float32Array> {
       const vars = names.map((n) => tf.variable(exec.param(n)!.clone(), true, `${model.sourcePath}:${n}`));
       names.forEach((n, i) => exec.setParam(n, vars[i]));
       const x = tf.tensor(batch.x, batch.shape);
-      const { grads } = tf.variableGrads(() => crossEntropy(exec.run({ input: x }, { training: true }).logits, batch.y!));
+      const { grads } = tf.variableGrads(() => crossEntropy(exec.run({ input: x }, { training: true, outputs: ['logits', ...inner] }).logits, batch.y!));
       const out = Object.fromEntries(names.map((n, i) => [n, grads[vars[i].name].dataSync() as Float32Array]));
       vars.forEach((v) => v.dispose());
       return out;

@@ -6,7 +6,7 @@ import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtVa
 import { input, malformed, normAxis as norm } from './common.js';
 import { customGrad } from '../custom-grad.js';
 import { shapeVector } from '../shape-folding.js';
-import { concatCoarse, transposeCoarse } from './coarse-view.js';
+import { concatCoarse, sliceCoarse, transposeCoarse } from './coarse-view.js';
 import { attributesToInputs, axesToInput } from './upgrades.js';
 
 /** A rank-4 NHWC value whose spatial dims are 1 has the same memory order as NCHW: no transpose needed. */
@@ -88,6 +88,13 @@ function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const data = toLogical(inputs[0]!);
   const axis = norm(attrInt(ctx.node, 'axis', 0), data.rank);
   const idx = toLogical(inputs[1]!);
+  if (idx.rank === 0) {
+    // One index (a class token, the query of a qkv split): a slice, faster than tfjs-wasm's gather (docs/architecture.md).
+    const at = ctx.readInts(1)![0];
+    const begin = data.shape.map((_, i) => (i === axis ? (at < 0 ? at + data.shape[axis] : at) : 0));
+    const size = data.shape.map((d, i) => (i === axis ? 1 : d));
+    return [plain(tf.reshape(sliceCoarse(data, begin, size, { differentiable: ctx.training }), data.shape.filter((_, i) => i !== axis)))];
+  }
   // Negative indices count from the end in ONNX. Stay in int32: tfjs-wasm's Select misreads mixed types.
   const i32 = idx.dtype === 'int32' ? idx : tf.cast(idx, 'int32');
   const fixed = tf.where(tf.less(i32, 0), tf.add(i32, tf.scalar(data.shape[axis], 'int32')), i32);
