@@ -125,12 +125,10 @@ function quantFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
 }
 
 /**
- * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
- * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
- * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
- * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ * A version-2 body's start: the constants 2 and 1, and W's integer codes k = sign(W)·round(|W|/s_w·n_w) with
+ * s_w = max(max|W|, floor) and n_w = 2^wbits - 1.
  */
-function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+export function integerWeights(opset: number) {
   const b = new Body();
   const two = b.float(2);
   const one = b.float(1);
@@ -138,6 +136,17 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
   const aw = b.op('Abs', ['W']);
   const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
   const k = b.op('Mul', [b.op('Sign', ['W']), b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])])]);
+  return { b, two, one, nw, sw, k };
+}
+
+/**
+ * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
+ * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
+ * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
+ * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ */
+function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+  const { b, two, one, nw, sw, k } = integerWeights(opset);
   const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
   const unit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
   if (kind === 'conv') {

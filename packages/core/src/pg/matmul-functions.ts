@@ -1,6 +1,5 @@
 import type { FunctionDef } from '../graph/index.js';
-import { SCALE_FLOOR } from './quantizer.js';
-import { Body, activationCodes, makeFunction } from './functions.js';
+import { activationCodes, integerWeights, makeFunction } from './functions.js';
 import { INTEGER_ACCUMULATION_VERSION, PG_MATMUL, Q_MATMUL } from './format.js';
 
 /**
@@ -14,13 +13,7 @@ import { INTEGER_ACCUMULATION_VERSION, PG_MATMUL, Q_MATMUL } from './format.js';
 const FLATTEN = { axis: { type: 'int' as const, value: 1 } };
 
 function integerMatMulOperands(opset: number) {
-  const b = new Body();
-  const two = b.float(2);
-  const one = b.float(1);
-  const nw = b.levels('wbits', two, one);
-  const aw = b.op('Abs', ['W']);
-  const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
-  const k = b.op('Mul', [b.op('Sign', ['W']), b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])])]);
+  const { b, two, one, nw, sw, k } = integerWeights(opset);
   const c = activationCodes(b, b.op('Flatten', ['X'], FLATTEN), 'ActScale', 2, two, one, opset);
   const accUnit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
   const xShape = b.op('Shape', ['X']);

@@ -1,4 +1,5 @@
 import { constantValue, consumersOf, producersOf, type ConstTensor, type Graph, type Node } from '../graph/index.js';
+import { writtenOp } from '../runtime/written-ops.js';
 
 /**
  * The linear layers of a transformer as exporters write them, and what follows them. PyTorch writes
@@ -59,39 +60,20 @@ export function tokenLinear(node: Node, g: TokenGraph): TokenLinear | undefined 
   return { matmul: node, biasAdd: add, bias, output: add.outputs[0] };
 }
 
-function scalarNear(g: TokenGraph, name: string, value: number): boolean {
-  const c = g.constant(name);
-  if (!c || c.dtype !== 'float32' || c.dims.reduce((a, b) => a * b, 1) !== 1) return false;
-  return Math.abs((c.data() as Float32Array)[0] - value) <= 1e-4 * Math.abs(value);
-}
-
-/** The one node reading `value` with `opType` and, when `other` is given, an operand for which it holds. */
-function soleReader(g: TokenGraph, value: string, opType: string, other?: (name: string) => boolean): Node | undefined {
-  const readers = g.consumers.get(value) ?? [];
-  if (readers.length !== 1 || readers[0].opType !== opType || !isDefault(readers[0])) return undefined;
-  const n = readers[0];
-  if (other && !n.inputs.some((i) => i !== value && other(i))) return undefined;
-  return n;
-}
-
 /**
  * The node whose output is GELU(x), when the readers of x are exactly a GELU's: the Gelu op (opset 20), or
- * PyTorch's Erf form, x·(1 + Erf(x/√2)) then ·0.5, or x·0.5 times (1 + Erf(x/√2)) (the scaling first, as
- * Hugging Face writes it); x/√2 may be x·(1/√2).
+ * GELU written with Erf in one of the arrangements the executor runs as one kernel (runtime/written-ops.ts:
+ * PyTorch's x·(1 + Erf(x/√2))·0.5, Hugging Face's x·0.5 first; x/√2 or x·(1/√2)).
  */
 export function geluOutput(x: string, g: TokenGraph): Node | undefined {
   const readers = g.consumers.get(x) ?? [];
   if (readers.length === 1 && readers[0].opType === 'Gelu' && isDefault(readers[0])) return readers[0];
-  if (readers.length !== 2) return undefined;
-  const scaled = readers.find((n) => (n.opType === 'Div' && n.inputs[0] === x && scalarNear(g, n.inputs[1], Math.SQRT2)) || (n.opType === 'Mul' && n.inputs.some((i) => i !== x && scalarNear(g, i, Math.SQRT1_2))));
-  const other = readers.find((n) => n !== scaled && n.opType === 'Mul');
-  const erf = scaled && soleReader(g, scaled.outputs[0], 'Erf');
-  const plus1 = erf && soleReader(g, erf.outputs[0], 'Add', (i) => scalarNear(g, i, 1));
-  if (!other || !plus1) return undefined;
-  if (other.inputs.includes(plus1.outputs[0])) return soleReader(g, other.outputs[0], 'Mul', (i) => scalarNear(g, i, 0.5));
-  const halfX = other.inputs.some((i) => i !== x && scalarNear(g, i, 0.5));
-  const product = halfX ? soleReader(g, plus1.outputs[0], 'Mul', (i) => i === other.outputs[0]) : undefined;
-  return product;
+  const written = { graph: g.graph, readers: g.consumers, producers: g.producers, keep: new Set(g.graph.outputs.map((o) => o.name)) };
+  for (const r of readers) {
+    const op = writtenOp(r, written);
+    if (op?.kind === 'gelu' && op.input === x) return op.nodes.find((n) => n.outputs[0] === op.output);
+  }
+  return undefined;
 }
 
 /** Ops between a projection and the attention's MatMuls: heads split and merged, scaled by a constant. */
