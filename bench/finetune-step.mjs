@@ -2,11 +2,12 @@
 // Fine-tuning step time of pg against the PyTorch reference of the same step (bench/pytorch_pg_step.py),
 // per model, measured one after the other on this machine, printed as a ratio (absolute times drift on
 // shared machines; the ratio is the figure to compare). Models: the bundled ResNet (Fashion-MNIST, batch
-// 128 by default) and torchvision's ResNet-18 and MobileNetV2 at 224x224 (random weights, batch 16),
+// 128 by default), `vit`: the ViT fixture (fixtures/models/vit-fmnist.onnx, Fashion-MNIST, batch 128; its
+// token linear layers as PGMatMul/QMatMul, PyTorch's the same layers on oneDNN), and torchvision's ResNet-18 and MobileNetV2 at 224x224 (random weights, batch 16),
 // from the zoo (fixtures/zoo/make_zoo.py --bench: .cache/zoo/<name>-224.onnx), exported when absent. The same PG step on both sides: 4/2 bits,
 // 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
 // Usage (after `pnpm build`):
-//   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2] [--batch 128] [--steps 20]
+//   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2,vit] [--batch 128] [--steps 20]
 //        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm] [--gate-residual]
 // --gate-residual compares pg with itself instead: each round times pg's step with the plain placement, then
 // with pg convert --gate-residual (every residual sum gated too), and prints residual / plain and the median
@@ -51,8 +52,8 @@ async function pgStep(name, batch, steps, gateResidual = false) {
   let model;
   let data;
   let warmup;
-  if (name === 'bundled') {
-    model = await readModel(`${root}fixtures/models/resnet-fmnist.onnx`);
+  if (name === 'bundled' || name === 'vit') {
+    model = await readModel(`${root}fixtures/models/${name === 'vit' ? 'vit-fmnist' : 'resnet-fmnist'}.onnx`);
     data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
     warmup = 3;
   } else {
@@ -65,9 +66,12 @@ async function pgStep(name, batch, steps, gateResidual = false) {
     data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
-  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: name === 'bundled' ? 2 : 1, workers, gateResidual });
+  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: FMNIST_MODELS.has(name) ? 2 : 1, workers, gateResidual });
   return { step_ms_median: result.step_ms_median, steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
 }
+
+/** The Fashion-MNIST models (full data, --batch and --steps); the others are the zoo's at 224x224. */
+const FMNIST_MODELS = new Set(['bundled', 'vit']);
 
 function torchStep(name, batch, steps) {
   const env = { ...process.env };
@@ -75,7 +79,7 @@ function torchStep(name, batch, steps) {
   delete env.OPENBLAS_L2_SIZE;
   if (callerOmpWaitPolicy === undefined) delete env.OMP_WAIT_POLICY;
   else env.OMP_WAIT_POLICY = callerOmpWaitPolicy;
-  const warmup = name === 'bundled' ? 3 : 1;
+  const warmup = FMNIST_MODELS.has(name) ? 3 : 1;
   const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -83,7 +87,7 @@ function torchStep(name, batch, steps) {
 
 const rows = [];
 for (const name of values.models.split(',')) {
-  const zoo = name !== 'bundled';
+  const zoo = !FMNIST_MODELS.has(name);
   const batch = Number(zoo ? values['zoo-batch'] : values.batch);
   const steps = Number(zoo ? values['zoo-steps'] : values.steps);
   if (zoo && !hasTorch) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constTensor, convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportFormat, tensorFilePath } from '../src/index.js';
+import { exportFormat, tensorFilePath, type HwLinearLayer } from '../src/index.js';
 import { HwDescription, evaluateLayer, unitFloat32 } from './support/integer-evaluator.js';
 import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
@@ -33,7 +33,17 @@ const cases: { name: string; include: string[]; batch: number; firstLayerBits?: 
   // gated Gemms with alpha, beta, transA (a Transpose), a scalar and a [1, N] C, fine-tuned 3 steps; and with a negative alpha
   { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3 },
   { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3, label: 'gemm-attrs-negative-alpha', edit: (m) => negateAlpha(m, '/fc2/Gemm') },
+  // a ViT's token layers: PGMatMul before GELU, QMatMul for the attention's projections and fc2 (channels last, [T, F])
+  { name: 'vit-tiny-opset13', include: [], batch: 8, firstLayerBits: 8, finetuneSteps: 3 },
 ];
+
+/** The output channel of element `i` of a layer's output: axis 1 of a Conv's NCHW, the last axis otherwise. */
+const channelOf = (layer: HwLinearLayer, n: number, length: number) => {
+  const last = layer.output_shape.length - 1;
+  if (layer.op !== 'Conv') return (i: number) => i % layer.output_shape[last];
+  const spatial = length / n / layer.output_shape[0];
+  return (i: number) => Math.floor(i / spatial) % layer.output_shape[0];
+};
 
 for (const c of cases) {
   const stem = c.label ?? `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
@@ -64,7 +74,7 @@ for (const c of cases) {
       }
       if (c.gateResidual) expect(pgNodes.filter((n) => n.opType === 'PGResidualConv').length).toBe(3);
       if (c.firstLayerBits) {
-        const first = hw.layer(gated.graph.nodes[0].name);
+        const first = hw.layer(gated.graph.nodes.find((n) => n.domain === PG_DOMAIN)!.name);
         expect([first.kind, first.input, first.activation.bits, first.weights.bits]).toEqual(['quantized', hw.model.inputs[0].name, c.firstLayerBits, c.firstLayerBits]);
       }
       for (const n of hw.model.nodes) {
@@ -95,8 +105,7 @@ for (const c of cases) {
         if (layer.kind === 'gated') {
           const mask = ours.gates.get(node.name)!.data;
           const bias = layer.bias ? hw.tensor(layer.bias.float) : undefined;
-          const channels = layer.output_shape[0];
-          const spatial = r.accHb.length / batch.shape[0] / channels;
+          const channel = channelOf(layer, batch.shape[0], r.accHb.length);
           const S = layer.accumulator.scale;
           let open = 0;
           let differing = 0;
@@ -114,13 +123,13 @@ for (const c of cases) {
           // The prediction from the integer accumulator is pg's prediction, bit for bit, with c computed from
           // the file's scales and levels in float32 (the op order in docs/hw-json.md).
           const unit = unitFloat32(layer);
-          const predicted = Float32Array.from(r.accHb, (acc, i) => Math.fround(Math.fround(acc * unit) + Math.fround(bias?.[Math.floor(i / spatial) % channels] ?? 0)));
+          const predicted = Float32Array.from(r.accHb, (acc, i) => Math.fround(Math.fround(acc * unit) + Math.fround(bias?.[channel(i)] ?? 0)));
           // pg reports what its gate compares: a residual gate's prediction plus its offset.
           const compared = offset ? predicted.map((v, i) => Math.fround(v + offset.data[i])) : predicted;
           const pgPrediction = ours.predictions.get(node.name)!.data;
           expect(compared.every((v, i) => v === pgPrediction[i])).toBe(true);
           // and the float64 form S * acc_hb + b to float32 tolerance
-          if (!offset) expect(maxRelativeDifference(Float64Array.from(r.accHb, (acc, i) => S * acc + (bias?.[Math.floor(i / spatial) % channels] ?? 0)), pgPrediction)).toBeLessThan(1e-5);
+          if (!offset) expect(maxRelativeDifference(Float64Array.from(r.accHb, (acc, i) => S * acc + (bias?.[channel(i)] ?? 0)), pgPrediction)).toBeLessThan(1e-5);
         }
         // Outputs where the decisions agree: the float form to float32 tolerance; the all-integer form
         // (bias rounded to accumulator units) within half an accumulator unit more.
@@ -136,9 +145,9 @@ for (const c of cases) {
         // gated Y = P + M f32(acc_lb c) with P = f32(f32(acc_hb c) + b); quantized Y = f32(f32(acc c) + b).
         const unit = unitFloat32(layer);
         const outBias = layer.bias ? hw.tensor(layer.bias.float) : undefined;
-        const outSpatial = r.accLb.length / batch.shape[0] / layer.output_shape[0];
+        const outChannel = channelOf(layer, batch.shape[0], r.accLb.length);
         const y32 = Float32Array.from(r.accLb, (lb, i) => {
-          const b = Math.fround(outBias?.[Math.floor(i / outSpatial) % layer.output_shape[0]] ?? 0);
+          const b = Math.fround(outBias?.[outChannel(i)] ?? 0);
           if (layer.kind === 'quantized') return Math.fround(Math.fround(lb * unit) + b);
           const p = Math.fround(Math.fround(r.accHb[i] * unit) + b);
           return r.gate[i] ? Math.fround(p + Math.fround(lb * unit)) : p;

@@ -145,6 +145,18 @@ describe.skipIf(!hasFixture('resnet-fmnist'))(`inspectModel on resnet-fmnist${fi
   });
 });
 
+describe.skipIf(!hasFixture('vit-tiny-opset13'))(`inspectModel on a ViT${fixtureSkipNote('vit-tiny-opset13')}`, () => {
+  it("lists the linear layers on tokens (MatMul and its bias), sized, and places them as pg convert does", async () => {
+    const model = await readModel(fixtureModel('vit-tiny-opset13'));
+    const r = inspectModel(model);
+    expect(r.layers.map((l) => l.op)).toEqual(['Conv', ...Array<string>(8).fill('MatMul'), 'Gemm']);
+    expectPlacementLikeConvert(model, r);
+    // fc1 of the first block: 17 tokens, 24 -> 48 features, its weight and bias.
+    const fc1 = r.layers.find((l) => l.name === '/blocks/blocks.0/mlp/fc1/MatMul')!;
+    expect(fc1).toMatchObject({ output_shape: [1, 17, 48], macs: 17 * 48 * 24, params: 24 * 48 + 48, placement: { role: 'gate' } });
+  });
+});
+
 describe('opCounts', () => {
   it('sorts by count, then by name', () => {
     const n = (opType: string) => ({ name: '', opType, domain: '', inputs: [], outputs: [], attributes: {} });

@@ -6,6 +6,7 @@ import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
 import { META, PG_DOMAIN, isPgNode } from '../pg/format.js';
 import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
 import { foldNote, placeLayers, type Placement } from '../pg/placement.js';
+import { tokenGraphOf, tokenLayers } from '../pg/token-layers.js';
 import { addOperandShapes, GATED_MIN_OPSET } from '../pg/convert.js';
 import type { OpRegistry } from '../runtime/registry.js';
 import { opRegistry } from '../pg/op-registry.js';
@@ -41,7 +42,9 @@ export function isCostLayer(node: Node): boolean {
 export function inspectModel(model: Model, opts: InspectOptions = {}): InspectResult {
   const graph = model.graph;
   const support = new SupportCheck(model, opts.registry ?? opRegistry);
-  const layerNodes = graph.nodes.filter(isCostLayer);
+  // A transformer's linear layers on tokens are layers too: a MatMul by a constant weight (its bias in the Add after it).
+  const tokens = tokenLayers(tokenGraphOf(graph));
+  const layerNodes = graph.nodes.filter((n) => isCostLayer(n) || tokens.has(n));
   const gated = graph.nodes.some(isPgNode);
   // What pg convert does by default: the first layer quantized (--first-layer-bits 8).
   const placements = gated ? undefined : convertPlacements(model, opts.gateDepthwise ?? false, opts.gateResidual ?? false);
@@ -50,7 +53,8 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
 
   const layers = layerNodes.map((node): InspectLayer => {
     const w = graph.initializers.get(node.inputs[1]);
-    const b = node.inputs[2] ? graph.initializers.get(node.inputs[2]) : undefined;
+    const bias = tokens.get(node)?.bias ?? node.inputs[2];
+    const b = bias ? graph.initializers.get(bias) : undefined;
     const shape = probe.shapes.get(node);
     const outputs = shape === undefined || probe.source.batch === null ? null : numElements(shape) / probe.source.batch;
     const layer = pg.get(node);

@@ -5,8 +5,9 @@ import { probeValueShapes } from './value-shapes.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
-import { META, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
-import { foldNote, placeLayers, LINEAR_OPS } from './placement.js';
+import { META, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
+import { foldNote, placeLayers, LINEAR_OPS, type Placement } from './placement.js';
+import { tokenGraphOf, tokenLayers, type TokenLinear } from './token-layers.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
 import { opRegistry } from './op-registry.js';
@@ -90,9 +91,16 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
   }
 }
 
+/** The op a converted layer becomes, by its float op (a token layer's MatMul with its bias Add is one layer). */
+const CONVERTED: Record<string, { gated: string; quantized: string }> = {
+  Conv: { gated: PG_CONV, quantized: Q_CONV },
+  Gemm: { gated: PG_GEMM, quantized: Q_GEMM },
+  MatMul: { gated: PG_MATMUL, quantized: Q_MATMUL },
+};
+
 /**
- * Inserts PG quantizers: gated layers become PGConv/PGGemm, layers between them QConv/QGemm, the rest
- * stays. Thresholds start at 0 (the method's start); static activation scales start at 1 and are
+ * Inserts PG quantizers: gated layers become PGConv/PGGemm/PGMatMul, layers between them QConv/QGemm/QMatMul,
+ * the rest stays (a transformer's linear layer on tokens, MatMul and bias Add, becomes one PGMatMul/QMatMul). Thresholds start at 0 (the method's start); static activation scales start at 1 and are
  * calibrated from data by `calibrateScales` (convert with data, or finetune).
  */
 export function convertModel(input: Model, opts: ConvertOptions): ConvertResult {
@@ -107,15 +115,12 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   // pg's function bodies use opset-12 ops; older models are rewritten to it (the ops whose form changed).
   const model = upgradeOpset(bn.model, GATED_MIN_OPSET, opRegistry);
   checkRunnable(model, where);
-  const include = new Set(opts.include ?? []);
-  const exclude = new Set(opts.exclude ?? []);
-  checkLayerSelection(model, { '--include': include, '--exclude': exclude }, where);
-  const gateResidual = opts.gateResidual ?? false;
-  const placements = placeLayers(model.graph, { include, exclude, gateDepthwise: opts.gateDepthwise ?? false, quantizeFirstLayer: opts.firstLayerBits !== undefined, gateResidual, valueShape: gateResidual ? addOperandShapes(model) : undefined });
-  checkLayerNames(placements, where);
+  const { tokens, placements } = placementsFor(model, opts, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
+  const merged = mergedBiasAdds(placements, tokens);
   const nodes = model.graph.nodes.flatMap((original): Node[] => {
+    if (merged.has(original)) return [];
     const p = placements.get(original);
     if (!p) return [original];
     const base = { name: original.name, op: original.opType, reason: p.reason + foldNote(original, bn.folded) };
@@ -141,11 +146,12 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       dynamic_scale: { type: 'int', value: opts.actScale === 'dynamic' ? 1 : 0 },
     };
     const [x, w] = node.inputs;
-    const b = node.inputs[2] ? node.inputs[2] : addZeroBias(node, model, initializers);
+    const { b, outputs } = layerEnds(node, tokens.get(node), model, initializers);
     const exactness = accumulationExactness(node, model, bits, gated);
     if (!exactness.exact) layers[layers.length - 1].reason += `; ${exactness.note}`;
+    const ops = CONVERTED[node.opType];
     if (!gated) {
-      return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes }];
+      return [...front, { ...node, domain: PG_DOMAIN, opType: ops.quantized, inputs: [x, w, b, scale], outputs, attributes }];
     }
     const thr = thresholdName(node.name);
     const channels = outputChannels(node, model);
@@ -154,8 +160,8 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     // A residual gate reads the Add's other operand as its sixth input, the gate offset.
     const [opType, inputs] = residual
       ? [node.opType === 'Conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL, [x, w, b, thr, scale, residual.offset]]
-      : [node.opType === 'Conv' ? PG_CONV : PG_GEMM, [x, w, b, thr, scale]];
-    return [...front, { ...node, domain: PG_DOMAIN, opType, inputs, attributes }];
+      : [ops.gated, [x, w, b, thr, scale]];
+    return [...front, { ...node, domain: PG_DOMAIN, opType, inputs, outputs, attributes }];
   });
   const graph = offsetsFirst({ ...model.graph, nodes, initializers }, layers, where);
   const converted: Model = {
@@ -192,14 +198,44 @@ export function addOperandShapes(model: Model): (name: string) => readonly numbe
   return (name) => shapes.get(name);
 }
 
-/** --include and --exclude name Conv/Gemm layers of the model. */
-function checkLayerSelection(model: Model, selections: Record<string, Set<string>>, where: string): void {
-  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
+/** Where each layer goes (placement's rules, with the options' layer names checked first and after). */
+function placementsFor(model: Model, opts: ConvertOptions, where: string): { tokens: Map<Node, TokenLinear>; placements: Map<Node, Placement> } {
+  const include = new Set(opts.include ?? []);
+  const exclude = new Set(opts.exclude ?? []);
+  const tokens = tokenLayers(tokenGraphOf(model.graph));
+  checkLayerSelection(model, tokens, { '--include': include, '--exclude': exclude }, where);
+  const gateResidual = opts.gateResidual ?? false;
+  const placements = placeLayers(model.graph, {
+    include,
+    exclude,
+    gateDepthwise: opts.gateDepthwise ?? false,
+    quantizeFirstLayer: opts.firstLayerBits !== undefined,
+    gateResidual,
+    valueShape: gateResidual ? addOperandShapes(model) : undefined,
+  });
+  checkLayerNames(placements, where);
+  return { tokens, placements };
+}
+
+/** The bias Adds of the token layers that convert: their PGMatMul/QMatMul adds the bias. */
+function mergedBiasAdds(placements: Map<Node, Placement>, tokens: Map<Node, TokenLinear>): Set<Node> {
+  return new Set([...placements].filter(([n, p]) => p.role !== 'float' && tokens.get(n)?.biasAdd).map(([n]) => tokens.get(n)!.biasAdd!));
+}
+
+/** A converted layer's bias (zeros when it has none) and outputs: a token layer's are its bias Add's. */
+function layerEnds(node: Node, token: TokenLinear | undefined, model: Model, initializers: Map<string, ConstTensor>): { b: string; outputs: string[] } {
+  const bias = token ? token.bias : node.inputs[2];
+  return { b: bias ? bias : addZeroBias(node, model, initializers), outputs: token ? [token.output] : node.outputs };
+}
+
+/** --include and --exclude name layers of the model: Conv/Gemm nodes, or the MatMul of a linear layer on tokens. */
+function checkLayerSelection(model: Model, tokens: Map<Node, TokenLinear>, selections: Record<string, Set<string>>, where: string): void {
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n)).map((n) => n.name);
   for (const [flag, names] of Object.entries(selections)) {
     const unknown = [...names].filter((n) => !layerNames.includes(n));
     if (unknown.length) {
       throw new UsageError(`${flag}: no Conv/Gemm layer named ${unknown.map((u) => `'${u}'`).join(', ')} in ${where}`, {
-        action: `layer names are: ${layerNames.join(', ')}`,
+        action: `layer names are (a linear layer on tokens by its MatMul): ${layerNames.join(', ')}`,
       });
     }
   }

@@ -26,9 +26,15 @@ export const PG_GEMM_RESIDUAL = 'PGResidualGemm';
 /** Layers quantized statically at B bits (between gated ones), not gated. */
 export const Q_CONV = 'QConv';
 export const Q_GEMM = 'QGemm';
+/**
+ * A linear layer on token activations (a MatMul by a constant [K, F] weight and its bias Add), over the
+ * last axis of an input of any rank: gated, or quantized statically. Domain version 2 on.
+ */
+export const PG_MATMUL = 'PGMatMul';
+export const Q_MATMUL = 'QMatMul';
 
-export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL] as const;
-export const QUANT_OPS = [Q_CONV, Q_GEMM] as const;
+export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL] as const;
+export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL] as const;
 
 /** Metadata keys written into gated models. */
 export const META = {

@@ -23,7 +23,8 @@ const ATTR_TYPES: Record<string, 'int' | 'ints' | 'float' | 'string'> = {
   beta: 'float',
 };
 
-class Body {
+/** A function body under construction: nodes named t0, t1... in order. */
+export class Body {
   readonly nodes: Node[] = [];
   private k = 0;
   op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, out?: string): string {
@@ -71,7 +72,7 @@ function weightQuant(b: Body, w: string, two: string, one: string, opset: number
 }
 
 /** The scale s = max(dynamic_scale * max|x| per sample, act_scale) and the codes q. */
-function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
+export function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
   const n = b.levels('bits', two, one);
   const ax = b.op('Abs', [x]);
   const perSample = b.reduceMax(ax, Array.from({ length: rank - 1 }, (_, i) => i + 1), true, opset);
@@ -81,7 +82,7 @@ function activationCodes(b: Body, x: string, actScale: string, rank: number, two
   return { sign: b.op('Sign', [x]), q, unit: b.op('Div', [s, n]) };
 }
 
-function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
+export function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
   return { name, domain: PG_DOMAIN, inputs, outputs: ['Y'], attributes, nodes: b.nodes, opsetImports: [{ domain: '', version: opset }], docString: doc };
 }
 
@@ -124,12 +125,10 @@ function quantFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
 }
 
 /**
- * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
- * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
- * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
- * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ * A version-2 body's start: the constants 2 and 1, and W's integer codes k = sign(W)·round(|W|/s_w·n_w) with
+ * s_w = max(max|W|, floor) and n_w = 2^wbits - 1.
  */
-function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+export function integerWeights(opset: number) {
   const b = new Body();
   const two = b.float(2);
   const one = b.float(1);
@@ -137,6 +136,17 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
   const aw = b.op('Abs', ['W']);
   const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
   const k = b.op('Mul', [b.op('Sign', ['W']), b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])])]);
+  return { b, two, one, nw, sw, k };
+}
+
+/**
+ * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
+ * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
+ * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
+ * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ */
+function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+  const { b, two, one, nw, sw, k } = integerWeights(opset);
   const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
   const unit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
   if (kind === 'conv') {

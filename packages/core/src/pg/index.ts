@@ -4,6 +4,7 @@ export * from './gate.js';
 export { releaseFusedState } from './fused-conv.js';
 export { steClipRound, steTrunc, stopGradient } from './ste.js';
 export * from './placement.js';
+export * from './token-layers.js';
 export * from './convert.js';
 export * from './functions.js';
 export * from './model-functions.js';

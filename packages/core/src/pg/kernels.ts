@@ -4,19 +4,19 @@ import { UnsupportedModelError } from '../errors/index.js';
 import { attrFloat, attrInt } from '../runtime/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js';
 import { onnxLayoutTrainable } from '../runtime/ops/conv2d-trainable.js';
-import { gemm, gemmProduct } from '../runtime/ops/linear.js';
+import { gemm, gemmProduct, tokenLinear } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import type { Kernel } from '../runtime/kernel.js';
 import type { OpDeclaration } from '../runtime/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM, isResidualGatedNode } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, isResidualGatedNode } from './format.js';
 import { gate } from './gate.js';
 import { fusedPgConv } from './fused-conv.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
 /** Keys the pg kernels report to an observer (metrics, calibration, training). */
 export const OBSERVE = {
-  /** Tensor: the gate M (1 where the output took the update), NHWC / [N, C]; differentiable (surrogate). */
+  /** Tensor: the gate M (1 where the output took the update), channels last: NHWC, [N, C], or [N, ..., C] for a MatMul; differentiable (surrogate). */
   gate: 'pg.gate',
   /**
    * Tensor: what the gate compares with Δ (NHWC / [N, C]): the prediction O_hb, plus the gate offset for a
@@ -32,7 +32,8 @@ export const OBSERVE = {
 /** Kernel settings read by the gate while training. */
 export const SETTINGS = { alpha: 'pg.alpha', sparseBackprop: 'pg.sparse_backprop' } as const;
 
-type Kind = 'conv' | 'gemm';
+/** The linear op a pg node computes: a Conv (NHWC here), a Gemm, or a MatMul over the last axis (PGMatMul, QMatMul). */
+type Kind = 'conv' | 'gemm' | 'matmul';
 
 interface Layer {
   x: tf.Tensor;
@@ -71,7 +72,9 @@ function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number
 }
 
 function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  return kind === 'conv' ? convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx)) : gemm(ctx.node, x, wq, bias);
+  if (kind === 'conv') return convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx));
+  if (kind === 'gemm') return gemm(ctx.node, x, wq, bias);
+  return tokenLinear(x, wq, bias);
 }
 
 const wrap = (kind: Kind, t: tf.Tensor): RtValue => (kind === 'conv' ? nhwc(t) : plain(t));
@@ -102,14 +105,14 @@ function prepareInteger(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex:
   const k = weightCodes(w, wbits);
   const a = integerCodes(x, s, bits);
   const accUnit = tf.mul(a.unit, k.unit);
-  if (kind === 'conv') return { k: k.k, accUnit, bias, qs: a.qs };
+  if (kind !== 'gemm') return { k: k.k, accUnit, bias, qs: a.qs };
   const { node } = ctx;
   return { k: k.k, accUnit: tf.mul(accUnit, attrFloat(node, 'alpha', 1)), bias: bias && tf.mul(bias, attrFloat(node, 'beta', 1)), qs: a.qs };
 }
 
 /** Integer codes accumulated (exact in float32 below 2^24), then scaled: acc · unit (+ bias). */
 function scaledAccumulation(kind: Kind, ctx: KernelContext, codes: tf.Tensor, layer: IntegerLayer, unit: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const acc = kind === 'conv' ? linear(kind, ctx, codes, layer.k) : gemmProduct(codes, layer.k, false, attrInt(ctx.node, 'transB', 0) === 1);
+  const acc = kind === 'gemm' ? gemmProduct(codes, layer.k, false, attrInt(ctx.node, 'transB', 0) === 1) : linear(kind, ctx, codes, layer.k);
   const y = tf.mul(acc, unit);
   return bias ? tf.add(y, bias) : y;
 }
@@ -236,4 +239,7 @@ export const PG_OPS: readonly OpDeclaration[] = [
   ...pgForms(PG_GEMM_RESIDUAL, gatedKernel, 'gemm', [INTEGER_ACCUMULATION_VERSION]),
   ...pgForms(Q_CONV, quantKernel, 'conv'),
   ...pgForms(Q_GEMM, quantKernel, 'gemm'),
+  // The MatMul form came with integer accumulation: no version-1 file has it.
+  ...pgForms(PG_MATMUL, gatedKernel, 'matmul', [INTEGER_ACCUMULATION_VERSION]),
+  ...pgForms(Q_MATMUL, quantKernel, 'matmul', [INTEGER_ACCUMULATION_VERSION]),
 ];

@@ -6,7 +6,7 @@ import { InvalidDataError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { convNhwc } from '../runtime/ops/conv.js';
-import { gemm } from '../runtime/ops/linear.js';
+import { gemm, tokenLinear } from '../runtime/ops/linear.js';
 import { META, OBSERVE, effectiveScale, fakeQuant, opRegistry, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../pg/index.js';
 import { calibrationBatches } from './calibration-batches.js';
 
@@ -113,8 +113,11 @@ function solveLayer(exec: Executor, layer: PgLayer, sample: LayerSample, searchS
   const { node } = layer;
   const w = exec.param(layer.weight)!;
   const b = layer.bias ? exec.param(layer.bias) : undefined;
-  const linear = (x: tf.Tensor, weights: tf.Tensor, bias?: tf.Tensor) =>
-    node.opType.endsWith('Conv') ? convNhwc(node, x as tf.Tensor4D, weights, bias) : gemm(node, x, weights, bias);
+  const linear = (x: tf.Tensor, weights: tf.Tensor, bias?: tf.Tensor) => {
+    if (node.opType.endsWith('Conv')) return convNhwc(node, x as tf.Tensor4D, weights, bias);
+    if (node.opType.endsWith('Gemm')) return gemm(node, x, weights, bias);
+    return tokenLinear(x, weights, bias);
+  };
   const wq = quantizeWeights(w, layer.wbits);
   const reference = inputs.map((x) => linear(x, w, b));
   const current = exec.param(layer.actScale)!;

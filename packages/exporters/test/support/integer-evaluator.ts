@@ -99,13 +99,21 @@ export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float3
     qlb[i] = (q[i] - qhb[i]) | 0;
   }
   const k = Int32Array.from(hw.tensor(layer.weights.codes));
-  const [outC] = layer.output_shape;
+  // Channels: axis 1 of a Conv's output; the last axis of a Gemm's [F] and a MatMul's [T, F] (every token alike).
+  const channelsLast = layer.op !== 'Conv';
+  const outC = channelsLast ? layer.output_shape[layer.output_shape.length - 1] : layer.output_shape[0];
   const perSample = layer.output_shape.reduce((a, b) => a * b, 1);
   const accHb = new Int32Array(n * perSample);
   const accLb = new Int32Array(n * perSample);
   const absHb = new Int32Array(n * perSample);
   if (layer.op === 'Conv') convAccumulate(layer, qhb, qlb, k, n, accHb, accLb, absHb);
-  else gemmAccumulate(layer, qhb, qlb, k, n, accHb, accLb, absHb);
+  else if (layer.op === 'Gemm') gemmAccumulate(layer, qhb, qlb, k, n, accHb, accLb, absHb);
+  else {
+    // A MatMul is a Gemm over every token: n·T rows of K, W [K, F].
+    const tokens = layer.input_shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const rows = { ...layer, input_shape: layer.input_shape.slice(-1), output_shape: [outC], trans_b: 0 };
+    gemmAccumulate(rows, qhb, qlb, k, n * tokens, accHb, accLb, absHb);
+  }
 
   const threshold = layer.threshold?.acc ? hw.tensor(layer.threshold.acc) : undefined;
   const residual = layer.gate === 'residual';
@@ -114,7 +122,7 @@ export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float3
   const unit = unitFloat32(layer);
   const biasAcc = layer.bias ? hw.tensor(layer.bias.acc) : undefined;
   const biasF = layer.bias ? hw.tensor(layer.bias.float) : undefined;
-  const spatial = perSample / outC;
+  const spatial = channelsLast ? 1 : perSample / outC;
   const gate = new Uint8Array(accHb.length);
   const outputAcc = new Int32Array(accHb.length);
   const output = new Float64Array(accHb.length);

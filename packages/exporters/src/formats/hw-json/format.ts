@@ -40,7 +40,7 @@ export interface HwWeights {
   levels: number;
   /** s_w (float32): max |W| of the float weights; a weight is k * s_w / n_w (times sign(alpha) for a Gemm). */
   scale: number;
-  /** The integer codes k, in the ONNX weight layout (Conv: [C_out, C_in/group, kH, kW]; Gemm: as trans_b says). */
+  /** The integer codes k, in the ONNX weight layout (Conv: [C_out, C_in/group, kH, kW]; Gemm: as trans_b says; MatMul: [K, F]). */
   codes: HwTensorRef;
 }
 
@@ -53,14 +53,15 @@ export interface HwConvGeometry {
   group: number;
 }
 
-/** A PG layer (gated) or a statically quantized layer (QConv/QGemm). */
+/** A PG layer (gated) or a statically quantized layer (QConv/QGemm/QMatMul). */
 export interface HwLinearLayer {
   kind: 'gated' | 'quantized';
-  op: 'Conv' | 'Gemm';
+  /** MatMul: a linear layer on tokens, Y = X W (+ b) over the input's last axis, W [K, F]. */
+  op: 'Conv' | 'Gemm' | 'MatMul';
   name: string;
   input: string;
   output: string;
-  /** Per sample, without the batch dimension: [C, H, W] for Conv, [K] for Gemm. */
+  /** Per sample, without the batch dimension: [C, H, W] for Conv, [K] for Gemm, [T, K] for MatMul (T tokens). */
   input_shape: number[];
   output_shape: number[];
   conv: HwConvGeometry | null;
@@ -79,7 +80,7 @@ export interface HwLinearLayer {
     scale: number;
     /** Bits (with sign) that hold any sum of code products: 1 + ceil(log2(K * n * n_w + 1)). */
     bits: number;
-    /** K: products summed per output (C_in/group * kH * kW, or the Gemm's K). */
+    /** K: products summed per output (C_in/group * kH * kW, or the Gemm's or MatMul's K). */
     fan_in: number;
   };
   /** Per output channel; null when the layer has none. */
