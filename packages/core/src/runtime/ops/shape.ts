@@ -3,6 +3,7 @@ import { attrInt, attrInts } from '../attributes.js';
 import type { Kernel, KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
+import { customGrad } from '../custom-grad.js';
 import { input, malformed, normAxis as norm } from './common.js';
 import { shapeVector } from '../shape-folding.js';
 import { concatCoarse, transposeCoarse } from './coarse-view.js';
@@ -22,15 +23,17 @@ function flatten([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
 }
 
 /** Reshape's target: the `shape` attribute before opset 5, an input from 5. */
-const reshape = (form: 1 | 5): Kernel => (inputs, ctx) => {
-  const x = inputs[0]!;
-  const inShape = logicalShape(x);
-  const spec = form === 1 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
-  if (!spec) throw malformed(ctx.node, 'no target shape');
-  const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
-  const target = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
-  return [plain(tf.reshape(logicalCheap(x), target))];
-};
+const reshape =
+  (form: 1 | 5): Kernel =>
+  (inputs, ctx) => {
+    const x = inputs[0]!;
+    const inShape = logicalShape(x);
+    const spec = form === 1 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
+    if (!spec) throw malformed(ctx.node, 'no target shape');
+    const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
+    const target = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
+    return [plain(tf.reshape(logicalCheap(x), target))];
+  };
 
 function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const rank = x!.t.rank;
@@ -47,22 +50,33 @@ function axesOf(ctx: KernelContext, form: AxesForm): number[] | undefined {
   return form === 'input' ? ctx.readInts(1) : attrInts(ctx.node, 'axes');
 }
 
-const unsqueeze = (form: AxesForm): Kernel => (inputs, ctx) => {
-  const t = toLogical(inputs[0]!);
-  const axes = axesOf(ctx, form) ?? [];
-  const rank = t.rank + axes.length;
-  const sorted = axes.map((a) => norm(a, rank)).sort((a, b) => a - b);
-  const shape = t.shape.slice();
-  for (const a of sorted) shape.splice(a, 0, 1);
-  return [plain(tf.reshape(t, shape))];
-};
+const unsqueeze =
+  (form: AxesForm): Kernel =>
+  (inputs, ctx) => {
+    const t = toLogical(inputs[0]!);
+    const axes = axesOf(ctx, form) ?? [];
+    const rank = t.rank + axes.length;
+    const sorted = axes.map((a) => norm(a, rank)).sort((a, b) => a - b);
+    const shape = t.shape.slice();
+    for (const a of sorted) shape.splice(a, 0, 1);
+    return [plain(tf.reshape(t, shape))];
+  };
 
-const squeeze = (form: AxesForm): Kernel => (inputs, ctx) => {
-  const x = inputs[0]!;
-  const shape = logicalShape(x);
-  const axes = (axesOf(ctx, form) ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => norm(a, shape.length));
-  return [plain(tf.reshape(logicalCheap(x), shape.filter((_, i) => !axes.includes(i))))];
-};
+const squeeze =
+  (form: AxesForm): Kernel =>
+  (inputs, ctx) => {
+    const x = inputs[0]!;
+    const shape = logicalShape(x);
+    const axes = (axesOf(ctx, form) ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => norm(a, shape.length));
+    return [
+      plain(
+        tf.reshape(
+          logicalCheap(x),
+          shape.filter((_, i) => !axes.includes(i)),
+        ),
+      ),
+    ];
+  };
 
 function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const xs = inputs.filter((v): v is RtValue => !!v);
@@ -70,7 +84,16 @@ function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const axis = norm(attrInt(ctx.node, 'axis', 1), rank);
   // Concatenating channels of NHWC activations is common (DenseNet, Inception): stay in NHWC.
   const opts = { differentiable: ctx.training };
-  if (rank === 4 && xs.every((v) => v.nhwc)) return [nhwc(concatCoarse(xs.map((v) => v.t), nhwcAxis(axis), opts))];
+  if (rank === 4 && xs.every((v) => v.nhwc))
+    return [
+      nhwc(
+        concatCoarse(
+          xs.map((v) => v.t),
+          nhwcAxis(axis),
+          opts,
+        ),
+      ),
+    ];
   return [plain(concatCoarse(xs.map(toLogical), axis, opts))];
 }
 
@@ -85,7 +108,40 @@ function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   // Negative indices count from the end in ONNX. Stay in int32: tfjs-wasm's Select misreads mixed types.
   const i32 = idx.dtype === 'int32' ? idx : tf.cast(idx, 'int32');
   const fixed = tf.where(tf.less(i32, 0), tf.add(i32, tf.scalar(data.shape[axis], 'int32')), i32);
+  if (ctx.training && (ctx.needsGradient?.(0) ?? true)) return [plain(trainableGather(data, fixed, axis))];
   return [plain(tf.gather(data, fixed, axis))];
+}
+
+/**
+ * tf.gather with a gradient the wasm backend can compute (tfjs's needs UnsortedSegmentSum, which wasm lacks):
+ * the gathered rows' gradients summed back into their rows as one product with the indices' one-hot matrix
+ * (an embedding table's gradient, a class token's).
+ */
+function trainableGather(data: tf.Tensor, indices: tf.Tensor, axis: number): tf.Tensor {
+  const f = customGrad<[tf.Tensor, tf.Tensor]>(([d, idx], save) => {
+    save([idx]);
+    return {
+      value: tf.gather(d, idx, axis),
+      gradFunc: (dy, [indices]) => {
+        const perm = [axis, ...d.shape.map((_, i) => i).filter((i) => i !== axis)];
+        const rows = d.shape[axis];
+        const flatIdx = tf.reshape(indices, [-1]);
+        // dy has data's shape with `axis` replaced by the indices' shape: bring those axes to the front.
+        const k = indices.rank;
+        const dyPerm = [...Array.from({ length: k }, (_, i) => axis + i), ...dy.shape.map((_, i) => i).filter((i) => i < axis || i >= axis + k)];
+        const dyRows = tf.reshape(tf.transpose(dy, dyPerm), [flatIdx.shape[0], -1]);
+        // (Cast: tfjs-wasm's OneHot writes int32 whatever dtype it is asked for; and it refuses a depth of 1.)
+      const summed = rows === 1 ? tf.sum(dyRows, 0, true) : tf.matMul(tf.cast(tf.oneHot(flatIdx, rows), 'float32'), dyRows, true, false);
+      const moved = tf.reshape(
+          summed,
+          perm.map((p) => d.shape[p]),
+        );
+        const back = perm.map((_, i) => perm.indexOf(i));
+        return [tf.transpose(moved, back), tf.zerosLike(indices)];
+      },
+    };
+  });
+  return f(data, indices);
 }
 
 /** Expand: numpy broadcasting of the input to a shape (which may itself broadcast against the input). */
