@@ -4,7 +4,7 @@
 Networks (seeded random weights; the same architectures as fixtures/make_recurrent.py trains):
   row-lstm  an nn.LSTM(28, 128) reading a 28x28 image as 28 steps of 28 pixels, its last hidden state into a
             Linear(128, 10); input [N, 28, 28], cross-entropy on the class.
-  char-lm   Embedding(V, 64), nn.LSTM(64, 256), Linear(256, V) at every step; input token ids [N, T],
+  char-lm   Embedding(V, 64), nn.LSTM(64, 128), Linear(128, V) at every step; input token ids [N, T],
             cross-entropy of the next token at every step.
 The step: forward, loss, backward through time, Adam on every weight (lr 1e-3).
 With --export PATH the network is also written as ONNX (opset 14, as the fixtures are) for pg to time the same
@@ -39,8 +39,8 @@ class CharLm(nn.Module):
     def __init__(self):
         super().__init__()
         self.embed = nn.Embedding(VOCAB, 64)
-        self.lstm = nn.LSTM(64, 256, batch_first=True)
-        self.fc = nn.Linear(256, VOCAB)
+        self.lstm = nn.LSTM(64, 128, batch_first=True)
+        self.fc = nn.Linear(128, VOCAB)
 
     def forward(self, tokens):
         y, _ = self.lstm(self.embed(tokens))

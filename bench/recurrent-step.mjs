@@ -2,7 +2,7 @@
 // Float training step of a recurrent network on pg's runtime against PyTorch's step of the same network
 // (bench/pytorch_recurrent_step.py, which also exports it), measured one after the other on this machine and
 // printed as a ratio (absolute times drift on shared machines; the ratio is the figure to compare). Networks:
-// row-lstm (an LSTM reading a 28x28 image as 28 steps of 28 pixels, batch 128) and char-lm (Embedding, LSTM 256,
+// row-lstm (an LSTM reading a 28x28 image as 28 steps of 28 pixels, batch 128) and char-lm (Embedding, LSTM 128,
 // a Linear at every step of 64, batch 128). The step: forward, cross-entropy, back-propagation through time,
 // Adam on every weight.
 // Usage (after `pnpm build`):

@@ -5,6 +5,7 @@ import type { Kernel, KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, unsupported, wantsOutput } from './common.js';
+import { matMulTrainable } from './matmul-trainable.js';
 import { unchanged } from './upgrades.js';
 import { recurrentStep, type CellState, type RecurrentCell } from './recurrent-cells.js';
 
@@ -135,24 +136,36 @@ function sequenceLengths(v: RtValue | undefined, ctx: KernelContext, steps: numb
   return lengths.every((l) => l === steps) ? undefined : tf.tensor1d(lengths, 'int32');
 }
 
-/** The standard products of direction `d`: matrix products with ONNX's weights. */
-export function plainProducts(w: tf.Tensor3D, r: tf.Tensor3D, d: number, hidden: number): RecurrentProducts {
+/**
+ * The standard products of direction `d`: matrix products with ONNX's weights. While training they are
+ * matMulTrainable's (no transposed operand in the backward pass, which is most of a step's time on wasm).
+ */
+export function plainProducts(w: tf.Tensor3D, r: tf.Tensor3D, d: number, hidden: number, training: boolean): RecurrentProducts {
   const wd = tf.squeeze(tf.slice(w, [d, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D;
   const rd = tf.squeeze(tf.slice(r, [d, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D;
+  const wt = tf.transpose(wd) as tf.Tensor2D;
   const rt = tf.transpose(rd) as tf.Tensor2D;
-  const rows = new Map<string, tf.Tensor2D>();
-  const rowsOf = (from: number, to: number): tf.Tensor2D => {
+  const rows = new Map<string, [tf.Tensor2D, tf.Tensor2D]>();
+  // R's gate rows [from, to) as (R[rows]ᵀ, R[rows]).
+  const rowsOf = (from: number, to: number): [tf.Tensor2D, tf.Tensor2D] => {
     const key = `${from}:${to}`;
     let t = rows.get(key);
     if (!t) {
-      t = from === 0 && to * hidden === rt.shape[1] ? rt : (tf.slice(rt, [0, from * hidden], [-1, (to - from) * hidden]) as tf.Tensor2D);
+      const whole = from === 0 && to * hidden === rt.shape[1];
+      t = whole
+        ? [rt, rd]
+        : [tf.slice(rt, [0, from * hidden], [-1, (to - from) * hidden]) as tf.Tensor2D, tf.slice(rd, [from * hidden, 0], [(to - from) * hidden, -1]) as tf.Tensor2D];
       rows.set(key, t);
     }
     return t;
   };
+  const product = (a: tf.Tensor2D, b: tf.Tensor2D, bT: tf.Tensor2D): tf.Tensor2D => (training ? matMulTrainable(a, b, bT) : tf.matMul(a, b));
   return {
-    input: (x) => tf.matMul(x, wd, false, true),
-    recurrent: (h, from, to) => tf.matMul(h, rowsOf(from, to)),
+    input: (x) => product(x, wt, wd),
+    recurrent: (h, from, to) => {
+      const [b, bT] = rowsOf(from, to);
+      return product(h, b, bT);
+    },
   };
 }
 
@@ -256,7 +269,7 @@ const recurrentKernel =
     const spec = recurrentSpec(kind, node, form, toLogical(input(node, inputs, 2)));
     const ins = recurrentInputs(spec, inputs, ctx);
     const wantY = wantsOutput(node, 0);
-    const res = runRecurrent(spec, ins, (d) => plainProducts(ins.w, ins.r, d, spec.hidden), wantY);
+    const res = runRecurrent(spec, ins, (d) => plainProducts(ins.w, ins.r, d, spec.hidden, ctx.training), wantY);
     const outs = [res.y, res.yh, res.yc];
     return node.outputs.map((_, i) => plain(outs[i] ?? tf.zeros([0])));
   };
