@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
   InvalidModelError,
@@ -15,16 +15,18 @@ import {
   type HostTensor,
   type Model,
 } from '../src/internal.js';
+import { activeNativeKernels } from '../src/runtime/native/index.js';
+import { disableNativeConv, enableNativeConv } from '../src/runtime/native/enable.js';
 import { FIXTURES } from './fixtures.js';
+import { skipNote } from './support/skip.js';
 import { buildModel, int, node, sineTensor, valueInfo } from './support/model-builder.js';
 
 // ONNX's LSTM, GRU and RNN on pg's runtime: PyTorch's exports (fixtures/make_recurrent.py) against PyTorch's own
 // outputs and gradients and against ONNX Runtime, and every attribute and optional input, built here, against
 // ONNX Runtime.
 
-beforeAll(async () => {
-  await initBackend('wasm');
-});
+// Started here, not in beforeAll: whether the addon is on decides which suites run.
+await initBackend('wasm');
 
 interface Named {
   shape: number[];
@@ -89,8 +91,22 @@ async function expectAgreement(model: Model, feeds: Record<string, HostTensor>):
   }
 }
 
-describe("PyTorch's exports", () => {
-  it.each(Object.keys(expected))('%s: Y, Y_h (and Y_c) agree with PyTorch and ONNX Runtime to 1e-4', async (name) => {
+const addon = activeNativeKernels() !== undefined;
+
+// A plain LSTM runs its recurrence in the addon when it is on, and in tfjs ops otherwise: both are checked.
+describe.each([
+  ['tfjs ops', false],
+  [`the addon's LSTM kernels${skipNote(addon, 'the native addon is not built (pnpm build with libdnnl-dev and g++)')}`, true],
+] as const)("PyTorch's exports, recurrence in %s", (_label, native) => {
+  beforeAll(() => {
+    if (!native) disableNativeConv();
+  });
+  afterAll(() => {
+    if (!native) enableNativeConv();
+  });
+  const test = native && !addon ? it.skip : it;
+
+  test.each(Object.keys(expected))('%s: Y, Y_h (and Y_c) agree with PyTorch and ONNX Runtime to 1e-4', async (name) => {
     const model = await readModel(`${DIR}${name}.onnx`);
     const ex = expected[name];
     const feeds = Object.fromEntries(Object.entries(ex.inputs).map(([k, v]) => [k, host(v)]));
@@ -99,7 +115,7 @@ describe("PyTorch's exports", () => {
     await expectAgreement(model, feeds);
   });
 
-  it.each(Object.keys(expected))("%s: training gradients (inputs, first layer's W, R, B) agree with PyTorch's autograd to 1e-4", async (name) => {
+  test.each(Object.keys(expected))("%s: training gradients (inputs, first layer's W, R, B) agree with PyTorch's autograd to 1e-4", async (name) => {
     const model = await readModel(`${DIR}${name}.onnx`);
     const ex = expected[name];
     const first = model.graph.nodes.find((n) => n.opType === 'LSTM' || n.opType === 'GRU')!;
@@ -124,6 +140,15 @@ describe("PyTorch's exports", () => {
     } finally {
       exec.dispose();
     }
+  });
+
+  test('the LSTMs run where this suite says', async () => {
+    const model = await readModel(`${DIR}lstm-2layer-bidirectional.onnx`);
+    const feeds = Object.fromEntries(Object.entries(expected['lstm-2layer-bidirectional'].inputs).map(([k, v]) => [k, host(v)]));
+    const info = await tf.profile(() => {
+      runPg(model, feeds);
+    });
+    expect(info.kernelNames.includes('PgLstmForward')).toBe(native);
   });
 });
 

@@ -5,6 +5,7 @@ import type { Kernel, KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 import { input, malformed, unsupported, wantsOutput } from './common.js';
+import { nativeLstmDirection } from '../native/index.js';
 import { matMulTrainable } from './matmul-trainable.js';
 import { unchanged } from './upgrades.js';
 import { recurrentStep, type CellState, type RecurrentCell } from './recurrent-cells.js';
@@ -46,6 +47,8 @@ export interface RecurrentProducts {
   input(x: tf.Tensor2D): tf.Tensor2D;
   /** h R[rows]^T: [N, (to − from)·H] for the gate rows [from, to) of R (LSTM 0..4; GRU z, r 0..2 and h 2..3). */
   recurrent(h: tf.Tensor2D, from: number, to: number): tf.Tensor2D;
+  /** Rᵀ [H, G·H] when `recurrent` is the plain product h·Rᵀ (so the addon may run the recurrence itself). */
+  recurrentTransposed?: tf.Tensor2D;
 }
 
 export function recurrentSpec(kind: RecurrentKind, node: Node, form: 7 | 14, recurrenceWeight: tf.Tensor): RecurrentSpec {
@@ -161,6 +164,7 @@ export function plainProducts(w: tf.Tensor3D, r: tf.Tensor3D, d: number, hidden:
   };
   const product = (a: tf.Tensor2D, b: tf.Tensor2D, bT: tf.Tensor2D): tf.Tensor2D => (training ? matMulTrainable(a, b, bT) : tf.matMul(a, b));
   return {
+    recurrentTransposed: rt,
     input: (x) => product(x, wt, wd),
     recurrent: (h, from, to) => {
       const [b, bT] = rowsOf(from, to);
@@ -183,43 +187,65 @@ export interface RecurrentResult {
  */
 export function runRecurrent(spec: RecurrentSpec, ins: RecurrentInputs, products: (d: number) => RecurrentProducts, wantY: boolean): RecurrentResult {
   const [steps, batch, features] = ins.x.shape;
-  const g = GATE_COUNT[spec.kind];
-  const h = spec.hidden;
   const flatX = tf.reshape(ins.x, [steps * batch, features]) as tf.Tensor2D;
   const masks = ins.lengths ? stepMasks(ins.lengths, steps) : undefined;
   const ys: tf.Tensor[] = [];
   const yhs: tf.Tensor[] = [];
   const ycs: tf.Tensor[] = [];
   spec.directions.forEach((dir, d) => {
-    const prod = products(d);
-    const bias = ins.b ? directionBias(spec, ins.b, d) : undefined;
-    let xp = prod.input(flatX);
-    if (bias?.input) xp = tf.add(xp, bias.input);
-    const xs = tf.unstack(tf.reshape(xp, [steps, batch, g * h]));
-    const vec = (t: tf.Tensor | undefined) => (t ? (tf.squeeze(tf.slice(t, [d, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D) : (tf.zeros([batch, h]) as tf.Tensor2D));
-    let state: CellState = { h: vec(ins.h0), c: spec.kind === 'lstm' ? vec(ins.c0) : undefined };
-    const cell: RecurrentCell = { spec, products: prod, recurrentBias: bias?.recurrent, peepholes: ins.p ? peepholes(ins.p, d, h) : undefined };
-    const out: tf.Tensor[] = new Array<tf.Tensor>(steps);
-    for (let k = 0; k < steps; k++) {
-      const t = dir === 'forward' ? k : steps - 1 - k;
-      const next = recurrentStep(cell, xs[t], state);
-      if (masks) {
-        // Past its length a sequence keeps its state and outputs zeros (ONNX Runtime's behaviour).
-        const m = masks[t];
-        state = { h: tf.where(m.bool, next.h, state.h), c: next.c && state.c ? tf.where(m.bool, next.c, state.c) : next.c };
-        out[t] = tf.mul(next.h, m.float);
-      } else {
-        state = next;
-        out[t] = next.h;
-      }
-    }
-    if (wantY) ys.push(tf.stack(out));
+    const out = runDirection(spec, ins, products(d), d, dir === 'reverse', flatX, masks);
+    if (wantY) ys.push(out.y);
     // A sequence of length 0 ends with zero states, not its initial ones (ONNX Runtime's behaviour).
     const ran = (t: tf.Tensor) => (ins.lengths ? tf.mul(t, tf.cast(tf.greater(tf.reshape(ins.lengths, [-1, 1]), 0), 'float32')) : t);
-    yhs.push(ran(state.h));
-    if (state.c) ycs.push(ran(state.c));
+    yhs.push(ran(out.h));
+    if (out.c) ycs.push(ran(out.c));
   });
   return assemble(spec, ys, yhs, ycs, wantY);
+}
+
+type StepMasks = ReturnType<typeof stepMasks>;
+
+/** One direction: its outputs by time [T, N, H] and its final states. */
+function runDirection(
+  spec: RecurrentSpec,
+  ins: RecurrentInputs,
+  prod: RecurrentProducts,
+  d: number,
+  reverse: boolean,
+  flatX: tf.Tensor2D,
+  masks?: StepMasks,
+): { y: tf.Tensor; h: tf.Tensor2D; c?: tf.Tensor2D } {
+  const [steps, batch] = ins.x.shape;
+  const gh = GATE_COUNT[spec.kind] * spec.hidden;
+  const bias = ins.b ? directionBias(spec, ins.b, d) : undefined;
+  let xp = prod.input(flatX);
+  if (bias?.input) xp = tf.add(xp, bias.input);
+  const vec = (t: tf.Tensor | undefined) => (t ? (tf.squeeze(tf.slice(t, [d, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D) : (tf.zeros([batch, spec.hidden]) as tf.Tensor2D));
+  const h0 = vec(ins.h0);
+  const c0 = spec.kind === 'lstm' ? vec(ins.c0) : undefined;
+  const xp3 = tf.reshape(xp, [steps, batch, gh]) as tf.Tensor3D;
+  // A plain LSTM runs its whole recurrence in the addon when it is on (one call each way instead of ~40 kernels a step).
+  const plainLstm = spec.kind === 'lstm' && prod.recurrentTransposed && spec.clip === undefined && !spec.inputForget && !ins.p && !masks;
+  const native = plainLstm ? nativeLstmDirection(xp3, prod.recurrentTransposed!, h0, c0!, reverse) : undefined;
+  if (native) return { y: native.y, h: tf.reshape(tf.slice(native.y, [reverse ? 0 : steps - 1, 0, 0], [1, batch, spec.hidden]), [batch, spec.hidden]) as tf.Tensor2D, c: native.c };
+  const xs = tf.unstack(xp3);
+  let state: CellState = { h: h0, c: c0 };
+  const cell: RecurrentCell = { spec, products: prod, recurrentBias: bias?.recurrent, peepholes: ins.p ? peepholes(ins.p, d, spec.hidden) : undefined };
+  const out: tf.Tensor[] = new Array<tf.Tensor>(steps);
+  for (let k = 0; k < steps; k++) {
+    const t = reverse ? steps - 1 - k : k;
+    const next = recurrentStep(cell, xs[t], state);
+    if (masks) {
+      // Past its length a sequence keeps its state and outputs zeros (ONNX Runtime's behaviour).
+      const m = masks[t];
+      state = { h: tf.where(m.bool, next.h, state.h), c: next.c && state.c ? tf.where(m.bool, next.c, state.c) : next.c };
+      out[t] = tf.mul(next.h, m.float);
+    } else {
+      state = next;
+      out[t] = next.h;
+    }
+  }
+  return { y: tf.stack(out), h: state.h, c: state.c };
 }
 
 function assemble(spec: RecurrentSpec, ys: tf.Tensor[], yhs: tf.Tensor[], ycs: tf.Tensor[], wantY: boolean): RecurrentResult {
