@@ -88,7 +88,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       multipleNonGreedy: true,
       helpValue: 'EXPR',
       summary: "Exit 10 if this condition holds, e.g. 'accuracy_drop>1%' or 'cost.bit-serial.vs_static_8bit>0.5'; repeatable.",
-      description: 'FIELD OP NUMBER with OP one of > >= < <= == !=; a number ending in % is divided by 100. Fields: accuracy, baseline_accuracy, accuracy_drop, sparsity, sparsity_mac_weighted, bavg, compute_reduction, samples, cost.MODEL.{total,vs_static_b,vs_static_8bit,vs_seernet}. The full report is still printed.',
+      description: 'FIELD OP NUMBER with OP one of > >= < <= == !=; a number ending in % is divided by 100. Fields: accuracy, baseline_accuracy, accuracy_drop, sparsity, sparsity_mac_weighted, bavg, compute_reduction, samples, perplexity, baseline_perplexity, perplexity_increase (language models), cost.MODEL.{total,vs_static_b,vs_static_8bit,vs_seernet}. The full report is still printed.',
     }),
   };
 
@@ -109,7 +109,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     if (flags.output !== undefined) await assertOutputIsNotInput(args.model, flags.output, false);
     // Flags are checked before any work: a malformed gate must not cost a full evaluation.
     const gates = (flags['fail-if'] ?? []).map((e) => parseGate(e, [...COST_MODELS.keys()]));
-    const needsBaseline = gates.find((g) => g.field === 'accuracy_drop' || g.field === 'baseline_accuracy');
+    const needsBaseline = gates.find((g) => ['accuracy_drop', 'baseline_accuracy', 'perplexity_increase', 'baseline_perplexity'].includes(g.field));
     if (needsBaseline && flags.baseline === undefined) {
       throw new UsageError(`--fail-if '${needsBaseline.expression}' needs --baseline`, { action: 'give the float model with --baseline MODEL, or gate on accuracy instead' });
     }

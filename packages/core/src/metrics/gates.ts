@@ -12,7 +12,19 @@ export interface Gate {
 }
 
 /** Headline report fields a gate can test; cost fields are `cost.<model>.<total|vs_static_b|vs_static_8bit|vs_seernet>`. */
-export const GATE_FIELDS = ['accuracy', 'baseline_accuracy', 'accuracy_drop', 'sparsity', 'sparsity_mac_weighted', 'bavg', 'compute_reduction', 'samples'] as const;
+export const GATE_FIELDS = [
+  'accuracy',
+  'baseline_accuracy',
+  'accuracy_drop',
+  'sparsity',
+  'sparsity_mac_weighted',
+  'bavg',
+  'compute_reduction',
+  'samples',
+  'perplexity',
+  'baseline_perplexity',
+  'perplexity_increase',
+] as const;
 export const COST_GATE_FIELDS = ['total', 'vs_static_b', 'vs_static_8bit', 'vs_seernet'] as const;
 
 const GRAMMAR = /^\s*([A-Za-z_][\w.-]*?)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$/;

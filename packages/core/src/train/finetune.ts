@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/index.js';
-import { holdOut } from '../data/index.js';
+import { holdOut, labelsPerSample } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { InvalidDataError, InvalidModelError, TrainingError, UsageError } from '../errors/index.js';
@@ -191,7 +191,7 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
       params: all.map((v) => paramOf.get(v)!),
       thresholds: gated.map((l) => l.threshold!),
       distill: opts.distill,
-      spec: { inputName, outputName, numClasses, penalty: opts.penalty, gateTarget: opts.gateTarget, budget, sparsityWeight: opts.sparsityWeight, settings },
+      spec: { inputName, outputName, numClasses, labelsPerSample: labelsPerSample(source), penalty: opts.penalty, gateTarget: opts.gateTarget, budget, sparsityWeight: opts.sparsityWeight, settings },
       options: { workers: Math.min(opts.workers ?? defaultWorkers(shards), shards), shards },
       batchSize: opts.batchSize,
       sampleShape: data.sampleShape,
