@@ -2,8 +2,8 @@
 """PyTorch reference of one float training step of pg's recurrent fixtures' networks, for bench/recurrent-step.mjs.
 
 Networks (seeded random weights; the same architectures as fixtures/make_recurrent.py trains):
-  row-lstm  an nn.LSTM(28, 128) reading a 28x28 image as 28 steps of 28 pixels, its last hidden state into a
-            Linear(128, 10); input [N, 28, 28], cross-entropy on the class.
+  row-lstm  an nn.LSTM(28, 64) reading a 28x28 image as 28 steps of 28 pixels, its last hidden state into a
+            Linear(64, 10); input [N, 28, 28], cross-entropy on the class.
   char-lm   Embedding(V, 64), nn.LSTM(64, 128), Linear(128, V) at every step; input token ids [N, T],
             cross-entropy of the next token at every step.
 The step: forward, loss, backward through time, Adam on every weight (lr 1e-3).
@@ -20,15 +20,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-VOCAB = 64
+VOCAB = 63
 SEQ = 64
 
 
 class RowLstm(nn.Module):
     def __init__(self):
         super().__init__()
-        self.lstm = nn.LSTM(28, 128, batch_first=True)
-        self.fc = nn.Linear(128, 10)
+        self.lstm = nn.LSTM(28, 64, batch_first=True)
+        self.fc = nn.Linear(64, 10)
 
     def forward(self, x):
         _, (h, _) = self.lstm(x)
