@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 // Where pg and ONNX Runtime part ways on a zoo model: every float node output of the plain or the gated
-// model (zoo test's conversion: 4/2 bits, 8-bit weights, static scales) is made a graph output and computed
+// model (zoo test's conversion, pg convert's defaults: 4/2 bits, 8-bit weights, static scales, the first layer at
+// 8 bits, or float with --first-layer-bits float) is made a graph output and computed
 // by both on the zoo data; nodes are listed in graph order with their max relative difference, the first
 // ones above --threshold first. Usage (after `pnpm build` and make_zoo.py):
-//   node bench/trace-divergence.mjs [--model densenet121] [--gated] [--threshold 1e-5] [--show 12]
+//   node bench/trace-divergence.mjs [--model densenet121] [--gated [--first-layer-bits 8|float]] [--threshold 1e-5] [--show 12]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { convertModel, isPgNode, maxRelativeDifference, openDataset, readModel, runModel, writeModel } from '../packages/core/dist/internal.js';
+import { FIRST_LAYER_BITS_DEFAULT, convertModel, isPgNode, maxRelativeDifference, openDataset, readModel, runModel, writeModel } from '../packages/core/dist/internal.js';
 import { zooDir } from './support/zoo.mjs';
 
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'densenet121' },
     gated: { type: 'boolean', default: false },
+    'first-layer-bits': { type: 'string', default: String(FIRST_LAYER_BITS_DEFAULT) },
     threshold: { type: 'string', default: '1e-5' },
     show: { type: 'string', default: '12' },
   },
@@ -26,7 +28,8 @@ let model = await readModel(join(zoo, entry.file));
 const tmp = mkdtempSync(join(tmpdir(), 'pg-trace-'));
 if (values.gated) {
   const path = join(tmp, 'gated.onnx');
-  await writeModel(convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' }).model, path);
+  const first = values['first-layer-bits'];
+  await writeModel(convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: first === 'float' ? undefined : Number(first) }).model, path);
   model = await readModel(path);
 }
 const data = await openDataset(join(zoo, entry.data));

@@ -22,9 +22,9 @@ mkdir -p "$OUT"
 
 echo
 echo "== pg convert"
-# --first-layer-bits 8: the stem at 8 bits too, so the path from the input to every gate is integer and an
-# export takes the same gate decisions in any runtime (docs/gated-format.md).
-pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8 --first-layer-bits 8
+# The stem is quantized at 8 bits by default (--first-layer-bits), so the path from the input to every gate is
+# integer and an export takes the same gate decisions in any runtime (docs/gated-format.md).
+pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8
 
 echo
 echo "== pg finetune"

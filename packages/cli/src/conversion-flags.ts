@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { inHelpGroup, nameListFlag, numberFlag } from './flags.js';
+import { FIRST_LAYER_BITS_DEFAULT } from '@pg/core';
+import { firstLayerBitsFlag, inHelpGroup, nameListFlag, numberFlag } from './flags.js';
 
 /** The precision of a gated model: `pg convert`, and every point of `pg sweep` (whose --bits and --hbits are lists). */
 export const bitsFlags = inHelpGroup('PRECISION', {
@@ -8,6 +9,10 @@ export const bitsFlags = inHelpGroup('PRECISION', {
   wbits: numberFlag({ integer: true })({ default: 8, helpValue: 'W', summary: 'Weight bits (2-32; 32 keeps weights float).' }),
   'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({
     summary: 'Activation scale: static (calibrated, for integer hardware) or dynamic (per-sample max, the paper).',
+  }),
+  'first-layer-bits': firstLayerBitsFlag({
+    default: FIRST_LAYER_BITS_DEFAULT,
+    summary: "The first layer's bits (activations and weights, 2-16), so the whole path to every gate is integer-exact; 'float' keeps it float as the method does.",
   }),
 });
 

@@ -219,3 +219,20 @@ export function parseDuration(input: string): number {
 
 /** A duration flag (value in milliseconds), checked at parse time. */
 export const durationFlag = Flags.custom<number>({ parse: async (input) => parseDuration(input) });
+
+/**
+ * `--first-layer-bits N|float` (convert, sweep): the first layer's bits (activations and weights), or `float`
+ * to keep it float as the method does. The thrown message omits the flag name because oclif prefixes it; the
+ * range is checked with the other widths (validateBits).
+ */
+export const firstLayerBitsFlag = Flags.custom<number | 'float'>({
+  helpValue: 'N|float',
+  parse: async (input) => {
+    if (input.trim() === 'float') return 'float';
+    if (!/^\s*[+-]?\d+\s*$/.test(input)) throw new UsageError(`expected a number of bits or 'float', got '${input}'`);
+    return parseNumber(input, { integer: true });
+  },
+});
+
+/** The first layer's bits for convertModel: undefined keeps it float. */
+export const firstLayerBitsOption = (flag: number | 'float'): number | undefined => (flag === 'float' ? undefined : flag);

@@ -43,9 +43,9 @@ describe('pg convert', () => {
     expect(schemaErrors('convert', doc.result)).toEqual([]);
     expect(doc).toMatchObject({ status: 0, warnings: [] });
     const result = doc.result as { output: string; act_scale: string; layers: Layer[] };
-    expect(result).toMatchObject({ output: out, bits: 4, hbits: 2, wbits: 8, first_layer_bits: null, act_scale: 'static', calibrated: false, data: null });
-    // The method's placement: first layer and classifier float, convs feeding a ReLU gated.
-    expect(result.layers[0]).toMatchObject({ gated: false, bits: null });
+    expect(result).toMatchObject({ output: out, bits: 4, hbits: 2, wbits: 8, first_layer_bits: 8, act_scale: 'static', calibrated: false, data: null });
+    // The default placement: the first layer quantized at 8 bits, the classifier float, convs feeding a ReLU gated.
+    expect(result.layers[0]).toMatchObject({ gated: false, bits: 8, wbits: 8 });
     expect(result.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null });
     expect(result.layers.filter((l) => l.gated).length).toBeGreaterThan(0);
     for (const l of result.layers.filter((x) => x.gated)) expect(l).toMatchObject({ bits: 4, hbits: 2, wbits: 8 });
@@ -74,7 +74,7 @@ describe('pg convert', () => {
     expect(result.data).toMatch(/^fashion-mnist:train .*bundled/);
   });
 
-  it('--first-layer-bits quantizes the first layer (8/8 bits, calibrated with --data); out of range is a usage error', async () => {
+  it('--first-layer-bits quantizes the first layer (8/8 bits, calibrated with --data); out of range or a word other than float is a usage error', async () => {
     const out = join(tmp.dir, 'tiny-first8.onnx');
     const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--first-layer-bits', '8', '--data', 'fashion-mnist:train?source=bundled', '--calibration-batches', '1', '--batch-size', '16', '--json']);
     expect(run.code).toBe(0);
@@ -87,10 +87,22 @@ describe('pg convert', () => {
     const bad = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first1.onnx'), '--first-layer-bits', '1']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--first-layer-bits 1 is out of range/);
+    const word = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first-eight.onnx'), '--first-layer-bits', 'eight']);
+    expect(word.code).toBe(2);
+    expect(word.stderr).toMatch(/--first-layer-bits: expected a number of bits or 'float', got 'eight'/);
     const text = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first6.onnx'), '--first-layer-bits', '6']);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^\/conv1\/Conv\s+Conv\s+quantized\s+6\/-\/6\s+first layer/m);
     expect(text.stdout).toMatch(/\(the first layer at 6 bits, activations and weights\)/);
+  });
+
+  it('--first-layer-bits float keeps the first layer float, as the method does', async () => {
+    const run = await pg(['convert', FIXTURES.tiny, '-o', join(tmp.dir, 'tiny-first-float.onnx'), '--first-layer-bits', 'float', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = json(run).result as { first_layer_bits: number | null; layers: Layer[] };
+    expect(schemaErrors('convert', result)).toEqual([]);
+    expect(result.first_layer_bits).toBeNull();
+    expect(result.layers[0]).toMatchObject({ gated: false, bits: null, wbits: null, reason: 'first layer: reads the model input, kept float' });
   });
 
   it('overwrites the input only with --force', async () => {
@@ -116,7 +128,7 @@ describe('pg convert', () => {
     // A ResNet has several convs feeding a ReLU; the second conv of a block feeds the Add and is quantized.
     expect(gated.length).toBeGreaterThanOrEqual(3);
     expect(result.layers.some((l) => !l.gated && l.bits === 4)).toBe(true);
-    expect(result.layers[0]).toMatchObject({ gated: false, bits: null });
+    expect(result.layers[0]).toMatchObject({ gated: false, bits: 8, wbits: 8 });
     expect((await stat(out)).size).toBeGreaterThan(0);
   });
 });

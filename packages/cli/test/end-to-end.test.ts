@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
+import { expectWholeModelFromLayers } from './support/whole-model.js';
+import type { ReportJson } from '../src/report-format.js';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
@@ -49,11 +51,13 @@ describe('convert -> finetune -> report on the bundled ResNet', () => {
     const doc = json(run);
     expect(schemaErrors('envelope', doc)).toEqual([]);
     expect(schemaErrors('report', doc.result)).toEqual([]);
-    const r = doc.result as {
-      samples: number; accuracy: number; baseline_accuracy: number; accuracy_drop: number; act_scale: string;
-      sparsity: number; bavg: number; layers: { gated: boolean; threshold: unknown; high_precision_fraction: number | null }[];
-    };
+    const r = doc.result as ReportJson & { baseline_accuracy: number; accuracy_drop: number; bavg: number };
     expect(r.samples).toBe(200);
+    // The whole model agrees with the per-layer table; the ResNet's gated convs hold part of its MACs only.
+    expectWholeModelFromLayers(r);
+    expect(r.whole_model.gated_mac_fraction).toBeGreaterThan(0.1);
+    expect(r.whole_model.gated_mac_fraction).toBeLessThan(0.9);
+    expect(r.whole_model.act_bits).toBeGreaterThan(r.bavg);
     expect(r.accuracy_drop).toBeCloseTo(r.baseline_accuracy - r.accuracy, 10);
     expect(r.act_scale).toBe('static');
     // Thresholds calibrated to 85% sparsity stay in that region after 3 steps.
@@ -69,11 +73,12 @@ describe('convert -> finetune -> report on the bundled ResNet', () => {
   it('report without --json prints the headline figures and the layer table', async () => {
     const run = await pg(['report', tuned(), '--data', BUNDLED_TEST, '--baseline', FIXTURES.resnet, '--limit', '200']);
     expect(run.code, run.stderr).toBe(0);
-    for (const label of ['accuracy', 'baseline accuracy', 'accuracy drop', 'act scale', 'sparsity', 'B_avg']) {
-      expect(run.stdout).toMatch(new RegExp(`^${label}\\s`, 'm'));
-    }
-    expect(run.stdout).toMatch(/MAC-weighted/);
-    expect(run.stdout).toMatch(/^layer\s+op\s+bits\s+MACs\s+outputs\s+high-prec\s+thr min\s+thr mean\s+thr max$/m);
+    const at = (label: string) => run.stdout.split('\n').findIndex((l) => new RegExp(`^${label}\\s`).test(l));
+    const order = ['accuracy', 'baseline accuracy', 'accuracy drop', 'whole model', 'BitOps', 'precision', 'act scale', 'gated layers', 'sparsity', 'B_avg'].map(at);
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(run.stdout).toMatch(/MAC-weighted, over gated layers \(\d+\.\d% of MACs\)/);
+    expect(run.stdout).toMatch(/^layer\s+op\s+bits\s+input\s+MACs\s+outputs\s+high-prec\s+thr min\s+thr mean\s+thr max$/m);
     expect(run.stdout).toMatch(/PGConv/);
   });
 });

@@ -35,7 +35,8 @@ describe('pg export', () => {
     const result = doc.result as ExportJson;
     expect(result.format).toBe('onnx');
     expect(result.files).toEqual([{ path: out, role: 'model', bytes: (await stat(out)).size }]);
-    expect(result.notes.join('\n')).toMatch(/2 pg layer\(s\) inlined/);
+    // Two gated layers and the first layer (QConv at 8 bits, convert's default).
+    expect(result.notes.join('\n')).toMatch(/3 pg layer\(s\) inlined/);
     // No trace of the custom domain is left in the file.
     expect((await readFile(out)).includes('org.precisiongating')).toBe(false);
   });

@@ -67,7 +67,7 @@ describe('pg inspect', () => {
     expect(run.stdout).toMatch(/^inputs\s+input\s+float32\s+\[N, 1, 28, 28\]$/m);
     expect(run.stdout).toMatch(/^nodes\s+10: Conv 3, Relu 3, /m);
     expect(run.stdout).toMatch(/^unsupported\s+none/m);
-    expect(run.stdout).toMatch(/^pg\s+not gated; pg convert would gate 2, quantize 0 and keep 2 layer\(s\) float$/m);
+    expect(run.stdout).toMatch(/^pg\s+not gated; pg convert would gate 2, quantize 1 and keep 1 layer\(s\) float$/m);
     expect(run.stdout).toMatch(/^layer\s+op\s+output shape\s+params\s+MACs\s+convert\s+reason$/m);
     expect(run.stdout).toMatch(/^\/conv2\/Conv\s+Conv\s+\[1, 8, 28, 28\]\s+584\s+451,584\s+gate\s+output feeds Relu: gated$/m);
   });
@@ -95,13 +95,13 @@ describe('pg inspect', () => {
     expect((await pg(['convert', FIXTURES.tiny, '-o', gated, '--bits', '6', '--hbits', '4', '--wbits', '8'])).code).toBe(0);
     const r = await inspectJson(gated);
     expect(r.gated).toBe(true);
-    expect(r.pg).toMatchObject({ bits: 6, hbits: 4, wbits: 8, act_scale: 'static-uncalibrated', gated_layers: 2, quantized_layers: 0 });
+    expect(r.pg).toMatchObject({ bits: 6, hbits: 4, wbits: 8, act_scale: 'static-uncalibrated', gated_layers: 2, quantized_layers: 1 });
     expect(r.layers.filter((l) => l.op === 'PGConv').map((l) => [l.bits, l.hbits, l.wbits])).toEqual([[6, 4, 8], [6, 4, 8]]);
     expect(r.layers.every((l) => l.placement === null && l.macs !== null)).toBe(true);
 
     const human = await pg(['inspect', gated]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^pg\s+gated \(format 2\): 2 gated and 0 quantized layer\(s\) at 6\/4 bits, 8-bit weights/m);
+    expect(human.stdout).toMatch(/^pg\s+gated \(format 2\): 2 gated and 1 quantized layer\(s\) at 6\/4 bits, 8-bit weights/m);
     expect(human.stdout).toMatch(/^\/conv2\/Conv\s+PGConv\s+.*gated 6\/4\/8$/m);
   });
 

@@ -11,6 +11,7 @@ interface Layer {
   hbits: number | null;
   wbits: number | null;
   macs: number;
+  input_signed: boolean;
   high_precision_fraction: number | null;
 }
 interface Cost {
@@ -28,6 +29,7 @@ interface Result {
   layers: Layer[];
   other_ops: { op: string; nodes: number; ops: number }[];
   costs?: Cost[];
+  whole_model: { bitops: number; bitops_vs_static_b: number; act_bits: number };
   sensitivity?: { layer: string; accuracy_full_precision: number; accuracy_prediction_only: number }[];
   gates?: { expression: string; value: number | null; failed: boolean }[];
 }
@@ -49,22 +51,28 @@ afterAll(async () => {
 
 describe('pg report --cost and --fail-if', () => {
   it('prices the whole network on every bundled model, consistent with the measured layers; conditions that do not hold exit 0', async () => {
-    const run = await pg(['report', gated, ...data, '--cost', 'all', '--fail-if', 'accuracy<1%', '--fail-if', 'cost.bit-serial.vs_static_b>=1', '--json']);
+    const run = await pg(['report', gated, ...data, '--cost', 'all', '--fail-if', 'accuracy<1%', '--fail-if', 'cost.bit-serial.vs_static_b>=1', '--fail-if', 'whole_model.act_bits>16', '--json']);
     expect(run.code, run.stdout).toBe(0);
     const doc = json(run);
     expect(schemaErrors('envelope', doc)).toEqual([]);
     expect(schemaErrors('report', doc.result)).toEqual([]);
     expect(doc.status).toBe(0);
     const r = doc.result as Result;
-    expect(r.gates!.map((g) => g.failed)).toEqual([false, false]);
+    expect(r.gates!.map((g) => g.failed)).toEqual([false, false, false]);
+    expect(r.gates![2].value).toBe(r.whole_model.act_bits);
     expect(r.costs!.map((c) => c.backend)).toEqual(['bit-serial', 'bit-fusion', 'gpu', 'cpu-int8']);
     for (const c of r.costs!) {
       expect(c.per_layer.map((l) => l.name)).toEqual(r.layers.map((l) => l.name));
       expect(c.profile).toBe(`bundled:${c.backend}`);
     }
-    // Bit-serial recomputed from the report's own layer figures (float layers at the bundled float_bits = 16).
+    // Bit-serial recomputed from the report's own layer figures (float layers at the bundled float_bits = 16; 8-bit
+    // weight codes with their sign, 9 bits; the stem reads the signed model input, the gated convs ReLU outputs).
     const bs = r.costs![0];
-    const expected = r.layers.map((l) => (l.bits === null ? l.macs * 256 : l.gated ? l.macs * l.wbits! * (l.hbits! + l.high_precision_fraction! * (l.bits - l.hbits!)) : l.macs * l.bits * l.wbits!));
+    expect(r.layers.map((l) => l.input_signed)).toEqual([true, false, false, false]);
+    const sign = (l: Layer) => (l.input_signed ? 1 : 0);
+    const expected = r.layers.map((l) =>
+      l.bits === null ? l.macs * 256 : l.gated ? l.macs * (l.wbits! + 1) * (l.hbits! + sign(l) + l.high_precision_fraction! * (l.bits - l.hbits!)) : l.macs * (l.bits + sign(l)) * (l.wbits! + 1),
+    );
     bs.per_layer.forEach((l, i) => expect(l.cost).toBeCloseTo(expected[i], 3));
     // The whole network: the other ops (tiny-cnn: 3 Relu, MaxPool 2x2, GlobalAveragePool, Flatten) at the bundled
     // 16 BitOps each, in the total and in every baseline alike.
@@ -74,6 +82,9 @@ describe('pg report --cost and --fail-if', () => {
       expect(c.total).toBeCloseTo(c.per_layer.reduce((s, l) => s + l.cost, 0) + c.other_ops.cost, 6);
     }
     expect(bs.other_ops.cost).toBe(20384 * 16);
+    // The whole-model headline is the bit-serial model's figure, printed with or without --cost.
+    expect(r.whole_model.bitops).toBe(bs.total);
+    expect(r.whole_model.bitops_vs_static_b).toBe(bs.ratios.vs_static_b);
     expect(bs.ratios.vs_static_b).toBeLessThan(1);
     expect(r.gates![1].value).toBe(bs.ratios.vs_static_b);
     expect(bs.baselines.seernet).toBeGreaterThan(bs.total);
@@ -111,10 +122,11 @@ describe('pg report --cost and --fail-if', () => {
   it('usage errors (exit 2) before running: an invalid profile naming file and field, a malformed condition, accuracy_drop without --baseline', async () => {
     const bad = join(tmp.dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ model: 'gpu', parameters: { macs_per_cycle: { '8': 100 }, sparse_efficiency: 2, float_bits: 16, other_ops_per_cycle: 6912 } }));
-    const [profile, malformed, drop] = await Promise.all([
+    const [profile, malformed, drop, removed] = await Promise.all([
       pg(['report', gated, ...data, '--profile', bad]),
       pg(['report', gated, ...data, '--fail-if', 'accuracy=>0.5']),
       pg(['report', gated, ...data, '--fail-if', 'accuracy_drop>1%']),
+      pg(['report', gated, ...data, '--fail-if', 'compute_reduction<1.5']),
     ]);
     expect(profile.code).toBe(2);
     expect(profile.stderr).toContain(`Error [PG_USAGE]: ${bad}: parameters.sparse_efficiency must be a number in (0, 1], got 2`);
@@ -122,6 +134,9 @@ describe('pg report --cost and --fail-if', () => {
     expect(malformed.stderr).toMatch(/^Error \[PG_USAGE\]: --fail-if 'accuracy=>0.5' is not a condition/m);
     expect(drop.code).toBe(2);
     expect(drop.stderr).toMatch(/--fail-if 'accuracy_drop>1%' needs --baseline/);
+    expect(removed.code).toBe(2);
+    expect(removed.stderr).toMatch(/^Error \[PG_USAGE\]: --fail-if 'compute_reduction<1\.5': the report has no field 'compute_reduction' any more/m);
+    expect(removed.stderr).toMatch(/^Action: .*whole_model\.bitops_vs_static_b/m);
   });
 });
 

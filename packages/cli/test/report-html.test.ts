@@ -2,7 +2,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { frontiers, type SweepPoint, type SweepResult } from '@pg/core/internal';
+import { frontiers, type SweepPoint, type SweepResult, type WholeModel } from '@pg/core/internal';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THRESHOLD_BINS } from '../src/render/report-html.js';
@@ -93,13 +93,23 @@ describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${c
     expect(await page.locator('svg[data-chart="sensitivity-prediction-only"] rect.bar').count()).toBe(2);
   });
 
-  it('plots accuracy against B_avg for the gated configurations, with the frontier', async () => {
-    // g42 and g31 have a B_avg; the float model has none and is only listed in the table.
+  it('leads the summary with the whole model, and labels the gated figures with their share of MACs', async () => {
+    const rows = await page.locator('#summary tr th').allTextContents();
+    expect(rows.indexOf('whole model')).toBe(rows.indexOf('accuracy') + 1);
+    expect(rows.indexOf('BitOps')).toBe(rows.indexOf('whole model') + 1);
+    expect(rows.indexOf('B_avg')).toBeGreaterThan(rows.indexOf('BitOps'));
+    const bavg = await page.locator('#summary tr', { hasText: 'B_avg' }).locator('td').textContent();
+    expect(bavg).toMatch(/^\d\.\d\d bits over gated layers \(\d+\.\d% of MACs\)$/);
+  });
+
+  it('plots accuracy against the whole model\'s activation bits for every configuration, with the frontier', async () => {
+    // g42, g31 and the float model (16 bits everywhere, no B_avg) all have whole-model activation bits.
     expect(report.compared).toHaveLength(2);
-    expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point').count()).toBe(2);
-    expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point.current').count()).toBe(1);
-    expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] polyline.frontier').count()).toBe(1);
-    expect(await page.locator('#accuracy-vs-bavg tbody tr').count()).toBe(3);
+    expect(report.compared!.find((c) => c.bavg === null)?.act_bits).toBe(16);
+    expect(await page.locator('svg[data-chart="accuracy-vs-act-bits"] circle.point').count()).toBe(3);
+    expect(await page.locator('svg[data-chart="accuracy-vs-act-bits"] circle.point.current').count()).toBe(1);
+    expect(await page.locator('svg[data-chart="accuracy-vs-act-bits"] polyline.frontier').count()).toBe(1);
+    expect(await page.locator('#accuracy-vs-act-bits tbody tr').count()).toBe(3);
   });
 
   it('draws the decision maps: one picture per sample, one H×W grid per gated conv layer and sample', async () => {
@@ -152,7 +162,18 @@ describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${c
 
 describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${chromiumSkipNote()}`, () => {
   // A sweep summary as runSweep writes it (renderer test: the CLI test runs a real sweep).
-  const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null): SweepPoint => ({
+  const whole = (actBits: number, bitops: number): WholeModel => ({
+    macs: 1e6,
+    gated_mac_fraction: 0.4,
+    act_bits: actBits,
+    weight_bits: 9,
+    bitops,
+    bitops_vs_static_b: 0.8,
+    bitops_vs_static_8bit: 0.3,
+    bitops_vs_seernet: 0.95,
+    profile: 'bundled:bit-serial',
+  });
+  const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null, actBits: number | null = null): SweepPoint => ({
     id,
     bits,
     hbits,
@@ -161,6 +182,7 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
     model: accuracy === null ? null : `points/${id}/model.onnx`,
     report: accuracy === null ? null : `points/${id}/report.json`,
     accuracy,
+    whole_model: actBits === null || cost === null ? null : whole(actBits, cost),
     bavg,
     sparsity: accuracy === null ? null : s,
     costs: cost === null ? [] : [{ backend: 'bit-serial', unit: 'bitops', total: cost }],
@@ -168,10 +190,11 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
     reused: false,
   });
   const points = [
-    point('b4-h2-s0.8', 4, 2, 0.8, 0.9, 2.4, 2.4e7),
-    point('b4-h2-s0.9', 4, 2, 0.9, 0.88, 2.2, 2.2e7),
-    point('b3-h1-s0.8', 3, 1, 0.8, 0.8, 1.4, 2.5e7),
-    point('b3-h1-s0.9', 3, 1, 0.9, 0.85, 1.6, 1.5e7),
+    // The whole model's activation bits rank the points otherwise than the gated layers' B_avg.
+    point('b4-h2-s0.8', 4, 2, 0.8, 0.9, 2.4, 2.4e7, 5.0),
+    point('b4-h2-s0.9', 4, 2, 0.9, 0.88, 2.2, 2.2e7, 4.9),
+    point('b3-h1-s0.8', 3, 1, 0.8, 0.8, 1.4, 2.5e7, 4.95),
+    point('b3-h1-s0.9', 3, 1, 0.9, 0.85, 1.6, 1.5e7, 4.6),
     point('b3-h2-s0.8', 3, 2, 0.8, null, null, null),
   ];
   const sweep: SweepResult = {
@@ -190,7 +213,9 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
 
   it('loads without errors and draws the complete points and each frontier', async () => {
     expect(schemaErrors('sweep', sweep)).toEqual([]);
-    // b3-h1-s0.8 (0.80 at 1.4) is cheapest; b3-h1-s0.9 beats it at 1.6; b4-h2-s0.9 and b4-h2-s0.8 follow.
+    // Whole model: b3-h1-s0.9 (0.85 at 4.6 bits) is cheapest, b4-h2-s0.9 and b4-h2-s0.8 beat it; b3-h1-s0.8 is dominated.
+    expect(sweep.frontier.act_bits).toEqual(['b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
+    // Gated layers only: b3-h1-s0.8 (0.80 at 1.4) is cheapest; b3-h1-s0.9 beats it at 1.6; b4-h2-s0.9 and b4-h2-s0.8 follow.
     expect(sweep.frontier.bavg).toEqual(['b3-h1-s0.8', 'b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
     expect(sweep.frontier['bit-serial']).toEqual(['b3-h1-s0.9', 'b4-h2-s0.9', 'b4-h2-s0.8']);
     const tmp = await tempDir();
@@ -205,11 +230,14 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
       page.on('requestfailed', (r) => problems.push(r.url()));
       await page.goto(pathToFileURL(file).href);
       expect(problems).toEqual([]);
+      expect(await page.locator('svg[data-chart="accuracy-vs-act-bits"] circle.point').count()).toBe(4);
+      expect(await page.locator('svg[data-chart="accuracy-vs-act-bits"] circle.on-frontier').count()).toBe(3);
+      expect(await page.locator('section').first().getAttribute('id')).toBe('accuracy-vs-act-bits');
       expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.point').count()).toBe(4);
       expect(await page.locator('svg[data-chart="accuracy-vs-bavg"] circle.on-frontier').count()).toBe(4);
       expect(await page.locator('svg[data-chart="accuracy-vs-cost:bit-serial"] circle.point').count()).toBe(4);
       expect(await page.locator('svg[data-chart="accuracy-vs-cost:bit-serial"] circle.on-frontier').count()).toBe(3);
-      expect(await page.locator('svg polyline.frontier').count()).toBe(2);
+      expect(await page.locator('svg polyline.frontier').count()).toBe(3);
       expect(await page.locator('#points tbody tr').count()).toBe(5);
       const shot = await page.screenshot({ fullPage: true });
       expect([...shot.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);

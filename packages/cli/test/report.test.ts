@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportJson } from '../src/report-format.js';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
+import { expectWholeModelFromLayers } from './support/whole-model.js';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
@@ -15,13 +16,51 @@ afterAll(async () => {
 });
 
 describe('pg report on the tiny CNN', () => {
-  it('measures a float model: no gated layers, no B_avg, labelled as such', async () => {
+  it('measures a float model: no gated layers, no B_avg, labelled as such, and still the whole-model figures', async () => {
     const run = await pg(['report', FIXTURES.tiny, '--data', BUNDLED_TEST, '--limit', '200', '--json']);
     expect(run.code, run.stdout).toBe(0);
     const doc = json(run);
     expect(schemaErrors('envelope', doc)).toEqual([]);
     expect(schemaErrors('report', doc.result)).toEqual([]);
-    expect(doc.result).toMatchObject({ samples: 200, bavg: null, act_scale: 'none (float model)' });
+    const r = doc.result as ReportJson;
+    expect(r).toMatchObject({ samples: 200, bavg: null, act_scale: 'none (float model)' });
+    // Every layer float: 16 bits for activations and weights, the same cost as every baseline but the 8-bit one.
+    expect(r.whole_model).toMatchObject({ gated_mac_fraction: 0, act_bits: 16, weight_bits: 16, bitops_vs_static_b: 1, bitops_vs_seernet: 1 });
+    expectWholeModelFromLayers(r);
+    const text = await pg(['report', FIXTURES.tiny, '--data', BUNDLED_TEST, '--limit', '200']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^whole model\s+16\.00 activation bits, 16\.00 weight bits per MAC over all 4 conv\/linear layers/m);
+    expect(text.stdout).toMatch(/^gated layers\s+none: the model has no gated layer, so sparsity and B_avg do not apply$/m);
+    expect(text.stdout).not.toMatch(/^(sparsity|B_avg)\s/m);
+  });
+
+  it('leads with whole-model figures that agree with its per-layer table: a quantized stem reading the signed input, gated layers reading ReLU outputs', async () => {
+    const gated = join(tmp.dir, 'first8.onnx');
+    const conv = await pg(['convert', FIXTURES.tiny, '-o', gated, '--first-layer-bits', '8', '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
+    expect(conv.code, conv.stderr).toBe(0);
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '200', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = json(run).result as ReportJson;
+    expect(schemaErrors('report', r)).toEqual([]);
+    // JSON: accuracy, then the whole model, before the gated layers' figures.
+    const keys = Object.keys(r);
+    expect(keys.indexOf('whole_model')).toBe(keys.indexOf('accuracy') + 1);
+    expect(r.layers.map((l) => [l.op, l.input_signed])).toEqual([['QConv', true], ['PGConv', false], ['PGConv', false], ['Gemm', false]]);
+    expectWholeModelFromLayers(r);
+    const gatedMacs = r.layers.filter((l) => l.gated).reduce((s, l) => s + l.macs, 0);
+    expect(r.whole_model.gated_mac_fraction).toBeGreaterThan(0.5);
+    expect(r.whole_model.gated_mac_fraction).toBeCloseTo(gatedMacs / r.whole_model.macs, 12);
+    // Text: the whole model before the gated layers' figures, which name the share of MACs they cover.
+    const text = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '200']);
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.split('\n');
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    expect(at(/^whole model\s/)).toBeGreaterThan(at(/^accuracy\s/));
+    expect(at(/^BitOps\s+[\d.e+]+ per sample, whole network on the bit-serial model: \d\.\d{3}x static 4-bit, \d\.\d{3}x static 8-bit, \d\.\d{3}x SeerNet-style$/)).toBe(at(/^whole model\s/) + 1);
+    const share = `${(r.whole_model.gated_mac_fraction! * 100).toFixed(1)}%`;
+    expect(text.stdout).toContain(`over gated layers (${share} of MACs)`);
+    expect(at(/^B_avg\s+\d\.\d\d bits over gated layers/)).toBeGreaterThan(at(/^whole model\s/));
+    expect(text.stdout).toMatch(/^\/conv1\/Conv\s+QConv\s+8\s+signed\s/m);
   });
 
   it('warns that an uncalibrated static model gives meaningless figures', async () => {
@@ -87,10 +126,14 @@ describe('pg report --format', () => {
     expect(run.stdout).toMatch(/^### pg report: `.*calibrated\.onnx`$/m);
     expect(run.stdout).toMatch(/^\| accuracy \| \d+\.\d% \|$/m);
     expect(run.stdout).toContain('<details><summary>Per layer (4 layers)</summary>');
-    expect(run.stdout).toMatch(/^\| `\/conv2\/Conv` \| PGConv \| 4\/2 \| 451,584 \| \d+\.\d% \| -?\d+\.\d{3} \|$/m);
+    expect(run.stdout).toMatch(/^\| `\/conv2\/Conv` \| PGConv \| 4\/2 \| unsigned \| 451,584 \| \d+\.\d% \| -?\d+\.\d{3} \|$/m);
+    // The whole model leads the headline table; the gated figures say what they cover.
+    expect(run.stdout).toMatch(/^\| accuracy \| [^\n]+\n\| whole model \| [\d.]+ activation bits, [\d.]+ weight bits per MAC over all 4 conv\/linear layers/m);
+    expect(run.stdout).toMatch(/^\| B_avg \| \d\.\d\d bits over gated layers \(\d+\.\d% of MACs\) \|$/m);
     expect(run.stdout).toMatch(/^\| bit-serial \| bitops \| [\d.e+]+ \| \d\.\d{3}x \| \d\.\d{3}x \| \d\.\d{3}x \|$/m);
-    // The float model has no B_avg: listed in the configurations, never on the frontier.
-    expect(run.stdout).toMatch(/^\| .*tiny-cnn\.onnx \| \d+\.\d% \| - \|$/m);
+    // The float model (16-bit activations everywhere, no B_avg) is listed in the configurations, behind the gated one on the frontier.
+    expect(run.stdout).toMatch(/^\| .*tiny-cnn\.onnx \| \d+\.\d% \| 16\.00 \| [\d.e+]+ \| - \|$/m);
+    expect(run.stdout).toMatch(/^\| ★ .*calibrated\.onnx \| \d+\.\d% \| \d\.\d\d \| [\d.e+]+ \| \d\.\d\d \|$/m);
   });
 
   it('draws decision maps of the chosen layers only, and refuses a layer that has none', async () => {

@@ -5,6 +5,8 @@ import type { SweepResult } from '@pg/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_TEST, BUNDLED_TRAIN, FIXTURES, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
+import { expectWholeModelFromLayers } from './support/whole-model.js';
+import type { ReportJson } from '../src/report-format.js';
 
 describe('pg sweep on the tiny CNN', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -40,21 +42,33 @@ describe('pg sweep on the tiny CNN', () => {
     ]);
     expect(summary.invalid).toEqual([{ bits: 4, hbits: 4 }]);
     expect(summary).toMatchObject({ complete: 2, pending: 0, stopped: null });
+    // pg convert's default: the first layer at 8 bits in every point.
+    expect(summary.settings.first_layer_bits).toBe(8);
     for (const p of summary.points) {
       expect(existsSync(join(dir, p.model!))).toBe(true);
-      const stored = JSON.parse(await readFile(join(dir, p.report!), 'utf8')) as { config: unknown; report: { accuracy: number; bavg: number } };
+      const stored = JSON.parse(await readFile(join(dir, p.report!), 'utf8')) as { config: unknown; report: ReportJson };
       expect(schemaErrors('report', stored.report)).toEqual([]);
       expect(stored.config).toEqual({ bits: 4, hbits: 2, target_sparsity: p.target_sparsity });
       expect(p.accuracy).toBe(stored.report.accuracy);
       expect(p.bavg).toBe(stored.report.bavg);
+      // Every point is priced on the whole model by default (no --cost), and its figures agree with its layers.
+      expect(p.whole_model).toEqual(stored.report.whole_model);
+      expectWholeModelFromLayers(stored.report);
     }
-    // The frontier: the complete points no other point beats on both accuracy and B_avg.
+    // The frontiers: the complete points no other point beats on both accuracy and cost, on the whole model's
+    // activation bits (the default axis) and on the gated layers' B_avg.
     const [a, b] = summary.points;
-    const dominated = (x: typeof a, y: typeof a) => y.bavg! <= x.bavg! && y.accuracy! >= x.accuracy! && (y.bavg! < x.bavg! || y.accuracy! > x.accuracy!);
-    const expected = [a, b].filter((x) => ![a, b].some((y) => y !== x && dominated(x, y))).sort((x, y) => x.bavg! - y.bavg!).map((x) => x.id);
-    expect(summary.frontier.bavg).toEqual(expected);
+    const front = (cost: (p: typeof a) => number) => {
+      const dominated = (x: typeof a, y: typeof a) => cost(y) <= cost(x) && y.accuracy! >= x.accuracy! && (cost(y) < cost(x) || y.accuracy! > x.accuracy!);
+      return [a, b].filter((x) => ![a, b].some((y) => y !== x && dominated(x, y))).sort((x, y) => cost(x) - cost(y)).map((x) => x.id);
+    };
+    expect(summary.frontier.act_bits).toEqual(front((p) => p.whole_model!.act_bits!));
+    expect(summary.frontier.bavg).toEqual(front((p) => p.bavg!));
     const html = await readFile(join(tmp.dir, 'sweep.html'), 'utf8');
-    expect(html.match(/<circle class="point/g)).toHaveLength(2);
+    // Both points on the whole-model chart (first) and on the gated layers' B_avg chart.
+    const charts = html.split('<svg').slice(1);
+    expect(charts.map((c) => /data-chart="([^"]+)"/.exec(c)?.[1])).toEqual(['accuracy-vs-act-bits', 'accuracy-vs-bavg']);
+    for (const c of charts) expect(c.match(/<circle class="point/g)).toHaveLength(2);
   });
 
   it('refuses a folder that holds a sweep without --resume', async () => {
@@ -84,7 +98,10 @@ describe('pg sweep on the tiny CNN', () => {
     expect(s2.points.map((p) => [p.status, p.reused])).toEqual([['complete', true], ['complete', false]]);
     expect(s2.points.map((p) => p.costs.map((c) => c.backend))).toEqual([['bit-serial'], ['bit-serial']]);
     expect(s2.points.every((p) => p.costs[0].total > 0)).toBe(true);
-    expect(Object.keys(s2.frontier).sort()).toEqual(['bavg', 'bit-serial']);
+    expect(Object.keys(s2.frontier)).toEqual(['act_bits', 'bavg', 'bit-serial']);
+    // The kept point is priced again from its stored report: the same whole-model figures, and bit-serial agrees with them.
+    expect(s2.points[0].whole_model).toEqual(before.points[0].whole_model);
+    for (const p of s2.points) expect(p.costs[0].total).toBe(p.whole_model!.bitops);
     expect(s2).toMatchObject({ complete: 2, pending: 0, stopped: null });
     // Same seed, same settings: the re-run point reproduces its first result.
     expect(s2.points[1].accuracy).toBe(before.points[1].accuracy);
@@ -111,6 +128,18 @@ describe('pg sweep on the tiny CNN', () => {
     const run = await sweep('--resume', '--time-budget', '0s');
     expect(run.code, run.stderr).toBe(0);
     expect((await readSummary()).settings).toEqual(summary.settings);
+  });
+
+  it('resumes a sweep written before first_layer_bits was a setting as one with the first layer float', async () => {
+    const summary = await readSummary();
+    const { first_layer_bits: _dropped, ...older } = summary.settings;
+    await writeFile(join(dir, 'sweep.json'), JSON.stringify({ ...summary, settings: older }));
+    const refused = await sweep('--resume');
+    expect(refused.code).toBe(2);
+    expect(json(refused)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/first_layer_bits null → 8/) });
+    const resumed = await sweep('--resume', '--first-layer-bits', 'float');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((json(resumed).result as SweepResult).points.map((p) => p.reused)).toEqual([true, true]);
   });
 
   it('Ctrl-C stops the point being trained: exit 130, sweep.json written with it pending', async () => {

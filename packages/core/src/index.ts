@@ -64,6 +64,7 @@ export {
 export {
   convertModel,
   validateBits,
+  FIRST_LAYER_BITS_DEFAULT,
   pgLayers,
   actScaleMode,
   isPgNode,
@@ -102,9 +103,12 @@ export {
   checkGates,
   gateCostModel,
   layerSensitivity,
+  GATE_FIELDS,
+  COST_GATE_FIELDS,
   type ReportOptions,
   type ReportResult,
   type LayerReport,
+  type WholeModel,
   type OtherOpCount,
   type CostReport,
   type Gate,
@@ -128,4 +132,4 @@ export {
   type RunResult,
   type InputSpec,
 } from './run/index.js';
-export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult } from './sweep/index.js';
+export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult, type SweepPoint } from './sweep/index.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, nativeThreads, nativeUnavailableReason, openDataset, opRegistry, readModel, setNativeThreads, type Dataset, type Model } from '../src/index.js';
+import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, nativeThreads, nativeUnavailableReason, openDataset, opRegistry, readModel, setNativeThreads, type Dataset, type FinetuneCheckpoint, type Model } from '../src/internal.js';
 import { DataParallelGradients } from '../src/train/parallel/data-parallel.js';
 import { shardsOf, shardsOfWorker } from '../src/train/parallel/shards.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
@@ -68,6 +68,17 @@ describe('data-parallel finetune', () => {
     expect(trained(c.model, names)).not.toEqual(trained(a.model, names));
   });
 
+  it('resumed with distillation on two workers, ends with the uninterrupted run\'s model: workers distill from the float model given, not from the checkpoint\'s weights', async () => {
+    const run = { ...opts, maxSteps: 4, distill: true, workers: 2 };
+    let saved: FinetuneCheckpoint | undefined;
+    const whole = await finetune(gated, train, { ...run, checkpointEvery: 2 }, { onCheckpoint: async (c) => void (saved ??= c) });
+    expect(saved?.position.step).toBe(2);
+    const resumed = await finetune(gated, train, run, { resume: saved });
+    expect(resumed.result.resumed_from_step).toBe(2);
+    expect(trained(resumed.model, resumed.result.trained)).toEqual(trained(whole.model, whole.result.trained));
+    expect(resumed.result.final_loss).toBe(whole.result.final_loss);
+  });
+
   it('stops when aborted, and the worker threads end', async () => {
     const ctrl = new AbortController();
     const { result } = await finetune(gated, train, { ...opts, maxSteps: 50, workers: 2 }, { signal: ctrl.signal, onProgress: (p) => p.step === 2 && ctrl.abort() });
@@ -86,7 +97,6 @@ describe('data-parallel finetune', () => {
         main: { exec, vars: [v], thresholds: [] },
         params: [thr],
         thresholds: [],
-        distill: false,
         spec: { inputName: gated.graph.inputs[0].name, outputName: gated.graph.outputs[0].name, numClasses: 10, penalty: 0, gateTarget: 0, sparsityWeight: 0, settings: {} },
         options: { workers: 2, shards: 2 },
         batchSize: 4,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { upgradeOpset } from '../src/graph/passes/upgrade-opset.js';
-import { Executor, OnnxRuntimeBackend, convertModel, initBackend, maxRelativeDifference, opRegistry, type ConstTensor, type HostTensor, type Model, type Node } from '../src/index.js';
+import { Executor, OnnxRuntimeBackend, convertModel, initBackend, maxRelativeDifference, opRegistry, type ConstTensor, type HostTensor, type Model, type Node } from '../src/internal.js';
 import { buildModel, float, int, int64s, ints, node, sineTensor, valueInfo } from './support/model-builder.js';
 
 // The forms of pg's ops that are new in opsets 18 to 21, which Debian's conformance data (opset <= 17) does

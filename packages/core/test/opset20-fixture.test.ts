@@ -19,7 +19,7 @@ import {
   type HostTensor,
   type Model,
   type RunBackend,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { FMNIST_NORM, fixtureModel, hasFixture } from './fixtures.js';
 
 // The bundled ResNet at opset 20 (fixtures/make_opset20.py: ReduceMean and Pad with axes inputs, Split's

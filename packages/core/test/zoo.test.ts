@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FINETUNE_DEFAULTS,
+  FIRST_LAYER_BITS_DEFAULT,
   convertModel,
   finetune,
   initBackend,
@@ -15,11 +16,13 @@ import {
   reportModel,
   runModel,
   writeModel,
+  type Batch,
   type Dataset,
   type HostTensor,
   type Model,
   type Node,
 } from '../src/internal.js';
+import { runOrtGates, runPgGates } from './support/gate-runs.js';
 
 // The models users bring: torchvision's classifiers with random weights, exported by PyTorch at
 // opsets 9 to 17 by fixtures/zoo/make_zoo.py into a cache (too large to commit). For each one: pg runs the
@@ -51,7 +54,10 @@ function zooModels(): ZooEntry[] | undefined {
 const TOLERANCE = 1e-4;
 /** Samples run through both runtimes (the data file holds 4). */
 const SAMPLES = 2;
-const BITS = { bits: 4, hbits: 2, wbits: 8, actScale: 'static' } as const;
+/** pg convert's defaults: 4/2 bits, 8-bit weights, static scales, the first layer at 8 bits. */
+const BITS = { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: FIRST_LAYER_BITS_DEFAULT } as const;
+/** End to end, logits: the float layers (classifier, average pools) round in each runtime's order. */
+const GATED_TOLERANCE = 1e-5;
 
 const models = zooModels();
 const plainAgreement = new Map<string, number>();
@@ -90,11 +96,12 @@ if (models === undefined || models.length === 0) {
       let model: Model;
       let data: Dataset;
       let feeds: Record<string, HostTensor>;
+      let batch: Batch;
 
       beforeAll(async () => {
         model = await readModel(join(ZOO, entry.file));
         data = await openDataset(join(ZOO, entry.data));
-        const batch = [...data.batches(SAMPLES, { limit: SAMPLES })][0];
+        batch = [...data.batches(SAMPLES, { limit: SAMPLES })][0];
         feeds = { [model.graph.inputs[0].name]: { dtype: 'float32', shape: batch.shape, data: batch.x } };
       });
 
@@ -111,7 +118,7 @@ if (models === undefined || models.length === 0) {
         expect(maxRelativeDifference(ours, theirs)).toBeLessThanOrEqual(TOLERANCE);
       });
 
-      it('converts with the default placement to a gated model that ONNX Runtime runs like pg', async () => {
+      it('converts with the defaults to a gated model that ONNX Runtime runs like pg, every gate decision alike', async () => {
         // `pg convert` without --data: static scales at their start value (calibrating them layer by layer
         // costs more than the rest of this file; bench and the bundled-model tests cover calibration).
         const converted = convertModel(model, BITS);
@@ -139,12 +146,33 @@ if (models === undefined || models.length === 0) {
           expect.soft(d, `${layer.opType} ${layer.name}`).toBeLessThanOrEqual(TOLERANCE);
           worst = Math.max(worst, d);
         }
-        const ours = await logits(gated, 'wasm');
-        const theirs = await logits(gated, 'onnxruntime');
-        const whole = maxRelativeDifference(ours, theirs);
-        console.log(`zoo ${entry.name}: plain ${plainAgreement.get(entry.name)?.toExponential(2)}, gated layers worst ${worst.toExponential(2)} (${layers.length} layers), gated whole model ${whole.toExponential(2)}`);
+        // End to end, with the first layer quantized (the default): every gate decision is the same in both
+        // runtimes. The path from the input to a gate is integer accumulations and elementwise ops, except
+        // where a model sums floats in front of a gate (average pooling, a squeeze-excitation's mean): there a
+        // gate's input can differ in the last bit, and no decision did.
+        const ours = runPgGates(gated, batch);
+        const theirs = await runOrtGates(gated, join(tmp, `${entry.name}.gates.onnx`), batch);
+        let decisions = 0;
+        let differing = 0;
+        let inputsDiffering = 0;
+        for (const [layer, mask] of theirs.gates) {
+          const mine = ours.gates.get(layer)!;
+          decisions += mask.length;
+          for (let i = 0; i < mask.length; i++) if (mask[i] !== mine[i]) differing++;
+          const a = theirs.inputs.get(layer)!.data;
+          const b = ours.inputs.get(layer)!.data;
+          for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) inputsDiffering++;
+        }
+        const whole = maxRelativeDifference(ours.output, theirs.output);
+        console.log(
+          `zoo ${entry.name}: plain ${plainAgreement.get(entry.name)?.toExponential(2)}, gated layers worst ${worst.toExponential(2)} (${layers.length} layers), ` +
+            `gated whole model ${whole.toExponential(2)}, ${differing} of ${decisions} gate decisions differ, ${inputsDiffering} gated-layer input values differ`,
+        );
+        expect(decisions).toBeGreaterThan(0);
+        expect(differing).toBe(0);
+        expect(whole).toBeLessThanOrEqual(GATED_TOLERANCE);
         // and the gating changed something: the gated model is not the float one
-        expect(maxRelativeDifference(ours, await logits(model, 'wasm'))).toBeGreaterThan(TOLERANCE);
+        expect(maxRelativeDifference(ours.output, await logits(model, 'wasm'))).toBeGreaterThan(TOLERANCE);
       });
 
       it('fine-tunes thresholds and weights (gradients through every op) and reports', async () => {

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core/internal';
+import { constTensor, convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportFormat, tensorFilePath } from '../src/index.js';
+import { exportFormat, tensorFilePath, type HwLinearLayer } from '../src/index.js';
 import { HwDescription, evaluateLayer } from './support/integer-evaluator.js';
 import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
@@ -13,20 +13,39 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number }[] = [
+/** A Gemm layer's weights and alpha both negated: the same function, with alpha < 0. */
+function negateAlpha(model: Model, layer: string): Model {
+  const node = model.graph.nodes.find((n) => n.name === layer)!;
+  const w = model.graph.initializers.get(node.inputs[1])!;
+  const initializers = new Map(model.graph.initializers);
+  initializers.set(w.name, constTensor(w.name, 'float32', w.dims.slice(), Float32Array.from(w.data() as Float32Array, (v) => -v)));
+  const alpha = node.attributes.alpha!;
+  const nodes = model.graph.nodes.map((n) => (n === node && alpha.type === 'float' ? { ...n, attributes: { ...n.attributes, alpha: { ...alpha, value: -alpha.value } } } : n));
+  return { ...model, graph: { ...model.graph, nodes, initializers } };
+}
+
+/** pg's float32 accumulator unit from the file's fields: c = f32(f32(f32(s_x/n) f32(s_w/n_w)) |alpha|) (docs/hw-json.md). */
+const unitFloat32 = (layer: HwLinearLayer): number =>
+  Math.fround(Math.fround(Math.fround(layer.activation.scale / layer.activation.levels) * Math.fround(layer.weights.scale / layer.weights.levels)) * Math.abs(layer.alpha ?? 1));
+
+const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number; finetuneSteps?: number; label?: string; edit?: (m: Model) => Model }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'], batch: 32 }, // two gated convs and a gated Gemm
   { name: 'resnet-fmnist', include: [], batch: 16 }, // three gated convs, five QConv (incl. 1x1 stride-2 shortcuts)
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8 }, // and the stem as an 8/8-bit QConv on the signed input
+  // gated Gemms with alpha, beta, transA (a Transpose), a scalar and a [1, N] C, fine-tuned 3 steps; and with a negative alpha
+  { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3 },
+  { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3, label: 'gemm-attrs-negative-alpha', edit: (m) => negateAlpha(m, '/fc2/Gemm') },
 ];
 
 for (const c of cases) {
-  const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
-  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated, static scale)${fixtureSkipNote(c.name)}`, () => {
+  const stem = c.label ?? `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
+  describe.skipIf(!hasFixture(c.name))(`hw-json of ${stem} (calibrated${c.finetuneSteps ? `, fine-tuned ${c.finetuneSteps} steps` : ''}, static scale)${fixtureSkipNote(c.name)}`, () => {
     let gated: Model;
     let hw: HwDescription;
     let batch: Batch;
     beforeAll(async () => {
-      gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits });
+      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, finetuneSteps: c.finetuneSteps });
+      gated = c.edit ? c.edit(calibrated) : calibrated;
       const out = join(dir, `${stem}.json`);
       const result = await exportFormat('hw-json').export(gated, { output: out });
       expect(result.files.map((f) => [f.path, f.role])).toEqual([
@@ -87,8 +106,7 @@ for (const c of cases) {
           expect(open).toBeLessThan(mask.length * 0.5);
           // The prediction from the integer accumulator is pg's prediction, bit for bit, with c computed from
           // the file's scales and levels in float32 (the op order in docs/hw-json.md).
-          const a = layer.activation;
-          const unit = Math.fround(Math.fround(a.scale / a.levels) * Math.fround(layer.weights.scale / layer.weights.levels));
+          const unit = unitFloat32(layer);
           const predicted = Float32Array.from(r.accHb, (acc, i) => Math.fround(Math.fround(acc * unit) + Math.fround(bias?.[Math.floor(i / spatial) % channels] ?? 0)));
           const pgPrediction = ours.predictions.get(node.name)!.data;
           expect(predicted.every((v, i) => v === pgPrediction[i])).toBe(true);
@@ -107,7 +125,7 @@ for (const c of cases) {
         expect(worst).toBeLessThanOrEqual(layer.accumulator.scale * 0.5 * (1 + 1e-9));
         // pg's output itself, bit for bit, from the integer accumulators and c = f32(f32(s_x/n) f32(s_w/n_w)):
         // gated Y = P + M f32(acc_lb c) with P = f32(f32(acc_hb c) + b); quantized Y = f32(f32(acc c) + b).
-        const unit = Math.fround(Math.fround(layer.activation.scale / layer.activation.levels) * Math.fround(layer.weights.scale / layer.weights.levels));
+        const unit = unitFloat32(layer);
         const outBias = layer.bias ? hw.tensor(layer.bias.float) : undefined;
         const outSpatial = r.accLb.length / batch.shape[0] / layer.output_shape[0];
         const y32 = Float32Array.from(r.accLb, (lb, i) => {

@@ -72,21 +72,24 @@ function layerModel(exported: Model, layer: { input: string; output: string; nam
   return { model: { ...exported, graph }, gate: l.gate, prediction: l.prediction, threshold: l.threshold };
 }
 
-const cases: { name: string; include: string[]; firstLayerBits?: number }[] = [
+const cases: { name: string; include: string[]; firstLayerBits?: number; stemOp?: string; finetuneSteps?: number }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'] }, // the classifier gated too: covers PGGemm
   { name: 'resnet-fmnist', include: [] }, // QConv layers, residual adds
-  { name: 'resnet-fmnist', include: [], firstLayerBits: 8 }, // the stem quantized: integer from the input to every gate
+  { name: 'resnet-fmnist', include: [], firstLayerBits: 8, stemOp: 'QConv' }, // the stem quantized: integer from the input to every gate
+  // Gemm layers with alpha, beta, transA (a Transpose in front), a scalar and a [1, N] C, the classifier gated too,
+  // fine-tuned 3 steps
+  { name: 'gemm-attrs', include: ['/fc3/Gemm'], firstLayerBits: 8, finetuneSteps: 3 },
 ];
 
 for (const c of cases) {
   const label = `${c.name}${c.firstLayerBits ? `, first layer at ${c.firstLayerBits} bits` : ''}`;
   const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
-  describe.skipIf(!hasFixture(c.name))(`onnx export of ${label} (calibrated, static scale)${fixtureSkipNote(c.name)}`, () => {
+  describe.skipIf(!hasFixture(c.name))(`onnx export of ${label} (calibrated${c.finetuneSteps ? `, fine-tuned ${c.finetuneSteps} steps` : ''}, static scale)${fixtureSkipNote(c.name)}`, () => {
     let gated: Model;
     let exported: Model;
     beforeAll(async () => {
-      gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits });
-      if (c.firstLayerBits) expect(gated.graph.nodes[0].opType).toBe('QConv');
+      gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, finetuneSteps: c.finetuneSteps });
+      if (c.stemOp) expect(gated.graph.nodes[0].opType).toBe(c.stemOp);
       const result = await exportFormat('onnx').export(gated, { output: join(dir, `${stem}.onnx`) });
       expect(result.files.map((f) => f.role)).toEqual(['model']);
       exported = await readModel(result.files[0].path);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runBackend, writeModel, type Batch, type HostTensor, type Model } from '@pg/core';
+import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runBackend, writeModel, type Batch, type HostTensor, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toStandardOnnx } from '../src/index.js';
 import { calibratedGatedModel, FMNIST_NORM, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';

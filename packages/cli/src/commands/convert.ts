@@ -12,7 +12,7 @@ import {
 } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
 import { bitsFlags, placementFlags } from '../conversion-flags.js';
-import { inHelpGroup, numberFlag, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
+import { firstLayerBitsOption, inHelpGroup, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
 import { describePreprocess, openDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
 import { renderConvert } from '../render/convert.js';
@@ -27,7 +27,7 @@ export interface ConvertJson {
   bits: number;
   hbits: number;
   wbits: number;
-  /** Bits of the first layer (activations and weights) when --first-layer-bits quantizes it; null: kept float. */
+  /** Bits of the first layer (activations and weights) when quantized (the default); null: kept float (--first-layer-bits float). */
   first_layer_bits: number | null;
   act_scale: ActScaleMode;
   /** Whether static activation scales were calibrated from --data (otherwise finetune calibrates them). */
@@ -40,7 +40,7 @@ export interface ConvertJson {
 export default class Convert extends BaseCommand<typeof Convert> {
   static override summary = 'Insert precision-gating layers into an ONNX model.';
 
-  static override description = `Finds the layers to gate: Conv and Gemm layers whose output feeds a ReLU-like activation (possibly through BatchNormalization). The first layer and the classifier stay float unless named with --include (or, for the first layer, quantized with --first-layer-bits). Each gated layer becomes a PGConv/PGGemm node that predicts its outputs from the top --hbits of a --bits-bit activation and adds the low bits only where the prediction passes a learned per-channel threshold. Layers between gated ones are quantized statically (QConv/QGemm). Thresholds start at 0; run 'pg finetune' to train them.
+  static override description = `Finds the layers to gate: Conv and Gemm layers whose output feeds a ReLU-like activation (possibly through BatchNormalization). The classifier stays float unless named with --include; the first layer is quantized statically at --first-layer-bits (8 by default, so every runtime takes the same gate decisions), or kept float with --first-layer-bits float. Each gated layer becomes a PGConv/PGGemm node that predicts its outputs from the top --hbits of a --bits-bit activation and adds the low bits only where the prediction passes a learned per-channel threshold. Layers between gated ones are quantized statically (QConv/QGemm). Thresholds start at 0; run 'pg finetune' to train them.
 
 With --act-scale static (the default, what integer hardware needs) activation scales are fixed per layer; --data calibrates them now, otherwise 'pg finetune' does. --act-scale dynamic uses the paper's per-sample max.
 
@@ -68,10 +68,6 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
   static override flags = {
     ...outputFlags,
     ...bitsFlags,
-    'first-layer-bits': numberFlag({ integer: true })({
-      helpValue: 'N',
-      summary: 'Quantize the first layer statically at N bits (activations and weights) instead of keeping it float, so the whole path to every gate is integer-exact (2-16; 8 is a good choice).',
-    }),
     ...placementFlags,
     ...inHelpGroup('DATA', optionalDataFlags),
     ...calibrationFlags,
@@ -80,7 +76,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
   public async run(): Promise<ConvertJson> {
     const { args, flags } = this;
     const bits = { bits: flags.bits, hbits: flags.hbits, wbits: flags.wbits };
-    const firstLayerBits = flags['first-layer-bits'];
+    const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
     validateBits({ ...bits, firstLayerBits });
     requireDataFor(flags);
     const actScale = flags['act-scale'];

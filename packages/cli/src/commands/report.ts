@@ -1,24 +1,24 @@
 import { Args, Flags } from '@oclif/core';
-import { checkFiniteWeights, checkGates, gateCostModel, layerSensitivity, parseGate, readModel, reportModel, UsageError, writeFileAtomic } from '@pg/core';
-import { COST_MODELS, costReport, selectProfiles } from '@pg/exporters';
+import { checkFiniteWeights, checkGates, COST_GATE_FIELDS, GATE_FIELDS, gateCostModel, layerSensitivity, parseGate, readModel, reportModel, UsageError, writeFileAtomic } from '@pg/core';
+import { COST_MODELS, reportPricing, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
 import { GATE_FAILED_STATUS, type SuccessEnvelope } from '../envelope.js';
 import { costFlags } from '../cost-flags.js';
 import { countFlag, inHelpGroup, nameListFlag, numberFlag, requiredDataFlags } from '../flags.js';
 import { describePreprocess, openDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
-import { formatReport, REPORT_FORMATS, type ComparedModel, type ReportJson } from '../report-format.js';
+import { formatReport, pricedReport, REPORT_FORMATS, type ComparedModel, type ReportJson } from '../report-format.js';
 import { renderFailedGates } from '../render/report-extras.js';
 
 /** Decision maps drawn by --format html when --decision-maps is not given: enough to see the pattern, small file. */
 const HTML_DECISION_MAPS = 4;
 
 export default class Report extends BaseCommand<typeof Report> {
-  static override summary = 'Measure accuracy, sparsity and average bitwidth of a gated model on data.';
+  static override summary = "Measure a model's accuracy and whole-model cost on data, and its gated layers' sparsity and average bitwidth.";
 
-  static override description = `Runs the model over the data set and reports its accuracy (and, with --baseline, the baseline's accuracy and the drop), the sparsity of the gated layers (the fraction of output elements that kept their low-precision value, also weighted by the MACs each update costs), the average bitwidth B_avg = B_hb + (1 − Sp)·B_lb, the compute reduction B / B_avg, and which activation scale (static or dynamic) the model uses. Per layer: op, bits, MACs and outputs per sample, the fraction updated to high precision, and threshold statistics.
+  static override description = `Runs the model over the data set and reports its accuracy (and, with --baseline, the baseline's accuracy and the drop), then the whole network first: activation and weight bits per MAC over every conv/linear layer (signs counted as stored) and its bit-serial BitOps against the same network statically quantized at B and at 8 bits and a SeerNet-style predictor (whole_model); then the gated layers' own figures, labelled with the share of MACs they cover: the sparsity (the fraction of output elements that kept their low-precision value, also weighted by the MACs each update costs) and the average bitwidth B_avg = B_hb + (1 − Sp)·B_lb; and which activation scale (static or dynamic) the model uses. Per layer: op, bits, whether its input is signed, MACs and outputs per sample, the fraction updated to high precision, and threshold statistics.
 
---format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against B_avg with --compare, and decision maps: which output positions of each gated conv layer, and which output units of each gated linear layer, took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
+--format md writes a Markdown report for a pull-request comment, --format html one self-contained HTML file with charts (high-precision fraction and MACs per layer, per-channel threshold histograms, accuracy against the whole model's activation bits with --compare, and decision maps: which output positions of each gated conv layer, and which output units of each gated linear layer, took the update, for the first --decision-maps samples). -o writes the report to a file instead of stdout.
 
 --cost prices the whole network on device models (bit-serial, bit-fusion, gpu, cpu-int8) against the same network statically quantized at B and at 8 bits and a SeerNet-style predictor; --per-layer-sensitivity measures each gated layer alone at full precision and alone at prediction bits; --fail-if turns figures into CI gates (exit 10 when one fails, with the full report still printed).
 
@@ -75,7 +75,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     compare: Flags.string({
       multiple: true,
       helpValue: 'MODEL',
-      summary: 'Also measure these models on the same data and compare accuracy against B_avg (repeat the flag).',
+      summary: "Also measure these models on the same data and compare accuracy against the whole model's activation bits (repeat the flag).",
     }),
 
     ...costFlags,
@@ -87,8 +87,8 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       multiple: true,
       multipleNonGreedy: true,
       helpValue: 'EXPR',
-      summary: "Exit 10 if this condition holds, e.g. 'accuracy_drop>1%' or 'cost.bit-serial.vs_static_8bit>0.5'; repeatable.",
-      description: 'FIELD OP NUMBER with OP one of > >= < <= == !=; a number ending in % is divided by 100. Fields: accuracy, baseline_accuracy, accuracy_drop, sparsity, sparsity_mac_weighted, bavg, compute_reduction, samples, perplexity, baseline_perplexity, perplexity_increase (language models), cost.MODEL.{total,vs_static_b,vs_static_8bit,vs_seernet}. The full report is still printed.',
+      summary: "Exit 10 if this condition holds, e.g. 'accuracy_drop>1%' or 'whole_model.bitops_vs_static_b>0.9'; repeatable.",
+      description: `FIELD OP NUMBER with OP one of > >= < <= == !=; a number ending in % is divided by 100. Fields: ${GATE_FIELDS.join(', ')}, cost.MODEL.{${COST_GATE_FIELDS.join(',')}}. The full report is still printed.`,
     }),
   };
 
@@ -116,6 +116,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     // A cost gate prices its model even when --cost does not name it.
     const costNames = [flags.cost, ...gates.map(gateCostModel)].filter((n): n is string => n !== undefined);
     const profiles = await selectProfiles(costNames.length ? costNames.join(',') : undefined, flags.profile ?? []);
+    const price = await reportPricing(profiles);
     const model = await readModel(args.model);
     const baseline = flags.baseline === undefined ? undefined : await readModel(flags.baseline);
     const compared = await Promise.all((flags.compare ?? []).map(async (path) => ({ path, model: await readModel(path) })));
@@ -123,12 +124,12 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     const { dataset, preprocess } = await openDataFor(model, flags, (m) => this.warn(m));
     this.note(`Evaluating on ${dataset.name}, ${describePreprocess(preprocess)}...`);
     const decisionMaps = flags['decision-maps'] ?? (format === 'html' || flags['decision-layers'] ? HTML_DECISION_MAPS : 0);
-    const result: ReportJson = await reportModel(model, dataset, { batchSize: flags['batch-size'], baseline, limit: flags.limit, decisionMaps, decisionLayers: flags['decision-layers'] });
+    const measured = await reportModel(model, dataset, { batchSize: flags['batch-size'], baseline, limit: flags.limit, decisionMaps, decisionLayers: flags['decision-layers'] });
+    const result = pricedReport(measured, price(measured));
     if (result.act_scale === 'static-uncalibrated') {
       // Scales of 1 clip every activation above 1: the figures describe a model nobody would deploy.
       this.warn(`${args.model} has static activation scales that were never calibrated, so its accuracy is not meaningful. Calibrate them with 'pg finetune', or 'pg convert --data'.`);
     }
-    if (profiles.length) result.costs = profiles.map((p) => costReport(result, p));
     if (flags['per-layer-sensitivity']) {
       result.sensitivity = await layerSensitivity(model, dataset, {
         batchSize: flags['batch-size'],
@@ -142,7 +143,8 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       for (const c of compared) {
         this.note(`Evaluating ${c.path}...`);
         const r = await reportModel(c.model, dataset, { batchSize: flags['batch-size'], limit: flags.limit });
-        figures.push({ model: c.path, accuracy: r.accuracy, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits });
+        const { act_bits, bitops } = price(r).whole_model;
+        figures.push({ model: c.path, accuracy: r.accuracy, act_bits, bitops, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits });
       }
       result.compared = figures;
     }

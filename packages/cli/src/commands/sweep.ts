@@ -8,11 +8,11 @@ import {
   writeFileAtomic,
   type SweepResult,
 } from '@pg/core';
-import { costReport, selectProfiles } from '@pg/exporters';
+import { reportPricing, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
 import { bitsFlags } from '../conversion-flags.js';
 import { costFlags } from '../cost-flags.js';
-import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
+import { countFlag, durationFlag, evalDataFlags, firstLayerBitsOption, inHelpGroup, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
 import { renderSweep } from '../render/sweep.js';
@@ -30,7 +30,7 @@ export interface SweepJson extends SweepResult {
 export default class Sweep extends BaseCommand<typeof Sweep> {
   static override summary = 'Convert, fine-tune and report a model over a grid of bits, hbits and target sparsity.';
 
-  static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, B_avg, sparsity and costs, and the Pareto frontier of accuracy against B_avg (and against each --cost model).
+  static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, whole-model figures (activation bits per MAC over every conv/linear layer, bit-serial BitOps), the gated layers' B_avg and sparsity, and costs, and the Pareto frontier of accuracy against the whole model's activation bits (and against B_avg and each --cost model).
 
 Every point is fine-tuned with the TRAINING flags, which mean what they mean for 'pg finetune', and measured on --eval-data (without it, on --data, with a warning); --batch-size is also the batch of that measurement.
 
@@ -57,7 +57,7 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     'out-dir': Flags.string({ required: true, helpValue: 'DIR', summary: 'Folder of the sweep: sweep.json and points/<id>/{model.onnx,report.json}.' }),
     resume: Flags.boolean({ default: false, summary: 'Continue the sweep in --out-dir, keeping its complete points.' }),
     'time-budget': durationFlag({ helpValue: 'DURATION', summary: 'Stop between points before exceeding this wall time (e.g. 90s, 30m, 1h30m).' }),
-    html: Flags.string({ helpValue: 'FILE', summary: 'Also write an HTML page: accuracy against B_avg and each cost, frontiers drawn.' }),
+    html: Flags.string({ helpValue: 'FILE', summary: "Also write an HTML page: accuracy against the whole model's activation bits, B_avg and each cost, frontiers drawn." }),
     ...inHelpGroup('GRID', {
       ...bitsFlags,
       bits: numberListFlag({ helpValue: 'B', default: [4], summary: 'Activation bits of the grid (comma-separated).' }),
@@ -81,8 +81,10 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
       if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
     }
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
-    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits });
+    const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
+    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits, firstLayerBits });
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
+    const price = await reportPricing(profiles);
     const model = await readModel(args.model);
     const warn = (m: string): void => void this.warn(m);
     const train = await openDataFor(model, flags, warn);
@@ -104,13 +106,14 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
           modelPath: args.model,
           wbits: flags.wbits,
           actScale: flags['act-scale'],
+          firstLayerBits,
           // keep-best needs held-out evaluation during training; a point is measured after it instead.
           finetune: { ...trainingOptions(flags), keepBest: false },
           report: { batchSize: flags['batch-size'], limit: flags['eval-limit'] },
           resume: flags.resume,
           timeBudgetMs: flags['time-budget'],
           preprocess: fromFlags ? train.preprocess : undefined,
-          costs: profiles.length ? (report) => profiles.map((p) => costReport(report, p)) : undefined,
+          price,
         },
         {
           signal: interrupt.signal,
@@ -118,7 +121,7 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
             const tag = `[${e.index + 1}/${e.total}] ${e.point.id}`;
             if (e.kind === 'reused') this.note(`${tag}: complete in ${flags['out-dir']}, kept`);
             else if (e.kind === 'start') this.note(`${tag}: converting, fine-tuning, measuring...`);
-            else if (e.kind === 'done') this.note(`${tag}: accuracy ${percent(e.point.accuracy)}, B_avg ${fixed(e.point.bavg, 2)} (${duration((e.point.seconds ?? 0) * 1000)})`);
+            else if (e.kind === 'done') this.note(`${tag}: accuracy ${percent(e.point.accuracy)}, ${fixed(e.point.whole_model?.act_bits, 2)} activation bits per MAC (whole model), B_avg ${fixed(e.point.bavg, 2)} (gated layers) (${duration((e.point.seconds ?? 0) * 1000)})`);
             else this.note(`${tag}: not started (${interrupt.received ? 'interrupted' : 'time budget reached'})`);
           },
         },

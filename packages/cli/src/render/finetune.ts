@@ -17,7 +17,7 @@ export function renderFinetune(r: FinetuneSummary): string {
     ...(r.skipped_files > 0 ? [`  skipped         ${r.skipped_files} unreadable file(s) (--skip-bad)`] : []),
     `  steps           ${r.steps} (${r.epochs.toFixed(2)} epoch(s)), median ${duration(r.step_ms_median)} a step`,
     `  final loss      ${r.final_loss === null ? 'none (no step)' : r.final_loss.toFixed(4)}`,
-    `  final sparsity  ${r.final_sparsity === null ? 'none (no step)' : `${r.final_sparsity.toFixed(3)} (last batch)`}`,
+    `  final sparsity  ${r.final_sparsity === null ? 'none (no step)' : `${r.final_sparsity.toFixed(3)} (gated layers, last batch)`}`,
     `  act scale       ${r.act_scale}`,
     `  calibrated      ${calibrated.length === 0 ? 'nothing' : calibrated.join(' and ')}`,
     `  trained         ${r.trained.length} tensor(s)`,
@@ -26,7 +26,7 @@ export function renderFinetune(r: FinetuneSummary): string {
     ...(r.stopped === 'completed' ? [] : [`  stopped         by the ${r.stopped === 'time-budget' ? 'time budget' : 'interruption'}`]),
     ...(r.resumed_from_step > 0 ? [`  resumed         from step ${r.resumed_from_step}`] : []),
     ...r.evaluations.map(
-      (e) => `  evaluation      step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)}${e.meets_target ? '' : ' (below the target)'}`,
+      (e) => `  evaluation      step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)} (gated layers)${e.meets_target ? '' : ', below the target'}`,
     ),
     ...(r.kept.from === 'best' ? [`  kept            the best evaluation's model (step ${r.kept.step})`] : []),
     ...(r.checkpoint === null ? [] : [`  checkpoint      ${r.checkpoint}`]),

@@ -2,15 +2,20 @@ import type { ReportResult } from '@pg/core';
 import { escapeHtml } from './html/escape.js';
 import { htmlTable, page, summaryTable, type PageSection } from './html/page.js';
 import { heatmap, histogram, horizontalBars, scatter, type Point } from './html/svg-charts.js';
-import { bitsOf, layerCells, reportSummaryRows } from './report.js';
+import { bitsOf, gatedScope, layerCells, ratio, reportSummaryRows, type PricedReport } from './report.js';
 import { count, fixed, magnitude, percent } from './table.js';
 
-/** One configuration in the accuracy-against-B_avg chart (a compared model or a sweep point). */
+/** One configuration in the accuracy chart (a compared model or a sweep point). */
 export interface AccuracyPoint {
   label: string;
   accuracy: number;
+  /** The whole model's activation bits per MAC: the chart's axis. */
+  act_bits: number | null;
+  /** The whole model's bit-serial BitOps per sample. */
+  bitops: number | null;
+  /** B_avg of the gated layers only, listed beside. */
   bavg: number | null;
-  /** On the Pareto frontier of accuracy against B_avg. */
+  /** On the Pareto frontier of accuracy against the whole model's activation bits. */
   frontier: boolean;
   /** The model this report is about. */
   current?: boolean;
@@ -19,8 +24,8 @@ export interface AccuracyPoint {
 /** Bins of the per-channel threshold histograms. */
 export const THRESHOLD_BINS = 12;
 
-/** The HTML report of one model: summary, per-layer table and charts, and the comparison when given. */
-export function renderReportHtml(r: ReportResult, configurations: readonly AccuracyPoint[] = []): string {
+/** The HTML report of one model: summary (whole model first), per-layer table and charts, and the comparison when given. */
+export function renderReportHtml(r: PricedReport, configurations: readonly AccuracyPoint[] = []): string {
   const sections: PageSection[] = [
     { id: 'summary', title: 'Summary', html: summaryTable(reportSummaryRows(r)) },
     { id: 'layers', title: 'Layers', html: layerTable(r) },
@@ -31,7 +36,7 @@ export function renderReportHtml(r: ReportResult, configurations: readonly Accur
       id: 'high-precision',
       title: 'High-precision fraction per gated layer',
       html:
-        '<p class="note">Fraction of each layer\'s outputs that took the low-bit update (1 − the layer\'s sparsity), over the data set.</p>' +
+        `<p class="note">Fraction of each layer's outputs that took the low-bit update (1 − the layer's sparsity), over the data set; the ${escapeHtml(gatedScope(r))}.</p>` +
         horizontalBars(
           'high-precision-fraction',
           gated.map((l) => ({ label: l.name, value: l.high_precision_fraction ?? 0, text: percent(l.high_precision_fraction) })),
@@ -122,35 +127,39 @@ function sensitivitySection(r: ReportResult): PageSection {
   };
 }
 
-const ratio = (v: number): string => `${v.toFixed(3)}x`;
-
 function layerTable(r: ReportResult): string {
   return htmlTable(
-    ['layer', 'op', 'bits', 'MACs', 'outputs', 'high-prec', 'Δ min', 'Δ mean', 'Δ max'],
+    ['layer', 'op', 'bits', 'input', 'MACs', 'outputs', 'high-prec', 'Δ min', 'Δ mean', 'Δ max'],
     r.layers.map(layerCells),
-    [false, false, true, true, true, true, true, true, true],
+    [false, false, true, false, true, true, true, true, true, true],
   );
 }
 
-/** Accuracy against B_avg for several configurations, with the Pareto frontier drawn. */
+/** The accuracy scatter's y axis. */
+export const accuracyFormat = (v: number): string => `${(v * 100).toFixed(1)}%`;
+
+/**
+ * Accuracy against the whole model's activation bits for several configurations, with the Pareto frontier
+ * drawn; the table lists the whole model's BitOps and the gated layers' B_avg beside.
+ */
 export function accuracySection(configurations: readonly AccuracyPoint[]): PageSection {
   const points: Point[] = configurations
-    .filter((c): c is AccuracyPoint & { bavg: number } => c.bavg !== null)
-    .map((c) => ({ x: c.bavg, y: c.accuracy, label: c.label, frontier: c.frontier, current: c.current }));
+    .filter((c): c is AccuracyPoint & { act_bits: number } => c.act_bits !== null)
+    .map((c) => ({ x: c.act_bits, y: c.accuracy, label: c.label, frontier: c.frontier, current: c.current }));
   const missing = configurations.length - points.length;
   const html =
-    '<p class="note">Each point is one configuration; the line joins the Pareto frontier (no other configuration is both more accurate and cheaper).' +
-    (missing > 0 ? ` ${missing} configuration(s) without gated layers have no B_avg and are not drawn.` : '') +
+    '<p class="note">Each point is one configuration at its activation bits per MAC over the whole model (every conv/linear layer, signs counted); the line joins the Pareto frontier (no other configuration is both more accurate and cheaper). B_avg covers the gated layers only.' +
+    (missing > 0 ? ` ${missing} configuration(s) without conv/linear layers are not drawn.` : '') +
     '</p>' +
     (points.length > 0
-      ? scatter('accuracy-vs-bavg', points, { caption: 'Accuracy against B_avg', xLabel: 'B_avg (bits)', yLabel: 'accuracy', yFormat: (v) => `${(v * 100).toFixed(1)}%` })
+      ? scatter('accuracy-vs-act-bits', points, { caption: 'Accuracy against whole-model activation bits', xLabel: 'activation bits per MAC (whole model)', yLabel: 'accuracy', yFormat: accuracyFormat })
       : '') +
     htmlTable(
-      ['configuration', 'accuracy', 'B_avg', 'frontier'],
-      configurations.map((c) => [c.label, percent(c.accuracy), fixed(c.bavg, 2), c.frontier ? 'yes' : '']),
-      [false, true, true, false],
+      ['configuration', 'accuracy', 'act bits (whole model)', 'BitOps (whole model)', 'B_avg (gated layers)', 'frontier'],
+      configurations.map((c) => [c.label, percent(c.accuracy), fixed(c.act_bits, 2), magnitude(c.bitops), fixed(c.bavg, 2), c.frontier ? 'yes' : '']),
+      [false, true, true, true, true, false],
     );
-  return { id: 'accuracy-vs-bavg', title: 'Accuracy against B_avg', html };
+  return { id: 'accuracy-vs-act-bits', title: 'Accuracy against whole-model activation bits', html };
 }
 
 /** A linear layer's strip: 4 px per output unit (at least the conv maps' 112 px, at most 448 px wide). */

@@ -1,7 +1,6 @@
-import type { ReportResult } from '@pg/core';
 import type { AccuracyPoint } from './report-html.js';
-import { bitsOf, reportSummaryRows } from './report.js';
-import { count, fixed, percent } from './table.js';
+import { bitsOf, inputSign, ratio, reportSummaryRows, type PricedReport } from './report.js';
+import { count, fixed, magnitude, percent } from './table.js';
 
 /** A cell's text: pipes and line breaks would break the table. */
 function cell(text: string): string {
@@ -16,31 +15,31 @@ export function markdownTable(headers: readonly string[], rows: readonly string[
 }
 
 /**
- * The report as a pull-request comment: the headline table in view, the per-layer table folded
- * (GitHub renders <details>), and the comparison when several configurations were measured.
+ * The report as a pull-request comment: the headline table in view (whole model first), the per-layer table
+ * folded (GitHub renders <details>), and the comparison when several configurations were measured.
  */
-export function renderReportMarkdown(r: ReportResult, configurations: readonly AccuracyPoint[] = []): string {
+export function renderReportMarkdown(r: PricedReport, configurations: readonly AccuracyPoint[] = []): string {
   const parts: string[] = [`### pg report: \`${r.model.replace(/`/g, "'")}\``, '', markdownTable(['', ''], reportSummaryRows(r))];
   if (configurations.length > 1) {
     parts.push(
       '',
-      '**Configurations** (★ on the Pareto frontier of accuracy against B_avg)',
+      '**Configurations** (★ on the Pareto frontier of accuracy against the whole model\'s activation bits)',
       '',
       markdownTable(
-        ['configuration', 'accuracy', 'B_avg'],
-        configurations.map((c) => [`${c.frontier ? '★ ' : ''}${c.label}`, percent(c.accuracy), fixed(c.bavg, 2)]),
-        [false, true, true],
+        ['configuration', 'accuracy', 'act bits (whole model)', 'BitOps (whole model)', 'B_avg (gated layers)'],
+        configurations.map((c) => [`${c.frontier ? '★ ' : ''}${c.label}`, percent(c.accuracy), fixed(c.act_bits, 2), magnitude(c.bitops), fixed(c.bavg, 2)]),
+        [false, true, true, true, true],
       ),
     );
   }
   if (r.costs && r.costs.length > 0) {
     parts.push(
       '',
-      '**Cost per sample** (ratio < 1: cheaper than the baseline)',
+      '**Cost per sample, whole network** (ratio < 1: cheaper than the baseline)',
       '',
       markdownTable(
         ['cost model', 'unit', 'total', 'vs static B', 'vs static 8-bit', 'vs SeerNet'],
-        r.costs.map((c) => [c.backend, c.unit, c.total.toPrecision(4), `${c.ratios.vs_static_b.toFixed(3)}x`, `${c.ratios.vs_static_8bit.toFixed(3)}x`, `${c.ratios.vs_seernet.toFixed(3)}x`]),
+        r.costs.map((c) => [c.backend, c.unit, c.total.toPrecision(4), ratio(c.ratios.vs_static_b), ratio(c.ratios.vs_static_8bit), ratio(c.ratios.vs_seernet)]),
         [false, false, true, true, true, true],
       ),
     );
@@ -61,9 +60,9 @@ export function renderReportMarkdown(r: ReportResult, configurations: readonly A
     parts.push('', ...r.gates.map((g) => `- ${g.failed ? '❌' : '✅'} \`${g.expression}\` (${g.field} = ${g.value === null ? 'none' : Number(g.value.toPrecision(6))})`));
   }
   const layers = markdownTable(
-    ['layer', 'op', 'bits', 'MACs', 'high-prec', 'Δ mean'],
-    r.layers.map((l) => [`\`${l.name}\``, l.op, bitsOf(l), count(l.macs), percent(l.high_precision_fraction), fixed(l.threshold?.mean, 3)]),
-    [false, false, true, true, true, true],
+    ['layer', 'op', 'bits', 'input', 'MACs', 'high-prec', 'Δ mean'],
+    r.layers.map((l) => [`\`${l.name}\``, l.op, bitsOf(l), inputSign(l), count(l.macs), percent(l.high_precision_fraction), fixed(l.threshold?.mean, 3)]),
+    [false, false, true, false, true, true, true],
   );
   parts.push('', `<details><summary>Per layer (${r.layers.length} layers)</summary>`, '', layers, '', '</details>', '');
   return parts.join('\n');

@@ -1,13 +1,53 @@
-import type { LayerReport, ReportResult } from '@pg/core';
-import { count, fixed, percent, renderTable } from './table.js';
+import type { LayerReport, ReportResult, WholeModel } from '@pg/core';
+import { count, fixed, magnitude, percent, renderTable } from './table.js';
+
+/** A report with its whole-model figures attached, as pg report prints it. */
+export type PricedReport = ReportResult & { whole_model: WholeModel };
 
 export function bitsOf(l: LayerReport): string {
   if (l.bits === null) return 'float';
   return l.hbits === null ? String(l.bits) : `${l.bits}/${l.hbits}`;
 }
 
-/** The headline figures as (name, value) pairs, shared by the text, Markdown and HTML reports. */
-export function reportSummaryRows(r: ReportResult): [string, string][] {
+/** A cost ratio: 0.838x. */
+export const ratio = (v: number): string => `${v.toFixed(3)}x`;
+
+/** What the gated-only figures cover, e.g. 'gated layers (39.2% of MACs)'. */
+export function gatedScope(r: PricedReport): string {
+  return `gated layers (${percent(r.whole_model.gated_mac_fraction)} of MACs)`;
+}
+
+/** The static-B baseline's name: 'static 4-bit', or 'static B' for a model without quantized layers. */
+function staticB(r: ReportResult): string {
+  return r.bits === null ? 'static B' : `static ${r.bits}-bit`;
+}
+
+/**
+ * The whole network's figures as (name, value) pairs: what every report form leads with (text, Markdown, HTML).
+ * Activation and weight bits are per MAC over every Conv/Gemm layer, signs counted as stored.
+ */
+export function wholeModelRows(r: PricedReport): [string, string][] {
+  const w = r.whole_model;
+  return [
+    ['whole model', `${fixed(w.act_bits, 2)} activation bits, ${fixed(w.weight_bits, 2)} weight bits per MAC over all ${r.layers.length} conv/linear layers (${count(w.macs)} MACs per sample; signs counted)`],
+    ['BitOps', `${magnitude(w.bitops)} per sample, whole network on the bit-serial model: ${ratio(w.bitops_vs_static_b)} ${staticB(r)}, ${ratio(w.bitops_vs_static_8bit)} static 8-bit, ${ratio(w.bitops_vs_seernet)} SeerNet-style`],
+  ];
+}
+
+/** The gated layers' own figures (the paper's Sp and B_avg), each labelled with the share of MACs it covers. */
+export function gatedRows(r: PricedReport): [string, string][] {
+  const gated = r.layers.filter((l) => l.gated).length;
+  if (gated === 0) return [['gated layers', 'none: the model has no gated layer, so sparsity and B_avg do not apply']];
+  const scope = gatedScope(r);
+  return [
+    ['gated layers', `${gated} of ${r.layers.length}, ${percent(r.whole_model.gated_mac_fraction)} of the MACs`],
+    ['sparsity', `${fixed(r.sparsity, 3)} of output elements, ${fixed(r.sparsity_mac_weighted, 3)} MAC-weighted, over ${scope}`],
+    ['B_avg', r.bavg === null ? '-' : `${fixed(r.bavg, 2)} bits over ${scope}`],
+  ];
+}
+
+/** The headline figures as (name, value) pairs, shared by the text, Markdown and HTML reports: whole model first. */
+export function reportSummaryRows(r: PricedReport): [string, string][] {
   const head: [string, string][] = [
     ['model', r.model],
     ['data', `${r.data}, ${count(r.samples)} samples${r.skipped_files > 0 ? `, ${count(r.skipped_files)} unreadable file(s) skipped` : ''}`],
@@ -22,18 +62,14 @@ export function reportSummaryRows(r: ReportResult): [string, string][] {
     head.push(['baseline accuracy', percent(r.baseline_accuracy)]);
     if (r.accuracy_drop !== undefined) head.push(['accuracy drop', `${(r.accuracy_drop * 100).toFixed(2)} points`]);
   }
-  const bits = r.bits === null ? 'float' : `${r.bits}/${r.hbits ?? '-'} bits, ${r.wbits === null || r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights`;
-  head.push(
-    ['precision', bits],
-    ['act scale', r.act_scale],
-    ['sparsity', `${fixed(r.sparsity, 3)} of output elements, ${fixed(r.sparsity_mac_weighted, 3)} MAC-weighted`],
-    ['B_avg', r.bavg === null ? '- (no gated layers)' : `${fixed(r.bavg, 2)} bits` + (r.compute_reduction === null ? '' : ` (${fixed(r.compute_reduction, 2)}x less than static ${r.bits ?? '-'}-bit)`)],
-  );
+  const weights = r.wbits === null || r.wbits === 32 ? 'float weights' : `${r.wbits}-bit weights (${r.wbits + 1}-bit codes with the sign)`;
+  const bits = r.bits === null ? 'float' : `${r.bits}/${r.hbits ?? '-'} bits, ${weights}`;
+  head.push(...wholeModelRows(r), ['precision', bits], ['act scale', r.act_scale], ...gatedRows(r));
   return head;
 }
 
 /** The report of `pg report` without --json: the headline figures, then one row per layer. */
-export function renderReport(r: ReportResult): string {
+export function renderReport(r: PricedReport): string {
   const head = reportSummaryRows(r);
   const width = Math.max(...head.map(([k]) => k.length));
   const summary = head.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
@@ -43,6 +79,7 @@ export function renderReport(r: ReportResult): string {
       { header: 'layer' },
       { header: 'op' },
       { header: 'bits', align: 'right' },
+      { header: 'input' },
       { header: 'MACs', align: 'right' },
       { header: 'outputs', align: 'right' },
       { header: 'high-prec', align: 'right' },
@@ -55,12 +92,16 @@ export function renderReport(r: ReportResult): string {
   return `${summary}\n\n${table}`;
 }
 
-/** A layer's row in the text and HTML tables: name, op, bits, MACs, outputs, high-precision share, threshold range. */
+/** Whether a layer's activation codes carry a sign (docs/cost-models.md, "Signs"). */
+export const inputSign = (l: LayerReport): string => (l.input_signed ? 'signed' : 'unsigned');
+
+/** A layer's row in the text and HTML tables: name, op, bits, input sign, MACs, outputs, high-precision share, threshold range. */
 export function layerCells(l: LayerReport): string[] {
   return [
     l.name,
     l.op,
     bitsOf(l),
+    inputSign(l),
     count(l.macs),
     count(l.outputs),
     percent(l.high_precision_fraction),

@@ -1,17 +1,27 @@
 import type { SweepResult } from '@pg/core';
-import { duration, fixed, percent, renderTable } from './table.js';
+import { ratio } from './report.js';
+import { duration, fixed, magnitude, percent, renderTable } from './table.js';
 
-/** `pg sweep` without --json: one row per grid point, the frontier marked, and how the run ended. */
+/** The frontier axes a point can be on, as the sweep table names them: the whole model's first. */
+const AXIS_NAMES: Record<string, string> = { act_bits: 'act bits', bavg: 'B_avg' };
+
+/**
+ * `pg sweep` without --json: one row per grid point, whole model first (activation bits, bit-serial BitOps and
+ * their ratio to static B), then the gated layers' B_avg and sparsity, the frontiers marked, and how the run ended.
+ */
 export function renderSweep(r: SweepResult, outDir: string): string {
-  const onFrontier = new Set(r.frontier.bavg ?? []);
-  const backends = Object.keys(r.frontier).filter((k) => k !== 'bavg');
+  const backends = Object.keys(r.frontier).filter((k) => !(k in AXIS_NAMES));
+  const axes = Object.keys(r.frontier);
   const table = renderTable(
     [
       { header: 'point' },
       { header: 'status' },
       { header: 'accuracy', align: 'right' },
-      { header: 'B_avg', align: 'right' },
-      { header: 'sparsity', align: 'right' },
+      { header: 'act bits (whole)', align: 'right' },
+      { header: 'BitOps (whole)', align: 'right' },
+      { header: 'vs static B', align: 'right' },
+      { header: 'B_avg (gated)', align: 'right' },
+      { header: 'sparsity (gated)', align: 'right' },
       ...backends.map((b) => ({ header: b, align: 'right' as const })),
       { header: 'time', align: 'right' },
       { header: 'frontier' },
@@ -20,6 +30,9 @@ export function renderSweep(r: SweepResult, outDir: string): string {
       p.id,
       p.status === 'complete' ? (p.reused ? 'reused' : 'done') : 'pending',
       percent(p.accuracy),
+      fixed(p.whole_model?.act_bits, 2),
+      magnitude(p.whole_model?.bitops),
+      p.whole_model ? ratio(p.whole_model.bitops_vs_static_b) : '-',
       fixed(p.bavg, 2),
       fixed(p.sparsity, 3),
       ...backends.map((b) => {
@@ -27,10 +40,15 @@ export function renderSweep(r: SweepResult, outDir: string): string {
         return c ? c.total.toPrecision(4) : '-';
       }),
       p.seconds === null ? '-' : duration(p.seconds * 1000),
-      [onFrontier.has(p.id) ? 'B_avg' : '', ...backends.filter((b) => r.frontier[b].includes(p.id))].filter((s) => s !== '').join(', '),
+      axes.filter((a) => r.frontier[a].includes(p.id)).map((a) => AXIS_NAMES[a] ?? a).join(', '),
     ]),
   );
-  const lines = [`Sweep of ${r.model} in ${outDir}: ${r.complete} of ${r.points.length} point(s) complete.`, '', table];
+  const lines = [
+    `Sweep of ${r.model} in ${outDir}: ${r.complete} of ${r.points.length} point(s) complete.`,
+    'Whole model: activation bits per MAC over every conv/linear layer, bit-serial BitOps per sample; B_avg and sparsity cover the gated layers only.',
+    '',
+    table,
+  ];
   if (r.invalid.length) lines.push('', `Left out (hbits >= bits): ${r.invalid.map((c) => `bits ${c.bits}/hbits ${c.hbits}`).join(', ')}.`);
   if (r.stopped === 'time-budget') lines.push('', `Stopped by the time budget with ${r.pending} point(s) pending: run again with --resume to continue.`);
   return lines.join('\n');

@@ -40,7 +40,8 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
 }
 
-/** 1.23e+9 style for figures (costs) that span many orders of magnitude; plain below 10^6. */
-export function magnitude(v: number): string {
+/** 1.23e+9 style for figures (costs) that span many orders of magnitude; plain below 10^6; '-' for a missing value. */
+export function magnitude(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '-';
   return Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(v < 100 ? 2 : 0);
 }

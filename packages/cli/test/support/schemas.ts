@@ -1,21 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ROOT } from './pg.js';
 
 export type SchemaName = 'envelope' | 'convert' | 'finetune' | 'report' | 'inspect' | 'run' | 'sweep' | 'export';
 
+const DIR = join(ROOT, 'packages/cli/schemas');
 const ajv = new Ajv2020({ allErrors: true, strict: true });
-const compiled = new Map<SchemaName, ValidateFunction>();
+// Every schema is known by its $id, so one can refer to another's definitions (sweep points to the report's whole_model).
+for (const file of readdirSync(DIR).filter((f) => f.endsWith('.schema.json'))) ajv.addSchema(JSON.parse(readFileSync(join(DIR, file), 'utf8')) as object);
 
-/** The committed schema packages/cli/schemas/<name>.schema.json, compiled once. */
+/** The committed schema packages/cli/schemas/<name>.schema.json, compiled once (ajv keeps it). */
 export function validator(name: SchemaName): ValidateFunction {
-  let v = compiled.get(name);
-  if (v === undefined) {
-    const schema = JSON.parse(readFileSync(join(ROOT, 'packages/cli/schemas', `${name}.schema.json`), 'utf8')) as object;
-    v = ajv.compile(schema);
-    compiled.set(name, v);
-  }
+  const v = ajv.getSchema(`urn:precisiongating:pg:schema:${name}`);
+  if (!v) throw new Error(`no schema urn:precisiongating:pg:schema:${name} in ${DIR}`);
   return v;
 }
 

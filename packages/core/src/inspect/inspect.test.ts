@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModel, fixtureSkipNote, hasFixture } from '../../test/fixtures.js';
 import type { Model } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
-import { convertModel, type LayerDecision } from '../pg/index.js';
+import { convertModel, FIRST_LAYER_BITS_DEFAULT, type LayerDecision } from '../pg/index.js';
 import { initBackend } from '../runtime/backend.js';
 import { inspectModel, opCounts } from './index.js';
 import type { InspectResult } from './types.js';
@@ -15,7 +15,8 @@ beforeAll(async () => {
 const roleOf = (d: LayerDecision): string => (d.gated ? 'gate' : d.bits === null ? 'float' : 'quantize');
 
 function expectPlacementLikeConvert(model: Model, r: InspectResult): void {
-  const decisions = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' }).layers;
+  // pg convert's defaults: the first layer quantized.
+  const decisions = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: FIRST_LAYER_BITS_DEFAULT }).layers;
   expect(r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }))).toEqual(
     decisions.map((d) => ({ name: d.name, role: roleOf(d), reason: d.reason })),
   );

@@ -22,6 +22,9 @@ export interface InspectOptions {
 
 const FLOAT_TYPES = new Set(['float32', 'float64', 'float16']);
 
+/** A layer's placement as inspect reports it: the role and its reason. */
+const placementOf = (p: Placement | undefined): InspectLayer['placement'] => (p ? { role: p.role, reason: p.reason } : null);
+
 /** A conv/linear layer whose cost pg counts: ONNX Conv/Gemm, or pg's PGConv/PGGemm/QConv/QGemm. */
 export function isCostLayer(node: Node): boolean {
   return COST_OPS.has(node.opType) && (node.domain === '' || node.domain === 'ai.onnx' || node.domain === PG_DOMAIN);
@@ -38,7 +41,8 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
   const support = new SupportCheck(model, opts.registry ?? opRegistry);
   const layerNodes = graph.nodes.filter(isCostLayer);
   const gated = graph.nodes.some(isPgNode);
-  const placements = gated ? undefined : placeLayers(graph, { include: new Set(), exclude: new Set(), gateDepthwise: opts.gateDepthwise ?? false });
+  // What pg convert does by default: the first layer quantized (--first-layer-bits 8).
+  const placements = gated ? undefined : placeLayers(graph, { include: new Set(), exclude: new Set(), gateDepthwise: opts.gateDepthwise ?? false, quantizeFirstLayer: true });
   const pg = new Map(pgLayers(model).map((l) => [l.node, l]));
   const probe = probeLayerShapes(model, layerNodes, support);
 
@@ -60,7 +64,7 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
       bits: layer?.bits ?? null,
       hbits: layer?.hbits ?? null,
       wbits: layer?.wbits ?? null,
-      placement: placements?.get(node) ?? null,
+      placement: placementOf(placements?.get(node)),
     };
   });
 

@@ -53,7 +53,7 @@ export interface InspectLayer {
   hbits: number | null;
   wbits: number | null;
   /** What `pg convert` would do with this layer, or null when it would not convert the model (a gated model). */
-  placement: Placement | null;
+  placement: Pick<Placement, 'role' | 'reason'> | null;
 }
 
 /** pg's settings of a gated model, from its metadata and layers. */

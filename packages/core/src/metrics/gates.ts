@@ -11,24 +11,20 @@ export interface Gate {
   threshold: number;
 }
 
-/** Headline report fields a gate can test; cost fields are `cost.<model>.<total|vs_static_b|vs_static_8bit|vs_seernet>`. */
-export const GATE_FIELDS = [
-  'accuracy',
-  'baseline_accuracy',
-  'accuracy_drop',
-  'sparsity',
-  'sparsity_mac_weighted',
-  'bavg',
-  'compute_reduction',
-  'samples',
-  'perplexity',
-  'baseline_perplexity',
-  'perplexity_increase',
-] as const;
+/**
+ * Report fields a gate can test: the whole model's (`whole_model.<field>`), the headline ones, and
+ * `cost.<model>.<total|vs_static_b|vs_static_8bit|vs_seernet>`.
+ */
+export const WHOLE_MODEL_GATE_FIELDS = ['act_bits', 'weight_bits', 'gated_mac_fraction', 'macs', 'bitops', 'bitops_vs_static_b', 'bitops_vs_static_8bit', 'bitops_vs_seernet'] as const;
+export const GATE_FIELDS = ['accuracy', 'baseline_accuracy', 'accuracy_drop', 'sparsity', 'sparsity_mac_weighted', 'bavg', 'samples', 'perplexity', 'baseline_perplexity', 'perplexity_increase', ...WHOLE_MODEL_GATE_FIELDS.map((f) => `whole_model.${f}` as const)] as const;
 export const COST_GATE_FIELDS = ['total', 'vs_static_b', 'vs_static_8bit', 'vs_seernet'] as const;
+/** Fields a report no longer has, with what replaces them: a CI script that names one gets told. */
+const REMOVED_FIELDS: Record<string, string> = {
+  compute_reduction: "it covered the gated layers only; the whole model's saving is 'whole_model.bitops_vs_static_b' (its inverse, over every layer: e.g. 'whole_model.bitops_vs_static_b>0.9')",
+};
 
 const GRAMMAR = /^\s*([A-Za-z_][\w.-]*?)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$/;
-const HELP = `write FIELD OP NUMBER, e.g. 'accuracy_drop>0.01', 'bavg>2.5' or 'cost.bit-serial.vs_static_8bit>0.5'; OP is one of > >= < <= == !=; a number ending in % is divided by 100; fields: ${GATE_FIELDS.join(', ')}, cost.<model>.{${COST_GATE_FIELDS.join(',')}} (docs/commands.md#pg-report)`;
+const HELP = `write FIELD OP NUMBER, e.g. 'accuracy_drop>0.01', 'whole_model.act_bits>5' or 'cost.bit-serial.vs_static_8bit>0.5'; OP is one of > >= < <= == !=; a number ending in % is divided by 100; fields: ${GATE_FIELDS.join(', ')}, cost.<model>.{${COST_GATE_FIELDS.join(',')}} (docs/commands.md#pg-report)`;
 
 /** Parses one --fail-if expression; a malformed one, or an unknown field, is a usage error naming the flag. */
 export function parseGate(expression: string, costModels: readonly string[]): Gate {
@@ -39,6 +35,8 @@ export function parseGate(expression: string, costModels: readonly string[]): Ga
   if (cost) {
     if (!costModels.includes(cost[1])) throw new UsageError(`--fail-if '${expression}': unknown cost model '${cost[1]}'`, { action: `use one of ${costModels.join(', ')}` });
     if (!(COST_GATE_FIELDS as readonly string[]).includes(cost[2])) throw new UsageError(`--fail-if '${expression}': unknown cost field '${cost[2]}'`, { action: `use one of ${COST_GATE_FIELDS.join(', ')}` });
+  } else if (field in REMOVED_FIELDS) {
+    throw new UsageError(`--fail-if '${expression}': the report has no field '${field}' any more`, { action: `${REMOVED_FIELDS[field]} (docs/report-fields.md)` });
   } else if (!(GATE_FIELDS as readonly string[]).includes(field)) {
     throw new UsageError(`--fail-if '${expression}': unknown field '${field}'`, { action: HELP });
   }
@@ -58,7 +56,8 @@ function valueOf(result: ReportResult, field: string): number | null {
     if (!c) return null;
     return cost[2] === 'total' ? c.total : c.ratios[cost[2] as keyof typeof c.ratios];
   }
-  const v = (result as unknown as Record<string, unknown>)[field];
+  const whole = /^whole_model\.(.+)$/.exec(field);
+  const v = whole ? (result.whole_model as unknown as Record<string, unknown> | undefined)?.[whole[1]] : (result as unknown as Record<string, unknown>)[field];
   return typeof v === 'number' ? v : null;
 }
 

@@ -6,3 +6,4 @@ export { nodeOps, otherOpCounts } from './other-ops.js';
 export { maxRelativeDifference } from './agreement.js';
 export { parseGate, checkGates, gateCostModel, GATE_FIELDS, COST_GATE_FIELDS, type Gate, type GateOp } from './gates.js';
 export { layerSensitivity, withThreshold, type SensitivityOptions } from './sensitivity.js';
+export { nonNegativeValues } from './input-sign.js';

@@ -13,6 +13,11 @@ export interface LayerReport extends LayerPrecision {
   macs: number;
   /** Output elements per sample. */
   outputs: number;
+  /**
+   * The layer's input can be negative, decided from the graph (not from data: docs/cost-models.md, "Signs"):
+   * its activation codes then carry a sign bit beside their magnitude bits.
+   */
+  input_signed: boolean;
   /** Fraction of this layer's outputs that took the low-bit update (gated layers), over the data set. */
   high_precision_fraction: number | null;
   threshold: ThresholdStats | null;
@@ -79,19 +84,23 @@ export interface ReportResult {
   /** With a baseline: its perplexity on the same data, and this model's relative increase (0.01: 1% worse). */
   baseline_perplexity?: number;
   perplexity_increase?: number;
-  /** Fraction of gated-layer output elements whose update was skipped. */
+  /**
+   * The whole network (every Conv/Gemm layer, and the other ops in `bitops`): the headline figures. Core
+   * measures; the figures are priced on the bit-serial device model, so whoever prices the report attaches
+   * them (pg report and pg sweep always do).
+   */
+  whole_model?: WholeModel;
+  /** Fraction of gated-layer output elements whose update was skipped (gated layers only: the paper's Sp). */
   sparsity: number;
-  /** The same, each output weighted by the MACs its update costs. */
+  /** The same, each output weighted by the MACs its update costs (gated layers only). */
   sparsity_mac_weighted: number;
-  /** B_hb + (1 - Sp) * B_lb over the gated layers. */
+  /** B_hb + (1 - Sp) * B_lb over the gated layers only (the paper's B_avg). */
   bavg: number | null;
   /** Activation scale mode: 'dynamic' (per-sample max, the paper's) or 'static' (calibrated, for integer hardware). */
   act_scale: string;
   bits: number | null;
   hbits: number | null;
   wbits: number | null;
-  /** B / B_avg: compute reduction against a static B-bit model, bit-serial view. */
-  compute_reduction: number | null;
   layers: LayerReport[];
   /** Every other op of the network, by op type, with its operations per sample (priced by --cost). */
   other_ops: OtherOpCount[];
@@ -103,6 +112,37 @@ export interface ReportResult {
   sensitivity?: LayerSensitivity[];
   /** With --fail-if: every condition and whether it failed the run. */
   gates?: GateCheck[];
+}
+
+/**
+ * The whole network's figures, over every Conv/Gemm layer (gated, quantized and float). Widths are stored
+ * bits with the sign (docs/cost-models.md, "Signs"); a float operand counts the bit-serial profile's
+ * float_bits. `bitops*` are the bit-serial device model's whole-network cost (layers and other ops) and its
+ * ratios, as `costs[]` gives them for `bit-serial`. A layer kind is priced by its passes (prediction, update,
+ * recompute), so another scheme of gating reports through the same fields.
+ */
+export interface WholeModel {
+  /** Multiply-accumulates per sample of all Conv/Gemm layers. */
+  macs: number;
+  /** Share of those MACs in layers with a gate; null without Conv/Gemm layers. */
+  gated_mac_fraction: number | null;
+  /**
+   * Activation bits streamed per MAC, MAC-weighted over all layers: a gated layer B_hb + sign + f·B_lb (f its
+   * updated fraction), a quantized layer B + sign, a float layer float_bits. Null without Conv/Gemm layers.
+   */
+  act_bits: number | null;
+  /** Weight bits per MAC, MAC-weighted over all layers: wbits + 1 (the sign), float_bits for float weights. */
+  weight_bits: number | null;
+  /** Bit-serial BitOps per sample of the whole network (layers and other ops). */
+  bitops: number;
+  /** bitops over the same network statically quantized at B bits (no gating): below 1, cheaper. */
+  bitops_vs_static_b: number;
+  /** bitops over the same network with every quantized layer at 8-bit operands. */
+  bitops_vs_static_8bit: number;
+  /** bitops over a SeerNet-style predictor (prediction at B_hb, updated outputs recomputed at B). */
+  bitops_vs_seernet: number;
+  /** The bit-serial profile the widths and BitOps come from (bundled:bit-serial or a --profile file). */
+  profile: string;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
 import { META, OBSERVE, actScaleMode, opRegistry, pgLayers } from '../pg/index.js';
 import { COST_OPS, isRecurrentLayer, macsPerOutput, recurrentOutputsPerSample } from './layer-cost.js';
+import { nonNegativeValues } from './input-sign.js';
 import { otherOpCounts } from './other-ops.js';
 import type { DecisionMap, DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
 
@@ -201,12 +202,17 @@ function perplexityFields(model: Model, ev: Evaluation, base?: Evaluation): Part
   return fields;
 }
 
-/** The `pg report` measurement: accuracy, sparsity (per element and MAC-weighted), B_avg, per-layer figures. */
+/**
+ * The `pg report` measurement: accuracy, the gated layers' sparsity (per element and MAC-weighted) and B_avg,
+ * per-layer figures and the other ops' work. The whole-model figures are priced from these by the caller
+ * (`whole_model`: the cost models live in @pg/exporters).
+ */
 export async function reportModel(model: Model, data: Dataset, opts: ReportOptions): Promise<ReportResult> {
   const layersWanted = opts.decisionLayers?.length ? new Set(opts.decisionLayers) : undefined;
   if (layersWanted) checkDecisionLayers(model, layersWanted);
   const ev = await evaluate(model, data, opts.batchSize, opts.limit, opts.decisionMaps, layersWanted);
   const pg = new Map(pgLayers(model).map((l) => [l.node.name, l]));
+  const unsigned = nonNegativeValues(model.graph, ev.order);
   const layers: LayerReport[] = [];
   let outs = 0;
   let upd = 0;
@@ -235,6 +241,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
       wbits: l?.wbits ?? null,
       macs: perSample * k,
       outputs: perSample,
+      input_signed: !unsigned.has(node.inputs[0]),
       high_precision_fraction: gated && updated !== undefined ? updated / total : null,
       threshold: thrValues ? thresholdStats(thrValues) : null,
       threshold_per_channel: thrValues ? Array.from(thrValues) : null,
@@ -257,8 +264,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     act_scale: pg.size ? actScaleMode(model) : 'none (float model)',
     bits,
     hbits,
-    wbits: gatedLayers[0]?.wbits ?? null,
-    compute_reduction: bavg ? bits! / bavg : null,
+    wbits: gatedLayers[0]?.wbits ?? pg.values().next().value?.wbits ?? null,
     layers,
     other_ops: otherOpCounts(ev.order, ev.shapes),
   };

@@ -22,7 +22,7 @@ export interface ConvertOptions {
    * activations and weights (a QConv/QGemm), instead of keeping it float as the method does. Then every
    * operation from the model input to each gate is integer-exact or elementwise, so every conforming
    * runtime takes the same gate decisions end to end (docs/gated-format.md). Undefined: the first layer
-   * stays float.
+   * stays float. `pg convert` and `pg sweep` pass FIRST_LAYER_BITS_DEFAULT unless told `float`.
    */
   firstLayerBits?: number;
 }
@@ -52,11 +52,18 @@ export const GATED_MIN_OPSET = 12;
 
 export const BIT_RANGE = { min: 2, max: 16 } as const;
 
+/**
+ * The first layer's bits when the user does not choose: 8-bit activations and weights make every gate decision
+ * the same in every conforming runtime (a float first layer rounds in each runtime's summation order), at a
+ * cost in accuracy measured in docs/method.md; 8 keeps a stem of fan-in up to 258 exact in float32.
+ */
+export const FIRST_LAYER_BITS_DEFAULT = 8;
+
 export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits'>): void {
   const int = (v: number) => Number.isInteger(v);
   if (o.firstLayerBits !== undefined && (!int(o.firstLayerBits) || o.firstLayerBits < BIT_RANGE.min || o.firstLayerBits > BIT_RANGE.max)) {
     throw new UsageError(`--first-layer-bits ${o.firstLayerBits} is out of range`, {
-      action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max} (8 keeps a typical stem exact: fan-in up to 258), or leave it out to keep the first layer float`,
+      action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max} (8, the default, keeps a typical stem exact: fan-in up to 258), or 'float' to keep the first layer float`,
     });
   }
   if (!int(o.bits) || o.bits < BIT_RANGE.min || o.bits > BIT_RANGE.max) {
@@ -86,15 +93,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   checkRunnable(model, where);
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
-  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
-  for (const [flag, names] of [['--include', include], ['--exclude', exclude]] as const) {
-    const unknown = [...names].filter((n) => !layerNames.includes(n));
-    if (unknown.length) {
-      throw new UsageError(`${flag}: no Conv/Gemm layer named ${unknown.map((u) => `'${u}'`).join(', ')} in ${where}`, {
-        action: `layer names are: ${layerNames.join(', ')}`,
-      });
-    }
-  }
+  checkLayerSelection(model, { '--include': include, '--exclude': exclude }, where);
   const placements = placeLayers(model.graph, {
     include,
     exclude,
@@ -104,14 +103,17 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   checkLayerNames(placements, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
-  const nodes = model.graph.nodes.map((node): Node => {
-    const p = placements.get(node);
-    if (!p) return node;
-    const base = { name: node.name, op: node.opType, reason: p.reason };
+  const nodes = model.graph.nodes.flatMap((original): Node[] => {
+    const p = placements.get(original);
+    if (!p) return [original];
+    const base = { name: original.name, op: original.opType, reason: p.reason };
     if (p.role === 'float') {
       layers.push({ ...base, gated: false, bits: null, hbits: null, wbits: null });
-      return node;
+      return [original];
     }
+    const { transpose, node } = transAAsTranspose(original);
+    const front = transpose ? [transpose] : [];
+    if (transpose) base.reason += `; transA = 1 written as a Transpose in front ('${transpose.name}')`;
     const gated = p.role === 'gate';
     // The first layer, when quantized, runs at its own width for activations and weights alike.
     const first = p.role === 'quantize' && p.firstLayer === true ? opts.firstLayerBits! : undefined;
@@ -130,13 +132,13 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     const exactness = accumulationExactness(node, model, bits, gated);
     if (!exactness.exact) layers[layers.length - 1].reason += `; ${exactness.note}`;
     if (!gated) {
-      return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes };
+      return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes }];
     }
     const thr = thresholdName(node.name);
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
-    return { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes };
+    return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes }];
   });
   const graph = { ...model.graph, nodes, initializers };
   const converted: Model = {
@@ -158,6 +160,19 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   return { model: converted, layers };
 }
 
+/** --include and --exclude name Conv/Gemm layers of the model. */
+function checkLayerSelection(model: Model, selections: Record<string, Set<string>>, where: string): void {
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
+  for (const [flag, names] of Object.entries(selections)) {
+    const unknown = [...names].filter((n) => !layerNames.includes(n));
+    if (unknown.length) {
+      throw new UsageError(`${flag}: no Conv/Gemm layer named ${unknown.map((u) => `'${u}'`).join(', ')} in ${where}`, {
+        action: `layer names are: ${layerNames.join(', ')}`,
+      });
+    }
+  }
+}
+
 /**
  * A gated model is only useful if pg can fine-tune and measure it, so an op pg cannot run fails here,
  * naming the node, rather than later in `pg finetune`.
@@ -172,6 +187,20 @@ function checkRunnable(model: Model, where: string): void {
       action: `pg supports: ${opRegistry.ops('').join(', ')}. Replace the op when exporting, or open an issue asking for it.`,
     });
   });
+}
+
+/**
+ * A Gemm with transA = 1 reads its samples as X's columns; pg's quantizer takes a per-sample scale over X's
+ * rows, and a function body cannot transpose on an attribute. So a converted Gemm gets an explicit Transpose
+ * of X in front (data movement, exact) and transA = 0: the same values in every form.
+ */
+function transAAsTranspose(node: Node): { transpose?: Node; node: Node } {
+  const t = node.attributes.transA;
+  if (node.opType !== 'Gemm' || !t || t.type !== 'int' || t.value !== 1) return { node };
+  const name = `${node.name}.pg_transpose_a`;
+  const transpose: Node = { name, opType: 'Transpose', domain: '', inputs: [node.inputs[0]], outputs: [name], attributes: { perm: { type: 'ints', value: [1, 0] } } };
+  const attributes = Object.fromEntries(Object.entries(node.attributes).filter(([k]) => k !== 'transA'));
+  return { transpose, node: { ...node, inputs: [name, ...node.inputs.slice(1)], attributes } };
 }
 
 /** pg names each layer's threshold and scale after the layer, so converted layers need distinct, non-empty names. */

@@ -10,7 +10,18 @@ import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG
  */
 
 const CONV_ATTRS = ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'];
-const GEMM_ATTRS = ['transB'];
+/**
+ * A Gemm's alpha and beta are honoured (Y = alpha·op(X)W + beta·C); transA is not an attribute of pg's
+ * nodes: convert puts it into a Transpose in front, so that samples are X's rows (docs/gated-format.md).
+ */
+const GEMM_ATTRS = ['alpha', 'beta', 'transB'];
+const ATTR_TYPES: Record<string, 'int' | 'ints' | 'float' | 'string'> = {
+  auto_pad: 'string',
+  group: 'int',
+  transB: 'int',
+  alpha: 'float',
+  beta: 'float',
+};
 
 class Body {
   readonly nodes: Node[] = [];
@@ -32,6 +43,14 @@ class Body {
   levels(name: string, two: string, one: string): string {
     return this.op('Sub', [this.op('Pow', [two, this.attrAsFloat(name)]), one]);
   }
+  /**
+   * A float attribute of the caller as a [1, 1] tensor, or its default when the caller omits it: Gemm's
+   * alpha times the 1x1 product 1·1 is the value, exactly, and a reference to an attribute the caller does
+   * not have is dropped (ONNX), which leaves Gemm's default alpha, 1, the default of alpha and beta alike.
+   */
+  gemmAttr(name: string, one11: string): string {
+    return this.op('Gemm', [one11, one11], { alpha: { type: 'ref', refAttrName: name, refType: 'float' } });
+  }
   reduceMax(x: string, axes: number[] | undefined, keepdims: boolean, opset: number): string {
     const keep = { keepdims: { type: 'int' as const, value: keepdims ? 1 : 0 } };
     if (!axes) return this.op('ReduceMax', [x], keep);
@@ -41,7 +60,7 @@ class Body {
 }
 
 const refs = (names: string[]): Record<string, AttributeValue> =>
-  Object.fromEntries(names.map((n) => [n, { type: 'ref', refAttrName: n, refType: n === 'auto_pad' ? 'string' : n === 'group' || n === 'transB' ? 'int' : 'ints' } as AttributeValue]));
+  Object.fromEntries(names.map((n) => [n, { type: 'ref', refAttrName: n, refType: ATTR_TYPES[n] ?? 'ints' } as AttributeValue]));
 
 /** Quantized weights Wq = sign(W) * round(|W|/s_w * n_w) / n_w * s_w, s_w = max(max|W|, floor). */
 function weightQuant(b: Body, w: string, two: string, one: string, opset: number): string {
@@ -119,12 +138,17 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
   const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
   const k = b.op('Mul', [b.op('Sign', ['W']), b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])])]);
   const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
-  const accUnit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
-  const attrs = kind === 'conv' ? CONV_ATTRS : GEMM_ATTRS;
-  const linear = kind === 'conv' ? 'Conv' : 'Gemm';
-  const acc = (codes: string): string => b.op(linear, [codes, k], refs(attrs));
-  const bias = kind === 'conv' ? b.op('Reshape', ['B', channelShape(b, kind)]) : 'B';
-  return { b, two, k, c, accUnit, attrs, linear, acc, bias };
+  const unit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
+  if (kind === 'conv') {
+    const acc = (codes: string): string => b.op('Conv', [codes, k], refs(CONV_ATTRS));
+    return { b, two, c, accUnit: unit, attrs: CONV_ATTRS, linear: 'Conv', acc, bias: b.op('Reshape', ['B', channelShape(b, kind)]) };
+  }
+  // Gemm: the accumulator unit times alpha, the bias (C, any shape that broadcasts to [M, N]) times beta.
+  const one11 = b.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'float32', [1, 1], new Float32Array([1])) } });
+  const accUnit = b.op('Mul', [unit, b.gemmAttr('alpha', one11)]);
+  const bias = b.op('Mul', ['B', b.gemmAttr('beta', one11)]);
+  const acc = (codes: string): string => b.op('Gemm', [codes, k], refs(['transB']));
+  return { b, two, c, accUnit, attrs: GEMM_ATTRS, linear: 'Gemm', acc, bias };
 }
 
 function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UnsupportedModelError } from '../errors/index.js';
-import { attrInt } from '../runtime/attributes.js';
+import { attrFloat, attrInt } from '../runtime/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js';
 import { onnxLayoutTrainable } from '../runtime/ops/conv2d-trainable.js';
-import { gemm } from '../runtime/ops/linear.js';
+import { gemm, gemmProduct } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import type { Kernel } from '../runtime/kernel.js';
 import type { OpDeclaration } from '../runtime/op-declaration.js';
@@ -46,6 +46,12 @@ function operands(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: numbe
   const bits = attrInt(node, 'bits');
   const wbits = attrInt(node, 'wbits');
   if (bits === undefined || wbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): attributes bits and wbits are required`);
+  if (kind === 'gemm' && attrInt(node, 'transA', 0) !== 0) {
+    // Samples must be X's rows for the per-sample scale and codes; pg convert puts a Gemm's transA into a Transpose.
+    throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): transA = 1 is not part of the gated format`, {
+      action: 'convert the float model again: pg convert writes a Transpose in front of a Gemm with transA = 1',
+    });
+  }
   const x = kind === 'conv' ? toNhwc(xv) : toLogical(xv);
   const dynamic = attrInt(node, 'dynamic_scale', 1) === 1;
   const obs = ctx.observer;
@@ -80,17 +86,25 @@ interface IntegerLayer {
   qs: tf.Tensor;
 }
 
-/** The version-2 operands, in the op order of integerOperands in functions.ts. */
+/**
+ * The version-2 operands, in the op order of integerOperands in functions.ts. A Gemm's alpha scales the
+ * accumulator unit and its beta the bias (C): elementwise float32 products, so still the same bits in
+ * every runtime.
+ */
 function prepareInteger(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number, ctx: KernelContext): IntegerLayer {
   const { x, w, bias, s, bits, wbits } = operands(kind, inputs, scaleIndex, ctx);
   const k = weightCodes(w, wbits);
   const a = integerCodes(x, s, bits);
-  return { k: k.k, accUnit: tf.mul(a.unit, k.unit), bias, qs: a.qs };
+  const accUnit = tf.mul(a.unit, k.unit);
+  if (kind === 'conv') return { k: k.k, accUnit, bias, qs: a.qs };
+  const { node } = ctx;
+  return { k: k.k, accUnit: tf.mul(accUnit, attrFloat(node, 'alpha', 1)), bias: bias && tf.mul(bias, attrFloat(node, 'beta', 1)), qs: a.qs };
 }
 
 /** Integer codes accumulated (exact in float32 below 2^24), then scaled: acc · unit (+ bias). */
 function scaledAccumulation(kind: Kind, ctx: KernelContext, codes: tf.Tensor, layer: IntegerLayer, unit: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const y = tf.mul(linear(kind, ctx, codes, layer.k), unit);
+  const acc = kind === 'conv' ? linear(kind, ctx, codes, layer.k) : gemmProduct(codes, layer.k, false, attrInt(ctx.node, 'transB', 0) === 1);
+  const y = tf.mul(acc, unit);
   return bias ? tf.add(y, bias) : y;
 }
 

@@ -66,7 +66,7 @@ function isHardSwishGate(n: Node): boolean {
 }
 
 /** The tensor of a Constant node producing `name` (PyTorch exports ReLU6's bounds that way). */
-function constantNodeValue(name: string, graph: Graph): ConstTensor | undefined {
+export function constantNodeValue(name: string, graph: Graph): ConstTensor | undefined {
   const c = graph.nodes.find((n) => n.opType === 'Constant' && n.domain === '' && n.outputs[0] === name);
   const v = c?.attributes.value;
   return v && v.type === 'tensor' ? v.value : undefined;

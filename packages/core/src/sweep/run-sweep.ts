@@ -5,7 +5,7 @@ import { withPreprocess } from '../data/index.js';
 import { UsageError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import type { CostReport, ReportResult } from '../metrics/index.js';
+import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
 import { convertModel, type ActScaleMode } from '../pg/index.js';
@@ -24,6 +24,8 @@ export interface SweepOptions {
   modelPath: string;
   wbits: number;
   actScale: ActScaleMode;
+  /** The first layer's bits in every point (convertModel's firstLayerBits); undefined keeps it float. */
+  firstLayerBits?: number;
   /** Fine-tuning of every point; its targetSparsity comes from the grid. */
   finetune: Omit<FinetuneOptions, 'targetSparsity'>;
   report: { batchSize: number; limit?: number };
@@ -33,9 +35,11 @@ export interface SweepOptions {
   timeBudgetMs?: number;
   /** Normalisation to record in every written model (when it came from flags, not from the model). */
   preprocess?: { mean?: number[]; std?: number[] };
-  /** Prices a point's layers on device cost models; core knows none itself (they live in @pg/exporters). */
-  /** Prices a point's report (its layers and other ops) on the device models. */
-  costs?: (report: Pick<ReportResult, 'layers' | 'other_ops'>) => CostReport[];
+  /**
+   * Prices a point's report (its layers and other ops): its whole-model figures and each --cost model's cost.
+   * Core knows no device model itself (they live in @pg/exporters).
+   */
+  price?: (report: Pick<ReportResult, 'layers' | 'other_ops'>) => Pick<ReportResult, 'whole_model' | 'costs'>;
 }
 
 export interface SweepEvent {
@@ -62,6 +66,7 @@ const pending = (c: SweepConfig): SweepPoint => ({
   model: null,
   report: null,
   accuracy: null,
+  whole_model: null,
   bavg: null,
   sparsity: null,
   costs: [],
@@ -155,7 +160,7 @@ async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: Sw
   const t0 = hooks.now();
   const dir = join(opts.outDir, 'points', point.id);
   await mkdir(dir, { recursive: true });
-  const converted = convertModel(model, { bits: point.bits, hbits: point.hbits, wbits: opts.wbits, actScale: opts.actScale });
+  const converted = convertModel(model, { bits: point.bits, hbits: point.hbits, wbits: opts.wbits, actScale: opts.actScale, firstLayerBits: opts.firstLayerBits });
   const trained = await finetune(converted.model, data, { ...opts.finetune, targetSparsity: point.target_sparsity }, { onProgress: hooks.onProgress, signal: hooks.signal });
   if (hooks.signal?.aborted) return undefined;
   const tuned = opts.preprocess ? withPreprocess(trained.model, opts.preprocess) : trained.model;
@@ -164,7 +169,7 @@ async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: Sw
   await writeModel(tuned, join(opts.outDir, modelRel));
   const report: ReportResult = await reportModel(tuned, evalData, { batchSize: opts.report.batchSize, limit: opts.report.limit });
   report.model = modelRel;
-  if (opts.costs) report.costs = opts.costs(report);
+  Object.assign(report, opts.price?.(report));
   const seconds = (hooks.now() - t0) / 1000;
   // The report is written last: its presence is what marks the point complete for --resume.
   await writeFileAtomic(join(opts.outDir, reportRel), `${JSON.stringify({ config: pointConfig(point), seconds, report }, null, 2)}\n`);
@@ -180,6 +185,7 @@ function fromReport(point: SweepPoint, r: ReportResult, model: string, report: s
     model,
     report,
     accuracy: r.accuracy,
+    whole_model: r.whole_model ?? null,
     bavg: r.bavg,
     sparsity: r.sparsity,
     costs: (r.costs ?? []).map((c) => ({ backend: c.backend, unit: c.unit, total: c.total })),
@@ -188,8 +194,8 @@ function fromReport(point: SweepPoint, r: ReportResult, model: string, report: s
 }
 
 /**
- * A point whose report.json exists and was written for the same configuration. Its costs are priced
- * again from the stored per-layer figures, so they follow this run's --cost and profiles.
+ * A point whose report.json exists and was written for the same configuration. Its whole-model figures and
+ * costs are priced again from the stored per-layer figures, so they follow this run's --cost and profiles.
  */
 async function readCompletePoint(opts: SweepOptions, point: SweepPoint): Promise<SweepPoint | undefined> {
   const outDir = opts.outDir;
@@ -201,7 +207,8 @@ async function readCompletePoint(opts: SweepOptions, point: SweepPoint): Promise
     return undefined;
   }
   if (!stored.report || JSON.stringify(stored.config) !== JSON.stringify(pointConfig(point))) return undefined;
-  stored.report.costs = opts.costs ? opts.costs(stored.report) : undefined;
+  const { whole_model, costs } = opts.price?.(stored.report) ?? {};
+  Object.assign(stored.report, { whole_model, costs });
   return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true), seconds: stored.seconds ?? null };
 }
 
@@ -213,7 +220,10 @@ async function readPrevious(path: string): Promise<SweepResult | undefined> {
     return undefined;
   }
   try {
-    return JSON.parse(text) as SweepResult;
+    const previous = JSON.parse(text) as SweepResult;
+    // Sweeps written before the first layer had a setting kept it float.
+    if (previous.settings && !('first_layer_bits' in previous.settings)) previous.settings.first_layer_bits = null;
+    return previous;
   } catch {
     throw new UsageError(`${path} is not valid JSON`, { action: 'remove it to start the sweep again, or give another --out-dir' });
   }
@@ -228,6 +238,7 @@ function sweepSettings(opts: SweepOptions, data: Dataset, evalData: Dataset): Sw
     eval_limit: opts.report.limit ?? null,
     wbits: opts.wbits,
     act_scale: opts.actScale,
+    first_layer_bits: opts.firstLayerBits ?? null,
     ...recipeSettings(opts.finetune),
   };
 }
@@ -273,13 +284,15 @@ async function writeSummary(path: string, r: SweepResult): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(r, null, 2)}\n`);
 }
 
-/** Accuracy against B_avg, and against each cost model's total, over the complete points. */
+/**
+ * Accuracy against the whole model's activation bits (the default axis), against the gated layers' B_avg,
+ * and against each cost model's total, over the complete points.
+ */
 export function frontiers(points: readonly SweepPoint[]): Record<string, string[]> {
   const done = points.filter((p) => p.status === 'complete');
-  const out: Record<string, string[]> = { bavg: paretoFrontier(done, (p) => p.bavg, (p) => p.accuracy).map((i) => done[i].id) };
+  const on = (cost: (p: SweepPoint) => number | null) => paretoFrontier(done, cost, (p) => p.accuracy).map((i) => done[i].id);
+  const out: Record<string, string[]> = { act_bits: on((p) => p.whole_model?.act_bits ?? null), bavg: on((p) => p.bavg) };
   const backends = [...new Set(done.flatMap((p) => p.costs.map((c) => c.backend)))];
-  for (const b of backends) {
-    out[b] = paretoFrontier(done, (p) => p.costs.find((c) => c.backend === b)?.total ?? null, (p) => p.accuracy).map((i) => done[i].id);
-  }
+  for (const b of backends) out[b] = on((p) => p.costs.find((c) => c.backend === b)?.total ?? null);
   return out;
 }

@@ -1,4 +1,4 @@
-import type { CostReport } from '../metrics/index.js';
+import type { CostReport, WholeModel } from '../metrics/index.js';
 
 /** The grid of `pg sweep`: every combination with hbits < bits is a point. */
 export interface SweepGrid {
@@ -30,6 +30,9 @@ export interface SweepPoint extends SweepConfig {
   model: string | null;
   report: string | null;
   accuracy: number | null;
+  /** The whole model's figures from the point's report (activation bits, BitOps...); null while pending or unpriced. */
+  whole_model: WholeModel | null;
+  /** The gated layers' B_avg and sparsity. */
   bavg: number | null;
   sparsity: number | null;
   costs: SweepPointCost[];
@@ -52,7 +55,10 @@ export interface SweepResult {
   /** Settings shared by every point; --resume refuses a folder swept with other settings. */
   settings: Record<string, number | string | boolean | null>;
   points: SweepPoint[];
-  /** Per cost axis ('bavg', or a cost model's name), the ids of the Pareto-optimal complete points, ascending cost. */
+  /**
+   * Per cost axis, the ids of the Pareto-optimal complete points, ascending cost: 'act_bits' (the whole model's
+   * activation bits per MAC: the default axis), 'bavg' (the gated layers' B_avg), and each --cost model's name.
+   */
   frontier: Record<string, string[]>;
   complete: number;
   pending: number;

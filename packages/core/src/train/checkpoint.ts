@@ -5,23 +5,12 @@ import type { Model } from '../graph/index.js';
 import { InvalidDataError, UsageError } from '../errors/index.js';
 import { readFileBytes, writeFilesAtomic } from '../io/index.js';
 import type { FinetuneEvaluation, FinetuneOptions } from './options.js';
+import type { AdamState } from './tfjs-adam.js';
 
 /** Values of one tensor, row-major. */
 export interface TensorValues {
   dims: number[];
   values: Float32Array;
-}
-
-/** What tfjs's Adam keeps between steps, for the parameters `names` in the order they are updated. */
-export interface AdamState {
-  names: string[];
-  iterations: number;
-  /** β₁^(t+1) and β₂^(t+1) as Adam holds them (products of float32 multiplies, not a pow). */
-  accBeta1: number;
-  accBeta2: number;
-  /** First and second moments, aligned with `names` (empty before the first step). */
-  m: Float32Array[];
-  v: Float32Array[];
 }
 
 /** The options that decide the result; the time budget, checkpoint period and worker count do not. */

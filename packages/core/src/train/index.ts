@@ -12,8 +12,8 @@ export {
   modelFingerprint,
   readCheckpoint,
   writeCheckpoint,
-  type AdamState,
   type CheckpointOptions,
   type FinetuneCheckpoint,
   type TensorValues,
 } from './checkpoint.js';
+export type { AdamState } from './tfjs-adam.js';

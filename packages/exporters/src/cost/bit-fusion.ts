@@ -1,5 +1,5 @@
 import type { CostModel } from './cost-model.js';
-import type { Precision } from './work.js';
+import { bitWidth, predictionBits, type Precision } from './work.js';
 
 export interface BitFusionParameters {
   [k: string]: number;
@@ -19,7 +19,7 @@ export interface BitFusionParameters {
   other_ops_per_cycle: number;
 }
 
-const bricksOf = (b: Precision, p: BitFusionParameters) => Math.ceil((b === 'float' ? p.float_bits : b) / p.brick_bits);
+const bricksOf = (b: Precision, p: BitFusionParameters) => Math.ceil(bitWidth(b, p.float_bits) / p.brick_bits);
 
 /**
  * Decomposable-precision systolic array (Bit Fusion, Sharma et al. ISCA 2018): a b_a × b_w multiply takes
@@ -51,8 +51,8 @@ export const bitFusion: CostModel<BitFusionParameters> = {
     ];
     const gated = layers.filter((l) => l.kind === 'gated');
     // Rounding up to whole bricks can eat the saving: 3/2 bits predicts in 1 brick and updates in 1 brick, the same as a static 3-bit (2 bricks) once every output updates.
-    const wasted = gated.filter((l) => l.hbits! % p.brick_bits !== 0 || (l.bits! - l.hbits!) % p.brick_bits !== 0);
-    if (wasted.length) notes.push(`B_hb or B_lb is not a multiple of brick_bits = ${p.brick_bits} in ${wasted.length} gated layer(s): their bricks are partly idle.`);
+    const wasted = gated.filter((l) => predictionBits(l) % p.brick_bits !== 0 || (l.bits! - l.hbits!) % p.brick_bits !== 0);
+    if (wasted.length) notes.push(`B_hb (with the sign of a signed input) or B_lb is not a multiple of brick_bits = ${p.brick_bits} in ${wasted.length} gated layer(s): their bricks are partly idle.`);
     return notes;
   },
 };

@@ -1,5 +1,5 @@
 import type { CostModel } from './cost-model.js';
-import type { Precision } from './work.js';
+import { bitWidth } from './work.js';
 
 export interface BitSerialParameters {
   [k: string]: number;
@@ -9,12 +9,10 @@ export interface BitSerialParameters {
   other_op_bitops: number;
 }
 
-const width = (b: Precision, p: BitSerialParameters) => (b === 'float' ? p.float_bits : b);
-
 /**
  * Bit-serial accelerator (Stripes/Loom-like): time and energy grow with the activation bits streamed
- * through each multiply. BitOps = MACs · activation bits · weight bits, so a gated layer costs
- * MACs · w · (B_hb + f · B_lb) and PG saves in proportion to B_avg.
+ * through each multiply. BitOps = MACs · activation bits · weight bits (as stored, signs included), so a gated
+ * layer costs MACs · w · (B_hb + sign + f · B_lb) and PG saves in proportion to B_avg.
  */
 export const bitSerial: CostModel<BitSerialParameters> = {
   name: 'bit-serial',
@@ -25,9 +23,9 @@ export const bitSerial: CostModel<BitSerialParameters> = {
     other_op_bitops: { kind: 'positive', doc: 'BitOps of one operation of the other ops (pooling, adds, activations)' },
   },
   otherOpsCost: (ops, p) => ops * p.other_op_bitops,
-  passCost: (pass, p) => pass.macs * width(pass.act, p) * width(pass.weight, p),
+  passCost: (pass, p) => pass.macs * bitWidth(pass.act, p.float_bits) * bitWidth(pass.weight, p.float_bits),
   notes: (layers, p) => {
-    const notes = ['BitOps = MACs x activation bits x weight bits; a gated layer streams B_hb bits for every output and B_lb more for the updated ones.'];
+    const notes = ['BitOps = MACs x activation bits x weight bits, as stored (a signed code counts its sign bit); a gated layer streams B_hb bits (and the sign) for every output and B_lb more for the updated ones.'];
     const float = layers.filter((l) => l.kind === 'float').map((l) => l.name);
     if (float.length) notes.push(`float layers (${float.join(', ')}) counted at float_bits = ${p.float_bits} for activations and weights.`);
     return notes;

@@ -2,6 +2,7 @@ import type { LayerReport, OtherOpCount } from '@pg/core';
 import { describe, expect, it } from 'vitest';
 import { COST_MODELS, costReport, selectProfiles } from './registry.js';
 import type { Profile } from './profile.js';
+import { reportPricing, wholeModel } from './whole-model.js';
 
 const layer = (l: Partial<LayerReport> & Pick<LayerReport, 'name' | 'op' | 'macs'>): LayerReport => ({
   gated: false,
@@ -12,92 +13,119 @@ const layer = (l: Partial<LayerReport> & Pick<LayerReport, 'name' | 'op' | 'macs
   high_precision_fraction: null,
   threshold: null,
   threshold_per_channel: null,
+  input_signed: false,
   ...l,
 });
 
 /**
- * A hand-sized network: a float stem, one gated 3/2-bit layer with 8-bit weights whose gates opened for
- * a quarter of its outputs (f = 0.25, so B_lb = 1 bit for 500 of its 2000 MACs), one static 3-bit layer
- * and a float classifier.
+ * A hand-sized network: a float stem reading the (signed) model input; one gated 3/2-bit layer with 8-bit
+ * weights (codes with a sign: 9 bits) reading a ReLU's output (unsigned), whose gates opened for a quarter of
+ * its outputs (f = 0.25, so B_lb = 1 bit for 500 of its 2000 MACs); one static 3-bit layer reading a signed
+ * input (3 magnitude bits and a sign: 4 bits); a float classifier.
  */
 const NET: LayerReport[] = [
-  layer({ name: 'stem', op: 'Conv', macs: 1000 }),
+  layer({ name: 'stem', op: 'Conv', macs: 1000, input_signed: true }),
   layer({ name: 'g1', op: 'PGConv', gated: true, bits: 3, hbits: 2, wbits: 8, macs: 2000, outputs: 200, high_precision_fraction: 0.25 }),
-  layer({ name: 'q2', op: 'QConv', bits: 3, wbits: 8, macs: 500 }),
+  layer({ name: 'q2', op: 'QConv', bits: 3, wbits: 8, macs: 500, input_signed: true }),
   layer({ name: 'fc', op: 'Gemm', macs: 100 }),
 ];
 
 const profile = (model: string, parameters: Profile['parameters']): Profile => ({ model, description: '', parameters, source: 'test' });
 
 describe('cost models on a hand-computed network', () => {
-  it('bit-serial: BitOps = MACs · b_a · b_w, gated layers at B_hb + f·B_lb', () => {
+  it('bit-serial: BitOps = MACs · b_a · b_w as stored (signs counted), gated layers at B_hb + f·B_lb', () => {
     const r = costReport({ layers: NET }, profile('bit-serial', { float_bits: 16 }));
-    // stem 1000·16·16 = 256000; g1 2000·8·(2 + 0.25·1) = 36000; q2 500·3·8 = 12000; fc 100·16·16 = 25600
+    // stem 1000·16·16 = 256000; g1 2000·2·9 + 500·1·9 = 40500; q2 500·(3+1)·9 = 18000; fc 100·16·16 = 25600
     expect(r.per_layer).toEqual([
       { name: 'stem', cost: 256000 },
-      { name: 'g1', cost: 36000 },
-      { name: 'q2', cost: 12000 },
+      { name: 'g1', cost: 40500 },
+      { name: 'q2', cost: 18000 },
       { name: 'fc', cost: 25600 },
     ]);
-    expect(r.total).toBe(329600);
+    expect(r.total).toBe(340100);
     expect(r.unit).toBe('bitops');
-    // static_b: g1 2000·3·8 = 48000 → 341600; static 8-bit: g1 2000·64 = 128000, q2 500·64 = 32000 → 441600;
-    // SeerNet: g1 2000·8·(2 + 0.25·3) = 44000 → 337600.
-    expect(r.baselines).toEqual({ static_b: 341600, static_8bit: 441600, seernet: 337600 });
-    expect(r.ratios.vs_static_b).toBeCloseTo(329600 / 341600, 12);
+    // static_b: g1 2000·3·9 = 54000 → 353600; static 8-bit (8-bit operands as stored): g1 2000·64 = 128000,
+    // q2 500·64 = 32000 → 441600; SeerNet: g1 36000 + 500·3·9 = 49500 → 349100.
+    expect(r.baselines).toEqual({ static_b: 353600, static_8bit: 441600, seernet: 349100 });
+    expect(r.ratios.vs_static_b).toBeCloseTo(340100 / 353600, 12);
     expect(r.notes.join(' ')).toMatch(/stem, fc.*float_bits = 16/);
+  });
+
+  it('the sign rule: a signed gated layer streams its sign with the prediction, so with every output updated it costs static B', () => {
+    const g = (f: number) => [layer({ name: 'g', op: 'PGConv', gated: true, bits: 4, hbits: 2, wbits: 4, macs: 1000, high_precision_fraction: f, input_signed: true })];
+    const half = costReport({ layers: g(0.5) }, profile('bit-serial', { float_bits: 16 }));
+    // weights 4 + sign = 5 bits; prediction 1000·(2+1)·5 = 15000, update 500·2·5 = 5000; static B 1000·(4+1)·5 = 25000;
+    // SeerNet 15000 + 500·5·5 = 27500.
+    expect(half.total).toBe(20000);
+    expect(half.baselines).toMatchObject({ static_b: 25000, seernet: 27500 });
+    const all = costReport({ layers: g(1) }, profile('bit-serial', { float_bits: 16 }));
+    expect(all.total).toBe(all.baselines.static_b);
+    // The same layer reading an unsigned input: one bit less in the prediction and in static B.
+    const unsigned = costReport({ layers: [{ ...g(0.5)[0], input_signed: false }] }, profile('bit-serial', { float_bits: 16 }));
+    expect([unsigned.total, unsigned.baselines.static_b]).toEqual([15000, 20000]);
   });
 
   it('bit-fusion: brick ops ceil(b_a/2)·ceil(b_w/2) over the array, the update at its own utilisation', () => {
     // 2·2 PEs of 4 bricks = 16 bricks; dense at 0.5 → 8 brick ops/cycle; update at 0.25 → 4/cycle; float as 8 bits.
     const p = { brick_bits: 2, array_rows: 2, array_cols: 2, bricks_per_pe: 4, utilization: 0.5, update_utilization: 0.25, float_bits: 8 };
     const r = costReport({ layers: NET }, profile('bit-fusion', p));
-    // stem 1000·4·4/8 = 2000; g1 prediction 2000·1·4/8 = 1000 + update 500·1·4/4 = 500 → 1500;
-    // q2 500·2·4/8 = 500; fc 100·4·4/8 = 200.
-    expect(r.per_layer.map((l) => l.cost)).toEqual([2000, 1500, 500, 200]);
-    expect(r.total).toBe(4200);
-    // static_b: g1 2000·2·4/8 = 2000 → 4700; static 8-bit: g1 2000·4·4/8 = 4000, q2 500·4·4/8 = 1000 → 7200;
-    // SeerNet: g1 1000 + 500·2·4/4 = 2000 → 4700.
-    expect(r.baselines).toEqual({ static_b: 4700, static_8bit: 7200, seernet: 4700 });
+    // 9-bit weights take 5 bricks. stem 1000·4·4/8 = 2000; g1 prediction 2000·1·5/8 = 1250 + update 500·1·5/4 = 625
+    // → 1875; q2 (4 bits with its sign) 500·2·5/8 = 625; fc 100·4·4/8 = 200.
+    expect(r.per_layer.map((l) => l.cost)).toEqual([2000, 1875, 625, 200]);
+    expect(r.total).toBe(4700);
+    // static_b: g1 2000·2·5/8 = 2500 → 5325; static 8-bit: g1 2000·4·4/8 = 4000, q2 500·4·4/8 = 1000 → 7200;
+    // SeerNet: g1 1250 + 500·2·5/4 = 1250 → 5325.
+    expect(r.baselines).toEqual({ static_b: 5325, static_8bit: 7200, seernet: 5325 });
     expect(r.unit).toBe('cycles');
     expect(r.notes.join(' ')).toMatch(/not a multiple of brick_bits = 2 in 1 gated layer/);
   });
 
   it('gpu: dense prediction at the narrowest supported precision, SDDMM update at sparse_efficiency, and says when that is dearer than dense', () => {
     const r = costReport({ layers: NET }, profile('gpu', { macs_per_cycle: { '4': 100, '8': 50, '16': 25 }, sparse_efficiency: 0.2, float_bits: 16 }));
-    // stem 1000/25 = 40; g1 prediction max(2, 8) → int8: 2000/50 = 40, update 500/(50·0.2) = 50 → 90; q2 500/50 = 10; fc 100/25 = 4.
-    expect(r.per_layer.map((l) => l.cost)).toEqual([40, 90, 10, 4]);
-    expect(r.total).toBe(144);
-    // static_b and static 8-bit both run g1 and q2 at int8: 40 + 40 + 10 + 4 = 94; SeerNet's update is also int8 SDDMM: 144.
-    expect(r.baselines).toEqual({ static_b: 94, static_8bit: 94, seernet: 144 });
-    expect(r.notes.join(' ')).toMatch(/costs more than running the update densely in 1 of 1 gated layer\(s\).*g1 \(25\.0%\)/);
+    // 9-bit weights run at 16 bits. stem 1000/25 = 40; g1 prediction 2000/25 = 80, update 500/(25·0.2) = 100 → 180;
+    // q2 500/25 = 20; fc 100/25 = 4.
+    expect(r.per_layer.map((l) => l.cost)).toEqual([40, 180, 20, 4]);
+    expect(r.total).toBe(244);
+    // static_b: g1 at 16 bits 80 → 144; static 8-bit: g1 2000/50 = 40, q2 500/50 = 10 → 94; SeerNet's update is the same SDDMM: 244.
+    expect(r.baselines).toEqual({ static_b: 144, static_8bit: 94, seernet: 244 });
+    const notes = r.notes.join(' ');
+    expect(notes).toMatch(/costs more than running the update densely in 1 of 1 gated layer\(s\).*g1 \(25\.0%\)/);
+    expect(notes).toMatch(/in 2 layer\(s\) the weights' sign bit needs the next wider GPU precision/);
   });
 
-  it('gpu: a gated layer with 4-bit weights predicts at int4, and no note when the update is sparse enough', () => {
-    const net = [layer({ name: 'g', op: 'PGConv', gated: true, bits: 8, hbits: 4, wbits: 4, macs: 1000, high_precision_fraction: 0.1 })];
-    const r = costReport({ layers: net }, profile('gpu', { macs_per_cycle: { '4': 100, '8': 50 }, sparse_efficiency: 0.2, float_bits: 16 }));
+  it('gpu: a gated layer with 4-bit weight codes (--wbits 3) predicts at int4; a signed input pushes it to int8', () => {
+    const g = layer({ name: 'g', op: 'PGConv', gated: true, bits: 8, hbits: 4, wbits: 3, macs: 1000, high_precision_fraction: 0.1 });
+    const p = profile('gpu', { macs_per_cycle: { '4': 100, '8': 50, '16': 25 }, sparse_efficiency: 0.2, float_bits: 16 });
+    const r = costReport({ layers: [g] }, p);
     // prediction int4: 1000/100 = 10; update max(4, 4) → int4 SDDMM: 100/(100·0.2) = 5 → 15. static_b: int8 1000/50 = 20.
     expect(r.total).toBe(15);
     expect(r.baselines.static_b).toBe(20);
     // SeerNet recomputes 100 MACs at 8 bits: 100/(50·0.2) = 10 → 20.
     expect(r.baselines.seernet).toBe(20);
-    expect(r.notes.join(' ')).not.toMatch(/costs more than/);
+    expect(r.notes.join(' ')).not.toMatch(/costs more than|sign bit/);
+    // 4 magnitude bits and a sign: the prediction runs at int8, 1000/50 = 20, + the update 5.
+    expect(costReport({ layers: [{ ...g, input_signed: true }] }, p).total).toBe(25);
   });
 
-  it('cpu-int8: dense int8 whatever the gates do, and says PG saves nothing', () => {
+  it('cpu-int8: dense int8 whatever the gates do, says PG saves nothing, and runs 9-bit weight codes in float', () => {
     const r = costReport({ layers: NET }, profile('cpu-int8', { int8_macs_per_cycle: 10, float_macs_per_cycle: 5 }));
-    // stem 1000/5 = 200; g1 2000/10 = 200 (dense, f ignored); q2 500/10 = 50; fc 100/5 = 20 → 470 in every scheme.
-    expect(r.per_layer.map((l) => l.cost)).toEqual([200, 200, 50, 20]);
-    expect(r.total).toBe(470);
-    expect(r.baselines).toEqual({ static_b: 470, static_8bit: 470, seernet: 470 });
-    expect(r.ratios).toEqual({ vs_static_b: 1, vs_static_8bit: 1, vs_seernet: 1 });
+    // 9-bit weights do not fit int8: stem 1000/5 = 200; g1 2000/5 = 400 (dense, f ignored); q2 500/5 = 100; fc 100/5 = 20 → 720.
+    expect(r.per_layer.map((l) => l.cost)).toEqual([200, 400, 100, 20]);
+    expect(r.total).toBe(720);
+    // static 8-bit: g1 2000/10 = 200, q2 500/10 = 50 → 470.
+    expect(r.baselines).toEqual({ static_b: 720, static_8bit: 470, seernet: 720 });
+    expect(r.ratios).toMatchObject({ vs_static_b: 1, vs_seernet: 1 });
     expect(r.notes[0]).toMatch(/PG saves nothing/);
+    expect(r.notes.join(' ')).toMatch(/2 quantized layer\(s\).*wider than 8 bits.*--wbits 7 fits int8\): g1, q2/);
+    // --wbits 7 (8-bit codes) with 3-bit unsigned inputs fit int8: g1 2000/10 = 200, and the signed q2 (4 bits) too: 50.
+    const narrow = NET.map((l) => (l.wbits === null ? l : { ...l, wbits: 7 }));
+    expect(costReport({ layers: narrow }, profile('cpu-int8', { int8_macs_per_cycle: 10, float_macs_per_cycle: 5 })).total).toBe(470);
   });
 
   it('a model without gated layers costs the same as its static_b and SeerNet baselines, and says so', () => {
     const r = costReport({ layers: [NET[0], NET[2]] }, profile('bit-serial', { float_bits: 32 }));
-    // 1000·32·32 + 12000 = 1036000
-    expect(r.total).toBe(1036000);
+    // 1000·32·32 + 18000 = 1042000
+    expect(r.total).toBe(1042000);
     expect(r.baselines.static_b).toBe(r.total);
     expect(r.baselines.seernet).toBe(r.total);
     expect(r.notes.join(' ')).toMatch(/no gated layers/);
@@ -144,5 +172,46 @@ describe('bundled profiles', () => {
   it('a comma list picks those models; an unknown name is a usage error naming --cost', async () => {
     expect((await selectProfiles('gpu,bit-serial', [])).map((p) => p.model)).toEqual(['bit-serial', 'gpu']);
     await expect(selectProfiles('gpu,tpu', [])).rejects.toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/--cost: unknown cost model 'tpu'/) });
+  });
+});
+
+// Whole-model figures of the hand-sized network above, with 4500 other operations per sample.
+const RELUS = [{ op: 'Relu', nodes: 3, ops: 4500 }];
+const serial: Profile = { model: 'bit-serial', description: '', parameters: { float_bits: 16, other_op_bitops: 16 }, source: 'test' };
+
+describe('whole-model figures', () => {
+  it('MAC-weighted bits over every layer as stored, the gated share of MACs, and the bit-serial cost of the whole network', () => {
+    const w = wholeModel({ layers: NET, other_ops: RELUS }, serial);
+    expect(w.macs).toBe(3600);
+    expect(w.gated_mac_fraction).toBeCloseTo(2000 / 3600, 12);
+    // activation bits: stem 16, g1 2 + 0.25·1 = 2.25, q2 3 + sign = 4, fc 16
+    expect(w.act_bits).toBeCloseTo((1000 * 16 + 2000 * 2.25 + 500 * 4 + 100 * 16) / 3600, 12);
+    // weight bits: float 16, codes of --wbits 8 with their sign 9
+    expect(w.weight_bits).toBeCloseTo((1000 * 16 + 2000 * 9 + 500 * 9 + 100 * 16) / 3600, 12);
+    // cost-models.test.ts: layers 340100 BitOps, static B 353600, static 8-bit 441600, SeerNet 349100; + 4500·16 other ops
+    expect(w.bitops).toBe(340100 + 72000);
+    expect(w.bitops_vs_static_b).toBeCloseTo(412100 / 425600, 12);
+    expect(w.bitops_vs_static_8bit).toBeCloseTo(412100 / 513600, 12);
+    expect(w.bitops_vs_seernet).toBeCloseTo(412100 / 421100, 12);
+    expect(w.profile).toBe('test');
+  });
+
+  it('a model without gated layers: share 0 and ratios 1 to static B and SeerNet; without layers: no bits', () => {
+    const w = wholeModel({ layers: [NET[0], NET[2]], other_ops: RELUS }, serial);
+    expect(w.gated_mac_fraction).toBe(0);
+    expect([w.bitops_vs_static_b, w.bitops_vs_seernet]).toEqual([1, 1]);
+    expect(w.act_bits).toBeCloseTo((1000 * 16 + 500 * 4) / 1500, 12);
+    const none = wholeModel({ layers: [], other_ops: RELUS }, serial);
+    expect(none).toMatchObject({ macs: 0, gated_mac_fraction: null, act_bits: null, weight_bits: null, bitops: 72000 });
+  });
+
+  it('pg report prices with the bit-serial profile given, else the bundled one; another model is refused', async () => {
+    const given = (await reportPricing([serial]))({ layers: NET });
+    expect(given.whole_model.profile).toBe('test');
+    expect(given.costs?.map((c) => [c.backend, c.total])).toEqual([['bit-serial', given.whole_model.bitops]]);
+    const bundled = (await reportPricing([]))({ layers: NET });
+    expect(bundled.whole_model.profile).toBe('bundled:bit-serial');
+    expect(bundled.costs).toBeUndefined();
+    expect(() => wholeModel({ layers: NET }, { ...serial, model: 'gpu' })).toThrow(expect.objectContaining({ code: 'PG_USAGE' }));
   });
 });

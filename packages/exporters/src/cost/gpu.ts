@@ -1,6 +1,6 @@
 import { UsageError } from '@pg/core';
 import type { CostModel } from './cost-model.js';
-import type { Pass, Precision } from './work.js';
+import { bitWidth, predictionBits, storedBits, type Pass } from './work.js';
 
 export interface GpuParameters {
   [k: string]: number | Record<string, number>;
@@ -16,7 +16,7 @@ export interface GpuParameters {
 
 /** The narrowest supported precision that holds both operands: a GPU cannot run 3-bit arithmetic, only 4, 8, 16... */
 export function gpuPrecision(pass: Pick<Pass, 'act' | 'weight'>, p: GpuParameters): number {
-  const need = Math.max(...[pass.act, pass.weight].map((b: Precision) => (b === 'float' ? p.float_bits : b)));
+  const need = Math.max(bitWidth(pass.act, p.float_bits), bitWidth(pass.weight, p.float_bits));
   const fits = Object.keys(p.macs_per_cycle).map(Number).filter((b) => b >= need);
   if (!fits.length) {
     throw new UsageError(`the gpu profile's macs_per_cycle has no precision of ${need} bits or more`, { action: `add a "${need}" (or wider) entry to macs_per_cycle in the profile` });
@@ -51,8 +51,12 @@ export const gpu: CostModel<GpuParameters> = {
         `the SDDMM update costs more than running the update densely in ${dearer.length} of ${layers.filter((l) => l.kind === 'gated').length} gated layer(s) (updated fraction > sparse_efficiency = ${p.sparse_efficiency}): ${dearer.map((l) => `${l.name} (${(l.updated * 100).toFixed(1)}%)`).join(', ')}.`,
       );
     }
-    const same = layers.filter((l) => l.kind === 'gated' && gpuPrecision({ act: l.hbits!, weight: l.weight }, p) === gpuPrecision({ act: l.bits!, weight: l.weight }, p));
+    const gated = layers.filter((l) => l.kind === 'gated');
+    const same = gated.filter((l) => gpuPrecision({ act: predictionBits(l), weight: l.weight }, p) === gpuPrecision({ act: storedBits(l), weight: l.weight }, p));
     if (same.length) notes.push(`in ${same.length} gated layer(s) the prediction runs at the same GPU precision as the full B bits (the weights or the hardware set the width), so the prediction alone costs as much as the static model.`);
+    // The sign bit can push weights over a precision's width: --wbits 8 codes ([-255, 255]) do not fit int8.
+    const pushed = layers.filter((l) => l.weight !== 'float' && gpuPrecision({ act: 1, weight: l.weight }, p) > gpuPrecision({ act: 1, weight: l.weight - 1 }, p));
+    if (pushed.length) notes.push(`in ${pushed.length} layer(s) the weights' sign bit needs the next wider GPU precision (--wbits 8 codes are [-255, 255], 9 bits, wider than int8; --wbits 7 fits int8).`);
     return notes;
   },
 };

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, OBSERVE, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
+import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
@@ -13,13 +13,17 @@ export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
 /**
  * A realistic gated model: the bundled fixture converted (4/2/8 bits, static scale), its activation scales
  * and thresholds calibrated on a seeded sample of the bundled training data (85% of updates skipped).
- * `include` gates extra layers (e.g. the classifier, to cover PGGemm); `firstLayerBits` quantizes the stem.
+ * `include` gates extra layers (e.g. the classifier, to cover PGGemm); `firstLayerBits` quantizes the stem;
+ * `finetuneSteps` then fine-tunes thresholds, scales and weights that many steps.
  */
-export async function calibratedGatedModel(name: string, opts: { include?: string[]; batches?: number; firstLayerBits?: number } = {}): Promise<Model> {
+export async function calibratedGatedModel(name: string, opts: { include?: string[]; batches?: number; firstLayerBits?: number; finetuneSteps?: number } = {}): Promise<Model> {
   const float = await readModel(fixtureModel(name));
   const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', include: opts.include, firstLayerBits: opts.firstLayerBits });
   const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
-  return calibrate(model, train, { batches: opts.batches ?? 1, batchSize: 32, seed: 0, scales: true, targetSparsity: 0.85 });
+  const calibrated = await calibrate(model, train, { batches: opts.batches ?? 1, batchSize: 32, seed: 0, scales: true, targetSparsity: 0.85 });
+  if (!opts.finetuneSteps) return calibrated;
+  const settings = { ...FINETUNE_DEFAULTS, maxSteps: opts.finetuneSteps, batchSize: 32, trainWeights: true, targetSparsity: 0.85, workers: 1 };
+  return (await finetune(calibrated, train, settings)).model;
 }
 
 /** The first `n` samples of the bundled test data. */

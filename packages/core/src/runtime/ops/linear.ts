@@ -9,20 +9,21 @@ import { plain, toLogical, type RtValue } from '../value.js';
 export function gemm(node: KernelContext['node'], a: tf.Tensor, b: tf.Tensor, c?: tf.Tensor): tf.Tensor {
   const alpha = attrFloat(node, 'alpha', 1);
   const beta = attrFloat(node, 'beta', 1);
-  const transA = attrInt(node, 'transA', 0) === 1;
-  const transB = attrInt(node, 'transB', 0) === 1;
-  let y: tf.Tensor;
+  let y = gemmProduct(a, b, attrInt(node, 'transA', 0) === 1, attrInt(node, 'transB', 0) === 1);
+  if (alpha !== 1) y = tf.mul(y, alpha);
+  if (c) y = tf.add(y, beta === 1 ? c : tf.mul(c, beta));
+  return y;
+}
+
+/** op(A) op(B), Gemm's product without alpha, beta and C. */
+export function gemmProduct(a: tf.Tensor, b: tf.Tensor, transA: boolean, transB: boolean): tf.Tensor {
   if (!transA && transB && a.shape[0] <= b.shape[0]) {
     // A classifier (transB = 1, few rows of A): tfjs-wasm's MatMul with transposeB is far slower than a
     // plain one, and transposing the weight costs as much. (B Aᵀ)ᵀ transposes only the small operands
     // (docs/models.md).
-    y = tf.transpose(tf.matMul(b as tf.Tensor2D, tf.transpose(a) as tf.Tensor2D));
-  } else {
-    y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, transA, transB);
+    return tf.transpose(tf.matMul(b as tf.Tensor2D, tf.transpose(a) as tf.Tensor2D));
   }
-  if (alpha !== 1) y = tf.mul(y, alpha);
-  if (c) y = tf.add(y, beta === 1 ? c : tf.mul(c, beta));
-  return y;
+  return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, transA, transB);
 }
 
 function gemmKernel(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {

@@ -82,7 +82,8 @@ export class DataParallelGradients {
     main: ShardModel;
     params: string[];
     thresholds: string[];
-    distill: boolean;
+    /** The float model to distill from (the main thread's teacher runs it too). */
+    teacher?: Model;
     spec: LossSpec;
     options: DataParallelOptions;
     batchSize: number;
@@ -93,6 +94,7 @@ export class DataParallelGradients {
     dp.publish();
     if (args.options.workers > 1) {
       const bytes = encodeModel(args.model);
+      const teacher = args.teacher ? encodeModel(args.teacher) : null;
       const url = workerUrl();
       try {
         await Promise.all(
@@ -105,7 +107,7 @@ export class DataParallelGradients {
             worker.on('message', (m: FromWorker) => dp.onMessage(id, m));
             worker.on('error', (e) => dp.fail(id, new TrainingError(`training worker ${id} crashed: ${e.message}`, { action: 'run again with --workers 1', cause: e })));
             worker.on('exit', (code) => dp.fail(id, new TrainingError(`training worker ${id} exited (code ${code})`, { action: 'run again with --workers 1' })));
-            const init: ToWorker = { type: 'init', worker: id, backend: activeBackend() ?? 'wasm', model: bytes, params: args.params, thresholds: args.thresholds, distill: args.distill, spec: args.spec, buffers: dp.buffers };
+            const init: ToWorker = { type: 'init', worker: id, backend: activeBackend() ?? 'wasm', model: bytes, params: args.params, thresholds: args.thresholds, teacher, spec: args.spec, buffers: dp.buffers };
             worker.postMessage(init);
             return ready;
           }),

@@ -26,7 +26,11 @@ export interface InitMessage {
   /** Trained initializers, in gradient-buffer order. */
   params: string[];
   thresholds: string[];
-  distill: boolean;
+  /**
+   * The float model to distill from, as ONNX bytes: the float twin of the model finetune was given. Not made
+   * from `model`, whose weights are a checkpoint's trained ones when a run resumes.
+   */
+  teacher: Uint8Array | null;
   spec: LossSpec;
   buffers: SharedBuffers;
 }

@@ -4,7 +4,7 @@ import { decodeModel } from '../../onnx/index.js';
 import { initBackend } from '../../runtime/backend.js';
 import { setNativeThreads, TRAINING_NATIVE_THREADS } from '../../runtime/native/threads.js';
 import { Executor } from '../../runtime/executor.js';
-import { floatTwin, opRegistry } from '../../pg/index.js';
+import { opRegistry } from '../../pg/index.js';
 import type { FromWorker, InitMessage, StepMessage, ToWorker } from './protocol.js';
 import { serializeError } from './protocol.js';
 import { shardGradients, type ShardModel } from './shard-loss.js';
@@ -35,7 +35,7 @@ async function init(m: InitMessage): Promise<void> {
   });
   const byName = new Map(m.params.map((n, i) => [n, vars[i]]));
   const thresholds = m.thresholds.map((n) => byName.get(n)!);
-  const teacher = m.distill ? new Executor(floatTwin(model), { registry: opRegistry }) : undefined;
+  const teacher = m.teacher ? new Executor(decodeModel(m.teacher), { registry: opRegistry }) : undefined;
   state = { init: m, model: { exec, vars, thresholds, teacher }, version: -1 };
 }
 

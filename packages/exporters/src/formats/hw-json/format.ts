@@ -37,7 +37,7 @@ export interface HwWeights {
   bits: number;
   /** n_w = 2^wbits - 1. */
   levels: number;
-  /** s_w (float32): max |W| of the float weights; a weight is k * s_w / n_w. */
+  /** s_w (float32): max |W| of the float weights; a weight is k * s_w / n_w (times sign(alpha) for a Gemm). */
   scale: number;
   /** The integer codes k, in the ONNX weight layout (Conv: [C_out, C_in/group, kH, kW]; Gemm: as trans_b says). */
   codes: HwTensorRef;
@@ -65,10 +65,16 @@ export interface HwLinearLayer {
   conv: HwConvGeometry | null;
   /** Gemm only: 1 when the weight is stored [N_out, K] (Y = X W^T), 0 when [K, N_out]. */
   trans_b: number | null;
+  /**
+   * Gemm only: ONNX's alpha and beta (Y = alpha X W + beta C), already applied: |alpha| is in
+   * `accumulator.scale`, alpha's sign in `weights.codes`, beta in `bias.float`. For reading, not applying again.
+   */
+  alpha: number | null;
+  beta: number | null;
   activation: HwActivation;
   weights: HwWeights;
   accumulator: {
-    /** S = (s_x / n) * (s_w / n_w): the float value of one accumulator unit. */
+    /** S = (s_x / n) * (s_w / n_w) (* |alpha| for a Gemm): the float value of one accumulator unit. */
     scale: number;
     /** Bits (with sign) that hold any sum of code products: 1 + ceil(log2(K * n * n_w + 1)). */
     bits: number;

@@ -117,6 +117,8 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
   if (!inShape || !outShape) throw new UnsupportedModelError(`${where}: node '${node.name}': its input or output shape is unknown`);
   let conv: HwLinearLayer['conv'] = null;
   let transB: number | null = null;
+  let alpha: number | null = null;
+  let beta: number | null = null;
   let fanIn: number;
   if (isConv) {
     if (w.dims.length !== 4 || inShape.length !== 4) {
@@ -128,11 +130,13 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     conv = { kernel_shape: [kh, kw], strides: g.strides, pads: [pt, pl, pb, pr], dilations: g.dilations, group: attrInt(node, 'group', 1) };
     fanIn = cinPerGroup * kh * kw;
   } else {
-    if (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1 || attrInt(node, 'transA', 0) !== 0) {
-      throw new UnsupportedModelError(`${where}: node '${node.name}' (Gemm) has alpha, beta or transA set; hw-json describes Y = X W (+ b)`, {
-        action: 'exclude the layer when converting (--exclude)',
+    if (attrInt(node, 'transA', 0) !== 0) {
+      throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) has transA = 1, which is not part of the gated format`, {
+        action: 'convert the float model again: pg convert writes a Transpose in front of a Gemm with transA = 1',
       });
     }
+    alpha = attrFloat(node, 'alpha', 1);
+    beta = attrFloat(node, 'beta', 1);
     transB = attrInt(node, 'transB', 0);
     fanIn = transB === 1 ? w.dims[1] : w.dims[0];
   }
@@ -141,13 +145,17 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
   const nw = levels(layer.wbits);
   const scale = floatData(s)[0];
   const { codes, scale: sw } = weightCodes(floatData(w), layer.wbits);
-  const accScale = (scale / n) * (sw / nw);
+  // A Gemm's alpha scales pg's accumulator unit: |alpha| goes into S, its sign into the codes (exact: a
+  // negative unit times acc is the positive unit times -acc), so S stays positive and the gate acc > T.
+  if (alpha !== null && alpha < 0) codes.forEach((k, i) => (codes[i] = -k));
+  const accScale = (scale / n) * (sw / nw) * Math.abs(alpha ?? 1);
+  const accUnit = accUnitFloat32(scale, n, sw, nw, alpha ?? 1);
   const maxAcc = fanIn * n * nw;
   const codesT = intTensor(codes);
   const bias = init(layer.bias);
-  const biasF = bias ? floatData(bias) : undefined;
-  const ref = (t: { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array | Float32Array }, shape: number[]): HwTensorRef => file.add(t.dtype, shape, t.data);
   const channels = outShape[1];
+  const biasF = bias && (beta === null ? floatData(bias) : gemmBias(bias, beta, channels, node, where));
+  const ref = (t: { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array | Float32Array }, shape: number[]): HwTensorRef => file.add(t.dtype, shape, t.data);
 
   let threshold: HwLinearLayer['threshold'] = null;
   if (layer.gated) {
@@ -157,7 +165,7 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     // Format 2 predicts f32(f32(acc_hb * c) + b) from an exact integer acc_hb: T reproduces that float32
     // gate exactly. Format 1 convolved float values; T is then the exact rational threshold.
     const acc = integerAccumulation(model)
-      ? thresholdsInAccFloat32(d, biasF, accUnitFloat32(scale, n, sw, nw), maxAcc)
+      ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc)
       : thresholdsInAcc(d, biasF, accScale, maxAcc);
     threshold = {
       float: ref({ dtype: 'float32', data: d }, [channels]),
@@ -175,12 +183,30 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     output_shape: outShape.slice(1),
     conv,
     trans_b: transB,
+    alpha,
+    beta,
     activation: { bits: layer.bits, hbits: layer.hbits, step, levels: n, scale },
     weights: { bits: layer.wbits, levels: nw, scale: sw, codes: ref(codesT, w.dims.slice()) },
     accumulator: { scale: accScale, bits: accumulatorBits(fanIn, n, nw), fan_in: fanIn },
     bias: biasF ? { float: ref({ dtype: 'float32', data: biasF }, [biasF.length]), acc: ref(accTensor(biasInAcc(biasF, accScale)), [biasF.length]) } : null,
     threshold,
   };
+}
+
+/**
+ * A Gemm's bias per output, f32(C * beta) as pg adds it. C broadcasts to the output [M, N]: a scalar, [N],
+ * [1, N] (or [1, 1]) give one value per output; a C with a row per sample ([M, N], M > 1) is refused, since
+ * hw-json describes one sample at a time.
+ */
+function gemmBias(c: ConstTensor, beta: number, channels: number, node: Node, where: string): Float32Array {
+  const values = floatData(c);
+  const last = c.dims.length ? c.dims[c.dims.length - 1] : 1;
+  if (c.dims.slice(0, -1).some((d) => d !== 1) || (last !== 1 && last !== channels)) {
+    throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}): its C '${c.name}' of shape [${c.dims.join(', ')}] is not one value per output; hw-json describes one sample at a time`, {
+      action: 'give the Gemm a C of shape [N] (or a scalar), or exclude the layer when converting (--exclude)',
+    });
+  }
+  return Float32Array.from({ length: channels }, (_, o) => Math.fround(values[last === 1 ? 0 : o] * beta));
 }
 
 function tensorRef(t: ConstTensor, file: TensorFileBuilder, where: string): HwTensorRef {

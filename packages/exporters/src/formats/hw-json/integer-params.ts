@@ -54,10 +54,12 @@ export function thresholdsInAcc(delta: ArrayLike<number>, bias: ArrayLike<number
 
 /**
  * The float32 value pg's integer-accumulation form (gated format 2) gives one accumulator unit:
- * c = f32(f32(s_x / n) * f32(s_w / n_w)), the op order of pg's kernel and function bodies.
+ * c = f32(f32(f32(s_x / n) * f32(s_w / n_w)) * |alpha|), the op order of pg's kernel and function bodies
+ * (alpha: a Gemm's, whose sign the exporter moves into the weight codes; 1 for a Conv, where the last
+ * product is exact).
  */
-export function accUnitFloat32(actScale: number, n: number, weightScale: number, nw: number): number {
-  return Math.fround(Math.fround(actScale / n) * Math.fround(weightScale / nw));
+export function accUnitFloat32(actScale: number, n: number, weightScale: number, nw: number, alpha = 1): number {
+  return Math.fround(Math.fround(Math.fround(actScale / n) * Math.fround(weightScale / nw)) * Math.abs(Math.fround(alpha)));
 }
 
 /**
