@@ -1,5 +1,5 @@
 export type { Batch, BatchOptions, BatchStream, Dataset, SampleSource } from './dataset.js';
-export { InMemoryDataset, batchOrder, labelsPerSample, sampleOrder } from './dataset.js';
+export { InMemoryDataset, batchOrder, collectBatches, firstBatch, labelsPerSample, sampleOrder } from './dataset.js';
 export { holdOut } from './hold-out.js';
 export { checkTokenIds, datasetForInput, rowSequences, tokenVocabulary } from './sequence-view.js';
 export { mulberry32, shuffleInPlace, shuffledIndices, type Rng } from './random.js';
