@@ -19,11 +19,11 @@ export interface RecurrentCell {
   peepholes?: { i: tf.Tensor1D; o: tf.Tensor1D; f: tf.Tensor1D };
 }
 
-/** The next state from the input products of this step (x_t W^T plus the biases that add to it), [N, G·H]. */
-export function recurrentStep(cell: RecurrentCell, xp: tf.Tensor, state: CellState): CellState {
+/** The next state from the input products of step t (x_t W^T plus the biases that add to it), [N, G·H]. */
+export function recurrentStep(cell: RecurrentCell, xp: tf.Tensor2D, state: CellState, t: number): CellState {
   switch (cell.spec.kind) {
     case 'lstm':
-      return lstmStep(cell, xp, state);
+      return lstmStep(cell, xp, state, t);
     case 'gru':
       return { h: gruStep(cell, xp, state.h) };
     default:
@@ -36,11 +36,12 @@ function clipped(spec: RecurrentSpec, t: tf.Tensor): tf.Tensor {
   return spec.clip === undefined ? t : tf.clipByValue(t, -spec.clip, spec.clip);
 }
 
-function lstmStep(cell: RecurrentCell, xp: tf.Tensor, state: CellState): CellState {
-  const { spec, peepholes: p } = cell;
+function lstmStep(cell: RecurrentCell, xp: tf.Tensor2D, state: CellState, t: number): CellState {
+  const { spec, peepholes: p, products } = cell;
   const cPrev = state.c!;
+  const z = products.preactivation ? products.preactivation(xp, state.h, t) : tf.add(xp, products.recurrent(state.h, 0, 4));
   // Gate order i, o, f, c.
-  const [iz, oz, fz, cz] = tf.split(tf.add(xp, cell.products.recurrent(state.h, 0, 4)), 4, 1);
+  const [iz, oz, fz, cz] = tf.split(z, 4, 1);
   const i = tf.sigmoid(clipped(spec, p ? tf.add(iz, tf.mul(p.i, cPrev)) : iz));
   const f = spec.inputForget ? tf.sub(1, i) : tf.sigmoid(clipped(spec, p ? tf.add(fz, tf.mul(p.f, cPrev)) : fz));
   const c = tf.add(tf.mul(f, cPrev), tf.mul(i, tf.tanh(clipped(spec, cz)))) as tf.Tensor2D;

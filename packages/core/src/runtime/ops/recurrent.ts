@@ -49,6 +49,11 @@ export interface RecurrentProducts {
   recurrent(h: tf.Tensor2D, from: number, to: number): tf.Tensor2D;
   /** Rᵀ [H, G·H] when `recurrent` is the plain product h·Rᵀ (so the addon may run the recurrence itself). */
   recurrentTransposed?: tf.Tensor2D;
+  /**
+   * LSTM: step t's gate pre-activations [N, 4·H] from its input product xp (biases added) and h, in place of
+   * xp + recurrent(h, 0, 4): pg's gated layers decide per step and unit which low-order products to add.
+   */
+  preactivation?(xp: tf.Tensor2D, h: tf.Tensor2D, t: number): tf.Tensor2D;
 }
 
 export function recurrentSpec(kind: RecurrentKind, node: Node, form: 7 | 14, recurrenceWeight: tf.Tensor): RecurrentSpec {
@@ -234,7 +239,7 @@ function runDirection(
   const out: tf.Tensor[] = new Array<tf.Tensor>(steps);
   for (let k = 0; k < steps; k++) {
     const t = reverse ? steps - 1 - k : k;
-    const next = recurrentStep(cell, xs[t], state);
+    const next = recurrentStep(cell, xs[t] as tf.Tensor2D, state, t);
     if (masks) {
       // Past its length a sequence keeps its state and outputs zeros (ONNX Runtime's behaviour).
       const m = masks[t];
@@ -288,25 +293,31 @@ function peepholes(p: tf.Tensor2D, d: number, hidden: number): { i: tf.Tensor1D;
   return { i: part(0), o: part(1), f: part(2) };
 }
 
+/** The products direction d of a node multiplies with: the plain ones, or pg's gated ones. */
+export type ProductsOf = (spec: RecurrentSpec, ins: RecurrentInputs, d: number, ctx: KernelContext) => RecurrentProducts;
+
+export const plainProductsOf: ProductsOf = (spec, ins, d, ctx) => plainProducts(ins.w, ins.r, d, spec.hidden, ctx.training);
+
 const recurrentKernel =
-  (kind: RecurrentKind, form: 7 | 14): Kernel =>
+  (kind: RecurrentKind, form: 7 | 14, productsOf: ProductsOf): Kernel =>
   (inputs, ctx) => {
     const { node } = ctx;
     const spec = recurrentSpec(kind, node, form, toLogical(input(node, inputs, 2)));
     const ins = recurrentInputs(spec, inputs, ctx);
     const wantY = wantsOutput(node, 0);
-    const res = runRecurrent(spec, ins, (d) => plainProducts(ins.w, ins.r, d, spec.hidden, ctx.training), wantY);
+    const res = runRecurrent(spec, ins, (d) => productsOf(spec, ins, d, ctx), wantY);
     const outs = [res.y, res.yh, res.yc];
     return node.outputs.map((_, i) => plain(outs[i] ?? tf.zeros([0])));
   };
 
-function forms(op: string, kind: RecurrentKind): OpDeclaration[] {
+/** An ONNX recurrent op's forms, its products given (pg's gated LSTM declares LSTM with its own). */
+export function recurrentForms(op: string, kind: RecurrentKind, productsOf: ProductsOf = plainProductsOf): OpDeclaration[] {
   // Before 7 the ops had an `output_sequence` attribute; ONNX Runtime runs them from 7, and so does pg.
   // 14 added `layout` (batch-major X, Y and states).
   return [
-    { op, since: 7, cost: 'layer', kernel: recurrentKernel(kind, 7) },
-    { op, since: 14, cost: 'layer', kernel: recurrentKernel(kind, 14), upgrade: unchanged },
+    { op, since: 7, cost: 'layer', kernel: recurrentKernel(kind, 7, productsOf) },
+    { op, since: 14, cost: 'layer', kernel: recurrentKernel(kind, 14, productsOf), upgrade: unchanged },
   ];
 }
 
-export const RECURRENT_OPS: readonly OpDeclaration[] = [...forms('RNN', 'rnn'), ...forms('GRU', 'gru'), ...forms('LSTM', 'lstm')];
+export const RECURRENT_OPS: readonly OpDeclaration[] = [...recurrentForms('RNN', 'rnn'), ...recurrentForms('GRU', 'gru'), ...recurrentForms('LSTM', 'lstm')];
