@@ -138,5 +138,5 @@ console.log(JSON.stringify(rows));
 if (values.out)
   writeFileSync(
     values.out,
-    `${JSON.stringify({ command: `node bench/recurrent-step.mjs ${process.argv.slice(2).join(' ')}`.trim(), native: activeNativeKernels(), rows }, null, 1)}\n`,
+    `${JSON.stringify({ command: `node bench/recurrent-step.mjs ${process.argv.slice(2).join(' ')}`.trim(), native: activeNativeKernels() !== undefined, rows }, null, 1)}\n`,
   );
