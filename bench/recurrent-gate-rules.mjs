@@ -148,9 +148,9 @@ for (const name of values.models.split(',')) {
   float.dispose();
   const base = { bits, hbits, wbits, inputScale, stateScale: 1 };
   const report = (label, rule, target, r) => {
-    const row = { model: name, gates: label, rule, target_sparsity: target, metric: spec.metric, value: r.value, sparsity: r.sparsity, b_avg: hbits + (1 - r.sparsity) * (bits - hbits) };
+    const row = { model: name, gates: label, rule, target_sparsity: target, metric: spec.metric, value: r.value, sparsity: r.sparsity, b_avg: label === 'float' ? null : hbits + (1 - r.sparsity) * (bits - hbits) };
     rows.push(row);
-    console.log(`${name} ${label}${rule ? ` ${rule} @ ${target}` : ''}: ${spec.metric} ${r.value.toFixed(4)}, sparsity ${r.sparsity.toFixed(3)}, B_avg ${row.b_avg.toFixed(2)} (LSTM products)`);
+    console.log(`${name} ${label}${rule ? ` ${rule} @ ${target}` : ''}: ${spec.metric} ${r.value.toFixed(4)}, sparsity ${r.sparsity.toFixed(3)}, B_avg ${row.b_avg === null ? 'float' : row.b_avg.toFixed(2)} (LSTM products)`);
   };
   report('float', undefined, undefined, { value: floatMetric, sparsity: 0 });
   // z_hb of every unit with every gate on, for the thresholds: chunks per step, [N, 4·H] each.
