@@ -30,6 +30,9 @@ export { readFileBytes, writeFileAtomic, writeFilesAtomic, type FileData, type F
 export {
   openDataset,
   checkDatasetFits,
+  datasetForInput,
+  checkTokenIds,
+  tokenVocabulary,
   resolvePreprocess,
   readPreprocessKey,
   withPreprocess,

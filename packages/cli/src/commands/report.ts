@@ -109,7 +109,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     if (flags.output !== undefined) await assertOutputIsNotInput(args.model, flags.output, false);
     // Flags are checked before any work: a malformed gate must not cost a full evaluation.
     const gates = (flags['fail-if'] ?? []).map((e) => parseGate(e, [...COST_MODELS.keys()]));
-    const needsBaseline = gates.find((g) => g.field === 'accuracy_drop' || g.field === 'baseline_accuracy');
+    const needsBaseline = gates.find((g) => ['accuracy_drop', 'baseline_accuracy', 'perplexity_increase', 'baseline_perplexity'].includes(g.field));
     if (needsBaseline && flags.baseline === undefined) {
       throw new UsageError(`--fail-if '${needsBaseline.expression}' needs --baseline`, { action: 'give the float model with --baseline MODEL, or gate on accuracy instead' });
     }

@@ -53,6 +53,11 @@ export function reportSummaryRows(r: PricedReport): [string, string][] {
     ['data', `${r.data}, ${count(r.samples)} samples${r.skipped_files > 0 ? `, ${count(r.skipped_files)} unreadable file(s) skipped` : ''}`],
     ['accuracy', percent(r.accuracy)],
   ];
+  if (r.perplexity !== undefined) head.push([`perplexity per ${r.perplexity_unit}`, r.perplexity.toFixed(4)]);
+  if (r.baseline_perplexity !== undefined && r.perplexity_increase !== undefined) {
+    head.push(['baseline perplexity', r.baseline_perplexity.toFixed(4)]);
+    head.push(['perplexity increase', `${(r.perplexity_increase * 100).toFixed(2)}%`]);
+  }
   if (r.baseline_accuracy !== undefined) {
     head.push(['baseline accuracy', percent(r.baseline_accuracy)]);
     if (r.accuracy_drop !== undefined) head.push(['accuracy drop', `${(r.accuracy_drop * 100).toFixed(2)} points`]);

@@ -71,9 +71,19 @@ export interface ReportResult {
   samples: number;
   /** Files of the data that could not be read and were skipped (image folders with --skip-bad); 0 otherwise. */
   skipped_files: number;
+  /** Top-1 accuracy over the labels: one per sample, or one per step (next-token accuracy) for a language model. */
   accuracy: number;
   baseline_accuracy?: number;
   accuracy_drop?: number;
+  /**
+   * Language models (data with a label per step): exp of the mean negative log-likelihood of the labels, per
+   * `perplexity_unit` (the model's pg.lm_unit metadata: 'char', 'word', else 'token').
+   */
+  perplexity?: number;
+  perplexity_unit?: string;
+  /** With a baseline: its perplexity on the same data, and this model's relative increase (0.01: 1% worse). */
+  baseline_perplexity?: number;
+  perplexity_increase?: number;
   /**
    * The whole network (every Conv/Gemm layer, and the other ops in `bitops`): the headline figures. Core
    * measures; the figures are priced on the bit-serial device model, so whoever prices the report attaches

@@ -5,8 +5,8 @@ import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, actScaleMode, gateKind, opRegistry, pgLayers } from '../pg/index.js';
-import { COST_OPS, macsPerOutput } from './layer-cost.js';
+import { META, OBSERVE, actScaleMode, gateKind, opRegistry, pgLayers } from '../pg/index.js';
+import { COST_OPS, isRecurrentLayer, macsPerOutput, recurrentOutputsPerSample } from './layer-cost.js';
 import { nonNegativeValues } from './input-sign.js';
 import { otherOpCounts } from './other-ops.js';
 import type { DecisionMap, DecisionSample, LayerReport, ReportResult, ThresholdStats } from './report-types.js';
@@ -24,7 +24,11 @@ export interface ReportOptions {
 
 interface Evaluation {
   samples: number;
+  /** Labels scored: one per sample, or one per step for a language model (labelShape). */
+  scored: number;
   correct: number;
+  /** Language models: the summed negative log-likelihood of the labels (natural log). */
+  nll?: number;
   /** Per layer node: outputs per sample (from the first batch's shapes). */
   outputs: Map<Node, number>;
   /** Per gated node: outputs that took the update, over the whole data set. */
@@ -84,7 +88,10 @@ export async function evaluate(
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;
   const outputName = exec.graph.outputs[0].name;
   const layerNodes = exec.order.filter((n) => COST_OPS.has(n.opType));
-  const ev: Evaluation = { samples: 0, correct: 0, outputs: new Map(), updated: new Map(), shapes: new Map(), order: exec.order };
+  const ev: Evaluation = { samples: 0, scored: 0, correct: 0, outputs: new Map(), updated: new Map(), shapes: new Map(), order: exec.order };
+  // A language model's data has a label per step: its report gives perplexity (from the likelihood of each label).
+  const perStep = data.labelShape !== undefined;
+  if (perStep) ev.nll = 0;
   // Decision maps come from the first batch only; a later batch would only add samples nobody asked for.
   let mapSamples = 0;
   const observer: Observer = {
@@ -110,18 +117,30 @@ export async function evaluate(
       const first = ev.samples === 0;
       if (first) recordShapes(exec, inputName, batch, ev.shapes);
       mapSamples = first ? Math.min(decisionMaps, batch.shape[0]) : 0;
-      const predicted = tf.tidy(() => {
+      const { predicted, nll } = tf.tidy(() => {
         const x = tensorFromBatch(batch.x, batch.shape);
-        const names = first ? [outputName, ...layerNodes.map((n) => n.outputs[0])] : [outputName];
+        // A layer's size from its output; a recurrent layer's (whose Y may be left out) from its input X.
+        const sizeOf = (n: Node) => (isRecurrentLayer(n) ? n.inputs[0] : n.outputs[0]);
+        const names = first ? [outputName, ...layerNodes.map(sizeOf)] : [outputName];
         const out = exec.run({ [inputName]: x }, { outputs: names, observer });
-        if (first) for (const n of layerNodes) ev.outputs.set(n, out[n.outputs[0]].size / batch.shape[0]);
-        return tf.argMax(out[outputName], -1);
+        if (first) {
+          for (const n of layerNodes)
+            ev.outputs.set(n, isRecurrentLayer(n) ? recurrentOutputsPerSample(n, exec.graph, out[n.inputs[0]].shape) : out[n.outputs[0]].size / batch.shape[0]);
+        }
+        const logits = out[outputName];
+        if (!perStep) return { predicted: tf.argMax(logits, -1), nll: undefined };
+        const classes = logits.shape[logits.rank - 1];
+        const rows = tf.reshape(logits, [-1, classes]);
+        const picked = tf.mul(tf.logSoftmax(rows), tf.cast(tf.oneHot(tf.tensor1d(batch.y!, 'int32'), classes), 'float32'));
+        return { predicted: tf.argMax(rows, -1), nll: tf.neg(tf.sum(picked)) };
       });
       const p = predicted.dataSync();
-      predicted.dispose();
+      if (nll) ev.nll! += nll.dataSync()[0];
+      tf.dispose([predicted, nll]);
       for (let i = 0; i < p.length; i++) if (p[i] === batch.y![i]) ev.correct++;
-      if (mapSamples > 0 && ev.maps) ev.maps.samples = samplePictures(batch, mapSamples, p);
-      ev.samples += p.length;
+      if (mapSamples > 0 && ev.maps && !perStep) ev.maps.samples = samplePictures(batch, mapSamples, p);
+      ev.samples += batch.shape[0];
+      ev.scored += p.length;
       await new Promise((r) => setImmediate(r));
     }
   } finally {
@@ -169,6 +188,18 @@ function checkDecisionLayers(model: Model, names: ReadonlySet<string>): void {
   throw new UsageError(`no decision map for ${unknown.map((n) => `'${n}'`).join(', ')}: not a gated layer of ${model.sourcePath ?? 'the model'}`, {
     action: gated.length ? `choose from: ${gated.join(', ')}` : 'the model has no gated layer; convert it with pg convert first',
   });
+}
+
+/** A language model's perplexity (exp of the mean NLL of its labels), and the baseline's on the same data; none for a classifier. */
+function perplexityFields(model: Model, ev: Evaluation, base?: Evaluation): Partial<ReportResult> {
+  if (ev.nll === undefined) return {};
+  const perplexity = Math.exp(ev.nll / ev.scored);
+  const fields: Partial<ReportResult> = { perplexity, perplexity_unit: model.metadata[META.lmUnit] ?? 'token' };
+  if (base?.nll !== undefined) {
+    fields.baseline_perplexity = Math.exp(base.nll / base.scored);
+    fields.perplexity_increase = perplexity / fields.baseline_perplexity - 1;
+  }
+  return fields;
 }
 
 /**
@@ -227,7 +258,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     data: data.name,
     samples: ev.samples,
     skipped_files: 0,
-    accuracy: ev.correct / ev.samples,
+    accuracy: ev.correct / ev.scored,
     sparsity,
     sparsity_mac_weighted: outsMac ? 1 - updMac / outsMac : 0,
     bavg,
@@ -245,11 +276,13 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
       layers: [...maps.perNode].map(([node, m]) => ({ layer: node.name, ...m })),
     };
   }
+  let base: Evaluation | undefined;
   if (opts.baseline) {
-    const base = await evaluate(opts.baseline, data, opts.batchSize, opts.limit);
-    result.baseline_accuracy = base.correct / base.samples;
+    base = await evaluate(opts.baseline, data, opts.batchSize, opts.limit);
+    result.baseline_accuracy = base.correct / base.scored;
     result.accuracy_drop = result.baseline_accuracy - result.accuracy;
   }
+  Object.assign(result, perplexityFields(model, ev, base));
   result.skipped_files = data.skipped?.size ?? 0;
   return result;
 }

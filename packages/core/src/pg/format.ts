@@ -46,6 +46,8 @@ export const META = {
   mean: 'pg.preprocess.mean',
   std: 'pg.preprocess.std',
   finetune: 'pg.finetune',
+  /** A language model's unit of perplexity ('char', 'word'), written by whoever trained it. */
+  lmUnit: 'pg.lm_unit',
 } as const;
 
 /** Initializer names pg adds next to a layer's weights. */

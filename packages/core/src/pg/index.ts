@@ -12,3 +12,4 @@ export * from './layers.js';
 export { OBSERVE, PG_OPS, SETTINGS } from './kernels.js';
 export { opRegistry } from './op-registry.js';
 export * from './float-twin.js';
+export * from './recurrent-gate.js';

@@ -73,6 +73,9 @@ function expectClose(ours: number[], ref: number[]): void {
 }
 
 const cases: [string, Case][] = [
+  ['Gather axis 1 (an embedding lookup with repeats and a negative index)', { op: 'Gather', attrs: { axis: int(1) }, shapes: [[3, 5, 4]], consts: [[4, 0, -1, 2, 4]] }],
+  ['Gather axis 0', { op: 'Gather', shapes: [[6, 3]], consts: [[5, 1, 1]] }],
+  ['Gather of the one row of an axis (a last hidden state)', { op: 'Gather', shapes: [[1, 2, 3]], consts: [[-1]] }],
   ['Conv grouped', { op: 'Conv', attrs: { group: int(2), pads: ints([1, 1, 1, 1]) }, shapes: [[2, 4, 6, 6], [6, 2, 3, 3], [6]] }],
   ['Conv 1-D', { op: 'Conv', attrs: { strides: ints([2]), pads: ints([1, 0]) }, shapes: [[2, 3, 9], [4, 3, 3], [4]] }],
   ['MaxPool ceil_mode, asymmetric pads', { op: 'MaxPool', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 0, 0, 1]), ceil_mode: int(1) }, shapes: [[2, 3, 8, 7]] }],

@@ -3,8 +3,8 @@ import { attrInt, attrInts } from '../attributes.js';
 import type { Kernel, KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { NHWC_TO_NCHW, logicalShape, nhwc, nhwcAxis, plain, toLogical, type RtValue } from '../value.js';
-import { input, malformed, normAxis as norm } from './common.js';
 import { customGrad } from '../custom-grad.js';
+import { input, malformed, normAxis as norm } from './common.js';
 import { shapeVector } from '../shape-folding.js';
 import { concatCoarse, sliceCoarse, transposeCoarse } from './coarse-view.js';
 import { attributesToInputs, axesToInput } from './upgrades.js';
@@ -23,15 +23,17 @@ function flatten([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
 }
 
 /** Reshape's target: the `shape` attribute before opset 5, an input from 5. */
-const reshape = (form: 1 | 5): Kernel => (inputs, ctx) => {
-  const x = inputs[0]!;
-  const inShape = logicalShape(x);
-  const spec = form === 1 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
-  if (!spec) throw malformed(ctx.node, 'no target shape');
-  const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
-  const target = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
-  return [plain(tf.reshape(logicalCheap(x), target))];
-};
+const reshape =
+  (form: 1 | 5): Kernel =>
+  (inputs, ctx) => {
+    const x = inputs[0]!;
+    const inShape = logicalShape(x);
+    const spec = form === 1 ? attrInts(ctx.node, 'shape') : ctx.readInts(1);
+    if (!spec) throw malformed(ctx.node, 'no target shape');
+    const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
+    const target = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
+    return [plain(tf.reshape(logicalCheap(x), target))];
+  };
 
 function transpose([x]: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const rank = x!.t.rank;
@@ -48,22 +50,33 @@ function axesOf(ctx: KernelContext, form: AxesForm): number[] | undefined {
   return form === 'input' ? ctx.readInts(1) : attrInts(ctx.node, 'axes');
 }
 
-const unsqueeze = (form: AxesForm): Kernel => (inputs, ctx) => {
-  const t = toLogical(inputs[0]!);
-  const axes = axesOf(ctx, form) ?? [];
-  const rank = t.rank + axes.length;
-  const sorted = axes.map((a) => norm(a, rank)).sort((a, b) => a - b);
-  const shape = t.shape.slice();
-  for (const a of sorted) shape.splice(a, 0, 1);
-  return [plain(tf.reshape(t, shape))];
-};
+const unsqueeze =
+  (form: AxesForm): Kernel =>
+  (inputs, ctx) => {
+    const t = toLogical(inputs[0]!);
+    const axes = axesOf(ctx, form) ?? [];
+    const rank = t.rank + axes.length;
+    const sorted = axes.map((a) => norm(a, rank)).sort((a, b) => a - b);
+    const shape = t.shape.slice();
+    for (const a of sorted) shape.splice(a, 0, 1);
+    return [plain(tf.reshape(t, shape))];
+  };
 
-const squeeze = (form: AxesForm): Kernel => (inputs, ctx) => {
-  const x = inputs[0]!;
-  const shape = logicalShape(x);
-  const axes = (axesOf(ctx, form) ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => norm(a, shape.length));
-  return [plain(tf.reshape(logicalCheap(x), shape.filter((_, i) => !axes.includes(i))))];
-};
+const squeeze =
+  (form: AxesForm): Kernel =>
+  (inputs, ctx) => {
+    const x = inputs[0]!;
+    const shape = logicalShape(x);
+    const axes = (axesOf(ctx, form) ?? shape.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => norm(a, shape.length));
+    return [
+      plain(
+        tf.reshape(
+          logicalCheap(x),
+          shape.filter((_, i) => !axes.includes(i)),
+        ),
+      ),
+    ];
+  };
 
 function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
   const xs = inputs.filter((v): v is RtValue => !!v);
@@ -71,7 +84,16 @@ function concat(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   const axis = norm(attrInt(ctx.node, 'axis', 1), rank);
   // Concatenating channels of NHWC activations is common (DenseNet, Inception): stay in NHWC.
   const opts = { differentiable: ctx.training };
-  if (rank === 4 && xs.every((v) => v.nhwc)) return [nhwc(concatCoarse(xs.map((v) => v.t), nhwcAxis(axis), opts))];
+  if (rank === 4 && xs.every((v) => v.nhwc))
+    return [
+      nhwc(
+        concatCoarse(
+          xs.map((v) => v.t),
+          nhwcAxis(axis),
+          opts,
+        ),
+      ),
+    ];
   return [plain(concatCoarse(xs.map(toLogical), axis, opts))];
 }
 
@@ -98,7 +120,7 @@ function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
   // Negative indices count from the end in ONNX. Stay in int32: tfjs-wasm's Select misreads mixed types.
   const i32 = idx.dtype === 'int32' ? idx : tf.cast(idx, 'int32');
   const fixed = tf.where(tf.less(i32, 0), tf.add(i32, tf.scalar(data.shape[axis], 'int32')), i32);
-  return [plain(ctx.training ? trainableGather(data, fixed, axis) : tf.gather(data, fixed, axis))];
+  return [plain(ctx.training && (ctx.needsGradient?.(0) ?? true) ? trainableGather(data, fixed, axis) : tf.gather(data, fixed, axis))];
 }
 
 /**
