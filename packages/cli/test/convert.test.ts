@@ -105,6 +105,22 @@ describe('pg convert', () => {
     expect(result.layers[0]).toMatchObject({ gated: false, bits: null, wbits: null, reason: 'first layer: reads the model input, kept float' });
   });
 
+  it('folds BatchNormalization into the conv before it and says so, per layer, in a summary line and in the JSON', async () => {
+    const out = join(tmp.dir, 'bn-gated.onnx');
+    const run = await pg(['convert', FIXTURES.bnUnfolded, '-o', out, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = json(run).result as { layers: Layer[]; batch_normalization: { folded: { node: string; into: string; negative_scales: number }[]; kept: unknown[] } };
+    expect(schemaErrors('convert', result)).toEqual([]);
+    expect(result.batch_normalization.kept).toEqual([]);
+    expect(result.batch_normalization.folded).toHaveLength(9);
+    expect(result.batch_normalization.folded[0]).toEqual({ node: '/bn1/BatchNormalization', into: '/conv1/Conv', negative_scales: expect.any(Number) });
+    expect(result.batch_normalization.folded.every((f) => f.negative_scales > 0)).toBe(true);
+    expect(result.layers.find((l) => l.name === '/layer1/conv1/Conv')).toMatchObject({ gated: true, reason: expect.stringMatching(/^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in/) });
+    const text = await pg(['convert', FIXTURES.bnUnfolded, '-o', out, '--force']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^Folded 9 BatchNormalization node\(s\) into the Conv\/Gemm before them \(\d+ channel\(s\) with a negative scale\)\.$/m);
+  });
+
   it('overwrites the input only with --force', async () => {
     const copy = join(tmp.dir, 'tiny-copy.onnx');
     await copyFile(FIXTURES.tiny, copy);

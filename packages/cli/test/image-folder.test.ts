@@ -1,7 +1,7 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GET_PHOTOS, hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, photoFolderOrder } from '../../core/test/support/photos.js';
+import { hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, photoFolderOrder, photosSkipNote } from '../../core/test/support/photos.js';
 import { FIXTURES, json, pg, ROOT, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
 
@@ -11,7 +11,7 @@ import { schemaErrors } from './support/schemas.js';
 
 const PHOTO_CNN = join(ROOT, 'fixtures/models/photo-cnn.onnx');
 
-describe.runIf(hasPhotos())('pg on a folder of photographs', () => {
+describe.skipIf(!hasPhotos())(`pg on a folder of photographs${photosSkipNote()}`, () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let folder: string;
   let broken: string;
@@ -112,8 +112,4 @@ describe.runIf(hasPhotos())('pg on a folder of photographs', () => {
     expect(arrays.code).toBe(2);
     expect(arrays.stderr).toMatch(/--resize applies only to image folders/);
   });
-});
-
-describe.skipIf(hasPhotos())('pg on a folder of photographs', () => {
-  it.skip(`skipped: no photos in ${PHOTOS_DIR}; get them with ${GET_PHOTOS}`, () => {});
 });

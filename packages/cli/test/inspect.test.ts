@@ -90,6 +90,16 @@ describe('pg inspect', () => {
     expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-gated.onnx')));
   });
 
+  it('--json on models users bring (BN unfolded, an MLP behind Flatten): placement and reasons as pg convert', async () => {
+    for (const [model, first] of [[FIXTURES.bnUnfolded, /^first layer: reads the model input, kept float; BatchNormalization '\/bn1\/BatchNormalization' folded in/], [FIXTURES.mlp, /^first layer: reads the model input through Flatten, kept float$/]] as const) {
+      const r = await inspectJson(model);
+      const placements = r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
+      expect(placements[0].reason).toMatch(first);
+      expect(placements.some((p) => p.role === 'gate')).toBe(true);
+      expect(placements).toEqual(await convertDecisions(model, join(tmp.dir, 'user-gated.onnx')));
+    }
+  });
+
   it('says a gated model is gated and lists its pg layers with bits', async () => {
     const gated = join(tmp.dir, 'tiny-6-4.onnx');
     expect((await pg(['convert', FIXTURES.tiny, '-o', gated, '--bits', '6', '--hbits', '4', '--wbits', '8'])).code).toBe(0);

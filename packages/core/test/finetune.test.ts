@@ -21,6 +21,7 @@ import {
   type Model,
 } from '../src/internal.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
+import { firstBatch } from '../src/data/index.js';
 
 let gated: Model;
 let train: Dataset;
@@ -59,7 +60,7 @@ describe('finetune', () => {
   });
 
   it('fine-tunes on array data (NPZ/NPY), taking the number of classes from the model', async () => {
-    const b = [...train.batches(16, { limit: 16 })][0];
+    const b = await firstBatch(train.batches(16, { limit: 16 }));
     const arrays = datasetFromArrays({ dtype: 'float32', shape: b.shape, data: b.x }, { dtype: 'int64', shape: [16], data: BigInt64Array.from(b.y!, (v) => BigInt(v)) }, { x: 'x', name: 'arrays' });
     expect(arrays.numClasses).toBeUndefined();
     const { result } = await finetune(gated, arrays, { ...opts, batchSize: 8, maxSteps: 2, calibrationBatches: 1 });

@@ -13,6 +13,9 @@ export interface Expected {
   logits: number[][];
   labels: number[];
   float_test_accuracy: number;
+  /** make_user_models.py's BN fixtures: BatchNormalization nodes in the file, and channels with a negative scale. */
+  batch_normalization_nodes?: number;
+  negative_bn_scales?: number;
 }
 
 export function expectedOutputs(name: string): Expected {

@@ -256,7 +256,7 @@ describe('fuzzed files end in a PgError or load', () => {
         writeFileSync(path, bytes);
         const ds = await openNpyDataset(path);
         let n = 0;
-        for (const b of ds.batches(3, { shuffle: true, seed: i })) n += b.shape[0];
+        for await (const b of ds.batches(3, { shuffle: true, seed: i })) n += b.shape[0];
         if (n !== ds.size) throw new Error(`${n} samples read of ${ds.size}`);
         return;
       }

@@ -16,6 +16,7 @@ import {
   initBackend,
   isPgNode,
   maxRelativeDifference,
+  firstBatch,
   openDataset,
   readModel,
   runModel,
@@ -44,7 +45,7 @@ let batch: Batch;
 beforeAll(async () => {
   await initBackend('wasm');
   const ds = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
-  batch = [...ds.batches(64, { limit: 64 })][0];
+  batch = await firstBatch(ds.batches(64, { limit: 64 }));
 });
 
 const attr = (a: AttributeValue | undefined) => (a && (a.type === 'float' || a.type === 'int') ? a.value : undefined);
@@ -63,7 +64,7 @@ async function expectSameGates(gated: Model, label: string): Promise<{ ours: Flo
     expect(sameValues(mask, ours.gates.get(layer)!), `${layer}: decisions end to end`).toBe(true);
     const alone = await ortLayer(gated, layer, input.data, input.shape, join(dir, `${label}-layer.onnx`));
     expect(sameValues(alone.prediction, ours.predictions.get(layer)!), `${layer}: prediction from the same input`).toBe(true);
-    const open = Array.prototype.reduce.call(mask, (a: number, v: number) => a + v, 0) as number;
+    const open = Array.from(mask as ArrayLike<number>).reduce((a, v) => a + v, 0);
     expect(open, `${layer}: some outputs updated, not all`).toBeGreaterThan(0);
     expect(open).toBeLessThan(mask.length);
   }

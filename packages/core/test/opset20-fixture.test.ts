@@ -11,6 +11,7 @@ import {
   initBackend,
   maxRelativeDifference,
   onnxOpset,
+  firstBatch,
   openDataset,
   readModel,
   reportModel,
@@ -33,7 +34,7 @@ let batch: Batch;
 beforeAll(async () => {
   await initBackend('wasm');
   const test = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
-  batch = [...test.batches(64, { limit: 64 })][0];
+  batch = await firstBatch(test.batches(64, { limit: 64 }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PG_DOMAIN, convertModel, functionsFor, initBackend, maxRelativeDifference, openDataset, readModel, writeModel, type Batch, type Model } from '../src/internal.js';
+import { PG_DOMAIN, convertModel, firstBatch, functionsFor, initBackend, maxRelativeDifference, openDataset, readModel, writeModel, type Batch, type Model } from '../src/internal.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, fixtureSkipNote, hasFixture } from './fixtures.js';
 import { ortLayer, runOrt, runOrtGates, runPgGates, sameValues } from './support/gate-runs.js';
 
@@ -12,7 +12,7 @@ let batch: Batch;
 beforeAll(async () => {
   await initBackend('wasm');
   const ds = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
-  batch = [...ds.batches(16, { limit: 16 })][0];
+  batch = await firstBatch(ds.batches(16, { limit: 16 }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

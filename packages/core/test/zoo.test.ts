@@ -11,6 +11,7 @@ import {
   initBackend,
   isPgNode,
   maxRelativeDifference,
+  firstBatch,
   openDataset,
   readModel,
   reportModel,
@@ -101,7 +102,7 @@ if (models === undefined || models.length === 0) {
       beforeAll(async () => {
         model = await readModel(join(ZOO, entry.file));
         data = await openDataset(join(ZOO, entry.data));
-        batch = [...data.batches(SAMPLES, { limit: SAMPLES })][0];
+        batch = await firstBatch(data.batches(SAMPLES, { limit: SAMPLES }));
         feeds = { [model.graph.inputs[0].name]: { dtype: 'float32', shape: batch.shape, data: batch.x } };
       });
 
@@ -123,6 +124,9 @@ if (models === undefined || models.length === 0) {
         // costs more than the rest of this file; bench and the bundled-model tests cover calibration).
         const converted = convertModel(model, BITS);
         expect(converted.layers.some((l) => l.gated)).toBe(true);
+        // The first layer and the classifier stay float: SqueezeNet's classifier is a conv followed by a ReLU.
+        expect(converted.layers[0]).toMatchObject({ gated: false, bits: null, reason: expect.stringMatching(/^first layer/) });
+        expect(converted.layers.at(-1)).toMatchObject({ gated: false, bits: null, reason: expect.stringMatching(/^classifier/) });
         const path = join(tmp, `${entry.name}.gated.onnx`);
         await writeModel(converted.model, path);
         const gated = await readModel(path);

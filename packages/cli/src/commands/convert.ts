@@ -35,6 +35,13 @@ export interface ConvertJson {
   /** The data set used for calibration, or null. */
   data: string | null;
   layers: LayerDecision[];
+  /** BatchNormalization nodes folded into the Conv/Gemm before them, and those left in place with why. */
+  batch_normalization: BatchNormJson;
+}
+
+export interface BatchNormJson {
+  folded: { node: string; into: string; negative_scales: number }[];
+  kept: { node: string; reason: string }[];
 }
 
 export default class Convert extends BaseCommand<typeof Convert> {
@@ -121,6 +128,10 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       calibrated: data !== undefined,
       data: data?.dataset.name ?? null,
       layers: converted.layers,
+      batch_normalization: {
+        folded: converted.batchNormalization.folded.map((f) => ({ node: f.node, into: f.into, negative_scales: f.negativeScales })),
+        kept: converted.batchNormalization.kept,
+      },
     };
     this.log(renderConvert(result));
     return result;

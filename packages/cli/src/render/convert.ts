@@ -1,6 +1,11 @@
 import type { LayerDecision } from '@pg/core';
 import { renderTable } from './table.js';
 
+interface BatchNormSummary {
+  folded: { node: string; into: string; negative_scales: number }[];
+  kept: { node: string; reason: string }[];
+}
+
 interface ConvertSummary {
   output: string;
   bits: number;
@@ -11,6 +16,7 @@ interface ConvertSummary {
   calibrated: boolean;
   data: string | null;
   layers: LayerDecision[];
+  batch_normalization: BatchNormSummary;
 }
 
 function treatment(l: LayerDecision): string {
@@ -38,5 +44,20 @@ export function renderConvert(r: ConvertSummary): string {
     `at ${r.bits}/${r.hbits} bits with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights` +
     (r.first_layer_bits === null ? '' : ` (the first layer at ${r.first_layer_bits} bits, activations and weights)`) +
     `; ${scales}.`;
-  return `${table}\n\n${summary}`;
+  return [table, '', summary, ...batchNormLines(r.batch_normalization)].join('\n');
+}
+
+/** One line for the BatchNormalization folded, one per reason for those kept (counted, with an example). */
+function batchNormLines(bn: BatchNormSummary): string[] {
+  const lines: string[] = [];
+  if (bn.folded.length > 0) {
+    const negative = bn.folded.reduce((a, f) => a + f.negative_scales, 0);
+    lines.push(`Folded ${bn.folded.length} BatchNormalization node(s) into the Conv/Gemm before them${negative > 0 ? ` (${negative} channel(s) with a negative scale)` : ''}.`);
+  }
+  const byReason = new Map<string, string[]>();
+  for (const k of bn.kept) byReason.set(k.reason, [...(byReason.get(k.reason) ?? []), k.node]);
+  for (const [reason, nodes] of byReason) {
+    lines.push(`Kept ${nodes.length} BatchNormalization node(s) unfolded (e.g. '${nodes[0]}'): ${reason}.`);
+  }
+  return lines;
 }

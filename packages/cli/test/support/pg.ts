@@ -12,6 +12,9 @@ export const BIN = join(ROOT, 'packages/cli/bin/run.js');
 export const FIXTURES = {
   tiny: join(ROOT, 'fixtures/models/tiny-cnn.onnx'),
   resnet: join(ROOT, 'fixtures/models/resnet-fmnist.onnx'),
+  /** fixtures/make_user_models.py: BatchNormalization kept, some scales negative; an MLP behind Flatten. */
+  bnUnfolded: join(ROOT, 'fixtures/models/resnet-bn-unfolded.onnx'),
+  mlp: join(ROOT, 'fixtures/models/mlp-fmnist.onnx'),
 } as const;
 
 /** The bundled Fashion-MNIST subset: fast, and the same on every machine whether or not Debian's copy is installed. */

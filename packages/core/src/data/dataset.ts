@@ -1,4 +1,4 @@
-import { UsageError } from '../errors/index.js';
+import { InvalidDataError, UsageError } from '../errors/index.js';
 import { shuffledIndices } from './random.js';
 
 /** One batch of samples, row-major. */
@@ -153,4 +153,17 @@ export function sampleOrder(size: number, batchSize: number, opts: BatchOptions 
   const order = new Uint32Array(size);
   for (let i = 0; i < size; i++) order[i] = i;
   return order;
+}
+
+/** Every batch of a stream, in order (for callers that want them in hand: tests, benches, small evaluations). */
+export async function collectBatches(stream: BatchStream): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of stream) out.push(b);
+  return out;
+}
+
+/** The first batch of a stream; the rest is not read. */
+export async function firstBatch(stream: BatchStream): Promise<Batch> {
+  for await (const b of stream) return b;
+  throw new InvalidDataError('The data gave no batch.', { action: 'Check that the data set holds samples.' });
 }

@@ -7,6 +7,7 @@ import { skipNote } from '../../test/support/skip.js';
 import { FileAccessError, InvalidDataError, UsageError } from '../errors/index.js';
 import { FASHION_MNIST_BUNDLED_DIR, locateFashionMnist, openFashionMnist } from './fashion-mnist.js';
 import { readIdxFile } from './idx.js';
+import { collectBatches, firstBatch } from './dataset.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pg-fmnist-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,7 +38,7 @@ describe('fashion-mnist', () => {
     const ds = await openFashionMnist('test', { env: { PG_DATA_DIR: dir } });
     expect(ds.name).toBe(`fashion-mnist:test (3 of 10000, PG_DATA_DIR=${dir})`);
     expect([ds.size, ds.sampleShape, ds.numClasses, ds.hasLabels]).toEqual([3, [1, 28, 28], 10, true]);
-    const [b] = [...ds.batches(3)];
+    const b = await firstBatch(ds.batches(3));
     expect(b.shape).toEqual([3, 1, 28, 28]);
     expect([b.x[0], b.x[784], b.x[2 * 784 + 783]]).toEqual([5 / 255, 105 / 255, 205 / 255].map(Math.fround));
     expect(Array.from(b.y!)).toEqual([4, 0, 9]);
@@ -45,7 +46,7 @@ describe('fashion-mnist', () => {
 
   it('normalises with mean and std', async () => {
     const ds = await openFashionMnist('test', { env: { PG_DATA_DIR: fakeDir('norm') }, mean: [0.286], std: [0.353] });
-    const [b] = [...ds.batches(3)];
+    const b = await firstBatch(ds.batches(3));
     expect(b.x[0]).toBeCloseTo((5 / 255 - 0.286) / 0.353, 6);
     expect(b.x[784]).toBeCloseTo((105 / 255 - 0.286) / 0.353, 6);
     await expect(openFashionMnist('test', { env: { PG_DATA_DIR: fakeDir('norm2') }, std: [0] })).rejects.toThrow(UsageError);
@@ -79,7 +80,7 @@ describe('fashion-mnist', () => {
     expect(ds.name).toMatch(/^fashion-mnist:test \(\d+ of 10000, bundled subset\)$/);
     expect(ds.sampleShape).toEqual([1, 28, 28]);
     const raw = await readIdxFile(join(FASHION_MNIST_BUNDLED_DIR, 't10k-images-idx3-ubyte.gz'));
-    const batches = [...ds.batches(256)];
+    const batches = await collectBatches(ds.batches(256));
     expect(batches.reduce((n, b) => n + b.shape[0], 0)).toBe(ds.size);
     expect(Array.from(batches[0].y!.subarray(0, 5))).toEqual([9, 2, 1, 1, 6]); // the first published test labels
     const i = 784 * 3 + 400;

@@ -7,8 +7,8 @@ import { FileAccessError, InvalidDataError } from '../errors/index.js';
 import { readModel } from '../onnx/index.js';
 import { runModel } from '../run/index.js';
 import { settledArrayBuffers } from '../../test/support/memory.js';
-import { GET_PHOTOS, hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, photoFolderOrder } from '../../test/support/photos.js';
-import type { Batch, BatchStream } from './dataset.js';
+import { hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, photoFolderOrder, photosSkipNote } from '../../test/support/photos.js';
+import { collectBatches as collect, type Batch } from './dataset.js';
 import { holdOut } from './hold-out.js';
 import { openImageDataset, type ImageDataset } from './image-dataset.js';
 import type { ImageGeometry } from './image-geometry.js';
@@ -28,12 +28,6 @@ async function solid(path: string, colour: number[], size = 12): Promise<string>
   const image = sharp(raw, { raw: { width: size, height: size, channels: colour.length as 1 | 3 | 4 } });
   await (path.endsWith('.jpg') ? image.jpeg({ quality: 100 }) : image.png()).toFile(path);
   return path;
-}
-
-async function collect(stream: BatchStream): Promise<Batch[]> {
-  const out: Batch[] = [];
-  for await (const b of stream) out.push(b);
-  return out;
 }
 
 /** The first value of each sample's first channel: enough to tell solid images apart. */
@@ -207,7 +201,7 @@ const EXPECTED = JSON.parse(readFileSync(new URL('../../../../fixtures/models/ph
 };
 const PHOTO_MODEL = new URL('../../../../fixtures/models/photo-cnn.onnx', import.meta.url).pathname;
 
-describe.runIf(hasPhotos())('an ImageNet-style folder of real photographs', () => {
+describe.skipIf(!hasPhotos())(`an ImageNet-style folder of real photographs${photosSkipNote()}`, () => {
   let folder: string;
   beforeAll(() => {
     folder = makePhotoFolder(tmp);
@@ -257,8 +251,4 @@ describe.runIf(hasPhotos())('an ImageNet-style folder of real photographs', () =
     expect((await collect(lenient.batches(4))).reduce((n, b) => n + b.shape[0], 0)).toBe(11);
     expect([...(lenient.skipped?.keys() ?? [])]).toEqual([join(folder, 'space', PHOTO_LAYOUT.broken)]);
   });
-});
-
-describe.skipIf(hasPhotos())('an ImageNet-style folder of real photographs', () => {
-  it.skip(`skipped: no photos in ${PHOTOS_DIR}; get them with ${GET_PHOTOS}`, () => {});
 });

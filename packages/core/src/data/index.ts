@@ -1,5 +1,5 @@
 export type { Batch, BatchOptions, BatchStream, Dataset, SampleSource } from './dataset.js';
-export { InMemoryDataset, batchOrder, sampleOrder } from './dataset.js';
+export { InMemoryDataset, batchOrder, collectBatches, firstBatch, sampleOrder } from './dataset.js';
 export { holdOut } from './hold-out.js';
 export { dataSlice, shardRange, type SampleRange } from './shard.js';
 export { mulberry32, shuffleInPlace, shuffledIndices, type Rng } from './random.js';

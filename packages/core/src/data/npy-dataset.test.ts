@@ -5,6 +5,7 @@ import { zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidDataError } from '../errors/index.js';
 import { encodeNpy, type NpyArray } from './npy.js';
+import { collectBatches, firstBatch } from './dataset.js';
 import { datasetFromArrays, openNpyDataset, openNpzDataset } from './npy-dataset.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pg-npyds-'));
@@ -26,7 +27,7 @@ describe('array data sets', () => {
     const ds = await openNpyDataset(join(tmp, 'x.npy'), join(tmp, 'y.npy'));
     expect([ds.size, ds.sampleShape, ds.hasLabels]).toEqual([5, [2, 3, 3], true]);
     expect(ds.name).toContain('5 samples');
-    const [b0, b1] = [...ds.batches(3)];
+    const [b0, b1] = await collectBatches(ds.batches(3));
     expect(b0.shape).toEqual([3, 2, 3, 3]);
     expect(Array.from(b0.x.subarray(0, 3))).toEqual([-5.5, -4.5, -3.5]);
     expect(Array.from(b1.y!)).toEqual([3, 4]);
@@ -36,14 +37,14 @@ describe('array data sets', () => {
     const zip = zipSync({ 'x.npy': encodeNpy(images(2, 'float64')), 'y.npy': encodeNpy({ dtype: 'uint8', shape: [2], data: Uint8Array.from([7, 9]) }) });
     writeFileSync(join(tmp, 'd.npz'), zip);
     const ds = await openNpzDataset(join(tmp, 'd.npz'));
-    const [b] = [...ds.batches(8)];
+    const [b] = await collectBatches(ds.batches(8));
     expect(b.x).toBeInstanceOf(Float32Array);
     expect([b.x[0], b.x[35], Array.from(b.y!)]).toEqual([-5.5, 29.5, [7, 9]]);
 
     writeFileSync(join(tmp, 'nolabels.npz'), zipSync({ 'x.npy': encodeNpy(images(2)) }));
     const unlabelled = await openNpzDataset(join(tmp, 'nolabels.npz'));
     expect(unlabelled.hasLabels).toBe(false);
-    expect([...unlabelled.batches(2)][0].y).toBeUndefined();
+    expect((await firstBatch(unlabelled.batches(2))).y).toBeUndefined();
 
     writeFileSync(join(tmp, 'nox.npz'), zipSync({ 'images.npy': encodeNpy(images(2)) }));
     await expect(openNpzDataset(join(tmp, 'nox.npz'))).rejects.toThrow(/nox\.npz has no array named x \(it holds images\)/);

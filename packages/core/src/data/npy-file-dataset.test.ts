@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDataError } from '../errors/index.js';
 import { encodeNpy, type NpyArray } from './npy.js';
 import { zipSync } from 'fflate';
+import { collectBatches } from './dataset.js';
 import { datasetFromArrays, openNpyDataset, openNpzDataset } from './npy-dataset.js';
 import { holdOut } from './hold-out.js';
 import { settledArrayBuffers } from '../../test/support/memory.js';
@@ -44,8 +45,8 @@ describe('.npy data read from the file batch by batch', () => {
       expect(file.size).toBe(37);
       expect(file.sampleShape).toEqual(SAMPLE);
       for (const opts of [{}, { shuffle: true, seed: 3 }, { shuffle: true, seed: 4, dropLast: true, limit: 30 }]) {
-        const a = [...file.batches(8, opts)];
-        const b = [...memory.batches(8, opts)];
+        const a = await collectBatches(file.batches(8, opts));
+        const b = await collectBatches(memory.batches(8, opts));
         expect(a.length).toBe(b.length);
         a.forEach((batch, i) => {
           expect(batch.shape).toEqual(b[i].shape);
@@ -66,8 +67,8 @@ describe('.npy data read from the file batch by batch', () => {
     const nested = [holdOut(a.train, 0.5, 1), holdOut(b.train, 0.5, 1)];
     for (const [p, q] of [[a.train, b.train], [a.heldOut, b.heldOut], [nested[0].heldOut, nested[1].heldOut]] as const) {
       expect(p.size).toBe(q.size);
-      const [pb] = [...p.batches(64, { shuffle: true, seed: 2 })];
-      const [qb] = [...q.batches(64, { shuffle: true, seed: 2 })];
+      const [pb] = await collectBatches(p.batches(64, { shuffle: true, seed: 2 }));
+      const [qb] = await collectBatches(q.batches(64, { shuffle: true, seed: 2 }));
       expect(pb.y).toEqual(qb.y);
       expect(pb.x).toEqual(qb.x);
     }
@@ -83,8 +84,8 @@ describe('.npy data read from the file batch by batch', () => {
       writeFileSync(p, zipSync({ 'x.npy': encodeNpy(x), 'y.npy': encodeNpy(y) }, { level }));
       const ds = await openNpzDataset(p);
       expect(ds.constructor.name, name).toBe(level === 0 ? 'NpyFileDataset' : 'InMemoryDataset');
-      const a = [...ds.batches(5, { shuffle: true, seed: 9 })];
-      const b = [...memory.batches(5, { shuffle: true, seed: 9 })];
+      const a = await collectBatches(ds.batches(5, { shuffle: true, seed: 9 }));
+      const b = await collectBatches(memory.batches(5, { shuffle: true, seed: 9 }));
       expect(a.map((t) => [t.shape, t.y, t.x]), name).toEqual(b.map((t) => [t.shape, t.y, t.x]));
     }
     // Faults inside a stored entry are named by file and array.
@@ -129,9 +130,8 @@ describe('.npy data read from the file batch by batch', () => {
       let peak = open;
       let count = 0;
       // Measured with the current batch alive, as a consumer holds it.
-      const batches = ds.batches(256, { shuffle: true, seed: 1 })[Symbol.iterator]();
-      for (let next = batches.next(); !next.done; next = batches.next()) {
-        count += next.value.shape[0];
+      for await (const batch of ds.batches(256, { shuffle: true, seed: 1 })) {
+        count += batch.shape[0];
         if (count % 4096 === 0) peak = Math.max(peak, (await settle()) - before);
       }
       expect(count).toBe(n);

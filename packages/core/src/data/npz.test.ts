@@ -1,11 +1,11 @@
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { InvalidDataError } from '../errors/index.js';
-import { encodeNpy } from './npy.js';
+import { encodeNpy, type NpyArray } from './npy.js';
 import { npzArrayNames, parseNpz } from './npz.js';
 
-const x = { dtype: 'float32', shape: [2, 1, 2, 2], data: Float32Array.from({ length: 8 }, (_, i) => i / 8) } as const;
-const y = { dtype: 'int64', shape: [2], data: BigInt64Array.from([3n, 1n]) } as const;
+const x: NpyArray = { dtype: 'float32', shape: [2, 1, 2, 2], data: Float32Array.from({ length: 8 }, (_, i) => i / 8) };
+const y: NpyArray = { dtype: 'int64', shape: [2], data: BigInt64Array.from([3n, 1n]) };
 
 describe('parseNpz', () => {
   it.each([

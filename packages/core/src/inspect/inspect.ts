@@ -1,11 +1,11 @@
 import type { Model, Node } from '../graph/index.js';
-import { numElements } from '../graph/index.js';
+import { foldBatchNormalization, numElements } from '../graph/index.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError } from '../errors/index.js';
 import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
 import { META, PG_DOMAIN, isPgNode } from '../pg/format.js';
 import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
-import { placeLayers, type Placement } from '../pg/placement.js';
+import { foldNote, placeLayers, type Placement } from '../pg/placement.js';
 import { GATED_MIN_OPSET } from '../pg/convert.js';
 import type { OpRegistry } from '../runtime/registry.js';
 import { opRegistry } from '../pg/op-registry.js';
@@ -42,7 +42,7 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
   const layerNodes = graph.nodes.filter(isCostLayer);
   const gated = graph.nodes.some(isPgNode);
   // What pg convert does by default: the first layer quantized (--first-layer-bits 8).
-  const placements = gated ? undefined : placeLayers(graph, { include: new Set(), exclude: new Set(), gateDepthwise: opts.gateDepthwise ?? false, quantizeFirstLayer: true });
+  const placements = gated ? undefined : convertPlacements(model, opts.gateDepthwise ?? false);
   const pg = new Map(pgLayers(model).map((l) => [l.node, l]));
   const probe = probeLayerShapes(model, layerNodes, support);
 
@@ -92,6 +92,22 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
     convert_blocker: convertBlocker(model, gated, placements) ?? unsupportedBlocker(unsupportedOps),
     layers,
   };
+}
+
+/**
+ * What `pg convert` would decide per layer of `model`, keyed by the model's own nodes: placed, as convert
+ * does, after folding BatchNormalization into the layers before it.
+ */
+function convertPlacements(model: Model, gateDepthwise: boolean): Map<Node, Placement> {
+  const bn = foldBatchNormalization(model);
+  const placed = placeLayers(bn.model.graph, { include: new Set(), exclude: new Set(), gateDepthwise, quantizeFirstLayer: true });
+  const result = new Map<Node, Placement>();
+  for (const node of model.graph.nodes) {
+    const folded = bn.replaced.get(node) ?? node;
+    const p = placed.get(folded);
+    if (p) result.set(node, { ...p, reason: p.reason + foldNote(folded, bn.folded) });
+  }
+  return result;
 }
 
 /** `pg convert` refuses a model with an op pg cannot run (the gated model could not be fine-tuned). */

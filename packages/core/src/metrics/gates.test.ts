@@ -4,7 +4,7 @@ import type { CostReport, ReportResult } from './report-types.js';
 
 const MODELS = ['bit-serial', 'gpu'];
 
-const cost = { backend: 'bit-serial', unit: 'bitops', total: 300, per_layer: [], baselines: { static_b: 400, static_8bit: 1000, seernet: 350 }, ratios: { vs_static_b: 0.75, vs_static_8bit: 0.3, vs_seernet: 300 / 350 }, profile: 'bundled:bit-serial', notes: [] } satisfies CostReport;
+const cost = { backend: 'bit-serial', unit: 'bitops', total: 300, per_layer: [], baselines: { static_b: 400, static_8bit: 1000, seernet: 350 }, ratios: { vs_static_b: 0.75, vs_static_8bit: 0.3, vs_seernet: 300 / 350 }, profile: 'bundled:bit-serial', notes: [], other_ops: { ops: 0, cost: 0 } } satisfies CostReport;
 const whole = { act_bits: 5.25, bitops_vs_static_b: 0.84 };
 const REPORT = { accuracy: 0.9, accuracy_drop: 0.012, bavg: 2.4, sparsity: 0.6, whole_model: whole, costs: [cost] } as unknown as ReportResult;
 

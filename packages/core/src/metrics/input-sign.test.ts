@@ -6,11 +6,12 @@ import { openDataset, readNpzFile } from '../data/index.js';
 import { constTensor, type Graph, type Model, type Node } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
 import { convertModel } from '../pg/convert.js';
-import '../pg/kernels.js';
+import { opRegistry } from '../pg/op-registry.js';
 import { Executor } from '../runtime/executor.js';
 import { initBackend } from '../runtime/index.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
 import { FIXTURES, FMNIST_NORM, fixtureModel } from '../../test/fixtures.js';
+import { firstBatch } from '../data/index.js';
 import { nonNegativeValues } from './input-sign.js';
 import { COST_OPS } from './layer-cost.js';
 
@@ -64,7 +65,7 @@ describe('which values the graph proves non-negative', () => {
 
 /** Every Conv/Gemm layer's input of a model, with the smallest value it took on `x` and whether the rule calls it signed. */
 function layerInputs(model: Model, x: tf.Tensor): { layer: string; min: number; signed: boolean }[] {
-  const exec = new Executor(model);
+  const exec = new Executor(model, { registry: opRegistry });
   try {
     const unsigned = nonNegativeValues(model.graph, exec.order);
     const layers = exec.order.filter((n) => COST_OPS.has(n.opType));
@@ -82,7 +83,7 @@ function layerInputs(model: Model, x: tf.Tensor): { layer: string; min: number; 
 describe('the rule holds on real models: every input it calls unsigned never goes below zero', () => {
   it('the bundled ResNet, float and gated: only the stem reads a signed input (the normalised image)', async () => {
     const data = await openDataset("fashion-mnist:test?source=bundled", { ...FMNIST_NORM });
-    const batch = data.batches(64, { limit: 64 }).next().value!;
+    const batch = await firstBatch(data.batches(64, { limit: 64 }));
     const x = tensorFromBatch(batch.x, batch.shape);
     const float = await readModel(fixtureModel('resnet-fmnist'));
     const gated = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' }).model;

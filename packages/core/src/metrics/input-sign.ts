@@ -1,5 +1,4 @@
-import type { ConstTensor, Graph, Node } from '../graph/index.js';
-import { constantNodeValue } from '../pg/index.js';
+import { constantValue, producersOf, type ConstTensor, type Graph, type Node } from '../graph/index.js';
 import { attrString } from '../runtime/attributes.js';
 
 /** Ops whose output is never negative, whatever their input. */
@@ -16,11 +15,6 @@ const FOLLOWS_FIRST_INPUT = new Set([
 /** Ops whose output is non-negative when every input is. */
 const FOLLOWS_ALL_INPUTS = new Set(['Concat', 'Add', 'Sum', 'Mean', 'Min', 'Mul', 'Div']);
 
-/** The constant behind a value (an initializer or a Constant node's tensor), if any. */
-function constantOf(name: string, graph: Graph): ConstTensor | undefined {
-  return graph.initializers.get(name) ?? constantNodeValue(name, graph);
-}
-
 /** Every element of a constant is >= 0 (an empty or non-numeric constant is not known to be). */
 function constantNonNegative(t: ConstTensor): boolean {
   const d = t.data();
@@ -31,11 +25,11 @@ function constantNonNegative(t: ConstTensor): boolean {
 }
 
 /** A Clip's bound: attribute before opset 11, optional input after (min 1, max 2); ∓Infinity when it has none. */
-function clipBound(n: Node, graph: Graph, which: 'min' | 'max'): number {
+function clipBound(n: Node, graph: Graph, producers: Map<string, Node>, which: 'min' | 'max'): number {
   const a = n.attributes[which];
   if (a && (a.type === 'float' || a.type === 'int')) return a.value;
   const name = n.inputs[which === 'min' ? 1 : 2];
-  const c = name ? constantOf(name, graph) : undefined;
+  const c = name ? constantValue(graph, name, producers) : undefined;
   return c ? Number(c.data()[0]) : which === 'min' ? -Infinity : Infinity;
 }
 
@@ -56,16 +50,17 @@ function padValueNonNegative(n: Node, nonNegative: (name: string) => boolean): b
  */
 export function nonNegativeValues(graph: Graph, order: readonly Node[]): Set<string> {
   const known = new Set<string>();
+  const producers = producersOf(graph);
   const nonNegative = (name: string): boolean => {
     if (known.has(name)) return true;
-    const c = constantOf(name, graph);
+    const c = constantValue(graph, name, producers);
     return c !== undefined && constantNonNegative(c);
   };
   for (const n of order) {
     const data = n.inputs.filter((i) => i !== '');
     let out = false;
     if (NON_NEGATIVE_OUTPUT.has(n.opType)) out = true;
-    else if (n.opType === 'Clip') out = clipBound(n, graph, 'min') >= 0 || (nonNegative(n.inputs[0]) && clipBound(n, graph, 'max') >= 0);
+    else if (n.opType === 'Clip') out = clipBound(n, graph, producers, 'min') >= 0 || (nonNegative(n.inputs[0]) && clipBound(n, graph, producers, 'max') >= 0);
     else if (n.opType === 'Max') out = data.some(nonNegative);
     else if (n.opType === 'Pad') out = nonNegative(n.inputs[0]) && padValueNonNegative(n, nonNegative);
     // Cubic interpolation overshoots below the smallest input; nearest and linear stay within the inputs' range.

@@ -1,10 +1,10 @@
-import type { AttributeValue, ConstTensor, Model, Node } from '../graph/index.js';
-import { constTensor } from '../graph/index.js';
+import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Model, Node } from '../graph/index.js';
+import { constTensor, foldBatchNormalization } from '../graph/index.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
 import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
-import { placeLayers, LINEAR_OPS } from './placement.js';
+import { foldNote, placeLayers, LINEAR_OPS } from './placement.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
 import { opRegistry } from './op-registry.js';
@@ -45,6 +45,8 @@ export interface LayerDecision extends LayerPrecision {
 export interface ConvertResult {
   model: Model;
   layers: LayerDecision[];
+  /** The BatchNormalization nodes folded into the layer before them, and those left in place with why. */
+  batchNormalization: { folded: BatchNormFold[]; kept: BatchNormKept[] };
 }
 
 /** The lowest default-domain opset of a gated model (its functions use Constant's value_int, opset 12). */
@@ -88,8 +90,11 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   if (input.graph.nodes.some(isPgNode)) {
     throw new UsageError(`${where} is already a gated model`, { action: 'convert the original float model; use `pg finetune` or `pg report` on this one' });
   }
+  // A gate compares a layer's output with the following activation's boundary, so BatchNormalization
+  // between them must be part of the layer (folded at the model's own opset, whose BN form it reads).
+  const bn = foldBatchNormalization(input);
   // pg's function bodies use opset-12 ops; older models are rewritten to it (the ops whose form changed).
-  const model = upgradeOpset(input, GATED_MIN_OPSET, opRegistry);
+  const model = upgradeOpset(bn.model, GATED_MIN_OPSET, opRegistry);
   checkRunnable(model, where);
   const include = new Set(opts.include ?? []);
   const exclude = new Set(opts.exclude ?? []);
@@ -106,7 +111,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   const nodes = model.graph.nodes.flatMap((original): Node[] => {
     const p = placements.get(original);
     if (!p) return [original];
-    const base = { name: original.name, op: original.opType, reason: p.reason };
+    const base = { name: original.name, op: original.opType, reason: p.reason + foldNote(original, bn.folded) };
     if (p.role === 'float') {
       layers.push({ ...base, gated: false, bits: null, hbits: null, wbits: null });
       return [original];
@@ -157,7 +162,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     },
   };
   converted.functions = functionsFor(converted);
-  return { model: converted, layers };
+  return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
 }
 
 /** --include and --exclude name Conv/Gemm layers of the model. */

@@ -55,7 +55,7 @@ function lossAndGrads(c: Case, fused: boolean, v: ReturnType<typeof inputs>) {
   const f = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
     // dynamic: the per-sample scale, no gradient (as effectiveScale)
     const scale = c.dynamic ? tf.add(tf.max(tf.abs(xi), [1, 2, 3], true), tf.mul(si, 0)) : si;
-    const sc = c.dynamic ? tf.customGrad((t: tf.Tensor) => ({ value: tf.clone(t), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }))(scale) : scale;
+    const sc = c.dynamic ? tf.customGrad((t) => ({ value: tf.clone(t as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }))(scale) : scale;
     let y: tf.Tensor;
     let m: tf.Tensor;
     if (fused) {

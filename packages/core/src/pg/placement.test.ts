@@ -72,3 +72,62 @@ describe('placement of layers before a Clip (ReLU6)', () => {
     expect(middle(graph(clip(-1))).role).toBe('quantize');
   });
 });
+
+describe('the first layer and the classifier, found through paths', () => {
+  const place = (g: Graph) => new Map([...placeLayers(g, { include: new Set(), exclude: new Set(), gateDepthwise: false })].map(([n, p]) => [n.name, p]));
+  const constant = (name: string) => node('Constant', [], name, { value: { type: 'tensor', value: constTensor(name, 'float32', [], new Float32Array([0.5])) } });
+  const gemmW = (name: string, m: number, k: number) => constTensor(name, 'float32', [m, k], new Float32Array(m * k).fill(0.1));
+  const model = (nodes: Node[], inits = new Map<string, ReturnType<typeof w>>(), input = 'x'): Graph => ({
+    name: 'g',
+    nodes,
+    initializers: new Map([['w0', w('w0')], ['w1', w('w1')], ['w2', w('w2')], ...inits]),
+    inputs: [{ name: input, dtype: 'float32', shape: [1, 4, 2, 2] }],
+    outputs: [{ name: 'y', dtype: 'float32' }],
+    valueInfo: new Map(),
+  });
+  const gemm = (x: string, wName: string, y: string) => node('Gemm', [x, wName], y, { transB: { type: 'int', value: 1 } });
+
+  it('an MLP behind Flatten: the first Gemm reads the model input through Flatten, the middle one is gated', () => {
+    const g = model(
+      [node('Flatten', ['x'], 'f'), gemm('f', 'g0', 'h0'), node('Relu', ['h0'], 'r0'), gemm('r0', 'g1', 'h1'), node('Relu', ['h1'], 'r1'), gemm('r1', 'g2', 'y')],
+      new Map([['g0', gemmW('g0', 8, 16)], ['g1', gemmW('g1', 8, 8)], ['g2', gemmW('g2', 3, 8)]]),
+    );
+    const p = place(g);
+    expect(p.get('h0')).toEqual({ role: 'float', reason: 'first layer: reads the model input through Flatten, kept float' });
+    expect(p.get('h1')!.role).toBe('gate');
+    expect(p.get('y')).toEqual({ role: 'float', reason: 'classifier: produces a model output, kept float' });
+  });
+
+  it('normalisation (Sub, Div by constants) and an NHWC Transpose before the first conv', () => {
+    const sub = model([constant('m'), node('Sub', ['x', 'm'], 's'), node('Div', ['s', 'sd'], 'd'), node('Conv', ['d', 'w0'], 'h0'), node('Relu', ['h0'], 'r'), node('Conv', ['r', 'w1'], 'y')], new Map([['sd', w('sd')]]));
+    expect(place(sub).get('h0')!.reason).toBe('first layer: reads the model input through Sub → Div, kept float');
+    const nhwc = model([node('Transpose', ['x'], 't', { perm: { type: 'ints', value: [0, 3, 1, 2] } }), node('Conv', ['t', 'w0'], 'h0'), node('Relu', ['h0'], 'r'), node('Conv', ['r', 'w1'], 'y')]);
+    expect(place(nhwc).get('h0')!.reason).toBe('first layer: reads the model input through Transpose, kept float');
+    const quantized = placeLayers(nhwc, { include: new Set(), exclude: new Set(), gateDepthwise: false, quantizeFirstLayer: true });
+    expect([...quantized.values()][0]).toMatchObject({ role: 'quantize', firstLayer: true, reason: expect.stringMatching(/^first layer: reads the model input through Transpose, quantized statically/) });
+  });
+
+  it('not through an op that mixes the input with computed values', () => {
+    // x - relu(conv(x)): the Sub's other operand is not a constant, so the conv after it is not a first layer.
+    const g = model([node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Sub', ['x', 'r0'], 's'), node('Conv', ['s', 'w1'], 'h1'), node('Relu', ['h1'], 'r1'), node('Conv', ['r1', 'w2'], 'y')]);
+    const p = place(g);
+    expect(p.get('h0')!.reason).toMatch(/^first layer: reads the model input, kept float/);
+    expect(p.get('h1')!.role).toBe('gate');
+  });
+
+  it("SqueezeNet's classifier conv (Conv → Relu → GlobalAveragePool → Flatten → output) stays float", () => {
+    const g = model([node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Conv', ['r0', 'w1'], 'h1'), node('Relu', ['h1'], 'r1'), node('GlobalAveragePool', ['r1'], 'p'), node('Flatten', ['p'], 'y')]);
+    expect(place(g).get('h1')).toEqual({ role: 'float', reason: 'classifier: produces a model output through Relu → GlobalAveragePool → Flatten, kept float' });
+    // With a Gemm after the pooling the conv is not the classifier: it feeds a ReLU and is gated.
+    const withHead = model(
+      [node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Conv', ['r0', 'w1'], 'h1'), node('Relu', ['h1'], 'r1'), node('GlobalAveragePool', ['r1'], 'p'), node('Flatten', ['p'], 'f'), gemm('f', 'g2', 'y')],
+      new Map([['g2', gemmW('g2', 3, 4)]]),
+    );
+    expect(place(withHead).get('h1')!.role).toBe('gate');
+  });
+
+  it('does not gate through a BatchNormalization left unfolded', () => {
+    const g = model([node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Conv', ['r0', 'w1'], 'h1'), node('BatchNormalization', ['h1', 's', 'b', 'm', 'v'], 'n'), node('Relu', ['n'], 'r1'), node('Conv', ['r1', 'w2'], 'y')]);
+    expect(place(g).get('h1')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/BatchNormalization that could not be folded/) });
+  });
+});

@@ -1,4 +1,4 @@
-import type { ConstTensor, Graph, Node } from '../graph/index.js';
+import { constantValue, consumersOf, producersOf, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
 export type Placement =
@@ -26,14 +26,96 @@ export const LINEAR_OPS = new Set(['Conv', 'Gemm']);
  * Swish/SiLU below) count: like ReLU they map negative inputs to (near) zero, |f(x)| <= 0.375 for x < 0.
  */
 const RELU_LIKE = new Set(['Relu', 'Clip', 'HardSwish']);
-/** Ops that pass a value through unchanged in the sense of gating (the reference compares before BN). */
-const PASS_THROUGH = new Set(['BatchNormalization']);
+/** Inference no-ops between a layer and its activation. */
+const NO_OPS = new Set(['Identity', 'Dropout']);
+/** Ops that move, reshape or retype their first input without computing on it. */
+const DATA_MOVEMENT = new Set([...NO_OPS, 'Cast', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Pad', 'Slice', 'Expand', 'Resize', 'Upsample']);
+/** Element-wise arithmetic: a fixed affine map of one operand when the other is a constant. */
+const AFFINE = new Set(['Sub', 'Div', 'Mul', 'Add']);
+/** What may stand between the model input and the first layer: data movement and fixed normalisation. */
+const INPUT_PREPARATION = new Set([...DATA_MOVEMENT, 'BatchNormalization']);
+/** What may stand between the classifier and a model output: pooling, activations, probabilities. */
+const HEAD = new Set([
+  ...DATA_MOVEMENT,
+  ...['GlobalAveragePool', 'AveragePool', 'GlobalMaxPool', 'MaxPool', 'ReduceMean', 'ReduceMax'],
+  ...['Relu', 'Clip', 'Sigmoid', 'Softmax', 'LogSoftmax'],
+]);
 
-export function consumersOf(graph: Graph): Map<string, Node[]> {
-  const m = new Map<string, Node[]>();
-  for (const n of graph.nodes) for (const i of n.inputs) if (i) m.set(i, [...(m.get(i) ?? []), n]);
-  return m;
+/** The graph with the look-ups the rules need. */
+interface GraphView {
+  graph: Graph;
+  consumers: Map<string, Node[]>;
+  producers: Map<string, Node>;
+  modelInputs: Set<string>;
+  modelOutputs: Set<string>;
+  isConstant: (name: string) => boolean;
 }
+
+function viewOf(graph: Graph): GraphView {
+  const producers = producersOf(graph);
+  const known = new Map<string, boolean>();
+  // Constant: fixed by the file, or computed from such values alone (e.g. Cast of an initializer).
+  const isConstant = (name: string): boolean => {
+    let v = known.get(name);
+    if (v === undefined) {
+      known.set(name, false);
+      const p = producers.get(name);
+      v = constantValue(graph, name, producers) !== undefined || (p !== undefined && p.inputs.length > 0 && p.inputs.every((i) => i === '' || isConstant(i)));
+      known.set(name, v);
+    }
+    return v;
+  };
+  return {
+    graph,
+    consumers: consumersOf(graph),
+    producers,
+    modelInputs: new Set(graph.inputs.filter((i) => !graph.initializers.has(i.name)).map((i) => i.name)),
+    modelOutputs: new Set(graph.outputs.map((o) => o.name)),
+    isConstant,
+  };
+}
+
+/**
+ * The operand of `node` that carries the data through it, when `node` only prepares or reshapes that
+ * data: the first input of a `kinds` op, or the one non-constant operand of Sub/Div/Mul/Add.
+ */
+function dataOperand(node: Node, kinds: Set<string>, g: GraphView): string | undefined {
+  if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
+  if (kinds.has(node.opType)) return node.inputs[0];
+  if (!AFFINE.has(node.opType)) return undefined;
+  const variable = node.inputs.filter((i) => !g.isConstant(i));
+  return variable.length === 1 ? variable[0] : undefined;
+}
+
+/** Rule: the ops between a model input and `node`'s data input, if only input preparation lies between. */
+function pathFromModelInput(node: Node, g: GraphView): string[] | undefined {
+  const ops: string[] = [];
+  for (let value = node.inputs[0]; ; ) {
+    if (g.modelInputs.has(value)) return ops;
+    const p = g.producers.get(value);
+    const next = p && dataOperand(p, INPUT_PREPARATION, g);
+    if (!p || next === undefined) return undefined;
+    ops.unshift(p.opType);
+    value = next;
+  }
+}
+
+/** Rule: the ops between `node`'s output and a model output, if a path of head ops alone leads there. */
+function pathToModelOutput(node: Node, g: GraphView): string[] | undefined {
+  const search = (value: string, ops: string[], depth: number): string[] | undefined => {
+    if (g.modelOutputs.has(value)) return ops;
+    if (depth > 32) return undefined;
+    for (const u of g.consumers.get(value) ?? []) {
+      if (dataOperand(u, HEAD, g) !== value) continue;
+      const found = search(u.outputs[0], [...ops, u.opType], depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return search(node.outputs[0], [], 0);
+}
+
+const through = (ops: string[]) => (ops.length ? ` through ${ops.join(' → ')}` : '');
 
 function isReluLike(n: Node, graph: Graph): boolean {
   if (!RELU_LIKE.has(n.opType)) return false;
@@ -41,7 +123,7 @@ function isReluLike(n: Node, graph: Graph): boolean {
   // Clip counts when its lower bound is 0 (ReLU6): attribute before opset 11, input after.
   const a = n.attributes.min;
   if (a && (a.type === 'float' || a.type === 'int')) return a.value === 0;
-  const lo = n.inputs[1] ? (graph.initializers.get(n.inputs[1]) ?? constantNodeValue(n.inputs[1], graph)) : undefined;
+  const lo: ConstTensor | undefined = n.inputs[1] ? constantValue(graph, n.inputs[1]) : undefined;
   return lo !== undefined && Number((lo.data() as Float32Array)[0]) === 0;
 }
 
@@ -65,26 +147,24 @@ function isHardSwishGate(n: Node): boolean {
   return a?.type === 'float' && Math.abs(a.value - 1 / 6) < 1e-6 && b?.type === 'float' && Math.abs(b.value - 0.5) < 1e-6;
 }
 
-/** The tensor of a Constant node producing `name` (PyTorch exports ReLU6's bounds that way). */
-export function constantNodeValue(name: string, graph: Graph): ConstTensor | undefined {
-  const c = graph.nodes.find((n) => n.opType === 'Constant' && n.domain === '' && n.outputs[0] === name);
-  const v = c?.attributes.value;
-  return v && v.type === 'tensor' ? v.value : undefined;
+interface Successor {
+  next?: Node;
+  swish?: string;
+  fanOut: number;
 }
 
-/** What follows a layer's output: the op it feeds, after stepping over BatchNormalization. */
-function successor(node: Node, graph: Graph, consumers: Map<string, Node[]>): { next?: Node; swish?: string; fanOut: number; graphOutput: boolean } {
+/** What follows a layer's output: the op it feeds, after stepping over inference no-ops. */
+function successor(node: Node, g: GraphView): Successor {
   let out = node.outputs[0];
   for (;;) {
-    const users = consumers.get(out) ?? [];
-    const graphOutput = graph.outputs.some((o) => o.name === out);
-    if (users.length === 1 && PASS_THROUGH.has(users[0].opType) && !graphOutput) {
+    const users = g.consumers.get(out) ?? [];
+    if (users.length === 1 && NO_OPS.has(users[0].opType) && !g.modelOutputs.has(out)) {
       out = users[0].outputs[0];
       continue;
     }
-    const mul = graphOutput ? undefined : swishMul(out, users);
-    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length, graphOutput };
-    return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length, graphOutput };
+    const mul = g.modelOutputs.has(out) ? undefined : swishMul(out, users);
+    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length };
+    return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length };
   }
 }
 
@@ -95,42 +175,95 @@ function isDepthwise(node: Node, graph: Graph): boolean {
   return group > 1 && w !== undefined && w.dims[1] === 1;
 }
 
+/** Rule: --exclude and --include name layers that the other rules then do not decide. */
+function byFlags(node: Node, opts: PlacementOptions): Placement | undefined {
+  if (opts.exclude.has(node.name)) return { role: 'float', reason: 'excluded by --exclude' };
+  if (opts.include.has(node.name)) return { role: 'gate', reason: 'included by --include' };
+  return undefined;
+}
+
+/** Rule: the first layer reads the model input, directly or through input preparation only. */
+function firstLayer(node: Node, g: GraphView, opts: PlacementOptions): Placement | undefined {
+  const ops = pathFromModelInput(node, g);
+  if (ops === undefined) return undefined;
+  const reads = `first layer: reads the model input${through(ops)}`;
+  return opts.quantizeFirstLayer
+    ? { role: 'quantize', firstLayer: true, reason: `${reads}, quantized statically (--first-layer-bits)` }
+    : { role: 'float', reason: `${reads}, kept float` };
+}
+
+/**
+ * Rule: the classifier produces a model output, directly or through head ops only (pooling, Flatten,
+ * Softmax, a ReLU: SqueezeNet's last conv is its classifier though a ReLU follows it); a layer whose output
+ * nothing reads is kept float too.
+ */
+function classifier(node: Node, g: GraphView, s: Successor): Placement | undefined {
+  const ops = pathToModelOutput(node, g);
+  if (ops !== undefined) return { role: 'float', reason: `classifier: produces a model output${through(ops)}, kept float` };
+  if (s.fanOut === 0) return { role: 'float', reason: 'output not read by any node, kept float' };
+  return undefined;
+}
+
+/** Rule: a linear layer that feeds no ReLU is part of a classifier head (e.g. Gemm → Dropout → Gemm). */
+function linearHead(node: Node, feedsRelu: boolean): Placement | undefined {
+  return node.opType === 'Gemm' && !feedsRelu ? { role: 'float', reason: 'classifier head: a linear layer not followed by a ReLU, kept float' } : undefined;
+}
+
+function depthwise(node: Node, g: GraphView, opts: PlacementOptions): Placement | undefined {
+  return isDepthwise(node, g.graph) && !opts.gateDepthwise ? { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' } : undefined;
+}
+
+/** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
+function byActivation(s: Successor, feedsRelu: boolean): Placement {
+  const { next, swish, fanOut } = s;
+  if (feedsRelu) {
+    const activation = swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
+    return { role: 'gate', reason: `output feeds ${activation}: gated` };
+  }
+  if (next?.opType === 'BatchNormalization') {
+    // convert folds BN into the layer before it; one left here could not be folded (see its note), and a gate
+    // would compare the output before BN with the activation's boundary after it.
+    return { role: 'quantize', reason: 'output goes through a BatchNormalization that could not be folded into it: quantized statically, not gated' };
+  }
+  if (next?.opType === 'Add' || next?.opType === 'Sum') {
+    return { role: 'quantize', reason: 'output goes into a residual Add before any activation: quantized statically, not gated' };
+  }
+  return { role: 'quantize', reason: `output feeds ${next ? next.opType : `${fanOut} ops`}, not a ReLU: quantized statically, not gated` };
+}
+
 /**
  * Decides for every Conv/Gemm whether it is gated, quantized statically, or left float, following the
- * method: gate layers whose output feeds (through BN) a ReLU-like activation; keep the first layer (it
- * reads the raw input) and the classifier (it produces a graph output) float; quantize the other layers
- * statically, since they sit between gated ones.
+ * method, rule by rule (the first that applies decides): --exclude/--include; the first layer (reads the
+ * model input, through input preparation such as Flatten, Transpose or Sub/Div by constants) and the
+ * classifier (produces a model output, through pooling, Flatten, Softmax or a ReLU) stay float; a Gemm
+ * feeding no ReLU is a classifier head, float; depthwise convs are quantized; a layer feeding a ReLU-like
+ * activation is gated; the rest, which sit between gated ones, are quantized statically. Expects
+ * BatchNormalization folded into the layers (convert does it first).
  */
 export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Placement> {
-  const consumers = consumersOf(graph);
-  const graphInputs = new Set(graph.inputs.map((i) => i.name));
+  const g = viewOf(graph);
   const result = new Map<Node, Placement>();
   for (const node of graph.nodes) {
     if (!LINEAR_OPS.has(node.opType) || node.domain !== '') continue;
-    const { next, swish, fanOut, graphOutput } = successor(node, graph, consumers);
-    const feedsRelu = next !== undefined && (swish !== undefined || isReluLike(next, graph));
-    if (opts.exclude.has(node.name)) {
-      result.set(node, { role: 'float', reason: 'excluded by --exclude' });
-    } else if (opts.include.has(node.name)) {
-      result.set(node, { role: 'gate', reason: 'included by --include' });
-    } else if (graphInputs.has(node.inputs[0])) {
-      result.set(node, opts.quantizeFirstLayer
-        ? { role: 'quantize', firstLayer: true, reason: 'first layer: reads the model input, quantized statically (--first-layer-bits)' }
-        : { role: 'float', reason: 'first layer: reads the model input, kept float' });
-    } else if (graphOutput || (fanOut === 0 && !next)) {
-      result.set(node, { role: 'float', reason: 'classifier: produces a model output, kept float' });
-    } else if (node.opType === 'Gemm' && !feedsRelu) {
-      result.set(node, { role: 'float', reason: 'classifier head: a linear layer not followed by a ReLU, kept float' });
-    } else if (isDepthwise(node, graph) && !opts.gateDepthwise) {
-      result.set(node, { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' });
-    } else if (feedsRelu) {
-      const activation = swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
-      result.set(node, { role: 'gate', reason: `output feeds ${activation}: gated` });
-    } else if (next?.opType === 'Add' || next?.opType === 'Sum') {
-      result.set(node, { role: 'quantize', reason: 'output goes into a residual Add before any activation: quantized statically, not gated' });
-    } else {
-      result.set(node, { role: 'quantize', reason: `output feeds ${next ? next.opType : `${fanOut} ops`}, not a ReLU: quantized statically, not gated` });
-    }
+    const s = successor(node, g);
+    const feedsRelu = s.next !== undefined && (s.swish !== undefined || isReluLike(s.next, graph));
+    const placement =
+      byFlags(node, opts) ??
+      firstLayer(node, g, opts) ??
+      classifier(node, g, s) ??
+      linearHead(node, feedsRelu) ??
+      depthwise(node, g, opts) ??
+      byActivation(s, feedsRelu);
+    result.set(node, placement);
   }
   return result;
+}
+
+/** The note a layer's reason gets for the BatchNormalization folded into it (empty when none was). */
+export function foldNote(layer: Node, folds: readonly BatchNormFold[]): string {
+  const mine = folds.filter((f) => f.into === layer.name);
+  if (mine.length === 0) return '';
+  const negative = mine.reduce((a, f) => a + f.negativeScales, 0);
+  const names = mine.map((f) => `'${f.node}'`).join(', ');
+  return `; BatchNormalization ${names} folded in${negative > 0 ? ` (${negative} channel(s) with a negative scale)` : ''}`;
 }

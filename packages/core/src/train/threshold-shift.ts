@@ -65,11 +65,13 @@ export async function shiftThresholdsToTarget(model: Model, data: Dataset, targe
 }
 
 /**
- * The cut t for which the fraction of `values` above t (the updates taken: the gate is step(O_hb − Δ), off
+ * The cut for which the fraction of `values` above it (the updates taken: the gate is step(O_hb − Δ), off
  * at 0) is closest to 1 - S. A plain S-quantile is not enough: high-bit predictions tie in large numbers
  * (a receptive field whose inputs all truncate to 0 at B_hb bits predicts exactly the bias), and a cut on a
- * tied value switches the whole tie off. So the cut goes either at the tied value or just below it, whichever
- * lands closer; "just below" is halfway to the next smaller value, away from both.
+ * tied value leaves the whole tie to rounding: the new threshold is Δ + cut in float32, which lands just
+ * below the tied predictions about half the time and switches them all on. So the cut never lands on a
+ * value: with the tie off it goes to the midpoint above the tie (between the tied value and the next larger
+ * one), with it on to the midpoint below, each in float32 and strictly between the two values.
  */
 export function cutForSparsity(values: Float32Array, sparsity: number): number {
   const s = Float32Array.from(values).sort();
@@ -82,11 +84,21 @@ export function cutForSparsity(values: Float32Array, sparsity: number): number {
   let hi = k;
   while (hi < n - 1 && s[hi + 1] === t) hi++;
   const wanted = (1 - sparsity) * n;
-  // Cut at t: everything up to hi is off. Cut just below t: the tie [lo, hi] is on.
-  const onAt = n - 1 - hi;
-  const onBelow = n - lo;
-  if (Math.abs(onBelow - wanted) < Math.abs(onAt - wanted)) return lo > 0 ? (s[lo - 1] + t) / 2 : t - Math.max(1e-6, Math.abs(t) * 1e-6);
-  return t;
+  // Tie off: everything up to hi is off. Tie on: everything from lo is on.
+  const onOff = n - 1 - hi;
+  const onOn = n - lo;
+  const step = Math.max(1e-6, Math.abs(t) * 1e-6);
+  if (Math.abs(onOn - wanted) < Math.abs(onOff - wanted)) return lo > 0 ? midpoint(s[lo - 1], t) : Math.fround(t - step);
+  return hi < n - 1 ? midpoint(t, s[hi + 1]) : Math.fround(t + step);
+}
+
+/**
+ * The float32 midpoint of two float32 values a < b, strictly between them; when they are adjacent float32
+ * numbers none is, and the cut stays at a (the side that keeps the tie as it was sampled).
+ */
+function midpoint(a: number, b: number): number {
+  const m = Math.fround(a / 2 + b / 2);
+  return a < m && m < b ? m : a;
 }
 
 function gcd(a: number, b: number): number {

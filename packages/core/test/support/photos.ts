@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { skipNote } from './skip.js';
 
 // Real photographs for the image-folder tests: public-domain and CC0 pictures that Debian's python3-skimage ships
 // (fixtures/photos/get_photos.sh copies them out of the package; SOURCES.txt there gives each one's licence).
@@ -11,7 +12,7 @@ const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const PHOTOS_DIR = process.env.PG_PHOTOS_DIR ? resolve(process.env.PG_PHOTOS_DIR) : join(ROOT, '.cache', 'photos');
 
 /** How to get them, for skip messages. */
-export const GET_PHOTOS = 'bash fixtures/photos/get_photos.sh (Debian python3-skimage, downloaded with apt-get download; or set PG_PHOTOS_DIR)';
+const GET_PHOTOS = 'bash fixtures/photos/get_photos.sh (Debian python3-skimage, downloaded with apt-get download; or set PG_PHOTOS_DIR)';
 
 interface Layout {
   classes: Record<string, string[]>;
@@ -25,6 +26,9 @@ export const PHOTO_LAYOUT = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'phot
 export function hasPhotos(): boolean {
   return [...Object.values(PHOTO_LAYOUT.classes).flat(), PHOTO_LAYOUT.broken].every((f) => existsSync(join(PHOTOS_DIR, f)));
 }
+
+/** For the title of a suite that needs the photos: ' (skipped: ...)' when they are missing. */
+export const photosSkipNote = (): string => skipNote(hasPhotos(), `no photos in ${PHOTOS_DIR}; get them with ${GET_PHOTOS}`);
 
 /** Builds the ImageNet-style folder of layout.json under `dir` (dir/objects/chelsea.png, ...); returns its path. */
 export function makePhotoFolder(dir: string, name = 'photos'): string {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
+import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, firstBatch, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
@@ -29,7 +29,7 @@ export async function calibratedGatedModel(name: string, opts: { include?: strin
 /** The first `n` samples of the bundled test data. */
 export async function testBatch(n: number): Promise<Batch> {
   const ds = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
-  return [...ds.batches(n, { limit: n })][0];
+  return firstBatch(ds.batches(n, { limit: n }));
 }
 
 /** A host tensor in ONNX's logical layout (NCHW for activations). */

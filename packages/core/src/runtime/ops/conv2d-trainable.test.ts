@@ -7,7 +7,7 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const cases: [string, Conv2dGeometry, number[], number[]][] = [
+const cases: [string, Conv2dGeometry, [number, number, number, number], [number, number, number, number]][] = [
   ['3x3 stride 1 pad 1', { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] }, [2, 7, 7, 3], [3, 3, 3, 4]],
   ['3x3 stride 2 asymmetric pad', { strides: [2, 2], pads: [1, 0, 0, 1], dilations: [1, 1] }, [2, 8, 9, 2], [3, 3, 2, 5]],
   ['1x1 stride 2', { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] }, [3, 6, 6, 4], [1, 1, 4, 3]],
