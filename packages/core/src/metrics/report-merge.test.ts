@@ -29,6 +29,8 @@ async function shardsOf(count: number): Promise<ReportShard[]> {
     const samples = shardRange(300, opts.batchSize, { index, count });
     const slice = dataSlice(data, samples, `shard ${index}/${count}`);
     const { facts, counts } = await measureReport(gated, slice, { ...opts, limit: undefined, baseline: float, decisionMaps: samples.first === 0 ? 2 : 0 });
+    // A shard's report names the whole data set (pg report does the same), its samples are in `samples`.
+    facts.data = data.name;
     shards.push({ path: `part-${index}.json`, shard: { index, count }, identity: { model: 'tiny' }, samples, facts, counts });
   }
   return shards;
@@ -49,7 +51,7 @@ describe('a sharded report', () => {
     const whole = await reportModel(gated, data, { ...opts, baseline: float });
     const shards = await shardsOf(3);
     // Given in any order.
-    const merged = mergeReportShards([shards[2], shards[0], shards[1]], { allowPartial: false, data: data.name });
+    const merged = mergeReportShards([shards[2], shards[0], shards[1]], { allowPartial: false });
     expect(merged.missing).toEqual([]);
     expect(merged.report).toEqual(whole);
     expect(JSON.stringify(merged.report)).toBe(JSON.stringify(whole));
@@ -60,7 +62,7 @@ describe('a sharded report', () => {
 
   it('refuses shards of different runs, a shard twice, a missing shard (unless partial) and counts that do not fit', async () => {
     const shards = await shardsOf(2);
-    const merge = (s: ReportShard[], allowPartial = false) => mergeReportShards(s, { allowPartial, data: data.name });
+    const merge = (s: ReportShard[], allowPartial = false) => mergeReportShards(s, { allowPartial });
     expect(() => merge([shards[0], { ...shards[1], identity: { model: 'other' } }])).toThrow(/part-1\.json and part-2\.json were computed from different inputs \(model "tiny" vs "other"\)/);
     expect(() => merge([shards[0], shards[0]])).toThrow(/shard 1\/2 is given twice: part-1\.json and part-1\.json/);
     expect(() => merge([shards[1]])).toThrow(ShardError);

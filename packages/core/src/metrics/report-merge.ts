@@ -27,15 +27,16 @@ export interface MergedReport {
  * first samples. Refuses (ShardError, naming the files) shards of different runs, a shard twice, a missing shard
  * unless `allowPartial`, and shards whose samples or layers do not fit together.
  */
-export function mergeReportShards(shards: readonly ReportShard[], opts: { allowPartial: boolean; data: string }): MergedReport {
+export function mergeReportShards(shards: readonly ReportShard[], opts: { allowPartial: boolean }): MergedReport {
   const missing = checkShardSet(shards, opts.allowPartial);
   const ordered = [...shards].sort((a, b) => a.shard.index - b.shard.index);
   checkSamples(ordered, missing.length === 0);
   const [first] = ordered;
-  const { decision_maps: _firstMaps, data: _data, ...firstFacts } = first.facts;
+  // The model's and the data's paths as given may differ between machines; the identity holds their hashes and sizes.
+  const comparable = ({ decision_maps: _maps, model: _model, data: _data, ...facts }: ReportFacts) => JSON.stringify(facts);
+  const firstFacts = comparable(first.facts);
   for (const s of ordered) {
-    const { decision_maps: _maps, data: _sliceName, ...facts } = s.facts;
-    if (JSON.stringify(facts) !== JSON.stringify(firstFacts)) {
+    if (comparable(s.facts) !== firstFacts) {
       throw new ShardError(`${first.path} and ${s.path} describe different layers or ops of the model`, { action: 'run the shards again from the same model with the same pg' });
     }
     if (s.counts.updated.length !== s.facts.layers.length || (s.counts.sensitivity?.length ?? -1) !== (first.counts.sensitivity?.length ?? -1) || !s.counts.baseline !== !first.counts.baseline) {
@@ -43,7 +44,7 @@ export function mergeReportShards(shards: readonly ReportShard[], opts: { allowP
     }
   }
   const holder = ordered.find((s) => s.samples.first === 0);
-  const facts: ReportFacts = { ...first.facts, data: opts.data };
+  const facts: ReportFacts = { ...first.facts };
   delete facts.decision_maps;
   if (holder?.facts.decision_maps) facts.decision_maps = holder.facts.decision_maps;
   return { report: reportFromCounts(facts, addCounts(ordered.map((s) => s.counts))), missing };
