@@ -22,7 +22,7 @@ beforeAll(async () => {
   const runs = await Promise.all([
     pg(['report', ...evaluation, '--shard', '1/3', '--json']),
     pg(['report', ...evaluation, '--shard', '2/3', '--json']),
-    pg(['report', ...evaluation, '--shard', 'auto', '--shards', '3', '--json'], { env: { JOB_COMPLETION_INDEX: '2' } }),
+    pg(['report', ...evaluation, '--shard', 'auto/3', '--json'], { env: { JOB_COMPLETION_INDEX: '2' } }),
   ]);
   for (const [i, r] of runs.entries()) {
     expect(r.code, r.stdout).toBe(0);
@@ -94,7 +94,7 @@ describe('pg report --shard and pg report merge', () => {
     const bad = await pg(['report', gated, '--data', BUNDLED_TEST, '--json', '--shard', '4/3']);
     expect(bad.code).toBe(2);
     expect((json(bad) as { message: string }).message).toMatch(/shard 4\/3 does not exist: K must be from 1 to N/);
-    const unset = await pg(['report', gated, '--data', BUNDLED_TEST, '--shard', 'auto', '--shards', '3'], { env: { JOB_COMPLETION_INDEX: undefined, CI_NODE_INDEX: undefined } });
+    const unset = await pg(['report', gated, '--data', BUNDLED_TEST, '--shard', 'auto/3'], { env: { JOB_COMPLETION_INDEX: undefined, CI_NODE_INDEX: undefined } });
     expect(unset.code).toBe(2);
     expect(unset.stderr).toMatch(/none of JOB_COMPLETION_INDEX, CI_NODE_INDEX is set/);
     const text = await pg(['report', gated, '--data', BUNDLED_TEST, '--shard', '1/2']);
@@ -102,21 +102,21 @@ describe('pg report --shard and pg report merge', () => {
     expect(text.stderr).toMatch(/--shard writes a part of a report for 'pg report merge': it needs --json/);
   });
 
-  it('reads K/N, or with auto K from JOB_COMPLETION_INDEX + 1 or CI_NODE_INDEX and N from --shards or CI_NODE_TOTAL', () => {
+  it('reads K/N, or with auto K from JOB_COMPLETION_INDEX + 1 or CI_NODE_INDEX and N from auto/N or CI_NODE_TOTAL', () => {
     expect(parseShardFlag('2/4')).toEqual({ index: 2, count: 4 });
-    expect(parseShardFlag('auto')).toBe('auto');
-    expect(resolveShard('auto', 4, { JOB_COMPLETION_INDEX: '0' })).toEqual({ index: 1, count: 4 });
-    expect(resolveShard('auto', undefined, { CI_NODE_INDEX: '3', CI_NODE_TOTAL: '3' })).toEqual({ index: 3, count: 3 });
+    expect(parseShardFlag('auto')).toEqual({ auto: true });
+    expect(parseShardFlag('auto/4')).toEqual({ auto: true, count: 4 });
+    expect(resolveShard({ auto: true, count: 4 }, { JOB_COMPLETION_INDEX: '0' })).toEqual({ index: 1, count: 4 });
+    expect(resolveShard({ auto: true }, { CI_NODE_INDEX: '3', CI_NODE_TOTAL: '3' })).toEqual({ index: 3, count: 3 });
     const refused: Array<[() => unknown, RegExp]> = [
       [() => parseShardFlag('3'), /expected K\/N/],
       [() => parseShardFlag('1/2/3'), /expected K\/N/],
       [() => parseShardFlag('0/3'), /shard 0\/3 does not exist/],
-      [() => resolveShard('auto', 3, { JOB_COMPLETION_INDEX: 'two' }), /JOB_COMPLETION_INDEX is 'two', not a shard index/],
-      [() => resolveShard('auto', 3, { JOB_COMPLETION_INDEX: '3' }), /JOB_COMPLETION_INDEX=3 is no shard of 3/],
-      [() => resolveShard('auto', undefined, { JOB_COMPLETION_INDEX: '0' }), /the number of shards is unknown/],
-      [() => resolveShard('auto', undefined, { CI_NODE_INDEX: '1', CI_NODE_TOTAL: 'x' }), /CI_NODE_TOTAL is 'x'/],
-      [() => resolveShard({ index: 1, count: 2 }, 3, {}), /--shard 1\/2 and --shards 3 disagree/],
-      [() => resolveShard(undefined, 3, {}), /--shards applies only with --shard auto/],
+      [() => parseShardFlag('auto/0'), /N must be at least 1/],
+      [() => resolveShard({ auto: true, count: 3 }, { JOB_COMPLETION_INDEX: 'two' }), /JOB_COMPLETION_INDEX is 'two', not a shard index/],
+      [() => resolveShard({ auto: true, count: 3 }, { JOB_COMPLETION_INDEX: '3' }), /JOB_COMPLETION_INDEX=3 is no shard of 3/],
+      [() => resolveShard({ auto: true }, { JOB_COMPLETION_INDEX: '0' }), /the number of shards is unknown/],
+      [() => resolveShard({ auto: true }, { CI_NODE_INDEX: '1', CI_NODE_TOTAL: 'x' }), /CI_NODE_TOTAL is 'x'/],
     ];
     for (const [f, message] of refused) expect(f).toThrow(message);
   });

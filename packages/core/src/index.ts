@@ -144,4 +144,18 @@ export {
   type RunResult,
   type InputSpec,
 } from './run/index.js';
-export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult, type SweepPoint } from './sweep/index.js';
+export {
+  runSweep,
+  paretoFrontier,
+  mergeSweepShards,
+  planSweepShards,
+  sweepEstimates,
+  sweepShardFile,
+  type SweepOptions,
+  type SweepHooks,
+  type SweepEvent,
+  type SweepResult,
+  type SweepPoint,
+  type SweepShardPlan,
+  type MergedSweep,
+} from './sweep/index.js';

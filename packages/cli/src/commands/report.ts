@@ -7,7 +7,7 @@ import { assertOutputIsNotInput } from '../output-path.js';
 import { comparedFigures, pricedReport, type ReportJson } from '../report-format.js';
 import { ReportOutputCommand, reportOutputFlags } from '../report-output.js';
 import { checkShardReportFlags, reportShardData, type ReportShardJson } from '../report-shard.js';
-import { fileSha256, resolveShard, shardFlags } from '../shard-flags.js';
+import { fileSha256, resolveShard, shardFlag } from '../shard-flags.js';
 
 /** Decision maps drawn by --format html when --decision-maps is not given: enough to see the pattern, small file. */
 const HTML_DECISION_MAPS = 4;
@@ -81,12 +81,12 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       description: 'Two extra passes over the data per gated layer: use --limit to keep it quick.',
     }),
     'fail-if': reportOutputFlags['fail-if'],
-    ...inHelpGroup('SHARDING', shardFlags("Measure only shard K of N of the data (whole batches), a part for 'pg report merge' (with --json);")),
+    ...inHelpGroup('SHARDING', { shard: shardFlag("Measure only shard K of N of the data (whole batches), a part for 'pg report merge' (with --json);") }),
   };
 
   public async run(): Promise<ReportJson> {
     const { args, flags } = this;
-    const shard = resolveShard(flags.shard, flags.shards);
+    const shard = resolveShard(flags.shard);
     if (shard) checkShardReportFlags(flags, this.jsonEnabled());
     if (flags.output !== undefined) await assertOutputIsNotInput(args.model, flags.output, false);
     // Flags are checked before any work: a malformed gate must not cost a full evaluation.
