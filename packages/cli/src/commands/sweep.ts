@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import {
+  inspectModel,
   InterruptedError,
   planSweepShards,
   readModel,
@@ -119,6 +120,8 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     if (evaluation === train) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
     this.note(`Training on ${train.dataset.name}, measuring on ${evaluation.dataset.name}, ${describePreprocess(train.preprocess)}.`);
     const fromFlags = train.preprocess.source.mean === 'flag' || train.preprocess.source.std === 'flag';
+    // A shard's points, and --dry-run's estimates, weigh each point by the model's MACs per sample.
+    const macsPerSample = shard || flags['dry-run'] ? (inspectModel(model).macs ?? 0) : 0;
 
     const options: SweepOptions = {
       grid,
@@ -134,9 +137,9 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
       timeBudgetMs: flags['time-budget'],
       preprocess: fromFlags ? train.preprocess : undefined,
       price,
-      shard: shard && { spec: shard, identity: { pg_version: this.config.version, model_sha256: await fileSha256(args.model) } },
+      shard: shard && { spec: shard, identity: { pg_version: this.config.version, model_sha256: await fileSha256(args.model) }, macsPerSample },
     };
-    if (flags['dry-run']) return this.dryRun(sweepEstimates(model, train.dataset, evaluation.dataset, options), shard);
+    if (flags['dry-run']) return this.dryRun(sweepEstimates(macsPerSample, train.dataset, evaluation.dataset, options), shard);
     if (shard) this.note(`Shard ${shard.index}/${shard.count}: writing ${sweepShardFile(shard)} into ${flags['out-dir']}.`);
 
     const interrupt = listenForInterrupt((sig) => this.note(`Received ${sig}: stopping after the current step; this point stays pending (signal again to quit at once).`));

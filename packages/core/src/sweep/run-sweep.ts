@@ -5,7 +5,6 @@ import { withPreprocess } from '../data/index.js';
 import { UsageError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
 import { toWriteError, writeFileAtomic, type ShardSpec } from '../io/index.js';
-import { inspectModel } from '../inspect/index.js';
 import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
@@ -50,7 +49,12 @@ export interface SweepOptions {
    * sweepShardFile(spec) instead of sweep.json, stamped with `identity` (what the caller knows of the run:
    * the model's hash, pg's version) plus the grid, the settings and the data sizes.
    */
-  shard?: { spec: ShardSpec; identity: Record<string, unknown> };
+  shard?: {
+    spec: ShardSpec;
+    identity: Record<string, unknown>;
+    /** The float model's MACs per sample (pg inspect's `macs`), the base of each point's estimated cost. */
+    macsPerSample: number;
+  };
 }
 
 export interface SweepEvent {
@@ -96,7 +100,7 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
   const start = now();
   const { points: grid, invalid } = gridPoints(opts.grid);
   const settings = sweepSettings(opts, data, evalData);
-  const owned = opts.shard ? shardPoints(sweepEstimates(model, data, evalData, opts), opts.shard.spec) : undefined;
+  const owned = opts.shard ? shardPoints(sweepEstimates(opts.shard.macsPerSample, data, evalData, opts), opts.shard.spec) : undefined;
   const configs = owned ? grid.filter((c) => owned.has(pointId(c))) : grid;
   const file = opts.shard ? sweepShardFile(opts.shard.spec) : SWEEP_FILE;
   const summaryPath = join(opts.outDir, file);
@@ -177,12 +181,12 @@ export function stopReason(start: number, t: number, durations: readonly number[
 }
 
 /**
- * The grid's points in order with their estimated cost (pointCostEstimate): the float model's MACs per sample
- * from one run on zeros, the training and evaluated sample counts, the fine-tuning steps.
+ * The grid's points in order with their estimated cost (pointCostEstimate): the float model's MACs per sample,
+ * the training and evaluated sample counts, the fine-tuning steps.
  */
-export function sweepEstimates(model: Model, data: Dataset, evalData: Dataset, opts: Pick<SweepOptions, 'grid' | 'finetune' | 'report'>): Array<{ id: string; config: SweepConfig; estimate: number }> {
+export function sweepEstimates(macsPerSample: number, data: Dataset, evalData: Dataset, opts: Pick<SweepOptions, 'grid' | 'finetune' | 'report'>): Array<{ id: string; config: SweepConfig; estimate: number }> {
   const basis = {
-    macsPerSample: inspectModel(model).macs ?? 0,
+    macsPerSample,
     trainSamples: data.size,
     evalSamples: Math.min(opts.report.limit ?? evalData.size, evalData.size),
     finetune: opts.finetune,
