@@ -45,6 +45,10 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
       command: "<%= config.bin %> <%= command.id %> tuned.onnx --data fashion-mnist:test --baseline model.onnx --cost all --fail-if 'accuracy_drop>1%'",
     },
     {
+      description: "Shard 2 of 4 of the evaluation (its part for 'pg report merge')",
+      command: '<%= config.bin %> <%= command.id %> tuned.onnx --data fashion-mnist:test --baseline model.onnx --shard 2/4 --json > part-2.json',
+    },
+    {
       description: 'Which gated layer costs accuracy (on 1000 samples)',
       command: '<%= config.bin %> <%= command.id %> tuned.onnx --data fashion-mnist:test --per-layer-sensitivity --limit 1000',
     },

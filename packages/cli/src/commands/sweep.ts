@@ -67,6 +67,11 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
       command:
         '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --max-steps 200 --out-dir sweep --resume --time-budget 30m',
     },
+    {
+      description: "How a sweep splits over 4 machines (each then runs its --shard K/4; 'pg sweep merge' joins them)",
+      command:
+        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --out-dir sweep --shard 1/4 --dry-run',
+    },
   ];
 
   static override args = {
