@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { ShardError, UsageError } from '../errors/pg-error.js';
-import { toReadError } from './read-file.js';
+import { readFileBytes } from './read-file.js';
 
 /** Shard `index` (1-based, as vitest's and Playwright's `--shard K/N`) of `count` shards. */
 export interface ShardSpec {
@@ -36,12 +35,7 @@ export interface ShardFile<T> extends ShardStamp {
 
 /** A shard file's JSON; a ShardError when it is not complete JSON (truncated or corrupt), a FileAccessError when unreadable. */
 export async function readShardJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw toReadError(path, e);
-  }
+  const text = new TextDecoder().decode(await readFileBytes(path));
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
