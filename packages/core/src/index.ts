@@ -2,7 +2,7 @@
 // else is @pg/core/internal (internal.ts), for core's tests and the benches.
 
 // Errors: every failure is a PgError subclass with a stable code, an exit code and an action.
-export { PgError, UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError, isPgError } from './errors/index.js';
+export { PgError, UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError, ShardError, isPgError } from './errors/index.js';
 
 // The model IR.
 export {
@@ -26,6 +26,9 @@ export {
 export { readModel, writeModel, checkFiniteWeights, type WriteModelOptions, type WriteModelResult } from './onnx/index.js';
 export { readFileBytes, writeFileAtomic, writeFilesAtomic, type FileData, type FileToWrite } from './io/index.js';
 
+// Shards: one run's work split over machines, and the files that merge back into the unsharded result.
+export { checkShard, checkShardSet, readShardJson, shardLabel, shardStamp, type ShardFile, type ShardSpec, type ShardStamp } from './io/index.js';
+
 // Data sets.
 export {
   openDataset,
@@ -41,6 +44,9 @@ export {
   type Batch,
   type OpenDatasetOptions,
   type ResolvedPreprocess,
+  shardRange,
+  dataSlice,
+  type SampleRange,
 } from './data/index.js';
 
 // Running models on TensorFlow.js.
@@ -102,6 +108,10 @@ export {
 // Measuring: the report, CI gates, per-layer sensitivity.
 export {
   reportModel,
+  measureReport,
+  reportFromCounts,
+  reportFacts,
+  mergeReportShards,
   parseGate,
   checkGates,
   gateCostModel,
@@ -118,6 +128,11 @@ export {
   type GateCheck,
   type SensitivityOptions,
   type LayerSensitivity,
+  type ReportCounts,
+  type ReportFacts,
+  type LayerFacts,
+  type ReportShard,
+  type MergedReport,
 } from './metrics/index.js';
 
 // pg inspect, pg run, pg sweep.
@@ -135,4 +150,18 @@ export {
   type RunResult,
   type InputSpec,
 } from './run/index.js';
-export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult, type SweepPoint } from './sweep/index.js';
+export {
+  runSweep,
+  paretoFrontier,
+  mergeSweepShards,
+  planSweepShards,
+  sweepEstimates,
+  sweepShardFile,
+  type SweepOptions,
+  type SweepHooks,
+  type SweepEvent,
+  type SweepResult,
+  type SweepPoint,
+  type SweepShardPlan,
+  type MergedSweep,
+} from './sweep/index.js';

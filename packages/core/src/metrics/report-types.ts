@@ -25,6 +25,50 @@ export interface LayerReport extends LayerPrecision {
   threshold_per_channel: number[] | null;
 }
 
+/** A layer's figures that do not depend on the data: everything but its updated fraction. */
+export type LayerFacts = Omit<LayerReport, 'high_precision_fraction'>;
+
+/**
+ * What a report pass found that does not depend on which samples it ran: the model's layers and other ops,
+ * its bit widths and scale mode, and the decision maps of the first samples. Two shards of one evaluation have
+ * the same facts (the maps come from the shard holding the first batch).
+ */
+export interface ReportFacts {
+  model: string;
+  data: string;
+  act_scale: string;
+  bits: number | null;
+  hbits: number | null;
+  wbits: number | null;
+  layers: LayerFacts[];
+  other_ops: OtherOpCount[];
+  decision_maps?: DecisionMaps;
+  /** A language model's (labels per step): the unit its perplexity is per (the model's pg.lm_unit, else 'token'). */
+  perplexity_unit?: string;
+}
+
+/**
+ * What a report pass counted, as exact integers: the figures of `pg report` are computed from these
+ * (reportFromCounts), so the counts of shards add up to the counts of the whole pass and a merged report is
+ * the unsharded one, not an average of averages.
+ */
+export interface ReportCounts {
+  samples: number;
+  /** Labels whose predicted class was the label. */
+  correct: number;
+  /** Labels scored: one per sample, or one per step for a language model. */
+  scored: number;
+  /** A language model's summed negative log-likelihood of its labels (natural log); absent for a classifier. */
+  nll?: number;
+  skipped_files: number;
+  /** Per layer of `ReportFacts.layers` (same order): output elements that took the low-bit update (gated layers), else null. */
+  updated: Array<number | null>;
+  /** With a baseline: its samples and correct predictions over the same data. */
+  baseline?: { samples: number; correct: number; scored: number; nll?: number };
+  /** With --per-layer-sensitivity: per gated layer, correct predictions with it alone at full precision and alone at prediction bits. */
+  sensitivity?: Array<{ layer: string; full_precision: number; prediction_only: number }>;
+}
+
 /** One input sample shown in the decision maps. */
 export interface DecisionSample {
   /** Position of the sample in the data set (file order). */
