@@ -12,6 +12,8 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number];
 /** A compared model's headline figures (`pg report --compare`): whole model first, then its gated layers'. */
 export interface ComparedModel {
   model: string;
+  /** pg convert's --mode for the compared model (null: a float model). */
+  mode: ReportResult['mode'];
   accuracy: number;
   /** Whole model: activation bits per MAC over every Conv/Gemm layer, and bit-serial BitOps per sample. */
   act_bits: number | null;

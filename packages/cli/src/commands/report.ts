@@ -144,7 +144,7 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
         this.note(`Evaluating ${c.path}...`);
         const r = await reportModel(c.model, dataset, { batchSize: flags['batch-size'], limit: flags.limit });
         const { act_bits, bitops } = price(r).whole_model;
-        figures.push({ model: c.path, accuracy: r.accuracy, act_bits, bitops, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits });
+        figures.push({ model: c.path, mode: r.mode, accuracy: r.accuracy, act_bits, bitops, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits });
       }
       result.compared = figures;
     }

@@ -5,7 +5,7 @@ import { InvalidDataError, UsageError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, actScaleMode, opRegistry, pgLayers } from '../pg/index.js';
+import { OBSERVE, actScaleMode, conversionMode, opRegistry, pgLayers } from '../pg/index.js';
 import { COST_OPS, macsPerOutput } from './layer-cost.js';
 import { nonNegativeValues } from './input-sign.js';
 import { otherOpCounts } from './other-ops.js';
@@ -208,6 +208,7 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
       bits: l?.bits ?? null,
       hbits: l?.hbits ?? null,
       wbits: l?.wbits ?? null,
+      ...(gated ? { gate_mode: l!.recompute ? ('seernet' as const) : ('pg' as const) } : {}),
       macs: perSample * k,
       outputs: perSample,
       input_signed: !unsigned.has(node.inputs[0]),
@@ -217,7 +218,10 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     });
   }
   const gatedLayers = [...pg.values()].filter((l) => l.gated);
-  const bits = gatedLayers[0]?.bits ?? pg.values().next().value?.bits ?? null;
+  // Without gated layers (--mode static) the quantized layers' B: the first layer's own bits are not it.
+  const quantized = [...pg.values()].filter((l) => !l.gated);
+  const modal = (k: 'bits' | 'wbits') => quantized.find((l) => quantized.filter((o) => o[k] === l[k]).length * 2 > quantized.length)?.[k] ?? quantized[quantized.length - 1]?.[k] ?? null;
+  const bits = gatedLayers[0]?.bits ?? modal('bits');
   const hbits = gatedLayers[0]?.hbits ?? null;
   const sparsity = outs ? 1 - upd / outs : 0;
   const bavg = bits !== null && hbits !== null ? hbits + (1 - sparsity) * (bits - hbits) : null;
@@ -231,9 +235,10 @@ export async function reportModel(model: Model, data: Dataset, opts: ReportOptio
     sparsity_mac_weighted: outsMac ? 1 - updMac / outsMac : 0,
     bavg,
     act_scale: pg.size ? actScaleMode(model) : 'none (float model)',
+    mode: pg.size ? conversionMode(model) : null,
     bits,
     hbits,
-    wbits: gatedLayers[0]?.wbits ?? pg.values().next().value?.wbits ?? null,
+    wbits: gatedLayers[0]?.wbits ?? modal('wbits'),
     layers,
     other_ops: otherOpCounts(ev.order, ev.shapes),
   };

@@ -3,7 +3,24 @@ import { constTensor, foldBatchNormalization } from '../graph/index.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
-import { META, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
+import {
+  CONVERSION_MODES,
+  META,
+  PG_CONV,
+  PG_DOMAIN,
+  PG_DOMAIN_VERSION,
+  PG_GEMM,
+  Q_CONV,
+  Q_GEMM,
+  FORMAT_VERSION,
+  RECOMPUTE_ATTR,
+  actScaleName,
+  biasName,
+  isPgNode,
+  thresholdName,
+  type ActScaleMode,
+  type ConversionMode,
+} from './format.js';
 import { foldNote, placeLayers, LINEAR_OPS } from './placement.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
@@ -11,6 +28,7 @@ import { opRegistry } from './op-registry.js';
 
 export interface ConvertOptions {
   bits: number;
+  /** B_hb of gated layers; not used by mode 'static' (no layer predicts). */
   hbits: number;
   wbits: number;
   actScale: ActScaleMode;
@@ -25,6 +43,8 @@ export interface ConvertOptions {
    * stays float. `pg convert` and `pg sweep` pass FIRST_LAYER_BITS_DEFAULT unless told `float`.
    */
   firstLayerBits?: number;
+  /** What the layers the method gates become (format.ts, CONVERSION_MODES); 'pg' when absent. */
+  mode?: ConversionMode;
 }
 
 /** What precision a conv/linear layer runs at; shared by convert's decisions and report's layers. */
@@ -36,6 +56,11 @@ export interface LayerPrecision {
   bits: number | null;
   hbits: number | null;
   wbits: number | null;
+  /**
+   * Gated layers: 'seernet' when the outputs that pass the gate are recomputed at B bits and the others are
+   * zero (RECOMPUTE_ATTR), 'pg' when the others keep the prediction; absent on other layers.
+   */
+  gate_mode?: 'pg' | 'seernet';
 }
 
 export interface LayerDecision extends LayerPrecision {
@@ -61,8 +86,12 @@ export const BIT_RANGE = { min: 2, max: 16 } as const;
  */
 export const FIRST_LAYER_BITS_DEFAULT = 8;
 
-export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits'>): void {
+export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits' | 'mode'>): void {
   const int = (v: number) => Number.isInteger(v);
+  const mode = o.mode ?? 'pg';
+  if (!(CONVERSION_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`--mode ${mode} is not a conversion mode`, { action: `use one of ${CONVERSION_MODES.join(', ')}` });
+  }
   if (o.firstLayerBits !== undefined && (!int(o.firstLayerBits) || o.firstLayerBits < BIT_RANGE.min || o.firstLayerBits > BIT_RANGE.max)) {
     throw new UsageError(`--first-layer-bits ${o.firstLayerBits} is out of range`, {
       action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max} (8, the default, keeps a typical stem exact: fan-in up to 258), or 'float' to keep the first layer float`,
@@ -71,8 +100,10 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
   if (!int(o.bits) || o.bits < BIT_RANGE.min || o.bits > BIT_RANGE.max) {
     throw new UsageError(`--bits ${o.bits} is out of range`, { action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max}` });
   }
-  if (!int(o.hbits) || o.hbits < 1 || o.hbits >= o.bits) {
-    throw new UsageError(`--hbits ${o.hbits} must be at least 1 and less than --bits ${o.bits}`, { action: 'the prediction uses the top hbits of the bits; e.g. --bits 4 --hbits 2' });
+  if (mode !== 'static' && (!int(o.hbits) || o.hbits < 1 || o.hbits >= o.bits)) {
+    throw new UsageError(`--hbits ${o.hbits} must be at least 1 and less than --bits ${o.bits}${mode === 'seernet' ? ' (--mode seernet predicts from the top hbits)' : ''}`, {
+      action: 'the prediction uses the top hbits of the bits; e.g. --bits 4 --hbits 2',
+    });
   }
   if (!int(o.wbits) || o.wbits < 2 || o.wbits > 32) {
     throw new UsageError(`--wbits ${o.wbits} is out of range`, { action: 'use an integer from 2 to 32 (32 keeps weights at float precision)' });
@@ -82,10 +113,12 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
 /**
  * Inserts PG quantizers: gated layers become PGConv/PGGemm, layers between them QConv/QGemm, the rest
  * stays. Thresholds start at 0 (the method's start); static activation scales start at 1 and are
- * calibrated from data by `calibrateScales` (convert with data, or finetune).
+ * calibrated from data by `calibrateScales` (convert with data, or finetune). `mode` 'static' quantizes the
+ * layers the method gates instead, 'seernet' gates them in SeerNet's form (format.ts, CONVERSION_MODES).
  */
 export function convertModel(input: Model, opts: ConvertOptions): ConvertResult {
   validateBits(opts);
+  const mode = opts.mode ?? 'pg';
   const where = input.sourcePath ?? 'the model';
   if (input.graph.nodes.some(isPgNode)) {
     throw new UsageError(`${where} is already a gated model`, { action: 'convert the original float model; use `pg finetune` or `pg report` on this one' });
@@ -104,6 +137,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     exclude,
     gateDepthwise: opts.gateDepthwise ?? false,
     quantizeFirstLayer: opts.firstLayerBits !== undefined,
+    mode,
   });
   checkLayerNames(placements, where);
   const initializers = new Map(model.graph.initializers);
@@ -123,7 +157,8 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     // The first layer, when quantized, runs at its own width for activations and weights alike.
     const first = p.role === 'quantize' && p.firstLayer === true ? opts.firstLayerBits! : undefined;
     const bits = { bits: first ?? opts.bits, hbits: opts.hbits, wbits: first ?? opts.wbits };
-    layers.push({ ...base, gated, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits });
+    const gateMode = mode === 'seernet' ? 'seernet' : 'pg';
+    layers.push({ ...base, gated, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits, ...(gated ? { gate_mode: gateMode } : {}) });
     const scale = actScaleName(node.name);
     initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([opts.actScale === 'dynamic' ? SCALE_FLOOR : 1])));
     const attributes: Record<string, AttributeValue> = {
@@ -143,6 +178,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
+    if (gateMode === 'seernet') attributes[RECOMPUTE_ATTR] = { type: 'int', value: 1 };
     return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes }];
   });
   const graph = { ...model.graph, nodes, initializers };
@@ -157,8 +193,9 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       [META.format]: FORMAT_VERSION,
       [META.actScale]: opts.actScale === 'static' ? 'static-uncalibrated' : 'dynamic',
       [META.bits]: String(opts.bits),
-      [META.hbits]: String(opts.hbits),
+      ...(mode === 'static' ? {} : { [META.hbits]: String(opts.hbits) }),
       [META.wbits]: String(opts.wbits),
+      [META.mode]: mode,
     },
   };
   converted.functions = functionsFor(converted);

@@ -21,6 +21,20 @@ export const Q_CONV = 'QConv';
 export const Q_GEMM = 'QGemm';
 
 export const GATED_OPS = [PG_CONV, PG_GEMM] as const;
+
+/**
+ * What `pg convert` makes of the layers the method gates: 'pg' gates them (PGConv/PGGemm); 'static' quantizes
+ * them at B bits without a gate (QConv/QGemm: the uniform-quantization baseline); 'seernet' gates them in
+ * SeerNet's form (Cao et al., CVPR 2019): PGConv/PGGemm with RECOMPUTE_ATTR = 1.
+ */
+export const CONVERSION_MODES = ['pg', 'static', 'seernet'] as const;
+export type ConversionMode = (typeof CONVERSION_MODES)[number];
+/**
+ * A gated node's int attribute: 1 makes the outputs whose gate passes the full B-bit result (O_hb + O_lb, a
+ * recompute at B bits) and the others zero, what the ReLU after them would write (SeerNet); absent or 0,
+ * gated-off outputs keep O_hb (PG). Only the gated-off outputs' values differ.
+ */
+export const RECOMPUTE_ATTR = 'recompute';
 export const QUANT_OPS = [Q_CONV, Q_GEMM] as const;
 
 /** Metadata keys written into gated models. */
@@ -33,6 +47,8 @@ export const META = {
   mean: 'pg.preprocess.mean',
   std: 'pg.preprocess.std',
   finetune: 'pg.finetune',
+  /** The ConversionMode convert used; files without it were converted as 'pg'. */
+  mode: 'pg.mode',
 } as const;
 
 /** Initializer names pg adds next to a layer's weights. */

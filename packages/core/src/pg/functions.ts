@@ -1,7 +1,7 @@
 import type { AttributeValue, FunctionDef, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { SCALE_FLOOR } from './quantizer.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, RECOMPUTE_ATTR } from './format.js';
 
 /**
  * The meaning of pg's ops as ONNX model-local functions of standard ops, so that ONNX Runtime (1.9+)
@@ -151,7 +151,12 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
   return { b, two, c, accUnit, attrs: GEMM_ATTRS, linear: 'Gemm', acc, bias };
 }
 
-function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
+/**
+ * `recompute`: the body reads the caller's RECOMPUTE_ATTR (which every caller then carries): Y = O_hb · keep +
+ * M · O_lb with keep = max(M, 1 - recompute), so 1 gives SeerNet's M · (O_hb + O_lb) and 0 gives PG's output
+ * (a product by 1 is exact). Without it the body is PG's, for files whose nodes lack the attribute.
+ */
+function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, recompute = false): FunctionDef {
   const { b, two, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
   const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
   const top = b.op('Floor', [b.op('Div', [c.q, step])]);
@@ -160,9 +165,11 @@ function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const ohb = b.op('Add', [b.op('Mul', [acc(qhb), b.op('Mul', [accUnit, step])]), bias]);
   const olb = b.op('Mul', [acc(qlb), accUnit]);
   const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
-  b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
-  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
-    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w).`);
+  const kept = recompute ? b.op('Mul', [ohb, b.op('Max', [mask, b.op('Sub', [b.float(1), b.attrAsFloat(RECOMPUTE_ATTR)])])]) : ohb;
+  b.op('Add', [kept, b.op('Mul', [mask, olb])], {}, 'Y');
+  const y = recompute ? `Y = O_hb * max(M, 1 - ${RECOMPUTE_ATTR}) + M * O_lb` : 'Y = O_hb + M * O_lb';
+  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...(recompute ? [RECOMPUTE_ATTR] : []), ...attrs], b, opset,
+    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; M = 1[O_hb > Threshold]; ${y} (O_lb = ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w)).`);
 }
 
 function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
@@ -174,11 +181,12 @@ function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
 
 /**
  * The functions for the pg ops a model uses, written at the model's default-domain opset, in the form of
- * the model's org.precisiongating version (1: dequantize then convolve; 2: integer accumulation).
+ * the model's org.precisiongating version (1: dequantize then convolve; 2: integer accumulation); the gated
+ * ops named in `recompute` read their callers' RECOMPUTE_ATTR (version 2 only).
  */
-export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: number = PG_DOMAIN_VERSION): FunctionDef[] {
+export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: number = PG_DOMAIN_VERSION, recompute: ReadonlySet<string> = new Set()): FunctionDef[] {
   const v2 = pgVersion >= INTEGER_ACCUMULATION_VERSION;
-  const gated = v2 ? gatedFunctionV2 : gatedFunctionV1;
+  const gated = (kind: 'conv' | 'gemm', o: number) => (v2 ? gatedFunctionV2(kind, o, recompute.has(kind === 'conv' ? PG_CONV : PG_GEMM)) : gatedFunctionV1(kind, o));
   const quant = v2 ? quantFunctionV2 : quantFunctionV1;
   const all: [string, () => FunctionDef][] = [
     [PG_CONV, () => gated('conv', opset)],

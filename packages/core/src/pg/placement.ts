@@ -1,4 +1,5 @@
 import { constantValue, consumersOf, producersOf, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
+import type { ConversionMode } from './format.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
 export type Placement =
@@ -18,6 +19,8 @@ export interface PlacementOptions {
    * so that the whole path from the input to every gate is integer arithmetic (pg convert --first-layer-bits).
    */
   quantizeFirstLayer?: boolean;
+  /** 'static': the layers the rules gate are quantized statically instead (the uniform-quantization baseline). */
+  mode?: ConversionMode;
 }
 
 export const LINEAR_OPS = new Set(['Conv', 'Gemm']);
@@ -254,9 +257,14 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
       linearHead(node, feedsRelu) ??
       depthwise(node, g, opts) ??
       byActivation(s, feedsRelu);
-    result.set(node, placement);
+    result.set(node, opts.mode === 'static' ? staticMode(placement) : placement);
   }
   return result;
+}
+
+/** --mode static: a layer the rules gate is quantized at B bits, without a gate. */
+function staticMode(p: Placement): Placement {
+  return p.role === 'gate' ? { role: 'quantize', reason: `--mode static: quantized statically where pg would gate (${p.reason})` } : p;
 }
 
 /** The note a layer's reason gets for the BatchNormalization folded into it (empty when none was). */

@@ -63,6 +63,12 @@ function checkDescribable(model: Model, where: string): PgLayer[] {
       action: 'calibrate them: pg convert --data SPEC, or pg finetune, then export',
     });
   }
+  const seer = layers.find((l) => l.recompute);
+  if (seer) {
+    throw new UsageError(`${where}: layer '${seer.node.name}' is gated in SeerNet's form (pg convert --mode seernet), which hw-json does not describe`, {
+      action: 'export it with --format onnx or onnx-pg; hw-json describes --mode pg and --mode static models',
+    });
+  }
   const wide = layers.find((l) => l.wbits > MAX_HW_WBITS);
   if (wide) {
     throw new UsageError(`${where}: layer '${wide.node.name}' has --wbits ${wide.wbits}; hw-json needs integer weights of at most ${MAX_HW_WBITS} bits`, {
