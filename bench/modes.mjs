@@ -5,9 +5,12 @@
 // which they cannot have), reports each on the test set against the float model with every cost model, and writes
 // one JSON with the commit it ran on. Usage (after pnpm build):
 //   nice -n 5 node bench/modes.mjs [--model M.onnx] [--out bench/results/modes-resnet-fmnist.json] [--epochs 1]
-//     [--max-steps N] [--limit N] [--work out/modes] [--only id,id]
-// --max-steps and --limit shorten a trial run (their values are recorded in the JSON).
-import { execFileSync } from 'node:child_process';
+//     [--max-steps N] [--limit N] [--work out/modes] [--only id,id] [--jobs N]
+// --max-steps and --limit shorten a trial run (their values are recorded in the JSON). --jobs runs N configurations
+// at once (each is deterministic with its seed, so the results do not depend on it; on a shared machine it takes a
+// larger share of the cores).
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +29,7 @@ const limit = opt('limit', undefined);
 const work = opt('work', join(root, 'out/modes'));
 const only = opt('only', undefined)?.split(',');
 const seed = opt('seed', '1');
+const jobs = Number(opt('jobs', '1'));
 
 const RECIPE = ['--epochs', epochs, '--train-weights', '--seed', seed, ...(maxSteps ? ['--max-steps', maxSteps] : [])];
 const TARGET = ['--target-sparsity', '0.85', '--final-calibration'];
@@ -41,9 +45,10 @@ const CONFIGS = [
   { id: 'seernet-4-2-relu-boundary', mode: 'seernet', bits: 4, hbits: 2, finetune: ['--lr', '1e-9'] },
 ].filter((c) => !only || only.includes(c.id));
 
-const pg = (argv) => {
-  const text = execFileSync(process.execPath, [join(root, 'packages/cli/bin/run.js'), ...argv, '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
-  return JSON.parse(text).result;
+const run = promisify(execFile);
+const pg = async (argv) => {
+  const { stdout } = await run(process.execPath, [join(root, 'packages/cli/bin/run.js'), ...argv, '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 });
+  return JSON.parse(stdout).result;
 };
 const git = (argv) => execFileSync('git', argv, { cwd: root, encoding: 'utf8' }).trim();
 
@@ -65,7 +70,8 @@ const save = (complete) => {
   writeFileSync(`${out}.tmp`, `${JSON.stringify({ ...header, date: new Date().toISOString(), complete, points }, null, 2)}\n`);
   renameSync(`${out}.tmp`, out);
 };
-for (const c of CONFIGS) {
+/** One configuration: convert, fine-tune, report; its point. */
+async function measure(c) {
   const gated = join(work, `${c.id}.gated.onnx`);
   const tuned = join(work, `${c.id}.onnx`);
   const convertArgs = ['convert', model, '-o', gated, '--force', '--mode', c.mode, '--bits', String(c.bits), ...(c.hbits ? ['--hbits', String(c.hbits)] : []), '--wbits', '8'];
@@ -73,10 +79,10 @@ for (const c of CONFIGS) {
   const reportArgs = ['report', tuned, '--data', 'fashion-mnist:test', '--baseline', model, '--cost', 'all', ...(limit ? ['--limit', limit] : [])];
   process.stderr.write(`${c.id}: converting, fine-tuning, reporting...\n`);
   const t0 = Date.now();
-  pg(convertArgs);
-  const f = pg(finetuneArgs);
+  await pg(convertArgs);
+  const f = await pg(finetuneArgs);
   const seconds = (Date.now() - t0) / 1000;
-  const r = pg(reportArgs);
+  const r = await pg(reportArgs);
   const point = {
     id: c.id,
     mode: r.mode,
@@ -95,10 +101,16 @@ for (const c of CONFIGS) {
     samples: r.samples,
   };
   points.push(point);
+  // In the order of CONFIGS, whichever finished first.
+  points.sort((a, b) => CONFIGS.findIndex((x) => x.id === a.id) - CONFIGS.findIndex((x) => x.id === b.id));
   save(false);
   process.stderr.write(`${c.id}: accuracy ${(100 * point.accuracy).toFixed(2)}% (drop ${(100 * point.accuracy_drop).toFixed(2)}), act bits ${point.whole_model.act_bits.toFixed(3)}, ${seconds.toFixed(0)} s\n`);
 }
 
+const queue = [...CONFIGS];
+await Promise.all(Array.from({ length: Math.max(1, jobs) }, async () => {
+  for (let c = queue.shift(); c; c = queue.shift()) await measure(c);
+}));
 save(true);
 process.stderr.write(`Wrote ${out}\n`);
 console.log(markdownTable({ points }));
