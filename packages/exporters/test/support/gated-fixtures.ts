@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, firstBatch, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
+import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, firstBatch, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type ConversionMode, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
@@ -16,9 +16,12 @@ export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
  * `include` gates extra layers (e.g. the classifier, to cover PGGemm); `firstLayerBits` quantizes the stem;
  * `finetuneSteps` then fine-tunes thresholds, scales and weights that many steps.
  */
-export async function calibratedGatedModel(name: string, opts: { include?: string[]; batches?: number; firstLayerBits?: number; finetuneSteps?: number } = {}): Promise<Model> {
+export async function calibratedGatedModel(
+  name: string,
+  opts: { include?: string[]; batches?: number; firstLayerBits?: number; finetuneSteps?: number; mode?: ConversionMode } = {},
+): Promise<Model> {
   const float = await readModel(fixtureModel(name));
-  const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', include: opts.include, firstLayerBits: opts.firstLayerBits });
+  const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', include: opts.include, firstLayerBits: opts.firstLayerBits, mode: opts.mode });
   const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
   const calibrated = await calibrate(model, train, { batches: opts.batches ?? 1, batchSize: 32, seed: 0, scales: true, targetSparsity: 0.85 });
   if (!opts.finetuneSteps) return calibrated;

@@ -85,6 +85,11 @@ export interface HwLinearLayer {
   bias: { float: HwTensorRef; acc: HwTensorRef } | null;
   /** Gated layers: per output channel, the float threshold Δ and T = floor((Δ - b) / S) in accumulator units. */
   threshold: { float: HwTensorRef; acc: HwTensorRef } | null;
+  /**
+   * Gated layers: what an output whose gate stays closed holds: 'prediction' (PG: acc_hb's value) or 'zero'
+   * (SeerNet, pg convert --mode seernet); null for quantized layers. Outputs whose gate opens are the same in both.
+   */
+  gated_off: 'prediction' | 'zero' | null;
 }
 
 /** A node pg leaves float (stem, classifier, pools, adds, ReLUs): the ONNX op with its float parameters. */

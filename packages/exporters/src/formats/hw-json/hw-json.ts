@@ -63,12 +63,6 @@ function checkDescribable(model: Model, where: string): PgLayer[] {
       action: 'calibrate them: pg convert --data SPEC, or pg finetune, then export',
     });
   }
-  const seer = layers.find((l) => l.recompute);
-  if (seer) {
-    throw new UsageError(`${where}: layer '${seer.node.name}' is gated in SeerNet's form (pg convert --mode seernet), which hw-json does not describe`, {
-      action: 'export it with --format onnx or onnx-pg; hw-json describes --mode pg and --mode static models',
-    });
-  }
   const wide = layers.find((l) => l.wbits > MAX_HW_WBITS);
   if (wide) {
     throw new UsageError(`${where}: layer '${wide.node.name}' has --wbits ${wide.wbits}; hw-json needs integer weights of at most ${MAX_HW_WBITS} bits`, {
@@ -196,6 +190,7 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     accumulator: { scale: accScale, bits: accumulatorBits(fanIn, n, nw), fan_in: fanIn },
     bias: biasF ? { float: ref({ dtype: 'float32', data: biasF }, [biasF.length]), acc: ref(accTensor(biasInAcc(biasF, accScale)), [biasF.length]) } : null,
     threshold,
+    gated_off: layer.gated ? (layer.recompute ? 'zero' : 'prediction') : null,
   };
 }
 
