@@ -78,8 +78,9 @@ describe.skipIf(!hasFixture(FIXTURE))('a trained MLP whose Gemm layers set alpha
 
   beforeAll(async () => {
     float = await readModel(fixtureModel(FIXTURE));
-    // pg convert's defaults, with the classifier gated too: every Gemm of the fixture becomes a pg layer.
-    const { model, layers } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: FIRST_LAYER_BITS_DEFAULT, include: ['/fc3/Gemm'] });
+    // pg convert's defaults, with the first layer (behind Flatten) and the classifier gated too: every Gemm of the
+    // fixture becomes a PGGemm.
+    const { model, layers } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: FIRST_LAYER_BITS_DEFAULT, include: ['/fc1/Gemm', '/fc3/Gemm'] });
     decisions = layers;
     const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
     gated = await calibrate(model, train, { batches: 2, batchSize: 64, seed: 0, scales: true, targetSparsity: 0.85 });
@@ -141,7 +142,7 @@ function withParam(model: Model, name: string, value: number): Model {
 /**
  * A Gemm reading the model input X ([M, K], or [K, M] with transA) at alpha 0.7 and beta -1.3 with the
  * given C, then ReLU, then a Gemm with alpha 1.6 and beta 0.45, then ReLU: converted with the first layer
- * quantized, the first becomes a QGemm and the second a PGGemm.
+ * quantized and the second included (it would be the classifier), the first becomes a QGemm and the second a PGGemm.
  */
 function twoGemms(c: { dims: number[] } | undefined, transA: boolean): Model {
   const [m, k, n] = [4, 6, 5];
@@ -174,7 +175,7 @@ describe('Gemm attributes in QGemm and PGGemm, every form of C', () => {
         const model = twoGemms(c.c, c.transA);
         const x = sineTensor('x', model.graph.inputs[0].shape as number[], 5, { step: 0.37 });
         const feeds = { x: { dtype: 'float32' as const, shape: x.dims, data: x.data() as Float32Array } };
-        const { model: converted } = convertModel(model, { bits: 8, hbits: 4, wbits: 8, actScale, firstLayerBits: 8 });
+        const { model: converted } = convertModel(model, { bits: 8, hbits: 4, wbits: 8, actScale, firstLayerBits: 8, include: ['gemm2'] });
         expect(converted.graph.nodes.filter(isPgNode).map((n) => n.opType)).toEqual([Q_GEMM, PG_GEMM]);
         // Static scales that cover the inputs (|x| <= 1; |r| <= 0.7 * 6 + 1.3) instead of a calibration.
         const gated = actScale === 'static' ? withParam(withParam(converted, actScaleName('gemm1'), 1), actScaleName('gemm2'), 6) : converted;
@@ -189,7 +190,7 @@ describe('Gemm attributes in QGemm and PGGemm, every form of C', () => {
   }
 
   it('refuses a pg Gemm node that carries transA = 1 (not written by pg convert), naming it', async () => {
-    const { model: gated } = convertModel(twoGemms({ dims: [5] }, false), { bits: 8, hbits: 4, wbits: 8, actScale: 'dynamic', firstLayerBits: 8 });
+    const { model: gated } = convertModel(twoGemms({ dims: [5] }, false), { bits: 8, hbits: 4, wbits: 8, actScale: 'dynamic', firstLayerBits: 8, include: ['gemm2'] });
     const edited: Model = { ...gated, graph: { ...gated.graph, nodes: gated.graph.nodes.map((n) => (n.name === 'gemm2' ? { ...n, attributes: { ...n.attributes, transA: int(1) } } : n)) } };
     const x = sineTensor('x', [4, 6], 5);
     const err = await runModel(edited, { x: { dtype: 'float32', shape: x.dims, data: x.data() as Float32Array } }).catch((e: unknown) => e);

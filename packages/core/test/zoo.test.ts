@@ -124,8 +124,9 @@ if (models === undefined || models.length === 0) {
         // costs more than the rest of this file; bench and the bundled-model tests cover calibration).
         const converted = convertModel(model, BITS);
         expect(converted.layers.some((l) => l.gated)).toBe(true);
-        // The first layer and the classifier stay float: SqueezeNet's classifier is a conv followed by a ReLU.
-        expect(converted.layers[0]).toMatchObject({ gated: false, bits: null, reason: expect.stringMatching(/^first layer/) });
+        // The first layer is quantized at 8 bits (convert's default) and the classifier stays float: SqueezeNet's
+        // classifier is a conv followed by a ReLU.
+        expect(converted.layers[0]).toMatchObject({ gated: false, bits: BITS.firstLayerBits, reason: expect.stringMatching(/^first layer/) });
         expect(converted.layers.at(-1)).toMatchObject({ gated: false, bits: null, reason: expect.stringMatching(/^classifier/) });
         const path = join(tmp, `${entry.name}.gated.onnx`);
         await writeModel(converted.model, path);
