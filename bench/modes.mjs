@@ -6,12 +6,13 @@
 // one JSON with the commit it ran on. Usage (after pnpm build):
 //   nice -n 5 node bench/modes.mjs [--model M.onnx] [--out bench/results/modes-resnet-fmnist.json] [--epochs 1]
 //     [--max-steps N] [--limit N] [--work out/modes] [--only id,id] [--jobs N]
+//   node bench/modes.mjs --render bench/results/modes-resnet-fmnist.json    (docs/results.md's table from a JSON)
 // --max-steps and --limit shorten a trial run (their values are recorded in the JSON). --jobs runs N configurations
 // at once (each is deterministic with its seed, so the results do not depend on it; on a shared machine it takes a
 // larger share of the cores).
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,11 @@ const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : fallback;
 };
+const rendered = opt('render', undefined);
+if (rendered !== undefined) {
+  console.log(markdownTable(JSON.parse(readFileSync(rendered, 'utf8'))));
+  process.exit(0);
+}
 const model = opt('model', join(root, 'fixtures/models/resnet-fmnist.onnx'));
 const out = opt('out', join(root, 'bench/results/modes-resnet-fmnist.json'));
 const epochs = opt('epochs', '1');
@@ -115,19 +121,20 @@ save(true);
 process.stderr.write(`Wrote ${out}\n`);
 console.log(markdownTable({ points }));
 
-/** The docs/results.md table: one row per configuration, whole model first. */
+/** The docs/results.md table: one row per configuration, whole model first, then each cost model's whole-network figure. */
 function markdownTable(r) {
-  const backends = r.points[0]?.costs.map((k) => `${k.backend} (${k.unit})`) ?? [];
-  const head = ['mode', 'bits', 'accuracy', 'drop (points)', 'sparsity (gated layers)', 'whole-model act bits', ...backends];
+  const backends = r.points[0]?.costs.map((k) => `${k.backend} (${k.unit}/sample)`) ?? [];
+  const head = ['mode', 'bits', 'accuracy', 'drop (points)', 'sparsity (gated layers)', 'whole-model act bits', 'bit-serial vs static 4-bit', ...backends];
+  const static4 = r.points.find((p) => p.mode === 'static' && p.bits === 4);
   const rows = r.points.map((p) => [
     p.id.includes('relu-boundary') ? `${p.mode} (Δ = 0)` : p.mode,
     p.hbits ? `${p.bits}/${p.hbits}` : String(p.bits),
     `${(100 * p.accuracy).toFixed(2)}%`,
     (100 * p.accuracy_drop).toFixed(2),
     p.sparsity === null ? '-' : p.sparsity.toFixed(3),
-    p.whole_model.act_bits.toFixed(3),
+    p.whole_model.act_bits.toFixed(2),
+    static4 ? `${(p.whole_model.bitops / static4.whole_model.bitops).toFixed(3)}x` : '-',
     ...p.costs.map((k) => (k.unit === 'bitops' ? k.total.toExponential(3) : String(Math.round(k.total)))),
   ]);
   return [head, head.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
 }
-
