@@ -2,12 +2,16 @@
 // Fine-tuning step time of pg against the PyTorch reference of the same step (bench/pytorch_pg_step.py),
 // per model, measured one after the other on this machine, printed as a ratio (absolute times drift on
 // shared machines; the ratio is the figure to compare). Models: the bundled ResNet (Fashion-MNIST, batch
-// 128 by default) and torchvision's ResNet-18 and MobileNetV2 at 224x224 (random weights, batch 16),
+// 128 by default), `vit`: the ViT fixture (fixtures/models/vit-fmnist.onnx, Fashion-MNIST, batch 128; its
+// token linear layers as PGMatMul/QMatMul, PyTorch's the same layers on oneDNN), and torchvision's ResNet-18 and MobileNetV2 at 224x224 (random weights, batch 16),
 // from the zoo (fixtures/zoo/make_zoo.py --bench: .cache/zoo/<name>-224.onnx), exported when absent. The same PG step on both sides: 4/2 bits,
 // 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
 // Usage (after `pnpm build`):
-//   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2] [--batch 128] [--steps 20]
-//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm]
+//   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2,vit] [--batch 128] [--steps 20]
+//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm] [--gate-residual]
+// --gate-residual compares pg with itself instead: each round times pg's step with the plain placement, then
+// with pg convert --gate-residual (every residual sum gated too), and prints residual / plain and the median
+// over the rounds (PyTorch is not run).
 // --rounds R alternates pg and PyTorch R times per model and prints each round's ratio and their median:
 // on a loaded machine both sides' times swing by several x within minutes (PyTorch's threads suffer most
 // from oversubscribed cores), so one round's ratio can mislead.
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     rounds: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'wasm' },
+    'gate-residual': { type: 'boolean', default: false },
   },
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -43,12 +48,12 @@ const workers = values.workers === undefined ? undefined : Number(values.workers
 await initBackend(values.backend);
 console.log(`pg convolutions: ${activeNativeKernels() ? 'oneDNN (native)' : `tfjs ${values.backend} (native off: ${nativeUnavailableReason()})`}`);
 
-async function pgStep(name, batch, steps) {
+async function pgStep(name, batch, steps, gateResidual = false) {
   let model;
   let data;
   let warmup;
-  if (name === 'bundled') {
-    model = await readModel(`${root}fixtures/models/resnet-fmnist.onnx`);
+  if (name === 'bundled' || name === 'vit') {
+    model = await readModel(`${root}fixtures/models/${name === 'vit' ? 'vit-fmnist' : 'resnet-fmnist'}.onnx`);
     data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
     warmup = 3;
   } else {
@@ -61,9 +66,12 @@ async function pgStep(name, batch, steps) {
     data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
-  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: name === 'bundled' ? 2 : 1, workers });
+  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: FMNIST_MODELS.has(name) ? 2 : 1, workers, gateResidual });
   return { step_ms_median: result.step_ms_median, steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
 }
+
+/** The Fashion-MNIST models (full data, --batch and --steps); the others are the zoo's at 224x224. */
+const FMNIST_MODELS = new Set(['bundled', 'vit']);
 
 function torchStep(name, batch, steps) {
   const env = { ...process.env };
@@ -71,7 +79,7 @@ function torchStep(name, batch, steps) {
   delete env.OPENBLAS_L2_SIZE;
   if (callerOmpWaitPolicy === undefined) delete env.OMP_WAIT_POLICY;
   else env.OMP_WAIT_POLICY = callerOmpWaitPolicy;
-  const warmup = name === 'bundled' ? 3 : 1;
+  const warmup = FMNIST_MODELS.has(name) ? 3 : 1;
   const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -79,7 +87,7 @@ function torchStep(name, batch, steps) {
 
 const rows = [];
 for (const name of values.models.split(',')) {
-  const zoo = name !== 'bundled';
+  const zoo = !FMNIST_MODELS.has(name);
   const batch = Number(zoo ? values['zoo-batch'] : values.batch);
   const steps = Number(zoo ? values['zoo-steps'] : values.steps);
   if (zoo && !hasTorch) {
@@ -89,6 +97,15 @@ for (const name of values.models.split(',')) {
   const ratios = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     const tag = Number(values.rounds) > 1 ? `${name} round ${round}` : name;
+    if (values['gate-residual']) {
+      const plain = await pgStep(name, batch, steps);
+      const residual = await pgStep(name, batch, steps, true);
+      const ratio = residual.step_ms_median / plain.step_ms_median;
+      ratios.push(ratio);
+      console.log(`${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step; --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step; ratio ${ratio.toFixed(3)}x (target: <= 1.15x)`);
+      rows.push({ model: name, round, plain, residual, ratio });
+      continue;
+    }
     const pg = await pgStep(name, batch, steps);
     console.log(`${tag} pg (${values.backend}, workers ${pg.workers}, ${pg.gated} gated layers): ${pg.step_ms_median.toFixed(1)} ms/step (median of ${pg.steps}, batch ${batch})`);
     if (!hasTorch) {

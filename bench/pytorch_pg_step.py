@@ -8,6 +8,10 @@ quantizer (static learnable scale, 4/2 bits, 8-bit weights, straight-through est
 gate (hard step forward, sigmoid-surrogate backward, alpha 5). Both phases are computed densely, as the
 method's reference does; the low-bit phase computes no input gradient (the straight-through estimators make it
 zero), which is also what pg's fused gated conv skips. Weights and thresholds are trained with Adam, like `pg finetune --train-weights`.
+With --model vit: fixtures/transformers.py's ViT (random weights, batch of 28x28 images) as pg converts it (each
+block's first feed-forward layer gated per output feature, the other token linear layers quantized statically,
+the patch conv and the head float), its linear layers on tokens computed as 1x1 convolutions (oneDNN), which
+Debian's torch runs several times faster than nn.Linear on its reference BLAS (--linear blas measures that).
 With --model resnet18 or mobilenet_v2: the torchvision model (random weights) at 224x224, BatchNorm folded
 into the convolutions (torch.fx), layers placed by the same rules as `pg convert` (a conv whose output goes
 into a ReLU/ReLU6 is gated; the first conv and the classifier stay float; depthwise and other convs are
@@ -144,6 +148,65 @@ def placement(node, conv, modules):
     return "quantize"
 
 
+class QLinear(nn.Module):
+    """A token linear layer (transformers.ConvLinear, or nn.Linear with --linear blas) quantized statically."""
+
+    def __init__(self, linear, blas, bits=4, wbits=8):
+        super().__init__()
+        self.linear_module = linear
+        self.blas = blas
+        self.scale = nn.Parameter(torch.tensor(3.0))
+        self.bits, self.wbits = bits, wbits
+
+    def linear(self, x, w, bias):
+        if self.blas:
+            return F.linear(x, w, bias)
+        lead = x.shape[:-1]
+        return F.conv2d(x.reshape(-1, x.shape[-1], 1, 1), w[:, :, None, None], bias).reshape(*lead, w.shape[0])
+
+    def forward(self, x):
+        q, unit = codes(x, self.scale, self.bits)
+        return self.linear(q * unit, quant_weights(self.linear_module.weight, self.wbits), self.linear_module.bias)
+
+
+class PGLinear(QLinear):
+    """A gated token linear layer: thresholds per output feature (the last axis)."""
+
+    def __init__(self, linear, blas, bits=4, hbits=2, wbits=8):
+        super().__init__(linear, blas, bits, wbits)
+        self.hbits = hbits
+        self.threshold = nn.Parameter(torch.zeros(linear.out_features))
+
+    def forward(self, x):
+        q, unit = codes(x, self.scale, self.bits)
+        step = 2 ** (self.bits - self.hbits)
+        qhb = StraightThrough.apply(q / step, torch.trunc) * step
+        w = quant_weights(self.linear_module.weight, self.wbits)
+        ohb = self.linear(qhb * unit, w, self.linear_module.bias)
+        olb = self.linear((q - qhb).detach(), w, None) * unit
+        m = Gate.apply(ohb - self.threshold, 5.0)
+        self.fraction = m.mean()
+        return ohb + m * olb
+
+
+def vit_model(blas):
+    """fixtures/transformers.py's ViT as pg convert places it: each block's fc1 (before GELU) gated, qkv, the
+    attention's output projection and fc2 quantized statically, the patch conv and the head float."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+    from transformers import ViT
+
+    net = ViT(fast=not blas)
+    for block in net.blocks:
+        block.attn.qkv = QLinear(block.attn.qkv, blas)
+        block.attn.proj = QLinear(block.attn.proj, blas)
+        block.mlp.fc1 = PGLinear(block.mlp.fc1, blas)
+        block.mlp.fc2 = QLinear(block.mlp.fc2, blas)
+    return net
+
+
 def zoo_model(name):
     import torchvision
     from torch.fx.experimental.optimization import fuse
@@ -165,7 +228,9 @@ def zoo_model(name):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="bundled", choices=["bundled", "resnet18", "mobilenet_v2"])
+    ap.add_argument("--model", default="bundled", choices=["bundled", "resnet18", "mobilenet_v2", "vit"])
+    ap.add_argument("--linear", default="onednn", choices=["onednn", "blas"],
+                    help="vit: token linear layers as 1x1 convolutions (oneDNN, the faster here) or nn.Linear (BLAS)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
@@ -177,12 +242,16 @@ def main():
         net = Net()
         x = torch.randn(args.batch, 1, 28, 28)
         y = torch.randint(0, 10, (args.batch,))
+    elif args.model == "vit":
+        net = vit_model(args.linear == "blas")
+        x = torch.randn(args.batch, 1, 28, 28)
+        y = torch.randint(0, 10, (args.batch,))
     else:
         net = zoo_model(args.model)
         x = torch.randn(args.batch, 3, 224, 224)
         y = torch.randint(0, 1000, (args.batch,))
-    gates = [m for m in net.modules() if isinstance(m, PGConv)]
-    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, QConv)]
+    gates = [m for m in net.modules() if isinstance(m, (PGConv, PGLinear))]
+    thr = [g.threshold for g in gates] + [m.scale for m in net.modules() if isinstance(m, (QConv, QLinear))]
     weights = [p for n, p in net.named_parameters() if not (n.endswith("threshold") or n.endswith("scale"))]
     opt_g = torch.optim.Adam(thr, lr=1e-3)
     opt_w = torch.optim.Adam(weights, lr=1e-4)
@@ -199,7 +268,7 @@ def main():
         opt_w.step()
         if i >= args.warmup:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"model": args.model, "gated": len(gates), "step_ms_median": statistics.median(times), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
+    print(json.dumps({"model": args.model, "linear": args.linear if args.model == "vit" else None, "gated": len(gates), "step_ms_median": statistics.median(times), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

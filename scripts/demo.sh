@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command (`pnpm demo`, after a build): the issue's three commands on the bundled model,
-# convert -> finetune -> report, writing into out/ and printing the report. Uses the full Fashion-MNIST when
+# The README's first command (`pnpm demo`, after a build): the README's three commands on the bundled model,
+# convert -> finetune -> report, writing into out/ and printing the report. They take no options beyond the
+# data: pg's defaults are its recipe (4/2 bits, 8-bit weights and first layer; one epoch at target sparsity 0.85,
+# weights trained, final calibration). Uses the full Fashion-MNIST when
 # Debian's dataset-fashion-mnist is installed (or PG_DATA_DIR points to it), the bundled subset otherwise.
 # PG_DEMO_MODEL runs it on another float model (e.g. fixtures/models/tiny-cnn.onnx for a quick check).
 set -euo pipefail
@@ -24,11 +26,11 @@ echo
 echo "== pg convert"
 # The stem is quantized at 8 bits by default (--first-layer-bits), so the path from the input to every gate is
 # integer and an export takes the same gate decisions in any runtime (docs/gated-format.md).
-pg convert "$MODEL" -o "$OUT/gated.onnx" --bits 4 --hbits 2 --wbits 8
+pg convert "$MODEL" -o "$OUT/gated.onnx"
 
 echo
 echo "== pg finetune"
-pg finetune "$OUT/gated.onnx" --data fashion-mnist:train -o "$OUT/tuned.onnx" --epochs 1 --target-sparsity 0.85 --final-calibration --train-weights --seed 1
+pg finetune "$OUT/gated.onnx" --data fashion-mnist:train -o "$OUT/tuned.onnx"
 
 echo
 echo "== pg report"

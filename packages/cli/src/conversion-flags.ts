@@ -38,4 +38,8 @@ export const placementFlags = inHelpGroup('PLACEMENT', {
   include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these Conv/Gemm nodes too (by node name; repeat or comma-separate).' }),
   exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these Conv/Gemm nodes float (by node name; repeat or comma-separate).' }),
   'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
+  'gate-residual': Flags.boolean({
+    default: false,
+    summary: "Gate a layer whose output enters a residual Add feeding a ReLU on the sum (the Add's other operand joins the gate); quantized, not gated, by default.",
+  }),
 });

@@ -38,6 +38,20 @@ export function numberFlag(bounds: NumberBounds = {}) {
   return Flags.custom<number>({ parse: async (input) => parseNumber(input, bounds) });
 }
 
+/** A numeric flag that also takes `none` for "no value" (`--target-sparsity none`). */
+export function numberOrNoneFlag(bounds: NumberBounds = {}) {
+  return Flags.custom<number | 'none'>({
+    parse: async (input) => {
+      if (input === 'none') return 'none';
+      try {
+        return parseNumber(input, bounds);
+      } catch (e) {
+        throw new UsageError(`expected 'none' or ${(e as Error).message.replace(/^expected /, '')}`);
+      }
+    },
+  });
+}
+
 /**
  * Per-channel values: `--mean 0.5,0.4,0.3` or `--mean 0.5 --mean 0.4 ...`. Non-greedy, so a value list
  * never swallows the MODEL argument that follows it.

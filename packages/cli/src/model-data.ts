@@ -1,5 +1,8 @@
 import {
   checkDatasetFits,
+  checkTokenIds,
+  datasetForInput,
+  tokenVocabulary,
   ImageDataset,
   InvalidModelError,
   openDataset,
@@ -34,18 +37,22 @@ export interface ModelData {
 export async function openDataFor(model: Model, flags: DataFlagValues, warn?: (message: string) => void): Promise<ModelData> {
   const preprocess = resolvePreprocess(model, flags.data, flags);
   const input = modelInput(model);
-  const dataset = await openDataset(flags.data, {
+  const opened = await openDataset(flags.data, {
     labels: flags.labels,
     mean: preprocess.mean,
     std: preprocess.std,
     image: { inputShape: input.shape, resize: flags.resize, crop: flags.crop, skipBad: flags['skip-bad'] },
   });
+  // A sequence model reads images row by row (an LSTM over 28 rows of 28 pixels).
+  const dataset = datasetForInput(opened, input.shape);
   const classes = numClasses(model);
   // An input of unknown rank takes anything: let the run itself find a mismatch.
   checkDatasetFits(dataset, input.shape ?? [null, ...dataset.sampleShape], classes);
-  if (dataset instanceof ImageDataset && dataset.classes !== undefined && classes !== undefined && dataset.numClasses < classes) {
+  const vocabulary = tokenVocabulary(model);
+  if (vocabulary !== undefined) checkTokenIds(dataset, vocabulary);
+  if (opened instanceof ImageDataset && opened.classes !== undefined && classes !== undefined && opened.numClasses < classes) {
     warn?.(
-      `${flags.data} names ${dataset.numClasses} classes but the model predicts ${classes}: label i is the i-th class name in sorted order. ` +
+      `${flags.data} names ${opened.numClasses} classes but the model predicts ${classes}: label i is the i-th class name in sorted order. ` +
         'If these are some of the model\'s classes, list the images in a .csv with the model\'s class indices as labels (docs/data.md).',
     );
   }

@@ -1,6 +1,7 @@
 import { paretoFrontier, type ReportResult } from '@pg/core';
 import type { ReportPricing } from '@pg/exporters';
 import { renderReport, type PricedReport } from './render/report.js';
+import type { ReportShardJson } from './report-shard.js';
 import { renderCosts, renderSensitivity } from './render/report-extras.js';
 import { fixed, magnitude, percent, renderTable } from './render/table.js';
 import { renderReportHtml, type AccuracyPoint } from './render/report-html.js';
@@ -28,6 +29,8 @@ export interface ComparedModel {
 /** `pg report --json` result (schemas/report.schema.json): core's report with its whole-model figures, and the compared models when given. */
 export interface ReportJson extends PricedReport {
   compared?: ComparedModel[];
+  /** `pg report --shard`: which shard and samples this report covers, and the counts `pg report merge` adds up. */
+  shard?: ReportShardJson;
 }
 
 /** A measured report with its pricing, keys in reading order: accuracy, then the whole model, then the gated layers' figures. */
@@ -35,6 +38,12 @@ export function pricedReport(measured: ReportResult, priced: ReturnType<ReportPr
   const { model, data, samples, accuracy, baseline_accuracy, accuracy_drop, ...rest } = measured;
   const baseline = baseline_accuracy === undefined ? {} : { baseline_accuracy, accuracy_drop };
   return { model, data, samples, accuracy, ...baseline, whole_model: priced.whole_model, ...rest, ...(priced.costs ? { costs: priced.costs } : {}) };
+}
+
+/** A compared model's headline figures, priced from its report. */
+export function comparedFigures(path: string, r: ReportResult, price: ReportPricing): ComparedModel {
+  const { act_bits, bitops } = price(r).whole_model;
+  return { model: path, mode: r.mode, accuracy: r.accuracy, act_bits, bitops, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits };
 }
 
 /**

@@ -11,7 +11,8 @@ export const calibrationFlags = inHelpGroup('CALIBRATION', {
 
 /**
  * The fine-tuning recipe: `pg finetune` and every point of `pg sweep` take these, and trainingOptions maps
- * them to core's options for both.
+ * them to core's options for both. Their defaults are core's (FINETUNE_DEFAULTS, and planFinetune for the
+ * final calibration), so the bare command is the recipe.
  */
 export const trainingFlags = inHelpGroup('TRAINING', {
   epochs: numberFlag({ above: 0 })({ default: D.epochs, helpValue: 'E', summary: 'Passes over the data (fractions allowed, e.g. 0.25).' }),
@@ -19,15 +20,18 @@ export const trainingFlags = inHelpGroup('TRAINING', {
   steps: renamedFlag('--max-steps'),
   ...calibrationFlags,
   lr: numberFlag({ above: 0 })({ default: D.lr, helpValue: 'RATE', summary: 'Learning rate of thresholds and activation scales (Adam).' }),
-  'train-weights': Flags.boolean({ default: D.trainWeights, summary: 'Train the weights and biases too.' }),
+  'train-weights': Flags.boolean({
+    default: D.trainWeights,
+    allowNo: true,
+    summary: "Train the weights and biases too (the default); --no-train-weights trains only thresholds and scales (the paper's setting).",
+  }),
   'weight-lr': numberFlag({ min: 0 })({ default: D.weightLr, helpValue: 'RATE', summary: 'Learning rate of the weights with --train-weights (Adam; 0 freezes them).' }),
   'lr-schedule': Flags.option({ options: ['cosine', 'constant'] as const, default: D.lrSchedule })({
     summary: 'Learning rates over the run: cosine decay after a 5% linear warm-up, or constant.',
   }),
   'final-calibration': Flags.boolean({
-    default: D.finalCalibration,
     allowNo: true,
-    summary: "After training, shift each layer's thresholds so its sparsity lands on the target (training drifts it).",
+    summary: "After training, shift each layer's thresholds so its sparsity lands on the target (training drifts it). Default: whenever there is a target.",
   }),
   distill: Flags.boolean({
     default: D.distill,

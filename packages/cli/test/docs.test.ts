@@ -6,6 +6,7 @@ import {
   InterruptedError,
   InvalidDataError,
   InvalidModelError,
+  ShardError,
   TrainingError,
   UnsupportedModelError,
   UsageError,
@@ -14,7 +15,7 @@ import {
 import { exportFormatNames } from '@pg/exporters';
 import { describe, expect, it } from 'vitest';
 import { INTERNAL } from '../src/envelope.js';
-import { pgCommands, sourceCommandIds, visibleFlags } from './support/commands.js';
+import { pgCommands, sourceCommandIds, spokenId, visibleFlags } from './support/commands.js';
 import { ROOT } from './support/pg.js';
 
 const doc = (name: string): string => readFileSync(join(ROOT, 'docs', name), 'utf8');
@@ -25,8 +26,8 @@ describe('the command list', () => {
     expect(commands.map((c) => c.id)).toEqual(sourceCommandIds());
   });
   for (const cmd of commands) {
-    it(`pg ${cmd.id} has a JSON schema for its --json result`, () => {
-      expect(existsSync(join(ROOT, 'packages/cli/schemas', `${cmd.id}.schema.json`))).toBe(true);
+    it(`pg ${spokenId(cmd.id)} has a JSON schema for its --json result`, () => {
+      expect(existsSync(join(ROOT, 'packages/cli/schemas', `${cmd.id.replaceAll(':', '-')}.schema.json`))).toBe(true);
     });
   }
 });
@@ -34,9 +35,9 @@ describe('the command list', () => {
 describe('docs/commands.md', () => {
   const text = doc('commands.md');
   for (const cmd of commands) {
-    it(`documents pg ${cmd.id} and every flag it takes`, () => {
-      const section = text.split(/^## /m).find((s) => s.startsWith(`pg ${cmd.id}\n`)) ?? '';
-      expect(section, `no '## pg ${cmd.id}' section`).not.toBe('');
+    it(`documents pg ${spokenId(cmd.id)} and every flag it takes`, () => {
+      const section = text.split(/^## /m).find((s) => s.startsWith(`pg ${spokenId(cmd.id)}\n`)) ?? '';
+      expect(section, `no '## pg ${spokenId(cmd.id)}' section`).not.toBe('');
       const { own, global } = visibleFlags(cmd);
       expect(own.filter((f) => !section.includes(`--${f}`))).toEqual([]);
       const globals = text.split(/^## /m).find((s) => s.startsWith('Global flags')) ?? '';
@@ -56,7 +57,7 @@ describe('export formats', () => {
 
 describe('docs/exit-codes.md', () => {
   const table = doc('exit-codes.md');
-  const errors: PgError[] = [UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError].map(
+  const errors: PgError[] = [UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, ShardError, InterruptedError].map(
     (E) => new E('m'),
   );
   it('lists every error class with its exit code and code', () => {

@@ -128,11 +128,35 @@ describe('pg finetune on the tiny CNN', () => {
     expect((await stat(out)).size).toBeGreaterThan(0);
   });
 
+  it("defaults to the recipe; thresholds only (the paper's setting) and no target are one flag away", async () => {
+    type Result = { target_sparsity: number | null; final_calibration: boolean; trained: string[]; calibrated: { thresholds: boolean } };
+    const run = async (name: string, ...extra: string[]): Promise<Result> => {
+      const r = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, `${name}.onnx`), '--max-steps', '1', '--batch-size', '32', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = json(r).result as Result;
+      expect(schemaErrors('finetune', doc)).toEqual([]);
+      return doc;
+    };
+    // Everything trained besides the gate's own tensors (thresholds, activation scales): weights and biases.
+    const weights = (r: Result) => r.trained.filter((n) => !/\.pg_(threshold|act_scale)$/.test(n));
+    const recipe = await run('recipe');
+    expect(recipe).toMatchObject({ target_sparsity: 0.85, final_calibration: true, calibrated: { thresholds: true } });
+    expect(weights(recipe).length).toBeGreaterThan(0);
+    const paper = await run('paper', '--no-train-weights');
+    expect(paper).toMatchObject({ target_sparsity: 0.85, final_calibration: true });
+    expect(weights(paper)).toEqual([]);
+    expect(await run('no-final', '--no-final-calibration')).toMatchObject({ target_sparsity: 0.85, final_calibration: false });
+    expect(await run('no-target', '--target-sparsity', 'none')).toMatchObject({ target_sparsity: null, final_calibration: false, calibrated: { thresholds: false } });
+  });
+
   it('refuses bad combinations of the new flags as usage errors, before training', async () => {
     const base = ['finetune', gated, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, 'never.onnx'), '--max-steps', '1'];
     const cases: [string[], RegExp][] = [
       [['--target-sparsity', '0.8', '--target-bavg', '2.4'], /--target-sparsity and --target-bavg set the same thing/],
       [['--target-bavg', '4.5'], /--target-bavg 4\.5 is outside \[2, 4\]/],
+      [['--target-sparsity', 'some'], /--target-sparsity: expected 'none' or a number/],
+      [['--target-sparsity', 'none', '--final-calibration'], /--final-calibration needs a target to land on/],
+      [['--target-sparsity', 'none', '--target-bavg', '2.4'], /--target-sparsity and --target-bavg set the same thing/],
       [['--keep-best'], /--keep-best needs held-out data/],
       [['--eval-labels', 'y.npy'], /--eval-labels applies only with --eval-data/],
       [['--time-budget', '10x'], /--time-budget: expected a duration such as 90s, 10m or 1h30m, got '10x'/],
@@ -153,14 +177,20 @@ describe('pg finetune on the tiny CNN', () => {
     expect(missing.stderr).toMatch(/nothing\.ckpt\.json/);
   });
 
-  it('fine-tunes a --mode static model: its scales and weights, no target', async () => {
+  it("fine-tunes a --mode static model bare (the recipe's default target is for gated layers): its scales and weights, no target", async () => {
     const st = join(tmp.dir, 'tiny-static-train.onnx');
     expect((await pg(['convert', FIXTURES.tiny, '-o', st, '--mode', 'static'])).code).toBe(0);
     const out = join(tmp.dir, 'tiny-static-tuned.onnx');
-    const run = await pg(['finetune', st, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '2', '--train-weights', '--json']);
+    const run = await pg(['finetune', st, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '2', '--json']);
     expect(run.code, run.stderr).toBe(0);
-    expect(schemaErrors('finetune', json(run).result)).toEqual([]);
+    const result = json(run).result as { target_sparsity: number | null; final_calibration: boolean; calibrated: { thresholds: boolean }; trained: string[] };
+    expect(schemaErrors('finetune', result)).toEqual([]);
+    expect([result.target_sparsity, result.final_calibration, result.calibrated.thresholds]).toEqual([null, false, false]);
+    expect(result.trained.some((name) => name.endsWith('.weight'))).toBe(true);
     expect((await stat(out)).size).toBeGreaterThan(0);
+    // Asking for no target is not a target: accepted too.
+    const none = await pg(['finetune', st, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, 'tiny-static-none.onnx'), '--max-steps', '1', '--target-sparsity', 'none']);
+    expect(none.code, none.stderr).toBe(0);
   });
 
   it('records --mean/--std given as flags in the output model', async () => {

@@ -1,6 +1,6 @@
 // `pg <command> --help` for every command oclif finds: what a user reads first.
 import { describe, it } from 'vitest';
-import { pgCommands, visibleFlags } from './support/commands.js';
+import { pgCommands, spokenId, visibleFlags } from './support/commands.js';
 import { pg } from './support/pg.js';
 
 const commands = await pgCommands();
@@ -8,8 +8,8 @@ const commands = await pgCommands();
 // Each case is a separate process, mostly waiting on start-up: run them side by side.
 describe.concurrent('pg <command> --help', () => {
   for (const cmd of commands) {
-    it(`pg ${cmd.id} --help shows its summary, every flag with a named value, and examples that use only its flags`, async ({ expect }) => {
-      const run = await pg([cmd.id, '--help']);
+    it(`pg ${spokenId(cmd.id)} --help shows its summary, every flag with a named value, and examples that use only its flags`, async ({ expect }) => {
+      const run = await pg([...spokenId(cmd.id).split(' '), '--help']);
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toBe('');
       const text = run.stdout;

@@ -21,6 +21,7 @@ interface Inspect {
   gated: boolean;
   pg: Record<string, unknown> | null;
   macs: number | null;
+  gated_mac_fraction: number | null;
   unsupported_ops: { op: string; nodes: string[] }[];
   layers: Layer[];
 }
@@ -40,8 +41,8 @@ afterAll(async () => {
   await tmp.remove();
 });
 
-async function inspectJson(model: string): Promise<Inspect> {
-  const run = await pg(['inspect', model, '--json']);
+async function inspectJson(model: string, flags: string[] = []): Promise<Inspect> {
+  const run = await pg(['inspect', model, '--json', ...flags]);
   expect(run.code, run.stdout + run.stderr).toBe(0);
   expect(run.stderr).toBe('');
   const doc = json(run);
@@ -51,9 +52,10 @@ async function inspectJson(model: string): Promise<Inspect> {
 }
 
 /** The decisions `pg convert --json` makes, in inspect's words. */
-async function convertDecisions(model: string, out: string): Promise<{ name: string; role: string; reason: string }[]> {
-  const run = await pg(['convert', model, '-o', out, '--json']);
+async function convertDecisions(model: string, out: string, flags: string[] = []): Promise<{ name: string; role: string; reason: string }[]> {
+  const run = await pg(['convert', model, '-o', out, '--json', ...flags]);
   expect(run.code).toBe(0);
+  expect(schemaErrors('convert', json(run).result)).toEqual([]);
   const layers = (json(run).result as { layers: Decision[] }).layers;
   // Convert adds a note on float32 exactness, which depends on the bits; inspect places layers without bits.
   const placementReason = (r: string) => r.replace(/; (accumulation|prediction and update) not exact in float32: .*$/, '');
@@ -69,7 +71,7 @@ describe('pg inspect', () => {
     expect(run.stdout).toMatch(/^inputs\s+input\s+float32\s+\[N, 1, 28, 28\]$/m);
     expect(run.stdout).toMatch(/^nodes\s+10: Conv 3, Relu 3, /m);
     expect(run.stdout).toMatch(/^unsupported\s+none/m);
-    expect(run.stdout).toMatch(/^pg\s+not gated; pg convert would gate 2, quantize 1 and keep 1 layer\(s\) float$/m);
+    expect(run.stdout).toMatch(/^pg\s+not gated; pg convert would gate 2, quantize 1 and keep 1 layer\(s\) float \(\d+\.\d% of the MACs gated\)$/m);
     expect(run.stdout).toMatch(/^layer\s+op\s+output shape\s+params\s+MACs\s+convert\s+reason$/m);
     expect(run.stdout).toMatch(/^\/conv2\/Conv\s+Conv\s+\[1, 8, 28, 28\]\s+584\s+451,584\s+gate\s+output feeds Relu: gated$/m);
   });
@@ -90,6 +92,16 @@ describe('pg inspect', () => {
     expect(r.layers.every((l) => l.macs !== null && l.macs > 0)).toBe(true);
     const placements = r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
     expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-gated.onnx')));
+  });
+
+  it('--gate-residual on the bundled ResNet: every block gated on its sum too, as pg convert --gate-residual does, and the gated MAC share it gives', async () => {
+    const plain = await inspectJson(FIXTURES.resnet);
+    const r = await inspectJson(FIXTURES.resnet, ['--gate-residual']);
+    const placements = r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
+    expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-residual.onnx'), ['--gate-residual']));
+    expect(placements.filter((p) => p.role === 'gate' && /: gated on the sum/.test(p.reason ?? '')).map((p) => p.name)).toEqual(['/layer1/conv2/Conv', '/layer2/conv2/Conv', '/layer3/conv2/Conv']);
+    expect(plain.gated_mac_fraction).toBeLessThan(0.4);
+    expect(r.gated_mac_fraction).toBeGreaterThan(0.9);
   });
 
   it('--json on models users bring (BN unfolded, an MLP behind Flatten): placement and reasons as pg convert', async () => {

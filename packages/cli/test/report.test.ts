@@ -114,6 +114,27 @@ describe('pg report on the tiny CNN', () => {
   });
 });
 
+describe('pg report on a model gated on its residual sums (pg convert --gate-residual)', () => {
+  it('names each layer\'s gate (residual for every block\'s second conv) and counts those layers as gated in the whole-model figures', async () => {
+    const gated = join(tmp.dir, 'resnet-residual.onnx');
+    const conv = await pg(['convert', FIXTURES.resnet, '-o', gated, '--gate-residual', '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
+    expect(conv.code, conv.stderr).toBe(0);
+    const run = await pg(['report', gated, '--data', BUNDLED_TEST, '--limit', '64', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = json(run).result as ReportJson;
+    expect(schemaErrors('report', r)).toEqual([]);
+    expect(r.layers.filter((l) => l.gate === 'residual').map((l) => [l.name, l.op])).toEqual([
+      ['/layer1/conv2/Conv', 'PGResidualConv'],
+      ['/layer2/conv2/Conv', 'PGResidualConv'],
+      ['/layer3/conv2/Conv', 'PGResidualConv'],
+    ]);
+    expect(r.layers.filter((l) => l.gate === 'plain').every((l) => l.op === 'PGConv' && l.gated)).toBe(true);
+    expect(r.layers.filter((l) => l.gate === null).every((l) => !l.gated)).toBe(true);
+    expectWholeModelFromLayers(r);
+    expect(r.whole_model.gated_mac_fraction).toBeGreaterThan(0.9);
+  });
+});
+
 describe('pg report --format', () => {
   let gated: string;
   beforeAll(async () => {

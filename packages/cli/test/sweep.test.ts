@@ -113,15 +113,18 @@ describe('pg sweep on the tiny CNN', () => {
     const run = await sweep('--resume', '--seed', '7');
     expect(run.code).toBe(2);
     expect(json(run)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/seed 0 → 7/) });
-    const recipe = await sweep('--resume', '--penalty', '0.01', '--final-calibration');
+    const recipe = await sweep('--resume', '--penalty', '0.01', '--no-final-calibration', '--no-train-weights');
     expect(recipe.code).toBe(2);
-    expect(json(recipe)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/final_calibration false → true, .*penalty 0\.001 → 0\.01/) });
+    expect(json(recipe)).toMatchObject({
+      code: 'PG_USAGE',
+      message: expect.stringMatching(/train_weights true → false, .*final_calibration true → false, .*penalty 0\.001 → 0\.01/),
+    });
   });
 
   it('resumes a sweep.json that does not record every recipe setting as one swept with their defaults', async () => {
     const summary = await readSummary();
-    const { penalty, final_calibration, ...older } = summary.settings;
-    expect([penalty, final_calibration]).toEqual([0.001, false]);
+    const { penalty, ...older } = summary.settings;
+    expect(penalty).toBe(0.001);
     await writeFile(join(dir, 'sweep.json'), JSON.stringify({ ...summary, settings: older }));
     const other = await sweep('--resume', '--time-budget', '0s', '--penalty', '0.01');
     expect(other.code).toBe(2);
@@ -139,6 +142,18 @@ describe('pg sweep on the tiny CNN', () => {
     expect(refused.code).toBe(2);
     expect(json(refused)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/first_layer_bits null → 8/) });
     const resumed = await sweep('--resume', '--first-layer-bits', 'float');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((json(resumed).result as SweepResult).points.map((p) => p.reused)).toEqual([true, true]);
+  });
+
+  it('resumes a sweep written before final_calibration was a setting as one without it (then the default)', async () => {
+    const summary = await readSummary();
+    const { final_calibration: _dropped, ...older } = summary.settings;
+    await writeFile(join(dir, 'sweep.json'), JSON.stringify({ ...summary, settings: older }));
+    const refused = await sweep('--resume', '--first-layer-bits', 'float');
+    expect(refused.code).toBe(2);
+    expect(json(refused)).toMatchObject({ code: 'PG_USAGE', message: expect.stringMatching(/final_calibration false → true/) });
+    const resumed = await sweep('--resume', '--first-layer-bits', 'float', '--no-final-calibration');
     expect(resumed.code, resumed.stderr).toBe(0);
     expect((json(resumed).result as SweepResult).points.map((p) => p.reused)).toEqual([true, true]);
   });

@@ -2,7 +2,7 @@
 // else is @pg/core/internal (internal.ts), for core's tests and the benches.
 
 // Errors: every failure is a PgError subclass with a stable code, an exit code and an action.
-export { PgError, UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError, isPgError } from './errors/index.js';
+export { PgError, UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError, ShardError, isPgError } from './errors/index.js';
 
 // The model IR.
 export {
@@ -26,10 +26,16 @@ export {
 export { readModel, writeModel, checkFiniteWeights, type WriteModelOptions, type WriteModelResult } from './onnx/index.js';
 export { readFileBytes, writeFileAtomic, writeFilesAtomic, type FileData, type FileToWrite } from './io/index.js';
 
+// Shards: one run's work split over machines, and the files that merge back into the unsharded result.
+export { checkShard, checkShardSet, readShardJson, shardLabel, shardStamp, type ShardFile, type ShardSpec, type ShardStamp } from './io/index.js';
+
 // Data sets.
 export {
   openDataset,
   checkDatasetFits,
+  datasetForInput,
+  checkTokenIds,
+  tokenVocabulary,
   resolvePreprocess,
   readPreprocessKey,
   withPreprocess,
@@ -38,6 +44,9 @@ export {
   type Batch,
   type OpenDatasetOptions,
   type ResolvedPreprocess,
+  shardRange,
+  dataSlice,
+  type SampleRange,
 } from './data/index.js';
 
 // Running models on TensorFlow.js.
@@ -63,6 +72,7 @@ export {
   validateBits,
   FIRST_LAYER_BITS_DEFAULT,
   pgLayers,
+  gateKind,
   actScaleMode,
   isPgNode,
   functionsFor,
@@ -75,6 +85,7 @@ export {
   type ConvertOptions,
   type ConvertResult,
   type LayerDecision,
+  type GateKind,
   type PgLayer,
   type ActScaleMode,
 } from './pg/index.js';
@@ -84,6 +95,7 @@ export {
   finetune,
   calibrateActScales,
   FINETUNE_DEFAULTS,
+  DEFAULT_TARGET_SPARSITY,
   checkpointPathFor,
   readCheckpoint,
   writeCheckpoint,
@@ -99,6 +111,10 @@ export {
 // Measuring: the report, CI gates, per-layer sensitivity.
 export {
   reportModel,
+  measureReport,
+  reportFromCounts,
+  reportFacts,
+  mergeReportShards,
   parseGate,
   checkGates,
   gateCostModel,
@@ -115,6 +131,11 @@ export {
   type GateCheck,
   type SensitivityOptions,
   type LayerSensitivity,
+  type ReportCounts,
+  type ReportFacts,
+  type LayerFacts,
+  type ReportShard,
+  type MergedReport,
 } from './metrics/index.js';
 
 // pg inspect, pg run, pg sweep.
@@ -132,4 +153,18 @@ export {
   type RunResult,
   type InputSpec,
 } from './run/index.js';
-export { runSweep, paretoFrontier, type SweepOptions, type SweepHooks, type SweepEvent, type SweepResult, type SweepPoint } from './sweep/index.js';
+export {
+  runSweep,
+  paretoFrontier,
+  mergeSweepShards,
+  planSweepShards,
+  sweepEstimates,
+  sweepShardFile,
+  type SweepOptions,
+  type SweepHooks,
+  type SweepEvent,
+  type SweepResult,
+  type SweepPoint,
+  type SweepShardPlan,
+  type MergedSweep,
+} from './sweep/index.js';

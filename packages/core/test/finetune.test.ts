@@ -150,7 +150,7 @@ describe('finetune: held-out evaluation, time budget, checkpoints', () => {
     await expect(finetune(gated, train, { ...opts, keepBest: true })).rejects.toThrow(/--keep-best needs held-out data/);
     await expect(finetune(gated, train, { ...opts, evalSplit: 0.1 }, { evalData: test })).rejects.toThrow(/--eval-data and --eval-split both/);
     await expect(finetune(gated, train, { ...opts, batchSize: 5000 })).rejects.toThrow(/fewer than one batch of 5000/);
-    await expect(finetune(gated, train, { ...opts, targetSparsity: undefined, finalCalibration: true })).rejects.toThrow(/--final-calibration needs a target/);
+    await expect(finetune(gated, train, { ...opts, targetSparsity: 'none', finalCalibration: true })).rejects.toThrow(/--final-calibration needs a target/);
   });
 
   it('stops within the time budget, calibration counted, and hands out a checkpoint', async () => {

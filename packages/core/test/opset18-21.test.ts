@@ -136,6 +136,17 @@ describe.each(OPSETS)('opset %i', (opset) => {
     await agree(graph(opset, nodes, ['f', 'hw:int64', 'sq', 'r', 'clip', 'relu', 'round', 'sign', 'floor'], inits));
   });
 
+  it('Gelu (from 20), exact and tanh-approximated, and LayerNormalization over the last axes', async () => {
+    if (opset < 20) return;
+    const nodes = [
+      node('Gelu', ['src'], 'exact'),
+      node('Gelu', ['src'], 'tanh', { approximate: { type: 'string', value: 'tanh' } }),
+      node('LayerNormalization', ['src', 'scale', 'bias'], 'ln', { axis: int(-2), epsilon: float(1e-3) }),
+    ];
+    const inits = [sineTensor('scale', [7, 6], 6, { scale: 0.5 }), sineTensor('bias', [6], 7, { scale: 0.2 })];
+    for (const afterConv of [false, true]) await agree(graph(opset, nodes, ['exact', 'tanh', 'ln'], inits, afterConv));
+  });
+
   it('a gated model converted at this opset runs like ONNX Runtime runs its function bodies', async () => {
     // conv -> relu -> conv (gated) -> relu -> global pool as ReduceMean with an axes input -> flatten -> gemm
     const nodes = [

@@ -140,6 +140,39 @@ for (const name of ['tiny-cnn', 'resnet-fmnist']) {
       expect(maxRelativeDifference(ours.output, theirs.output)).toBeLessThan(1e-5);
     });
 
+    for (const actScale of ['static', 'dynamic'] as const) {
+      it(`with --gate-residual and --first-layer-bits 8 (${actScale} scale), takes every residual gate's decision as ONNX Runtime does, alone and end to end`, async () => {
+        const model = await readModel(fixtureModel(name));
+        const { model: gated, layers } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale, firstLayerBits: 8, gateResidual: true });
+        const residual = gated.graph.nodes.filter((n) => n.opType === 'PGResidualConv');
+        // tiny-cnn has no residual Add; the ResNet gates every block's second conv on the sum.
+        expect(residual.length).toBe(name === 'resnet-fmnist' ? 3 : 0);
+        expect(layers.filter((l) => l.gate === 'residual').map((l) => l.name)).toEqual(residual.map((n) => n.name));
+        const ours = runPgGates(gated, batch);
+        const theirs = await runOrtGates(gated, join(dir, `${name}-${actScale}-residual.onnx`), batch);
+        expect(maxRelativeDifference(ours.output, theirs.output)).toBeLessThan(1e-5);
+        for (const node of residual) {
+          const layer = node.name;
+          const offset = ours.offsets.get(layer)!;
+          expect(offset.data.length).toBe(ours.predictions.get(layer)!.length);
+          // Alone, from the same input and offset: the same sum O_hb + offset to the bit, the same decisions.
+          const input = ours.inputs.get(layer)!;
+          const alone = await ortLayer(gated, layer, input.data, input.shape, join(dir, `${name}-${actScale}-residual-layer.onnx`), offset);
+          expect(sameValues(alone.prediction, ours.predictions.get(layer)!), `${layer}: O_hb + offset from the same input`).toBe(true);
+          expect(sameValues(alone.gate, ours.gates.get(layer)!), `${layer}: decisions from the same input`).toBe(true);
+          // The offset changes decisions: gating on O_hb alone would decide otherwise somewhere.
+          const sum = ours.predictions.get(layer)!;
+          expect(sum.some((v, i) => v > 0 !== sum[i] - offset.data[i] > 0)).toBe(true);
+        }
+        // End to end: with the stem quantized, every gated layer gets the same input and takes the same decisions.
+        for (const [layer, input] of theirs.inputs) {
+          expect(sameValues(input.data, ours.inputs.get(layer)!.data), `${layer}: input end to end`).toBe(true);
+          expect(sameValues(theirs.predictions.get(layer)!, ours.predictions.get(layer)!), `${layer}: compared value end to end`).toBe(true);
+          expect(sameValues(theirs.gates.get(layer)!, ours.gates.get(layer)!), `${layer}: decisions end to end`).toBe(true);
+        }
+      });
+    }
+
     it('runs a format-1 file (dequantize, then convolve) in the form it was written in', async () => {
       const model = await readModel(fixtureModel(name));
       const { model: v2 } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' });

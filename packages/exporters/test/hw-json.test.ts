@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { constTensor, convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type ConversionMode, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat, tensorFilePath, type HwLinearLayer } from '../src/index.js';
-import { HwDescription, evaluateLayer } from './support/integer-evaluator.js';
+import { HwDescription, evaluateLayer, unitFloat32 } from './support/integer-evaluator.js';
 import { calibratedGatedModel, fixtureModel, fixtureSkipNote, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-hw-'));
@@ -24,19 +24,37 @@ function negateAlpha(model: Model, layer: string): Model {
   return { ...model, graph: { ...model.graph, nodes, initializers } };
 }
 
-/** pg's float32 accumulator unit from the file's fields: c = f32(f32(f32(s_x/n) f32(s_w/n_w)) |alpha|) (docs/hw-json.md). */
-const unitFloat32 = (layer: HwLinearLayer): number =>
-  Math.fround(Math.fround(Math.fround(layer.activation.scale / layer.activation.levels) * Math.fround(layer.weights.scale / layer.weights.levels)) * Math.abs(layer.alpha ?? 1));
-
-const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number; finetuneSteps?: number; mode?: ConversionMode; label?: string; edit?: (m: Model) => Model }[] = [
+const cases: {
+  name: string;
+  include: string[];
+  batch: number;
+  firstLayerBits?: number;
+  gateResidual?: boolean;
+  finetuneSteps?: number;
+  mode?: ConversionMode;
+  label?: string;
+  edit?: (m: Model) => Model;
+}[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'], batch: 32 }, // two gated convs and a gated Gemm
   { name: 'resnet-fmnist', include: [], batch: 16 }, // three gated convs, five QConv (incl. 1x1 stride-2 shortcuts)
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8 }, // and the stem as an 8/8-bit QConv on the signed input
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, mode: 'seernet', label: 'resnet-fmnist-seernet' }, // gated in SeerNet's form: zero where the gate is off
+  // every block's second conv gated on the sum with its residual (--gate-residual), fine-tuned 3 steps
+  { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, gateResidual: true, finetuneSteps: 3, label: 'resnet-fmnist-residual' },
   // gated Gemms with alpha, beta, transA (a Transpose), a scalar and a [1, N] C, fine-tuned 3 steps; and with a negative alpha
   { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3 },
   { name: 'gemm-attrs', include: ['/fc3/Gemm'], batch: 32, finetuneSteps: 3, label: 'gemm-attrs-negative-alpha', edit: (m) => negateAlpha(m, '/fc2/Gemm') },
+  // a ViT's token layers: PGMatMul before GELU, QMatMul for the attention's projections and fc2 (channels last, [T, F])
+  { name: 'vit-tiny-opset13', include: [], batch: 8, firstLayerBits: 8, finetuneSteps: 3 },
 ];
+
+/** The output channel of element `i` of a layer's output: axis 1 of a Conv's NCHW, the last axis otherwise. */
+const channelOf = (layer: HwLinearLayer, n: number, length: number) => {
+  const last = layer.output_shape.length - 1;
+  if (layer.op !== 'Conv') return (i: number) => i % layer.output_shape[last];
+  const spatial = length / n / layer.output_shape[0];
+  return (i: number) => Math.floor(i / spatial) % layer.output_shape[0];
+};
 
 for (const c of cases) {
   const stem = c.label ?? `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
@@ -45,7 +63,7 @@ for (const c of cases) {
     let hw: HwDescription;
     let batch: Batch;
     beforeAll(async () => {
-      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, finetuneSteps: c.finetuneSteps, mode: c.mode });
+      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, gateResidual: c.gateResidual, finetuneSteps: c.finetuneSteps, mode: c.mode });
       gated = c.edit ? c.edit(calibrated) : calibrated;
       const out = join(dir, `${stem}.json`);
       const result = await exportFormat('hw-json').export(gated, { output: out });
@@ -60,9 +78,14 @@ for (const c of cases) {
     it('describes every node: pg layers in integers, the rest as ONNX ops with their float parameters', () => {
       const pgNodes = gated.graph.nodes.filter((n) => n.domain === PG_DOMAIN);
       expect(hw.model.nodes.map((n) => n.name).sort()).toEqual(gated.graph.nodes.map((n) => n.name).sort());
-      for (const node of pgNodes) expect(hw.layer(node.name).kind).toBe(node.opType.startsWith('PG') ? 'gated' : 'quantized');
+      for (const node of pgNodes) {
+        const layer = hw.layer(node.name);
+        expect(layer.kind).toBe(node.opType.startsWith('PG') ? 'gated' : 'quantized');
+        expect([layer.gate, layer.gate_offset]).toEqual(node.opType === 'PGResidualConv' ? ['residual', node.inputs[5]] : [node.opType.startsWith('PG') ? 'plain' : null, null]);
+      }
+      if (c.gateResidual) expect(pgNodes.filter((n) => n.opType === 'PGResidualConv').length).toBe(3);
       if (c.firstLayerBits) {
-        const first = hw.layer(gated.graph.nodes[0].name);
+        const first = hw.layer(gated.graph.nodes.find((n) => n.domain === PG_DOMAIN)!.name);
         expect([first.kind, first.input, first.activation.bits, first.weights.bits]).toEqual(['quantized', hw.model.inputs[0].name, c.firstLayerBits, c.firstLayerBits]);
       }
       for (const n of hw.model.nodes) {
@@ -76,12 +99,15 @@ for (const c of cases) {
 
     it("reproduces every one of pg's gate decisions in integer arithmetic, and its predictions and layer outputs", () => {
       const pgNodes = gated.graph.nodes.filter((n) => n.domain === PG_DOMAIN);
-      const ours = runPg(gated, batch, pgNodes.map((n) => n.outputs[0]));
+      const offsets = pgNodes.flatMap((n) => (n.opType === 'PGResidualConv' ? [n.inputs[5]] : []));
+      const ours = runPg(gated, batch, [...new Set([...pgNodes.map((n) => n.outputs[0]), ...offsets])]);
       for (const node of pgNodes) {
         const layer = hw.layer(node.name);
         const input = ours.layerInputs.get(node.name)!;
         expect(input.shape.slice(1)).toEqual(layer.input_shape);
-        const r = evaluateLayer(hw, layer, input.data, batch.shape[0]);
+        const offset = layer.gate_offset === null ? undefined : ours.outputs[layer.gate_offset];
+        if (offset) expect(offset.shape.slice(1)).toEqual(layer.output_shape);
+        const r = evaluateLayer(hw, layer, input.data, batch.shape[0], offset?.data);
         const pgOut = ours.outputs[node.outputs[0]];
         expect(pgOut.shape).toEqual(r.shape);
         // The declared accumulator width holds every sum.
@@ -91,8 +117,7 @@ for (const c of cases) {
           expect(layer.gated_off).toBe(c.mode === 'seernet' ? 'zero' : 'prediction');
           const mask = ours.gates.get(node.name)!.data;
           const bias = layer.bias ? hw.tensor(layer.bias.float) : undefined;
-          const channels = layer.output_shape[0];
-          const spatial = r.accHb.length / batch.shape[0] / channels;
+          const channel = channelOf(layer, batch.shape[0], r.accHb.length);
           const S = layer.accumulator.scale;
           let open = 0;
           let differing = 0;
@@ -101,7 +126,8 @@ for (const c of cases) {
             if (r.gate[i] !== mask[i]) differing++;
           }
           // pg (gated format 2) predicts f32(f32(acc_hb * c) + b) from the exact integer acc_hb, and the file's
-          // integer thresholds encode exactly that float32 comparison: every decision is pg's.
+          // integer thresholds encode exactly that float32 comparison (a residual gate: the same prediction plus
+          // the offset, compared in float32): every decision is pg's.
           console.log(`${c.name} ${node.name}: ${mask.length - differing} of ${mask.length} gate decisions equal; ${differing} differ`);
           expect(differing).toBe(0);
           expect(open).toBeGreaterThan(0);
@@ -109,11 +135,13 @@ for (const c of cases) {
           // The prediction from the integer accumulator is pg's prediction, bit for bit, with c computed from
           // the file's scales and levels in float32 (the op order in docs/hw-json.md).
           const unit = unitFloat32(layer);
-          const predicted = Float32Array.from(r.accHb, (acc, i) => Math.fround(Math.fround(acc * unit) + Math.fround(bias?.[Math.floor(i / spatial) % channels] ?? 0)));
+          const predicted = Float32Array.from(r.accHb, (acc, i) => Math.fround(Math.fround(acc * unit) + Math.fround(bias?.[channel(i)] ?? 0)));
+          // pg reports what its gate compares: a residual gate's prediction plus its offset.
+          const compared = offset ? predicted.map((v, i) => Math.fround(v + offset.data[i])) : predicted;
           const pgPrediction = ours.predictions.get(node.name)!.data;
-          expect(predicted.every((v, i) => v === pgPrediction[i])).toBe(true);
+          expect(compared.every((v, i) => v === pgPrediction[i])).toBe(true);
           // and the float64 form S * acc_hb + b to float32 tolerance
-          expect(maxRelativeDifference(Float64Array.from(r.accHb, (acc, i) => S * acc + (bias?.[Math.floor(i / spatial) % channels] ?? 0)), pgPrediction)).toBeLessThan(1e-5);
+          if (!offset) expect(maxRelativeDifference(Float64Array.from(r.accHb, (acc, i) => S * acc + (bias?.[channel(i)] ?? 0)), pgPrediction)).toBeLessThan(1e-5);
         }
         // Outputs where the decisions agree: the float form to float32 tolerance; the all-integer form
         // (bias rounded to accumulator units) within half an accumulator unit more.
@@ -129,9 +157,9 @@ for (const c of cases) {
         // gated Y = P + M f32(acc_lb c) with P = f32(f32(acc_hb c) + b); quantized Y = f32(f32(acc c) + b).
         const unit = unitFloat32(layer);
         const outBias = layer.bias ? hw.tensor(layer.bias.float) : undefined;
-        const outSpatial = r.accLb.length / batch.shape[0] / layer.output_shape[0];
+        const outChannel = channelOf(layer, batch.shape[0], r.accLb.length);
         const y32 = Float32Array.from(r.accLb, (lb, i) => {
-          const b = Math.fround(outBias?.[Math.floor(i / outSpatial) % layer.output_shape[0]] ?? 0);
+          const b = Math.fround(outBias?.[outChannel(i)] ?? 0);
           if (layer.kind === 'quantized') return Math.fround(Math.fround(lb * unit) + b);
           const p = Math.fround(Math.fround(r.accHb[i] * unit) + b);
           return r.gate[i] ? Math.fround(p + Math.fround(lb * unit)) : layer.gated_off === 'zero' ? 0 : p;

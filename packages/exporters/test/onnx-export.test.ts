@@ -44,8 +44,9 @@ function inlinedLayer(exported: Model, layer: string): { nodes: Model['graph']['
   const greater = nodes.filter((n) => n.opType === 'Greater');
   expect(greater).toHaveLength(1);
   const [prediction, reshaped] = greater[0].inputs;
-  const reshape = nodes.find((n) => n.outputs[0] === reshaped)!;
-  return { nodes, gate: greater[0].outputs[0], prediction, threshold: reshape.inputs[0] };
+  // A Conv's threshold is reshaped to [C, 1, 1]; a Gemm's and a MatMul's ([F]) broadcast over the last axis as they are.
+  const reshape = nodes.find((n) => n.outputs[0] === reshaped);
+  return { nodes, gate: greater[0].outputs[0], prediction, threshold: reshape ? reshape.inputs[0] : reshaped };
 }
 
 /**
@@ -53,7 +54,12 @@ function inlinedLayer(exported: Model, layer: string): { nodes: Model['graph']['
  * its gate, prediction and output as graph outputs. Nodes are the exported ones, unchanged: ONNX Runtime
  * computes what the export does, from exactly the input pg's layer received.
  */
-function layerModel(exported: Model, layer: { input: string; output: string; name: string }, shape: number[]): { model: Model; gate: string; prediction: string; threshold: string } {
+function layerModel(
+  exported: Model,
+  layer: { input: string; output: string; name: string },
+  shape: number[],
+  offset?: { name: string; shape: number[] },
+): { model: Model; gate: string; prediction: string; threshold: string } {
   const l = inlinedLayer(exported, layer.name);
   const used = new Set(l.nodes.flatMap((n) => n.inputs));
   const initializers = new Map([...exported.graph.initializers].filter(([k]) => used.has(k)));
@@ -61,7 +67,7 @@ function layerModel(exported: Model, layer: { input: string; output: string; nam
     ...exported.graph,
     nodes: l.nodes,
     initializers,
-    inputs: [{ name: layer.input, dtype: 'float32' as const, shape }],
+    inputs: [{ name: layer.input, dtype: 'float32' as const, shape }, ...(offset ? [{ name: offset.name, dtype: 'float32' as const, shape: offset.shape }] : [])],
     outputs: [
       { name: l.gate, dtype: 'bool' as const },
       { name: l.prediction, dtype: 'float32' as const },
@@ -72,24 +78,30 @@ function layerModel(exported: Model, layer: { input: string; output: string; nam
   return { model: { ...exported, graph }, gate: l.gate, prediction: l.prediction, threshold: l.threshold };
 }
 
-const cases: { name: string; include: string[]; firstLayerBits?: number; stemOp?: string; finetuneSteps?: number }[] = [
+const cases: { name: string; include: string[]; firstLayerBits?: number; stemOp?: string; finetuneSteps?: number; gateResidual?: boolean; formatTwoOnly?: string }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'] }, // the classifier gated too: covers PGGemm
   { name: 'resnet-fmnist', include: [] }, // QConv layers, residual adds
   { name: 'resnet-fmnist', include: [], firstLayerBits: 8, stemOp: 'QConv' }, // the stem quantized: integer from the input to every gate
+  // and every block's second conv gated on its residual sum (--gate-residual): PGResidualConv
+  { name: 'resnet-fmnist', include: [], firstLayerBits: 8, stemOp: 'QConv', gateResidual: true },
   // Gemm layers with alpha, beta, transA (a Transpose in front), a scalar and a [1, N] C, the classifier gated too,
   // fine-tuned 3 steps
   { name: 'gemm-attrs', include: ['/fc3/Gemm'], firstLayerBits: 8, finetuneSteps: 3 },
+  // a ViT: its feed-forward layers as PGMatMul (before GELU), the attention's projections and fc2 as QMatMul,
+  // fine-tuned 3 steps; LayerNorm, Softmax and GELU between the layers are float in every form
+  { name: 'vit-tiny-opset13', include: [], finetuneSteps: 3, formatTwoOnly: 'PGMatMul and QMatMul exist from pg format 2 on' },
 ];
 
 for (const c of cases) {
-  const label = `${c.name}${c.firstLayerBits ? `, first layer at ${c.firstLayerBits} bits` : ''}`;
-  const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}`;
+  const label = `${c.name}${c.firstLayerBits ? `, first layer at ${c.firstLayerBits} bits` : ''}${c.gateResidual ? ', --gate-residual' : ''}`;
+  const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}${c.gateResidual ? '-residual' : ''}`;
   describe.skipIf(!hasFixture(c.name))(`onnx export of ${label} (calibrated${c.finetuneSteps ? `, fine-tuned ${c.finetuneSteps} steps` : ''}, static scale)${fixtureSkipNote(c.name)}`, () => {
     let gated: Model;
     let exported: Model;
     beforeAll(async () => {
-      gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, finetuneSteps: c.finetuneSteps });
+      gated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, finetuneSteps: c.finetuneSteps, gateResidual: c.gateResidual });
       if (c.stemOp) expect(gated.graph.nodes[0].opType).toBe(c.stemOp);
+      if (c.gateResidual) expect(gated.graph.nodes.filter((n) => n.opType === 'PGResidualConv')).toHaveLength(3);
       const result = await exportFormat('onnx').export(gated, { output: join(dir, `${stem}.onnx`) });
       expect(result.files.map((f) => f.role)).toEqual(['model']);
       exported = await readModel(result.files[0].path);
@@ -101,6 +113,7 @@ for (const c of cases) {
       expect(exported.opsetImports.find((o) => o.domain === '')!.version).toBeGreaterThanOrEqual(13);
       expect(exported.functions).toEqual([]);
       if (c.include.length) expect(gated.graph.nodes.find((n) => n.name === c.include[0])!.opType).toBe('PGGemm');
+      if (c.formatTwoOnly) expect(new Set(gated.graph.nodes.filter((n) => n.domain === PG_DOMAIN).map((n) => n.opType))).toEqual(new Set(['PGMatMul', 'QMatMul']));
     });
 
     it("runs in ONNX Runtime bit for bit like ONNX Runtime runs pg's own gated file", async () => {
@@ -111,7 +124,8 @@ for (const c of cases) {
       expect(maxRelativeDifference(mine[out].data as Float32Array, theirs[out].data as Float32Array)).toBe(0);
     });
 
-    it('writes a format-1 file (dequantize, then convolve) in its own form', async () => {
+    const formatTwoOnly = c.formatTwoOnly ?? (c.gateResidual ? 'residual gates exist in format 2 only' : undefined);
+    it.skipIf(formatTwoOnly)(`writes a format-1 file (dequantize, then convolve) in its own form${formatTwoOnly ? ` (skipped: ${formatTwoOnly})` : ''}`, async () => {
       const v1: Model = { ...gated, opsetImports: gated.opsetImports.map((o) => (o.domain === PG_DOMAIN ? { ...o, version: 1 } : o)) };
       const own: Model = { ...v1, functions: functionsFor(v1) };
       const std = toStandardOnnx(own).model;
@@ -130,15 +144,22 @@ for (const c of cases) {
     it("matches pg's run: gate decisions bit-exact layer by layer, and end to end when the path to every gate is integer", async () => {
       const gatedNodes = gated.graph.nodes.filter((n) => n.domain === PG_DOMAIN && n.opType.startsWith('PG'));
       const out = gated.graph.outputs[0].name;
-      const ours = runPg(gated, batch, [out, ...gatedNodes.map((n) => n.outputs[0])]);
+      // A residual gate's offset (input 5) is an input of the layer too.
+      const offsetOf = (node: (typeof gatedNodes)[number]) => (node.opType === 'PGResidualConv' ? node.inputs[5] : undefined);
+      const offsets = gatedNodes.flatMap((n) => offsetOf(n) ?? []);
+      const ours = runPg(gated, batch, [...new Set([out, ...gatedNodes.map((n) => n.outputs[0]), ...offsets])]);
       for (const node of gatedNodes) {
         const input: HostArray = ours.layerInputs.get(node.name)!;
-        const sub = layerModel(exported, { name: node.name, input: node.inputs[0], output: node.outputs[0] }, input.shape);
-        const res = await ort(sub.model, join(dir, `${stem}-layer.onnx`), { [node.inputs[0]]: { dtype: 'float32', shape: input.shape, data: input.data } }, [sub.gate, sub.prediction, node.outputs[0]]);
+        const offsetName = offsetOf(node);
+        const offset = offsetName === undefined ? undefined : ours.outputs[offsetName];
+        const sub = layerModel(exported, { name: node.name, input: node.inputs[0], output: node.outputs[0] }, input.shape, offset && { name: offsetName!, shape: offset.shape });
+        const feeds = { [node.inputs[0]]: { dtype: 'float32', shape: input.shape, data: input.data } as HostTensor, ...(offset ? { [offsetName!]: { dtype: 'float32', shape: offset.shape, data: offset.data } as HostTensor } : {}) };
+        const res = await ort(sub.model, join(dir, `${stem}-layer.onnx`), feeds, [sub.gate, sub.prediction, node.outputs[0]]);
         const mask = ours.gates.get(node.name)!;
         expect(res[sub.gate].shape).toEqual(mask.shape);
         // Same input: the prediction is an integer accumulation (exact in any summation order) scaled by the
-        // same float32 ops, so it is the same float32 value, and every gate decision is the same.
+        // same float32 ops, so it is the same float32 value (with a residual gate, plus the same offset), and
+        // every gate decision is the same.
         expect(maxRelativeDifference(res[sub.prediction].data as Float32Array, ours.predictions.get(node.name)!.data)).toBe(0);
         let open = 0;
         let differing = 0;

@@ -69,7 +69,22 @@ export interface NativeKernels {
   /** The OpenMP team size of the calling JS thread's convolutions (each worker thread has its own). */
   setThreads(n: number): void;
   getThreads(): number;
+  /**
+   * One LSTM direction forward (ONNX gate order i, o, f, c; default activations): xp [T, N, 4H] the input
+   * products with both biases, rt [H, 4H] = Rᵀ, h0 and c0 [N, H]; writes y [T, N, H] (h_t by time) and saved
+   * [T, N, 5H] (c_t, i, o, f, g per step) for lstmBackward.
+   */
+  lstmForward(heap: Uint8Array, xp: number, rt: number, h0: number, c0: number, y: number, saved: number, params: Int32Array): void;
+  /**
+   * lstmForward's gradients from dy [T, N, H] (of y) and dhT, dcT [N, H] (of the final states): dxp [T, N, 4H]
+   * (the gate pre-activations'), dh0, dc0 [N, H] and dRt [H, 4H] (of rt).
+   */
+  lstmBackward(heap: Uint8Array, rt: number, y: number, saved: number, h0: number, c0: number, dy: number, dhT: number, dcT: number, dxp: number, dh0: number, dc0: number, dRt: number, params: Int32Array): void;
 }
+
+/** Parameters of the LSTM kernels, packed in this order into an Int32Array (LSTM_PARAM_COUNT); Reverse is 0 or 1. */
+export enum LstmParam { Steps, Batch, Hidden, Reverse }
+export const LSTM_PARAM_COUNT = 4;
 
 export type NativeLoad = { ok: true; kernels: NativeKernels } | { ok: false; reason: string };
 

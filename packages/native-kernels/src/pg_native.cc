@@ -423,6 +423,25 @@ bool poolParamsArg(napi_env env, napi_value v, int** p) {
   return ok;
 }
 
+// LSTM parameters (an Int32Array of L_COUNT): steps T, batch N, hidden H, and 1 for the reverse direction.
+enum LstmParam { L_STEPS, L_BATCH, L_HIDDEN, L_REVERSE, L_COUNT };
+
+bool lstmParamsArg(napi_env env, napi_value v, int** p) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buf;
+  size_t off;
+  if (!check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buf, &off), "params must be an Int32Array")) return false;
+  int* q = static_cast<int*>(data);
+  if (type != napi_int32_array || length != L_COUNT || q[L_STEPS] < 1 || q[L_BATCH] < 1 || q[L_HIDDEN] < 1 || (q[L_REVERSE] != 0 && q[L_REVERSE] != 1)) {
+    napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid LSTM parameters");
+    return false;
+  }
+  *p = q;
+  return true;
+}
+
 // One call's arguments, read by index in the order a kernel states them: the heap (argument 0) on
 // construction, then its parameters, scalars and tensors. Each read checks its argument and throws its
 // PG_NATIVE_ARGS error, so the first bad argument in that order decides the error. Once a read has failed
@@ -459,6 +478,7 @@ class KernelArgs {
     return ok_ ? p : NO_PARAMS;
   }
   const int* eltParams(size_t i) { return read(eltParamsArg, i); }
+  const int* lstmParams(size_t i) { return read(lstmParamsArg, i); }
   const int* poolParams(size_t i) { return read(poolParamsArg, i); }
 
   // A number argument; `what` is the error message if it is not one.
@@ -505,7 +525,7 @@ class KernelArgs {
   size_t heapBytes() const { return len_; }
 
  private:
-  static constexpr size_t MAX_ARGS = 12;
+  static constexpr size_t MAX_ARGS = 16;
 
   // A failed read of parameters gives zeros, so the sizes a kernel derives from them before complete() are 0.
   static constexpr int NO_PARAMS[P_COUNT] = {};
@@ -1083,6 +1103,120 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- Recurrent layers: one LSTM direction ------------------------------------------------------------------
+//
+// Why native: composed from tfjs-wasm ops, each time step of an LSTM is a MatMul and a dozen element-wise
+// kernels forward and twice that backward, each a separate pass (and tfjs-wasm's per-step slicing and stacking
+// copy the whole sequence), so a training step spent most of its time between kernels. Here the recurrence is
+// one call each way: per step one oneDNN sgemm (h_{t-1}·Rᵀ) and one pass over the gates. The input products
+// x_t·Wᵀ of all steps (and their gradients) stay single tfjs matrix products outside. Gate order is ONNX's
+// (i, o, f, c); the activations are the default ones (sigmoid, tanh, tanh), computed with std::exp/std::tanh.
+// For the reverse direction, step k reads time T-1-k; outputs are indexed by time.
+
+inline float sigmoidOf(float v) { return 1.f / (1.f + std::exp(-v)); }
+
+// lstmForward(heap, xp, rt, h0, c0, y, saved, params): xp [T, N, 4H] the input products with both biases,
+// rt [H, 4H] = Rᵀ, h0 and c0 [N, H]; writes y [T, N, H] (h_t) and saved [T, N, 5H] (c_t, i, o, f, g per step).
+napi_value LstmForward(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 8);
+  const int* p = args.lstmParams(7);
+  const size_t T = p[L_STEPS], N = p[L_BATCH], H = p[L_HIDDEN];
+  const float* xp = args.tensor(1, T * N * 4 * H);
+  const float* rt = args.tensor(2, H * 4 * H);
+  const float* h0 = args.tensor(3, N * H);
+  const float* c0 = args.tensor(4, N * H);
+  float* y = args.tensor(5, T * N * H);
+  float* saved = args.tensor(6, T * N * 5 * H);
+  if (!args.complete()) return nullptr;
+  const bool reverse = p[L_REVERSE] != 0;
+  thread_local std::vector<float> gates;
+  gates.resize(N * 4 * H);
+  for (size_t k = 0; k < T; k++) {
+    const size_t t = reverse ? T - 1 - k : k;
+    const float* hPrev = k == 0 ? h0 : y + (reverse ? t + 1 : t - 1) * N * H;
+    const float* cPrev = k == 0 ? c0 : saved + (reverse ? t + 1 : t - 1) * N * 5 * H;
+    const size_t cStride = k == 0 ? H : 5 * H;
+    std::memcpy(gates.data(), xp + t * N * 4 * H, sizeof(float) * N * 4 * H);
+    dnnl_sgemm('N', 'N', N, 4 * H, H, 1.f, hPrev, H, rt, 4 * H, 1.f, gates.data(), 4 * H);
+    for (size_t n = 0; n < N; n++) {
+      const float* g = gates.data() + n * 4 * H;
+      float* s = saved + (t * N + n) * 5 * H;
+      float* h = y + (t * N + n) * H;
+      const float* cp = cPrev + n * cStride;
+      for (size_t j = 0; j < H; j++) {
+        const float i = sigmoidOf(g[j]), o = sigmoidOf(g[H + j]), f = sigmoidOf(g[2 * H + j]), c = std::tanh(g[3 * H + j]);
+        const float cell = f * cp[j] + i * c;
+        s[j] = cell;
+        s[H + j] = i;
+        s[2 * H + j] = o;
+        s[3 * H + j] = f;
+        s[4 * H + j] = c;
+        h[j] = o * std::tanh(cell);
+      }
+    }
+  }
+  return nullptr;
+}
+
+// lstmBackward(heap, rt, y, saved, h0, c0, dy, dhT, dcT, dxp, dh0, dc0, dRt, params): the gradients of the
+// gate pre-activations per step (dxp [T, N, 4H], which are also the input products' and biases' gradients),
+// of the initial states, and dRt = Σ_t h_{t-1}ᵀ·dxp_t [H, 4H], from dy [T, N, H] and the final states' dhT, dcT.
+napi_value LstmBackward(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 14);
+  const int* p = args.lstmParams(13);
+  const size_t T = p[L_STEPS], N = p[L_BATCH], H = p[L_HIDDEN];
+  const float* rt = args.tensor(1, H * 4 * H);
+  const float* y = args.tensor(2, T * N * H);
+  const float* saved = args.tensor(3, T * N * 5 * H);
+  const float* h0 = args.tensor(4, N * H);
+  const float* c0 = args.tensor(5, N * H);
+  const float* dy = args.tensor(6, T * N * H);
+  const float* dhT = args.tensor(7, N * H);
+  const float* dcT = args.tensor(8, N * H);
+  float* dxp = args.tensor(9, T * N * 4 * H);
+  float* dh0 = args.tensor(10, N * H);
+  float* dc0 = args.tensor(11, N * H);
+  float* dRt = args.tensor(12, H * 4 * H);
+  if (!args.complete()) return nullptr;
+  const bool reverse = p[L_REVERSE] != 0;
+  thread_local std::vector<float> dh, dc;
+  dh.assign(dhT, dhT + N * H);
+  dc.assign(dcT, dcT + N * H);
+  std::fill(dRt, dRt + H * 4 * H, 0.f);
+  for (size_t k = T; k-- > 0;) {
+    const size_t t = reverse ? T - 1 - k : k;
+    const bool first = k == 0;
+    const size_t prev = reverse ? t + 1 : t - 1;
+    const float* hPrev = first ? h0 : y + prev * N * H;
+    float* dG = dxp + t * N * 4 * H;
+    for (size_t n = 0; n < N; n++) {
+      const float* s = saved + (t * N + n) * 5 * H;
+      const float* cp = first ? c0 + n * H : saved + (prev * N + n) * 5 * H;
+      const float* dyt = dy + (t * N + n) * H;
+      float* g = dG + n * 4 * H;
+      float* dhn = dh.data() + n * H;
+      float* dcn = dc.data() + n * H;
+      for (size_t j = 0; j < H; j++) {
+        const float cell = s[j], i = s[H + j], o = s[2 * H + j], f = s[3 * H + j], c = s[4 * H + j];
+        const float th = std::tanh(cell);
+        const float dhj = dhn[j] + dyt[j];
+        const float dcell = dcn[j] + dhj * o * (1.f - th * th);
+        g[j] = dcell * c * i * (1.f - i);
+        g[H + j] = dhj * th * o * (1.f - o);
+        g[2 * H + j] = dcell * cp[j] * f * (1.f - f);
+        g[3 * H + j] = dcell * i * (1.f - c * c);
+        dcn[j] = dcell * f;
+      }
+    }
+    // dh_{t-1} = dG·R = dG·rtᵀ; dRt += h_{t-1}ᵀ·dG.
+    dnnl_sgemm('N', 'T', N, H, 4 * H, 1.f, dG, 4 * H, rt, 4 * H, 0.f, dh.data(), H);
+    dnnl_sgemm('T', 'N', H, 4 * H, N, 1.f, hPrev, H, dG, 4 * H, 1.f, dRt, 4 * H);
+  }
+  std::memcpy(dh0, dh.data(), sizeof(float) * N * H);
+  std::memcpy(dc0, dc.data(), sizeof(float) * N * H);
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
@@ -1101,6 +1235,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"adamUpdate", nullptr, AdamUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"lstmForward", nullptr, LstmForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"lstmBackward", nullptr, LstmBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -89,7 +89,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
     const mode = flags.mode;
     const bits = { bits: flags.bits, hbits: hbitsFor(mode, flags.hbits), wbits: flags.wbits };
     const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
-    validateBits({ ...bits, firstLayerBits, mode });
+    validateBits({ ...bits, firstLayerBits, mode, gateResidual: flags['gate-residual'] });
     requireDataFor(flags);
     const actScale = flags['act-scale'];
     if (flags.data !== undefined && actScale === 'dynamic') {
@@ -108,6 +108,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       include: flags.include,
       exclude: flags.exclude,
       gateDepthwise: flags['gate-depthwise'],
+      gateResidual: flags['gate-residual'],
       firstLayerBits,
       mode,
     });

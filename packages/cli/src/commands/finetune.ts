@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import {
   checkFiniteWeights,
   checkpointPathFor,
+  DEFAULT_TARGET_SPARSITY,
   finetune,
   FINETUNE_DEFAULTS,
   InterruptedError,
@@ -14,7 +15,7 @@ import {
   type FinetuneResult,
 } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
-import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberFlag, outputFlags, requiredDataFlags, requireEvalDataFor } from '../flags.js';
+import { countFlag, durationFlag, evalDataFlags, inHelpGroup, numberFlag, numberOrNoneFlag, outputFlags, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor, openEvalDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
@@ -41,11 +42,13 @@ export interface FinetuneJson extends FinetuneResult {
 const D = FINETUNE_DEFAULTS;
 
 export default class Finetune extends BaseCommand<typeof Finetune> {
-  static override summary = "Train a gated model's thresholds (and optionally its weights) on data.";
+  static override summary = "Train a gated model's thresholds, scales and weights on data (pg's recipe by default).";
 
-  static override description = `Trains the per-channel thresholds Δ of the gated layers, and the static activation scales, with the method's straight-through estimator and sigmoid-surrogate gate gradient (slope --alpha), cross-entropy plus the gate penalty σ·Σ‖Δ − δ‖ (--penalty σ, --gate-target δ). --train-weights trains the weights as well (--weight-lr).
+  static override description = `Without options this is pg's recipe: the thresholds are calibrated to a target sparsity of ${DEFAULT_TARGET_SPARSITY}, then one epoch trains the thresholds, the static activation scales and the weights, and a final calibration puts each gated layer's sparsity back on the target.
 
---target-sparsity S first calibrates each channel's threshold from data so that a fraction S of its outputs skip the low-bit update, then keeps the sparsity near S while training; --target-bavg B does the same for the average bitwidth B = B_hb + (1 − S)·B_lb. Uncalibrated static activation scales are calibrated before training.
+Training uses the method's straight-through estimator and sigmoid-surrogate gate gradient (slope --alpha), cross-entropy plus the gate penalty σ·Σ‖Δ − δ‖ (--penalty σ, --gate-target δ). --no-train-weights trains only the thresholds and scales (the paper's setting); the weights otherwise train at --weight-lr.
+
+--target-sparsity S (default ${DEFAULT_TARGET_SPARSITY}) first calibrates each channel's threshold from data so that a fraction S of its outputs skip the low-bit update, then keeps the sparsity near S while training, and --final-calibration (on whenever there is a target; --no-final-calibration turns it off) shifts each layer's thresholds onto S at the end; --target-bavg B does the same for the average bitwidth B = B_hb + (1 − S)·B_lb. --target-sparsity none sets no target: the thresholds start as the model has them and only the penalty moves them. Uncalibrated static activation scales are calibrated before training.
 
 --eval-data or --eval-split evaluates accuracy and sparsity on held-out data every --eval-every steps and at the end; --keep-best writes the best evaluated model. --time-budget stops training before the run would take longer.
 
@@ -53,12 +56,12 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
 
   static override examples = [
     {
-      description: 'One epoch on Fashion-MNIST, thresholds calibrated to 85% sparsity',
-      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --epochs 1 --target-sparsity 0.85 --seed 1',
+      description: "pg's recipe on Fashion-MNIST: one epoch, target sparsity 0.85, weights trained, final calibration",
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx',
     },
     {
-      description: 'Train the weights too, on your own data (an .npz with x and y)',
-      command: '<%= config.bin %> <%= command.id %> gated.onnx --data train.npz -o tuned.onnx --train-weights --weight-lr 1e-4',
+      description: "The paper's setting: thresholds and scales only, at 80% sparsity, on your own data (an .npz with x and y)",
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data train.npz -o tuned.onnx --no-train-weights --target-sparsity 0.8',
     },
     {
       description: 'Aim at an average of 2.6 bits, evaluate on 10% held out every 100 steps, keep the best, stop after 10 minutes',
@@ -67,7 +70,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
     },
     {
       description: 'Continue a run that was interrupted (same flags, plus --resume)',
-      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --target-sparsity 0.85 --resume tuned.onnx.ckpt.json',
+      command: '<%= config.bin %> <%= command.id %> gated.onnx --data fashion-mnist:train -o tuned.onnx --resume tuned.onnx.ckpt.json',
     },
     {
       description: 'A quick smoke run for CI, JSON on stdout',
@@ -81,9 +84,9 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
 
   static override flags = {
     ...outputFlags,
-    'target-sparsity': numberFlag({ min: 0, below: 1 })({
-      helpValue: 'S',
-      summary: 'Calibrate thresholds to skip this fraction of updates, and keep near it (e.g. 0.85).',
+    'target-sparsity': numberOrNoneFlag({ min: 0, below: 1 })({
+      helpValue: 'S|none',
+      summary: `Calibrate thresholds to skip this fraction of updates, and keep near it. Default: ${DEFAULT_TARGET_SPARSITY} (unless --target-bavg); none: no target.`,
     }),
     'target-bavg': numberFlag({ above: 0 })({
       helpValue: 'B',

@@ -22,12 +22,13 @@ Output shapes come from running the model once on zeros (batch 1 for a symbolic 
 
   static override flags = {
     'gate-depthwise': placementFlags['gate-depthwise'],
+    'gate-residual': placementFlags['gate-residual'],
   };
 
   public async run(): Promise<InspectResult> {
     const { args, flags } = this;
     const model = await readModel(args.model);
-    const result = inspectModel(model, { gateDepthwise: flags['gate-depthwise'] });
+    const result = inspectModel(model, { gateDepthwise: flags['gate-depthwise'], gateResidual: flags['gate-residual'] });
     this.log(renderInspect(result));
     return result;
   }

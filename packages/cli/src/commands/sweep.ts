@@ -1,14 +1,21 @@
 import { Args, Flags } from '@oclif/core';
 import {
   CONVERSION_MODES,
+  inspectModel,
   InterruptedError,
+  planSweepShards,
   readModel,
   runSweep,
+  sweepEstimates,
+  sweepShardFile,
   UsageError,
   validateBits,
   writeFileAtomic,
   type ConversionMode,
+  type ShardSpec,
+  type SweepOptions,
   type SweepResult,
+  type SweepShardPlan,
 } from '@pg/core';
 import { reportPricing, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
@@ -17,7 +24,8 @@ import { costFlags } from '../cost-flags.js';
 import { countFlag, durationFlag, evalDataFlags, firstLayerBitsOption, inHelpGroup, nameListFlag, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
-import { renderSweep } from '../render/sweep.js';
+import { renderSweep, renderSweepPlan } from '../render/sweep.js';
+import { fileSha256, resolveShard, shardFlag } from '../shard-flags.js';
 import { renderSweepHtml } from '../render/sweep-html.js';
 import { duration, fixed, percent } from '../render/table.js';
 import { trainingFlags, trainingOptions } from '../training-flags.js';
@@ -27,6 +35,18 @@ export interface SweepJson extends SweepResult {
   out_dir: string;
   /** The HTML page written with --html, or null. */
   html: string | null;
+}
+
+/** `pg sweep --dry-run --json` result: the grid's points split into shards, each with its estimated cost. */
+export interface SweepPlanJson {
+  dry_run: true;
+  /** The shard this run would be (--shard), or null. */
+  shard: ShardSpec | null;
+  /** Per point, grid order: its id, shard and estimated MACs (docs/scale-out.md). */
+  points: Array<{ id: string; shard: number; estimate: number }>;
+  shards: SweepShardPlan[];
+  /** The largest shard's estimate over the mean shard's. */
+  imbalance: number;
 }
 
 export default class Sweep extends BaseCommand<typeof Sweep> {
@@ -48,6 +68,11 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
       description: 'Continue a sweep stopped by its time budget',
       command:
         '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --max-steps 200 --out-dir sweep --resume --time-budget 30m',
+    },
+    {
+      description: "How a sweep splits over 4 machines (each then runs its --shard K/4; 'pg sweep merge' joins them)",
+      command:
+        '<%= config.bin %> <%= command.id %> model.onnx --data fashion-mnist:train --eval-data fashion-mnist:test --bits 4,3 --hbits 2,1 --target-sparsity 0.8,0.9 --out-dir sweep --shard 1/4 --dry-run',
     },
   ];
 
@@ -74,11 +99,19 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
       'eval-limit': countFlag({ helpValue: 'N', summary: 'Measure each point on the first N samples of the evaluation data.' }),
     }),
     ...costFlags,
+    ...inHelpGroup('SHARDING', {
+      shard: shardFlag("Run only shard K of N of the grid's points (balanced by estimated cost), writing sweep.shard-K-of-N.json into --out-dir for 'pg sweep merge';"),
+      'dry-run': Flags.boolean({ default: false, summary: "Print each shard's points and estimated cost (of --shard's N, else 1) and run nothing." }),
+    }),
   };
 
-  public async run(): Promise<SweepJson> {
+  public async run(): Promise<SweepJson | SweepPlanJson> {
     const { args, flags } = this;
     requireEvalDataFor(flags);
+    const shard = resolveShard(flags.shard);
+    if (shard && flags.html !== undefined) {
+      throw new UsageError('--html with --shard would draw one shard\'s points.', { action: "Give --html to 'pg sweep merge', which draws them all." });
+    }
     const grid = sweepGrid(flags);
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
     const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
@@ -96,30 +129,37 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     const evaluation = (await openEvalDataFor(model, flags, warn)) ?? train;
     if (evaluation === train) this.warn('No --eval-data: each point is measured on its training data (--data), which overstates accuracy.');
     this.note(`Training on ${train.dataset.name}, measuring on ${evaluation.dataset.name}, ${describePreprocess(train.preprocess)}.`);
+    const fromFlags = train.preprocess.source.mean === 'flag' || train.preprocess.source.std === 'flag';
+    // A shard's points, and --dry-run's estimates, weigh each point by the model's MACs per sample.
+    const macsPerSample = shard || flags['dry-run'] ? (inspectModel(model).macs ?? 0) : 0;
+
+    const options: SweepOptions = {
+      grid,
+      outDir: flags['out-dir'],
+      modelPath: args.model,
+      wbits: flags.wbits,
+      actScale: flags['act-scale'],
+      firstLayerBits,
+      // keep-best needs held-out evaluation during training; a point is measured after it instead.
+      finetune: { ...trainingOptions(flags), keepBest: false },
+      report: { batchSize: flags['batch-size'], limit: flags['eval-limit'] },
+      resume: flags.resume,
+      timeBudgetMs: flags['time-budget'],
+      preprocess: fromFlags ? train.preprocess : undefined,
+      price,
+      shard: shard && { spec: shard, identity: { pg_version: this.config.version, model_sha256: await fileSha256(args.model) }, macsPerSample },
+    };
+    if (flags['dry-run']) return this.dryRun(sweepEstimates(macsPerSample, train.dataset, evaluation.dataset, options), shard);
+    if (shard) this.note(`Shard ${shard.index}/${shard.count}: writing ${sweepShardFile(shard)} into ${flags['out-dir']}.`);
 
     const interrupt = listenForInterrupt((sig) => this.note(`Received ${sig}: stopping after the current step; this point stays pending (signal again to quit at once).`));
-    const fromFlags = train.preprocess.source.mean === 'flag' || train.preprocess.source.std === 'flag';
     let result: SweepResult;
     try {
       result = await runSweep(
         model,
         train.dataset,
         evaluation.dataset,
-        {
-          grid,
-          outDir: flags['out-dir'],
-          modelPath: args.model,
-          wbits: flags.wbits,
-          actScale: flags['act-scale'],
-          firstLayerBits,
-          // keep-best needs held-out evaluation during training; a point is measured after it instead.
-          finetune: { ...trainingOptions(flags), keepBest: false },
-          report: { batchSize: flags['batch-size'], limit: flags['eval-limit'] },
-          resume: flags.resume,
-          timeBudgetMs: flags['time-budget'],
-          preprocess: fromFlags ? train.preprocess : undefined,
-          price,
-        },
+        options,
         {
           signal: interrupt.signal,
           onEvent: (e) => {
@@ -145,6 +185,22 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     }
     this.log(renderSweep(result, flags['out-dir']));
     return { ...result, out_dir: flags['out-dir'], html: flags.html ?? null };
+  }
+
+  /** --dry-run: the plan of N shards (--shard's N, else 1), printed; nothing runs or is written. */
+  private dryRun(points: ReturnType<typeof sweepEstimates>, shard: ShardSpec | undefined): SweepPlanJson {
+    const shards = planSweepShards(points, shard?.count ?? 1);
+    const shardOf = new Map(shards.flatMap((s) => s.points.map((id) => [id, s.index] as const)));
+    const mean = shards.reduce((a, s) => a + s.estimate, 0) / shards.length;
+    const plan: SweepPlanJson = {
+      dry_run: true,
+      shard: shard ?? null,
+      points: points.map((p) => ({ id: p.id, shard: shardOf.get(p.id)!, estimate: p.estimate })),
+      shards,
+      imbalance: mean > 0 ? Math.max(...shards.map((s) => s.estimate)) / mean : 1,
+    };
+    this.log(renderSweepPlan(plan));
+    return plan;
   }
 }
 

@@ -22,7 +22,7 @@ export function renderFinetune(r: FinetuneSummary): string {
     `  calibrated      ${calibrated.length === 0 ? 'nothing' : calibrated.join(' and ')}`,
     `  trained         ${r.trained.length} tensor(s)`,
     `  seed            ${r.seed}`,
-    ...(r.target_sparsity === null ? [] : [`  target          sparsity ${r.target_sparsity.toFixed(3)}`]),
+    `  target          ${r.target_sparsity === null ? 'none' : `sparsity ${r.target_sparsity.toFixed(3)}${r.final_calibration ? ', landed on by the final calibration' : ''}`}`,
     ...(r.stopped === 'completed' ? [] : [`  stopped         by the ${r.stopped === 'time-budget' ? 'time budget' : 'interruption'}`]),
     ...(r.resumed_from_step > 0 ? [`  resumed         from step ${r.resumed_from_step}`] : []),
     ...r.evaluations.map(

@@ -30,7 +30,8 @@ function pgLine(r: InspectResult): string {
     return `gated (format ${p.format_version ?? '?'}): ${p.gated_layers} gated and ${p.quantized_layers} quantized layer(s) at ${p.bits ?? '-'}/${p.hbits ?? '-'} bits, ${w} weights; act scale ${p.act_scale}`;
   }
   const n = (role: string): number => r.layers.filter((l) => l.placement?.role === role).length;
-  const plan = `pg convert would gate ${n('gate')}, quantize ${n('quantize')} and keep ${n('float')} layer(s) float`;
+  const share = r.gated_mac_fraction === null ? '' : ` (${(100 * r.gated_mac_fraction).toFixed(1)}% of the MACs gated)`;
+  const plan = `pg convert would gate ${n('gate')}, quantize ${n('quantize')} and keep ${n('float')} layer(s) float${share}`;
   return r.convert_blocker === null ? `not gated; ${plan}` : `not gated; pg convert would refuse it: ${r.convert_blocker}`;
 }
 

@@ -1,8 +1,14 @@
 import type { LayerReport, ReportResult, WholeModel } from '@pg/core';
 import { count, fixed, magnitude, percent, renderTable } from './table.js';
 
+/** `pg report merge --allow-partial` without every shard: which were missing (the figures cover the others' samples). */
+export interface PartialReport {
+  shards: number;
+  missing_shards: number[];
+}
+
 /** A report with its whole-model figures attached, as pg report prints it. */
-export type PricedReport = ReportResult & { whole_model: WholeModel };
+export type PricedReport = ReportResult & { whole_model: WholeModel; partial?: PartialReport; shard?: { index: number; count: number; samples: { first: number; end: number } } };
 
 export function bitsOf(l: LayerReport): string {
   if (l.bits === null) return 'float';
@@ -56,11 +62,22 @@ export function gatedRows(r: PricedReport): [string, string][] {
 
 /** The headline figures as (name, value) pairs, shared by the text, Markdown and HTML reports: whole model first. */
 export function reportSummaryRows(r: PricedReport): [string, string][] {
-  const head: [string, string][] = [
+  const head: [string, string][] = [];
+  if (r.partial) {
+    const n = r.partial.missing_shards.length;
+    head.push(['PARTIAL', `shard${n > 1 ? 's' : ''} ${r.partial.missing_shards.join(', ')} of ${r.partial.shards} missing: every figure covers the other shards' samples only`]);
+  }
+  if (r.shard) head.push(['shard', `${r.shard.index}/${r.shard.count}: samples ${r.shard.samples.first}-${r.shard.samples.end - 1} only (merge the shards with pg report merge)`]);
+  head.push(
     ['model', r.model],
     ['data', `${r.data}, ${count(r.samples)} samples${r.skipped_files > 0 ? `, ${count(r.skipped_files)} unreadable file(s) skipped` : ''}`],
     ['accuracy', percent(r.accuracy)],
-  ];
+  );
+  if (r.perplexity !== undefined) head.push([`perplexity per ${r.perplexity_unit}`, r.perplexity.toFixed(4)]);
+  if (r.baseline_perplexity !== undefined && r.perplexity_increase !== undefined) {
+    head.push(['baseline perplexity', r.baseline_perplexity.toFixed(4)]);
+    head.push(['perplexity increase', `${(r.perplexity_increase * 100).toFixed(2)}%`]);
+  }
   if (r.baseline_accuracy !== undefined) {
     head.push(['baseline accuracy', percent(r.baseline_accuracy)]);
     if (r.accuracy_drop !== undefined) head.push(['accuracy drop', `${(r.accuracy_drop * 100).toFixed(2)} points`]);

@@ -1,4 +1,4 @@
-import type { SweepResult } from '@pg/core';
+import type { SweepResult, SweepShardPlan } from '@pg/core';
 import { ratio } from './report.js';
 import { duration, fixed, magnitude, percent, renderTable } from './table.js';
 
@@ -57,6 +57,28 @@ export function renderSweep(r: SweepResult, outDir: string): string {
     table,
   ];
   if (r.invalid.length) lines.push('', `Left out (hbits >= bits): ${r.invalid.map((c) => `bits ${c.bits}/hbits ${c.hbits}`).join(', ')}.`);
-  if (r.stopped === 'time-budget') lines.push('', `Stopped by the time budget with ${r.pending} point(s) pending: run again with --resume to continue.`);
+  if (r.partial) {
+    const why = [r.partial.missing_shards.length ? `shard(s) ${r.partial.missing_shards.join(', ')} missing` : '', r.partial.stopped_shards.length ? `shard(s) ${r.partial.stopped_shards.join(', ')} stopped early` : '']
+      .filter(Boolean)
+      .join(', ');
+    lines.push('', `PARTIAL: ${why} of ${r.partial.shards}: their points are pending and the frontiers cover the others only.`);
+  } else if (r.stopped === 'time-budget') {
+    lines.push('', `Stopped by the time budget with ${r.pending} point(s) pending: run again with --resume to continue.`);
+  }
   return lines.join('\n');
+}
+
+/** `pg sweep --dry-run`: each shard's points and estimated cost, and how uneven the split is. */
+export function renderSweepPlan(plan: { shards: SweepShardPlan[]; shard: { index: number; count: number } | null; imbalance: number }): string {
+  const table = renderTable(
+    [{ header: 'shard' }, { header: 'points', align: 'right' }, { header: 'estimated MACs', align: 'right' }, { header: 'point ids' }],
+    plan.shards.map((s) => [`${s.index}/${plan.shards.length}${plan.shard?.index === s.index ? ' (this run)' : ''}`, String(s.points.length), magnitude(s.estimate), s.points.join(' ')]),
+  );
+  return [
+    'Dry run: nothing was run or written. Estimated MACs per point: 3 x the training samples seen + the evaluated samples, x the float model\'s MACs per sample (docs/scale-out.md).',
+    '',
+    table,
+    '',
+    `Largest shard: ${fixed(plan.imbalance, 2)}x the mean shard's estimate.`,
+  ].join('\n');
 }

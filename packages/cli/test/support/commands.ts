@@ -15,13 +15,15 @@ export async function pgCommands(): Promise<Command.Loadable[]> {
   return [...config.commands].sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** The command files in src/commands, by id: what the built folder must hold (a stale dist/ would not). */
-export function sourceCommandIds(): string[] {
-  return readdirSync(join(CLI, 'src/commands'))
-    .filter((f) => f.endsWith('.ts'))
-    .map((f) => f.slice(0, -'.ts'.length))
-    .sort();
+/** The command files in src/commands, by id (a topic's folder adds 'topic:'): what the built folder must hold (a stale dist/ would not). */
+export function sourceCommandIds(dir = join(CLI, 'src/commands'), topic = ''): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((f) => (f.isDirectory() ? sourceCommandIds(join(dir, f.name), `${topic}${f.name}:`) : f.name.endsWith('.ts') ? [`${topic}${f.name.slice(0, -'.ts'.length)}`] : []))
+    .sort((a, b) => a.localeCompare(b));
 }
+
+/** A command id as users type it: 'report:merge' is `pg report merge`. */
+export const spokenId = (id: string): string => id.replaceAll(':', ' ');
 
 /** A command's flags users see (not hidden), split into its own and the global ones every command has. */
 export function visibleFlags(cmd: Command.Loadable): { own: string[]; global: string[] } {

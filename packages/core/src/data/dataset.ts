@@ -7,7 +7,10 @@ export interface Batch {
   x: Float32Array;
   /** [n, C, H, W] for images, or [n, ...sampleShape] in general; n may be smaller for the last batch. */
   shape: number[];
-  /** Class labels, one per sample, when the data set has labels. */
+  /**
+   * Class labels when the data set has labels: one per sample, or `labelShape`'s product per sample (a language
+   * model's next tokens, one per step), sample after sample.
+   */
   y?: Int32Array;
 }
 
@@ -40,6 +43,11 @@ export interface Dataset {
   /** All labels in sample order, when known up front; lets label checks skip decoding the samples. */
   readonly labels?: Int32Array;
   /**
+   * The labels of one sample when there are several: [T] for per-step targets (token ids a language model
+   * should predict at each step). Absent: one class label per sample.
+   */
+  readonly labelShape?: number[];
+  /**
    * Files that could not be read and were skipped (image folders opened with `skipBad`), by path, with the
    * reason; shared with the data set's subsets, filled while batches are read.
    */
@@ -55,6 +63,8 @@ export interface SampleSource {
   sampleShape: number[];
   numClasses?: number;
   labels?: Int32Array;
+  /** Labels per sample when there are several (see Dataset.labelShape). */
+  labelShape?: number[];
   /** Writes sample `index` as floats into out[offset, offset + product(sampleShape)). */
   writeSample(index: number, out: Float32Array, offset: number): void;
 }
@@ -69,11 +79,12 @@ export class InMemoryDataset implements Dataset {
   readonly sampleShape: number[];
   readonly numClasses?: number;
   readonly labels?: Int32Array;
+  readonly labelShape?: number[];
   private readonly sampleSize: number;
   private readonly writeSample: SampleSource['writeSample'];
 
   constructor(source: SampleSource) {
-    if (source.labels !== undefined && source.labels.length !== source.size) {
+    if (source.labels !== undefined && source.labels.length !== source.size * labelsPerSample(source)) {
       // A programming error in a reader, not bad user data: the readers check lengths first.
       throw new Error(`${source.name}: ${source.labels.length} labels for ${source.size} samples`);
     }
@@ -82,6 +93,7 @@ export class InMemoryDataset implements Dataset {
     this.sampleShape = [...source.sampleShape];
     this.numClasses = source.numClasses;
     this.labels = source.labels;
+    this.labelShape = source.labelShape;
     this.sampleSize = source.sampleShape.reduce((a, b) => a * b, 1);
     this.writeSample = source.writeSample;
   }
@@ -98,7 +110,8 @@ export class InMemoryDataset implements Dataset {
       size: pick.length,
       sampleShape: this.sampleShape,
       numClasses: this.numClasses,
-      labels: this.labels === undefined ? undefined : Int32Array.from(pick, (i) => this.labels![i]),
+      labels: this.labels === undefined ? undefined : pickLabels(this.labels, pick, labelsPerSample(this)),
+      labelShape: this.labelShape,
       writeSample: (index, out, offset) => this.writeSample(pick[index], out, offset),
     });
   }
@@ -115,15 +128,24 @@ export class InMemoryDataset implements Dataset {
       if (n < batchSize && dropLast) return;
       // A fresh array per batch: consumers may keep a batch (e.g. wrap it in a tensor) after the next one.
       const x = new Float32Array(n * this.sampleSize);
-      const y = this.labels === undefined ? undefined : new Int32Array(n);
-      for (let k = 0; k < n; k++) {
-        const index = order[start + k];
-        this.writeSample(index, x, k * this.sampleSize);
-        if (y !== undefined) y[k] = this.labels![index];
-      }
+      const indices = order.subarray(start, start + n);
+      for (let k = 0; k < n; k++) this.writeSample(indices[k], x, k * this.sampleSize);
+      const y = this.labels === undefined ? undefined : pickLabels(this.labels, indices, labelsPerSample(this));
       yield y === undefined ? { x, shape: [n, ...this.sampleShape] } : { x, shape: [n, ...this.sampleShape], y };
     }
   }
+}
+
+/** Labels per sample: 1, or the product of `labelShape`. */
+export function labelsPerSample(d: { labelShape?: readonly number[] }): number {
+  return d.labelShape === undefined ? 1 : d.labelShape.reduce((a, b) => a * b, 1);
+}
+
+/** The labels of samples `indices`, in that order, `perSample` each. */
+export function pickLabels(labels: Int32Array, indices: ArrayLike<number>, perSample: number): Int32Array {
+  const out = new Int32Array(indices.length * perSample);
+  for (let k = 0; k < indices.length; k++) out.set(labels.subarray(indices[k] * perSample, (indices[k] + 1) * perSample), k * perSample);
+  return out;
 }
 
 /** The sample indices a pass over `size` samples visits, after shuffling and limiting. */

@@ -33,10 +33,10 @@ export function holdOut(data: Dataset, fraction: number, seed: number): { train:
 }
 
 /** Data sets that can hand out a subset of their samples without copying them (in memory, NPY files). */
-interface SubsettableDataset extends Dataset {
+export interface SubsettableDataset extends Dataset {
   subset(indices: Uint32Array, name: string): Dataset;
 }
 
-function isSubsettable(data: Dataset): data is SubsettableDataset {
+export function isSubsettable(data: Dataset): data is SubsettableDataset {
   return typeof (data as Partial<SubsettableDataset>).subset === 'function';
 }

@@ -1,6 +1,8 @@
 export type { Batch, BatchOptions, BatchStream, Dataset, SampleSource } from './dataset.js';
-export { InMemoryDataset, batchOrder, collectBatches, firstBatch, sampleOrder } from './dataset.js';
+export { InMemoryDataset, batchOrder, collectBatches, firstBatch, labelsPerSample, sampleOrder } from './dataset.js';
 export { holdOut } from './hold-out.js';
+export { checkTokenIds, datasetForInput, rowSequences, tokenVocabulary } from './sequence-view.js';
+export { dataSlice, shardRange, type SampleRange } from './shard.js';
 export { mulberry32, shuffleInPlace, shuffledIndices, type Rng } from './random.js';
 export { parseIdx, readIdxFile, type IdxArray, type IdxData, type IdxDtype } from './idx.js';
 export { encodeNpy, parseNpy, readNpyFile, writeNpyFile, type NpyArray, type NpyData, type NpyDtype } from './npy.js';

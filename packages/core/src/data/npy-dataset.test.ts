@@ -51,8 +51,24 @@ describe('array data sets', () => {
   });
 
   it.each([
-    ['a 2-D x', { dtype: 'float32', shape: [4, 18], data: new Float32Array(72) }, undefined, /x\.npy has rank 2 \(shape \(4, 18\)\); samples must be 4-D/],
-    ['an integer x', { dtype: 'uint8', shape: [1, 1, 2, 2], data: new Uint8Array(4) }, undefined, /x\.npy has dtype uint8; samples must be float32/],
+    [
+      'a 5-D x',
+      { dtype: 'float32', shape: [1, 1, 1, 2, 2], data: new Float32Array(4) },
+      undefined,
+      /x\.npy has rank 5 \(shape \(1, 1, 1, 2, 2\)\); samples must be N×C×H×W images, N×T×F sequences/,
+    ],
+    [
+      'an integer x',
+      { dtype: 'uint8', shape: [1, 1, 2, 2], data: new Uint8Array(4) },
+      undefined,
+      /x\.npy has dtype uint8; samples must be float32 \(or float64\), or N×T integer token ids/,
+    ],
+    [
+      '2-D labels of token ids that do not match their steps',
+      { dtype: 'int32', shape: [2, 5], data: new Int32Array(10) },
+      { dtype: 'int32', shape: [2, 4], data: new Int32Array(8) },
+      /labels must be 1-D, one class index per sample, or \(2, 5\): the next token of every step/,
+    ],
     ['an empty x', { dtype: 'float32', shape: [0, 1, 2, 2], data: new Float32Array(0) }, undefined, /x\.npy is empty/],
     ['a NaN in x', { dtype: 'float32', shape: [2, 1, 1, 2], data: Float32Array.from([0, 1, 2, NaN]) }, undefined, /contains NaN in sample 1/],
     ['float labels', images(2), { dtype: 'float32', shape: [2], data: new Float32Array(2) }, /y\.npy has dtype float32; labels must be integers/],
@@ -64,12 +80,20 @@ describe('array data sets', () => {
     expect(() => datasetFromArrays(x, y, where)).toThrow(message);
   });
 
-  it('gives an action for a wrong rank', () => {
-    try {
-      datasetFromArrays({ dtype: 'float32', shape: [2, 28, 28], data: new Float32Array(2 * 784) }, undefined, where);
-      expect.unreachable();
-    } catch (e) {
-      expect((e as InvalidDataError).action).toMatch(/channel axis/);
+  it('reads sequences: N×T×F floats with class labels, N×T token ids with a next token per step', async () => {
+    const seq = datasetFromArrays({ dtype: 'float32', shape: [3, 4, 2], data: Float32Array.from({ length: 24 }, (_, i) => i) }, labels([2, 0, 1]), where);
+    expect([seq.sampleShape, seq.labelShape, Array.from((await collectBatches(seq.batches(2)))[1].y!)]).toEqual([[4, 2], undefined, [1]]);
+    const ids: NpyArray = { dtype: 'int64', shape: [3, 4], data: BigInt64Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(BigInt)) };
+    const next: NpyArray = { dtype: 'int32', shape: [3, 4], data: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) };
+    writeFileSync(join(tmp, 'tokens.npz'), zipSync({ 'x.npy': encodeNpy(ids), 'y.npy': encodeNpy(next) }));
+    const lm = await openNpzDataset(join(tmp, 'tokens.npz'));
+    expect([lm.sampleShape, lm.labelShape]).toEqual([[4], [4]]);
+    const [b0, b1] = await collectBatches(lm.batches(2, { shuffle: true, seed: 3 }));
+    // Each sample's ids (as floats) come with its own four next tokens, in the shuffled order.
+    for (const b of [b0, b1]) {
+      for (let k = 0; k < b.shape[0]; k++) expect(Array.from(b.y!.subarray(4 * k, 4 * k + 4))).toEqual(Array.from(b.x.subarray(4 * k, 4 * k + 4), (v) => v + 1));
     }
+    const held = (lm as unknown as { subset(i: Uint32Array, n: string): typeof lm }).subset(Uint32Array.from([2]), 'last');
+    expect(Array.from((await firstBatch(held.batches(4))).y!)).toEqual([9, 10, 11, 12]);
   });
 });

@@ -25,9 +25,9 @@ export async function openNpyDataset(dataPath: string, labelsPath?: string): Pro
   const [x, y] = await Promise.all([openNpySampleFile(dataPath), labelsPath === undefined ? undefined : readNpyFile(labelsPath)]);
   checkSampleLayout(x.layout.shape, x.layout.info.dtype, dataPath);
   const n = x.layout.shape[0];
-  const labels = y === undefined ? undefined : checkLabels(y, labelsPath ?? 'labels', n, dataPath);
+  const labels = y === undefined ? undefined : checkLabels(y, labelsPath ?? 'labels', n, dataPath, x.layout.shape, x.layout.info.dtype);
   x.checkFinite();
-  return new NpyFileDataset(x, labels, labelsPath === undefined ? dataPath : `${dataPath} + ${labelsPath}`);
+  return new NpyFileDataset(x, labels?.labels, labelsPath === undefined ? dataPath : `${dataPath} + ${labelsPath}`, undefined, undefined, labels?.labelShape);
 }
 
 /**
@@ -66,9 +66,9 @@ async function openStoredNpz(path: string): Promise<Dataset | undefined> {
       y = parseNpy(unzipEntry(raw, yEntry.method, `${path}:y.npy`), `${path}:y.npy`);
     }
     checkSampleLayout(x.layout.shape, x.layout.info.dtype, x.name);
-    const labels = y === undefined ? undefined : checkLabels(y, `${path}:y`, x.layout.shape[0], x.name);
+    const labels = y === undefined ? undefined : checkLabels(y, `${path}:y`, x.layout.shape[0], x.name, x.layout.shape, x.layout.info.dtype);
     x.checkFinite();
-    return new NpyFileDataset(x, labels, path);
+    return new NpyFileDataset(x, labels?.labels, path, undefined, undefined, labels?.labelShape);
   });
 }
 
@@ -91,65 +91,76 @@ function unzipEntry(raw: Uint8Array, method: number, name: string): Uint8Array {
 export function datasetFromArrays(x: NpyArray, y: NpyArray | undefined, where: ArraySources): Dataset {
   const samples = checkSamples(x, where.x);
   const n = x.shape[0];
-  const labels = y === undefined ? undefined : checkLabels(y, where.y ?? 'labels', n, where.x);
+  const labels = y === undefined ? undefined : checkLabels(y, where.y ?? 'labels', n, where.x, x.shape, x.dtype);
   const sampleShape = x.shape.slice(1);
   const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
   return new InMemoryDataset({
     name: `${where.name} (${n} samples${labels === undefined ? ', no labels' : ''})`,
     size: n,
     sampleShape,
-    labels,
+    labels: labels?.labels,
+    labelShape: labels?.labelShape,
     writeSample: (i, out, offset) => out.set(samples.subarray(i * sampleSize, (i + 1) * sampleSize), offset),
   });
 }
 
 function checkSamples(x: NpyArray, name: string): Float32Array {
   checkSampleLayout(x.shape, x.dtype, name);
-  const data = x.dtype === 'float32' ? x.data : Float32Array.from(x.data as Float64Array);
+  const data = x.dtype === 'float32' ? x.data : Float32Array.from(x.data as ArrayLike<number | bigint>, Number);
   const bad = data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw nonFiniteSample(name, data[bad], Math.floor(bad / (data.length / x.shape[0])), x.dtype);
   return data;
 }
 
-/** Samples must be a non-empty N×C×H×W float array. */
+/**
+ * Samples must be a non-empty float array of N×C×H×W images, N×T×F sequences or N×F vectors, or N×T integer
+ * token ids (a language model's input).
+ */
 function checkSampleLayout(dims: number[], dtype: string, name: string): void {
-  const x = { shape: dims, dtype };
-  const shape = `(${x.shape.join(', ')})`;
-  if (x.shape.length !== 4) {
-    throw new InvalidDataError(`${name} has rank ${x.shape.length} (shape ${shape}); samples must be 4-D, N×C×H×W.`, {
-      action: x.shape.length === 3
-        ? 'Add the channel axis, e.g. x[:, None, :, :] for grey images.'
-        : 'Reshape to N×C×H×W, e.g. x.reshape(-1, 1, 28, 28) for 28×28 grey images, and save again.',
+  const shape = `(${dims.join(', ')})`;
+  if (dims.length < 2 || dims.length > 4) {
+    throw new InvalidDataError(`${name} has rank ${dims.length} (shape ${shape}); samples must be N×C×H×W images, N×T×F sequences, N×F vectors or N×T token ids.`, {
+      action: 'Reshape to one of those, e.g. x.reshape(-1, 1, 28, 28) for 28×28 grey images, and save again.',
     });
   }
-  if (x.shape[0] === 0) {
+  if (dims[0] === 0) {
     throw new InvalidDataError(`${name} is empty (shape ${shape}).`, { action: 'Save at least one sample.' });
   }
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') {
-    throw new InvalidDataError(`${name} has dtype ${x.dtype}; samples must be float32 (or float64).`, {
+  const float = dtype === 'float32' || dtype === 'float64';
+  const tokenIds = dims.length === 2 && dtype !== 'bool' && !float;
+  if (!float && !tokenIds) {
+    throw new InvalidDataError(`${name} has dtype ${dtype}; samples must be float32 (or float64)${dims.length === 2 ? '' : ', or N×T integer token ids'}.`, {
       action: 'Convert and normalise as the model expects before saving, e.g. x.astype(np.float32) / 255; pg uses the values as they are.',
     });
   }
 }
 
-function checkLabels(y: NpyArray, name: string, n: number, xName: string): Int32Array {
+/**
+ * Labels: one class index per sample ([N]), or, for N×T token ids, the next token of every step ([N, T], a
+ * language model's targets), returned flat with their shape per sample.
+ */
+function checkLabels(y: NpyArray, name: string, n: number, xName: string, xShape?: number[], xDtype?: string): { labels: Int32Array; labelShape?: number[] } {
   if (y.dtype === 'float32' || y.dtype === 'float64' || y.dtype === 'bool') {
     throw new InvalidDataError(`${name} has dtype ${y.dtype}; labels must be integers (class indices).`, {
       action: 'Save class indices, e.g. y.astype(np.int64) (or y.argmax(1) for one-hot labels).',
     });
   }
-  if (y.shape.length !== 1) {
-    throw new InvalidDataError(`${name} has shape (${y.shape.join(', ')}); labels must be 1-D, one class index per sample.`, {
-      action: y.shape.length === 2 && y.shape[1] !== 1 ? 'For one-hot labels save y.argmax(1).' : 'Flatten them: y.reshape(-1).',
-    });
+  const tokens = xShape !== undefined && xShape.length === 2 && xDtype !== 'float32' && xDtype !== 'float64';
+  const perStep = tokens && y.shape.length === 2 && y.shape[1] === xShape[1];
+  if (y.shape.length !== 1 && !perStep) {
+    throw new InvalidDataError(
+      `${name} has shape (${y.shape.join(', ')}); labels must be 1-D, one class index per sample${tokens ? `, or (${n}, ${xShape[1]}): the next token of every step of the token ids` : ''}.`,
+      { action: y.shape.length === 2 && y.shape[1] !== 1 && !tokens ? 'For one-hot labels save y.argmax(1).' : 'Flatten them: y.reshape(-1).' },
+    );
   }
   if (y.shape[0] !== n) {
     throw new InvalidDataError(`${name} has ${y.shape[0]} labels but ${xName} has ${n} samples.`, {
       action: 'Save one label per sample, in the same order.',
     });
   }
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
+  const count = y.shape.reduce((a, b) => a * b, 1);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
     const v = Number(y.data[i]);
     if (v < 0 || v > 0x7fffffff) {
       throw new InvalidDataError(`${name} has label ${v} at index ${i}; labels must be class indices 0..numClasses-1.`, {
@@ -158,5 +169,5 @@ function checkLabels(y: NpyArray, name: string, n: number, xName: string): Int32
     }
     labels[i] = v;
   }
-  return labels;
+  return perStep ? { labels, labelShape: [xShape[1]] } : { labels };
 }

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidDataError } from '../errors/index.js';
 import { dataFileError, withDataFile } from './data-file.js';
-import { batchOrder, type Batch, type BatchOptions, type Dataset } from './dataset.js';
+import { batchOrder, labelsPerSample, pickLabels, type Batch, type BatchOptions, type Dataset } from './dataset.js';
 import { HOST_LITTLE_ENDIAN, NPY_PREFIX_BYTES, npyHeaderEnd, parseNpyLayout, swapBytes, type NpyLayout } from './npy.js';
 
 /** Samples read per call when scanning the whole file (a few MB for image data). */
@@ -58,8 +58,10 @@ export class NpySampleFile {
         done += n;
       }
       if (info.bytes > 1 && littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(bytes, info.bytes);
-      const values = info.dtype === 'float32' ? new Float32Array(bytes.buffer, 0, run * this.sampleSize) : new Float64Array(bytes.buffer, 0, run * this.sampleSize);
-      out.set(values, k * this.sampleSize); // float64 narrows to float32 here
+      const values = info.make(bytes.buffer, run * this.sampleSize);
+      // float64 narrows to float32 here; integers (token ids) are exact below 2^24, which their check keeps to.
+      if (values instanceof BigInt64Array) for (let i = 0; i < values.length; i++) out[k * this.sampleSize + i] = Number(values[i]);
+      else out.set(values, k * this.sampleSize);
       k += run;
     }
   }
@@ -118,7 +120,7 @@ export class NpyFileDataset implements Dataset {
 
   /**
    * `pick` maps this data set's sample indices to the file's (a subset, e.g. a hold-out); `labels` are this
-   * data set's own, in its order. `name` replaces the default description.
+   * data set's own, in its order, `labelShape` each when several. `name` replaces the default description.
    */
   constructor(
     private readonly file: NpySampleFile,
@@ -126,6 +128,7 @@ export class NpyFileDataset implements Dataset {
     source: string,
     private readonly pick?: Uint32Array,
     name?: string,
+    readonly labelShape?: number[],
   ) {
     this.size = pick?.length ?? file.layout.shape[0];
     this.sampleShape = file.layout.shape.slice(1);
@@ -135,8 +138,8 @@ export class NpyFileDataset implements Dataset {
   /** The samples at `indices` (in that order) as a data set of their own, read from the same file. */
   subset(indices: Uint32Array, name: string): NpyFileDataset {
     const pick = Uint32Array.from(indices, (i) => this.pick?.[i] ?? i);
-    const labels = this.labels === undefined ? undefined : Int32Array.from(indices, (i) => this.labels![i]);
-    return new NpyFileDataset(this.file, labels, name, pick, name);
+    const labels = this.labels === undefined ? undefined : pickLabels(this.labels, indices, labelsPerSample(this));
+    return new NpyFileDataset(this.file, labels, name, pick, name, this.labelShape);
   }
 
   get hasLabels(): boolean {
@@ -159,13 +162,8 @@ export class NpyFileDataset implements Dataset {
         const x = new Float32Array(n * this.file.sampleSize);
         this.file.readSamples(fd, this.pick === undefined ? indices : indices.map((i) => this.pick![i]), x);
         const shape = [n, ...this.sampleShape];
-        if (this.labels === undefined) {
-          yield { x, shape };
-        } else {
-          const y = new Int32Array(n);
-          for (let k = 0; k < n; k++) y[k] = this.labels[indices[k]];
-          yield { x, shape, y };
-        }
+        if (this.labels === undefined) yield { x, shape };
+        else yield { x, shape, y: pickLabels(this.labels, indices, labelsPerSample(this)) };
       }
     } finally {
       closeSync(fd);

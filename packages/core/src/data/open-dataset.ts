@@ -114,9 +114,14 @@ export function checkDatasetFits(ds: Dataset, inputShape: (number | string | nul
     modelSample.every((d, i) => typeof d !== 'number' || d <= 0 || d === ds.sampleShape[i]);
   if (!fits) {
     const show = (dims: (number | string | null)[]): string => `[${dims.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+    const noChannel = modelSample.length === ds.sampleShape.length + 1 && modelSample[0] === 1;
     throw new InvalidDataError(
       `Data ${ds.name} has samples of shape ${show(ds.sampleShape)}, but the model input ${show(inputShape)} takes samples of shape ${show(modelSample)}.`,
-      { action: `Use data whose samples are ${show(modelSample)} (after the batch dim), or a model whose input is ${show(['N', ...ds.sampleShape])}.` },
+      {
+        action: noChannel
+          ? 'Add the channel axis, e.g. x[:, None] for grey images, and save again.'
+          : `Use data whose samples are ${show(modelSample)} (after the batch dim), or a model whose input is ${show(['N', ...ds.sampleShape])}.`,
+      },
     );
   }
   if (numClasses === undefined || !ds.hasLabels) return;

@@ -51,6 +51,15 @@ export class TrainingError extends PgError {
   readonly exitCode = 7;
 }
 
+/**
+ * Shard files that do not make one result: from different models, data, flags or pg versions, a shard given
+ * twice or missing, or a file that is not a complete shard file (truncated, corrupt, from a shard still running).
+ */
+export class ShardError extends PgError {
+  readonly code = 'PG_SHARDS';
+  readonly exitCode = 8;
+}
+
 /** A run was interrupted (SIGINT/SIGTERM); a checkpoint may have been saved. */
 export class InterruptedError extends PgError {
   readonly code = 'PG_INTERRUPTED';

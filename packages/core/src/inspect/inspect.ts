@@ -6,7 +6,8 @@ import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
 import { META, PG_DOMAIN, isPgNode } from '../pg/format.js';
 import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
 import { foldNote, placeLayers, type Placement } from '../pg/placement.js';
-import { GATED_MIN_OPSET } from '../pg/convert.js';
+import { tokenGraphOf, tokenLayers } from '../pg/token-layers.js';
+import { addOperandShapes, GATED_MIN_OPSET } from '../pg/convert.js';
 import type { OpRegistry } from '../runtime/registry.js';
 import { opRegistry } from '../pg/op-registry.js';
 import { probeLayerShapes } from './shapes.js';
@@ -16,6 +17,8 @@ import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary 
 export interface InspectOptions {
   /** Placement as `pg convert --gate-depthwise` would make it. Default false. */
   gateDepthwise?: boolean;
+  /** Placement as `pg convert --gate-residual` would make it. Default false. */
+  gateResidual?: boolean;
   /** Kernels that decide which ops pg can run; pg's (opRegistry) by default. */
   registry?: OpRegistry;
 }
@@ -39,16 +42,19 @@ export function isCostLayer(node: Node): boolean {
 export function inspectModel(model: Model, opts: InspectOptions = {}): InspectResult {
   const graph = model.graph;
   const support = new SupportCheck(model, opts.registry ?? opRegistry);
-  const layerNodes = graph.nodes.filter(isCostLayer);
+  // A transformer's linear layers on tokens are layers too: a MatMul by a constant weight (its bias in the Add after it).
+  const tokens = tokenLayers(tokenGraphOf(graph));
+  const layerNodes = graph.nodes.filter((n) => isCostLayer(n) || tokens.has(n));
   const gated = graph.nodes.some(isPgNode);
   // What pg convert does by default: the first layer quantized (--first-layer-bits 8).
-  const placements = gated ? undefined : convertPlacements(model, opts.gateDepthwise ?? false);
+  const placements = gated ? undefined : convertPlacements(model, opts.gateDepthwise ?? false, opts.gateResidual ?? false);
   const pg = new Map(pgLayers(model).map((l) => [l.node, l]));
   const probe = probeLayerShapes(model, layerNodes, support);
 
   const layers = layerNodes.map((node): InspectLayer => {
     const w = graph.initializers.get(node.inputs[1]);
-    const b = node.inputs[2] ? graph.initializers.get(node.inputs[2]) : undefined;
+    const bias = tokens.get(node)?.bias ?? node.inputs[2];
+    const b = bias ? graph.initializers.get(bias) : undefined;
     const shape = probe.shapes.get(node);
     const outputs = shape === undefined || probe.source.batch === null ? null : numElements(shape) / probe.source.batch;
     const layer = pg.get(node);
@@ -86,6 +92,7 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
     unsupported_ops: unsupportedOps,
     parameters,
     macs: layers.every((l) => l.macs !== null) ? layers.reduce((a, l) => a + (l.macs ?? 0), 0) : null,
+    gated_mac_fraction: gatedMacFraction(layers),
     shapes: probe.source,
     gated,
     pg: gated ? gatedSummary(model, [...pg.values()]) : null,
@@ -98,9 +105,10 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
  * What `pg convert` would decide per layer of `model`, keyed by the model's own nodes: placed, as convert
  * does, after folding BatchNormalization into the layers before it.
  */
-function convertPlacements(model: Model, gateDepthwise: boolean): Map<Node, Placement> {
+function convertPlacements(model: Model, gateDepthwise: boolean, gateResidual: boolean): Map<Node, Placement> {
   const bn = foldBatchNormalization(model);
-  const placed = placeLayers(bn.model.graph, { include: new Set(), exclude: new Set(), gateDepthwise, quantizeFirstLayer: true });
+  const valueShape = gateResidual ? addOperandShapes(bn.model) : undefined;
+  const placed = placeLayers(bn.model.graph, { include: new Set(), exclude: new Set(), gateDepthwise, quantizeFirstLayer: true, gateResidual, valueShape });
   const result = new Map<Node, Placement>();
   for (const node of model.graph.nodes) {
     const folded = bn.replaced.get(node) ?? node;
@@ -108,6 +116,17 @@ function convertPlacements(model: Model, gateDepthwise: boolean): Map<Node, Plac
     if (p) result.set(node, { ...p, reason: p.reason + foldNote(folded, bn.folded) });
   }
   return result;
+}
+
+/**
+ * Gated MACs over all Conv/Gemm MACs: of the placement `pg convert` would make (a float model), or of the
+ * gated model's layers; null when a layer could not be sized or there are none.
+ */
+function gatedMacFraction(layers: readonly InspectLayer[]): number | null {
+  if (layers.length === 0 || layers.some((l) => l.macs === null)) return null;
+  const total = layers.reduce((a, l) => a + l.macs!, 0);
+  const gated = layers.filter((l) => (l.placement ? l.placement.role === 'gate' : l.gated)).reduce((a, l) => a + l.macs!, 0);
+  return total > 0 ? gated / total : null;
 }
 
 /** `pg convert` refuses a model with an op pg cannot run (the gated model could not be fine-tuned). */

@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dim, Model, Node, ValueInfo } from '../graph/index.js';
+import type { Model, Node, ValueInfo } from '../graph/index.js';
 import { topologicalOrder } from '../graph/topo.js';
 import { Executor } from '../runtime/executor.js';
 import type { SupportCheck } from './support.js';
 import type { ShapeSource } from './types.js';
+import { concreteInputShape, zerosFor } from '../pg/value-shapes.js';
+
+export { formatDims } from '../pg/value-shapes.js';
 
 export interface ShapeProbe {
   /** Output shape of each sized layer, at `source.batch`. */
@@ -24,7 +27,7 @@ export function probeLayerShapes(model: Model, layers: readonly Node[], support:
   const feedsSpec: { input: ValueInfo; shape: number[] }[] = [];
   for (const input of graph.inputs) {
     if (graph.initializers.has(input.name)) continue;
-    const shape = concreteShape(input);
+    const shape = concreteInputShape(input);
     if (typeof shape === 'string') return unavailable(shape);
     feedsSpec.push({ input, shape });
   }
@@ -62,7 +65,7 @@ export function probeLayerShapes(model: Model, layers: readonly Node[], support:
     exec = new Executor(sub, { registry: support.registry });
     const runner = exec;
     tf.tidy(() => {
-      const feeds = Object.fromEntries(feedsSpec.map(({ input, shape }) => [input.name, zeros(input, shape)]));
+      const feeds = Object.fromEntries(feedsSpec.map(({ input, shape }) => [input.name, zerosFor(input, shape)]));
       const out = runner.run(feeds, { outputs: targets });
       sized.forEach((l, k) => shapes.set(l, out[targets[k]].shape.slice()));
     });
@@ -74,42 +77,8 @@ export function probeLayerShapes(model: Model, layers: readonly Node[], support:
   return { shapes, source: { method: 'executed', batch, note: skippedNote } };
 }
 
-/** The input's shape with a symbolic batch set to 1, or why it has no usable shape. */
-function concreteShape(input: ValueInfo): number[] | string {
-  if (input.shape === undefined) return `input '${input.name}' does not declare its shape`;
-  const shape: number[] = [];
-  for (const [i, d] of input.shape.entries()) {
-    if (typeof d === 'number' && d > 0) shape.push(d);
-    else if (i === 0) shape.push(1);
-    else return `input '${input.name}' has the dimension ${describeDim(d)} beyond the batch (shape ${formatDims(input.shape)}); pg cannot choose its size`;
-  }
-  return shape;
-}
-
-function zeros(input: ValueInfo, shape: number[]): tf.Tensor {
-  switch (input.dtype) {
-    case 'bool':
-      return tf.zeros(shape, 'bool');
-    case 'float32':
-    case 'float16':
-    case 'float64':
-      return tf.zeros(shape, 'float32');
-    default:
-      return tf.zeros(shape, 'int32');
-  }
-}
-
 /** Up to five names, then how many more. */
 function nameList(names: string[]): string {
   const shown = names.slice(0, 5).join(', ');
   return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
-}
-
-function describeDim(d: Dim): string {
-  return typeof d === 'string' ? `'${d}'` : 'of unknown size';
-}
-
-/** `[N, 3, 224, 224]`, with `?` for unknown dimensions. */
-export function formatDims(dims: readonly Dim[]): string {
-  return `[${dims.map((d) => d ?? '?').join(', ')}]`;
 }

@@ -89,6 +89,11 @@ export interface InspectResult {
   shapes: ShapeSource;
   /** Whether the model holds pg layers. */
   gated: boolean;
+  /**
+   * Gated MACs over all Conv/Gemm MACs per sample: for a float model, of the placement `pg convert` would make
+   * (with the same placement flags); for a gated model, of its gated layers. Null when a layer is unsized.
+   */
+  gated_mac_fraction: number | null;
   /** pg's settings when gated, else null. */
   pg: GatedSummary | null;
   /** Why `pg convert` would refuse the model, or null when it would convert it. */

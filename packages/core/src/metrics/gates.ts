@@ -16,7 +16,7 @@ export interface Gate {
  * `cost.<model>.<total|vs_static_b|vs_static_8bit|vs_seernet>`.
  */
 export const WHOLE_MODEL_GATE_FIELDS = ['act_bits', 'weight_bits', 'gated_mac_fraction', 'macs', 'bitops', 'bitops_vs_static_b', 'bitops_vs_static_8bit', 'bitops_vs_seernet'] as const;
-export const GATE_FIELDS = ['accuracy', 'baseline_accuracy', 'accuracy_drop', 'sparsity', 'sparsity_mac_weighted', 'bavg', 'samples', ...WHOLE_MODEL_GATE_FIELDS.map((f) => `whole_model.${f}` as const)] as const;
+export const GATE_FIELDS = ['accuracy', 'baseline_accuracy', 'accuracy_drop', 'sparsity', 'sparsity_mac_weighted', 'bavg', 'samples', 'perplexity', 'baseline_perplexity', 'perplexity_increase', ...WHOLE_MODEL_GATE_FIELDS.map((f) => `whole_model.${f}` as const)] as const;
 export const COST_GATE_FIELDS = ['total', 'vs_static_b', 'vs_static_8bit', 'vs_seernet'] as const;
 /** Fields a report no longer has, with what replaces them: a CI script that names one gets told. */
 const REMOVED_FIELDS: Record<string, string> = {

@@ -1,13 +1,18 @@
 import type { Graph, Node } from '../graph/index.js';
 
-/** MACs one output element of a conv/linear layer costs: its reduction length. */
-export function macsPerOutput(node: Node, graph: Graph): number {
+export { isRecurrentLayer, macsPerOutput } from '../graph/index.js';
+
+/**
+ * A recurrent layer's output elements per sample: T steps × D directions × H units, from its input X
+ * ([T, N, F], or [N, T, F] with layout 1) and its weights.
+ */
+export function recurrentOutputsPerSample(node: Node, graph: Graph, xShape: readonly number[]): number {
   const w = graph.initializers.get(node.inputs[1]);
-  if (!w) return 0;
-  if (node.opType.endsWith('Conv')) return w.dims.slice(1).reduce((a, b) => a * b, 1);
-  // Gemm: W is [K, N], or [N, K] with transB.
-  const tb = node.attributes.transB;
-  return tb && tb.type === 'int' && tb.value === 1 ? w.dims[1] : w.dims[0];
+  const r = graph.initializers.get(node.inputs[2]);
+  const layout = node.attributes.layout;
+  const steps = layout && layout.type === 'int' && layout.value === 1 ? xShape[1] : xShape[0];
+  return w && r ? steps * w.dims[0] * r.dims[2] : 0;
 }
 
-export const COST_OPS = new Set(['Conv', 'Gemm', 'PGConv', 'PGGemm', 'QConv', 'QGemm']);
+/** The layers priced by their MACs: Conv/Gemm, recurrent layers and pg's layers (a plain MatMul is priced with the other ops). */
+export const COST_OPS = new Set(['Conv', 'Gemm', 'PGConv', 'PGGemm', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'PGMatMul', 'QMatMul', 'RNN', 'GRU', 'LSTM']);

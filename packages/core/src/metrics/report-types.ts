@@ -26,6 +26,52 @@ export interface LayerReport extends LayerPrecision {
   threshold_per_channel: number[] | null;
 }
 
+/** A layer's figures that do not depend on the data: everything but its updated fraction. */
+export type LayerFacts = Omit<LayerReport, 'high_precision_fraction'>;
+
+/**
+ * What a report pass found that does not depend on which samples it ran: the model's layers and other ops,
+ * its bit widths and scale mode, and the decision maps of the first samples. Two shards of one evaluation have
+ * the same facts (the maps come from the shard holding the first batch).
+ */
+export interface ReportFacts {
+  model: string;
+  data: string;
+  act_scale: string;
+  /** The conversion mode (ReportResult.mode); null for a float model. */
+  mode: ConversionMode | null;
+  bits: number | null;
+  hbits: number | null;
+  wbits: number | null;
+  layers: LayerFacts[];
+  other_ops: OtherOpCount[];
+  decision_maps?: DecisionMaps;
+  /** A language model's (labels per step): the unit its perplexity is per (the model's pg.lm_unit, else 'token'). */
+  perplexity_unit?: string;
+}
+
+/**
+ * What a report pass counted, as exact integers: the figures of `pg report` are computed from these
+ * (reportFromCounts), so the counts of shards add up to the counts of the whole pass and a merged report is
+ * the unsharded one, not an average of averages.
+ */
+export interface ReportCounts {
+  samples: number;
+  /** Labels whose predicted class was the label. */
+  correct: number;
+  /** Labels scored: one per sample, or one per step for a language model. */
+  scored: number;
+  /** A language model's summed negative log-likelihood of its labels (natural log); absent for a classifier. */
+  nll?: number;
+  skipped_files: number;
+  /** Per layer of `ReportFacts.layers` (same order): output elements that took the low-bit update (gated layers), else null. */
+  updated: Array<number | null>;
+  /** With a baseline: its samples and correct predictions over the same data. */
+  baseline?: { samples: number; correct: number; scored: number; nll?: number };
+  /** With --per-layer-sensitivity: per gated layer, correct predictions with it alone at full precision and alone at prediction bits. */
+  sensitivity?: Array<{ layer: string; full_precision: number; prediction_only: number }>;
+}
+
 /** One input sample shown in the decision maps. */
 export interface DecisionSample {
   /** Position of the sample in the data set (file order). */
@@ -72,9 +118,19 @@ export interface ReportResult {
   samples: number;
   /** Files of the data that could not be read and were skipped (image folders with --skip-bad); 0 otherwise. */
   skipped_files: number;
+  /** Top-1 accuracy over the labels: one per sample, or one per step (next-token accuracy) for a language model. */
   accuracy: number;
   baseline_accuracy?: number;
   accuracy_drop?: number;
+  /**
+   * Language models (data with a label per step): exp of the mean negative log-likelihood of the labels, per
+   * `perplexity_unit` (the model's pg.lm_unit metadata: 'char', 'word', else 'token').
+   */
+  perplexity?: number;
+  perplexity_unit?: string;
+  /** With a baseline: its perplexity on the same data, and this model's relative increase (0.01: 1% worse). */
+  baseline_perplexity?: number;
+  perplexity_increase?: number;
   /**
    * The whole network (every Conv/Gemm layer, and the other ops in `bitops`): the headline figures. Core
    * measures; the figures are priced on the bit-serial device model, so whoever prices the report attaches

@@ -5,7 +5,7 @@ import { initBackend } from '../runtime/index.js';
 import { readModel } from '../onnx/index.js';
 import { datasetFromArrays } from '../data/index.js';
 import { fixtureModel } from '../../test/fixtures.js';
-import { evaluate } from './report.js';
+import { evaluate } from './evaluate.js';
 import { layerSensitivity, withThreshold } from './sensitivity.js';
 
 beforeAll(async () => {

@@ -1,8 +1,9 @@
 import type { Dataset } from '../data/index.js';
 import { constTensor, type Model } from '../graph/index.js';
 import { pgLayers } from '../pg/index.js';
-import { evaluate } from './report.js';
-import type { LayerSensitivity } from './report-types.js';
+import { evaluate } from './evaluate.js';
+import { sensitivityFromCounts } from './report-counts.js';
+import type { LayerSensitivity, ReportCounts } from './report-types.js';
 
 export interface SensitivityOptions {
   batchSize: number;
@@ -20,20 +21,28 @@ export function withThreshold(model: Model, thresholdName: string, value: number
 }
 
 /**
- * Per gated layer, the accuracy with that layer alone at full precision (Δ = -∞: the gate M = 1[O_hb > Δ]
- * is always on, every output takes the update) and alone at prediction bits (Δ = +∞: always off, B_hb only),
- * the other layers as trained. Shows which layer costs accuracy.
+ * Per gated layer, the correct predictions with that layer alone at full precision (Δ = -∞: the gate
+ * M = 1[O_hb > Δ] is always on, every output takes the update) and alone at prediction bits (Δ = +∞: always
+ * off, B_hb only), the other layers as trained.
  */
-export async function layerSensitivity(model: Model, data: Dataset, opts: SensitivityOptions): Promise<LayerSensitivity[]> {
+export async function sensitivityCounts(model: Model, data: Dataset, opts: SensitivityOptions): Promise<{ samples: number; layers: NonNullable<ReportCounts['sensitivity']> }> {
   const gated = pgLayers(model).filter((l) => l.gated && l.threshold !== undefined);
-  const out: LayerSensitivity[] = [];
+  const layers: NonNullable<ReportCounts['sensitivity']> = [];
+  let samples = 0;
   for (const [i, l] of gated.entries()) {
     opts.onLayer?.(l.node.name, i, gated.length);
-    const accuracy = async (value: number) => {
+    const correct = async (value: number) => {
       const ev = await evaluate(withThreshold(model, l.threshold!, value), data, opts.batchSize, opts.limit);
-      return ev.correct / ev.samples;
+      samples = ev.samples;
+      return ev.correct;
     };
-    out.push({ layer: l.node.name, accuracy_full_precision: await accuracy(-Infinity), accuracy_prediction_only: await accuracy(Infinity) });
+    layers.push({ layer: l.node.name, full_precision: await correct(-Infinity), prediction_only: await correct(Infinity) });
   }
-  return out;
+  return { samples, layers };
+}
+
+/** Per gated layer, the accuracy with that layer alone at full precision and alone at prediction bits: shows which layer costs accuracy. */
+export async function layerSensitivity(model: Model, data: Dataset, opts: SensitivityOptions): Promise<LayerSensitivity[]> {
+  const { samples, layers } = await sensitivityCounts(model, data, opts);
+  return sensitivityFromCounts(layers, samples);
 }

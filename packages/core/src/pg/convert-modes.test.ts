@@ -13,6 +13,7 @@ import { functionsFor } from './model-functions.js';
 import { opRegistry } from './op-registry.js';
 
 const RESNET = new URL('../../../../fixtures/models/resnet-fmnist.onnx', import.meta.url).pathname;
+const VIT = new URL('../../../../fixtures/models/vit-fmnist.onnx', import.meta.url).pathname;
 const OPTS: ConvertOptions = { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic', firstLayerBits: 8 };
 
 beforeAll(async () => {
@@ -81,6 +82,28 @@ describe('convertModel --mode', () => {
     expect(() => convertModel(m, { ...OPTS, mode: 'seernet', hbits: 4 })).toThrow(/--hbits 4 must be at least 1 and less than --bits 4 \(--mode seernet/);
     // static has no prediction: its hbits is not checked.
     expect(convertModel(m, { ...OPTS, mode: 'static', hbits: 9 }).layers.some((l) => l.gated)).toBe(false);
+  });
+
+  it('seernet is for plain gates: refused with --gate-residual (naming both flags) and on a token layer (naming it)', async () => {
+    const m = await readModel(RESNET);
+    expect(() => convertModel(m, { ...OPTS, mode: 'seernet', gateResidual: true })).toThrow(UsageError);
+    expect(() => convertModel(m, { ...OPTS, mode: 'seernet', gateResidual: true })).toThrow(/--mode seernet cannot be combined with --gate-residual/);
+    // Each alone converts: pg mode gates the residual sums, seernet the plain layers.
+    expect(convertModel(m, { ...OPTS, gateResidual: true }).layers.some((l) => l.gate === 'residual')).toBe(true);
+    expect(convertModel(m, { ...OPTS, mode: 'seernet' }).layers.filter((l) => l.gated).every((l) => l.gate === 'plain' && l.gate_mode === 'seernet')).toBe(true);
+    const vit = await readModel(VIT);
+    const tokenLayer = convertModel(vit, OPTS).model.graph.nodes.find((n) => n.opType === 'PGMatMul')!;
+    expect(() => convertModel(vit, { ...OPTS, mode: 'seernet' })).toThrow(UsageError);
+    expect(() => convertModel(vit, { ...OPTS, mode: 'seernet' })).toThrow(new RegExp(`--mode seernet does not apply to the token layer '${tokenLayer.name}'`));
+  });
+
+  it('a residual gate carrying the recompute attribute is refused when its functions are written, naming the node', async () => {
+    const residual = convertModel(await readModel(RESNET), { ...OPTS, gateResidual: true }).model;
+    const node = residual.graph.nodes.find((n) => n.opType === 'PGResidualConv')!;
+    const nodes = residual.graph.nodes.map((n) => (n === node ? { ...n, attributes: { ...n.attributes, [RECOMPUTE_ATTR]: { type: 'int' as const, value: 1 } } } : n));
+    const marked = { ...residual, graph: { ...residual.graph, nodes } };
+    expect(() => functionsFor(marked)).toThrow(UnsupportedModelError);
+    expect(() => functionsFor(marked)).toThrow(new RegExp(`PGResidualConv node '${node.name}' has the recompute attribute`));
   });
 
   it("seernet's training form writes zero where the gate is off and the B-bit result where it passes, and Δ gets a gradient through both", async () => {

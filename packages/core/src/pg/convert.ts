@@ -1,5 +1,7 @@
-import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Model, Node } from '../graph/index.js';
+import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Graph, Model, Node } from '../graph/index.js';
 import { constTensor, foldBatchNormalization } from '../graph/index.js';
+import { topologicalOrder } from '../graph/topo.js';
+import { probeValueShapes } from './value-shapes.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
@@ -7,11 +9,15 @@ import {
   CONVERSION_MODES,
   META,
   PG_CONV,
+  PG_CONV_RESIDUAL,
   PG_DOMAIN,
   PG_DOMAIN_VERSION,
   PG_GEMM,
+  PG_GEMM_RESIDUAL,
+  PG_MATMUL,
   Q_CONV,
   Q_GEMM,
+  Q_MATMUL,
   FORMAT_VERSION,
   RECOMPUTE_ATTR,
   actScaleName,
@@ -21,7 +27,8 @@ import {
   type ActScaleMode,
   type ConversionMode,
 } from './format.js';
-import { foldNote, placeLayers, LINEAR_OPS } from './placement.js';
+import { foldNote, placeLayers, LINEAR_OPS, type Placement, type ResidualGate } from './placement.js';
+import { tokenGraphOf, tokenLayers, type TokenLinear } from './token-layers.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
 import { opRegistry } from './op-registry.js';
@@ -35,6 +42,11 @@ export interface ConvertOptions {
   include?: string[];
   exclude?: string[];
   gateDepthwise?: boolean;
+  /**
+   * Gate layers whose output enters a residual Add that feeds a ReLU-like activation on the sum
+   * (PGResidualConv/PGResidualGemm, the Add's other operand as gate offset); off: they are quantized statically.
+   */
+  gateResidual?: boolean;
   /**
    * Quantize the first layer (the Conv/Gemm layers reading the model input) statically at this many bits,
    * activations and weights (a QConv/QGemm), instead of keeping it float as the method does. Then every
@@ -52,6 +64,8 @@ export interface LayerPrecision {
   name: string;
   op: string;
   gated: boolean;
+  /** Which gate: 'plain' (the layer's own output), 'residual' (its sum with the residual it is added to); null if not gated. */
+  gate: GateKind | null;
   /** Activation bits, or null for a layer left float. */
   bits: number | null;
   hbits: number | null;
@@ -62,6 +76,8 @@ export interface LayerPrecision {
    */
   gate_mode?: 'pg' | 'seernet';
 }
+
+export type GateKind = 'plain' | 'residual';
 
 export interface LayerDecision extends LayerPrecision {
   reason: string;
@@ -86,11 +102,15 @@ export const BIT_RANGE = { min: 2, max: 16 } as const;
  */
 export const FIRST_LAYER_BITS_DEFAULT = 8;
 
-export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits' | 'mode'>): void {
+export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits' | 'mode' | 'gateResidual'>): void {
   const int = (v: number) => Number.isInteger(v);
   const mode = o.mode ?? 'pg';
   if (!(CONVERSION_MODES as readonly string[]).includes(mode)) {
     throw new UsageError(`--mode ${mode} is not a conversion mode`, { action: `use one of ${CONVERSION_MODES.join(', ')}` });
+  }
+  if (mode === 'seernet' && o.gateResidual === true) {
+    // SeerNet's closed gate writes the ReLU's zero; a residual gate's ReLU reads the sum, not the layer's output.
+    throw new UsageError('--mode seernet cannot be combined with --gate-residual', { action: 'drop --gate-residual (residual layers are then quantized statically), or use --mode pg' });
   }
   if (o.firstLayerBits !== undefined && (!int(o.firstLayerBits) || o.firstLayerBits < BIT_RANGE.min || o.firstLayerBits > BIT_RANGE.max)) {
     throw new UsageError(`--first-layer-bits ${o.firstLayerBits} is out of range`, {
@@ -110,11 +130,19 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
   }
 }
 
+/** The op a converted layer becomes, by its float op (a token layer's MatMul with its bias Add is one layer). */
+const CONVERTED: Record<string, { gated: string; quantized: string }> = {
+  Conv: { gated: PG_CONV, quantized: Q_CONV },
+  Gemm: { gated: PG_GEMM, quantized: Q_GEMM },
+  MatMul: { gated: PG_MATMUL, quantized: Q_MATMUL },
+};
+
 /**
- * Inserts PG quantizers: gated layers become PGConv/PGGemm, layers between them QConv/QGemm, the rest
- * stays. Thresholds start at 0 (the method's start); static activation scales start at 1 and are
- * calibrated from data by `calibrateScales` (convert with data, or finetune). `mode` 'static' quantizes the
- * layers the method gates instead, 'seernet' gates them in SeerNet's form (format.ts, CONVERSION_MODES).
+ * Inserts PG quantizers: gated layers become PGConv/PGGemm/PGMatMul, layers between them QConv/QGemm/QMatMul,
+ * the rest stays (a transformer's linear layer on tokens, MatMul and bias Add, becomes one PGMatMul/QMatMul).
+ * Thresholds start at 0 (the method's start); static activation scales start at 1 and are calibrated from data
+ * by `calibrateScales` (convert with data, or finetune). `mode` 'static' quantizes the layers the method gates
+ * instead, 'seernet' gates them in SeerNet's form (format.ts, CONVERSION_MODES).
  */
 export function convertModel(input: Model, opts: ConvertOptions): ConvertResult {
   validateBits(opts);
@@ -129,25 +157,17 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   // pg's function bodies use opset-12 ops; older models are rewritten to it (the ops whose form changed).
   const model = upgradeOpset(bn.model, GATED_MIN_OPSET, opRegistry);
   checkRunnable(model, where);
-  const include = new Set(opts.include ?? []);
-  const exclude = new Set(opts.exclude ?? []);
-  checkLayerSelection(model, { '--include': include, '--exclude': exclude }, where);
-  const placements = placeLayers(model.graph, {
-    include,
-    exclude,
-    gateDepthwise: opts.gateDepthwise ?? false,
-    quantizeFirstLayer: opts.firstLayerBits !== undefined,
-    mode,
-  });
-  checkLayerNames(placements, where);
+  const { tokens, placements } = placementsFor(model, { ...opts, mode }, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
+  const merged = mergedBiasAdds(placements, tokens);
   const nodes = model.graph.nodes.flatMap((original): Node[] => {
+    if (merged.has(original)) return [];
     const p = placements.get(original);
     if (!p) return [original];
     const base = { name: original.name, op: original.opType, reason: p.reason + foldNote(original, bn.folded) };
     if (p.role === 'float') {
-      layers.push({ ...base, gated: false, bits: null, hbits: null, wbits: null });
+      layers.push({ ...base, gated: false, gate: null, bits: null, hbits: null, wbits: null });
       return [original];
     }
     const { transpose, node } = transAAsTranspose(original);
@@ -157,8 +177,8 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     // The first layer, when quantized, runs at its own width for activations and weights alike.
     const first = p.role === 'quantize' && p.firstLayer === true ? opts.firstLayerBits! : undefined;
     const bits = { bits: first ?? opts.bits, hbits: opts.hbits, wbits: first ?? opts.wbits };
-    const gateMode = mode === 'seernet' ? 'seernet' : 'pg';
-    layers.push({ ...base, gated, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits, ...(gated ? { gate_mode: gateMode } : {}) });
+    const residual = p.role === 'gate' ? p.residual : undefined;
+    layers.push(convertedLayer(base, bits, residual, gated ? mode : undefined));
     const scale = actScaleName(node.name);
     initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([opts.actScale === 'dynamic' ? SCALE_FLOOR : 1])));
     const attributes: Record<string, AttributeValue> = {
@@ -168,20 +188,25 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       dynamic_scale: { type: 'int', value: opts.actScale === 'dynamic' ? 1 : 0 },
     };
     const [x, w] = node.inputs;
-    const b = node.inputs[2] ? node.inputs[2] : addZeroBias(node, model, initializers);
+    const { b, outputs } = layerEnds(node, tokens.get(node), model, initializers);
     const exactness = accumulationExactness(node, model, bits, gated);
     if (!exactness.exact) layers[layers.length - 1].reason += `; ${exactness.note}`;
+    const ops = CONVERTED[node.opType];
     if (!gated) {
-      return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? Q_CONV : Q_GEMM, inputs: [x, w, b, scale], attributes }];
+      return [...front, { ...node, domain: PG_DOMAIN, opType: ops.quantized, inputs: [x, w, b, scale], outputs, attributes }];
     }
     const thr = thresholdName(node.name);
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
-    if (gateMode === 'seernet') attributes[RECOMPUTE_ATTR] = { type: 'int', value: 1 };
-    return [...front, { ...node, domain: PG_DOMAIN, opType: node.opType === 'Conv' ? PG_CONV : PG_GEMM, inputs: [x, w, b, thr, scale], attributes }];
+    if (mode === 'seernet') attributes[RECOMPUTE_ATTR] = { type: 'int', value: 1 };
+    // A residual gate reads the Add's other operand as its sixth input, the gate offset.
+    const [opType, inputs] = residual
+      ? [node.opType === 'Conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL, [x, w, b, thr, scale, residual.offset]]
+      : [ops.gated, [x, w, b, thr, scale]];
+    return [...front, { ...node, domain: PG_DOMAIN, opType, inputs, outputs, attributes }];
   });
-  const graph = { ...model.graph, nodes, initializers };
+  const graph = offsetsFirst({ ...model.graph, nodes, initializers }, layers, where);
   const converted: Model = {
     ...model,
     // Model-local functions (pg's ops) exist from IR version 8; older exporters write 4 to 7.
@@ -202,14 +227,87 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
 }
 
-/** --include and --exclude name Conv/Gemm layers of the model. */
-function checkLayerSelection(model: Model, selections: Record<string, Set<string>>, where: string): void {
-  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType)).map((n) => n.name);
+/** A converted layer's decision: gated (with its gate and gate mode, `gateMode` set) or quantized (`gateMode` undefined). */
+function convertedLayer(
+  base: Pick<LayerDecision, 'name' | 'op' | 'reason'>,
+  bits: { bits: number; hbits: number; wbits: number },
+  residual: ResidualGate | undefined,
+  gateMode: ConversionMode | undefined,
+): LayerDecision {
+  const gated = gateMode !== undefined;
+  const gate = gated ? (residual ? 'residual' : 'plain') : null;
+  return { ...base, gated, gate, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits, ...(gated ? { gate_mode: gateMode === 'seernet' ? 'seernet' : 'pg' } : {}) };
+}
+
+/**
+ * A gate offset may come later in the file than the layer that now reads it (PyTorch writes a block's shortcut
+ * conv after its main path): with residual gates the nodes are put in an order where each input comes first.
+ */
+function offsetsFirst(graph: Graph, layers: LayerDecision[], where: string): Graph {
+  return layers.some((l) => l.gate === 'residual') ? { ...graph, nodes: topologicalOrder(graph, where) } : graph;
+}
+
+/** The shapes of every Add's operands (what the residual rule checks for broadcasting), from one run on zeros. */
+export function addOperandShapes(model: Model): (name: string) => readonly number[] | undefined {
+  const names = model.graph.nodes.filter((n) => n.opType === 'Add' && n.domain === '').flatMap((n) => n.inputs);
+  const shapes = probeValueShapes(model, names);
+  return (name) => shapes.get(name);
+}
+
+/** Where each layer goes (placement's rules, with the options' layer names checked first and after). */
+function placementsFor(model: Model, opts: ConvertOptions, where: string): { tokens: Map<Node, TokenLinear>; placements: Map<Node, Placement> } {
+  const include = new Set(opts.include ?? []);
+  const exclude = new Set(opts.exclude ?? []);
+  const tokens = tokenLayers(tokenGraphOf(model.graph));
+  checkLayerSelection(model, tokens, { '--include': include, '--exclude': exclude }, where);
+  const gateResidual = opts.gateResidual ?? false;
+  const placements = placeLayers(model.graph, {
+    include,
+    exclude,
+    gateDepthwise: opts.gateDepthwise ?? false,
+    quantizeFirstLayer: opts.firstLayerBits !== undefined,
+    mode: opts.mode,
+    gateResidual,
+    valueShape: gateResidual ? addOperandShapes(model) : undefined,
+  });
+  checkLayerNames(placements, where);
+  if (opts.mode === 'seernet') checkSeernetLayers(placements, tokens, where);
+  return { tokens, placements };
+}
+
+/**
+ * SeerNet's form (a closed gate writes the ReLU's zero) is defined for a layer whose own output feeds the
+ * activation: not for a token layer (PGMatMul, before a GELU whose zero is not exact) and not for a residual
+ * gate (the activation reads the sum, whose zero is not the layer's). Refused rather than half-modelled.
+ */
+function checkSeernetLayers(placements: Map<Node, Placement>, tokens: Map<Node, TokenLinear>, where: string): void {
+  const token = [...placements].find(([n, p]) => p.role === 'gate' && tokens.has(n));
+  if (token) {
+    throw new UsageError(`--mode seernet does not apply to the token layer '${token[0].name}' of ${where} (a PGMatMul gate)`, {
+      action: `use --mode pg or --mode static for a transformer, or keep its token layers ungated with --exclude ${token[0].name}`,
+    });
+  }
+}
+
+/** The bias Adds of the token layers that convert: their PGMatMul/QMatMul adds the bias. */
+function mergedBiasAdds(placements: Map<Node, Placement>, tokens: Map<Node, TokenLinear>): Set<Node> {
+  return new Set([...placements].filter(([n, p]) => p.role !== 'float' && tokens.get(n)?.biasAdd).map(([n]) => tokens.get(n)!.biasAdd!));
+}
+
+/** A converted layer's bias (zeros when it has none) and outputs: a token layer's are its bias Add's. */
+function layerEnds(node: Node, token: TokenLinear | undefined, model: Model, initializers: Map<string, ConstTensor>): { b: string; outputs: string[] } {
+  const bias = token ? token.bias : node.inputs[2];
+  return { b: bias ? bias : addZeroBias(node, model, initializers), outputs: token ? [token.output] : node.outputs };
+}
+
+/** --include and --exclude name layers of the model: Conv/Gemm nodes, or the MatMul of a linear layer on tokens. */
+function checkLayerSelection(model: Model, tokens: Map<Node, TokenLinear>, selections: Record<string, Set<string>>, where: string): void {
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n)).map((n) => n.name);
   for (const [flag, names] of Object.entries(selections)) {
     const unknown = [...names].filter((n) => !layerNames.includes(n));
     if (unknown.length) {
       throw new UsageError(`${flag}: no Conv/Gemm layer named ${unknown.map((u) => `'${u}'`).join(', ')} in ${where}`, {
-        action: `layer names are: ${layerNames.join(', ')}`,
+        action: `layer names are (a linear layer on tokens by its MatMul): ${layerNames.join(', ')}`,
       });
     }
   }

@@ -16,11 +16,24 @@ export const INTEGER_ACCUMULATION_VERSION = 2;
 /** Gated layers: prediction from the high bits, update from the low bits where the gate opens. */
 export const PG_CONV = 'PGConv';
 export const PG_GEMM = 'PGGemm';
+/**
+ * Gated layers whose gate reads the sum with the residual they are added to: a sixth input, the gate offset
+ * (the Add's other operand), is added to the prediction before the comparison only. Separate ops because a
+ * function body cannot branch on whether an optional input is present.
+ */
+export const PG_CONV_RESIDUAL = 'PGResidualConv';
+export const PG_GEMM_RESIDUAL = 'PGResidualGemm';
 /** Layers quantized statically at B bits (between gated ones), not gated. */
 export const Q_CONV = 'QConv';
 export const Q_GEMM = 'QGemm';
+/**
+ * A linear layer on token activations (a MatMul by a constant [K, F] weight and its bias Add), over the
+ * last axis of an input of any rank: gated, or quantized statically. Domain version 2 on.
+ */
+export const PG_MATMUL = 'PGMatMul';
+export const Q_MATMUL = 'QMatMul';
 
-export const GATED_OPS = [PG_CONV, PG_GEMM] as const;
+export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL] as const;
 
 /**
  * What `pg convert` makes of the layers the method gates: 'pg' gates them (PGConv/PGGemm); 'static' quantizes
@@ -35,7 +48,7 @@ export type ConversionMode = (typeof CONVERSION_MODES)[number];
  * gated-off outputs keep O_hb (PG). Only the gated-off outputs' values differ.
  */
 export const RECOMPUTE_ATTR = 'recompute';
-export const QUANT_OPS = [Q_CONV, Q_GEMM] as const;
+export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL] as const;
 
 /** Metadata keys written into gated models. */
 export const META = {
@@ -49,6 +62,8 @@ export const META = {
   finetune: 'pg.finetune',
   /** The ConversionMode convert used; files without it were converted as 'pg'. */
   mode: 'pg.mode',
+  /** A language model's unit of perplexity ('char', 'word'), written by whoever trained it. */
+  lmUnit: 'pg.lm_unit',
 } as const;
 
 /** Initializer names pg adds next to a layer's weights. */
@@ -65,4 +80,16 @@ export function isPgNode(n: { domain: string; opType: string }): boolean {
 
 export function isGatedNode(n: { domain: string; opType: string }): boolean {
   return n.domain === PG_DOMAIN && (GATED_OPS as readonly string[]).includes(n.opType);
+}
+
+/** Gated on the sum with a residual (PGResidualConv/PGResidualGemm): the gate offset is input 5. */
+export function isResidualGatedNode(n: { domain: string; opType: string }): boolean {
+  return n.domain === PG_DOMAIN && (n.opType === PG_CONV_RESIDUAL || n.opType === PG_GEMM_RESIDUAL);
+}
+
+/** Conv or Gemm: the linear op a pg op computes. */
+export function linearOpOf(opType: string): 'Conv' | 'Gemm' | undefined {
+  if (opType === 'Conv' || opType === PG_CONV || opType === Q_CONV || opType === PG_CONV_RESIDUAL) return 'Conv';
+  if (opType === 'Gemm' || opType === PG_GEMM || opType === Q_GEMM || opType === PG_GEMM_RESIDUAL) return 'Gemm';
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import type { AttributeValue, FunctionDef, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { SCALE_FLOOR } from './quantizer.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, Q_CONV, Q_GEMM, RECOMPUTE_ATTR } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM, RECOMPUTE_ATTR } from './format.js';
 
 /**
  * The meaning of pg's ops as ONNX model-local functions of standard ops, so that ONNX Runtime (1.9+)
@@ -23,7 +23,8 @@ const ATTR_TYPES: Record<string, 'int' | 'ints' | 'float' | 'string'> = {
   beta: 'float',
 };
 
-class Body {
+/** A function body under construction: nodes named t0, t1... in order. */
+export class Body {
   readonly nodes: Node[] = [];
   private k = 0;
   op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, out?: string): string {
@@ -71,7 +72,7 @@ function weightQuant(b: Body, w: string, two: string, one: string, opset: number
 }
 
 /** The scale s = max(dynamic_scale * max|x| per sample, act_scale) and the codes q. */
-function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
+export function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
   const n = b.levels('bits', two, one);
   const ax = b.op('Abs', [x]);
   const perSample = b.reduceMax(ax, Array.from({ length: rank - 1 }, (_, i) => i + 1), true, opset);
@@ -81,7 +82,7 @@ function activationCodes(b: Body, x: string, actScale: string, rank: number, two
   return { sign: b.op('Sign', [x]), q, unit: b.op('Div', [s, n]) };
 }
 
-function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
+export function makeFunction(name: string, inputs: string[], attributes: string[], b: Body, opset: number, doc: string): FunctionDef {
   return { name, domain: PG_DOMAIN, inputs, outputs: ['Y'], attributes, nodes: b.nodes, opsetImports: [{ domain: '', version: opset }], docString: doc };
 }
 
@@ -124,12 +125,10 @@ function quantFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
 }
 
 /**
- * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
- * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
- * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
- * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ * A version-2 body's start: the constants 2 and 1, and W's integer codes k = sign(W)·round(|W|/s_w·n_w) with
+ * s_w = max(max|W|, floor) and n_w = 2^wbits - 1.
  */
-function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+export function integerWeights(opset: number) {
   const b = new Body();
   const two = b.float(2);
   const one = b.float(1);
@@ -137,6 +136,17 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
   const aw = b.op('Abs', ['W']);
   const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);
   const k = b.op('Mul', [b.op('Sign', ['W']), b.op('Round', [b.op('Mul', [b.op('Div', [aw, sw]), nw])])]);
+  return { b, two, one, nw, sw, k };
+}
+
+/**
+ * Version 2 operands: integer codes and the float32 value of one accumulator unit, c = (s/n)·(s_w/n_w).
+ * The convolutions then sum integers, exact in float32 while the sum of |products| stays below 2^24, so
+ * any summation order (pg's XNNPACK, ONNX Runtime's MLAS) gives the same float32 accumulator; the scaling
+ * after it is elementwise and IEEE-exact in both. Op order mirrors integerOperands in kernels.ts.
+ */
+function integerOperands(kind: 'conv' | 'gemm', opset: number) {
+  const { b, two, one, nw, sw, k } = integerWeights(opset);
   const c = activationCodes(b, 'X', 'ActScale', kind === 'conv' ? 4 : 2, two, one, opset);
   const unit = b.op('Mul', [c.unit, b.op('Div', [sw, nw])]);
   if (kind === 'conv') {
@@ -152,11 +162,14 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
 }
 
 /**
+ * `residual`: the gate compares O_hb + GateOffset (the residual Add's other operand, the output's shape) with
+ * the threshold, in the kernel's order (kernels.ts gateInput); Y is the plain gated layer's.
  * `recompute`: the body reads the caller's RECOMPUTE_ATTR (which every caller then carries): Y = O_hb · keep +
  * M · O_lb with keep = max(M, 1 - recompute), so 1 gives SeerNet's M · (O_hb + O_lb) and 0 gives PG's output
  * (a product by 1 is exact). Without it the body is PG's, for files whose nodes lack the attribute.
  */
-function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, recompute = false): FunctionDef {
+function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, form: { residual?: boolean; recompute?: boolean } = {}): FunctionDef {
+  const { residual = false, recompute = false } = form;
   const { b, two, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
   const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
   const top = b.op('Floor', [b.op('Div', [c.q, step])]);
@@ -164,12 +177,16 @@ function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, recompute = false
   const qlb = b.op('Mul', [c.sign, b.op('Sub', [c.q, b.op('Mul', [top, step])])]);
   const ohb = b.op('Add', [b.op('Mul', [acc(qhb), b.op('Mul', [accUnit, step])]), bias]);
   const olb = b.op('Mul', [acc(qlb), accUnit]);
-  const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
+  const compared = residual ? b.op('Add', [ohb, 'GateOffset']) : ohb;
+  const mask = b.op('Cast', [b.op('Greater', [compared, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
   const kept = recompute ? b.op('Mul', [ohb, b.op('Max', [mask, b.op('Sub', [b.float(1), b.attrAsFloat(RECOMPUTE_ATTR)])])]) : ohb;
   b.op('Add', [kept, b.op('Mul', [mask, olb])], {}, 'Y');
+  const name = residual ? (kind === 'conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL) : kind === 'conv' ? PG_CONV : PG_GEMM;
+  const gateOn = residual ? 'O_hb + GateOffset' : 'O_hb';
   const y = recompute ? `Y = O_hb * max(M, 1 - ${RECOMPUTE_ATTR}) + M * O_lb` : 'Y = O_hb + M * O_lb';
-  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...(recompute ? [RECOMPUTE_ATTR] : []), ...attrs], b, opset,
-    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; M = 1[O_hb > Threshold]; ${y} (O_lb = ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w)).`);
+  const attributes = ['bits', 'hbits', 'wbits', 'dynamic_scale', ...(recompute ? [RECOMPUTE_ATTR] : []), ...attrs];
+  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale', ...(residual ? ['GateOffset'] : [])], attributes, b, opset,
+    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; M = 1[${gateOn} > Threshold]; ${y} (O_lb = ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w)).`);
 }
 
 function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
@@ -186,13 +203,15 @@ function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
  */
 export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: number = PG_DOMAIN_VERSION, recompute: ReadonlySet<string> = new Set()): FunctionDef[] {
   const v2 = pgVersion >= INTEGER_ACCUMULATION_VERSION;
-  const gated = (kind: 'conv' | 'gemm', o: number) => (v2 ? gatedFunctionV2(kind, o, recompute.has(kind === 'conv' ? PG_CONV : PG_GEMM)) : gatedFunctionV1(kind, o));
+  const gated = (kind: 'conv' | 'gemm', o: number) => (v2 ? gatedFunctionV2(kind, o, { recompute: recompute.has(kind === 'conv' ? PG_CONV : PG_GEMM) }) : gatedFunctionV1(kind, o));
   const quant = v2 ? quantFunctionV2 : quantFunctionV1;
   const all: [string, () => FunctionDef][] = [
     [PG_CONV, () => gated('conv', opset)],
     [PG_GEMM, () => gated('gemm', opset)],
     [Q_CONV, () => quant('conv', opset)],
     [Q_GEMM, () => quant('gemm', opset)],
+    // Residual gating exists from version 2 only.
+    ...(v2 ? ([[PG_CONV_RESIDUAL, () => gatedFunctionV2('conv', opset, { residual: true })], [PG_GEMM_RESIDUAL, () => gatedFunctionV2('gemm', opset, { residual: true })]] as [string, () => FunctionDef][]) : []),
   ];
   return all.filter(([name]) => opTypes.has(name)).map(([, make]) => make());
 }

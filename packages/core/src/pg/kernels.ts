@@ -1,24 +1,30 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { util } from '@tensorflow/tfjs-core';
 import { UnsupportedModelError } from '../errors/index.js';
 import { attrFloat, attrInt } from '../runtime/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../runtime/ops/conv.js';
 import { onnxLayoutTrainable } from '../runtime/ops/conv2d-trainable.js';
-import { gemm, gemmProduct } from '../runtime/ops/linear.js';
+import { gemm, gemmProduct, tokenLinear } from '../runtime/ops/linear.js';
 import type { KernelContext } from '../runtime/kernel.js';
 import type { Kernel } from '../runtime/kernel.js';
 import type { OpDeclaration } from '../runtime/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_GEMM, Q_CONV, Q_GEMM, RECOMPUTE_ATTR } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, RECOMPUTE_ATTR, isResidualGatedNode } from './format.js';
 import { gate } from './gate.js';
 import { fusedPgConv } from './fused-conv.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
 /** Keys the pg kernels report to an observer (metrics, calibration, training). */
 export const OBSERVE = {
-  /** Tensor: the gate M (1 where the output took the update), NHWC / [N, C]; differentiable (surrogate). */
+  /** Tensor: the gate M (1 where the output took the update), channels last: NHWC, [N, C], or [N, ..., C] for a MatMul; differentiable (surrogate). */
   gate: 'pg.gate',
-  /** Tensor: the prediction O_hb (NHWC / [N, C]); threshold calibration reads it. */
+  /**
+   * Tensor: what the gate compares with Δ (NHWC / [N, C]): the prediction O_hb, plus the gate offset for a
+   * layer gated on the sum with a residual; threshold calibration reads it.
+   */
   prediction: 'pg.prediction',
+  /** Tensor: a residual-gated layer's gate offset (the Add's other operand), in the layout of its output. */
+  offset: 'pg.offset',
   /** Tensor: the layer's input activations; static scale calibration reads them. */
   input: 'pg.input',
 } as const;
@@ -26,7 +32,8 @@ export const OBSERVE = {
 /** Kernel settings read by the gate while training. */
 export const SETTINGS = { alpha: 'pg.alpha', sparseBackprop: 'pg.sparse_backprop' } as const;
 
-type Kind = 'conv' | 'gemm';
+/** The linear op a pg node computes: a Conv (NHWC here), a Gemm, or a MatMul over the last axis (PGMatMul, QMatMul). */
+type Kind = 'conv' | 'gemm' | 'matmul';
 
 interface Layer {
   x: tf.Tensor;
@@ -65,7 +72,9 @@ function prepare(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex: number
 }
 
 function linear(kind: Kind, ctx: KernelContext, x: tf.Tensor, wq: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  return kind === 'conv' ? convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx)) : gemm(ctx.node, x, wq, bias);
+  if (kind === 'conv') return convNhwc(ctx.node, x as tf.Tensor4D, wq, bias, weightGradients(ctx));
+  if (kind === 'gemm') return gemm(ctx.node, x, wq, bias);
+  return tokenLinear(x, wq, bias);
 }
 
 const wrap = (kind: Kind, t: tf.Tensor): RtValue => (kind === 'conv' ? nhwc(t) : plain(t));
@@ -96,16 +105,41 @@ function prepareInteger(kind: Kind, inputs: (RtValue | undefined)[], scaleIndex:
   const k = weightCodes(w, wbits);
   const a = integerCodes(x, s, bits);
   const accUnit = tf.mul(a.unit, k.unit);
-  if (kind === 'conv') return { k: k.k, accUnit, bias, qs: a.qs };
+  if (kind !== 'gemm') return { k: k.k, accUnit, bias, qs: a.qs };
   const { node } = ctx;
   return { k: k.k, accUnit: tf.mul(accUnit, attrFloat(node, 'alpha', 1)), bias: bias && tf.mul(bias, attrFloat(node, 'beta', 1)), qs: a.qs };
 }
 
 /** Integer codes accumulated (exact in float32 below 2^24), then scaled: acc · unit (+ bias). */
 function scaledAccumulation(kind: Kind, ctx: KernelContext, codes: tf.Tensor, layer: IntegerLayer, unit: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const acc = kind === 'conv' ? linear(kind, ctx, codes, layer.k) : gemmProduct(codes, layer.k, false, attrInt(ctx.node, 'transB', 0) === 1);
+  const acc = kind === 'gemm' ? gemmProduct(codes, layer.k, false, attrInt(ctx.node, 'transB', 0) === 1) : linear(kind, ctx, codes, layer.k);
   const y = tf.mul(acc, unit);
   return bias ? tf.add(y, bias) : y;
+}
+
+/**
+ * A residual-gated layer's gate offset (input 5, the other operand of the Add its output goes into), in the
+ * layout of the layer's output; undefined for a plain gated layer.
+ */
+function gateOffset(kind: Kind, inputs: (RtValue | undefined)[], ctx: KernelContext): tf.Tensor | undefined {
+  const { node, observer: obs } = ctx;
+  if (!isResidualGatedNode(node)) return undefined;
+  const v = inputs[5];
+  if (!v) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing GateOffset input`);
+  const offset = kind === 'conv' ? toNhwc(v) : toLogical(v);
+  if (obs?.wants(node, OBSERVE.offset)) obs.observe?.(node, OBSERVE.offset, offset);
+  return offset;
+}
+
+/** What the gate compares with Δ: O_hb, or O_hb + offset; the shapes must match exactly (pg convert checks it). */
+function gateInput(node: KernelContext['node'], ohb: tf.Tensor, offset: tf.Tensor | undefined): tf.Tensor {
+  if (!offset) return ohb;
+  if (!util.arraysEqual(ohb.shape, offset.shape)) {
+    throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): GateOffset of shape [${offset.shape.join(', ')}] does not match the output [${ohb.shape.join(', ')}]`, {
+      action: 'the offset is the residual Add\'s other operand, of the layer\'s own output shape; convert the float model again',
+    });
+  }
+  return tf.add(ohb, offset);
 }
 
 function gatedKernel(kind: Kind, form: Form): Kernel {
@@ -115,6 +149,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     const hbits = attrInt(node, 'hbits');
     if (!delta || hbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing Threshold input or hbits attribute`);
     const recompute = attrInt(node, RECOMPUTE_ATTR, 0) === 1;
+    const offset = gateOffset(kind, inputs, ctx);
     if (integerForm(form, ctx)) {
       const layer = prepareInteger(kind, inputs, 4, ctx);
       const bits = attrInt(node, 'bits') as number;
@@ -123,8 +158,9 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
       const top = tf.sub(tf.floor(tf.relu(tf.div(layer.qs, step))), tf.floor(tf.relu(tf.neg(tf.div(layer.qs, step)))));
       const qlb = tf.sub(layer.qs, tf.mul(top, step));
       const ohb = scaledAccumulation(kind, ctx, top, layer, tf.mul(layer.accUnit, step), layer.bias);
-      if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, ohb);
-      const m = tf.step(tf.sub(ohb, delta.t));
+      const compared = gateInput(node, ohb, offset);
+      if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, compared);
+      const m = tf.step(tf.sub(compared, delta.t));
       if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
       const update = tf.mul(m, scaledAccumulation(kind, ctx, qlb, layer, layer.accUnit));
       // SeerNet: O_hb · M + M · O_lb (the function body's ops, so the same float32 values); PG: O_hb + M · O_lb.
@@ -135,8 +171,9 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
       alpha: Number(ctx.settings[SETTINGS.alpha] ?? 5),
       sparseBackprop: ctx.settings[SETTINGS.sparseBackprop] === true,
     };
-    // The fused op does not expose O_hb (calibration, which reads it, does not train), and writes PG's output.
-    const fused = kind === 'conv' && ctx.training && !recompute && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts) : undefined;
+    // The fused op does not expose O_hb (calibration, which reads it, does not train), takes no gate offset,
+    // and writes PG's output.
+    const fused = kind === 'conv' && !offset && !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts) : undefined;
     if (fused) {
       if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, fused.gate);
       return [nhwc(fused.y)];
@@ -144,8 +181,10 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
     const ohb = linear(kind, ctx, hb, layer.wq, layer.bias);
     const olb = linear(kind, ctx, lb, layer.wq);
-    if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, ohb);
-    const m = gate(ohb, delta.t, gateOpts);
+    const compared = gateInput(node, ohb, offset);
+    if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, compared);
+    // With an offset the surrogate gradient reaches it too: training sees the gate through the Add.
+    const m = gate(compared, delta.t, gateOpts);
     if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
     // SeerNet writes the B-bit result where the gate passes and zero elsewhere: the surrogate's gradient then
     // reaches Δ through the whole output, O_hb + O_lb, instead of through O_lb alone.
@@ -190,15 +229,23 @@ function quantKernel(kind: Kind, form: Form): Kernel {
   };
 }
 
-/** A pg op in its two forms (the pg domain's versions 1 and 2). Gated models are written by pg only: no upgrade between them. */
-function pgForms(op: string, kernel: (kind: Kind, form: Form) => Kernel, kind: Kind): OpDeclaration[] {
-  return [1, INTEGER_ACCUMULATION_VERSION].map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since as Form) }));
+/**
+ * A pg op in its forms (the pg domain's versions 1 and 2; the residual-gated ops exist from 2). Gated models are
+ * written by pg only: no upgrade between them.
+ */
+function pgForms(op: string, kernel: (kind: Kind, form: Form) => Kernel, kind: Kind, forms: readonly Form[] = [1, INTEGER_ACCUMULATION_VERSION]): OpDeclaration[] {
+  return forms.map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since) }));
 }
 
 /** pg's layers (org.precisiongating): what pg adds to the runtime's ops (pg/op-registry.ts wires both). */
 export const PG_OPS: readonly OpDeclaration[] = [
   ...pgForms(PG_CONV, gatedKernel, 'conv'),
   ...pgForms(PG_GEMM, gatedKernel, 'gemm'),
+  ...pgForms(PG_CONV_RESIDUAL, gatedKernel, 'conv', [INTEGER_ACCUMULATION_VERSION]),
+  ...pgForms(PG_GEMM_RESIDUAL, gatedKernel, 'gemm', [INTEGER_ACCUMULATION_VERSION]),
   ...pgForms(Q_CONV, quantKernel, 'conv'),
   ...pgForms(Q_GEMM, quantKernel, 'gemm'),
+  // The MatMul form came with integer accumulation: no version-1 file has it.
+  ...pgForms(PG_MATMUL, gatedKernel, 'matmul', [INTEGER_ACCUMULATION_VERSION]),
+  ...pgForms(Q_MATMUL, quantKernel, 'matmul', [INTEGER_ACCUMULATION_VERSION]),
 ];

@@ -1,6 +1,6 @@
 import type { Model, Node } from '../graph/index.js';
 import { attrInt } from '../runtime/attributes.js';
-import { META, PG_DOMAIN, RECOMPUTE_ATTR, isGatedNode, type ConversionMode } from './format.js';
+import { META, PG_DOMAIN, RECOMPUTE_ATTR, isGatedNode, isResidualGatedNode, type ConversionMode } from './format.js';
 
 /** A layer pg inserted into a model: gated (PGConv/PGGemm) or statically quantized (QConv/QGemm). */
 export interface PgLayer {
@@ -16,6 +16,13 @@ export interface PgLayer {
   bias?: string;
   threshold?: string;
   actScale: string;
+  /** A residual-gated layer's gate offset (the value its gate adds to the prediction). */
+  gateOffset?: string;
+}
+
+/** Which gate a pg layer has: 'plain', 'residual' (on the sum with its residual), or null when not gated. */
+export function gateKind(l: PgLayer | undefined): 'plain' | 'residual' | null {
+  return !l?.gated ? null : l.gateOffset !== undefined ? 'residual' : 'plain';
 }
 
 export function pgLayers(model: Model): PgLayer[] {
@@ -36,6 +43,7 @@ export function pgLayers(model: Model): PgLayer[] {
         bias: bias || undefined,
         threshold: gated ? node.inputs[3] : undefined,
         actScale: node.inputs[gated ? 4 : 3],
+        ...(isResidualGatedNode(node) ? { gateOffset: node.inputs[5] } : {}),
       };
     });
 }

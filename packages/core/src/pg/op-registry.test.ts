@@ -44,7 +44,7 @@ describe('the op registry', () => {
 
   it('holds the runtime\'s ops and pg\'s, and nothing registers itself on import', () => {
     expect(opRegistry.declarations()).toHaveLength(RUNTIME_OPS.length + PG_OPS.length);
-    expect(opRegistry.ops(PG_DOMAIN)).toEqual(['PGConv', 'PGGemm', 'QConv', 'QGemm']);
+    expect(opRegistry.ops(PG_DOMAIN)).toEqual(['PGConv', 'PGGemm', 'PGMatMul', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'QMatMul']);
     // No module of core imports another of core for its side effects (`import './x.js';`), and none registers
     // ops at its top level.
     const src = fileURLToPath(new URL('..', import.meta.url));

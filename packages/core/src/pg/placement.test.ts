@@ -131,3 +131,48 @@ describe('the first layer and the classifier, found through paths', () => {
     expect(place(g).get('h1')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/BatchNormalization that could not be folded/) });
   });
 });
+
+describe('placement of layers before a residual Add (--gate-residual)', () => {
+  const shapes: Record<string, number[]> = { h: [1, 4, 2, 2], h0: [1, 4, 2, 2], sc: [1, 4, 2, 2], b: [1, 4, 1, 1], sum: [1, 4, 2, 2] };
+  const place = (g: Graph, valueShape: (n: string) => number[] | undefined = (n) => shapes[n], gateResidual = true) =>
+    placeLayers(g, { include: new Set(), exclude: new Set(), gateDepthwise: false, gateResidual, valueShape });
+  const byName = (g: Graph, placed: ReturnType<typeof placeLayers>, name: string) => placed.get(g.nodes.find((n) => n.name === name)!)!;
+
+  it('gates a conv whose output plus the block input feeds a Relu, on the sum, with the block input as offset', () => {
+    const g = graph((x) => [node('Add', [x, 'h0'], 'sum'), node('Relu', ['sum'], 'a')]);
+    const p = byName(g, place(g), 'h');
+    expect(p).toMatchObject({ role: 'gate', residual: { add: 'sum', offset: 'h0' } });
+    expect(p.reason).toMatch(/output \+ Add\('sum'\) feeds Relu: gated on the sum/);
+    // without the flag: quantized, as before
+    expect(byName(g, place(g, (n) => shapes[n], false), 'h')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/residual Add/) });
+  });
+
+  it('of two convs into one Add, gates the one with more MACs, offset by the other, which stays static', () => {
+    // 'h' is 1x1 over 4 channels (4 MACs per output); the shortcut 'sc' a 3x3 over 4 channels (36): 'sc' is gated.
+    const g = graph((x) => [node('Conv', ['h0', 'w3'], 'sc'), node('Add', [x, 'sc'], 'sum'), node('Relu', ['sum'], 'a')]);
+    g.initializers.set('w3', constTensor('w3', 'float32', [4, 4, 3, 3], new Float32Array(144)));
+    const placed = place(g);
+    expect(byName(g, placed, 'sc')).toMatchObject({ role: 'gate', residual: { offset: 'h' } });
+    expect(byName(g, placed, 'h')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/with 'sc' \(more MACs\), which is gated on the sum/) });
+  });
+
+  it('keeps the static treatment, saying why, where it cannot follow the Add', () => {
+    const why = (body: (x: string) => Node[], valueShape?: (n: string) => number[] | undefined, extra?: (g: Graph) => void) => {
+      const g = graph(body);
+      extra?.(g);
+      const p = byName(g, place(g, valueShape), 'h');
+      expect(p.role).toBe('quantize');
+      return p.reason;
+    };
+    // broadcasting: the other operand is [1, 4, 1, 1]
+    expect(why((x) => [node('GlobalAveragePool', ['h0'], 'b'), node('Add', [x, 'b'], 'sum'), node('Relu', ['sum'], 'a')])).toMatch(/shapes differ \(\[1, 4, 2, 2\] and \[1, 4, 1, 1\]\)/);
+    // shapes unknown
+    expect(why((x) => [node('Add', [x, 'h0'], 'sum'), node('Relu', ['sum'], 'a')], () => undefined)).toMatch(/shapes are not known/);
+    // a constant operand (a bias)
+    expect(why((x) => [node('Add', [x, 'c'], 'sum'), node('Relu', ['sum'], 'a')], undefined, (g) => g.initializers.set('c', constTensor('c', 'float32', [1, 4, 2, 2], new Float32Array(16))))).toMatch(/constant/);
+    // the sum feeds something other than an activation
+    expect(why((x) => [node('Add', [x, 'h0'], 'sum'), node('Sigmoid', ['sum'], 'a')])).toMatch(/sum feeds Sigmoid, not a ReLU/);
+    // a Sum of three operands
+    expect(why((x) => [node('Sum', [x, 'h0', 'h0'], 'sum'), node('Relu', ['sum'], 'a')])).toMatch(/a Sum of 3 operands/);
+  });
+});

@@ -1,14 +1,21 @@
-import { constantValue, consumersOf, producersOf, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
+import { constantValue, macsPerOutput, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
 import type { ConversionMode } from './format.js';
+import { attentionRole, geluOutput, tokenGraphOf, tokenLayers, type TokenGraph, type TokenLinear } from './token-layers.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
 export type Placement =
-  | { role: 'gate'; reason: string }
+  | { role: 'gate'; reason: string; residual?: ResidualGate }
   | { role: 'quantize'; reason: string; firstLayer?: boolean }
   | { role: 'float'; reason: string };
 
+/** A layer gated on the sum with a residual: its output enters `add`, whose other operand `offset` joins the gate. */
+export interface ResidualGate {
+  add: string;
+  offset: string;
+}
+
 export interface PlacementOptions {
-  /** Node names to gate even where the rules would not (still must be Conv/Gemm). */
+  /** Node names to gate even where the rules would not (still must be a layer: Conv, Gemm, a token MatMul). */
   include: Set<string>;
   /** Node names to leave untouched (float). */
   exclude: Set<string>;
@@ -21,14 +28,22 @@ export interface PlacementOptions {
   quantizeFirstLayer?: boolean;
   /** 'static': the layers the rules gate are quantized statically instead (the uniform-quantization baseline). */
   mode?: ConversionMode;
+  /**
+   * Gate a layer whose output enters a residual Add that feeds a ReLU-like activation on the sum (pg convert
+   * --gate-residual); needs `valueShape` to check that the Add does not broadcast.
+   */
+  gateResidual?: boolean;
+  /** The shape of a value (batch included), where known: the residual rule's no-broadcasting check. */
+  valueShape?: (name: string) => readonly number[] | undefined;
 }
 
 export const LINEAR_OPS = new Set(['Conv', 'Gemm']);
 /**
- * Activations whose zero boundary makes a small prediction safe to leave at low precision. HardSwish (and
- * Swish/SiLU below) count: like ReLU they map negative inputs to (near) zero, |f(x)| <= 0.375 for x < 0.
+ * Activations whose zero boundary makes a small prediction safe to leave at low precision. HardSwish, GELU
+ * (and Swish/SiLU below, GELU written with Erf) count: like ReLU they map negative inputs to (near) zero,
+ * |f(x)| <= 0.375 for x < 0 (GELU: <= 0.17).
  */
-const RELU_LIKE = new Set(['Relu', 'Clip', 'HardSwish']);
+const RELU_LIKE = new Set(['Relu', 'Clip', 'HardSwish', 'Gelu']);
 /** Inference no-ops between a layer and its activation. */
 const NO_OPS = new Set(['Identity', 'Dropout']);
 /** Ops that move, reshape or retype their first input without computing on it. */
@@ -45,17 +60,19 @@ const HEAD = new Set([
 ]);
 
 /** The graph with the look-ups the rules need. */
-interface GraphView {
-  graph: Graph;
-  consumers: Map<string, Node[]>;
-  producers: Map<string, Node>;
+interface GraphView extends TokenGraph {
+  /** The linear layers on tokens (a MatMul by a constant weight and its bias Add), by their MatMul. */
+  tokens: Map<Node, TokenLinear>;
+  /** Values a GELU computes (the Gelu op's output, or the last node's of GELU written with Erf). */
+  geluOutputs: Set<string>;
   modelInputs: Set<string>;
   modelOutputs: Set<string>;
   isConstant: (name: string) => boolean;
 }
 
 function viewOf(graph: Graph): GraphView {
-  const producers = producersOf(graph);
+  const tokenGraph = tokenGraphOf(graph);
+  const { producers } = tokenGraph;
   const known = new Map<string, boolean>();
   // Constant: fixed by the file, or computed from such values alone (e.g. Cast of an initializer).
   const isConstant = (name: string): boolean => {
@@ -68,10 +85,11 @@ function viewOf(graph: Graph): GraphView {
     }
     return v;
   };
+  const geluOutputs = new Set(graph.nodes.flatMap((n) => n.outputs.map((o) => o && geluOutput(o, tokenGraph)?.outputs[0]).filter((o): o is string => !!o)));
   return {
-    graph,
-    consumers: consumersOf(graph),
-    producers,
+    ...tokenGraph,
+    tokens: tokenLayers(tokenGraph),
+    geluOutputs,
     modelInputs: new Set(graph.inputs.filter((i) => !graph.initializers.has(i.name)).map((i) => i.name)),
     modelOutputs: new Set(graph.outputs.map((o) => o.name)),
     isConstant,
@@ -103,8 +121,8 @@ function pathFromModelInput(node: Node, g: GraphView): string[] | undefined {
   }
 }
 
-/** Rule: the ops between `node`'s output and a model output, if a path of head ops alone leads there. */
-function pathToModelOutput(node: Node, g: GraphView): string[] | undefined {
+/** Rule: the ops between a layer's `output` and a model output, if a path of head ops alone leads there. */
+function pathToModelOutput(output: string, g: GraphView): string[] | undefined {
   const search = (value: string, ops: string[], depth: number): string[] | undefined => {
     if (g.modelOutputs.has(value)) return ops;
     if (depth > 32) return undefined;
@@ -115,7 +133,7 @@ function pathToModelOutput(node: Node, g: GraphView): string[] | undefined {
     }
     return undefined;
   };
-  return search(node.outputs[0], [], 0);
+  return search(output, [], 0);
 }
 
 const through = (ops: string[]) => (ops.length ? ` through ${ops.join(' → ')}` : '');
@@ -153,12 +171,16 @@ function isHardSwishGate(n: Node): boolean {
 interface Successor {
   next?: Node;
   swish?: string;
+  /** Set when the next op is the last of GELU written as 0.5·x·(1 + Erf(x/√2)). */
+  geluWritten?: boolean;
   fanOut: number;
+  /** The value `next` reads: the layer's output, or that of the last no-op after it. */
+  value: string;
 }
 
-/** What follows a layer's output: the op it feeds, after stepping over inference no-ops. */
-function successor(node: Node, g: GraphView): Successor {
-  let out = node.outputs[0];
+/** What follows a layer's `output`: the op it feeds, after stepping over inference no-ops. */
+function successor(output: string, g: GraphView): Successor {
+  let out = output;
   for (;;) {
     const users = g.consumers.get(out) ?? [];
     if (users.length === 1 && NO_OPS.has(users[0].opType) && !g.modelOutputs.has(out)) {
@@ -166,8 +188,10 @@ function successor(node: Node, g: GraphView): Successor {
       continue;
     }
     const mul = g.modelOutputs.has(out) ? undefined : swishMul(out, users);
-    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length };
-    return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length };
+    if (mul) return { next: mul, swish: users.find((u) => u !== mul)!.opType, fanOut: users.length, value: out };
+    const gelu = g.modelOutputs.has(out) ? undefined : geluOutput(out, g);
+    if (gelu && gelu.opType !== 'Gelu') return { next: gelu, geluWritten: true, fanOut: users.length, value: out };
+    return { next: users.length === 1 ? users[0] : undefined, fanOut: users.length, value: out };
   }
 }
 
@@ -200,8 +224,8 @@ function firstLayer(node: Node, g: GraphView, opts: PlacementOptions): Placement
  * Softmax, a ReLU: SqueezeNet's last conv is its classifier though a ReLU follows it); a layer whose output
  * nothing reads is kept float too.
  */
-function classifier(node: Node, g: GraphView, s: Successor): Placement | undefined {
-  const ops = pathToModelOutput(node, g);
+function classifier(output: string, g: GraphView, s: Successor): Placement | undefined {
+  const ops = pathToModelOutput(output, g);
   if (ops !== undefined) return { role: 'float', reason: `classifier: produces a model output${through(ops)}, kept float` };
   if (s.fanOut === 0) return { role: 'float', reason: 'output not read by any node, kept float' };
   return undefined;
@@ -216,47 +240,130 @@ function depthwise(node: Node, g: GraphView, opts: PlacementOptions): Placement 
   return isDepthwise(node, g.graph) && !opts.gateDepthwise ? { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' } : undefined;
 }
 
+const feedsReluLike = (s: Successor, graph: Graph): boolean =>
+  s.next !== undefined && (s.swish !== undefined || s.geluWritten === true || isReluLike(s.next, graph));
+
+const activationName = ({ next, swish, geluWritten }: Successor): string =>
+  swish !== undefined
+    ? `x * ${swish}(x) (Swish, ReLU-like)`
+    : geluWritten
+      ? 'GELU written as 0.5·x·(1 + Erf(x/√2)) (ReLU-like)'
+      : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
+
+/** The Conv/Gemm whose output (through no-ops) is `value`, read by `add` alone. */
+function layerInto(add: Node, value: string, g: GraphView): Node | undefined {
+  for (let v = value; ; ) {
+    const p = g.producers.get(v);
+    if (!p) return undefined;
+    if (LINEAR_OPS.has(p.opType) && p.domain === '') {
+      const s = successor(p.outputs[0], g);
+      return s.next === add && s.value === value ? p : undefined;
+    }
+    if (!NO_OPS.has(p.opType)) return undefined;
+    v = p.inputs[0];
+  }
+}
+
+const fmtShape = (s: readonly number[] | undefined) => (s ? `[${s.join(', ')}]` : 'unknown');
+
+/**
+ * Rule (--gate-residual): a layer whose output y enters Add(y, s) whose sum feeds a ReLU-like activation is
+ * gated on the sum: the gate compares y_hb + s with Δ (s, the gate offset, is an input of the layer). When s
+ * is itself the output of a Conv/Gemm (a downsampling shortcut), the one with more MACs per output (the two
+ * have the same outputs) is gated, the other stays static and is the offset. Whatever the rule cannot follow
+ * (broadcasting or unknown shapes, a constant operand, an Add not followed by an activation, an Add of more
+ * operands) keeps the static treatment with the reason.
+ */
+function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement {
+  const add = s.next!;
+  const why = (what: string): Placement => ({ role: 'quantize', reason: `output goes into the residual Add '${add.name}', ${what}: quantized statically, not gated` });
+  if (add.opType !== 'Add' || add.inputs.length !== 2) return why(`a ${add.opType} of ${add.inputs.length} operands (residual gating follows a two-operand Add)`);
+  const offset = add.inputs[0] === s.value ? add.inputs[1] : add.inputs[0];
+  if (offset === s.value) return why('which adds the output to itself');
+  if (g.isConstant(offset)) return why('whose other operand is a constant (a bias, not a residual)');
+  const after = successor(add.outputs[0], g);
+  if (!feedsReluLike(after, g.graph)) return why(`whose sum feeds ${after.next ? after.next.opType : `${after.fanOut} ops`}, not a ReLU`);
+  const [ys, os] = [opts.valueShape?.(s.value), opts.valueShape?.(offset)];
+  if (!ys || !os || ys.length !== os.length || ys.some((d, i) => d !== os[i])) {
+    return why(`whose operands' shapes ${ys && os ? 'differ' : 'are not known'} (${fmtShape(ys)} and ${fmtShape(os)}): the gate offset must have the output's shape`);
+  }
+  // The offset cannot depend on y: y's one reader is the Add (successor), so nothing else is computed from it.
+  const other = layerInto(add, offset, g);
+  const sum = `output + Add('${add.name}') feeds ${activationName(after)}: gated on the sum`;
+  if (!other) return { role: 'gate', reason: `${sum} (gate offset '${offset}')`, residual: { add: add.name, offset } };
+  const [mine, theirs] = [macsPerOutput(node, g.graph), macsPerOutput(other, g.graph)];
+  const order = g.graph.nodes;
+  if (mine > theirs || (mine === theirs && order.indexOf(node) < order.indexOf(other))) {
+    return { role: 'gate', reason: `${sum}, offset by the output of '${other.name}' (the other path into the Add, fewer MACs, quantized statically)`, residual: { add: add.name, offset } };
+  }
+  return { role: 'quantize', reason: `output goes into the residual Add '${add.name}' with '${other.name}' (more MACs), which is gated on the sum with this output as its gate offset: quantized statically` };
+}
+
+/**
+ * Rule: a transformer's attention projections are quantized statically: the query, key and value
+ * projections' outputs meet another activation in the attention's MatMuls, and the output projection reads
+ * the heads merged; neither feeds an activation a gate could predict.
+ */
+function attention(token: TokenLinear | undefined, g: GraphView): Placement | undefined {
+  const role = token && attentionRole(token, g);
+  if (role === 'projection') return { role: 'quantize', reason: "attention projection (queries, keys or values: its output meets another activation in the attention's MatMul, no activation after it): quantized statically, not gated" };
+  if (role === 'output') return { role: 'quantize', reason: "attention output projection (reads the attention's heads merged, no activation after it): quantized statically, not gated" };
+  return undefined;
+}
+
+/** What a layer feeds, in a reason: `output goes into a residual Add`, `output feeds Softmax`... */
+function feeds(s: Successor): string {
+  const { next, fanOut } = s;
+  if (next?.opType === 'Add' || next?.opType === 'Sum') return 'output goes into a residual Add before any activation';
+  return `output feeds ${next ? next.opType : `${fanOut} ops`}, not a ReLU`;
+}
+
 /** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
-function byActivation(s: Successor, feedsRelu: boolean): Placement {
-  const { next, swish, fanOut } = s;
-  if (feedsRelu) {
-    const activation = swish !== undefined ? `x * ${swish}(x) (Swish, ReLU-like)` : `${next!.opType}${next!.opType === 'Relu' ? '' : ' (ReLU-like)'}`;
-    return { role: 'gate', reason: `output feeds ${activation}: gated` };
+function byActivation(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement {
+  const { next } = s;
+  if (feedsReluLike(s, g.graph)) return { role: 'gate', reason: `output feeds ${activationName(s)}: gated` };
+  if (g.geluOutputs.has(node.inputs[0])) {
+    // A transformer's second feed-forward layer: GELU before it, the residual Add after.
+    return { role: 'quantize', reason: `second feed-forward layer (reads GELU; ${feeds(s)}): quantized statically, not gated` };
   }
   if (next?.opType === 'BatchNormalization') {
     // convert folds BN into the layer before it; one left here could not be folded (see its note), and a gate
     // would compare the output before BN with the activation's boundary after it.
     return { role: 'quantize', reason: 'output goes through a BatchNormalization that could not be folded into it: quantized statically, not gated' };
   }
-  if (next?.opType === 'Add' || next?.opType === 'Sum') {
-    return { role: 'quantize', reason: 'output goes into a residual Add before any activation: quantized statically, not gated' };
-  }
-  return { role: 'quantize', reason: `output feeds ${next ? next.opType : `${fanOut} ops`}, not a ReLU: quantized statically, not gated` };
+  // Residual gating has Conv/Gemm forms (PGResidualConv/Gemm); a token layer keeps the static treatment.
+  if ((next?.opType === 'Add' || next?.opType === 'Sum') && opts.gateResidual && LINEAR_OPS.has(node.opType)) return residualGate(node, s, g, opts);
+  return { role: 'quantize', reason: `${feeds(s)}: quantized statically, not gated` };
 }
 
 /**
- * Decides for every Conv/Gemm whether it is gated, quantized statically, or left float, following the
- * method, rule by rule (the first that applies decides): --exclude/--include; the first layer (reads the
- * model input, through input preparation such as Flatten, Transpose or Sub/Div by constants) and the
- * classifier (produces a model output, through pooling, Flatten, Softmax or a ReLU) stay float; a Gemm
- * feeding no ReLU is a classifier head, float; depthwise convs are quantized; a layer feeding a ReLU-like
- * activation is gated; the rest, which sit between gated ones, are quantized statically. Expects
- * BatchNormalization folded into the layers (convert does it first).
+ * Decides for every layer (Conv, Gemm, and a MatMul by a constant weight on tokens with its bias Add)
+ * whether it is gated, quantized statically, or left float, following the method, rule by rule (the first
+ * that applies decides): --exclude/--include; the first layer (reads the model input, through input
+ * preparation such as Flatten, Transpose or Sub/Div by constants) and the classifier (produces a model
+ * output, through pooling, Flatten, Softmax or a ReLU) stay float; a Gemm feeding no ReLU is a classifier
+ * head, float; depthwise convs and a transformer's attention projections are quantized; a layer feeding a
+ * ReLU-like activation (GELU and Swish included) is gated; the rest, which sit between gated ones (a
+ * transformer's second feed-forward layer), are quantized statically. Expects BatchNormalization folded into
+ * the layers (convert does it first).
  */
 export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Placement> {
   const g = viewOf(graph);
   const result = new Map<Node, Placement>();
   for (const node of graph.nodes) {
-    if (!LINEAR_OPS.has(node.opType) || node.domain !== '') continue;
-    const s = successor(node, g);
-    const feedsRelu = s.next !== undefined && (s.swish !== undefined || isReluLike(s.next, graph));
+    const token = g.tokens.get(node);
+    if ((!LINEAR_OPS.has(node.opType) && !token) || node.domain !== '') continue;
+    const output = token?.output ?? node.outputs[0];
+    const s = successor(output, g);
+    const feedsRelu = feedsReluLike(s, graph);
     const placement =
       byFlags(node, opts) ??
       firstLayer(node, g, opts) ??
-      classifier(node, g, s) ??
+      classifier(output, g, s) ??
       linearHead(node, feedsRelu) ??
       depthwise(node, g, opts) ??
-      byActivation(s, feedsRelu);
+      attention(token, g) ??
+      byActivation(node, s, g, opts);
     result.set(node, opts.mode === 'static' ? staticMode(placement) : placement);
   }
   return result;

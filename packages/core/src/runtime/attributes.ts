@@ -43,6 +43,13 @@ export function attrString(node: Node, name: string, def?: string): string | und
   return a.value;
 }
 
+export function attrStrings(node: Node, name: string): string[] | undefined {
+  const a = node.attributes[name];
+  if (!a) return undefined;
+  if (a.type !== 'strings') throw badType(node, name, 'strings', a.type);
+  return a.value;
+}
+
 function badType(node: Node, name: string, want: string, got: string): UnsupportedModelError {
   return new UnsupportedModelError(`node '${node.name}' (${node.opType}): attribute '${name}' should be ${want}, found ${got}`, {
     action: 'check the model with onnx.checker; re-export it with a supported opset',

@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors/index.js';
 import { enableNativeConv } from './native/enable.js';
+import { shareWasmClones } from './wasm-identity.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'node';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'node'];
@@ -44,7 +45,10 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendNa
   if (!ok) throw new UsageError(`backend '${name}' failed to initialise`, { action: 'use --backend cpu' });
   await tf.ready();
   // oneDNN convolutions (packages/native-kernels) replace the wasm backend's when built; PG_NATIVE=0 keeps pure wasm.
-  if (name === 'wasm') enableNativeConv();
+  if (name === 'wasm') {
+    shareWasmClones();
+    enableNativeConv();
+  }
   active = name;
   return name;
 }

@@ -10,6 +10,9 @@ import { channelShuffleNhwc, shuffleGroups, shufflePattern, type ShufflePattern 
 import { attrInt } from './attributes.js';
 import { FoldCache, planFolding, shapeVector, type FoldedOutputs, type FoldRole } from './shape-folding.js';
 import { logicalShape, nhwc, plain, toLogical, type RtValue } from './value.js';
+import { writtenOp, type WrittenOp } from './written-ops.js';
+import { layerNormalize } from './ops/normalization.js';
+import { geluErf } from './ops/elementwise.js';
 
 export interface ExecutorOptions {
   /**
@@ -44,6 +47,8 @@ interface Step {
   shuffle?: ShufflePattern;
   /** Set for shape arithmetic, which runs once per shape and is cached (see shape-folding.ts). */
   fold?: FoldRole;
+  /** An op written out as several nodes (LayerNorm, GELU), first node here: run as the one kernel (written-ops.ts). */
+  written?: WrittenOp;
 }
 
 /** The shapes the Shape nodes of one run saw, by their output names (the fold cache keys). */
@@ -85,6 +90,14 @@ export class Executor {
       return { index: i, node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1), shuffle: shufflePattern(node, readers, keep), fold: roles.get(i) };
     });
     for (const step of this.steps) if (step.fold) step.node.outputs.forEach((o, k) => o && this.foldedAt.set(o, { step, k }));
+    const producers = new Map(order.flatMap((n) => n.outputs.filter(Boolean).map((o) => [o, n] as const)));
+    const position = new Map(order.map((n, i) => [n, i]));
+    const written = { graph: this.graph, readers, producers, keep };
+    for (const step of this.steps) {
+      const op = writtenOp(step.node, written);
+      // Kept at the pattern's first node in execution order: the inputs are computed by then.
+      if (op) this.steps[Math.min(...op.nodes.map((n) => position.get(n)!))].written = op;
+    }
   }
 
   /** The nodes in execution order. */
@@ -169,6 +182,13 @@ export class Executor {
         if (!opts.training) free(step);
         continue;
       }
+      const whole = step.written ? this.runWritten(step.written, lookup, asked, opts) : undefined;
+      if (whole) {
+        values.set(step.written!.output, whole);
+        step.written!.nodes.forEach((n) => n !== node && fusedInto.add(n));
+        if (!opts.training) free(step);
+        continue;
+      }
       const shuffled = step.shuffle && !opts.training ? this.shuffle(step, step.shuffle, lookup, ready, asked, shapes, opts) : undefined;
       if (shuffled) {
         values.set(step.shuffle!.reshape.outputs[0], shuffled);
@@ -210,6 +230,27 @@ export class Executor {
     const allowZero = (n: Node) => attrInt(n, 'allowzero', 0) === 1;
     const groups = shuffleGroups(x, target(node), target(p.reshape), [allowZero(node), allowZero(p.reshape)]);
     return groups === undefined ? undefined : nhwc(channelShuffleNhwc(x.t, groups));
+  }
+
+  /** A written-out op as its kernel, unless one of its inner values is asked for or its axes are not the last ones. */
+  private runWritten(op: WrittenOp, lookup: (n: string) => RtValue | undefined, asked: Set<string>, opts: RunOptions): RtValue | undefined {
+    if (op.nodes.some((n) => n.outputs.some((o) => o !== op.output && asked.has(o)))) return undefined;
+    const x = lookup(op.input);
+    if (!x) return undefined;
+    const compute = (): RtValue | undefined => {
+      if (op.kind === 'gelu') return { t: geluErf(x.t), nhwc: x.nhwc };
+      const t = toLogical(x);
+      const axes = [...new Set(op.axes.map((a) => (a < 0 ? a + t.rank : a)))].sort((a, b) => a - b);
+      if (axes[axes.length - 1] !== t.rank - 1 || axes.some((a, i) => a !== axes[0] + i)) return undefined;
+      return plain(layerNormalize(t, lookup(op.scale)!.t, lookup(op.bias)!.t, axes[0], op.epsilon));
+    };
+    if (opts.training) return compute();
+    let out: RtValue | undefined;
+    tf.tidy(() => {
+      out = compute();
+      return out ? [out.t] : [];
+    });
+    return out;
   }
 
   private callKernel(step: Step, inputs: (RtValue | undefined)[], shapes: SeenShapes, opts: RunOptions, activation?: 'relu' | 'relu6', isConstant?: (name: string) => boolean): RtValue[] {

@@ -1,6 +1,7 @@
 export * from './backend.js';
 export * from './custom-grad.js';
 export * from './executor.js';
+export { writtenOp, type WrittenGraph, type WrittenOp } from './written-ops.js';
 export * from './kernel.js';
 export * from './registry.js';
 export * from './op-declaration.js';

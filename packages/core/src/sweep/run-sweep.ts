@@ -4,17 +4,21 @@ import type { Dataset } from '../data/index.js';
 import { withPreprocess } from '../data/index.js';
 import { UsageError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
-import { writeFileAtomic } from '../io/index.js';
+import { toWriteError, writeFileAtomic, type ShardSpec } from '../io/index.js';
 import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
 import { convertModel, type ActScaleMode } from '../pg/index.js';
-import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
+import { finalCalibrationWithTarget, finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { paretoFrontier } from './pareto.js';
+import { pointCostEstimate, shardPoints } from './shard.js';
 import type { SweepConfig, SweepGrid, SweepPoint, SweepResult } from './sweep-types.js';
 
 export const SWEEP_FILE = 'sweep.json';
+
+/** The file a shard of a sweep writes instead of sweep.json; several shards can share one out-dir. */
+export const sweepShardFile = (s: ShardSpec): string => `sweep.shard-${s.index}-of-${s.count}.json`;
 
 export interface SweepOptions {
   grid: SweepGrid;
@@ -40,6 +44,17 @@ export interface SweepOptions {
    * Core knows no device model itself (they live in @pg/exporters).
    */
   price?: (report: Pick<ReportResult, 'layers' | 'other_ops'>) => Pick<ReportResult, 'whole_model' | 'costs'>;
+  /**
+   * Run only shard `spec` of the grid's points (assignShards over their estimated costs) and write
+   * sweepShardFile(spec) instead of sweep.json, stamped with `identity` (what the caller knows of the run:
+   * the model's hash, pg's version) plus the grid, the settings and the data sizes.
+   */
+  shard?: {
+    spec: ShardSpec;
+    identity: Record<string, unknown>;
+    /** The float model's MACs per sample (pg inspect's `macs`), the base of each point's estimated cost. */
+    macsPerSample: number;
+  };
 }
 
 /** What a point's run needs beyond the options: the float model's accuracy, for its accuracy_drop. */
@@ -62,7 +77,8 @@ export interface SweepHooks {
   now?(): number;
 }
 
-const pending = (c: SweepConfig): SweepPoint => ({
+/** A grid point not run yet. */
+export const pendingPoint = (c: SweepConfig): SweepPoint => ({
   ...c,
   id: pointId(c),
   status: 'pending',
@@ -86,15 +102,20 @@ const pending = (c: SweepConfig): SweepPoint => ({
 export async function runSweep(model: Model, data: Dataset, evalData: Dataset, opts: SweepOptions, hooks: SweepHooks = {}): Promise<SweepResult> {
   const now = hooks.now ?? Date.now;
   const start = now();
-  const { points: configs, invalid } = gridPoints(opts.grid);
+  const { points: grid, invalid } = gridPoints(opts.grid);
   const settings = sweepSettings(opts, data, evalData);
-  const summaryPath = join(opts.outDir, SWEEP_FILE);
+  const owned = opts.shard ? shardPoints(sweepEstimates(opts.shard.macsPerSample, data, evalData, opts), opts.shard.spec) : undefined;
+  const configs = owned ? grid.filter((c) => owned.has(pointId(c))) : grid;
+  const file = opts.shard ? sweepShardFile(opts.shard.spec) : SWEEP_FILE;
+  const summaryPath = join(opts.outDir, file);
   const previous = await readPrevious(summaryPath);
   if (previous && !opts.resume) {
-    throw new UsageError(`${opts.outDir} already holds a sweep (${SWEEP_FILE})`, { action: 'pass --resume to continue it, or give another --out-dir' });
+    throw new UsageError(`${opts.outDir} already holds a sweep (${file})`, { action: 'pass --resume to continue it, or give another --out-dir' });
   }
   if (previous) assertSameSettings(previous.settings, settings, opts.outDir);
-  await mkdir(join(opts.outDir, 'points'), { recursive: true });
+  await mkdir(join(opts.outDir, 'points'), { recursive: true }).catch((e: unknown) => {
+    throw toWriteError(join(opts.outDir, 'points'), e);
+  });
   // The float model's accuracy, measured once (kept from the folder's sweep.json on resume: same data and limit).
   const floatAccuracy = previous?.float_accuracy ?? (await reportModel(model, evalData, { batchSize: opts.report.batchSize, limit: opts.report.limit })).accuracy;
   const pointOpts: PointOptions = { ...opts, floatAccuracy };
@@ -107,12 +128,16 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
     grid: { ...opts.grid, mode: opts.grid.mode ?? ['pg'] },
     invalid,
     settings,
-    points: configs.map(pending),
+    points: configs.map(pendingPoint),
     frontier: {},
     complete: 0,
     pending: configs.length,
     stopped: null,
   };
+  if (opts.shard) {
+    const identity = { ...opts.shard.identity, grid: opts.grid, settings, data_size: data.size, eval_size: evalData.size };
+    result.shard = { ...opts.shard.spec, identity, points: configs.map(pointId) };
+  }
   const durations: number[] = [];
   for (let i = 0; i < result.points.length; i++) {
     const point = result.points[i];
@@ -161,6 +186,20 @@ export function stopReason(start: number, t: number, durations: readonly number[
   const elapsed = t - start;
   const expected = durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 0;
   return elapsed + expected >= budget ? 'time-budget' : null;
+}
+
+/**
+ * The grid's points in order with their estimated cost (pointCostEstimate): the float model's MACs per sample,
+ * the training and evaluated sample counts, the fine-tuning steps.
+ */
+export function sweepEstimates(macsPerSample: number, data: Dataset, evalData: Dataset, opts: Pick<SweepOptions, 'grid' | 'finetune' | 'report'>): Array<{ id: string; config: SweepConfig; estimate: number }> {
+  const basis = {
+    macsPerSample,
+    trainSamples: data.size,
+    evalSamples: Math.min(opts.report.limit ?? evalData.size, evalData.size),
+    finetune: opts.finetune,
+  };
+  return gridPoints(opts.grid).points.map((config) => ({ id: pointId(config), config, estimate: pointCostEstimate(config, basis) }));
 }
 
 /** One point; undefined when interrupted during training (nothing of it is written). */
@@ -224,7 +263,7 @@ async function readCompletePoint(opts: PointOptions, point: SweepPoint): Promise
   return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true, opts.floatAccuracy), seconds: stored.seconds ?? null };
 }
 
-async function readPrevious(path: string): Promise<SweepResult | undefined> {
+export async function readPrevious(path: string): Promise<SweepResult | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -267,7 +306,8 @@ function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult
     calibration_batches: f.calibrationBatches,
     seed: f.seed,
     lr_schedule: f.lrSchedule,
-    final_calibration: f.finalCalibration,
+    // Every point has a target, so this is what its run does (an unset option included).
+    final_calibration: finalCalibrationWithTarget(f),
     distill: f.distill,
     gate_target: f.gateTarget,
     penalty: f.penalty,
@@ -280,8 +320,9 @@ function recipeSettings(f: Omit<FinetuneOptions, 'targetSparsity'>): SweepResult
 }
 
 function assertSameSettings(before: SweepResult['settings'], now: SweepResult['settings'], dir: string): void {
-  // A recipe setting that sweep.json does not record was at its default.
-  const defaults = recipeSettings(FINETUNE_DEFAULTS);
+  // A recipe setting that sweep.json does not record was at its default then: the final calibration was off
+  // by default when sweep.json did not record it yet.
+  const defaults: SweepResult['settings'] = { ...recipeSettings(FINETUNE_DEFAULTS), final_calibration: false };
   const was = (k: string): unknown => (before !== undefined && k in before ? before[k] : defaults[k]);
   const differ = Object.keys(now).filter((k) => JSON.stringify(was(k)) !== JSON.stringify(now[k]));
   if (differ.length === 0) return;
@@ -289,7 +330,8 @@ function assertSameSettings(before: SweepResult['settings'], now: SweepResult['s
   throw new UsageError(`--resume: ${dir} was swept with other settings (${list})`, { action: 'resume with the same flags, or give another --out-dir' });
 }
 
-async function writeSummary(path: string, r: SweepResult): Promise<void> {
+/** Writes sweep.json (or a shard's file) atomically, its counts and frontiers computed from its points. */
+export async function writeSummary(path: string, r: SweepResult): Promise<void> {
   r.complete = r.points.filter((p) => p.status === 'complete').length;
   r.pending = r.points.length - r.complete;
   r.frontier = frontiers(r.points);

@@ -75,4 +75,18 @@ export interface SweepResult {
   pending: number;
   /** Why the run stopped before every point was complete, or null. */
   stopped: 'time-budget' | 'interrupted' | null;
+  /** A shard's file (pg sweep --shard K/N): which shard, what it was computed from, and the ids of its points. */
+  shard?: SweepShardStamp;
+  /** pg sweep merge --allow-partial with shards missing or stopped: which, and that their points are pending. */
+  partial?: { shards: number; missing_shards: number[]; stopped_shards: number[] };
+}
+
+/** What a sweep shard's file records of itself: `pg sweep merge` checks these before merging. */
+export interface SweepShardStamp {
+  index: number;
+  count: number;
+  /** The model's SHA-256, pg's version, the grid, the settings and the data sizes: shards merge only when equal. */
+  identity: Record<string, unknown>;
+  /** Ids of the points this shard runs, grid order. */
+  points: string[];
 }

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/index.js';
-import type { Model, Node } from '../graph/index.js';
+import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { InvalidDataError } from '../errors/index.js';
 import { Executor } from '../runtime/executor.js';
 import type { Observer } from '../runtime/kernel.js';
 import { convNhwc } from '../runtime/ops/conv.js';
-import { gemm } from '../runtime/ops/linear.js';
+import { gemm, tokenLinear } from '../runtime/ops/linear.js';
 import { META, OBSERVE, effectiveScale, fakeQuant, opRegistry, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../pg/index.js';
 import { calibrationBatches } from './calibration-batches.js';
 
@@ -54,18 +54,18 @@ export async function calibrate(model: Model, data: Dataset, opts: CalibrateOpti
   const solved = new Map<string, Float32Array>();
   try {
     for (const layer of layers) {
-      const inputs = collectInputs(exec, inputName, batches, layer.node);
+      const { inputs, offsets } = collectInputs(exec, inputName, batches, layer);
       try {
         let best = new Map<string, Float32Array>();
         // tidy's result is walked for tensors element by element: return nothing, keep plain arrays.
-        tf.tidy(() => void (best = solveLayer(exec, layer, inputs, opts.scales && !layer.dynamic, target)));
+        tf.tidy(() => void (best = solveLayer(exec, layer, { inputs, offsets }, opts.scales && !layer.dynamic, target)));
         for (const [name, values] of best) {
           solved.set(name, values);
           const dims = model.graph.initializers.get(name)!.dims;
           exec.setParam(name, tf.keep(tf.tensor(values, dims, 'float32')));
         }
       } finally {
-        inputs.forEach((t) => t.dispose());
+        [...inputs, ...offsets].forEach((t) => t.dispose());
       }
       await new Promise((r) => setImmediate(r));
     }
@@ -84,24 +84,40 @@ export function calibrateActScales(model: Model, data: Dataset, opts: Calibratio
   return calibrate(model, data, { ...opts, scales: true });
 }
 
-/** The inputs a layer receives (as its kernel sees them: NHWC for convs), one tensor per batch. */
-function collectInputs(exec: Executor, inputName: string, batches: tf.Tensor[], node: Node): tf.Tensor[] {
-  const inputs: tf.Tensor[] = [];
-  const observer: Observer = {
-    wants: (n, k) => n === node && k === OBSERVE.input,
-    observe: (_n, _k, x) => void inputs.push(tf.keep(tf.clone(x))),
-  };
-  for (const x of batches) tf.tidy(() => void exec.run({ [inputName]: x }, { outputs: [node.outputs[0]], observer }));
-  return inputs;
+/** What a layer receives over the sample, one tensor per batch, as its kernel sees them (NHWC for convs). */
+interface LayerSample {
+  inputs: tf.Tensor[];
+  /** A residual-gated layer's gate offsets (empty for other layers). */
+  offsets: tf.Tensor[];
 }
 
-/** The parameter values that minimise the layer's output error over the sample. */
-function solveLayer(exec: Executor, layer: PgLayer, inputs: tf.Tensor[], searchScale: boolean, target: number | undefined): Map<string, Float32Array> {
+function collectInputs(exec: Executor, inputName: string, batches: tf.Tensor[], layer: PgLayer): LayerSample {
+  const { node } = layer;
+  const sample: LayerSample = { inputs: [], offsets: [] };
+  const observer: Observer = {
+    wants: (n, k) => n === node && (k === OBSERVE.input || (k === OBSERVE.offset && layer.gateOffset !== undefined)),
+    observe: (_n, k, x) => void (k === OBSERVE.input ? sample.inputs : sample.offsets).push(tf.keep(tf.clone(x))),
+  };
+  for (const x of batches) tf.tidy(() => void exec.run({ [inputName]: x }, { outputs: [node.outputs[0]], observer }));
+  return sample;
+}
+
+/**
+ * The parameter values that minimise the layer's output error over the sample. A residual-gated layer is
+ * scored where its gate looks: the thresholds are quantiles of O_hb + offset, and the error is taken after the
+ * Add and the activation, relu(y + offset) against relu(float y + offset).
+ */
+function solveLayer(exec: Executor, layer: PgLayer, sample: LayerSample, searchScale: boolean, target: number | undefined): Map<string, Float32Array> {
+  const { inputs, offsets } = sample;
+  const withOffset = (t: tf.Tensor, i: number) => (offsets.length ? tf.add(t, offsets[i]) : t);
   const { node } = layer;
   const w = exec.param(layer.weight)!;
   const b = layer.bias ? exec.param(layer.bias) : undefined;
-  const linear = (x: tf.Tensor, weights: tf.Tensor, bias?: tf.Tensor) =>
-    node.opType.endsWith('Conv') ? convNhwc(node, x as tf.Tensor4D, weights, bias) : gemm(node, x, weights, bias);
+  const linear = (x: tf.Tensor, weights: tf.Tensor, bias?: tf.Tensor) => {
+    if (node.opType.endsWith('Conv')) return convNhwc(node, x as tf.Tensor4D, weights, bias);
+    if (node.opType.endsWith('Gemm')) return gemm(node, x, weights, bias);
+    return tokenLinear(x, weights, bias);
+  };
   const wq = quantizeWeights(w, layer.wbits);
   const reference = inputs.map((x) => linear(x, w, b));
   const current = exec.param(layer.actScale)!;
@@ -122,12 +138,13 @@ function solveLayer(exec: Executor, layer: PgLayer, inputs: tf.Tensor[], searchS
         return;
       }
       const ohbs = inputs.map((x) => linear(quantSplit(x, effectiveScale(x, s, layer.dynamic), layer.bits, layer.hbits!).hb, wq, b));
-      const delta = target === undefined ? exec.param(layer.threshold!)! : tf.tensor1d(channelQuantiles(ohbs, target));
+      const compared = ohbs.map(withOffset);
+      const delta = target === undefined ? exec.param(layer.threshold!)! : tf.tensor1d(channelQuantiles(compared, target));
       values.set(layer.threshold!, delta.dataSync() as Float32Array);
       inputs.forEach((x, i) => {
         const olb = linear(quantSplit(x, effectiveScale(x, s, layer.dynamic), layer.bits, layer.hbits!).lb, wq);
-        const y = tf.add(ohbs[i], tf.mul(tf.step(tf.sub(ohbs[i], delta)), olb));
-        err += tf.mean(tf.squaredDifference(tf.relu(y), tf.relu(reference[i]))).dataSync()[0];
+        const y = tf.add(ohbs[i], tf.mul(tf.step(tf.sub(compared[i], delta)), olb));
+        err += tf.mean(tf.squaredDifference(tf.relu(withOffset(y, i)), tf.relu(withOffset(reference[i], i)))).dataSync()[0];
       });
     });
     if (!best || err < best.err) best = { err, values };

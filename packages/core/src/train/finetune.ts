@@ -1,4 +1,5 @@
 import type { Dataset } from '../data/index.js';
+import { labelsPerSample } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { RUNTIME_SETTINGS } from '../runtime/kernel.js';
 import { Executor } from '../runtime/executor.js';
@@ -74,6 +75,7 @@ function startGradients(prep: Preparation, opts: FinetuneOptions, trainable: Tra
       inputName: exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name,
       outputName: exec.graph.outputs[0].name,
       numClasses: prep.numClasses,
+      labelsPerSample: labelsPerSample(prep.data),
       penalty: opts.penalty,
       gateTarget: opts.gateTarget,
       budget: prep.plan.budget,

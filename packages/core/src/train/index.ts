@@ -2,6 +2,7 @@ export * from './options.js';
 export { finetune, lrFactor, type FinetuneHooks, type FinetuneOutput } from './finetune.js';
 export { calibrate, calibrateActScales, quantile, gapThreshold, type CalibrateOptions, type CalibrationOptions } from './calibrate.js';
 export { resolveTargetSparsity } from './target.js';
+export { finalCalibrationWithTarget } from './finetune/plan.js';
 export { shiftThresholdsToTarget } from './threshold-shift.js';
 export { bestEvaluation } from './best-evaluation.js';
 export {

@@ -1,4 +1,8 @@
-/** Options of `pg finetune`; defaults in FINETUNE_DEFAULTS. */
+/**
+ * Options of `pg finetune`; defaults in FINETUNE_DEFAULTS, and those that depend on other options (the target,
+ * the final calibration) in planFinetune. The defaults are pg's recipe: thresholds calibrated to
+ * DEFAULT_TARGET_SPARSITY, weights trained, thresholds shifted onto the target at the end.
+ */
 export interface FinetuneOptions {
   /** Passes over the training data (fractions allowed, e.g. 0.25). */
   epochs: number;
@@ -9,9 +13,14 @@ export interface FinetuneOptions {
   lr: number;
   /** Learning rate of the weights with `trainWeights` (Adam); 0 freezes them. */
   weightLr: number;
+  /** Train the conv/linear weights and biases too; false trains thresholds and scales only (the paper's setting). */
   trainWeights: boolean;
-  /** Calibrate each channel's threshold to this fraction of skipped updates before training, and keep it near there. */
-  targetSparsity?: number;
+  /**
+   * Calibrate each channel's threshold to this fraction of skipped updates before training, and keep it near
+   * there. Unset (and no targetBavg): DEFAULT_TARGET_SPARSITY. 'none': no target; the thresholds start as
+   * the model has them and only the gate penalty moves them.
+   */
+  targetSparsity?: number | 'none';
   /**
    * The same as a target sparsity, given as the average bitwidth B_avg = B_hb + (1 - S)·B_lb of the gated
    * layers (so S = 1 - (B_avg - B_hb)/B_lb); within [B_hb, B]. Exclusive with targetSparsity.
@@ -48,9 +57,9 @@ export interface FinetuneOptions {
   /**
    * After training, move each gated layer's thresholds by one amount so that its sparsity on the calibration
    * sample lands on the target (training drifts it); only with a target. What training learnt stays: the
-   * differences between channels, the scales and the weights.
+   * differences between channels, the scales and the weights. Unset: whenever there is a target.
    */
-  finalCalibration: boolean;
+  finalCalibration?: boolean;
   /**
    * Threads computing a step's gradients (data-parallel, the main thread included); default: one per
    * core, at most `shards`. Does not change the result.
@@ -60,12 +69,15 @@ export interface FinetuneOptions {
   shards: number;
 }
 
+/** The sparsity a fine-tune aims at when none is given (at 4/2 bits, B_avg 2.3 over the gated layers); docs/method.md says why. */
+export const DEFAULT_TARGET_SPARSITY = 0.85;
+
 export const FINETUNE_DEFAULTS: FinetuneOptions = {
   epochs: 1,
   batchSize: 128,
   lr: 1e-3,
   weightLr: 1e-3,
-  trainWeights: false,
+  trainWeights: true,
   gateTarget: 0,
   penalty: 1e-3,
   sparsityWeight: 1,
@@ -77,7 +89,6 @@ export const FINETUNE_DEFAULTS: FinetuneOptions = {
   calibrationBatches: 8,
   seed: 0,
   keepBest: false,
-  finalCalibration: false,
   shards: 4,
 };
 
@@ -103,8 +114,10 @@ export interface FinetuneResult {
   act_scale: 'dynamic' | 'static';
   trained: string[];
   seed: number;
-  /** The sparsity the thresholds were calibrated and kept near (from targetSparsity or targetBavg). */
+  /** The sparsity the thresholds were calibrated and kept near (targetSparsity, from targetBavg, or the default); null for 'none'. */
   target_sparsity: number | null;
+  /** The thresholds were shifted onto the target after training (finalCalibration). */
+  final_calibration: boolean;
   /** Why training ended: all steps done, the time budget, or an interruption (the abort signal). */
   stopped: 'completed' | 'time-budget' | 'interrupted';
   /** Step the run started from (non-zero when resumed from a checkpoint). */

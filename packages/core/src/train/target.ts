@@ -2,17 +2,19 @@ import { UsageError } from '../errors/index.js';
 import type { PgLayer } from '../pg/index.js';
 
 /**
- * The sparsity a fine-tune aims at, from --target-sparsity or --target-bavg. A gated layer computes B_hb
- * bits for every output and B_lb = B - B_hb more for the fraction 1 - S that takes the update, so
- * B_avg = B_hb + (1 - S)·B_lb and S = 1 - (B_avg - B_hb)/B_lb. B_avg must lie in [B_hb, B].
+ * The sparsity a fine-tune is given, from --target-sparsity or --target-bavg (undefined when neither is
+ * given, or for 'none'; planFinetune applies the default). A gated layer computes B_hb bits for every output
+ * and B_lb = B - B_hb more for the fraction 1 - S that takes the update, so B_avg = B_hb + (1 - S)·B_lb and
+ * S = 1 - (B_avg - B_hb)/B_lb. B_avg must lie in [B_hb, B].
  */
-export function resolveTargetSparsity(layers: PgLayer[], target: { targetSparsity?: number; targetBavg?: number }): number | undefined {
+export function resolveTargetSparsity(layers: PgLayer[], target: { targetSparsity?: number | 'none'; targetBavg?: number }): number | undefined {
   const { targetSparsity, targetBavg } = target;
   if (targetSparsity !== undefined && targetBavg !== undefined) {
     throw new UsageError('--target-sparsity and --target-bavg set the same thing; give one of them.', {
       action: 'Keep --target-sparsity S or --target-bavg B (S = 1 - (B - B_hb)/B_lb).',
     });
   }
+  if (targetSparsity === 'none') return undefined;
   if (targetSparsity !== undefined) {
     if (!(targetSparsity >= 0 && targetSparsity <= 1)) {
       throw new UsageError(`--target-sparsity ${targetSparsity} is outside [0, 1].`, { action: 'Use e.g. --target-sparsity 0.85.' });

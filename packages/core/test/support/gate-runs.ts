@@ -13,8 +13,12 @@ export async function runOrt(path: string, b: Batch): Promise<Float32Array> {
 
 export interface GateRun {
   output: Float32Array;
-  /** Per gated layer, in ONNX's layout (NCHW / [N, C]): its input, its prediction O_hb, its gate (1 = updated). */
+  /**
+   * Per gated layer, in ONNX's layout (NCHW / [N, C]): its input, what its gate compares (O_hb, plus the gate
+   * offset for a residual gate), its gate (1 = updated); and a residual gate's offset.
+   */
   inputs: Map<string, { shape: number[]; data: Float32Array }>;
+  offsets: Map<string, { shape: number[]; data: Float32Array }>;
   predictions: Map<string, Float32Array>;
   gates: Map<string, ArrayLike<number>>;
   /** Per gated layer, its output Y (NCHW / [N, C]). */
@@ -24,7 +28,7 @@ export interface GateRun {
 /** pg's output and each gated layer's input, prediction and gate decisions. */
 export function runPgGates(model: Model, b: Batch): GateRun {
   const exec = new Executor(model, { registry: opRegistry });
-  const run: GateRun = { output: new Float32Array(), inputs: new Map(), predictions: new Map(), gates: new Map(), layerOutputs: new Map() };
+  const run: GateRun = { output: new Float32Array(), inputs: new Map(), offsets: new Map(), predictions: new Map(), gates: new Map(), layerOutputs: new Map() };
   const gated = model.graph.nodes.filter(isGatedNode);
   const into = { [OBSERVE.prediction]: run.predictions, [OBSERVE.gate]: run.gates } as Record<string, Map<string, ArrayLike<number>>>;
   try {
@@ -33,11 +37,12 @@ export function runPgGates(model: Model, b: Batch): GateRun {
         { [model.graph.inputs[0].name]: tf.tensor(b.x, b.shape) },
         {
           observer: {
-            wants: (n: Node, k: string) => isGatedNode(n) && (k in into || k === OBSERVE.input),
+            wants: (n: Node, k: string) => isGatedNode(n) && (k in into || k === OBSERVE.input || k === OBSERVE.offset),
             observe: (n: Node, k: string, t: tf.Tensor) => {
               const logical = t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
               const data = logical.dataSync() as Float32Array;
               if (k === OBSERVE.input) run.inputs.set(n.name, { shape: logical.shape, data });
+              else if (k === OBSERVE.offset) run.offsets.set(n.name, { shape: logical.shape, data });
               else into[k].set(n.name, data);
             },
           },
@@ -74,6 +79,7 @@ export async function runOrtGates(model: Model, path: string, b: Batch): Promise
   return {
     output: data(model.graph.outputs[0].name),
     inputs: new Map(layers.map((l) => [l.name, { shape: [...out[l.input].dims], data: data(l.input) }])),
+    offsets: new Map(),
     predictions: new Map(layers.map((l) => [l.name, data(l.greater.inputs[0])])),
     gates: new Map(layers.map((l) => [l.name, out[l.greater.outputs[0]].data as Uint8Array])),
     layerOutputs: new Map(layers.map((l) => [l.name, data(l.output)])),
@@ -81,9 +87,17 @@ export async function runOrtGates(model: Model, path: string, b: Batch): Promise
 }
 
 /**
- * One gated layer alone in ONNX Runtime (its function inlined), fed `input`: its prediction and gate.
+ * One gated layer alone in ONNX Runtime (its function inlined), fed `input` (and a residual gate's `offset`):
+ * what its gate compares, and its gate.
  */
-export async function ortLayer(model: Model, layer: string, input: Float32Array, shape: number[], path: string): Promise<{ prediction: Float32Array; gate: Uint8Array }> {
+export async function ortLayer(
+  model: Model,
+  layer: string,
+  input: Float32Array,
+  shape: number[],
+  path: string,
+  offset?: { shape: number[]; data: Float32Array },
+): Promise<{ prediction: Float32Array; gate: Uint8Array }> {
   const node = model.graph.nodes.find((n) => n.name === layer)!;
   const single: Model = { ...model, graph: { ...model.graph, nodes: [node] } };
   const nodes = inlineFunctions(single, isPgNode).nodes;
@@ -93,7 +107,7 @@ export async function ortLayer(model: Model, layer: string, input: Float32Array,
     ...model.graph,
     nodes,
     initializers: new Map([...model.graph.initializers].filter(([k]) => used.has(k))),
-    inputs: [{ name: node.inputs[0], dtype: 'float32' as const, shape }],
+    inputs: [{ name: node.inputs[0], dtype: 'float32' as const, shape }, ...(offset ? [{ name: node.inputs[5], dtype: 'float32' as const, shape: offset.shape }] : [])],
     outputs: [
       { name: greater.inputs[0], dtype: 'float32' as const },
       { name: greater.outputs[0], dtype: 'bool' as const },
@@ -102,7 +116,8 @@ export async function ortLayer(model: Model, layer: string, input: Float32Array,
   };
   await writeModel({ ...model, graph }, path);
   const sess = await ort.InferenceSession.create(path);
-  const out = await sess.run({ [node.inputs[0]]: new ort.Tensor('float32', input, shape) });
+  const feeds = { [node.inputs[0]]: new ort.Tensor('float32', input, shape), ...(offset ? { [node.inputs[5]]: new ort.Tensor('float32', offset.data, offset.shape) } : {}) };
+  const out = await sess.run(feeds);
   return { prediction: out[greater.inputs[0]].data as Float32Array, gate: out[greater.outputs[0]].data as Uint8Array };
 }
 

@@ -6,6 +6,7 @@ import { reportPricing, wholeModel } from './whole-model.js';
 
 const layer = (l: Partial<LayerReport> & Pick<LayerReport, 'name' | 'op' | 'macs'>): LayerReport => ({
   gated: false,
+  gate: null,
   bits: null,
   hbits: null,
   wbits: null,
@@ -82,6 +83,19 @@ describe('cost models on a hand-computed network', () => {
     // The same layer reading an unsigned input: one bit less in the prediction and in static B.
     const unsigned = costReport({ layers: [{ ...g(0.5)[0], input_signed: false }] }, profile('bit-serial', { float_bits: 16 }));
     expect([unsigned.total, unsigned.baselines.static_b]).toEqual([15000, 20000]);
+  });
+
+  it('prices a layer gated on the residual sum (PGResidualConv) as a gated layer, in every cost model', async () => {
+    const residual = NET.map((l) => (l.name === 'g1' ? { ...l, op: 'PGResidualConv', gate: 'residual' as const } : l));
+    const profiles = await selectProfiles('all', []);
+    expect(profiles).toHaveLength(COST_MODELS.size);
+    for (const p of profiles) {
+      const plain = costReport({ layers: NET }, p);
+      const onSum = costReport({ layers: residual }, p);
+      expect([onSum.total, onSum.baselines, onSum.per_layer.map((l) => l.cost)], p.model).toEqual([plain.total, plain.baselines, plain.per_layer.map((l) => l.cost)]);
+    }
+    const bitSerial = profiles.find((p) => p.model === 'bit-serial')!;
+    expect(wholeModel({ layers: residual }, bitSerial).gated_mac_fraction).toBeCloseTo(2000 / 3600, 12);
   });
 
   it('bit-fusion: brick ops ceil(b_a/2)·ceil(b_w/2) over the array, the update at its own utilisation', () => {

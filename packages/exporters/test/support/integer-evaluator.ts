@@ -79,8 +79,15 @@ export interface IntegerLayerResult {
   maxAbsAcc: number;
 }
 
-/** Runs one gated or quantized layer of the description on float inputs [N, ...input_shape]. */
-export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float32Array, n: number): IntegerLayerResult {
+/** The float32 value of one accumulator unit: c = f32(f32(f32(s_x/n) f32(s_w/n_w)) |alpha|) (docs/hw-json.md). */
+export const unitFloat32 = (layer: HwLinearLayer): number =>
+  Math.fround(Math.fround(Math.fround(layer.activation.scale / layer.activation.levels) * Math.fround(layer.weights.scale / layer.weights.levels)) * Math.abs(layer.alpha ?? 1));
+
+/**
+ * Runs one gated or quantized layer of the description on float inputs [N, ...input_shape]; a residual gate
+ * (`gate: "residual"`) also reads its gate offset, the value `gate_offset` names, [N, ...output_shape].
+ */
+export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float32Array, n: number, offset?: Float32Array): IntegerLayerResult {
   const q = activationCodes(x, layer);
   const gated = layer.kind === 'gated';
   const step = layer.activation.step ?? 1;
@@ -92,25 +99,38 @@ export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float3
     qlb[i] = (q[i] - qhb[i]) | 0;
   }
   const k = Int32Array.from(hw.tensor(layer.weights.codes));
-  const [outC] = layer.output_shape;
+  // Channels: axis 1 of a Conv's output; the last axis of a Gemm's [F] and a MatMul's [T, F] (every token alike).
+  const channelsLast = layer.op !== 'Conv';
+  const outC = channelsLast ? layer.output_shape[layer.output_shape.length - 1] : layer.output_shape[0];
   const perSample = layer.output_shape.reduce((a, b) => a * b, 1);
   const accHb = new Int32Array(n * perSample);
   const accLb = new Int32Array(n * perSample);
   const absHb = new Int32Array(n * perSample);
   if (layer.op === 'Conv') convAccumulate(layer, qhb, qlb, k, n, accHb, accLb, absHb);
-  else gemmAccumulate(layer, qhb, qlb, k, n, accHb, accLb, absHb);
+  else if (layer.op === 'Gemm') gemmAccumulate(layer, qhb, qlb, k, n, accHb, accLb, absHb);
+  else {
+    // A MatMul is a Gemm over every token: n·T rows of K, W [K, F].
+    const tokens = layer.input_shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const rows = { ...layer, input_shape: layer.input_shape.slice(-1), output_shape: [outC], trans_b: 0 };
+    gemmAccumulate(rows, qhb, qlb, k, n * tokens, accHb, accLb, absHb);
+  }
 
-  const threshold = layer.threshold ? hw.tensor(layer.threshold.acc) : undefined;
+  const threshold = layer.threshold?.acc ? hw.tensor(layer.threshold.acc) : undefined;
+  const residual = layer.gate === 'residual';
+  if (residual && (!offset || !layer.threshold)) throw new Error(`layer '${layer.name}': a residual gate needs its offset '${layer.gate_offset}' and threshold`);
+  const thresholdFloat = residual ? hw.tensor(layer.threshold!.float) : undefined;
+  const unit = unitFloat32(layer);
   const biasAcc = layer.bias ? hw.tensor(layer.bias.acc) : undefined;
   const biasF = layer.bias ? hw.tensor(layer.bias.float) : undefined;
-  const spatial = perSample / outC;
+  const spatial = channelsLast ? 1 : perSample / outC;
   const gate = new Uint8Array(accHb.length);
   const outputAcc = new Int32Array(accHb.length);
   const output = new Float64Array(accHb.length);
   let maxAbsAcc = 0;
   for (let i = 0; i < accHb.length; i++) {
     const c = Math.floor(i / spatial) % outC;
-    const m = gated ? (accHb[i] > threshold![c] ? 1 : 0) : 1;
+    // Residual gate: the float32 prediction plus the offset against Δ (docs/hw-json.md, step 5).
+    const m = !gated ? 1 : residual ? (Math.fround(Math.fround(Math.fround(accHb[i] * unit) + Math.fround(biasF?.[c] ?? 0)) + offset![i]) > thresholdFloat![c] ? 1 : 0) : accHb[i] > threshold![c] ? 1 : 0;
     gate[i] = m;
     const acc = (accHb[i] + (m ? accLb[i] : 0)) | 0;
     // A closed gate in SeerNet's form writes zero instead of the prediction.

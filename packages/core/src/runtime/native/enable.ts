@@ -2,6 +2,7 @@ import { loadNativeKernels } from '@pg/native-kernels';
 import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
 import { registerKernelTable, unregisterKernelTable } from './kernel-table.js';
 import { POOL_KERNEL_NAMES, poolKernelConfigs } from './pool-kernels.js';
+import { RECURRENT_KERNEL_NAMES, recurrentKernelConfigs } from './recurrent-kernels.js';
 import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
 
 /**
@@ -16,6 +17,7 @@ export function enableNativeConv(): boolean {
   if (!load.ok) return false;
   registerNativeConvKernels(load.kernels);
   registerKernelTable(poolKernelConfigs(load.kernels));
+  registerKernelTable(recurrentKernelConfigs(load.kernels));
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -25,6 +27,7 @@ export function disableNativeConv(): void {
   if (!activeNativeKernels()) return;
   unregisterNativeConvKernels();
   unregisterKernelTable(POOL_KERNEL_NAMES);
+  unregisterKernelTable(RECURRENT_KERNEL_NAMES);
   setActiveNativeKernels(undefined);
 }
 

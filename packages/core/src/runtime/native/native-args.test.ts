@@ -1,4 +1,4 @@
-import { CONV_PARAM_COUNT, ConvParam, ELT_PARAM_COUNT, EltParam, loadNativeKernels, type NativeKernels } from '@pg/native-kernels';
+import { CONV_PARAM_COUNT, ConvParam, ELT_PARAM_COUNT, EltParam, LSTM_PARAM_COUNT, LstmParam, loadNativeKernels, type NativeKernels } from '@pg/native-kernels';
 import { describe, expect, it } from 'vitest';
 import { nativeBuilt, nativeSkipReason } from '../../../test/support/native.js';
 
@@ -69,20 +69,16 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgGateForward(heap, a, b, s, c, d, a, new Int32Array(6)))).toEqual(
       args('TypeError', "params must be an Int32Array of the element-wise op's 7 parameters"),
     );
-    expect(thrownBy(() => k.pgQuantizeWeights(heap, a, b, [16, 1, 4, 2, 1, 0, 0] as unknown as Int32Array))).toEqual(
-      args('Error', 'params must be an Int32Array'),
-    );
+    expect(thrownBy(() => k.pgQuantizeWeights(heap, a, b, [16, 1, 4, 2, 1, 0, 0] as unknown as Int32Array))).toEqual(args('Error', 'params must be an Int32Array'));
     const badBits = elt(16);
     badBits[EltParam.Bits] = 17;
     expect(thrownBy(() => k.pgQuantBackward(heap, a, b, c, s, d, -1, badBits))).toEqual(args('RangeError', 'invalid element-wise parameters'));
     // The parameters are read before any offset: a bad offset does not decide the error.
-    expect(thrownBy(() => k.pgQuantBackward(heap, 1 << 20, b, c, s, d, -1, elt(15, 2)))).toEqual(
-      args('RangeError', 'invalid element-wise parameters'),
-    );
+    expect(thrownBy(() => k.pgQuantBackward(heap, 1 << 20, b, c, s, d, -1, elt(15, 2)))).toEqual(args('RangeError', 'invalid element-wise parameters'));
   });
 
   it('rejects offsets outside the heap, misaligned or not numbers', () => {
-    const range = args('RangeError', 'tensor offset out of the heap\'s bounds');
+    const range = args('RangeError', "tensor offset out of the heap's bounds");
     expect(thrownBy(() => k.pgQuantSplit(heap, a, s, b, c, 1024 - 60, elt(16)))).toEqual(range);
     expect(thrownBy(() => k.pgFakeQuantBackward(heap, a, b, s + 2, c, d, elt(16)))).toEqual(range);
     // The scale's size is its E_SCALES entries, the gate's Δ its channels: Δ of 16 floats at 1024 - 32 is out.
@@ -108,25 +104,39 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, s, -1, elt(16), 1))).toBeUndefined();
     expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, -1, -1, elt(16), 1))).toEqual(missing);
     // An out-of-bounds offset after a missing one: the bounds error wins.
-    expect(thrownBy(() => k.pgFakeQuantBackward(heap, -1, b, s, c, 4096, elt(16)))).toEqual(args('RangeError', 'tensor offset out of the heap\'s bounds'));
+    expect(thrownBy(() => k.pgFakeQuantBackward(heap, -1, b, s, c, 4096, elt(16)))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
     expect(thrownBy(() => k.pgMaxPool(heap, a, -1, c, pool()))).toEqual(missing);
   });
 
   it('rejects the remaining scalar arguments by name', () => {
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, s, -1, elt(16), 'x' as unknown as number))).toEqual(
-      args('Error', 'alpha must be a number'),
-    );
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
     const badPool = pool();
     badPool[ConvParam.StrideH] = 0;
     expect(thrownBy(() => k.pgMaxPool(heap, a, b, c, badPool))).toEqual(args('RangeError', 'invalid pooling parameters'));
-    expect(thrownBy(() => k.pgMaxPool(heap, a, b, c, new Int32Array(7)))).toEqual(
-      args('TypeError', "params must be an Int32Array of the convolution's 21 parameters"),
-    );
-    expect(thrownBy(() => k.columnCopy(heap, 0, 1, 64, 1, 1, null as unknown as number))).toEqual(
-      args('Error', 'column copy arguments must be numbers'),
-    );
-    expect(thrownBy(() => k.columnCopy(heap, 0, 1, 1020, 1, 2, 1))).toEqual(args('RangeError', 'column copy out of the heap\'s bounds'));
+    expect(thrownBy(() => k.pgMaxPool(heap, a, b, c, new Int32Array(7)))).toEqual(args('TypeError', "params must be an Int32Array of the convolution's 21 parameters"));
+    expect(thrownBy(() => k.columnCopy(heap, 0, 1, 64, 1, 1, null as unknown as number))).toEqual(args('Error', 'column copy arguments must be numbers'));
+    expect(thrownBy(() => k.columnCopy(heap, 0, 1, 1020, 1, 2, 1))).toEqual(args('RangeError', "column copy out of the heap's bounds"));
     expect(thrownBy(() => k.setThreads(0))).toEqual(args('RangeError', 'threads must be >= 1'));
     expect(thrownBy(() => k.setThreads('2' as unknown as number))).toEqual(args('Error', 'threads must be a number'));
+  });
+
+  it("checks the LSTM kernels' parameters and that every tensor their sizes imply lies in the heap", () => {
+    // T 2, N 1, H 2: xp 16 floats, rt 16, h0 and c0 2, y 4, saved 20.
+    const lstm = (steps: number, reverse = 0) => {
+      const p = new Int32Array(LSTM_PARAM_COUNT);
+      p[LstmParam.Steps] = steps;
+      p[LstmParam.Batch] = 1;
+      p[LstmParam.Hidden] = 2;
+      p[LstmParam.Reverse] = reverse;
+      return p;
+    };
+    expect(thrownBy(() => k.lstmForward(heap, 0, 64, 128, 136, 144, 160, lstm(2)))).toBeUndefined();
+    expect(thrownBy(() => k.lstmForward(heap, 0, 64, 128, 136, 144, 160, lstm(2, 1)))).toBeUndefined();
+    expect(thrownBy(() => k.lstmForward(heap, 0, 64, 128, 136, 144, 160, lstm(0)))).toEqual(args('RangeError', 'invalid LSTM parameters'));
+    expect(thrownBy(() => k.lstmForward(heap, 0, 64, 128, 136, 144, 160, lstm(2, 2)))).toEqual(args('RangeError', 'invalid LSTM parameters'));
+    // saved [T, N, 5H] of a 40-step sequence does not fit after byte 160.
+    expect(thrownBy(() => k.lstmForward(heap, 0, 64, 128, 136, 144, 160, lstm(40)))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
+    expect(thrownBy(() => k.lstmBackward(heap, 64, 144, 160, 128, 136, 240, 256, 264, 272, 336, 344, -1, lstm(2)))).toEqual(args('Error', 'missing tensor'));
+    expect(thrownBy(() => k.lstmBackward(heap, 64, 144, 160, 128, 136, 240, 256, 264, 272, 336, 344, 352, lstm(2)))).toBeUndefined();
   });
 });

@@ -73,4 +73,18 @@ describe('coarse views', () => {
     expect(tf.memory().numTensors).toBe(before + 1);
     same(got, tf.transpose(y, [0, 2, 1, 3, 4]));
   });
+
+  it("transposes a transformer's 5-D qkv split and 6-D perms that merge no dims, and their gradients, like tf.transpose", () => {
+    const qkv = tf.range(0, 2 * 4 * 3 * 2 * 5).reshape([2, 4, 3, 2, 5]);
+    const six = tf.range(0, 2 * 3 * 2 * 4 * 2 * 3).reshape([2, 3, 2, 4, 2, 3]);
+    for (const [t, perm] of [[qkv, [2, 0, 3, 1, 4]], [qkv, [4, 3, 2, 1, 0]], [six, [5, 3, 1, 0, 4, 2]], [six, [1, 0, 3, 2, 5, 4]]] as const) {
+      const before = tf.memory().numTensors;
+      const got = transposeCoarse(t, perm);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      same(got, tf.transpose(t, [...perm]));
+      const r = tf.randomNormal(got.shape, 0, 1, 'float32', 3);
+      const loss = (f: (v: tf.Tensor) => tf.Tensor) => (v: tf.Tensor) => tf.sum(tf.mul(f(v), r));
+      same(tf.grad(loss((v) => transposeCoarse(v, perm)))(t), tf.grad(loss((v) => tf.transpose(v, [...perm])))(t));
+    }
+  });
 });

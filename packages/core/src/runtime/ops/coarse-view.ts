@@ -51,13 +51,37 @@ export function transposeCoarse(x: tf.Tensor, perm: readonly number[]): tf.Tenso
     if (last && last[last.length - 1] + 1 === p) last.push(p);
     else runs.push([p]);
   }
-  if (runs.length === perm.length) return tf.transpose(x, perm as number[]);
+  if (runs.length === perm.length) return perm.length > 4 ? transposeInMoves(x, perm) : tf.transpose(x, perm as number[]);
   // The merged dims in input order, and the permutation of the merged dims.
   const byStart = [...runs].sort((a, b) => a[0] - b[0]);
   const viewShape = byStart.map((r) => r.reduce((acc, d) => acc * shape[d], 1));
   const viewPerm = runs.map((r) => byStart.indexOf(r));
   const outShape = perm.map((p) => shape[p]);
-  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(x, viewShape), viewPerm), outShape));
+  return tf.tidy(() => tf.reshape(transposeCoarse(tf.reshape(x, viewShape), viewPerm), outShape));
+}
+
+/**
+ * A transpose of rank > 4 that merges no dims (a transformer's qkv split, [N, T, 3, heads, d] → [3, N, heads,
+ * T, d]) as moves of one dim each: moving one dim leaves the others in order, so each move merges to at most 4
+ * dims and takes tfjs-wasm's fast path, not its much slower generic one (docs/architecture.md). Autodiff runs the moves
+ * back the same way.
+ */
+function transposeInMoves(x: tf.Tensor, perm: readonly number[]): tf.Tensor {
+  return tf.tidy(() => {
+    let t = x;
+    const order = perm.map((_, i) => i);
+    perm.forEach((want, pos) => {
+      const at = order.indexOf(want);
+      if (at === pos) return;
+      const move = [...order.keys()];
+      move.splice(at, 1);
+      move.splice(pos, 0, at);
+      t = transposeCoarse(t, move);
+      order.splice(at, 1);
+      order.splice(pos, 0, want);
+    });
+    return t;
+  });
 }
 
 /**

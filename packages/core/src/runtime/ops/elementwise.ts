@@ -6,6 +6,7 @@ import type { Kernel, KernelContext } from '../kernel.js';
 import type { CostClass, OpDeclaration } from '../op-declaration.js';
 import { broadcastOperandNhwc, logicalShape, nhwc, plain, type RtValue } from '../value.js';
 import { broadcastAll, input, malformed, normAxis, unsupported } from './common.js';
+import { customGrad } from '../custom-grad.js';
 import { attributesToInputs, unchanged, withoutAttributes } from './upgrades.js';
 
 type Binary = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
@@ -155,11 +156,53 @@ const castToEnum: NodeUpgrade = (node, tools) => {
   return { ...node, attributes: { ...node.attributes, to: { type: 'int', value: code! } } };
 };
 
+/**
+ * Gelu (opset 20): x·Φ(x), exactly 0.5·x·(1 + erf(x/√2)) as PyTorch exports it before opset 20, or its
+ * tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) with approximate='tanh'.
+ */
+function gelu(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
+  const approximate = attrString(ctx.node, 'approximate', 'none');
+  if (approximate !== 'none' && approximate !== 'tanh') throw malformed(ctx.node, `approximate='${approximate}' is neither 'none' nor 'tanh'`);
+  const fn: Unary =
+    approximate === 'none' ? geluErf : (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+  return unary(fn)(inputs, ctx);
+}
+
+/**
+ * x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with its derivative Φ(x) + x·φ(x) written out (a third of autodiff's kernels).
+ */
+export const geluErf: Unary = customGrad<[tf.Tensor]>(([x], save) => {
+  save([x]);
+  const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
+  return {
+    value: tf.mul(x, cdf),
+    gradFunc: (dy, [xs]) => {
+      const phi = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+      const slope = tf.add(tf.mul(tf.add(tf.erf(tf.mul(xs, Math.SQRT1_2)), 1), 0.5), tf.mul(xs, phi));
+      return [tf.mul(dy, slope)];
+    },
+  };
+});
+
 /** ONNX Round: halves to even, as tf.round. */
 const round: Unary = (x) => tf.round(x);
 
 // Pow's result has the base's type (an integer base with a float exponent truncates, as in ONNX Runtime).
 const pow: Binary = (a, b) => (a.dtype === 'int32' && b.dtype !== 'int32' ? tf.cast(tf.pow(a, b), 'int32') : tf.pow(a, b));
+
+/**
+ * Pow by the constant 2 (LayerNorm's variance as PyTorch writes it before opset 17) as a square: the same
+ * value (x·x, as ONNX Runtime computes it), and a cheaper op and gradient than tfjs's Pow, whose gradient
+ * also computes the exponent's.
+ */
+function powKernel(legacy: boolean): Kernel {
+  const general = binary(pow, legacy);
+  return (inputs, ctx) => {
+    const [a, b] = inputs;
+    if (a && b && a.t.dtype === 'float32' && b.t.size === 1 && b.t.rank <= a.t.rank && ctx.readFloats(1)?.[0] === 2) return [{ t: tf.square(a.t), nhwc: a.nhwc }];
+    return general(inputs, ctx);
+  };
+}
 const maximum: Binary = (a, b) => tf.maximum(...(broadcastAll([a, b]) as [tf.Tensor, tf.Tensor]));
 const minimum: Binary = (a, b) => tf.minimum(...(broadcastAll([a, b]) as [tf.Tensor, tf.Tensor]));
 
@@ -179,7 +222,8 @@ export const ELEMENTWISE_OPS: readonly OpDeclaration[] = [
   ...binaryForms('Sub', tf.sub),
   ...binaryForms('Mul', tf.mul),
   ...binaryForms('Div', div),
-  ...binaryForms('Pow', pow),
+  { op: 'Pow', since: 1, cost: 'elementwise', kernel: powKernel(true) },
+  { op: 'Pow', since: 7, cost: 'elementwise', kernel: powKernel(false), upgrade: numpyBroadcast },
   ...binaryForms('Equal', tf.equal),
   ...binaryForms('Greater', tf.greater),
   ...binaryForms('Less', tf.less),
@@ -202,6 +246,8 @@ export const ELEMENTWISE_OPS: readonly OpDeclaration[] = [
   unaryOp('Floor', tf.floor),
   unaryOp('Ceil', tf.ceil),
   unaryOp('Sign', tf.sign, 9),
+  unaryOp('Erf', tf.erf, 9),
+  { op: 'Gelu', since: 20, cost: 'elementwise', kernel: gelu },
   unaryOp('Round', round, 11),
   unaryOp('Identity', (x) => tf.clone(x), 1, 'movement'),
   unaryOp('HardSwish', (x) => tf.mul(x, tf.clipByValue(tf.add(tf.mul(x, 1 / 6), 0.5), 0, 1)), 14),

@@ -73,6 +73,9 @@ function expectClose(ours: number[], ref: number[]): void {
 }
 
 const cases: [string, Case][] = [
+  ['Gather axis 1 (an embedding lookup with repeats and a negative index)', { op: 'Gather', attrs: { axis: int(1) }, shapes: [[3, 5, 4]], consts: [[4, 0, -1, 2, 4]] }],
+  ['Gather axis 0', { op: 'Gather', shapes: [[6, 3]], consts: [[5, 1, 1]] }],
+  ['Gather of the one row of an axis (a last hidden state)', { op: 'Gather', shapes: [[1, 2, 3]], consts: [[-1]] }],
   ['Conv grouped', { op: 'Conv', attrs: { group: int(2), pads: ints([1, 1, 1, 1]) }, shapes: [[2, 4, 6, 6], [6, 2, 3, 3], [6]] }],
   ['Conv 1-D', { op: 'Conv', attrs: { strides: ints([2]), pads: ints([1, 0]) }, shapes: [[2, 3, 9], [4, 3, 3], [4]] }],
   ['MaxPool ceil_mode, asymmetric pads', { op: 'MaxPool', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 0, 0, 1]), ceil_mode: int(1) }, shapes: [[2, 3, 8, 7]] }],
@@ -99,6 +102,17 @@ const cases: [string, Case][] = [
   ['Max of three', { op: 'Max', shapes: [[3, 4], [3, 4], [4]] }],
   ['Concat of NHWC and plain', { op: 'Concat', attrs: { axis: int(1) }, shapes: [[2, 3, 4, 4], [2, 2, 4, 4]], nhwcInput: true }],
   ['MatMul batched, broadcast', { op: 'MatMul', shapes: [[2, 3, 4], [4, 5]] }],
+  ['MatMul 4-D (attention scores and values)', { op: 'MatMul', shapes: [[2, 3, 5, 4], [2, 3, 4, 5]] }],
+  ['MatMul broadcast batch dims', { op: 'MatMul', shapes: [[2, 1, 5, 4], [3, 4, 2]] }],
+  ['Gather of one index on an inner axis (a class token)', { op: 'Gather', attrs: { axis: int(1) }, shapes: [[2, 5, 3]], consts: [[0]] }],
+  ['Gather with repeated and negative indices on axis 0 (an embedding)', { op: 'Gather', shapes: [[6, 4]], consts: [[1, 5, 1, -1, 0]] }],
+  ['Erf', { op: 'Erf', shapes: [[4, 5]] }],
+  ['Gelu', { op: 'Gelu', opset: 20, shapes: [[2, 3, 5]] }],
+  ['Gelu tanh', { op: 'Gelu', opset: 20, attrs: { approximate: str('tanh') }, shapes: [[2, 3, 5]] }],
+  ['LayerNormalization over the last axis', { op: 'LayerNormalization', opset: 17, shapes: [[2, 3, 8], [8], [8]] }],
+  ['LayerNormalization over two axes', { op: 'LayerNormalization', opset: 17, attrs: { axis: int(1), epsilon: float(1e-3) }, shapes: [[2, 3, 4], [3, 4], [4]] }],
+  ['Pow by a constant 2 (LayerNorm as PyTorch writes it before opset 17)', { op: 'Pow', shapes: [[3, 4]], consts: [[2]], constDtype: 'float32' }],
+  ['Softmax on the last axis of 4-D scores', { op: 'Softmax', shapes: [[2, 3, 5, 5]] }],
   ['Softmax before opset 13 (2-D coercion)', { op: 'Softmax', opset: 11, attrs: { axis: int(1) }, shapes: [[2, 3, 4]] }],
   ['Flatten of NHWC', { op: 'Flatten', shapes: [[2, 3, 4, 4]], nhwcInput: true }],
 ];

@@ -6,6 +6,7 @@ import { MATMUL_OPS } from './linear.js';
 import { NORMALIZATION_OPS } from './normalization.js';
 import { PAD_OPS } from './pad.js';
 import { POOL_OPS } from './pool.js';
+import { RECURRENT_OPS } from './recurrent.js';
 import { REDUCE_OPS } from './reduce.js';
 import { SHAPE_OPS } from './shape.js';
 import { SLICE_OPS } from './slice.js';
@@ -19,6 +20,7 @@ export const RUNTIME_OPS: readonly OpDeclaration[] = [
   ...NORMALIZATION_OPS,
   ...PAD_OPS,
   ...POOL_OPS,
+  ...RECURRENT_OPS,
   ...REDUCE_OPS,
   ...SHAPE_OPS,
   ...SLICE_OPS,

@@ -3,6 +3,8 @@ import { attrFloat, attrInt } from '../attributes.js';
 import type { KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { withoutAttributes } from './upgrades.js';
+import { customGrad } from '../custom-grad.js';
+import { nativeConv, nativeConvAvailable, nativeConvFilterGrad, nativeConvInputGrad, type NativeGeometry } from '../native/native-grads.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 
 /** ONNX Gemm: alpha * op(A) op(B) + beta * C. */
@@ -51,18 +53,79 @@ function matMul([a, b]: (RtValue | undefined)[]): RtValue[] {
  * broadcasts are made explicit (broadcastTo's gradient reduces them).
  */
 function batchedMatMul(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
-  if (x.rank === 2 && w.rank === 2) return tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+  if (x.rank === 2 && w.rank === 2) return product(x, w);
   if (w.rank === 2) {
     const [k, n] = w.shape;
     const lead = x.shape.slice(0, -1);
-    return tf.reshape(tf.matMul(tf.reshape(x, [-1, k]) as tf.Tensor2D, w as tf.Tensor2D), [...lead, n]);
+    return tf.reshape(product(tf.reshape(x, [-1, k]), w), [...lead, n]);
   }
   const batch = tf.broadcast_util.assertAndGetBroadcastShape(x.shape.slice(0, -2), w.shape.slice(0, -2));
   const full = (t: tf.Tensor) => {
     const shape = [...batch, ...t.shape.slice(-2)];
     return t.shape.join() === shape.join() ? t : tf.broadcastTo(t, shape);
   };
-  return tf.matMul(full(x), full(w));
+  return product(full(x), full(w));
+}
+
+/** t with its last two axes swapped. */
+function swapLast(t: tf.Tensor): tf.Tensor {
+  const perm = t.shape.map((_, i) => i);
+  [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
+  return tf.transpose(t, perm);
+}
+
+/**
+ * a·b (equal batch dims), on oneDNN when it can (nativeProduct), else tfjs's BatchMatMul with gradients dy·bᵀ
+ * and aᵀ·dy that multiply operands transposed first: tfjs's own gradient asks BatchMatMul for transposed
+ * operands, which tfjs-wasm runs much slower than a transpose and a plain product (docs/architecture.md).
+ */
+function product(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return nativeProduct(a, b) ?? tfjsProduct(a, b);
+}
+
+const tfjsProduct = customGrad<[tf.Tensor, tf.Tensor]>(([a, b], save) => {
+  save([a, b]);
+  return { value: tf.matMul(a, b), gradFunc: (dy, [sa, sb]) => [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)] };
+});
+
+const POINTWISE: NativeGeometry = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] };
+
+/** The 1x1 convolution of `groups` groups, x [1, 1, M, groups·K] by w [1, 1, K, groups·F], with its gradients on oneDNN. */
+function pointwise(groups: number): (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor {
+  return customGrad<[tf.Tensor4D, tf.Tensor4D]>(([x, w], save) => {
+    save([x, w]);
+    return {
+      value: nativeConv(x, w, POINTWISE, groups)!,
+      gradFunc: (dy, [sx, sw]) => [
+        nativeConvInputGrad(dy as tf.Tensor4D, sw as tf.Tensor4D, sx.shape, POINTWISE, groups)!,
+        nativeConvFilterGrad(sx as tf.Tensor4D, dy as tf.Tensor4D, sw.shape, POINTWISE, groups)!,
+      ],
+    };
+  }) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor;
+}
+
+/**
+ * a [..., M, K] · b [..., K, F] (equal batch dims) as oneDNN's 1x1 convolution of a row of M pixels, one group
+ * per matrix of the batch (K channels in, F out each), forward and both gradients, when the native kernels are
+ * on: faster than tfjs-wasm's BatchMatMul for a linear layer on tokens and for the attention's many small
+ * products (Q·Kᵀ per head), transposes included (docs/architecture.md). Undefined otherwise.
+ */
+function nativeProduct(a: tf.Tensor, b: tf.Tensor): tf.Tensor | undefined {
+  const [m, k] = a.shape.slice(-2);
+  const f = b.shape[b.rank - 1];
+  const batch = a.shape.slice(0, -2);
+  const groups = batch.reduce((p, d) => p * d, 1);
+  if (b.dtype !== 'float32' || groups < 1 || !nativeConvAvailable(tf.reshape(a, [1, 1, m, groups * k]) as tf.Tensor4D, [1, 1, k, groups * f], POINTWISE, groups)) return undefined;
+  // Each matrix's rows become the pixels, its columns a group's channels: [B, M, K] → [M, B·K] (a copy only when B > 1).
+  const channels = (t: tf.Tensor, rows: number, cols: number) => (groups === 1 ? t : tf.transpose(tf.reshape(t, [groups, rows, cols]), [1, 0, 2]));
+  const y = pointwise(groups)(tf.reshape(channels(a, m, k), [1, 1, m, groups * k]) as tf.Tensor4D, tf.reshape(channels(b, k, f), [1, 1, k, groups * f]) as tf.Tensor4D);
+  return tf.reshape(groups === 1 ? y : tf.transpose(tf.reshape(y, [m, groups, f]), [1, 0, 2]), [...batch, m, f]);
+}
+
+/** x · w over x's last axis (w is [K, F]), plus a bias [F]: a linear layer on token activations. */
+export function tokenLinear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const y = batchedMatMul(x, w);
+  return bias ? tf.add(y, bias) : y;
 }
 
 export const MATMUL_OPS: readonly OpDeclaration[] = [

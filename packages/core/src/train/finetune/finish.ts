@@ -14,7 +14,8 @@ import { withTensorValues } from './trainable.js';
 export async function finish(run: FinetuneRun): Promise<FinetuneOutput> {
   const { opts, prep, state, trainable } = run;
   const target = prep.plan.target;
-  if (prep.plan.finalCalibration && target !== undefined && state.stopped !== 'interrupted') {
+  const finalCalibration = prep.plan.finalCalibration && target !== undefined && state.stopped !== 'interrupted';
+  if (finalCalibration) {
     // Training drifts the sparsity; move each layer's thresholds by one amount so it lands on the target.
     trainable.assignThresholds(await shiftThresholdsToTarget(withTensorValues(prep.model, trainable.values()), prep.data, target, prep.calibration));
   }
@@ -24,10 +25,10 @@ export async function finish(run: FinetuneRun): Promise<FinetuneOutput> {
     ...prep.model.metadata,
     [META.finetune]: JSON.stringify({ steps: chosen.step, seed: opts.seed, target_sparsity: target ?? null, train_weights: prep.plan.trainWeights, distill: opts.distill, lr_schedule: opts.lrSchedule, data: prep.data.name }),
   };
-  return { model: { ...withTensorValues(prep.model, chosen.params), metadata }, result: resultOf(run, chosen) };
+  return { model: { ...withTensorValues(prep.model, chosen.params), metadata }, result: resultOf(run, chosen, finalCalibration) };
 }
 
-function resultOf(run: FinetuneRun, chosen: KeptParams): FinetuneResult {
+function resultOf(run: FinetuneRun, chosen: KeptParams, finalCalibration: boolean): FinetuneResult {
   const { opts, prep, state } = run;
   return {
     steps: state.step,
@@ -40,6 +41,7 @@ function resultOf(run: FinetuneRun, chosen: KeptParams): FinetuneResult {
     trained: [...chosen.params.keys()],
     seed: opts.seed,
     target_sparsity: prep.plan.target ?? null,
+    final_calibration: finalCalibration,
     stopped: state.stopped,
     resumed_from_step: state.firstStep,
     elapsed_ms: Date.now() - run.started,

@@ -4,10 +4,8 @@ import { constTensor } from '../../graph/index.js';
 import { Executor } from '../../runtime/executor.js';
 import { opRegistry } from '../../pg/index.js';
 import type { PgLayer } from '../../pg/index.js';
+import { COST_OPS } from '../../metrics/index.js';
 import type { TensorValues } from '../checkpoint.js';
-
-/** The ops whose weight and bias (inputs 1 and 2) train with trainWeights. */
-const WEIGHTED_OPS = ['Conv', 'Gemm', 'PGConv', 'PGGemm', 'QConv', 'QGemm'];
 
 /**
  * Which tensors train, as tfjs variables in an executor of the model: the gated layers' thresholds and the
@@ -30,7 +28,8 @@ export class TrainableSet {
     for (const l of layers) if (!l.dynamic) this.add(l.actScale, this.gate);
     if (trainWeights) {
       for (const n of this.exec.graph.nodes) {
-        if (!WEIGHTED_OPS.includes(n.opType)) continue;
+        // The layers priced by MACs are those with a weight and bias (inputs 1 and 2).
+        if (!COST_OPS.has(n.opType)) continue;
         for (const i of n.inputs.slice(1, 3)) if (i && this.exec.graph.initializers.has(i)) this.add(i, this.weights);
       }
     }

@@ -67,7 +67,7 @@ export class DataParallelGradients {
       params: new SharedArrayBuffer(4 * this.total),
       grads: new SharedArrayBuffer(4 * this.total * shards),
       x: new SharedArrayBuffer(4 * batchSize * sampleSize),
-      labels: new SharedArrayBuffer(4 * batchSize),
+      labels: new SharedArrayBuffer(4 * batchSize * (spec.labelsPerSample ?? 1)),
       results: new SharedArrayBuffer(8 * 3 * shards),
       control: new SharedArrayBuffer(4 * (1 + opts.workers)),
     };
@@ -190,7 +190,7 @@ export class DataParallelGradients {
         this.spec,
         batch.x.subarray(s.start * size, s.end * size),
         [s.end - s.start, ...batch.shape.slice(1)],
-        batch.y!.subarray(s.start, s.end),
+        batch.y!.subarray(s.start * (this.spec.labelsPerSample ?? 1), s.end * (this.spec.labelsPerSample ?? 1)),
         (s.end - s.start) / batch.shape[0],
         s.index === 0,
         grads.subarray(s.index * this.total, (s.index + 1) * this.total),

@@ -8,6 +8,8 @@ export interface LossSpec {
   inputName: string;
   outputName: string;
   numClasses: number;
+  /** Labels per sample: 1, or T for a language model's next token at each of its T steps (absent: 1). */
+  labelsPerSample?: number;
   /** σ of the threshold penalty σ Σ ||Δ - δ||. */
   penalty: number;
   gateTarget: number;
@@ -48,7 +50,9 @@ export function shardGradients(m: ShardModel, spec: LossSpec, x: Float32Array, s
     const xt = tf.tensor(x, shape, 'float32');
     const y = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.numClasses);
     // The float model's predictions, for distillation: computed outside the tape (no gradient).
-    const soft = m.teacher ? tf.softmax(m.teacher.run({ [spec.inputName]: xt }, { outputs: [spec.outputName] })[spec.outputName]) : undefined;
+    // Logits as rows of classes: [N, C], or [N·T, C] for a language model's [N, T, C].
+    const rows = (t: tf.Tensor) => (t.rank === 2 ? t : tf.reshape(t, [-1, spec.numClasses]));
+    const soft = m.teacher ? tf.softmax(rows(m.teacher.run({ [spec.inputName]: xt }, { outputs: [spec.outputName] })[spec.outputName])) : undefined;
     const fractions: tf.Tensor[] = [];
     const counts: tf.Tensor[] = [];
     const observer: Observer = {
@@ -61,7 +65,7 @@ export function shardGradients(m: ShardModel, spec: LossSpec, x: Float32Array, s
     };
     const { value, grads } = tf.variableGrads(() => {
       fractions.length = 0;
-      const logits = m.exec.run({ [spec.inputName]: xt }, { outputs: [spec.outputName], observer, training: true, settings: spec.settings })[spec.outputName];
+      const logits = rows(m.exec.run({ [spec.inputName]: xt }, { outputs: [spec.outputName], observer, training: true, settings: spec.settings })[spec.outputName]);
       let total = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
       // KL(teacher || student) = CE(teacher, student) - H(teacher); the entropy has no gradient.
       if (soft) total = tf.add(total, tf.losses.softmaxCrossEntropy(soft, logits)) as tf.Scalar;

@@ -4,7 +4,8 @@
  * meaning changes the format: bump HW_JSON_VERSION.
  */
 export const HW_JSON_FORMAT = 'pg-hw-json';
-export const HW_JSON_VERSION = 1;
+/** 2: residual gates (`gate`, `gate_offset`, `threshold.acc` null for them). */
+export const HW_JSON_VERSION = 2;
 
 /** Offsets in the binary file are multiples of this. */
 export const HW_TENSOR_ALIGNMENT = 64;
@@ -39,7 +40,7 @@ export interface HwWeights {
   levels: number;
   /** s_w (float32): max |W| of the float weights; a weight is k * s_w / n_w (times sign(alpha) for a Gemm). */
   scale: number;
-  /** The integer codes k, in the ONNX weight layout (Conv: [C_out, C_in/group, kH, kW]; Gemm: as trans_b says). */
+  /** The integer codes k, in the ONNX weight layout (Conv: [C_out, C_in/group, kH, kW]; Gemm: as trans_b says; MatMul: [K, F]). */
   codes: HwTensorRef;
 }
 
@@ -52,14 +53,15 @@ export interface HwConvGeometry {
   group: number;
 }
 
-/** A PG layer (gated) or a statically quantized layer (QConv/QGemm). */
+/** A PG layer (gated) or a statically quantized layer (QConv/QGemm/QMatMul). */
 export interface HwLinearLayer {
   kind: 'gated' | 'quantized';
-  op: 'Conv' | 'Gemm';
+  /** MatMul: a linear layer on tokens, Y = X W (+ b) over the input's last axis, W [K, F]. */
+  op: 'Conv' | 'Gemm' | 'MatMul';
   name: string;
   input: string;
   output: string;
-  /** Per sample, without the batch dimension: [C, H, W] for Conv, [K] for Gemm. */
+  /** Per sample, without the batch dimension: [C, H, W] for Conv, [K] for Gemm, [T, K] for MatMul (T tokens). */
   input_shape: number[];
   output_shape: number[];
   conv: HwConvGeometry | null;
@@ -78,13 +80,20 @@ export interface HwLinearLayer {
     scale: number;
     /** Bits (with sign) that hold any sum of code products: 1 + ceil(log2(K * n * n_w + 1)). */
     bits: number;
-    /** K: products summed per output (C_in/group * kH * kW, or the Gemm's K). */
+    /** K: products summed per output (C_in/group * kH * kW, or the Gemm's or MatMul's K). */
     fan_in: number;
   };
   /** Per output channel; null when the layer has none. */
   bias: { float: HwTensorRef; acc: HwTensorRef } | null;
-  /** Gated layers: per output channel, the float threshold Δ and T = floor((Δ - b) / S) in accumulator units. */
-  threshold: { float: HwTensorRef; acc: HwTensorRef } | null;
+  /**
+   * Gated layers: per output channel, the float threshold Δ and T = floor((Δ - b) / S) in accumulator units
+   * (null for a residual gate, which compares in float32 after adding the offset).
+   */
+  threshold: { float: HwTensorRef; acc: HwTensorRef | null } | null;
+  /** 'plain': M = acc_hb > T; 'residual': M = f32(f32(f32(acc_hb c) + b) + offset) > Δ; null when quantized. */
+  gate: 'plain' | 'residual' | null;
+  /** A residual gate's offset: the value (the residual Add's other operand) added to the prediction; else null. */
+  gate_offset: string | null;
   /**
    * Gated layers: what an output whose gate stays closed holds: 'prediction' (PG: acc_hb's value) or 'zero'
    * (SeerNet, pg convert --mode seernet); null for quantized layers. Outputs whose gate opens are the same in both.

@@ -9,6 +9,7 @@ import {
   onnxOpset,
   PG_DOMAIN,
   pgLayers,
+  gateKind,
   readPreprocessKey,
   UnsupportedModelError,
   UsageError,
@@ -112,6 +113,7 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     });
   }
   const isConv = node.opType.endsWith('Conv');
+  const isMatMul = node.opType.endsWith('MatMul');
   const inShape = shapes.get(node.inputs[0]);
   const outShape = shapes.get(node.outputs[0]);
   if (!inShape || !outShape) throw new UnsupportedModelError(`${where}: node '${node.name}': its input or output shape is unknown`);
@@ -129,6 +131,9 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     const [pt, pb, pl, pr] = g.pads;
     conv = { kernel_shape: [kh, kw], strides: g.strides, pads: [pt, pl, pb, pr], dilations: g.dilations, group: attrInt(node, 'group', 1) };
     fanIn = cinPerGroup * kh * kw;
+  } else if (isMatMul) {
+    // PGMatMul / QMatMul: W is [K, F], applied over the input's last axis (every token alike).
+    fanIn = w.dims[0];
   } else {
     if (attrInt(node, 'transA', 0) !== 0) {
       throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) has transA = 1, which is not part of the gated format`, {
@@ -153,7 +158,8 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
   const maxAcc = fanIn * n * nw;
   const codesT = intTensor(codes);
   const bias = init(layer.bias);
-  const channels = outShape[1];
+  // Output channels: axis 1 of a Conv's NCHW, the last axis of a Gemm's [N, F] and a MatMul's [N, ..., F].
+  const channels = outShape[isConv ? 1 : outShape.length - 1];
   const biasF = bias && (beta === null ? floatData(bias) : gemmBias(bias, beta, channels, node, where));
   const ref = (t: { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array | Float32Array }, shape: number[]): HwTensorRef => file.add(t.dtype, shape, t.data);
 
@@ -164,18 +170,21 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     const d = floatData(delta);
     // Format 2 predicts f32(f32(acc_hb * c) + b) from an exact integer acc_hb: T reproduces that float32
     // gate exactly. Format 1 convolved float values; T is then the exact rational threshold.
-    const acc = integerAccumulation(model)
-      ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc)
-      : thresholdsInAcc(d, biasF, accScale, maxAcc);
+    // A residual gate adds a run-time float value to the prediction: no threshold in accumulator units exists.
+    const acc = layer.gateOffset !== undefined
+      ? null
+      : integerAccumulation(model)
+        ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc)
+        : thresholdsInAcc(d, biasF, accScale, maxAcc);
     threshold = {
       float: ref({ dtype: 'float32', data: d }, [channels]),
-      acc: ref(accTensor(acc), [channels]),
+      acc: acc && ref(accTensor(acc), [channels]),
     };
   }
   const step = layer.gated ? 2 ** (layer.bits - layer.hbits!) : null;
   return {
     kind: layer.gated ? 'gated' : 'quantized',
-    op: isConv ? 'Conv' : 'Gemm',
+    op: isConv ? 'Conv' : isMatMul ? 'MatMul' : 'Gemm',
     name: node.name,
     input: node.inputs[0],
     output: node.outputs[0],
@@ -190,6 +199,8 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     accumulator: { scale: accScale, bits: accumulatorBits(fanIn, n, nw), fan_in: fanIn },
     bias: biasF ? { float: ref({ dtype: 'float32', data: biasF }, [biasF.length]), acc: ref(accTensor(biasInAcc(biasF, accScale)), [biasF.length]) } : null,
     threshold,
+    gate: gateKind(layer),
+    gate_offset: layer.gateOffset ?? null,
     gated_off: layer.gated ? (layer.recompute ? 'zero' : 'prediction') : null,
   };
 }

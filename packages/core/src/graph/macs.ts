@@ -1,0 +1,22 @@
+import type { Graph, Node } from './ir.js';
+
+/** Gate rows of the recurrent layers' weights (G in W [D, G·H, F]). */
+const RECURRENT_GATES: Record<string, number> = { RNN: 1, GRU: 3, LSTM: 4 };
+
+export const isRecurrentLayer = (node: Node): boolean => node.opType in RECURRENT_GATES && !node.domain;
+
+/**
+ * MACs one output element of a conv/linear layer costs: its reduction length. A recurrent layer's output
+ * element is one unit of h_t, which costs its G gates' products with x_t and h_{t−1}: G·(F + H).
+ */
+export function macsPerOutput(node: Node, graph: Graph): number {
+  const w = graph.initializers.get(node.inputs[1]);
+  if (!w) return 0;
+  if (isRecurrentLayer(node)) return RECURRENT_GATES[node.opType] * (w.dims[2] + (graph.initializers.get(node.inputs[2])?.dims[2] ?? 0));
+  if (node.opType.endsWith('Conv')) return w.dims.slice(1).reduce((a, b) => a * b, 1);
+  // PGMatMul / QMatMul: W is [K, F].
+  if (node.opType.endsWith('MatMul')) return w.dims[0];
+  // Gemm: W is [K, N], or [N, K] with transB.
+  const tb = node.attributes.transB;
+  return tb && tb.type === 'int' && tb.value === 1 ? w.dims[1] : w.dims[0];
+}
