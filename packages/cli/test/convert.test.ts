@@ -84,11 +84,12 @@ describe('pg convert', () => {
     expect(rj.layers.filter((l) => l.gated).every((l) => l.gate_mode === 'seernet')).toBe(true);
   });
 
-  it('refuses an unknown --mode, --hbits with --mode static and hbits >= bits with --mode seernet: usage errors naming the flag, nothing written', async () => {
+  it('refuses an unknown --mode, --hbits with --mode static, hbits >= bits and --gate-residual with --mode seernet: usage errors naming the flag, nothing written', async () => {
     for (const [extra, message] of [
       [['--mode', 'uniform'], /--mode=uniform to be one of: pg, static, seernet/],
       [['--mode', 'static', '--hbits', '2'], /--hbits has no meaning with --mode static/],
       [['--mode', 'seernet', '--bits', '3', '--hbits', '3'], /--hbits 3 must be at least 1 and less than --bits 3 \(--mode seernet/],
+      [['--mode', 'seernet', '--gate-residual'], /--mode seernet cannot be combined with --gate-residual/],
     ] as const) {
       const out = join(tmp.dir, `refused-${extra.join('')}.onnx`);
       const run = await pg(['convert', FIXTURES.tiny, '-o', out, ...extra]);
