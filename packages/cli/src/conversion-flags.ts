@@ -1,11 +1,28 @@
 import { Flags } from '@oclif/core';
-import { FIRST_LAYER_BITS_DEFAULT } from '@pg/core';
+import { CONVERSION_MODES, FIRST_LAYER_BITS_DEFAULT, UsageError, type ConversionMode } from '@pg/core';
 import { firstLayerBitsFlag, inHelpGroup, nameListFlag, numberFlag } from './flags.js';
+
+/** B_hb when --hbits is not given (pg and seernet modes). */
+export const HBITS_DEFAULT = 2;
+
+/**
+ * The prediction bits a mode uses: --hbits or its default; --mode static has no prediction, so an --hbits given
+ * with it is a usage error rather than a value silently ignored.
+ */
+export function hbitsFor(mode: ConversionMode, hbits: number | undefined): number {
+  if (mode === 'static' && hbits !== undefined) {
+    throw new UsageError('--hbits has no meaning with --mode static: a static layer has no prediction', { action: 'leave out --hbits, or use --mode pg or seernet' });
+  }
+  return hbits ?? HBITS_DEFAULT;
+}
 
 /** The precision of a gated model: `pg convert`, and every point of `pg sweep` (whose --bits and --hbits are lists). */
 export const bitsFlags = inHelpGroup('PRECISION', {
+  mode: Flags.option({ options: CONVERSION_MODES, default: 'pg' as const })({
+    summary: "What the layers PG would gate become: pg (gated), static (quantized at B bits, no gate: uniform quantization), seernet (predicted from B_hb bits, recomputed at B where the gate passes, zero elsewhere).",
+  }),
   bits: numberFlag({ integer: true })({ default: 4, helpValue: 'B', summary: 'Activation bits B of gated and quantized layers (2-16).' }),
-  hbits: numberFlag({ integer: true })({ default: 2, helpValue: 'H', summary: 'High bits B_hb used for the prediction (1 to B-1).' }),
+  hbits: numberFlag({ integer: true })({ helpValue: 'H', summary: `High bits B_hb used for the prediction (1 to B-1; default ${HBITS_DEFAULT}; not with --mode static).` }),
   wbits: numberFlag({ integer: true })({ default: 8, helpValue: 'W', summary: 'Weight bits (2-32; 32 keeps weights float).' }),
   'act-scale': Flags.option({ options: ['static', 'dynamic'] as const, default: 'static' as const })({
     summary: 'Activation scale: static (calibrated, for integer hardware) or dynamic (per-sample max, the paper).',

@@ -13,6 +13,8 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number];
 /** A compared model's headline figures (`pg report --compare`): whole model first, then its gated layers'. */
 export interface ComparedModel {
   model: string;
+  /** pg convert's --mode for the compared model (null: a float model). */
+  mode: ReportResult['mode'];
   accuracy: number;
   /** Whole model: activation bits per MAC over every Conv/Gemm layer, and bit-serial BitOps per sample. */
   act_bits: number | null;
@@ -41,7 +43,7 @@ export function pricedReport(measured: ReportResult, priced: ReturnType<ReportPr
 /** A compared model's headline figures, priced from its report. */
 export function comparedFigures(path: string, r: ReportResult, price: ReportPricing): ComparedModel {
   const { act_bits, bitops } = price(r).whole_model;
-  return { model: path, accuracy: r.accuracy, act_bits, bitops, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits };
+  return { model: path, mode: r.mode, accuracy: r.accuracy, act_bits, bitops, bavg: r.bavg, sparsity: r.sparsity, bits: r.bits, hbits: r.hbits };
 }
 
 /**

@@ -64,6 +64,42 @@ describe('pg convert', () => {
     for (const l of result.layers.filter((x) => x.gated)) expect(l).toMatchObject({ bits: 6, hbits: 4, wbits: 32 });
   });
 
+  it('--mode static quantizes every layer pg would gate, --mode seernet gates them in SeerNet form; both say so in the table and the JSON', async () => {
+    const st = join(tmp.dir, 'tiny-static.onnx');
+    const runStatic = await pg(['convert', FIXTURES.tiny, '-o', st, '--mode', 'static', '--bits', '3', '--json']);
+    expect(runStatic.code, runStatic.stderr).toBe(0);
+    const rs = json(runStatic).result as { mode: string; hbits: number | null; layers: Layer[] };
+    expect(schemaErrors('convert', rs)).toEqual([]);
+    expect(rs).toMatchObject({ mode: 'static', bits: 3, hbits: null });
+    expect(rs.layers.some((l) => l.gated)).toBe(false);
+    expect(rs.layers.filter((l) => /^--mode static: quantized statically where pg would gate/.test(l.reason)).length).toBeGreaterThan(0);
+    const seer = join(tmp.dir, 'tiny-seernet.onnx');
+    const runSeer = await pg(['convert', FIXTURES.tiny, '-o', seer, '--mode', 'seernet']);
+    expect(runSeer.code, runSeer.stderr).toBe(0);
+    expect(runSeer.stdout).toMatch(/\/conv2\/Conv\s+Conv\s+gated\s+4\/2\/8 seernet/);
+    expect(runSeer.stdout).toMatch(/at 4\/2 bits \(--mode seernet\)/);
+    const seerJson = await pg(['convert', FIXTURES.tiny, '-o', seer, '--force', '--mode', 'seernet', '--json']);
+    const rj = json(seerJson).result as { layers: (Layer & { gate_mode?: string })[] };
+    expect(schemaErrors('convert', rj)).toEqual([]);
+    expect(rj.layers.filter((l) => l.gated).every((l) => l.gate_mode === 'seernet')).toBe(true);
+  });
+
+  it('refuses an unknown --mode, --hbits with --mode static, hbits >= bits and --gate-residual with --mode seernet: usage errors naming the flag, nothing written', async () => {
+    for (const [extra, message] of [
+      [['--mode', 'uniform'], /--mode=uniform to be one of: pg, static, seernet/],
+      [['--mode', 'static', '--hbits', '2'], /--hbits has no meaning with --mode static/],
+      [['--mode', 'seernet', '--bits', '3', '--hbits', '3'], /--hbits 3 must be at least 1 and less than --bits 3 \(--mode seernet/],
+      [['--mode', 'seernet', '--gate-residual'], /--mode seernet cannot be combined with --gate-residual/],
+    ] as const) {
+      const out = join(tmp.dir, `refused-${extra.join('')}.onnx`);
+      const run = await pg(['convert', FIXTURES.tiny, '-o', out, ...extra]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      await expect(stat(out)).rejects.toThrow();
+    }
+  });
+
   it('calibrates static activation scales with --data', async () => {
     const out = join(tmp.dir, 'tiny-calibrated.onnx');
     const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--data', 'fashion-mnist:train?source=bundled', '--calibration-batches', '2', '--json']);

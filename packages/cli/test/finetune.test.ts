@@ -166,9 +166,31 @@ describe('pg finetune on the tiny CNN', () => {
       expect(run.code, `${extra.join(' ')}: ${run.stderr}`).toBe(2);
       expect(run.stderr).toMatch(message);
     }
+    // A --mode static model has no gate: a target has nothing to aim at.
+    const st = join(tmp.dir, 'tiny-static.onnx');
+    expect((await pg(['convert', FIXTURES.tiny, '-o', st, '--mode', 'static'])).code).toBe(0);
+    const target = await pg(['finetune', st, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, 'never.onnx'), '--max-steps', '1', '--target-sparsity', '0.8']);
+    expect(target.code, target.stderr).toBe(2);
+    expect(target.stderr).toMatch(/--target-sparsity: .*tiny-static\.onnx has no gated layers \(pg convert --mode static\)/);
     const missing = await pg([...base, '--resume', join(tmp.dir, 'nothing.ckpt.json')]);
     expect(missing.code, missing.stderr).toBe(6);
     expect(missing.stderr).toMatch(/nothing\.ckpt\.json/);
+  });
+
+  it("fine-tunes a --mode static model bare (the recipe's default target is for gated layers): its scales and weights, no target", async () => {
+    const st = join(tmp.dir, 'tiny-static-train.onnx');
+    expect((await pg(['convert', FIXTURES.tiny, '-o', st, '--mode', 'static'])).code).toBe(0);
+    const out = join(tmp.dir, 'tiny-static-tuned.onnx');
+    const run = await pg(['finetune', st, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '2', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = json(run).result as { target_sparsity: number | null; final_calibration: boolean; calibrated: { thresholds: boolean }; trained: string[] };
+    expect(schemaErrors('finetune', result)).toEqual([]);
+    expect([result.target_sparsity, result.final_calibration, result.calibrated.thresholds]).toEqual([null, false, false]);
+    expect(result.trained.some((name) => name.endsWith('.weight'))).toBe(true);
+    expect((await stat(out)).size).toBeGreaterThan(0);
+    // Asking for no target is not a target: accepted too.
+    const none = await pg(['finetune', st, '--data', BUNDLED_TRAIN, '-o', join(tmp.dir, 'tiny-static-none.onnx'), '--max-steps', '1', '--target-sparsity', 'none']);
+    expect(none.code, none.stderr).toBe(0);
   });
 
   it('records --mean/--std given as flags in the output model', async () => {

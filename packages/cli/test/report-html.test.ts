@@ -175,6 +175,7 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
   });
   const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null, actBits: number | null = null): SweepPoint => ({
     id,
+    mode: 'pg',
     bits,
     hbits,
     target_sparsity: s,
@@ -182,6 +183,7 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
     model: accuracy === null ? null : `points/${id}/model.onnx`,
     report: accuracy === null ? null : `points/${id}/report.json`,
     accuracy,
+    accuracy_drop: accuracy === null ? null : 0.92 - accuracy,
     whole_model: actBits === null || cost === null ? null : whole(actBits, cost),
     bavg,
     sparsity: accuracy === null ? null : s,
@@ -201,7 +203,8 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
     model: 'model.onnx',
     data: 'train',
     eval_data: 'test',
-    grid: { bits: [4, 3], hbits: [2, 1], target_sparsity: [0.8, 0.9] },
+    float_accuracy: 0.92,
+    grid: { mode: ['pg'], bits: [4, 3], hbits: [2, 1], target_sparsity: [0.8, 0.9] },
     invalid: [],
     settings: {},
     points,

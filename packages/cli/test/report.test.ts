@@ -63,6 +63,32 @@ describe('pg report on the tiny CNN', () => {
     expect(text.stdout).toMatch(/^\/conv1\/Conv\s+QConv\s+8\s+signed\s/m);
   });
 
+  it('shows the conversion mode in every form, and prices a SeerNet-form model by its own recompute', async () => {
+    const seer = join(tmp.dir, 'seernet.onnx');
+    const st = join(tmp.dir, 'static.onnx');
+    for (const [out, mode] of [[seer, 'seernet'], [st, 'static']]) {
+      const conv = await pg(['convert', FIXTURES.tiny, '-o', out, '--mode', mode, '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
+      expect(conv.code, conv.stderr).toBe(0);
+    }
+    const run = await pg(['report', seer, '--data', BUNDLED_TEST, '--limit', '100', '--cost', 'bit-serial', '--compare', st, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = json(run).result as ReportJson;
+    expect(schemaErrors('report', r)).toEqual([]);
+    expect(r.mode).toBe('seernet');
+    expect(r.compared?.map((c) => c.mode)).toEqual(['static']);
+    expect(r.layers.filter((l) => l.gated).every((l) => l.gate_mode === 'seernet')).toBe(true);
+    expectWholeModelFromLayers(r);
+    // A SeerNet-form model costs what the SeerNet-style scheme costs: its ratio to that baseline is 1.
+    expect(r.whole_model.bitops_vs_seernet).toBeCloseTo(1, 12);
+    expect(r.whole_model.bitops_vs_static_b).toBeLessThan(1.5);
+    const text = await pg(['report', seer, '--data', BUNDLED_TEST, '--limit', '100']);
+    expect(text.stdout).toMatch(/^mode\s+seernet: predicted from B_hb bits; outputs that pass the gate recomputed at B bits, the others zero \(SeerNet\)$/m);
+    expect(text.stdout).toMatch(/^\/conv2\/Conv\s+PGConv\s+4\/2 seernet\s/m);
+    const md = await pg(['report', st, '--data', BUNDLED_TEST, '--limit', '100', '--format', 'md']);
+    expect(md.code, md.stderr).toBe(0);
+    expect(md.stdout).toMatch(/\| mode \| static: the layers PG would gate are quantized at B bits without a gate/);
+  });
+
   it('warns that an uncalibrated static model gives meaningless figures', async () => {
     const gated = join(tmp.dir, 'uncalibrated.onnx');
     expect((await pg(['convert', FIXTURES.tiny, '-o', gated])).code).toBe(0);

@@ -48,7 +48,8 @@ describe('pg sweep on the tiny CNN', () => {
       expect(existsSync(join(dir, p.model!))).toBe(true);
       const stored = JSON.parse(await readFile(join(dir, p.report!), 'utf8')) as { config: unknown; report: ReportJson };
       expect(schemaErrors('report', stored.report)).toEqual([]);
-      expect(stored.config).toEqual({ bits: 4, hbits: 2, target_sparsity: p.target_sparsity });
+      expect(stored.config).toEqual({ mode: 'pg', bits: 4, hbits: 2, target_sparsity: p.target_sparsity });
+      expect(p.accuracy_drop).toBeCloseTo(summary.float_accuracy! - p.accuracy!, 12);
       expect(p.accuracy).toBe(stored.report.accuracy);
       expect(p.bavg).toBe(stored.report.bavg);
       // Every point is priced on the whole model by default (no --cost), and its figures agree with its layers.
@@ -178,5 +179,63 @@ describe('pg sweep on the tiny CNN', () => {
     expect(schemaErrors('sweep', summary)).toEqual([]);
     expect(summary).toMatchObject({ complete: 0, pending: 1, stopped: 'interrupted' });
     expect(existsSync(join(other, 'points', 'b4-h2-s0.8', 'report.json'))).toBe(false);
+  });
+});
+
+describe('pg sweep --mode: PG against its baselines in one grid', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(async () => {
+    await tmp.remove();
+  });
+  const sweep = (dir: string, ...extra: string[]) =>
+    pg([
+      'sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--bits', '4',
+      '--max-steps', '2', '--batch-size', '64', '--calibration-batches', '1', '--out-dir', dir, ...extra,
+    ]);
+
+  it('runs a point per mode (static without hbits or target), each converted in its mode, and prints one table', async () => {
+    const dir = join(tmp.dir, 'modes');
+    const run = await sweep(dir, '--mode', 'pg,static,seernet', '--hbits', '2', '--target-sparsity', '0.8', '--cost', 'all');
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(await readFile(join(dir, 'sweep.json'), 'utf8')) as SweepResult;
+    expect(schemaErrors('sweep', summary)).toEqual([]);
+    expect(summary.grid.mode).toEqual(['pg', 'static', 'seernet']);
+    expect(summary.points.map((p) => [p.id, p.mode, p.hbits, p.target_sparsity, p.status])).toEqual([
+      ['b4-h2-s0.8', 'pg', 2, 0.8, 'complete'],
+      ['static-b4', 'static', null, null, 'complete'],
+      ['seernet-b4-h2-s0.8', 'seernet', 2, 0.8, 'complete'],
+    ]);
+    const reports = await Promise.all(summary.points.map(async (p) => (JSON.parse(await readFile(join(dir, p.report!), 'utf8')) as { report: ReportJson }).report));
+    expect(reports.map((r) => r.mode)).toEqual(['pg', 'static', 'seernet']);
+    expect(reports.map((r) => r.layers.filter((l) => l.gated).length > 0)).toEqual([true, false, true]);
+    expect(reports[2].layers.filter((l) => l.gated).every((l) => l.gate_mode === 'seernet')).toBe(true);
+    // The static point is the uniform baseline: no gated layer, so its BitOps are static B's.
+    expect(summary.points[1].whole_model!.bitops_vs_static_b).toBe(1);
+    for (const p of summary.points) {
+      expect(p.accuracy_drop).toBeCloseTo(summary.float_accuracy! - p.accuracy!, 12);
+      expect(p.costs.map((c) => c.backend)).toEqual(['bit-serial', 'bit-fusion', 'gpu', 'cpu-int8']);
+    }
+    // One table: mode, bits, accuracy, drop, sparsity, whole-model act bits, each cost model.
+    const header = run.stdout.split('\n').find((l) => l.startsWith('point'))!;
+    expect(header.split(/\s{2,}/)).toEqual(expect.arrayContaining(['mode', 'bits', 'accuracy', 'drop', 'sparsity (gated)', 'act bits (whole)', 'bit-serial (whole)', 'cpu-int8 (whole)']));
+    expect(run.stdout).toMatch(/^static-b4\s+static\s+4\s/m);
+    expect(run.stdout).toMatch(/^seernet-b4-h2-s0\.8\s+seernet\s+4\/2\s/m);
+  });
+
+  it('refuses an unknown mode and flags a static-only grid cannot use, naming the flag, writing nothing', async () => {
+    for (const [extra, flag] of [
+      [['--mode', 'pg,foo', '--target-sparsity', '0.8'], /--mode foo/],
+      [['--mode', 'static', '--hbits', '2'], /--hbits/],
+      [['--mode', 'seernet'], /--target-sparsity is required/],
+    ] as const) {
+      const dir = join(tmp.dir, `bad-${extra.join('_')}`);
+      const run = await sweep(dir, ...extra);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(flag);
+      expect(existsSync(dir)).toBe(false);
+    }
   });
 });

@@ -97,6 +97,49 @@ for (const name of ['tiny-cnn', 'resnet-fmnist']) {
       });
     }
 
+    it("--mode seernet: ONNX Runtime takes pg's gate decisions and writes the same outputs, zero where the gate is off and PG's B-bit result where it passes", async () => {
+      const model = await readModel(fixtureModel(name));
+      const opts = { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' as const, firstLayerBits: 8 };
+      const { model: seer } = convertModel(model, { ...opts, mode: 'seernet' });
+      const { model: pg } = convertModel(model, opts);
+      expect(seer.functions.find((f) => f.name === 'PGConv')!.attributes).toContain('recompute');
+      const ours = runPgGates(seer, batch);
+      const theirs = await runOrtGates(seer, join(dir, `${name}-seernet.onnx`), batch);
+      const pgRun = runPgGates(pg, batch);
+      expect(theirs.gates.size).toBeGreaterThan(0);
+      const first = seer.graph.nodes.find((n) => theirs.gates.has(n.name))!.name;
+      for (const [layer, mask] of theirs.gates) {
+        expect(sameValues(theirs.inputs.get(layer)!.data, ours.inputs.get(layer)!.data), `${layer}: input end to end`).toBe(true);
+        expect(sameValues(mask, ours.gates.get(layer)!), `${layer}: decisions end to end`).toBe(true);
+        expect(sameValues(theirs.layerOutputs.get(layer)!, ours.layerOutputs.get(layer)!), `${layer}: output end to end`).toBe(true);
+        const y = ours.layerOutputs.get(layer)!;
+        const m = ours.gates.get(layer)!;
+        // pg's layer in PG form, fed the same input (the first gated layer: everything before it is the same).
+        const pgY = layer === first ? pgRun.layerOutputs.get(layer)! : undefined;
+        let open = 0;
+        let zeroWhereOff = 0;
+        let pgWhereOpen = 0;
+        let keptPrediction = 0;
+        for (let i = 0; i < y.length; i++) {
+          if (m[i] === 1) {
+            open++;
+            if (pgY && y[i] === pgY[i]) pgWhereOpen++;
+          } else {
+            if (y[i] === 0) zeroWhereOff++;
+            if (pgY && pgY[i] !== 0) keptPrediction++;
+          }
+        }
+        expect(open).toBeGreaterThan(0);
+        expect(zeroWhereOff, `${layer}: gated-off outputs are zero`).toBe(y.length - open);
+        if (pgY) {
+          expect(pgWhereOpen, `${layer}: where the gate passes, SeerNet's output is PG's full B-bit result`).toBe(open);
+          // PG keeps the prediction where SeerNet writes zero: the modes differ only there.
+          expect(keptPrediction).toBeGreaterThan(0);
+        }
+      }
+      expect(maxRelativeDifference(ours.output, theirs.output)).toBeLessThan(1e-5);
+    });
+
     for (const actScale of ['static', 'dynamic'] as const) {
       it(`with --gate-residual and --first-layer-bits 8 (${actScale} scale), takes every residual gate's decision as ONNX Runtime does, alone and end to end`, async () => {
         const model = await readModel(fixtureModel(name));

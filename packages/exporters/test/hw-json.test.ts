@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constTensor, convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type Model } from '@pg/core/internal';
+import { constTensor, convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, UsageError, type Batch, type ConversionMode, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat, tensorFilePath, type HwLinearLayer } from '../src/index.js';
 import { HwDescription, evaluateLayer, unitFloat32 } from './support/integer-evaluator.js';
@@ -24,10 +24,21 @@ function negateAlpha(model: Model, layer: string): Model {
   return { ...model, graph: { ...model.graph, nodes, initializers } };
 }
 
-const cases: { name: string; include: string[]; batch: number; firstLayerBits?: number; gateResidual?: boolean; finetuneSteps?: number; label?: string; edit?: (m: Model) => Model }[] = [
+const cases: {
+  name: string;
+  include: string[];
+  batch: number;
+  firstLayerBits?: number;
+  gateResidual?: boolean;
+  finetuneSteps?: number;
+  mode?: ConversionMode;
+  label?: string;
+  edit?: (m: Model) => Model;
+}[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'], batch: 32 }, // two gated convs and a gated Gemm
   { name: 'resnet-fmnist', include: [], batch: 16 }, // three gated convs, five QConv (incl. 1x1 stride-2 shortcuts)
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8 }, // and the stem as an 8/8-bit QConv on the signed input
+  { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, mode: 'seernet', label: 'resnet-fmnist-seernet' }, // gated in SeerNet's form: zero where the gate is off
   // every block's second conv gated on the sum with its residual (--gate-residual), fine-tuned 3 steps
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, gateResidual: true, finetuneSteps: 3, label: 'resnet-fmnist-residual' },
   // gated Gemms with alpha, beta, transA (a Transpose), a scalar and a [1, N] C, fine-tuned 3 steps; and with a negative alpha
@@ -52,7 +63,7 @@ for (const c of cases) {
     let hw: HwDescription;
     let batch: Batch;
     beforeAll(async () => {
-      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, gateResidual: c.gateResidual, finetuneSteps: c.finetuneSteps });
+      const calibrated = await calibratedGatedModel(c.name, { include: c.include, firstLayerBits: c.firstLayerBits, gateResidual: c.gateResidual, finetuneSteps: c.finetuneSteps, mode: c.mode });
       gated = c.edit ? c.edit(calibrated) : calibrated;
       const out = join(dir, `${stem}.json`);
       const result = await exportFormat('hw-json').export(gated, { output: out });
@@ -103,6 +114,7 @@ for (const c of cases) {
         expect(r.maxAbsAcc).toBeLessThan(2 ** (layer.accumulator.bits - 1));
 
         if (layer.kind === 'gated') {
+          expect(layer.gated_off).toBe(c.mode === 'seernet' ? 'zero' : 'prediction');
           const mask = ours.gates.get(node.name)!.data;
           const bias = layer.bias ? hw.tensor(layer.bias.float) : undefined;
           const channel = channelOf(layer, batch.shape[0], r.accHb.length);
@@ -150,7 +162,7 @@ for (const c of cases) {
           const b = Math.fround(outBias?.[outChannel(i)] ?? 0);
           if (layer.kind === 'quantized') return Math.fround(Math.fround(lb * unit) + b);
           const p = Math.fround(Math.fround(r.accHb[i] * unit) + b);
-          return r.gate[i] ? Math.fround(p + Math.fround(lb * unit)) : p;
+          return r.gate[i] ? Math.fround(p + Math.fround(lb * unit)) : layer.gated_off === 'zero' ? 0 : p;
         });
         expect(y32.every((v, i) => v === pgOut.data[i]), `${node.name}: float32 output`).toBe(true);
       }

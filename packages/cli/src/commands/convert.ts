@@ -8,10 +8,11 @@ import {
   validateBits,
   writeModel,
   type ActScaleMode,
+  type ConversionMode,
   type LayerDecision,
 } from '@pg/core';
 import { BaseCommand } from '../base-command.js';
-import { bitsFlags, placementFlags } from '../conversion-flags.js';
+import { bitsFlags, hbitsFor, placementFlags } from '../conversion-flags.js';
 import { firstLayerBitsOption, inHelpGroup, optionalDataFlags, outputFlags, requireDataFor } from '../flags.js';
 import { describePreprocess, openDataFor, skippedFilesWarning } from '../model-data.js';
 import { assertOutputIsNotInput } from '../output-path.js';
@@ -24,8 +25,11 @@ export interface ConvertJson {
   model: string;
   /** The gated model written. */
   output: string;
+  /** What the layers PG would gate became: pg (gated), static (quantized, no gate), seernet (SeerNet's gate). */
+  mode: ConversionMode;
   bits: number;
-  hbits: number;
+  /** Prediction bits of the gated layers; null with --mode static. */
+  hbits: number | null;
   wbits: number;
   /** Bits of the first layer (activations and weights) when quantized (the default); null: kept float (--first-layer-bits float). */
   first_layer_bits: number | null;
@@ -82,9 +86,10 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
 
   public async run(): Promise<ConvertJson> {
     const { args, flags } = this;
-    const bits = { bits: flags.bits, hbits: flags.hbits, wbits: flags.wbits };
+    const mode = flags.mode;
+    const bits = { bits: flags.bits, hbits: hbitsFor(mode, flags.hbits), wbits: flags.wbits };
     const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
-    validateBits({ ...bits, firstLayerBits });
+    validateBits({ ...bits, firstLayerBits, mode, gateResidual: flags['gate-residual'] });
     requireDataFor(flags);
     const actScale = flags['act-scale'];
     if (flags.data !== undefined && actScale === 'dynamic') {
@@ -105,6 +110,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       gateDepthwise: flags['gate-depthwise'],
       gateResidual: flags['gate-residual'],
       firstLayerBits,
+      mode,
     });
 
     let gated = converted.model;
@@ -123,7 +129,9 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
     const result: ConvertJson = {
       model: args.model,
       output: flags.output,
+      mode,
       ...bits,
+      hbits: mode === 'static' ? null : bits.hbits,
       first_layer_bits: firstLayerBits ?? null,
       act_scale: actScale,
       calibrated: data !== undefined,

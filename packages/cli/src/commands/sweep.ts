@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import {
+  CONVERSION_MODES,
   inspectModel,
   InterruptedError,
   planSweepShards,
@@ -10,6 +11,7 @@ import {
   UsageError,
   validateBits,
   writeFileAtomic,
+  type ConversionMode,
   type ShardSpec,
   type SweepOptions,
   type SweepResult,
@@ -17,9 +19,9 @@ import {
 } from '@pg/core';
 import { reportPricing, selectProfiles } from '@pg/exporters';
 import { BaseCommand } from '../base-command.js';
-import { bitsFlags } from '../conversion-flags.js';
+import { bitsFlags, HBITS_DEFAULT } from '../conversion-flags.js';
 import { costFlags } from '../cost-flags.js';
-import { countFlag, durationFlag, evalDataFlags, firstLayerBitsOption, inHelpGroup, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
+import { countFlag, durationFlag, evalDataFlags, firstLayerBitsOption, inHelpGroup, nameListFlag, numberListFlag, requiredDataFlags, requireEvalDataFor } from '../flags.js';
 import { listenForInterrupt } from '../interrupt.js';
 import { describePreprocess, openDataFor, openEvalDataFor } from '../model-data.js';
 import { renderSweep, renderSweepPlan } from '../render/sweep.js';
@@ -48,9 +50,9 @@ export interface SweepPlanJson {
 }
 
 export default class Sweep extends BaseCommand<typeof Sweep> {
-  static override summary = 'Convert, fine-tune and report a model over a grid of bits, hbits and target sparsity.';
+  static override summary = 'Convert, fine-tune and report a model over a grid of modes, bits, hbits and target sparsity.';
 
-  static override description = `For every combination of --bits, --hbits and --target-sparsity with hbits < bits, runs what 'pg convert', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's accuracy, whole-model figures (activation bits per MAC over every conv/linear layer, bit-serial BitOps), the gated layers' B_avg and sparsity, and costs, and the Pareto frontier of accuracy against the whole model's activation bits (and against B_avg and each --cost model).
+  static override description = `For every --mode and every combination of --bits, --hbits and --target-sparsity with hbits < bits (a static mode point: every --bits, no hbits, no target), runs what 'pg convert --mode M', 'pg finetune --target-sparsity S' and 'pg report' do, writes the point's fine-tuned model and report into --out-dir/points/<id>/, and rewrites --out-dir/sweep.json after each point: every point's mode, bits, accuracy and drop from the float model, whole-model figures (activation bits per MAC over every conv/linear layer, bit-serial BitOps), the gated layers' B_avg and sparsity, and costs, and the Pareto frontier of accuracy against the whole model's activation bits (and against B_avg and each --cost model).
 
 Every point is fine-tuned with the TRAINING flags, which mean what they mean for 'pg finetune', and measured on --eval-data (without it, on --data, with a warning); --batch-size is also the batch of that measurement.
 
@@ -85,9 +87,10 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     html: Flags.string({ helpValue: 'FILE', summary: "Also write an HTML page: accuracy against the whole model's activation bits, B_avg and each cost, frontiers drawn." }),
     ...inHelpGroup('GRID', {
       ...bitsFlags,
+      mode: nameListFlag({ helpValue: 'MODE', default: ['pg'], summary: `Conversion modes of the grid (comma-separated: ${CONVERSION_MODES.join(', ')}); static points have no hbits or target.` }),
       bits: numberListFlag({ helpValue: 'B', default: [4], summary: 'Activation bits of the grid (comma-separated).' }),
-      hbits: numberListFlag({ helpValue: 'H', default: [2], summary: 'Prediction bits of the grid (comma-separated); combinations with hbits >= bits are left out.' }),
-      'target-sparsity': numberListFlag({ helpValue: 'S', required: true, summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)).' }),
+      hbits: numberListFlag({ helpValue: 'H', summary: `Prediction bits of the grid (comma-separated, default ${HBITS_DEFAULT}); combinations with hbits >= bits are left out.` }),
+      'target-sparsity': numberListFlag({ helpValue: 'S', summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)); needed unless every --mode is static.' }),
     }),
     ...inHelpGroup('DATA', requiredDataFlags),
     ...trainingFlags,
@@ -109,13 +112,15 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     if (shard && flags.html !== undefined) {
       throw new UsageError('--html with --shard would draw one shard\'s points.', { action: "Give --html to 'pg sweep merge', which draws them all." });
     }
-    const grid = { bits: flags.bits, hbits: flags.hbits, target_sparsity: flags['target-sparsity'] };
-    for (const s of grid.target_sparsity) {
-      if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
-    }
+    const grid = sweepGrid(flags);
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
     const firstLayerBits = firstLayerBitsOption(flags['first-layer-bits']);
-    for (const bits of grid.bits) for (const hbits of grid.hbits) if (hbits < bits) validateBits({ bits, hbits, wbits: flags.wbits, firstLayerBits });
+    for (const mode of grid.mode) {
+      for (const bits of grid.bits) {
+        if (mode === 'static') validateBits({ mode, bits, hbits: 0, wbits: flags.wbits, firstLayerBits });
+        else for (const hbits of grid.hbits) if (hbits < bits) validateBits({ mode, bits, hbits, wbits: flags.wbits, firstLayerBits });
+      }
+    }
     const profiles = flags.cost === undefined && flags.profile === undefined ? [] : await selectProfiles(flags.cost, flags.profile ?? []);
     const price = await reportPricing(profiles);
     const model = await readModel(args.model);
@@ -197,4 +202,26 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     this.log(renderSweepPlan(plan));
     return plan;
   }
+}
+
+/**
+ * The grid from the GRID flags: --mode values checked against the modes, and the flags a mode cannot use refused
+ * (an --hbits or --target-sparsity with only static modes) rather than silently ignored.
+ */
+function sweepGrid(flags: { mode: string[]; bits: number[]; hbits?: number[]; 'target-sparsity'?: number[] }) {
+  const unknown = flags.mode.find((m) => !(CONVERSION_MODES as readonly string[]).includes(m));
+  if (unknown !== undefined) throw new UsageError(`--mode ${unknown} is not a conversion mode`, { action: `use one or more of ${CONVERSION_MODES.join(', ')}, comma-separated` });
+  const mode = flags.mode as ConversionMode[];
+  const gating = mode.some((m) => m !== 'static');
+  const targets = flags['target-sparsity'];
+  if (!gating) {
+    const flag = flags.hbits !== undefined ? '--hbits' : targets !== undefined ? '--target-sparsity' : undefined;
+    if (flag) throw new UsageError(`${flag} has no meaning when every --mode is static: a static point has no prediction and no gate`, { action: `leave out ${flag}, or add pg or seernet to --mode` });
+  } else if (targets === undefined) {
+    throw new UsageError('--target-sparsity is required for the gated modes (pg, seernet)', { action: 'give the target sparsities, e.g. --target-sparsity 0.8,0.9' });
+  }
+  for (const s of targets ?? []) {
+    if (!(s >= 0 && s < 1)) throw new UsageError(`--target-sparsity ${s} is out of range`, { action: 'give values in [0, 1), e.g. 0.8,0.9' });
+  }
+  return { mode, bits: flags.bits, hbits: gating ? (flags.hbits ?? [HBITS_DEFAULT]) : [], target_sparsity: targets ?? [] };
 }

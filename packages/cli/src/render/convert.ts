@@ -8,8 +8,9 @@ interface BatchNormSummary {
 
 interface ConvertSummary {
   output: string;
+  mode: string;
   bits: number;
-  hbits: number;
+  hbits: number | null;
   wbits: number;
   first_layer_bits: number | null;
   act_scale: string;
@@ -27,7 +28,7 @@ function treatment(l: LayerDecision): string {
 /** The per-layer decisions and a summary line, for `pg convert` without --json. */
 export function renderConvert(r: ConvertSummary): string {
   const bitsOf = (l: LayerDecision): string =>
-    l.bits === null ? '-' : `${l.bits}/${l.hbits ?? '-'}/${l.wbits === 32 ? 'float' : String(l.wbits)}`;
+    l.bits === null ? '-' : `${l.bits}/${l.hbits ?? '-'}/${l.wbits === 32 ? 'float' : String(l.wbits)}${l.gate_mode === 'seernet' ? ' seernet' : ''}`;
   const table = renderTable(
     [{ header: 'layer' }, { header: 'op' }, { header: 'treatment' }, { header: 'bits/hbits/wbits' }, { header: 'reason' }],
     r.layers.map((l) => [l.name, l.op, treatment(l), bitsOf(l), l.reason]),
@@ -41,7 +42,7 @@ export function renderConvert(r: ConvertSummary): string {
         : "static activation scales, not yet calibrated ('pg finetune' calibrates them)";
   const summary =
     `Wrote ${r.output}: ${n('gated')} gated, ${n('quantized')} quantized, ${n('float')} float layer(s) ` +
-    `at ${r.bits}/${r.hbits} bits with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights` +
+    `at ${r.hbits === null ? r.bits : `${r.bits}/${r.hbits}`} bits (--mode ${r.mode}) with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights` +
     (r.first_layer_bits === null ? '' : ` (the first layer at ${r.first_layer_bits} bits, activations and weights)`) +
     `; ${scales}.`;
   return [table, '', summary, ...batchNormLines(r.batch_normalization)].join('\n');

@@ -12,7 +12,15 @@ export type PricedReport = ReportResult & { whole_model: WholeModel; partial?: P
 
 export function bitsOf(l: LayerReport): string {
   if (l.bits === null) return 'float';
-  return l.hbits === null ? String(l.bits) : `${l.bits}/${l.hbits}`;
+  return l.hbits === null ? String(l.bits) : `${l.bits}/${l.hbits}${l.gate_mode === 'seernet' ? ' seernet' : ''}`;
+}
+
+/** What `pg convert --mode` made of the layers the method gates, in words. */
+export function describeMode(mode: ReportResult['mode']): string {
+  if (mode === null) return 'none (float model)';
+  if (mode === 'static') return 'static: the layers PG would gate are quantized at B bits without a gate (uniform quantization)';
+  if (mode === 'seernet') return 'seernet: predicted from B_hb bits; outputs that pass the gate recomputed at B bits, the others zero (SeerNet)';
+  return 'pg: gated (prediction from B_hb bits, the low bits added where the gate passes)';
 }
 
 /** A cost ratio: 0.838x. */
@@ -76,7 +84,7 @@ export function reportSummaryRows(r: PricedReport): [string, string][] {
   }
   const weights = r.wbits === null || r.wbits === 32 ? 'float weights' : `${r.wbits}-bit weights (${r.wbits + 1}-bit codes with the sign)`;
   const bits = r.bits === null ? 'float' : `${r.bits}/${r.hbits ?? '-'} bits, ${weights}`;
-  head.push(...wholeModelRows(r), ['precision', bits], ['act scale', r.act_scale], ...gatedRows(r));
+  head.push(...wholeModelRows(r), ['mode', describeMode(r.mode ?? 'pg')], ['precision', bits], ['act scale', r.act_scale], ...gatedRows(r));
   return head;
 }
 

@@ -28,9 +28,22 @@ export function renderSweepHtml(r: SweepResult): string {
     id: 'points',
     title: 'Grid points',
     html: htmlTable(
-      ['point', 'bits', 'hbits', 'target sparsity', 'status', 'accuracy', 'act bits (whole model)', 'B_avg (gated)', 'sparsity (gated)', 'model'],
-      r.points.map((p) => [p.id, String(p.bits), String(p.hbits), String(p.target_sparsity), p.status, percent(p.accuracy), fixed(p.whole_model?.act_bits, 2), fixed(p.bavg, 2), fixed(p.sparsity, 3), p.model ?? '-']),
-      [false, true, true, true, false, true, true, true, true, false],
+      ['point', 'mode', 'bits', 'hbits', 'target sparsity', 'status', 'accuracy', 'drop (points)', 'act bits (whole model)', 'B_avg (gated)', 'sparsity (gated)', 'model'],
+      r.points.map((p) => [
+        p.id,
+        p.mode ?? 'pg',
+        String(p.bits),
+        p.hbits === null ? '-' : String(p.hbits),
+        p.target_sparsity === null ? '-' : String(p.target_sparsity),
+        p.status,
+        percent(p.accuracy),
+        p.accuracy_drop === null || p.accuracy_drop === undefined ? '-' : (p.accuracy_drop * 100).toFixed(2),
+        fixed(p.whole_model?.act_bits, 2),
+        fixed(p.bavg, 2),
+        p.mode === 'static' ? '-' : fixed(p.sparsity, 3),
+        p.model ?? '-',
+      ]),
+      [false, false, true, true, true, false, true, true, true, true, true, false],
     ),
   });
   return page(`pg sweep: ${r.model}`, `${r.complete} of ${r.points.length} point(s) complete; evaluated on ${r.eval_data}`, sections, r);

@@ -6,7 +6,7 @@ import { duration, fixed, magnitude, percent, renderTable } from './table.js';
 const AXIS_NAMES: Record<string, string> = { act_bits: 'act bits', bavg: 'B_avg' };
 
 /**
- * `pg sweep` without --json: one row per grid point, whole model first (activation bits, bit-serial BitOps and
+ * `pg sweep` without --json: one row per grid point (mode, bits, accuracy and drop from float), whole model first (activation bits, bit-serial BitOps and
  * their ratio to static B), then the gated layers' B_avg and sparsity, the frontiers marked, and how the run ended.
  */
 export function renderSweep(r: SweepResult, outDir: string): string {
@@ -15,26 +15,32 @@ export function renderSweep(r: SweepResult, outDir: string): string {
   const table = renderTable(
     [
       { header: 'point' },
+      { header: 'mode' },
+      { header: 'bits', align: 'right' },
       { header: 'status' },
       { header: 'accuracy', align: 'right' },
+      { header: 'drop', align: 'right' },
+      { header: 'sparsity (gated)', align: 'right' },
       { header: 'act bits (whole)', align: 'right' },
       { header: 'BitOps (whole)', align: 'right' },
       { header: 'vs static B', align: 'right' },
       { header: 'B_avg (gated)', align: 'right' },
-      { header: 'sparsity (gated)', align: 'right' },
-      ...backends.map((b) => ({ header: b, align: 'right' as const })),
+      ...backends.map((b) => ({ header: `${b} (whole)`, align: 'right' as const })),
       { header: 'time', align: 'right' },
       { header: 'frontier' },
     ],
     r.points.map((p) => [
       p.id,
+      p.mode ?? 'pg',
+      p.hbits === null ? String(p.bits) : `${p.bits}/${p.hbits}`,
       p.status === 'complete' ? (p.reused ? 'reused' : 'done') : 'pending',
       percent(p.accuracy),
+      p.accuracy_drop === null || p.accuracy_drop === undefined ? '-' : `${(p.accuracy_drop * 100).toFixed(2)} pt`,
+      p.mode === 'static' ? '-' : fixed(p.sparsity, 3),
       fixed(p.whole_model?.act_bits, 2),
       magnitude(p.whole_model?.bitops),
       p.whole_model ? ratio(p.whole_model.bitops_vs_static_b) : '-',
       fixed(p.bavg, 2),
-      fixed(p.sparsity, 3),
       ...backends.map((b) => {
         const c = p.costs.find((x) => x.backend === b);
         return c ? c.total.toPrecision(4) : '-';
@@ -45,7 +51,8 @@ export function renderSweep(r: SweepResult, outDir: string): string {
   );
   const lines = [
     `Sweep of ${r.model} in ${outDir}: ${r.complete} of ${r.points.length} point(s) complete.`,
-    'Whole model: activation bits per MAC over every conv/linear layer, bit-serial BitOps per sample; B_avg and sparsity cover the gated layers only.',
+    'Whole model: activation bits per MAC over every conv/linear layer, bit-serial BitOps and each cost model per sample; B_avg and sparsity cover the gated layers only.',
+    `Drop: points below the float model's ${percent(r.float_accuracy)} on the same data.`,
     '',
     table,
   ];

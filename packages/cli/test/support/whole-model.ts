@@ -21,9 +21,10 @@ export function recomputeWholeModel(layers: readonly LayerReport[], otherOps: re
     const f = l.high_precision_fraction ?? 1;
     const float = l.bits === null;
     const w = float || l.wbits === null || l.wbits >= 32 ? FLOAT_BITS : l.wbits + 1;
-    const a = float ? FLOAT_BITS : l.gated ? l.hbits! + sign + f * (l.bits! - l.hbits!) : l.bits! + sign;
     const aStatic = float ? FLOAT_BITS : l.bits! + sign;
     const aSeernet = float ? FLOAT_BITS : l.gated ? l.hbits! + sign + f * (l.bits! + sign) : aStatic;
+    // A layer in SeerNet's form (--mode seernet) recomputes its updated outputs at B bits: its own cost is SeerNet's.
+    const a = float ? FLOAT_BITS : l.gated ? (l.gate_mode === 'seernet' ? aSeernet : l.hbits! + sign + f * (l.bits! - l.hbits!)) : l.bits! + sign;
     macs += l.macs;
     if (l.gated) gatedMacs += l.macs;
     act += l.macs * a;

@@ -23,12 +23,12 @@ beforeAll(async () => {
   data = await openFashionMnist('test', { source: 'bundled', ...FMNIST_NORM });
 });
 
-async function shardsOf(count: number): Promise<ReportShard[]> {
+async function shardsOf(count: number, model: Model = gated): Promise<ReportShard[]> {
   const shards: ReportShard[] = [];
   for (let index = 1; index <= count; index++) {
     const samples = shardRange(300, opts.batchSize, { index, count });
     const slice = dataSlice(data, samples, `shard ${index}/${count}`);
-    const { facts, counts } = await measureReport(gated, slice, { ...opts, limit: undefined, baseline: float, decisionMaps: samples.first === 0 ? 2 : 0 });
+    const { facts, counts } = await measureReport(model, slice, { ...opts, limit: undefined, baseline: float, decisionMaps: samples.first === 0 ? 2 : 0 });
     // A shard's report names the whole data set (pg report does the same), its samples are in `samples`.
     facts.data = data.name;
     shards.push({ path: `part-${index}.json`, shard: { index, count }, identity: { model: 'tiny' }, samples, facts, counts });
@@ -45,6 +45,18 @@ describe('a sharded report', () => {
     ]);
     expect(() => shardRange(100, 64, { index: 1, count: 3 })).toThrow(/only 2 batch\(es\) to share/);
     expect(() => shardRange(100, 64, { index: 4, count: 3 })).toThrow(/K must be from 1 to N/);
+  });
+
+  it("keeps the conversion mode and each layer's gate mode (facts), and refuses shards of models in different modes", async () => {
+    const seer = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic', mode: 'seernet' }).model;
+    const whole = await reportModel(seer, data, { ...opts, baseline: float });
+    const shards = await shardsOf(2, seer);
+    const merged = mergeReportShards(shards, { allowPartial: false });
+    expect(merged.report).toEqual(whole);
+    expect(merged.report.mode).toBe('seernet');
+    expect(merged.report.layers.filter((l) => l.gated).map((l) => l.gate_mode)).toEqual(['seernet', 'seernet']);
+    const pgShard = (await shardsOf(2))[1];
+    expect(() => mergeReportShards([shards[0], pgShard], { allowPartial: false })).toThrow(ShardError);
   });
 
   it('merges into the unsharded report exactly: accuracy, baseline, sparsity, per-layer fractions, decision maps, sensitivity', async () => {

@@ -1,4 +1,5 @@
 import type { LayerPrecision } from '../pg/convert.js';
+import type { ConversionMode } from '../pg/format.js';
 
 export interface ThresholdStats {
   min: number;
@@ -37,6 +38,8 @@ export interface ReportFacts {
   model: string;
   data: string;
   act_scale: string;
+  /** The conversion mode (ReportResult.mode); null for a float model. */
+  mode: ConversionMode | null;
   bits: number | null;
   hbits: number | null;
   wbits: number | null;
@@ -142,6 +145,11 @@ export interface ReportResult {
   bavg: number | null;
   /** Activation scale mode: 'dynamic' (per-sample max, the paper's) or 'static' (calibrated, for integer hardware). */
   act_scale: string;
+  /**
+   * How the layers the method gates were converted (pg convert --mode): 'pg' gated, 'static' quantized at B bits
+   * without gates, 'seernet' gated in SeerNet's form; null for a float model.
+   */
+  mode: ConversionMode | null;
   bits: number | null;
   hbits: number | null;
   wbits: number | null;

@@ -1,7 +1,7 @@
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { UsageError } from '../errors/index.js';
-import { META, actScaleMode, gateKind, pgLayers } from '../pg/index.js';
+import { META, actScaleMode, conversionMode, gateKind, pgLayers, type PgLayer } from '../pg/index.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { macsPerOutput } from './layer-cost.js';
 import { nonNegativeValues } from './input-sign.js';
@@ -64,6 +64,7 @@ function layerFacts(model: Model, ev: Evaluation): { layers: LayerFacts[]; updat
       bits: l?.bits ?? null,
       hbits: l?.hbits ?? null,
       wbits: l?.wbits ?? null,
+      ...(gated ? { gate_mode: l!.recompute ? ('seernet' as const) : ('pg' as const) } : {}),
       macs: perSample * macsPerOutput(node, model.graph),
       outputs: perSample,
       input_signed: !unsigned.has(node.inputs[0]),
@@ -72,6 +73,15 @@ function layerFacts(model: Model, ev: Evaluation): { layers: LayerFacts[]; updat
     });
   }
   return { layers, updated };
+}
+
+/** The model's B, B_hb and weight bits: the gated layers'; without any (--mode static) the quantized layers' most common. */
+function modelBits(pg: PgLayer[]): { bits: number | null; hbits: number | null; wbits: number | null } {
+  const gated = pg.find((l) => l.gated);
+  if (gated) return { bits: gated.bits, hbits: gated.hbits, wbits: gated.wbits };
+  // The first layer's own bits (--first-layer-bits) are not the model's B: take the majority, else the last layer's.
+  const modal = (k: 'bits' | 'wbits') => pg.find((l) => pg.filter((o) => o[k] === l[k]).length * 2 > pg.length)?.[k] ?? pg[pg.length - 1]?.[k] ?? null;
+  return { bits: modal('bits'), hbits: null, wbits: modal('wbits') };
 }
 
 /**
@@ -84,15 +94,13 @@ export async function measureReport(model: Model, data: Dataset, opts: ReportOpt
   if (layersWanted) checkDecisionLayers(model, layersWanted);
   const ev = await evaluate(model, data, opts.batchSize, opts.limit, opts.decisionMaps, layersWanted);
   const pg = pgLayers(model);
-  const gatedLayers = pg.filter((l) => l.gated);
   const { layers, updated } = layerFacts(model, ev);
   const facts: ReportFacts = {
     model: model.sourcePath ?? '',
     data: data.name,
     act_scale: pg.length ? actScaleMode(model) : 'none (float model)',
-    bits: gatedLayers[0]?.bits ?? pg[0]?.bits ?? null,
-    hbits: gatedLayers[0]?.hbits ?? null,
-    wbits: gatedLayers[0]?.wbits ?? pg[0]?.wbits ?? null,
+    mode: pg.length ? conversionMode(model) : null,
+    ...modelBits(pg),
     layers,
     other_ops: otherOpCounts(ev.order, ev.shapes),
   };

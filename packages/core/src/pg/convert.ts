@@ -5,8 +5,29 @@ import { probeValueShapes } from './value-shapes.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { functionsFor } from './model-functions.js';
-import { META, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, FORMAT_VERSION, actScaleName, biasName, isPgNode, thresholdName, type ActScaleMode } from './format.js';
-import { foldNote, placeLayers, LINEAR_OPS, type Placement } from './placement.js';
+import {
+  CONVERSION_MODES,
+  META,
+  PG_CONV,
+  PG_CONV_RESIDUAL,
+  PG_DOMAIN,
+  PG_DOMAIN_VERSION,
+  PG_GEMM,
+  PG_GEMM_RESIDUAL,
+  PG_MATMUL,
+  Q_CONV,
+  Q_GEMM,
+  Q_MATMUL,
+  FORMAT_VERSION,
+  RECOMPUTE_ATTR,
+  actScaleName,
+  biasName,
+  isPgNode,
+  thresholdName,
+  type ActScaleMode,
+  type ConversionMode,
+} from './format.js';
+import { foldNote, placeLayers, LINEAR_OPS, type Placement, type ResidualGate } from './placement.js';
 import { tokenGraphOf, tokenLayers, type TokenLinear } from './token-layers.js';
 import { SCALE_FLOOR } from './quantizer.js';
 import { SupportCheck } from '../runtime/support.js';
@@ -14,6 +35,7 @@ import { opRegistry } from './op-registry.js';
 
 export interface ConvertOptions {
   bits: number;
+  /** B_hb of gated layers; not used by mode 'static' (no layer predicts). */
   hbits: number;
   wbits: number;
   actScale: ActScaleMode;
@@ -33,6 +55,8 @@ export interface ConvertOptions {
    * stays float. `pg convert` and `pg sweep` pass FIRST_LAYER_BITS_DEFAULT unless told `float`.
    */
   firstLayerBits?: number;
+  /** What the layers the method gates become (format.ts, CONVERSION_MODES); 'pg' when absent. */
+  mode?: ConversionMode;
 }
 
 /** What precision a conv/linear layer runs at; shared by convert's decisions and report's layers. */
@@ -46,6 +70,11 @@ export interface LayerPrecision {
   bits: number | null;
   hbits: number | null;
   wbits: number | null;
+  /**
+   * Gated layers: 'seernet' when the outputs that pass the gate are recomputed at B bits and the others are
+   * zero (RECOMPUTE_ATTR), 'pg' when the others keep the prediction; absent on other layers.
+   */
+  gate_mode?: 'pg' | 'seernet';
 }
 
 export type GateKind = 'plain' | 'residual';
@@ -73,8 +102,16 @@ export const BIT_RANGE = { min: 2, max: 16 } as const;
  */
 export const FIRST_LAYER_BITS_DEFAULT = 8;
 
-export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits'>): void {
+export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' | 'firstLayerBits' | 'mode' | 'gateResidual'>): void {
   const int = (v: number) => Number.isInteger(v);
+  const mode = o.mode ?? 'pg';
+  if (!(CONVERSION_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`--mode ${mode} is not a conversion mode`, { action: `use one of ${CONVERSION_MODES.join(', ')}` });
+  }
+  if (mode === 'seernet' && o.gateResidual === true) {
+    // SeerNet's closed gate writes the ReLU's zero; a residual gate's ReLU reads the sum, not the layer's output.
+    throw new UsageError('--mode seernet cannot be combined with --gate-residual', { action: 'drop --gate-residual (residual layers are then quantized statically), or use --mode pg' });
+  }
   if (o.firstLayerBits !== undefined && (!int(o.firstLayerBits) || o.firstLayerBits < BIT_RANGE.min || o.firstLayerBits > BIT_RANGE.max)) {
     throw new UsageError(`--first-layer-bits ${o.firstLayerBits} is out of range`, {
       action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max} (8, the default, keeps a typical stem exact: fan-in up to 258), or 'float' to keep the first layer float`,
@@ -83,8 +120,10 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
   if (!int(o.bits) || o.bits < BIT_RANGE.min || o.bits > BIT_RANGE.max) {
     throw new UsageError(`--bits ${o.bits} is out of range`, { action: `use an integer from ${BIT_RANGE.min} to ${BIT_RANGE.max}` });
   }
-  if (!int(o.hbits) || o.hbits < 1 || o.hbits >= o.bits) {
-    throw new UsageError(`--hbits ${o.hbits} must be at least 1 and less than --bits ${o.bits}`, { action: 'the prediction uses the top hbits of the bits; e.g. --bits 4 --hbits 2' });
+  if (mode !== 'static' && (!int(o.hbits) || o.hbits < 1 || o.hbits >= o.bits)) {
+    throw new UsageError(`--hbits ${o.hbits} must be at least 1 and less than --bits ${o.bits}${mode === 'seernet' ? ' (--mode seernet predicts from the top hbits)' : ''}`, {
+      action: 'the prediction uses the top hbits of the bits; e.g. --bits 4 --hbits 2',
+    });
   }
   if (!int(o.wbits) || o.wbits < 2 || o.wbits > 32) {
     throw new UsageError(`--wbits ${o.wbits} is out of range`, { action: 'use an integer from 2 to 32 (32 keeps weights at float precision)' });
@@ -100,11 +139,14 @@ const CONVERTED: Record<string, { gated: string; quantized: string }> = {
 
 /**
  * Inserts PG quantizers: gated layers become PGConv/PGGemm/PGMatMul, layers between them QConv/QGemm/QMatMul,
- * the rest stays (a transformer's linear layer on tokens, MatMul and bias Add, becomes one PGMatMul/QMatMul). Thresholds start at 0 (the method's start); static activation scales start at 1 and are
- * calibrated from data by `calibrateScales` (convert with data, or finetune).
+ * the rest stays (a transformer's linear layer on tokens, MatMul and bias Add, becomes one PGMatMul/QMatMul).
+ * Thresholds start at 0 (the method's start); static activation scales start at 1 and are calibrated from data
+ * by `calibrateScales` (convert with data, or finetune). `mode` 'static' quantizes the layers the method gates
+ * instead, 'seernet' gates them in SeerNet's form (format.ts, CONVERSION_MODES).
  */
 export function convertModel(input: Model, opts: ConvertOptions): ConvertResult {
   validateBits(opts);
+  const mode = opts.mode ?? 'pg';
   const where = input.sourcePath ?? 'the model';
   if (input.graph.nodes.some(isPgNode)) {
     throw new UsageError(`${where} is already a gated model`, { action: 'convert the original float model; use `pg finetune` or `pg report` on this one' });
@@ -115,7 +157,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   // pg's function bodies use opset-12 ops; older models are rewritten to it (the ops whose form changed).
   const model = upgradeOpset(bn.model, GATED_MIN_OPSET, opRegistry);
   checkRunnable(model, where);
-  const { tokens, placements } = placementsFor(model, opts, where);
+  const { tokens, placements } = placementsFor(model, { ...opts, mode }, where);
   const initializers = new Map(model.graph.initializers);
   const layers: LayerDecision[] = [];
   const merged = mergedBiasAdds(placements, tokens);
@@ -136,7 +178,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     const first = p.role === 'quantize' && p.firstLayer === true ? opts.firstLayerBits! : undefined;
     const bits = { bits: first ?? opts.bits, hbits: opts.hbits, wbits: first ?? opts.wbits };
     const residual = p.role === 'gate' ? p.residual : undefined;
-    layers.push({ ...base, gated, gate: gated ? (residual ? 'residual' : 'plain') : null, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits });
+    layers.push(convertedLayer(base, bits, residual, gated ? mode : undefined));
     const scale = actScaleName(node.name);
     initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([opts.actScale === 'dynamic' ? SCALE_FLOOR : 1])));
     const attributes: Record<string, AttributeValue> = {
@@ -157,6 +199,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     const channels = outputChannels(node, model);
     initializers.set(thr, constTensor(thr, 'float32', [channels], new Float32Array(channels)));
     attributes.hbits = { type: 'int', value: opts.hbits };
+    if (mode === 'seernet') attributes[RECOMPUTE_ATTR] = { type: 'int', value: 1 };
     // A residual gate reads the Add's other operand as its sixth input, the gate offset.
     const [opType, inputs] = residual
       ? [node.opType === 'Conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL, [x, w, b, thr, scale, residual.offset]]
@@ -175,12 +218,25 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       [META.format]: FORMAT_VERSION,
       [META.actScale]: opts.actScale === 'static' ? 'static-uncalibrated' : 'dynamic',
       [META.bits]: String(opts.bits),
-      [META.hbits]: String(opts.hbits),
+      ...(mode === 'static' ? {} : { [META.hbits]: String(opts.hbits) }),
       [META.wbits]: String(opts.wbits),
+      [META.mode]: mode,
     },
   };
   converted.functions = functionsFor(converted);
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
+}
+
+/** A converted layer's decision: gated (with its gate and gate mode, `gateMode` set) or quantized (`gateMode` undefined). */
+function convertedLayer(
+  base: Pick<LayerDecision, 'name' | 'op' | 'reason'>,
+  bits: { bits: number; hbits: number; wbits: number },
+  residual: ResidualGate | undefined,
+  gateMode: ConversionMode | undefined,
+): LayerDecision {
+  const gated = gateMode !== undefined;
+  const gate = gated ? (residual ? 'residual' : 'plain') : null;
+  return { ...base, gated, gate, bits: bits.bits, hbits: gated ? bits.hbits : null, wbits: bits.wbits, ...(gated ? { gate_mode: gateMode === 'seernet' ? 'seernet' : 'pg' } : {}) };
 }
 
 /**
@@ -210,11 +266,27 @@ function placementsFor(model: Model, opts: ConvertOptions, where: string): { tok
     exclude,
     gateDepthwise: opts.gateDepthwise ?? false,
     quantizeFirstLayer: opts.firstLayerBits !== undefined,
+    mode: opts.mode,
     gateResidual,
     valueShape: gateResidual ? addOperandShapes(model) : undefined,
   });
   checkLayerNames(placements, where);
+  if (opts.mode === 'seernet') checkSeernetLayers(placements, tokens, where);
   return { tokens, placements };
+}
+
+/**
+ * SeerNet's form (a closed gate writes the ReLU's zero) is defined for a layer whose own output feeds the
+ * activation: not for a token layer (PGMatMul, before a GELU whose zero is not exact) and not for a residual
+ * gate (the activation reads the sum, whose zero is not the layer's). Refused rather than half-modelled.
+ */
+function checkSeernetLayers(placements: Map<Node, Placement>, tokens: Map<Node, TokenLinear>, where: string): void {
+  const token = [...placements].find(([n, p]) => p.role === 'gate' && tokens.has(n));
+  if (token) {
+    throw new UsageError(`--mode seernet does not apply to the token layer '${token[0].name}' of ${where} (a PGMatMul gate)`, {
+      action: `use --mode pg or --mode static for a transformer, or keep its token layers ungated with --exclude ${token[0].name}`,
+    });
+  }
 }
 
 /** The bias Adds of the token layers that convert: their PGMatMul/QMatMul adds the bias. */

@@ -1,7 +1,7 @@
 import type { Model, Node } from '../graph/index.js';
-import { PG_DOMAIN, PG_MATMUL, Q_MATMUL, linearOpOf } from './format.js';
+import { PG_DOMAIN, PG_MATMUL, Q_MATMUL, RECOMPUTE_ATTR, linearOpOf } from './format.js';
 
-const PG_ONLY_ATTRS = new Set(['bits', 'hbits', 'wbits', 'dynamic_scale']);
+const PG_ONLY_ATTRS = new Set(['bits', 'hbits', 'wbits', 'dynamic_scale', RECOMPUTE_ATTR]);
 
 /**
  * The float model a gated model came from: every pg node back to its Conv/Gemm (a PGMatMul/QMatMul to its

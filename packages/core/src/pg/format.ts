@@ -34,6 +34,20 @@ export const PG_MATMUL = 'PGMatMul';
 export const Q_MATMUL = 'QMatMul';
 
 export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL] as const;
+
+/**
+ * What `pg convert` makes of the layers the method gates: 'pg' gates them (PGConv/PGGemm); 'static' quantizes
+ * them at B bits without a gate (QConv/QGemm: the uniform-quantization baseline); 'seernet' gates them in
+ * SeerNet's form (Cao et al., CVPR 2019): PGConv/PGGemm with RECOMPUTE_ATTR = 1.
+ */
+export const CONVERSION_MODES = ['pg', 'static', 'seernet'] as const;
+export type ConversionMode = (typeof CONVERSION_MODES)[number];
+/**
+ * A gated node's int attribute: 1 makes the outputs whose gate passes the full B-bit result (O_hb + O_lb, a
+ * recompute at B bits) and the others zero, what the ReLU after them would write (SeerNet); absent or 0,
+ * gated-off outputs keep O_hb (PG). Only the gated-off outputs' values differ.
+ */
+export const RECOMPUTE_ATTR = 'recompute';
 export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL] as const;
 
 /** Metadata keys written into gated models. */
@@ -46,6 +60,8 @@ export const META = {
   mean: 'pg.preprocess.mean',
   std: 'pg.preprocess.std',
   finetune: 'pg.finetune',
+  /** The ConversionMode convert used; files without it were converted as 'pg'. */
+  mode: 'pg.mode',
   /** A language model's unit of perplexity ('char', 'word'), written by whoever trained it. */
   lmUnit: 'pg.lm_unit',
 } as const;

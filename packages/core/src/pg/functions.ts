@@ -1,7 +1,7 @@
 import type { AttributeValue, FunctionDef, Node } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { SCALE_FLOOR } from './quantizer.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, PG_GEMM_RESIDUAL, Q_CONV, Q_GEMM, RECOMPUTE_ATTR } from './format.js';
 
 /**
  * The meaning of pg's ops as ONNX model-local functions of standard ops, so that ONNX Runtime (1.9+)
@@ -162,10 +162,14 @@ function integerOperands(kind: 'conv' | 'gemm', opset: number) {
 }
 
 /**
- * Residual: the gate compares O_hb + GateOffset (the residual Add's other operand, the output's shape) with the
- * threshold, in the kernel's order (kernels.ts gateInput); Y is the plain gated layer's.
+ * `residual`: the gate compares O_hb + GateOffset (the residual Add's other operand, the output's shape) with
+ * the threshold, in the kernel's order (kernels.ts gateInput); Y is the plain gated layer's.
+ * `recompute`: the body reads the caller's RECOMPUTE_ATTR (which every caller then carries): Y = O_hb · keep +
+ * M · O_lb with keep = max(M, 1 - recompute), so 1 gives SeerNet's M · (O_hb + O_lb) and 0 gives PG's output
+ * (a product by 1 is exact). Without it the body is PG's, for files whose nodes lack the attribute.
  */
-function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, residual = false): FunctionDef {
+function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, form: { residual?: boolean; recompute?: boolean } = {}): FunctionDef {
+  const { residual = false, recompute = false } = form;
   const { b, two, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
   const step = b.op('Pow', [two, b.op('Sub', [b.attrAsFloat('bits'), b.attrAsFloat('hbits')])]);
   const top = b.op('Floor', [b.op('Div', [c.q, step])]);
@@ -175,11 +179,14 @@ function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, residual = false)
   const olb = b.op('Mul', [acc(qlb), accUnit]);
   const compared = residual ? b.op('Add', [ohb, 'GateOffset']) : ohb;
   const mask = b.op('Cast', [b.op('Greater', [compared, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
-  b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
+  const kept = recompute ? b.op('Mul', [ohb, b.op('Max', [mask, b.op('Sub', [b.float(1), b.attrAsFloat(RECOMPUTE_ATTR)])])]) : ohb;
+  b.op('Add', [kept, b.op('Mul', [mask, olb])], {}, 'Y');
   const name = residual ? (kind === 'conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL) : kind === 'conv' ? PG_CONV : PG_GEMM;
   const gateOn = residual ? 'O_hb + GateOffset' : 'O_hb';
-  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale', ...(residual ? ['GateOffset'] : [])], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
-    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; Y = O_hb + 1[${gateOn} > Threshold] * ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w).`);
+  const y = recompute ? `Y = O_hb * max(M, 1 - ${RECOMPUTE_ATTR}) + M * O_lb` : 'Y = O_hb + M * O_lb';
+  const attributes = ['bits', 'hbits', 'wbits', 'dynamic_scale', ...(recompute ? [RECOMPUTE_ATTR] : []), ...attrs];
+  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale', ...(residual ? ['GateOffset'] : [])], attributes, b, opset,
+    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; M = 1[${gateOn} > Threshold]; ${y} (O_lb = ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w)).`);
 }
 
 function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
@@ -191,11 +198,12 @@ function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
 
 /**
  * The functions for the pg ops a model uses, written at the model's default-domain opset, in the form of
- * the model's org.precisiongating version (1: dequantize then convolve; 2: integer accumulation).
+ * the model's org.precisiongating version (1: dequantize then convolve; 2: integer accumulation); the gated
+ * ops named in `recompute` read their callers' RECOMPUTE_ATTR (version 2 only).
  */
-export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: number = PG_DOMAIN_VERSION): FunctionDef[] {
+export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: number = PG_DOMAIN_VERSION, recompute: ReadonlySet<string> = new Set()): FunctionDef[] {
   const v2 = pgVersion >= INTEGER_ACCUMULATION_VERSION;
-  const gated = v2 ? gatedFunctionV2 : gatedFunctionV1;
+  const gated = (kind: 'conv' | 'gemm', o: number) => (v2 ? gatedFunctionV2(kind, o, { recompute: recompute.has(kind === 'conv' ? PG_CONV : PG_GEMM) }) : gatedFunctionV1(kind, o));
   const quant = v2 ? quantFunctionV2 : quantFunctionV1;
   const all: [string, () => FunctionDef][] = [
     [PG_CONV, () => gated('conv', opset)],
@@ -203,7 +211,7 @@ export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: numb
     [Q_CONV, () => quant('conv', opset)],
     [Q_GEMM, () => quant('gemm', opset)],
     // Residual gating exists from version 2 only.
-    ...(v2 ? ([[PG_CONV_RESIDUAL, () => gatedFunctionV2('conv', opset, true)], [PG_GEMM_RESIDUAL, () => gatedFunctionV2('gemm', opset, true)]] as [string, () => FunctionDef][]) : []),
+    ...(v2 ? ([[PG_CONV_RESIDUAL, () => gatedFunctionV2('conv', opset, { residual: true })], [PG_GEMM_RESIDUAL, () => gatedFunctionV2('gemm', opset, { residual: true })]] as [string, () => FunctionDef][]) : []),
   ];
   return all.filter(([name]) => opTypes.has(name)).map(([, make]) => make());
 }

@@ -9,7 +9,7 @@ import type { KernelContext } from '../runtime/kernel.js';
 import type { Kernel } from '../runtime/kernel.js';
 import type { OpDeclaration } from '../runtime/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../runtime/value.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, isResidualGatedNode } from './format.js';
+import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, RECOMPUTE_ATTR, isResidualGatedNode } from './format.js';
 import { gate } from './gate.js';
 import { fusedPgConv } from './fused-conv.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
@@ -148,6 +148,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     const delta = inputs[3];
     const hbits = attrInt(node, 'hbits');
     if (!delta || hbits === undefined) throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): missing Threshold input or hbits attribute`);
+    const recompute = attrInt(node, RECOMPUTE_ATTR, 0) === 1;
     const offset = gateOffset(kind, inputs, ctx);
     if (integerForm(form, ctx)) {
       const layer = prepareInteger(kind, inputs, 4, ctx);
@@ -161,15 +162,18 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
       if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, compared);
       const m = tf.step(tf.sub(compared, delta.t));
       if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
-      return [wrap(kind, tf.add(ohb, tf.mul(m, scaledAccumulation(kind, ctx, qlb, layer, layer.accUnit))))];
+      const update = tf.mul(m, scaledAccumulation(kind, ctx, qlb, layer, layer.accUnit));
+      // SeerNet: O_hb · M + M · O_lb (the function body's ops, so the same float32 values); PG: O_hb + M · O_lb.
+      return [wrap(kind, tf.add(recompute ? tf.mul(ohb, m) : ohb, update))];
     }
     const layer = prepare(kind, inputs, 4, ctx);
     const gateOpts = {
       alpha: Number(ctx.settings[SETTINGS.alpha] ?? 5),
       sparseBackprop: ctx.settings[SETTINGS.sparseBackprop] === true,
     };
-    // The fused op does not expose O_hb (calibration, which reads it, does not train) nor take a gate offset.
-    const fused = kind === 'conv' && !offset && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts) : undefined;
+    // The fused op does not expose O_hb (calibration, which reads it, does not train), takes no gate offset,
+    // and writes PG's output.
+    const fused = kind === 'conv' && !offset && !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts) : undefined;
     if (fused) {
       if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, fused.gate);
       return [nhwc(fused.y)];
@@ -182,7 +186,9 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     // With an offset the surrogate gradient reaches it too: training sees the gate through the Add.
     const m = gate(compared, delta.t, gateOpts);
     if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
-    const y = tf.add(ohb, tf.mul(m, olb));
+    // SeerNet writes the B-bit result where the gate passes and zero elsewhere: the surrogate's gradient then
+    // reaches Δ through the whole output, O_hb + O_lb, instead of through O_lb alone.
+    const y = recompute ? tf.mul(m, tf.add(ohb, olb)) : tf.add(ohb, tf.mul(m, olb));
     return [wrap(kind, y)];
   };
 }

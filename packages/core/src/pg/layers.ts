@@ -1,6 +1,6 @@
 import type { Model, Node } from '../graph/index.js';
 import { attrInt } from '../runtime/attributes.js';
-import { META, PG_DOMAIN, isGatedNode, isResidualGatedNode } from './format.js';
+import { META, PG_DOMAIN, RECOMPUTE_ATTR, isGatedNode, isResidualGatedNode, type ConversionMode } from './format.js';
 
 /** A layer pg inserted into a model: gated (PGConv/PGGemm) or statically quantized (QConv/QGemm). */
 export interface PgLayer {
@@ -8,6 +8,8 @@ export interface PgLayer {
   gated: boolean;
   bits: number;
   hbits: number | null;
+  /** Gated layers in SeerNet's form (format.ts, RECOMPUTE_ATTR): gated-off outputs are zero, the others recomputed at B bits. */
+  recompute: boolean;
   wbits: number;
   dynamic: boolean;
   weight: string;
@@ -34,6 +36,7 @@ export function pgLayers(model: Model): PgLayer[] {
         gated,
         bits: attrInt(node, 'bits', 0),
         hbits: gated ? attrInt(node, 'hbits', 0) : null,
+        recompute: gated && attrInt(node, RECOMPUTE_ATTR, 0) === 1,
         wbits: attrInt(node, 'wbits', 0),
         dynamic: attrInt(node, 'dynamic_scale', 1) === 1,
         weight,
@@ -48,4 +51,14 @@ export function pgLayers(model: Model): PgLayer[] {
 /** 'dynamic', 'static' or 'static-uncalibrated', as recorded at convert/finetune time. */
 export function actScaleMode(model: Model): string {
   return model.metadata[META.actScale] ?? (pgLayers(model).every((l) => l.dynamic) ? 'dynamic' : 'static');
+}
+
+/**
+ * The conversion mode recorded at convert ('pg' for files from before pg recorded it), or, without the record,
+ * what the layers say: a gated layer in SeerNet's form makes it 'seernet'.
+ */
+export function conversionMode(model: Model): ConversionMode {
+  const recorded = model.metadata[META.mode];
+  if (recorded === 'pg' || recorded === 'static' || recorded === 'seernet') return recorded;
+  return pgLayers(model).some((l) => l.recompute) ? 'seernet' : 'pg';
 }

@@ -1,4 +1,5 @@
 import { constantValue, macsPerOutput, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
+import type { ConversionMode } from './format.js';
 import { attentionRole, geluOutput, tokenGraphOf, tokenLayers, type TokenGraph, type TokenLinear } from './token-layers.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
@@ -25,6 +26,8 @@ export interface PlacementOptions {
    * so that the whole path from the input to every gate is integer arithmetic (pg convert --first-layer-bits).
    */
   quantizeFirstLayer?: boolean;
+  /** 'static': the layers the rules gate are quantized statically instead (the uniform-quantization baseline). */
+  mode?: ConversionMode;
   /**
    * Gate a layer whose output enters a residual Add that feeds a ReLU-like activation on the sum (pg convert
    * --gate-residual); needs `valueShape` to check that the Add does not broadcast.
@@ -361,9 +364,14 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
       depthwise(node, g, opts) ??
       attention(token, g) ??
       byActivation(node, s, g, opts);
-    result.set(node, placement);
+    result.set(node, opts.mode === 'static' ? staticMode(placement) : placement);
   }
   return result;
+}
+
+/** --mode static: a layer the rules gate is quantized at B bits, without a gate. */
+function staticMode(p: Placement): Placement {
+  return p.role === 'gate' ? { role: 'quantize', reason: `--mode static: quantized statically where pg would gate (${p.reason})` } : p;
 }
 
 /** The note a layer's reason gets for the BatchNormalization folded into it (empty when none was). */

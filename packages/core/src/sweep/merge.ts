@@ -91,6 +91,8 @@ export async function mergeSweepShards(inputs: readonly string[], outDir: string
     model: first.model,
     data: first.data,
     eval_data: first.eval_data,
+    // Every shard measured the float model on the whole evaluation data: the same figure.
+    float_accuracy: first.float_accuracy,
     grid: first.grid,
     invalid: first.invalid,
     settings: first.settings,

@@ -57,6 +57,9 @@ export interface SweepOptions {
   };
 }
 
+/** What a point's run needs beyond the options: the float model's accuracy, for its accuracy_drop. */
+type PointOptions = SweepOptions & { floatAccuracy: number | null };
+
 export interface SweepEvent {
   /** 'reused': complete in the folder already; 'start'/'done': run now; 'stopped': the run ends here. */
   kind: 'reused' | 'start' | 'done' | 'stopped';
@@ -82,6 +85,7 @@ export const pendingPoint = (c: SweepConfig): SweepPoint => ({
   model: null,
   report: null,
   accuracy: null,
+  accuracy_drop: null,
   whole_model: null,
   bavg: null,
   sparsity: null,
@@ -112,12 +116,16 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
   await mkdir(join(opts.outDir, 'points'), { recursive: true }).catch((e: unknown) => {
     throw toWriteError(join(opts.outDir, 'points'), e);
   });
+  // The float model's accuracy, measured once (kept from the folder's sweep.json on resume: same data and limit).
+  const floatAccuracy = previous?.float_accuracy ?? (await reportModel(model, evalData, { batchSize: opts.report.batchSize, limit: opts.report.limit })).accuracy;
+  const pointOpts: PointOptions = { ...opts, floatAccuracy };
 
   const result: SweepResult = {
     model: opts.modelPath,
     data: data.name,
     eval_data: evalData.name,
-    grid: opts.grid,
+    float_accuracy: floatAccuracy,
+    grid: { ...opts.grid, mode: opts.grid.mode ?? ['pg'] },
     invalid,
     settings,
     points: configs.map(pendingPoint),
@@ -134,7 +142,7 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
   for (let i = 0; i < result.points.length; i++) {
     const point = result.points[i];
     const event = (kind: SweepEvent['kind']) => hooks.onEvent?.({ kind, index: i, total: result.points.length, point });
-    const done = opts.resume ? await readCompletePoint(opts, point) : undefined;
+    const done = opts.resume ? await readCompletePoint(pointOpts, point) : undefined;
     if (done) {
       result.points[i] = done;
       hooks.onEvent?.({ kind: 'reused', index: i, total: result.points.length, point: done });
@@ -146,14 +154,14 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
       event('stopped');
       // Later points may still be complete in the folder: keep counting them.
       for (let j = i + 1; j < result.points.length; j++) {
-        const later = opts.resume ? await readCompletePoint(opts, result.points[j]) : undefined;
+        const later = opts.resume ? await readCompletePoint(pointOpts, result.points[j]) : undefined;
         if (later) result.points[j] = later;
       }
       break;
     }
     event('start');
     const t0 = now();
-    const measured = await runPoint(model, data, evalData, opts, point, { ...hooks, now });
+    const measured = await runPoint(model, data, evalData, pointOpts, point, { ...hooks, now });
     if (!measured) {
       result.stopped = 'interrupted';
       event('stopped');
@@ -195,12 +203,14 @@ export function sweepEstimates(macsPerSample: number, data: Dataset, evalData: D
 }
 
 /** One point; undefined when interrupted during training (nothing of it is written). */
-async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: SweepOptions, point: SweepPoint, hooks: SweepHooks & { now(): number }): Promise<SweepPoint | undefined> {
+async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: PointOptions, point: SweepPoint, hooks: SweepHooks & { now(): number }): Promise<SweepPoint | undefined> {
   const t0 = hooks.now();
   const dir = join(opts.outDir, 'points', point.id);
   await mkdir(dir, { recursive: true });
-  const converted = convertModel(model, { bits: point.bits, hbits: point.hbits, wbits: opts.wbits, actScale: opts.actScale, firstLayerBits: opts.firstLayerBits });
-  const trained = await finetune(converted.model, data, { ...opts.finetune, targetSparsity: point.target_sparsity }, { onProgress: hooks.onProgress, signal: hooks.signal });
+  const converted = convertModel(model, { mode: point.mode, bits: point.bits, hbits: point.hbits ?? 0, wbits: opts.wbits, actScale: opts.actScale, firstLayerBits: opts.firstLayerBits });
+  // A static point has no gate: it trains its scales (and weights) without a target and without the final calibration.
+  const recipe = point.mode === 'static' ? { ...opts.finetune, finalCalibration: false } : { ...opts.finetune, targetSparsity: point.target_sparsity ?? undefined };
+  const trained = await finetune(converted.model, data, recipe, { onProgress: hooks.onProgress, signal: hooks.signal });
   if (hooks.signal?.aborted) return undefined;
   const tuned = opts.preprocess ? withPreprocess(trained.model, opts.preprocess) : trained.model;
   const modelRel = join('points', point.id, 'model.onnx');
@@ -212,18 +222,20 @@ async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: Sw
   const seconds = (hooks.now() - t0) / 1000;
   // The report is written last: its presence is what marks the point complete for --resume.
   await writeFileAtomic(join(opts.outDir, reportRel), `${JSON.stringify({ config: pointConfig(point), seconds, report }, null, 2)}\n`);
-  return { ...fromReport(point, report, modelRel, reportRel, false), seconds };
+  return { ...fromReport(point, report, modelRel, reportRel, false, opts.floatAccuracy), seconds };
 }
 
-const pointConfig = (p: SweepConfig): SweepConfig => ({ bits: p.bits, hbits: p.hbits, target_sparsity: p.target_sparsity });
+/** A point's configuration as stored in its report.json; points from before the mode axis were 'pg'. */
+const pointConfig = (p: Partial<SweepConfig> & Omit<SweepConfig, 'mode'>): SweepConfig => ({ mode: p.mode ?? 'pg', bits: p.bits, hbits: p.hbits, target_sparsity: p.target_sparsity });
 
-function fromReport(point: SweepPoint, r: ReportResult, model: string, report: string, reused: boolean): SweepPoint {
+function fromReport(point: SweepPoint, r: ReportResult, model: string, report: string, reused: boolean, floatAccuracy: number | null): SweepPoint {
   return {
     ...point,
     status: 'complete',
     model,
     report,
     accuracy: r.accuracy,
+    accuracy_drop: floatAccuracy === null ? null : floatAccuracy - r.accuracy,
     whole_model: r.whole_model ?? null,
     bavg: r.bavg,
     sparsity: r.sparsity,
@@ -236,7 +248,7 @@ function fromReport(point: SweepPoint, r: ReportResult, model: string, report: s
  * A point whose report.json exists and was written for the same configuration. Its whole-model figures and
  * costs are priced again from the stored per-layer figures, so they follow this run's --cost and profiles.
  */
-async function readCompletePoint(opts: SweepOptions, point: SweepPoint): Promise<SweepPoint | undefined> {
+async function readCompletePoint(opts: PointOptions, point: SweepPoint): Promise<SweepPoint | undefined> {
   const outDir = opts.outDir;
   const reportRel = join('points', point.id, 'report.json');
   let stored: { config?: SweepConfig; seconds?: number; report?: ReportResult };
@@ -245,10 +257,10 @@ async function readCompletePoint(opts: SweepOptions, point: SweepPoint): Promise
   } catch {
     return undefined;
   }
-  if (!stored.report || JSON.stringify(stored.config) !== JSON.stringify(pointConfig(point))) return undefined;
+  if (!stored.report || !stored.config || JSON.stringify(pointConfig(stored.config)) !== JSON.stringify(pointConfig(point))) return undefined;
   const { whole_model, costs } = opts.price?.(stored.report) ?? {};
   Object.assign(stored.report, { whole_model, costs });
-  return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true), seconds: stored.seconds ?? null };
+  return { ...fromReport(point, stored.report, join('points', point.id, 'model.onnx'), reportRel, true, opts.floatAccuracy), seconds: stored.seconds ?? null };
 }
 
 export async function readPrevious(path: string): Promise<SweepResult | undefined> {

@@ -1,17 +1,24 @@
 import type { CostReport, WholeModel } from '../metrics/index.js';
+import type { ConversionMode } from '../pg/index.js';
 
-/** The grid of `pg sweep`: every combination with hbits < bits is a point. */
+/**
+ * The grid of `pg sweep`: for the gating modes (pg, seernet) every combination with hbits < bits and each target
+ * sparsity is a point; 'static' has neither prediction bits nor a target, so it gives one point per bits.
+ */
 export interface SweepGrid {
+  /** pg convert's --mode values; sweeps written before the axis existed swept 'pg' only. */
+  mode?: ConversionMode[];
   bits: number[];
   hbits: number[];
   target_sparsity: number[];
 }
 
-/** One grid point's configuration. */
+/** One grid point's configuration. hbits and target_sparsity are null for mode 'static'. */
 export interface SweepConfig {
+  mode: ConversionMode;
   bits: number;
-  hbits: number;
-  target_sparsity: number;
+  hbits: number | null;
+  target_sparsity: number | null;
 }
 
 /** A point's cost on one device model, from its report's `costs`. */
@@ -30,6 +37,8 @@ export interface SweepPoint extends SweepConfig {
   model: string | null;
   report: string | null;
   accuracy: number | null;
+  /** The float model's accuracy minus this point's, on the same evaluation data; null while pending. */
+  accuracy_drop: number | null;
   /** The whole model's figures from the point's report (activation bits, BitOps...); null while pending or unpriced. */
   whole_model: WholeModel | null;
   /** The gated layers' B_avg and sparsity. */
@@ -49,6 +58,8 @@ export interface SweepResult {
   /** Training data (convert, finetune) and evaluation data (report). */
   data: string;
   eval_data: string;
+  /** The float model's accuracy on the evaluation data (each point's accuracy_drop is against it). */
+  float_accuracy: number | null;
   grid: SweepGrid;
   /** Combinations of the grid left out because hbits >= bits. */
   invalid: Array<{ bits: number; hbits: number }>;

@@ -21,12 +21,15 @@ export interface GateRun {
   offsets: Map<string, { shape: number[]; data: Float32Array }>;
   predictions: Map<string, Float32Array>;
   gates: Map<string, ArrayLike<number>>;
+  /** Per gated layer, its output Y (NCHW / [N, C]). */
+  layerOutputs: Map<string, Float32Array>;
 }
 
 /** pg's output and each gated layer's input, prediction and gate decisions. */
 export function runPgGates(model: Model, b: Batch): GateRun {
   const exec = new Executor(model, { registry: opRegistry });
-  const run: GateRun = { output: new Float32Array(), inputs: new Map(), offsets: new Map(), predictions: new Map(), gates: new Map() };
+  const run: GateRun = { output: new Float32Array(), inputs: new Map(), offsets: new Map(), predictions: new Map(), gates: new Map(), layerOutputs: new Map() };
+  const gated = model.graph.nodes.filter(isGatedNode);
   const into = { [OBSERVE.prediction]: run.predictions, [OBSERVE.gate]: run.gates } as Record<string, Map<string, ArrayLike<number>>>;
   try {
     run.output = tf.tidy(() => {
@@ -43,9 +46,11 @@ export function runPgGates(model: Model, b: Batch): GateRun {
               else into[k].set(n.name, data);
             },
           },
+          outputs: [model.graph.outputs[0].name, ...gated.map((n) => n.outputs[0])],
         },
       );
-      return Object.values(out)[0].dataSync() as Float32Array;
+      for (const n of gated) run.layerOutputs.set(n.name, out[n.outputs[0]].dataSync() as Float32Array);
+      return out[model.graph.outputs[0].name].dataSync() as Float32Array;
     });
     return run;
   } finally {
@@ -59,11 +64,12 @@ export function runPgGates(model: Model, b: Batch): GateRun {
  */
 export async function runOrtGates(model: Model, path: string, b: Batch): Promise<GateRun> {
   const graph = inlineFunctions(model, isPgNode);
-  const layers = model.graph.nodes.filter(isGatedNode).map((n) => ({ name: n.name, input: n.inputs[0], greater: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater')! }));
+  const layers = model.graph.nodes.filter(isGatedNode).map((n) => ({ name: n.name, input: n.inputs[0], output: n.outputs[0], greater: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater')! }));
   const extra = layers.flatMap((l) => [
     { name: l.greater.inputs[0], dtype: 'float32' as const },
     { name: l.greater.outputs[0], dtype: 'bool' as const },
     { name: l.input, dtype: 'float32' as const },
+    { name: l.output, dtype: 'float32' as const },
   ]).filter((o, i, all) => all.findIndex((p) => p.name === o.name) === i);
   const probe: Model = { ...model, graph: { ...graph, outputs: [...graph.outputs, ...extra.filter((o) => !graph.outputs.some((g) => g.name === o.name))] } };
   await writeModel(probe, path);
@@ -76,6 +82,7 @@ export async function runOrtGates(model: Model, path: string, b: Batch): Promise
     offsets: new Map(),
     predictions: new Map(layers.map((l) => [l.name, data(l.greater.inputs[0])])),
     gates: new Map(layers.map((l) => [l.name, out[l.greater.outputs[0]].data as Uint8Array])),
+    layerOutputs: new Map(layers.map((l) => [l.name, data(l.output)])),
   };
 }
 

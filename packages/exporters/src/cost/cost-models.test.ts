@@ -52,6 +52,25 @@ describe('cost models on a hand-computed network', () => {
     expect(r.notes.join(' ')).toMatch(/stem, fc.*float_bits = 16/);
   });
 
+  it("a layer in SeerNet's form (--mode seernet) costs the SeerNet scheme's passes in every cost model, so its ratio to that baseline is 1", () => {
+    const seer = NET.map((l) => (l.gated ? { ...l, gate_mode: 'seernet' as const } : l));
+    const pgForm = NET.map((l) => (l.gated ? { ...l, gate_mode: 'pg' as const } : l));
+    const serial = costReport({ layers: seer }, profile('bit-serial', { float_bits: 16 }));
+    // g1: prediction 2000·2·9 = 36000, the updated quarter recomputed at the full 3 bits: 500·3·9 = 13500.
+    expect(serial.per_layer.find((l) => l.name === 'g1')!.cost).toBe(49500);
+    expect(serial.total).toBe(349100);
+    expect(serial.baselines.seernet).toBe(349100);
+    expect(serial.notes.join(' ')).toMatch(/SeerNet's form .* stream the full B bits/);
+    // gate_mode 'pg' is the layer as before.
+    expect(costReport({ layers: pgForm }, profile('bit-serial', { float_bits: 16 })).total).toBe(340100);
+    for (const [name, model] of COST_MODELS) {
+      const p = profile(name, Object.fromEntries(Object.entries(model.parameters).map(([k, spec]) => [k, spec.kind === 'bit-table' ? { 4: 100, 8: 50, 16: 25, 32: 10 } : spec.kind === 'integer' ? Math.max(spec.min, 16) : 0.5])));
+      const r = costReport({ layers: seer }, p);
+      expect(r.ratios.vs_seernet, name).toBeCloseTo(1, 12);
+      expect(r.total, name).toBeGreaterThanOrEqual(costReport({ layers: pgForm }, p).total);
+    }
+  });
+
   it('the sign rule: a signed gated layer streams its sign with the prediction, so with every output updated it costs static B', () => {
     const g = (f: number) => [layer({ name: 'g', op: 'PGConv', gated: true, bits: 4, hbits: 2, wbits: 4, macs: 1000, high_precision_fraction: f, input_signed: true })];
     const half = costReport({ layers: g(0.5) }, profile('bit-serial', { float_bits: 16 }));

@@ -42,6 +42,8 @@ export interface LayerWork {
   weight: Precision;
   /** Fraction of outputs updated (gated layers; 1 when not measured). */
   updated: number;
+  /** A gated layer in SeerNet's form (pg convert --mode seernet): its updated outputs are recomputed at full B. */
+  recompute: boolean;
 }
 
 /**
@@ -74,6 +76,7 @@ export function layerWork(l: LayerReport): LayerWork {
     sign: l.input_signed ? 1 : 0,
     weight: kind === 'float' ? 'float' : weightPrecision(l),
     updated: l.high_precision_fraction ?? 1,
+    recompute: l.gate_mode === 'seernet',
   };
 }
 
@@ -81,7 +84,8 @@ export function layerWork(l: LayerReport): LayerWork {
  * The passes a layer runs under a scheme (docs/cost-models.md, "Schemes"), every width as stored (sign
  * included). Layers the model keeps float stay float in every scheme, so the ratios compare like with like.
  *  - model, gated: prediction at B_hb (+ sign) over all outputs + update at B_lb = B - B_hb over the updated
- *    fraction f (the sign came with the prediction: a layer whose every output updates costs static B).
+ *    fraction f (the sign came with the prediction: a layer whose every output updates costs static B); a
+ *    layer in SeerNet's form (recompute) runs the seernet scheme's passes, its own.
  *  - static_b: B-bit activations (+ sign), the model's weights, no gating.
  *  - static_8bit: 8-bit operands as stored (int8 weights, uint8 or int8 activations), no gating.
  *  - seernet, gated: prediction at B_hb (+ sign) over all outputs + the updated fraction f recomputed at full B (+ sign).
@@ -91,6 +95,6 @@ export function passes(l: LayerWork, scheme: Scheme): Pass[] {
   if (scheme === 'static_8bit') return [{ macs: l.macs, act: 8, weight: 8, sampled: false }];
   if (l.kind === 'quantized' || scheme === 'static_b') return [{ macs: l.macs, act: storedBits(l), weight: l.weight, sampled: false }];
   const prediction: Pass = { macs: l.macs, act: predictionBits(l), weight: l.weight, sampled: false };
-  const update: Pass = { macs: l.macs * l.updated, act: scheme === 'seernet' ? storedBits(l) : l.bits! - l.hbits!, weight: l.weight, sampled: true };
+  const update: Pass = { macs: l.macs * l.updated, act: scheme === 'seernet' || l.recompute ? storedBits(l) : l.bits! - l.hbits!, weight: l.weight, sampled: true };
   return [prediction, update];
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, firstBatch, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type Model, type Node } from '@pg/core/internal';
+import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, firstBatch, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type ConversionMode, type Model, type Node } from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
@@ -19,10 +19,19 @@ export const FMNIST_NORM = { mean: [0.286], std: [0.353] };
  */
 export async function calibratedGatedModel(
   name: string,
-  opts: { include?: string[]; batches?: number; firstLayerBits?: number; gateResidual?: boolean; finetuneSteps?: number } = {},
+  opts: { include?: string[]; batches?: number; firstLayerBits?: number; gateResidual?: boolean; finetuneSteps?: number; mode?: ConversionMode } = {},
 ): Promise<Model> {
   const float = await readModel(fixtureModel(name));
-  const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', include: opts.include, firstLayerBits: opts.firstLayerBits, gateResidual: opts.gateResidual });
+  const { model } = convertModel(float, {
+    bits: 4,
+    hbits: 2,
+    wbits: 8,
+    actScale: 'static',
+    include: opts.include,
+    firstLayerBits: opts.firstLayerBits,
+    gateResidual: opts.gateResidual,
+    mode: opts.mode,
+  });
   const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
   const calibrated = await calibrate(model, train, { batches: opts.batches ?? 1, batchSize: 32, seed: 0, scales: true, targetSparsity: 0.85 });
   if (!opts.finetuneSteps) return calibrated;

@@ -133,8 +133,10 @@ export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float3
     const m = !gated ? 1 : residual ? (Math.fround(Math.fround(Math.fround(accHb[i] * unit) + Math.fround(biasF?.[c] ?? 0)) + offset![i]) > thresholdFloat![c] ? 1 : 0) : accHb[i] > threshold![c] ? 1 : 0;
     gate[i] = m;
     const acc = (accHb[i] + (m ? accLb[i] : 0)) | 0;
-    outputAcc[i] = (acc + (biasAcc?.[c] ?? 0)) | 0;
-    output[i] = layer.accumulator.scale * acc + (biasF?.[c] ?? 0);
+    // A closed gate in SeerNet's form writes zero instead of the prediction.
+    const zero = m === 0 && layer.gated_off === 'zero';
+    outputAcc[i] = zero ? 0 : (acc + (biasAcc?.[c] ?? 0)) | 0;
+    output[i] = zero ? 0 : layer.accumulator.scale * acc + (biasF?.[c] ?? 0);
     maxAbsAcc = Math.max(maxAbsAcc, Math.abs(accHb[i]), Math.abs(accLb[i]), Math.abs(acc));
   }
   return { shape: [n, ...layer.output_shape], accHb, accLb, gate, outputAcc, output, absHb, maxAbsAcc };

@@ -24,6 +24,10 @@ describe('planFinetune: the defaults are the recipe', () => {
     expect(planFinetune(layers, { ...FINETUNE_DEFAULTS, finalCalibration: false })).toMatchObject({ target: DEFAULT_TARGET_SPARSITY, finalCalibration: false });
     expect(planFinetune(layers, { ...FINETUNE_DEFAULTS, targetSparsity: 'none' })).toMatchObject({ target: undefined, budget: undefined, finalCalibration: false });
   });
+  it('a model without gated layers (pg convert --mode static) gets no default target: its weights train, nothing is calibrated', () => {
+    const quantized = [{ gated: false, bits: 4, hbits: null }] as PgLayer[];
+    expect(planFinetune(quantized, FINETUNE_DEFAULTS)).toEqual({ target: undefined, budget: undefined, trainWeights: true, updateWeights: true, finalCalibration: false });
+  });
   it('refuses a final calibration without a target', () => {
     expect(() => planFinetune(layers, { ...FINETUNE_DEFAULTS, targetSparsity: 'none', finalCalibration: true })).toThrow(/--final-calibration needs a target/);
   });

@@ -23,7 +23,10 @@ export interface FinetunePlan {
 
 export function planFinetune(layers: PgLayer[], opts: FinetuneOptions): FinetunePlan {
   const given = resolveTargetSparsity(layers, opts);
-  const target = given ?? (opts.targetSparsity === 'none' ? undefined : DEFAULT_TARGET_SPARSITY);
+  // The default target is for gated layers: a model without any (pg convert --mode static) has no sparsity, so
+  // a bare fine-tune trains its scales and weights (prepareFinetune refuses an explicit target on it).
+  const gated = layers.some((l) => l.gated);
+  const target = given ?? (opts.targetSparsity === 'none' || !gated ? undefined : DEFAULT_TARGET_SPARSITY);
   if (opts.finalCalibration === true && target === undefined) {
     throw new UsageError('--final-calibration needs a target to land on, and --target-sparsity none gives none.', {
       action: 'Give a target (--target-sparsity S or --target-bavg B), or leave --final-calibration out.',

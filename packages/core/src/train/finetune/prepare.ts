@@ -38,8 +38,18 @@ export interface Preparation {
  */
 export async function prepare(model: Model, source: Dataset, opts: FinetuneOptions, hooks: FinetuneHooks): Promise<Preparation> {
   const layers = pgLayers(model);
+  if (layers.length === 0) {
+    throw new UsageError(`${model.sourcePath ?? 'the model'} has no gated or quantized layers`, { action: 'run `pg convert` on the float model first' });
+  }
   if (!layers.some((l) => l.gated)) {
-    throw new UsageError(`${model.sourcePath ?? 'the model'} has no gated layers`, { action: 'run `pg convert` on the float model first' });
+    // A statically quantized model (pg convert --mode static) trains its scales and, with trainWeights, weights;
+    // the recipe's default target applies to gated layers only (planFinetune), an explicit one is refused.
+    const flag = opts.targetSparsity !== undefined && opts.targetSparsity !== 'none' ? '--target-sparsity' : opts.targetBavg !== undefined ? '--target-bavg' : opts.finalCalibration ? '--final-calibration' : undefined;
+    if (flag) {
+      throw new UsageError(`${flag}: ${model.sourcePath ?? 'the model'} has no gated layers (pg convert --mode static), so there is no sparsity to aim at`, {
+        action: `leave out ${flag} (and --final-calibration) to fine-tune its scales and weights, or convert with --mode pg`,
+      });
+    }
   }
   if (!source.hasLabels) {
     throw new InvalidDataError(`${source.name} has no labels; fine-tuning needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });

@@ -94,6 +94,11 @@ export interface HwLinearLayer {
   gate: 'plain' | 'residual' | null;
   /** A residual gate's offset: the value (the residual Add's other operand) added to the prediction; else null. */
   gate_offset: string | null;
+  /**
+   * Gated layers: what an output whose gate stays closed holds: 'prediction' (PG: acc_hb's value) or 'zero'
+   * (SeerNet, pg convert --mode seernet); null for quantized layers. Outputs whose gate opens are the same in both.
+   */
+  gated_off: 'prediction' | 'zero' | null;
 }
 
 /** A node pg leaves float (stem, classifier, pools, adds, ReLUs): the ONNX op with its float parameters. */

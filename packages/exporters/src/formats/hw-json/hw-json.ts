@@ -201,6 +201,7 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     threshold,
     gate: gateKind(layer),
     gate_offset: layer.gateOffset ?? null,
+    gated_off: layer.gated ? (layer.recompute ? 'zero' : 'prediction') : null,
   };
 }
 
