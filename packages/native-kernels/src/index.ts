@@ -35,6 +35,8 @@ export interface NativeKernels {
   convBackwardData(heap: Uint8Array, dy: number, w: number, dx: number, params: Int32Array): void;
   /** Writes dL/dW (and dL/dbias when bias >= 0) over the whole of their buffers. */
   convBackwardWeights(heap: Uint8Array, x: number, dy: number, dw: number, dbias: number, params: Int32Array): void;
+  /** oneDNN's implementation for the convolution of `kind` (0 forward, 1 backward-data, 2 backward-weights). */
+  convImplementation(kind: 0 | 1 | 2, params: Int32Array): string;
   /**
    * r = x/s, and the quantizer's high/low-bit parts hb, lb (same float32 ops as pg's quantSplit); with HBits 0
    * and lb -1, pg's fakeQuant x_q into hb.

@@ -61,6 +61,7 @@ struct Conv {
   // else the user's NHWC descs. See blockedActivations().
   memory::desc psrc, pdst;
   bool blocked = false;
+  std::string impl;  // oneDNN's implementation name, e.g. "brgconv:avx512_core" or "ref:any"
   reorder srcIn, srcOut, dstIn, dstOut;  // user <-> primitive activations, the ones this kind needs
   primitive prim;
   bool weightsReorder = false;
@@ -145,16 +146,11 @@ bool blockedActivations(const int* p) {
   return enabled && p[P_GROUPS] == 1 && p[P_KH] * p[P_KW] > 1 && p[P_CIN] % 8 == 0 && p[P_COUT] % 8 == 0;
 }
 
-Conv& get(int kind, const int* p) {
-  ThreadState& s = st();
-  std::string key(reinterpret_cast<const char*>(p), sizeof(int) * P_COUNT);
-  key.push_back(static_cast<char>(kind));
-  key.append(std::to_string(omp_get_max_threads()));
-  const bool mayBlock = blockedActivations(p);
-  key.push_back(mayBlock ? 'b' : 'n');
-  auto it = s.cache.find(key);
-  if (it != s.cache.end()) return *it->second;
+// oneDNN's reference implementations ("ref:any") are plain loops, far slower than its JIT kernels.
+bool isReference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
+// The primitive of one kind for the parameters p, on oneDNN's preferred activation layout when mayBlock.
+std::unique_ptr<Conv> makeConv(ThreadState& s, int kind, const int* p, bool mayBlock) {
   auto c = std::make_unique<Conv>();
   c->src = memory::desc({p[P_N], p[P_CIN], p[P_H], p[P_W]}, dt::f32, tag::nhwc);
   c->dst = memory::desc({p[P_N], p[P_COUT], p[P_OH], p[P_OW]}, dt::f32, tag::nhwc);
@@ -190,12 +186,14 @@ Conv& get(int kind, const int* p) {
   if (kind == K_FWD) {
     c->pwei = fwd.weights_desc();
     c->prim = convolution_forward(fwd);
+    c->impl = fwd.impl_info_str();
   } else if (kind == K_BWD_DATA) {
     convolution_backward_data::desc d(algorithm::convolution_direct, c->psrc, anyWei, c->pdst, strides, dil, padL,
                                       padR);
     convolution_backward_data::primitive_desc pd(d, s.eng, fwd);
     c->pwei = pd.weights_desc();
     c->prim = convolution_backward_data(pd);
+    c->impl = pd.impl_info_str();
   } else {
     auto d = hasBias ? convolution_backward_weights::desc(algorithm::convolution_direct, c->psrc, anyWei, c->bias,
                                                            c->pdst, strides, dil, padL, padR)
@@ -204,6 +202,7 @@ Conv& get(int kind, const int* p) {
     convolution_backward_weights::primitive_desc pd(d, s.eng, fwd);
     c->pwei = pd.diff_weights_desc();
     c->prim = convolution_backward_weights(pd);
+    c->impl = pd.impl_info_str();
   }
   if (c->blocked) {
     // Inputs are reordered in, outputs out: fwd src -> dst, bwd-data diff_dst -> diff_src, bwd-weights src, diff_dst.
@@ -217,6 +216,22 @@ Conv& get(int kind, const int* p) {
     if (kind == K_BWD_WEIGHTS) c->fromPrim = reorder(reorder::primitive_desc(s.eng, c->pwei, s.eng, c->wei));
     else c->toPrim = reorder(reorder::primitive_desc(s.eng, c->wei, s.eng, c->pwei));
   }
+  return c;
+}
+
+Conv& get(int kind, const int* p) {
+  ThreadState& s = st();
+  std::string key(reinterpret_cast<const char*>(p), sizeof(int) * P_COUNT);
+  key.push_back(static_cast<char>(kind));
+  key.append(std::to_string(omp_get_max_threads()));
+  const bool mayBlock = blockedActivations(p);
+  key.push_back(mayBlock ? 'b' : 'n');
+  auto it = s.cache.find(key);
+  if (it != s.cache.end()) return *it->second;
+  auto c = makeConv(s, kind, p, mayBlock);
+  // The blocked layout oneDNN prefers for the forward pass may have no JIT backward kernel (AVX-512's
+  // nChw16c with 8 channels): its backward passes then fall to the reference loops, so keep NHWC.
+  if (mayBlock && isReference(c->impl)) c = makeConv(s, kind, p, false);
   Conv& ref = *c;
   s.cache.emplace(std::move(key), std::move(c));
   return ref;
@@ -589,6 +604,21 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
                      "missing tensor or an activation on a backward-weights call"))
     return nullptr;
   return guarded(env, [&] { run(get(K_BWD_WEIGHTS, p), K_BWD_WEIGHTS, x, dy, dw, db); });
+}
+
+// convImplementation(kind, params): the name of oneDNN's implementation that runs this convolution (kind 0
+// forward, 1 backward-data, 2 backward-weights), for tests that no shape pg meets falls to a reference loop.
+napi_value ConvImplementation(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 2, false);
+  const int kind = static_cast<int>(args.int64(0, "kind must be a number"));
+  const int* p = args.convParams(1);
+  if (!args.complete(kind >= K_FWD && kind <= K_BWD_WEIGHTS, "kind must be 0, 1 or 2")) return nullptr;
+  napi_value r = nullptr;
+  guarded(env, [&] {
+    const std::string& impl = get(kind, p).impl;
+    napi_create_string_utf8(env, impl.c_str(), impl.size(), &r);
+  });
+  return r;
 }
 
 // ---- PG quantizer and gate (element-wise) ---------------------------------------------------------------
@@ -1222,6 +1252,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convImplementation", nullptr, ConvImplementation, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgQuantSplit", nullptr, PgQuantSplit, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgQuantBackward", nullptr, PgQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgFakeQuantBackward", nullptr, PgFakeQuantBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

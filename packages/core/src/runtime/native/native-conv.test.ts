@@ -3,7 +3,7 @@ import { loadNativeKernels } from '@pg/native-kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
 import { disableNativeConv, enableNativeConv, nativeUnavailableReason } from './enable.js';
-import { activeNativeKernels } from './native-conv.js';
+import { activeNativeKernels, nativeConvImplementation, type NativeConvShape } from './native-conv.js';
 import { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type NativeGeometry } from './native-grads.js';
 import { nativeThreads, setNativeThreads } from './threads.js';
 
@@ -186,6 +186,23 @@ describe.skipIf(!built)(`oneDNN kernels under tfjs-wasm${why}`, () => {
     } finally {
       enableNativeConv();
     }
+  });
+
+  it("no ResNet-shaped conv (3x3, 8 to 64 channels, stride 1 and 2) falls to oneDNN's reference loops in any pass", () => {
+    const k = load.ok ? load.kernels : undefined;
+    if (k === undefined) throw new Error('addon not loaded');
+    const slow: string[] = [];
+    for (const c of [8, 16, 32, 64]) {
+      for (const stride of [1, 2]) {
+        const out = Math.floor((14 + 2 - 3) / stride) + 1;
+        const s: NativeConvShape = { n: 32, h: 14, w: 14, cin: c, outH: out, outW: out, cout: c, kh: 3, kw: 3, groups: 1, strides: [stride, stride], dilations: [1, 1], pads: [1, 1, 1, 1] };
+        for (const pass of ['forward', 'backward-data', 'backward-weights'] as const) {
+          const impl = nativeConvImplementation(k, s, pass);
+          if (impl.startsWith('ref')) slow.push(`${c} channels, stride ${stride}, ${pass}: ${impl}`);
+        }
+      }
+    }
+    expect(slow).toEqual([]);
   });
 
   it('is deterministic: the same filter gradient twice, at 1 and at 2 threads; threads are per call site', () => {

@@ -64,6 +64,12 @@ function params(s: NativeConvShape, activation: NativeActivation, hasBias: boole
   return p;
 }
 
+/** oneDNN's implementation of the convolution `s` for one pass, e.g. "brgconv:avx512_core" ("ref:..." is a slow loop). */
+export function nativeConvImplementation(k: NativeKernels, s: NativeConvShape, pass: 'forward' | 'backward-data' | 'backward-weights'): string {
+  const kind = pass === 'forward' ? 0 : pass === 'backward-data' ? 1 : 2;
+  return k.convImplementation(kind, params(s, 'linear', pass !== 'backward-data'));
+}
+
 export function nativeConvForward(k: NativeKernels, backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, s: NativeConvShape, activation: NativeActivation): tf.TensorInfo {
   const out = backend.makeOutput([s.n, s.outH, s.outW, s.cout], 'float32');
   k.convForward(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, filter), heapOffset(backend, bias), heapOffset(backend, out), params(s, activation, bias !== undefined));
