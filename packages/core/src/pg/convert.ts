@@ -1,5 +1,7 @@
 import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Graph, Model, Node } from '../graph/index.js';
-import { constTensor, foldBatchNormalization } from '../graph/index.js';
+import { constTensor, foldBatchNormalization, isRecurrentLayer } from '../graph/index.js';
+import { convertRecurrent } from './recurrent-convert.js';
+import type { RecurrentGateRule } from './recurrent-gate.js';
 import { topologicalOrder } from '../graph/topo.js';
 import { probeValueShapes } from './value-shapes.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
@@ -57,6 +59,8 @@ export interface ConvertOptions {
   firstLayerBits?: number;
   /** What the layers the method gates become (format.ts, CONVERSION_MODES); 'pg' when absent. */
   mode?: ConversionMode;
+  /** The gate rule of gated LSTMs (recurrent-gate.ts); DEFAULT_RECURRENT_GATE_RULE when absent. */
+  recurrentRule?: RecurrentGateRule;
 }
 
 /** What precision a conv/linear layer runs at; shared by convert's decisions and report's layers. */
@@ -169,6 +173,12 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     if (p.role === 'float') {
       layers.push({ ...base, gated: false, gate: null, bits: null, hbits: null, wbits: null });
       return [original];
+    }
+    if (isRecurrentLayer(original)) {
+      const o = { bits: opts.bits, hbits: opts.hbits, wbits: opts.wbits, mode, rule: opts.recurrentRule };
+      const r = convertRecurrent(original, p, o, initializers, where);
+      layers.push(convertedLayer({ ...base, reason: r.reason }, o, undefined, r.gated ? mode : undefined));
+      return [r.node];
     }
     const { transpose, node } = transAAsTranspose(original);
     const front = transpose ? [transpose] : [];
@@ -300,9 +310,9 @@ function layerEnds(node: Node, token: TokenLinear | undefined, model: Model, ini
   return { b: bias ? bias : addZeroBias(node, model, initializers), outputs: token ? [token.output] : node.outputs };
 }
 
-/** --include and --exclude name layers of the model: Conv/Gemm nodes, or the MatMul of a linear layer on tokens. */
+/** --include and --exclude name layers of the model: Conv/Gemm/LSTM nodes, or the MatMul of a linear layer on tokens. */
 function checkLayerSelection(model: Model, tokens: Map<Node, TokenLinear>, selections: Record<string, Set<string>>, where: string): void {
-  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n)).map((n) => n.name);
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n) || isRecurrentLayer(n)).map((n) => n.name);
   for (const [flag, names] of Object.entries(selections)) {
     const unknown = [...names].filter((n) => !layerNames.includes(n));
     if (unknown.length) {
