@@ -174,12 +174,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       layers.push({ ...base, gated: false, gate: null, bits: null, hbits: null, wbits: null });
       return [original];
     }
-    if (isRecurrentLayer(original)) {
-      const o = { bits: opts.bits, hbits: opts.hbits, wbits: opts.wbits, mode, rule: opts.recurrentRule };
-      const r = convertRecurrent(original, p, o, initializers, where);
-      layers.push(convertedLayer({ ...base, reason: r.reason }, o, undefined, r.gated ? mode : undefined));
-      return [r.node];
-    }
+    if (isRecurrentLayer(original)) return [recurrentLayer(original, p, base, { ...opts, mode }, initializers, layers, where)];
     const { transpose, node } = transAAsTranspose(original);
     const front = transpose ? [transpose] : [];
     if (transpose) base.reason += `; transA = 1 written as a Transpose in front ('${transpose.name}')`;
@@ -235,6 +230,21 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   };
   converted.functions = functionsFor(converted);
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
+}
+
+/** A placed LSTM as a PGLSTM/QLSTM (recurrent-convert.ts), its decision added to `layers`. */
+function recurrentLayer(
+  node: Node,
+  p: Exclude<Placement, { role: 'float' }>,
+  base: Pick<LayerDecision, 'name' | 'op' | 'reason'>,
+  opts: ConvertOptions & { mode: ConversionMode },
+  initializers: Map<string, ConstTensor>,
+  layers: LayerDecision[],
+  where: string,
+): Node {
+  const r = convertRecurrent(node, p, { ...opts, rule: opts.recurrentRule }, initializers, where);
+  layers.push(convertedLayer({ ...base, reason: r.reason }, opts, undefined, r.gated ? opts.mode : undefined));
+  return r.node;
 }
 
 /** A converted layer's decision: gated (with its gate and gate mode, `gateMode` set) or quantized (`gateMode` undefined). */
