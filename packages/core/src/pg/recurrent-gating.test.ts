@@ -6,6 +6,7 @@ import { UsageError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
 import { initBackend } from '../runtime/backend.js';
+import { inspectModel } from '../inspect/index.js';
 import { measureReport } from '../metrics/index.js';
 import { calibrate, finetune, FINETUNE_DEFAULTS } from '../train/index.js';
 import { convertModel } from './convert.js';
@@ -99,5 +100,14 @@ describe('calibration, fine-tuning and the report of a gated LSTM', () => {
     expect(() => refuseRecurrentExport(calibrated, 'onnx')).toThrow(/layer '\/lstm\/LSTM' \(PGLSTM\) cannot be exported as onnx/);
     expect(() => refuseRecurrentExport(rowLstm, 'onnx')).not.toThrow();
     tf.disposeVariables();
+  });
+});
+
+describe('pg inspect of a gated LSTM', () => {
+  it('gives the MACs of the float LSTM it came from', () => {
+    const converted = convertModel(rowLstm, base).model;
+    const macs = (m: Model) => inspectModel(m).layers.find((l) => l.name === LSTM)!.macs;
+    expect(macs(converted)).toBe(28 * 64 * 4 * (28 + 64));
+    expect(macs(converted)).toBe(macs(rowLstm));
   });
 });
