@@ -24,6 +24,10 @@ describe('a gated LSTM through pg convert, pg finetune, pg report and pg export'
     expect(conv.code, conv.stderr).toBe(0);
     const layers = (json(conv) as { result: { layers: { name: string; op: string; gated: boolean; reason: string }[] } }).result.layers;
     expect(layers.find((l) => l.op === 'LSTM')).toMatchObject({ name: '/lstm/LSTM', gated: true, reason: expect.stringMatching(/gate rule 'knee' \(the default\)/) });
+    // No Conv/Gemm reads the input, so the summary names no first layer.
+    const text = await pg(['convert', ROW_LSTM, '-o', join(tmp.dir, 'row-text.onnx')]);
+    expect(text.stdout).toMatch(/Wrote .*row-text\.onnx: 1 gated, 0 quantized, 1 float layer\(s\) at 4\/2 bits/);
+    expect(text.stdout).not.toMatch(/first layer at/);
 
     const tuned = join(tmp.dir, 'row-ft.onnx');
     const ft = await pg(['finetune', gated, '--data', BUNDLED_TRAIN, '-o', tuned, '--max-steps', '2', '--batch-size', '64', '--json']);
