@@ -1,9 +1,9 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeNpy, readNpyFile } from '../data/npy.js';
 import type { Model } from '../graph/index.js';
-import { FileAccessError, UsageError } from '../errors/index.js';
-import { writeFilesAtomic } from '../io/atomic-write.js';
+import { UsageError } from '../errors/index.js';
+import { makeFolder, writeFilesAtomic } from '../io/index.js';
 import type { HostTensor, RunBackend, RunBackendName } from './backend.js';
 import { bindInputs, feedInputs, prepareFeed, type InputSpec } from './feeds.js';
 import { runPrepared, selectOutputs } from './run-model.js';
@@ -66,7 +66,7 @@ export async function runModelOnFiles(model: Model, opts: RunFilesOptions): Prom
   }
 
   const run = await runPrepared(model, feeds, outputs, opts.backend ?? 'wasm');
-  if (folder !== undefined) await createFolder(folder);
+  if (folder !== undefined) await makeFolder(folder);
   await writeFilesAtomic(outputs.map((name, k) => ({ path: targets[k], data: encodeNpy(run.outputs[name]) })));
   return {
     model: model.sourcePath ?? '',
@@ -101,14 +101,6 @@ async function outputFiles(output: string, names: readonly string[]): Promise<{ 
     return join(output, file);
   });
   return { files, folder: existing === undefined ? output : undefined };
-}
-
-async function createFolder(path: string): Promise<void> {
-  try {
-    await mkdir(path, { recursive: true });
-  } catch (e) {
-    throw new FileAccessError(`Cannot create the folder ${path}: ${(e as Error).message}`, { action: 'Check the path and its permissions.', cause: e });
-  }
 }
 
 /** A file name for an output name: characters other than letters, digits, '.', '_' and '-' become '_'. */
