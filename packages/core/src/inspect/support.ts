@@ -1,2 +1,2 @@
-// Moved to runtime/ so pg/convert can use it too; kept here for existing imports.
-export { SupportCheck } from '../runtime/support.js';
+// Moved to interpreter/ so pg/convert can use it too; kept here for existing imports.
+export { SupportCheck } from '../interpreter/support.js';
