@@ -15,7 +15,7 @@ function refusal(f: () => unknown): Error {
   throw new Error('convertModel accepted the model');
 }
 
-/** Models convertModel must refuse (issue 6), each error naming the node at fault and saying what to do. */
+/** Models convertModel must refuse, each error naming the node at fault and saying what to do. */
 describe('convertModel refuses', () => {
   it('an op pg cannot run, naming the node and op', async () => {
     const m = await readModel(TINY);

@@ -143,7 +143,7 @@ describe('placement of layers before a residual Add (--gate-residual)', () => {
     const p = byName(g, place(g), 'h');
     expect(p).toMatchObject({ role: 'gate', residual: { add: 'sum', offset: 'h0' } });
     expect(p.reason).toMatch(/output \+ Add\('sum'\) feeds Relu: gated on the sum/);
-    // without the flag: quantized, as before
+    // without the flag (residual gating off): quantized
     expect(byName(g, place(g, (n) => shapes[n], false), 'h')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/residual Add/) });
   });
 

@@ -11,7 +11,7 @@ import { addOperandShapes, GATED_MIN_OPSET } from '../gating/convert.js';
 import type { OpRegistry } from '../interpreter/registry.js';
 import { opRegistry } from '../gating/op-registry.js';
 import { probeLayerShapes } from './shapes.js';
-import { SupportCheck } from './support.js';
+import { SupportCheck } from '../interpreter/support.js';
 import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary } from './types.js';
 
 export interface InspectOptions {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Model, Node, ValueInfo } from '../graph/index.js';
 import { topologicalOrder } from '../graph/topo.js';
 import { Executor } from '../interpreter/executor.js';
-import type { SupportCheck } from './support.js';
+import type { SupportCheck } from '../interpreter/support.js';
 import type { ShapeSource } from './types.js';
 import { concreteInputShape, zerosFor } from '../gating/value-shapes.js';
 
