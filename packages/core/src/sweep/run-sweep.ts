@@ -8,7 +8,7 @@ import { makeFolder, writeFileAtomic, type ShardSpec } from '../io/index.js';
 import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
-import { convertModel, type ActScaleMode } from '../pg/index.js';
+import { convertModel, type ActScaleMode } from '../gating/index.js';
 import { finalCalibrationWithTarget, finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { paretoFrontier } from './pareto.js';
