@@ -13,13 +13,13 @@ const coreMayImport = {
   io: ['errors'],
   onnx: ['errors', 'graph', 'io'],
   data: ['errors', 'graph (types)', 'io'],
-  runtime: ['errors', 'graph'],
-  pg: ['errors', 'graph', 'runtime'],
-  train: ['errors', 'graph', 'io', 'onnx', 'data', 'runtime', 'pg', 'metrics'],
-  metrics: ['errors', 'graph', 'io', 'onnx', 'data', 'runtime', 'pg'],
-  sweep: ['errors', 'graph', 'io', 'onnx', 'data', 'runtime', 'pg', 'train', 'metrics'],
-  inspect: ['errors', 'graph', 'io', 'onnx', 'data', 'runtime', 'pg', 'metrics'],
-  run: ['errors', 'graph', 'io', 'onnx', 'data', 'runtime', 'pg'],
+  interpreter: ['errors', 'graph'],
+  gating: ['errors', 'graph', 'interpreter'],
+  train: ['errors', 'graph', 'io', 'onnx', 'data', 'interpreter', 'gating', 'metrics'],
+  metrics: ['errors', 'graph', 'io', 'onnx', 'data', 'interpreter', 'gating'],
+  sweep: ['errors', 'graph', 'io', 'onnx', 'data', 'interpreter', 'gating', 'train', 'metrics'],
+  inspect: ['errors', 'graph', 'io', 'onnx', 'data', 'interpreter', 'gating', 'metrics'],
+  engines: ['errors', 'graph', 'io', 'onnx', 'data', 'interpreter', 'gating'],
 };
 
 // Packages: cli → exporters → core, and cli → core; only core's public entry outside core.

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../packages/core/dist/internal.js';
-import { sliceCoarse, transposeCoarse } from '../packages/core/dist/runtime/ops/coarse-view.js';
+import { sliceCoarse, transposeCoarse } from '../packages/core/dist/interpreter/ops/coarse-view.js';
 
 const tf = createRequire(new URL('../packages/core/package.json', import.meta.url))('@tensorflow/tfjs-core');
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '20' } } });

@@ -24,7 +24,7 @@ const batches = [...ds.batches(batchSize, { limit: images })];
 
 /** The wall time of running all batches through `pg run`'s tfjs-wasm session (as `pg run` does). */
 async function time(model) {
-  const session = await c.runBackend('wasm').load(model);
+  const session = await c.runEngine('wasm').load(model);
   const input = model.graph.inputs[0].name;
   const t = performance.now();
   for (const b of batches) await session.run({ [input]: { dtype: 'float32', shape: b.shape, data: b.x } }, [model.graph.outputs[0].name]);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  FINETUNE_DEFAULTS, OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, convertModel, disableNativeConv, enableNativeConv,
+  FINETUNE_DEFAULTS, OnnxRuntimeEngine, InterpreterEngine, activeNativeKernels, convertModel, disableNativeConv, enableNativeConv,
   finetune, initBackend, nativeUnavailableReason, openDataset, readModel,
 } from '../packages/core/dist/internal.js';
 import { runPgSteps } from './support/pg-step.mjs';
@@ -75,8 +75,8 @@ if (!values['no-run']) {
     const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i));
     const feeds = { [model.graph.inputs[0].name]: { dtype: 'float32', shape, data } };
     const outputs = [model.graph.outputs[0].name];
-    const pg = await new TfjsRunBackend('wasm').load(model);
-    const ort = await new OnnxRuntimeBackend().load(model);
+    const pg = await new InterpreterEngine('wasm').load(model);
+    const ort = await new OnnxRuntimeEngine().load(model);
     const speed = async (s) => {
       await s.run(feeds, outputs);
       const t0 = performance.now();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Gate rules for precision gating inside an LSTM (pg/recurrent-gate.ts, docs/method.md "Recurrent layers"),
+// Gate rules for precision gating inside an LSTM (gating/recurrent-gate.ts, docs/method.md "Recurrent layers"),
 // compared by measurement on the recurrent fixtures, without fine-tuning: thresholds calibrated per unit to a
 // target sparsity from z_hb on calibration data (every gate on), then test accuracy (row-lstm, Fashion-MNIST's
 // 10,000 test images) or perplexity per character (char-lm, the KJV test split) and the sparsity measured on the

@@ -6,6 +6,7 @@
 # Usage (after pnpm build; the full data set from Debian's dataset-fashion-mnist; the second ResNet from
 #   /usr/bin/python3 fixtures/make_fixtures.py --only resnet --resnet-seed 7 --models-dir .cache/resnet-seed7):
 #   bash bench/residual-gating.sh [VARIANT...]      VARIANT: plain, residual (default both)
+#   PG_MODELS="M.onnx ..." picks the models (default: the bundled ResNet and the seed-7 one)
 # Writes one JSON line per model and variant to $OUT/results.jsonl (bench/results/residual-gating.jsonl keeps a run,
 # bench/results/residual-gating/ its reports).
 set -euo pipefail
@@ -18,7 +19,7 @@ mkdir -p "$OUT"
 for variant in ${VARIANTS[*]}; do
   flags=()
   [ "$variant" = residual ] && flags=(--gate-residual)
-  for model in fixtures/models/resnet-fmnist.onnx "$SEED7"; do
+  for model in ${PG_MODELS:-fixtures/models/resnet-fmnist.onnx $SEED7}; do
     if [ ! -f "$model" ]; then echo "skipped $model ($variant): no such file (see Usage)" >&2; continue; fi
     tag="$(basename "$(dirname "$model")")-$variant"
     pg convert "$model" -o "$OUT/$tag.gated.onnx" --bits 4 --hbits 2 --wbits 8 "${flags[@]}" --json > "$OUT/$tag.convert.json"

@@ -20,8 +20,10 @@ const zoo = openZoo();
 
 for (const name of models) {
   const { path, model, feeds, outputs } = await loadZooModel(zoo, name, batch, here.readModel);
-  const a = await new here.TfjsRunBackend('wasm').load(model);
-  const b = await new base.TfjsRunBackend('wasm').load(await base.readModel(path));
+  const a = await new here.InterpreterEngine('wasm').load(model);
+  // A build from before the engines/ rename calls the engine TfjsRunBackend.
+  const BaseEngine = base.InterpreterEngine ?? base.TfjsRunBackend;
+  const b = await new BaseEngine('wasm').load(await base.readModel(path));
   const ta = [];
   const tb = [];
   let same = true;

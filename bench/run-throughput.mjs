@@ -9,7 +9,7 @@
 // Usage (after `pnpm build`; the models come from fixtures/zoo/make_zoo.py --bench, run here when missing):
 //   node bench/run-throughput.mjs [--batch 8] [--runs 3] [--rounds 3] [--models resnet18,mobilenet_v2,...]
 import { createRequire } from 'node:module';
-import { OnnxRuntimeBackend, TfjsRunBackend, activeNativeKernels, initBackend, nativeUnavailableReason, readModel } from '../packages/core/dist/internal.js';
+import { OnnxRuntimeEngine, InterpreterEngine, activeNativeKernels, initBackend, nativeUnavailableReason, readModel } from '../packages/core/dist/internal.js';
 import { exportMissingZooModels, loadZooModel, median, openZoo, parseBenchArgs, timeRuns, zooDir } from './support/zoo.mjs';
 
 // onnxruntime-node is a dependency of @pg/core, not of the workspace root.
@@ -43,8 +43,8 @@ console.log(`pg convolutions: ${convolutions}`);
 const results = [];
 for (const name of names) {
   const { entry, path, model, feeds, outputs } = await loadZooModel(zoo, name, batch, readModel);
-  const pgSession = await new TfjsRunBackend('wasm').load(model);
-  const ortSession = await new OnnxRuntimeBackend().load(model);
+  const pgSession = await new InterpreterEngine('wasm').load(model);
+  const ortSession = await new OnnxRuntimeEngine().load(model);
   const ort1Session = await ortOneThread(path);
   const pg = [];
   const ortDefault = [];

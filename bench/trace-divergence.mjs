@@ -46,8 +46,8 @@ const withProbes = {
   sourcePath: undefined,
   graph: { ...model.graph, outputs: [...model.graph.outputs, ...probes.filter((p) => !model.graph.outputs.some((o) => o.name === p)).map((name) => ({ name, dtype: 'float32' }))] },
 };
-const theirs = (await runModel(withProbes, feeds, { backend: 'onnxruntime', outputs: probes })).outputs;
-const ours = (await runModel(withProbes, feeds, { backend: 'wasm', outputs: probes })).outputs;
+const theirs = (await runModel(withProbes, feeds, { engine: 'onnxruntime', outputs: probes })).outputs;
+const ours = (await runModel(withProbes, feeds, { engine: 'wasm', outputs: probes })).outputs;
 rmSync(tmp, { recursive: true, force: true });
 
 const threshold = Number(values.threshold);

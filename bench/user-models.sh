@@ -4,14 +4,15 @@
 # same trained network), and the MLP behind Flatten. Each: pg convert with its defaults, one epoch of
 # pg finetune at target sparsity 0.85 with --final-calibration --train-weights --seed 1, pg report on the test set
 # against the float model.
-# Usage (after pnpm build; the full data set from Debian's dataset-fashion-mnist): bash bench/user-models.sh
+# Usage (after pnpm build; the full data set from Debian's dataset-fashion-mnist): bash bench/user-models.sh [NAME...]
+# (NAME among resnet-bn-unfolded resnet-bn-folded mlp-fmnist; all three by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${PG_BENCH_OUT:-out/user-models}
 pg() { node packages/cli/bin/run.js "$@"; }
 mkdir -p "$OUT"
 echo "commit $(git rev-parse --short HEAD)"
-for name in resnet-bn-unfolded resnet-bn-folded mlp-fmnist; do
+for name in ${@:-resnet-bn-unfolded resnet-bn-folded mlp-fmnist}; do
   model=fixtures/models/$name.onnx
   pg convert "$model" -o "$OUT/$name.gated.onnx" --bits 4 --hbits 2 --wbits 8 --force --json > "$OUT/$name.convert.json"
   pg finetune "$OUT/$name.gated.onnx" --data fashion-mnist:train -o "$OUT/$name.tuned.onnx" --epochs 1 --target-sparsity 0.85 \

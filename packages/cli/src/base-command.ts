@@ -4,7 +4,7 @@ import { errorEnvelope, renderError, toUsageError, type SuccessEnvelope } from '
 import { backendFlag } from './flags.js';
 
 // A command's own flag replaces a global flag of the same name, as in oclif's parser ({...baseFlags, ...flags}):
-// pg run and pg export redefine --backend to refuse the values it used to take there.
+// pg run and pg export redefine --backend to refuse, naming the right flag, values that belong to another flag there.
 export type PgFlags<T extends typeof Command> = Interfaces.InferredFlags<Omit<(typeof BaseCommand)['baseFlags'], keyof T['flags']> & T['flags']>;
 export type PgArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 

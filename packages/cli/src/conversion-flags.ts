@@ -35,8 +35,8 @@ export const bitsFlags = inHelpGroup('PRECISION', {
 
 /** Which layers get gated: `pg convert`, and `pg inspect`'s preview of it. */
 export const placementFlags = inHelpGroup('PLACEMENT', {
-  include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these Conv/Gemm nodes too (by node name; repeat or comma-separate).' }),
-  exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these Conv/Gemm nodes float (by node name; repeat or comma-separate).' }),
+  include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these layers too: Conv/Gemm nodes, or the MatMul of a linear layer on tokens (by node name; repeat or comma-separate).' }),
+  exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these layers float: Conv/Gemm nodes, or the MatMul of a linear layer on tokens (by node name; repeat or comma-separate).' }),
   'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
   'gate-residual': Flags.boolean({
     default: false,

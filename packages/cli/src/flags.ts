@@ -92,9 +92,9 @@ export function renamedFlag(now: string) {
 }
 
 /**
- * The value of --backend: a TensorFlow.js backend. `moved` maps values that once meant something else
- * in a command to what says it now (`pg export --backend onnx` is `--format onnx`); they are refused with
- * a usage error naming it. The thrown message omits the flag name because oclif prefixes it.
+ * The value of --backend: a TensorFlow.js backend. `moved` maps values that another flag of the command
+ * takes to that flag (`pg export --backend onnx` is `--format onnx`); they are refused with a usage error
+ * naming it. The thrown message omits the flag name because oclif prefixes it.
  */
 export function parseBackend(input: string, moved: Readonly<Record<string, string>> = {}): BackendName {
   const backend = BACKENDS.find((b) => b === input);

@@ -107,7 +107,7 @@ describe.concurrent('exit codes and error output', () => {
   });
 });
 
-/** Writes each bad input of issue 6 into `dir`, made from the tiny fixture so the fault is the only difference. */
+/** Writes each kind of bad input into `dir`, made from the tiny fixture so the fault is the only difference. */
 async function makeBadInputs(dir: string): Promise<Record<string, string>> {
   const fixture = await readFile(FIXTURES.tiny);
   const tiny = (): Model => decodeModel(fixture, FIXTURES.tiny);

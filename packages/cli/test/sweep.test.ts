@@ -182,6 +182,56 @@ describe('pg sweep on the tiny CNN', () => {
   });
 });
 
+describe('pg sweep --shard: a shard killed halfway', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(async () => {
+    await tmp.remove();
+  });
+
+  it('SIGKILL during its second point: merge refuses the shard, --resume runs only that point, then merge succeeds', async () => {
+    const out = join(tmp.dir, 'shard');
+    const shard = (...extra: string[]) =>
+      pg(
+        ['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--target-sparsity', '0.8,0.9',
+          '--max-steps', '3', '--batch-size', '64', '--calibration-batches', '1', '--out-dir', out, '--shard', '1/1', ...extra],
+        {
+          onStderr: (text, child) => {
+            // The second point's start: the first is complete and recorded; no handler, no flush runs on SIGKILL.
+            if (extra.length === 0 && (text.match(/converting, fine-tuning/g) ?? []).length === 2) child.kill('SIGKILL');
+          },
+        },
+      );
+    const killed = await shard();
+    expect(killed.signal ?? killed.code).toBe('SIGKILL');
+    const file = join(out, 'sweep.shard-1-of-1.json');
+    const refused = await pg(['sweep', 'merge', out, '-o', join(tmp.dir, 'merged')]);
+    expect(refused.code, refused.stderr).toBe(8);
+    expect(refused.stderr).toContain(`${file}: shard 1/1 has 1 point(s) pending`);
+    expect(existsSync(join(tmp.dir, 'merged', 'sweep.json'))).toBe(false);
+
+    const resumed = await shard('--resume', '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((json(resumed).result as SweepResult).points.map((p) => [p.status, p.reused])).toEqual([
+      ['complete', true],
+      ['complete', false],
+    ]);
+    const merged = await pg(['sweep', 'merge', out, '-o', join(tmp.dir, 'merged'), '--json']);
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(json(merged).result).toMatchObject({ complete: 2, pending: 0 });
+  });
+
+  it('an out-dir under a file: exit 6 naming the path, nothing written', async () => {
+    await writeFile(join(tmp.dir, 'a-file'), 'x');
+    const run = await pg(['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--target-sparsity', '0.8', '--max-steps', '1', '--out-dir', join(tmp.dir, 'a-file', 'out'), '--shard', '1/1']);
+    expect(run.code).toBe(6);
+    expect(run.stderr).toMatch(/^Error \[PG_FILE_ACCESS\]: Cannot write '.*a-file\/out\/points': a part of the path is a file, not a folder/m);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe('pg sweep --mode: PG against its baselines in one grid', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   beforeAll(async () => {

@@ -64,7 +64,7 @@ export {
   setNativeThreads,
   withNativeThreads,
   type BackendName,
-} from './runtime/index.js';
+} from './interpreter/index.js';
 
 // Precision Gating: the gated-model format and convert.
 export {
@@ -92,7 +92,7 @@ export {
   type GateKind,
   type PgLayer,
   type ActScaleMode,
-} from './pg/index.js';
+} from './gating/index.js';
 
 // Fine-tuning and calibration.
 export {
@@ -148,15 +148,15 @@ export {
   runModel,
   runModelOnFiles,
   parseInputSpec,
-  RUN_BACKENDS,
+  RUN_ENGINES,
   type RunModelOptions,
   type ModelRun,
   type HostTensor,
-  type RunBackendName,
+  type RunEngineName,
   type RunFilesOptions,
   type RunResult,
   type InputSpec,
-} from './run/index.js';
+} from './engines/index.js';
 export {
   runSweep,
   paretoFrontier,

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { opRegistry } from '../src/pg/index.js';
-import { formatRange, initBackend } from '../src/runtime/index.js';
+import { opRegistry } from '../src/gating/index.js';
+import { formatRange, initBackend } from '../src/interpreter/index.js';
 import { TESTDATA, ortRefusesLayout1, readKnownFailures, runCase, runCaseOrt, selectCases, upgradedCase, type ConformanceCase, type Outcome } from './conformance-suite.js';
 
 /**
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push('## Ops supported');
   lines.push('');
-  lines.push('Opsets: the range of the default domain\'s opset in which pg runs the op (`N+`: from N on), and the opsets at which its form changed: each form is its own declaration (`packages/core/src/runtime/ops/`). The tests cover opsets up to 17; [At opset 21](#at-opset-21) runs them again at 21.');
+  lines.push('Opsets: the range of the default domain\'s opset in which pg runs the op (`N+`: from N on), and the opsets at which its form changed: each form is its own declaration (`packages/core/src/interpreter/ops/`). The tests cover opsets up to 17; [At opset 21](#at-opset-21) runs them again at 21.');
   lines.push('');
   lines.push('| Op | Opsets | Tests run | Passed |');
   lines.push('|---|---|---|---|');
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   lines.push(...(await atOpset21(selected.filter((c) => !(c.id in known)))));
   lines.push('## Notes');
   lines.push('');
-  lines.push('- The tests check inference. Fine-tuning differentiates through the same kernels on the wasm backend; `packages/core/src/runtime/ops/gradients.test.ts` checks those gradients against the cpu backend (and pg\'s own convolution gradients against tfjs\'s).');
+  lines.push('- The tests check inference. Fine-tuning differentiates through the same kernels on the wasm backend; `packages/core/src/interpreter/ops/gradients.test.ts` checks those gradients against the cpu backend (and pg\'s own convolution gradients against tfjs\'s).');
   lines.push('- tfjs-wasm defects worked around in the kernels: MaxPool3D and MaxPoolGrad start their running max at 0 / FLT_MIN (negative maxima go wrong), there are no DepthwiseConv2dNativeBackprop kernels, Select misreads branches of mixed types, and the Maximum/Minimum/Select/BatchMatMul gradients do not reduce broadcast dimensions.');
   lines.push('- Not differentiable on wasm: Gather of float data (its gradient needs UnsortedSegmentSum, which tfjs-wasm lacks); exporters use Gather on shapes, which need no gradient.');
   lines.push('- Computation is in float32/int32: float64 inputs and Cast to DOUBLE run in float32, integer types in int32.');

@@ -5,9 +5,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { onnxOpset, type ConstTensor, type DataType, type Model } from '../src/graph/index.js';
 import { upgradeOpset } from '../src/graph/passes/upgrade-opset.js';
 import { readModel, readTensorFile } from '../src/onnx/index.js';
-import { opRegistry } from '../src/pg/index.js';
-import { OnnxRuntimeBackend, type HostTensor } from '../src/run/index.js';
-import { Executor, normaliseDomain, toTfTensor } from '../src/runtime/index.js';
+import { opRegistry } from '../src/gating/index.js';
+import { OnnxRuntimeEngine, type HostTensor } from '../src/engines/index.js';
+import { Executor, normaliseDomain, toTfTensor } from '../src/interpreter/index.js';
 
 /**
  * The ONNX project's backend conformance tests (Debian's libonnx-testdata) run on pg's executor: shared by
@@ -194,10 +194,10 @@ export function upgradedCase(c: ConformanceCase, target: number): ConformanceCas
 
 /** Runs one test's data sets in ONNX Runtime, the reference: the outcome says whether it agrees with the expected outputs. */
 export async function runCaseOrt(c: ConformanceCase): Promise<Outcome> {
-  let session: Awaited<ReturnType<OnnxRuntimeBackend['load']>> | undefined;
+  let session: Awaited<ReturnType<OnnxRuntimeEngine['load']>> | undefined;
   try {
     const sets = await readDataSets(c.dir);
-    session = await new OnnxRuntimeBackend().load(c.model);
+    session = await new OnnxRuntimeEngine().load(c.model);
     const inputNames = feedNames(c.model);
     const names = c.model.graph.outputs.map((o) => o.name);
     for (const [k, set] of sets.entries()) {

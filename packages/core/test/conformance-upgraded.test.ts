@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/runtime/index.js';
+import { initBackend } from '../src/interpreter/index.js';
 import { ORT_REFUSES_LAYOUT_1, TESTDATA, ortRefusesLayout1, readKnownFailures, runCase, runCaseOrt, selectCases, upgradedCase, type ConformanceCase } from './conformance-suite.js';
 
 // Debian's ONNX conformance data stops at opset 17 (onnx 1.12), while PyTorch 2's exporters write 18 to 21.

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/runtime/index.js';
+import { initBackend } from '../src/interpreter/index.js';
 import { KNOWN_FAILURES_FILE, TESTDATA, readKnownFailures, runCase, selectCases } from './conformance-suite.js';
 import { skipNote } from './support/skip.js';
 

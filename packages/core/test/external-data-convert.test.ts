@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModel, writeModel } from '../src/onnx/index.js';
-import { convertModel } from '../src/pg/index.js';
+import { convertModel } from '../src/gating/index.js';
 import { fixtureModel } from './fixtures.js';
 
 /**

@@ -179,10 +179,10 @@ describe('Gemm attributes in QGemm and PGGemm, every form of C', () => {
         expect(converted.graph.nodes.filter(isPgNode).map((n) => n.opType)).toEqual([Q_GEMM, PG_GEMM]);
         // Static scales that cover the inputs (|x| <= 1; |r| <= 0.7 * 6 + 1.3) instead of a calibration.
         const gated = actScale === 'static' ? withParam(withParam(converted, actScaleName('gemm1'), 1), actScaleName('gemm2'), 6) : converted;
-        const ours = (await runModel(gated, feeds, { backend: 'wasm' })).outputs.y.data as Float32Array;
-        const theirs = (await runModel(gated, feeds, { backend: 'onnxruntime' })).outputs.y.data as Float32Array;
+        const ours = (await runModel(gated, feeds, { engine: 'wasm' })).outputs.y.data as Float32Array;
+        const theirs = (await runModel(gated, feeds, { engine: 'onnxruntime' })).outputs.y.data as Float32Array;
         expect(maxRelativeDifference(ours, theirs)).toBe(0);
-        const reference = (await runModel(model, feeds, { backend: 'onnxruntime' })).outputs.y.data as Float32Array;
+        const reference = (await runModel(model, feeds, { engine: 'onnxruntime' })).outputs.y.data as Float32Array;
         expect(maxRelativeDifference(ours, reference)).toBeLessThan(0.05);
         expect(maxRelativeDifference(ours, reference)).toBeGreaterThan(0);
       });

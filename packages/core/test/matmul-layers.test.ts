@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
   OBSERVE,
-  OnnxRuntimeBackend,
+  OnnxRuntimeEngine,
   PG_DOMAIN,
   PG_DOMAIN_VERSION,
   PG_MATMUL,
@@ -73,7 +73,7 @@ async function runOrt(model: Model, shape: number[]) {
   const graph = inlineFunctions(model, isPgNode);
   const greater = graph.nodes.find((n) => n.opType === 'Greater');
   const extra = greater ? [valueInfo(greater.inputs[0]), valueInfo(greater.outputs[0], undefined, 'bool')] : [];
-  const session = await new OnnxRuntimeBackend().load({ ...model, graph: { ...graph, outputs: [...graph.outputs, ...extra] } });
+  const session = await new OnnxRuntimeEngine().load({ ...model, graph: { ...graph, outputs: [...graph.outputs, ...extra] } });
   try {
     const out = await session.run({ x: { dtype: 'float32', shape, data: input(shape) } as HostTensor }, ['y', ...extra.map((e) => e.name)]);
     return { y: out.y.data as Float32Array, prediction: greater && (out[greater.inputs[0]].data as Float32Array), gate: greater && Float32Array.from(out[greater.outputs[0]].data as Uint8Array) };

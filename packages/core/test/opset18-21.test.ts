@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { upgradeOpset } from '../src/graph/passes/upgrade-opset.js';
-import { Executor, OnnxRuntimeBackend, convertModel, initBackend, maxRelativeDifference, opRegistry, type ConstTensor, type HostTensor, type Model, type Node } from '../src/internal.js';
+import { Executor, OnnxRuntimeEngine, convertModel, initBackend, maxRelativeDifference, opRegistry, type ConstTensor, type HostTensor, type Model, type Node } from '../src/internal.js';
 import { buildModel, float, int, int64s, ints, node, sineTensor, valueInfo } from './support/model-builder.js';
 
 // The forms of pg's ops that are new in opsets 18 to 21, which Debian's conformance data (opset <= 17) does
@@ -22,7 +22,7 @@ async function agree(model: Model, tol = 1e-5): Promise<void> {
   const names = model.graph.outputs.map((o) => o.name);
   const exec = new Executor(model, { registry: opRegistry });
   const ours = tf.tidy(() => exec.run({ x: tf.tensor(x.data() as Float32Array, X) }));
-  const session = await new OnnxRuntimeBackend().load(model);
+  const session = await new OnnxRuntimeEngine().load(model);
   try {
     const theirs = await session.run({ x: { dtype: 'float32', shape: X, data: x.data() as Float32Array } as HostTensor }, names);
     for (const name of names) {

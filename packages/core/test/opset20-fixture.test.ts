@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FINETUNE_DEFAULTS,
-  OnnxRuntimeBackend,
-  TfjsRunBackend,
+  OnnxRuntimeEngine,
+  InterpreterEngine,
   convertModel,
   finetune,
   initBackend,
@@ -19,7 +19,7 @@ import {
   type Batch,
   type HostTensor,
   type Model,
-  type RunBackend,
+  type RunEngine,
 } from '../src/internal.js';
 import { FMNIST_NORM, fixtureModel, hasFixture } from './fixtures.js';
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The model's logits on the batch, run by `backend` from a file (as `pg run` does). */
-async function logits(backend: RunBackend, model: Model, file: string): Promise<Float32Array> {
+async function logits(backend: RunEngine, model: Model, file: string): Promise<Float32Array> {
   const path = join(dir, file);
   await writeModel(model, path);
   const session = await backend.load(await readModel(path));
@@ -65,13 +65,13 @@ describe.skipIf(!hasFixture(NAME))('an opset-20 model (the bundled ResNet in PyT
     const ops = model.graph.nodes.map((n) => n.opType);
     expect(ops).toEqual(expect.arrayContaining(['ReduceMean', 'Pad', 'Split']));
     expect(model.graph.nodes.find((n) => n.opType === 'Split')!.attributes.num_outputs).toEqual({ type: 'int', value: 2 });
-    const ort = new OnnxRuntimeBackend();
+    const ort = new OnnxRuntimeEngine();
     expect(maxRelativeDifference(await logits(ort, model, 'm20.onnx'), await logits(ort, original, 'm13.onnx'))).toBeLessThan(1e-5);
   });
 
   it('runs in pg like in ONNX Runtime', async () => {
-    const ours = await logits(new TfjsRunBackend('wasm'), model, 'pg.onnx');
-    expect(maxRelativeDifference(ours, await logits(new OnnxRuntimeBackend(), model, 'ort.onnx'))).toBeLessThan(1e-4);
+    const ours = await logits(new InterpreterEngine('wasm'), model, 'pg.onnx');
+    expect(maxRelativeDifference(ours, await logits(new OnnxRuntimeEngine(), model, 'ort.onnx'))).toBeLessThan(1e-4);
   });
 
   it('converts at opset 20, fine-tunes a few steps, and the gated model agrees with ONNX Runtime', async () => {
@@ -90,8 +90,8 @@ describe.skipIf(!hasFixture(NAME))('an opset-20 model (the bundled ResNet in PyT
     const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
     const { model: tuned, result } = await finetune(gated, train, { ...FINETUNE_DEFAULTS, maxSteps: 3, batchSize: 32, calibrationBatches: 2, targetSparsity: 0.8, trainWeights: true, seed: 1 });
     expect(result.steps).toBe(3);
-    const ours = await logits(new TfjsRunBackend('wasm'), tuned, 'tuned-pg.onnx');
-    const theirs = await logits(new OnnxRuntimeBackend(), tuned, 'tuned-ort.onnx');
+    const ours = await logits(new InterpreterEngine('wasm'), tuned, 'tuned-pg.onnx');
+    const theirs = await logits(new OnnxRuntimeEngine(), tuned, 'tuned-ort.onnx');
     expect(maxRelativeDifference(ours, theirs)).toBeLessThan(1e-5);
     const test = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
     const report = await reportModel(tuned, test, { batchSize: 200, limit: 400 });

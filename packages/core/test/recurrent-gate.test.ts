@@ -14,7 +14,7 @@ import {
 } from '../src/internal.js';
 import { FIXTURES } from './fixtures.js';
 
-// pg's gated LSTM (pg/recurrent-gate.ts) against a plain-JS LSTM written here from the method's formulas:
+// pg's gated LSTM (gating/recurrent-gate.ts) against a plain-JS LSTM written here from the method's formulas:
 // quantized weights, activations split into high and low bits, a gate per unit and step under each rule.
 
 await initBackend('wasm');

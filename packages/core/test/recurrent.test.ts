@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
   InvalidModelError,
-  OnnxRuntimeBackend,
+  OnnxRuntimeEngine,
   UnsupportedModelError,
   constTensor,
   initBackend,
@@ -15,8 +15,8 @@ import {
   type HostTensor,
   type Model,
 } from '../src/internal.js';
-import { activeNativeKernels } from '../src/runtime/native/index.js';
-import { disableNativeConv, enableNativeConv } from '../src/runtime/native/enable.js';
+import { activeNativeKernels } from '../src/interpreter/native/index.js';
+import { disableNativeConv, enableNativeConv } from '../src/interpreter/native/enable.js';
 import { FIXTURES } from './fixtures.js';
 import { skipNote } from './support/skip.js';
 import { buildModel, int, node, sineTensor, valueInfo } from './support/model-builder.js';
@@ -71,7 +71,7 @@ function runPg(model: Model, feeds: Record<string, HostTensor>): Record<string, 
 }
 
 async function runOrt(model: Model, feeds: Record<string, HostTensor>): Promise<Record<string, { shape: number[]; data: Float32Array }>> {
-  const session = await new OnnxRuntimeBackend().load(model);
+  const session = await new OnnxRuntimeEngine().load(model);
   try {
     const out = await session.run(
       feeds,

@@ -3,8 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Executor,
   firstBatch,
-  OnnxRuntimeBackend,
-  TfjsRunBackend,
+  OnnxRuntimeEngine,
+  InterpreterEngine,
   initBackend,
   maxRelativeDifference,
   openDataset,
@@ -13,7 +13,7 @@ import {
   type Batch,
   type HostTensor,
   type Model,
-  type RunBackend,
+  type RunEngine,
   writtenOp,
 } from '../src/internal.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, hasFixture } from './fixtures.js';
@@ -40,7 +40,7 @@ beforeAll(async () => {
 });
 
 /** Output 0 of `model` on `feeds`, run by `backend`. */
-async function output(backend: RunBackend, model: Model, feeds: Record<string, HostTensor>): Promise<Float32Array> {
+async function output(backend: RunEngine, model: Model, feeds: Record<string, HostTensor>): Promise<Float32Array> {
   const session = await backend.load(model);
   try {
     const name = model.graph.outputs[0].name;
@@ -57,8 +57,8 @@ describe.skipIf(!hasFixture(VIT))(`the ViT trained on Fashion-MNIST (opset 13)${
     const model = await readModel(fixtureModel(VIT));
     const ops = new Set(model.graph.nodes.map((n) => n.opType));
     for (const op of ['Erf', 'Pow', 'Sqrt', 'ReduceMean', 'MatMul', 'Softmax']) expect(ops.has(op), op).toBe(true);
-    const ours = await output(new TfjsRunBackend('wasm'), model, images());
-    const ort = await output(new OnnxRuntimeBackend(), model, images());
+    const ours = await output(new InterpreterEngine('wasm'), model, images());
+    const ort = await output(new OnnxRuntimeEngine(), model, images());
     expect(maxRelativeDifference(ours, ort)).toBeLessThan(1e-4);
     const torch = expectedOutputs(VIT).logits.flat();
     expect(maxRelativeDifference(ours, torch)).toBeLessThan(1e-4);
@@ -76,8 +76,8 @@ describe.skipIf(!TINY.every(hasFixture))(`one ViT at opsets 13, 17 (LayerNormali
     expect([ops[0].has('LayerNormalization'), ops[1].has('LayerNormalization'), ops[2].has('Gelu'), ops[2].has('Erf')]).toEqual([false, true, true, false]);
     const outs: Float32Array[] = [];
     for (const model of models) {
-      const ours = await output(new TfjsRunBackend('wasm'), model, images());
-      expect(maxRelativeDifference(ours, await output(new OnnxRuntimeBackend(), model, images())), model.sourcePath).toBeLessThan(1e-4);
+      const ours = await output(new InterpreterEngine('wasm'), model, images());
+      expect(maxRelativeDifference(ours, await output(new OnnxRuntimeEngine(), model, images())), model.sourcePath).toBeLessThan(1e-4);
       outs.push(ours);
     }
     expect(maxRelativeDifference(outs[1], outs[0])).toBeLessThan(1e-4);
@@ -184,9 +184,9 @@ describe.skipIf(!hasFixture(BERT))(`a BERT-style encoder (token ids, an attentio
       // The last sample is padded after its first t - 3 tokens.
       const mask = BigInt64Array.from({ length: n * t }, (_, i) => (Math.floor(i / t) === n - 1 && i % t >= t - 3 ? 0n : 1n));
       const feeds: Record<string, HostTensor> = { input_ids: { dtype: 'int64', shape: [n, t], data: ids }, attention_mask: { dtype: 'int64', shape: [n, t], data: mask } };
-      const ours = await output(new TfjsRunBackend('wasm'), model, feeds);
+      const ours = await output(new InterpreterEngine('wasm'), model, feeds);
       expect(ours).toHaveLength(n * 2);
-      expect(maxRelativeDifference(ours, await output(new OnnxRuntimeBackend(), model, feeds)), `${n}x${t}`).toBeLessThan(1e-4);
+      expect(maxRelativeDifference(ours, await output(new OnnxRuntimeEngine(), model, feeds)), `${n}x${t}`).toBeLessThan(1e-4);
     }
   });
 });

@@ -106,8 +106,8 @@ if (models === undefined || models.length === 0) {
         feeds = { [model.graph.inputs[0].name]: { dtype: 'float32', shape: batch.shape, data: batch.x } };
       });
 
-      const logits = async (m: Model, backend: 'wasm' | 'onnxruntime') => {
-        const run = await runModel(m, feeds, { backend });
+      const logits = async (m: Model, engine: 'wasm' | 'onnxruntime') => {
+        const run = await runModel(m, feeds, { engine });
         return run.outputs[m.graph.outputs[0].name].data as Float32Array;
       };
 
@@ -143,10 +143,10 @@ if (models === undefined || models.length === 0) {
           sourcePath: undefined,
           graph: { ...gated.graph, outputs: [...gated.graph.outputs, ...probes.map((name) => ({ name, dtype: 'float32' as const }))] },
         };
-        const reference = (await runModel(withProbes, feeds, { backend: 'onnxruntime', outputs: probes })).outputs;
+        const reference = (await runModel(withProbes, feeds, { engine: 'onnxruntime', outputs: probes })).outputs;
         let worst = 0;
         for (const layer of layers) {
-          const ours = await runModel(singleNodeModel(gated, layer, reference[layer.inputs[0]].shape), { X: reference[layer.inputs[0]] }, { backend: 'wasm' });
+          const ours = await runModel(singleNodeModel(gated, layer, reference[layer.inputs[0]].shape), { X: reference[layer.inputs[0]] }, { engine: 'wasm' });
           const d = maxRelativeDifference(ours.outputs.Y.data as Float32Array, reference[layer.outputs[0]].data as Float32Array);
           expect.soft(d, `${layer.opType} ${layer.name}`).toBeLessThanOrEqual(TOLERANCE);
           worst = Math.max(worst, d);

@@ -7,7 +7,7 @@ import {
   maxRelativeDifference,
   PG_DOMAIN,
   readModel,
-  runBackend,
+  runEngine,
   UnsupportedModelError,
   writeModel,
   type Batch,
@@ -30,7 +30,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Runs a model file in ONNX Runtime (the reference runtime) and returns the named values. */
 async function ort(model: Model, path: string, feeds: Record<string, HostTensor>, outputs: string[]): Promise<Record<string, HostTensor>> {
   await writeModel(model, path);
-  const session = await runBackend('onnxruntime').load(await readModel(path));
+  const session = await runEngine('onnxruntime').load(await readModel(path));
   try {
     return await session.run(feeds, outputs);
   } finally {

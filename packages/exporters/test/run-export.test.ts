@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runBackend, writeModel, type Batch, type HostTensor, type Model } from '@pg/core/internal';
+import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runEngine, writeModel, type Batch, type HostTensor, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toStandardOnnx } from '../src/index.js';
 import { calibratedGatedModel, FMNIST_NORM, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
 
-// pg runs what it exports: `pg run` (the wasm run backend) and `pg report` on the standard-ONNX export (the
+// pg runs what it exports: `pg run` (the interpreter engine on wasm) and `pg report` on the standard-ONNX export (the
 // gated layers inlined as Sign, Round, Floor, Greater, Where... ops) give what they give on the gated model.
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-run-export-'));
@@ -18,9 +18,9 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `outputs` of the model file at `path` on the batch, as `pg run` computes them (the wasm run backend). */
+/** `outputs` of the model file at `path` on the batch, as `pg run` computes them (the interpreter engine on wasm). */
 async function pgRun(path: string, outputs: string[]): Promise<Record<string, HostTensor>> {
-  const session = await runBackend('wasm').load(await readModel(path));
+  const session = await runEngine('wasm').load(await readModel(path));
   try {
     const model = await readModel(path);
     return await session.run({ [model.graph.inputs[0].name]: { dtype: 'float32', shape: batch.shape, data: batch.x } }, outputs);

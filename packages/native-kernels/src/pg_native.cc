@@ -628,7 +628,7 @@ napi_value ConvImplementation(napi_env env, napi_callback_info info) {
 // with the convolutions native they are a large part of a training step. These loops do each in
 // one pass, single-threaded (so the results never depend on a thread count), plain C++ the compiler
 // vectorises. The forwards repeat the composed ops' float32 operations in the same order (see
-// packages/core/src/pg/fused-conv.ts), so their outputs are bit-identical; build with -ffp-contract=off so no
+// packages/core/src/gating/fused-conv.ts), so their outputs are bit-identical; build with -ffp-contract=off so no
 // multiply-add is fused. The backwards' sums accumulate in double, so they may differ from tfjs's float
 // sums in the last bits.
 

@@ -9,7 +9,7 @@ export const RUNTIMES = ['pg', 'onnxruntime'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 /** `pg run --json` result (schemas/run.schema.json): core's run result, saying which runtime ran it and, for pg, on which backend. */
-export interface RunJson extends Omit<RunResult, 'backend'> {
+export interface RunJson extends Omit<RunResult, 'engine'> {
   runtime: Runtime;
   /** The TensorFlow.js backend pg ran on; null for onnxruntime. */
   backend: BackendName | null;
@@ -73,8 +73,9 @@ One output goes to the file -o names; several outputs (or -o naming a folder) go
     }
     const model = await readModel(args.model);
     const inputs = flags.input.map((text) => parseInputSpec(text, model));
-    const run = await runModelOnFiles(model, { inputs, output: flags.output, outputNames: flags['output-name'], backend: onnxruntime ? 'onnxruntime' : flags.backend });
-    const result: RunJson = { ...run, runtime: flags.runtime, backend: onnxruntime ? null : flags.backend };
+    const run = await runModelOnFiles(model, { inputs, output: flags.output, outputNames: flags['output-name'], engine: onnxruntime ? 'onnxruntime' : flags.backend });
+    const { engine, model: path, ...ran } = run;
+    const result: RunJson = { model: path, backend: onnxruntime ? null : flags.backend, ...ran, runtime: flags.runtime };
     this.log(renderRun(result));
     return result;
   }

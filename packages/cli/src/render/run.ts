@@ -2,7 +2,7 @@ import type { RunResult } from '@pg/core';
 import { duration, renderTable } from './table.js';
 
 /** `pg run` without --json: the tensors read and written, and how long the run took. */
-export function renderRun(r: Omit<RunResult, 'backend'> & { runtime: string; backend: string | null }): string {
+export function renderRun(r: Omit<RunResult, 'engine'> & { runtime: string; backend: string | null }): string {
   const shape = (s: number[]): string => `[${s.join(', ')}]`;
   const table = renderTable(
     [{ header: '' }, { header: 'name' }, { header: 'dtype' }, { header: 'shape' }, { header: 'file' }],

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAccessError, InvalidDataError } from '../errors/index.js';
 import { readModel } from '../onnx/index.js';
-import { runModel } from '../run/index.js';
+import { runModel } from '../engines/index.js';
 import { settledArrayBuffers } from '../../test/support/memory.js';
 import { hasPhotos, makePhotoFolder, PHOTO_LAYOUT, PHOTOS_DIR, photoFolderOrder, photosSkipNote } from '../../test/support/photos.js';
 import { collectBatches as collect, type Batch } from './dataset.js';

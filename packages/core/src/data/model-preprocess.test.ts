@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../test/support/model-builder.js';
 import { InvalidModelError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
-import { META } from '../pg/format.js';
+import { META } from '../gating/format.js';
 import { isBuiltinImageSpec, PREPROCESS_KEYS, readPreprocessKey, resolvePreprocess, withPreprocess } from './model-preprocess.js';
 
 const model = (metadata: Record<string, string>): Model => buildModel({ metadata, sourcePath: 'm.onnx' });

@@ -4,7 +4,7 @@ import { isImageSource } from './image-dataset.js';
 
 /**
  * Metadata keys under which a model records the pixel normalisation it was trained with
- * (comma-separated numbers, one per channel). pg/format.ts names the same keys in META; they are
+ * (comma-separated numbers, one per channel). gating/format.ts names the same keys in META; they are
  * repeated here because data sits below pg in the layering and must not import it.
  */
 export const PREPROCESS_KEYS = { mean: 'pg.preprocess.mean', std: 'pg.preprocess.std' } as const;

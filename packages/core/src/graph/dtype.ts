@@ -1,7 +1,7 @@
 import type { DataType } from './tensor.js';
 
 // ONNX's element-type codes belong to the IR: attributes keep them as numbers (Cast's `to`), and both the
-// ONNX codec and the runtime's kernels read them.
+// ONNX codec and the interpreter's kernels read them.
 
 /** ONNX TensorProto.DataType codes of the element types pg keeps. */
 const ONNX_TO_IR: ReadonlyMap<number, DataType> = new Map<number, DataType>([

@@ -4,7 +4,7 @@ import type { Graph, Node } from './ir.js';
 const RECURRENT_GATES: Record<string, number> = { RNN: 1, GRU: 3, LSTM: 4 };
 
 /**
- * pg's recurrent layers (pg/format.ts: PGLSTM, QLSTM in org.precisiongating; graph/ does not import pg/): their
+ * pg's recurrent layers (gating/format.ts: PGLSTM, QLSTM in org.precisiongating; graph/ does not import gating/): their
  * output elements are counted per gate pre-activation, the unit a gate decides on.
  */
 export const isPgRecurrentLayer = (node: Node): boolean => (node.opType === 'PGLSTM' || node.opType === 'QLSTM') && node.domain === 'org.precisiongating';

@@ -3,8 +3,8 @@ import type { ConstTensor } from './tensor.js';
 
 /**
  * What graph passes know of an op's history, without knowing its kernels: the opset versions at which its
- * meaning or its form changed (the runtime's op declarations carry these, see runtime/op-declaration.ts).
- * Defined here so that graph passes (the opset upgrade) depend on the facts, not on the runtime.
+ * meaning or its form changed (the interpreter's op declarations carry these, see interpreter/op-declaration.ts).
+ * Defined here so that graph passes (the opset upgrade) depend on the facts, not on the interpreter.
  */
 export interface OpVersion {
   /** The domain's opset version from which this form of the op applies. */

@@ -1,3 +1,2 @@
 export * from './types.js';
 export { inspectModel, isCostLayer, opCounts, type InspectOptions } from './inspect.js';
-export { SupportCheck } from './support.js';

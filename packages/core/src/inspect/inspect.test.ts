@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModel, fixtureSkipNote, hasFixture } from '../../test/fixtures.js';
 import type { Model } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
-import { convertModel, FIRST_LAYER_BITS_DEFAULT, type LayerDecision } from '../pg/index.js';
-import { initBackend } from '../runtime/backend.js';
+import { convertModel, FIRST_LAYER_BITS_DEFAULT, type LayerDecision } from '../gating/index.js';
+import { initBackend } from '../interpreter/backend.js';
 import { inspectModel, opCounts } from './index.js';
 import type { InspectResult } from './types.js';
 

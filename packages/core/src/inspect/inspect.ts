@@ -3,15 +3,15 @@ import { foldBatchNormalization, isPgRecurrentLayer, numElements } from '../grap
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError } from '../errors/index.js';
 import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
-import { META, PG_DOMAIN, isPgNode } from '../pg/format.js';
-import { actScaleMode, pgLayers, type PgLayer } from '../pg/layers.js';
-import { foldNote, placeLayers, type Placement } from '../pg/placement.js';
-import { tokenGraphOf, tokenLayers } from '../pg/token-layers.js';
-import { addOperandShapes, GATED_MIN_OPSET } from '../pg/convert.js';
-import type { OpRegistry } from '../runtime/registry.js';
-import { opRegistry } from '../pg/op-registry.js';
+import { META, PG_DOMAIN, isPgNode } from '../gating/format.js';
+import { actScaleMode, pgLayers, type PgLayer } from '../gating/layers.js';
+import { foldNote, placeLayers, type Placement } from '../gating/placement.js';
+import { tokenGraphOf, tokenLayers } from '../gating/token-layers.js';
+import { addOperandShapes, GATED_MIN_OPSET } from '../gating/convert.js';
+import type { OpRegistry } from '../interpreter/registry.js';
+import { opRegistry } from '../gating/op-registry.js';
 import { probeLayerShapes } from './shapes.js';
-import { SupportCheck } from './support.js';
+import { SupportCheck } from '../interpreter/support.js';
 import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary } from './types.js';
 
 export interface InspectOptions {

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model, Node, ValueInfo } from '../graph/index.js';
 import { topologicalOrder } from '../graph/topo.js';
-import { Executor } from '../runtime/executor.js';
-import type { SupportCheck } from './support.js';
+import { Executor } from '../interpreter/executor.js';
+import type { SupportCheck } from '../interpreter/support.js';
 import type { ShapeSource } from './types.js';
-import { concreteInputShape, zerosFor } from '../pg/value-shapes.js';
+import { concreteInputShape, zerosFor } from '../gating/value-shapes.js';
 
-export { formatDims } from '../pg/value-shapes.js';
+export { formatDims } from '../gating/value-shapes.js';
 
 export interface ShapeProbe {
   /** Output shape of each sized layer, at `source.batch`. */

@@ -1,5 +1,5 @@
 import type { Dim } from '../graph/index.js';
-import type { Placement } from '../pg/placement.js';
+import type { Placement } from '../gating/placement.js';
 
 /** A model input or output as declared: symbolic dimensions keep their names (e.g. 'N'), unknown ones are null. */
 export interface TensorSummary {

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Dataset } from '../data/index.js';
 import type { Model, Node } from '../graph/index.js';
 import { InvalidDataError } from '../errors/index.js';
-import { Executor } from '../runtime/executor.js';
-import type { Observer } from '../runtime/kernel.js';
-import { tensorFromBatch } from '../runtime/feeds.js';
-import { OBSERVE, opRegistry } from '../pg/index.js';
+import { Executor } from '../interpreter/executor.js';
+import type { Observer } from '../interpreter/kernel.js';
+import { tensorFromBatch } from '../interpreter/feeds.js';
+import { OBSERVE, opRegistry } from '../gating/index.js';
 import { COST_OPS, isRecurrentLayer, recurrentOutputsPerSample } from './layer-cost.js';
 import type { DecisionMap, DecisionSample } from './report-types.js';
 

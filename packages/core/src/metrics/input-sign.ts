@@ -1,5 +1,5 @@
 import { constantValue, producersOf, type ConstTensor, type Graph, type Node } from '../graph/index.js';
-import { attrString } from '../runtime/attributes.js';
+import { attrString } from '../interpreter/attributes.js';
 
 /** Ops whose output is never negative, whatever their input. */
 const NON_NEGATIVE_OUTPUT = new Set([

@@ -2,9 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { datasetFromArrays } from '../data/index.js';
 import type { Node } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
-import { convertModel } from '../pg/convert.js';
-import { opRegistry } from '../pg/op-registry.js';
-import { OpRegistry, RUNTIME_OPS, initBackend } from '../runtime/index.js';
+import { convertModel } from '../gating/convert.js';
+import { opRegistry } from '../gating/op-registry.js';
+import { OpRegistry, ONNX_OPS, initBackend } from '../interpreter/index.js';
 import { fixtureModel } from '../../test/fixtures.js';
 import { COST_OPS } from './layer-cost.js';
 import { nodeOps, otherOpCounts } from './other-ops.js';
@@ -44,7 +44,7 @@ describe('other ops: operations per sample', () => {
   });
 
   it("takes each op's class from its declaration, and refuses an op without one", () => {
-    const relu = RUNTIME_OPS.find((d) => d.op === 'Relu')!;
+    const relu = ONNX_OPS.find((d) => d.op === 'Relu')!;
     const asMovement = new OpRegistry([{ ...relu, cost: 'movement' }]);
     expect(nodeOps(node('Relu', ['x'], 'r'), shapes, asMovement)).toBe(0);
     expect(() => nodeOps(node('Upsample', ['x'], 'r'), shapes)).toThrow(/no cost class for op 'Upsample'/);

@@ -1,15 +1,15 @@
 import type { Node } from '../graph/index.js';
-import { opRegistry } from '../pg/op-registry.js';
-import { attrInts } from '../runtime/attributes.js';
-import type { CostClass } from '../runtime/op-declaration.js';
-import type { OpRegistry } from '../runtime/registry.js';
+import { opRegistry } from '../gating/op-registry.js';
+import { attrInts } from '../interpreter/attributes.js';
+import type { CostClass } from '../interpreter/op-declaration.js';
+import type { OpRegistry } from '../interpreter/registry.js';
 import type { OtherOpCount } from './report-types.js';
 
 const elements = (shape: readonly number[] | undefined): number => (shape ? shape.slice(1).reduce((a, d) => a * d, 1) : 0);
 
 /**
  * Operations per sample of one node that is not a Conv/Gemm layer (docs/cost-models.md, "Other ops"), from
- * the shapes of its values at batch 1 and its op's cost class (runtime/op-declaration.ts): output elements ×
+ * the shapes of its values at batch 1 and its op's cost class (interpreter/op-declaration.ts): output elements ×
  * the work per element (element-wise arithmetic and activations 1, normalisations 2, softmax 3, variadic ops
  * inputs − 1, windowed pooling k_h·k_w, MatMul K), input elements for reductions, 0 for data movement.
  * Conv/Gemm layers (and pg's) are priced as layers: 0 here. An op the registry does not know is an error:

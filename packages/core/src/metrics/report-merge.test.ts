@@ -3,8 +3,8 @@ import { dataSlice, openFashionMnist, shardRange, type Dataset } from '../data/i
 import { ShardError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
 import { readModel } from '../onnx/index.js';
-import { convertModel } from '../pg/convert.js';
-import { initBackend } from '../runtime/index.js';
+import { convertModel } from '../gating/convert.js';
+import { initBackend } from '../interpreter/index.js';
 import { FMNIST_NORM, fixtureModel } from '../../test/fixtures.js';
 import { addCounts } from './report-counts.js';
 import { mergeReportShards, type ReportShard } from './report-merge.js';

@@ -1,5 +1,5 @@
-import type { LayerPrecision } from '../pg/convert.js';
-import type { ConversionMode } from '../pg/format.js';
+import type { LayerPrecision } from '../gating/convert.js';
+import type { ConversionMode } from '../gating/format.js';
 
 export interface ThresholdStats {
   min: number;

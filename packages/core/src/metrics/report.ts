@@ -1,7 +1,7 @@
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { UsageError } from '../errors/index.js';
-import { META, actScaleMode, conversionMode, gateKind, pgLayers, type PgLayer } from '../pg/index.js';
+import { META, actScaleMode, conversionMode, gateKind, pgLayers, type PgLayer } from '../gating/index.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { macsPerOutput } from './layer-cost.js';
 import { nonNegativeValues } from './input-sign.js';

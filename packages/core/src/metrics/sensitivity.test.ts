@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertModel } from '../pg/convert.js';
-import { pgLayers } from '../pg/index.js';
-import { initBackend } from '../runtime/index.js';
+import { convertModel } from '../gating/convert.js';
+import { pgLayers } from '../gating/index.js';
+import { initBackend } from '../interpreter/index.js';
 import { readModel } from '../onnx/index.js';
 import { datasetFromArrays } from '../data/index.js';
 import { fixtureModel } from '../../test/fixtures.js';

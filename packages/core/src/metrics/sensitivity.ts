@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/index.js';
 import { constTensor, type Model } from '../graph/index.js';
-import { pgLayers } from '../pg/index.js';
+import { pgLayers } from '../gating/index.js';
 import { evaluate } from './evaluate.js';
 import { sensitivityFromCounts } from './report-counts.js';
 import type { LayerSensitivity, ReportCounts } from './report-types.js';

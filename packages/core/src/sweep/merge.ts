@@ -1,7 +1,7 @@
-import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { cp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { ShardError, UsageError } from '../errors/index.js';
-import { checkShardSet, readShardJson, shardLabel, shardStamp, toWriteError, type ShardFile } from '../io/index.js';
+import { checkShardSet, makeFolder, readShardJson, shardLabel, shardStamp, toWriteError, type ShardFile } from '../io/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { pendingPoint, readPrevious, SWEEP_FILE, writeSummary } from './run-sweep.js';
 import type { SweepPoint, SweepResult } from './sweep-types.js';
@@ -121,9 +121,7 @@ async function refuseOtherSweep(outDir: string, merged: SweepResult): Promise<vo
  * renamed into place, so a killed merge leaves no half-copied point where --resume would take it as complete.
  */
 async function copyPoints(points: ReadonlyArray<{ point: SweepPoint; file: ShardFile<SweepResult> }>, outDir: string): Promise<void> {
-  await mkdir(join(outDir, 'points'), { recursive: true }).catch((e: unknown) => {
-    throw toWriteError(join(outDir, 'points'), e);
-  });
+  await makeFolder(join(outDir, 'points'));
   for (const { point, file } of points) {
     if (point.status !== 'complete') continue;
     const from = join(resolve(file.path, '..'), 'points', point.id);

@@ -1,14 +1,14 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../data/index.js';
 import { withPreprocess } from '../data/index.js';
 import { UsageError } from '../errors/index.js';
 import type { Model } from '../graph/index.js';
-import { toWriteError, writeFileAtomic, type ShardSpec } from '../io/index.js';
+import { makeFolder, writeFileAtomic, type ShardSpec } from '../io/index.js';
 import type { ReportResult } from '../metrics/index.js';
 import { reportModel } from '../metrics/index.js';
 import { writeModel } from '../onnx/index.js';
-import { convertModel, type ActScaleMode } from '../pg/index.js';
+import { convertModel, type ActScaleMode } from '../gating/index.js';
 import { finalCalibrationWithTarget, finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneProgress } from '../train/index.js';
 import { gridPoints, pointId } from './grid.js';
 import { paretoFrontier } from './pareto.js';
@@ -113,9 +113,7 @@ export async function runSweep(model: Model, data: Dataset, evalData: Dataset, o
     throw new UsageError(`${opts.outDir} already holds a sweep (${file})`, { action: 'pass --resume to continue it, or give another --out-dir' });
   }
   if (previous) assertSameSettings(previous.settings, settings, opts.outDir);
-  await mkdir(join(opts.outDir, 'points'), { recursive: true }).catch((e: unknown) => {
-    throw toWriteError(join(opts.outDir, 'points'), e);
-  });
+  await makeFolder(join(opts.outDir, 'points'));
   // The float model's accuracy, measured once (kept from the folder's sweep.json on resume: same data and limit).
   const floatAccuracy = previous?.float_accuracy ?? (await reportModel(model, evalData, { batchSize: opts.report.batchSize, limit: opts.report.limit })).accuracy;
   const pointOpts: PointOptions = { ...opts, floatAccuracy };
@@ -206,7 +204,7 @@ export function sweepEstimates(macsPerSample: number, data: Dataset, evalData: D
 async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: PointOptions, point: SweepPoint, hooks: SweepHooks & { now(): number }): Promise<SweepPoint | undefined> {
   const t0 = hooks.now();
   const dir = join(opts.outDir, 'points', point.id);
-  await mkdir(dir, { recursive: true });
+  await makeFolder(dir);
   const converted = convertModel(model, { mode: point.mode, bits: point.bits, hbits: point.hbits ?? 0, wbits: opts.wbits, actScale: opts.actScale, firstLayerBits: opts.firstLayerBits });
   // A static point has no gate: it trains its scales (and weights) without a target and without the final calibration.
   const recipe = point.mode === 'static' ? { ...opts.finetune, finalCalibration: false } : { ...opts.finetune, targetSparsity: point.target_sparsity ?? undefined };

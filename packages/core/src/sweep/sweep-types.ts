@@ -1,5 +1,5 @@
 import type { CostReport, WholeModel } from '../metrics/index.js';
-import type { ConversionMode } from '../pg/index.js';
+import type { ConversionMode } from '../gating/index.js';
 
 /**
  * The grid of `pg sweep`: for the gating modes (pg, seernet) every combination with hbits < bits and each target

@@ -3,11 +3,11 @@ import type { Dataset } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { InvalidDataError } from '../errors/index.js';
-import { Executor } from '../runtime/executor.js';
-import type { Observer } from '../runtime/kernel.js';
-import { convNhwc } from '../runtime/ops/conv.js';
-import { gemm, tokenLinear } from '../runtime/ops/linear.js';
-import { META, OBSERVE, effectiveScale, fakeQuant, opRegistry, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../pg/index.js';
+import { Executor } from '../interpreter/executor.js';
+import type { Observer } from '../interpreter/kernel.js';
+import { convNhwc } from '../interpreter/ops/conv.js';
+import { gemm, tokenLinear } from '../interpreter/ops/linear.js';
+import { META, OBSERVE, effectiveScale, fakeQuant, opRegistry, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../gating/index.js';
 import { calibrationBatches } from './calibration-batches.js';
 import { calibrateRecurrentLayer } from './recurrent-calibrate.js';
 

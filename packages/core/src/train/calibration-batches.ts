@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/index.js';
 import { InvalidDataError } from '../errors/index.js';
-import { tensorFromBatch } from '../runtime/feeds.js';
+import { tensorFromBatch } from '../interpreter/feeds.js';
 
 /** A fixed, seeded sample of the data kept as tensors, reused by every calibration pass. */
 export async function calibrationBatches(data: Dataset, batches: number, batchSize: number, seed: number): Promise<tf.Tensor[]> {

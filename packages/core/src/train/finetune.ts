@@ -1,10 +1,10 @@
 import type { Dataset } from '../data/index.js';
 import { labelsPerSample } from '../data/index.js';
 import type { Model } from '../graph/index.js';
-import { RUNTIME_SETTINGS } from '../runtime/kernel.js';
-import { Executor } from '../runtime/executor.js';
-import { SETTINGS, floatTwin, opRegistry } from '../pg/index.js';
-import { TRAINING_NATIVE_THREADS, withNativeThreads } from '../runtime/native/threads.js';
+import { RUNTIME_SETTINGS } from '../interpreter/kernel.js';
+import { Executor } from '../interpreter/executor.js';
+import { SETTINGS, floatTwin, opRegistry } from '../gating/index.js';
+import { TRAINING_NATIVE_THREADS, withNativeThreads } from '../interpreter/native/threads.js';
 import { DataParallelGradients, defaultWorkers } from './parallel/data-parallel.js';
 import type { FinetuneOptions } from './options.js';
 import { finish } from './finetune/finish.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../runtime/backend.js';
+import { initBackend } from '../interpreter/backend.js';
 import { bits32, nativeBuilt, nativeSkipReason, uniform } from '../../test/support/native.js';
 import { nativeAdamStep } from './native-adam.js';
 

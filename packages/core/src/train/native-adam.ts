@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { activeNativeKernels, heapOffset, wasmHeap } from '../runtime/native/index.js';
+import { activeNativeKernels, heapOffset, wasmHeap } from '../interpreter/native/index.js';
 import { adamMoments, adamStepScalars, advanceAdam, ensureAdamMoments } from './tfjs-adam.js';
 
 export interface VariableGradient {

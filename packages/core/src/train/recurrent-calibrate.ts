@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Executor } from '../runtime/executor.js';
-import type { Observer } from '../runtime/kernel.js';
-import { OBSERVE, calibrateRecurrentGate, type PgLayer } from '../pg/index.js';
+import type { Executor } from '../interpreter/executor.js';
+import type { Observer } from '../interpreter/kernel.js';
+import { OBSERVE, calibrateRecurrentGate, type PgLayer } from '../gating/index.js';
 
 /** Samples of each unit's gate statistic kept for its threshold. */
 const UNIT_SAMPLES = 8192;
@@ -9,7 +9,7 @@ const UNIT_SAMPLES = 8192;
 /**
  * Calibrates a PGLSTM/QLSTM (docs/method.md, "Recurrent layers"): x's static scale is the largest |x| the layer
  * receives over the sample (h needs none: it lies in (−1, 1)); with a target, each unit's threshold is the cut
- * that leaves that share of its gate statistic (z_hb, |z_hb| or −|z_hb|, pg/recurrent-gate.ts) at or below it,
+ * that leaves that share of its gate statistic (z_hb, |z_hb| or −|z_hb|, gating/recurrent-gate.ts) at or below it,
  * measured with every gate on. Sets the executor's parameters and returns their values by initializer name.
  */
 export function calibrateRecurrentLayer(exec: Executor, inputName: string, batches: tf.Tensor[], layer: PgLayer, target: number | undefined): Map<string, Float32Array> {

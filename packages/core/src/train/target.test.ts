@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors/index.js';
-import type { PgLayer } from '../pg/index.js';
+import type { PgLayer } from '../gating/index.js';
 import { bestEvaluation } from './best-evaluation.js';
 import { resolveTargetSparsity } from './target.js';
 

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors/index.js';
-import type { PgLayer } from '../pg/index.js';
+import type { PgLayer } from '../gating/index.js';
 
 /**
  * The sparsity a fine-tune is given, from --target-sparsity or --target-bavg (undefined when neither is

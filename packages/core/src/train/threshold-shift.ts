@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
-import { Executor } from '../runtime/executor.js';
-import type { Observer } from '../runtime/kernel.js';
-import { OBSERVE, opRegistry, pgLayers } from '../pg/index.js';
+import { Executor } from '../interpreter/executor.js';
+import type { Observer } from '../interpreter/kernel.js';
+import { OBSERVE, opRegistry, pgLayers } from '../gating/index.js';
 import type { CalibrationOptions } from './calibrate.js';
 import { calibrationBatches } from './calibration-batches.js';
 

@@ -61,7 +61,7 @@ describe('cost models on a hand-computed network', () => {
     expect(serial.total).toBe(349100);
     expect(serial.baselines.seernet).toBe(349100);
     expect(serial.notes.join(' ')).toMatch(/SeerNet's form .* stream the full B bits/);
-    // gate_mode 'pg' is the layer as before.
+    // gate_mode 'pg' costs what the same layer without a gate_mode does (340100 above).
     expect(costReport({ layers: pgForm }, profile('bit-serial', { float_bits: 16 })).total).toBe(340100);
     for (const [name, model] of COST_MODELS) {
       const p = profile(name, Object.fromEntries(Object.entries(model.parameters).map(([k, spec]) => [k, spec.kind === 'bit-table' ? { 4: 100, 8: 50, 16: 25, 32: 10 } : spec.kind === 'integer' ? Math.max(spec.min, 16) : 0.5])));

@@ -20,7 +20,7 @@ function minIrVersion(opset: number): number {
  * Rewrites a model's default-domain nodes to opset `target` (only upwards; a model at or above it is
  * returned as it is). Needed because pg writes its gated ops as ONNX functions that use ops of opset 12
  * (Constant's value_int) and a function's ops are read at the model's opset. `ops` says, per op, at which
- * opsets its form changed and how to rewrite a node across each change (the runtime's op declarations:
+ * opsets its form changed and how to rewrite a node across each change (the interpreter's op declarations:
  * attributes that became inputs become initializers named after their node). A node of an op `ops` does not
  * know, or that changed in a way it has no rewrite for, is refused, naming it.
  */

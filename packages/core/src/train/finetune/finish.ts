@@ -1,4 +1,4 @@
-import { META } from '../../pg/index.js';
+import { META } from '../../gating/index.js';
 import type { FinetuneResult } from '../options.js';
 import { shiftThresholdsToTarget } from '../threshold-shift.js';
 import { evaluateHeldOut } from './held-out.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PgLayer } from '../../pg/index.js';
+import type { PgLayer } from '../../gating/index.js';
 import { DEFAULT_TARGET_SPARSITY, FINETUNE_DEFAULTS } from '../options.js';
 import { planFinetune } from './plan.js';
 

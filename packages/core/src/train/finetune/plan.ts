@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors/index.js';
-import type { PgLayer } from '../../pg/index.js';
+import type { PgLayer } from '../../gating/index.js';
 import { DEFAULT_TARGET_SPARSITY, type FinetuneOptions } from '../options.js';
 import { resolveTargetSparsity } from '../target.js';
 

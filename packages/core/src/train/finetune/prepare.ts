@@ -2,7 +2,7 @@ import type { Dataset } from '../../data/index.js';
 import { holdOut } from '../../data/index.js';
 import { InvalidDataError, InvalidModelError, UsageError } from '../../errors/index.js';
 import type { Model } from '../../graph/index.js';
-import { actScaleMode, pgLayers, type PgLayer } from '../../pg/index.js';
+import { actScaleMode, pgLayers, type PgLayer } from '../../gating/index.js';
 import { calibrate, type CalibrationOptions } from '../calibrate.js';
 import { checkResumable, modelFingerprint, type FinetuneCheckpoint } from '../checkpoint.js';
 import type { FinetuneOptions, FinetuneResult } from '../options.js';

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../../graph/index.js';
 import { constTensor } from '../../graph/index.js';
-import { Executor } from '../../runtime/executor.js';
-import { opRegistry } from '../../pg/index.js';
-import type { PgLayer } from '../../pg/index.js';
+import { Executor } from '../../interpreter/executor.js';
+import { opRegistry } from '../../gating/index.js';
+import type { PgLayer } from '../../gating/index.js';
 import { COST_OPS } from '../../metrics/index.js';
 import { isRecurrentLayer } from '../../graph/index.js';
 import type { TensorValues } from '../checkpoint.js';

@@ -1,5 +1,5 @@
 import { FileAccessError, InterruptedError, InvalidDataError, InvalidModelError, PgError, TrainingError, UnsupportedModelError, UsageError } from '../../errors/index.js';
-import type { BackendName } from '../../runtime/backend.js';
+import type { BackendName } from '../../interpreter/backend.js';
 import type { LossSpec } from './shard-loss.js';
 
 /** Shared memory of a data-parallel step; every buffer is a SharedArrayBuffer. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Executor } from '../../runtime/executor.js';
-import type { KernelSettings, Observer } from '../../runtime/kernel.js';
-import { OBSERVE, releaseFusedState } from '../../pg/index.js';
+import type { Executor } from '../../interpreter/executor.js';
+import type { KernelSettings, Observer } from '../../interpreter/kernel.js';
+import { OBSERVE, releaseFusedState } from '../../gating/index.js';
 
 /** What defines a step's loss, the same in the main thread and in every worker. */
 export interface LossSpec {

@@ -1,10 +1,10 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeModel } from '../../onnx/index.js';
-import { initBackend } from '../../runtime/backend.js';
-import { setNativeThreads, TRAINING_NATIVE_THREADS } from '../../runtime/native/threads.js';
-import { Executor } from '../../runtime/executor.js';
-import { opRegistry } from '../../pg/index.js';
+import { initBackend } from '../../interpreter/backend.js';
+import { setNativeThreads, TRAINING_NATIVE_THREADS } from '../../interpreter/native/threads.js';
+import { Executor } from '../../interpreter/executor.js';
+import { opRegistry } from '../../gating/index.js';
 import type { FromWorker, InitMessage, StepMessage, ToWorker } from './protocol.js';
 import { serializeError } from './protocol.js';
 import { shardGradients, type ShardModel } from './shard-loss.js';

@@ -1,0 +1,199 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { customGrad } from '../interpreter/custom-grad.js';
+import { channelSum } from '../interpreter/ops/channel-sum.js';
+import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
+import { hwioShape, nativeConvOnnxWeights, type WeightLayout } from '../interpreter/native/index.js';
+import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './native/ops.js';
+import { levels } from './quantizer.js';
+
+export interface FusedPgConvOptions {
+  bits: number;
+  hbits: number;
+  /** Slope α of the gate's sigmoid surrogate. */
+  alpha: number;
+  sparseBackprop: boolean;
+  /** false: the weights are frozen; their gradient is not computed (zeros). */
+  filterGrad: boolean;
+  /** false: `s` is a dynamic scale (no gradient through it, docs/method.md). */
+  scaleGrad: boolean;
+  geometry: Conv2dGeometry;
+  /**
+   * The filter's layout: tfjs's [kh, kw, cin, cout] (default) or ONNX's [cout, cin, kh, kw], which only the
+   * native kernels take (no per-step transpose; the caller checks onnxLayoutTrainable).
+   */
+  weightLayout?: WeightLayout;
+}
+
+export interface FusedPgConvResult {
+  /** O = O_hb + M ⊙ (W * x_lb), NHWC. */
+  y: tf.Tensor4D;
+  /** The gate M, differentiable through the sigmoid surrogate (the sparsity budget reads it). */
+  gate: tf.Tensor4D;
+}
+
+/**
+ * The training path of a gated conv (PGConv, group 1) as one differentiable op with a hand-written
+ * backward pass. Autodiff through quantSplit + two convs + gate computes what the layer needs several
+ * times over: it back-propagates through both convolutions to the input although the straight-through
+ * estimators cancel the low-bit branch's share exactly (d x_lb / dx = 0), and it runs a dozen small
+ * element-wise gradient ops per quantizer. Here:
+ *   forward   x_hb, x_lb (same ops as quantSplit, so bit-identical), O_hb = W * x_hb + b, O_lb = W * x_lb,
+ *             M = 1[O_hb > Δ], O = O_hb + M ⊙ O_lb  (identical to the unfused kernel),
+ *   backward  dz = (dO ⊙ O_lb + dM) ⊙ α σ(αz)(1 - σ(αz)) (⊙ M with sparse back-prop), z = O_hb - Δ,
+ *             dO_hb = dO + dz, dO_lb = dO ⊙ M, dΔ = -Σ dz, db = Σ dO_hb,
+ *             dW = W-grad(x_hb, dO_hb) + W-grad(x_lb, dO_lb),
+ *             dx = 1[|x/s| ≤ 1] ⊙ convᵀ(dO_hb)           (one input-gradient conv, not two),
+ *             ds = Σ g_hb ⊙ (x_hb/s - 1[|x/s| ≤ 1] x/s) + <dO_lb, O_lb>/s, g_hb = convᵀ(dO_hb):
+ *             the low branch's share Σ g_lb ⊙ x_lb/s equals <dO_lb, W * x_lb>/s (the adjoint identity
+ *             <convᵀ(d), v> = <d, conv(v)>), so the second input-gradient conv is not needed for s either.
+ * These are exactly the gradients autodiff gives through the unfused ops (tests compare them).
+ */
+export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, delta: tf.Tensor, s: tf.Tensor, opts: FusedPgConvOptions): FusedPgConvResult {
+  const g = opts.geometry;
+  const [pt, pb, pl, pr] = g.pads;
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+  const n = levels(opts.bits);
+  const step = 2 ** (opts.bits - opts.hbits);
+  const layout = opts.weightLayout ?? 'hwio';
+  const b = bias ?? tf.zeros([hwioShape(w.shape, layout)[3]]);
+  const conv = (xi: tf.Tensor4D, wi: tf.Tensor4D, bi?: tf.Tensor): tf.Tensor4D => {
+    if (layout === 'hwio') return tf.fused.conv2d({ x: xi, filter: wi, strides: g.strides, pad, dataFormat: 'NHWC', dilations: g.dilations, bias: bi });
+    const y = nativeConvOnnxWeights(xi, wi, g, 1, bi);
+    if (!y) throw new Error('internal: fusedPgConv got an ONNX-layout filter the native kernels do not take');
+    return y;
+  };
+  const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
+    // One native pass when the addon is on (bit-identical), else the composed ops.
+    const { r, hb, lb } = nativeQuantSplit(xi, si, opts.bits, opts.hbits) ?? composedQuantSplit(xi, si, n, step);
+    const ohb = conv(hb as tf.Tensor4D, wi, bias ? bi : undefined);
+    const olb = conv(lb as tf.Tensor4D, wi);
+    const { y, z, m } = nativeGateForward(ohb, olb, di) ?? composedGateForward(ohb, olb, di);
+    return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, z, m, y: y as tf.Tensor4D };
+  };
+  // Without a tape recording there is no backward: plain ops.
+  if (!tf.engine().isTapeOn()) {
+    const f = forward(x, w, b, delta, s);
+    return { y: f.y, gate: f.m as tf.Tensor4D };
+  }
+  // What the backward needs is kept (tfjs's save would copy every tensor) and freed by the backward, or
+  // by releaseFusedState when no gradient asked for it.
+  let kept: Kept | undefined;
+  // The gradient reaching M (e.g. from the sparsity budget), handed over by the gate op below.
+  let dGate: tf.Tensor | undefined;
+  const layer = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor]>(([xi, wi, bi, di, si]) => {
+    const { y, ...rest } = forward(xi, wi, bi, di, si);
+    // The inputs may be intermediates of the forward pass (freed before the backward runs): the small
+    // ones are copied, the activation itself is not needed.
+    kept = { r: tf.keep(rest.r), hb: tf.keep(rest.hb), lb: tf.keep(rest.lb), olb: tf.keep(rest.olb), z: tf.keep(rest.z), m: tf.keep(rest.m), w: tf.keep(tf.clone(wi)), s: tf.keep(tf.clone(si)) };
+    pending.add(kept);
+    return {
+      value: y,
+      gradFunc: (dy) => {
+        if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
+        const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, m: ms, w: wk, s: sk } = kept;
+        const gb = nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop) ?? composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad);
+        const dohb = gb.dohb as tf.Tensor4D;
+        const dolb = gb.dolb as tf.Tensor4D;
+        const dDelta = gb.dDelta;
+        // dW's high-bit half and db share dO_hb: one backward-weights pass gives both when native.
+        let dBias: tf.Tensor;
+        let dW: tf.Tensor;
+        if (opts.filterGrad) {
+          const [dWhb, db] = conv2dFilterBiasGrad(hbs, dohb, wk.shape, g, bi, layout);
+          dBias = db;
+          dW = tf.add(dWhb, conv2dFilterGrad(lbs, dolb, wk.shape, g, layout));
+        } else {
+          dBias = channelSum(dohb, bi);
+          dW = tf.zerosLike(wk);
+        }
+        // oneDNN's backward-data / backward-weights when the native kernels are on, else composed convs.
+        const ghb = conv2dInputGrad(dohb, wk, xi.shape, g, layout);
+        const qb = nativeQuantBackward(ghb, rs, hbs, sk) ?? composedQuantBackward(ghb, rs, hbs, sk, opts.scaleGrad);
+        const dx = qb.dx;
+        const ds = opts.scaleGrad ? tf.reshape(tf.add(qb.dsHb, tf.div(gb.dotLb, sk)), sk.shape) : tf.zerosLike(sk);
+        release(kept);
+        kept = undefined;
+        return [dx, dW, dBias, dDelta, ds];
+      },
+    };
+  });
+  const y = layer(x, w, b, delta, s) as tf.Tensor4D;
+  // M as a second differentiable output: tfjs's custom ops have one output, so a small op on y returns
+  // M and passes the gradient it receives to the layer's backward (which runs after it: y precedes M).
+  const gateOp = customGrad<[tf.Tensor4D]>(() => ({
+    value: tf.clone(kept!.m),
+    gradFunc: (dm) => {
+      dGate = dm;
+      return [tf.zerosLike(dm)];
+    },
+  }));
+  return { y, gate: gateOp(y) as tf.Tensor4D };
+}
+
+// The composed tfjs paths (pure wasm, cpu, PG_NATIVE=0). The native kernels (gating/native/kernels.ts)
+// repeat the forwards' float32 operations in this order, so both give bit-identical forwards.
+
+/** Same op sequence as quantSplit (quantizer.ts), so x_hb and x_lb are bit-identical to it. */
+export function composedQuantSplit(x: tf.Tensor, s: tf.Tensor, n: number, step: number): { r: tf.Tensor; hb: tf.Tensor; lb: tf.Tensor } {
+  const r = tf.div(x, s);
+  const qs = tf.round(tf.mul(tf.clipByValue(r, -1, 1), n));
+  const unit = tf.div(s, n);
+  const t = tf.mul(qs, 1 / step);
+  const qhb = tf.mul(tf.sub(tf.floor(tf.relu(t)), tf.floor(tf.relu(tf.neg(t)))), step);
+  const hb = tf.mul(qhb, unit);
+  return { r, hb, lb: tf.sub(tf.mul(qs, unit), hb) };
+}
+
+/** z = O_hb - Δ, M = step(z), O = O_hb + M ⊙ O_lb. */
+export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } {
+  const z = tf.sub(ohb, delta);
+  const m = tf.step(z);
+  return { y: tf.add(ohb, tf.mul(m, olb)), z, m };
+}
+
+/** The gate's surrogate backward: dO_hb, dO_lb, dΔ and, when wanted, Σ dO_lb ⊙ O_lb (the low branch's share of ds, times s). */
+export function composedGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, opts: { alpha: number; sparseBackprop: boolean }, wantDot: boolean) {
+  const sg = tf.sigmoid(tf.mul(z, opts.alpha));
+  let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
+  if (opts.sparseBackprop) slope = tf.mul(slope, m);
+  const up = tf.mul(dy, olb);
+  const dz = tf.mul(dGate ? tf.add(up, dGate) : up, slope);
+  const dolb = tf.mul(dy, m);
+  return { dohb: tf.add(dy, dz), dolb, dDelta: tf.neg(channelSum(dz, delta)), dotLb: wantDot ? tf.sum(tf.mul(dolb, olb)) : tf.scalar(0) };
+}
+
+/** dx = g ⊙ 1[|r| <= 1] (as steClipRound's backward: the bounds pass) and Σ g ⊙ (hb/s - 1[|r| <= 1] r) when wanted. */
+export function composedQuantBackward(g: tf.Tensor, r: tf.Tensor, hb: tf.Tensor, s: tf.Tensor, wantSum: boolean): { dx: tf.Tensor; dsHb: tf.Tensor } {
+  const inside = tf.sub(1, tf.step(tf.sub(tf.abs(r), 1)));
+  const dx = tf.mul(g, inside);
+  return { dx, dsHb: wantSum ? tf.sum(tf.mul(g, tf.sub(tf.div(hb, s), tf.mul(inside, r)))) : tf.scalar(0) };
+}
+
+interface Kept {
+  r: tf.Tensor;
+  hb: tf.Tensor4D;
+  lb: tf.Tensor4D;
+  olb: tf.Tensor;
+  z: tf.Tensor;
+  m: tf.Tensor;
+  w: tf.Tensor4D;
+  s: tf.Tensor;
+}
+
+/** Forward state of fused ops whose backward has not run. */
+const pending = new Set<Kept>();
+
+function release(k: Kept): void {
+  pending.delete(k);
+  for (const t of Object.values(k)) t.dispose();
+}
+
+/**
+ * Frees the forward state of fused ops whose backward did not run (a gradient computation whose loss
+ * did not depend on them). Training calls it after each step; returns how many ops it released.
+ */
+export function releaseFusedState(): number {
+  const n = pending.size;
+  for (const k of [...pending]) release(k);
+  return n;
+}

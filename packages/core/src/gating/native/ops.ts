@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { customGrad } from '../../interpreter/custom-grad.js';
+import { activeNativeKernels, nativeKernelOn } from '../../interpreter/native/index.js';
+import { ensurePgNativeKernels, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT, PG_QUANTIZE_WEIGHTS } from './kernels.js';
+
+/**
+ * The PG quantizer's and gate's fused passes (kernels.ts), or undefined when the native kernels are off (or
+ * PG_NATIVE_QUANT=0 keeps the convolutions native and these composed, for comparisons), the backend is not
+ * wasm, a tensor is not float32 or a shape is one they do not take: callers then run their composed tfjs ops.
+ * No gradients (gating/fused-conv.ts calls these inside its own hand-written backward), except nativeFakeQuant's.
+ */
+function on(...ts: (tf.Tensor | undefined)[]): boolean {
+  const k = activeNativeKernels();
+  if (!k || process.env.PG_NATIVE_QUANT === '0') return false;
+  ensurePgNativeKernels(k);
+  return nativeKernelOn(PG_QUANT_SPLIT, ...ts);
+}
+
+function sameShape(a: tf.Tensor, ...rest: (tf.Tensor | undefined)[]): boolean {
+  return rest.every((t) => t === undefined || tf.util.arraysEqual(a.shape, t.shape));
+}
+
+/** s per tensor (one element) or per sample (one per batch entry, the leading axis). */
+function scaleFits(x: tf.Tensor, s: tf.Tensor): boolean {
+  return x.size > 0 && (s.size === 1 || (x.rank > 0 && s.size === x.shape[0] && s.shape[0] === x.shape[0]));
+}
+
+/** Δ per channel: as many elements as the last axis, e.g. [C] or [1, 1, 1, C]. */
+function channelsFit(t: tf.Tensor, delta: tf.Tensor): boolean {
+  return t.rank > 0 && t.size > 0 && delta.size === t.shape[t.rank - 1] && delta.shape.every((d, i) => i === delta.rank - 1 || d === 1);
+}
+
+/** r = x/s and the quantizer's parts hb, lb, bit-identical to quantSplit's composed ops. */
+export function nativeQuantSplit(x: tf.Tensor, s: tf.Tensor, bits: number, hbits: number): { r: tf.Tensor; hb: tf.Tensor; lb: tf.Tensor } | undefined {
+  if (!on(x, s) || !scaleFits(x, s) || bits > 16) return undefined;
+  const [r, hb, lb] = tf.engine().runKernel(PG_QUANT_SPLIT, { x, s }, { bits, hbits }) as tf.Tensor[];
+  return { r, hb, lb };
+}
+
+/** dx = g·1[|r| <= 1] and the scalar Σ g·(hb/s - 1[|r| <= 1]·r). */
+export function nativeQuantBackward(g: tf.Tensor, r: tf.Tensor, hb: tf.Tensor, s: tf.Tensor): { dx: tf.Tensor; dsHb: tf.Tensor } | undefined {
+  if (!on(g, r, hb, s) || !sameShape(g, r, hb) || !scaleFits(g, s)) return undefined;
+  const [dx, dsHb] = tf.engine().runKernel(PG_QUANT_BACKWARD, { g, r, hb, s }, {}) as tf.Tensor[];
+  return { dx, dsHb };
+}
+
+/** z = O_hb - Δ, M = step(z), y = O_hb + M·O_lb (bit-identical to the composed ops). */
+export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } | undefined {
+  if (!on(ohb, olb, delta) || !sameShape(ohb, olb) || !channelsFit(ohb, delta)) return undefined;
+  const [y, z, m] = tf.engine().runKernel(PG_GATE_FORWARD, { ohb, olb, delta }, {}) as tf.Tensor[];
+  return { y, z, m };
+}
+
+/** dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward. */
+export function nativeGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, alpha: number, sparse: boolean): { dohb: tf.Tensor; dolb: tf.Tensor; dDelta: tf.Tensor; dotLb: tf.Tensor } | undefined {
+  if (!on(dy, olb, z, m, dGate) || !sameShape(dy, olb, z, m, dGate) || !channelsFit(dy, delta)) return undefined;
+  const inputs: Record<string, tf.Tensor> = { dy, olb, z, m };
+  if (dGate) inputs.dGate = dGate;
+  const [dohb, dolb, dDelta, dotLb] = tf.engine().runKernel(PG_GATE_BACKWARD, inputs, { alpha, sparse }) as tf.Tensor[];
+  return { dohb, dolb, dDelta: tf.reshape(dDelta, delta.shape), dotLb };
+}
+
+/**
+ * fakeQuant's x_q = round(clip(x/s, -1, 1)·n)·(s/n) in one pass, bit-identical to the composed ops, with the
+ * straight-through gradients autodiff gives through them (to x and s; float tolerance, sums in double).
+ */
+export function nativeFakeQuant(x: tf.Tensor, s: tf.Tensor, bits: number): tf.Tensor | undefined {
+  if (!on(x, s) || !scaleFits(x, s) || bits > 16) return undefined;
+  const op = customGrad<[tf.Tensor, tf.Tensor]>(([xi, si], save) => {
+    const [r, xq] = tf.engine().runKernel(PG_FAKE_QUANT, { x: xi, s: si }, { bits }) as tf.Tensor[];
+    save([r, si]);
+    return {
+      value: xq,
+      gradFunc: (dy, [rs, ss]) => tf.engine().runKernel(PG_FAKE_QUANT_BACKWARD, { dy, r: rs, s: ss }, { bits }) as tf.Tensor[],
+    };
+  });
+  return op(x, s);
+}
+
+/**
+ * pg's per-tensor weight quantizer (quantizeWeights) in one pass, bit-identical to its composed ops, with the
+ * straight-through gradient dw = dy.
+ */
+export function nativeQuantizeWeights(w: tf.Tensor, wbits: number): tf.Tensor | undefined {
+  if (!on(w) || w.size === 0 || wbits < 1 || wbits > 16) return undefined;
+  const op = customGrad<[tf.Tensor]>(([wi]) => ({
+    value: (tf.engine().runKernel(PG_QUANTIZE_WEIGHTS, { w: wi }, { bits: wbits }) as tf.Tensor[])[0],
+    gradFunc: (dy) => [dy],
+  }));
+  return op(w);
+}

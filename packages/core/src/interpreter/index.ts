@@ -1,0 +1,17 @@
+export * from './backend.js';
+export * from './custom-grad.js';
+export * from './executor.js';
+export { writtenOp, type WrittenGraph, type WrittenOp } from './written-ops.js';
+export * from './kernel.js';
+export * from './registry.js';
+export * from './op-declaration.js';
+export { ONNX_OPS } from './ops/index.js';
+export * from './value.js';
+export * from './attributes.js';
+export { convGeometry, convNhwc } from './ops/conv.js';
+export { gemm } from './ops/linear.js';
+export { toTfTensor } from './tensor-convert.js';
+export * from './feeds.js';
+export { weightGradients } from './ops/conv.js';
+export { SupportCheck, type UnsupportedOpGroup } from './support.js';
+export * from './native/index.js';
