@@ -60,7 +60,7 @@ function reference(model: Model, layer: RecurrentGateLayer, delta: number[] | un
     const hNext: number[] = [];
     const cNext: number[] = [];
     for (let n = 0; n < N; n++) {
-      const xs = Array.from({ length: F }, (_, f) => split(x[(t * N + n) * F + f], layer.inputScale, layer));
+      const xs = Array.from({ length: F }, (_, f) => split(x[(t * N + n) * F + f], layer.inputScale as number, layer));
       const hs = Array.from({ length: H }, (_, k) => split(h[n * H + k], layer.stateScale, layer));
       const z = Array.from({ length: 4 * H }, (_, g) => {
         let zhb = b[g] + b[4 * H + g];
@@ -68,7 +68,8 @@ function reference(model: Model, layer: RecurrentGateLayer, delta: number[] | un
         for (let f = 0; f < F; f++) [zhb, zlb] = [zhb + w[g * F + f] * xs[f][0], zlb + w[g * F + f] * xs[f][1]];
         for (let k = 0; k < H; k++) [zhb, zlb] = [zhb + r[g * H + k] * hs[k][0], zlb + r[g * H + k] * hs[k][1]];
         const d = delta?.[g];
-        const on = d === undefined || (layer.rule === 'above' ? zhb > d : layer.rule === 'magnitude' ? Math.abs(zhb) > d : Math.abs(zhb) < d);
+        // Δ is in the rule's statistic: knee's is the negated bound (|z_hb| < −Δ).
+        const on = d === undefined || (layer.rule === 'above' ? zhb > d : layer.rule === 'magnitude' ? Math.abs(zhb) > d : -Math.abs(zhb) > d);
         if (!on) off++;
         return on ? zhb + zlb : zhb;
       });
@@ -142,7 +143,7 @@ describe('gated LSTM (precision gating per unit and time step)', () => {
     for (const rule of RECURRENT_GATE_RULES) {
       for (const sparsity of [0, 0.3, 0.9, 1]) {
         const [delta] = calibrateRecurrentGate(rule, [unit], sparsity);
-        const off = unit.filter((z) => !(rule === 'above' ? z > delta : rule === 'magnitude' ? Math.abs(z) > delta : Math.abs(z) < delta)).length;
+        const off = unit.filter((z) => !(rule === 'above' ? z > delta : rule === 'magnitude' ? Math.abs(z) > delta : -Math.abs(z) > delta)).length;
         expect(off / unit.length, `${rule} at ${sparsity}`).toBeCloseTo(sparsity, 2);
       }
     }

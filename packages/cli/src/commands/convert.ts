@@ -1,5 +1,7 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import {
+  DEFAULT_RECURRENT_GATE_RULE,
+  RECURRENT_GATE_RULES,
   calibrateActScales,
   checkFiniteWeights,
   convertModel,
@@ -80,6 +82,11 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
     ...outputFlags,
     ...bitsFlags,
     ...placementFlags,
+    ...inHelpGroup('PLACEMENT', {
+      'recurrent-rule': Flags.option({ options: RECURRENT_GATE_RULES, default: DEFAULT_RECURRENT_GATE_RULE })({
+        summary: "Gate rule of gated LSTMs: knee (|z_hb| < Δ: the pre-activations where sigmoid and tanh are steep; best measured), above (z_hb > Δ, the ReLU rule), magnitude (|z_hb| > Δ).",
+      }),
+    }),
     ...inHelpGroup('DATA', optionalDataFlags),
     ...calibrationFlags,
   };
@@ -111,6 +118,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
       gateResidual: flags['gate-residual'],
       firstLayerBits,
       mode,
+      recurrentRule: flags['recurrent-rule'],
     });
 
     let gated = converted.model;

@@ -43,7 +43,8 @@ export function renderConvert(r: ConvertSummary): string {
   const summary =
     `Wrote ${r.output}: ${n('gated')} gated, ${n('quantized')} quantized, ${n('float')} float layer(s) ` +
     `at ${r.hbits === null ? r.bits : `${r.bits}/${r.hbits}`} bits (--mode ${r.mode}) with ${r.wbits === 32 ? 'float' : `${r.wbits}-bit`} weights` +
-    (r.first_layer_bits === null ? '' : ` (the first layer at ${r.first_layer_bits} bits, activations and weights)`) +
+    // Only a Conv/Gemm reading the model input is a first layer (an LSTM reading it is gated).
+    (r.first_layer_bits === null || !r.layers.some((l) => l.reason.startsWith('first layer')) ? '' : ` (the first layer at ${r.first_layer_bits} bits, activations and weights)`) +
     `; ${scales}.`;
   return [table, '', summary, ...batchNormLines(r.batch_normalization)].join('\n');
 }

@@ -1,5 +1,7 @@
 import type { AttributeValue, BatchNormFold, BatchNormKept, ConstTensor, Graph, Model, Node } from '../graph/index.js';
-import { constTensor, foldBatchNormalization } from '../graph/index.js';
+import { constTensor, foldBatchNormalization, isRecurrentLayer } from '../graph/index.js';
+import { convertRecurrent } from './recurrent-convert.js';
+import type { RecurrentGateRule } from './recurrent-gate.js';
 import { topologicalOrder } from '../graph/topo.js';
 import { probeValueShapes } from './value-shapes.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
@@ -57,6 +59,8 @@ export interface ConvertOptions {
   firstLayerBits?: number;
   /** What the layers the method gates become (format.ts, CONVERSION_MODES); 'pg' when absent. */
   mode?: ConversionMode;
+  /** The gate rule of gated LSTMs (recurrent-gate.ts); DEFAULT_RECURRENT_GATE_RULE when absent. */
+  recurrentRule?: RecurrentGateRule;
 }
 
 /** What precision a conv/linear layer runs at; shared by convert's decisions and report's layers. */
@@ -170,6 +174,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
       layers.push({ ...base, gated: false, gate: null, bits: null, hbits: null, wbits: null });
       return [original];
     }
+    if (isRecurrentLayer(original)) return [recurrentLayer(original, p, base, { ...opts, mode }, initializers, layers, where)];
     const { transpose, node } = transAAsTranspose(original);
     const front = transpose ? [transpose] : [];
     if (transpose) base.reason += `; transA = 1 written as a Transpose in front ('${transpose.name}')`;
@@ -225,6 +230,21 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   };
   converted.functions = functionsFor(converted);
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
+}
+
+/** A placed LSTM as a PGLSTM/QLSTM (recurrent-convert.ts), its decision added to `layers`. */
+function recurrentLayer(
+  node: Node,
+  p: Exclude<Placement, { role: 'float' }>,
+  base: Pick<LayerDecision, 'name' | 'op' | 'reason'>,
+  opts: ConvertOptions & { mode: ConversionMode },
+  initializers: Map<string, ConstTensor>,
+  layers: LayerDecision[],
+  where: string,
+): Node {
+  const r = convertRecurrent(node, p, { ...opts, rule: opts.recurrentRule }, initializers, where);
+  layers.push(convertedLayer({ ...base, reason: r.reason }, opts, undefined, r.gated ? opts.mode : undefined));
+  return r.node;
 }
 
 /** A converted layer's decision: gated (with its gate and gate mode, `gateMode` set) or quantized (`gateMode` undefined). */
@@ -300,9 +320,9 @@ function layerEnds(node: Node, token: TokenLinear | undefined, model: Model, ini
   return { b: bias ? bias : addZeroBias(node, model, initializers), outputs: token ? [token.output] : node.outputs };
 }
 
-/** --include and --exclude name layers of the model: Conv/Gemm nodes, or the MatMul of a linear layer on tokens. */
+/** --include and --exclude name layers of the model: Conv/Gemm/LSTM nodes, or the MatMul of a linear layer on tokens. */
 function checkLayerSelection(model: Model, tokens: Map<Node, TokenLinear>, selections: Record<string, Set<string>>, where: string): void {
-  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n)).map((n) => n.name);
+  const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n) || isRecurrentLayer(n)).map((n) => n.name);
   for (const [flag, names] of Object.entries(selections)) {
     const unknown = [...names].filter((n) => !layerNames.includes(n));
     if (unknown.length) {

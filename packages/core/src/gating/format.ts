@@ -33,7 +33,18 @@ export const Q_GEMM = 'QGemm';
 export const PG_MATMUL = 'PGMatMul';
 export const Q_MATMUL = 'QMatMul';
 
-export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL] as const;
+/**
+ * An ONNX LSTM gated per unit and time step on its gate pre-activations z_t = W x_t + R h_{t−1} + b (gating/recurrent-gate.ts):
+ * LSTM's inputs X, W, R, B, sequence_lens, initial_h, initial_c, P, then Threshold [D, 4·H] (in the form the gate
+ * compares, see RECURRENT_GATE_RULE_ATTR) and ActScale (x's static scale). Q_LSTM is the same layer at B bits
+ * without a gate (its ActScale is input 8). pg runs them; there is no ONNX function body for them yet.
+ */
+export const PG_LSTM = 'PGLSTM';
+export const Q_LSTM = 'QLSTM';
+/** A PGLSTM's string attribute: which gate rule ('above', 'magnitude', 'knee'; docs/method.md). */
+export const RECURRENT_GATE_RULE_ATTR = 'gate_rule';
+
+export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL, PG_LSTM] as const;
 
 /**
  * What `pg convert` makes of the layers the method gates: 'pg' gates them (PGConv/PGGemm); 'static' quantizes
@@ -48,7 +59,12 @@ export type ConversionMode = (typeof CONVERSION_MODES)[number];
  * gated-off outputs keep O_hb (PG). Only the gated-off outputs' values differ.
  */
 export const RECOMPUTE_ATTR = 'recompute';
-export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL] as const;
+export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL, Q_LSTM] as const;
+
+/** pg's recurrent layers (their weights, threshold and scale sit at other inputs than a conv's). */
+export function isPgRecurrentNode(n: { domain: string; opType: string }): boolean {
+  return n.domain === PG_DOMAIN && (n.opType === PG_LSTM || n.opType === Q_LSTM);
+}
 
 /** Metadata keys written into gated models. */
 export const META = {

@@ -1,6 +1,6 @@
 import type { Model, Node } from '../graph/index.js';
 import { attrInt } from '../interpreter/attributes.js';
-import { META, PG_DOMAIN, RECOMPUTE_ATTR, isGatedNode, isResidualGatedNode, type ConversionMode } from './format.js';
+import { META, PG_DOMAIN, RECOMPUTE_ATTR, isGatedNode, isPgRecurrentNode, isResidualGatedNode, type ConversionMode } from './format.js';
 
 /** A layer pg inserted into a model: gated (PGConv/PGGemm) or statically quantized (QConv/QGemm). */
 export interface PgLayer {
@@ -18,6 +18,8 @@ export interface PgLayer {
   actScale: string;
   /** A residual-gated layer's gate offset (the value its gate adds to the prediction). */
   gateOffset?: string;
+  /** A recurrent layer's (PGLSTM/QLSTM) recurrence weight R; its `weight` is W and its `bias` B. */
+  recurrentWeight?: string;
 }
 
 /** Which gate a pg layer has: 'plain', 'residual' (on the sum with its residual), or null when not gated. */
@@ -30,6 +32,7 @@ export function pgLayers(model: Model): PgLayer[] {
     .filter((n) => n.domain === PG_DOMAIN)
     .map((node) => {
       const gated = isGatedNode(node);
+      if (isPgRecurrentNode(node)) return recurrentLayer(node, gated);
       const [, weight, bias] = node.inputs;
       return {
         node,
@@ -46,6 +49,25 @@ export function pgLayers(model: Model): PgLayer[] {
         ...(isResidualGatedNode(node) ? { gateOffset: node.inputs[5] } : {}),
       };
     });
+}
+
+/** A PGLSTM/QLSTM: X, W, R, B and LSTM's optional inputs, then (gated) Threshold, then ActScale. */
+function recurrentLayer(node: Node, gated: boolean): PgLayer {
+  const [, weight, recurrentWeight, bias] = node.inputs;
+  return {
+    node,
+    gated,
+    bits: attrInt(node, 'bits', 0),
+    hbits: gated ? attrInt(node, 'hbits', 0) : null,
+    recompute: false,
+    wbits: attrInt(node, 'wbits', 0),
+    dynamic: false,
+    weight,
+    recurrentWeight,
+    bias: bias || undefined,
+    threshold: gated ? node.inputs[8] : undefined,
+    actScale: node.inputs[gated ? 9 : 8],
+  };
 }
 
 /** 'dynamic', 'static' or 'static-uncalibrated', as recorded at convert/finetune time. */

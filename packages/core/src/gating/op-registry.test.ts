@@ -9,6 +9,7 @@ import { OpRegistry } from '../interpreter/registry.js';
 import { convertModel } from './convert.js';
 import { PG_DOMAIN } from './format.js';
 import { PG_OPS } from './kernels.js';
+import { PG_RECURRENT_OPS } from './recurrent-kernels.js';
 import { opRegistry } from './op-registry.js';
 
 // The op registry is built from lists in one place (op-registry.ts): it refuses a form declared twice, and
@@ -43,8 +44,8 @@ describe('the op registry', () => {
   });
 
   it('holds the interpreter\'s ops and pg\'s, and nothing registers itself on import', () => {
-    expect(opRegistry.declarations()).toHaveLength(ONNX_OPS.length + PG_OPS.length);
-    expect(opRegistry.ops(PG_DOMAIN)).toEqual(['PGConv', 'PGGemm', 'PGMatMul', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'QMatMul']);
+    expect(opRegistry.declarations()).toHaveLength(ONNX_OPS.length + PG_OPS.length + PG_RECURRENT_OPS.length);
+    expect(opRegistry.ops(PG_DOMAIN)).toEqual(['PGConv', 'PGGemm', 'PGLSTM', 'PGMatMul', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'QLSTM', 'QMatMul']);
     // No module of core imports another of core for its side effects (`import './x.js';`), and none registers
     // ops at its top level.
     const src = fileURLToPath(new URL('..', import.meta.url));

@@ -9,6 +9,7 @@ import { convNhwc } from '../interpreter/ops/conv.js';
 import { gemm, tokenLinear } from '../interpreter/ops/linear.js';
 import { META, OBSERVE, effectiveScale, fakeQuant, opRegistry, pgLayers, quantSplit, quantizeWeights, type PgLayer } from '../gating/index.js';
 import { calibrationBatches } from './calibration-batches.js';
+import { calibrateRecurrentLayer } from './recurrent-calibrate.js';
 
 export interface CalibrationOptions {
   batches: number;
@@ -54,6 +55,10 @@ export async function calibrate(model: Model, data: Dataset, opts: CalibrateOpti
   const solved = new Map<string, Float32Array>();
   try {
     for (const layer of layers) {
+      if (layer.recurrentWeight !== undefined) {
+        for (const [name, values] of calibrateRecurrentLayer(exec, inputName, batches, layer, target)) solved.set(name, values);
+        continue;
+      }
       const { inputs, offsets } = collectInputs(exec, inputName, batches, layer);
       try {
         let best = new Map<string, Float32Array>();

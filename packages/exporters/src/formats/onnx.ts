@@ -4,6 +4,7 @@ import {
   onnxOpset,
   opRegistry,
   PG_DOMAIN,
+  refuseRecurrentExport,
   UnsupportedModelError,
   writeModel,
   type Model,
@@ -28,6 +29,7 @@ export interface StandardOnnx {
  * domain leaves opset_import, and the default opset is at least 13. Other model-local functions stay.
  */
 export function toStandardOnnx(model: Model): StandardOnnx {
+  refuseRecurrentExport(model, 'onnx');
   const where = model.sourcePath ?? 'the model';
   const opset = onnxOpset(model);
   let raisedFrom: number | undefined;

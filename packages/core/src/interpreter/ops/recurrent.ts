@@ -298,7 +298,8 @@ export type ProductsOf = (spec: RecurrentSpec, ins: RecurrentInputs, d: number, 
 
 export const plainProductsOf: ProductsOf = (spec, ins, d, ctx) => plainProducts(ins.w, ins.r, d, spec.hidden, ctx.training);
 
-const recurrentKernel =
+/** The kernel of a recurrent op with the given products (pg's gated LSTM runs it with its own). */
+export const recurrentKernel =
   (kind: RecurrentKind, form: 7 | 14, productsOf: ProductsOf): Kernel =>
   (inputs, ctx) => {
     const { node } = ctx;

@@ -5,6 +5,7 @@ import { Executor } from '../../interpreter/executor.js';
 import { opRegistry } from '../../gating/index.js';
 import type { PgLayer } from '../../gating/index.js';
 import { COST_OPS } from '../../metrics/index.js';
+import { isRecurrentLayer } from '../../graph/index.js';
 import type { TensorValues } from '../checkpoint.js';
 
 /**
@@ -28,9 +29,9 @@ export class TrainableSet {
     for (const l of layers) if (!l.dynamic) this.add(l.actScale, this.gate);
     if (trainWeights) {
       for (const n of this.exec.graph.nodes) {
-        // The layers priced by MACs are those with a weight and bias (inputs 1 and 2).
+        // The layers priced by MACs are those with a weight and bias (inputs 1 and 2; a recurrent layer's W, R, B: 1 to 3).
         if (!COST_OPS.has(n.opType)) continue;
-        for (const i of n.inputs.slice(1, 3)) if (i && this.exec.graph.initializers.has(i)) this.add(i, this.weights);
+        for (const i of n.inputs.slice(1, isRecurrentLayer(n) ? 4 : 3)) if (i && this.exec.graph.initializers.has(i)) this.add(i, this.weights);
       }
     }
     this.thresholds = gated.map((l) => this.gate.get(l.threshold!)!);

@@ -11,6 +11,7 @@ import {
   pgLayers,
   gateKind,
   readPreprocessKey,
+  refuseRecurrentExport,
   UnsupportedModelError,
   UsageError,
   writeFilesAtomic,
@@ -51,6 +52,7 @@ function checkDescribable(model: Model, where: string): PgLayer[] {
       action: 'convert it first (pg convert MODEL -o gated.onnx --data SPEC), then export the gated model',
     });
   }
+  refuseRecurrentExport(model, 'hw-json');
   const layers = pgLayers(model);
   const dynamic = layers.filter((l) => l.dynamic);
   if (dynamic.length > 0) {
