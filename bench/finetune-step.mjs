@@ -11,7 +11,7 @@
 //        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm] [--gate-residual]
 // --gate-residual compares pg with itself instead: each round times pg's step with the plain placement, then
 // with pg convert --gate-residual (every residual sum gated too), and prints residual / plain and the median
-// over the rounds (PyTorch is not run).
+// over the rounds (PyTorch is not run); the order of the two alternates between rounds.
 // --rounds R alternates pg and PyTorch R times per model and prints each round's ratio and their median:
 // on a loaded machine both sides' times swing by several x within minutes (PyTorch's threads suffer most
 // from oversubscribed cores), so one round's ratio can mislead.
@@ -98,8 +98,9 @@ for (const name of values.models.split(',')) {
   for (let round = 1; round <= Number(values.rounds); round++) {
     const tag = Number(values.rounds) > 1 ? `${name} round ${round}` : name;
     if (values['gate-residual']) {
-      const plain = await pgStep(name, batch, steps);
-      const residual = await pgStep(name, batch, steps, true);
+      // Odd rounds time plain first, even rounds the residual placement first: a load that drifts during a round
+      // does not favour one side.
+      const [plain, residual] = round % 2 ? [await pgStep(name, batch, steps), await pgStep(name, batch, steps, true)] : [await pgStep(name, batch, steps, true), await pgStep(name, batch, steps)].reverse();
       const ratio = residual.step_ms_median / plain.step_ms_median;
       ratios.push(ratio);
       console.log(`${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step; --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step; ratio ${ratio.toFixed(3)}x (target: <= 1.15x)`);

@@ -236,8 +236,14 @@ function linearHead(node: Node, feedsRelu: boolean): Placement | undefined {
   return node.opType === 'Gemm' && !feedsRelu ? { role: 'float', reason: 'classifier head: a linear layer not followed by a ReLU, kept float' } : undefined;
 }
 
-function depthwise(node: Node, g: GraphView, opts: PlacementOptions): Placement | undefined {
-  return isDepthwise(node, g.graph) && !opts.gateDepthwise ? { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' } : undefined;
+/**
+ * Rule: a depthwise conv is quantized statically unless --gate-depthwise, which leaves it to the rules of any
+ * conv; the reason says whether an activation follows it (one with none would not be gated either).
+ */
+function depthwise(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement | undefined {
+  if (!isDepthwise(node, g.graph) || opts.gateDepthwise) return undefined;
+  if (feedsReluLike(s, g.graph)) return { role: 'quantize', reason: `depthwise conv: output feeds ${activationName(s)}, quantized statically (gate it with --gate-depthwise)` };
+  return { role: 'quantize', reason: `depthwise conv: ${feeds(s, g)}: quantized statically, not gated` };
 }
 
 const feedsReluLike = (s: Successor, graph: Graph): boolean =>
@@ -311,11 +317,20 @@ function attention(token: TokenLinear | undefined, g: GraphView): Placement | un
   return undefined;
 }
 
-/** What a layer feeds, in a reason: `output goes into a residual Add`, `output feeds Softmax`... */
-function feeds(s: Successor): string {
+/** Ops after which a layer's output has had no activation: other layers, and sums with other values. */
+const NO_ACTIVATION = new Set([...LINEAR_OPS, 'MatMul', 'Add', 'Sum', 'Concat']);
+
+/**
+ * What a layer feeds, in a reason: `output goes into a residual Add`, `output feeds Softmax`...; a layer whose
+ * readers are all layers or sums (a linear bottleneck's projection in MobileNetV2) is said to have no activation.
+ */
+function feeds(s: Successor, g: GraphView): string {
   const { next, fanOut } = s;
   if (next?.opType === 'Add' || next?.opType === 'Sum') return 'output goes into a residual Add before any activation';
-  return `output feeds ${next ? next.opType : `${fanOut} ops`}, not a ReLU`;
+  const what = `output feeds ${next ? next.opType : `${fanOut} ops`}`;
+  const users = g.consumers.get(s.value) ?? [];
+  if (users.length > 0 && users.every((u) => NO_ACTIVATION.has(u.opType))) return `${what}, no activation after it (a linear layer, as a linear bottleneck's projection)`;
+  return `${what}, not a ReLU`;
 }
 
 /** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
@@ -324,7 +339,7 @@ function byActivation(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   if (feedsReluLike(s, g.graph)) return { role: 'gate', reason: `output feeds ${activationName(s)}: gated` };
   if (g.geluOutputs.has(node.inputs[0])) {
     // A transformer's second feed-forward layer: GELU before it, the residual Add after.
-    return { role: 'quantize', reason: `second feed-forward layer (reads GELU; ${feeds(s)}): quantized statically, not gated` };
+    return { role: 'quantize', reason: `second feed-forward layer (reads GELU; ${feeds(s, g)}): quantized statically, not gated` };
   }
   if (next?.opType === 'BatchNormalization') {
     // convert folds BN into the layer before it; one left here could not be folded (see its note), and a gate
@@ -333,7 +348,7 @@ function byActivation(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   }
   // Residual gating has Conv/Gemm forms (PGResidualConv/Gemm); a token layer keeps the static treatment.
   if ((next?.opType === 'Add' || next?.opType === 'Sum') && opts.gateResidual && LINEAR_OPS.has(node.opType)) return residualGate(node, s, g, opts);
-  return { role: 'quantize', reason: `${feeds(s)}: quantized statically, not gated` };
+  return { role: 'quantize', reason: `${feeds(s, g)}: quantized statically, not gated` };
 }
 
 /**
@@ -361,7 +376,7 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
       firstLayer(node, g, opts) ??
       classifier(output, g, s) ??
       linearHead(node, feedsRelu) ??
-      depthwise(node, g, opts) ??
+      depthwise(node, s, g, opts) ??
       attention(token, g) ??
       byActivation(node, s, g, opts);
     result.set(node, opts.mode === 'static' ? staticMode(placement) : placement);
