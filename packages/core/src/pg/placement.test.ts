@@ -172,6 +172,8 @@ describe('placement of layers before a residual Add (--gate-residual)', () => {
     expect(why((x) => [node('Add', [x, 'c'], 'sum'), node('Relu', ['sum'], 'a')], undefined, (g) => g.initializers.set('c', constTensor('c', 'float32', [1, 4, 2, 2], new Float32Array(16))))).toMatch(/constant/);
     // the sum feeds something other than an activation
     expect(why((x) => [node('Add', [x, 'h0'], 'sum'), node('Sigmoid', ['sum'], 'a')])).toMatch(/sum feeds Sigmoid, not a ReLU/);
+    // the sum feeds the next layer directly (MobileNetV2's residual after a linear bottleneck's projection)
+    expect(why((x) => [node('Add', [x, 'h0'], 'a')])).toMatch(/sum feeds Conv, no activation after it \(a linear bottleneck's projection\)/);
     // a Sum of three operands
     expect(why((x) => [node('Sum', [x, 'h0', 'h0'], 'sum'), node('Relu', ['sum'], 'a')])).toMatch(/a Sum of 3 operands/);
   });
@@ -200,7 +202,7 @@ describe('placement of depthwise convolutions', () => {
     for (const flag of [false, true]) {
       const p = place(g, flag).get('h')!;
       expect(p.role).toBe('quantize');
-      expect(p.reason).toMatch(/output feeds Conv, no activation after it/);
+      expect(p.reason).toBe('depthwise conv: output feeds Conv, no activation after it: quantized statically, not gated');
     }
   });
 

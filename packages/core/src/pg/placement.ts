@@ -237,13 +237,18 @@ function linearHead(node: Node, feedsRelu: boolean): Placement | undefined {
 }
 
 /**
- * Rule: a depthwise conv is quantized statically unless --gate-depthwise, which leaves it to the rules of any
- * conv; the reason says whether an activation follows it (one with none would not be gated either).
+ * Rule: a depthwise conv is quantized statically unless --gate-depthwise, which leaves one followed by a ReLU-like
+ * activation or a residual Add to the rules of any conv; the reason says whether an activation follows it (one
+ * with none stays static with the flag too).
  */
 function depthwise(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement | undefined {
-  if (!isDepthwise(node, g.graph) || opts.gateDepthwise) return undefined;
-  if (feedsReluLike(s, g.graph)) return { role: 'quantize', reason: `depthwise conv: output feeds ${activationName(s)}, quantized statically (gate it with --gate-depthwise)` };
-  return { role: 'quantize', reason: `depthwise conv: ${feeds(s, g)}: quantized statically, not gated` };
+  if (!isDepthwise(node, g.graph)) return undefined;
+  const relu = feedsReluLike(s, g.graph);
+  // A residual Add after it is the residual rule's to follow (with both flags).
+  const residual = s.next?.opType === 'Add' || s.next?.opType === 'Sum';
+  if (opts.gateDepthwise && (relu || residual)) return undefined;
+  if (relu) return { role: 'quantize', reason: `depthwise conv: output feeds ${activationName(s)}, quantized statically (gate it with --gate-depthwise)` };
+  return { role: 'quantize', reason: `depthwise conv: ${feeds(s, g, false)}: quantized statically, not gated` };
 }
 
 const feedsReluLike = (s: Successor, graph: Graph): boolean =>
@@ -288,7 +293,10 @@ function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   if (offset === s.value) return why('which adds the output to itself');
   if (g.isConstant(offset)) return why('whose other operand is a constant (a bias, not a residual)');
   const after = successor(add.outputs[0], g);
-  if (!feedsReluLike(after, g.graph)) return why(`whose sum feeds ${after.next ? after.next.opType : `${after.fanOut} ops`}, not a ReLU`);
+  if (!feedsReluLike(after, g.graph)) {
+    const sumFeeds = `whose sum feeds ${after.next ? after.next.opType : `${after.fanOut} ops`}`;
+    return why(noActivationAfter(after.value, g) ? `${sumFeeds}, no activation after it (a linear bottleneck's projection)` : `${sumFeeds}, not a ReLU`);
+  }
   const [ys, os] = [opts.valueShape?.(s.value), opts.valueShape?.(offset)];
   if (!ys || !os || ys.length !== os.length || ys.some((d, i) => d !== os[i])) {
     return why(`whose operands' shapes ${ys && os ? 'differ' : 'are not known'} (${fmtShape(ys)} and ${fmtShape(os)}): the gate offset must have the output's shape`);
@@ -320,17 +328,23 @@ function attention(token: TokenLinear | undefined, g: GraphView): Placement | un
 /** Ops after which a layer's output has had no activation: other layers, and sums with other values. */
 const NO_ACTIVATION = new Set([...LINEAR_OPS, 'MatMul', 'Add', 'Sum', 'Concat']);
 
+/** Whether every reader of `value` is a layer or a sum: nothing activates it. */
+function noActivationAfter(value: string, g: GraphView): boolean {
+  const users = g.consumers.get(value) ?? [];
+  return users.length > 0 && users.every((u) => NO_ACTIVATION.has(u.opType));
+}
+
 /**
  * What a layer feeds, in a reason: `output goes into a residual Add`, `output feeds Softmax`...; a layer whose
- * readers are all layers or sums (a linear bottleneck's projection in MobileNetV2) is said to have no activation.
+ * readers are all layers or sums is said to have no activation after it, and with `linearNote` to be a linear
+ * layer (a linear bottleneck's projection in MobileNetV2).
  */
-function feeds(s: Successor, g: GraphView): string {
+function feeds(s: Successor, g: GraphView, linearNote = true): string {
   const { next, fanOut } = s;
   if (next?.opType === 'Add' || next?.opType === 'Sum') return 'output goes into a residual Add before any activation';
   const what = `output feeds ${next ? next.opType : `${fanOut} ops`}`;
-  const users = g.consumers.get(s.value) ?? [];
-  if (users.length > 0 && users.every((u) => NO_ACTIVATION.has(u.opType))) return `${what}, no activation after it (a linear layer, as a linear bottleneck's projection)`;
-  return `${what}, not a ReLU`;
+  if (!noActivationAfter(s.value, g)) return `${what}, not a ReLU`;
+  return `${what}, no activation after it${linearNote ? " (a linear layer, as a linear bottleneck's projection)" : ''}`;
 }
 
 /** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
