@@ -10,8 +10,9 @@
 //   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2,vit] [--batch 128] [--steps 20]
 //        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm] [--gate-residual]
 // --gate-residual compares pg with itself instead: each round times pg's step with the plain placement, then
-// with pg convert --gate-residual (every residual sum gated too), and prints residual / plain and the median
-// over the rounds (PyTorch is not run).
+// with pg convert --gate-residual (every residual sum gated too), and prints residual / plain, of the median
+// step's wall time and of its CPU time (the process's, every thread), and their medians over the rounds
+// (PyTorch is not run); the order of the two alternates between rounds.
 // --rounds R alternates pg and PyTorch R times per model and prints each round's ratio and their median:
 // on a loaded machine both sides' times swing by several x within minutes (PyTorch's threads suffer most
 // from oversubscribed cores), so one round's ratio can mislead.
@@ -66,8 +67,23 @@ async function pgStep(name, batch, steps, gateResidual = false) {
     data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
-  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: FMNIST_MODELS.has(name) ? 2 : 1, workers, gateResidual });
-  return { step_ms_median: result.step_ms_median, steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
+  // CPU time of the process (every thread) between progress reports, after the warm-up: on a shared machine it
+  // moves less with the other processes' load than the wall time does.
+  const cpu = [];
+  let last;
+  const onProgress = (p) => {
+    const now = process.cpuUsage();
+    if (last && p.step > warmup) cpu.push((now.user + now.system - last.user - last.system) / 1000);
+    last = now;
+  };
+  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: FMNIST_MODELS.has(name) ? 2 : 1, workers, gateResidual }, { onProgress });
+  return { step_ms_median: result.step_ms_median, cpu_ms_median: median(cpu), steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The Fashion-MNIST models (full data, --batch and --steps); the others are the zoo's at 224x224. */
@@ -95,15 +111,19 @@ for (const name of values.models.split(',')) {
     continue;
   }
   const ratios = [];
+  const cpuRatios = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     const tag = Number(values.rounds) > 1 ? `${name} round ${round}` : name;
     if (values['gate-residual']) {
-      const plain = await pgStep(name, batch, steps);
-      const residual = await pgStep(name, batch, steps, true);
+      // Odd rounds time plain first, even rounds the residual placement first: a load that drifts during a round
+      // does not favour one side.
+      const [plain, residual] = round % 2 ? [await pgStep(name, batch, steps), await pgStep(name, batch, steps, true)] : [await pgStep(name, batch, steps, true), await pgStep(name, batch, steps)].reverse();
       const ratio = residual.step_ms_median / plain.step_ms_median;
+      const cpuRatio = residual.cpu_ms_median / plain.cpu_ms_median;
       ratios.push(ratio);
-      console.log(`${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step; --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step; ratio ${ratio.toFixed(3)}x (target: <= 1.15x)`);
-      rows.push({ model: name, round, plain, residual, ratio });
+      cpuRatios.push(cpuRatio);
+      console.log(`${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step (CPU ${plain.cpu_ms_median.toFixed(1)} ms); --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step (CPU ${residual.cpu_ms_median.toFixed(1)} ms); ratio ${ratio.toFixed(3)}x, CPU time ${cpuRatio.toFixed(3)}x (target: <= 1.15x)`);
+      rows.push({ model: name, round, plain, residual, ratio, cpu_ratio: cpuRatio });
       continue;
     }
     const pg = await pgStep(name, batch, steps);
@@ -121,10 +141,10 @@ for (const name of values.models.split(',')) {
     rows.push({ model: name, round, pg, torch, ratio });
   }
   if (ratios.length > 1) {
-    const sorted = [...ratios].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    console.log(`${name} median ratio over ${ratios.length} rounds: ${median.toFixed(2)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
+    console.log(`${name} median ratio over ${ratios.length} rounds: ${median(ratios).toFixed(2)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
+  }
+  if (cpuRatios.length > 1) {
+    console.log(`${name} median CPU-time ratio over ${cpuRatios.length} rounds: ${median(cpuRatios).toFixed(2)}x (rounds: ${cpuRatios.map((r) => r.toFixed(2)).join(', ')})`);
   }
 }
 console.log(JSON.stringify(rows));

@@ -48,10 +48,13 @@ export interface NativeKernels {
   pgQuantBackward(heap: Uint8Array, g: number, r: number, hb: number, s: number, dx: number, dsHb: number, params: Int32Array): void;
   /** `rows` rows of `width` 4-byte words from src to dst (byte offsets; strides in words): channel slices and concats of NHWC data. */
   columnCopy(heap: Uint8Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
-  /** z = O_hb - Δ, M = step(z), y = O_hb + M·O_lb. */
-  pgGateForward(heap: Uint8Array, ohb: number, olb: number, delta: number, y: number, z: number, m: number, params: Int32Array): void;
-  /** The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent. */
-  pgGateBackward(heap: Uint8Array, dy: number, olb: number, z: number, m: number, dGate: number, dohb: number, dolb: number, dDelta: number, dotLb: number, params: Int32Array, alpha: number): void;
+  /** z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (-1: absent), M = step(z), y = O_hb + M·O_lb. */
+  pgGateForward(heap: Uint8Array, ohb: number, olb: number, offset: number, delta: number, y: number, z: number, m: number, params: Int32Array): void;
+  /**
+   * The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel), dz (the gate offset's gradient; -1: not
+   * wanted) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent.
+   */
+  pgGateBackward(heap: Uint8Array, dy: number, olb: number, z: number, m: number, dGate: number, dohb: number, dolb: number, dz: number, dDelta: number, dotLb: number, params: Int32Array, alpha: number): void;
   /** pg's per-tensor weight quantizer wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w), s_w = max(max|w|, 1e-12) (Size, Bits). */
   pgQuantizeWeights(heap: Uint8Array, w: number, wq: number, params: Int32Array): void;
   /**

@@ -808,30 +808,39 @@ napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// pgGateForward(heap, ohb, olb, delta, y, z, m, params): z = O_hb - Δ (Δ per channel, the last axis),
-// M = step(z), O = O_hb + M·O_lb.
-napi_value PgGateForward(napi_env env, napi_callback_info info) {
-  KernelArgs args(env, info, 8);
-  const int* e = args.eltParams(7);
-  const int c = e[E_CHANNELS];
-  const float* ohb = args.tensor(1, e[E_SIZE]);
-  const float* olb = args.tensor(2, e[E_SIZE]);
-  const float* d = args.tensor(3, c);
-  float* y = args.tensor(4, e[E_SIZE]);
-  float* z = args.tensor(5, e[E_SIZE]);
-  float* m = args.tensor(6, e[E_SIZE]);
-  if (!args.complete()) return nullptr;
-  const size_t rows = e[E_SIZE] / c;
+// The gate forward's loop (see PgGateForward), instantiated with and without the offset so each vectorises.
+template <bool HasOffset>
+void gateForwardLoop(const float* __restrict ohb, const float* __restrict olb, const float* __restrict off,
+                     const float* __restrict d, float* __restrict y, float* __restrict z, float* __restrict m,
+                     size_t rows, int c) {
   for (size_t i = 0; i < rows; i++) {
     const size_t o = i * c;
     for (int k = 0; k < c; k++) {
-      const float zk = ohb[o + k] - d[k];
+      const float zk = (HasOffset ? ohb[o + k] + off[o + k] : ohb[o + k]) - d[k];
       const float mk = stepOf(zk);
       z[o + k] = zk;
       m[o + k] = mk;
       y[o + k] = ohb[o + k] + mk * olb[o + k];
     }
   }
+}
+
+// pgGateForward(heap, ohb, olb, offset, delta, y, z, m, params): z = O_hb - Δ (Δ per channel, the last axis), or
+// z = (O_hb + offset) - Δ with a gate offset (-1: absent; the residual gate, rounded as the composed add then
+// sub), M = step(z), O = O_hb + M·O_lb.
+napi_value PgGateForward(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 9);
+  const int* e = args.eltParams(8);
+  const int c = e[E_CHANNELS];
+  const float* ohb = args.tensor(1, e[E_SIZE]);
+  const float* olb = args.tensor(2, e[E_SIZE]);
+  const float* off = args.optional(3, e[E_SIZE]);
+  const float* d = args.tensor(4, c);
+  float* y = args.tensor(5, e[E_SIZE]);
+  float* z = args.tensor(6, e[E_SIZE]);
+  float* m = args.tensor(7, e[E_SIZE]);
+  if (!args.complete()) return nullptr;
+  (off ? gateForwardLoop<true> : gateForwardLoop<false>)(ohb, olb, off, d, y, z, m, e[E_SIZE] / c, c);
   return nullptr;
 }
 
@@ -840,8 +849,8 @@ napi_value PgGateForward(napi_env env, napi_callback_info info) {
 template <bool Sparse, bool HasDg>
 float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, const float* __restrict z,
                        const float* __restrict m, const float* __restrict dg, float* __restrict dohb,
-                       float* __restrict dolb, size_t rows, int c, float alpha, double* __restrict acc,
-                       float* __restrict row) {
+                       float* __restrict dolb, float* __restrict dzOut, size_t rows, int c, float alpha,
+                       double* __restrict acc, float* __restrict row) {
   double* __restrict ad = acc;
   double* __restrict ao = acc + c;
   for (size_t i = 0; i < rows; i++) {
@@ -860,19 +869,21 @@ float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, 
       ad[k] += row[k];
       ao[k] += static_cast<double>(dolb[o + k]) * olb[o + k];
     }
+    if (dzOut) std::memcpy(dzOut + o, row, sizeof(float) * c);
   }
   double dot = 0;
   for (int k = 0; k < c; k++) dot += ao[k];
   return static_cast<float>(dot);
 }
 
-// pgGateBackward(heap, dy, olb, z, m, dGate, dohb, dolb, dDelta, dotLb, params, alpha): the surrogate
+// pgGateBackward(heap, dy, olb, z, m, dGate, dohb, dolb, dz, dDelta, dotLb, params, alpha): the surrogate
 // slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE), dz = (dy·O_lb + dGate)·slope (dGate -1: absent),
-// dO_hb = dy + dz, dO_lb = dy·M, dΔ = -Σ dz per channel, and with E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
+// dO_hb = dy + dz, dO_lb = dy·M, dΔ = -Σ dz per channel, dz itself when asked (-1: not; a gate offset's
+// gradient), and with E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
 napi_value PgGateBackward(napi_env env, napi_callback_info info) {
-  KernelArgs args(env, info, 12);
-  const int* e = args.eltParams(10);
-  const double alphaD = args.number(11, "alpha must be a number");
+  KernelArgs args(env, info, 13);
+  const int* e = args.eltParams(11);
+  const double alphaD = args.number(12, "alpha must be a number");
   const int c = e[E_CHANNELS];
   const float* dy = args.tensor(1, e[E_SIZE]);
   const float* olb = args.tensor(2, e[E_SIZE]);
@@ -881,8 +892,9 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   const float* dg = args.optional(5, e[E_SIZE]);
   float* dohb = args.tensor(6, e[E_SIZE]);
   float* dolb = args.tensor(7, e[E_SIZE]);
-  float* dd = args.tensor(8, c);
-  float* dot = args.optional(9, 1);
+  float* dzOut = args.optional(8, e[E_SIZE]);
+  float* dd = args.tensor(9, c);
+  float* dot = args.optional(10, 1);
   if (!args.complete((e[E_WANT_SUM] != 0) == (dot != nullptr))) return nullptr;
   const float alpha = static_cast<float>(alphaD);
   const bool sparse = e[E_SPARSE] != 0;
@@ -895,7 +907,7 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   // Instantiated per case: a branch inside the loop keeps GCC from vectorising it.
   auto loop = sparse ? (dg ? gateBackwardLoop<true, true> : gateBackwardLoop<true, false>)
                      : (dg ? gateBackwardLoop<false, true> : gateBackwardLoop<false, false>);
-  const float sum = loop(dy, olb, z, m, dg, dohb, dolb, rows, c, alpha, acc.data(), row.data());
+  const float sum = loop(dy, olb, z, m, dg, dohb, dolb, dzOut, rows, c, alpha, acc.data(), row.data());
   for (int k = 0; k < c; k++) dd[k] = static_cast<float>(-acc[k]);
   if (dot) dot[0] = sum;
   return nullptr;

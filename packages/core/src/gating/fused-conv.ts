@@ -3,7 +3,7 @@ import { customGrad } from '../interpreter/custom-grad.js';
 import { channelSum } from '../interpreter/ops/channel-sum.js';
 import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
 import { hwioShape, nativeConvOnnxWeights, type WeightLayout } from '../interpreter/native/index.js';
-import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit } from './native/ops.js';
+import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, type GateGradients } from './native/ops.js';
 import { levels } from './quantizer.js';
 
 export interface FusedPgConvOptions {
@@ -32,15 +32,16 @@ export interface FusedPgConvResult {
 }
 
 /**
- * The training path of a gated conv (PGConv, group 1) as one differentiable op with a hand-written
- * backward pass. Autodiff through quantSplit + two convs + gate computes what the layer needs several
+ * The training path of a gated conv (PGConv, group 1; PGResidualConv with its gate offset) as one
+ * differentiable op with a hand-written backward pass. Autodiff through quantSplit + two convs + gate computes what the layer needs several
  * times over: it back-propagates through both convolutions to the input although the straight-through
  * estimators cancel the low-bit branch's share exactly (d x_lb / dx = 0), and it runs a dozen small
  * element-wise gradient ops per quantizer. Here:
  *   forward   x_hb, x_lb (same ops as quantSplit, so bit-identical), O_hb = W * x_hb + b, O_lb = W * x_lb,
- *             M = 1[O_hb > Δ], O = O_hb + M ⊙ O_lb  (identical to the unfused kernel),
- *   backward  dz = (dO ⊙ O_lb + dM) ⊙ α σ(αz)(1 - σ(αz)) (⊙ M with sparse back-prop), z = O_hb - Δ,
- *             dO_hb = dO + dz, dO_lb = dO ⊙ M, dΔ = -Σ dz, db = Σ dO_hb,
+ *             M = 1[O_hb > Δ] (1[O_hb + offset > Δ] with a gate offset), O = O_hb + M ⊙ O_lb
+ *             (identical to the unfused kernel),
+ *   backward  dz = (dO ⊙ O_lb + dM) ⊙ α σ(αz)(1 - σ(αz)) (⊙ M with sparse back-prop), z = O_hb (+ offset) - Δ,
+ *             dO_hb = dO + dz, dO_lb = dO ⊙ M, dΔ = -Σ dz, d offset = dz, db = Σ dO_hb,
  *             dW = W-grad(x_hb, dO_hb) + W-grad(x_lb, dO_lb),
  *             dx = 1[|x/s| ≤ 1] ⊙ convᵀ(dO_hb)           (one input-gradient conv, not two),
  *             ds = Σ g_hb ⊙ (x_hb/s - 1[|x/s| ≤ 1] x/s) + <dO_lb, O_lb>/s, g_hb = convᵀ(dO_hb):
@@ -48,7 +49,7 @@ export interface FusedPgConvResult {
  *             <convᵀ(d), v> = <d, conv(v)>), so the second input-gradient conv is not needed for s either.
  * These are exactly the gradients autodiff gives through the unfused ops (tests compare them).
  */
-export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, delta: tf.Tensor, s: tf.Tensor, opts: FusedPgConvOptions): FusedPgConvResult {
+export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, delta: tf.Tensor, s: tf.Tensor, opts: FusedPgConvOptions, offset?: tf.Tensor4D): FusedPgConvResult {
   const g = opts.geometry;
   const [pt, pb, pl, pr] = g.pads;
   const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
@@ -62,17 +63,17 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
     if (!y) throw new Error('internal: fusedPgConv got an ONNX-layout filter the native kernels do not take');
     return y;
   };
-  const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
+  const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor, oi: tf.Tensor | undefined) => {
     // One native pass when the addon is on (bit-identical), else the composed ops.
     const { r, hb, lb } = nativeQuantSplit(xi, si, opts.bits, opts.hbits) ?? composedQuantSplit(xi, si, n, step);
     const ohb = conv(hb as tf.Tensor4D, wi, bias ? bi : undefined);
     const olb = conv(lb as tf.Tensor4D, wi);
-    const { y, z, m } = nativeGateForward(ohb, olb, di) ?? composedGateForward(ohb, olb, di);
+    const { y, z, m } = nativeGateForward(ohb, olb, di, oi) ?? composedGateForward(ohb, olb, di, oi);
     return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, z, m, y: y as tf.Tensor4D };
   };
   // Without a tape recording there is no backward: plain ops.
   if (!tf.engine().isTapeOn()) {
-    const f = forward(x, w, b, delta, s);
+    const f = forward(x, w, b, delta, s, offset);
     return { y: f.y, gate: f.m as tf.Tensor4D };
   }
   // What the backward needs is kept (tfjs's save would copy every tensor) and freed by the backward, or
@@ -80,8 +81,10 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
   let kept: Kept | undefined;
   // The gradient reaching M (e.g. from the sparsity budget), handed over by the gate op below.
   let dGate: tf.Tensor | undefined;
-  const layer = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor]>(([xi, wi, bi, di, si]) => {
-    const { y, ...rest } = forward(xi, wi, bi, di, si);
+  // The gate offset is a sixth input when there is one (its gradient is dz).
+  const layer = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor, ...tf.Tensor[]]>(([xi, wi, bi, di, si, ...more]) => {
+    const oi: tf.Tensor | undefined = more[0];
+    const { y, ...rest } = forward(xi, wi, bi, di, si, oi);
     // The inputs may be intermediates of the forward pass (freed before the backward runs): the small
     // ones are copied, the activation itself is not needed.
     kept = { r: tf.keep(rest.r), hb: tf.keep(rest.hb), lb: tf.keep(rest.lb), olb: tf.keep(rest.olb), z: tf.keep(rest.z), m: tf.keep(rest.m), w: tf.keep(tf.clone(wi)), s: tf.keep(tf.clone(si)) };
@@ -91,7 +94,8 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
       gradFunc: (dy) => {
         if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
         const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, m: ms, w: wk, s: sk } = kept;
-        const gb = nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop) ?? composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad);
+        const wantDz = oi !== undefined;
+        const gb = nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop, wantDz) ?? composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad, wantDz);
         const dohb = gb.dohb as tf.Tensor4D;
         const dolb = gb.dolb as tf.Tensor4D;
         const dDelta = gb.dDelta;
@@ -113,11 +117,11 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
         const ds = opts.scaleGrad ? tf.reshape(tf.add(qb.dsHb, tf.div(gb.dotLb, sk)), sk.shape) : tf.zerosLike(sk);
         release(kept);
         kept = undefined;
-        return [dx, dW, dBias, dDelta, ds];
+        return gb.dz ? [dx, dW, dBias, dDelta, ds, gb.dz] : [dx, dW, dBias, dDelta, ds];
       },
     };
   });
-  const y = layer(x, w, b, delta, s) as tf.Tensor4D;
+  const y = (offset ? layer(x, w, b, delta, s, offset) : layer(x, w, b, delta, s)) as tf.Tensor4D;
   // M as a second differentiable output: tfjs's custom ops have one output, so a small op on y returns
   // M and passes the gradient it receives to the layer's backward (which runs after it: y precedes M).
   const gateOp = customGrad<[tf.Tensor4D]>(() => ({
@@ -144,22 +148,25 @@ export function composedQuantSplit(x: tf.Tensor, s: tf.Tensor, n: number, step: 
   return { r, hb, lb: tf.sub(tf.mul(qs, unit), hb) };
 }
 
-/** z = O_hb - Δ, M = step(z), O = O_hb + M ⊙ O_lb. */
-export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } {
-  const z = tf.sub(ohb, delta);
+/** z = O_hb - Δ (or (O_hb + offset) - Δ, the kernel's gate input), M = step(z), O = O_hb + M ⊙ O_lb. */
+export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } {
+  const z = tf.sub(offset ? tf.add(ohb, offset) : ohb, delta);
   const m = tf.step(z);
   return { y: tf.add(ohb, tf.mul(m, olb)), z, m };
 }
 
-/** The gate's surrogate backward: dO_hb, dO_lb, dΔ and, when wanted, Σ dO_lb ⊙ O_lb (the low branch's share of ds, times s). */
-export function composedGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, opts: { alpha: number; sparseBackprop: boolean }, wantDot: boolean) {
+/**
+ * The gate's surrogate backward: dO_hb, dO_lb, dΔ, when wanted Σ dO_lb ⊙ O_lb (the low branch's share of ds,
+ * times s), and with wantDz the gradient reaching z (a gate offset's).
+ */
+export function composedGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, opts: { alpha: number; sparseBackprop: boolean }, wantDot: boolean, wantDz = false): GateGradients {
   const sg = tf.sigmoid(tf.mul(z, opts.alpha));
   let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
   if (opts.sparseBackprop) slope = tf.mul(slope, m);
   const up = tf.mul(dy, olb);
   const dz = tf.mul(dGate ? tf.add(up, dGate) : up, slope);
   const dolb = tf.mul(dy, m);
-  return { dohb: tf.add(dy, dz), dolb, dDelta: tf.neg(channelSum(dz, delta)), dotLb: wantDot ? tf.sum(tf.mul(dolb, olb)) : tf.scalar(0) };
+  return { dohb: tf.add(dy, dz), dolb, dDelta: tf.neg(channelSum(dz, delta)), dotLb: wantDot ? tf.sum(tf.mul(dolb, olb)) : tf.scalar(0), ...(wantDz ? { dz } : {}) };
 }
 
 /** dx = g ⊙ 1[|r| <= 1] (as steClipRound's backward: the bounds pass) and Σ g ⊙ (hb/s - 1[|r| <= 1] r) when wanted. */

@@ -3,7 +3,7 @@ import { util } from '@tensorflow/tfjs-core';
 import { UnsupportedModelError } from '../errors/index.js';
 import { attrFloat, attrInt } from '../interpreter/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../interpreter/ops/conv.js';
-import { onnxLayoutTrainable } from '../interpreter/ops/conv2d-trainable.js';
+import { onnxLayoutTrainable, type Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
 import { gemm, gemmProduct, tokenLinear } from '../interpreter/ops/linear.js';
 import type { KernelContext } from '../interpreter/kernel.js';
 import type { Kernel } from '../interpreter/kernel.js';
@@ -171,9 +171,8 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
       alpha: Number(ctx.settings[SETTINGS.alpha] ?? 5),
       sparseBackprop: ctx.settings[SETTINGS.sparseBackprop] === true,
     };
-    // The fused op does not expose O_hb (calibration, which reads it, does not train), takes no gate offset,
-    // and writes PG's output.
-    const fused = kind === 'conv' && !offset && !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts) : undefined;
+    // The fused op does not expose O_hb (calibration, which reads it, does not train) and writes PG's output.
+    const fused = kind === 'conv' && !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts, offset) : undefined;
     if (fused) {
       if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, fused.gate);
       return [nhwc(fused.y)];
@@ -194,28 +193,33 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
 }
 
 /**
- * While training, a plain (group 1) gated conv runs as one fused op with a hand-written backward
- * (fused-conv.ts); grouped and depthwise ones, and stride with dilation, take the composed path.
+ * While training, a plain (group 1) gated conv, with or without a gate offset, runs as one fused op with a
+ * hand-written backward (fused-conv.ts); grouped and depthwise ones, and stride with dilation, take the
+ * composed path.
  */
-function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits: number, gateOpts: { alpha: number; sparseBackprop: boolean }) {
+function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits: number, gateOpts: { alpha: number; sparseBackprop: boolean }, offset: tf.Tensor | undefined) {
   const { node } = ctx;
   const x = layer.x as tf.Tensor4D;
   if (attrInt(node, 'group', 1) !== 1 || layer.wq.rank !== 4) return undefined;
   const [, , kh, kw] = layer.wq.shape;
   const geometry = convGeometry(node, [x.shape[1], x.shape[2]], [kh, kw]);
   if (geometry.strides.some((s) => s > 1) && geometry.dilations.some((d) => d > 1)) return undefined;
+  // An offset not of the output's shape takes the composed path, whose gateInput says what is wrong.
+  if (offset && !util.arraysEqual(offset.shape, convOutputShape(x.shape, layer.wq.shape, geometry))) return undefined;
   // With the native kernels the ONNX-layout weight trains as it is (no per-step transpose, nor its gradient's).
   const onnx = onnxLayoutTrainable(x, layer.wq.shape, geometry, layer.bias);
   const w = (onnx ? layer.wq : tf.transpose(layer.wq, [2, 3, 1, 0])) as tf.Tensor4D;
-  return fusedPgConv(x, w, layer.bias, delta, layer.s, {
-    weightLayout: onnx ? 'oihw' : 'hwio',
-    bits: layer.bits,
-    hbits,
-    ...gateOpts,
-    filterGrad: weightGradients(ctx),
-    scaleGrad: !layer.dynamic,
-    geometry,
-  });
+  const opts = { weightLayout: onnx ? 'oihw' : 'hwio', bits: layer.bits, hbits, ...gateOpts, filterGrad: weightGradients(ctx), scaleGrad: !layer.dynamic, geometry } as const;
+  return fusedPgConv(x, w, layer.bias, delta, layer.s, opts, offset as tf.Tensor4D | undefined);
+}
+
+/** A group-1 conv's NHWC output shape from its NHWC input, ONNX [cout, cin, kh, kw] weight and geometry. */
+function convOutputShape(x: readonly number[], w: readonly number[], g: Conv2dGeometry): number[] {
+  const [n, h, wd] = x;
+  const [cout, , kh, kw] = w;
+  const [pt, pb, pl, pr] = g.pads;
+  const out = (size: number, pad: number, k: number, dil: number, stride: number) => Math.floor((size + pad - ((k - 1) * dil + 1)) / stride) + 1;
+  return [n, out(h, pt + pb, kh, g.dilations[0], g.strides[0]), out(wd, pl + pr, kw, g.dilations[1], g.strides[1]), cout];
 }
 
 function quantKernel(kind: Kind, form: Form): Kernel {

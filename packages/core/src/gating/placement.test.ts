@@ -172,7 +172,45 @@ describe('placement of layers before a residual Add (--gate-residual)', () => {
     expect(why((x) => [node('Add', [x, 'c'], 'sum'), node('Relu', ['sum'], 'a')], undefined, (g) => g.initializers.set('c', constTensor('c', 'float32', [1, 4, 2, 2], new Float32Array(16))))).toMatch(/constant/);
     // the sum feeds something other than an activation
     expect(why((x) => [node('Add', [x, 'h0'], 'sum'), node('Sigmoid', ['sum'], 'a')])).toMatch(/sum feeds Sigmoid, not a ReLU/);
+    // the sum feeds the next layer directly (MobileNetV2's residual after a linear bottleneck's projection)
+    expect(why((x) => [node('Add', [x, 'h0'], 'a')])).toMatch(/sum feeds Conv, no activation after it \(a linear bottleneck's projection\)/);
     // a Sum of three operands
     expect(why((x) => [node('Sum', [x, 'h0', 'h0'], 'sum'), node('Relu', ['sum'], 'a')])).toMatch(/a Sum of 3 operands/);
+  });
+});
+
+describe('placement of depthwise convolutions', () => {
+  // stem conv → depthwise 3x3 'h' (group 4, weight [4, 1, 3, 3]) → `after` → 1x1 conv 'p' → Relu → conv 'y'
+  const model = (after: (x: string) => Node[]): Graph => {
+    const g = graph((x) => [...after(x), node('Conv', ['d', 'w3'], 'p'), node('Relu', ['p'], 'a')]);
+    g.nodes[1] = node('Conv', ['h0', 'wd'], 'h', { group: { type: 'int', value: 4 } });
+    g.initializers.set('wd', constTensor('wd', 'float32', [4, 1, 3, 3], new Float32Array(36).fill(0.1)));
+    g.initializers.set('w3', w('w3'));
+    return g;
+  };
+  const reluAfter = (x: string) => [node('Relu', [x], 'd')];
+  const place = (g: Graph, gateDepthwise: boolean) => new Map([...placeLayers(g, { include: new Set(), exclude: new Set(), gateDepthwise })].map(([n, p]) => [n.name, p]));
+
+  it('a depthwise conv before a ReLU-like activation: quantized without --gate-depthwise, gated with it', () => {
+    const g = model(reluAfter);
+    expect(place(g, false).get('h')).toEqual({ role: 'quantize', reason: 'depthwise conv: output feeds Relu, quantized statically (gate it with --gate-depthwise)' });
+    expect(place(g, true).get('h')).toEqual({ role: 'gate', reason: 'output feeds Relu: gated' });
+  });
+
+  it('a depthwise conv with no activation after it (ShuffleNetV2) stays static either way, and says so', () => {
+    const g = model((x) => [node('Identity', [x], 'd')]);
+    for (const flag of [false, true]) {
+      const p = place(g, flag).get('h')!;
+      expect(p.role).toBe('quantize');
+      expect(p.reason).toBe('depthwise conv: output feeds Conv, no activation after it: quantized statically, not gated');
+    }
+  });
+
+  it("a linear bottleneck's projection (a 1x1 conv whose output feeds the next layers with no activation) stays static, saying so", () => {
+    // 'p' → 'q' (Conv) and the Add with it: no activation after 'p'
+    const g = model(reluAfter);
+    g.nodes.splice(g.nodes.length - 2, 2, node('Conv', ['d', 'w3'], 'p'), node('Conv', ['p', 'w4'], 'q'), node('Add', ['p', 'q'], 'a'));
+    g.initializers.set('w4', w('w4'));
+    expect(place(g, true).get('p')).toEqual({ role: 'quantize', reason: "output feeds 2 ops, no activation after it (a linear layer, as a linear bottleneck's projection): quantized statically, not gated" });
   });
 });

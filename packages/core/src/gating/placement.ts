@@ -236,8 +236,19 @@ function linearHead(node: Node, feedsRelu: boolean): Placement | undefined {
   return node.opType === 'Gemm' && !feedsRelu ? { role: 'float', reason: 'classifier head: a linear layer not followed by a ReLU, kept float' } : undefined;
 }
 
-function depthwise(node: Node, g: GraphView, opts: PlacementOptions): Placement | undefined {
-  return isDepthwise(node, g.graph) && !opts.gateDepthwise ? { role: 'quantize', reason: 'depthwise conv: quantized statically (gate it with --gate-depthwise)' } : undefined;
+/**
+ * Rule: a depthwise conv is quantized statically unless --gate-depthwise, which leaves one followed by a ReLU-like
+ * activation or a residual Add to the rules of any conv; the reason says whether an activation follows it (one
+ * with none stays static with the flag too).
+ */
+function depthwise(node: Node, s: Successor, g: GraphView, opts: PlacementOptions): Placement | undefined {
+  if (!isDepthwise(node, g.graph)) return undefined;
+  const relu = feedsReluLike(s, g.graph);
+  // A residual Add after it is the residual rule's to follow (with both flags).
+  const residual = s.next?.opType === 'Add' || s.next?.opType === 'Sum';
+  if (opts.gateDepthwise && (relu || residual)) return undefined;
+  if (relu) return { role: 'quantize', reason: `depthwise conv: output feeds ${activationName(s)}, quantized statically (gate it with --gate-depthwise)` };
+  return { role: 'quantize', reason: `depthwise conv: ${feeds(s, g, false)}: quantized statically, not gated` };
 }
 
 const feedsReluLike = (s: Successor, graph: Graph): boolean =>
@@ -282,7 +293,10 @@ function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   if (offset === s.value) return why('which adds the output to itself');
   if (g.isConstant(offset)) return why('whose other operand is a constant (a bias, not a residual)');
   const after = successor(add.outputs[0], g);
-  if (!feedsReluLike(after, g.graph)) return why(`whose sum feeds ${after.next ? after.next.opType : `${after.fanOut} ops`}, not a ReLU`);
+  if (!feedsReluLike(after, g.graph)) {
+    const sumFeeds = `whose sum feeds ${after.next ? after.next.opType : `${after.fanOut} ops`}`;
+    return why(noActivationAfter(after.value, g) ? `${sumFeeds}, no activation after it (a linear bottleneck's projection)` : `${sumFeeds}, not a ReLU`);
+  }
   const [ys, os] = [opts.valueShape?.(s.value), opts.valueShape?.(offset)];
   if (!ys || !os || ys.length !== os.length || ys.some((d, i) => d !== os[i])) {
     return why(`whose operands' shapes ${ys && os ? 'differ' : 'are not known'} (${fmtShape(ys)} and ${fmtShape(os)}): the gate offset must have the output's shape`);
@@ -311,11 +325,26 @@ function attention(token: TokenLinear | undefined, g: GraphView): Placement | un
   return undefined;
 }
 
-/** What a layer feeds, in a reason: `output goes into a residual Add`, `output feeds Softmax`... */
-function feeds(s: Successor): string {
+/** Ops after which a layer's output has had no activation: other layers, and sums with other values. */
+const NO_ACTIVATION = new Set([...LINEAR_OPS, 'MatMul', 'Add', 'Sum', 'Concat']);
+
+/** Whether every reader of `value` is a layer or a sum: nothing activates it. */
+function noActivationAfter(value: string, g: GraphView): boolean {
+  const users = g.consumers.get(value) ?? [];
+  return users.length > 0 && users.every((u) => NO_ACTIVATION.has(u.opType));
+}
+
+/**
+ * What a layer feeds, in a reason: `output goes into a residual Add`, `output feeds Softmax`...; a layer whose
+ * readers are all layers or sums is said to have no activation after it, and with `linearNote` to be a linear
+ * layer (a linear bottleneck's projection in MobileNetV2).
+ */
+function feeds(s: Successor, g: GraphView, linearNote = true): string {
   const { next, fanOut } = s;
   if (next?.opType === 'Add' || next?.opType === 'Sum') return 'output goes into a residual Add before any activation';
-  return `output feeds ${next ? next.opType : `${fanOut} ops`}, not a ReLU`;
+  const what = `output feeds ${next ? next.opType : `${fanOut} ops`}`;
+  if (!noActivationAfter(s.value, g)) return `${what}, not a ReLU`;
+  return `${what}, no activation after it${linearNote ? " (a linear layer, as a linear bottleneck's projection)" : ''}`;
 }
 
 /** Rule: a layer whose output feeds a ReLU-like activation is gated; what else it feeds decides why not. */
@@ -324,7 +353,7 @@ function byActivation(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   if (feedsReluLike(s, g.graph)) return { role: 'gate', reason: `output feeds ${activationName(s)}: gated` };
   if (g.geluOutputs.has(node.inputs[0])) {
     // A transformer's second feed-forward layer: GELU before it, the residual Add after.
-    return { role: 'quantize', reason: `second feed-forward layer (reads GELU; ${feeds(s)}): quantized statically, not gated` };
+    return { role: 'quantize', reason: `second feed-forward layer (reads GELU; ${feeds(s, g)}): quantized statically, not gated` };
   }
   if (next?.opType === 'BatchNormalization') {
     // convert folds BN into the layer before it; one left here could not be folded (see its note), and a gate
@@ -333,7 +362,7 @@ function byActivation(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   }
   // Residual gating has Conv/Gemm forms (PGResidualConv/Gemm); a token layer keeps the static treatment.
   if ((next?.opType === 'Add' || next?.opType === 'Sum') && opts.gateResidual && LINEAR_OPS.has(node.opType)) return residualGate(node, s, g, opts);
-  return { role: 'quantize', reason: `${feeds(s)}: quantized statically, not gated` };
+  return { role: 'quantize', reason: `${feeds(s, g)}: quantized statically, not gated` };
 }
 
 /**
@@ -366,7 +395,7 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
       firstLayer(node, g, opts) ??
       classifier(output, g, s) ??
       linearHead(node, feedsRelu) ??
-      depthwise(node, g, opts) ??
+      depthwise(node, s, g, opts) ??
       attention(token, g) ??
       byActivation(node, s, g, opts);
     result.set(node, opts.mode === 'static' ? staticMode(placement) : placement);

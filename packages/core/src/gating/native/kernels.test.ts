@@ -99,29 +99,44 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
     });
   }
 
-  it('gate forward: y, z, M bit-identical to the composed ops, including z = 0 and signed zeros', () => {
-    tf.tidy(() => {
-      const ohbData = uniform(3 * 4 * 4 * 8, 2, 11);
-      const delta = tf.tensor(uniform(8, 0.5, 12));
-      const d = delta.dataSync();
-      for (let i = 0; i < ohbData.length; i += 5) ohbData[i] = d[i % 8]; // z exactly 0: the gate stays off
-      const ohb = tf.tensor(ohbData, [3, 4, 4, 8]);
-      const olbData = uniform(ohbData.length, 1, 13);
-      for (let i = 0; i < olbData.length; i += 9) olbData[i] = i % 2 ? -0 : 0;
-      const olb = tf.tensor(olbData, [3, 4, 4, 8]);
-      const native = nativeGateForward(ohb, olb, delta);
-      expect(native).toBeDefined();
-      const composed = composedGateForward(ohb, olb, delta);
-      expectBitIdentical(native!.y, composed.y);
-      expectBitIdentical(native!.z, composed.z);
-      expectBitIdentical(native!.m, composed.m);
-      const m = native!.m.dataSync();
-      expect(m.some((v) => v === 1) && m.some((v) => v === 0)).toBe(true);
+  for (const withOffset of [false, true]) {
+    it(`gate forward${withOffset ? ' with a gate offset (z = (O_hb + offset) - Δ)' : ''}: y, z, M bit-identical to the composed ops, including z = 0 and signed zeros`, () => {
+      tf.tidy(() => {
+        const ohbData = uniform(3 * 4 * 4 * 8, 2, 11);
+        const delta = tf.tensor(uniform(8, 0.5, 12));
+        const d = delta.dataSync();
+        const offsetData = withOffset ? uniform(ohbData.length, 1.5, 14) : undefined;
+        // z exactly 0: the gate stays off (with an offset, O_hb = Δ - offset when that sum rounds back to Δ)
+        for (let i = 0; i < ohbData.length; i += 5) {
+          const o = offsetData?.[i] ?? 0;
+          const h = Math.fround(d[i % 8] - o);
+          if (Math.fround(h + o) === d[i % 8]) ohbData[i] = h;
+        }
+        const ohb = tf.tensor(ohbData, [3, 4, 4, 8]);
+        const olbData = uniform(ohbData.length, 1, 13);
+        for (let i = 0; i < olbData.length; i += 9) olbData[i] = i % 2 ? -0 : 0;
+        const olb = tf.tensor(olbData, [3, 4, 4, 8]);
+        const offset = offsetData && tf.tensor(offsetData, [3, 4, 4, 8]);
+        const native = nativeGateForward(ohb, olb, delta, offset);
+        expect(native).toBeDefined();
+        const composed = composedGateForward(ohb, olb, delta, offset);
+        expectBitIdentical(native!.y, composed.y);
+        expectBitIdentical(native!.z, composed.z);
+        expectBitIdentical(native!.m, composed.m);
+        const m = native!.m.dataSync();
+        expect(m.some((v) => v === 1) && m.some((v) => v === 0)).toBe(true);
+        expect(Array.from(native!.z.dataSync()).filter((v) => v === 0).length).toBeGreaterThan(10);
+        if (offset) {
+          // the offset changes decisions: M differs from the plain gate's somewhere
+          const plain = composedGateForward(ohb, olb, delta).m.dataSync();
+          expect(Array.from(m).some((v, i) => v !== plain[i])).toBe(true);
+        }
+      });
     });
-  });
+  }
 
   for (const sparse of [false, true]) {
-    it(`gate backward (sparse back-prop ${sparse}): dO_lb exact; dO_hb, dΔ, Σ dO_lb·O_lb within 1e-5 of the composed ops`, () => {
+    it(`gate backward (sparse back-prop ${sparse}): dO_lb exact; dO_hb, dΔ, Σ dO_lb·O_lb and dz (the offset's gradient) within 1e-5 of the composed ops`, () => {
       tf.tidy(() => {
         const sh = [4, 5, 5, 16];
         const count = sh.reduce((a, b) => a * b, 1);
@@ -131,15 +146,24 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
         const { z, m } = composedGateForward(ohb, olb, delta);
         const dy = tf.tensor(uniform(count, 1, 24), sh);
         for (const dGate of [undefined, tf.tensor(uniform(count, 0.1, 25), sh)]) {
-          const native = nativeGateBackward(dy, olb, z, m, dGate, delta, 5, sparse);
-          expect(native).toBeDefined();
-          const composed = composedGateBackward(dy, olb, z, m, dGate, delta, { alpha: 5, sparseBackprop: sparse }, true);
-          expectBitIdentical(native!.dolb, composed.dolb);
-          // tfjs-wasm's Sigmoid (XNNPACK's approximation) and float sums differ from expf and double sums in the last bits
-          expectClose(native!.dohb, composed.dohb, 1e-5);
-          expectClose(native!.dDelta, composed.dDelta, 1e-5);
-          expectClose(native!.dotLb, composed.dotLb, 1e-5);
-          expect(native!.dDelta.shape).toEqual(delta.shape);
+          for (const wantDz of [false, true]) {
+            const native = nativeGateBackward(dy, olb, z, m, dGate, delta, 5, sparse, wantDz);
+            expect(native).toBeDefined();
+            const composed = composedGateBackward(dy, olb, z, m, dGate, delta, { alpha: 5, sparseBackprop: sparse }, true, wantDz);
+            expectBitIdentical(native!.dolb, composed.dolb);
+            // tfjs-wasm's Sigmoid (XNNPACK's approximation) and float sums differ from expf and double sums in the last bits
+            expectClose(native!.dohb, composed.dohb, 1e-5);
+            expectClose(native!.dDelta, composed.dDelta, 1e-5);
+            expectClose(native!.dotLb, composed.dotLb, 1e-5);
+            expect(native!.dDelta.shape).toEqual(delta.shape);
+            expect(native!.dz === undefined).toBe(!wantDz);
+            if (wantDz) {
+              expectClose(native!.dz!, composed.dz!, 1e-5);
+              // dz is what dO_hb adds to dy
+              expectClose(tf.add(dy, native!.dz!), native!.dohb, 1e-6);
+              expect(native!.dz!.dataSync().some((v) => Math.abs(v) > 1e-3)).toBe(true);
+            }
+          }
         }
       });
     });

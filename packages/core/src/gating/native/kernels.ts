@@ -59,7 +59,7 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     const backend = args.backend as BackendWasm;
     const [ohb, olb, delta] = required(args, 'ohb', 'olb', 'delta');
     const [y, z, m] = [0, 1, 2].map(() => backend.makeOutput(ohb.shape, 'float32'));
-    k.pgGateForward(wasmHeap(backend), heapOffset(backend, ohb), heapOffset(backend, olb), heapOffset(backend, delta), heapOffset(backend, y), heapOffset(backend, z), heapOffset(backend, m),
+    k.pgGateForward(wasmHeap(backend), heapOffset(backend, ohb), heapOffset(backend, olb), heapOffset(backend, (args.inputs as Record<string, tf.TensorInfo | undefined>).offset), heapOffset(backend, delta), heapOffset(backend, y), heapOffset(backend, z), heapOffset(backend, m),
       params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }));
     return [y, z, m];
   };
@@ -67,15 +67,16 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     const backend = args.backend as BackendWasm;
     const inputs = args.inputs as Record<string, tf.TensorInfo | undefined>;
     const [dy, olb, z, m] = required(args, 'dy', 'olb', 'z', 'm');
-    const { alpha, sparse } = args.attrs as { alpha: number; sparse: boolean };
+    const { alpha, sparse, wantDz } = args.attrs as { alpha: number; sparse: boolean; wantDz: boolean };
     const c = dy.shape[dy.shape.length - 1];
     const [dohb, dolb] = [0, 1].map(() => backend.makeOutput(dy.shape, 'float32'));
     const dDelta = backend.makeOutput([c], 'float32');
     const dot = backend.makeOutput([], 'float32');
+    const dz = wantDz ? backend.makeOutput(dy.shape, 'float32') : undefined; // a gate offset's gradient only
     k.pgGateBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, olb), heapOffset(backend, z), heapOffset(backend, m), heapOffset(backend, inputs.dGate),
-      heapOffset(backend, dohb), heapOffset(backend, dolb), heapOffset(backend, dDelta), heapOffset(backend, dot),
+      heapOffset(backend, dohb), heapOffset(backend, dolb), heapOffset(backend, dz), heapOffset(backend, dDelta), heapOffset(backend, dot),
       params({ [EltParam.Size]: sizeOf(dy), [EltParam.Bits]: 1, [EltParam.Channels]: c, [EltParam.Sparse]: sparse ? 1 : 0, [EltParam.WantSum]: 1 }), alpha);
-    return [dohb, dolb, dDelta, dot];
+    return dz ? [dohb, dolb, dDelta, dot, dz] : [dohb, dolb, dDelta, dot];
   };
   const quantizeWeights = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;

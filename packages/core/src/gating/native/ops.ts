@@ -44,20 +44,39 @@ export function nativeQuantBackward(g: tf.Tensor, r: tf.Tensor, hb: tf.Tensor, s
   return { dx, dsHb };
 }
 
-/** z = O_hb - Δ, M = step(z), y = O_hb + M·O_lb (bit-identical to the composed ops). */
-export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } | undefined {
-  if (!on(ohb, olb, delta) || !sameShape(ohb, olb) || !channelsFit(ohb, delta)) return undefined;
-  const [y, z, m] = tf.engine().runKernel(PG_GATE_FORWARD, { ohb, olb, delta }, {}) as tf.Tensor[];
+/**
+ * z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (the residual gate), M = step(z), y = O_hb + M·O_lb
+ * (bit-identical to the composed ops).
+ */
+export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } | undefined {
+  if (!on(ohb, olb, delta, offset) || !sameShape(ohb, olb, offset) || !channelsFit(ohb, delta)) return undefined;
+  const inputs: Record<string, tf.Tensor> = { ohb, olb, delta };
+  if (offset) inputs.offset = offset;
+  const [y, z, m] = tf.engine().runKernel(PG_GATE_FORWARD, inputs, {}) as tf.Tensor[];
   return { y, z, m };
 }
 
-/** dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward. */
-export function nativeGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, alpha: number, sparse: boolean): { dohb: tf.Tensor; dolb: tf.Tensor; dDelta: tf.Tensor; dotLb: tf.Tensor } | undefined {
+/**
+ * dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward, and with
+ * wantDz the gradient dz reaching z (a gate offset's gradient).
+ */
+export function nativeGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, alpha: number, sparse: boolean, wantDz = false): GateGradients | undefined {
   if (!on(dy, olb, z, m, dGate) || !sameShape(dy, olb, z, m, dGate) || !channelsFit(dy, delta)) return undefined;
   const inputs: Record<string, tf.Tensor> = { dy, olb, z, m };
   if (dGate) inputs.dGate = dGate;
-  const [dohb, dolb, dDelta, dotLb] = tf.engine().runKernel(PG_GATE_BACKWARD, inputs, { alpha, sparse }) as tf.Tensor[];
-  return { dohb, dolb, dDelta: tf.reshape(dDelta, delta.shape), dotLb };
+  const [dohb, dolb, dDelta, dotLb, dz] = tf.engine().runKernel(PG_GATE_BACKWARD, inputs, { alpha, sparse, wantDz }) as tf.Tensor[];
+  return { dohb, dolb, dDelta: tf.reshape(dDelta, delta.shape), dotLb, dz };
+}
+
+/** The gate's surrogate gradients (native or composed, pg/fused-conv.ts). */
+export interface GateGradients {
+  dohb: tf.Tensor;
+  dolb: tf.Tensor;
+  dDelta: tf.Tensor;
+  /** Σ dO_lb ⊙ O_lb (the low branch's share of the scale gradient, times s); a zero scalar when not wanted. */
+  dotLb: tf.Tensor;
+  /** The gradient reaching z = O_hb (+ offset) - Δ, when asked for: the gate offset's. */
+  dz?: tf.Tensor;
 }
 
 /**
