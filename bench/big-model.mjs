@@ -93,7 +93,14 @@ async function writeChainModel(c, path, gb) {
   for (let l = 0; l < layers; l++) {
     initializers.set(`fc${l}.weight`, lazyWeight(`fc${l}.weight`, [width, width], l + 1));
     initializers.set(`fc${l}.bias`, c.constTensor(`fc${l}.bias`, 'float32', [width], new Float32Array(width)));
-    nodes.push({ name: `/fc${l}/Gemm`, opType: 'Gemm', domain: '', inputs: [x, `fc${l}.weight`, `fc${l}.bias`], outputs: [`/fc${l}/Gemm_output_0`], attributes: { transB: { type: 'int', value: 1 } } });
+    nodes.push({
+      name: `/fc${l}/Gemm`,
+      opType: 'Gemm',
+      domain: '',
+      inputs: [x, `fc${l}.weight`, `fc${l}.bias`],
+      outputs: [`/fc${l}/Gemm_output_0`],
+      attributes: { transB: { type: 'int', value: 1 } },
+    });
     nodes.push({ name: `/relu${l}/Relu`, opType: 'Relu', domain: '', inputs: [`/fc${l}/Gemm_output_0`], outputs: [`/relu${l}/Relu_output_0`], attributes: {} });
     x = `/relu${l}/Relu_output_0`;
   }
@@ -123,7 +130,14 @@ async function writeChainModel(c, path, gb) {
 
 function runChild(args) {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args], { encoding: 'utf8', maxBuffer: 64 * MB });
-  if (r.status !== 0) throw new Error(`child ${args.join(' ')} failed (${r.status}):\n${r.stderr.split('\n').filter((l) => !l.startsWith('var Module')).join('\n').slice(0, 3000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `child ${args.join(' ')} failed (${r.status}):\n${r.stderr
+        .split('\n')
+        .filter((l) => !l.startsWith('var Module'))
+        .join('\n')
+        .slice(0, 3000)}`,
+    );
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
@@ -148,10 +162,14 @@ print(json.dumps({"times": {"load": (t2 - t1) * 1e3, "save": (t3 - t2) * 1e3}, "
 }
 
 function describe(label, r, modelBytes) {
-  const phases = Object.entries(r.times).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+  const phases = Object.entries(r.times)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(', ');
   const extra = r.peak_rss - r.baseline_rss;
-  return `${label.padEnd(26)} ${(r.total_ms / 1000).toFixed(2)} s (${phases} ms)  peak RSS ${(r.peak_rss / MB).toFixed(0)} MiB = ${(r.peak_rss / modelBytes).toFixed(2)}x model` +
-    `  (${(extra / MB).toFixed(0)} MiB = ${(extra / modelBytes).toFixed(2)}x above the ${(r.baseline_rss / MB).toFixed(0)} MiB after start-up)`;
+  return (
+    `${label.padEnd(26)} ${(r.total_ms / 1000).toFixed(2)} s (${phases} ms)  peak RSS ${(r.peak_rss / MB).toFixed(0)} MiB = ${(r.peak_rss / modelBytes).toFixed(2)}x model` +
+    `  (${(extra / MB).toFixed(0)} MiB = ${(extra / modelBytes).toFixed(2)}x above the ${(r.baseline_rss / MB).toFixed(0)} MiB after start-up)`
+  );
 }
 
 async function main() {
@@ -181,7 +199,9 @@ async function main() {
       const big = join(tmp, 'chain.onnx');
       const built = runChild(['--child', 'build', big, values.gb]);
       const size = statSync(big).size + statSync(`${big}.data`).size;
-      console.log(`\n>2 GB model: ${(size / 2 ** 30).toFixed(2)} GiB (model file ${(statSync(big).size / 1024).toFixed(0)} KiB + external data), built in ${(built.total_ms / 1000).toFixed(1)} s, peak RSS ${(built.peak_rss / MB).toFixed(0)} MiB`);
+      console.log(
+        `\n>2 GB model: ${(size / 2 ** 30).toFixed(2)} GiB (model file ${(statSync(big).size / 1024).toFixed(0)} KiB + external data), built in ${(built.total_ms / 1000).toFixed(1)} s, peak RSS ${(built.peak_rss / MB).toFixed(0)} MiB`,
+      );
       const r = runChild(['--child', 'convert', big, join(tmp, 'chain-pg.onnx')]);
       console.log(describe('pg load+convert+save', r, size));
       const outSize = statSync(join(tmp, 'chain-pg.onnx')).size + statSync(join(tmp, 'chain-pg.onnx.data')).size;

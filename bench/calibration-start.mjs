@@ -11,7 +11,11 @@ const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: '
 const train = await openDataset('fashion-mnist:train?source=bundled', norm);
 const t0 = Date.now();
 const gated = await calibrate(model, train, {
-  batches: FINETUNE_DEFAULTS.calibrationBatches, batchSize: FINETUNE_DEFAULTS.batchSize, seed: 0, scales: true, targetSparsity: target,
+  batches: FINETUNE_DEFAULTS.calibrationBatches,
+  batchSize: FINETUNE_DEFAULTS.batchSize,
+  seed: 0,
+  scales: true,
+  targetSparsity: target,
 });
 const test = await openDataset('fashion-mnist:test?source=bundled', norm);
 const r = await reportModel(gated, test, { batchSize: 128 });

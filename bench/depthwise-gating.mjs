@@ -19,7 +19,22 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  calibrate, convertModel, convNhwc, effectiveScale, Executor, fakeQuant, InMemoryDataset, initBackend, OBSERVE, openDataset, opRegistry, pgLayers, quantSplit, quantizeWeights, readModel, reportModel,
+  calibrate,
+  convertModel,
+  convNhwc,
+  effectiveScale,
+  Executor,
+  fakeQuant,
+  InMemoryDataset,
+  initBackend,
+  OBSERVE,
+  openDataset,
+  opRegistry,
+  pgLayers,
+  quantSplit,
+  quantizeWeights,
+  readModel,
+  reportModel,
 } from '../packages/core/dist/internal.js';
 import { reportPricing } from '../packages/exporters/dist/index.js';
 import { repoRoot as root, zooDir } from './support/zoo.mjs';
@@ -61,10 +76,18 @@ async function allSamples(ds) {
 function logits(model, x, shape, inputs) {
   const exec = new Executor(model, { registry: opRegistry });
   const input = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name)).name;
-  const gated = new Set(pgLayers(model).filter((l) => l.gated).map((l) => l.node.name));
+  const gated = new Set(
+    pgLayers(model)
+      .filter((l) => l.gated)
+      .map((l) => l.node.name),
+  );
   const observer = inputs && { wants: (n, k) => k === OBSERVE.input && gated.has(n.name), observe: (n, _k, t) => inputs.set(n.name, tf.keep(tf.clone(t))) };
   try {
-    return tf.tidy(() => Object.values(exec.run({ [input]: tf.tensor(x, shape) }, { observer }))[0].dataSync().slice());
+    return tf.tidy(() =>
+      Object.values(exec.run({ [input]: tf.tensor(x, shape) }, { observer }))[0]
+        .dataSync()
+        .slice(),
+    );
   } finally {
     exec.dispose();
   }
@@ -81,7 +104,10 @@ function activationAfter(model, node) {
  * output, gated and quantized statically, and the updates it skipped; summed into `sums` per kind.
  */
 function layerErrors(model, inputs, sums) {
-  const init = (name) => { const c = model.graph.initializers.get(name); return tf.tensor(c.data(), c.dims); };
+  const init = (name) => {
+    const c = model.graph.initializers.get(name);
+    return tf.tensor(c.data(), c.dims);
+  };
   for (const l of pgLayers(model).filter((p) => p.gated)) {
     const x = inputs.get(l.node.name);
     const kind = l.node.attributes.group?.value > 1 ? 'depthwise' : 'other';
@@ -110,11 +136,12 @@ function layerErrors(model, inputs, sums) {
   }
 }
 
-const argmax = (y, n, c) => Int32Array.from({ length: n }, (_, i) => {
-  let best = 0;
-  for (let k = 1; k < c; k++) if (y[i * c + k] > y[i * c + best]) best = k;
-  return best;
-});
+const argmax = (y, n, c) =>
+  Int32Array.from({ length: n }, (_, i) => {
+    let best = 0;
+    for (let k = 1; k < c; k++) if (y[i * c + k] > y[i * c + best]) best = k;
+    return best;
+  });
 
 const relError = (y, ref) => {
   let num = 0;
@@ -139,7 +166,14 @@ try {
     const top1 = argmax(yFloat, shape[0], classes);
     const per = x.length / shape[0];
     // Labels = the float model's top-1: accuracy is agreement with it.
-    const agree = new InMemoryDataset({ name: `photos (${shape[0]}), labels = float top-1`, size: shape[0], sampleShape: shape.slice(1), numClasses: classes, labels: top1, writeSample: (i, out, o) => out.set(x.subarray(i * per, (i + 1) * per), o) });
+    const agree = new InMemoryDataset({
+      name: `photos (${shape[0]}), labels = float top-1`,
+      size: shape[0],
+      sampleShape: shape.slice(1),
+      numClasses: classes,
+      labels: top1,
+      writeSample: (i, out, o) => out.set(x.subarray(i * per, (i + 1) * per), o),
+    });
     const convert = (o) => convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8, gateResidual: true, ...o });
     const calibrateOn = (m) => calibrate(m, agree, { batches: 1, batchSize: shape[0], seed: 0, scales: true, targetSparsity: TARGET });
     const yStatic = logits(await calibrateOn(convert({ mode: 'static' }).model), x, shape);
@@ -169,9 +203,17 @@ try {
         act_bits: w.act_bits,
         bitops_vs_static_b: w.bitops_vs_static_b,
         // per kind of gated layer, each alone: relative error after the activation, gated and static, and sparsity
-        layers_alone: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, {
-          layers: v.layers, gated_rel_error: Math.sqrt(v.gated / v.ref), static_rel_error: Math.sqrt(v.static / v.ref), sparsity: v.skipped / v.outputs,
-        }])),
+        layers_alone: Object.fromEntries(
+          Object.entries(sums).map(([k, v]) => [
+            k,
+            {
+              layers: v.layers,
+              gated_rel_error: Math.sqrt(v.gated / v.ref),
+              static_rel_error: Math.sqrt(v.static / v.ref),
+              sparsity: v.skipped / v.outputs,
+            },
+          ]),
+        ),
       };
       rows.push(row);
       process.stderr.write(`${JSON.stringify(row)}\n`);

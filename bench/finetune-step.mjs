@@ -21,7 +21,18 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, nativeUnavailableReason, convertModel, finetune, initBackend, mulberry32, openDataset, readModel } from '../packages/core/dist/internal.js';
+import {
+  FINETUNE_DEFAULTS,
+  InMemoryDataset,
+  activeNativeKernels,
+  nativeUnavailableReason,
+  convertModel,
+  finetune,
+  initBackend,
+  mulberry32,
+  openDataset,
+  readModel,
+} from '../packages/core/dist/internal.js';
 import { runPgSteps } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';
@@ -76,8 +87,21 @@ async function pgStep(name, batch, steps, gateResidual = false) {
     if (last && p.step > warmup) cpu.push((now.user + now.system - last.user - last.system) / 1000);
     last = now;
   };
-  const { result, layers } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: FMNIST_MODELS.has(name) ? 2 : 1, workers, gateResidual }, { onProgress });
-  return { step_ms_median: result.step_ms_median, cpu_ms_median: median(cpu), steps: result.steps, batch, gated: layers.filter((l) => l.gated).length, workers: workers ?? 'default' };
+  const { result, layers } = await runPgSteps(
+    { convertModel, finetune, FINETUNE_DEFAULTS },
+    model,
+    data,
+    { batchSize: batch, maxSteps: steps + warmup, calibrationBatches: FMNIST_MODELS.has(name) ? 2 : 1, workers, gateResidual },
+    { onProgress },
+  );
+  return {
+    step_ms_median: result.step_ms_median,
+    cpu_ms_median: median(cpu),
+    steps: result.steps,
+    batch,
+    gated: layers.filter((l) => l.gated).length,
+    workers: workers ?? 'default',
+  };
 }
 
 function median(values) {
@@ -96,7 +120,10 @@ function torchStep(name, batch, steps) {
   if (callerOmpWaitPolicy === undefined) delete env.OMP_WAIT_POLICY;
   else env.OMP_WAIT_POLICY = callerOmpWaitPolicy;
   const warmup = FMNIST_MODELS.has(name) ? 3 : 1;
-  const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
+  const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], {
+    encoding: 'utf8',
+    env,
+  });
   if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -117,12 +144,17 @@ for (const name of values.models.split(',')) {
     if (values['gate-residual']) {
       // Odd rounds time plain first, even rounds the residual placement first: a load that drifts during a round
       // does not favour one side.
-      const [plain, residual] = round % 2 ? [await pgStep(name, batch, steps), await pgStep(name, batch, steps, true)] : [await pgStep(name, batch, steps, true), await pgStep(name, batch, steps)].reverse();
+      const [plain, residual] =
+        round % 2
+          ? [await pgStep(name, batch, steps), await pgStep(name, batch, steps, true)]
+          : [await pgStep(name, batch, steps, true), await pgStep(name, batch, steps)].reverse();
       const ratio = residual.step_ms_median / plain.step_ms_median;
       const cpuRatio = residual.cpu_ms_median / plain.cpu_ms_median;
       ratios.push(ratio);
       cpuRatios.push(cpuRatio);
-      console.log(`${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step (CPU ${plain.cpu_ms_median.toFixed(1)} ms); --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step (CPU ${residual.cpu_ms_median.toFixed(1)} ms); ratio ${ratio.toFixed(3)}x, CPU time ${cpuRatio.toFixed(3)}x (target: <= 1.15x)`);
+      console.log(
+        `${tag} pg plain (${plain.gated} gated layers): ${plain.step_ms_median.toFixed(1)} ms/step (CPU ${plain.cpu_ms_median.toFixed(1)} ms); --gate-residual (${residual.gated}): ${residual.step_ms_median.toFixed(1)} ms/step (CPU ${residual.cpu_ms_median.toFixed(1)} ms); ratio ${ratio.toFixed(3)}x, CPU time ${cpuRatio.toFixed(3)}x (target: <= 1.15x)`,
+      );
       rows.push({ model: name, round, plain, residual, ratio, cpu_ratio: cpuRatio });
       continue;
     }

@@ -41,11 +41,13 @@ for (let r = 0; r < Number(values.reps); r++) {
   ms.format2.push(await time(v2));
 }
 const best = (a) => Math.min(...a);
-console.log(JSON.stringify({
-  images,
-  batch: batchSize,
-  format1_ms_per_image: best(ms.format1) / images,
-  format2_ms_per_image: best(ms.format2) / images,
-  ratio_format2_over_format1: best(ms.format2) / best(ms.format1),
-  runs_ms: ms,
-}));
+console.log(
+  JSON.stringify({
+    images,
+    batch: batchSize,
+    format1_ms_per_image: best(ms.format1) / images,
+    format2_ms_per_image: best(ms.format2) / images,
+    ratio_format2_over_format1: best(ms.format2) / best(ms.format1),
+    runs_ms: ms,
+  }),
+);

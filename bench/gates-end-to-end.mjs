@@ -55,14 +55,32 @@ async function layerSession(gated, node, dir) {
 await c.initBackend('wasm');
 const dir = mkdtempSync(join(tmpdir(), 'pg-gates-e2e-'));
 try {
-  for (const [name, include, actScale] of [['tiny-cnn', ['/fc/Gemm'], 'static'], ['resnet-fmnist', [], 'static'], ['resnet-fmnist', [], 'dynamic']]) {
+  for (const [name, include, actScale] of [
+    ['tiny-cnn', ['/fc/Gemm'], 'static'],
+    ['resnet-fmnist', [], 'static'],
+    ['resnet-fmnist', [], 'dynamic'],
+  ]) {
     const float = await c.readModel(join(root, `fixtures/models/${name}.onnx`));
     const { model: converted } = c.convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale, include, firstLayerBits });
     const train = await c.openDataset('fashion-mnist:train?source=bundled', NORM);
     const gated = await c.calibrate(converted, train, { batches: 1, batchSize: 32, seed: 0, scales: actScale === 'static', targetSparsity: 0.85 });
     const graph = c.inlineFunctions(gated, c.isPgNode);
-    const layers = gated.graph.nodes.filter(c.isGatedNode).map((n) => ({ node: n, gate: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater').outputs[0] }));
-    const probe = { ...gated, graph: { ...graph, outputs: [...graph.outputs, ...layers.flatMap((l) => [{ name: l.gate, dtype: 'bool' }, { name: l.node.inputs[0], dtype: 'float32' }])] } };
+    const layers = gated.graph.nodes
+      .filter(c.isGatedNode)
+      .map((n) => ({ node: n, gate: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater').outputs[0] }));
+    const probe = {
+      ...gated,
+      graph: {
+        ...graph,
+        outputs: [
+          ...graph.outputs,
+          ...layers.flatMap((l) => [
+            { name: l.gate, dtype: 'bool' },
+            { name: l.node.inputs[0], dtype: 'float32' },
+          ]),
+        ],
+      },
+    };
     const path = join(dir, `${name}-${actScale}.onnx`);
     await c.writeModel(probe, path);
     const session = await ort.InferenceSession.create(path);
@@ -79,12 +97,15 @@ try {
       const seen = new Map();
       const exec = new c.Executor(gated);
       const ours = tf.tidy(() => {
-        const out = exec.run({ [gated.graph.inputs[0].name]: tf.tensor(b.x, b.shape) }, {
-          observer: {
-            wants: (n, k) => c.isGatedNode(n) && (k === c.OBSERVE.gate || k === c.OBSERVE.input),
-            observe: (n, k, t) => seen.set(`${n.name}#${k}`, (t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t).dataSync()),
+        const out = exec.run(
+          { [gated.graph.inputs[0].name]: tf.tensor(b.x, b.shape) },
+          {
+            observer: {
+              wants: (n, k) => c.isGatedNode(n) && (k === c.OBSERVE.gate || k === c.OBSERVE.input),
+              observe: (n, k, t) => seen.set(`${n.name}#${k}`, (t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t).dataSync()),
+            },
           },
-        });
+        );
         return Object.values(out)[0].dataSync();
       });
       exec.dispose();
@@ -112,7 +133,9 @@ try {
         }
       }
     }
-    console.log(JSON.stringify({ model: name, act_scale: actScale, first_layer_bits: firstLayerBits ?? null, images, logits_max_rel_diff: logits, layers: Object.fromEntries(stats) }));
+    console.log(
+      JSON.stringify({ model: name, act_scale: actScale, first_layer_bits: firstLayerBits ?? null, images, logits_max_rel_diff: logits, layers: Object.fromEntries(stats) }),
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -110,13 +110,17 @@ async function measure(c) {
   // In the order of CONFIGS, whichever finished first.
   points.sort((a, b) => CONFIGS.findIndex((x) => x.id === a.id) - CONFIGS.findIndex((x) => x.id === b.id));
   save(false);
-  process.stderr.write(`${c.id}: accuracy ${(100 * point.accuracy).toFixed(2)}% (drop ${(100 * point.accuracy_drop).toFixed(2)}), act bits ${point.whole_model.act_bits.toFixed(3)}, ${seconds.toFixed(0)} s\n`);
+  process.stderr.write(
+    `${c.id}: accuracy ${(100 * point.accuracy).toFixed(2)}% (drop ${(100 * point.accuracy_drop).toFixed(2)}), act bits ${point.whole_model.act_bits.toFixed(3)}, ${seconds.toFixed(0)} s\n`,
+  );
 }
 
 const queue = [...CONFIGS];
-await Promise.all(Array.from({ length: Math.max(1, jobs) }, async () => {
-  for (let c = queue.shift(); c; c = queue.shift()) await measure(c);
-}));
+await Promise.all(
+  Array.from({ length: Math.max(1, jobs) }, async () => {
+    for (let c = queue.shift(); c; c = queue.shift()) await measure(c);
+  }),
+);
 save(true);
 process.stderr.write(`Wrote ${out}\n`);
 console.log(markdownTable({ points }));

@@ -14,8 +14,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  FINETUNE_DEFAULTS, OnnxRuntimeEngine, InterpreterEngine, activeNativeKernels, convertModel, disableNativeConv, enableNativeConv,
-  finetune, initBackend, nativeUnavailableReason, openDataset, readModel,
+  FINETUNE_DEFAULTS,
+  OnnxRuntimeEngine,
+  InterpreterEngine,
+  activeNativeKernels,
+  convertModel,
+  disableNativeConv,
+  enableNativeConv,
+  finetune,
+  initBackend,
+  nativeUnavailableReason,
+  openDataset,
+  readModel,
 } from '../packages/core/dist/internal.js';
 import { runPgSteps } from './support/pg-step.mjs';
 import { median, zooDir } from './support/zoo.mjs';
@@ -64,7 +74,10 @@ const out = { machine_load: (await import('node:os')).loadavg(), run: [], step: 
 if (!values['no-run']) {
   const names = values.models.split(',');
   if (names.some((n) => !existsSync(join(zoo, `${n}-224.onnx`)))) {
-    const r = spawnSync(python, [join(root, 'fixtures/zoo/make_zoo.py'), '--bench', ...names.flatMap((n) => ['--only', n])], { stdio: 'inherit', env: { ...process.env, PG_ZOO_DIR: zoo } });
+    const r = spawnSync(python, [join(root, 'fixtures/zoo/make_zoo.py'), '--bench', ...names.flatMap((n) => ['--only', n])], {
+      stdio: 'inherit',
+      env: { ...process.env, PG_ZOO_DIR: zoo },
+    });
     if (r.status !== 0) throw new Error('make_zoo.py failed: it needs Debian python3-torchvision and python3-onnx');
   }
   const manifest = JSON.parse(readFileSync(join(zoo, 'manifest.json'), 'utf8'));
@@ -98,7 +111,9 @@ if (!values['no-run']) {
     await ort.dispose();
     const row = { model: name, native: median(on), wasm: median(off), ort: median(ref) };
     out.run.push(row);
-    console.log(`run ${name.padEnd(20)} img/s: native ${row.native.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, ORT ${row.ort.toFixed(1)}   pg/ORT native ${(row.native / row.ort).toFixed(2)}, wasm ${(row.wasm / row.ort).toFixed(2)}   native/wasm ${(row.native / row.wasm).toFixed(2)}x`);
+    console.log(
+      `run ${name.padEnd(20)} img/s: native ${row.native.toFixed(1)}, wasm ${row.wasm.toFixed(1)}, ORT ${row.ort.toFixed(1)}   pg/ORT native ${(row.native / row.ort).toFixed(2)}, wasm ${(row.wasm / row.ort).toFixed(2)}   native/wasm ${(row.native / row.wasm).toFixed(2)}x`,
+    );
   }
 }
 
@@ -125,13 +140,20 @@ if (!values['no-step']) {
       const env = { ...process.env };
       delete env.OPENBLAS_CORETYPE;
       delete env.OPENBLAS_L2_SIZE;
-      const p = spawnSync(python, [join(root, 'bench/pytorch_pg_step.py'), '--model', 'bundled', '--batch', String(stepBatch), '--steps', String(steps), '--warmup', '3'], { encoding: 'utf8', env });
+      const p = spawnSync(python, [join(root, 'bench/pytorch_pg_step.py'), '--model', 'bundled', '--batch', String(stepBatch), '--steps', String(steps), '--warmup', '3'], {
+        encoding: 'utf8',
+        env,
+      });
       if (p.status !== 0) throw new Error(`PyTorch reference failed: ${p.stderr}`);
       torch = JSON.parse(p.stdout.trim().split('\n').pop()).step_ms_median;
     }
     out.step.push({ round: r + 1, native: on, native_conv_only: convOnly, wasm: off, torch });
-    const vs = torch ? `   pg/PyTorch native ${(on / torch).toFixed(2)}x, convs only ${(convOnly / torch).toFixed(2)}x, wasm ${(off / torch).toFixed(2)}x (PyTorch ${torch.toFixed(1)} ms)` : '   (PyTorch not installed)';
-    console.log(`step bundled round ${r + 1} ms/step (batch ${stepBatch}): native ${on.toFixed(1)}, convs only ${convOnly.toFixed(1)}, wasm ${off.toFixed(1)}   wasm/native ${(off / on).toFixed(2)}x${vs}`);
+    const vs = torch
+      ? `   pg/PyTorch native ${(on / torch).toFixed(2)}x, convs only ${(convOnly / torch).toFixed(2)}x, wasm ${(off / torch).toFixed(2)}x (PyTorch ${torch.toFixed(1)} ms)`
+      : '   (PyTorch not installed)';
+    console.log(
+      `step bundled round ${r + 1} ms/step (batch ${stepBatch}): native ${on.toFixed(1)}, convs only ${convOnly.toFixed(1)}, wasm ${off.toFixed(1)}   wasm/native ${(off / on).toFixed(2)}x${vs}`,
+    );
   }
 }
 console.log(JSON.stringify(out));

@@ -9,7 +9,17 @@
 // Usage (after `pnpm build`): node bench/native-layout-ab.mjs [--model resnet18] [--rounds 3] [--steps 3] [--workers N]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FINETUNE_DEFAULTS, InMemoryDataset, activeNativeKernels, convertModel, finetune, initBackend, mulberry32, nativeUnavailableReason, readModel } from '../packages/core/dist/internal.js';
+import {
+  FINETUNE_DEFAULTS,
+  InMemoryDataset,
+  activeNativeKernels,
+  convertModel,
+  finetune,
+  initBackend,
+  mulberry32,
+  nativeUnavailableReason,
+  readModel,
+} from '../packages/core/dist/internal.js';
 import { runPgSteps } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { median, zooDir } from './support/zoo.mjs';

@@ -13,8 +13,17 @@ const model = await readModel(`${root}/fixtures/models/resnet-fmnist.onnx`);
 const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
 const steps = Number(process.argv[3] ?? 4);
 let t0;
-const { result } = await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: 128, maxSteps: steps, calibrationBatches: 2 },
-  { onProgress: (p) => { if (p.step === 1) t0 = kernels.start(); } });
+const { result } = await runPgSteps(
+  { convertModel, finetune, FINETUNE_DEFAULTS },
+  model,
+  data,
+  { batchSize: 128, maxSteps: steps, calibrationBatches: 2 },
+  {
+    onProgress: (p) => {
+      if (p.step === 1) t0 = kernels.start();
+    },
+  },
+);
 const wall = (performance.now() - t0) / (steps - 1);
 console.log(`median step ${result.step_ms_median.toFixed(0)} ms; per step: wall ${wall.toFixed(0)} ms, in kernels ${(kernels.totalMs() / (steps - 1)).toFixed(0)} ms`);
 for (const { name, ms, calls } of kernels.rows(30)) console.log(name.padEnd(28), (ms / (steps - 1)).toFixed(1).padStart(8), 'ms', String(calls / (steps - 1)).padStart(5), 'calls');

@@ -148,9 +148,20 @@ for (const name of values.models.split(',')) {
   float.dispose();
   const base = { bits, hbits, wbits, inputScale, stateScale: 1 };
   const report = (label, rule, target, r) => {
-    const row = { model: name, gates: label, rule, target_sparsity: target, metric: spec.metric, value: r.value, sparsity: r.sparsity, b_avg: label === 'float' ? null : hbits + (1 - r.sparsity) * (bits - hbits) };
+    const row = {
+      model: name,
+      gates: label,
+      rule,
+      target_sparsity: target,
+      metric: spec.metric,
+      value: r.value,
+      sparsity: r.sparsity,
+      b_avg: label === 'float' ? null : hbits + (1 - r.sparsity) * (bits - hbits),
+    };
     rows.push(row);
-    console.log(`${name} ${label}${rule ? ` ${rule} @ ${target}` : ''}: ${spec.metric} ${r.value.toFixed(4)}, sparsity ${r.sparsity.toFixed(3)}, B_avg ${row.b_avg === null ? 'float' : row.b_avg.toFixed(2)} (LSTM products)`);
+    console.log(
+      `${name} ${label}${rule ? ` ${rule} @ ${target}` : ''}: ${spec.metric} ${r.value.toFixed(4)}, sparsity ${r.sparsity.toFixed(3)}, B_avg ${row.b_avg === null ? 'float' : row.b_avg.toFixed(2)} (LSTM products)`,
+    );
   };
   report('float', undefined, undefined, { value: floatMetric, sparsity: 0 });
   // z_hb of every unit with every gate on, for the thresholds: chunks per step, [N, 4·H] each.
@@ -161,13 +172,28 @@ for (const name of values.models.split(',')) {
   const samples = Array.from({ length: width }, () => []);
   for (const c of chunks) for (let i = 0; i < c.length; i++) samples[i % width].push(c[i]);
   const unitSamples = samples.map((s) => Float32Array.from(s));
-  report(`static ${bits}-bit`, undefined, undefined, gated(model, node, { ...base, rule: 'above' }, (exec) => evaluate(exec, input, test, spec.metric)));
+  report(
+    `static ${bits}-bit`,
+    undefined,
+    undefined,
+    gated(model, node, { ...base, rule: 'above' }, (exec) => evaluate(exec, input, test, spec.metric)),
+  );
   const all = (v) => tf.fill([1, width], v);
-  report(`${hbits}-bit high part only`, undefined, undefined, gated(model, node, { ...base, rule: 'above', delta: all(Infinity) }, (exec) => evaluate(exec, input, test, spec.metric)));
+  report(
+    `${hbits}-bit high part only`,
+    undefined,
+    undefined,
+    gated(model, node, { ...base, rule: 'above', delta: all(Infinity) }, (exec) => evaluate(exec, input, test, spec.metric)),
+  );
   for (const rule of RECURRENT_GATE_RULES) {
     for (const target of values.sparsity.split(',').map(Number)) {
       const delta = tf.tensor2d(calibrateRecurrentGate(rule, unitSamples, target), [1, width]);
-      report('gated', rule, target, gated(model, node, { ...base, rule, delta }, (exec) => evaluate(exec, input, test, spec.metric)));
+      report(
+        'gated',
+        rule,
+        target,
+        gated(model, node, { ...base, rule, delta }, (exec) => evaluate(exec, input, test, spec.metric)),
+      );
       delta.dispose();
     }
   }

@@ -38,5 +38,7 @@ for (const name of models) {
   }
   await a.dispose();
   await b.dispose();
-  console.log(`${name.padEnd(20)} this ${median(ta).toFixed(0).padStart(5)} ms/run   base ${median(tb).toFixed(0).padStart(5)} ms/run   speed-up ${(median(tb) / median(ta)).toFixed(2)}x   outputs ${same ? 'bit-identical' : 'DIFFER'}`);
+  console.log(
+    `${name.padEnd(20)} this ${median(ta).toFixed(0).padStart(5)} ms/run   base ${median(tb).toFixed(0).padStart(5)} ms/run   speed-up ${(median(tb) / median(ta)).toFixed(2)}x   outputs ${same ? 'bit-identical' : 'DIFFER'}`,
+  );
 }

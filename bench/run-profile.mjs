@@ -63,7 +63,9 @@ for (const name of models) {
   let inKernels = 0;
   for (const e of times.values()) inKernels += e.ms;
   inKernels /= runs;
-  console.log(`\n${name} (batch ${batch}): ${wall.toFixed(0)} ms per run, ${inKernels.toFixed(0)} ms in op kernels, ${(wall - inKernels).toFixed(0)} ms elsewhere (executor, output read)`);
+  console.log(
+    `\n${name} (batch ${batch}): ${wall.toFixed(0)} ms per run, ${inKernels.toFixed(0)} ms in op kernels, ${(wall - inKernels).toFixed(0)} ms elsewhere (executor, output read)`,
+  );
   for (const [k, e] of [...times].sort((a, b) => b[1].ms - a[1].ms)) {
     const ms = e.ms / runs;
     console.log(`  ${k.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms ${((100 * ms) / wall).toFixed(1).padStart(5)}%  ${String(e.calls / runs).padStart(4)} calls`);

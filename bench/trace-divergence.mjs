@@ -37,7 +37,23 @@ const batch = [...data.batches(4, { limit: 4 })][0];
 const feeds = { [model.graph.inputs[0].name]: { dtype: 'float32', shape: batch.shape, data: batch.x } };
 
 // Float activations only: the outputs of ops that compute on activations (not the shape arithmetic).
-const ACTIVATION_OPS = new Set(['Conv', 'Relu', 'BatchNormalization', 'Concat', 'AveragePool', 'MaxPool', 'GlobalAveragePool', 'Flatten', 'Gemm', 'Add', 'Mul', 'Clip', 'Sigmoid', 'ReduceMean', 'Dropout']);
+const ACTIVATION_OPS = new Set([
+  'Conv',
+  'Relu',
+  'BatchNormalization',
+  'Concat',
+  'AveragePool',
+  'MaxPool',
+  'GlobalAveragePool',
+  'Flatten',
+  'Gemm',
+  'Add',
+  'Mul',
+  'Clip',
+  'Sigmoid',
+  'ReduceMean',
+  'Dropout',
+]);
 const probed = model.graph.nodes.filter((n) => isPgNode(n) || ACTIVATION_OPS.has(n.opType));
 // A gated layer's input too, to count the activation codes that differ between the runtimes.
 const probes = [...new Set(probed.flatMap((n) => (isPgNode(n) ? [n.inputs[0], n.outputs[0]] : [n.outputs[0]])))];
@@ -61,7 +77,12 @@ const rows = probed.map((n) => {
 console.log(`${values.model} ${values.gated ? 'gated' : 'plain'}: ${rows.length} activations compared, output ${rows[rows.length - 1].d.toExponential(2)}`);
 const first = rows.findIndex((r) => r.d > threshold);
 console.log(first < 0 ? `none above ${threshold}` : `first above ${threshold}: #${first} ${rows[first].node.opType} '${rows[first].node.name}'`);
-console.log(`  worst before it: ${rows.slice(0, first < 0 ? rows.length : first).reduce((m, r) => Math.max(m, r.d), 0).toExponential(2)}`);
+console.log(
+  `  worst before it: ${rows
+    .slice(0, first < 0 ? rows.length : first)
+    .reduce((m, r) => Math.max(m, r.d), 0)
+    .toExponential(2)}`,
+);
 for (const r of rows.slice(Math.max(0, first - 2), Math.max(0, first - 2) + Number(values.show))) {
   console.log(`  ${r.node.opType.padEnd(18)} ${r.d.toExponential(2).padStart(9)}  ${String(r.differing).padStart(7)}/${r.size} elements differ  ${r.node.name}`);
 }
@@ -92,5 +113,6 @@ for (const r of rows.slice(0, last + 1).filter((r) => isPgNode(r.node) && r.node
       apart = Math.max(apart, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-30));
     }
   }
-  if (codes > 0 || r === rows[last]) console.log(`  ${r.node.name}: ${codes} of ${a.length} input codes differ (inputs at most ${apart.toExponential(1)} apart, relative); output ${r.d.toExponential(2)}`);
+  if (codes > 0 || r === rows[last])
+    console.log(`  ${r.node.name}: ${codes} of ${a.length} input codes differ (inputs at most ${apart.toExponential(1)} apart, relative); output ${r.d.toExponential(2)}`);
 }

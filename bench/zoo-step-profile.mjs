@@ -26,11 +26,17 @@ let t0 = 0;
 // Step 1 warms up (primitive caches, allocations); timed: step 2 and the final held-out evaluation after it.
 // Native convolutions called straight from pg's ops (training, ONNX-layout weights) are not wasm kernels, so
 // they show only in the wall time, not in the per-kernel rows.
-await runPgSteps({ convertModel, finetune, FINETUNE_DEFAULTS }, model, data, { batchSize: batch, maxSteps: 2, calibrationBatches: 1, workers: 1 }, {
-  onProgress: (p) => {
-    if (p.step === 1) t0 = kernels.start();
+await runPgSteps(
+  { convertModel, finetune, FINETUNE_DEFAULTS },
+  model,
+  data,
+  { batchSize: batch, maxSteps: 2, calibrationBatches: 1, workers: 1 },
+  {
+    onProgress: (p) => {
+      if (p.step === 1) t0 = kernels.start();
+    },
   },
-});
+);
 const wall = performance.now() - t0;
 console.log(`${name}, step 2 + final evaluation: wall ${wall.toFixed(0)} ms, in kernels ${kernels.totalMs().toFixed(0)} ms`);
 for (const { name: kernel, ms, calls } of kernels.rows(top)) console.log(kernel.padEnd(28), ms.toFixed(0).padStart(7), 'ms', String(calls).padStart(5), 'calls');

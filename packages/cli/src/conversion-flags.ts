@@ -19,7 +19,8 @@ export function hbitsFor(mode: ConversionMode, hbits: number | undefined): numbe
 /** The precision of a gated model: `pg convert`, and every point of `pg sweep` (whose --bits and --hbits are lists). */
 export const bitsFlags = inHelpGroup('PRECISION', {
   mode: Flags.option({ options: CONVERSION_MODES, default: 'pg' as const })({
-    summary: "What the layers PG would gate become: pg (gated), static (quantized at B bits, no gate: uniform quantization), seernet (predicted from B_hb bits, recomputed at B where the gate passes, zero elsewhere).",
+    summary:
+      'What the layers PG would gate become: pg (gated), static (quantized at B bits, no gate: uniform quantization), seernet (predicted from B_hb bits, recomputed at B where the gate passes, zero elsewhere).',
   }),
   bits: numberFlag({ integer: true })({ default: 4, helpValue: 'B', summary: 'Activation bits B of gated and quantized layers (2-16).' }),
   hbits: numberFlag({ integer: true })({ helpValue: 'H', summary: `High bits B_hb used for the prediction (1 to B-1; default ${HBITS_DEFAULT}; not with --mode static).` }),
@@ -35,8 +36,14 @@ export const bitsFlags = inHelpGroup('PRECISION', {
 
 /** Which layers get gated: `pg convert`, and `pg inspect`'s preview of it. */
 export const placementFlags = inHelpGroup('PLACEMENT', {
-  include: nameListFlag({ helpValue: 'NODE', summary: 'Gate these layers too: Conv/Gemm nodes, or the MatMul of a linear layer on tokens (by node name; repeat or comma-separate).' }),
-  exclude: nameListFlag({ helpValue: 'NODE', summary: 'Leave these layers float: Conv/Gemm nodes, or the MatMul of a linear layer on tokens (by node name; repeat or comma-separate).' }),
+  include: nameListFlag({
+    helpValue: 'NODE',
+    summary: 'Gate these layers too: Conv/Gemm nodes, or the MatMul of a linear layer on tokens (by node name; repeat or comma-separate).',
+  }),
+  exclude: nameListFlag({
+    helpValue: 'NODE',
+    summary: 'Leave these layers float: Conv/Gemm nodes, or the MatMul of a linear layer on tokens (by node name; repeat or comma-separate).',
+  }),
   'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
   'gate-residual': Flags.boolean({
     default: false,

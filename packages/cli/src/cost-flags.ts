@@ -7,7 +7,8 @@ export const costFlags = inHelpGroup('COST', {
   cost: Flags.string({
     helpValue: 'all|NAME[,NAME]',
     summary: `Price the network on device cost models: all, or some of ${[...COST_MODELS.keys()].join(', ')}.`,
-    description: 'Each reports BitOps or cycles per sample, per layer, and the ratios to the same network statically quantized at B and at 8 bits and to a SeerNet-style predictor (docs/cost-models.md).',
+    description:
+      'Each reports BitOps or cycles per sample, per layer, and the ratios to the same network statically quantized at B and at 8 bits and to a SeerNet-style predictor (docs/cost-models.md).',
   }),
   profile: Flags.string({
     multiple: true,

@@ -53,7 +53,7 @@ export async function openDataFor(model: Model, flags: DataFlagValues, warn?: (m
   if (opened instanceof ImageDataset && opened.classes !== undefined && classes !== undefined && opened.numClasses < classes) {
     warn?.(
       `${flags.data} names ${opened.numClasses} classes but the model predicts ${classes}: label i is the i-th class name in sorted order. ` +
-        'If these are some of the model\'s classes, list the images in a .csv with the model\'s class indices as labels (docs/data.md).',
+        "If these are some of the model's classes, list the images in a .csv with the model's class indices as labels (docs/data.md).",
     );
   }
   return { dataset, preprocess };

@@ -53,7 +53,13 @@ export function comparedFigures(path: string, r: ReportResult, price: ReportPric
 export function comparisonPoints(r: ReportJson): AccuracyPoint[] {
   if (!r.compared || r.compared.length === 0) return [];
   const all = [{ model: r.model, accuracy: r.accuracy, act_bits: r.whole_model.act_bits, bitops: r.whole_model.bitops, bavg: r.bavg }, ...r.compared];
-  const frontier = new Set(paretoFrontier(all, (c) => c.act_bits, (c) => c.accuracy));
+  const frontier = new Set(
+    paretoFrontier(
+      all,
+      (c) => c.act_bits,
+      (c) => c.accuracy,
+    ),
+  );
   return all.map((c, i) => ({ label: c.model, accuracy: c.accuracy, act_bits: c.act_bits, bitops: c.bitops, bavg: c.bavg, frontier: frontier.has(i), current: i === 0 }));
 }
 
@@ -62,17 +68,20 @@ export function formatReport(r: ReportJson, format: ReportFormat): string {
   switch (format) {
     case 'text': {
       const points = comparisonPoints(r);
-      const comparison = points.length === 0 ? '' : `\n\n${renderTable(
-        [
-          { header: 'configuration' },
-          { header: 'accuracy', align: 'right' },
-          { header: 'act bits (whole)', align: 'right' },
-          { header: 'BitOps (whole)', align: 'right' },
-          { header: 'B_avg (gated)', align: 'right' },
-          { header: 'frontier' },
-        ],
-        points.map((p) => [p.label, percent(p.accuracy), fixed(p.act_bits, 2), magnitude(p.bitops), fixed(p.bavg, 2), p.frontier ? 'yes' : '']),
-      )}`;
+      const comparison =
+        points.length === 0
+          ? ''
+          : `\n\n${renderTable(
+              [
+                { header: 'configuration' },
+                { header: 'accuracy', align: 'right' },
+                { header: 'act bits (whole)', align: 'right' },
+                { header: 'BitOps (whole)', align: 'right' },
+                { header: 'B_avg (gated)', align: 'right' },
+                { header: 'frontier' },
+              ],
+              points.map((p) => [p.label, percent(p.accuracy), fixed(p.act_bits, 2), magnitude(p.bitops), fixed(p.bavg, 2), p.frontier ? 'yes' : '']),
+            )}`;
       const extras = [r.costs ? renderCosts(r.costs) : '', r.sensitivity?.length ? renderSensitivity(r.sensitivity, r.accuracy) : ''].filter((t) => t !== '');
       return [`${renderReport(r)}${comparison}`, ...extras].join('\n\n') + '\n';
     }

@@ -45,7 +45,9 @@ function reportOf(path: string, doc: unknown): ReportJson & { shard?: ReportShar
   const d = doc as { status?: unknown; result?: unknown; message?: unknown } | null;
   if (d !== null && typeof d === 'object' && 'status' in d) {
     if (d.status !== 0 && d.status !== 10) {
-      throw new ShardError(`${path} holds the error of a failed run (${String(d.message ?? `status ${String(d.status)}`)}), not a shard's report`, { action: 'run that shard again' });
+      throw new ShardError(`${path} holds the error of a failed run (${String(d.message ?? `status ${String(d.status)}`)}), not a shard's report`, {
+        action: 'run that shard again',
+      });
     }
     return d.result as ReportJson;
   }
@@ -99,6 +101,8 @@ export function checkShardReportFlags(flags: { format: string; 'fail-if'?: strin
   }
   if (flags['skip-bad'] && flags.limit !== undefined) {
     // Unsharded, --limit N counts readable images; a shard cannot know how many the shards before it skipped.
-    throw new UsageError('--shard with both --skip-bad and --limit: the shards could not cover the same images as one run.', { action: 'Leave out --limit (or --skip-bad) when sharding.' });
+    throw new UsageError('--shard with both --skip-bad and --limit: the shards could not cover the same images as one run.', {
+      action: 'Leave out --limit (or --skip-bad) when sharding.',
+    });
   }
 }

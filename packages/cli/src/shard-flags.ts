@@ -46,15 +46,21 @@ export function resolveShard(flag: ShardSpec | AutoShard | undefined, env: NodeJ
     });
   }
   const raw = env[source.name]!;
-  if (!/^\s*\d+\s*$/.test(raw)) throw new UsageError(`--shard auto: ${source.name} is '${raw}', not a shard index.`, { action: `Set ${source.name} to a whole number, or give --shard K/N.` });
+  if (!/^\s*\d+\s*$/.test(raw))
+    throw new UsageError(`--shard auto: ${source.name} is '${raw}', not a shard index.`, { action: `Set ${source.name} to a whole number, or give --shard K/N.` });
   const countText = flag.count === undefined ? env[SHARD_COUNT_VARIABLE] : String(flag.count);
   if (countText === undefined || countText === '') {
     throw new UsageError(`--shard auto: the number of shards is unknown.`, { action: `Give it as --shard auto/N (the Job's completions), or set ${SHARD_COUNT_VARIABLE}.` });
   }
-  if (!/^\s*\d+\s*$/.test(countText)) throw new UsageError(`--shard auto: ${SHARD_COUNT_VARIABLE} is '${countText}', not a number of shards.`, { action: `Set ${SHARD_COUNT_VARIABLE} to a whole number, or give --shard auto/N.` });
+  if (!/^\s*\d+\s*$/.test(countText))
+    throw new UsageError(`--shard auto: ${SHARD_COUNT_VARIABLE} is '${countText}', not a number of shards.`, {
+      action: `Set ${SHARD_COUNT_VARIABLE} to a whole number, or give --shard auto/N.`,
+    });
   const spec = { index: Number(raw) - source.base + 1, count: Number(countText) };
   if (!(spec.count >= 1 && spec.index >= 1 && spec.index <= spec.count)) {
-    throw new UsageError(`--shard auto: ${source.name}=${raw} is no shard of ${spec.count} (K would be ${spec.index}).`, { action: `Run ${spec.count} shards, numbered as ${source.name} numbers them (from ${source.base}).` });
+    throw new UsageError(`--shard auto: ${source.name}=${raw} is no shard of ${spec.count} (K would be ${spec.index}).`, {
+      action: `Run ${spec.count} shards, numbered as ${source.name} numbers them (from ${source.base}).`,
+    });
   }
   return spec;
 }

@@ -5,8 +5,16 @@ import { countFlag, inHelpGroup, numberFlag, renamedFlag } from './flags.js';
 /** How samples are drawn from --data for calibration: `pg convert --data`, and the start of every fine-tune. */
 export const calibrationFlags = inHelpGroup('CALIBRATION', {
   'batch-size': countFlag({ default: D.batchSize, helpValue: 'N', summary: 'Samples per batch (a training step, or a calibration batch).' }),
-  'calibration-batches': countFlag({ default: D.calibrationBatches, helpValue: 'N', summary: 'Batches used to calibrate activation scales (and thresholds, when fine-tuning to a target).' }),
-  seed: numberFlag({ integer: true, min: 0 })({ default: D.seed, helpValue: 'N', summary: 'Seed of shuffling and calibration samples: the same seed gives the same result. Default: 0.' }),
+  'calibration-batches': countFlag({
+    default: D.calibrationBatches,
+    helpValue: 'N',
+    summary: 'Batches used to calibrate activation scales (and thresholds, when fine-tuning to a target).',
+  }),
+  seed: numberFlag({ integer: true, min: 0 })({
+    default: D.seed,
+    helpValue: 'N',
+    summary: 'Seed of shuffling and calibration samples: the same seed gives the same result. Default: 0.',
+  }),
 });
 
 /**

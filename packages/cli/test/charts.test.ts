@@ -16,7 +16,14 @@ describe('svg charts', () => {
     expect(niceTicks(2.1, 3.3)).toEqual([2.5, 3]);
   });
   it('draws one bar per item, scaled to the max, and escapes names', () => {
-    const svg = horizontalBars('b', [{ label: '<conv>', value: 1, text: '1' }, { label: 'b', value: 0.25, text: '0.25' }], { max: 1, caption: 'c' });
+    const svg = horizontalBars(
+      'b',
+      [
+        { label: '<conv>', value: 1, text: '1' },
+        { label: 'b', value: 0.25, text: '0.25' },
+      ],
+      { max: 1, caption: 'c' },
+    );
     expect(count(svg, /<rect class="bar"/g)).toBe(2);
     expect(svg).toContain('&lt;conv&gt;');
     const widths = [...svg.matchAll(/class="bar" x="\d+" y="[\d.]+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
@@ -25,12 +32,20 @@ describe('svg charts', () => {
   it('draws a histogram with one bar per bin, a heat map with one cell per position, a frontier line through frontier points only', () => {
     expect(count(histogram('h', [1, 2, 3], { bins: 7, caption: 'c', xLabel: 'x' }), /<rect class="bar"/g)).toBe(7);
     expect(count(heatmap('m', new Array(12).fill(0.5), { height: 3, width: 4, caption: 'c', palette: 'heat' }), /<rect class="cell"/g)).toBe(12);
-    const svg = scatter('s', [{ x: 1, y: 0.5, label: 'a', frontier: true }, { x: 2, y: 0.4, label: 'b' }, { x: 3, y: 0.9, label: 'c', frontier: true }], {
-      caption: 'c',
-      xLabel: 'x',
-      yLabel: 'y',
-      yFormat: String,
-    });
+    const svg = scatter(
+      's',
+      [
+        { x: 1, y: 0.5, label: 'a', frontier: true },
+        { x: 2, y: 0.4, label: 'b' },
+        { x: 3, y: 0.9, label: 'c', frontier: true },
+      ],
+      {
+        caption: 'c',
+        xLabel: 'x',
+        yLabel: 'y',
+        yFormat: String,
+      },
+    );
     expect(count(svg, /<circle class="point/g)).toBe(3);
     expect(count(svg, /class="point on-frontier"/g)).toBe(2);
     expect(svg.match(/<polyline class="frontier" points="([^"]+)"/)?.[1].split(' ')).toHaveLength(2);

@@ -112,7 +112,21 @@ describe('pg convert', () => {
 
   it('--first-layer-bits quantizes the first layer (8/8 bits, calibrated with --data); out of range or a word other than float is a usage error', async () => {
     const out = join(tmp.dir, 'tiny-first8.onnx');
-    const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--first-layer-bits', '8', '--data', 'fashion-mnist:train?source=bundled', '--calibration-batches', '1', '--batch-size', '16', '--json']);
+    const run = await pg([
+      'convert',
+      FIXTURES.tiny,
+      '-o',
+      out,
+      '--first-layer-bits',
+      '8',
+      '--data',
+      'fashion-mnist:train?source=bundled',
+      '--calibration-batches',
+      '1',
+      '--batch-size',
+      '16',
+      '--json',
+    ]);
     expect(run.code).toBe(0);
     const result = json(run).result as { first_layer_bits: number | null; layers: Layer[] };
     expect(schemaErrors('convert', result)).toEqual([]);
@@ -151,7 +165,10 @@ describe('pg convert', () => {
     expect(result.batch_normalization.folded).toHaveLength(9);
     expect(result.batch_normalization.folded[0]).toEqual({ node: '/bn1/BatchNormalization', into: '/conv1/Conv', negative_scales: expect.any(Number) });
     expect(result.batch_normalization.folded.every((f) => f.negative_scales > 0)).toBe(true);
-    expect(result.layers.find((l) => l.name === '/layer1/conv1/Conv')).toMatchObject({ gated: true, reason: expect.stringMatching(/^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in/) });
+    expect(result.layers.find((l) => l.name === '/layer1/conv1/Conv')).toMatchObject({
+      gated: true,
+      reason: expect.stringMatching(/^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in/),
+    });
     const text = await pg(['convert', FIXTURES.bnUnfolded, '-o', out, '--force']);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^Folded 9 BatchNormalization node\(s\) into the Conv\/Gemm before them \(\d+ channel\(s\) with a negative scale\)\.$/m);

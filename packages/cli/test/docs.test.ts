@@ -1,17 +1,7 @@
 // The docs are part of the contract: every command, every flag and every exit code must be documented.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  FileAccessError,
-  InterruptedError,
-  InvalidDataError,
-  InvalidModelError,
-  ShardError,
-  TrainingError,
-  UnsupportedModelError,
-  UsageError,
-  type PgError,
-} from '@pg/core';
+import { FileAccessError, InterruptedError, InvalidDataError, InvalidModelError, ShardError, TrainingError, UnsupportedModelError, UsageError, type PgError } from '@pg/core';
 import { exportFormatNames } from '@pg/exporters';
 import { describe, expect, it } from 'vitest';
 import { INTERNAL } from '../src/envelope.js';
@@ -50,7 +40,10 @@ describe('export formats', () => {
   it('the export schema and the pg export section of docs/commands.md name every registered format', () => {
     const schema = JSON.parse(readFileSync(join(ROOT, 'packages/cli/schemas/export.schema.json'), 'utf8')) as { properties: { format: { enum: string[] } } };
     expect(schema.properties.format.enum).toEqual(exportFormatNames());
-    const section = doc('commands.md').split(/^## /m).find((s) => s.startsWith('pg export\n')) ?? '';
+    const section =
+      doc('commands.md')
+        .split(/^## /m)
+        .find((s) => s.startsWith('pg export\n')) ?? '';
     expect(exportFormatNames().filter((name) => !section.includes(`| \`${name}\` |`))).toEqual([]);
   });
 });

@@ -27,8 +27,23 @@ describe('convert -> finetune -> report on the bundled ResNet', () => {
 
   it('finetune --max-steps 3 --batch-size 32 --target-sparsity 0.85 --seed 1 --json', async () => {
     const run = await pg([
-      'finetune', gated(), '--data', BUNDLED_TRAIN, '-o', tuned(),
-      '--epochs', '1', '--max-steps', '3', '--batch-size', '32', '--target-sparsity', '0.85', '--seed', '1', '--json',
+      'finetune',
+      gated(),
+      '--data',
+      BUNDLED_TRAIN,
+      '-o',
+      tuned(),
+      '--epochs',
+      '1',
+      '--max-steps',
+      '3',
+      '--batch-size',
+      '32',
+      '--target-sparsity',
+      '0.85',
+      '--seed',
+      '1',
+      '--json',
     ]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     // No terminal and --json: no progress anywhere, only the JSON document.

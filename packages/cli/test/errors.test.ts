@@ -23,7 +23,13 @@ const out = (): string => join(tmp.dir, 'out.onnx');
 
 /** Each bad input, the exit code and error code it must give (docs/exit-codes.md). */
 const cases: { name: string; args: () => string[]; env?: () => Record<string, string>; status: number; code: string; message: RegExp }[] = [
-  { name: 'a missing model file', args: () => ['convert', join(tmp.dir, 'missing.onnx'), '-o', out()], status: 6, code: 'PG_FILE_ACCESS', message: /missing\.onnx.*does not exist/ },
+  {
+    name: 'a missing model file',
+    args: () => ['convert', join(tmp.dir, 'missing.onnx'), '-o', out()],
+    status: 6,
+    code: 'PG_FILE_ACCESS',
+    message: /missing\.onnx.*does not exist/,
+  },
   { name: 'a file that is not ONNX', args: () => ['convert', notOnnx, '-o', out()], status: 3, code: 'PG_INVALID_MODEL', message: /notes\.onnx/ },
   { name: '--hbits not below --bits', args: () => ['convert', FIXTURES.tiny, '-o', out(), '--bits', '4', '--hbits', '4'], status: 2, code: 'PG_USAGE', message: /--hbits/ },
   { name: 'an unknown --include name', args: () => ['convert', FIXTURES.tiny, '-o', out(), '--include', 'no-such-node'], status: 2, code: 'PG_USAGE', message: /no-such-node/ },
@@ -45,7 +51,13 @@ const cases: { name: string; args: () => string[]; env?: () => Record<string, st
     code: 'PG_USAGE',
     message: /--steps: this flag is now --max-steps\./,
   },
-  { name: 'pg finetune --steps=5', args: () => ['finetune', FIXTURES.tiny, '--data', 'fashion-mnist:train', '-o', out(), '--steps=5'], status: 2, code: 'PG_USAGE', message: /--steps: this flag is now --max-steps/ },
+  {
+    name: 'pg finetune --steps=5',
+    args: () => ['finetune', FIXTURES.tiny, '--data', 'fashion-mnist:train', '-o', out(), '--steps=5'],
+    status: 2,
+    code: 'PG_USAGE',
+    message: /--steps: this flag is now --max-steps/,
+  },
 ];
 
 /**
@@ -58,18 +70,79 @@ const badInputCases: typeof cases = [
   { name: 'a truncated model', args: () => ['convert', bad.truncated, '-o', out()], status: 3, code: 'PG_INVALID_MODEL', message: /truncated\.onnx: .*truncated/ },
   { name: 'an opset newer than pg knows', args: () => ['convert', bad.opset, '-o', out()], status: 4, code: 'PG_UNSUPPORTED', message: /opset\.onnx: .*opset 99, newer than/ },
   { name: 'an op pg cannot run', args: () => ['convert', bad.unsupportedOp, '-o', out()], status: 4, code: 'PG_UNSUPPORTED', message: /node '\/Relu' uses op 'FrobnicateOp'/ },
-  { name: 'a graph with a cycle', args: () => ['report', bad.cycle, '--data', BUNDLED_TEST], status: 3, code: 'PG_INVALID_MODEL', message: /cycle\.onnx: the graph has a cycle through node '\/conv1\/Conv'/ },
-  { name: 'a missing initializer', args: () => ['convert', bad.missingInit, '-o', out()], status: 3, code: 'PG_INVALID_MODEL', message: /node '\/conv2\/Conv' \(Conv\) reads 'conv2\.weight', which no node, input or initializer provides/ },
-  { name: 'a missing external data file', args: () => ['convert', bad.externalMissing, '-o', out()], status: 6, code: 'PG_FILE_ACCESS', message: /external data file .*model\.onnx\.data', which does not exist/ },
-  { name: "an external data location with '../'", args: () => ['convert', bad.externalEscape, '-o', out()], status: 3, code: 'PG_INVALID_MODEL', message: /location '\.\.\/xxxxxxx\.data', which points outside the model's folder/ },
-  { name: 'NaN in the weights', args: () => ['convert', bad.nanWeights, '-o', out()], status: 3, code: 'PG_INVALID_MODEL', message: /nan\.onnx: initializer 'conv2\.weight' holds NaN at index 3/ },
+  {
+    name: 'a graph with a cycle',
+    args: () => ['report', bad.cycle, '--data', BUNDLED_TEST],
+    status: 3,
+    code: 'PG_INVALID_MODEL',
+    message: /cycle\.onnx: the graph has a cycle through node '\/conv1\/Conv'/,
+  },
+  {
+    name: 'a missing initializer',
+    args: () => ['convert', bad.missingInit, '-o', out()],
+    status: 3,
+    code: 'PG_INVALID_MODEL',
+    message: /node '\/conv2\/Conv' \(Conv\) reads 'conv2\.weight', which no node, input or initializer provides/,
+  },
+  {
+    name: 'a missing external data file',
+    args: () => ['convert', bad.externalMissing, '-o', out()],
+    status: 6,
+    code: 'PG_FILE_ACCESS',
+    message: /external data file .*model\.onnx\.data', which does not exist/,
+  },
+  {
+    name: "an external data location with '../'",
+    args: () => ['convert', bad.externalEscape, '-o', out()],
+    status: 3,
+    code: 'PG_INVALID_MODEL',
+    message: /location '\.\.\/xxxxxxx\.data', which points outside the model's folder/,
+  },
+  {
+    name: 'NaN in the weights',
+    args: () => ['convert', bad.nanWeights, '-o', out()],
+    status: 3,
+    code: 'PG_INVALID_MODEL',
+    message: /nan\.onnx: initializer 'conv2\.weight' holds NaN at index 3/,
+  },
   // Data that does not fit.
-  { name: 'data with the wrong channel count', args: () => ['report', FIXTURES.tiny, '--data', bad.rgbData], status: 5, code: 'PG_INVALID_DATA', message: /samples of shape \[3, 28, 28\].*\[1, 28, 28\]/ },
-  { name: 'labels out of range', args: () => ['report', FIXTURES.tiny, '--data', bad.x4, '--labels', bad.y4OutOfRange], status: 5, code: 'PG_INVALID_DATA', message: /label 10 at sample 3, but the model has 10 classes/ },
-  { name: 'an NPY of the wrong dtype', args: () => ['report', FIXTURES.tiny, '--data', bad.int16Data], status: 5, code: 'PG_INVALID_DATA', message: /int16\.npy has dtype int16; samples must be float32/ },
-  { name: 'inputs and labels of different lengths', args: () => ['report', FIXTURES.tiny, '--data', bad.x4, '--labels', bad.y3], status: 5, code: 'PG_INVALID_DATA', message: /y3\.npy has 3 labels but .*x4\.npy has 4 samples/ },
+  {
+    name: 'data with the wrong channel count',
+    args: () => ['report', FIXTURES.tiny, '--data', bad.rgbData],
+    status: 5,
+    code: 'PG_INVALID_DATA',
+    message: /samples of shape \[3, 28, 28\].*\[1, 28, 28\]/,
+  },
+  {
+    name: 'labels out of range',
+    args: () => ['report', FIXTURES.tiny, '--data', bad.x4, '--labels', bad.y4OutOfRange],
+    status: 5,
+    code: 'PG_INVALID_DATA',
+    message: /label 10 at sample 3, but the model has 10 classes/,
+  },
+  {
+    name: 'an NPY of the wrong dtype',
+    args: () => ['report', FIXTURES.tiny, '--data', bad.int16Data],
+    status: 5,
+    code: 'PG_INVALID_DATA',
+    message: /int16\.npy has dtype int16; samples must be float32/,
+  },
+  {
+    name: 'inputs and labels of different lengths',
+    args: () => ['report', FIXTURES.tiny, '--data', bad.x4, '--labels', bad.y3],
+    status: 5,
+    code: 'PG_INVALID_DATA',
+    message: /y3\.npy has 3 labels but .*x4\.npy has 4 samples/,
+  },
   { name: 'an empty data set', args: () => ['report', FIXTURES.tiny, '--data', bad.emptyData], status: 5, code: 'PG_INVALID_DATA', message: /empty\.npy is empty/ },
-  { name: 'images that fail to decode', args: () => ['report', FIXTURES.tiny, '--data', 'fashion-mnist:test'], env: () => ({ PG_DATA_DIR: bad.corruptImagesDir }), status: 5, code: 'PG_INVALID_DATA', message: /t10k-images-idx3-ubyte\.gz .*cannot be decompressed/ },
+  {
+    name: 'images that fail to decode',
+    args: () => ['report', FIXTURES.tiny, '--data', 'fashion-mnist:test'],
+    env: () => ({ PG_DATA_DIR: bad.corruptImagesDir }),
+    status: 5,
+    code: 'PG_INVALID_DATA',
+    message: /t10k-images-idx3-ubyte\.gz .*cannot be decompressed/,
+  },
   // Flags.
   { name: '--bits out of range', args: () => ['convert', FIXTURES.tiny, '-o', out(), '--bits', '17'], status: 2, code: 'PG_USAGE', message: /--bits 17 is out of range/ },
   { name: 'a missing --data', args: () => ['report', FIXTURES.tiny], status: 2, code: 'PG_USAGE', message: /^Error \[PG_USAGE\]: Missing required flag --data/ },
@@ -149,7 +222,9 @@ async function makeBadInputs(dir: string): Promise<Record<string, string>> {
   await mkdir(join(dir, 'ext-escape'));
   const escape = join(dir, 'ext-escape', 'model.onnx');
   await writeModel(tiny(), escape, { externalData: 'all' });
-  const patched = Buffer.from(await readFile(escape)).toString('latin1').replaceAll('model.onnx.data', '../xxxxxxx.data');
+  const patched = Buffer.from(await readFile(escape))
+    .toString('latin1')
+    .replaceAll('model.onnx.data', '../xxxxxxx.data');
   await put('externalEscape', join('ext-escape', 'model.onnx'), Buffer.from(patched, 'latin1'));
 
   const image = 28 * 28;
@@ -170,4 +245,3 @@ async function makeBadInputs(dir: string): Promise<Record<string, string>> {
   files.corruptImagesDir = images;
   return files;
 }
-

@@ -41,7 +41,7 @@ describe('pg export', () => {
     expect((await readFile(out)).includes('org.precisiongating')).toBe(false);
   });
 
-  it('--format onnx-pg writes pg\'s own format and prints the files', async () => {
+  it("--format onnx-pg writes pg's own format and prints the files", async () => {
     const out = join(tmp.dir, 'tiny-pg.onnx');
     const run = await pg(['export', gated, '--format', 'onnx-pg', '-o', out]);
     expect(run.code).toBe(0);

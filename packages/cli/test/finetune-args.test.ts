@@ -20,7 +20,13 @@ describe('parseDuration', () => {
 describe('resumeArgv', () => {
   it('repeats the arguments, replacing any --resume, quoting for a shell', () => {
     expect(resumeArgv(['m.onnx', '--data', 'fashion-mnist:train?source=bundled', '-o', 'out.onnx', '--resume', 'old.json'], 'out.onnx.ckpt.json')).toEqual([
-      'm.onnx', '--data', "'fashion-mnist:train?source=bundled'", '-o', 'out.onnx', '--resume', 'out.onnx.ckpt.json',
+      'm.onnx',
+      '--data',
+      "'fashion-mnist:train?source=bundled'",
+      '-o',
+      'out.onnx',
+      '--resume',
+      'out.onnx.ckpt.json',
     ]);
     expect(resumeArgv(['my model.onnx', '--resume=x.json'], "it's.json")).toEqual(["'my model.onnx'", '--resume', "'it'\\''s.json'"]);
   });

@@ -95,8 +95,24 @@ describe('pg finetune on the tiny CNN', () => {
   it('--target-bavg, --eval-split, --eval-every and --keep-best: the result lists the evaluations', async () => {
     const out = join(tmp.dir, 'tiny-eval.onnx');
     const run = await pg([
-      'finetune', gated, '--data', BUNDLED_TRAIN, '-o', out, '--max-steps', '4', '--batch-size', '32',
-      '--target-bavg', '2.4', '--eval-split', '0.1', '--eval-every', '2', '--keep-best', '--json',
+      'finetune',
+      gated,
+      '--data',
+      BUNDLED_TRAIN,
+      '-o',
+      out,
+      '--max-steps',
+      '4',
+      '--batch-size',
+      '32',
+      '--target-bavg',
+      '2.4',
+      '--eval-split',
+      '0.1',
+      '--eval-every',
+      '2',
+      '--keep-best',
+      '--json',
     ]);
     expect(run.code, run.stderr).toBe(0);
     const doc = json(run).result as { target_sparsity: number; evaluations: { step: number }[]; eval_data: string; kept: { from: string } };

@@ -22,7 +22,11 @@ describe.concurrent('pg <command> --help', () => {
       const examples = (cmd.examples ?? []).map((e) => (typeof e === 'string' ? e : e.command));
       expect(examples.length).toBeGreaterThan(0);
       expect(text).toMatch(/^EXAMPLES$/m);
-      const known = new Set(Object.entries(cmd.flags).filter(([, f]) => !f.hidden).flatMap(([name, f]) => [name, ...(f.type === 'boolean' && f.allowNo ? [`no-${name}`] : [])]));
+      const known = new Set(
+        Object.entries(cmd.flags)
+          .filter(([, f]) => !f.hidden)
+          .flatMap(([name, f]) => [name, ...(f.type === 'boolean' && f.allowNo ? [`no-${name}`] : [])]),
+      );
       const used = examples.flatMap((e) => [...e.matchAll(/(?<=\s)--([a-z][\w-]*)/g)].map((m) => m[1]));
       expect(used.filter((f) => !known.has(f))).toEqual([]);
     });

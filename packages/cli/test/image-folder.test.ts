@@ -53,7 +53,12 @@ describe.skipIf(!hasPhotos())(`pg on a folder of photographs${photosSkipNote()}`
 
   it('reads a CSV of paths and labels as the folder, and --resize/--crop/--mean/--std as given', async () => {
     const csv = join(tmp.dir, 'photos.csv');
-    writeFileSync(csv, `path,label\n${photoFolderOrder().map((p) => `photos/${p.file},${p.label}`).join('\n')}\n`);
+    writeFileSync(
+      csv,
+      `path,label\n${photoFolderOrder()
+        .map((p) => `photos/${p.file},${p.label}`)
+        .join('\n')}\n`,
+    );
     const run = await pg(['report', PHOTO_CNN, '--data', csv, '--json']);
     expect(run.code, run.stderr).toBe(0);
     expect(json(run).result).toMatchObject({ samples: 11, accuracy: 1 });
@@ -96,7 +101,23 @@ describe.skipIf(!hasPhotos())(`pg on a folder of photographs${photosSkipNote()}`
     expect((await pg(['convert', PHOTO_CNN, '-o', gated])).code).toBe(0);
     // 11 readable images make two full batches of 4 an epoch: the third step comes from the second epoch.
     const tuned = join(tmp.dir, 'tuned-skipping.onnx');
-    const finetune = await pg(['finetune', gated, '--data', broken, '--skip-bad', '-o', tuned, '--batch-size', '4', '--max-steps', '3', '--epochs', '2', '--train-weights', '--json']);
+    const finetune = await pg([
+      'finetune',
+      gated,
+      '--data',
+      broken,
+      '--skip-bad',
+      '-o',
+      tuned,
+      '--batch-size',
+      '4',
+      '--max-steps',
+      '3',
+      '--epochs',
+      '2',
+      '--train-weights',
+      '--json',
+    ]);
     expect(finetune.code, finetune.stderr).toBe(0);
     const trained = json(finetune) as { result: Record<string, unknown>; warnings: string[] };
     expect(schemaErrors('finetune', trained.result)).toEqual([]);

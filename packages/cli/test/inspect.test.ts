@@ -99,13 +99,20 @@ describe('pg inspect', () => {
     const r = await inspectJson(FIXTURES.resnet, ['--gate-residual']);
     const placements = r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
     expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-residual.onnx'), ['--gate-residual']));
-    expect(placements.filter((p) => p.role === 'gate' && /: gated on the sum/.test(p.reason ?? '')).map((p) => p.name)).toEqual(['/layer1/conv2/Conv', '/layer2/conv2/Conv', '/layer3/conv2/Conv']);
+    expect(placements.filter((p) => p.role === 'gate' && /: gated on the sum/.test(p.reason ?? '')).map((p) => p.name)).toEqual([
+      '/layer1/conv2/Conv',
+      '/layer2/conv2/Conv',
+      '/layer3/conv2/Conv',
+    ]);
     expect(plain.gated_mac_fraction).toBeLessThan(0.4);
     expect(r.gated_mac_fraction).toBeGreaterThan(0.9);
   });
 
   it('--json on models users bring (BN unfolded, an MLP behind Flatten): placement and reasons as pg convert', async () => {
-    for (const [model, first] of [[FIXTURES.bnUnfolded, /^first layer: reads the model input, quantized statically \(--first-layer-bits\); BatchNormalization '\/bn1\/BatchNormalization' folded in/], [FIXTURES.mlp, /^first layer: reads the model input through Flatten, quantized statically \(--first-layer-bits\)$/]] as const) {
+    for (const [model, first] of [
+      [FIXTURES.bnUnfolded, /^first layer: reads the model input, quantized statically \(--first-layer-bits\); BatchNormalization '\/bn1\/BatchNormalization' folded in/],
+      [FIXTURES.mlp, /^first layer: reads the model input through Flatten, quantized statically \(--first-layer-bits\)$/],
+    ] as const) {
       const r = await inspectJson(model);
       const placements = r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
       expect(placements[0].reason).toMatch(first);
@@ -120,7 +127,10 @@ describe('pg inspect', () => {
     const r = await inspectJson(gated);
     expect(r.gated).toBe(true);
     expect(r.pg).toMatchObject({ bits: 6, hbits: 4, wbits: 8, act_scale: 'static-uncalibrated', gated_layers: 2, quantized_layers: 1 });
-    expect(r.layers.filter((l) => l.op === 'PGConv').map((l) => [l.bits, l.hbits, l.wbits])).toEqual([[6, 4, 8], [6, 4, 8]]);
+    expect(r.layers.filter((l) => l.op === 'PGConv').map((l) => [l.bits, l.hbits, l.wbits])).toEqual([
+      [6, 4, 8],
+      [6, 4, 8],
+    ]);
     expect(r.layers.every((l) => l.placement === null && l.macs !== null)).toBe(true);
 
     const human = await pg(['inspect', gated]);
@@ -133,7 +143,10 @@ describe('pg inspect', () => {
     const model: Model = await readModel(FIXTURES.tiny);
     const nodes = model.graph.nodes.flatMap((n) =>
       n.opType === 'MaxPool'
-        ? [{ name: 'odd', opType: 'NoSuchOp', domain: 'com.example', inputs: n.inputs, outputs: ['odd_out'], attributes: {} }, { ...n, inputs: ['odd_out'] }]
+        ? [
+            { name: 'odd', opType: 'NoSuchOp', domain: 'com.example', inputs: n.inputs, outputs: ['odd_out'], attributes: {} },
+            { ...n, inputs: ['odd_out'] },
+          ]
         : [n],
     );
     const path = join(tmp.dir, 'unsupported.onnx');

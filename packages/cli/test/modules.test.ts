@@ -52,14 +52,60 @@ describe('training flags', () => {
   });
   it('map every flag to its option', async () => {
     const argv = [
-      '--epochs', '0.5', '--max-steps', '7', '--batch-size', '32', '--calibration-batches', '2', '--seed', '3', '--lr', '0.01',
-      '--train-weights', '--weight-lr', '0.0001', '--lr-schedule', 'constant', '--final-calibration', '--distill', '--gate-target', '0.1',
-      '--penalty', '0.002', '--sparsity-weight', '2', '--alpha', '3', '--sparse-backprop', '--recalibrate', '--workers', '2', '--shards', '8',
+      '--epochs',
+      '0.5',
+      '--max-steps',
+      '7',
+      '--batch-size',
+      '32',
+      '--calibration-batches',
+      '2',
+      '--seed',
+      '3',
+      '--lr',
+      '0.01',
+      '--train-weights',
+      '--weight-lr',
+      '0.0001',
+      '--lr-schedule',
+      'constant',
+      '--final-calibration',
+      '--distill',
+      '--gate-target',
+      '0.1',
+      '--penalty',
+      '0.002',
+      '--sparsity-weight',
+      '2',
+      '--alpha',
+      '3',
+      '--sparse-backprop',
+      '--recalibrate',
+      '--workers',
+      '2',
+      '--shards',
+      '8',
     ];
     expect(await parse(argv)).toEqual({
-      epochs: 0.5, maxSteps: 7, batchSize: 32, calibrationBatches: 2, seed: 3, lr: 0.01, trainWeights: true, weightLr: 0.0001,
-      lrSchedule: 'constant', finalCalibration: true, distill: true, gateTarget: 0.1, penalty: 0.002, sparsityWeight: 2, alpha: 3,
-      sparseBackprop: true, recalibrate: true, workers: 2, shards: 8,
+      epochs: 0.5,
+      maxSteps: 7,
+      batchSize: 32,
+      calibrationBatches: 2,
+      seed: 3,
+      lr: 0.01,
+      trainWeights: true,
+      weightLr: 0.0001,
+      lrSchedule: 'constant',
+      finalCalibration: true,
+      distill: true,
+      gateTarget: 0.1,
+      penalty: 0.002,
+      sparsityWeight: 2,
+      alpha: 3,
+      sparseBackprop: true,
+      recalibrate: true,
+      workers: 2,
+      shards: 8,
     });
   });
   it('refuse --steps, naming --max-steps', async () => {
@@ -82,7 +128,7 @@ describe('error envelopes', () => {
     expect(env.action).toMatch(/PG_DEBUG=1/);
   });
   it("cleans oclif's decorations off parse errors", () => {
-    const e = new Error('Parsing --bits \n\texpected an integer, got \'x\'\nSee more help with --help');
+    const e = new Error("Parsing --bits \n\texpected an integer, got 'x'\nSee more help with --help");
     const u = toUsageError(e, 'convert');
     expect(u).toBeInstanceOf(UsageError);
     expect(u.message).toBe("--bits: expected an integer, got 'x'");
@@ -121,7 +167,13 @@ describe('progress', () => {
 
 describe('text output', () => {
   it('aligns table columns, numbers to the right', () => {
-    const t = renderTable([{ header: 'layer' }, { header: 'MACs', align: 'right' }], [['a', '1,000'], ['long-name', '7']]);
+    const t = renderTable(
+      [{ header: 'layer' }, { header: 'MACs', align: 'right' }],
+      [
+        ['a', '1,000'],
+        ['long-name', '7'],
+      ],
+    );
     expect(t).toBe(['layer       MACs', '---------  -----', 'a          1,000', 'long-name      7'].join('\n'));
   });
   it('formats durations', () => {

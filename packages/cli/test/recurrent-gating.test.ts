@@ -36,7 +36,9 @@ describe('a gated LSTM through pg convert, pg finetune, pg report and pg export'
 
     const rep = await pg(['report', tuned, '--data', BUNDLED_TEST, '--limit', '300', '--json']);
     expect(rep.code, rep.stderr).toBe(0);
-    const doc = json(rep) as { result: { sparsity: number; whole_model: { act_bits: number; macs: number }; layers: { op: string; macs: number; outputs: number; gated: boolean }[] } };
+    const doc = json(rep) as {
+      result: { sparsity: number; whole_model: { act_bits: number; macs: number }; layers: { op: string; macs: number; outputs: number; gated: boolean }[] };
+    };
     expect(schemaErrors('report', doc.result)).toEqual([]);
     expect(doc.result.layers.find((l) => l.op === 'PGLSTM')).toMatchObject({ gated: true, outputs: 28 * 256, macs: 28 * 256 * (28 + 64) });
     // The final calibration lands the calibration sample on 0.85; held-out images stay near it.

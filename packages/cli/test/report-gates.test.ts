@@ -51,7 +51,20 @@ afterAll(async () => {
 
 describe('pg report --cost and --fail-if', () => {
   it('prices the whole network on every bundled model, consistent with the measured layers; conditions that do not hold exit 0', async () => {
-    const run = await pg(['report', gated, ...data, '--cost', 'all', '--fail-if', 'accuracy<1%', '--fail-if', 'cost.bit-serial.vs_static_b>=1', '--fail-if', 'whole_model.act_bits>16', '--json']);
+    const run = await pg([
+      'report',
+      gated,
+      ...data,
+      '--cost',
+      'all',
+      '--fail-if',
+      'accuracy<1%',
+      '--fail-if',
+      'cost.bit-serial.vs_static_b>=1',
+      '--fail-if',
+      'whole_model.act_bits>16',
+      '--json',
+    ]);
     expect(run.code, run.stdout).toBe(0);
     const doc = json(run);
     expect(schemaErrors('envelope', doc)).toEqual([]);
@@ -71,12 +84,21 @@ describe('pg report --cost and --fail-if', () => {
     expect(r.layers.map((l) => l.input_signed)).toEqual([true, false, false, false]);
     const sign = (l: Layer) => (l.input_signed ? 1 : 0);
     const expected = r.layers.map((l) =>
-      l.bits === null ? l.macs * 256 : l.gated ? l.macs * (l.wbits! + 1) * (l.hbits! + sign(l) + l.high_precision_fraction! * (l.bits - l.hbits!)) : l.macs * (l.bits + sign(l)) * (l.wbits! + 1),
+      l.bits === null
+        ? l.macs * 256
+        : l.gated
+          ? l.macs * (l.wbits! + 1) * (l.hbits! + sign(l) + l.high_precision_fraction! * (l.bits - l.hbits!))
+          : l.macs * (l.bits + sign(l)) * (l.wbits! + 1),
     );
     bs.per_layer.forEach((l, i) => expect(l.cost).toBeCloseTo(expected[i], 3));
     // The whole network: the other ops (tiny-cnn: 3 Relu, MaxPool 2x2, GlobalAveragePool, Flatten) at the bundled
     // 16 BitOps each, in the total and in every baseline alike.
-    expect(r.other_ops.map((o) => [o.op, o.ops])).toEqual([['Relu', 13328], ['MaxPool', 6272], ['GlobalAveragePool', 784], ['Flatten', 0]]);
+    expect(r.other_ops.map((o) => [o.op, o.ops])).toEqual([
+      ['Relu', 13328],
+      ['MaxPool', 6272],
+      ['GlobalAveragePool', 784],
+      ['Flatten', 0],
+    ]);
     for (const c of r.costs!) {
       expect(c.other_ops.ops).toBe(20384);
       expect(c.total).toBeCloseTo(c.per_layer.reduce((s, l) => s + l.cost, 0) + c.other_ops.cost, 6);
@@ -114,7 +136,9 @@ describe('pg report --cost and --fail-if', () => {
     expect(run.code, run.stderr).toBe(10);
     expect(run.stdout).toMatch(/^accuracy\s+\d/m);
     expect(run.stdout).toMatch(/^cost model\s+unit\s+total\/sample\s+vs static B\s+vs static 8-bit\s+vs SeerNet/m);
-    expect(run.stdout).toMatch(new RegExp(`^bit-serial\\s+bitops\\s+\\S+\\s+\\d\\.\\d{3}x\\s+\\d\\.\\d{3}x\\s+\\d\\.\\d{3}x\\s+${mine.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    expect(run.stdout).toMatch(
+      new RegExp(`^bit-serial\\s+bitops\\s+\\S+\\s+\\d\\.\\d{3}x\\s+\\d\\.\\d{3}x\\s+\\d\\.\\d{3}x\\s+${mine.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'),
+    );
     expect(run.stdout).not.toMatch(/^gpu /m);
     expect(run.stderr).toMatch(/^Gate failed: sparsity>=0 \(sparsity = [\d.]+\)$/m);
   });

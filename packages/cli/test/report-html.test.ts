@@ -30,13 +30,37 @@ describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${c
     tmp = await tempDir();
     const g42 = join(tmp.dir, 'g42.onnx');
     const g31 = join(tmp.dir, 'g31.onnx');
-    for (const [out, bits, hbits] of [[g42, '4', '2'], [g31, '3', '1']] as const) {
+    for (const [out, bits, hbits] of [
+      [g42, '4', '2'],
+      [g31, '3', '1'],
+    ] as const) {
       const run = await pg(['convert', FIXTURES.tiny, '-o', out, '--bits', bits, '--hbits', hbits, '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
       expect(run.code, run.stderr).toBe(0);
     }
     html = join(tmp.dir, 'report.html');
     // The float model too: a configuration without B_avg, listed but not drawn.
-    const run = await pg(['report', g42, '--data', BUNDLED_TEST, '--limit', '100', '--compare', g31, '--compare', FIXTURES.tiny, '--format', 'html', '--decision-maps', '3', '--cost', 'all', '--per-layer-sensitivity', '-o', html, '--json']);
+    const run = await pg([
+      'report',
+      g42,
+      '--data',
+      BUNDLED_TEST,
+      '--limit',
+      '100',
+      '--compare',
+      g31,
+      '--compare',
+      FIXTURES.tiny,
+      '--format',
+      'html',
+      '--decision-maps',
+      '3',
+      '--cost',
+      'all',
+      '--per-layer-sensitivity',
+      '-o',
+      html,
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     report = json(run).result as ReportJson;
     expect(schemaErrors('report', report)).toEqual([]);
@@ -77,13 +101,16 @@ describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${c
     expect(await histograms.count()).toBe(gated.length);
     for (let i = 0; i < gated.length; i++) {
       expect(await histograms.nth(i).getAttribute('data-chart')).toBe(`threshold-histogram:${gated[i].name}`);
-      const heights = await histograms.nth(i).locator('rect.bar').evaluateAll((els) => els.map((e) => Number(e.getAttribute('height'))));
+      const heights = await histograms
+        .nth(i)
+        .locator('rect.bar')
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute('height'))));
       expect(heights).toHaveLength(THRESHOLD_BINS);
       expect(heights.filter((h) => h > 0).length).toBeGreaterThan(0);
     }
   });
 
-  it('draws each cost model\'s per-layer costs and the per-layer sensitivity', async () => {
+  it("draws each cost model's per-layer costs and the per-layer sensitivity", async () => {
     expect(report.costs?.length).toBeGreaterThan(1);
     for (const c of report.costs ?? []) {
       expect(await page.locator(`svg[data-chart="cost:${c.backend}"] rect.bar`).count()).toBe(c.per_layer.length);
@@ -102,7 +129,7 @@ describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${c
     expect(bavg).toMatch(/^\d\.\d\d bits over gated layers \(\d+\.\d% of MACs\)$/);
   });
 
-  it('plots accuracy against the whole model\'s activation bits for every configuration, with the frontier', async () => {
+  it("plots accuracy against the whole model's activation bits for every configuration, with the frontier", async () => {
     // g42, g31 and the float model (16 bits everywhere, no B_avg) all have whole-model activation bits.
     expect(report.compared).toHaveLength(2);
     expect(report.compared!.find((c) => c.bavg === null)?.act_bits).toBe(16);
@@ -125,7 +152,7 @@ describe.skipIf(!hasChromium())(`pg report --format html in headless Chromium${c
     }
   });
 
-  it('draws a gated linear layer\'s decisions as a strip of its output units', async () => {
+  it("draws a gated linear layer's decisions as a strip of its output units", async () => {
     // tiny-cnn with its classifier gated (dynamic scales: no calibration), rendered by the same CLI.
     const fc = join(tmp.dir, 'fc.onnx');
     const conv = await pg(['convert', FIXTURES.tiny, '-o', fc, '--act-scale', 'dynamic', '--include', '/fc/Gemm']);
@@ -173,7 +200,16 @@ describe.skipIf(!hasChromium())(`the pg sweep HTML page in headless Chromium${ch
     bitops_vs_seernet: 0.95,
     profile: 'bundled:bit-serial',
   });
-  const point = (id: string, bits: number, hbits: number, s: number, accuracy: number | null, bavg: number | null, cost: number | null, actBits: number | null = null): SweepPoint => ({
+  const point = (
+    id: string,
+    bits: number,
+    hbits: number,
+    s: number,
+    accuracy: number | null,
+    bavg: number | null,
+    cost: number | null,
+    actBits: number | null = null,
+  ): SweepPoint => ({
     id,
     mode: 'pg',
     bits,

@@ -17,7 +17,22 @@ beforeAll(async () => {
   gated = join(tmp.dir, 'gated.onnx');
   const conv = await pg(['convert', FIXTURES.tiny, '-o', gated, '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
   expect(conv.code, conv.stderr).toBe(0);
-  evaluation = [gated, '--data', BUNDLED_TEST, '--limit', '500', '--batch-size', '64', '--baseline', FIXTURES.tiny, '--compare', FIXTURES.tiny, '--per-layer-sensitivity', '--decision-maps', '2'];
+  evaluation = [
+    gated,
+    '--data',
+    BUNDLED_TEST,
+    '--limit',
+    '500',
+    '--batch-size',
+    '64',
+    '--baseline',
+    FIXTURES.tiny,
+    '--compare',
+    FIXTURES.tiny,
+    '--per-layer-sensitivity',
+    '--decision-maps',
+    '2',
+  ];
   // The shards run at once, as the pods of an Indexed Job do; the third takes its index from the environment.
   const runs = await Promise.all([
     pg(['report', ...evaluation, '--shard', '1/3', '--json']),

@@ -45,7 +45,12 @@ describe('pg report on the tiny CNN', () => {
     // JSON: accuracy, then the whole model, before the gated layers' figures.
     const keys = Object.keys(r);
     expect(keys.indexOf('whole_model')).toBe(keys.indexOf('accuracy') + 1);
-    expect(r.layers.map((l) => [l.op, l.input_signed])).toEqual([['QConv', true], ['PGConv', false], ['PGConv', false], ['Gemm', false]]);
+    expect(r.layers.map((l) => [l.op, l.input_signed])).toEqual([
+      ['QConv', true],
+      ['PGConv', false],
+      ['PGConv', false],
+      ['Gemm', false],
+    ]);
     expectWholeModelFromLayers(r);
     const gatedMacs = r.layers.filter((l) => l.gated).reduce((s, l) => s + l.macs, 0);
     expect(r.whole_model.gated_mac_fraction).toBeGreaterThan(0.5);
@@ -56,7 +61,9 @@ describe('pg report on the tiny CNN', () => {
     const lines = text.stdout.split('\n');
     const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
     expect(at(/^whole model\s/)).toBeGreaterThan(at(/^accuracy\s/));
-    expect(at(/^BitOps\s+[\d.e+]+ per sample, whole network on the bit-serial model: \d\.\d{3}x static 4-bit, \d\.\d{3}x static 8-bit, \d\.\d{3}x SeerNet-style$/)).toBe(at(/^whole model\s/) + 1);
+    expect(at(/^BitOps\s+[\d.e+]+ per sample, whole network on the bit-serial model: \d\.\d{3}x static 4-bit, \d\.\d{3}x static 8-bit, \d\.\d{3}x SeerNet-style$/)).toBe(
+      at(/^whole model\s/) + 1,
+    );
     const share = `${(r.whole_model.gated_mac_fraction! * 100).toFixed(1)}%`;
     expect(text.stdout).toContain(`over gated layers (${share} of MACs)`);
     expect(at(/^B_avg\s+\d\.\d\d bits over gated layers/)).toBeGreaterThan(at(/^whole model\s/));
@@ -66,7 +73,10 @@ describe('pg report on the tiny CNN', () => {
   it('shows the conversion mode in every form, and prices a SeerNet-form model by its own recompute', async () => {
     const seer = join(tmp.dir, 'seernet.onnx');
     const st = join(tmp.dir, 'static.onnx');
-    for (const [out, mode] of [[seer, 'seernet'], [st, 'static']]) {
+    for (const [out, mode] of [
+      [seer, 'seernet'],
+      [st, 'static'],
+    ]) {
       const conv = await pg(['convert', FIXTURES.tiny, '-o', out, '--mode', mode, '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
       expect(conv.code, conv.stderr).toBe(0);
     }
@@ -115,7 +125,7 @@ describe('pg report on the tiny CNN', () => {
 });
 
 describe('pg report on a model gated on its residual sums (pg convert --gate-residual)', () => {
-  it('names each layer\'s gate (residual for every block\'s second conv) and counts those layers as gated in the whole-model figures', async () => {
+  it("names each layer's gate (residual for every block's second conv) and counts those layers as gated in the whole-model figures", async () => {
     const gated = join(tmp.dir, 'resnet-residual.onnx');
     const conv = await pg(['convert', FIXTURES.resnet, '-o', gated, '--gate-residual', '--data', BUNDLED_TRAIN, '--calibration-batches', '1']);
     expect(conv.code, conv.stderr).toBe(0);

@@ -18,7 +18,6 @@ afterAll(async () => {
   await tmp.remove();
 });
 
-
 async function runJson(args: string[]): Promise<Record<string, unknown>> {
   const run = await pg([...args, '--json']);
   expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -145,7 +144,8 @@ describe.concurrent('pg run: bad inputs', () => {
       args: async () => ['run', FIXTURES.tiny, '--input', x, '-o', join(tmp.dir, 'o7.npy'), '--backend', 'onnxruntime'],
       status: 2,
       code: 'PG_USAGE',
-      message: /^Error \[PG_USAGE\]: --backend: 'onnxruntime' is not a TensorFlow\.js backend .*use --runtime onnxruntime\.\nAction: Write --runtime onnxruntime instead of --backend onnxruntime\./,
+      message:
+        /^Error \[PG_USAGE\]: --backend: 'onnxruntime' is not a TensorFlow\.js backend .*use --runtime onnxruntime\.\nAction: Write --runtime onnxruntime instead of --backend onnxruntime\./,
     },
     {
       name: 'a --backend for ONNX Runtime',

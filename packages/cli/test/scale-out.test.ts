@@ -53,7 +53,11 @@ let unsharded: SweepResult;
 /** Runs a deployment's shell command as its container or runner would, with `pg` on PATH. */
 function shell(command: string, env: Record<string, string>, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-e', '-c', command], { cwd, env: { ...process.env, CI: 'true', PATH: `${binDir}:${process.env.PATH}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-e', '-c', command], {
+      cwd,
+      env: { ...process.env, CI: 'true', PATH: `${binDir}:${process.env.PATH}`, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -113,7 +117,9 @@ describe('deploy/k8s/sweep-job.yaml', () => {
     const envOf = (c: Container, local: Record<string, string>) => ({ ...Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])), ...local });
     const outDir = join(tmp.dir, 'volume', 'sweep');
     const shards = await Promise.all(
-      Array.from({ length: docs[1].spec.completions! }, (_, index) => shell(sweep.args[0], envOf(sweep, { ...LOCAL, OUT_DIR: outDir, JOB_COMPLETION_INDEX: String(index) }), tmp.dir)),
+      Array.from({ length: docs[1].spec.completions! }, (_, index) =>
+        shell(sweep.args[0], envOf(sweep, { ...LOCAL, OUT_DIR: outDir, JOB_COMPLETION_INDEX: String(index) }), tmp.dir),
+      ),
     );
     for (const s of shards) expect(s.code, s.stderr).toBe(0);
     const merged = await shell(merge.args[0], envOf(merge, { OUT_DIR: outDir }), tmp.dir);
@@ -136,7 +142,12 @@ describe('deploy/github/sweep.yml', () => {
     expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
     // The parser refuses what Actions would.
     const wrong = parseWorkflow({ name: 'wrong.yml', content: text.replace('matrix:', 'matrx:') }, new NoOperationTraceWriter());
-    expect(wrong.context.errors.getErrors().map((e) => e.message).join('\n')).toMatch(/Unexpected value 'matrx'/);
+    expect(
+      wrong.context.errors
+        .getErrors()
+        .map((e) => e.message)
+        .join('\n'),
+    ).toMatch(/Unexpected value 'matrx'/);
     const matrix = workflow.jobs.shard.strategy!.matrix.shard;
     expect(matrix).toEqual(Array.from({ length: matrix.length }, (_, i) => i + 1));
     expect(workflow.jobs.shard.steps.map((s) => s.run).join('\n')).toContain(`--shard \${{ matrix.shard }}/${matrix.length}`);
@@ -198,8 +209,24 @@ describe('deploy/github/sweep.yml', () => {
 describe('pg sweep --dry-run', () => {
   it("prints each shard's points and estimated cost: a 24-point grid 4 ways within 1.2x of the mean", async () => {
     const run = await pg([
-      'sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--bits', '4,3', '--hbits', '2,1',
-      '--target-sparsity', '0.5,0.6,0.7,0.8,0.9,0.95', '--out-dir', join(tmp.dir, 'never'), '--shard', '2/4', '--dry-run', '--json',
+      'sweep',
+      FIXTURES.tiny,
+      '--data',
+      BUNDLED_TRAIN,
+      '--eval-data',
+      BUNDLED_TEST,
+      '--bits',
+      '4,3',
+      '--hbits',
+      '2,1',
+      '--target-sparsity',
+      '0.5,0.6,0.7,0.8,0.9,0.95',
+      '--out-dir',
+      join(tmp.dir, 'never'),
+      '--shard',
+      '2/4',
+      '--dry-run',
+      '--json',
     ]);
     expect(run.code, run.stdout).toBe(0);
     const plan = json(run).result as SweepPlanJson;

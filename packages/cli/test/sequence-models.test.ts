@@ -67,7 +67,12 @@ describe('a character-level language model', () => {
     await writeFile(next, encodeNpy({ dtype: 'int32', shape: [2, 8], data: new Int32Array(16) }));
     const run = await pg(['report', CHAR_LM, '--data', bad, '--labels', next]);
     expect(run.code).toBe(5);
-    expect(run.stderr).toMatch(new RegExp(`^Error \\[PG_INVALID_DATA\\]: .*bad-ids\\.npy.* has token id ${vocabulary.length} at sample 1, step 3, but the model's vocabulary has ${vocabulary.length} tokens`, 'm'));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^Error \\[PG_INVALID_DATA\\]: .*bad-ids\\.npy.* has token id ${vocabulary.length} at sample 1, step 3, but the model's vocabulary has ${vocabulary.length} tokens`,
+        'm',
+      ),
+    );
     // Float sequences of 20 steps of 28 for a model that reads 28 rows of 28.
     const x = join(tmp.dir, 'short.npy');
     const y = join(tmp.dir, 'short-y.npy');

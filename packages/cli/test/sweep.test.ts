@@ -14,9 +14,30 @@ describe('pg sweep on the tiny CNN', () => {
   // Two grid points (4/2 at 0.8 and 0.9 target sparsity; 3/3 is invalid and left out), 2 steps each.
   const sweep = (...extra: string[]) =>
     pg([
-      'sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100',
-      '--bits', '4', '--hbits', '2,4', '--target-sparsity', '0.8,0.9', '--max-steps', '2', '--batch-size', '64',
-      '--calibration-batches', '1', '--out-dir', dir, '--json', ...extra,
+      'sweep',
+      FIXTURES.tiny,
+      '--data',
+      BUNDLED_TRAIN,
+      '--eval-data',
+      BUNDLED_TEST,
+      '--eval-limit',
+      '100',
+      '--bits',
+      '4',
+      '--hbits',
+      '2,4',
+      '--target-sparsity',
+      '0.8,0.9',
+      '--max-steps',
+      '2',
+      '--batch-size',
+      '64',
+      '--calibration-batches',
+      '1',
+      '--out-dir',
+      dir,
+      '--json',
+      ...extra,
     ]);
   const readSummary = async (): Promise<SweepResult> => JSON.parse(await readFile(join(dir, 'sweep.json'), 'utf8')) as SweepResult;
 
@@ -61,7 +82,10 @@ describe('pg sweep on the tiny CNN', () => {
     const [a, b] = summary.points;
     const front = (cost: (p: typeof a) => number) => {
       const dominated = (x: typeof a, y: typeof a) => cost(y) <= cost(x) && y.accuracy! >= x.accuracy! && (cost(y) < cost(x) || y.accuracy! > x.accuracy!);
-      return [a, b].filter((x) => ![a, b].some((y) => y !== x && dominated(x, y))).sort((x, y) => cost(x) - cost(y)).map((x) => x.id);
+      return [a, b]
+        .filter((x) => ![a, b].some((y) => y !== x && dominated(x, y)))
+        .sort((x, y) => cost(x) - cost(y))
+        .map((x) => x.id);
     };
     expect(summary.frontier.act_bits).toEqual(front((p) => p.whole_model!.act_bits!));
     expect(summary.frontier.bavg).toEqual(front((p) => p.bavg!));
@@ -87,7 +111,10 @@ describe('pg sweep on the tiny CNN', () => {
     expect(stopped.code, stopped.stderr).toBe(0);
     const s1 = json(stopped).result as SweepResult;
     expect(schemaErrors('sweep', s1)).toEqual([]);
-    expect(s1.points.map((p) => [p.status, p.reused])).toEqual([['complete', true], ['pending', false]]);
+    expect(s1.points.map((p) => [p.status, p.reused])).toEqual([
+      ['complete', true],
+      ['pending', false],
+    ]);
     expect(s1).toMatchObject({ complete: 1, pending: 1, stopped: 'time-budget' });
     expect(s1.points[0].accuracy).toBe(before.points[0].accuracy);
 
@@ -96,7 +123,10 @@ describe('pg sweep on the tiny CNN', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const s2 = json(resumed).result as SweepResult;
     expect(schemaErrors('sweep', s2)).toEqual([]);
-    expect(s2.points.map((p) => [p.status, p.reused])).toEqual([['complete', true], ['complete', false]]);
+    expect(s2.points.map((p) => [p.status, p.reused])).toEqual([
+      ['complete', true],
+      ['complete', false],
+    ]);
     expect(s2.points.map((p) => p.costs.map((c) => c.backend))).toEqual([['bit-serial'], ['bit-serial']]);
     expect(s2.points.every((p) => p.costs[0].total > 0)).toBe(true);
     expect(Object.keys(s2.frontier)).toEqual(['act_bits', 'bavg', 'bit-serial']);
@@ -162,8 +192,26 @@ describe('pg sweep on the tiny CNN', () => {
     const other = join(tmp.dir, 'interrupted');
     let sent = false;
     const run = await pg(
-      ['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--target-sparsity', '0.8',
-        '--max-steps', '100000', '--batch-size', '16', '--calibration-batches', '1', '--out-dir', other],
+      [
+        'sweep',
+        FIXTURES.tiny,
+        '--data',
+        BUNDLED_TRAIN,
+        '--eval-data',
+        BUNDLED_TEST,
+        '--eval-limit',
+        '100',
+        '--target-sparsity',
+        '0.8',
+        '--max-steps',
+        '100000',
+        '--batch-size',
+        '16',
+        '--calibration-batches',
+        '1',
+        '--out-dir',
+        other,
+      ],
       {
         onStderr: (text, child) => {
           if (!sent && text.includes('converting, fine-tuning')) {
@@ -195,8 +243,29 @@ describe('pg sweep --shard: a shard killed halfway', () => {
     const out = join(tmp.dir, 'shard');
     const shard = (...extra: string[]) =>
       pg(
-        ['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--target-sparsity', '0.8,0.9',
-          '--max-steps', '3', '--batch-size', '64', '--calibration-batches', '1', '--out-dir', out, '--shard', '1/1', ...extra],
+        [
+          'sweep',
+          FIXTURES.tiny,
+          '--data',
+          BUNDLED_TRAIN,
+          '--eval-data',
+          BUNDLED_TEST,
+          '--eval-limit',
+          '100',
+          '--target-sparsity',
+          '0.8,0.9',
+          '--max-steps',
+          '3',
+          '--batch-size',
+          '64',
+          '--calibration-batches',
+          '1',
+          '--out-dir',
+          out,
+          '--shard',
+          '1/1',
+          ...extra,
+        ],
         {
           onStderr: (text, child) => {
             // The second point's start: the first is complete and recorded; no handler, no flush runs on SIGKILL.
@@ -225,7 +294,20 @@ describe('pg sweep --shard: a shard killed halfway', () => {
 
   it('an out-dir under a file: exit 6 naming the path, nothing written', async () => {
     await writeFile(join(tmp.dir, 'a-file'), 'x');
-    const run = await pg(['sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--target-sparsity', '0.8', '--max-steps', '1', '--out-dir', join(tmp.dir, 'a-file', 'out'), '--shard', '1/1']);
+    const run = await pg([
+      'sweep',
+      FIXTURES.tiny,
+      '--data',
+      BUNDLED_TRAIN,
+      '--target-sparsity',
+      '0.8',
+      '--max-steps',
+      '1',
+      '--out-dir',
+      join(tmp.dir, 'a-file', 'out'),
+      '--shard',
+      '1/1',
+    ]);
     expect(run.code).toBe(6);
     expect(run.stderr).toMatch(/^Error \[PG_FILE_ACCESS\]: Cannot write '.*a-file\/out\/points': a part of the path is a file, not a folder/m);
     expect(run.stderr).not.toMatch(/\n\s+at /);
@@ -242,8 +324,25 @@ describe('pg sweep --mode: PG against its baselines in one grid', () => {
   });
   const sweep = (dir: string, ...extra: string[]) =>
     pg([
-      'sweep', FIXTURES.tiny, '--data', BUNDLED_TRAIN, '--eval-data', BUNDLED_TEST, '--eval-limit', '100', '--bits', '4',
-      '--max-steps', '2', '--batch-size', '64', '--calibration-batches', '1', '--out-dir', dir, ...extra,
+      'sweep',
+      FIXTURES.tiny,
+      '--data',
+      BUNDLED_TRAIN,
+      '--eval-data',
+      BUNDLED_TEST,
+      '--eval-limit',
+      '100',
+      '--bits',
+      '4',
+      '--max-steps',
+      '2',
+      '--batch-size',
+      '64',
+      '--calibration-batches',
+      '1',
+      '--out-dir',
+      dir,
+      ...extra,
     ]);
 
   it('runs a point per mode (static without hbits or target), each converted in its mode, and prints one table', async () => {
@@ -270,7 +369,9 @@ describe('pg sweep --mode: PG against its baselines in one grid', () => {
     }
     // One table: mode, bits, accuracy, drop, sparsity, whole-model act bits, each cost model.
     const header = run.stdout.split('\n').find((l) => l.startsWith('point'))!;
-    expect(header.split(/\s{2,}/)).toEqual(expect.arrayContaining(['mode', 'bits', 'accuracy', 'drop', 'sparsity (gated)', 'act bits (whole)', 'bit-serial (whole)', 'cpu-int8 (whole)']));
+    expect(header.split(/\s{2,}/)).toEqual(
+      expect.arrayContaining(['mode', 'bits', 'accuracy', 'drop', 'sparsity (gated)', 'act bits (whole)', 'bit-serial (whole)', 'cpu-int8 (whole)']),
+    );
     expect(run.stdout).toMatch(/^static-b4\s+static\s+4\s/m);
     expect(run.stdout).toMatch(/^seernet-b4-h2-s0\.8\s+seernet\s+4\/2\s/m);
   });

@@ -2,7 +2,18 @@
 // else is @pg/core/internal (internal.ts), for core's tests and the benches.
 
 // Errors: every failure is a PgError subclass with a stable code, an exit code and an action.
-export { PgError, UsageError, InvalidModelError, UnsupportedModelError, InvalidDataError, FileAccessError, TrainingError, InterruptedError, ShardError, isPgError } from './errors/index.js';
+export {
+  PgError,
+  UsageError,
+  InvalidModelError,
+  UnsupportedModelError,
+  InvalidDataError,
+  FileAccessError,
+  TrainingError,
+  InterruptedError,
+  ShardError,
+  isPgError,
+} from './errors/index.js';
 
 // The model IR.
 export {

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   lines.push(
     `pg runs the ONNX project's own backend tests (Debian \`libonnx-testdata\` ${testdataVersion()}, \`${TESTDATA}\`: ` +
       '`node/`, `pytorch-converted/`, `pytorch-operator/`) on its TensorFlow.js executor, wasm backend. A test is ' +
-      'selected when every op of its model is one pg claims at the model\'s opset and its inputs are float32, int64, ' +
+      "selected when every op of its model is one pg claims at the model's opset and its inputs are float32, int64, " +
       'int32 or bool tensors (int64 data runs as int32). Each output must match the expected one to rtol 1e-4 and ' +
       'atol 1e-5 (exactly for integers and booleans). `packages/core/test/conformance.test.ts` checks the same: ' +
       'every selected test passes except the failures listed below, each of which must still fail for its reason.',
@@ -72,12 +72,18 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push('## Summary');
   lines.push('');
-  lines.push(`- Tests selected and run: **${selected.length}**, passed: **${passed.length}**, failed: **${failed.length}**${unexpected.length ? ` (${unexpected.length} not in the known-failures list!)` : ''}.`);
-  lines.push(`- Not selected: ${skipped.length} (${skipCount('unsupported')} use an op pg does not claim, ${skipCount('input type')} have inputs of another type, ${skipCount('pg cannot read')} cannot be read: sequences, optionals, bfloat16).`);
+  lines.push(
+    `- Tests selected and run: **${selected.length}**, passed: **${passed.length}**, failed: **${failed.length}**${unexpected.length ? ` (${unexpected.length} not in the known-failures list!)` : ''}.`,
+  );
+  lines.push(
+    `- Not selected: ${skipped.length} (${skipCount('unsupported')} use an op pg does not claim, ${skipCount('input type')} have inputs of another type, ${skipCount('pg cannot read')} cannot be read: sequences, optionals, bfloat16).`,
+  );
   lines.push('');
   lines.push('## Ops supported');
   lines.push('');
-  lines.push('Opsets: the range of the default domain\'s opset in which pg runs the op (`N+`: from N on), and the opsets at which its form changed: each form is its own declaration (`packages/core/src/interpreter/ops/`). The tests cover opsets up to 17; [At opset 21](#at-opset-21) runs them again at 21.');
+  lines.push(
+    "Opsets: the range of the default domain's opset in which pg runs the op (`N+`: from N on), and the opsets at which its form changed: each form is its own declaration (`packages/core/src/interpreter/ops/`). The tests cover opsets up to 17; [At opset 21](#at-opset-21) runs them again at 21.",
+  );
   lines.push('');
   lines.push('| Op | Opsets | Tests run | Passed |');
   lines.push('|---|---|---|---|');
@@ -104,9 +110,15 @@ async function main(): Promise<void> {
   lines.push(...(await atOpset21(selected.filter((c) => !(c.id in known)))));
   lines.push('## Notes');
   lines.push('');
-  lines.push('- The tests check inference. Fine-tuning differentiates through the same kernels on the wasm backend; `packages/core/src/interpreter/ops/gradients.test.ts` checks those gradients against the cpu backend (and pg\'s own convolution gradients against tfjs\'s).');
-  lines.push('- tfjs-wasm defects worked around in the kernels: MaxPool3D and MaxPoolGrad start their running max at 0 / FLT_MIN (negative maxima go wrong), there are no DepthwiseConv2dNativeBackprop kernels, Select misreads branches of mixed types, and the Maximum/Minimum/Select/BatchMatMul gradients do not reduce broadcast dimensions.');
-  lines.push('- Not differentiable on wasm: Gather of float data (its gradient needs UnsortedSegmentSum, which tfjs-wasm lacks); exporters use Gather on shapes, which need no gradient.');
+  lines.push(
+    "- The tests check inference. Fine-tuning differentiates through the same kernels on the wasm backend; `packages/core/src/interpreter/ops/gradients.test.ts` checks those gradients against the cpu backend (and pg's own convolution gradients against tfjs's).",
+  );
+  lines.push(
+    '- tfjs-wasm defects worked around in the kernels: MaxPool3D and MaxPoolGrad start their running max at 0 / FLT_MIN (negative maxima go wrong), there are no DepthwiseConv2dNativeBackprop kernels, Select misreads branches of mixed types, and the Maximum/Minimum/Select/BatchMatMul gradients do not reduce broadcast dimensions.',
+  );
+  lines.push(
+    '- Not differentiable on wasm: Gather of float data (its gradient needs UnsortedSegmentSum, which tfjs-wasm lacks); exporters use Gather on shapes, which need no gradient.',
+  );
   lines.push('- Computation is in float32/int32: float64 inputs and Cast to DOUBLE run in float32, integer types in int32.');
   lines.push('');
   lines.push('## Most common ops pg does not claim');
@@ -159,11 +171,11 @@ async function atOpset21(cases: ConformanceCase[]): Promise<string[]> {
     `- Upgraded: **${upgraded.length}** of ${cases.length} (${rewritten.length} with nodes rewritten, the rest relabelled); passed in pg: **${pgPassed}**, in ONNX Runtime: **${ortPassed}**${ortRefused.length ? ` (its CPU kernels refuse batch-major recurrent layers, layout 1: ${ortRefused.join(', ')})` : ''}.`,
     `- Refused by the upgrade pass: ${refused.length} (${refusedOps.join(', ')} before opset 13: the 2-D coercion is the per-axis form only when \`axis\` is the last, which a node alone does not tell).`,
     '',
-    'What changed in opsets 18 to 21 for the ops pg runs (ONNX\'s Changelog.md), and how pg handles it. The forms new there have no conformance data in Debian\'s package; `packages/core/test/opset18-21.test.ts` builds each at opsets 18 to 21 and compares pg with ONNX Runtime:',
+    "What changed in opsets 18 to 21 for the ops pg runs (ONNX's Changelog.md), and how pg handles it. The forms new there have no conformance data in Debian's package; `packages/core/test/opset18-21.test.ts` builds each at opsets 18 to 21 and compares pg with ONNX Runtime:",
     '',
     '| Opset | Ops | Change | pg |',
     '|---|---|---|---|',
-    '| 18 | ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare | `axes` from an attribute to an input, with `noop_with_empty_axes` | a form from 18 (ReduceSum\'s from 13); with no axes and `noop_with_empty_axes` the element-wise steps (square, abs, log) still apply, as ONNX specifies |',
+    "| 18 | ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare | `axes` from an attribute to an input, with `noop_with_empty_axes` | a form from 18 (ReduceSum's from 13); with no axes and `noop_with_empty_axes` the element-wise steps (square, abs, log) still apply, as ONNX specifies |",
     '| 18 | Split | `num_outputs`: parts of ceil(n / num_outputs), the last smaller | a form from 18 |',
     '| 18 | Pad | optional `axes` input | read when present (the opset-11 form) |',
     '| 19 | Pad | mode `wrap` | supported |',

@@ -101,7 +101,9 @@ interface DataSet {
 }
 
 async function readDataSets(dir: string): Promise<DataSet[]> {
-  const sets = readdirSync(dir).filter((d) => d.startsWith('test_data_set_')).sort();
+  const sets = readdirSync(dir)
+    .filter((d) => d.startsWith('test_data_set_'))
+    .sort();
   const numbered = (d: string, prefix: string) =>
     readdirSync(d)
       .filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))

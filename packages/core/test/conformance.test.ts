@@ -21,7 +21,10 @@ describe.skipIf(!available)(`ONNX backend conformance (libonnx-testdata)${skipNo
   it('selects the tests of the claimed ops, and every known failure among them', () => {
     expect(selected.length).toBeGreaterThan(300);
     const ids = new Set(selected.map((c) => c.id));
-    expect(Object.keys(known).filter((id) => !ids.has(id)), `stale entries in ${KNOWN_FAILURES_FILE}`).toEqual([]);
+    expect(
+      Object.keys(known).filter((id) => !ids.has(id)),
+      `stale entries in ${KNOWN_FAILURES_FILE}`,
+    ).toEqual([]);
   });
 
   for (const c of selected) {

@@ -1,6 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FINETUNE_DEFAULTS, Executor, UnsupportedModelError, convertModel, finetune, initBackend, nativeThreads, nativeUnavailableReason, openDataset, opRegistry, readModel, setNativeThreads, type Dataset, type FinetuneCheckpoint, type Model } from '../src/internal.js';
+import {
+  FINETUNE_DEFAULTS,
+  Executor,
+  UnsupportedModelError,
+  convertModel,
+  finetune,
+  initBackend,
+  nativeThreads,
+  nativeUnavailableReason,
+  openDataset,
+  opRegistry,
+  readModel,
+  setNativeThreads,
+  type Dataset,
+  type FinetuneCheckpoint,
+  type Model,
+} from '../src/internal.js';
 import { DataParallelGradients } from '../src/train/parallel/data-parallel.js';
 import { shardsOf, shardsOfWorker } from '../src/train/parallel/shards.js';
 import { FMNIST_NORM, fixtureModel } from './fixtures.js';
@@ -24,7 +40,12 @@ function trained(m: Model, names: string[]): Record<string, number[]> {
 
 describe('shards', () => {
   it('cut a batch into fixed shards and deal them to workers round-robin', () => {
-    expect(shardsOf(10, 4).map((s) => [s.start, s.end])).toEqual([[0, 2], [2, 5], [5, 7], [7, 10]]);
+    expect(shardsOf(10, 4).map((s) => [s.start, s.end])).toEqual([
+      [0, 2],
+      [2, 5],
+      [5, 7],
+      [7, 10],
+    ]);
     expect(shardsOf(3, 4)).toHaveLength(3);
     expect(shardsOfWorker(shardsOf(8, 4), 1, 2).map((s) => s.index)).toEqual([1, 3]);
   });
@@ -43,23 +64,29 @@ describe('data-parallel finetune', () => {
     expect(two.result.final_loss).toBe(one.result.final_loss);
     expect(three.result.final_sparsity).toBe(one.result.final_sparsity);
     // and training moved them (the comparison is not between untouched copies)
-    const before = trained(gated, names.filter((n) => gated.graph.initializers.has(n)));
+    const before = trained(
+      gated,
+      names.filter((n) => gated.graph.initializers.has(n)),
+    );
     expect(Object.keys(before).some((n) => JSON.stringify(before[n]) !== JSON.stringify(ref[n]))).toBe(true);
   });
 
-  it.skipIf(nativeUnavailableReason() !== undefined)(`runs oneDNN at a fixed thread count: identical parameters whatever threads the caller had set, which it gets back${nativeSkipReason}`, async () => {
-    const before = setNativeThreads(2);
-    try {
-      const a = await finetune(gated, train, { ...opts, workers: 1 });
-      expect(nativeThreads()).toBe(2);
-      setNativeThreads(1);
-      const b = await finetune(gated, train, { ...opts, workers: 1 });
-      expect(nativeThreads()).toBe(1);
-      expect(trained(b.model, b.result.trained)).toEqual(trained(a.model, a.result.trained));
-    } finally {
-      if (before !== undefined) setNativeThreads(before);
-    }
-  });
+  it.skipIf(nativeUnavailableReason() !== undefined)(
+    `runs oneDNN at a fixed thread count: identical parameters whatever threads the caller had set, which it gets back${nativeSkipReason}`,
+    async () => {
+      const before = setNativeThreads(2);
+      try {
+        const a = await finetune(gated, train, { ...opts, workers: 1 });
+        expect(nativeThreads()).toBe(2);
+        setNativeThreads(1);
+        const b = await finetune(gated, train, { ...opts, workers: 1 });
+        expect(nativeThreads()).toBe(1);
+        expect(trained(b.model, b.result.trained)).toEqual(trained(a.model, a.result.trained));
+      } finally {
+        if (before !== undefined) setNativeThreads(before);
+      }
+    },
+  );
 
   it('with other shard counts, the loss is a different (but still deterministic) function', async () => {
     const a = await finetune(gated, train, { ...opts, workers: 2, shards: 2 });
@@ -68,7 +95,7 @@ describe('data-parallel finetune', () => {
     expect(trained(c.model, names)).not.toEqual(trained(a.model, names));
   });
 
-  it('resumed with distillation on two workers, ends with the uninterrupted run\'s model: workers distill from the float model given, not from the checkpoint\'s weights', async () => {
+  it("resumed with distillation on two workers, ends with the uninterrupted run's model: workers distill from the float model given, not from the checkpoint's weights", async () => {
     const run = { ...opts, maxSteps: 4, distill: true, workers: 2 };
     let saved: FinetuneCheckpoint | undefined;
     const whole = await finetune(gated, train, { ...run, checkpointEvery: 2 }, { onCheckpoint: async (c) => void (saved ??= c) });

@@ -34,7 +34,10 @@ beforeAll(async () => {
   test = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
 });
 
-const thresholds = (m: Model) => pgLayers(m).filter((l) => l.gated).flatMap((l) => Array.from(m.graph.initializers.get(l.threshold!)!.data() as Float32Array));
+const thresholds = (m: Model) =>
+  pgLayers(m)
+    .filter((l) => l.gated)
+    .flatMap((l) => Array.from(m.graph.initializers.get(l.threshold!)!.data() as Float32Array));
 const opts = { ...FINETUNE_DEFAULTS, maxSteps: 3, batchSize: 32, calibrationBatches: 2, targetSparsity: 0.8, trainWeights: true };
 
 describe('finetune', () => {
@@ -61,7 +64,11 @@ describe('finetune', () => {
 
   it('fine-tunes on array data (NPZ/NPY), taking the number of classes from the model', async () => {
     const b = await firstBatch(train.batches(16, { limit: 16 }));
-    const arrays = datasetFromArrays({ dtype: 'float32', shape: b.shape, data: b.x }, { dtype: 'int64', shape: [16], data: BigInt64Array.from(b.y!, (v) => BigInt(v)) }, { x: 'x', name: 'arrays' });
+    const arrays = datasetFromArrays(
+      { dtype: 'float32', shape: b.shape, data: b.x },
+      { dtype: 'int64', shape: [16], data: BigInt64Array.from(b.y!, (v) => BigInt(v)) },
+      { x: 'x', name: 'arrays' },
+    );
     expect(arrays.numClasses).toBeUndefined();
     const { result } = await finetune(gated, arrays, { ...opts, batchSize: 8, maxSteps: 2, calibrationBatches: 1 });
     expect(result.steps).toBe(2);
@@ -170,7 +177,10 @@ describe('finetune: held-out evaluation, time budget, checkpoints', () => {
   });
 
   it('shiftThresholdsToTarget moves each layer by one amount, onto the target sparsity', async () => {
-    const byLayer = (m: Model) => pgLayers(m).filter((l) => l.gated).map((l) => Array.from(m.graph.initializers.get(l.threshold!)!.data() as Float32Array));
+    const byLayer = (m: Model) =>
+      pgLayers(m)
+        .filter((l) => l.gated)
+        .map((l) => Array.from(m.graph.initializers.get(l.threshold!)!.data() as Float32Array));
     for (const target of [0.6, 0.9]) {
       const shifted = await shiftThresholdsToTarget(gated, train, target, { batches: 4, batchSize: 64, seed: 0 });
       const report = await reportModel(shifted, train, { batchSize: 200, limit: 400 });

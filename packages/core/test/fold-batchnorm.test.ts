@@ -61,11 +61,7 @@ function convBn({ opset, bias = false, group = 1, attributes = {} }: ConvCase): 
   return buildModel({
     opset,
     irVersion: opset < 9 ? 3 : 8,
-    nodes: [
-      node('Conv', inputs, 'c', { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), group: int(group) }, 'conv'),
-      bn('c', 'n', attributes),
-      node('Relu', ['n'], 'y'),
-    ],
+    nodes: [node('Conv', inputs, 'c', { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), group: int(group) }, 'conv'), bn('c', 'n', attributes), node('Relu', ['n'], 'y')],
     initializers: [sineTensor('w', [6, 4 / group, 3, 3], 1, { step: 0.37, scale: 0.5 }), ...(bias ? [sineTensor('b', [6], 2)] : []), ...bnParams('bn', 6, 3)],
     inputs: [valueInfo('x', ['N', 4, 5, 5])],
     outputs: [valueInfo('y', ['N', 6, 5, 5])],
@@ -172,7 +168,10 @@ describe('foldBatchNormalization: exact against ONNX Runtime on the unfolded mod
     m.graph.nodes[3] = node('Relu', ['n2'], 'y');
     for (const t of bnParams('bn2', 6, 9)) m.graph.initializers.set(t.name, t);
     const { model: folded, folded: done } = foldBatchNormalization(m);
-    expect(done.map((f) => [f.node, f.into])).toEqual([['bn', 'conv'], ['bn2', 'conv']]);
+    expect(done.map((f) => [f.node, f.into])).toEqual([
+      ['bn', 'conv'],
+      ['bn2', 'conv'],
+    ]);
     expect(ops(folded)).toEqual(['Conv', 'Relu']);
     const reference = await runOrt(m, IMAGE, 'chain-unfolded');
     expect(maxRelativeDifference(await runOrt(folded, IMAGE, 'chain-folded'), reference)).toBeLessThan(1e-5);
@@ -225,7 +224,8 @@ describe('foldBatchNormalization: what it leaves in place, and why', () => {
 
   it('spatial=0 with statistics per activation (opset 7)', () => {
     const m = convBn({ opset: 7, attributes: { spatial: int(0) } });
-    for (const [name, t] of [...m.graph.initializers].filter(([k]) => k.startsWith('bn.'))) m.graph.initializers.set(name, constTensor(name, 'float32', [6, 5, 5], new Float32Array(150).fill((t.data() as Float32Array)[0])));
+    for (const [name, t] of [...m.graph.initializers].filter(([k]) => k.startsWith('bn.')))
+      m.graph.initializers.set(name, constTensor(name, 'float32', [6, 5, 5], new Float32Array(150).fill((t.data() as Float32Array)[0])));
     expect(keptReason(m)).toMatch(/spatial=0/);
   });
 });
@@ -237,8 +237,20 @@ describe('a BatchNormalization that convert cannot fold, in an opset-7 model', (
     return buildModel({
       opset: 7,
       irVersion: 3,
-      nodes: [conv('x', 'w0', 'c0'), node('Relu', ['c0'], 'r0'), bn('r0', 'n', { spatial: int(spatial) }), conv('n', 'w1', 'c1'), node('Relu', ['c1'], 'r1'), conv('r1', 'w2', 'y')],
-      initializers: [sineTensor('w0', [6, 4, 3, 3], 1, { scale: 0.3 }), sineTensor('w1', [6, 6, 3, 3], 2, { scale: 0.3 }), sineTensor('w2', [3, 6, 3, 3], 3, { scale: 0.3 }), ...bnParams('bn', 6, 3)],
+      nodes: [
+        conv('x', 'w0', 'c0'),
+        node('Relu', ['c0'], 'r0'),
+        bn('r0', 'n', { spatial: int(spatial) }),
+        conv('n', 'w1', 'c1'),
+        node('Relu', ['c1'], 'r1'),
+        conv('r1', 'w2', 'y'),
+      ],
+      initializers: [
+        sineTensor('w0', [6, 4, 3, 3], 1, { scale: 0.3 }),
+        sineTensor('w1', [6, 6, 3, 3], 2, { scale: 0.3 }),
+        sineTensor('w2', [3, 6, 3, 3], 3, { scale: 0.3 }),
+        ...bnParams('bn', 6, 3),
+      ],
       inputs: [valueInfo('x', ['N', 4, 5, 5])],
       outputs: [valueInfo('y', ['N', 3, 5, 5])],
     });

@@ -198,77 +198,100 @@ describe('fuzzed files end in a PgError or load', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it(`${CASES} mutated ONNX models: decoding (and readModel for external data), graph validation, the weight check, re-encoding`, async () => {
-    const heapBefore = process.memoryUsage().heapUsed;
-    let heapPeak = heapBefore;
-    // Cases are named as a file in the same folder, so external data references resolve against
-    // external.onnx.data; those go through a real file and readModel (which also checks the data file's
-    // extent), the others are decoded from memory (writing a file per case would dominate the time).
-    const path = join(dir, 'case.onnx');
-    const outcome = await fuzz('onnx', models, MODEL_MUTATIONS, CASES, SEED, async (bytes, i, source) => {
-      let model;
-      if (source.viaFile) {
-        writeFileSync(path, bytes);
-        model = await readModel(path);
-      } else {
-        model = decodeModel(bytes, path);
-      }
-      checkFiniteWeights(model);
-      encodeModel(model);
-      if (i % 50 === 0) heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
-    });
-    expect(outcome.failures).toEqual([]);
-    // Both outcomes occur, or the mutations are not reaching the decoder.
-    expect(outcome.pgErrors).toBeGreaterThan(CASES / 4);
-    expect(outcome.ok).toBeGreaterThan(0);
-    expect(heapPeak - heapBefore).toBeLessThan(HEAP_GROWTH_LIMIT);
-    console.log(`onnx fuzz: ${outcome.ok} loaded, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms, heap +${((heapPeak - heapBefore) / 2 ** 20).toFixed(0)} MiB at peak`);
-  }, TEST_TIMEOUT_MS);
+  it(
+    `${CASES} mutated ONNX models: decoding (and readModel for external data), graph validation, the weight check, re-encoding`,
+    async () => {
+      const heapBefore = process.memoryUsage().heapUsed;
+      let heapPeak = heapBefore;
+      // Cases are named as a file in the same folder, so external data references resolve against
+      // external.onnx.data; those go through a real file and readModel (which also checks the data file's
+      // extent), the others are decoded from memory (writing a file per case would dominate the time).
+      const path = join(dir, 'case.onnx');
+      const outcome = await fuzz('onnx', models, MODEL_MUTATIONS, CASES, SEED, async (bytes, i, source) => {
+        let model;
+        if (source.viaFile) {
+          writeFileSync(path, bytes);
+          model = await readModel(path);
+        } else {
+          model = decodeModel(bytes, path);
+        }
+        checkFiniteWeights(model);
+        encodeModel(model);
+        if (i % 50 === 0) heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+      });
+      expect(outcome.failures).toEqual([]);
+      // Both outcomes occur, or the mutations are not reaching the decoder.
+      expect(outcome.pgErrors).toBeGreaterThan(CASES / 4);
+      expect(outcome.ok).toBeGreaterThan(0);
+      expect(heapPeak - heapBefore).toBeLessThan(HEAP_GROWTH_LIMIT);
+      console.log(
+        `onnx fuzz: ${outcome.ok} loaded, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms, heap +${((heapPeak - heapBefore) / 2 ** 20).toFixed(0)} MiB at peak`,
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it(`${CASES} mutated NPY files: parseNpy, and every tenth as a data set read from the file`, async () => {
-    const arrays: NpyArray[] = [
-      { dtype: 'float32', shape: [4, 1, 3, 3], data: Float32Array.from({ length: 36 }, (_, i) => i / 7) },
-      { dtype: 'int64', shape: [5], data: BigInt64Array.from([0n, 1n, 2n, 3n, 9n]) },
-      { dtype: 'uint8', shape: [2, 2, 2], data: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]) },
-      { dtype: 'float64', shape: [3], data: Float64Array.from([1.5, -2, 1e300]) },
-      { dtype: 'int16', shape: [], data: Int16Array.from([7]) },
-    ];
-    const sources = arrays.map((a) => ({ name: `${a.dtype}${JSON.stringify(a.shape)}`, bytes: encodeNpy(a) }));
-    const headerEdit: Mutation = (bytes, rng) => {
-      // The text header is where a parser is most fragile: change one character of it to a meaningful one.
-      const out = new Uint8Array(bytes);
-      const at = 10 + int(rng, Math.max(1, Math.min(out.length, 128) - 10));
-      const chars = "0123456789(),'<>|=: fiub{}LTrueFalse\n";
-      out[at] = chars.charCodeAt(int(rng, chars.length));
-      return { bytes: out, what: `header byte ${at} = ${JSON.stringify(String.fromCharCode(out[at]))}` };
-    };
-    const headerLength: Mutation = (bytes, rng) => {
-      const out = new Uint8Array(bytes);
-      const v = [0, 1, out[8] + 1, out[8] - 1, 0xffff][int(rng, 5)] & 0xffff;
-      new DataView(out.buffer).setUint16(8, v, true);
-      return { bytes: out, what: `header length ${v}` };
-    };
-    const heapBefore = process.memoryUsage().heapUsed;
-    const path = join(dir, 'case.npy');
-    const outcome = await fuzz('npy', sources, [['flip', flipBits], ['truncate', truncate], ['overwrite', overwriteRun], ['header', headerEdit], ['header-length', headerLength]], CASES, SEED, async (bytes, i) => {
-      // Every tenth case also as a data set read from the file batch by batch (npy-file-dataset.ts).
-      if (i % 10 === 0) {
-        writeFileSync(path, bytes);
-        const ds = await openNpyDataset(path);
-        let n = 0;
-        for await (const b of ds.batches(3, { shuffle: true, seed: i })) n += b.shape[0];
-        if (n !== ds.size) throw new Error(`${n} samples read of ${ds.size}`);
-        return;
-      }
-      const a = parseNpy(bytes, 'fuzz.npy');
-      // A successful parse must describe its data consistently.
-      const count = a.shape.reduce((x, y) => x * y, 1);
-      if (a.data.length !== count) throw new Error(`shape (${a.shape.join(', ')}) but ${a.data.length} values`);
-    });
-    expect(outcome.failures).toEqual([]);
-    expect(outcome.pgErrors).toBeGreaterThan(CASES / 4);
-    expect(outcome.ok).toBeGreaterThan(0);
-    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(HEAP_GROWTH_LIMIT);
-    console.log(`npy fuzz: ${outcome.ok} parsed, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms`);
-  }, TEST_TIMEOUT_MS);
+  it(
+    `${CASES} mutated NPY files: parseNpy, and every tenth as a data set read from the file`,
+    async () => {
+      const arrays: NpyArray[] = [
+        { dtype: 'float32', shape: [4, 1, 3, 3], data: Float32Array.from({ length: 36 }, (_, i) => i / 7) },
+        { dtype: 'int64', shape: [5], data: BigInt64Array.from([0n, 1n, 2n, 3n, 9n]) },
+        { dtype: 'uint8', shape: [2, 2, 2], data: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]) },
+        { dtype: 'float64', shape: [3], data: Float64Array.from([1.5, -2, 1e300]) },
+        { dtype: 'int16', shape: [], data: Int16Array.from([7]) },
+      ];
+      const sources = arrays.map((a) => ({ name: `${a.dtype}${JSON.stringify(a.shape)}`, bytes: encodeNpy(a) }));
+      const headerEdit: Mutation = (bytes, rng) => {
+        // The text header is where a parser is most fragile: change one character of it to a meaningful one.
+        const out = new Uint8Array(bytes);
+        const at = 10 + int(rng, Math.max(1, Math.min(out.length, 128) - 10));
+        const chars = "0123456789(),'<>|=: fiub{}LTrueFalse\n";
+        out[at] = chars.charCodeAt(int(rng, chars.length));
+        return { bytes: out, what: `header byte ${at} = ${JSON.stringify(String.fromCharCode(out[at]))}` };
+      };
+      const headerLength: Mutation = (bytes, rng) => {
+        const out = new Uint8Array(bytes);
+        const v = [0, 1, out[8] + 1, out[8] - 1, 0xffff][int(rng, 5)] & 0xffff;
+        new DataView(out.buffer).setUint16(8, v, true);
+        return { bytes: out, what: `header length ${v}` };
+      };
+      const heapBefore = process.memoryUsage().heapUsed;
+      const path = join(dir, 'case.npy');
+      const outcome = await fuzz(
+        'npy',
+        sources,
+        [
+          ['flip', flipBits],
+          ['truncate', truncate],
+          ['overwrite', overwriteRun],
+          ['header', headerEdit],
+          ['header-length', headerLength],
+        ],
+        CASES,
+        SEED,
+        async (bytes, i) => {
+          // Every tenth case also as a data set read from the file batch by batch (npy-file-dataset.ts).
+          if (i % 10 === 0) {
+            writeFileSync(path, bytes);
+            const ds = await openNpyDataset(path);
+            let n = 0;
+            for await (const b of ds.batches(3, { shuffle: true, seed: i })) n += b.shape[0];
+            if (n !== ds.size) throw new Error(`${n} samples read of ${ds.size}`);
+            return;
+          }
+          const a = parseNpy(bytes, 'fuzz.npy');
+          // A successful parse must describe its data consistently.
+          const count = a.shape.reduce((x, y) => x * y, 1);
+          if (a.data.length !== count) throw new Error(`shape (${a.shape.join(', ')}) but ${a.data.length} values`);
+        },
+      );
+      expect(outcome.failures).toEqual([]);
+      expect(outcome.pgErrors).toBeGreaterThan(CASES / 4);
+      expect(outcome.ok).toBeGreaterThan(0);
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(HEAP_GROWTH_LIMIT);
+      console.log(`npy fuzz: ${outcome.ok} parsed, ${outcome.pgErrors} PgErrors, slowest case ${outcome.slowest.toFixed(1)} ms`);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -80,7 +80,14 @@ describe.skipIf(!hasFixture(FIXTURE))('a trained MLP whose Gemm layers set alpha
     float = await readModel(fixtureModel(FIXTURE));
     // pg convert's defaults, with the first layer (behind Flatten) and the classifier gated too: every Gemm of the
     // fixture becomes a PGGemm.
-    const { model, layers } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: FIRST_LAYER_BITS_DEFAULT, include: ['/fc1/Gemm', '/fc3/Gemm'] });
+    const { model, layers } = convertModel(float, {
+      bits: 4,
+      hbits: 2,
+      wbits: 8,
+      actScale: 'static',
+      firstLayerBits: FIRST_LAYER_BITS_DEFAULT,
+      include: ['/fc1/Gemm', '/fc3/Gemm'],
+    });
     decisions = layers;
     const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
     gated = await calibrate(model, train, { batches: 2, batchSize: 64, seed: 0, scales: true, targetSparsity: 0.85 });
@@ -114,7 +121,8 @@ describe.skipIf(!hasFixture(FIXTURE))('a trained MLP whose Gemm layers set alpha
     // Every layer is a pg layer: the whole model is integer accumulations and elementwise float32 ops.
     expect(maxRelativeDifference(ours, theirs)).toBe(0);
     // The gated model computes the float model's function, quantized: alpha and beta are not lost.
-    const accuracy = (logits: Float32Array) => batch.y!.filter((label, i) => logits.subarray(i * 10, i * 10 + 10).indexOf(Math.max(...logits.subarray(i * 10, i * 10 + 10))) === label).length / batch.y!.length;
+    const accuracy = (logits: Float32Array) =>
+      batch.y!.filter((label, i) => logits.subarray(i * 10, i * 10 + 10).indexOf(Math.max(...logits.subarray(i * 10, i * 10 + 10))) === label).length / batch.y!.length;
     const floatLogits = runPgGates(float, batch).output;
     expect(Math.abs(accuracy(ours) - accuracy(floatLogits))).toBeLessThanOrEqual(0.05);
   });
@@ -191,7 +199,10 @@ describe('Gemm attributes in QGemm and PGGemm, every form of C', () => {
 
   it('refuses a pg Gemm node that carries transA = 1 (not written by pg convert), naming it', async () => {
     const { model: gated } = convertModel(twoGemms({ dims: [5] }, false), { bits: 8, hbits: 4, wbits: 8, actScale: 'dynamic', firstLayerBits: 8, include: ['gemm2'] });
-    const edited: Model = { ...gated, graph: { ...gated.graph, nodes: gated.graph.nodes.map((n) => (n.name === 'gemm2' ? { ...n, attributes: { ...n.attributes, transA: int(1) } } : n)) } };
+    const edited: Model = {
+      ...gated,
+      graph: { ...gated.graph, nodes: gated.graph.nodes.map((n) => (n.name === 'gemm2' ? { ...n, attributes: { ...n.attributes, transA: int(1) } } : n)) },
+    };
     const x = sineTensor('x', [4, 6], 5);
     const err = await runModel(edited, { x: { dtype: 'float32', shape: x.dims, data: x.data() as Float32Array } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedModelError);

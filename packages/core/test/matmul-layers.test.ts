@@ -37,7 +37,10 @@ function layerModel(op: string, shape: number[], dynamic: boolean): Model {
   const inputs = op === PG_MATMUL ? ['x', 'w', 'b', 'thr', 's'] : ['x', 'w', 'b', 's'];
   const layer: Node = { ...node(op, inputs, 'y', attrs, 'layer'), domain: PG_DOMAIN };
   const model = buildModel({
-    opsetImports: [{ domain: '', version: 17 }, { domain: PG_DOMAIN, version: PG_DOMAIN_VERSION }],
+    opsetImports: [
+      { domain: '', version: 17 },
+      { domain: PG_DOMAIN, version: PG_DOMAIN_VERSION },
+    ],
     nodes: [layer],
     initializers: [
       sineTensor('w', [K, F], 1, { step: 0.37, scale: 0.3 }),
@@ -59,7 +62,10 @@ function runPg(model: Model, shape: number[]) {
   const seen: Record<string, Float32Array> = {};
   try {
     const y = tf.tidy(() => {
-      const out = exec.run({ x: tf.tensor(input(shape), shape) }, { observer: { wants: (_n, k) => k === OBSERVE.prediction || k === OBSERVE.gate, observe: (_n, k, t) => void (seen[k] = t.dataSync() as Float32Array) } });
+      const out = exec.run(
+        { x: tf.tensor(input(shape), shape) },
+        { observer: { wants: (_n, k) => k === OBSERVE.prediction || k === OBSERVE.gate, observe: (_n, k, t) => void (seen[k] = t.dataSync() as Float32Array) } },
+      );
       return out.y.dataSync() as Float32Array;
     });
     return { y, prediction: seen[OBSERVE.prediction], gate: seen[OBSERVE.gate] };
@@ -76,7 +82,11 @@ async function runOrt(model: Model, shape: number[]) {
   const session = await new OnnxRuntimeEngine().load({ ...model, graph: { ...graph, outputs: [...graph.outputs, ...extra] } });
   try {
     const out = await session.run({ x: { dtype: 'float32', shape, data: input(shape) } as HostTensor }, ['y', ...extra.map((e) => e.name)]);
-    return { y: out.y.data as Float32Array, prediction: greater && (out[greater.inputs[0]].data as Float32Array), gate: greater && Float32Array.from(out[greater.outputs[0]].data as Uint8Array) };
+    return {
+      y: out.y.data as Float32Array,
+      prediction: greater && (out[greater.inputs[0]].data as Float32Array),
+      gate: greater && Float32Array.from(out[greater.outputs[0]].data as Uint8Array),
+    };
   } finally {
     await session.dispose();
   }

@@ -53,7 +53,16 @@ function opset9Model(): Model {
     node('Flatten', ['g'], 'f'),
     node('Gemm', ['f', 'wf', 'bf'], 'y', { transB: int(1) }),
   ];
-  const inits = [weights('w0', [6, 3, 3, 3], 1), weights('b0', [6], 2), weights('w1', [8, 6, 3, 3], 3), weights('b1', [8], 4), weights('w2', [8, 8, 1, 1], 5), weights('b2', [8], 6), weights('wf', [5, 8], 7), weights('bf', [5], 8)];
+  const inits = [
+    weights('w0', [6, 3, 3, 3], 1),
+    weights('b0', [6], 2),
+    weights('w1', [8, 6, 3, 3], 3),
+    weights('b1', [8], 4),
+    weights('w2', [8, 8, 1, 1], 5),
+    weights('b2', [8], 6),
+    weights('wf', [5, 8], 7),
+    weights('bf', [5], 8),
+  ];
   return buildModel({
     irVersion: 4,
     opset: 9,

@@ -1,7 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { upgradeOpset } from '../src/graph/passes/upgrade-opset.js';
-import { Executor, OnnxRuntimeEngine, convertModel, initBackend, maxRelativeDifference, opRegistry, type ConstTensor, type HostTensor, type Model, type Node } from '../src/internal.js';
+import {
+  Executor,
+  OnnxRuntimeEngine,
+  convertModel,
+  initBackend,
+  maxRelativeDifference,
+  opRegistry,
+  type ConstTensor,
+  type HostTensor,
+  type Model,
+  type Node,
+} from '../src/internal.js';
 import { buildModel, float, int, int64s, ints, node, sineTensor, valueInfo } from './support/model-builder.js';
 
 // The forms of pg's ops that are new in opsets 18 to 21, which Debian's conformance data (opset <= 17) does
@@ -98,7 +109,15 @@ describe.each(OPSETS)('opset %i', (opset) => {
         node('Pad', ['src', 'pads4'], `${mode}_all`, { mode: { type: 'string', value: mode } }),
       ]);
       const inits = [int64s('pads', [1, 2, 2, 0]), int64s('axes', [-1, 2]), int64s('pads4', [0, 0, 1, 2, 0, 0, 2, 1])];
-      await agree(graph(opset, nodes, modes.flatMap((m) => [`${m}_axes`, `${m}_all`]), inits, afterConv));
+      await agree(
+        graph(
+          opset,
+          nodes,
+          modes.flatMap((m) => [`${m}_axes`, `${m}_all`]),
+          inits,
+          afterConv,
+        ),
+      );
     }
   });
 
@@ -156,7 +175,13 @@ describe.each(OPSETS)('opset %i', (opset) => {
       node('ReduceMean', ['r1', 'hw'], 'g', { keepdims: int(0) }),
       node('Gemm', ['g', 'wf', 'bf'], 'y', { transB: int(1) }, '/fc/Gemm'),
     ];
-    const inits = [sineTensor('w1', [6, 5, 3, 3], 2, { scale: 0.3 }), sineTensor('b1', [6], 3, { scale: 0.1 }), int64s('hw', [2, 3]), sineTensor('wf', [4, 6], 4), sineTensor('bf', [4], 5)];
+    const inits = [
+      sineTensor('w1', [6, 5, 3, 3], 2, { scale: 0.3 }),
+      sineTensor('b1', [6], 3, { scale: 0.1 }),
+      int64s('hw', [2, 3]),
+      sineTensor('wf', [4, 6], 4),
+      sineTensor('bf', [4], 5),
+    ];
     const float = graph(opset, nodes, ['y'], inits, true);
     const { model, layers } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' });
     expect(layers.filter((l) => l.gated).map((l) => l.name)).toEqual(['/c1/Conv']);
@@ -194,6 +219,6 @@ describe('the opset upgrade pass at opsets 18 to 21', () => {
   it('moves float attributes into inputs as scalars', () => {
     const at10 = graph(10, [node('Clip', ['src'], 'y', { min: float(-1), max: float(2) })], ['y']);
     const up = upgradeOpset(at10, 18, opRegistry).graph;
-    expect(up.nodes[1].inputs.map((i) => Array.from(up.initializers.get(i)?.data() as Float32Array ?? []))).toEqual([[], [-1], [2]]);
+    expect(up.nodes[1].inputs.map((i) => Array.from((up.initializers.get(i)?.data() as Float32Array) ?? []))).toEqual([[], [-1], [2]]);
   });
 });

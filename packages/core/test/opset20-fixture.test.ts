@@ -88,7 +88,15 @@ describe.skipIf(!hasFixture(NAME))('an opset-20 model (the bundled ResNet in PyT
     expect(reduceMax.length).toBeGreaterThan(0);
     for (const n of reduceMax) expect(n.attributes.axes).toBeUndefined();
     const train = await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM);
-    const { model: tuned, result } = await finetune(gated, train, { ...FINETUNE_DEFAULTS, maxSteps: 3, batchSize: 32, calibrationBatches: 2, targetSparsity: 0.8, trainWeights: true, seed: 1 });
+    const { model: tuned, result } = await finetune(gated, train, {
+      ...FINETUNE_DEFAULTS,
+      maxSteps: 3,
+      batchSize: 32,
+      calibrationBatches: 2,
+      targetSparsity: 0.8,
+      trainWeights: true,
+      seed: 1,
+    });
     expect(result.steps).toBe(3);
     const ours = await logits(new InterpreterEngine('wasm'), tuned, 'tuned-pg.onnx');
     const theirs = await logits(new OnnxRuntimeEngine(), tuned, 'tuned-ort.onnx');

@@ -2,7 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PG_DOMAIN, convertModel, firstBatch, functionsFor, initBackend, maxRelativeDifference, openDataset, readModel, writeModel, type Batch, type Model } from '../src/internal.js';
+import {
+  PG_DOMAIN,
+  convertModel,
+  firstBatch,
+  functionsFor,
+  initBackend,
+  maxRelativeDifference,
+  openDataset,
+  readModel,
+  writeModel,
+  type Batch,
+  type Model,
+} from '../src/internal.js';
 import { FMNIST_NORM, expectedOutputs, fixtureModel, fixtureSkipNote, hasFixture } from './fixtures.js';
 import { ortLayer, runOrt, runOrtGates, runPgGates, sameValues } from './support/gate-runs.js';
 

@@ -112,7 +112,11 @@ describe('gated LSTM (precision gating per unit and time step)', () => {
       for (let i = 0; i < v.length; i++) samples[i % (4 * H)].push(v[i]);
     };
     runGated(model, { ...base, rule, record });
-    const delta = calibrateRecurrentGate(rule, samples.map((s) => Float32Array.from(s)), 0.5);
+    const delta = calibrateRecurrentGate(
+      rule,
+      samples.map((s) => Float32Array.from(s)),
+      0.5,
+    );
     const want = reference(model, { ...base, rule }, Array.from(delta));
     // Calibrated on the same run: half off, up to the units' own tie-free quantiles (18 samples each).
     expect(want.sparsity).toBeGreaterThan(0.4);

@@ -53,9 +53,7 @@ function scaledDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const isNamed = (t: Named | ConstTensor): t is Named => 'shape' in t && Array.isArray(t.data);
 const host = (t: Named | ConstTensor): HostTensor =>
-  isNamed(t)
-    ? { dtype: 'float32', shape: t.shape, data: Float32Array.from(t.data) }
-    : { dtype: t.dtype as 'float32', shape: t.dims, data: t.data() as Float32Array };
+  isNamed(t) ? { dtype: 'float32', shape: t.shape, data: Float32Array.from(t.data) } : { dtype: t.dtype as 'float32', shape: t.dims, data: t.data() as Float32Array };
 
 /** pg's outputs of `model` for the feeds, by output name. */
 function runPg(model: Model, feeds: Record<string, HostTensor>): Record<string, Float32Array> {

@@ -48,16 +48,22 @@ describe('linear layers on tokens in PyTorch exports', () => {
     });
   }
 
-  it.skipIf(!hasFixture('bert-tiny'))(`bert-tiny: the same roles in post-norm blocks (the attention mask added to the scores)${skipNote(hasFixture('bert-tiny'), 'no fixture bert-tiny')}`, async () => {
-    const layers = describeLayers(await readModel(fixtureModel('bert-tiny')));
-    expect(Object.values(layers)).toEqual(['projection', 'output', 'gelu', 'other', 'projection', 'output', 'gelu', 'other']);
-  });
+  it.skipIf(!hasFixture('bert-tiny'))(
+    `bert-tiny: the same roles in post-norm blocks (the attention mask added to the scores)${skipNote(hasFixture('bert-tiny'), 'no fixture bert-tiny')}`,
+    async () => {
+      const layers = describeLayers(await readModel(fixtureModel('bert-tiny')));
+      expect(Object.values(layers)).toEqual(['projection', 'output', 'gelu', 'other', 'projection', 'output', 'gelu', 'other']);
+    },
+  );
 });
 
 describe('GELU written as ops', () => {
   const x = 'x';
   const forms: [string, Node[]][] = [
-    ['x·0.5 first, x·(1/√2) (Hugging Face)', [node('Mul', [x, 'half'], 'h'), node('Mul', [x, 'isqrt2'], 'd'), node('Erf', ['d'], 'e'), node('Add', ['e', 'one'], 'a'), node('Mul', ['h', 'a'], 'y')]],
+    [
+      'x·0.5 first, x·(1/√2) (Hugging Face)',
+      [node('Mul', [x, 'half'], 'h'), node('Mul', [x, 'isqrt2'], 'd'), node('Erf', ['d'], 'e'), node('Add', ['e', 'one'], 'a'), node('Mul', ['h', 'a'], 'y')],
+    ],
     ['PyTorch 1.13', [node('Div', [x, 'sqrt2'], 'd'), node('Erf', ['d'], 'e'), node('Add', ['one', 'e'], 'a'), node('Mul', [x, 'a'], 'm'), node('Mul', ['m', 'half'], 'y')]],
   ];
   const consts = [floatScalar('half', 0.5), floatScalar('isqrt2', Math.SQRT1_2), floatScalar('sqrt2', Math.SQRT2), floatScalar('one', 1), floatScalar('two', 2)];

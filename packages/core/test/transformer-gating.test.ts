@@ -41,7 +41,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Each converted layer as `op treatment`, by the module path in its node name. */
 function treatments(layers: LayerDecision[]): Record<string, string> {
-  return Object.fromEntries(layers.map((l) => [l.name.replace(/^\/blocks\/|\/(MatMul|Gemm|Conv)$/g, ''), `${l.op} ${l.gated ? 'gated' : l.bits === null ? 'float' : 'quantized'}`]));
+  return Object.fromEntries(
+    layers.map((l) => [l.name.replace(/^\/blocks\/|\/(MatMul|Gemm|Conv)$/g, ''), `${l.op} ${l.gated ? 'gated' : l.bits === null ? 'float' : 'quantized'}`]),
+  );
 }
 
 const VIT_BLOCK = { 'attn/qkv': 'MatMul quantized', 'attn/proj': 'MatMul quantized', 'mlp/fc1': 'MatMul gated', 'mlp/fc2': 'MatMul quantized' };
@@ -118,7 +120,10 @@ describe.skipIf(!hasFixture('vit-tiny-opset13'))(`a converted ViT in pg and in O
     const fc1 = report.layers.filter((l) => l.op === 'PGMatMul');
     expect(fc1).toHaveLength(2);
     // fc1: 17 tokens × 48 features per image, each of 24 MACs.
-    expect(fc1.map((l) => [l.outputs, l.macs])).toEqual([[17 * 48, 17 * 48 * 24], [17 * 48, 17 * 48 * 24]]);
+    expect(fc1.map((l) => [l.outputs, l.macs])).toEqual([
+      [17 * 48, 17 * 48 * 24],
+      [17 * 48, 17 * 48 * 24],
+    ]);
     expect(report.sparsity).toBeGreaterThan(0.6);
     for (const l of fc1) expect(l.high_precision_fraction).toBeLessThan(0.4);
     // The statically quantized token layers are reported as layers too (their MACs count in the whole model's).

@@ -123,7 +123,9 @@ function firstBlockParams(model: Model): string[] {
   const fc1 = g.nodes.find((n) => n.opType === 'MatMul' && n.name.includes('blocks.0') && n.name.includes('fc1'))!;
   const add = g.nodes.find((n) => n.opType === 'Add' && n.inputs.includes(fc1.outputs[0]))!;
   const bias = add.inputs.find((i) => g.initializers.has(i))!;
-  const ln = g.nodes.find((n) => n.name.includes('blocks.0') && n.name.includes('norm1') && (n.opType === 'LayerNormalization' || (n.opType === 'Mul' && n.inputs.some((i) => g.initializers.has(i)))))!;
+  const ln = g.nodes.find(
+    (n) => n.name.includes('blocks.0') && n.name.includes('norm1') && (n.opType === 'LayerNormalization' || (n.opType === 'Mul' && n.inputs.some((i) => g.initializers.has(i)))),
+  )!;
   const scale = ln.inputs.find((i, k) => (ln.opType === 'LayerNormalization' ? k === 1 : g.initializers.has(i)))!;
   return [fc1.inputs[1], bias, scale];
 }
@@ -179,7 +181,10 @@ function centralDifferences(model: Model, count: number): { index: number; value
 describe.skipIf(!hasFixture(BERT))(`a BERT-style encoder (token ids, an attention mask, dynamic batch and length)${fixtureSkipNote(BERT)}`, () => {
   it('runs in pg like in ONNX Runtime, padded or not, at two sequence lengths', async () => {
     const model = await readModel(fixtureModel(BERT));
-    for (const [n, t] of [[3, 8], [2, 13]]) {
+    for (const [n, t] of [
+      [3, 8],
+      [2, 13],
+    ]) {
       const ids = BigInt64Array.from({ length: n * t }, (_, i) => BigInt((i * 37 + 11) % 100));
       // The last sample is padded after its first t - 3 tokens.
       const mask = BigInt64Array.from({ length: n * t }, (_, i) => (Math.floor(i / t) === n - 1 && i % t >= t - 3 ? 0n : 1n));
@@ -196,7 +201,12 @@ describe('what pg cannot follow', () => {
     // scores [N, T, T] + where(Trilu(ones), 0, -inf): the mask of a causal attention.
     const model = buildModel({
       opset: 14,
-      nodes: [node('Trilu', ['ones'], 'lower', {}, '/attn/Trilu'), node('Where', ['lowerB', 'zero', 'ninf'], 'mask'), node('Cast', ['lower'], 'lowerB', { to: int(9) }), node('Add', ['scores', 'mask'], 'y')],
+      nodes: [
+        node('Trilu', ['ones'], 'lower', {}, '/attn/Trilu'),
+        node('Where', ['lowerB', 'zero', 'ninf'], 'mask'),
+        node('Cast', ['lower'], 'lowerB', { to: int(9) }),
+        node('Add', ['scores', 'mask'], 'y'),
+      ],
       initializers: [sineTensor('ones', [4, 4], 0, { scale: 0, step: 0 }), floatScalar('zero', 0), floatScalar('ninf', -1e9)],
       inputs: [valueInfo('scores', [1, 4, 4])],
       outputs: [valueInfo('y')],

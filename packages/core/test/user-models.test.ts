@@ -71,7 +71,9 @@ const cases: Case[] = [
       expect(c.batchNormalization.folded).toHaveLength(expectedOutputs('resnet-bn-unfolded').batch_normalization_nodes!);
       expect(c.batchNormalization.folded.reduce((a, f) => a + f.negativeScales, 0)).toBe(expectedOutputs('resnet-bn-unfolded').negative_bn_scales);
       expect(c.model.graph.nodes.map((n) => n.opType)).not.toContain('BatchNormalization');
-      expect(reason(c, '/layer1/conv1/Conv')).toMatch(/^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in \(\d+ channel\(s\) with a negative scale\)/);
+      expect(reason(c, '/layer1/conv1/Conv')).toMatch(
+        /^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in \(\d+ channel\(s\) with a negative scale\)/,
+      );
       expect(role(c, '/layer1/conv2/Conv')).toBe('quantize');
       expect(reason(c, '/conv1/Conv')).toMatch(/^first layer: reads the model input, kept float; BatchNormalization .* folded in/);
       expect(c.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null, reason: 'classifier: produces a model output, kept float' });
@@ -133,10 +135,11 @@ async function runOrt(path: string, b: Batch): Promise<Float32Array> {
   return out[sess.outputNames[0]].data as Float32Array;
 }
 
-const argmax = (v: Float32Array, classes = 10) => Array.from({ length: v.length / classes }, (_, i) => {
-  const row = Array.from(v.subarray(i * classes, (i + 1) * classes));
-  return row.indexOf(Math.max(...row));
-});
+const argmax = (v: Float32Array, classes = 10) =>
+  Array.from({ length: v.length / classes }, (_, i) => {
+    const row = Array.from(v.subarray(i * classes, (i + 1) * classes));
+    return row.indexOf(Math.max(...row));
+  });
 
 for (const c of cases) {
   describe.skipIf(!hasFixture(c.name))(`${c.name}: placed right, fine-tuned, and run alike in pg and ONNX Runtime`, () => {
@@ -151,7 +154,15 @@ for (const c of cases) {
       const { train: tr, test: t } = await data(c);
       const converted = convertModel(await readModel(fixtureModel(c.name)), { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
       c.check(converted);
-      const { model: tuned, result } = await finetune(converted.model, tr, { ...FINETUNE_DEFAULTS, maxSteps: 3, batchSize: 16, calibrationBatches: 1, targetSparsity: 0.7, trainWeights: true, seed: 1 });
+      const { model: tuned, result } = await finetune(converted.model, tr, {
+        ...FINETUNE_DEFAULTS,
+        maxSteps: 3,
+        batchSize: 16,
+        calibrationBatches: 1,
+        targetSparsity: 0.7,
+        trainWeights: true,
+        seed: 1,
+      });
       expect(result.steps).toBe(3);
       expect(Number.isFinite(result.final_loss)).toBe(true);
       const path = join(dir, `${c.name}-tuned.onnx`);

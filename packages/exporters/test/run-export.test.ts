@@ -1,7 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, maxRelativeDifference, openDataset, PG_DOMAIN, readModel, reportModel, runEngine, writeModel, type Batch, type HostTensor, type Model } from '@pg/core/internal';
+import {
+  initBackend,
+  maxRelativeDifference,
+  openDataset,
+  PG_DOMAIN,
+  readModel,
+  reportModel,
+  runEngine,
+  writeModel,
+  type Batch,
+  type HostTensor,
+  type Model,
+} from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toStandardOnnx } from '../src/index.js';
 import { calibratedGatedModel, FMNIST_NORM, hasFixture, runPg, testBatch } from './support/gated-fixtures.js';
@@ -86,7 +98,9 @@ describe.each([
       decisions += mask.length;
       for (let i = 0; i < mask.length; i++) if (Number(theirs[i]) !== mask[i]) differing++;
     }
-    console.log(`resnet-fmnist (${firstLayerBits ? `stem at ${firstLayerBits} bits` : 'float stem'}): ${differing} of ${decisions} gate decisions differ between the gated model and its export, in pg; logits max rel diff ${maxRelativeDifference(b, a)}`);
+    console.log(
+      `resnet-fmnist (${firstLayerBits ? `stem at ${firstLayerBits} bits` : 'float stem'}): ${differing} of ${decisions} gate decisions differ between the gated model and its export, in pg; logits max rel diff ${maxRelativeDifference(b, a)}`,
+    );
     expect(differing).toBe(0);
   });
 

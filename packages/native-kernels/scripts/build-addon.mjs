@@ -59,7 +59,23 @@ mkdirSync(dirname(out), { recursive: true });
 const tmp = `${out}.tmp-${process.pid}`;
 // -O3 -fno-trapping-math: vectorise the PG element-wise loops (GCC's -O2 cost model leaves them scalar, and
 // trapping math keeps their selects as branches). Neither changes a result; -ffp-contract=off keeps a*b+c unfused.
-const args = ['-O3', '-std=c++17', '-shared', '-fPIC', '-fopenmp', '-fvisibility=hidden', '-ffp-contract=off', '-fno-trapping-math', `-I${nodeDir}`, `-I${dnnlDir}`, '-DNODE_GYP_MODULE_NAME=pg_native', source, '-o', tmp, '-ldnnl'];
+const args = [
+  '-O3',
+  '-std=c++17',
+  '-shared',
+  '-fPIC',
+  '-fopenmp',
+  '-fvisibility=hidden',
+  '-ffp-contract=off',
+  '-fno-trapping-math',
+  `-I${nodeDir}`,
+  `-I${dnnlDir}`,
+  '-DNODE_GYP_MODULE_NAME=pg_native',
+  source,
+  '-o',
+  tmp,
+  '-ldnnl',
+];
 try {
   execFileSync('g++', args, { stdio: ['ignore', 'inherit', 'pipe'] });
 } catch (e) {

@@ -8,22 +8,56 @@ import { fileURLToPath } from 'node:url';
  * with WeightLayout Oihw, ONNX's [cout, cin / groups, kh, kw].
  */
 export enum ConvParam {
-  N, H, W, Cin, OutH, OutW, Cout, KernelH, KernelW, Groups,
-  StrideH, StrideW, DilationH, DilationW, PadTop, PadBottom, PadLeft, PadRight, Activation, HasBias, WeightLayout,
+  N,
+  H,
+  W,
+  Cin,
+  OutH,
+  OutW,
+  Cout,
+  KernelH,
+  KernelW,
+  Groups,
+  StrideH,
+  StrideW,
+  DilationH,
+  DilationW,
+  PadTop,
+  PadBottom,
+  PadLeft,
+  PadRight,
+  Activation,
+  HasBias,
+  WeightLayout,
 }
 export const CONV_PARAM_COUNT = 21;
 
-export enum ConvWeightLayout { Hwio = 0, Oihw = 1 }
+export enum ConvWeightLayout {
+  Hwio = 0,
+  Oihw = 1,
+}
 
 /** Activations the forward convolution fuses (oneDNN post-ops). */
-export enum ConvActivation { Linear = 0, Relu = 1, Relu6 = 2 }
+export enum ConvActivation {
+  Linear = 0,
+  Relu = 1,
+  Relu6 = 2,
+}
 
 /**
  * Parameters of the PG quantizer and gate kernels, packed in this order into an Int32Array (ELT_PARAM_COUNT).
  * Size: elements of the activation; Scales: entries of the scale s, each for a contiguous block (1, or the
  * batch size); Channels: the last axis (Δ per channel; 1 for the quantizer); Sparse, WantSum: 0 or 1.
  */
-export enum EltParam { Size, Scales, Bits, HBits, Channels, Sparse, WantSum }
+export enum EltParam {
+  Size,
+  Scales,
+  Bits,
+  HBits,
+  Channels,
+  Sparse,
+  WantSum,
+}
 export const ELT_PARAM_COUNT = 7;
 
 /**
@@ -54,7 +88,21 @@ export interface NativeKernels {
    * The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel), dz (the gate offset's gradient; -1: not
    * wanted) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent.
    */
-  pgGateBackward(heap: Uint8Array, dy: number, olb: number, z: number, m: number, dGate: number, dohb: number, dolb: number, dz: number, dDelta: number, dotLb: number, params: Int32Array, alpha: number): void;
+  pgGateBackward(
+    heap: Uint8Array,
+    dy: number,
+    olb: number,
+    z: number,
+    m: number,
+    dGate: number,
+    dohb: number,
+    dolb: number,
+    dz: number,
+    dDelta: number,
+    dotLb: number,
+    params: Int32Array,
+    alpha: number,
+  ): void;
   /** pg's per-tensor weight quantizer wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w), s_w = max(max|w|, 1e-12) (Size, Bits). */
   pgQuantizeWeights(heap: Uint8Array, w: number, wq: number, params: Int32Array): void;
   /**
@@ -84,11 +132,31 @@ export interface NativeKernels {
    * lstmForward's gradients from dy [T, N, H] (of y) and dhT, dcT [N, H] (of the final states): dxp [T, N, 4H]
    * (the gate pre-activations'), dh0, dc0 [N, H] and dRt [H, 4H] (of rt).
    */
-  lstmBackward(heap: Uint8Array, rt: number, y: number, saved: number, h0: number, c0: number, dy: number, dhT: number, dcT: number, dxp: number, dh0: number, dc0: number, dRt: number, params: Int32Array): void;
+  lstmBackward(
+    heap: Uint8Array,
+    rt: number,
+    y: number,
+    saved: number,
+    h0: number,
+    c0: number,
+    dy: number,
+    dhT: number,
+    dcT: number,
+    dxp: number,
+    dh0: number,
+    dc0: number,
+    dRt: number,
+    params: Int32Array,
+  ): void;
 }
 
 /** Parameters of the LSTM kernels, packed in this order into an Int32Array (LSTM_PARAM_COUNT); Reverse is 0 or 1. */
-export enum LstmParam { Steps, Batch, Hidden, Reverse }
+export enum LstmParam {
+  Steps,
+  Batch,
+  Hidden,
+  Reverse,
+}
 export const LSTM_PARAM_COUNT = 4;
 
 export type NativeLoad = { ok: true; kernels: NativeKernels } | { ok: false; reason: string };

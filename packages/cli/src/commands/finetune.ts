@@ -134,10 +134,7 @@ On a terminal a progress bar is drawn on stderr; elsewhere (CI, pipes) a plain l
       timeBudgetMs: flags['time-budget'],
       checkpointEvery: flags['checkpoint-every'],
     };
-    const progress = createProgress(
-      progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }),
-      process.stderr,
-    );
+    const progress = createProgress(progressMode({ json: this.jsonEnabled(), isTTY: process.stderr.isTTY === true, ci: isCI(process.env) }), process.stderr);
     const interrupt = listenForInterrupt((sig) => {
       progress.finish();
       this.note(`Received ${sig}: stopping after the current step and saving to ${flags.output} (signal again to quit without saving).`);

@@ -121,7 +121,9 @@ The fields are described in docs/report-fields.md, the cost formulas in docs/cos
     const result = pricedReport(report, price(report));
     if (result.act_scale === 'static-uncalibrated') {
       // Scales of 1 clip every activation above 1: the figures describe a model nobody would deploy.
-      this.warn(`${args.model} has static activation scales that were never calibrated, so its accuracy is not meaningful. Calibrate them with 'pg finetune', or 'pg convert --data'.`);
+      this.warn(
+        `${args.model} has static activation scales that were never calibrated, so its accuracy is not meaningful. Calibrate them with 'pg finetune', or 'pg convert --data'.`,
+      );
     }
     if (flags['per-layer-sensitivity'] && !result.sensitivity?.length) this.warn(`${args.model} has no gated layers: --per-layer-sensitivity has nothing to measure.`);
     const comparedMeasured: Array<{ model: string; facts: ReportFacts; counts: ReportCounts }> = [];

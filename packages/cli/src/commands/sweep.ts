@@ -87,7 +87,11 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     html: Flags.string({ helpValue: 'FILE', summary: "Also write an HTML page: accuracy against the whole model's activation bits, B_avg and each cost, frontiers drawn." }),
     ...inHelpGroup('GRID', {
       ...bitsFlags,
-      mode: nameListFlag({ helpValue: 'MODE', default: ['pg'], summary: `Conversion modes of the grid (comma-separated: ${CONVERSION_MODES.join(', ')}); static points have no hbits or target.` }),
+      mode: nameListFlag({
+        helpValue: 'MODE',
+        default: ['pg'],
+        summary: `Conversion modes of the grid (comma-separated: ${CONVERSION_MODES.join(', ')}); static points have no hbits or target.`,
+      }),
       bits: numberListFlag({ helpValue: 'B', default: [4], summary: 'Activation bits of the grid (comma-separated).' }),
       hbits: numberListFlag({ helpValue: 'H', summary: `Prediction bits of the grid (comma-separated, default ${HBITS_DEFAULT}); combinations with hbits >= bits are left out.` }),
       'target-sparsity': numberListFlag({ helpValue: 'S', summary: 'Target sparsities of the grid (comma-separated, each in [0, 1)); needed unless every --mode is static.' }),
@@ -110,7 +114,7 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     requireEvalDataFor(flags);
     const shard = resolveShard(flags.shard);
     if (shard && flags.html !== undefined) {
-      throw new UsageError('--html with --shard would draw one shard\'s points.', { action: "Give --html to 'pg sweep merge', which draws them all." });
+      throw new UsageError("--html with --shard would draw one shard's points.", { action: "Give --html to 'pg sweep merge', which draws them all." });
     }
     const grid = sweepGrid(flags);
     // Every valid combination must convert: check bit widths now, not after hours of sweeping.
@@ -155,22 +159,19 @@ Every point is fine-tuned with the TRAINING flags, which mean what they mean for
     const interrupt = listenForInterrupt((sig) => this.note(`Received ${sig}: stopping after the current step; this point stays pending (signal again to quit at once).`));
     let result: SweepResult;
     try {
-      result = await runSweep(
-        model,
-        train.dataset,
-        evaluation.dataset,
-        options,
-        {
-          signal: interrupt.signal,
-          onEvent: (e) => {
-            const tag = `[${e.index + 1}/${e.total}] ${e.point.id}`;
-            if (e.kind === 'reused') this.note(`${tag}: complete in ${flags['out-dir']}, kept`);
-            else if (e.kind === 'start') this.note(`${tag}: converting, fine-tuning, measuring...`);
-            else if (e.kind === 'done') this.note(`${tag}: accuracy ${percent(e.point.accuracy)}, ${fixed(e.point.whole_model?.act_bits, 2)} activation bits per MAC (whole model), B_avg ${fixed(e.point.bavg, 2)} (gated layers) (${duration((e.point.seconds ?? 0) * 1000)})`);
-            else this.note(`${tag}: not started (${interrupt.received ? 'interrupted' : 'time budget reached'})`);
-          },
+      result = await runSweep(model, train.dataset, evaluation.dataset, options, {
+        signal: interrupt.signal,
+        onEvent: (e) => {
+          const tag = `[${e.index + 1}/${e.total}] ${e.point.id}`;
+          if (e.kind === 'reused') this.note(`${tag}: complete in ${flags['out-dir']}, kept`);
+          else if (e.kind === 'start') this.note(`${tag}: converting, fine-tuning, measuring...`);
+          else if (e.kind === 'done')
+            this.note(
+              `${tag}: accuracy ${percent(e.point.accuracy)}, ${fixed(e.point.whole_model?.act_bits, 2)} activation bits per MAC (whole model), B_avg ${fixed(e.point.bavg, 2)} (gated layers) (${duration((e.point.seconds ?? 0) * 1000)})`,
+            );
+          else this.note(`${tag}: not started (${interrupt.received ? 'interrupted' : 'time budget reached'})`);
         },
-      );
+      });
     } finally {
       interrupt.dispose();
     }
@@ -216,7 +217,10 @@ function sweepGrid(flags: { mode: string[]; bits: number[]; hbits?: number[]; 't
   const targets = flags['target-sparsity'];
   if (!gating) {
     const flag = flags.hbits !== undefined ? '--hbits' : targets !== undefined ? '--target-sparsity' : undefined;
-    if (flag) throw new UsageError(`${flag} has no meaning when every --mode is static: a static point has no prediction and no gate`, { action: `leave out ${flag}, or add pg or seernet to --mode` });
+    if (flag)
+      throw new UsageError(`${flag} has no meaning when every --mode is static: a static point has no prediction and no gate`, {
+        action: `leave out ${flag}, or add pg or seernet to --mode`,
+      });
   } else if (targets === undefined) {
     throw new UsageError('--target-sparsity is required for the gated modes (pg, seernet)', { action: 'give the target sparsities, e.g. --target-sparsity 0.8,0.9' });
   }

@@ -15,10 +15,7 @@ const hook: Hook.CommandNotFound = async function (opts) {
     return;
   }
   const commands = opts.config.commandIDs.filter((id) => !id.startsWith('help')).sort();
-  const envelope = errorEnvelope(
-    new UsageError(`'${opts.id}' is not a pg command.`, { action: `Use one of: ${commands.join(', ')}. 'pg --help' describes them.` }),
-    [],
-  );
+  const envelope = errorEnvelope(new UsageError(`'${opts.id}' is not a pg command.`, { action: `Use one of: ${commands.join(', ')}. 'pg --help' describes them.` }), []);
   if (opts.argv?.includes('--json') === true) {
     process.stdout.write(`${JSON.stringify(envelope, null, 2)}\n`);
   } else {

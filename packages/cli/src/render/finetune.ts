@@ -26,7 +26,8 @@ export function renderFinetune(r: FinetuneSummary): string {
     ...(r.stopped === 'completed' ? [] : [`  stopped         by the ${r.stopped === 'time-budget' ? 'time budget' : 'interruption'}`]),
     ...(r.resumed_from_step > 0 ? [`  resumed         from step ${r.resumed_from_step}`] : []),
     ...r.evaluations.map(
-      (e) => `  evaluation      step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)} (gated layers)${e.meets_target ? '' : ', below the target'}`,
+      (e) =>
+        `  evaluation      step ${e.step}: accuracy ${(e.accuracy * 100).toFixed(2)}%, sparsity ${e.sparsity.toFixed(3)} (gated layers)${e.meets_target ? '' : ', below the target'}`,
     ),
     ...(r.kept.from === 'best' ? [`  kept            the best evaluation's model (step ${r.kept.step})`] : []),
     ...(r.checkpoint === null ? [] : [`  checkpoint      ${r.checkpoint}`]),

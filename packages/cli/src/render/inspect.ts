@@ -12,7 +12,9 @@ function keyValues(rows: [string, string[]][]): string {
 /** Inputs and outputs as rows of one table, so their columns line up; the header and rule are dropped. */
 function tensorRows(inputs: TensorSummary[], outputs: TensorSummary[]): { inputs: string[]; outputs: string[] } {
   const rows = [...inputs, ...outputs].map((t) => [t.name, t.dtype, shapeText(t.shape)]);
-  const lines = renderTable([{ header: '' }, { header: '' }, { header: '' }], rows).split('\n').slice(2);
+  const lines = renderTable([{ header: '' }, { header: '' }, { header: '' }], rows)
+    .split('\n')
+    .slice(2);
   const orNone = (l: string[]): string[] => (l.length === 0 ? ['(none)'] : l);
   return { inputs: orNone(lines.slice(0, inputs.length)), outputs: orNone(lines.slice(inputs.length)) };
 }
@@ -39,8 +41,7 @@ function pgLine(r: InspectResult): string {
 export function renderInspect(r: InspectResult): string {
   const opset = r.opset_imports.map((o) => `${o.domain === '' ? 'ai.onnx' : o.domain} ${o.version}`).join(', ');
   const ops = r.op_counts.map((o) => `${o.domain === '' ? '' : `${o.domain}.`}${o.op} ${o.count}`).join(', ');
-  const shapes =
-    r.shapes.method === 'executed' ? `shapes from one run on zeros at batch ${r.shapes.batch ?? '?'}` : 'shapes unavailable';
+  const shapes = r.shapes.method === 'executed' ? `shapes from one run on zeros at batch ${r.shapes.batch ?? '?'}` : 'shapes unavailable';
   const io = tensorRows(r.inputs, r.outputs);
   const head: [string, string[]][] = [
     ['model', [r.model]],
@@ -53,7 +54,12 @@ export function renderInspect(r: InspectResult): string {
     ['MACs', [r.macs === null ? `unknown for some layers (${shapes})` : `${count(r.macs)} per sample (${shapes})`]],
   ];
   if (r.shapes.note !== null) head.push(['shapes', [r.shapes.note]]);
-  head.push(['unsupported', r.unsupported_ops.length === 0 ? ['none: pg runs every op'] : r.unsupported_ops.map((u) => `${u.domain === '' ? '' : `${u.domain}.`}${u.op} (${u.count} node(s), e.g. ${u.nodes[0]}): ${u.reason}`)]);
+  head.push([
+    'unsupported',
+    r.unsupported_ops.length === 0
+      ? ['none: pg runs every op']
+      : r.unsupported_ops.map((u) => `${u.domain === '' ? '' : `${u.domain}.`}${u.op} (${u.count} node(s), e.g. ${u.nodes[0]}): ${u.reason}`),
+  ]);
   head.push(['pg', [pgLine(r)]]);
 
   if (r.layers.length === 0) return `${keyValues(head)}\n\nNo Conv/Gemm layers.`;
@@ -61,7 +67,13 @@ export function renderInspect(r: InspectResult): string {
   const common = [{ header: 'layer' }, { header: 'op' }, { header: 'output shape' }, { header: 'params', align: 'right' as const }, { header: 'MACs', align: 'right' as const }];
   const cells = (l: InspectLayer): string[] => [l.name, l.op, l.output_shape === null ? '-' : shapeText(l.output_shape), count(l.params), num(l.macs)];
   const table = r.gated
-    ? renderTable([...common, { header: 'precision' }], r.layers.map((l) => [...cells(l), precision(l)]))
-    : renderTable([...common, { header: 'convert' }, { header: 'reason' }], r.layers.map((l) => [...cells(l), l.placement?.role ?? '-', l.placement?.reason ?? '']));
+    ? renderTable(
+        [...common, { header: 'precision' }],
+        r.layers.map((l) => [...cells(l), precision(l)]),
+      )
+    : renderTable(
+        [...common, { header: 'convert' }, { header: 'reason' }],
+        r.layers.map((l) => [...cells(l), l.placement?.role ?? '-', l.placement?.reason ?? '']),
+      );
   return `${keyValues(head)}\n\n${table}`;
 }

@@ -41,5 +41,7 @@ export function renderSensitivity(rows: readonly LayerSensitivity[], accuracy: n
 export function renderFailedGates(gates: readonly GateCheck[]): string[] {
   return gates
     .filter((g) => g.failed)
-    .map((g) => (g.value === null ? `Gate failed: ${g.expression} (${g.field} has no value in this report)` : `Gate failed: ${g.expression} (${g.field} = ${Number(g.value.toPrecision(6))})`));
+    .map((g) =>
+      g.value === null ? `Gate failed: ${g.expression} (${g.field} has no value in this report)` : `Gate failed: ${g.expression} (${g.field} = ${Number(g.value.toPrecision(6))})`,
+    );
 }

@@ -128,11 +128,18 @@ function sensitivitySection(r: ReportResult): PageSection {
 }
 
 function layerTable(r: ReportResult): string {
-  return htmlTable(
-    ['layer', 'op', 'bits', 'input', 'MACs', 'outputs', 'high-prec', 'Δ min', 'Δ mean', 'Δ max'],
-    r.layers.map(layerCells),
-    [false, false, true, false, true, true, true, true, true, true],
-  );
+  return htmlTable(['layer', 'op', 'bits', 'input', 'MACs', 'outputs', 'high-prec', 'Δ min', 'Δ mean', 'Δ max'], r.layers.map(layerCells), [
+    false,
+    false,
+    true,
+    false,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+  ]);
 }
 
 /** The accuracy scatter's y axis. */
@@ -152,7 +159,12 @@ export function accuracySection(configurations: readonly AccuracyPoint[]): PageS
     (missing > 0 ? ` ${missing} configuration(s) without conv/linear layers are not drawn.` : '') +
     '</p>' +
     (points.length > 0
-      ? scatter('accuracy-vs-act-bits', points, { caption: 'Accuracy against whole-model activation bits', xLabel: 'activation bits per MAC (whole model)', yLabel: 'accuracy', yFormat: accuracyFormat })
+      ? scatter('accuracy-vs-act-bits', points, {
+          caption: 'Accuracy against whole-model activation bits',
+          xLabel: 'activation bits per MAC (whole model)',
+          yLabel: 'accuracy',
+          yFormat: accuracyFormat,
+        })
       : '') +
     htmlTable(
       ['configuration', 'accuracy', 'act bits (whole model)', 'BitOps (whole model)', 'B_avg (gated layers)', 'frontier'],
@@ -170,9 +182,7 @@ function decisionSection(r: ReportResult): PageSection {
   const maps = r.decision_maps!;
   const head = `<tr><th>input</th>${maps.layers.map((m) => `<th title="${escapeHtml(m.layer)}">${escapeHtml(m.layer)}<br>${m.height}×${m.width}</th>`).join('')}</tr>`;
   const rows = maps.samples.map((s, i) => {
-    const input = s.image
-      ? heatmap(`input:${s.index}`, s.image.pixels, { height: s.image.height, width: s.image.width, palette: 'grey', caption: `sample ${s.index}` })
-      : '';
+    const input = s.image ? heatmap(`input:${s.index}`, s.image.pixels, { height: s.image.height, width: s.image.width, palette: 'grey', caption: `sample ${s.index}` }) : '';
     const caption = `#${s.index}: label ${s.label ?? '-'}, predicted ${s.predicted}`;
     const cells = maps.layers.map(
       (m) =>

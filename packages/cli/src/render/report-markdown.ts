@@ -23,7 +23,7 @@ export function renderReportMarkdown(r: PricedReport, configurations: readonly A
   if (configurations.length > 1) {
     parts.push(
       '',
-      '**Configurations** (★ on the Pareto frontier of accuracy against the whole model\'s activation bits)',
+      "**Configurations** (★ on the Pareto frontier of accuracy against the whole model's activation bits)",
       '',
       markdownTable(
         ['configuration', 'accuracy', 'act bits (whole model)', 'BitOps (whole model)', 'B_avg (gated layers)'],

@@ -43,8 +43,14 @@ function staticB(r: ReportResult): string {
 export function wholeModelRows(r: PricedReport): [string, string][] {
   const w = r.whole_model;
   return [
-    ['whole model', `${fixed(w.act_bits, 2)} activation bits, ${fixed(w.weight_bits, 2)} weight bits per MAC over all ${r.layers.length} conv/linear layers (${count(w.macs)} MACs per sample; signs counted)`],
-    ['BitOps', `${magnitude(w.bitops)} per sample, whole network on the bit-serial model: ${ratio(w.bitops_vs_static_b)} ${staticB(r)}, ${ratio(w.bitops_vs_static_8bit)} static 8-bit, ${ratio(w.bitops_vs_seernet)} SeerNet-style`],
+    [
+      'whole model',
+      `${fixed(w.act_bits, 2)} activation bits, ${fixed(w.weight_bits, 2)} weight bits per MAC over all ${r.layers.length} conv/linear layers (${count(w.macs)} MACs per sample; signs counted)`,
+    ],
+    [
+      'BitOps',
+      `${magnitude(w.bitops)} per sample, whole network on the bit-serial model: ${ratio(w.bitops_vs_static_b)} ${staticB(r)}, ${ratio(w.bitops_vs_static_8bit)} static 8-bit, ${ratio(w.bitops_vs_seernet)} SeerNet-style`,
+    ],
   ];
 }
 

@@ -14,14 +14,29 @@ export function renderSweepHtml(r: SweepResult): string {
   const wholeFrontier = frontier('act_bits');
   const sections: PageSection[] = [
     accuracySection(
-      done.map((p) => ({ label: p.id, accuracy: p.accuracy ?? 0, act_bits: p.whole_model?.act_bits ?? null, bitops: p.whole_model?.bitops ?? null, bavg: p.bavg, frontier: wholeFrontier.has(p.id) })),
+      done.map((p) => ({
+        label: p.id,
+        accuracy: p.accuracy ?? 0,
+        act_bits: p.whole_model?.act_bits ?? null,
+        bitops: p.whole_model?.bitops ?? null,
+        bavg: p.bavg,
+        frontier: wholeFrontier.has(p.id),
+      })),
     ),
     scatterSection('accuracy-vs-bavg', 'accuracy-vs-bavg', 'Accuracy against B_avg (gated layers only)', 'B_avg of the gated layers (bits)', done, frontier('bavg'), (p) => p.bavg),
   ];
   for (const backend of Object.keys(r.frontier).filter((k) => k !== 'act_bits' && k !== 'bavg')) {
     const unit = done.flatMap((p) => p.costs).find((c) => c.backend === backend)?.unit ?? '';
     sections.push(
-      scatterSection(`cost-${backend}`, `accuracy-vs-cost:${backend}`, `Accuracy against ${backend} cost`, `${unit} per sample`, done, frontier(backend), (p) => p.costs.find((x) => x.backend === backend)?.total ?? null),
+      scatterSection(
+        `cost-${backend}`,
+        `accuracy-vs-cost:${backend}`,
+        `Accuracy against ${backend} cost`,
+        `${unit} per sample`,
+        done,
+        frontier(backend),
+        (p) => p.costs.find((x) => x.backend === backend)?.total ?? null,
+      ),
     );
   }
   sections.push({
@@ -50,7 +65,15 @@ export function renderSweepHtml(r: SweepResult): string {
 }
 
 /** Accuracy against one cost axis over the complete points, its frontier drawn (section `id`, chart `chart`). */
-function scatterSection(id: string, chart: string, title: string, xLabel: string, done: readonly SweepPoint[], on: ReadonlySet<string>, x: (p: SweepPoint) => number | null): PageSection {
+function scatterSection(
+  id: string,
+  chart: string,
+  title: string,
+  xLabel: string,
+  done: readonly SweepPoint[],
+  on: ReadonlySet<string>,
+  x: (p: SweepPoint) => number | null,
+): PageSection {
   const points = done.flatMap((p) => {
     const v = x(p);
     return v !== null && p.accuracy !== null ? [{ x: v, y: p.accuracy, label: p.id, frontier: on.has(p.id) }] : [];

@@ -46,7 +46,10 @@ export function renderSweep(r: SweepResult, outDir: string): string {
         return c ? c.total.toPrecision(4) : '-';
       }),
       p.seconds === null ? '-' : duration(p.seconds * 1000),
-      axes.filter((a) => r.frontier[a].includes(p.id)).map((a) => AXIS_NAMES[a] ?? a).join(', '),
+      axes
+        .filter((a) => r.frontier[a].includes(p.id))
+        .map((a) => AXIS_NAMES[a] ?? a)
+        .join(', '),
     ]),
   );
   const lines = [
@@ -58,7 +61,10 @@ export function renderSweep(r: SweepResult, outDir: string): string {
   ];
   if (r.invalid.length) lines.push('', `Left out (hbits >= bits): ${r.invalid.map((c) => `bits ${c.bits}/hbits ${c.hbits}`).join(', ')}.`);
   if (r.partial) {
-    const why = [r.partial.missing_shards.length ? `shard(s) ${r.partial.missing_shards.join(', ')} missing` : '', r.partial.stopped_shards.length ? `shard(s) ${r.partial.stopped_shards.join(', ')} stopped early` : '']
+    const why = [
+      r.partial.missing_shards.length ? `shard(s) ${r.partial.missing_shards.join(', ')} missing` : '',
+      r.partial.stopped_shards.length ? `shard(s) ${r.partial.stopped_shards.join(', ')} stopped early` : '',
+    ]
       .filter(Boolean)
       .join(', ');
     lines.push('', `PARTIAL: ${why} of ${r.partial.shards}: their points are pending and the frontiers cover the others only.`);
@@ -72,10 +78,15 @@ export function renderSweep(r: SweepResult, outDir: string): string {
 export function renderSweepPlan(plan: { shards: SweepShardPlan[]; shard: { index: number; count: number } | null; imbalance: number }): string {
   const table = renderTable(
     [{ header: 'shard' }, { header: 'points', align: 'right' }, { header: 'estimated MACs', align: 'right' }, { header: 'point ids' }],
-    plan.shards.map((s) => [`${s.index}/${plan.shards.length}${plan.shard?.index === s.index ? ' (this run)' : ''}`, String(s.points.length), magnitude(s.estimate), s.points.join(' ')]),
+    plan.shards.map((s) => [
+      `${s.index}/${plan.shards.length}${plan.shard?.index === s.index ? ' (this run)' : ''}`,
+      String(s.points.length),
+      magnitude(s.estimate),
+      s.points.join(' '),
+    ]),
   );
   return [
-    'Dry run: nothing was run or written. Estimated MACs per point: 3 x the training samples seen + the evaluated samples, x the float model\'s MACs per sample (docs/scale-out.md).',
+    "Dry run: nothing was run or written. Estimated MACs per point: 3 x the training samples seen + the evaluated samples, x the float model's MACs per sample (docs/scale-out.md).",
     '',
     table,
     '',

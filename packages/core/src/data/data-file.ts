@@ -37,12 +37,10 @@ export async function withDataFile<T>(path: string, read: (handle: FileHandle, s
 export function dataFileError(path: string, e: unknown): FileAccessError {
   const code = (e as NodeJS.ErrnoException).code;
   const why =
-    code === 'ENOENT' ? 'no such file'
-    : code === 'EISDIR' ? 'it is a folder, not a file'
-    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-    : (e as Error).message;
+    code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
   return new FileAccessError(`Cannot read data file ${path}: ${why}.`, {
-    action: code === 'EACCES' || code === 'EPERM' ? 'Make the file readable, or copy it somewhere you can read.' : 'Check the path (relative paths are taken from the current folder).',
+    action:
+      code === 'EACCES' || code === 'EPERM' ? 'Make the file readable, or copy it somewhere you can read.' : 'Check the path (relative paths are taken from the current folder).',
     cause: e,
   });
 }

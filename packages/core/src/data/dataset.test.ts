@@ -19,7 +19,11 @@ const firstValues = (batches: Batch[]): number[] => batches.flatMap((b) => Array
 describe('InMemoryDataset.batches', () => {
   it('yields ordered batches with a smaller last one', () => {
     const batches = [...toy().batches(4)];
-    expect(batches.map((b) => b.shape)).toEqual([[4, 1, 2, 2], [4, 1, 2, 2], [2, 1, 2, 2]]);
+    expect(batches.map((b) => b.shape)).toEqual([
+      [4, 1, 2, 2],
+      [4, 1, 2, 2],
+      [2, 1, 2, 2],
+    ]);
     expect(batches.map((b) => b.x.length)).toEqual([16, 16, 8]);
     expect(firstValues(batches)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(Array.from(batches[2].y!)).toEqual([2, 0]);

@@ -10,9 +10,7 @@ export type FashionMnistSplit = 'train' | 'test';
 /** 'auto': PG_DATA_DIR, then Debian's package, then the bundled subset; the others force one place. */
 export type FashionMnistSource = 'auto' | 'bundled' | 'system';
 
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
-] as const;
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
 /** Samples in the full published splits (a folder may hold fewer, like the bundled subset). */
 export const FASHION_MNIST_FULL_SIZE: Record<FashionMnistSplit, number> = { train: 60000, test: 10000 };
 /** Where Debian's dataset-fashion-mnist package installs the four .gz files. */
@@ -69,7 +67,12 @@ export function locateFashionMnist(split: FashionMnistSplit, opts: FashionMnistO
     if (found !== undefined) return found;
   }
   const triedBundled = candidates.some((c) => c.dir === bundledDir);
-  return missing(split, candidates.map((c) => c.dir), source === 'bundled' ? 'the bundled subset ships only in the pg source tree' : undefined, !triedBundled);
+  return missing(
+    split,
+    candidates.map((c) => c.dir),
+    source === 'bundled' ? 'the bundled subset ships only in the pg source tree' : undefined,
+    !triedBundled,
+  );
 }
 
 /** Opens `fashion-mnist:<split>`: images [1, 28, 28] scaled to [0, 1] (then normalised if asked), 10 classes. */
@@ -124,8 +127,7 @@ export function parseSource(value: string | undefined, from: string): FashionMni
 
 /** The split's files in `dir`, compressed (.gz, as published) or not; undefined if either is absent. */
 function findFiles(split: FashionMnistSplit, dir: string, description: string): FashionMnistLocation | undefined {
-  const pick = (stem: string): string | undefined =>
-    [`${stem}.gz`, stem].map((f) => join(dir, f)).find((p) => existsSync(p));
+  const pick = (stem: string): string | undefined => [`${stem}.gz`, stem].map((f) => join(dir, f)).find((p) => existsSync(p));
   const images = pick(FILE_STEMS[split].images);
   const labels = pick(FILE_STEMS[split].labels);
   return images !== undefined && labels !== undefined ? { images, labels, description } : undefined;
@@ -133,11 +135,9 @@ function findFiles(split: FashionMnistSplit, dir: string, description: string): 
 
 function missing(split: FashionMnistSplit, dirs: string[], why?: string, offerBundled = true): never {
   const stems = FILE_STEMS[split];
-  throw new FileAccessError(
-    `Cannot find Fashion-MNIST ${split} files (${stems.images}.gz, ${stems.labels}.gz) in ${dirs.join(' or ')}${why === undefined ? '' : `: ${why}`}.`,
-    {
-      action: 'Set PG_DATA_DIR to a folder with the four Fashion-MNIST .gz files, or install the Debian package dataset-fashion-mnist' +
-        (!offerBundled ? '.' : `, or use fashion-mnist:${split}?source=bundled for the subset shipped with pg.`),
-    },
-  );
+  throw new FileAccessError(`Cannot find Fashion-MNIST ${split} files (${stems.images}.gz, ${stems.labels}.gz) in ${dirs.join(' or ')}${why === undefined ? '' : `: ${why}`}.`, {
+    action:
+      'Set PG_DATA_DIR to a folder with the four Fashion-MNIST .gz files, or install the Debian package dataset-fashion-mnist' +
+      (!offerBundled ? '.' : `, or use fashion-mnist:${split}?source=bundled for the subset shipped with pg.`),
+  });
 }

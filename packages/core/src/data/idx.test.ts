@@ -62,10 +62,7 @@ describe('parseIdx', () => {
   const debian = '/usr/share/datasets/fashion-mnist';
   const hasDebian = existsSync(join(debian, 't10k-images-idx3-ubyte.gz'));
   it.skipIf(!hasDebian)(`reads the real Fashion-MNIST test files${skipNote(hasDebian, `no ${debian}: apt-get install dataset-fashion-mnist`)}`, async () => {
-    const [images, labels] = await Promise.all([
-      readIdxFile(join(debian, 't10k-images-idx3-ubyte.gz')),
-      readIdxFile(join(debian, 't10k-labels-idx1-ubyte.gz')),
-    ]);
+    const [images, labels] = await Promise.all([readIdxFile(join(debian, 't10k-images-idx3-ubyte.gz')), readIdxFile(join(debian, 't10k-labels-idx1-ubyte.gz'))]);
     expect(images.dtype).toBe('uint8');
     expect(images.shape).toEqual([10000, 28, 28]);
     expect(labels.shape).toEqual([10000]);

@@ -54,7 +54,11 @@ describe('image folders: decoding and batches', () => {
     expect([ds.size, ds.numClasses, ds.sampleShape, ds.classes]).toEqual([10, 2, [3, 8, 8], ['a', 'b']]);
     expect(ds.name).toBe(`${levels} (10 images, 2 class folders; RGB, short side resized to 8, centre crop 8×8)`);
     const batches = await collect(ds.batches(4));
-    expect(batches.map((b) => b.shape)).toEqual([[4, 3, 8, 8], [4, 3, 8, 8], [2, 3, 8, 8]]);
+    expect(batches.map((b) => b.shape)).toEqual([
+      [4, 3, 8, 8],
+      [4, 3, 8, 8],
+      [2, 3, 8, 8],
+    ]);
     expect(batches.flatMap((b) => Array.from(b.y!))).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
     const expected = [10, 20, 30, 40, 50, 110, 120, 130, 140, 150].map((v) => Math.fround((v / 255 - 0.5) / 0.25));
     expect(firstValues(batches)).toEqual(expected);
@@ -62,7 +66,7 @@ describe('image folders: decoding and batches', () => {
     expect(new Set(batches[0].x.subarray(0, 3 * 64)).size).toBe(1);
   });
 
-  it('reads a CSV of path,label through openDataset, paths from the list\'s folder', async () => {
+  it("reads a CSV of path,label through openDataset, paths from the list's folder", async () => {
     writeFileSync(join(levels, 'list.csv'), 'file,label\nb/000.png,1\na/004.png,0\n');
     const ds = await openDataset(join(levels, 'list.csv'), { image: { inputShape: ['N', 1, 8, 8] } });
     const [batch] = await collect(ds.batches(8));
@@ -71,7 +75,7 @@ describe('image folders: decoding and batches', () => {
     expect(ds.sampleShape).toEqual([1, 8, 8]);
   });
 
-  it('converts grey to RGB and RGB to grey (PIL\'s luma weights), and drops alpha without compositing', async () => {
+  it("converts grey to RGB and RGB to grey (PIL's luma weights), and drops alpha without compositing", async () => {
     const red = await solid(join(tmp, 'colours', 'red.png'), [255, 0, 0]);
     const grey = await solid(join(tmp, 'colours', 'grey.png'), [100]);
     const clear = await solid(join(tmp, 'colours', 'clear.png'), [10, 200, 30, 0]);
@@ -189,7 +193,9 @@ describe('image folders: memory', () => {
     const noise = 8 * 2 ** 20;
     expect(large.peak).toBeLessThan(large.bytes / 3);
     expect(large.peak - small.peak).toBeLessThan(noise);
-    console.log(`image streaming: ${(small.bytes / 2 ** 20).toFixed(0)} MiB of decoded samples -> ${(small.peak / 2 ** 20).toFixed(2)} MiB held at peak; ${(large.bytes / 2 ** 20).toFixed(0)} MiB -> ${(large.peak / 2 ** 20).toFixed(2)} MiB`);
+    console.log(
+      `image streaming: ${(small.bytes / 2 ** 20).toFixed(0)} MiB of decoded samples -> ${(small.peak / 2 ** 20).toFixed(2)} MiB held at peak; ${(large.bytes / 2 ** 20).toFixed(0)} MiB -> ${(large.peak / 2 ** 20).toFixed(2)} MiB`,
+    );
   });
 });
 

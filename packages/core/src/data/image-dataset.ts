@@ -79,7 +79,11 @@ export class ImageDataset implements Dataset {
 
   /** The samples at `indices` (in that order) as a data set of their own, sharing the files and the skipped record. */
   subset(indices: Uint32Array, name: string): ImageDataset {
-    return new ImageDataset(this.source, name, Uint32Array.from(indices, (i) => this.pick?.[i] ?? i));
+    return new ImageDataset(
+      this.source,
+      name,
+      Uint32Array.from(indices, (i) => this.pick?.[i] ?? i),
+    );
   }
 
   /**
@@ -106,7 +110,7 @@ export class ImageDataset implements Dataset {
       }
     };
     const plane = geometry.height * geometry.width;
-    for (let used = 0; used < limit; ) {
+    for (let used = 0; used < limit;) {
       const n = Math.min(batchSize, limit - used);
       const x = new Float32Array(n * this.sampleSize);
       const y = new Int32Array(n);

@@ -23,7 +23,7 @@ function loadSharp(): Promise<SharpFactory> {
     },
     (e: unknown) => {
       throw new InvalidDataError(`Cannot decode images: the image library sharp did not load (${(e as Error).message.split('\n')[0]}).`, {
-        action: 'Reinstall pg\'s dependencies (pnpm install); sharp ships prebuilt binaries for Linux, macOS and Windows on x64 and arm64.',
+        action: "Reinstall pg's dependencies (pnpm install); sharp ships prebuilt binaries for Linux, macOS and Windows on x64 and arm64.",
         cause: e,
       });
     },
@@ -110,7 +110,10 @@ function luma(rgb: Uint8Array, g: ImageGeometry): Uint8Array {
  * libvips's repeats becomes 'corrupt header: VipsJpeg: premature end of JPEG image; <the other distinct lines>'.
  */
 function sharpReason(e: unknown): string {
-  const lines = (e as Error).message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = (e as Error).message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const first = /^(?:Input (?:buffer|file) (?:contains|has) )?(?:([a-z][a-z ]*): )?(.*)$/.exec(lines[0] ?? '')!;
   const reasons = [...new Set([first[2], ...lines.slice(1)])].map((l) => l.replace(/\.$/, ''));
   return (first[1] === undefined ? '' : `${first[1]}: `) + reasons.join('; ');

@@ -31,7 +31,9 @@ describe('image geometry (torchvision Resize + CenterCrop arithmetic)', () => {
     // Pixel (row r, col c) of a 9×6 grey image holds 10·r + c; the crop above keeps rows 1-4, columns 2-5.
     const raw = Uint8Array.from({ length: 54 }, (_, i) => 10 * Math.floor(i / 9) + (i % 9));
     const file = join(tmp, 'grid.png');
-    await sharp(raw, { raw: { width: 9, height: 6, channels: 1 } }).png().toFile(file);
+    await sharp(raw, { raw: { width: 9, height: 6, channels: 1 } })
+      .png()
+      .toFile(file);
     const decoded = await decodeImage(file, { channels: 1, resize: 6, height: 4, width: 4 });
     expect(decoded.ok).toBe(true);
     const want = [12, 13, 14, 15, 22, 23, 24, 25, 32, 33, 34, 35, 42, 43, 44, 45];

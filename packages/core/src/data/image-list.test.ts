@@ -47,7 +47,7 @@ describe('listImageFolder (one subfolder per class)', () => {
 });
 
 describe('listImageTable (.csv / .tsv of path and label)', () => {
-  it('reads integer labels as class indices, paths from the list\'s folder, a header and quoted fields', async () => {
+  it("reads integer labels as class indices, paths from the list's folder, a header and quoted fields", async () => {
     const csv = join(tmp, 'list', 'labels.csv');
     mkdirSync(join(tmp, 'list'), { recursive: true });
     writeFileSync(csv, 'path,label\r\nimg/a.jpg,3\n\n"img/b,c.jpg",0\n/abs/d.png, 7 \n"say ""hi"".png",1\n');

@@ -41,7 +41,7 @@ export async function listImageFolder(root: string): Promise<ImageList> {
   classes.sort(compareNames);
   if (classes.length === 0) {
     throw new InvalidDataError(`${root} has no class folders: an image folder holds one subfolder per class (e.g. ${join(root, 'cat', '1.jpg')}).`, {
-      action: 'Put each class\'s images in a subfolder named after the class, or list path,label pairs in a .csv file.',
+      action: "Put each class's images in a subfolder named after the class, or list path,label pairs in a .csv file.",
     });
   }
   const files: string[] = [];
@@ -73,7 +73,10 @@ async function listImagesUnder(folder: string): Promise<{ images: string[]; igno
   const images: string[] = [];
   let ignored = 0;
   const walk = async (dir: string): Promise<void> => {
-    const names = (await readFolder(dir)).map((e) => e.name).filter((n) => !isHidden(n)).sort(compareNames);
+    const names = (await readFolder(dir))
+      .map((e) => e.name)
+      .filter((n) => !isHidden(n))
+      .sort(compareNames);
     for (const name of names) {
       const path = join(dir, name);
       if (await isFolder(path)) await walk(path);
@@ -104,9 +107,12 @@ export async function listImageTable(path: string): Promise<ImageList> {
     first = false;
     if (header) continue;
     if (fields.length !== 2 || fields[0] === '' || fields[1] === '') {
-      throw new InvalidDataError(`${path}, line ${i + 1}: expected two fields, an image path and its label, separated by '${separator === '\t' ? '\\t' : ','}'; found ${JSON.stringify(raw)}.`, {
-        action: `Write one image per line: ${separator === '\t' ? 'path<TAB>label' : 'path,label'} (quote paths that hold the separator).`,
-      });
+      throw new InvalidDataError(
+        `${path}, line ${i + 1}: expected two fields, an image path and its label, separated by '${separator === '\t' ? '\\t' : ','}'; found ${JSON.stringify(raw)}.`,
+        {
+          action: `Write one image per line: ${separator === '\t' ? 'path<TAB>label' : 'path,label'} (quote paths that hold the separator).`,
+        },
+      );
     }
     rows.push({ file: isAbsolute(fields[0]) ? fields[0] : join(base, fields[0]), label: fields[1], line: i + 1 });
   }

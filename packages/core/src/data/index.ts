@@ -22,15 +22,7 @@ export {
 } from './fashion-mnist.js';
 export { datasetFromArrays, openNpyDataset, openNpzDataset, type ArraySources } from './npy-dataset.js';
 export { checkDatasetFits, openDataset, type ImageDataFlags, type OpenDatasetOptions } from './open-dataset.js';
-export {
-  PREPROCESS_KEYS,
-  isBuiltinImageSpec,
-  readPreprocessKey,
-  resolvePreprocess,
-  withPreprocess,
-  type PreprocessSource,
-  type ResolvedPreprocess,
-} from './model-preprocess.js';
+export { PREPROCESS_KEYS, isBuiltinImageSpec, readPreprocessKey, resolvePreprocess, withPreprocess, type PreprocessSource, type ResolvedPreprocess } from './model-preprocess.js';
 export { ImageDataset, isImageSource, openImageDataset, type ImageDatasetOptions } from './image-dataset.js';
 export { BAD_IMAGE_ACTION, decodeImage, type DecodedImage } from './image-decode.js';
 export {

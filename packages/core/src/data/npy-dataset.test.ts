@@ -13,9 +13,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const images = (n: number, dtype: 'float32' | 'float64' = 'float32'): NpyArray => {
   const values = Array.from({ length: n * 2 * 3 * 3 }, (_, i) => i - 5.5);
-  return dtype === 'float32'
-    ? { dtype, shape: [n, 2, 3, 3], data: Float32Array.from(values) }
-    : { dtype, shape: [n, 2, 3, 3], data: Float64Array.from(values) };
+  return dtype === 'float32' ? { dtype, shape: [n, 2, 3, 3], data: Float32Array.from(values) } : { dtype, shape: [n, 2, 3, 3], data: Float64Array.from(values) };
 };
 const labels = (values: number[]): NpyArray => ({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) });
 const where = { x: 'x.npy', y: 'y.npy', name: 'x.npy' };

@@ -83,7 +83,10 @@ function unzipEntry(raw: Uint8Array, method: number, name: string): Uint8Array {
   try {
     return inflateSync(raw);
   } catch (e) {
-    throw new InvalidDataError(`${name} cannot be decompressed: ${(e as Error).message}.`, { action: 'The file is probably truncated or corrupt; save or copy it again.', cause: e });
+    throw new InvalidDataError(`${name} cannot be decompressed: ${(e as Error).message}.`, {
+      action: 'The file is probably truncated or corrupt; save or copy it again.',
+      cause: e,
+    });
   }
 }
 

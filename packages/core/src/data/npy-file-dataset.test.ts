@@ -65,7 +65,11 @@ describe('.npy data read from the file batch by batch', () => {
     const a = holdOut(file, 0.25, 9);
     const b = holdOut(memory, 0.25, 9);
     const nested = [holdOut(a.train, 0.5, 1), holdOut(b.train, 0.5, 1)];
-    for (const [p, q] of [[a.train, b.train], [a.heldOut, b.heldOut], [nested[0].heldOut, nested[1].heldOut]] as const) {
+    for (const [p, q] of [
+      [a.train, b.train],
+      [a.heldOut, b.heldOut],
+      [nested[0].heldOut, nested[1].heldOut],
+    ] as const) {
       expect(p.size).toBe(q.size);
       const [pb] = await collectBatches(p.batches(64, { shuffle: true, seed: 2 }));
       const [qb] = await collectBatches(q.batches(64, { shuffle: true, seed: 2 }));
@@ -79,14 +83,20 @@ describe('.npy data read from the file batch by batch', () => {
     const x = samples(21, 'float64');
     const y = labels(21);
     const memory = datasetFromArrays(x, y, { x: 'x', y: 'y', name: 'x' });
-    for (const [name, level] of [['stored.npz', 0], ['deflated.npz', 6]] as const) {
+    for (const [name, level] of [
+      ['stored.npz', 0],
+      ['deflated.npz', 6],
+    ] as const) {
       const p = join(dir, name);
       writeFileSync(p, zipSync({ 'x.npy': encodeNpy(x), 'y.npy': encodeNpy(y) }, { level }));
       const ds = await openNpzDataset(p);
       expect(ds.constructor.name, name).toBe(level === 0 ? 'NpyFileDataset' : 'InMemoryDataset');
       const a = await collectBatches(ds.batches(5, { shuffle: true, seed: 9 }));
       const b = await collectBatches(memory.batches(5, { shuffle: true, seed: 9 }));
-      expect(a.map((t) => [t.shape, t.y, t.x]), name).toEqual(b.map((t) => [t.shape, t.y, t.x]));
+      expect(
+        a.map((t) => [t.shape, t.y, t.x]),
+        name,
+      ).toEqual(b.map((t) => [t.shape, t.y, t.x]));
     }
     // Faults inside a stored entry are named by file and array.
     const bad = samples(2);
@@ -114,14 +124,16 @@ describe('.npy data read from the file batch by batch', () => {
   it('holds no more memory for 4N samples than for N (.npy, stored .npz): the data stays in the file', async () => {
     // Free what making the files allocated before each reading.
     const settle = settledArrayBuffers;
-    const files = new Map([4096, 16384].map((n) => {
-      const npz = join(dir, `xy-${n}.npz`);
-      const [x, y] = [encodeNpy(samples(n)), encodeNpy(labels(n))];
-      writeFileSync(npz, zipSync({ 'x.npy': x, 'y.npy': y }, { level: 0 }));
-      writeFileSync(join(dir, `x-${n}.npy`), x);
-      writeFileSync(join(dir, `y-${n}.npy`), y);
-      return [n, { x: join(dir, `x-${n}.npy`), y: join(dir, `y-${n}.npy`), npz }];
-    }));
+    const files = new Map(
+      [4096, 16384].map((n) => {
+        const npz = join(dir, `xy-${n}.npz`);
+        const [x, y] = [encodeNpy(samples(n)), encodeNpy(labels(n))];
+        writeFileSync(npz, zipSync({ 'x.npy': x, 'y.npy': y }, { level: 0 }));
+        writeFileSync(join(dir, `x-${n}.npy`), x);
+        writeFileSync(join(dir, `y-${n}.npy`), y);
+        return [n, { x: join(dir, `x-${n}.npy`), y: join(dir, `y-${n}.npy`), npz }];
+      }),
+    );
     const held = async (n: number, format: 'npy' | 'npz'): Promise<{ open: number; peak: number; bytes: number }> => {
       const { x: path, y, npz } = files.get(n)!;
       const before = await settle();
@@ -147,7 +159,9 @@ describe('.npy data read from the file batch by batch', () => {
       expect(large.open - small.open, format).toBeLessThan(noise);
       expect(large.peak, format).toBeLessThan(large.bytes / 3);
       expect(large.peak - small.peak, format).toBeLessThan(noise);
-      console.log(`${format} streaming: ${(small.bytes / 2 ** 20).toFixed(0)} MiB of samples -> ${(small.peak / 2 ** 20).toFixed(2)} MiB held at peak; ${(large.bytes / 2 ** 20).toFixed(0)} MiB -> ${(large.peak / 2 ** 20).toFixed(2)} MiB`);
+      console.log(
+        `${format} streaming: ${(small.bytes / 2 ** 20).toFixed(0)} MiB of samples -> ${(small.peak / 2 ** 20).toFixed(2)} MiB held at peak; ${(large.bytes / 2 ** 20).toFixed(0)} MiB -> ${(large.peak / 2 ** 20).toFixed(2)} MiB`,
+      );
     }
   });
 });

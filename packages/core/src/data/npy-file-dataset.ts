@@ -39,7 +39,7 @@ export class NpySampleFile {
   readSamples(fd: number, indices: ArrayLike<number>, out: Float32Array): void {
     const { info, littleEndian } = this.layout;
     const sampleBytes = this.sampleSize * info.bytes;
-    for (let k = 0; k < indices.length; ) {
+    for (let k = 0; k < indices.length;) {
       let run = 1;
       while (k + run < indices.length && indices[k + run] === indices[k] + run) run++;
       const bytes = new Uint8Array(run * sampleBytes);

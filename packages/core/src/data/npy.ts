@@ -40,7 +40,14 @@ const CODES: Record<string, DtypeInfo> = {
 };
 
 const CODE_OF: Record<NpyDtype, string> = {
-  float32: 'f4', float64: 'f8', int64: 'i8', int32: 'i4', int16: 'i2', int8: 'i1', uint8: 'u1', bool: 'b1',
+  float32: 'f4',
+  float64: 'f8',
+  int64: 'i8',
+  int32: 'i4',
+  int16: 'i2',
+  int8: 'i1',
+  uint8: 'u1',
+  bool: 'b1',
 };
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -134,16 +141,15 @@ export function parseNpyLayout(bytes: Uint8Array, file: string, fileSize: number
   return { info, littleEndian, shape, dataStart, dataBytes, count };
 }
 
-function parseHeader(
-  header: string,
-  fail: (what: string, action?: string) => never,
-): { info: DtypeInfo; littleEndian: boolean; fortran: boolean; shape: number[] } {
+function parseHeader(header: string, fail: (what: string, action?: string) => never): { info: DtypeInfo; littleEndian: boolean; fortran: boolean; shape: number[] } {
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined) {
-    fail(/['"]descr['"]\s*:\s*\[/.test(header) ? 'structured (record) dtypes are not supported' : `no 'descr' in header ${JSON.stringify(header.trim())}`,
-      'Save a plain numeric array, e.g. np.save(path, x.astype(np.float32)).');
+    fail(
+      /['"]descr['"]\s*:\s*\[/.test(header) ? 'structured (record) dtypes are not supported' : `no 'descr' in header ${JSON.stringify(header.trim())}`,
+      'Save a plain numeric array, e.g. np.save(path, x.astype(np.float32)).',
+    );
   }
   if (fortran === undefined) fail(`no 'fortran_order' in header ${JSON.stringify(header.trim())}`);
   if (shapeText === undefined) fail(`no 'shape' in header ${JSON.stringify(header.trim())}`);
@@ -151,8 +157,10 @@ function parseHeader(
   const order = descr!.length === 3 ? descr![0] : '';
   const info = CODES[descr!.slice(order === '' ? 0 : 1)];
   if (info === undefined || (order !== '' && !'<>|='.includes(order)) || (order === '|' && info.bytes > 1)) {
-    fail(`dtype '${descr}' is not supported (supported: f4 f8 i8 i4 i2 i1 u1 b1, either byte order)`,
-      'Convert the array first, e.g. np.save(path, x.astype(np.float32)) for data or y.astype(np.int64) for labels.');
+    fail(
+      `dtype '${descr}' is not supported (supported: f4 f8 i8 i4 i2 i1 u1 b1, either byte order)`,
+      'Convert the array first, e.g. np.save(path, x.astype(np.float32)) for data or y.astype(np.int64) for labels.',
+    );
   }
   const shape: number[] = [];
   for (const part of shapeText!.split(',')) {

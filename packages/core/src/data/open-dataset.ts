@@ -127,10 +127,9 @@ export function checkDatasetFits(ds: Dataset, inputShape: (number | string | nul
   if (numClasses === undefined || !ds.hasLabels) return;
   const bad = findLabelAtLeast(ds, numClasses);
   if (bad !== undefined) {
-    throw new InvalidDataError(
-      `Data ${ds.name} has label ${bad.label} at sample ${bad.index}, but the model has ${numClasses} classes (labels 0-${numClasses - 1}).`,
-      { action: 'Use labels that are class indices of this model, or a model with as many outputs as the data has classes.' },
-    );
+    throw new InvalidDataError(`Data ${ds.name} has label ${bad.label} at sample ${bad.index}, but the model has ${numClasses} classes (labels 0-${numClasses - 1}).`, {
+      action: 'Use labels that are class indices of this model, or a model with as many outputs as the data has classes.',
+    });
   }
 }
 

@@ -72,7 +72,7 @@ export async function readZipDirectory(handle: FileHandle, fileSize: number, wan
     if (p + 46 + nameLength + extraLength > cdSize) return undefined;
     const name = names.decode(new Uint8Array(cd.buffer, p + 46, nameLength));
     // zip64: the 64-bit values that did not fit are in extra field 0x0001, in this order.
-    for (let e = p + 46 + nameLength; e + 4 <= p + 46 + nameLength + extraLength; ) {
+    for (let e = p + 46 + nameLength; e + 4 <= p + 46 + nameLength + extraLength;) {
       const id = cd.getUint16(e, true);
       const length = cd.getUint16(e + 2, true);
       if (id === 1) {

@@ -16,7 +16,10 @@ export function feedInputs(model: Model): ValueInfo[] {
   return model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name));
 }
 
-const inputList = (model: Model): string => feedInputs(model).map((i) => `'${i.name}'`).join(', ') || '(none)';
+const inputList = (model: Model): string =>
+  feedInputs(model)
+    .map((i) => `'${i.name}'`)
+    .join(', ') || '(none)';
 
 /**
  * Parses `--input` text: `NAME=FILE` when NAME is an input of the model, `FILE` otherwise. Text with

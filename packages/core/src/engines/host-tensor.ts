@@ -55,7 +55,8 @@ export function castHostTensor(t: HostTensor, to: NpyDtype, what: string): HostT
     return { dtype: to, shape, data: Uint8Array.from({ length: values.length }, (_, i) => (values[i] ? 1 : 0)) };
   }
   const [lo, hi] = INT_RANGE[to]!;
-  const out = to === 'int32' ? new Int32Array(t.data.length) : to === 'int16' ? new Int16Array(t.data.length) : to === 'int8' ? new Int8Array(t.data.length) : new Uint8Array(t.data.length);
+  const out =
+    to === 'int32' ? new Int32Array(t.data.length) : to === 'int16' ? new Int16Array(t.data.length) : to === 'int8' ? new Int8Array(t.data.length) : new Uint8Array(t.data.length);
   for (let i = 0; i < out.length; i++) {
     const raw = t.data[i];
     if (typeof raw === 'bigint') {

@@ -13,7 +13,7 @@ async function loadOrt(): Promise<OrtModule> {
     return (await import('onnxruntime-node')) as OrtModule;
   } catch (e) {
     throw new UsageError(`engine 'onnxruntime' is not available: onnxruntime-node did not load (${(e as Error).message.split('\n')[0]})`, {
-      action: 'Reinstall pg so that onnxruntime-node and its native library are present, or run the model on pg\'s interpreter (`pg run --runtime pg`, the default).',
+      action: "Reinstall pg so that onnxruntime-node and its native library are present, or run the model on pg's interpreter (`pg run --runtime pg`, the default).",
       cause: e,
     });
   }
@@ -29,13 +29,11 @@ export class OnnxRuntimeEngine implements RunEngine {
     const options: Ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
     try {
       const session =
-        model.sourcePath !== undefined
-          ? await ort.InferenceSession.create(model.sourcePath, options)
-          : await ort.InferenceSession.create(encodeModel(model), options);
+        model.sourcePath !== undefined ? await ort.InferenceSession.create(model.sourcePath, options) : await ort.InferenceSession.create(encodeModel(model), options);
       return new OrtSession(ort, session);
     } catch (e) {
       throw new UnsupportedModelError(`ONNX Runtime cannot load ${model.sourcePath ?? 'the model'}: ${firstLine(e)}`, {
-        action: 'Check the model with `pg inspect`; run it on pg\'s interpreter (`pg run --runtime pg`) instead.',
+        action: "Check the model with `pg inspect`; run it on pg's interpreter (`pg run --runtime pg`) instead.",
         cause: e,
       });
     }

@@ -10,22 +10,10 @@ import type { Model, ValueInfo } from '../graph/index.js';
 import { readModel, writeModel } from '../onnx/index.js';
 import { maxRelativeDifference } from '../metrics/agreement.js';
 import { convertModel } from '../gating/index.js';
-import {
-  bindInputs,
-  castHostTensor,
-  npyFileName,
-  parseInputSpec,
-  prepareFeed,
-  RUN_ENGINES,
-  runEngine,
-  runModel,
-  runModelOnFiles,
-  type HostTensor,
-} from './index.js';
+import { bindInputs, castHostTensor, npyFileName, parseInputSpec, prepareFeed, RUN_ENGINES, runEngine, runModel, runModelOnFiles, type HostTensor } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
 
 function sample(shape: number[], seed = 1): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -57,7 +45,12 @@ describe('feeds', () => {
     expect(Object.fromEntries([...b].map(([k, v]) => [k, v.path]))).toEqual({ x: 'b', k: 'a' });
     expect(() => bindInputs(model, [{ path: 'a' }])).toThrow(/no data for the model input\(s\) 'k'/);
     expect(() => bindInputs(model, [{ path: 'a' }, { path: 'b' }, { path: 'c' }])).toThrow(/3 inputs given, but the model has 2/);
-    expect(() => bindInputs(model, [{ name: 'x', path: 'a' }, { name: 'x', path: 'b' }])).toThrow(/given twice/);
+    expect(() =>
+      bindInputs(model, [
+        { name: 'x', path: 'a' },
+        { name: 'x', path: 'b' },
+      ]),
+    ).toThrow(/given twice/);
     expect(() => bindInputs(model, [{ name: 'q', path: 'a' }])).toThrow(UsageError);
   });
 
@@ -158,6 +151,8 @@ describe.skipIf(!hasFixture('tiny-cnn'))(`runModel on tiny-cnn${fixtureSkipNote(
     const one = await runModelOnFiles(model, { inputs: [{ name: 'input', path: xPath }], output: single });
     expect(one.outputs).toEqual([{ name: 'logits', file: single, dtype: 'float32', shape: [3, 10] }]);
     expect((await readNpyFile(single)).data).toEqual(logits.data);
-    await expect(runModelOnFiles(extra, { inputs: [{ path: xPath }], output: single, outputNames: ['logits', '/Relu_output_0'] })).rejects.toThrow(/is a file, but 2 outputs need a folder/);
+    await expect(runModelOnFiles(extra, { inputs: [{ path: xPath }], output: single, outputNames: ['logits', '/Relu_output_0'] })).rejects.toThrow(
+      /is a file, but 2 outputs need a folder/,
+    );
   });
 });

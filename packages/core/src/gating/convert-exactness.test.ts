@@ -41,8 +41,20 @@ describe('the integer-accumulation form (gated format 2)', () => {
   it('gives a layer without a bias a zero one (the bias is added after scaling), with the same results', async () => {
     const float = await readModel(TINY);
     const conv2 = float.graph.nodes.find((n) => n.name === '/conv2/Conv')!;
-    const zeros = constTensor('zeros', 'float32', [float.graph.initializers.get(conv2.inputs[1])!.dims[0]], new Float32Array(float.graph.initializers.get(conv2.inputs[1])!.dims[0]));
-    const withZero = { ...float, graph: { ...float.graph, initializers: new Map([...float.graph.initializers, ['zeros', zeros]]), nodes: float.graph.nodes.map((n) => (n === conv2 ? { ...n, inputs: [n.inputs[0], n.inputs[1], 'zeros'] } : n)) } };
+    const zeros = constTensor(
+      'zeros',
+      'float32',
+      [float.graph.initializers.get(conv2.inputs[1])!.dims[0]],
+      new Float32Array(float.graph.initializers.get(conv2.inputs[1])!.dims[0]),
+    );
+    const withZero = {
+      ...float,
+      graph: {
+        ...float.graph,
+        initializers: new Map([...float.graph.initializers, ['zeros', zeros]]),
+        nodes: float.graph.nodes.map((n) => (n === conv2 ? { ...n, inputs: [n.inputs[0], n.inputs[1], 'zeros'] } : n)),
+      },
+    };
     const without = { ...float, graph: { ...float.graph, nodes: float.graph.nodes.map((n) => (n === conv2 ? { ...n, inputs: n.inputs.slice(0, 2) } : n)) } };
     const opts = { bits: 4, hbits: 2, wbits: 8, actScale: 'dynamic' as const };
     const a = convertModel(withZero, opts).model;
@@ -80,7 +92,12 @@ describe('the integer-accumulation form (gated format 2)', () => {
     const e = accumulationExactness(stem, model, { bits: 8, hbits: 2, wbits: 8 }, false);
     expect([e.fanIn, e.bound, e.exact]).toEqual([9, 9 * 255 * 255, true]);
     // The other layers keep --bits/--wbits.
-    expect(layers.slice(1).filter((l) => l.bits !== null).every((l) => l.bits === 4 && l.wbits === 8)).toBe(true);
+    expect(
+      layers
+        .slice(1)
+        .filter((l) => l.bits !== null)
+        .every((l) => l.bits === 4 && l.wbits === 8),
+    ).toBe(true);
     // An explicit --exclude still keeps it float.
     expect(convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8, exclude: ['/conv1/Conv'] }).layers[0].bits).toBeNull();
   });

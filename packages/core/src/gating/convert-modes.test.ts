@@ -52,7 +52,11 @@ describe('convertModel --mode', () => {
     expect(gated.every((n) => n.attributes[RECOMPUTE_ATTR]?.type === 'int' && n.attributes[RECOMPUTE_ATTR].value === 1)).toBe(true);
     expect(seer.layers.filter((l) => l.gated).every((l) => l.gate_mode === 'seernet')).toBe(true);
     expect(pg.layers.filter((l) => l.gated).every((l) => l.gate_mode === 'pg')).toBe(true);
-    expect(pgLayers(seer.model).filter((l) => l.gated).every((l) => l.recompute)).toBe(true);
+    expect(
+      pgLayers(seer.model)
+        .filter((l) => l.gated)
+        .every((l) => l.recompute),
+    ).toBe(true);
     const body = seer.model.functions.find((f) => f.name === 'PGConv')!;
     expect(body.attributes).toContain(RECOMPUTE_ATTR);
     expect(body.docString).toMatch(/max\(M, 1 - recompute\)/);
@@ -90,7 +94,11 @@ describe('convertModel --mode', () => {
     expect(() => convertModel(m, { ...OPTS, mode: 'seernet', gateResidual: true })).toThrow(/--mode seernet cannot be combined with --gate-residual/);
     // Each alone converts: pg mode gates the residual sums, seernet the plain layers.
     expect(convertModel(m, { ...OPTS, gateResidual: true }).layers.some((l) => l.gate === 'residual')).toBe(true);
-    expect(convertModel(m, { ...OPTS, mode: 'seernet' }).layers.filter((l) => l.gated).every((l) => l.gate === 'plain' && l.gate_mode === 'seernet')).toBe(true);
+    expect(
+      convertModel(m, { ...OPTS, mode: 'seernet' })
+        .layers.filter((l) => l.gated)
+        .every((l) => l.gate === 'plain' && l.gate_mode === 'seernet'),
+    ).toBe(true);
     const vit = await readModel(VIT);
     const tokenLayer = convertModel(vit, OPTS).model.graph.nodes.find((n) => n.opType === 'PGMatMul')!;
     expect(() => convertModel(vit, { ...OPTS, mode: 'seernet' })).toThrow(UsageError);

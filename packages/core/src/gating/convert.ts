@@ -114,7 +114,9 @@ export function validateBits(o: Pick<ConvertOptions, 'bits' | 'hbits' | 'wbits' 
   }
   if (mode === 'seernet' && o.gateResidual === true) {
     // SeerNet's closed gate writes the ReLU's zero; a residual gate's ReLU reads the sum, not the layer's output.
-    throw new UsageError('--mode seernet cannot be combined with --gate-residual', { action: 'drop --gate-residual (residual layers are then quantized statically), or use --mode pg' });
+    throw new UsageError('--mode seernet cannot be combined with --gate-residual', {
+      action: 'drop --gate-residual (residual layers are then quantized statically), or use --mode pg',
+    });
   }
   if (o.firstLayerBits !== undefined && (!int(o.firstLayerBits) || o.firstLayerBits < BIT_RANGE.min || o.firstLayerBits > BIT_RANGE.max)) {
     throw new UsageError(`--first-layer-bits ${o.firstLayerBits} is out of range`, {
@@ -206,9 +208,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
     attributes.hbits = { type: 'int', value: opts.hbits };
     if (mode === 'seernet') attributes[RECOMPUTE_ATTR] = { type: 'int', value: 1 };
     // A residual gate reads the Add's other operand as its sixth input, the gate offset.
-    const [opType, inputs] = residual
-      ? [node.opType === 'Conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL, [x, w, b, thr, scale, residual.offset]]
-      : [ops.gated, [x, w, b, thr, scale]];
+    const [opType, inputs] = residual ? [node.opType === 'Conv' ? PG_CONV_RESIDUAL : PG_GEMM_RESIDUAL, [x, w, b, thr, scale, residual.offset]] : [ops.gated, [x, w, b, thr, scale]];
     return [...front, { ...node, domain: PG_DOMAIN, opType, inputs, outputs, attributes }];
   });
   const graph = offsetsFirst({ ...model.graph, nodes, initializers }, layers, where);
@@ -408,9 +408,12 @@ export function accumulationExactness(node: Node, model: Model, bits: Pick<Conve
   const w = model.graph.initializers.get(node.inputs[1]);
   const dims = w?.dims ?? [];
   const tb = node.attributes.transB;
-  const fanIn = node.opType === 'Conv' || node.opType === PG_CONV || node.opType === Q_CONV
-    ? dims.slice(1).reduce((a, d) => a * d, 1)
-    : tb && tb.type === 'int' && tb.value === 1 ? dims[1] : dims[0];
+  const fanIn =
+    node.opType === 'Conv' || node.opType === PG_CONV || node.opType === Q_CONV
+      ? dims.slice(1).reduce((a, d) => a * d, 1)
+      : tb && tb.type === 'int' && tb.value === 1
+        ? dims[1]
+        : dims[0];
   const nw = 2 ** bits.wbits - 1;
   const code = gated ? Math.max(2 ** bits.hbits - 1, 2 ** (bits.bits - bits.hbits) - 1) : 2 ** bits.bits - 1;
   const bound = fanIn * code * nw;

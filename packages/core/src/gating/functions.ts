@@ -75,7 +75,12 @@ function weightQuant(b: Body, w: string, two: string, one: string, opset: number
 export function activationCodes(b: Body, x: string, actScale: string, rank: number, two: string, one: string, opset: number) {
   const n = b.levels('bits', two, one);
   const ax = b.op('Abs', [x]);
-  const perSample = b.reduceMax(ax, Array.from({ length: rank - 1 }, (_, i) => i + 1), true, opset);
+  const perSample = b.reduceMax(
+    ax,
+    Array.from({ length: rank - 1 }, (_, i) => i + 1),
+    true,
+    opset,
+  );
   const s = b.op('Max', [b.op('Mul', [perSample, b.attrAsFloat('dynamic_scale')]), actScale]);
   const r = b.op('Clip', [b.op('Div', [ax, s]), b.float(0), one]);
   const q = b.op('Round', [b.op('Mul', [r, n])]);
@@ -100,7 +105,9 @@ function quantizedOperands(kind: 'conv' | 'gemm', opset: number) {
 
 /** [1, C, 1, 1] for a Conv's per-channel vectors (NCHW), [1, C] for a Gemm's. */
 function channelShape(b: Body, kind: 'conv' | 'gemm'): string {
-  return b.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'int64', [kind === 'conv' ? 4 : 2], new BigInt64Array(kind === 'conv' ? [1n, -1n, 1n, 1n] : [1n, -1n])) } });
+  return b.op('Constant', [], {
+    value: { type: 'tensor', value: constTensor('', 'int64', [kind === 'conv' ? 4 : 2], new BigInt64Array(kind === 'conv' ? [1n, -1n, 1n, 1n] : [1n, -1n])) },
+  });
 }
 
 function gatedFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
@@ -113,15 +120,27 @@ function gatedFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const olb = b.op(linear, [xlb, wq], refs(attrs));
   const mask = b.op('Cast', [b.op('Greater', [ohb, b.op('Reshape', ['Threshold', channelShape(b, kind)])])], { to: { type: 'int', value: 1 } });
   b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
-  return makeFunction(kind === 'conv' ? PG_CONV : PG_GEMM, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
-    `Precision-gated ${linear}: O_hb = ${linear}(x_hb, Wq) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(x_lb, Wq).`);
+  return makeFunction(
+    kind === 'conv' ? PG_CONV : PG_GEMM,
+    ['X', 'W', 'B', 'Threshold', 'ActScale'],
+    ['bits', 'hbits', 'wbits', 'dynamic_scale', ...attrs],
+    b,
+    opset,
+    `Precision-gated ${linear}: O_hb = ${linear}(x_hb, Wq) + B; Y = O_hb + 1[O_hb > Threshold] * ${linear}(x_lb, Wq).`,
+  );
 }
 
 function quantFunctionV1(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const { b, wq, xq, attrs, linear } = quantizedOperands(kind, opset);
   b.op(linear, [xq, wq, 'B'], refs(attrs), 'Y');
-  return makeFunction(kind === 'conv' ? Q_CONV : Q_GEMM, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
-    `${linear} on inputs fake-quantized to 'bits' and weights to 'wbits' (static precision, not gated).`);
+  return makeFunction(
+    kind === 'conv' ? Q_CONV : Q_GEMM,
+    ['X', 'W', 'B', 'ActScale'],
+    ['bits', 'wbits', 'dynamic_scale', ...attrs],
+    b,
+    opset,
+    `${linear} on inputs fake-quantized to 'bits' and weights to 'wbits' (static precision, not gated).`,
+  );
 }
 
 /**
@@ -185,15 +204,27 @@ function gatedFunctionV2(kind: 'conv' | 'gemm', opset: number, form: { residual?
   const gateOn = residual ? 'O_hb + GateOffset' : 'O_hb';
   const y = recompute ? `Y = O_hb * max(M, 1 - ${RECOMPUTE_ATTR}) + M * O_lb` : 'Y = O_hb + M * O_lb';
   const attributes = ['bits', 'hbits', 'wbits', 'dynamic_scale', ...(recompute ? [RECOMPUTE_ATTR] : []), ...attrs];
-  return makeFunction(name, ['X', 'W', 'B', 'Threshold', 'ActScale', ...(residual ? ['GateOffset'] : [])], attributes, b, opset,
-    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; M = 1[${gateOn} > Threshold]; ${y} (O_lb = ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w)).`);
+  return makeFunction(
+    name,
+    ['X', 'W', 'B', 'Threshold', 'ActScale', ...(residual ? ['GateOffset'] : [])],
+    attributes,
+    b,
+    opset,
+    `Precision-gated ${linear} on integer codes: O_hb = ${linear}(q_hb, k) * (c * step) + B; M = 1[${gateOn} > Threshold]; ${y} (O_lb = ${linear}(q_lb, k) * c, c = (s/n)(s_w/n_w)).`,
+  );
 }
 
 function quantFunctionV2(kind: 'conv' | 'gemm', opset: number): FunctionDef {
   const { b, c, accUnit, attrs, linear, acc, bias } = integerOperands(kind, opset);
   b.op('Add', [b.op('Mul', [acc(b.op('Mul', [c.sign, c.q])), accUnit]), bias], {}, 'Y');
-  return makeFunction(kind === 'conv' ? Q_CONV : Q_GEMM, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale', ...attrs], b, opset,
-    `${linear} on integer codes (inputs at 'bits', weights at 'wbits'), scaled after: Y = ${linear}(q, k) * c + B (static precision, not gated).`);
+  return makeFunction(
+    kind === 'conv' ? Q_CONV : Q_GEMM,
+    ['X', 'W', 'B', 'ActScale'],
+    ['bits', 'wbits', 'dynamic_scale', ...attrs],
+    b,
+    opset,
+    `${linear} on integer codes (inputs at 'bits', weights at 'wbits'), scaled after: Y = ${linear}(q, k) * c + B (static precision, not gated).`,
+  );
 }
 
 /**
@@ -211,7 +242,12 @@ export function pgFunctions(opTypes: Set<string>, opset: number, pgVersion: numb
     [Q_CONV, () => quant('conv', opset)],
     [Q_GEMM, () => quant('gemm', opset)],
     // Residual gating exists from version 2 only.
-    ...(v2 ? ([[PG_CONV_RESIDUAL, () => gatedFunctionV2('conv', opset, { residual: true })], [PG_GEMM_RESIDUAL, () => gatedFunctionV2('gemm', opset, { residual: true })]] as [string, () => FunctionDef][]) : []),
+    ...(v2
+      ? ([
+          [PG_CONV_RESIDUAL, () => gatedFunctionV2('conv', opset, { residual: true })],
+          [PG_GEMM_RESIDUAL, () => gatedFunctionV2('gemm', opset, { residual: true })],
+        ] as [string, () => FunctionDef][])
+      : []),
   ];
   return all.filter(([name]) => opTypes.has(name)).map(([, make]) => make());
 }

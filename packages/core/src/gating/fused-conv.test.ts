@@ -26,9 +26,27 @@ const cases: Case[] = [
   { name: '3x3 pad 1, static scale', geometry: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] }, dynamic: false, sparseBackprop: false },
   { name: '3x3 stride 2, static scale, sparse back-prop', geometry: { strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] }, dynamic: false, sparseBackprop: true },
   { name: '3x3 dilation 2, dynamic scale', geometry: { strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] }, dynamic: true, sparseBackprop: false },
-  { name: 'gate offset, 3x3 pad 1, static scale', geometry: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] }, dynamic: false, sparseBackprop: false, offset: [3, 7, 7, 5] },
-  { name: 'gate offset, 3x3 stride 2, static scale, sparse back-prop', geometry: { strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] }, dynamic: false, sparseBackprop: true, offset: [3, 4, 4, 5] },
-  { name: 'gate offset, 3x3 stride 2 no padding, dynamic scale', geometry: { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] }, dynamic: true, sparseBackprop: false, offset: [3, 3, 3, 5] },
+  {
+    name: 'gate offset, 3x3 pad 1, static scale',
+    geometry: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+    dynamic: false,
+    sparseBackprop: false,
+    offset: [3, 7, 7, 5],
+  },
+  {
+    name: 'gate offset, 3x3 stride 2, static scale, sparse back-prop',
+    geometry: { strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
+    dynamic: false,
+    sparseBackprop: true,
+    offset: [3, 4, 4, 5],
+  },
+  {
+    name: 'gate offset, 3x3 stride 2 no padding, dynamic scale',
+    geometry: { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
+    dynamic: true,
+    sparseBackprop: false,
+    offset: [3, 3, 3, 5],
+  },
 ];
 
 const bits = 4;
@@ -68,7 +86,15 @@ function lossAndGrads(c: Case, fused: boolean, v: ReturnType<typeof inputs>) {
     let m: tf.Tensor;
     if (fused) {
       // the weight as an intermediate of the forward (as the kernel transposes it): freed before the backward
-      const r = fusedPgConv(xi as tf.Tensor4D, tf.mul(wi, 1) as tf.Tensor4D, bi, di, sc, { bits, hbits, alpha, sparseBackprop: c.sparseBackprop, filterGrad: true, scaleGrad: !c.dynamic, geometry: g }, oi as tf.Tensor4D | undefined);
+      const r = fusedPgConv(
+        xi as tf.Tensor4D,
+        tf.mul(wi, 1) as tf.Tensor4D,
+        bi,
+        di,
+        sc,
+        { bits, hbits, alpha, sparseBackprop: c.sparseBackprop, filterGrad: true, scaleGrad: !c.dynamic, geometry: g },
+        oi as tf.Tensor4D | undefined,
+      );
       y = r.y;
       m = r.gate;
     } else {
@@ -82,7 +108,9 @@ function lossAndGrads(c: Case, fused: boolean, v: ReturnType<typeof inputs>) {
     return { y, m, loss: tf.add(tf.sum(tf.mul(y, up)), tf.mul(3, tf.square(tf.mean(m)))) as tf.Scalar };
   };
   const { y, m } = f(x, w, b, d, s, o);
-  const grads = o ? tf.grads((xi, wi, bi, di, si, oi) => f(xi, wi, bi, di, si, oi).loss)([x, w, b, d, s, o]) : tf.grads((xi, wi, bi, di, si) => f(xi, wi, bi, di, si).loss)([x, w, b, d, s]);
+  const grads = o
+    ? tf.grads((xi, wi, bi, di, si, oi) => f(xi, wi, bi, di, si, oi).loss)([x, w, b, d, s, o])
+    : tf.grads((xi, wi, bi, di, si) => f(xi, wi, bi, di, si).loss)([x, w, b, d, s]);
   return { y: Array.from(y.dataSync()), m: Array.from(m.dataSync()), grads: grads.map((t) => Array.from(t.dataSync())) };
 }
 
@@ -112,7 +140,11 @@ describe('fusedPgConv', () => {
         expect(maxRel(g, cpu.grads[i]), `${names[i]} vs cpu autodiff`).toBeLessThan(1e-4);
       });
       // gradients are not trivially zero
-      for (const i of c.offset ? [0, 1, 2, 3, 5] : [0, 1, 2, 3]) expect(fused.grads[i].some((x) => Math.abs(x) > 1e-4), names[i]).toBe(true);
+      for (const i of c.offset ? [0, 1, 2, 3, 5] : [0, 1, 2, 3])
+        expect(
+          fused.grads[i].some((x) => Math.abs(x) > 1e-4),
+          names[i],
+        ).toBe(true);
       if (!c.dynamic) expect(Math.abs(fused.grads[4][0])).toBeGreaterThan(1e-4);
     });
   }

@@ -49,10 +49,24 @@ export interface FusedPgConvResult {
  *             <convᵀ(d), v> = <d, conv(v)>), so the second input-gradient conv is not needed for s either.
  * These are exactly the gradients autodiff gives through the unfused ops (tests compare them).
  */
-export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, delta: tf.Tensor, s: tf.Tensor, opts: FusedPgConvOptions, offset?: tf.Tensor4D): FusedPgConvResult {
+// eslint-disable-next-line max-lines-per-function -- the forward and its hand-written backward share the saved tensors in one customGrad closure.
+export function fusedPgConv(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  bias: tf.Tensor | undefined,
+  delta: tf.Tensor,
+  s: tf.Tensor,
+  opts: FusedPgConvOptions,
+  offset?: tf.Tensor4D,
+): FusedPgConvResult {
   const g = opts.geometry;
   const [pt, pb, pl, pr] = g.pads;
-  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [pt, pb],
+    [pl, pr],
+    [0, 0],
+  ];
   const n = levels(opts.bits);
   const step = 2 ** (opts.bits - opts.hbits);
   const layout = opts.weightLayout ?? 'hwio';
@@ -87,7 +101,16 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
     const { y, ...rest } = forward(xi, wi, bi, di, si, oi);
     // The inputs may be intermediates of the forward pass (freed before the backward runs): the small
     // ones are copied, the activation itself is not needed.
-    kept = { r: tf.keep(rest.r), hb: tf.keep(rest.hb), lb: tf.keep(rest.lb), olb: tf.keep(rest.olb), z: tf.keep(rest.z), m: tf.keep(rest.m), w: tf.keep(tf.clone(wi)), s: tf.keep(tf.clone(si)) };
+    kept = {
+      r: tf.keep(rest.r),
+      hb: tf.keep(rest.hb),
+      lb: tf.keep(rest.lb),
+      olb: tf.keep(rest.olb),
+      z: tf.keep(rest.z),
+      m: tf.keep(rest.m),
+      w: tf.keep(tf.clone(wi)),
+      s: tf.keep(tf.clone(si)),
+    };
     pending.add(kept);
     return {
       value: y,
@@ -95,7 +118,9 @@ export function fusedPgConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | un
         if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
         const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, m: ms, w: wk, s: sk } = kept;
         const wantDz = oi !== undefined;
-        const gb = nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop, wantDz) ?? composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad, wantDz);
+        const gb =
+          nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop, wantDz) ??
+          composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad, wantDz);
         const dohb = gb.dohb as tf.Tensor4D;
         const dolb = gb.dolb as tf.Tensor4D;
         const dDelta = gb.dDelta;
@@ -159,7 +184,17 @@ export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Te
  * The gate's surrogate backward: dO_hb, dO_lb, dΔ, when wanted Σ dO_lb ⊙ O_lb (the low branch's share of ds,
  * times s), and with wantDz the gradient reaching z (a gate offset's).
  */
-export function composedGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, opts: { alpha: number; sparseBackprop: boolean }, wantDot: boolean, wantDz = false): GateGradients {
+export function composedGateBackward(
+  dy: tf.Tensor,
+  olb: tf.Tensor,
+  z: tf.Tensor,
+  m: tf.Tensor,
+  dGate: tf.Tensor | undefined,
+  delta: tf.Tensor,
+  opts: { alpha: number; sparseBackprop: boolean },
+  wantDot: boolean,
+  wantDz = false,
+): GateGradients {
   const sg = tf.sigmoid(tf.mul(z, opts.alpha));
   let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
   if (opts.sparseBackprop) slope = tf.mul(slope, m);

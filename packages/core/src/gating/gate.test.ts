@@ -13,7 +13,10 @@ describe('gate', () => {
   let o: tf.Tensor;
   let d: tf.Tensor;
   beforeAll(() => {
-    o = tf.tensor2d([[-0.4, 0.2, 0.05], [0.3, -0.1, 0.6]]);
+    o = tf.tensor2d([
+      [-0.4, 0.2, 0.05],
+      [0.3, -0.1, 0.6],
+    ]);
     d = tf.tensor1d([0.1, 0.0, 0.5]);
   });
 
@@ -22,7 +25,10 @@ describe('gate', () => {
   });
 
   it('back-propagates the sigmoid surrogate, matching finite differences of the smooth gate', () => {
-    const up = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+    const up = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const loss = (oi: tf.Tensor, di: tf.Tensor) => tf.sum(tf.mul(gate(oi, di, { alpha: 5, sparseBackprop: false }), up));
     const [gO, gD] = tf.grads(loss)([o, d]);
     const smooth = (ov: number[], dv: number[]) => ov.reduce((acc, v, i) => acc + (i + 1) * sigmoid(5 * (v - dv[i % 3])), 0);

@@ -9,7 +9,20 @@ import type { KernelContext } from '../interpreter/kernel.js';
 import type { Kernel } from '../interpreter/kernel.js';
 import type { OpDeclaration } from '../interpreter/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../interpreter/value.js';
-import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_CONV_RESIDUAL, PG_DOMAIN, PG_GEMM, PG_GEMM_RESIDUAL, PG_MATMUL, Q_CONV, Q_GEMM, Q_MATMUL, RECOMPUTE_ATTR, isResidualGatedNode } from './format.js';
+import {
+  INTEGER_ACCUMULATION_VERSION,
+  PG_CONV,
+  PG_CONV_RESIDUAL,
+  PG_DOMAIN,
+  PG_GEMM,
+  PG_GEMM_RESIDUAL,
+  PG_MATMUL,
+  Q_CONV,
+  Q_GEMM,
+  Q_MATMUL,
+  RECOMPUTE_ATTR,
+  isResidualGatedNode,
+} from './format.js';
 import { gate } from './gate.js';
 import { fusedPgConv } from './fused-conv.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
@@ -136,7 +149,7 @@ function gateInput(node: KernelContext['node'], ohb: tf.Tensor, offset: tf.Tenso
   if (!offset) return ohb;
   if (!util.arraysEqual(ohb.shape, offset.shape)) {
     throw new UnsupportedModelError(`node '${node.name}' (${node.opType}): GateOffset of shape [${offset.shape.join(', ')}] does not match the output [${ohb.shape.join(', ')}]`, {
-      action: 'the offset is the residual Add\'s other operand, of the layer\'s own output shape; convert the float model again',
+      action: "the offset is the residual Add's other operand, of the layer's own output shape; convert the float model again",
     });
   }
   return tf.add(ohb, offset);

@@ -35,22 +35,31 @@ function gatedMatMulFunction(opset: number): FunctionDef {
   const olb = scaled(qlb, accUnit);
   const mask = b.op('Cast', [b.op('Greater', [ohb, 'Threshold'])], { to: { type: 'int', value: 1 } });
   b.op('Add', [ohb, b.op('Mul', [mask, olb])], {}, 'Y');
-  return makeFunction(PG_MATMUL, ['X', 'W', 'B', 'Threshold', 'ActScale'], ['bits', 'hbits', 'wbits', 'dynamic_scale'], b, opset,
-    'Precision-gated MatMul over the last axis on integer codes: O_hb = MatMul(q_hb, k) * (c * step) + B; Y = O_hb + 1[O_hb > Threshold] * MatMul(q_lb, k) * c, c = (s/n)(s_w/n_w) per sample.');
+  return makeFunction(
+    PG_MATMUL,
+    ['X', 'W', 'B', 'Threshold', 'ActScale'],
+    ['bits', 'hbits', 'wbits', 'dynamic_scale'],
+    b,
+    opset,
+    'Precision-gated MatMul over the last axis on integer codes: O_hb = MatMul(q_hb, k) * (c * step) + B; Y = O_hb + 1[O_hb > Threshold] * MatMul(q_lb, k) * c, c = (s/n)(s_w/n_w) per sample.',
+  );
 }
 
 function quantMatMulFunction(opset: number): FunctionDef {
   const { b, c, accUnit, scaled } = integerMatMulOperands(opset);
   b.op('Add', [scaled(b.op('Mul', [c.sign, c.q]), accUnit), 'B'], {}, 'Y');
-  return makeFunction(Q_MATMUL, ['X', 'W', 'B', 'ActScale'], ['bits', 'wbits', 'dynamic_scale'], b, opset,
-    "MatMul over the last axis on integer codes (inputs at 'bits', weights at 'wbits'), scaled after: Y = MatMul(q, k) * c + B (static precision, not gated).");
+  return makeFunction(
+    Q_MATMUL,
+    ['X', 'W', 'B', 'ActScale'],
+    ['bits', 'wbits', 'dynamic_scale'],
+    b,
+    opset,
+    "MatMul over the last axis on integer codes (inputs at 'bits', weights at 'wbits'), scaled after: Y = MatMul(q, k) * c + B (static precision, not gated).",
+  );
 }
 
 /** The MatMul forms' functions among `opTypes`, at the model's default-domain opset (domain version 2 on). */
 export function matMulFunctions(opTypes: Set<string>, opset: number, pgVersion: number): FunctionDef[] {
   if (pgVersion < INTEGER_ACCUMULATION_VERSION) return [];
-  return [
-    ...(opTypes.has(PG_MATMUL) ? [gatedMatMulFunction(opset)] : []),
-    ...(opTypes.has(Q_MATMUL) ? [quantMatMulFunction(opset)] : []),
-  ];
+  return [...(opTypes.has(PG_MATMUL) ? [gatedMatMulFunction(opset)] : []), ...(opTypes.has(Q_MATMUL) ? [quantMatMulFunction(opset)] : [])];
 }

@@ -16,7 +16,11 @@ export function functionsFor(model: Model): FunctionDef[] {
   const pgNodes = model.graph.nodes.filter((n) => n.domain === PG_DOMAIN);
   const used = new Set(pgNodes.map((n) => n.opType));
   const opset = onnxOpset(model);
-  return [...model.functions.filter((f) => f.domain !== PG_DOMAIN), ...pgFunctions(used, opset, version, recomputing(model, pgNodes, used, version)), ...matMulFunctions(used, opset, version)];
+  return [
+    ...model.functions.filter((f) => f.domain !== PG_DOMAIN),
+    ...pgFunctions(used, opset, version, recomputing(model, pgNodes, used, version)),
+    ...matMulFunctions(used, opset, version),
+  ];
 }
 
 /** The gated ops whose nodes carry RECOMPUTE_ATTR (all of them or none; PGConv and PGGemm only). */
@@ -27,9 +31,12 @@ function recomputing(model: Model, pgNodes: Node[], used: Set<string>, version: 
     const carrying = gated.filter((n) => RECOMPUTE_ATTR in n.attributes);
     if (carrying.length === 0) continue;
     if (op !== PG_CONV && op !== PG_GEMM) {
-      throw new UnsupportedModelError(`${model.sourcePath ?? 'the model'}: ${op} node '${carrying[0].name}' has the ${RECOMPUTE_ATTR} attribute, which only PGConv and PGGemm take`, {
-        action: 'convert the float model again: --mode seernet gates plain Conv/Gemm layers only',
-      });
+      throw new UnsupportedModelError(
+        `${model.sourcePath ?? 'the model'}: ${op} node '${carrying[0].name}' has the ${RECOMPUTE_ATTR} attribute, which only PGConv and PGGemm take`,
+        {
+          action: 'convert the float model again: --mode seernet gates plain Conv/Gemm layers only',
+        },
+      );
     }
     const lacking = gated.find((n) => !(RECOMPUTE_ATTR in n.attributes));
     if (lacking || version < INTEGER_ACCUMULATION_VERSION) {

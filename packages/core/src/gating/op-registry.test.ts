@@ -43,7 +43,7 @@ describe('the op registry', () => {
     expect(opRegistry.cost(PG_DOMAIN, 'QGemm')).toBe('layer');
   });
 
-  it('holds the interpreter\'s ops and pg\'s, and nothing registers itself on import', () => {
+  it("holds the interpreter's ops and pg's, and nothing registers itself on import", () => {
     expect(opRegistry.declarations()).toHaveLength(ONNX_OPS.length + PG_OPS.length + PG_RECURRENT_OPS.length);
     expect(opRegistry.ops(PG_DOMAIN)).toEqual(['PGConv', 'PGGemm', 'PGLSTM', 'PGMatMul', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'QLSTM', 'QMatMul']);
     // No module of core imports another of core for its side effects (`import './x.js';`), and none registers
@@ -54,7 +54,7 @@ describe('the op registry', () => {
   });
 });
 
-describe('the executor finds pg\'s kernels whatever the import order', () => {
+describe("the executor finds pg's kernels whatever the import order", () => {
   // Each order in a fresh module graph: the executor first (pg's modules after it), or pg's registry first.
   const orders = [
     ['../interpreter/executor.js', './op-registry.js'],

@@ -90,7 +90,11 @@ describe('the first layer and the classifier, found through paths', () => {
   it('an MLP behind Flatten: the first Gemm reads the model input through Flatten, the middle one is gated', () => {
     const g = model(
       [node('Flatten', ['x'], 'f'), gemm('f', 'g0', 'h0'), node('Relu', ['h0'], 'r0'), gemm('r0', 'g1', 'h1'), node('Relu', ['h1'], 'r1'), gemm('r1', 'g2', 'y')],
-      new Map([['g0', gemmW('g0', 8, 16)], ['g1', gemmW('g1', 8, 8)], ['g2', gemmW('g2', 3, 8)]]),
+      new Map([
+        ['g0', gemmW('g0', 8, 16)],
+        ['g1', gemmW('g1', 8, 8)],
+        ['g2', gemmW('g2', 3, 8)],
+      ]),
     );
     const p = place(g);
     expect(p.get('h0')).toEqual({ role: 'float', reason: 'first layer: reads the model input through Flatten, kept float' });
@@ -99,35 +103,76 @@ describe('the first layer and the classifier, found through paths', () => {
   });
 
   it('normalisation (Sub, Div by constants) and an NHWC Transpose before the first conv', () => {
-    const sub = model([constant('m'), node('Sub', ['x', 'm'], 's'), node('Div', ['s', 'sd'], 'd'), node('Conv', ['d', 'w0'], 'h0'), node('Relu', ['h0'], 'r'), node('Conv', ['r', 'w1'], 'y')], new Map([['sd', w('sd')]]));
+    const sub = model(
+      [constant('m'), node('Sub', ['x', 'm'], 's'), node('Div', ['s', 'sd'], 'd'), node('Conv', ['d', 'w0'], 'h0'), node('Relu', ['h0'], 'r'), node('Conv', ['r', 'w1'], 'y')],
+      new Map([['sd', w('sd')]]),
+    );
     expect(place(sub).get('h0')!.reason).toBe('first layer: reads the model input through Sub → Div, kept float');
-    const nhwc = model([node('Transpose', ['x'], 't', { perm: { type: 'ints', value: [0, 3, 1, 2] } }), node('Conv', ['t', 'w0'], 'h0'), node('Relu', ['h0'], 'r'), node('Conv', ['r', 'w1'], 'y')]);
+    const nhwc = model([
+      node('Transpose', ['x'], 't', { perm: { type: 'ints', value: [0, 3, 1, 2] } }),
+      node('Conv', ['t', 'w0'], 'h0'),
+      node('Relu', ['h0'], 'r'),
+      node('Conv', ['r', 'w1'], 'y'),
+    ]);
     expect(place(nhwc).get('h0')!.reason).toBe('first layer: reads the model input through Transpose, kept float');
     const quantized = placeLayers(nhwc, { include: new Set(), exclude: new Set(), gateDepthwise: false, quantizeFirstLayer: true });
-    expect([...quantized.values()][0]).toMatchObject({ role: 'quantize', firstLayer: true, reason: expect.stringMatching(/^first layer: reads the model input through Transpose, quantized statically/) });
+    expect([...quantized.values()][0]).toMatchObject({
+      role: 'quantize',
+      firstLayer: true,
+      reason: expect.stringMatching(/^first layer: reads the model input through Transpose, quantized statically/),
+    });
   });
 
   it('not through an op that mixes the input with computed values', () => {
     // x - relu(conv(x)): the Sub's other operand is not a constant, so the conv after it is not a first layer.
-    const g = model([node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Sub', ['x', 'r0'], 's'), node('Conv', ['s', 'w1'], 'h1'), node('Relu', ['h1'], 'r1'), node('Conv', ['r1', 'w2'], 'y')]);
+    const g = model([
+      node('Conv', ['x', 'w0'], 'h0'),
+      node('Relu', ['h0'], 'r0'),
+      node('Sub', ['x', 'r0'], 's'),
+      node('Conv', ['s', 'w1'], 'h1'),
+      node('Relu', ['h1'], 'r1'),
+      node('Conv', ['r1', 'w2'], 'y'),
+    ]);
     const p = place(g);
     expect(p.get('h0')!.reason).toMatch(/^first layer: reads the model input, kept float/);
     expect(p.get('h1')!.role).toBe('gate');
   });
 
   it("SqueezeNet's classifier conv (Conv → Relu → GlobalAveragePool → Flatten → output) stays float", () => {
-    const g = model([node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Conv', ['r0', 'w1'], 'h1'), node('Relu', ['h1'], 'r1'), node('GlobalAveragePool', ['r1'], 'p'), node('Flatten', ['p'], 'y')]);
+    const g = model([
+      node('Conv', ['x', 'w0'], 'h0'),
+      node('Relu', ['h0'], 'r0'),
+      node('Conv', ['r0', 'w1'], 'h1'),
+      node('Relu', ['h1'], 'r1'),
+      node('GlobalAveragePool', ['r1'], 'p'),
+      node('Flatten', ['p'], 'y'),
+    ]);
     expect(place(g).get('h1')).toEqual({ role: 'float', reason: 'classifier: produces a model output through Relu → GlobalAveragePool → Flatten, kept float' });
     // With a Gemm after the pooling the conv is not the classifier: it feeds a ReLU and is gated.
     const withHead = model(
-      [node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Conv', ['r0', 'w1'], 'h1'), node('Relu', ['h1'], 'r1'), node('GlobalAveragePool', ['r1'], 'p'), node('Flatten', ['p'], 'f'), gemm('f', 'g2', 'y')],
+      [
+        node('Conv', ['x', 'w0'], 'h0'),
+        node('Relu', ['h0'], 'r0'),
+        node('Conv', ['r0', 'w1'], 'h1'),
+        node('Relu', ['h1'], 'r1'),
+        node('GlobalAveragePool', ['r1'], 'p'),
+        node('Flatten', ['p'], 'f'),
+        gemm('f', 'g2', 'y'),
+      ],
       new Map([['g2', gemmW('g2', 3, 4)]]),
     );
     expect(place(withHead).get('h1')!.role).toBe('gate');
   });
 
   it('does not gate through a BatchNormalization left unfolded', () => {
-    const g = model([node('Conv', ['x', 'w0'], 'h0'), node('Relu', ['h0'], 'r0'), node('Conv', ['r0', 'w1'], 'h1'), node('BatchNormalization', ['h1', 's', 'b', 'm', 'v'], 'n'), node('Relu', ['n'], 'r1'), node('Conv', ['r1', 'w2'], 'y')]);
+    const g = model([
+      node('Conv', ['x', 'w0'], 'h0'),
+      node('Relu', ['h0'], 'r0'),
+      node('Conv', ['r0', 'w1'], 'h1'),
+      node('BatchNormalization', ['h1', 's', 'b', 'm', 'v'], 'n'),
+      node('Relu', ['n'], 'r1'),
+      node('Conv', ['r1', 'w2'], 'y'),
+    ]);
     expect(place(g).get('h1')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/BatchNormalization that could not be folded/) });
   });
 });
@@ -144,7 +189,13 @@ describe('placement of layers before a residual Add (--gate-residual)', () => {
     expect(p).toMatchObject({ role: 'gate', residual: { add: 'sum', offset: 'h0' } });
     expect(p.reason).toMatch(/output \+ Add\('sum'\) feeds Relu: gated on the sum/);
     // without the flag (residual gating off): quantized
-    expect(byName(g, place(g, (n) => shapes[n], false), 'h')).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/residual Add/) });
+    expect(
+      byName(
+        g,
+        place(g, (n) => shapes[n], false),
+        'h',
+      ),
+    ).toMatchObject({ role: 'quantize', reason: expect.stringMatching(/residual Add/) });
   });
 
   it('of two convs into one Add, gates the one with more MACs, offset by the other, which stays static', () => {
@@ -165,11 +216,24 @@ describe('placement of layers before a residual Add (--gate-residual)', () => {
       return p.reason;
     };
     // broadcasting: the other operand is [1, 4, 1, 1]
-    expect(why((x) => [node('GlobalAveragePool', ['h0'], 'b'), node('Add', [x, 'b'], 'sum'), node('Relu', ['sum'], 'a')])).toMatch(/shapes differ \(\[1, 4, 2, 2\] and \[1, 4, 1, 1\]\)/);
+    expect(why((x) => [node('GlobalAveragePool', ['h0'], 'b'), node('Add', [x, 'b'], 'sum'), node('Relu', ['sum'], 'a')])).toMatch(
+      /shapes differ \(\[1, 4, 2, 2\] and \[1, 4, 1, 1\]\)/,
+    );
     // shapes unknown
-    expect(why((x) => [node('Add', [x, 'h0'], 'sum'), node('Relu', ['sum'], 'a')], () => undefined)).toMatch(/shapes are not known/);
+    expect(
+      why(
+        (x) => [node('Add', [x, 'h0'], 'sum'), node('Relu', ['sum'], 'a')],
+        () => undefined,
+      ),
+    ).toMatch(/shapes are not known/);
     // a constant operand (a bias)
-    expect(why((x) => [node('Add', [x, 'c'], 'sum'), node('Relu', ['sum'], 'a')], undefined, (g) => g.initializers.set('c', constTensor('c', 'float32', [1, 4, 2, 2], new Float32Array(16))))).toMatch(/constant/);
+    expect(
+      why(
+        (x) => [node('Add', [x, 'c'], 'sum'), node('Relu', ['sum'], 'a')],
+        undefined,
+        (g) => g.initializers.set('c', constTensor('c', 'float32', [1, 4, 2, 2], new Float32Array(16))),
+      ),
+    ).toMatch(/constant/);
     // the sum feeds something other than an activation
     expect(why((x) => [node('Add', [x, 'h0'], 'sum'), node('Sigmoid', ['sum'], 'a')])).toMatch(/sum feeds Sigmoid, not a ReLU/);
     // the sum feeds the next layer directly (MobileNetV2's residual after a linear bottleneck's projection)
@@ -211,6 +275,9 @@ describe('placement of depthwise convolutions', () => {
     const g = model(reluAfter);
     g.nodes.splice(g.nodes.length - 2, 2, node('Conv', ['d', 'w3'], 'p'), node('Conv', ['p', 'w4'], 'q'), node('Add', ['p', 'q'], 'a'));
     g.initializers.set('w4', w('w4'));
-    expect(place(g, true).get('p')).toEqual({ role: 'quantize', reason: "output feeds 2 ops, no activation after it (a linear layer, as a linear bottleneck's projection): quantized statically, not gated" });
+    expect(place(g, true).get('p')).toEqual({
+      role: 'quantize',
+      reason: "output feeds 2 ops, no activation after it (a linear layer, as a linear bottleneck's projection): quantized statically, not gated",
+    });
   });
 });

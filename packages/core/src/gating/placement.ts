@@ -3,10 +3,7 @@ import type { ConversionMode } from './format.js';
 import { attentionRole, geluOutput, tokenGraphOf, tokenLayers, type TokenGraph, type TokenLinear } from './token-layers.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
-export type Placement =
-  | { role: 'gate'; reason: string; residual?: ResidualGate }
-  | { role: 'quantize'; reason: string; firstLayer?: boolean }
-  | { role: 'float'; reason: string };
+export type Placement = { role: 'gate'; reason: string; residual?: ResidualGate } | { role: 'quantize'; reason: string; firstLayer?: boolean } | { role: 'float'; reason: string };
 
 /** A layer gated on the sum with a residual: its output enters `add`, whose other operand `offset` joins the gate. */
 export interface ResidualGate {
@@ -111,7 +108,7 @@ function dataOperand(node: Node, kinds: Set<string>, g: GraphView): string | und
 /** Rule: the ops between a model input and `node`'s data input, if only input preparation lies between. */
 function pathFromModelInput(node: Node, g: GraphView): string[] | undefined {
   const ops: string[] = [];
-  for (let value = node.inputs[0]; ; ) {
+  for (let value = node.inputs[0]; ;) {
     if (g.modelInputs.has(value)) return ops;
     const p = g.producers.get(value);
     const next = p && dataOperand(p, INPUT_PREPARATION, g);
@@ -156,7 +153,7 @@ function swishMul(x: string, users: Node[]): Node | undefined {
   if (users.length !== 2) return undefined;
   const gate = users.find((u) => (u.opType === 'Sigmoid' || u.opType === 'HardSigmoid') && u.inputs[0] === x);
   const mul = users.find((u) => u.opType === 'Mul');
-  if (!gate || !mul || gate.opType === 'HardSigmoid' && !isHardSwishGate(gate)) return undefined;
+  if (!gate || !mul || (gate.opType === 'HardSigmoid' && !isHardSwishGate(gate))) return undefined;
   const operands = new Set(mul.inputs);
   return operands.has(x) && operands.has(gate.outputs[0]) ? mul : undefined;
 }
@@ -251,8 +248,7 @@ function depthwise(node: Node, s: Successor, g: GraphView, opts: PlacementOption
   return { role: 'quantize', reason: `depthwise conv: ${feeds(s, g, false)}: quantized statically, not gated` };
 }
 
-const feedsReluLike = (s: Successor, graph: Graph): boolean =>
-  s.next !== undefined && (s.swish !== undefined || s.geluWritten === true || isReluLike(s.next, graph));
+const feedsReluLike = (s: Successor, graph: Graph): boolean => s.next !== undefined && (s.swish !== undefined || s.geluWritten === true || isReluLike(s.next, graph));
 
 const activationName = ({ next, swish, geluWritten }: Successor): string =>
   swish !== undefined
@@ -263,7 +259,7 @@ const activationName = ({ next, swish, geluWritten }: Successor): string =>
 
 /** The Conv/Gemm whose output (through no-ops) is `value`, read by `add` alone. */
 function layerInto(add: Node, value: string, g: GraphView): Node | undefined {
-  for (let v = value; ; ) {
+  for (let v = value; ;) {
     const p = g.producers.get(v);
     if (!p) return undefined;
     if (LINEAR_OPS.has(p.opType) && p.domain === '') {
@@ -308,9 +304,16 @@ function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
   const [mine, theirs] = [macsPerOutput(node, g.graph), macsPerOutput(other, g.graph)];
   const order = g.graph.nodes;
   if (mine > theirs || (mine === theirs && order.indexOf(node) < order.indexOf(other))) {
-    return { role: 'gate', reason: `${sum}, offset by the output of '${other.name}' (the other path into the Add, fewer MACs, quantized statically)`, residual: { add: add.name, offset } };
+    return {
+      role: 'gate',
+      reason: `${sum}, offset by the output of '${other.name}' (the other path into the Add, fewer MACs, quantized statically)`,
+      residual: { add: add.name, offset },
+    };
   }
-  return { role: 'quantize', reason: `output goes into the residual Add '${add.name}' with '${other.name}' (more MACs), which is gated on the sum with this output as its gate offset: quantized statically` };
+  return {
+    role: 'quantize',
+    reason: `output goes into the residual Add '${add.name}' with '${other.name}' (more MACs), which is gated on the sum with this output as its gate offset: quantized statically`,
+  };
 }
 
 /**
@@ -320,8 +323,14 @@ function residualGate(node: Node, s: Successor, g: GraphView, opts: PlacementOpt
  */
 function attention(token: TokenLinear | undefined, g: GraphView): Placement | undefined {
   const role = token && attentionRole(token, g);
-  if (role === 'projection') return { role: 'quantize', reason: "attention projection (queries, keys or values: its output meets another activation in the attention's MatMul, no activation after it): quantized statically, not gated" };
-  if (role === 'output') return { role: 'quantize', reason: "attention output projection (reads the attention's heads merged, no activation after it): quantized statically, not gated" };
+  if (role === 'projection')
+    return {
+      role: 'quantize',
+      reason:
+        "attention projection (queries, keys or values: its output meets another activation in the attention's MatMul, no activation after it): quantized statically, not gated",
+    };
+  if (role === 'output')
+    return { role: 'quantize', reason: "attention output projection (reads the attention's heads merged, no activation after it): quantized statically, not gated" };
   return undefined;
 }
 
@@ -417,7 +426,11 @@ function recurrentLayer(node: Node, g: GraphView): Placement {
   if (node.inputs[4]) return { role: 'float', reason: "sequence_lens given: padded steps would count in the gate's sparsity (no masked gate yet), kept float" };
   const computed = [1, 2].map((i) => node.inputs[i]).filter((w) => !g.graph.initializers.has(w));
   if (computed.length) return { role: 'float', reason: `weight ${computed.map((w) => `'${w}'`).join(', ')} is computed at run time, not an initializer: kept float` };
-  return { role: 'gate', reason: 'LSTM: its input-to-hidden and hidden-to-hidden products are gated per unit and time step on the gate pre-activations (sigmoid/tanh follow: a recurrent gate rule, not the ReLU rule)' };
+  return {
+    role: 'gate',
+    reason:
+      'LSTM: its input-to-hidden and hidden-to-hidden products are gated per unit and time step on the gate pre-activations (sigmoid/tanh follow: a recurrent gate rule, not the ReLU rule)',
+  };
 }
 
 /** --mode static: a layer the rules gate is quantized at B bits, without a gate. */

@@ -21,7 +21,12 @@ describe('quantSplit', () => {
 
   it('splits exactly (x_hb + x_lb = x_q), keeps codes in range, truncates toward zero for negatives', () => {
     const x = tf.randomNormal([4, 3, 5, 6], 0, 2, 'float32', 7);
-    for (const [bits, hbits] of [[4, 2], [6, 4], [8, 3], [3, 2]]) {
+    for (const [bits, hbits] of [
+      [4, 2],
+      [6, 4],
+      [8, 3],
+      [3, 2],
+    ]) {
       const s = dynamicScale(x);
       const { hb, lb } = quantSplit(x, s, bits, hbits);
       const xq = fakeQuant(x, s, bits);
@@ -67,7 +72,9 @@ describe('quantSplit', () => {
     const s0 = 1.03;
     const n = 15;
     const x = tf.tensor1d(xs);
-    const analytic = tf.grad((s: tf.Tensor) => tf.sum(tf.mul(fakeQuant(x, s, 4), tf.tensor1d(w))))(tf.scalar(s0)).dataSync()[0];
+    const analytic = tf
+      .grad((s: tf.Tensor) => tf.sum(tf.mul(fakeQuant(x, s, 4), tf.tensor1d(w))))(tf.scalar(s0))
+      .dataSync()[0];
     let expected = 0;
     xs.forEach((v, i) => {
       const inside = Math.abs(v) < s0;

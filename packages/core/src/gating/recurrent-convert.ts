@@ -26,12 +26,21 @@ export interface ConvertedRecurrent {
  * as ''), then the threshold [D, 4·H] (gated, starting at 0 as a conv's do) and x's static scale (1 until
  * calibrated). SeerNet's form writes a ReLU's zero, which an LSTM's pre-activations have no use for: refused.
  */
-export function convertRecurrent(node: Node, p: Exclude<Placement, { role: 'float' }>, o: RecurrentConversion, initializers: Map<string, ConstTensor>, where: string): ConvertedRecurrent {
+export function convertRecurrent(
+  node: Node,
+  p: Exclude<Placement, { role: 'float' }>,
+  o: RecurrentConversion,
+  initializers: Map<string, ConstTensor>,
+  where: string,
+): ConvertedRecurrent {
   const gated = p.role === 'gate';
   if (gated && o.mode === 'seernet') {
-    throw new UsageError(`--mode seernet does not apply to the LSTM '${node.name}' of ${where} (SeerNet's closed gate writes a ReLU's zero; an LSTM's pre-activations feed sigmoid and tanh)`, {
-      action: `use --mode pg or --mode static, or keep the LSTM float with --exclude ${node.name}`,
-    });
+    throw new UsageError(
+      `--mode seernet does not apply to the LSTM '${node.name}' of ${where} (SeerNet's closed gate writes a ReLU's zero; an LSTM's pre-activations feed sigmoid and tanh)`,
+      {
+        action: `use --mode pg or --mode static, or keep the LSTM float with --exclude ${node.name}`,
+      },
+    );
   }
   const r = initializers.get(node.inputs[2])!;
   const [directions, gateRows] = r.dims;

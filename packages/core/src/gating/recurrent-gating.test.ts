@@ -89,7 +89,17 @@ describe('calibration, fine-tuning and the report of a gated LSTM', () => {
 
   it('a few training steps move the thresholds through the loss alone (the surrogate gradient reaches them; no penalty)', async () => {
     const before = thresholds(calibrated);
-    const out = await finetune(calibrated, train, { ...FINETUNE_DEFAULTS, batchSize: 32, maxSteps: 2, targetSparsity: 'none', finalCalibration: false, trainWeights: false, lr: 1e-2, penalty: 0, workers: 1 });
+    const out = await finetune(calibrated, train, {
+      ...FINETUNE_DEFAULTS,
+      batchSize: 32,
+      maxSteps: 2,
+      targetSparsity: 'none',
+      finalCalibration: false,
+      trainWeights: false,
+      lr: 1e-2,
+      penalty: 0,
+      workers: 1,
+    });
     const after = thresholds(out.model);
     const moved = after.filter((v, u) => Math.abs(v - before[u]) > 1e-4).length;
     expect(moved).toBeGreaterThan(after.length / 2);

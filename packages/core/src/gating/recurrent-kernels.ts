@@ -50,7 +50,14 @@ function pgLstmKernel(gated: boolean): Kernel {
       if (d === 0 && obs?.wants(node, OBSERVE.input)) obs.observe?.(node, OBSERVE.input, ins.x);
       return gatedLstmProducts(layer, ins, d);
     })(inputs, ctx);
-    const byPosition = (perStep: tf.Tensor2D[][]) => tf.transpose(tf.stack(perStep.map((ts) => tf.stack(ts)), 2), [1, 0, 2, 3]);
+    const byPosition = (perStep: tf.Tensor2D[][]) =>
+      tf.transpose(
+        tf.stack(
+          perStep.map((ts) => tf.stack(ts)),
+          2,
+        ),
+        [1, 0, 2, 3],
+      );
     if (wants.prediction && steps.g.length) obs!.observe?.(node, OBSERVE.prediction, gateStatistic(layer.rule, byPosition(steps.g)));
     if (wants.gate && steps.m.length) obs!.observe?.(node, OBSERVE.gate, byPosition(steps.m));
     return out;

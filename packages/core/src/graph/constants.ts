@@ -27,6 +27,12 @@ function constantAttribute(node: Node, name: string): ConstTensor | undefined {
   if (key === 'value_float' && a.type === 'float') return constTensor(name, 'float32', [], Float32Array.of(a.value));
   if (key === 'value_floats' && a.type === 'floats') return constTensor(name, 'float32', [a.value.length], Float32Array.from(a.value));
   if (key === 'value_int' && a.type === 'int') return constTensor(name, 'int64', [], BigInt64Array.of(BigInt(a.value)));
-  if (key === 'value_ints' && a.type === 'ints') return constTensor(name, 'int64', [a.value.length], BigInt64Array.from(a.value, (v) => BigInt(v)));
+  if (key === 'value_ints' && a.type === 'ints')
+    return constTensor(
+      name,
+      'int64',
+      [a.value.length],
+      BigInt64Array.from(a.value, (v) => BigInt(v)),
+    );
   return undefined;
 }

@@ -24,9 +24,30 @@ const IR_TO_ONNX: ReadonlyMap<DataType, number> = new Map([...ONNX_TO_IR].map(([
 
 /** ONNX names of all codes up to ONNX 1.17, so messages about unsupported types are readable. */
 const ONNX_NAMES = [
-  'UNDEFINED', 'FLOAT', 'UINT8', 'INT8', 'UINT16', 'INT16', 'INT32', 'INT64', 'STRING', 'BOOL', 'FLOAT16',
-  'DOUBLE', 'UINT32', 'UINT64', 'COMPLEX64', 'COMPLEX128', 'BFLOAT16', 'FLOAT8E4M3FN', 'FLOAT8E4M3FNUZ',
-  'FLOAT8E5M2', 'FLOAT8E5M2FNUZ', 'UINT4', 'INT4', 'FLOAT4E2M1',
+  'UNDEFINED',
+  'FLOAT',
+  'UINT8',
+  'INT8',
+  'UINT16',
+  'INT16',
+  'INT32',
+  'INT64',
+  'STRING',
+  'BOOL',
+  'FLOAT16',
+  'DOUBLE',
+  'UINT32',
+  'UINT64',
+  'COMPLEX64',
+  'COMPLEX128',
+  'BFLOAT16',
+  'FLOAT8E4M3FN',
+  'FLOAT8E4M3FNUZ',
+  'FLOAT8E5M2',
+  'FLOAT8E5M2FNUZ',
+  'UINT4',
+  'INT4',
+  'FLOAT4E2M1',
 ];
 
 /** The IR type of an ONNX element type code, or undefined if pg has no IR type for it (bfloat16, complex, float8...). */

@@ -127,17 +127,24 @@ describe.skipIf(!hasFixture('resnet-fmnist'))(`inspectModel on resnet-fmnist${fi
 
   it('gives the share of MACs pg convert would gate, plain and with --gate-residual, and of a gated model', async () => {
     const model = await readModel(fixtureModel('resnet-fmnist'));
-    const share = (r: InspectResult, gated: (l: InspectResult['layers'][number]) => boolean) =>
-      r.layers.filter(gated).reduce((a, l) => a + l.macs!, 0) / r.macs!;
+    const share = (r: InspectResult, gated: (l: InspectResult['layers'][number]) => boolean) => r.layers.filter(gated).reduce((a, l) => a + l.macs!, 0) / r.macs!;
     const plain = inspectModel(model);
     // layer1-3's first convs: 3,612,672 of 9,345,920 MACs
-    expect(plain.gated_mac_fraction).toBeCloseTo(share(plain, (l) => l.placement?.role === 'gate'), 12);
+    expect(plain.gated_mac_fraction).toBeCloseTo(
+      share(plain, (l) => l.placement?.role === 'gate'),
+      12,
+    );
     expect(plain.gated_mac_fraction).toBeCloseTo(0.387, 3);
     const residual = inspectModel(model, { gateResidual: true });
     // and every block's second conv, on the sum: all but the stem, the shortcuts and the classifier
-    expect(residual.layers.filter((l) => l.placement?.role === 'gate').map((l) => l.name)).toEqual(
-      ['/layer1/conv1/Conv', '/layer1/conv2/Conv', '/layer2/conv1/Conv', '/layer2/conv2/Conv', '/layer3/conv1/Conv', '/layer3/conv2/Conv'],
-    );
+    expect(residual.layers.filter((l) => l.placement?.role === 'gate').map((l) => l.name)).toEqual([
+      '/layer1/conv1/Conv',
+      '/layer1/conv2/Conv',
+      '/layer2/conv1/Conv',
+      '/layer2/conv2/Conv',
+      '/layer3/conv1/Conv',
+      '/layer3/conv2/Conv',
+    ]);
     expect(residual.gated_mac_fraction).toBeCloseTo(0.966, 3);
     // a gated model: the share of its gated layers, residual ones included
     const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8, gateResidual: true });
@@ -146,7 +153,7 @@ describe.skipIf(!hasFixture('resnet-fmnist'))(`inspectModel on resnet-fmnist${fi
 });
 
 describe.skipIf(!hasFixture('vit-tiny-opset13'))(`inspectModel on a ViT${fixtureSkipNote('vit-tiny-opset13')}`, () => {
-  it("lists the linear layers on tokens (MatMul and its bias), sized, and places them as pg convert does", async () => {
+  it('lists the linear layers on tokens (MatMul and its bias), sized, and places them as pg convert does', async () => {
     const model = await readModel(fixtureModel('vit-tiny-opset13'));
     const r = inspectModel(model);
     expect(r.layers.map((l) => l.op)).toEqual(['Conv', ...Array<string>(8).fill('MatMul'), 'Gemm']);

@@ -50,8 +50,7 @@ export function probeLayerShapes(model: Model, layers: readonly Node[], support:
   const runs = new Set(runnable);
   const sized = layers.filter((l) => runs.has(l));
   const skipped = layers.filter((l) => !runs.has(l));
-  const skippedNote =
-    skipped.length === 0 ? null : `${skipped.length} layer(s) come after ops pg cannot run and were not sized: ${nameList(skipped.map((l) => l.name))}`;
+  const skippedNote = skipped.length === 0 ? null : `${skipped.length} layer(s) come after ops pg cannot run and were not sized: ${nameList(skipped.map((l) => l.name))}`;
   if (sized.length === 0) return { shapes: new Map(), source: { method: 'unavailable', batch: null, note: skippedNote } };
 
   const targets = sized.map((l) => l.outputs[0]);

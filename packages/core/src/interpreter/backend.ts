@@ -30,7 +30,7 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendNa
       await import(mod);
     } catch (e) {
       throw new UsageError(`backend 'node' is not available: @tensorflow/tfjs-node did not load (${(e as Error).message.split('\n')[0]})`, {
-        action: "install @tensorflow/tfjs-node with its native binary, or use --backend wasm (the default)",
+        action: 'install @tensorflow/tfjs-node with its native binary, or use --backend wasm (the default)',
       });
     }
   } else if (name === 'wasm') {

@@ -20,7 +20,13 @@ const onnxOps = new OpRegistry(ONNX_OPS);
 /** The interpreter's kernels, counting calls per op type. */
 function countingRegistry(): OpRegistry & { calls: Map<string, number> } {
   const calls = new Map<string, number>();
-  return Object.assign(onnxOps.withKernels(({ op, kernel }) => (inputs, ctx) => (calls.set(op, (calls.get(op) ?? 0) + 1), kernel(inputs, ctx))), { calls });
+  return Object.assign(
+    onnxOps.withKernels(
+      ({ op, kernel }) =>
+        (inputs, ctx) => (calls.set(op, (calls.get(op) ?? 0) + 1), kernel(inputs, ctx)),
+    ),
+    { calls },
+  );
 }
 
 function unit(breakPattern: boolean) {
@@ -57,7 +63,21 @@ function unit(breakPattern: boolean) {
   ];
   return buildModel({
     nodes,
-    initializers: [w1, w2, w3, int64Scalar('i0', 0), int64Scalar('i1', 1), int64Scalar('i2', 2), int64Scalar('i3', 3), int64s('two', [2]), int64s('minus1', [-1]), int64s('zero', [0]), int64s('six', [6]), int64s('twelve', [12]), int64s('one', [1])],
+    initializers: [
+      w1,
+      w2,
+      w3,
+      int64Scalar('i0', 0),
+      int64Scalar('i1', 1),
+      int64Scalar('i2', 2),
+      int64Scalar('i3', 3),
+      int64s('two', [2]),
+      int64s('minus1', [-1]),
+      int64s('zero', [0]),
+      int64s('six', [6]),
+      int64s('twelve', [12]),
+      int64s('one', [1]),
+    ],
     inputs: [valueInfo('x', ['N', 4, 3, 5])],
     outputs: [valueInfo('y')],
     opset: 12,

@@ -55,11 +55,11 @@ describe('Conv + Relu/ReLU6 fused outside training', () => {
   const cases: [string, Model][] = [
     ['Conv → Relu', model([node('Conv', ['x', 'w', 'b'], 'c', { pads: ints([1, 1, 1, 1]) }), node('Relu', ['c'], 'y')], inits, ['y'])],
     ['Conv → Clip(0, 6) from inputs', model([node('Conv', ['x', 'w', 'b'], 'c', { strides: ints([2, 2]) }), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...six], ['y'])],
+    ['Conv → Clip(0, 6) from attributes (opset 9)', model([node('Conv', ['x', 'w'], 'c'), node('Clip', ['c'], 'y', { min: float(0), max: float(6) })], inits, ['y'], 9)],
     [
-      'Conv → Clip(0, 6) from attributes (opset 9)',
-      model([node('Conv', ['x', 'w'], 'c'), node('Clip', ['c'], 'y', { min: float(0), max: float(6) })], inits, ['y'], 9),
+      'depthwise Conv → Clip(0, 6)',
+      model([node('Conv', ['x', 'wd', 'bd'], 'c', { group: int(4), pads: ints([1, 1, 1, 1]) }), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...six], ['y']),
     ],
-    ['depthwise Conv → Clip(0, 6)', model([node('Conv', ['x', 'wd', 'bd'], 'c', { group: int(4), pads: ints([1, 1, 1, 1]) }), node('Clip', ['c', 'lo', 'hi'], 'y')], [...inits, ...six], ['y'])],
     ['strided and dilated Conv → Relu', model([node('Conv', ['x', 'w', 'b'], 'c', { strides: ints([2, 2]), dilations: ints([2, 2]) }), node('Relu', ['c'], 'y')], inits, ['y'])],
   ];
   for (const [name, m] of cases) {

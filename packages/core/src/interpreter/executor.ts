@@ -68,7 +68,10 @@ export class Executor {
   /** For each output of a folded or Shape node: its step and output position. */
   private readonly foldedAt = new Map<string, { step: Step; k: number }>();
 
-  constructor(readonly model: Model, opts: ExecutorOptions) {
+  constructor(
+    readonly model: Model,
+    opts: ExecutorOptions,
+  ) {
     const { registry } = opts;
     const where = model.sourcePath ?? 'the model';
     // Custom ops without a kernel run through their model-local function, as in ONNX Runtime.
@@ -87,7 +90,16 @@ export class Executor {
       const entry = registry.find(domain, node.opType, opset);
       if (!entry) throw unsupportedNode(registry, where, node, domain, opset);
       const frees = node.inputs.filter((v, k) => v && lastUse.get(v) === i && !keep.has(v) && node.inputs.indexOf(v) === k);
-      return { index: i, node, entry, opset, frees, fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1), shuffle: shufflePattern(node, readers, keep), fold: roles.get(i) };
+      return {
+        index: i,
+        node,
+        entry,
+        opset,
+        frees,
+        fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1),
+        shuffle: shufflePattern(node, readers, keep),
+        fold: roles.get(i),
+      };
     });
     for (const step of this.steps) if (step.fold) step.node.outputs.forEach((o, k) => o && this.foldedAt.set(o, { step, k }));
     const producers = new Map(order.flatMap((n) => n.outputs.filter(Boolean).map((o) => [o, n] as const)));
@@ -221,7 +233,15 @@ export class Executor {
   }
 
   /** A channel shuffle of an NHWC value as one transpose, when the Reshape targets make it exactly one. */
-  private shuffle(step: Step, p: ShufflePattern, lookup: (n: string) => RtValue | undefined, ready: (n: string) => boolean, asked: Set<string>, shapes: SeenShapes, opts: RunOptions): RtValue | undefined {
+  private shuffle(
+    step: Step,
+    p: ShufflePattern,
+    lookup: (n: string) => RtValue | undefined,
+    ready: (n: string) => boolean,
+    asked: Set<string>,
+    shapes: SeenShapes,
+    opts: RunOptions,
+  ): RtValue | undefined {
     const { node } = step;
     if (step.opset < 5 || asked.has(node.outputs[0]) || asked.has(p.transpose.outputs[0])) return undefined;
     const x = lookup(node.inputs[0]);
@@ -253,7 +273,14 @@ export class Executor {
     return out;
   }
 
-  private callKernel(step: Step, inputs: (RtValue | undefined)[], shapes: SeenShapes, opts: RunOptions, activation?: 'relu' | 'relu6', isConstant?: (name: string) => boolean): RtValue[] {
+  private callKernel(
+    step: Step,
+    inputs: (RtValue | undefined)[],
+    shapes: SeenShapes,
+    opts: RunOptions,
+    activation?: 'relu' | 'relu6',
+    isConstant?: (name: string) => boolean,
+  ): RtValue[] {
     const { node } = step;
     const ctx: KernelContext = {
       node,

@@ -37,13 +37,18 @@ function recordingRegistry(seen: Map<string, boolean[]>, forceInputGrad = false)
 /** Trains w1, b1 (and w2 unless frozen): the loss Σ y² and its gradients by variable name. */
 function gradients(reg: OpRegistry, frozen: string[] = []): Record<string, Float32Array> {
   const exec = new Executor(model, { registry: reg });
-  const vars = ['w1', 'b1', 'w2'].filter((n) => !frozen.includes(n)).map((n) => {
-    const v = tf.variable(exec.param(n)!, true, `${n}-${Math.random()}`);
-    exec.setParam(n, v);
-    return [n, v] as const;
-  });
+  const vars = ['w1', 'b1', 'w2']
+    .filter((n) => !frozen.includes(n))
+    .map((n) => {
+      const v = tf.variable(exec.param(n)!, true, `${n}-${Math.random()}`);
+      exec.setParam(n, v);
+      return [n, v] as const;
+    });
   const input = x();
-  const { grads } = tf.variableGrads(() => tf.sum(tf.square(exec.run({ x: input }, { training: true }).y)) as tf.Scalar, vars.map(([, v]) => v));
+  const { grads } = tf.variableGrads(
+    () => tf.sum(tf.square(exec.run({ x: input }, { training: true }).y)) as tf.Scalar,
+    vars.map(([, v]) => v),
+  );
   const out = Object.fromEntries(vars.map(([n, v]) => [n, grads[v.name].dataSync() as Float32Array]));
   tf.dispose([input, ...Object.values(grads), ...vars.map(([, v]) => v)]);
   exec.dispose();

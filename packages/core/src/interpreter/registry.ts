@@ -80,7 +80,10 @@ export class OpRegistry implements OpVersions {
   /** Registered ops of a domain, sorted; for docs, error messages and `pg inspect`. */
   ops(domain = ''): string[] {
     const prefix = `${normaliseDomain(domain)}::`;
-    return [...this.forms.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+    return [...this.forms.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length))
+      .sort();
   }
 
   /** Every registered form, by op then opset. */

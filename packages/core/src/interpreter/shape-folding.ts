@@ -16,9 +16,33 @@ import type { RtValue } from './value.js';
 
 /** Ops whose output is a pure function of their inputs' values (and attributes): safe to cache. */
 const FOLDABLE_OPS = new Set([
-  'Constant', 'ConstantOfShape', 'Range', 'Identity', 'Cast',
-  'Gather', 'Unsqueeze', 'Squeeze', 'Concat', 'Reshape', 'Flatten', 'Slice', 'Split', 'Expand', 'Transpose',
-  'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Max', 'Min', 'Sum', 'Equal', 'Where', 'ReduceProd',
+  'Constant',
+  'ConstantOfShape',
+  'Range',
+  'Identity',
+  'Cast',
+  'Gather',
+  'Unsqueeze',
+  'Squeeze',
+  'Concat',
+  'Reshape',
+  'Flatten',
+  'Slice',
+  'Split',
+  'Expand',
+  'Transpose',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Neg',
+  'Abs',
+  'Max',
+  'Min',
+  'Sum',
+  'Equal',
+  'Where',
+  'ReduceProd',
 ]);
 
 const INTEGER_TYPES = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'int64', 'uint32', 'uint64', 'bool']);

@@ -41,9 +41,12 @@ describe('makeFolder', () => {
     expect((err as Error).message).toBe(`Cannot write '${join(dir, 'file', 'sub')}': a part of the path is a file, not a folder`);
   });
 
-  it.skipIf(ro === undefined)(`says "not writable" on a read-only file system, where mkdir reports ENOENT${ro === undefined ? ' (skipped: cannot mount a tmpfs here)' : ''}`, async () => {
-    const err = await makeFolder(join(ro ?? '', 'out', 'points')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(FileAccessError);
-    expect((err as Error).message).toBe(`Cannot write '${join(ro ?? '', 'out', 'points')}': not writable`);
-  });
+  it.skipIf(ro === undefined)(
+    `says "not writable" on a read-only file system, where mkdir reports ENOENT${ro === undefined ? ' (skipped: cannot mount a tmpfs here)' : ''}`,
+    async () => {
+      const err = await makeFolder(join(ro ?? '', 'out', 'points')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileAccessError);
+      expect((err as Error).message).toBe(`Cannot write '${join(ro ?? '', 'out', 'points')}': not writable`);
+    },
+  );
 });

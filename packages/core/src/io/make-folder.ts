@@ -21,7 +21,11 @@ async function ancestorError(path: string, original: unknown): Promise<unknown> 
       () => true,
       () => false,
     );
-    if (exists) return access(dir, constants.W_OK).then(() => original, (e: unknown) => e);
+    if (exists)
+      return access(dir, constants.W_OK).then(
+        () => original,
+        (e: unknown) => e,
+      );
     if (dirname(dir) === dir) return original;
   }
 }

@@ -51,7 +51,14 @@ export function shardStamp(path: string, stamp: unknown): ShardStamp {
   const s = stamp as Partial<ShardStamp> | undefined;
   const spec = s?.shard;
   const valid =
-    typeof s?.identity === 'object' && s.identity !== null && typeof spec === 'object' && spec !== null && Number.isSafeInteger(spec.index) && Number.isSafeInteger(spec.count) && spec.index >= 1 && spec.index <= spec.count;
+    typeof s?.identity === 'object' &&
+    s.identity !== null &&
+    typeof spec === 'object' &&
+    spec !== null &&
+    Number.isSafeInteger(spec.index) &&
+    Number.isSafeInteger(spec.count) &&
+    spec.index >= 1 &&
+    spec.index <= spec.count;
   if (!valid) throw new ShardError(`${path} is not a pg shard file: it records no shard K/N and identity`, { action: 'give the files the sharded runs wrote (--shard K/N)' });
   return { shard: { index: spec.index, count: spec.count }, identity: s.identity! };
 }

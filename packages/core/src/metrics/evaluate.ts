@@ -40,7 +40,7 @@ function samplePictures(batch: Batch, n: number, predicted: ArrayLike<number>): 
     let picture: DecisionSample['image'] = null;
     if (image) {
       const px = new Float64Array(h * w);
-      for (let ch = 0; ch < c; ch++) for (let j = 0; j < h * w; j++) px[j] += batch.x[((i * c + ch) * h * w) + j] / c;
+      for (let ch = 0; ch < c; ch++) for (let j = 0; j < h * w; j++) px[j] += batch.x[(i * c + ch) * h * w + j] / c;
       let lo = Infinity;
       let hi = -Infinity;
       for (const v of px) {
@@ -62,14 +62,7 @@ const round3 = (v: number): number => Math.round(v * 1000) / 1000;
  * Runs a model over a data set in batches (memory does not grow with the data set) and measures
  * accuracy and, for gated layers, how many outputs took the low-bit update.
  */
-export async function evaluate(
-  model: Model,
-  data: Dataset,
-  batchSize: number,
-  limit?: number,
-  decisionMaps = 0,
-  decisionLayers?: ReadonlySet<string>,
-): Promise<Evaluation> {
+export async function evaluate(model: Model, data: Dataset, batchSize: number, limit?: number, decisionMaps = 0, decisionLayers?: ReadonlySet<string>): Promise<Evaluation> {
   if (!data.hasLabels) throw new InvalidDataError(`${data.name} has no labels; accuracy needs them`, { action: 'give labels (--labels y.npy, or y in the .npz)' });
   const exec = new Executor(model, { registry: opRegistry });
   const inputName = exec.graph.inputs.find((i) => !exec.graph.initializers.has(i.name))!.name;

@@ -4,7 +4,17 @@ import type { CostReport, ReportResult } from './report-types.js';
 
 const MODELS = ['bit-serial', 'gpu'];
 
-const cost = { backend: 'bit-serial', unit: 'bitops', total: 300, per_layer: [], baselines: { static_b: 400, static_8bit: 1000, seernet: 350 }, ratios: { vs_static_b: 0.75, vs_static_8bit: 0.3, vs_seernet: 300 / 350 }, profile: 'bundled:bit-serial', notes: [], other_ops: { ops: 0, cost: 0 } } satisfies CostReport;
+const cost = {
+  backend: 'bit-serial',
+  unit: 'bitops',
+  total: 300,
+  per_layer: [],
+  baselines: { static_b: 400, static_8bit: 1000, seernet: 350 },
+  ratios: { vs_static_b: 0.75, vs_static_8bit: 0.3, vs_seernet: 300 / 350 },
+  profile: 'bundled:bit-serial',
+  notes: [],
+  other_ops: { ops: 0, cost: 0 },
+} satisfies CostReport;
 const whole = { act_bits: 5.25, bitops_vs_static_b: 0.84 };
 const REPORT = { accuracy: 0.9, accuracy_drop: 0.012, bavg: 2.4, sparsity: 0.6, whole_model: whole, costs: [cost] } as unknown as ReportResult;
 
@@ -40,14 +50,27 @@ describe('--fail-if conditions', () => {
 
   it('names what replaced a removed field', () => {
     expect(() => parseGate('compute_reduction<2', MODELS)).toThrow(
-      expect.objectContaining({ code: 'PG_USAGE', message: expect.stringMatching(/no field 'compute_reduction' any more/), action: expect.stringMatching(/whole_model\.bitops_vs_static_b/) }),
+      expect.objectContaining({
+        code: 'PG_USAGE',
+        message: expect.stringMatching(/no field 'compute_reduction' any more/),
+        action: expect.stringMatching(/whole_model\.bitops_vs_static_b/),
+      }),
     );
   });
 
   it('a gate fails when its condition holds, or when the report has no value for its field', () => {
-    const gates = ['accuracy_drop>1%', 'bavg>2.5', 'accuracy<0.9', 'accuracy>=0.9', 'cost.bit-serial.vs_static_8bit>0.25', 'cost.bit-serial.total<=299', 'whole_model.act_bits>5', 'whole_model.bitops_vs_static_b<0.8', 'whole_model.weight_bits>8', 'cost.gpu.total>0'].map((e) =>
-      parseGate(e, MODELS),
-    );
+    const gates = [
+      'accuracy_drop>1%',
+      'bavg>2.5',
+      'accuracy<0.9',
+      'accuracy>=0.9',
+      'cost.bit-serial.vs_static_8bit>0.25',
+      'cost.bit-serial.total<=299',
+      'whole_model.act_bits>5',
+      'whole_model.bitops_vs_static_b<0.8',
+      'whole_model.weight_bits>8',
+      'cost.gpu.total>0',
+    ].map((e) => parseGate(e, MODELS));
     expect(checkGates(REPORT, gates).map((c) => [c.expression, c.value, c.failed])).toEqual([
       ['accuracy_drop>1%', 0.012, true],
       ['bavg>2.5', 2.4, false],

@@ -15,12 +15,34 @@ export interface Gate {
  * Report fields a gate can test: the whole model's (`whole_model.<field>`), the headline ones, and
  * `cost.<model>.<total|vs_static_b|vs_static_8bit|vs_seernet>`.
  */
-export const WHOLE_MODEL_GATE_FIELDS = ['act_bits', 'weight_bits', 'gated_mac_fraction', 'macs', 'bitops', 'bitops_vs_static_b', 'bitops_vs_static_8bit', 'bitops_vs_seernet'] as const;
-export const GATE_FIELDS = ['accuracy', 'baseline_accuracy', 'accuracy_drop', 'sparsity', 'sparsity_mac_weighted', 'bavg', 'samples', 'perplexity', 'baseline_perplexity', 'perplexity_increase', ...WHOLE_MODEL_GATE_FIELDS.map((f) => `whole_model.${f}` as const)] as const;
+export const WHOLE_MODEL_GATE_FIELDS = [
+  'act_bits',
+  'weight_bits',
+  'gated_mac_fraction',
+  'macs',
+  'bitops',
+  'bitops_vs_static_b',
+  'bitops_vs_static_8bit',
+  'bitops_vs_seernet',
+] as const;
+export const GATE_FIELDS = [
+  'accuracy',
+  'baseline_accuracy',
+  'accuracy_drop',
+  'sparsity',
+  'sparsity_mac_weighted',
+  'bavg',
+  'samples',
+  'perplexity',
+  'baseline_perplexity',
+  'perplexity_increase',
+  ...WHOLE_MODEL_GATE_FIELDS.map((f) => `whole_model.${f}` as const),
+] as const;
 export const COST_GATE_FIELDS = ['total', 'vs_static_b', 'vs_static_8bit', 'vs_seernet'] as const;
 /** Fields a report no longer has, with what replaces them: a CI script that names one gets told. */
 const REMOVED_FIELDS: Record<string, string> = {
-  compute_reduction: "it covered the gated layers only; the whole model's saving is 'whole_model.bitops_vs_static_b' (its inverse, over every layer: e.g. 'whole_model.bitops_vs_static_b>0.9')",
+  compute_reduction:
+    "it covered the gated layers only; the whole model's saving is 'whole_model.bitops_vs_static_b' (its inverse, over every layer: e.g. 'whole_model.bitops_vs_static_b>0.9')",
 };
 
 const GRAMMAR = /^\s*([A-Za-z_][\w.-]*?)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$/;
@@ -34,7 +56,8 @@ export function parseGate(expression: string, costModels: readonly string[]): Ga
   const cost = /^cost\.(.+)\.([a-z_0-9]+)$/.exec(field);
   if (cost) {
     if (!costModels.includes(cost[1])) throw new UsageError(`--fail-if '${expression}': unknown cost model '${cost[1]}'`, { action: `use one of ${costModels.join(', ')}` });
-    if (!(COST_GATE_FIELDS as readonly string[]).includes(cost[2])) throw new UsageError(`--fail-if '${expression}': unknown cost field '${cost[2]}'`, { action: `use one of ${COST_GATE_FIELDS.join(', ')}` });
+    if (!(COST_GATE_FIELDS as readonly string[]).includes(cost[2]))
+      throw new UsageError(`--fail-if '${expression}': unknown cost field '${cost[2]}'`, { action: `use one of ${COST_GATE_FIELDS.join(', ')}` });
   } else if (field in REMOVED_FIELDS) {
     throw new UsageError(`--fail-if '${expression}': the report has no field '${field}' any more`, { action: `${REMOVED_FIELDS[field]} (docs/report-fields.md)` });
   } else if (!(GATE_FIELDS as readonly string[]).includes(field)) {

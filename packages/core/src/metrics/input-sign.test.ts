@@ -19,7 +19,14 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const node = (opType: string, inputs: string[], output: string, attributes: Node['attributes'] = {}): Node => ({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
+const node = (opType: string, inputs: string[], output: string, attributes: Node['attributes'] = {}): Node => ({
+  name: output,
+  opType,
+  domain: '',
+  inputs,
+  outputs: [output],
+  attributes,
+});
 
 describe('which values the graph proves non-negative', () => {
   it('ReLU, ReLU6 and what keeps their sign are non-negative; the input, convs, HardSwish, SiLU and negative constants are not', () => {
@@ -82,7 +89,7 @@ function layerInputs(model: Model, x: tf.Tensor): { layer: string; min: number; 
 
 describe('the rule holds on real models: every input it calls unsigned never goes below zero', () => {
   it('the bundled ResNet, float and gated: only the stem reads a signed input (the normalised image)', async () => {
-    const data = await openDataset("fashion-mnist:test?source=bundled", { ...FMNIST_NORM });
+    const data = await openDataset('fashion-mnist:test?source=bundled', { ...FMNIST_NORM });
     const batch = await firstBatch(data.batches(64, { limit: 64 }));
     const x = tensorFromBatch(batch.x, batch.shape);
     const float = await readModel(fixtureModel('resnet-fmnist'));
@@ -99,7 +106,9 @@ describe('the rule holds on real models: every input it calls unsigned never goe
   const zoo = process.env.PG_ZOO_DIR ? resolve(process.env.PG_ZOO_DIR) : fileURLToZoo();
   const manifest = join(zoo, 'manifest.json');
   const entries = existsSync(manifest)
-    ? (JSON.parse(readFileSync(manifest, 'utf8')) as { models: { name: string; file: string; data: string; bench: boolean }[] }).models.filter((e) => !e.bench && existsSync(join(zoo, e.file)))
+    ? (JSON.parse(readFileSync(manifest, 'utf8')) as { models: { name: string; file: string; data: string; bench: boolean }[] }).models.filter(
+        (e) => !e.bench && existsSync(join(zoo, e.file)),
+      )
     : [];
   if (!entries.length) console.warn(`Skipping the torchvision zoo sign check: no models in ${zoo} (/usr/bin/python3 fixtures/zoo/make_zoo.py, or set PG_ZOO_DIR).`);
   for (const e of entries) {

@@ -3,14 +3,47 @@ import { attrString } from '../interpreter/attributes.js';
 
 /** Ops whose output is never negative, whatever their input. */
 const NON_NEGATIVE_OUTPUT = new Set([
-  'Relu', 'Sigmoid', 'HardSigmoid', 'Softmax', 'Abs', 'Exp', 'Softplus', 'Shape', 'Size',
-  'ReduceL1', 'ReduceL2', 'ReduceSumSquare', 'LpPool', 'GlobalLpPool',
+  'Relu',
+  'Sigmoid',
+  'HardSigmoid',
+  'Softmax',
+  'Abs',
+  'Exp',
+  'Softplus',
+  'Shape',
+  'Size',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceSumSquare',
+  'LpPool',
+  'GlobalLpPool',
 ]);
 /** Ops whose output is non-negative when their first input is (the others are shapes, indices or bounds). */
 const FOLLOWS_FIRST_INPUT = new Set([
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze',
-  'Unsqueeze', 'Identity', 'Dropout', 'Slice', 'Gather', 'Split', 'Tile', 'Expand', 'DepthToSpace', 'SpaceToDepth',
-  'Cast', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Sqrt',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'Reshape',
+  'Flatten',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Dropout',
+  'Slice',
+  'Gather',
+  'Split',
+  'Tile',
+  'Expand',
+  'DepthToSpace',
+  'SpaceToDepth',
+  'Cast',
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceSum',
+  'Sqrt',
 ]);
 /** Ops whose output is non-negative when every input is. */
 const FOLLOWS_ALL_INPUTS = new Set(['Concat', 'Add', 'Sum', 'Mean', 'Min', 'Mul', 'Div']);

@@ -16,4 +16,20 @@ export function recurrentOutputsPerSample(node: Node, graph: Graph, xShape: read
 }
 
 /** The layers priced by their MACs: Conv/Gemm, recurrent layers and pg's layers (a plain MatMul is priced with the other ops). */
-export const COST_OPS = new Set(['Conv', 'Gemm', 'PGConv', 'PGGemm', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'PGMatMul', 'QMatMul', 'RNN', 'GRU', 'LSTM', 'PGLSTM', 'QLSTM']);
+export const COST_OPS = new Set([
+  'Conv',
+  'Gemm',
+  'PGConv',
+  'PGGemm',
+  'PGResidualConv',
+  'PGResidualGemm',
+  'QConv',
+  'QGemm',
+  'PGMatMul',
+  'QMatMul',
+  'RNN',
+  'GRU',
+  'LSTM',
+  'PGLSTM',
+  'QLSTM',
+]);

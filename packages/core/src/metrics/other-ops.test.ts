@@ -14,7 +14,14 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const node = (opType: string, inputs: string[], output: string, attributes: Node['attributes'] = {}): Node => ({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
+const node = (opType: string, inputs: string[], output: string, attributes: Node['attributes'] = {}): Node => ({
+  name: output,
+  opType,
+  domain: '',
+  inputs,
+  outputs: [output],
+  attributes,
+});
 
 describe('other ops: operations per sample', () => {
   const shapes = new Map<string, number[]>([
@@ -51,7 +58,14 @@ describe('other ops: operations per sample', () => {
     // Every op pg runs has one (the declaration requires it), and the layers priced by their MACs are the
     // ops of class 'layer'.
     for (const d of opRegistry.declarations()) expect(opRegistry.cost(d.domain, d.op)).toBe(d.cost);
-    expect(new Set(opRegistry.declarations().filter((d) => d.cost === 'layer').map((d) => d.op))).toEqual(COST_OPS);
+    expect(
+      new Set(
+        opRegistry
+          .declarations()
+          .filter((d) => d.cost === 'layer')
+          .map((d) => d.op),
+      ),
+    ).toEqual(COST_OPS);
   });
 
   it('reportModel counts tiny-cnn (gated or not) by op type', async () => {

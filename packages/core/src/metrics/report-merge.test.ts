@@ -75,7 +75,9 @@ describe('a sharded report', () => {
   it('refuses shards of different runs, a shard twice, a missing shard (unless partial) and counts that do not fit', async () => {
     const shards = await shardsOf(2);
     const merge = (s: ReportShard[], allowPartial = false) => mergeReportShards(s, { allowPartial });
-    expect(() => merge([shards[0], { ...shards[1], identity: { model: 'other' } }])).toThrow(/part-1\.json and part-2\.json were computed from different inputs \(model "tiny" vs "other"\)/);
+    expect(() => merge([shards[0], { ...shards[1], identity: { model: 'other' } }])).toThrow(
+      /part-1\.json and part-2\.json were computed from different inputs \(model "tiny" vs "other"\)/,
+    );
     expect(() => merge([shards[0], shards[0]])).toThrow(/shard 1\/2 is given twice: part-1\.json and part-1\.json/);
     expect(() => merge([shards[1]])).toThrow(ShardError);
     expect(() => merge([shards[1]])).toThrow(/shard 1 of 2 missing/);

@@ -39,7 +39,11 @@ export function mergeReportShards(shards: readonly ReportShard[], opts: { allowP
     if (comparable(s.facts) !== firstFacts) {
       throw new ShardError(`${first.path} and ${s.path} describe different layers or ops of the model`, { action: 'run the shards again from the same model with the same pg' });
     }
-    if (s.counts.updated.length !== s.facts.layers.length || (s.counts.sensitivity?.length ?? -1) !== (first.counts.sensitivity?.length ?? -1) || !s.counts.baseline !== !first.counts.baseline) {
+    if (
+      s.counts.updated.length !== s.facts.layers.length ||
+      (s.counts.sensitivity?.length ?? -1) !== (first.counts.sensitivity?.length ?? -1) ||
+      !s.counts.baseline !== !first.counts.baseline
+    ) {
       throw new ShardError(`${s.path}: its counts do not fit its layers or the other shards' (a corrupt shard file)`, { action: 'run that shard again' });
     }
   }
@@ -55,7 +59,9 @@ function checkSamples(ordered: readonly ReportShard[], complete: boolean): void 
   for (const [i, s] of ordered.entries()) {
     const { first, end } = s.samples;
     if (!(Number.isSafeInteger(first) && Number.isSafeInteger(end) && first >= 0 && end > first) || s.counts.samples + s.counts.skipped_files !== end - first) {
-      throw new ShardError(`${s.path}: shard ${shardLabel(s.shard)} counts ${s.counts.samples} sample(s) for positions ${first}-${end - 1} (a corrupt shard file)`, { action: 'run that shard again' });
+      throw new ShardError(`${s.path}: shard ${shardLabel(s.shard)} counts ${s.counts.samples} sample(s) for positions ${first}-${end - 1} (a corrupt shard file)`, {
+        action: 'run that shard again',
+      });
     }
     const before = ordered[i - 1];
     const chained = before === undefined ? !complete || first === 0 : before.shard.index !== s.shard.index - 1 || before.samples.end === first;

@@ -15,7 +15,7 @@ beforeAll(async () => {
 // 24 random 28×28 samples with random labels: the figures only need to be consistent, not good.
 function randomData() {
   let s = 7;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const x = Float32Array.from({ length: 24 * 28 * 28 }, () => rnd() * 2 - 0.5);
   const y = BigInt64Array.from({ length: 24 }, () => BigInt(Math.floor(rnd() * 10)));
   return datasetFromArrays({ dtype: 'float32', shape: [24, 1, 28, 28], data: x }, { dtype: 'int64', shape: [24], data: y }, { x: 'x', y: 'y', name: 'random' });

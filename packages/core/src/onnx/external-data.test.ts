@@ -34,11 +34,12 @@ function matMulAddModel(): Model {
 
 function expectedY(): number[] {
   const y: number[] = [];
-  for (let r = 0; r < 2; r++) for (let c = 0; c < 4; c++) {
-    let s = B[c];
-    for (let k = 0; k < 3; k++) s += X[r * 3 + k] * W[k * 4 + c];
-    y.push(s);
-  }
+  for (let r = 0; r < 2; r++)
+    for (let c = 0; c < 4; c++) {
+      let s = B[c];
+      for (let k = 0; k < 3; k++) s += X[r * 3 + k] * W[k * 4 + c];
+      y.push(s);
+    }
   return y;
 }
 
@@ -51,15 +52,11 @@ async function runOrt(path: string): Promise<number[]> {
 function externalEntries(modelPath: string): Map<string, Map<string, string>> {
   // protobufjs decodes into class instances whose repeated fields are always arrays.
   const graph = onnx.ModelProto.decode(readFileSync(modelPath)).graph as P.GraphProto;
-  return new Map(
-    graph.initializer
-      .filter((t) => t.dataLocation === 1)
-      .map((t) => [t.name ?? '', new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']))]),
-  );
+  return new Map(graph.initializer.filter((t) => t.dataLocation === 1).map((t) => [t.name ?? '', new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']))]));
 }
 
 describe('external data', () => {
-  it("writes tensors to <model>.data at 4096-aligned offsets, reads them lazily, and onnxruntime loads the result", async () => {
+  it('writes tensors to <model>.data at 4096-aligned offsets, reads them lazily, and onnxruntime loads the result', async () => {
     const path = join(dir, 'model.onnx');
     const result = await writeModel(matMulAddModel(), path, { externalData: 'all', threshold: 1 });
     expect(result.dataPath).toBe(join(dir, 'model.onnx.data'));

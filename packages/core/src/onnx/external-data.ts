@@ -37,12 +37,7 @@ export interface ExternalTensor {
 const lazyStates = new WeakMap<() => TensorData, LazyState>();
 
 /** Reads location/offset/length from a TensorProto's external_data key-value list. */
-export function parseExternalRef(
-  entries: readonly P.IStringStringEntryProto[],
-  expectedBytes: number,
-  subject: string,
-  ctx: DecodeContext,
-): ExternalRef {
+export function parseExternalRef(entries: readonly P.IStringStringEntryProto[], expectedBytes: number, subject: string, ctx: DecodeContext): ExternalRef {
   const kv = new Map(entries.map((e) => [e.key ?? '', e.value ?? '']));
   const location = kv.get('location');
   if (!location) throw invalid(ctx, `${subject} is marked as external data but has no 'location'`);
@@ -86,15 +81,7 @@ function checkLocation(location: string, subject: string, ctx: DecodeContext): v
 }
 
 /** A ConstTensor whose bytes are read from the external file on the first `data()` call. */
-export function lazyExternalTensor(
-  name: string,
-  dtype: DataType,
-  dims: number[],
-  count: number,
-  ref: ExternalRef,
-  subject: string,
-  ctx: DecodeContext,
-): ConstTensor {
+export function lazyExternalTensor(name: string, dtype: DataType, dims: number[], count: number, ref: ExternalRef, subject: string, ctx: DecodeContext): ConstTensor {
   if (dtype === 'string') throw invalid(ctx, `${subject} is a string tensor stored as external data, which ONNX does not allow`);
   const source: ExternalSource = {
     path: ctx.baseDir === undefined ? undefined : join(ctx.baseDir, ...ref.location.split(/[\\/]+/)),
@@ -162,8 +149,7 @@ export async function checkExternalFiles(externals: readonly ExternalTensor[]): 
 function checkExtent(source: ExternalSource, fileSize: number): void {
   if (source.offset + source.length > fileSize) {
     throw new InvalidModelError(
-      `${source.modelFile}: ${source.subject} needs bytes ${source.offset}..${source.offset + source.length} of ` +
-        `'${source.path}', but that file has only ${fileSize} bytes`,
+      `${source.modelFile}: ${source.subject} needs bytes ${source.offset}..${source.offset + source.length} of ` + `'${source.path}', but that file has only ${fileSize} bytes`,
       { action: 'The external data file is truncated or belongs to another model; copy the matching file next to the model.' },
     );
   }
@@ -172,11 +158,17 @@ function checkExtent(source: ExternalSource, fileSize: number): void {
 function dataFileError(source: ExternalSource, e: unknown): FileAccessError {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   const why =
-    code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'is not readable' : code === 'EISDIR' ? 'is not a file' : `cannot be read (${e instanceof Error ? e.message : String(e)})`;
-  return new FileAccessError(
-    `${source.modelFile}: ${source.subject} is stored in external data file '${source.path}', which ${why}`,
-    { action: `Keep the external data file '${source.location}' next to the model file.`, cause: e },
-  );
+    code === 'ENOENT'
+      ? 'does not exist'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'is not readable'
+        : code === 'EISDIR'
+          ? 'is not a file'
+          : `cannot be read (${e instanceof Error ? e.message : String(e)})`;
+  return new FileAccessError(`${source.modelFile}: ${source.subject} is stored in external data file '${source.path}', which ${why}`, {
+    action: `Keep the external data file '${source.location}' next to the model file.`,
+    cause: e,
+  });
 }
 
 function readSourceBytes(source: ExternalSource): Uint8Array {

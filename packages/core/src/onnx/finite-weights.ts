@@ -18,7 +18,8 @@ export function checkFiniteWeights(model: Model): void {
     const values = floatValues(t);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (v - v !== 0) { // false only for NaN and ±Infinity, and faster than Number.isFinite per element
+      if (v - v !== 0) {
+        // false only for NaN and ±Infinity, and faster than Number.isFinite per element
         throw new InvalidModelError(`${where}: initializer '${t.name}' holds ${v} at index ${i} (of ${values.length} values)`, {
           action: 'The weights are corrupt or the training diverged; export the model again from a checkpoint with finite weights.',
         });

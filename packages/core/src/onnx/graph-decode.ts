@@ -52,7 +52,13 @@ export function decodeGraph(g: P.IGraphProto, ctx: DecodeContext, scope = ''): G
   }
 
   const nodes = (g.node ?? []).map((n, i) => decodeNode(n, i, ctx, scope));
-  checkSingleAssignment(nodes, [...initializers.keys()], inputs.map((v) => v.name), ctx, scope);
+  checkSingleAssignment(
+    nodes,
+    [...initializers.keys()],
+    inputs.map((v) => v.name),
+    ctx,
+    scope,
+  );
 
   const graph: Graph = { name: g.name ?? '', nodes, initializers, inputs, outputs, valueInfo };
   if (g.docString) graph.docString = g.docString;
@@ -110,25 +116,37 @@ function decodeAttribute(a: P.IAttributeProto, subject: string, ctx: DecodeConte
     return { type: 'ref', refAttrName: a.refAttrName, refType };
   }
   switch (type) {
-    case A.FLOAT: return { type: 'float', value: a.f ?? 0 };
-    case A.INT: return { type: 'int', value: int64ToNumber((a.i ?? 0) as Int64) };
-    case A.STRING: return { type: 'string', value: utf8.decode(a.s ?? new Uint8Array()) };
+    case A.FLOAT:
+      return { type: 'float', value: a.f ?? 0 };
+    case A.INT:
+      return { type: 'int', value: int64ToNumber((a.i ?? 0) as Int64) };
+    case A.STRING:
+      return { type: 'string', value: utf8.decode(a.s ?? new Uint8Array()) };
     case A.TENSOR:
       if (!a.t) throw invalid(ctx, `${subject} is a tensor attribute without a tensor`);
       return { type: 'tensor', value: decodeTensor(a.t, `${subject} tensor`, ctx) };
     case A.GRAPH:
       if (!a.g) throw invalid(ctx, `${subject} is a graph attribute without a graph`);
       return { type: 'graph', value: decodeGraph(a.g, ctx, subScope) };
-    case A.FLOATS: return { type: 'floats', value: [...(a.floats ?? [])] };
-    case A.INTS: return { type: 'ints', value: (a.ints ?? []).map((v) => int64ToNumber(v as Int64)) };
-    case A.STRINGS: return { type: 'strings', value: (a.strings ?? []).map((s) => utf8.decode(s)) };
-    case 0: throw invalid(ctx, `${subject} has no type and no value`);
-    default: throw unsupportedAttr(subject, type, ctx);
+    case A.FLOATS:
+      return { type: 'floats', value: [...(a.floats ?? [])] };
+    case A.INTS:
+      return { type: 'ints', value: (a.ints ?? []).map((v) => int64ToNumber(v as Int64)) };
+    case A.STRINGS:
+      return { type: 'strings', value: (a.strings ?? []).map((s) => utf8.decode(s)) };
+    case 0:
+      throw invalid(ctx, `${subject} has no type and no value`);
+    default:
+      throw unsupportedAttr(subject, type, ctx);
   }
 }
 
 function unsupportedAttr(subject: string, type: number, ctx: DecodeContext): Error {
-  return unsupported(ctx, `${subject} has type ${A[type] ?? type}, which pg does not support`, 'Use a model without this attribute kind (sparse tensors, type protos, tensor or graph lists).');
+  return unsupported(
+    ctx,
+    `${subject} has type ${A[type] ?? type}, which pg does not support`,
+    'Use a model without this attribute kind (sparse tensors, type protos, tensor or graph lists).',
+  );
 }
 
 /** Very old exporters (IR v1) leave `type` unset; the one value field present tells it. */

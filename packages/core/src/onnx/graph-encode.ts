@@ -87,16 +87,25 @@ function encodeNode(n: Node, index: number, ctx: EncodeContext, scope: string): 
 
 function encodeAttribute(name: string, v: AttributeValue, subject: string, ctx: EncodeContext, subScope: string): P.IAttributeProto {
   switch (v.type) {
-    case 'float': return { name, type: A.FLOAT, f: v.value };
-    case 'int': return { name, type: A.INT, i: encodeInt(v.value, subject, ctx) };
-    case 'string': return { name, type: A.STRING, s: utf8.encode(v.value) };
-    case 'tensor': return { name, type: A.TENSOR, t: encodeTensor(v.value, `${ctx.label}: ${subject}`, ctx.place(v.value, subject, false)) };
-    case 'graph': return { name, type: A.GRAPH, g: encodeGraph(v.value, ctx, subScope) };
-    case 'floats': return { name, type: A.FLOATS, floats: v.value };
-    case 'ints': return { name, type: A.INTS, ints: v.value.map((x) => encodeInt(x, subject, ctx)) };
-    case 'strings': return { name, type: A.STRINGS, strings: v.value.map((s) => utf8.encode(s)) };
+    case 'float':
+      return { name, type: A.FLOAT, f: v.value };
+    case 'int':
+      return { name, type: A.INT, i: encodeInt(v.value, subject, ctx) };
+    case 'string':
+      return { name, type: A.STRING, s: utf8.encode(v.value) };
+    case 'tensor':
+      return { name, type: A.TENSOR, t: encodeTensor(v.value, `${ctx.label}: ${subject}`, ctx.place(v.value, subject, false)) };
+    case 'graph':
+      return { name, type: A.GRAPH, g: encodeGraph(v.value, ctx, subScope) };
+    case 'floats':
+      return { name, type: A.FLOATS, floats: v.value };
+    case 'ints':
+      return { name, type: A.INTS, ints: v.value.map((x) => encodeInt(x, subject, ctx)) };
+    case 'strings':
+      return { name, type: A.STRINGS, strings: v.value.map((s) => utf8.encode(s)) };
     // A function body attribute bound to the calling node's attribute: no value, just the reference and its type.
-    case 'ref': return { name, type: REF_CODES[v.refType], refAttrName: v.refAttrName };
+    case 'ref':
+      return { name, type: REF_CODES[v.refType], refAttrName: v.refAttrName };
   }
 }
 

@@ -24,18 +24,29 @@ export function decodeRaw(dtype: NumericDataType, bytes: Uint8Array, count: numb
   }
   const { buffer, byteOffset } = buf;
   switch (dtype) {
-    case 'float32': return new Float32Array(buffer, byteOffset, count);
-    case 'float64': return new Float64Array(buffer, byteOffset, count);
-    case 'float16': return widenFloat16(new Uint16Array(buffer, byteOffset, count));
-    case 'int8': return new Int8Array(buffer, byteOffset, count);
+    case 'float32':
+      return new Float32Array(buffer, byteOffset, count);
+    case 'float64':
+      return new Float64Array(buffer, byteOffset, count);
+    case 'float16':
+      return widenFloat16(new Uint16Array(buffer, byteOffset, count));
+    case 'int8':
+      return new Int8Array(buffer, byteOffset, count);
     case 'uint8':
-    case 'bool': return new Uint8Array(buffer, byteOffset, count);
-    case 'int16': return new Int16Array(buffer, byteOffset, count);
-    case 'uint16': return new Uint16Array(buffer, byteOffset, count);
-    case 'int32': return new Int32Array(buffer, byteOffset, count);
-    case 'uint32': return new Uint32Array(buffer, byteOffset, count);
-    case 'int64': return new BigInt64Array(buffer, byteOffset, count);
-    case 'uint64': return new BigUint64Array(buffer, byteOffset, count);
+    case 'bool':
+      return new Uint8Array(buffer, byteOffset, count);
+    case 'int16':
+      return new Int16Array(buffer, byteOffset, count);
+    case 'uint16':
+      return new Uint16Array(buffer, byteOffset, count);
+    case 'int32':
+      return new Int32Array(buffer, byteOffset, count);
+    case 'uint32':
+      return new Uint32Array(buffer, byteOffset, count);
+    case 'int64':
+      return new BigInt64Array(buffer, byteOffset, count);
+    case 'uint64':
+      return new BigUint64Array(buffer, byteOffset, count);
   }
 }
 

@@ -249,20 +249,36 @@ describe('bad model files', () => {
       return write(name, onnx.ModelProto.encode(m).finish());
     };
     const cases: [string, (g: P.GraphProto) => void, RegExp][] = [
-      ['cycle.onnx', (g) => {
-        g.node[0].input = ['x', 'z'];
-        g.node.push(onnx.NodeProto.create({ opType: 'Neg', input: ['y'], output: ['z'], name: 'neg' }));
-      }, /the graph has a cycle through node '(relu|neg)'/],
-      ['dangling.onnx', (g) => {
-        g.node[0].input = ['nowhere'];
-      }, /node 'relu' \(Relu\) reads 'nowhere', which no node, input or initializer provides/],
-      ['missing-init.onnx', (g) => {
-        g.node[0].opType = 'Add';
-        g.node[0].input = ['x', 'bias'];
-      }, /node 'relu' \(Add\) reads 'bias', which no node, input or initializer provides/],
-      ['no-output.onnx', (g) => {
-        g.output[0].name = 'ghost';
-      }, /graph output 'ghost' is not produced by any node, input or initializer/],
+      [
+        'cycle.onnx',
+        (g) => {
+          g.node[0].input = ['x', 'z'];
+          g.node.push(onnx.NodeProto.create({ opType: 'Neg', input: ['y'], output: ['z'], name: 'neg' }));
+        },
+        /the graph has a cycle through node '(relu|neg)'/,
+      ],
+      [
+        'dangling.onnx',
+        (g) => {
+          g.node[0].input = ['nowhere'];
+        },
+        /node 'relu' \(Relu\) reads 'nowhere', which no node, input or initializer provides/,
+      ],
+      [
+        'missing-init.onnx',
+        (g) => {
+          g.node[0].opType = 'Add';
+          g.node[0].input = ['x', 'bias'];
+        },
+        /node 'relu' \(Add\) reads 'bias', which no node, input or initializer provides/,
+      ],
+      [
+        'no-output.onnx',
+        (g) => {
+          g.output[0].name = 'ghost';
+        },
+        /graph output 'ghost' is not produced by any node, input or initializer/,
+      ],
     ];
     for (const [name, edit, message] of cases) {
       const e = await failure(variant(name, edit));

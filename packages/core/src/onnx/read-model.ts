@@ -56,13 +56,21 @@ function decodeModelWithExternals(bytes: Uint8Array, sourcePath: string | undefi
   const irVersion = int64ToSafeNumber(proto.irVersion as Int64) ?? 0;
   if (irVersion <= 0) throw invalid(ctx, 'the model has no ir_version');
   if (irVersion > MAX_IR_VERSION) {
-    throw unsupported(ctx, `the model has IR version ${irVersion}, newer than the newest pg reads (${MAX_IR_VERSION})`, `Convert the model to IR version ${MAX_IR_VERSION} or lower (e.g. onnx.version_converter, or export with an older ONNX).`);
+    throw unsupported(
+      ctx,
+      `the model has IR version ${irVersion}, newer than the newest pg reads (${MAX_IR_VERSION})`,
+      `Convert the model to IR version ${MAX_IR_VERSION} or lower (e.g. onnx.version_converter, or export with an older ONNX).`,
+    );
   }
   const opsetImports = decodeOpsets(proto.opsetImport, 'the model', ctx);
   if (opsetImports.length === 0 && irVersion >= 3) throw invalid(ctx, 'the model imports no opset (opset_import is empty)');
   const onnxOpset = opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version;
   if (onnxOpset !== undefined && onnxOpset > MAX_OPSET) {
-    throw unsupported(ctx, `the model imports ONNX opset ${onnxOpset}, newer than the newest pg knows (${MAX_OPSET})`, `Export the model with opset_version ${MAX_OPSET} or lower (13 to 21 are the ones checked).`);
+    throw unsupported(
+      ctx,
+      `the model imports ONNX opset ${onnxOpset}, newer than the newest pg knows (${MAX_OPSET})`,
+      `Export the model with opset_version ${MAX_OPSET} or lower (13 to 21 are the ones checked).`,
+    );
   }
 
   const model: Model = {
@@ -94,8 +102,15 @@ function notAModel(ctx: DecodeContext, bytes: Uint8Array, why: string): Error {
 function looksLikeTensorProto(bytes: Uint8Array): boolean {
   try {
     const t = onnx.TensorProto.decode(bytes);
-    const hasData = t.rawData.length > 0 || t.floatData.length > 0 || t.int32Data.length > 0 || t.int64Data.length > 0 ||
-      t.doubleData.length > 0 || t.uint64Data.length > 0 || t.stringData.length > 0 || t.externalData.length > 0;
+    const hasData =
+      t.rawData.length > 0 ||
+      t.floatData.length > 0 ||
+      t.int32Data.length > 0 ||
+      t.int64Data.length > 0 ||
+      t.doubleData.length > 0 ||
+      t.uint64Data.length > 0 ||
+      t.stringData.length > 0 ||
+      t.externalData.length > 0;
     return t.dataType > 0 && t.dataType <= 23 && hasData;
   } catch {
     return false;

@@ -42,7 +42,11 @@ export function decodeTensor(proto: P.ITensorProto, subject: string, ctx: Decode
   const dtype = dataTypeFromOnnx(code);
   if (code === 0) throw invalid(ctx, `${subject} has no element type`);
   if (dtype === undefined) {
-    throw unsupported(ctx, `${subject} has element type ${onnxTypeName(code)}, which pg does not support`, 'Convert the tensor to float32 (or another standard type) before using pg.');
+    throw unsupported(
+      ctx,
+      `${subject} has element type ${onnxTypeName(code)}, which pg does not support`,
+      'Convert the tensor to float32 (or another standard type) before using pg.',
+    );
   }
   if (proto.segment) throw unsupported(ctx, `${subject} is a segment of a larger tensor, which pg does not support`, 'Re-export the model without segmented tensors.');
   const dims = (proto.dims ?? []).map((d) => {
@@ -87,19 +91,32 @@ function decodeTypedFields(proto: P.ITensorProto, dtype: DataType): TensorData {
   const int64 = (proto.int64Data ?? []) as Int64[];
   const uint64 = (proto.uint64Data ?? []) as Int64[];
   switch (dtype) {
-    case 'float32': return Float32Array.from(proto.floatData ?? []);
-    case 'float64': return Float64Array.from(proto.doubleData ?? []);
-    case 'float16': return widenFloat16(Uint16Array.from(int32));
-    case 'int8': return Int8Array.from(int32);
-    case 'uint8': return Uint8Array.from(int32);
-    case 'bool': return Uint8Array.from(int32, (v) => (v ? 1 : 0));
-    case 'int16': return Int16Array.from(int32);
-    case 'uint16': return Uint16Array.from(int32);
-    case 'int32': return Int32Array.from(int32);
-    case 'int64': return BigInt64Array.from(int64, (v) => int64ToBigInt(v));
-    case 'uint32': return Uint32Array.from(uint64, (v) => Number(int64ToBigInt(v, true)));
-    case 'uint64': return BigUint64Array.from(uint64, (v) => int64ToBigInt(v, true));
-    case 'string': return (proto.stringData ?? []).map((b) => utf8.decode(b));
+    case 'float32':
+      return Float32Array.from(proto.floatData ?? []);
+    case 'float64':
+      return Float64Array.from(proto.doubleData ?? []);
+    case 'float16':
+      return widenFloat16(Uint16Array.from(int32));
+    case 'int8':
+      return Int8Array.from(int32);
+    case 'uint8':
+      return Uint8Array.from(int32);
+    case 'bool':
+      return Uint8Array.from(int32, (v) => (v ? 1 : 0));
+    case 'int16':
+      return Int16Array.from(int32);
+    case 'uint16':
+      return Uint16Array.from(int32);
+    case 'int32':
+      return Int32Array.from(int32);
+    case 'int64':
+      return BigInt64Array.from(int64, (v) => int64ToBigInt(v));
+    case 'uint32':
+      return Uint32Array.from(uint64, (v) => Number(int64ToBigInt(v, true)));
+    case 'uint64':
+      return BigUint64Array.from(uint64, (v) => int64ToBigInt(v, true));
+    case 'string':
+      return (proto.stringData ?? []).map((b) => utf8.decode(b));
   }
 }
 

@@ -40,12 +40,20 @@ export function valueInfoError(problem: ValueInfoProblem, vi: P.IValueInfoProto,
     case 'untyped':
       // ONNX requires types on the main graph's inputs/outputs; subgraphs may omit them, but the IR cannot.
       return inSubgraph
-        ? unsupported(ctx, `${subject} has no type; pg needs the types of subgraph inputs and outputs`, 'Run ONNX shape inference on the model (onnx.shape_inference.infer_shapes) and retry.')
+        ? unsupported(
+            ctx,
+            `${subject} has no type; pg needs the types of subgraph inputs and outputs`,
+            'Run ONNX shape inference on the model (onnx.shape_inference.infer_shapes) and retry.',
+          )
         : invalid(ctx, `${subject} has no type`);
     case 'non-tensor':
       return unsupported(ctx, `${subject} is a sequence, map, optional or sparse value; pg supports tensors only`, 'Use a model whose inputs and outputs are plain tensors.');
     case 'unsupported-dtype':
-      return unsupported(ctx, `${subject} has element type ${onnxTypeName(vi.type?.tensorType?.elemType ?? 0)}, which pg does not support`, 'Convert the model to float32 (or another standard type) before using pg.');
+      return unsupported(
+        ctx,
+        `${subject} has element type ${onnxTypeName(vi.type?.tensorType?.elemType ?? 0)}, which pg does not support`,
+        'Convert the model to float32 (or another standard type) before using pg.',
+      );
   }
 }
 

@@ -117,7 +117,11 @@ describe('encodeModel / writeModel', () => {
     expect(plainModel(written, ['external'])).toEqual(plainModel(model, ['external']));
     expect([...written.graph.initializers.values()].filter((t) => t.external).length).toBe(result.externalTensors);
 
-    const input = new ort.Tensor('float32', Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => Math.sin(i)), [2, 1, 28, 28]);
+    const input = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => Math.sin(i)),
+      [2, 1, 28, 28],
+    );
     const run = async (p: string) => {
       const s = await ort.InferenceSession.create(p, ORT_QUIET);
       return Array.from((await s.run({ [s.inputNames[0]]: input }))[s.outputNames[0]].data as Float32Array);
@@ -134,7 +138,11 @@ describe('encodeModel / writeModel', () => {
     expect(plainModel(decodeModel(bytes))).toEqual(plainModel(decodeModel(encodeModel(model))));
     expect(bytes.length).toBe(encodeModel(model).length);
     const session = await ort.InferenceSession.create(bytes, ORT_QUIET);
-    const input = new ort.Tensor('float32', Float32Array.from({ length: 28 * 28 }, (_, i) => Math.cos(i)), [1, 1, 28, 28]);
+    const input = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 28 * 28 }, (_, i) => Math.cos(i)),
+      [1, 1, 28, 28],
+    );
     const expected = await (await ort.InferenceSession.create(TINY_CNN, ORT_QUIET)).run({ input });
     expect(Array.from((await session.run({ input })).logits.data as Float32Array)).toEqual(Array.from(expected.logits.data as Float32Array));
   });

@@ -130,11 +130,17 @@ function encodeChunks(proto: P.IModelProto): Uint8Array[] {
 function fieldHeader(field: number, length: number): Uint8Array {
   const bytes: number[] = [];
   for (let v = field * 8 + LENGTH_DELIMITED; ; v = Math.floor(v / 128)) {
-    if (v < 128) { bytes.push(v); break; }
+    if (v < 128) {
+      bytes.push(v);
+      break;
+    }
     bytes.push((v % 128) | 128);
   }
   for (let v = length; ; v = Math.floor(v / 128)) {
-    if (v < 128) { bytes.push(v); break; }
+    if (v < 128) {
+      bytes.push(v);
+      break;
+    }
     bytes.push((v % 128) | 128);
   }
   return Uint8Array.from(bytes);

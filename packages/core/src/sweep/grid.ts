@@ -22,7 +22,8 @@ export function gridPoints(grid: SweepGrid): { points: SweepConfig[]; invalid: A
   const gating = modes.filter((m) => m !== 'static');
   for (const [name, values] of Object.entries({ ...grid, mode: modes }) as [string, readonly unknown[]][]) {
     // Prediction bits and targets are needed only by the gating modes.
-    if (values.length === 0 && (gating.length > 0 || name === 'mode' || name === 'bits')) throw new UsageError(`the sweep grid has no ${FLAGS[name]} value`, { action: 'give at least one value' });
+    if (values.length === 0 && (gating.length > 0 || name === 'mode' || name === 'bits'))
+      throw new UsageError(`the sweep grid has no ${FLAGS[name]} value`, { action: 'give at least one value' });
     if (new Set(values).size !== values.length) throw new UsageError(`${FLAGS[name]} lists a value twice: ${values.join(',')}`, { action: 'list each value once' });
   }
   const points: SweepConfig[] = [];
@@ -43,7 +44,9 @@ export function gridPoints(grid: SweepGrid): { points: SweepConfig[]; invalid: A
     }
   }
   if (points.length === 0) {
-    throw new UsageError(`no valid grid point: every --hbits is >= every --bits (${grid.bits.join(',')})`, { action: 'give --hbits values below the --bits values, e.g. --bits 4 --hbits 2' });
+    throw new UsageError(`no valid grid point: every --hbits is >= every --bits (${grid.bits.join(',')})`, {
+      action: 'give --hbits values below the --bits values, e.g. --bits 4 --hbits 2',
+    });
   }
   return { points, invalid };
 }

@@ -43,7 +43,9 @@ function ownedPoints(files: ReadonlyArray<ShardFile<SweepResult>>, gridIds: Read
   for (const file of files) {
     const ids = file.content.points.map((p) => p.id);
     if (JSON.stringify(ids) !== JSON.stringify(file.content.shard!.points)) {
-      throw new ShardError(`${file.path}: its points (${ids.join(', ')}) are not the ones its shard runs (${file.content.shard!.points.join(', ')})`, { action: 'run that shard again' });
+      throw new ShardError(`${file.path}: its points (${ids.join(', ')}) are not the ones its shard runs (${file.content.shard!.points.join(', ')})`, {
+        action: 'run that shard again',
+      });
     }
     for (const point of file.content.points) {
       if (!gridIds.has(point.id)) throw new ShardError(`${file.path}: point ${point.id} is not on the sweep's grid`, { action: 'run that shard again' });
@@ -76,15 +78,19 @@ export async function mergeSweepShards(inputs: readonly string[], outDir: string
   if (stopped.length > 0 && !opts.allowPartial) {
     const f = stopped[0];
     const pendingIds = f.content.points.filter((p) => p.status !== 'complete').map((p) => p.id);
-    throw new ShardError(`${f.path}: shard ${shardLabel(f.shard)} has ${pendingIds.length} point(s) pending (${pendingIds.join(', ')}): it was stopped (${f.content.stopped ?? 'killed'}) before it finished`, {
-      action: 'run that shard again with --resume, or pass --allow-partial to merge what there is (the output then says it is partial)',
-    });
+    throw new ShardError(
+      `${f.path}: shard ${shardLabel(f.shard)} has ${pendingIds.length} point(s) pending (${pendingIds.join(', ')}): it was stopped (${f.content.stopped ?? 'killed'}) before it finished`,
+      {
+        action: 'run that shard again with --resume, or pass --allow-partial to merge what there is (the output then says it is partial)',
+      },
+    );
   }
   const first = files[0].content;
   const grid = gridPoints(first.grid).points;
   const owned = ownedPoints(files, new Set(grid.map(pointId)));
   const unowned = grid.map(pointId).filter((id) => !owned.has(id));
-  if (unowned.length > 0 && missing.length === 0) throw new ShardError(`no shard holds point(s) ${unowned.join(', ')} (given: ${files.map((f) => f.path).join(', ')})`, { action: 'run the shards again from one command' });
+  if (unowned.length > 0 && missing.length === 0)
+    throw new ShardError(`no shard holds point(s) ${unowned.join(', ')} (given: ${files.map((f) => f.path).join(', ')})`, { action: 'run the shards again from one command' });
   await refuseOtherSweep(outDir, first);
   await copyPoints([...owned.values()], outDir);
   const result: SweepResult = {

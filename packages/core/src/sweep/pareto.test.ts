@@ -11,10 +11,31 @@ describe('paretoFrontier', () => {
     { c: null, v: 0.99 }, // unknown cost: never on the frontier
   ];
   it('keeps exactly the non-dominated points, in ascending cost', () => {
-    expect(paretoFrontier(pts, (p) => p.c, (p) => p.v)).toEqual([1, 0, 4]);
+    expect(
+      paretoFrontier(
+        pts,
+        (p) => p.c,
+        (p) => p.v,
+      ),
+    ).toEqual([1, 0, 4]);
   });
   it('keeps one of two identical points and handles empty input', () => {
-    expect(paretoFrontier([{ c: 1, v: 1 }, { c: 1, v: 1 }], (p) => p.c, (p) => p.v)).toHaveLength(1);
-    expect(paretoFrontier([], () => 0, () => 0)).toEqual([]);
+    expect(
+      paretoFrontier(
+        [
+          { c: 1, v: 1 },
+          { c: 1, v: 1 },
+        ],
+        (p) => p.c,
+        (p) => p.v,
+      ),
+    ).toHaveLength(1);
+    expect(
+      paretoFrontier(
+        [],
+        () => 0,
+        () => 0,
+      ),
+    ).toEqual([]);
   });
 });

@@ -190,7 +190,12 @@ export function stopReason(start: number, t: number, durations: readonly number[
  * The grid's points in order with their estimated cost (pointCostEstimate): the float model's MACs per sample,
  * the training and evaluated sample counts, the fine-tuning steps.
  */
-export function sweepEstimates(macsPerSample: number, data: Dataset, evalData: Dataset, opts: Pick<SweepOptions, 'grid' | 'finetune' | 'report'>): Array<{ id: string; config: SweepConfig; estimate: number }> {
+export function sweepEstimates(
+  macsPerSample: number,
+  data: Dataset,
+  evalData: Dataset,
+  opts: Pick<SweepOptions, 'grid' | 'finetune' | 'report'>,
+): Array<{ id: string; config: SweepConfig; estimate: number }> {
   const basis = {
     macsPerSample,
     trainSamples: data.size,
@@ -201,11 +206,25 @@ export function sweepEstimates(macsPerSample: number, data: Dataset, evalData: D
 }
 
 /** One point; undefined when interrupted during training (nothing of it is written). */
-async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: PointOptions, point: SweepPoint, hooks: SweepHooks & { now(): number }): Promise<SweepPoint | undefined> {
+async function runPoint(
+  model: Model,
+  data: Dataset,
+  evalData: Dataset,
+  opts: PointOptions,
+  point: SweepPoint,
+  hooks: SweepHooks & { now(): number },
+): Promise<SweepPoint | undefined> {
   const t0 = hooks.now();
   const dir = join(opts.outDir, 'points', point.id);
   await makeFolder(dir);
-  const converted = convertModel(model, { mode: point.mode, bits: point.bits, hbits: point.hbits ?? 0, wbits: opts.wbits, actScale: opts.actScale, firstLayerBits: opts.firstLayerBits });
+  const converted = convertModel(model, {
+    mode: point.mode,
+    bits: point.bits,
+    hbits: point.hbits ?? 0,
+    wbits: opts.wbits,
+    actScale: opts.actScale,
+    firstLayerBits: opts.firstLayerBits,
+  });
   // A static point has no gate: it trains its scales (and weights) without a target and without the final calibration.
   const recipe = point.mode === 'static' ? { ...opts.finetune, finalCalibration: false } : { ...opts.finetune, targetSparsity: point.target_sparsity ?? undefined };
   const trained = await finetune(converted.model, data, recipe, { onProgress: hooks.onProgress, signal: hooks.signal });
@@ -224,7 +243,12 @@ async function runPoint(model: Model, data: Dataset, evalData: Dataset, opts: Po
 }
 
 /** A point's configuration as stored in its report.json; points from before the mode axis were 'pg'. */
-const pointConfig = (p: Partial<SweepConfig> & Omit<SweepConfig, 'mode'>): SweepConfig => ({ mode: p.mode ?? 'pg', bits: p.bits, hbits: p.hbits, target_sparsity: p.target_sparsity });
+const pointConfig = (p: Partial<SweepConfig> & Omit<SweepConfig, 'mode'>): SweepConfig => ({
+  mode: p.mode ?? 'pg',
+  bits: p.bits,
+  hbits: p.hbits,
+  target_sparsity: p.target_sparsity,
+});
 
 function fromReport(point: SweepPoint, r: ReportResult, model: string, report: string, reused: boolean, floatAccuracy: number | null): SweepPoint {
   return {

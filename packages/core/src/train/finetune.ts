@@ -61,7 +61,13 @@ async function finetuneRun(model: Model, source: Dataset, opts: FinetuneOptions,
 }
 
 /** The data-parallel gradient engine, its workers starting from the prepared model (calibrated, or restored from the checkpoint). */
-function startGradients(prep: Preparation, opts: FinetuneOptions, trainable: TrainableSet, teacherModel: Model | undefined, teacher: Executor | undefined): Promise<DataParallelGradients> {
+function startGradients(
+  prep: Preparation,
+  opts: FinetuneOptions,
+  trainable: TrainableSet,
+  teacherModel: Model | undefined,
+  teacher: Executor | undefined,
+): Promise<DataParallelGradients> {
   const { exec } = trainable;
   const shards = Math.max(1, Math.min(opts.shards, opts.batchSize));
   const settings = { [SETTINGS.alpha]: opts.alpha, [SETTINGS.sparseBackprop]: opts.sparseBackprop, [RUNTIME_SETTINGS.weightGradients]: prep.plan.trainWeights };

@@ -22,13 +22,28 @@ function variable(values: Float32Array, shape: number[], name: string): tf.Varia
 }
 
 function run(native: boolean, steps: number, lr = 1e-3) {
-  const vars = shapes.map((s, i) => variable(uniform(s.reduce((a, b) => a * b, 1), 0.5, 11 + i), s, `w${i}-${native}-${Math.random()}`));
+  const vars = shapes.map((s, i) =>
+    variable(
+      uniform(
+        s.reduce((a, b) => a * b, 1),
+        0.5,
+        11 + i,
+      ),
+      s,
+      `w${i}-${native}-${Math.random()}`,
+    ),
+  );
   const opt = tf.train.adam(lr);
   for (let step = 0; step < steps; step++) {
     // Gradients over many magnitudes (and exact zeros), so rounding differences would show.
     const grads = vars.map((v, i) => uniform(v.size, 1, 100 * step + i).map((g, k) => (k % 13 === 0 ? 0 : g * 10 ** ((k % 7) - 4))));
     if (native) {
-      expect(nativeAdamStep(opt, vars.map((v, i) => ({ variable: v, grad: grads[i] })))).toBe(true);
+      expect(
+        nativeAdamStep(
+          opt,
+          vars.map((v, i) => ({ variable: v, grad: grads[i] })),
+        ),
+      ).toBe(true);
     } else {
       tf.tidy(() => opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(grads[i], v.shape) }))));
     }
@@ -37,7 +52,7 @@ function run(native: boolean, steps: number, lr = 1e-3) {
 }
 
 describe.skipIf(!nativeBuilt)(`nativeAdamStep${nativeSkipReason}`, () => {
-  it('gives tfjs Adam\'s bits: variables, moments, beta powers and iterations, over several steps', async () => {
+  it("gives tfjs Adam's bits: variables, moments, beta powers and iterations, over several steps", async () => {
     const a = run(true, 4);
     const b = run(false, 4);
     for (let i = 0; i < shapes.length; i++) expect(Buffer.from(bits32(a.vars[i]).buffer).equals(Buffer.from(bits32(b.vars[i]).buffer))).toBe(true);
@@ -48,7 +63,13 @@ describe.skipIf(!nativeBuilt)(`nativeAdamStep${nativeSkipReason}`, () => {
     // The variables moved: the comparison is not between two untouched copies.
     expect(bits32(a.vars[1]).some((v, k) => v !== new Uint32Array(uniform(70_001, 0.5, 12).buffer)[k])).toBe(true);
     // A tfjs step after native ones continues exactly as tfjs alone would (the state is tfjs's own).
-    const g = shapes.map((s, i) => uniform(s.reduce((x, y) => x * y, 1), 1, 777 + i));
+    const g = shapes.map((s, i) =>
+      uniform(
+        s.reduce((x, y) => x * y, 1),
+        1,
+        777 + i,
+      ),
+    );
     for (const r of [a, b]) tf.tidy(() => r.opt.applyGradients(r.vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(g[i], v.shape) }))));
     for (let i = 0; i < shapes.length; i++) expect(Buffer.from(bits32(a.vars[i]).buffer).equals(Buffer.from(bits32(b.vars[i]).buffer))).toBe(true);
     tf.dispose([...a.vars, ...b.vars]);

@@ -41,7 +41,11 @@ export function calibrateRecurrentLayer(exec: Executor, inputName: string, batch
     }
   }
   // The samples are the statistic already: cut them as the `above` rule cuts z_hb.
-  const delta = calibrateRecurrentGate('above', perUnit.map((v) => Float32Array.from(v)), target);
+  const delta = calibrateRecurrentGate(
+    'above',
+    perUnit.map((v) => Float32Array.from(v)),
+    target,
+  );
   values.set(thr, delta);
   exec.setParam(thr, tf.tensor(delta, dims, 'float32'));
   return values;

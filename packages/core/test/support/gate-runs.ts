@@ -64,13 +64,17 @@ export function runPgGates(model: Model, b: Batch): GateRun {
  */
 export async function runOrtGates(model: Model, path: string, b: Batch): Promise<GateRun> {
   const graph = inlineFunctions(model, isPgNode);
-  const layers = model.graph.nodes.filter(isGatedNode).map((n) => ({ name: n.name, input: n.inputs[0], output: n.outputs[0], greater: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater')! }));
-  const extra = layers.flatMap((l) => [
-    { name: l.greater.inputs[0], dtype: 'float32' as const },
-    { name: l.greater.outputs[0], dtype: 'bool' as const },
-    { name: l.input, dtype: 'float32' as const },
-    { name: l.output, dtype: 'float32' as const },
-  ]).filter((o, i, all) => all.findIndex((p) => p.name === o.name) === i);
+  const layers = model.graph.nodes
+    .filter(isGatedNode)
+    .map((n) => ({ name: n.name, input: n.inputs[0], output: n.outputs[0], greater: graph.nodes.find((g) => g.name.startsWith(`${n.name}/`) && g.opType === 'Greater')! }));
+  const extra = layers
+    .flatMap((l) => [
+      { name: l.greater.inputs[0], dtype: 'float32' as const },
+      { name: l.greater.outputs[0], dtype: 'bool' as const },
+      { name: l.input, dtype: 'float32' as const },
+      { name: l.output, dtype: 'float32' as const },
+    ])
+    .filter((o, i, all) => all.findIndex((p) => p.name === o.name) === i);
   const probe: Model = { ...model, graph: { ...graph, outputs: [...graph.outputs, ...extra.filter((o) => !graph.outputs.some((g) => g.name === o.name))] } };
   await writeModel(probe, path);
   const sess = await ort.InferenceSession.create(path);
@@ -123,4 +127,3 @@ export async function ortLayer(
 
 /** Every element the same float32 value (-0 and 0 count as equal: they give the same codes and decisions). */
 export const sameValues = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
-

@@ -21,7 +21,12 @@ export function valueInfo(name: string, shape?: Dim[], dtype: DataType = 'float3
 /** float32 values sin(i·step + seed)·scale: deterministic, of both signs, different per seed. */
 export function sineTensor(name: string, dims: number[], seed: number, { step = 0.7, scale = 1 } = {}): ConstTensor {
   const n = dims.reduce((a, b) => a * b, 1);
-  return constTensor(name, 'float32', dims, Float32Array.from({ length: n }, (_, i) => Math.sin(i * step + seed) * scale));
+  return constTensor(
+    name,
+    'float32',
+    dims,
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * step + seed) * scale),
+  );
 }
 
 export const floatScalar = (name: string, value: number): ConstTensor => constTensor(name, 'float32', [], Float32Array.from([value]));

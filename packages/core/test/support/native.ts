@@ -8,9 +8,7 @@ const load = loadNativeKernels();
 /** The addon is built and not turned off with PG_NATIVE=0. */
 export const nativeBuilt = load.ok && process.env.PG_NATIVE !== '0';
 /** Appended to a skipped describe's title: why it was skipped. */
-export const nativeSkipReason = nativeBuilt
-  ? ''
-  : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
+export const nativeSkipReason = nativeBuilt ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
 
 /** Deterministic pseudo-random floats in [-a, a). */
 export function uniform(count: number, a: number, seed: number): Float32Array {

@@ -52,7 +52,10 @@ export const bitFusion: CostModel<BitFusionParameters> = {
     const gated = layers.filter((l) => l.kind === 'gated');
     // Rounding up to whole bricks can eat the saving: 3/2 bits predicts in 1 brick and updates in 1 brick, the same as a static 3-bit (2 bricks) once every output updates.
     const wasted = gated.filter((l) => predictionBits(l) % p.brick_bits !== 0 || (l.bits! - l.hbits!) % p.brick_bits !== 0);
-    if (wasted.length) notes.push(`B_hb (with the sign of a signed input) or B_lb is not a multiple of brick_bits = ${p.brick_bits} in ${wasted.length} gated layer(s): their bricks are partly idle.`);
+    if (wasted.length)
+      notes.push(
+        `B_hb (with the sign of a signed input) or B_lb is not a multiple of brick_bits = ${p.brick_bits} in ${wasted.length} gated layer(s): their bricks are partly idle.`,
+      );
     return notes;
   },
 };

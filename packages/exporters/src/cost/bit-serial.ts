@@ -25,8 +25,11 @@ export const bitSerial: CostModel<BitSerialParameters> = {
   otherOpsCost: (ops, p) => ops * p.other_op_bitops,
   passCost: (pass, p) => pass.macs * bitWidth(pass.act, p.float_bits) * bitWidth(pass.weight, p.float_bits),
   notes: (layers, p) => {
-    const notes = ['BitOps = MACs x activation bits x weight bits, as stored (a signed code counts its sign bit); a gated layer streams B_hb bits (and the sign) for every output and B_lb more for the updated ones.'];
-    if (layers.some((l) => l.recompute)) notes.push("layers in SeerNet's form (pg convert --mode seernet) stream the full B bits (and the sign) again for the updated outputs, the seernet scheme's passes.");
+    const notes = [
+      'BitOps = MACs x activation bits x weight bits, as stored (a signed code counts its sign bit); a gated layer streams B_hb bits (and the sign) for every output and B_lb more for the updated ones.',
+    ];
+    if (layers.some((l) => l.recompute))
+      notes.push("layers in SeerNet's form (pg convert --mode seernet) stream the full B bits (and the sign) again for the updated outputs, the seernet scheme's passes.");
     const float = layers.filter((l) => l.kind === 'float').map((l) => l.name);
     if (float.length) notes.push(`float layers (${float.join(', ')}) counted at float_bits = ${p.float_bits} for activations and weights.`);
     return notes;

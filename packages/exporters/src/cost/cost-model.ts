@@ -5,10 +5,7 @@ export type ParameterValue = number | Record<string, number>;
 export type Parameters = Record<string, ParameterValue>;
 
 /** What a profile parameter must be; the profile validator checks it and names the field when it is not. */
-export type ParameterSpec =
-  | { kind: 'integer'; min: number; max?: number; doc: string }
-  | { kind: 'positive'; max?: number; doc: string }
-  | { kind: 'bit-table'; doc: string };
+export type ParameterSpec = { kind: 'integer'; min: number; max?: number; doc: string } | { kind: 'positive'; max?: number; doc: string } | { kind: 'bit-table'; doc: string };
 
 /**
  * A device model: a formula that prices each pass (docs/cost-models.md), its parameters' specification,

@@ -64,7 +64,15 @@ describe('cost models on a hand-computed network', () => {
     // gate_mode 'pg' costs what the same layer without a gate_mode does (340100 above).
     expect(costReport({ layers: pgForm }, profile('bit-serial', { float_bits: 16 })).total).toBe(340100);
     for (const [name, model] of COST_MODELS) {
-      const p = profile(name, Object.fromEntries(Object.entries(model.parameters).map(([k, spec]) => [k, spec.kind === 'bit-table' ? { 4: 100, 8: 50, 16: 25, 32: 10 } : spec.kind === 'integer' ? Math.max(spec.min, 16) : 0.5])));
+      const p = profile(
+        name,
+        Object.fromEntries(
+          Object.entries(model.parameters).map(([k, spec]) => [
+            k,
+            spec.kind === 'bit-table' ? { 4: 100, 8: 50, 16: 25, 32: 10 } : spec.kind === 'integer' ? Math.max(spec.min, 16) : 0.5,
+          ]),
+        ),
+      );
       const r = costReport({ layers: seer }, p);
       expect(r.ratios.vs_seernet, name).toBeCloseTo(1, 12);
       expect(r.total, name).toBeGreaterThanOrEqual(costReport({ layers: pgForm }, p).total);

@@ -31,7 +31,9 @@ export const cpuInt8: CostModel<CpuInt8Parameters> = {
     return pass.macs / (int8 ? p.int8_macs_per_cycle : p.float_macs_per_cycle);
   },
   notes: (layers) => {
-    const notes = ['PG saves nothing on a dense int8 CPU: every layer runs densely at int8 whatever its gates decide, so the cost equals the static int8 model and the SeerNet-style baseline.'];
+    const notes = [
+      'PG saves nothing on a dense int8 CPU: every layer runs densely at int8 whatever its gates decide, so the cost equals the static int8 model and the SeerNet-style baseline.',
+    ];
     const wide = layers.filter((l) => l.kind !== 'float' && (l.weight === 'float' || l.weight > 8 || storedBits(l) > 8));
     if (wide.length) {
       notes.push(

@@ -17,9 +17,13 @@ export interface GpuParameters {
 /** The narrowest supported precision that holds both operands: a GPU cannot run 3-bit arithmetic, only 4, 8, 16... */
 export function gpuPrecision(pass: Pick<Pass, 'act' | 'weight'>, p: GpuParameters): number {
   const need = Math.max(bitWidth(pass.act, p.float_bits), bitWidth(pass.weight, p.float_bits));
-  const fits = Object.keys(p.macs_per_cycle).map(Number).filter((b) => b >= need);
+  const fits = Object.keys(p.macs_per_cycle)
+    .map(Number)
+    .filter((b) => b >= need);
   if (!fits.length) {
-    throw new UsageError(`the gpu profile's macs_per_cycle has no precision of ${need} bits or more`, { action: `add a "${need}" (or wider) entry to macs_per_cycle in the profile` });
+    throw new UsageError(`the gpu profile's macs_per_cycle has no precision of ${need} bits or more`, {
+      action: `add a "${need}" (or wider) entry to macs_per_cycle in the profile`,
+    });
   }
   return Math.min(...fits);
 }
@@ -53,10 +57,16 @@ export const gpu: CostModel<GpuParameters> = {
     }
     const gated = layers.filter((l) => l.kind === 'gated');
     const same = gated.filter((l) => gpuPrecision({ act: predictionBits(l), weight: l.weight }, p) === gpuPrecision({ act: storedBits(l), weight: l.weight }, p));
-    if (same.length) notes.push(`in ${same.length} gated layer(s) the prediction runs at the same GPU precision as the full B bits (the weights or the hardware set the width), so the prediction alone costs as much as the static model.`);
+    if (same.length)
+      notes.push(
+        `in ${same.length} gated layer(s) the prediction runs at the same GPU precision as the full B bits (the weights or the hardware set the width), so the prediction alone costs as much as the static model.`,
+      );
     // The sign bit can push weights over a precision's width: --wbits 8 codes ([-255, 255]) do not fit int8.
     const pushed = layers.filter((l) => l.weight !== 'float' && gpuPrecision({ act: 1, weight: l.weight }, p) > gpuPrecision({ act: 1, weight: l.weight - 1 }, p));
-    if (pushed.length) notes.push(`in ${pushed.length} layer(s) the weights' sign bit needs the next wider GPU precision (--wbits 8 codes are [-255, 255], 9 bits, wider than int8; --wbits 7 fits int8).`);
+    if (pushed.length)
+      notes.push(
+        `in ${pushed.length} layer(s) the weights' sign bit needs the next wider GPU precision (--wbits 8 codes are [-255, 255], 9 bits, wider than int8; --wbits 7 fits int8).`,
+      );
     return notes;
   },
 };

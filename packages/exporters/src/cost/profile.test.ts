@@ -31,9 +31,21 @@ describe('device profile validation', () => {
     ['unknown parameter (a typo)', { model: 'bit-serial', parameters: { float_bits: 16, flaot_bits: 32 } }, /unknown parameter "parameters\.flaot_bits" for the bit-serial model/],
     ['utilisation above 1', { model: 'bit-fusion', parameters: { ...fusion, utilization: 1.5 } }, /parameters\.utilization must be a number in \(0, 1\], got 1\.5/],
     ['a non-integer width', { model: 'bit-serial', parameters: { float_bits: 16.5 } }, /parameters\.float_bits must be an integer from 1 to 64, got 16\.5/],
-    ['a string for a number', { model: 'cpu-int8', parameters: { int8_macs_per_cycle: '64', float_macs_per_cycle: 16 } }, /parameters\.int8_macs_per_cycle must be a positive number, got "64"/],
-    ['a throughput table keyed by a name', { model: 'gpu', parameters: { macs_per_cycle: { int8: 5 }, sparse_efficiency: 0.2, float_bits: 16 } }, /parameters\.macs_per_cycle has key "int8", which is no bit width/],
-    ['a negative throughput', { model: 'gpu', parameters: { macs_per_cycle: { '8': -5 }, sparse_efficiency: 0.2, float_bits: 16 } }, /parameters\.macs_per_cycle\["8"\] must be a positive number, got -5/],
+    [
+      'a string for a number',
+      { model: 'cpu-int8', parameters: { int8_macs_per_cycle: '64', float_macs_per_cycle: 16 } },
+      /parameters\.int8_macs_per_cycle must be a positive number, got "64"/,
+    ],
+    [
+      'a throughput table keyed by a name',
+      { model: 'gpu', parameters: { macs_per_cycle: { int8: 5 }, sparse_efficiency: 0.2, float_bits: 16 } },
+      /parameters\.macs_per_cycle has key "int8", which is no bit width/,
+    ],
+    [
+      'a negative throughput',
+      { model: 'gpu', parameters: { macs_per_cycle: { '8': -5 }, sparse_efficiency: 0.2, float_bits: 16 } },
+      /parameters\.macs_per_cycle\["8"\] must be a positive number, got -5/,
+    ],
   ];
   for (const [what, content, message] of cases) {
     it(`refuses ${what}, naming the file and the field`, async () => {

@@ -21,12 +21,17 @@ function describe(v: unknown): string {
 }
 
 function checkValue(file: string, field: string, spec: ParameterSpec, v: unknown): ParameterValue {
-  const fail = (must: string) => new UsageError(`${file}: parameters.${field} must be ${must}, got ${describe(v)}`, { action: `fix parameters.${field} (${spec.doc}); docs/cost-models.md lists every parameter` });
+  const fail = (must: string) =>
+    new UsageError(`${file}: parameters.${field} must be ${must}, got ${describe(v)}`, {
+      action: `fix parameters.${field} (${spec.doc}); docs/cost-models.md lists every parameter`,
+    });
   if (spec.kind === 'bit-table') {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length === 0) throw fail('an object of positive numbers keyed by bit width, e.g. {"8": 2048}');
     for (const [k, x] of Object.entries(v)) {
-      if (!/^[1-9]\d*$/.test(k)) throw new UsageError(`${file}: parameters.${field} has key "${k}", which is no bit width`, { action: `key parameters.${field} by bit widths such as "4", "8", "16"` });
-      if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw new UsageError(`${file}: parameters.${field}["${k}"] must be a positive number, got ${describe(x)}`, { action: `fix parameters.${field} (${spec.doc})` });
+      if (!/^[1-9]\d*$/.test(k))
+        throw new UsageError(`${file}: parameters.${field} has key "${k}", which is no bit width`, { action: `key parameters.${field} by bit widths such as "4", "8", "16"` });
+      if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0)
+        throw new UsageError(`${file}: parameters.${field}["${k}"] must be a positive number, got ${describe(x)}`, { action: `fix parameters.${field} (${spec.doc})` });
     }
     return v as Record<string, number>;
   }
@@ -42,22 +47,33 @@ function checkValue(file: string, field: string, spec: ParameterSpec, v: unknown
 
 /** Checks a parsed profile against the cost models; every error names the file and the field. */
 export function validateProfile(raw: unknown, file: string, models: ReadonlyMap<string, CostModel>): Profile {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`${file}: a device profile must be a JSON object, got ${describe(raw)}`, { action: 'start from a bundled profile in packages/exporters/profiles/' });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new UsageError(`${file}: a device profile must be a JSON object, got ${describe(raw)}`, { action: 'start from a bundled profile in packages/exporters/profiles/' });
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!TOP_LEVEL.has(k)) throw new UsageError(`${file}: unknown field "${k}"`, { action: `a profile has the fields ${[...TOP_LEVEL].join(', ')}` });
   const model = typeof o.model === 'string' ? models.get(o.model) : undefined;
   if (!model) throw new UsageError(`${file}: field "model" must name a cost model, got ${describe(o.model)}`, { action: `use one of ${[...models.keys()].join(', ')}` });
-  if (o.description !== undefined && typeof o.description !== 'string') throw new UsageError(`${file}: field "description" must be a string, got ${describe(o.description)}`, { action: 'write the description as a string, or leave it out' });
+  if (o.description !== undefined && typeof o.description !== 'string')
+    throw new UsageError(`${file}: field "description" must be a string, got ${describe(o.description)}`, { action: 'write the description as a string, or leave it out' });
   const params = o.parameters;
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new UsageError(`${file}: field "parameters" must be an object, got ${describe(params)}`, { action: `give the ${model.name} parameters: ${Object.keys(model.parameters).join(', ')}` });
+  if (typeof params !== 'object' || params === null || Array.isArray(params))
+    throw new UsageError(`${file}: field "parameters" must be an object, got ${describe(params)}`, {
+      action: `give the ${model.name} parameters: ${Object.keys(model.parameters).join(', ')}`,
+    });
   const given = params as Record<string, unknown>;
   const specs = model.parameters as Record<string, ParameterSpec>;
   for (const k of Object.keys(given)) {
-    if (!(k in specs)) throw new UsageError(`${file}: unknown parameter "parameters.${k}" for the ${model.name} model`, { action: `the ${model.name} parameters are ${Object.keys(specs).join(', ')}` });
+    if (!(k in specs))
+      throw new UsageError(`${file}: unknown parameter "parameters.${k}" for the ${model.name} model`, {
+        action: `the ${model.name} parameters are ${Object.keys(specs).join(', ')}`,
+      });
   }
   const parameters: Parameters = {};
   for (const [k, spec] of Object.entries(specs)) {
-    if (!(k in given)) throw new UsageError(`${file}: missing parameter "parameters.${k}" (${spec.doc})`, { action: `add parameters.${k}; the bundled packages/exporters/profiles/${model.name}.json has a default` });
+    if (!(k in given))
+      throw new UsageError(`${file}: missing parameter "parameters.${k}" (${spec.doc})`, {
+        action: `add parameters.${k}; the bundled packages/exporters/profiles/${model.name}.json has a default`,
+      });
     parameters[k] = checkValue(file, k, spec, given[k]);
   }
   return { model: model.name, description: (o.description as string | undefined) ?? '', parameters, source: file };

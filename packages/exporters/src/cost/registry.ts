@@ -10,9 +10,7 @@ import { layerWork, passes, type LayerWork, type Scheme } from './work.js';
 /** Every cost model, in the order reports list them. */
 // Each model is typed by its own parameters; the registry holds them by the common shape, and a profile
 // validated against a model's own parameter spec is what reaches it, so the widening is safe.
-export const COST_MODELS: ReadonlyMap<string, CostModel> = new Map(
-  ([bitSerial, bitFusion, gpu, cpuInt8] as unknown as CostModel[]).map((m) => [m.name, m]),
-);
+export const COST_MODELS: ReadonlyMap<string, CostModel> = new Map(([bitSerial, bitFusion, gpu, cpuInt8] as unknown as CostModel[]).map((m) => [m.name, m]));
 
 function layerCost(model: CostModel, p: Parameters, l: LayerWork, scheme: Scheme): number {
   const ps = model.layerPasses ? model.layerPasses(l, scheme) : passes(l, scheme);
@@ -81,7 +79,10 @@ export async function selectProfiles(cost: string | undefined, profileFiles: rea
   }
   const names = new Set<string>();
   if (cost !== undefined) {
-    const asked = cost.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const asked = cost
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     if (!asked.length) throw new UsageError('--cost: no cost model named', { action: `use all, or one or more of ${[...COST_MODELS.keys()].join(', ')} separated by commas` });
     for (const name of asked) {
       if (name === 'all') for (const m of COST_MODELS.keys()) names.add(m);

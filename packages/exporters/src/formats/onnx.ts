@@ -1,14 +1,4 @@
-import {
-  functionsFor,
-  inlineFunctions,
-  onnxOpset,
-  opRegistry,
-  PG_DOMAIN,
-  refuseRecurrentExport,
-  UnsupportedModelError,
-  writeModel,
-  type Model,
-} from '@pg/core';
+import { functionsFor, inlineFunctions, onnxOpset, opRegistry, PG_DOMAIN, refuseRecurrentExport, UnsupportedModelError, writeModel, type Model } from '@pg/core';
 import type { ExportFormat, ExportOptions, ExportResult } from './export-format.js';
 import { onnxModelFiles, writtenModelFiles } from './written-files.js';
 
@@ -35,7 +25,11 @@ export function toStandardOnnx(model: Model): StandardOnnx {
   let raisedFrom: number | undefined;
   if (opset < MIN_STANDARD_OPSET) {
     // Relabelling the opset is enough when every op means the same at both (the op declarations say so).
-    const changed = [...new Set(model.graph.nodes.filter((n) => (n.domain === '' || n.domain === 'ai.onnx') && !opRegistry.sameMeaning(n.domain, n.opType, opset, MIN_STANDARD_OPSET)).map((n) => n.opType))];
+    const changed = [
+      ...new Set(
+        model.graph.nodes.filter((n) => (n.domain === '' || n.domain === 'ai.onnx') && !opRegistry.sameMeaning(n.domain, n.opType, opset, MIN_STANDARD_OPSET)).map((n) => n.opType),
+      ),
+    ];
     if (changed.length > 0) {
       throw new UnsupportedModelError(`${where} uses ONNX opset ${opset}, and its op(s) ${changed.join(', ')} changed meaning before opset ${MIN_STANDARD_OPSET}`, {
         action: `re-export the float model with opset_version ${MIN_STANDARD_OPSET} or later, convert it again, then export`,
@@ -44,9 +38,7 @@ export function toStandardOnnx(model: Model): StandardOnnx {
     raisedFrom = opset;
   }
   const version = Math.max(opset, MIN_STANDARD_OPSET);
-  const opsetImports = model.opsetImports
-    .filter((o) => o.domain !== PG_DOMAIN)
-    .map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version } : o));
+  const opsetImports = model.opsetImports.filter((o) => o.domain !== PG_DOMAIN).map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version } : o));
   // Bodies generated at the opset the file will declare (ReduceMax's axes moved to an input at 18), in the
   // form of the pg format version the model declares (a version-1 file keeps its form).
   const pgImport = model.opsetImports.filter((o) => o.domain === PG_DOMAIN);

@@ -5,10 +5,12 @@ import type { ExportedFile, ExportFileSpec } from './export-format.js';
 
 /** Describes files just written: absolute paths, with their sizes on disk. */
 export async function writtenFiles(files: ExportFileSpec[]): Promise<ExportedFile[]> {
-  return Promise.all(files.map(async (f) => {
-    const path = resolve(f.path);
-    return { path, role: f.role, bytes: (await stat(path)).size };
-  }));
+  return Promise.all(
+    files.map(async (f) => {
+      const path = resolve(f.path);
+      return { path, role: f.role, bytes: (await stat(path)).size };
+    }),
+  );
 }
 
 /**

@@ -1,6 +1,23 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrate, convertModel, Executor, FINETUNE_DEFAULTS, finetune, OBSERVE, firstBatch, openDataset, opRegistry, readModel, toTfTensor, constTensor, type Batch, type ConversionMode, type Model, type Node } from '@pg/core/internal';
+import {
+  calibrate,
+  convertModel,
+  Executor,
+  FINETUNE_DEFAULTS,
+  finetune,
+  OBSERVE,
+  firstBatch,
+  openDataset,
+  opRegistry,
+  readModel,
+  toTfTensor,
+  constTensor,
+  type Batch,
+  type ConversionMode,
+  type Model,
+  type Node,
+} from '@pg/core/internal';
 
 export const FIXTURES = fileURLToPath(new URL('../../../../fixtures/', import.meta.url));
 export const fixtureModel = (name: string) => `${FIXTURES}models/${name}.onnx`;
@@ -57,9 +74,7 @@ export function nhwcToNchw(t: HostArray): HostArray {
   const [n, h, w, c] = t.shape;
   const out = new Float32Array(t.data.length);
   for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + x] = t.data[((b * h + y) * w + x) * c + k];
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + x] = t.data[((b * h + y) * w + x) * c + k];
   return { shape: [n, c, h, w], data: out };
 }
 

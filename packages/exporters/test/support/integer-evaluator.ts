@@ -130,7 +130,15 @@ export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float3
   for (let i = 0; i < accHb.length; i++) {
     const c = Math.floor(i / spatial) % outC;
     // Residual gate: the float32 prediction plus the offset against Δ (docs/hw-json.md, step 5).
-    const m = !gated ? 1 : residual ? (Math.fround(Math.fround(Math.fround(accHb[i] * unit) + Math.fround(biasF?.[c] ?? 0)) + offset![i]) > thresholdFloat![c] ? 1 : 0) : accHb[i] > threshold![c] ? 1 : 0;
+    const m = !gated
+      ? 1
+      : residual
+        ? Math.fround(Math.fround(Math.fround(accHb[i] * unit) + Math.fround(biasF?.[c] ?? 0)) + offset![i]) > thresholdFloat![c]
+          ? 1
+          : 0
+        : accHb[i] > threshold![c]
+          ? 1
+          : 0;
     gate[i] = m;
     const acc = (accHb[i] + (m ? accLb[i] : 0)) | 0;
     // A closed gate in SeerNet's form writes zero instead of the prediction.

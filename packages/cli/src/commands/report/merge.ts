@@ -27,7 +27,7 @@ The parts must come from one run: the same model, data, flags and pg version (ea
 
   static override flags = {
     ...reportOutputFlags,
-    'allow-partial': Flags.boolean({ default: false, summary: 'Merge even when shards are missing; the report says which, and covers only the given shards\' samples.' }),
+    'allow-partial': Flags.boolean({ default: false, summary: "Merge even when shards are missing; the report says which, and covers only the given shards' samples." }),
     ...costFlags,
   };
 

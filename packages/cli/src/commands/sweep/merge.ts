@@ -30,7 +30,7 @@ A missing shard, or a shard with points pending (killed, interrupted or out of t
   };
 
   static override flags = {
-    output: Flags.string({ char: 'o', required: true, helpValue: 'DIR', summary: 'Folder of the merged sweep: sweep.json and points/<id>/ (may be the shards\' shared folder).' }),
+    output: Flags.string({ char: 'o', required: true, helpValue: 'DIR', summary: "Folder of the merged sweep: sweep.json and points/<id>/ (may be the shards' shared folder)." }),
     html: Flags.string({ helpValue: 'FILE', summary: "Also write the HTML page 'pg sweep --html' writes." }),
     'allow-partial': Flags.boolean({ default: false, summary: 'Merge even when shards are missing or stopped early; their points stay pending and the output says so.' }),
   };

@@ -125,10 +125,16 @@ export function scatter(id: string, points: readonly Point[], opts: { caption: s
   const px = (x: number): number => pad.l + ((x - x0) / (x1 - x0)) * plotW;
   const py = (y: number): number => pad.t + plotH - ((y - y0) / (y1 - y0)) * plotH;
   const xt = niceTicks(x0, x1)
-    .map((t) => `<line class="grid" x1="${num(px(t))}" y1="${pad.t}" x2="${num(px(t))}" y2="${pad.t + plotH}"/><text class="tick" x="${num(px(t))}" y="${pad.t + plotH + 14}" text-anchor="middle">${tickText(t)}</text>`)
+    .map(
+      (t) =>
+        `<line class="grid" x1="${num(px(t))}" y1="${pad.t}" x2="${num(px(t))}" y2="${pad.t + plotH}"/><text class="tick" x="${num(px(t))}" y="${pad.t + plotH + 14}" text-anchor="middle">${tickText(t)}</text>`,
+    )
     .join('');
   const yt = niceTicks(y0, y1)
-    .map((t) => `<line class="grid" x1="${pad.l}" y1="${num(py(t))}" x2="${pad.l + plotW}" y2="${num(py(t))}"/><text class="tick" x="${pad.l - 5}" y="${num(py(t) + 4)}" text-anchor="end">${escapeHtml(opts.yFormat(t))}</text>`)
+    .map(
+      (t) =>
+        `<line class="grid" x1="${pad.l}" y1="${num(py(t))}" x2="${pad.l + plotW}" y2="${num(py(t))}"/><text class="tick" x="${pad.l - 5}" y="${num(py(t) + 4)}" text-anchor="end">${escapeHtml(opts.yFormat(t))}</text>`,
+    )
     .join('');
   const frontier = points
     .filter((p) => p.frontier)

@@ -6,7 +6,6 @@ import { initBackend } from '../../interpreter/backend.js';
 import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
 import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, nativeQuantizeWeights } from './ops.js';
 
-
 beforeAll(async () => {
   await initBackend('wasm');
 });
@@ -14,18 +13,31 @@ beforeAll(async () => {
 /** Inputs at the quantizer's edges: rounding halves k + 1/2 of the code grid, the clip bounds ±s, beyond, ±0. */
 function edgyInput(shape: number[], scales: number[], bits: number, seed: number): Float32Array {
   const n = 2 ** bits - 1;
-  const x = uniform(shape.reduce((a, b) => a * b, 1), 1.3 * Math.max(...scales), seed);
+  const x = uniform(
+    shape.reduce((a, b) => a * b, 1),
+    1.3 * Math.max(...scales),
+    seed,
+  );
   const block = x.length / scales.length;
   for (let i = 0; i < x.length; i++) {
     const s = scales[Math.floor(i / block)];
-    const k = Math.floor(Math.abs(x[i]) / s * n);
+    const k = Math.floor((Math.abs(x[i]) / s) * n);
     const sign = i % 2 === 0 ? 1 : -1;
     switch (i % 7) {
-      case 0: x[i] = sign * ((k + 0.5) * s) / n; break; // a rounding half (up to float rounding of the product)
-      case 1: x[i] = sign * s; break; // the clip bound
-      case 2: x[i] = sign * Math.fround(s * (1 + 2 ** -23)); break; // just outside it
-      case 3: x[i] = i % 14 === 3 ? -0 : 0; break;
-      default: break;
+      case 0:
+        x[i] = (sign * ((k + 0.5) * s)) / n;
+        break; // a rounding half (up to float rounding of the product)
+      case 1:
+        x[i] = sign * s;
+        break; // the clip bound
+      case 2:
+        x[i] = sign * Math.fround(s * (1 + 2 ** -23));
+        break; // just outside it
+      case 3:
+        x[i] = i % 14 === 3 ? -0 : 0;
+        break;
+      default:
+        break;
     }
   }
   return x;
@@ -216,7 +228,7 @@ describe.skipIf(!nativeBuilt)(`native weight quantizer${nativeSkipReason}`, () =
     w[0] = -sw;
     for (let i = 1; i < count; i++) {
       const sign = i % 2 === 0 ? 1 : -1;
-      if (i % 5 === 0) w[i] = sign * ((Math.floor((Math.abs(w[i]) / sw) * n) + 0.5) * sw) / n;
+      if (i % 5 === 0) w[i] = (sign * ((Math.floor((Math.abs(w[i]) / sw) * n) + 0.5) * sw)) / n;
       if (i % 11 === 0) w[i] = i % 22 === 0 ? -0 : 0;
     }
     return w;
@@ -236,7 +248,13 @@ describe.skipIf(!nativeBuilt)(`native weight quantizer${nativeSkipReason}`, () =
     const w = tf.tensor2d(uniform(24, 1, 3), [4, 6]);
     const dy = tf.tensor2d(uniform(24, 2, 4), [4, 6]);
     const g = (f: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(w);
-    expectBitIdentical(g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor), g((t) => composedQuantizeWeights(t, 4)));
-    expectBitIdentical(g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor), dy);
+    expectBitIdentical(
+      g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor),
+      g((t) => composedQuantizeWeights(t, 4)),
+    );
+    expectBitIdentical(
+      g((t) => nativeQuantizeWeights(t, 4) as tf.Tensor),
+      dy,
+    );
   });
 });

@@ -17,14 +17,22 @@ export const PG_GATE_BACKWARD = 'PgGateBackward';
 export const PG_QUANTIZE_WEIGHTS = 'PgQuantizeWeights';
 
 /** The PG kernels' tfjs configs for the wasm backend, calling into the addon `k`. */
+// eslint-disable-next-line max-lines-per-function -- one short closure per kernel over the same addon handle, listed in one table.
 export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
   const quantSplit = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const [x, s] = required(args, 'x', 's');
     const { bits, hbits } = args.attrs as { bits: number; hbits: number };
     const [r, hb, lb] = [0, 1, 2].map(() => backend.makeOutput(x.shape, 'float32'));
-    k.pgQuantSplit(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, s), heapOffset(backend, r), heapOffset(backend, hb), heapOffset(backend, lb),
-      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: hbits }));
+    k.pgQuantSplit(
+      wasmHeap(backend),
+      heapOffset(backend, x),
+      heapOffset(backend, s),
+      heapOffset(backend, r),
+      heapOffset(backend, hb),
+      heapOffset(backend, lb),
+      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: hbits }),
+    );
     return [r, hb, lb];
   };
   const quantBackward = (args: KernelArgs): tf.TensorInfo[] => {
@@ -32,8 +40,16 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     const [g, r, hb, s] = required(args, 'g', 'r', 'hb', 's');
     const dx = backend.makeOutput(g.shape, 'float32');
     const ds = backend.makeOutput([], 'float32');
-    k.pgQuantBackward(wasmHeap(backend), heapOffset(backend, g), heapOffset(backend, r), heapOffset(backend, hb), heapOffset(backend, s), heapOffset(backend, dx), heapOffset(backend, ds),
-      params({ [EltParam.Size]: sizeOf(g), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: 1, [EltParam.WantSum]: 1 }));
+    k.pgQuantBackward(
+      wasmHeap(backend),
+      heapOffset(backend, g),
+      heapOffset(backend, r),
+      heapOffset(backend, hb),
+      heapOffset(backend, s),
+      heapOffset(backend, dx),
+      heapOffset(backend, ds),
+      params({ [EltParam.Size]: sizeOf(g), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: 1, [EltParam.WantSum]: 1 }),
+    );
     return [dx, ds];
   };
   const fakeQuant = (args: KernelArgs): tf.TensorInfo[] => {
@@ -41,8 +57,15 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     const [x, s] = required(args, 'x', 's');
     const { bits } = args.attrs as { bits: number };
     const [r, xq] = [0, 1].map(() => backend.makeOutput(x.shape, 'float32'));
-    k.pgQuantSplit(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, s), heapOffset(backend, r), heapOffset(backend, xq), -1,
-      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: 0 }));
+    k.pgQuantSplit(
+      wasmHeap(backend),
+      heapOffset(backend, x),
+      heapOffset(backend, s),
+      heapOffset(backend, r),
+      heapOffset(backend, xq),
+      -1,
+      params({ [EltParam.Size]: sizeOf(x), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits, [EltParam.HBits]: 0 }),
+    );
     return [r, xq];
   };
   const fakeQuantBackward = (args: KernelArgs): tf.TensorInfo[] => {
@@ -51,16 +74,32 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     const { bits } = args.attrs as { bits: number };
     const dx = backend.makeOutput(dy.shape, 'float32');
     const ds = backend.makeOutput(s.shape, 'float32');
-    k.pgFakeQuantBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, r), heapOffset(backend, s), heapOffset(backend, dx), heapOffset(backend, ds),
-      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits }));
+    k.pgFakeQuantBackward(
+      wasmHeap(backend),
+      heapOffset(backend, dy),
+      heapOffset(backend, r),
+      heapOffset(backend, s),
+      heapOffset(backend, dx),
+      heapOffset(backend, ds),
+      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Scales]: sizeOf(s), [EltParam.Bits]: bits }),
+    );
     return [dx, ds];
   };
   const gateForward = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const [ohb, olb, delta] = required(args, 'ohb', 'olb', 'delta');
     const [y, z, m] = [0, 1, 2].map(() => backend.makeOutput(ohb.shape, 'float32'));
-    k.pgGateForward(wasmHeap(backend), heapOffset(backend, ohb), heapOffset(backend, olb), heapOffset(backend, (args.inputs as Record<string, tf.TensorInfo | undefined>).offset), heapOffset(backend, delta), heapOffset(backend, y), heapOffset(backend, z), heapOffset(backend, m),
-      params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }));
+    k.pgGateForward(
+      wasmHeap(backend),
+      heapOffset(backend, ohb),
+      heapOffset(backend, olb),
+      heapOffset(backend, (args.inputs as Record<string, tf.TensorInfo | undefined>).offset),
+      heapOffset(backend, delta),
+      heapOffset(backend, y),
+      heapOffset(backend, z),
+      heapOffset(backend, m),
+      params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }),
+    );
     return [y, z, m];
   };
   const gateBackward = (args: KernelArgs): tf.TensorInfo[] => {
@@ -73,9 +112,21 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     const dDelta = backend.makeOutput([c], 'float32');
     const dot = backend.makeOutput([], 'float32');
     const dz = wantDz ? backend.makeOutput(dy.shape, 'float32') : undefined; // a gate offset's gradient only
-    k.pgGateBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, olb), heapOffset(backend, z), heapOffset(backend, m), heapOffset(backend, inputs.dGate),
-      heapOffset(backend, dohb), heapOffset(backend, dolb), heapOffset(backend, dz), heapOffset(backend, dDelta), heapOffset(backend, dot),
-      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Bits]: 1, [EltParam.Channels]: c, [EltParam.Sparse]: sparse ? 1 : 0, [EltParam.WantSum]: 1 }), alpha);
+    k.pgGateBackward(
+      wasmHeap(backend),
+      heapOffset(backend, dy),
+      heapOffset(backend, olb),
+      heapOffset(backend, z),
+      heapOffset(backend, m),
+      heapOffset(backend, inputs.dGate),
+      heapOffset(backend, dohb),
+      heapOffset(backend, dolb),
+      heapOffset(backend, dz),
+      heapOffset(backend, dDelta),
+      heapOffset(backend, dot),
+      params({ [EltParam.Size]: sizeOf(dy), [EltParam.Bits]: 1, [EltParam.Channels]: c, [EltParam.Sparse]: sparse ? 1 : 0, [EltParam.WantSum]: 1 }),
+      alpha,
+    );
     return dz ? [dohb, dolb, dDelta, dot, dz] : [dohb, dolb, dDelta, dot];
   };
   const quantizeWeights = (args: KernelArgs): tf.TensorInfo[] => {

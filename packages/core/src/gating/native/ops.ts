@@ -1,7 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../../interpreter/custom-grad.js';
 import { activeNativeKernels, nativeKernelOn } from '../../interpreter/native/index.js';
-import { ensurePgNativeKernels, PG_FAKE_QUANT, PG_FAKE_QUANT_BACKWARD, PG_GATE_BACKWARD, PG_GATE_FORWARD, PG_QUANT_BACKWARD, PG_QUANT_SPLIT, PG_QUANTIZE_WEIGHTS } from './kernels.js';
+import {
+  ensurePgNativeKernels,
+  PG_FAKE_QUANT,
+  PG_FAKE_QUANT_BACKWARD,
+  PG_GATE_BACKWARD,
+  PG_GATE_FORWARD,
+  PG_QUANT_BACKWARD,
+  PG_QUANT_SPLIT,
+  PG_QUANTIZE_WEIGHTS,
+} from './kernels.js';
 
 /**
  * The PG quantizer's and gate's fused passes (kernels.ts), or undefined when the native kernels are off (or
@@ -60,7 +69,17 @@ export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tens
  * dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward, and with
  * wantDz the gradient dz reaching z (a gate offset's gradient).
  */
-export function nativeGateBackward(dy: tf.Tensor, olb: tf.Tensor, z: tf.Tensor, m: tf.Tensor, dGate: tf.Tensor | undefined, delta: tf.Tensor, alpha: number, sparse: boolean, wantDz = false): GateGradients | undefined {
+export function nativeGateBackward(
+  dy: tf.Tensor,
+  olb: tf.Tensor,
+  z: tf.Tensor,
+  m: tf.Tensor,
+  dGate: tf.Tensor | undefined,
+  delta: tf.Tensor,
+  alpha: number,
+  sparse: boolean,
+  wantDz = false,
+): GateGradients | undefined {
   if (!on(dy, olb, z, m, dGate) || !sameShape(dy, olb, z, m, dGate) || !channelsFit(dy, delta)) return undefined;
   const inputs: Record<string, tf.Tensor> = { dy, olb, z, m };
   if (dGate) inputs.dGate = dGate;

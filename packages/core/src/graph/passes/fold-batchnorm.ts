@@ -139,7 +139,7 @@ interface FoldPlan {
 /** How to fold `bn`, or why it cannot be. */
 function planFold(bn: Node, ctx: FoldContext): FoldPlan | string {
   const { graph, opset, consumers, producers, outputs } = ctx;
-  if (opset >= 14 && intAttr(bn, 'training_mode', 0) === 1) return 'training_mode=1: it normalises with each batch\'s own statistics';
+  if (opset >= 14 && intAttr(bn, 'training_mode', 0) === 1) return "training_mode=1: it normalises with each batch's own statistics";
   const statsRead = bn.outputs.slice(1).some((o) => o && ((consumers.get(o)?.length ?? 0) > 0 || outputs.has(o)));
   if (statsRead) return 'its running-statistics outputs are read (the training form)';
   const x = bn.inputs[0];
@@ -158,9 +158,7 @@ function planFold(bn: Node, ctx: FoldContext): FoldPlan | string {
   const [scale, beta, mean, variance] = params.map((p) => Float64Array.from(p!.data() as Float32Array));
   if ([scale, beta, mean, variance].some((p) => p.length !== channels)) {
     const spatial = opset < 9 && intAttr(bn, 'spatial', 1) === 0;
-    return spatial
-      ? 'spatial=0 with statistics per activation, not per channel'
-      : `its parameters do not have one value per output channel of the ${layer.opType}`;
+    return spatial ? 'spatial=0 with statistics per activation, not per channel' : `its parameters do not have one value per output channel of the ${layer.opType}`;
   }
   if (bias && expandBias(bias, channels).length !== channels) return "the Gemm's C is not one value per output column";
   const eps = floatAttr(bn, 'epsilon', 1e-5);

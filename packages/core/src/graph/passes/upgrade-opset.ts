@@ -30,9 +30,12 @@ export function upgradeOpset(model: Model, target: number, ops: OpVersions): Mod
   const where = model.sourcePath ?? 'the model';
   const initializers = new Map(model.graph.initializers);
   const refuse = (node: Node, why: string): never => {
-    throw new UnsupportedModelError(`${where} (opset ${from}): node '${node.name}' (${node.opType}) cannot be brought to opset ${target}, which pg needs to write a gated model: ${why}`, {
-      action: `re-export the model with opset_version >= ${target} (13 recommended)`,
-    });
+    throw new UnsupportedModelError(
+      `${where} (opset ${from}): node '${node.name}' (${node.opType}) cannot be brought to opset ${target}, which pg needs to write a gated model: ${why}`,
+      {
+        action: `re-export the model with opset_version >= ${target} (13 recommended)`,
+      },
+    );
   };
 
   const nodes = model.graph.nodes.map((node): Node => {

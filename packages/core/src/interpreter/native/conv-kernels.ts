@@ -12,10 +12,18 @@ const originals = new Map<string, tf.KernelConfig | undefined>();
 
 function shapeOf(info: ConvInfo, depthwise: boolean): NativeConvShape {
   return {
-    n: info.batchSize, h: info.inHeight, w: info.inWidth, cin: info.inChannels,
-    outH: info.outHeight, outW: info.outWidth, cout: info.outChannels,
-    kh: info.filterHeight, kw: info.filterWidth, groups: depthwise ? info.inChannels : 1,
-    strides: [info.strideHeight, info.strideWidth], dilations: [info.dilationHeight, info.dilationWidth],
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    cin: info.inChannels,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    cout: info.outChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    groups: depthwise ? info.inChannels : 1,
+    strides: [info.strideHeight, info.strideWidth],
+    dilations: [info.dilationHeight, info.dilationWidth],
     pads: [info.padInfo.top, info.padInfo.bottom, info.padInfo.left, info.padInfo.right],
   };
 }
@@ -37,7 +45,16 @@ function fallback(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo
 type Attrs = Record<string, unknown>;
 
 function info(x: number[], f: number[], a: Attrs, depthwise: boolean): ConvInfo {
-  return tf.backend_util.computeConv2DInfo(x as [number, number, number, number], f as [number, number, number, number], a.strides as [number, number] | number, (a.dilations ?? 1) as [number, number] | number, a.pad as 'valid', a.dimRoundingMode as 'floor' | undefined, depthwise, 'channelsLast');
+  return tf.backend_util.computeConv2DInfo(
+    x as [number, number, number, number],
+    f as [number, number, number, number],
+    a.strides as [number, number] | number,
+    (a.dilations ?? 1) as [number, number] | number,
+    a.pad as 'valid',
+    a.dimRoundingMode as 'floor' | undefined,
+    depthwise,
+    'channelsLast',
+  );
 }
 
 function forward(k: NativeKernels, name: string, depthwise: boolean, fused: boolean) {

@@ -1,6 +1,15 @@
 export { enableNativeConv, disableNativeConv, nativeUnavailableReason } from './enable.js';
 export { activeNativeKernels } from './native-conv.js';
-export { nativeConv, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, hwioShape, type NativeGeometry, type WeightLayout } from './native-grads.js';
+export {
+  nativeConv,
+  nativeConvFilterBiasGrad,
+  nativeConvFilterGrad,
+  nativeConvInputGrad,
+  nativeConvOnnxWeights,
+  hwioShape,
+  type NativeGeometry,
+  type WeightLayout,
+} from './native-grads.js';
 export { nativeThreads, setNativeThreads, withNativeThreads, TRAINING_NATIVE_THREADS } from './threads.js';
 export { nativeMaxPool } from './pool-ops.js';
 export { nativeLstmDirection } from './recurrent-kernels.js';

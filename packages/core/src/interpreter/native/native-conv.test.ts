@@ -16,7 +16,12 @@ beforeAll(async () => {
 });
 
 type Pad = [[number, number], [number, number], [number, number], [number, number]];
-const explicit = (t: number, b: number, l: number, r: number): Pad => [[0, 0], [t, b], [l, r], [0, 0]];
+const explicit = (t: number, b: number, l: number, r: number): Pad => [
+  [0, 0],
+  [t, b],
+  [l, r],
+  [0, 0],
+];
 
 function rand(shape: number[], seed: number): tf.Tensor {
   return tf.randomNormal(shape, 0, 1, 'float32', seed);
@@ -118,11 +123,18 @@ describe.skipIf(!built)(`oneDNN kernels under tfjs-wasm${why}`, () => {
     const f = rand([3, 3, 4, 2], 15) as tf.Tensor4D;
     const pad = explicit(1, 0, 0, 2);
     const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor): tf.Scalar =>
-      tf.add(tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, pad))), tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, c as tf.Tensor4D, 2, 'same')))) as tf.Scalar;
-    const ours = tf.grads(loss)([x, w, f]).map((t) => t.dataSync().slice());
+      tf.add(
+        tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, pad))),
+        tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, c as tf.Tensor4D, 2, 'same'))),
+      ) as tf.Scalar;
+    const ours = tf
+      .grads(loss)([x, w, f])
+      .map((t) => t.dataSync().slice());
     const data = [x, w, f].map((t) => ({ v: t.dataSync().slice(), s: t.shape }));
     await tf.setBackend('cpu');
-    const ref = tf.grads(loss)(data.map((d) => tf.tensor(d.v, d.s))).map((t) => t.dataSync().slice());
+    const ref = tf
+      .grads(loss)(data.map((d) => tf.tensor(d.v, d.s)))
+      .map((t) => t.dataSync().slice());
     await tf.setBackend('wasm');
     for (let i = 0; i < 3; i++) expectClose(ours[i], ref[i], 1e-4);
   });
@@ -195,7 +207,21 @@ describe.skipIf(!built)(`oneDNN kernels under tfjs-wasm${why}`, () => {
     for (const c of [8, 16, 32, 64]) {
       for (const stride of [1, 2]) {
         const out = Math.floor((14 + 2 - 3) / stride) + 1;
-        const s: NativeConvShape = { n: 32, h: 14, w: 14, cin: c, outH: out, outW: out, cout: c, kh: 3, kw: 3, groups: 1, strides: [stride, stride], dilations: [1, 1], pads: [1, 1, 1, 1] };
+        const s: NativeConvShape = {
+          n: 32,
+          h: 14,
+          w: 14,
+          cin: c,
+          outH: out,
+          outW: out,
+          cout: c,
+          kh: 3,
+          kw: 3,
+          groups: 1,
+          strides: [stride, stride],
+          dilations: [1, 1],
+          pads: [1, 1, 1, 1],
+        };
         for (const pass of ['forward', 'backward-data', 'backward-weights'] as const) {
           const impl = nativeConvImplementation(k, s, pass);
           if (impl.startsWith('ref')) slow.push(`${c} channels, stride ${stride}, ${pass}: ${impl}`);
@@ -236,16 +262,20 @@ describe.skipIf(!built)(`oneDNN kernels under tfjs-wasm${why}`, () => {
     const [n, h, wd, c] = xs;
     const co = ws[3];
     let mismatches = 0;
-    for (let b = 0; b < n; b++) for (let i = 0; i < h; i++) for (let j = 0; j < wd; j++) for (let o = 0; o < co; o++) {
-      let s = 0;
-      for (let di = 0; di < 3; di++) for (let dj = 0; dj < 3; dj++) {
-        const r = i + di - 1;
-        const q = j + dj - 1;
-        if (r < 0 || q < 0 || r >= h || q >= wd) continue;
-        for (let k = 0; k < c; k++) s += xi[((b * h + r) * wd + q) * c + k] * wi[((di * 3 + dj) * c + k) * co + o];
-      }
-      if (y[((b * h + i) * wd + j) * co + o] !== s) mismatches++;
-    }
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < h; i++)
+        for (let j = 0; j < wd; j++)
+          for (let o = 0; o < co; o++) {
+            let s = 0;
+            for (let di = 0; di < 3; di++)
+              for (let dj = 0; dj < 3; dj++) {
+                const r = i + di - 1;
+                const q = j + dj - 1;
+                if (r < 0 || q < 0 || r >= h || q >= wd) continue;
+                for (let k = 0; k < c; k++) s += xi[((b * h + r) * wd + q) * c + k] * wi[((di * 3 + dj) * c + k) * co + o];
+              }
+            if (y[((b * h + i) * wd + j) * co + o] !== s) mismatches++;
+          }
     expect(mismatches).toBe(0);
   });
 });

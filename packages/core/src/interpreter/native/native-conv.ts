@@ -27,9 +27,16 @@ export function nativeUnavailableReason(): string | undefined {
 
 /** One convolution's shape: NHWC activations, explicit pads, filter [kh, kw, cin / groups, cout] (or ONNX's [cout, cin / groups, kh, kw] with weightLayout 'oihw'). */
 export interface NativeConvShape {
-  n: number; h: number; w: number; cin: number;
-  outH: number; outW: number; cout: number;
-  kh: number; kw: number; groups: number;
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  outH: number;
+  outW: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  groups: number;
   strides: [number, number];
   dilations: [number, number];
   /** [top, bottom, left, right] */
@@ -52,12 +59,24 @@ export function nativeShapeSupported(s: NativeConvShape): boolean {
 
 function params(s: NativeConvShape, activation: NativeActivation, hasBias: boolean): Int32Array {
   const p = new Int32Array(CONV_PARAM_COUNT);
-  p[ConvParam.N] = s.n; p[ConvParam.H] = s.h; p[ConvParam.W] = s.w; p[ConvParam.Cin] = s.cin;
-  p[ConvParam.OutH] = s.outH; p[ConvParam.OutW] = s.outW; p[ConvParam.Cout] = s.cout;
-  p[ConvParam.KernelH] = s.kh; p[ConvParam.KernelW] = s.kw; p[ConvParam.Groups] = s.groups;
-  p[ConvParam.StrideH] = s.strides[0]; p[ConvParam.StrideW] = s.strides[1];
-  p[ConvParam.DilationH] = s.dilations[0]; p[ConvParam.DilationW] = s.dilations[1];
-  p[ConvParam.PadTop] = s.pads[0]; p[ConvParam.PadBottom] = s.pads[1]; p[ConvParam.PadLeft] = s.pads[2]; p[ConvParam.PadRight] = s.pads[3];
+  p[ConvParam.N] = s.n;
+  p[ConvParam.H] = s.h;
+  p[ConvParam.W] = s.w;
+  p[ConvParam.Cin] = s.cin;
+  p[ConvParam.OutH] = s.outH;
+  p[ConvParam.OutW] = s.outW;
+  p[ConvParam.Cout] = s.cout;
+  p[ConvParam.KernelH] = s.kh;
+  p[ConvParam.KernelW] = s.kw;
+  p[ConvParam.Groups] = s.groups;
+  p[ConvParam.StrideH] = s.strides[0];
+  p[ConvParam.StrideW] = s.strides[1];
+  p[ConvParam.DilationH] = s.dilations[0];
+  p[ConvParam.DilationW] = s.dilations[1];
+  p[ConvParam.PadTop] = s.pads[0];
+  p[ConvParam.PadBottom] = s.pads[1];
+  p[ConvParam.PadLeft] = s.pads[2];
+  p[ConvParam.PadRight] = s.pads[3];
   p[ConvParam.Activation] = ACTIVATIONS[activation];
   p[ConvParam.HasBias] = hasBias ? 1 : 0;
   p[ConvParam.WeightLayout] = s.weightLayout === 'oihw' ? ConvWeightLayout.Oihw : ConvWeightLayout.Hwio;
@@ -70,9 +89,24 @@ export function nativeConvImplementation(k: NativeKernels, s: NativeConvShape, p
   return k.convImplementation(kind, params(s, 'linear', pass !== 'backward-data'));
 }
 
-export function nativeConvForward(k: NativeKernels, backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, s: NativeConvShape, activation: NativeActivation): tf.TensorInfo {
+export function nativeConvForward(
+  k: NativeKernels,
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  s: NativeConvShape,
+  activation: NativeActivation,
+): tf.TensorInfo {
   const out = backend.makeOutput([s.n, s.outH, s.outW, s.cout], 'float32');
-  k.convForward(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, filter), heapOffset(backend, bias), heapOffset(backend, out), params(s, activation, bias !== undefined));
+  k.convForward(
+    wasmHeap(backend),
+    heapOffset(backend, x),
+    heapOffset(backend, filter),
+    heapOffset(backend, bias),
+    heapOffset(backend, out),
+    params(s, activation, bias !== undefined),
+  );
   return out;
 }
 
@@ -83,7 +117,14 @@ export function nativeConvBackwardData(k: NativeKernels, backend: BackendWasm, d
 }
 
 /** dL/dW in the filter's layout ([kh, kw, cin / groups, cout] or ONNX's), and dL/dbias ([cout]) when asked. */
-export function nativeConvBackwardWeights(k: NativeKernels, backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, s: NativeConvShape, withBias: boolean): { dw: tf.TensorInfo; db?: tf.TensorInfo } {
+export function nativeConvBackwardWeights(
+  k: NativeKernels,
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  s: NativeConvShape,
+  withBias: boolean,
+): { dw: tf.TensorInfo; db?: tf.TensorInfo } {
   const dw = backend.makeOutput(s.weightLayout === 'oihw' ? [s.cout, s.cin / s.groups, s.kh, s.kw] : [s.kh, s.kw, s.cin / s.groups, s.cout], 'float32');
   const db = withBias ? backend.makeOutput([s.cout], 'float32') : undefined;
   k.convBackwardWeights(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, dw), heapOffset(backend, db), params(s, 'linear', withBias));

@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { activeNativeKernels, nativeConvBackwardData, nativeConvBackwardWeights, nativeConvForward, nativeShapeSupported, type NativeActivation, type NativeConvShape } from './native-conv.js';
+import {
+  activeNativeKernels,
+  nativeConvBackwardData,
+  nativeConvBackwardWeights,
+  nativeConvForward,
+  nativeShapeSupported,
+  type NativeActivation,
+  type NativeConvShape,
+} from './native-conv.js';
 
 /** A convolution's geometry as pg's ops carry it (explicit pads [top, bottom, left, right]). */
 export interface NativeGeometry {
@@ -29,10 +37,20 @@ function shape(xShape: number[], wShapeIn: number[], dyShape: number[] | undefin
   const [kh, kw, , cout] = wShape;
   const out = (size: number, k: number, d: number, s: number, a: number, b: number): number => Math.floor((size + a + b - ((k - 1) * d + 1)) / s) + 1;
   return {
-    n, h, w, cin, cout, kh, kw, groups,
+    n,
+    h,
+    w,
+    cin,
+    cout,
+    kh,
+    kw,
+    groups,
     outH: dyShape ? dyShape[1] : out(h, kh, g.dilations[0], g.strides[0], g.pads[0], g.pads[1]),
     outW: dyShape ? dyShape[2] : out(w, kw, g.dilations[1], g.strides[1], g.pads[2], g.pads[3]),
-    strides: g.strides, dilations: g.dilations, pads: g.pads, weightLayout: layout,
+    strides: g.strides,
+    dilations: g.dilations,
+    pads: g.pads,
+    weightLayout: layout,
   };
 }
 
@@ -72,7 +90,14 @@ export function nativeConv(x: tf.Tensor4D, w: tf.Tensor4D, g: NativeGeometry, gr
  * Forward NHWC convolution straight from an ONNX-layout weight [cout, cin / groups, kh, kw] (no transpose, any
  * groups, stride and dilation together), or undefined as nativeConv. For inference: it has no gradient.
  */
-export function nativeConvOnnxWeights(x: tf.Tensor4D, w: tf.Tensor4D, g: NativeGeometry, groups: number, bias?: tf.Tensor, activation: NativeActivation = 'linear'): tf.Tensor4D | undefined {
+export function nativeConvOnnxWeights(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  g: NativeGeometry,
+  groups: number,
+  bias?: tf.Tensor,
+  activation: NativeActivation = 'linear',
+): tf.Tensor4D | undefined {
   const n = native(x, w, ...(bias ? [bias] : []));
   if (!n) return undefined;
   const [cout, icg, kh, kw] = w.shape;
@@ -103,7 +128,14 @@ export function nativeConvFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: nu
  * dL/dW and dL/dbias (Σ of dy over all but channels, [cout]) in one oneDNN backward-weights pass, or undefined
  * as nativeConv. The bias gradient comes free with the filter's, where a separate channel sum is a matmul.
  */
-export function nativeConvFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: NativeGeometry, groups: number, layout: WeightLayout = 'hwio'): [tf.Tensor4D, tf.Tensor1D] | undefined {
+export function nativeConvFilterBiasGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: number[],
+  g: NativeGeometry,
+  groups: number,
+  layout: WeightLayout = 'hwio',
+): [tf.Tensor4D, tf.Tensor1D] | undefined {
   const n = native(x, dy);
   if (!n) return undefined;
   const s = shape(x.shape, wShape, dy.shape, g, groups, layout);

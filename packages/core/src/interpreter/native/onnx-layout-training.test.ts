@@ -5,7 +5,6 @@ import { initBackend } from '../backend.js';
 import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
 import { conv2dTrainable, onnxLayoutTrainable, type Conv2dGeometry } from '../ops/conv2d-trainable.js';
 
-
 beforeAll(async () => {
   await initBackend('wasm');
 });
@@ -19,7 +18,11 @@ describe.skipIf(!nativeBuilt)(`training convolutions on ONNX-layout weights${nat
     ['stride 2, asymmetric pads', { strides: [2, 2], pads: [0, 1, 1, 0], dilations: [1, 1] }],
   ];
   // Made inside the tests: the backend is ready only then.
-  const inputs = () => ({ x: tf.tensor4d(uniform(2 * 9 * 9 * 6, 1, 1), [2, 9, 9, 6]), w: tf.tensor4d(uniform(5 * 6 * 3 * 3, 0.5, 2), [5, 6, 3, 3]), bias: tf.tensor1d(uniform(5, 0.2, 3)) });
+  const inputs = () => ({
+    x: tf.tensor4d(uniform(2 * 9 * 9 * 6, 1, 1), [2, 9, 9, 6]),
+    w: tf.tensor4d(uniform(5 * 6 * 3 * 3, 0.5, 2), [5, 6, 3, 3]),
+    bias: tf.tensor1d(uniform(5, 0.2, 3)),
+  });
 
   it.each(geometries)('conv2dTrainable: the same output and gradients (x, W, b): %s', (_, g) => {
     const { x, w, bias } = inputs();

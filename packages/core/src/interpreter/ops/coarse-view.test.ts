@@ -43,7 +43,15 @@ describe('coarse views', () => {
     const parts = widths.map((w, i) => {
       const shape = [2, 6, 3, 5];
       shape[axis] = w;
-      return tf.add(tf.range(0, shape.reduce((a, b) => a * b, 1)).reshape(shape), 1000 * i);
+      return tf.add(
+        tf
+          .range(
+            0,
+            shape.reduce((a, b) => a * b, 1),
+          )
+          .reshape(shape),
+        1000 * i,
+      );
     });
     same(concatCoarse(parts, axis, { differentiable: false }), tf.concat(parts, axis));
     same(concatCoarse(parts, axis, { differentiable: true }), tf.concat(parts, axis));
@@ -77,7 +85,12 @@ describe('coarse views', () => {
   it("transposes a transformer's 5-D qkv split and 6-D perms that merge no dims, and their gradients, like tf.transpose", () => {
     const qkv = tf.range(0, 2 * 4 * 3 * 2 * 5).reshape([2, 4, 3, 2, 5]);
     const six = tf.range(0, 2 * 3 * 2 * 4 * 2 * 3).reshape([2, 3, 2, 4, 2, 3]);
-    for (const [t, perm] of [[qkv, [2, 0, 3, 1, 4]], [qkv, [4, 3, 2, 1, 0]], [six, [5, 3, 1, 0, 4, 2]], [six, [1, 0, 3, 2, 5, 4]]] as const) {
+    for (const [t, perm] of [
+      [qkv, [2, 0, 3, 1, 4]],
+      [qkv, [4, 3, 2, 1, 0]],
+      [six, [5, 3, 1, 0, 4, 2]],
+      [six, [1, 0, 3, 2, 5, 4]],
+    ] as const) {
       const before = tf.memory().numTensors;
       const got = transposeCoarse(t, perm);
       expect(tf.memory().numTensors).toBe(before + 1);

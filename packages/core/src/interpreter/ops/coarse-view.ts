@@ -35,7 +35,19 @@ export function sliceCoarse(x: tf.Tensor, begin: readonly number[], size: readon
     return tf.tidy(() => tf.reshape(columnSlice(tf.reshape(x, [rows.extent, cols.extent]), cols.begin, cols.size), size as number[]));
   }
   // In a scope of its own: the views share the data, an undisposed one would keep it alive.
-  return tf.tidy(() => tf.reshape(tf.slice(tf.reshape(x, groups.map((g) => g.extent)), groups.map((g) => g.begin), groups.map((g) => g.size)), size as number[]));
+  return tf.tidy(() =>
+    tf.reshape(
+      tf.slice(
+        tf.reshape(
+          x,
+          groups.map((g) => g.extent),
+        ),
+        groups.map((g) => g.begin),
+        groups.map((g) => g.size),
+      ),
+      size as number[],
+    ),
+  );
 }
 
 /**

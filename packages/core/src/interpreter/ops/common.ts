@@ -41,7 +41,13 @@ export function takeEvery(t: tf.Tensor, axis: number, step: number): tf.Tensor {
   const shape = t.shape;
   const count = Math.ceil(shape[axis] / step);
   const extra = count * step - shape[axis];
-  const padded = extra > 0 ? tf.pad(t, shape.map((_, i) => [0, i === axis ? extra : 0] as [number, number])) : t;
+  const padded =
+    extra > 0
+      ? tf.pad(
+          t,
+          shape.map((_, i) => [0, i === axis ? extra : 0] as [number, number]),
+        )
+      : t;
   const split = [...shape.slice(0, axis), count, step, ...shape.slice(axis + 1)];
   const begin = split.map(() => 0);
   const size = split.map((d, i) => (i === axis + 1 ? 1 : d));

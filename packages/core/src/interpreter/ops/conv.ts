@@ -34,7 +34,16 @@ export function convNhwc(node: Node, x: tf.Tensor4D, w: tf.Tensor, bias?: tf.Ten
 }
 
 /** `inputGrad` false: the input's gradient is not needed (zeros; plain convs skip its backward-data pass). */
-function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, filterGrad: boolean, activation?: FusedActivation, inputGrad = true): tf.Tensor4D {
+function conv2d(
+  node: Node,
+  a: SpatialAttrs,
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  bias: tf.Tensor | undefined,
+  filterGrad: boolean,
+  activation?: FusedActivation,
+  inputGrad = true,
+): tf.Tensor4D {
   const group = attrInt(node, 'group', 1);
   const [cout, cinPerGroup, kh, kw] = w.shape;
   const cin = x.shape[3];
@@ -74,7 +83,10 @@ function conv2d(node: Node, a: SpatialAttrs, x: tf.Tensor4D, w: tf.Tensor4D, bia
     } else {
       const xs = tf.split(x, group, 3);
       const ws = tf.split(wHwio, group, 3);
-      y = tf.concat(xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, run, undefined, filterGrad)), 3) as tf.Tensor4D;
+      y = tf.concat(
+        xs.map((xi, i) => conv2dTrainable(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, run, undefined, filterGrad)),
+        3,
+      ) as tf.Tensor4D;
     }
   }
   if (subsample) y = takeEvery(takeEvery(y, 1, g.strides[0]), 2, g.strides[1]) as tf.Tensor4D;
@@ -110,7 +122,10 @@ function conv3d(node: Node, x: tf.Tensor5D, w: tf.Tensor5D, bias: tf.Tensor | un
     y = one(xt, wt);
   } else {
     const ws = tf.split(wt, group, 4);
-    y = tf.concat(tf.split(xt, group, 4).map((xi, i) => one(xi as tf.Tensor5D, ws[i] as tf.Tensor5D)), 4);
+    y = tf.concat(
+      tf.split(xt, group, 4).map((xi, i) => one(xi as tf.Tensor5D, ws[i] as tf.Tensor5D)),
+      4,
+    );
   }
   if (subsample) a.strides.forEach((s, i) => (y = takeEvery(y, i + 1, s)));
   if (bias) y = tf.add(y, bias);

@@ -30,9 +30,17 @@ describe('conv2dTrainable', () => {
       const ours = [gx.dataSync().slice(), gw.dataSync().slice()];
 
       await tf.setBackend('cpu');
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [g.pads[0], g.pads[1]], [g.pads[2], g.pads[3]], [0, 0]];
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [g.pads[0], g.pads[1]],
+        [g.pads[2], g.pads[3]],
+        [0, 0],
+      ];
       const upc = tf.tensor(upData);
-      const [cx, cw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, g.strides, pad), upc)))([tf.tensor(xData), tf.tensor(wData)]);
+      const [cx, cw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, g.strides, pad), upc)))([
+        tf.tensor(xData),
+        tf.tensor(wData),
+      ]);
       const ref = [cx.dataSync().slice(), cw.dataSync().slice()];
       await tf.setBackend('wasm');
 

@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../custom-grad.js';
-import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, nativeConvOnnxWeights, type WeightLayout } from '../native/native-grads.js';
+import {
+  nativeConv,
+  nativeConvAvailable,
+  nativeConvFilterBiasGrad,
+  nativeConvFilterGrad,
+  nativeConvInputGrad,
+  nativeConvOnnxWeights,
+  type WeightLayout,
+} from '../native/native-grads.js';
 import { channelSum } from './channel-sum.js';
 
 /** An activation a forward-only convolution applies in its own kernel. */
@@ -20,9 +28,23 @@ export interface Conv2dGeometry {
  * and its Conv2DBackpropInput is a plain loop, several times slower than its XNNPACK forward conv
  * (docs/architecture.md).
  */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometry, bias?: tf.Tensor, filterGrad = true, activation?: FusedActivation, layout: WeightLayout = 'hwio', inputGrad = true): tf.Tensor4D {
+export function conv2dTrainable(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  g: Conv2dGeometry,
+  bias?: tf.Tensor,
+  filterGrad = true,
+  activation?: FusedActivation,
+  layout: WeightLayout = 'hwio',
+  inputGrad = true,
+): tf.Tensor4D {
   const [pt, pb, pl, pr] = g.pads;
-  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [pt, pb],
+    [pl, pr],
+    [0, 0],
+  ];
   // Inference only (the executor fuses no activation while training): one pass over the output instead of two.
   if (activation && layout === 'hwio') return tf.fused.conv2d({ x, filter: w, strides: g.strides, pad: explicit, dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
   const backward = (d: tf.Tensor4D, xs: tf.Tensor4D, ws: tf.Tensor4D): tf.Tensor[] => {
@@ -70,7 +92,14 @@ export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: Conv2dGeometr
  * dL/dW and dL/dbias (shaped like `bias`) of an NHWC conv: one oneDNN backward-weights pass when native, else
  * the composed filter gradient and a channel sum.
  */
-export function conv2dFilterBiasGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Conv2dGeometry, bias: tf.Tensor, layout: WeightLayout = 'hwio'): [tf.Tensor4D, tf.Tensor] {
+export function conv2dFilterBiasGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: number[],
+  g: Conv2dGeometry,
+  bias: tf.Tensor,
+  layout: WeightLayout = 'hwio',
+): [tf.Tensor4D, tf.Tensor] {
   const native = nativeConvFilterBiasGrad(x, dy, wShape, g, 1, layout);
   if (native) return [native[0], tf.reshape(native[1], bias.shape)];
   composedNeedsHwio(layout);
@@ -128,7 +157,15 @@ function composedFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g
     if ((g.strides[0] > 1 || g.strides[1] > 1) && (g.dilations[0] > 1 || g.dilations[1] > 1)) {
       throw new Error('training through a convolution with both stride and dilation is not supported yet');
     }
-    const xp = pt || pb || pl || pr ? tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) : x;
+    const xp =
+      pt || pb || pl || pr
+        ? tf.pad(x, [
+            [0, 0],
+            [pt, pb],
+            [pl, pr],
+            [0, 0],
+          ])
+        : x;
     const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D;
     const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
     const r = tf.conv2d(xt, f, g.dilations, 'valid', 'NHWC', g.strides);
@@ -150,7 +187,20 @@ function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g:
     const [sh, sw] = g.strides;
     const [, ho, wo, cout] = dy.shape;
     // Zero insertion as one pad of a rank-6 view: [n, ho, 1, wo, 1, c] -> [n, ho, sh, wo, sw, c].
-    const d: tf.Tensor4D = sh > 1 || sw > 1 ? tf.reshape(tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cout]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, ho * sh, wo * sw, cout]) as tf.Tensor4D : dy;
+    const d: tf.Tensor4D =
+      sh > 1 || sw > 1
+        ? (tf.reshape(
+            tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cout]), [
+              [0, 0],
+              [0, 0],
+              [0, sh - 1],
+              [0, 0],
+              [0, sw - 1],
+              [0, 0],
+            ]),
+            [n, ho * sh, wo * sw, cout],
+          ) as tf.Tensor4D)
+        : dy;
     // Pad so that the valid correlation yields exactly the unpadded input's rows: k - 1 - pad before,
     // the rest after (negative where the forward left padded rows unread: crop those instead).
     const top = kh - 1 - pt;
@@ -159,7 +209,12 @@ function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g:
     const right = wd + pl - d.shape[2];
     if (top < 0 || left < 0) throw new Error('convolution padding larger than the kernel is not supported for training');
     const dc = bottom < 0 || right < 0 ? tf.slice(d, [0, 0, 0, 0], [n, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), cout]) : d;
-    const dp = tf.pad(dc, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+    const dp = tf.pad(dc, [
+      [0, 0],
+      [top, Math.max(bottom, 0)],
+      [left, Math.max(right, 0)],
+      [0, 0],
+    ]);
     const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     return tf.conv2d(dp as tf.Tensor4D, wf, 1, 'valid');
   });
@@ -169,7 +224,14 @@ function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g:
 export function dilateFilter(w: tf.Tensor4D, dilations: [number, number]): tf.Tensor4D {
   const [dh, dw] = dilations;
   const [kh, kw, a, b] = w.shape;
-  const spread = tf.pad(tf.reshape(w, [kh, 1, kw, 1, a, b]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  const spread = tf.pad(tf.reshape(w, [kh, 1, kw, 1, a, b]), [
+    [0, 0],
+    [0, dh - 1],
+    [0, 0],
+    [0, dw - 1],
+    [0, 0],
+    [0, 0],
+  ]);
   return tf.slice(tf.reshape(spread, [kh * dh, kw * dw, a, b]) as tf.Tensor4D, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, a, b]);
 }
 
@@ -187,7 +249,15 @@ export function depthwiseConv2dTrainable(x: tf.Tensor4D, f: tf.Tensor4D, g: Conv
     if (y) return y;
   }
   const [pt, pb, pl, pr] = g.pads;
-  const xp = pt || pb || pl || pr ? (tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]]) as tf.Tensor4D) : x;
+  const xp =
+    pt || pb || pl || pr
+      ? (tf.pad(x, [
+          [0, 0],
+          [pt, pb],
+          [pl, pr],
+          [0, 0],
+        ]) as tf.Tensor4D)
+      : x;
   if (activation) return tf.fused.depthwiseConv2d({ x: xp, filter: f, strides: g.strides, pad: 'valid', dataFormat: 'NHWC', dilations: g.dilations, bias, activation });
   const backward = (dy: tf.Tensor4D, xs: tf.Tensor4D, fs: tf.Tensor4D): tf.Tensor[] => [
     depthwiseInputGrad(dy, fs, xs.shape, g),
@@ -265,12 +335,30 @@ function depthwiseInputGrad(dy: tf.Tensor4D, f: tf.Tensor4D, xShape: number[], g
     const cm = c * m;
     // Zero insertion for the stride, as one pad of a rank-6 view; rows past the input (a 1x1 kernel with a
     // stride can leave some unread) are cropped.
-    let d: tf.Tensor4D = sh > 1 || sw > 1 ? tf.reshape(tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cm]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, ho * sh, wo * sw, cm]) : dy;
+    let d: tf.Tensor4D =
+      sh > 1 || sw > 1
+        ? tf.reshape(
+            tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cm]), [
+              [0, 0],
+              [0, 0],
+              [0, sh - 1],
+              [0, 0],
+              [0, sw - 1],
+              [0, 0],
+            ]),
+            [n, ho * sh, wo * sw, cm],
+          )
+        : dy;
     if (d.shape[1] > h || d.shape[2] > w) d = tf.slice(d, [0, 0, 0, 0], [n, Math.min(d.shape[1], h), Math.min(d.shape[2], w), cm]);
     // Full correlation: (effective kernel - 1) before, whatever makes the output the input's size after.
     const eh = (kh - 1) * dh + 1;
     const ew = (kw - 1) * dw + 1;
-    const dp = tf.pad(d, [[0, 0], [eh - 1, h - d.shape[1]], [ew - 1, w - d.shape[2]], [0, 0]]) as tf.Tensor4D;
+    const dp = tf.pad(d, [
+      [0, 0],
+      [eh - 1, h - d.shape[1]],
+      [ew - 1, w - d.shape[2]],
+      [0, 0],
+    ]) as tf.Tensor4D;
     const flipped = tf.reshape(tf.reverse(f, [0, 1]), [kh, kw, cm, 1]) as tf.Tensor4D;
     const r = tf.depthwiseConv2d(dp, flipped, 1, 'valid', 'NHWC', g.dilations);
     return (m === 1 ? r : tf.sum(tf.reshape(r, [n, h, w, c, m]), 4)) as tf.Tensor4D;

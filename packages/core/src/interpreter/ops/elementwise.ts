@@ -215,7 +215,12 @@ function binaryForms(op: string, fn: Binary, cost: CostClass = 'elementwise'): O
 }
 
 const unaryOp = (op: string, fn: Unary, since = 1, cost: CostClass = 'elementwise'): OpDeclaration => ({ op, since, cost, kernel: unary(fn) });
-const variadicOp = (op: string, fn: Binary, finish?: (t: tf.Tensor, count: number) => tf.Tensor): OpDeclaration => ({ op, since: 1, cost: 'variadic', kernel: variadic(fn, finish) });
+const variadicOp = (op: string, fn: Binary, finish?: (t: tf.Tensor, count: number) => tf.Tensor): OpDeclaration => ({
+  op,
+  since: 1,
+  cost: 'variadic',
+  kernel: variadic(fn, finish),
+});
 
 export const ELEMENTWISE_OPS: readonly OpDeclaration[] = [
   ...binaryForms('Add', tf.add),
@@ -268,7 +273,16 @@ export const ELEMENTWISE_OPS: readonly OpDeclaration[] = [
     },
   },
   { op: 'Clip', since: 1, cost: 'elementwise', kernel: clip('attributes') },
-  { op: 'Clip', since: 11, cost: 'elementwise', kernel: clip('inputs'), upgrade: attributesToInputs([{ attr: 'min', as: 'float' }, { attr: 'max', as: 'float' }]) },
+  {
+    op: 'Clip',
+    since: 11,
+    cost: 'elementwise',
+    kernel: clip('inputs'),
+    upgrade: attributesToInputs([
+      { attr: 'min', as: 'float' },
+      { attr: 'max', as: 'float' },
+    ]),
+  },
   { op: 'Where', since: 9, cost: 'elementwise', kernel: where },
   { op: 'Cast', since: 1, cost: 'movement', kernel: cast('name') },
   { op: 'Cast', since: 6, cost: 'movement', kernel: cast('enum'), upgrade: castToEnum },

@@ -42,7 +42,10 @@ function runKernel(c: Case, xs: tf.Tensor[]): tf.Tensor {
   const node: Node = { name: 'n', opType: c.op, domain: '', inputs: inputs.map((_, i) => `i${i}`), outputs: ['y'], attributes: c.attrs ?? {} };
   const read = (i: number) => (inputs[i] ? Array.from(toLogical(inputs[i]).dataSync()) : undefined);
   const ctx: KernelContext = { node, opset: c.opset ?? 13, training: true, settings: {}, readInts: read, readFloats: read };
-  const outs = onnxOps.find('', c.op, ctx.opset)!.kernel(inputs, ctx).map((v) => tf.reshape(toLogical(v), [-1]));
+  const outs = onnxOps
+    .find('', c.op, ctx.opset)!
+    .kernel(inputs, ctx)
+    .map((v) => tf.reshape(toLogical(v), [-1]));
   return outs.length === 1 ? outs[0] : tf.concat(outs);
 }
 
@@ -78,17 +81,63 @@ const cases: [string, Case][] = [
   ['Gather of the one row of an axis (a last hidden state)', { op: 'Gather', shapes: [[1, 2, 3]], consts: [[-1]] }],
   ['Conv grouped', { op: 'Conv', attrs: { group: int(2), pads: ints([1, 1, 1, 1]) }, shapes: [[2, 4, 6, 6], [6, 2, 3, 3], [6]] }],
   ['Conv 1-D', { op: 'Conv', attrs: { strides: ints([2]), pads: ints([1, 0]) }, shapes: [[2, 3, 9], [4, 3, 3], [4]] }],
-  ['MaxPool ceil_mode, asymmetric pads', { op: 'MaxPool', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 0, 0, 1]), ceil_mode: int(1) }, shapes: [[2, 3, 8, 7]] }],
+  [
+    'MaxPool ceil_mode, asymmetric pads',
+    { op: 'MaxPool', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 0, 0, 1]), ceil_mode: int(1) }, shapes: [[2, 3, 8, 7]] },
+  ],
   ['MaxPool dilated, strided', { op: 'MaxPool', attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 1]), dilations: ints([2, 2]) }, shapes: [[1, 2, 9, 8]] }],
-  ['AveragePool count_include_pad', { op: 'AveragePool', attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), count_include_pad: int(1), ceil_mode: int(1) }, shapes: [[2, 3, 8, 8]] }],
+  [
+    'AveragePool count_include_pad',
+    {
+      op: 'AveragePool',
+      attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), count_include_pad: int(1), ceil_mode: int(1) },
+      shapes: [[2, 3, 8, 8]],
+    },
+  ],
   ['GlobalAveragePool', { op: 'GlobalAveragePool', shapes: [[2, 3, 5, 5]], nhwcInput: true }],
-  ['BatchNormalization NHWC', { op: 'BatchNormalization', shapes: [[2, 3, 4, 4], [3], [3]], consts: [[0.1, -0.2, 0.3], [1, 0.5, 2]], constDtype: 'float32', nhwcInput: true }],
-  ['BatchNormalization rank 3', { op: 'BatchNormalization', shapes: [[2, 3, 5], [3], [3]], consts: [[0.1, -0.2, 0.3], [1, 0.5, 2]], constDtype: 'float32' }],
+  [
+    'BatchNormalization NHWC',
+    {
+      op: 'BatchNormalization',
+      shapes: [[2, 3, 4, 4], [3], [3]],
+      consts: [
+        [0.1, -0.2, 0.3],
+        [1, 0.5, 2],
+      ],
+      constDtype: 'float32',
+      nhwcInput: true,
+    },
+  ],
+  [
+    'BatchNormalization rank 3',
+    {
+      op: 'BatchNormalization',
+      shapes: [[2, 3, 5], [3], [3]],
+      consts: [
+        [0.1, -0.2, 0.3],
+        [1, 0.5, 2],
+      ],
+      constDtype: 'float32',
+    },
+  ],
   ['Clip (ReLU6)', { op: 'Clip', opset: 9, attrs: { min: float(0), max: float(6) }, shapes: [[2, 3, 4, 4]] }],
   ['HardSigmoid', { op: 'HardSigmoid', shapes: [[4, 5]] }],
   ['HardSwish', { op: 'HardSwish', opset: 14, shapes: [[4, 5]] }],
   ['LeakyRelu', { op: 'LeakyRelu', attrs: { alpha: float(0.1) }, shapes: [[4, 5]] }],
-  ['Slice with negative steps on NHWC', { op: 'Slice', shapes: [[2, 6, 5, 4]], consts: [[5, 0], [0, 4], [1, 3], [-2, 1]], nhwcInput: true }],
+  [
+    'Slice with negative steps on NHWC',
+    {
+      op: 'Slice',
+      shapes: [[2, 6, 5, 4]],
+      consts: [
+        [5, 0],
+        [0, 4],
+        [1, 3],
+        [-2, 1],
+      ],
+      nhwcInput: true,
+    },
+  ],
   ['Split channels of NHWC', { op: 'Split', attrs: { axis: int(1) }, shapes: [[2, 6, 3, 3]], consts: [[2, 4]], nhwcInput: true }],
   ['Pad reflect on NHWC', { op: 'Pad', attrs: { mode: str('reflect') }, shapes: [[1, 2, 4, 4]], consts: [[0, 0, 1, 2, 0, 0, 2, 1]], nhwcInput: true }],
   ['Pad edge', { op: 'Pad', attrs: { mode: str('edge') }, shapes: [[1, 2, 4, 4]], consts: [[0, 1, 1, 2, 0, 0, 2, 1]] }],
@@ -100,10 +149,48 @@ const cases: [string, Case][] = [
   ['Softmax', { op: 'Softmax', shapes: [[3, 5]] }],
   ['Gemm transB', { op: 'Gemm', attrs: { transB: int(1), alpha: float(0.5) }, shapes: [[3, 4], [5, 4], [5]] }],
   ['Max of three', { op: 'Max', shapes: [[3, 4], [3, 4], [4]] }],
-  ['Concat of NHWC and plain', { op: 'Concat', attrs: { axis: int(1) }, shapes: [[2, 3, 4, 4], [2, 2, 4, 4]], nhwcInput: true }],
-  ['MatMul batched, broadcast', { op: 'MatMul', shapes: [[2, 3, 4], [4, 5]] }],
-  ['MatMul 4-D (attention scores and values)', { op: 'MatMul', shapes: [[2, 3, 5, 4], [2, 3, 4, 5]] }],
-  ['MatMul broadcast batch dims', { op: 'MatMul', shapes: [[2, 1, 5, 4], [3, 4, 2]] }],
+  [
+    'Concat of NHWC and plain',
+    {
+      op: 'Concat',
+      attrs: { axis: int(1) },
+      shapes: [
+        [2, 3, 4, 4],
+        [2, 2, 4, 4],
+      ],
+      nhwcInput: true,
+    },
+  ],
+  [
+    'MatMul batched, broadcast',
+    {
+      op: 'MatMul',
+      shapes: [
+        [2, 3, 4],
+        [4, 5],
+      ],
+    },
+  ],
+  [
+    'MatMul 4-D (attention scores and values)',
+    {
+      op: 'MatMul',
+      shapes: [
+        [2, 3, 5, 4],
+        [2, 3, 4, 5],
+      ],
+    },
+  ],
+  [
+    'MatMul broadcast batch dims',
+    {
+      op: 'MatMul',
+      shapes: [
+        [2, 1, 5, 4],
+        [3, 4, 2],
+      ],
+    },
+  ],
   ['Gather of one index on an inner axis (a class token)', { op: 'Gather', attrs: { axis: int(1) }, shapes: [[2, 5, 3]], consts: [[0]] }],
   ['Gather with repeated and negative indices on axis 0 (an embedding)', { op: 'Gather', shapes: [[6, 4]], consts: [[1, 5, 1, -1, 0]] }],
   ['Erf', { op: 'Erf', shapes: [[4, 5]] }],
@@ -131,7 +218,12 @@ describe('kernel gradients on wasm agree with the cpu backend', () => {
 
 /** ONNX Conv as tfjs conv2d on the cpu backend (native gradients): per group, with the filter dilated by hand. */
 function referenceConv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, group: number, strides: [number, number], pads: number[], dilations: [number, number]): tf.Tensor {
-  const xn = tf.pad(tf.transpose(x, [0, 2, 3, 1]), [[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]]) as tf.Tensor4D;
+  const xn = tf.pad(tf.transpose(x, [0, 2, 3, 1]), [
+    [0, 0],
+    [pads[0], pads[2]],
+    [pads[1], pads[3]],
+    [0, 0],
+  ]) as tf.Tensor4D;
   // (tf.split into one part breaks its own gradient.)
   const xs = group === 1 ? [xn] : tf.split(xn, group, 3);
   const ws = group === 1 ? [w] : tf.split(w, group, 0);

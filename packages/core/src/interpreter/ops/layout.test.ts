@@ -72,7 +72,15 @@ describe('layout across Reshape/Transpose/Flatten', () => {
         node('Flatten', ['b1'], ['g']),
         node('Concat', ['f', 'g'], ['y'], { axis: int(1) }),
       ],
-      [w1, int64s('sizes', [2, 4]), int64s('pads', [0, 0, 1, 0, 0, 1, 0, 2]), int64s('starts', [3, 0]), int64s('ends', [-100, 100]), int64s('axes', [1, 2]), int64s('steps', [-2, 2])],
+      [
+        w1,
+        int64s('sizes', [2, 4]),
+        int64s('pads', [0, 0, 1, 0, 0, 1, 0, 2]),
+        int64s('starts', [3, 0]),
+        int64s('ends', [-100, 100]),
+        int64s('axes', [1, 2]),
+        int64s('steps', [-2, 2]),
+      ],
       [2, 3, 4, 5],
     );
     const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 4);
@@ -80,7 +88,12 @@ describe('layout across Reshape/Transpose/Flatten', () => {
     const y = exec.run({ x }).y;
     const a = conv1x1(x, w1);
     const [b1, b2] = tf.split(a, [2, 4], 1);
-    const c = tf.pad(b2, [[0, 0], [0, 1], [1, 0], [0, 2]]);
+    const c = tf.pad(b2, [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [0, 2],
+    ]);
     // channels 3, 1 (step -2 from 3); rows 0, 2, 4 of the padded 5.
     const d = tf.gather(tf.gather(c, tf.tensor1d([3, 1], 'int32'), 1), tf.tensor1d([0, 2, 4], 'int32'), 2);
     expectClose(y, tf.concat([tf.reshape(tf.mean(d, 3), [2, -1]), tf.reshape(b1, [2, -1])], 1));
@@ -161,8 +174,14 @@ describe('per-opset semantics', () => {
       [2, 4],
       11,
     );
-    const x = tf.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]);
-    expect(new Executor(m, { registry: onnxOps }).run({ x }).y.arraySync()).toEqual([[2, 3, 4], [6, 7, 8]]);
+    const x = tf.tensor([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ]);
+    expect(new Executor(m, { registry: onnxOps }).run({ x }).y.arraySync()).toEqual([
+      [2, 3, 4],
+      [6, 7, 8],
+    ]);
   });
 
   it('reads ReduceMean axes from an input from opset 18, Split parts from num_outputs', () => {
@@ -172,7 +191,10 @@ describe('per-opset semantics', () => {
       [2, 5],
       18,
     );
-    const x = tf.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]);
+    const x = tf.tensor([
+      [1, 2, 3, 4, 5],
+      [6, 7, 8, 9, 10],
+    ]);
     expect(Array.from(new Executor(m, { registry: onnxOps }).run({ x }).y.dataSync())).toEqual([4.5, 9.5]);
   });
 });

@@ -14,34 +14,36 @@ import { customGrad } from '../custom-grad.js';
  * running statistics. Before opset 14 training mode is implied by asking for the statistics outputs (not
  * supported); before 9, a `spatial` attribute may ask for per-activation statistics (not supported).
  */
-const batchNorm = (form: 1 | 14): Kernel => (inputs, ctx) => {
-  const { node } = ctx;
-  const xv = input(node, inputs, 0);
-  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => toLogical(input(node, inputs, i)));
-  const eps = attrFloat(node, 'epsilon', 1e-5);
-  if (attrInt(node, 'spatial', 1) !== 1) throw unsupported(node, 'spatial=0 (per-activation statistics) is not supported');
-  const training = form === 14 ? attrInt(node, 'training_mode', 0) === 1 : node.outputs.filter(Boolean).length > 1;
-  if (training && form < 14) throw unsupported(node, 'training mode before opset 14 (outputs saved_mean/saved_var) is not supported');
-  // NHWC puts channels last, where [C] parameters broadcast as they are; other layouts reshape them to [C, 1...].
-  const x = xv.t.rank === 4 ? toNhwc(xv) : xv.t;
-  const isNhwc = xv.t.rank === 4;
-  const wrap = (t: tf.Tensor): RtValue => (isNhwc ? nhwc(t) : plain(t));
-  const channelAxis = isNhwc ? 3 : 1;
-  const param = (t: tf.Tensor) => (isNhwc || x.rank === 2 ? t : tf.reshape(t, [t.shape[0], ...new Array<number>(x.rank - 2).fill(1)]));
-  const normalize = (m: tf.Tensor, v: tf.Tensor) => {
-    // y = x * a + b with per-channel a = scale / sqrt(var + eps), b = bias - mean * a. tfjs-wasm's fused
-    // batch norm broadcasts over the last axis only, so it serves the NHWC case alone.
-    if (isNhwc) return tf.batchNorm(x, m, v, bias, scale, eps);
-    const a = tf.mul(scale, tf.rsqrt(tf.add(v, eps)));
-    return tf.add(tf.mul(x, param(a)), param(tf.sub(bias, tf.mul(m, a))));
+const batchNorm =
+  (form: 1 | 14): Kernel =>
+  (inputs, ctx) => {
+    const { node } = ctx;
+    const xv = input(node, inputs, 0);
+    const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => toLogical(input(node, inputs, i)));
+    const eps = attrFloat(node, 'epsilon', 1e-5);
+    if (attrInt(node, 'spatial', 1) !== 1) throw unsupported(node, 'spatial=0 (per-activation statistics) is not supported');
+    const training = form === 14 ? attrInt(node, 'training_mode', 0) === 1 : node.outputs.filter(Boolean).length > 1;
+    if (training && form < 14) throw unsupported(node, 'training mode before opset 14 (outputs saved_mean/saved_var) is not supported');
+    // NHWC puts channels last, where [C] parameters broadcast as they are; other layouts reshape them to [C, 1...].
+    const x = xv.t.rank === 4 ? toNhwc(xv) : xv.t;
+    const isNhwc = xv.t.rank === 4;
+    const wrap = (t: tf.Tensor): RtValue => (isNhwc ? nhwc(t) : plain(t));
+    const channelAxis = isNhwc ? 3 : 1;
+    const param = (t: tf.Tensor) => (isNhwc || x.rank === 2 ? t : tf.reshape(t, [t.shape[0], ...new Array<number>(x.rank - 2).fill(1)]));
+    const normalize = (m: tf.Tensor, v: tf.Tensor) => {
+      // y = x * a + b with per-channel a = scale / sqrt(var + eps), b = bias - mean * a. tfjs-wasm's fused
+      // batch norm broadcasts over the last axis only, so it serves the NHWC case alone.
+      if (isNhwc) return tf.batchNorm(x, m, v, bias, scale, eps);
+      const a = tf.mul(scale, tf.rsqrt(tf.add(v, eps)));
+      return tf.add(tf.mul(x, param(a)), param(tf.sub(bias, tf.mul(m, a))));
+    };
+    if (!training) return [wrap(normalize(mean, variance))];
+    const axes = x.shape.map((_, i) => i).filter((i) => i !== normAxis(channelAxis, x.rank));
+    const { mean: bm, variance: bv } = tf.moments(x, axes);
+    const momentum = attrFloat(node, 'momentum', 0.9);
+    const running = (r: tf.Tensor, b: tf.Tensor) => tf.add(tf.mul(r, momentum), tf.mul(b, 1 - momentum));
+    return [wrap(normalize(bm, bv)), plain(running(mean, bm)), plain(running(variance, bv))];
   };
-  if (!training) return [wrap(normalize(mean, variance))];
-  const axes = x.shape.map((_, i) => i).filter((i) => i !== normAxis(channelAxis, x.rank));
-  const { mean: bm, variance: bv } = tf.moments(x, axes);
-  const momentum = attrFloat(node, 'momentum', 0.9);
-  const running = (r: tf.Tensor, b: tf.Tensor) => tf.add(tf.mul(r, momentum), tf.mul(b, 1 - momentum));
-  return [wrap(normalize(bm, bv)), plain(running(mean, bm)), plain(running(variance, bv))];
-};
 
 /** To opset 9 (no `spatial`) or 14 (`training_mode`): the same meaning for an inference node pg runs. */
 const batchNormInference: NodeUpgrade = (node, tools) => {

@@ -30,7 +30,11 @@ function pad(form: 1 | 2 | 11): Kernel {
     let t = x.t;
     if (per.some(([b, e]) => b < 0 || e < 0)) {
       const begin = per.map(([b]) => Math.max(-b, 0));
-      t = tf.slice(t, begin, t.shape.map((d, i) => d - begin[i] - Math.max(-per[i][1], 0)));
+      t = tf.slice(
+        t,
+        begin,
+        t.shape.map((d, i) => d - begin[i] - Math.max(-per[i][1], 0)),
+      );
     }
     const grow = per.map(([b, e]) => [Math.max(b, 0), Math.max(e, 0)] as [number, number]);
     if (grow.every(([b, e]) => b === 0 && e === 0)) return [{ t: t === x.t ? tf.clone(t) : t, nhwc: x.nhwc }];
@@ -42,7 +46,17 @@ function pad(form: 1 | 2 | 11): Kernel {
         return [{ t: tf.mirrorPad(t, grow, 'reflect'), nhwc: x.nhwc }];
       case 'edge':
         // Repeat the border cells.
-        return [{ t: concatAround(t, grow, (src, i, side, n) => tf.tile(cells(src, i, side === 'begin' ? 0 : src.shape[i] - 1, 1), src.shape.map((_, k) => (k === i ? n : 1)))), nhwc: x.nhwc }];
+        return [
+          {
+            t: concatAround(t, grow, (src, i, side, n) =>
+              tf.tile(
+                cells(src, i, side === 'begin' ? 0 : src.shape[i] - 1, 1),
+                src.shape.map((_, k) => (k === i ? n : 1)),
+              ),
+            ),
+            nhwc: x.nhwc,
+          },
+        ];
       case 'wrap':
         // The other end's cells: the axis continues periodically.
         if (grow.some(([b, e], i) => Math.max(b, e) > t.shape[i])) throw unsupported(node, 'wrap padding larger than the axis is not supported');
@@ -55,7 +69,11 @@ function pad(form: 1 | 2 | 11): Kernel {
 
 /** `n` cells of `t` along axis `i` from `at`. */
 function cells(t: tf.Tensor, i: number, at: number, n: number): tf.Tensor {
-  return tf.slice(t, t.shape.map((_, k) => (k === i ? at : 0)), t.shape.map((d, k) => (k === i ? n : d)));
+  return tf.slice(
+    t,
+    t.shape.map((_, k) => (k === i ? at : 0)),
+    t.shape.map((d, k) => (k === i ? n : d)),
+  );
 }
 
 /**
@@ -76,5 +94,14 @@ function concatAround(t: tf.Tensor, grow: [number, number][], fill: (src: tf.Ten
 export const PAD_OPS: readonly OpDeclaration[] = [
   { op: 'Pad', since: 1, cost: 'movement', kernel: pad(1) },
   { op: 'Pad', since: 2, cost: 'movement', kernel: pad(2), upgrade: (node) => renameAttribute(node, 'paddings', 'pads') },
-  { op: 'Pad', since: 11, cost: 'movement', kernel: pad(11), upgrade: attributesToInputs([{ attr: 'pads', as: 'ints' }, { attr: 'value', as: 'float' }]) },
+  {
+    op: 'Pad',
+    since: 11,
+    cost: 'movement',
+    kernel: pad(11),
+    upgrade: attributesToInputs([
+      { attr: 'pads', as: 'ints' },
+      { attr: 'value', as: 'float' },
+    ]),
+  },
 ];

@@ -35,8 +35,17 @@ describe('MaxPool with pads', () => {
     const [t, l, b, r] = [pads[0], pads[1], pads[2], pads[3]];
     const h = 8 + t + b;
     const w = 7 + l + r;
-    const extra = (n: number) => (ceil ? Math.max((Math.ceil((n - 3) / 2) * 2 + 3) - n, 0) : 0);
-    const padded = tf.pad(tf.transpose(x, [0, 2, 3, 1]), [[0, 0], [t, b + extra(h)], [l, r + extra(w)], [0, 0]], -3.4e38);
+    const extra = (n: number) => (ceil ? Math.max(Math.ceil((n - 3) / 2) * 2 + 3 - n, 0) : 0);
+    const padded = tf.pad(
+      tf.transpose(x, [0, 2, 3, 1]),
+      [
+        [0, 0],
+        [t, b + extra(h)],
+        [l, r + extra(w)],
+        [0, 0],
+      ],
+      -3.4e38,
+    );
     const want = tf.transpose(tf.maxPool(padded as tf.Tensor4D, 3, 2, 'valid'), [0, 3, 1, 2]);
     expect(y.shape).toEqual(want.shape);
     expect(Array.from(y.dataSync())).toEqual(Array.from(want.dataSync()));

@@ -36,9 +36,15 @@ function reduce(fn: Reducer, axes: 'attribute' | 'input'): Kernel {
   };
 }
 
-const sumOf = (f: (t: tf.Tensor) => tf.Tensor): Reducer => (x, axes, keep) => tf.sum(f(x), axes, keep);
+const sumOf =
+  (f: (t: tf.Tensor) => tf.Tensor): Reducer =>
+  (x, axes, keep) =>
+    tf.sum(f(x), axes, keep);
 /** ReduceMax and ReduceMin of booleans (opset 20): any and all. */
-const orBool = (numeric: Reducer, bool: Reducer): Reducer => (x, axes, keep) => (x.dtype === 'bool' ? bool(x, axes, keep) : numeric(x, axes, keep));
+const orBool =
+  (numeric: Reducer, bool: Reducer): Reducer =>
+  (x, axes, keep) =>
+    x.dtype === 'bool' ? bool(x, axes, keep) : numeric(x, axes, keep);
 
 /** A Reduce op in its two forms: axes as an attribute, then (from `axesInputFrom`) as an input. */
 function reduceForms(op: string, fn: Reducer, axesInputFrom = 18): OpDeclaration[] {

@@ -115,7 +115,14 @@ function gather(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] 
     const at = ctx.readInts(1)![0];
     const begin = data.shape.map((_, i) => (i === axis ? (at < 0 ? at + data.shape[axis] : at) : 0));
     const size = data.shape.map((d, i) => (i === axis ? 1 : d));
-    return [plain(tf.reshape(sliceCoarse(data, begin, size, { differentiable: ctx.training }), data.shape.filter((_, i) => i !== axis)))];
+    return [
+      plain(
+        tf.reshape(
+          sliceCoarse(data, begin, size, { differentiable: ctx.training }),
+          data.shape.filter((_, i) => i !== axis),
+        ),
+      ),
+    ];
   }
   // Negative indices count from the end in ONNX. Stay in int32: tfjs-wasm's Select misreads mixed types.
   const i32 = idx.dtype === 'int32' ? idx : tf.cast(idx, 'int32');

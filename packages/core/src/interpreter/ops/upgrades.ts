@@ -20,7 +20,13 @@ export const unchanged: NodeUpgrade = (node) => node;
 type Moved = { attr: string; as: 'ints' | 'float' };
 
 const tensorOf = (a: AttributeValue, as: Moved['as']): Omit<ConstTensor, 'name'> | undefined => {
-  if (as === 'ints' && a.type === 'ints') return constTensor('', 'int64', [a.value.length], BigInt64Array.from(a.value, (v) => BigInt(v)));
+  if (as === 'ints' && a.type === 'ints')
+    return constTensor(
+      '',
+      'int64',
+      [a.value.length],
+      BigInt64Array.from(a.value, (v) => BigInt(v)),
+    );
   if (as === 'float' && (a.type === 'float' || a.type === 'int')) return constTensor('', 'float32', [], new Float32Array([a.value]));
   return undefined;
 };

@@ -23,7 +23,15 @@ export async function finish(run: FinetuneRun): Promise<FinetuneOutput> {
   const chosen: KeptParams = opts.keepBest && state.best !== null ? state.best : { step: state.step, params: trainable.values() };
   const metadata = {
     ...prep.model.metadata,
-    [META.finetune]: JSON.stringify({ steps: chosen.step, seed: opts.seed, target_sparsity: target ?? null, train_weights: prep.plan.trainWeights, distill: opts.distill, lr_schedule: opts.lrSchedule, data: prep.data.name }),
+    [META.finetune]: JSON.stringify({
+      steps: chosen.step,
+      seed: opts.seed,
+      target_sparsity: target ?? null,
+      train_weights: prep.plan.trainWeights,
+      distill: opts.distill,
+      lr_schedule: opts.lrSchedule,
+      data: prep.data.name,
+    }),
   };
   return { model: { ...withTensorValues(prep.model, chosen.params), metadata }, result: resultOf(run, chosen, finalCalibration) };
 }

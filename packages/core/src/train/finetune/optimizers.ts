@@ -32,7 +32,14 @@ export class FinetuneOptimizers {
       const pick = (vars: Map<string, tf.Variable>) => [...vars.values()].map((v) => ({ name: v.name, tensor: tf.tensor(grads[v.name], v.shape, 'float32') }));
       this.gate.applyGradients(pick(set.gate));
       // The weights' Adam (most of the parameters) in one native pass when the addon is on: the same bits.
-      if (this.weights && !nativeAdamStep(this.weights, [...set.weights.values()].map((v) => ({ variable: v, grad: grads[v.name] })))) this.weights.applyGradients(pick(set.weights));
+      if (
+        this.weights &&
+        !nativeAdamStep(
+          this.weights,
+          [...set.weights.values()].map((v) => ({ variable: v, grad: grads[v.name] })),
+        )
+      )
+        this.weights.applyGradients(pick(set.weights));
     });
     set.clampScales();
   }

@@ -44,7 +44,14 @@ export async function prepare(model: Model, source: Dataset, opts: FinetuneOptio
   if (!layers.some((l) => l.gated)) {
     // A statically quantized model (pg convert --mode static) trains its scales and, with trainWeights, weights;
     // the recipe's default target applies to gated layers only (planFinetune), an explicit one is refused.
-    const flag = opts.targetSparsity !== undefined && opts.targetSparsity !== 'none' ? '--target-sparsity' : opts.targetBavg !== undefined ? '--target-bavg' : opts.finalCalibration ? '--final-calibration' : undefined;
+    const flag =
+      opts.targetSparsity !== undefined && opts.targetSparsity !== 'none'
+        ? '--target-sparsity'
+        : opts.targetBavg !== undefined
+          ? '--target-bavg'
+          : opts.finalCalibration
+            ? '--final-calibration'
+            : undefined;
     if (flag) {
       throw new UsageError(`${flag}: ${model.sourcePath ?? 'the model'} has no gated layers (pg convert --mode static), so there is no sparsity to aim at`, {
         action: `leave out ${flag} (and --final-calibration) to fine-tune its scales and weights, or convert with --mode pg`,

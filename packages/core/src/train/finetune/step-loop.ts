@@ -31,7 +31,14 @@ export async function trainSteps(run: FinetuneRun, engine: DataParallelGradients
         break training;
       }
       await trainStep(run, engine, batch);
-      hooks.onProgress?.({ step: state.step, totalSteps: state.totalSteps, epoch: state.epoch, loss: state.loss!, sparsity: state.sparsity!, elapsedMs: Date.now() - trainingStarted });
+      hooks.onProgress?.({
+        step: state.step,
+        totalSteps: state.totalSteps,
+        epoch: state.epoch,
+        loss: state.loss!,
+        sparsity: state.sparsity!,
+        elapsedMs: Date.now() - trainingStarted,
+      });
       if (due(opts.evalEvery)) await evaluateHeldOut(run);
       if (hooks.onCheckpoint && due(opts.checkpointEvery)) await hooks.onCheckpoint(await checkpointOf(run));
       // Yield so signals (Ctrl-C) and progress output get through between steps.

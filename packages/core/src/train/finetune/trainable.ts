@@ -22,7 +22,11 @@ export class TrainableSet {
   /** The gated layers' threshold variables, in layer order (the penalty's). */
   readonly thresholds: tf.Variable[];
 
-  constructor(model: Model, private readonly layers: PgLayer[], trainWeights: boolean) {
+  constructor(
+    model: Model,
+    private readonly layers: PgLayer[],
+    trainWeights: boolean,
+  ) {
     this.exec = new Executor(model, { registry: opRegistry });
     const gated = layers.filter((l) => l.gated);
     for (const l of gated) this.add(l.threshold!, this.gate);

@@ -107,7 +107,17 @@ export class DataParallelGradients {
             worker.on('message', (m: FromWorker) => dp.onMessage(id, m));
             worker.on('error', (e) => dp.fail(id, new TrainingError(`training worker ${id} crashed: ${e.message}`, { action: 'run again with --workers 1', cause: e })));
             worker.on('exit', (code) => dp.fail(id, new TrainingError(`training worker ${id} exited (code ${code})`, { action: 'run again with --workers 1' })));
-            const init: ToWorker = { type: 'init', worker: id, backend: activeBackend() ?? 'wasm', model: bytes, params: args.params, thresholds: args.thresholds, teacher, spec: args.spec, buffers: dp.buffers };
+            const init: ToWorker = {
+              type: 'init',
+              worker: id,
+              backend: activeBackend() ?? 'wasm',
+              model: bytes,
+              params: args.params,
+              thresholds: args.thresholds,
+              teacher,
+              spec: args.spec,
+              buffers: dp.buffers,
+            };
             worker.postMessage(init);
             return ready;
           }),

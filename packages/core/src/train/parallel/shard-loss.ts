@@ -45,7 +45,16 @@ export interface ShardResult {
  * CE_k the shard's mean cross-entropy and u_k,l layer l's update fraction within the shard: the
  * cross-entropy is then exactly the batch mean; the sparsity budget is applied per shard.
  */
-export function shardGradients(m: ShardModel, spec: LossSpec, x: Float32Array, shape: number[], labels: Int32Array, weight: number, withPenalty: boolean, out: Float32Array): ShardResult {
+export function shardGradients(
+  m: ShardModel,
+  spec: LossSpec,
+  x: Float32Array,
+  shape: number[],
+  labels: Int32Array,
+  weight: number,
+  withPenalty: boolean,
+  out: Float32Array,
+): ShardResult {
   return tf.tidy(() => {
     const xt = tf.tensor(x, shape, 'float32');
     const y = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.numClasses);

@@ -60,7 +60,16 @@ function step(m: StepMessage): void {
   const size = m.shape.slice(1).reduce((a, b) => a * b, 1);
   const total = model.vars.reduce((a, v) => a + v.size, 0);
   for (const [k, start, end] of m.shards) {
-    const r = shardGradients(model, i.spec, x.slice(start * size, end * size), [end - start, ...m.shape.slice(1)], labels.slice(start * (i.spec.labelsPerSample ?? 1), end * (i.spec.labelsPerSample ?? 1)), (end - start) / m.shape[0], k === 0, grads.subarray(k * total, (k + 1) * total));
+    const r = shardGradients(
+      model,
+      i.spec,
+      x.slice(start * size, end * size),
+      [end - start, ...m.shape.slice(1)],
+      labels.slice(start * (i.spec.labelsPerSample ?? 1), end * (i.spec.labelsPerSample ?? 1)),
+      (end - start) / m.shape[0],
+      k === 0,
+      grads.subarray(k * total, (k + 1) * total),
+    );
     results.set([r.loss, r.gateOn, r.gateTotal], k * 3);
   }
   Atomics.store(control, 1 + i.worker, m.step);

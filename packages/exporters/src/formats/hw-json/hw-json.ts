@@ -126,7 +126,9 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
   let fanIn: number;
   if (isConv) {
     if (w.dims.length !== 4 || inShape.length !== 4) {
-      throw new UnsupportedModelError(`${where}: node '${node.name}' is a ${w.dims.length - 2}-D convolution; hw-json describes 2-D ones`, { action: 'exclude the layer when converting (--exclude)' });
+      throw new UnsupportedModelError(`${where}: node '${node.name}' is a ${w.dims.length - 2}-D convolution; hw-json describes 2-D ones`, {
+        action: 'exclude the layer when converting (--exclude)',
+      });
     }
     const [, cinPerGroup, kh, kw] = w.dims;
     const g = convGeometry(node, [inShape[2], inShape[3]], [kh, kw]);
@@ -173,11 +175,8 @@ function describeLinear(layer: PgLayer, model: Model, shapes: Map<string, number
     // Format 2 predicts f32(f32(acc_hb * c) + b) from an exact integer acc_hb: T reproduces that float32
     // gate exactly. Format 1 convolved float values; T is then the exact rational threshold.
     // A residual gate adds a run-time float value to the prediction: no threshold in accumulator units exists.
-    const acc = layer.gateOffset !== undefined
-      ? null
-      : integerAccumulation(model)
-        ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc)
-        : thresholdsInAcc(d, biasF, accScale, maxAcc);
+    const acc =
+      layer.gateOffset !== undefined ? null : integerAccumulation(model) ? thresholdsInAccFloat32(d, biasF, accUnit, maxAcc) : thresholdsInAcc(d, biasF, accScale, maxAcc);
     threshold = {
       float: ref({ dtype: 'float32', data: d }, [channels]),
       acc: acc && ref(accTensor(acc), [channels]),
@@ -216,9 +215,12 @@ function gemmBias(c: ConstTensor, beta: number, channels: number, node: Node, wh
   const values = floatData(c);
   const last = c.dims.length ? c.dims[c.dims.length - 1] : 1;
   if (c.dims.slice(0, -1).some((d) => d !== 1) || (last !== 1 && last !== channels)) {
-    throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}): its C '${c.name}' of shape [${c.dims.join(', ')}] is not one value per output; hw-json describes one sample at a time`, {
-      action: 'give the Gemm a C of shape [N] (or a scalar), or exclude the layer when converting (--exclude)',
-    });
+    throw new UnsupportedModelError(
+      `${where}: node '${node.name}' (${node.opType}): its C '${c.name}' of shape [${c.dims.join(', ')}] is not one value per output; hw-json describes one sample at a time`,
+      {
+        action: 'give the Gemm a C of shape [N] (or a scalar), or exclude the layer when converting (--exclude)',
+      },
+    );
   }
   return Float32Array.from({ length: channels }, (_, o) => Math.fround(values[last === 1 ? 0 : o] * beta));
 }
@@ -308,9 +310,7 @@ export const hwJsonFormat: ExportFormat = {
     return {
       format: 'hw-json',
       files: await writtenFiles(files),
-      notes: [
-        `${gated} gated and ${quantized} statically quantized layer(s) described in integers; ${float} other node(s) listed as ONNX ops with float parameters`,
-      ],
+      notes: [`${gated} gated and ${quantized} statically quantized layer(s) described in integers; ${float} other node(s) listed as ONNX ops with float parameters`],
     };
   },
 };

@@ -24,8 +24,18 @@ describe('thresholdsInAccFloat32', () => {
       const a0 = Math.floor((rnd() - 0.5) * 2 * maxAcc);
       const onValue = Math.fround(Math.fround(a0 * c) + b);
       const delta = Float32Array.from([onValue, Math.fround(onValue * (1 + 2 ** -23)), Math.fround(onValue * (1 - 2 ** -23)), Math.fround((rnd() - 0.5) * 4)]);
-      const t = thresholdsInAccFloat32(delta, Float32Array.from(delta, () => b), c, maxAcc);
-      const rational = thresholdsInAcc(delta, Float32Array.from(delta, () => b), c, maxAcc);
+      const t = thresholdsInAccFloat32(
+        delta,
+        Float32Array.from(delta, () => b),
+        c,
+        maxAcc,
+      );
+      const rational = thresholdsInAcc(
+        delta,
+        Float32Array.from(delta, () => b),
+        c,
+        maxAcc,
+      );
       delta.forEach((d, k) => {
         if (t[k] !== rational[k]) rationalDiffers++;
         for (let a = -maxAcc; a <= maxAcc; a++) {
