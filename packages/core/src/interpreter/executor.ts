@@ -294,9 +294,11 @@ export class Executor {
       readFloats: (i) => this.readNumbers(node.inputs[i], inputs[i], shapes, opts),
     };
     try {
-      // A kernel's temporaries (layout transposes, index arithmetic) are freed when it returns. Not while
-      // a tape records (the backward pass needs them) nor with an observer (it may hold tensors it made).
-      if (opts.training || opts.observer) return step.entry.kernel(inputs, ctx);
+      // A kernel's temporaries (layout transposes, quantizer parts, index arithmetic) are freed when it returns,
+      // observed runs included (an observer keeps what it needs: Observer.observe), else a calibration's run up
+      // to a deep layer holds every earlier layer's temporaries at once. Not while a tape records (the backward
+      // pass needs them).
+      if (opts.training) return step.entry.kernel(inputs, ctx);
       let outs: RtValue[] = [];
       tf.tidy(() => {
         outs = step.entry.kernel(inputs, ctx);
