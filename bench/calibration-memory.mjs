@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The wasm heap a calibration grows, against one inference, on a 224x224 zoo model (MobileNetV2 by default):
-// the open bug where MobileNetV2-224's final calibration runs out of wasm memory (docs/native-kernels.md).
+// the bug where MobileNetV2-224's final calibration ran out of wasm memory (docs/native-kernels.md): 4 GiB before the fix, 1.07 GiB after.
 // Usage (after pnpm build; PG_ZOO_DIR with <name>-224.onnx from fixtures/zoo/make_zoo.py --bench):
 //   node bench/calibration-memory.mjs run|scales|thresholds [NAME] [BATCH]
 import { createRequire } from 'node:module';
