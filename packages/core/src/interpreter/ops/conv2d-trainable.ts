@@ -174,6 +174,22 @@ function composedFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g
   });
 }
 
+/** dy [n, ho, wo, c] with sh - 1 zero rows after each row and sw - 1 zero columns after each column (the stride
+ * undone), as one pad of a rank-6 view: [n, ho, 1, wo, 1, c] -> [n, ho, sh, wo, sw, c]. */
+function insertStrideZeros(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return dy;
+  const [n, ho, wo, c] = dy.shape;
+  const padded = tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, c]), [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
+  return tf.reshape(padded, [n, ho * sh, wo * sw, c]);
+}
+
 /**
  * dL/dx for an NHWC conv as a forward convolution: dy with zeros inserted between rows/columns (stride),
  * padded by k - 1 - pad, correlated with the flipped filter whose in/out channels are swapped. Equal to
@@ -185,22 +201,8 @@ function composedInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g:
     const [n, h, wd] = xShape;
     const [pt, , pl] = g.pads;
     const [sh, sw] = g.strides;
-    const [, ho, wo, cout] = dy.shape;
-    // Zero insertion as one pad of a rank-6 view: [n, ho, 1, wo, 1, c] -> [n, ho, sh, wo, sw, c].
-    const d: tf.Tensor4D =
-      sh > 1 || sw > 1
-        ? (tf.reshape(
-            tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cout]), [
-              [0, 0],
-              [0, 0],
-              [0, sh - 1],
-              [0, 0],
-              [0, sw - 1],
-              [0, 0],
-            ]),
-            [n, ho * sh, wo * sw, cout],
-          ) as tf.Tensor4D)
-        : dy;
+    const cout = dy.shape[3];
+    const d = insertStrideZeros(dy, sh, sw);
     // Pad so that the valid correlation yields exactly the unpadded input's rows: k - 1 - pad before,
     // the rest after (negative where the forward left padded rows unread: crop those instead).
     const top = kh - 1 - pt;
@@ -331,24 +333,9 @@ function depthwiseInputGrad(dy: tf.Tensor4D, f: tf.Tensor4D, xShape: number[], g
     const [n, h, w] = xShape;
     const [sh, sw] = g.strides;
     const [dh, dw] = g.dilations;
-    const [, ho, wo] = dy.shape;
     const cm = c * m;
-    // Zero insertion for the stride, as one pad of a rank-6 view; rows past the input (a 1x1 kernel with a
-    // stride can leave some unread) are cropped.
-    let d: tf.Tensor4D =
-      sh > 1 || sw > 1
-        ? tf.reshape(
-            tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, cm]), [
-              [0, 0],
-              [0, 0],
-              [0, sh - 1],
-              [0, 0],
-              [0, sw - 1],
-              [0, 0],
-            ]),
-            [n, ho * sh, wo * sw, cm],
-          )
-        : dy;
+    // Rows past the input (a 1x1 kernel with a stride can leave some unread) are cropped.
+    let d = insertStrideZeros(dy, sh, sw);
     if (d.shape[1] > h || d.shape[2] > w) d = tf.slice(d, [0, 0, 0, 0], [n, Math.min(d.shape[1], h), Math.min(d.shape[2], w), cm]);
     // Full correlation: (effective kernel - 1) before, whatever makes the output the input's size after.
     const eh = (kh - 1) * dh + 1;
