@@ -31,6 +31,11 @@ export function timeWasmKernels(tf) {
       on = true;
       return performance.now();
     },
+    /** Stops counting (the kernels after it, e.g. a final calibration, are not counted); returns performance.now(). */
+    stop() {
+      on = false;
+      return performance.now();
+    },
     /** Milliseconds in all kernels since start(). */
     totalMs() {
       let total = 0;
