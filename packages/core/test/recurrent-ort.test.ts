@@ -248,7 +248,9 @@ describe('the other gate rules', () => {
       expect(model.functions.find((fn) => fn.name === 'PGLSTM')!.docString).toContain(`gate rule '${rule}'`);
       const a = await agreement(model, `row-${rule}`, feeds);
       const ties = a.differing ? `, each within ${a.margin.toExponential(2)}·|Δ| of its threshold` : '';
-      console.log(`row-lstm-fmnist PGLSTM (${rule}): ${a.differing} of ${a.decisions} gate decisions differ (${a.open} open in pg)${ties}`);
+      console.log(
+        `row-lstm-fmnist PGLSTM (${rule}): ${a.differing} of ${a.decisions} gate decisions differ (${a.open} open in pg)${ties}; outputs: max relative difference ${a.outputs.toExponential(2)}`,
+      );
       expect(a.open).toBeGreaterThan(0);
       expect(a.differing).toBe(0);
       expect(a.outputs).toBeLessThan(1e-4);
