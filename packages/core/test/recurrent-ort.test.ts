@@ -25,9 +25,9 @@ import {
   readModel,
   rowSequences,
   thresholdName,
+  actScaleName,
   UnsupportedModelError,
   writeModel,
-  type AttributeValue,
   type ConversionMode,
   type Dataset,
   type HostTensor,
@@ -36,7 +36,8 @@ import {
   type RecurrentGateRule,
 } from '../src/internal.js';
 import { FIXTURES, FMNIST_NORM, fixtureModel } from './fixtures.js';
-import { buildModel, int, node, sineTensor, valueInfo } from './support/model-builder.js';
+import { int } from './support/model-builder.js';
+import { T, recurrentModel, xFeed, type Options } from './support/recurrent-models.js';
 
 // Gated and static LSTMs (PGLSTM, QLSTM) in ONNX Runtime through the model-local functions pg writes with them
 // (gating/recurrent-functions.ts): the file `pg convert`/`pg finetune` writes, loaded by ONNX Runtime as it is
@@ -259,73 +260,20 @@ describe('the other gate rules', () => {
   );
 });
 
-// Every option of the op, on one LSTM built here and converted by pg: its thresholds set by hand so that about
-// half of the gates open (knee: |z_hb| < 0.6).
-const T = 5;
-const N = 3;
-const F = 4;
-const H = 6;
-
-interface Options {
-  direction?: 'forward' | 'reverse' | 'bidirectional';
-  layout?: 0 | 1;
-  lengths?: number[];
-  initial?: boolean;
-  bias?: boolean;
-  peepholes?: boolean;
-  attrs?: Record<string, AttributeValue>;
-  outputs?: string[];
-}
-
-function lstmModel(o: Options): Model {
-  const d = o.direction === 'bidirectional' ? 2 : 1;
-  const layout = o.layout ?? 0;
-  const state = layout === 1 ? [N, d, H] : [d, N, H];
-  const inits = [sineTensor('W', [d, 4 * H, F], 1, { step: 0.37, scale: 0.5 }), sineTensor('R', [d, 4 * H, H], 2, { step: 0.53, scale: 0.4 })];
-  const inputs = ['X', 'W', 'R', '', '', '', '', ''];
-  const add = (i: number, t: ReturnType<typeof sineTensor>) => {
-    inits.push(t);
-    inputs[i] = t.name;
-  };
-  if (o.bias) add(3, sineTensor('B', [d, 8 * H], 3, { step: 0.29, scale: 0.3 }));
-  if (o.lengths) add(4, constTensor('L', 'int32', [N], Int32Array.from(o.lengths)));
-  if (o.initial) {
-    add(5, sineTensor('H0', state, 4, { step: 0.61, scale: 0.8 }));
-    add(6, sineTensor('C0', state, 5, { step: 0.43 }));
-  }
-  if (o.peepholes) add(7, sineTensor('P', [d, 3 * H], 6, { step: 0.71, scale: 0.5 }));
-  while (inputs[inputs.length - 1] === '') inputs.pop();
-  const outputs = o.outputs ?? ['Y', 'Y_h', 'Y_c'];
-  const attrs: Record<string, AttributeValue> = { hidden_size: int(H), ...o.attrs };
-  if (o.direction) attrs.direction = { type: 'string', value: o.direction };
-  if (o.layout !== undefined) attrs.layout = int(o.layout);
-  return buildModel({
-    opset: 14,
-    nodes: [node('LSTM', inputs, outputs, attrs, 'lstm')],
-    initializers: inits,
-    inputs: [valueInfo('X', layout === 1 ? [N, T, F] : [T, N, F])],
-    outputs: outputs.filter(Boolean).map((n) => valueInfo(n)),
-  });
-}
-
+// Every option of the op, on one LSTM built by the test support and converted by pg, its thresholds set by hand.
 /** The built LSTM converted (4/2/6 bits) with x's scale 1.5 and, gated, thresholds −0.6 (knee: |z_hb| < 0.6). */
 function converted(o: Options, mode: ConversionMode = 'pg'): Model {
-  const { model } = convertModel(lstmModel(o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['lstm'] });
+  const { model } = convertModel(recurrentModel('LSTM', o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['rnn'] });
   const inits = new Map(model.graph.initializers);
   const set = (name: string, v: number) => {
     const t = inits.get(name)!;
     inits.set(name, constTensor(name, 'float32', t.dims, new Float32Array(t.dims.reduce((a, b) => a * b, 1)).fill(v)));
   };
-  set('lstm.pg_act_scale', 1.5);
-  if (mode === 'pg') set(thresholdName('lstm'), -0.6);
+  set(actScaleName('rnn'), 1.5);
+  if (mode === 'pg') set(thresholdName('rnn'), -0.6);
   const out = { ...model, graph: { ...model.graph, initializers: inits } };
   return { ...out, functions: functionsFor(out) };
 }
-
-const xFeed = (layout: 0 | 1 = 0): Feeds => {
-  const x = sineTensor('X', layout === 1 ? [N, T, F] : [T, N, F], 0.3, { step: 0.41, scale: 1.5 });
-  return { X: { dtype: 'float32', shape: x.dims, data: x.data() as Float32Array } };
-};
 
 describe('every option of a PGLSTM and a QLSTM, against ONNX Runtime', () => {
   const cases: [string, Options][] = [
