@@ -316,4 +316,12 @@ describe('what one function body cannot serve', () => {
       new RegExp(`PGLSTM nodes '${first.name}' and '${second.name}' need different ONNX function bodies \\(gate_rule 'knee' against 'above'\\)`),
     );
   });
+
+  it('refuses activations other than the defaults, naming the node (pg does not run them either)', () => {
+    const model = converted({ bias: true });
+    const activations = { type: 'strings' as const, value: ['HardSigmoid', 'Tanh', 'Tanh'] };
+    const other: Model = { ...model, graph: { ...model.graph, nodes: model.graph.nodes.map((n) => ({ ...n, attributes: { ...n.attributes, activations } })) } };
+    expect(() => functionsFor(other)).toThrow(UnsupportedModelError);
+    expect(() => functionsFor(other)).toThrow(/PGLSTM node 'rnn' has activations \[HardSigmoid, Tanh, Tanh\]: pg runs and writes only ONNX's default ones/);
+  });
 });

@@ -1,7 +1,7 @@
 import type { AttributeValue, FunctionDef, Graph, Node, ValueInfo } from '../graph/index.js';
 import { constTensor } from '../graph/index.js';
 import { UnsupportedModelError } from '../errors/index.js';
-import { attrFloat, attrInt, attrString } from '../interpreter/attributes.js';
+import { attrFloat, attrInt, attrString, attrStrings } from '../interpreter/attributes.js';
 import { Body, makeFunction, weightQuant } from './functions.js';
 import { PG_LSTM, Q_LSTM, RECURRENT_GATE_RULE_ATTR } from './format.js';
 import { DEFAULT_RECURRENT_GATE_RULE, isRecurrentGateRule, type RecurrentGateRule } from './recurrent-gate.js';
@@ -57,10 +57,24 @@ function formDifference(a: LstmForm, b: LstmForm): string {
   return diffs.join(', ');
 }
 
+const DEFAULT_ACTIVATIONS = ['Sigmoid', 'Tanh', 'Tanh'];
+
 /** The one form of `op`'s nodes, or a clear refusal naming two nodes that need different bodies. */
 function sharedForm(nodes: Node[], op: string, where: string): LstmForm | undefined {
   const mine = nodes.filter((n) => n.opType === op);
   if (mine.length === 0) return undefined;
+  for (const n of mine) {
+    const activations = attrStrings(n, 'activations');
+    const expected = lstmFormOf(n).directions.flatMap(() => DEFAULT_ACTIVATIONS);
+    if (activations && activations.join() !== expected.join()) {
+      throw new UnsupportedModelError(
+        `${where}: ${op} node '${n.name}' has activations [${activations.join(', ')}]: pg runs and writes only ONNX's default ones, [${expected.join(', ')}]`,
+        {
+          action: `keep the LSTM float: convert the float model again with --exclude ${n.name}`,
+        },
+      );
+    }
+  }
   const form = lstmFormOf(mine[0]);
   for (const n of mine.slice(1)) {
     const diff = formDifference(form, lstmFormOf(n));
