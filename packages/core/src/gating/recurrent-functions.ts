@@ -189,7 +189,11 @@ function stepGraph(form: LstmForm, opset: number): { graph: Graph; states: (keyo
   for (const p of peep) out(p.replace('in_', 'out_'), p);
   out('out_y', y);
   if (gate) out('out_gate', gate);
-  return { graph: { name: 'lstm_step', nodes: b.nodes, initializers: new Map(), inputs, outputs, valueInfo: new Map() }, states };
+  // Its own names: a subgraph's values may not repeat a name of the graph it is inlined into.
+  const name = (v: string) => (v === '' ? v : `pg_lstm_step/${v}`);
+  const nodes = b.nodes.map((n) => ({ ...n, name: name(n.name), inputs: n.inputs.map(name), outputs: n.outputs.map(name) }));
+  const named = (vs: ValueInfo[]) => vs.map((v) => ({ ...v, name: name(v.name) }));
+  return { graph: { name: 'lstm_step', nodes, initializers: new Map(), inputs: named(inputs), outputs: named(outputs), valueInfo: new Map() }, states };
 }
 
 /** The body's operands of direction d: its slice of a [D, ...] input. */
