@@ -10,7 +10,8 @@ import { inspectModel } from '../inspect/index.js';
 import { measureReport } from '../metrics/index.js';
 import { calibrate, finetune, FINETUNE_DEFAULTS } from '../train/index.js';
 import { convertModel } from './convert.js';
-import { PG_LSTM, Q_LSTM, RECURRENT_GATE_RULE_ATTR, thresholdName } from './format.js';
+import { PG_GRU, PG_LSTM, Q_GRU, Q_LSTM, RECURRENT_GATE_RULE_ATTR, thresholdName } from './format.js';
+import { recurrentModel } from '../../test/support/recurrent-models.js';
 import { pgLayers } from './layers.js';
 import { refuseRecurrentExport } from './recurrent-convert.js';
 
@@ -57,13 +58,44 @@ describe('pg convert places gated LSTMs', () => {
     expect(() => convertModel(rowLstm, { ...base, mode: 'seernet' })).toThrow(/--mode seernet does not apply to the LSTM '\/lstm\/LSTM'/);
   });
 
-  it('keeps a GRU float with the reason, and gates both directions of a bidirectional LSTM', async () => {
-    const gru = convertModel(await readModel(`${fixtureModel('recurrent/gru-1layer')}`), base);
-    expect(gru.layers.filter((l) => l.op === 'GRU').map((l) => [l.gated, l.reason])).toEqual([[false, 'GRU: pg gates LSTM layers only (no gated GRU form yet), kept float']]);
+  it('gates both directions of a bidirectional LSTM', async () => {
     const bi = convertModel(await readModel(fixtureModel('recurrent/lstm-2layer-bidirectional')), base).model;
     const gated = bi.graph.nodes.filter((n) => n.opType === PG_LSTM);
     expect(gated.length).toBe(2);
     for (const n of gated) expect(bi.graph.initializers.get(n.inputs[8])!.dims[0]).toBe(2);
+  });
+});
+
+describe('pg convert places gated GRUs', () => {
+  it('gates a GRU with the default rule and says why: threshold [D, 3·H] after its six inputs; QGRU with --mode static', async () => {
+    const gru = await readModel(fixtureModel('recurrent/gru-2layer-bidirectional'));
+    const { model, layers } = convertModel(gru, base);
+    const decisions = layers.filter((l) => l.op === 'GRU');
+    expect(decisions.length).toBe(2);
+    for (const d of decisions) {
+      expect(d).toMatchObject({ gated: true, gate: 'plain', bits: 4, hbits: 2, wbits: 8 });
+      expect(d.reason).toMatch(
+        /^GRU: its input-to-hidden and hidden-to-hidden products are gated per unit and time step on the gate pre-activations \(z, r and the hidden gate's;.*gate rule 'knee' \(the default\)$/,
+      );
+    }
+    const nodes = model.graph.nodes.filter((n) => n.opType === PG_GRU);
+    expect(nodes.length).toBe(2);
+    for (const n of nodes) {
+      expect(n.inputs.length).toBe(8);
+      expect(n.inputs[6]).toBe(thresholdName(n.name));
+      expect(model.graph.initializers.get(n.inputs[6])!.dims).toEqual([2, 3 * model.graph.initializers.get(n.inputs[2])!.dims[2]]);
+    }
+    expect(pgLayers(model)[0]).toMatchObject({ gated: true, threshold: nodes[0].inputs[6], actScale: nodes[0].inputs[7], recurrentWeight: nodes[0].inputs[2] });
+    const stat = convertModel(gru, { ...base, bits: 8, mode: 'static' }).model;
+    const q = stat.graph.nodes.filter((n) => n.opType === Q_GRU);
+    expect(q.length).toBe(2);
+    expect(pgLayers(stat)[0]).toMatchObject({ gated: false, threshold: undefined, actScale: q[0].inputs[6] });
+    expect(() => convertModel(gru, { ...base, mode: 'seernet' })).toThrow(/--mode seernet does not apply to the GRU '/);
+  });
+
+  it('keeps an RNN float with the reason', () => {
+    const rnn = convertModel(recurrentModel('RNN'), base);
+    expect(rnn.layers.map((l) => [l.op, l.gated, l.reason])).toEqual([['RNN', false, 'RNN: pg gates LSTM and GRU layers only (no gated RNN form yet), kept float']]);
   });
 });
 
