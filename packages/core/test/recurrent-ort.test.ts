@@ -381,4 +381,17 @@ describe('what one function body cannot serve', () => {
     expect(() => functionsFor(other)).toThrow(UnsupportedModelError);
     expect(() => functionsFor(other)).toThrow(/PGLSTM node 'rnn' has activations \[HardSigmoid, Tanh, Tanh\]: pg runs and writes only ONNX's default ones/);
   });
+
+  it('refuses a GRU’s activations other than the defaults and PGGRU nodes of different linear_before_reset, naming the nodes', () => {
+    const model = converted({ bias: true }, 'pg', 'GRU');
+    const activations = { type: 'strings' as const, value: ['HardSigmoid', 'Tanh'] };
+    const other: Model = { ...model, graph: { ...model.graph, nodes: model.graph.nodes.map((n) => ({ ...n, attributes: { ...n.attributes, activations } })) } };
+    expect(() => functionsFor(other)).toThrow(/PGGRU node 'rnn' has activations \[HardSigmoid, Tanh\]: pg runs and writes only ONNX's default ones/);
+    const [gru] = model.graph.nodes;
+    const twice: Model = {
+      ...model,
+      graph: { ...model.graph, nodes: [gru, { ...gru, name: 'rnn2', outputs: ['Y2', 'Y_h2'], attributes: { ...gru.attributes, linear_before_reset: int(1) } }] },
+    };
+    expect(() => functionsFor(twice)).toThrow(/PGGRU nodes 'rnn' and 'rnn2' need different ONNX function bodies \(linear_before_reset\)/);
+  });
 });
