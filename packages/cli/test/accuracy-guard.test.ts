@@ -12,15 +12,15 @@ afterAll(async () => {
 });
 
 /**
- * What this run reached when the bounds were set (accuracy ACC against the float model's 93.4% on the 1,000
- * bundled test images, sparsity SPARS, the whole model at COSTx static 4-bit with the residual sums gated, pg
+ * What this run reached when the bounds were set (accuracy 89.2% against the float model's 93.4% on the 1,000
+ * bundled test images, sparsity 0.851, the whole model at 0.597x static 4-bit with the residual sums gated, pg
  * convert's default), less a margin for the last float bits that other CPUs and backends may round differently
  * (12 images; 0.02 of sparsity; 0.02 of the cost ratio). The plain placement (--no-gate-residual) reached 90.2%
  * at 0.84x: the cost bound fails if the default stops gating the residual sums. With threshold calibration
  * returning zeros the plain run reached 85.9%, with the cross-entropy's sign inverted 9.7%;
  * docs/architecture.md ("Tests") lists the breakages tried, and the one it does not catch.
  */
-const BOUNDS = { accuracy: 0.999, sparsity: 0.83, bitopsVsStaticB: 0.7 };
+const BOUNDS = { accuracy: 0.88, sparsity: 0.83, bitopsVsStaticB: 0.62 };
 
 // The bare commands (pg's defaults are the recipe) on the bundled ResNet and the bundled Fashion-MNIST subset,
 // seeded: the same run, the same numbers, wherever CI runs it.
