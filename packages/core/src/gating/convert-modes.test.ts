@@ -38,7 +38,9 @@ describe('convertModel --mode', () => {
     }
     // pg's default gates the residual sums too: static quantizes both kinds.
     expect(pg.layers.filter((l) => l.gate === 'residual').length).toBeGreaterThan(0);
-    expect(st.model.graph.nodes.filter((n) => n.opType === 'QConv')).toHaveLength(pg.model.graph.nodes.filter((n) => ['QConv', 'PGConv', 'PGResidualConv'].includes(n.opType)).length);
+    expect(st.model.graph.nodes.filter((n) => n.opType === 'QConv')).toHaveLength(
+      pg.model.graph.nodes.filter((n) => ['QConv', 'PGConv', 'PGResidualConv'].includes(n.opType)).length,
+    );
     expect(st.model.metadata[META.mode]).toBe('static');
     expect(st.model.metadata[META.hbits]).toBeUndefined();
     expect(conversionMode(st.model)).toBe('static');
