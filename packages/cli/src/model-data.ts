@@ -43,7 +43,7 @@ export async function openDataFor(model: Model, flags: DataFlagValues, warn?: (m
     std: preprocess.std,
     image: { inputShape: input.shape, resize: flags.resize, crop: flags.crop, skipBad: flags['skip-bad'] },
   });
-  // A sequence model reads images row by row (an LSTM over 28 rows of 28 pixels).
+  // A sequence model reads images row by row (an LSTM or a GRU over 28 rows of 28 pixels).
   const dataset = datasetForInput(opened, input.shape);
   const classes = numClasses(model);
   // An input of unknown rank takes anything: let the run itself find a mismatch.

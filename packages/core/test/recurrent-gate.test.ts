@@ -13,6 +13,7 @@ import {
   type RecurrentGateRule,
 } from '../src/internal.js';
 import { FIXTURES } from './fixtures.js';
+import { F as GF, H as GH, N as GN, T as GT, recurrentModel, xFeed } from './support/recurrent-models.js';
 
 // pg's gated LSTM (gating/recurrent-gate.ts) against a plain-JS LSTM written here from the method's formulas:
 // quantized weights, activations split into high and low bits, a gate per unit and step under each rule.
@@ -168,5 +169,87 @@ describe('gated LSTM (precision gating per unit and time step)', () => {
         expect(g.includes(delta), `${rule} at ${sparsity}: Δ ${delta} is a sample`).toBe(false);
       }
     }
+  });
+});
+
+// A GRU's gated form against a plain-JS GRU from the method's formulas: z and r gated on z_hb = x_hb W + h_hb R + b,
+// then the hidden gate on its own high-bit pre-activation, whose recurrent part is (r ⊙ h)_hb R_h + Rb_h, or with
+// linear_before_reset r ⊙ (h_hb R_h + Rb_h) (its low-bit part r ⊙ h_lb R_h).
+
+/** The gated GRU's y [T, N, H] (one direction, initial state and biases given) and the share of pre-activations off. */
+function gruReference(model: Model, layer: RecurrentGateLayer, delta: number[] | undefined, linearBeforeReset: boolean): { y: number[]; sparsity: number } {
+  const init = (name: string) => model.graph.initializers.get(name)!.data() as Float32Array;
+  const [w, r] = [weights(init('W'), layer.wbits), weights(init('R'), layer.wbits)];
+  const b = init('B');
+  const x = xFeed().X.data as Float32Array;
+  let h = Array.from(init('H0'));
+  const y: number[] = [];
+  let off = 0;
+  // Gate row g's pre-activation from its bias and the high and low parts of x_t and of the recurrent operand.
+  const gated = (g: number, zhb: number, zlb: number) => {
+    const d = delta?.[g];
+    const on = d === undefined || (layer.rule === 'above' ? zhb > d : layer.rule === 'magnitude' ? Math.abs(zhb) > d : -Math.abs(zhb) > d);
+    if (!on) off++;
+    return on ? zhb + zlb : zhb;
+  };
+  const dot = (m: number[], g: number, parts: [number, number][], k: 0 | 1) => parts.reduce((a, p, i) => a + m[g * parts.length + i] * p[k], 0);
+  for (let t = 0; t < GT; t++) {
+    const next: number[] = [];
+    for (let n = 0; n < GN; n++) {
+      const xs = Array.from({ length: GF }, (_, f) => split(x[(t * GN + n) * GF + f], layer.inputScale as number, layer));
+      const hPrev = h.slice(n * GH, (n + 1) * GH);
+      const hs = hPrev.map((v) => split(v, layer.stateScale, layer));
+      const zr = Array.from({ length: 2 * GH }, (_, g) => sigmoid(gated(g, b[g] + b[3 * GH + g] + dot(w, g, xs, 0) + dot(r, g, hs, 0), dot(w, g, xs, 1) + dot(r, g, hs, 1))));
+      const rh = hPrev.map((v, k) => split(zr[GH + k] * v, layer.stateScale, layer));
+      for (let k = 0; k < GH; k++) {
+        const g = 2 * GH + k;
+        const reset = zr[GH + k];
+        const nz = linearBeforeReset
+          ? gated(g, b[g] + dot(w, g, xs, 0) + reset * (dot(r, g, hs, 0) + b[3 * GH + g]), dot(w, g, xs, 1) + reset * dot(r, g, hs, 1))
+          : gated(g, b[g] + b[3 * GH + g] + dot(w, g, xs, 0) + dot(r, g, rh, 0), dot(w, g, xs, 1) + dot(r, g, rh, 1));
+        next.push((1 - zr[k]) * Math.tanh(nz) + zr[k] * hPrev[k]);
+      }
+    }
+    h = next;
+    y.push(...h);
+  }
+  return { y, sparsity: off / (GT * GN * 3 * GH) };
+}
+
+function runGatedGru(model: Model, layer: RecurrentGateLayer): Float32Array {
+  const exec = new Executor(model, { registry: recurrentGateRegistry(new Map([['rnn', layer]])) });
+  try {
+    return tf.tidy(() => exec.run({ X: tf.tensor(xFeed().X.data as Float32Array, xFeed().X.shape) }).Y.dataSync() as Float32Array);
+  } finally {
+    exec.dispose();
+  }
+}
+
+describe('gated GRU (precision gating per unit and time step)', () => {
+  const cases = RECURRENT_GATE_RULES.flatMap((rule) => [0, 1].map((lbr) => [rule, lbr] as const));
+  it.each(cases)('rule %s, linear_before_reset %i: pg runs the gated GRU as the reference does, gate decisions included', (rule, lbr) => {
+    const model = recurrentModel('GRU', { bias: true, initial: true, attrs: { linear_before_reset: { type: 'int', value: lbr } } });
+    const samples: number[][] = Array.from({ length: 3 * GH }, () => []);
+    const record = (_d: number, zhb: tf.Tensor2D) => {
+      const v = zhb.dataSync();
+      for (let i = 0; i < v.length; i++) samples[i % (3 * GH)].push(v[i]);
+    };
+    runGatedGru(model, { ...base, rule, record });
+    expect(samples[0].length).toBe(GT * GN);
+    const delta = calibrateRecurrentGate(
+      rule,
+      samples.map((s) => Float32Array.from(s)),
+      0.5,
+    );
+    const want = gruReference(model, { ...base, rule }, Array.from(delta), lbr === 1);
+    expect(want.sparsity).toBeGreaterThan(0.4);
+    expect(want.sparsity).toBeLessThan(0.6);
+    const got = runGatedGru(model, { ...base, rule, delta: tf.tensor2d(delta, [1, 3 * GH]) });
+    expect(largestDifference(got, want.y)).toBeLessThan(1e-4);
+    const staticY = gruReference(model, { ...base, rule }, undefined, lbr === 1).y;
+    expect(largestDifference(got, staticY)).toBeGreaterThan(1e-3);
+    // Every gate on is the static B-bit GRU.
+    const on = runGatedGru(model, { ...base, rule, delta: tf.fill([1, 3 * GH], -Infinity) as tf.Tensor2D });
+    expect(largestDifference(on, staticY)).toBeLessThan(1e-4);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,8 +15,11 @@ import {
   functionsFor,
   initBackend,
   inlineFunctions,
+  isGatedNode,
   isPgNode,
   isPgRecurrentNode,
+  PG_RECURRENT_FORMS,
+  pgRecurrentOp,
   maxRelativeDifference,
   OBSERVE,
   OnnxRuntimeEngine,
@@ -39,7 +42,7 @@ import { FIXTURES, FMNIST_NORM, fixtureModel } from './fixtures.js';
 import { int } from './support/model-builder.js';
 import { T, recurrentModel, xFeed, type Options } from './support/recurrent-models.js';
 
-// Gated and static LSTMs (PGLSTM, QLSTM) in ONNX Runtime through the model-local functions pg writes with them
+// Gated and static LSTMs and GRUs (PGLSTM, QLSTM, PGGRU, QGRU) in ONNX Runtime through the model-local functions pg writes with them
 // (gating/recurrent-functions.ts): the file `pg convert`/`pg finetune` writes, loaded by ONNX Runtime as it is
 // (what `pg run --engine onnxruntime` does), against pg's interpreter: the outputs, and every gate decision
 // (each Scan's gate, a scan output, probed after inlining the functions as ONNX Runtime does on load).
@@ -53,7 +56,7 @@ beforeAll(async () => {
 
 type Feeds = Record<string, HostTensor>;
 
-/** pg's outputs by name and each recurrent pg node's gate M, [N, T, D, 4·H] (as its kernel observes it). */
+/** pg's outputs by name and each recurrent pg node's gate M, [N, T, D, G·H] (as its kernel observes it). */
 function runPg(model: Model, feeds: Feeds): { outputs: Record<string, Float32Array>; gates: Map<string, Float32Array>; statistics: Map<string, Float32Array> } {
   const exec = new Executor(model, { registry: opRegistry });
   const gates = new Map<string, Float32Array>();
@@ -88,13 +91,13 @@ async function runOrt(model: Model, path: string, feeds: Feeds, outputs = model.
 }
 
 /**
- * ONNX Runtime's gate decisions: the model's functions inlined, each PGLSTM Scan's last scan output (the gate,
- * [T, N, 4·H] per direction) made a graph output, laid out as pg observes them ([N, T, D, 4·H]).
+ * ONNX Runtime's gate decisions: the model's functions inlined, each PGLSTM/PGGRU Scan's last scan output (the gate,
+ * [T, N, G·H] per direction) made a graph output, laid out as pg observes them ([N, T, D, G·H]).
  */
 async function ortGates(model: Model, path: string, feeds: Feeds): Promise<Map<string, Float32Array>> {
   const graph = inlineFunctions(model, isPgNode);
   const layers = model.graph.nodes
-    .filter((n) => n.opType === 'PGLSTM')
+    .filter((n) => isPgRecurrentNode(n) && isGatedNode(n))
     .map((n) => ({ name: n.name, scans: graph.nodes.filter((s) => s.opType === 'Scan' && s.name.startsWith(`${n.name}/`)) }));
   const names = layers.flatMap((l) => l.scans.map((s) => s.outputs[s.outputs.length - 1]));
   const probe: Model = { ...model, functions: [], graph: { ...graph, outputs: [...graph.outputs, ...names.map((name) => ({ name, dtype: 'float32' as const }))] } };
@@ -162,7 +165,8 @@ async function agreement(model: Model, label: string, feeds: Feeds): Promise<Agr
     const other = gates.get(layer)!;
     expect(other.length, layer).toBe(mine.length);
     const g = ours.statistics.get(layer)!;
-    const delta = model.graph.initializers.get(model.graph.nodes.find((n) => n.name === layer)!.inputs[8])!.data() as Float32Array;
+    const node = model.graph.nodes.find((n) => n.name === layer)!;
+    const delta = model.graph.initializers.get(node.inputs[PG_RECURRENT_FORMS[pgRecurrentOp(node)!].inputs])!.data() as Float32Array;
     result.decisions += mine.length;
     for (let i = 0; i < mine.length; i++) {
       result.open += mine[i];
@@ -182,6 +186,7 @@ interface Fixture {
 const FIXTURE_MODELS: Fixture[] = [
   { name: 'row-lstm-fmnist', data: async () => rowSequences(await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM)) },
   { name: 'char-lm-kjv', data: () => openDataset(`${FIXTURES}data/kjv-chars/test-subset.npz`) },
+  { name: 'row-gru-fmnist', data: async () => rowSequences(await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM)) },
 ];
 
 /** The fixture converted (4/2/8 bits; 8-bit static), calibrated (85% sparsity) and fine-tuned 2 steps; a batch of 16. */
@@ -210,12 +215,14 @@ async function trained(f: Fixture, mode: ConversionMode, recurrentRule?: Recurre
 }
 
 for (const f of FIXTURE_MODELS) {
+  const kind = f.name.includes('gru') ? 'GRU' : 'LSTM';
   describe(`${f.name}: the converted file in ONNX Runtime`, () => {
-    it('PGLSTM (gate rule knee, fine-tuned): ONNX Runtime gives pg’s outputs to 1e-4 and takes every gate decision pg takes', async () => {
+    it(`PG${kind} (gate rule knee, fine-tuned): ONNX Runtime gives pg’s outputs to 1e-4 and takes every gate decision pg takes`, async () => {
       const { model, feeds } = await trained(f, 'pg');
+      expect(model.graph.nodes.some((n) => n.opType === `PG${kind}`)).toBe(true);
       const a = await agreement(model, `${f.name}-pg`, feeds);
       console.log(
-        `${f.name} PGLSTM: ${a.differing} of ${a.decisions} gate decisions differ (${a.open} open in pg); outputs: max relative difference ${a.outputs.toExponential(2)}`,
+        `${f.name} PG${kind}: ${a.differing} of ${a.decisions} gate decisions differ (${a.open} open in pg); outputs: max relative difference ${a.outputs.toExponential(2)}`,
       );
       // The fitted thresholds open some gates, not most.
       expect(a.open).toBeGreaterThan(0);
@@ -224,14 +231,14 @@ for (const f of FIXTURE_MODELS) {
       expect(a.outputs).toBeLessThan(1e-4);
     }, 300_000);
 
-    it('QLSTM (--mode static, 8 bits, fine-tuned): ONNX Runtime gives pg’s outputs to 1e-4, or differs from a tie on an h code’s rounding boundary on', async () => {
+    it(`Q${kind} (--mode static, 8 bits, fine-tuned): ONNX Runtime gives pg’s outputs to 1e-4, or differs from a tie on an h code’s rounding boundary on`, async () => {
       const { model, feeds } = await trained(f, 'static');
-      expect(model.graph.nodes.some((n) => n.opType === 'QLSTM')).toBe(true);
+      expect(model.graph.nodes.some((n) => n.opType === `Q${kind}`)).toBe(true);
       const a = await agreement(model, `${f.name}-static`, feeds);
       const flip = a.codeFlip
         ? `; h codes first differ at step ${a.codeFlip.step}, where pg's h·255 lies ${a.codeFlip.boundary.toExponential(2)} from the rounding boundary`
         : '; no h code differs';
-      console.log(`${f.name} QLSTM: outputs: max relative difference ${a.outputs.toExponential(2)}${flip}`);
+      console.log(`${f.name} Q${kind}: outputs: max relative difference ${a.outputs.toExponential(2)}${flip}`);
       // The runtimes' float sums and sigmoid/tanh differ in the last bit; at 8 bits (255 levels for h in (−1, 1))
       // such a difference moves a code only where h sits on a rounding boundary, and from there the runs differ
       // by a code. Away from such a tie the outputs agree to 1e-4.
@@ -261,16 +268,23 @@ describe('the other gate rules', () => {
 });
 
 // Every option of the op, on one LSTM built by the test support and converted by pg, its thresholds set by hand.
-/** The built LSTM converted (4/2/6 bits) with x's scale 1.5 and, gated, thresholds −0.6 (knee: |z_hb| < 0.6). */
-function converted(o: Options, mode: ConversionMode = 'pg'): Model {
-  const { model } = convertModel(recurrentModel('LSTM', o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['rnn'] });
+/** The built LSTM (GRU) converted (4/2/6 bits) with x's scale 1.5 and, gated, thresholds −0.6 (knee: |z_hb| < 0.6). */
+function converted(o: Options, mode: ConversionMode = 'pg', kind: 'LSTM' | 'GRU' = 'LSTM'): Model {
+  const { model } = convertModel(recurrentModel(kind, o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['rnn'] });
+  return withSettings(model, 1.5, -0.6);
+}
+
+/** Every recurrent pg layer's x scale and (gated) thresholds set to one value, the functions written for them. */
+function withSettings(model: Model, scale: number, threshold: number): Model {
   const inits = new Map(model.graph.initializers);
   const set = (name: string, v: number) => {
     const t = inits.get(name)!;
     inits.set(name, constTensor(name, 'float32', t.dims, new Float32Array(t.dims.reduce((a, b) => a * b, 1)).fill(v)));
   };
-  set(actScaleName('rnn'), 1.5);
-  if (mode === 'pg') set(thresholdName('rnn'), -0.6);
+  for (const n of model.graph.nodes.filter(isPgRecurrentNode)) {
+    set(actScaleName(n.name), scale);
+    if (isGatedNode(n)) set(thresholdName(n.name), threshold);
+  }
   const out = { ...model, graph: { ...model.graph, initializers: inits } };
   return { ...out, functions: functionsFor(out) };
 }
@@ -301,6 +315,49 @@ describe('every option of a PGLSTM and a QLSTM, against ONNX Runtime', () => {
   });
 });
 
+describe('every option of a PGGRU and a QGRU, against ONNX Runtime', () => {
+  const lbr = { linear_before_reset: int(1) };
+  const cases: [string, Options][] = [
+    ['forward, bias and initial state', { bias: true, initial: true }],
+    ['forward, linear_before_reset, bias and initial state', { bias: true, initial: true, attrs: lbr }],
+    ['reverse, linear_before_reset', { direction: 'reverse', bias: true, initial: true, attrs: lbr }],
+    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
+    ['bidirectional with sequence_lens (one of them 0), linear_before_reset', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0], attrs: lbr }],
+    ['without B and initial state (zeros), linear_before_reset', { direction: 'bidirectional', attrs: lbr }],
+    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
+    ['Y left out (Y_h only)', { direction: 'bidirectional', bias: true, attrs: lbr, outputs: ['', 'Y_h'] }],
+  ];
+  it.each(cases)('%s', async (label, o) => {
+    const file = `gru-${label.replace(/[^a-z0-9]+/gi, '-')}`;
+    const model = converted(o, 'pg', 'GRU');
+    expect(model.functions.map((fn) => fn.name)).toEqual(['PGGRU']);
+    const gated = await agreement(model, `${file}-pg`, xFeed(o.layout));
+    expect(gated.open).toBeGreaterThan(gated.decisions / 10);
+    expect(gated.open).toBeLessThan(gated.decisions);
+    expect(gated.differing, `${gated.differing} of ${gated.decisions} decisions differ`).toBe(0);
+    expect(gated.outputs).toBeLessThan(1e-4);
+    const stat = await agreement(converted(o, 'static', 'GRU'), `${file}-static`, xFeed(o.layout));
+    expect(stat.outputs).toBeLessThan(1e-4);
+  });
+});
+
+describe('PyTorch-exported GRUs converted (x scale 4, thresholds −0.6), against ONNX Runtime', () => {
+  const cases = JSON.parse(readFileSync(`${FIXTURES}models/recurrent/expected.json`, 'utf8')) as Record<string, { inputs: Record<string, { shape: number[]; data: number[] }> }>;
+  it.each(['gru-1layer', 'gru-2layer-bidirectional'])('%s: PGGRU and QGRU', async (name) => {
+    const feeds: Feeds = Object.fromEntries(Object.entries(cases[name].inputs).map(([k, v]) => [k, { dtype: 'float32', shape: v.shape, data: Float32Array.from(v.data) }]));
+    for (const mode of ['pg', 'static'] as const) {
+      const { model } = convertModel(await readModel(fixtureModel(`recurrent/${name}`)), { bits: 4, hbits: 2, wbits: 8, actScale: 'static', mode });
+      const set = withSettings(model, 4, -0.6);
+      expect(set.graph.nodes.filter(isPgRecurrentNode).map((n) => n.opType)).toContain(mode === 'pg' ? 'PGGRU' : 'QGRU');
+      const a = await agreement(set, `${name}-${mode}`, feeds);
+      console.log(`${name} ${mode}: ${a.differing} of ${a.decisions} gate decisions differ (${a.open} open in pg); outputs: max relative difference ${a.outputs.toExponential(2)}`);
+      if (mode === 'pg') expect(a.open).toBeGreaterThan(0);
+      expect(a.differing).toBe(0);
+      expect(a.outputs).toBeLessThan(1e-4);
+    }
+  });
+});
+
 describe('what one function body cannot serve', () => {
   it('refuses PGLSTM nodes that need different bodies, naming both and the difference', async () => {
     const model = await readModel(fixtureModel('recurrent/lstm-2layer-bidirectional'));
@@ -323,5 +380,18 @@ describe('what one function body cannot serve', () => {
     const other: Model = { ...model, graph: { ...model.graph, nodes: model.graph.nodes.map((n) => ({ ...n, attributes: { ...n.attributes, activations } })) } };
     expect(() => functionsFor(other)).toThrow(UnsupportedModelError);
     expect(() => functionsFor(other)).toThrow(/PGLSTM node 'rnn' has activations \[HardSigmoid, Tanh, Tanh\]: pg runs and writes only ONNX's default ones/);
+  });
+
+  it('refuses a GRU’s activations other than the defaults and PGGRU nodes of different linear_before_reset, naming the nodes', () => {
+    const model = converted({ bias: true }, 'pg', 'GRU');
+    const activations = { type: 'strings' as const, value: ['HardSigmoid', 'Tanh'] };
+    const other: Model = { ...model, graph: { ...model.graph, nodes: model.graph.nodes.map((n) => ({ ...n, attributes: { ...n.attributes, activations } })) } };
+    expect(() => functionsFor(other)).toThrow(/PGGRU node 'rnn' has activations \[HardSigmoid, Tanh\]: pg runs and writes only ONNX's default ones/);
+    const [gru] = model.graph.nodes;
+    const twice: Model = {
+      ...model,
+      graph: { ...model.graph, nodes: [gru, { ...gru, name: 'rnn2', outputs: ['Y2', 'Y_h2'], attributes: { ...gru.attributes, linear_before_reset: int(1) } }] },
+    };
+    expect(() => functionsFor(twice)).toThrow(/PGGRU nodes 'rnn' and 'rnn2' need different ONNX function bodies \(linear_before_reset\)/);
   });
 });

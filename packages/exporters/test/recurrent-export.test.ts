@@ -24,8 +24,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat } from '../src/index.js';
 import { FIXTURES, FMNIST_NORM, fixtureModel, runPg } from './support/gated-fixtures.js';
 
-// `pg export --format onnx` (the pg ops inlined: standard ONNX, a Scan per LSTM direction) and `--format onnx-pg`
-// of gated and static LSTMs on the two recurrent fixtures, in ONNX Runtime against pg's interpreter; hw-json's
+// `pg export --format onnx` (the pg ops inlined: standard ONNX, a Scan per LSTM/GRU direction) and `--format onnx-pg`
+// of gated and static LSTMs and GRUs on the recurrent fixtures, in ONNX Runtime against pg's interpreter; hw-json's
 // refusal. (The function form's every option and gate decision: core's recurrent-ort.test.ts.)
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-lstm-'));
@@ -37,7 +37,10 @@ beforeAll(async () => {
 const FIXTURE_DATA: Record<string, () => Promise<Dataset>> = {
   'row-lstm-fmnist': async () => rowSequences(await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM)),
   'char-lm-kjv': () => openDataset(`${FIXTURES}data/kjv-chars/test-subset.npz`),
+  'row-gru-fmnist': async () => rowSequences(await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM)),
 };
+/** The fixture's recurrent op: what it converts to, gated and static. */
+const kindOf = (name: string) => (name.includes('gru') ? 'GRU' : 'LSTM');
 
 /** The fixture converted as `pg convert` does by default (static: at 8 bits), calibrated and fine-tuned 2 steps; a batch of 16. */
 async function trained(name: string, mode: ConversionMode): Promise<{ model: Model; x: HostTensor; batch: { x: Float32Array; shape: number[] } }> {
@@ -64,11 +67,12 @@ async function ort(path: string, input: string, x: HostTensor, outputs: string[]
 }
 
 for (const name of Object.keys(FIXTURE_DATA)) {
-  describe(`${name}: exports of the LSTM`, () => {
+  const kind = kindOf(name);
+  describe(`${name}: exports of the ${kind}`, () => {
     for (const mode of ['pg', 'static'] as const) {
-      it(`${mode === 'pg' ? 'PGLSTM' : 'QLSTM (--mode static)'}: --format onnx is standard ONNX (a Scan per direction) that ONNX Runtime runs to pg's outputs; --format onnx-pg too`, async () => {
+      it(`${mode === 'pg' ? `PG${kind}` : `Q${kind} (--mode static)`}: --format onnx is standard ONNX (a Scan per direction) that ONNX Runtime runs to pg's outputs; --format onnx-pg too`, async () => {
         const { model, x, batch } = await trained(name, mode);
-        const op = mode === 'pg' ? 'PGLSTM' : 'QLSTM';
+        const op = mode === 'pg' ? `PG${kind}` : `Q${kind}`;
         expect(model.graph.nodes.some((n) => n.opType === op)).toBe(true);
         const ours = runPg(model, batch).outputs;
         const output = model.graph.outputs[0].name;
@@ -95,11 +99,12 @@ for (const name of Object.keys(FIXTURE_DATA)) {
   });
 }
 
-describe('the bidirectional two-layer LSTM', () => {
-  it('exports as standard ONNX with two Scans per layer that ONNX Runtime runs to pg’s outputs', async () => {
-    const float = await readModel(fixtureModel('recurrent/lstm-2layer-bidirectional'));
+describe('the bidirectional two-layer LSTM and GRU', () => {
+  it.each(['lstm', 'gru'])('%s: exports as standard ONNX with two Scans per layer that ONNX Runtime runs to pg’s outputs', async (kind) => {
+    const float = await readModel(fixtureModel(`recurrent/${kind}-2layer-bidirectional`));
     const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-    const std = await exportFormat('onnx').export(model, { output: join(dir, 'bi.onnx') });
+    expect(model.graph.nodes.filter((n) => n.opType === `PG${kind.toUpperCase()}`).length).toBe(2);
+    const std = await exportFormat('onnx').export(model, { output: join(dir, `bi-${kind}.onnx`) });
     const exported = await readModel(std.files[0].path);
     expect(exported.graph.nodes.filter((n) => n.opType === 'Scan').length).toBe(4);
     const feeds: Record<string, HostTensor> = Object.fromEntries(
@@ -141,13 +146,14 @@ describe('below opset 13', () => {
 });
 
 describe('hw-json', () => {
-  it('refuses a gated LSTM naming the layer, saying why and what to use instead; nothing is written', async () => {
-    const float = await readModel(fixtureModel('row-lstm-fmnist'));
+  it.each(['lstm', 'gru'])('refuses a gated %s naming the layer, saying why and what to use instead; nothing is written', async (kind) => {
+    const float = await readModel(fixtureModel(`row-${kind}-fmnist`));
     const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-    const out = join(dir, 'row.hw.json');
+    const out = join(dir, `row-${kind}.hw.json`);
     const run = exportFormat('hw-json').export(model, { output: out });
+    const op = kind.toUpperCase();
     await expect(run).rejects.toThrow(UnsupportedModelError);
-    await expect(run).rejects.toThrow(/layer '\/lstm\/LSTM' \(PGLSTM\) cannot be exported as hw-json: its layer list has no recurrent layer/);
+    await expect(run).rejects.toThrow(new RegExp(`layer '/${kind}/${op}' \\(PG${op}\\) cannot be exported as hw-json: its layer list has no recurrent layer`));
     await expect(exportFormat('hw-json').export(model, { output: out })).rejects.toMatchObject({ action: expect.stringMatching(/--format onnx/) });
     expect(existsSync(out)).toBe(false);
   });

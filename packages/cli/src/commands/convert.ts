@@ -85,7 +85,7 @@ The output is a valid ONNX model: the pg nodes live in the org.precisiongating d
     ...inHelpGroup('PLACEMENT', {
       'recurrent-rule': Flags.option({ options: RECURRENT_GATE_RULES, default: DEFAULT_RECURRENT_GATE_RULE })({
         summary:
-          'Gate rule of gated LSTMs: knee (|z_hb| < Δ: the pre-activations where sigmoid and tanh are steep; best measured), above (z_hb > Δ, the ReLU rule), magnitude (|z_hb| > Δ).',
+          'Gate rule of gated LSTMs and GRUs: knee (|z_hb| < Δ: the pre-activations where sigmoid and tanh are steep; best measured), above (z_hb > Δ, the ReLU rule), magnitude (|z_hb| > Δ).',
       }),
     }),
     ...inHelpGroup('DATA', optionalDataFlags),

@@ -60,7 +60,7 @@ export interface ConvertOptions {
   firstLayerBits?: number;
   /** What the layers the method gates become (format.ts, CONVERSION_MODES); 'pg' when absent. */
   mode?: ConversionMode;
-  /** The gate rule of gated LSTMs (recurrent-gate.ts); DEFAULT_RECURRENT_GATE_RULE when absent. */
+  /** The gate rule of gated LSTMs and GRUs (recurrent-gate.ts); DEFAULT_RECURRENT_GATE_RULE when absent. */
   recurrentRule?: RecurrentGateRule;
 }
 
@@ -243,7 +243,7 @@ export function convertModel(input: Model, opts: ConvertOptions): ConvertResult 
   return { model: converted, layers, batchNormalization: { folded: bn.folded, kept: bn.kept } };
 }
 
-/** A placed LSTM as a PGLSTM/QLSTM (recurrent-convert.ts), its decision added to `layers`. */
+/** A placed LSTM or GRU as a PGLSTM/QLSTM or PGGRU/QGRU (recurrent-convert.ts), its decision added to `layers`. */
 function recurrentLayer(
   node: Node,
   p: Exclude<Placement, { role: 'float' }>,
@@ -331,7 +331,7 @@ function layerEnds(node: Node, token: TokenLinear | undefined, model: Model, ini
   return { b: bias ? bias : addZeroBias(node, model, initializers), outputs: token ? [token.output] : node.outputs };
 }
 
-/** --include and --exclude name layers of the model: Conv/Gemm/LSTM nodes, or the MatMul of a linear layer on tokens. */
+/** --include and --exclude name layers of the model: Conv/Gemm/LSTM/GRU nodes, or the MatMul of a linear layer on tokens. */
 function checkLayerSelection(model: Model, tokens: Map<Node, TokenLinear>, selections: Record<string, Set<string>>, where: string): void {
   const layerNames = model.graph.nodes.filter((n) => LINEAR_OPS.has(n.opType) || tokens.has(n) || isRecurrentLayer(n)).map((n) => n.name);
   for (const [flag, names] of Object.entries(selections)) {

@@ -41,10 +41,16 @@ export const Q_MATMUL = 'QMatMul';
  */
 export const PG_LSTM = 'PGLSTM';
 export const Q_LSTM = 'QLSTM';
+/**
+ * An ONNX GRU gated the same way on its pre-activations (z, r and the hidden gate's; docs/method.md): GRU's inputs
+ * X, W, R, B, sequence_lens, initial_h, then Threshold [D, 3·H] and ActScale; QGRU without the gate (ActScale input 6).
+ */
+export const PG_GRU = 'PGGRU';
+export const Q_GRU = 'QGRU';
 /** A PGLSTM's string attribute: which gate rule ('above', 'magnitude', 'knee'; docs/method.md). */
 export const RECURRENT_GATE_RULE_ATTR = 'gate_rule';
 
-export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL, PG_LSTM] as const;
+export const GATED_OPS = [PG_CONV, PG_GEMM, PG_CONV_RESIDUAL, PG_GEMM_RESIDUAL, PG_MATMUL, PG_LSTM, PG_GRU] as const;
 
 /**
  * What `pg convert` makes of the layers the method gates: 'pg' gates them (PGConv/PGGemm); 'static' quantizes
@@ -59,11 +65,24 @@ export type ConversionMode = (typeof CONVERSION_MODES)[number];
  * gated-off outputs keep O_hb (PG). Only the gated-off outputs' values differ.
  */
 export const RECOMPUTE_ATTR = 'recompute';
-export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL, Q_LSTM] as const;
+export const QUANT_OPS = [Q_CONV, Q_GEMM, Q_MATMUL, Q_LSTM, Q_GRU] as const;
+
+/** pg's recurrent forms of an ONNX recurrent op: gated and quantized, and how many inputs the ONNX op has (pg's follow them). */
+export const PG_RECURRENT_FORMS = {
+  LSTM: { gated: PG_LSTM, quantized: Q_LSTM, inputs: 8 },
+  GRU: { gated: PG_GRU, quantized: Q_GRU, inputs: 6 },
+} as const;
+export type GatedRecurrentOp = keyof typeof PG_RECURRENT_FORMS;
+
+/** The ONNX op a pg recurrent layer gates or quantizes (undefined for other nodes). */
+export function pgRecurrentOp(n: { domain: string; opType: string }): GatedRecurrentOp | undefined {
+  if (n.domain !== PG_DOMAIN) return undefined;
+  return (Object.keys(PG_RECURRENT_FORMS) as GatedRecurrentOp[]).find((op) => n.opType === PG_RECURRENT_FORMS[op].gated || n.opType === PG_RECURRENT_FORMS[op].quantized);
+}
 
 /** pg's recurrent layers (their weights, threshold and scale sit at other inputs than a conv's). */
 export function isPgRecurrentNode(n: { domain: string; opType: string }): boolean {
-  return n.domain === PG_DOMAIN && (n.opType === PG_LSTM || n.opType === Q_LSTM);
+  return pgRecurrentOp(n) !== undefined;
 }
 
 /** Metadata keys written into gated models. */

@@ -1,6 +1,6 @@
 import type { Model, Node } from '../graph/index.js';
 import { attrInt } from '../interpreter/attributes.js';
-import { META, PG_DOMAIN, RECOMPUTE_ATTR, isGatedNode, isPgRecurrentNode, isResidualGatedNode, type ConversionMode } from './format.js';
+import { META, PG_DOMAIN, PG_RECURRENT_FORMS, RECOMPUTE_ATTR, isGatedNode, isResidualGatedNode, pgRecurrentOp, type ConversionMode, type GatedRecurrentOp } from './format.js';
 
 /** A layer pg inserted into a model: gated (PGConv/PGGemm) or statically quantized (QConv/QGemm). */
 export interface PgLayer {
@@ -18,7 +18,7 @@ export interface PgLayer {
   actScale: string;
   /** A residual-gated layer's gate offset (the value its gate adds to the prediction). */
   gateOffset?: string;
-  /** A recurrent layer's (PGLSTM/QLSTM) recurrence weight R; its `weight` is W and its `bias` B. */
+  /** A recurrent layer's (PGLSTM/QLSTM, PGGRU/QGRU) recurrence weight R; its `weight` is W and its `bias` B. */
   recurrentWeight?: string;
 }
 
@@ -32,7 +32,8 @@ export function pgLayers(model: Model): PgLayer[] {
     .filter((n) => n.domain === PG_DOMAIN)
     .map((node) => {
       const gated = isGatedNode(node);
-      if (isPgRecurrentNode(node)) return recurrentLayer(node, gated);
+      const recurrent = pgRecurrentOp(node);
+      if (recurrent) return recurrentLayer(node, recurrent, gated);
       const [, weight, bias] = node.inputs;
       return {
         node,
@@ -51,8 +52,9 @@ export function pgLayers(model: Model): PgLayer[] {
     });
 }
 
-/** A PGLSTM/QLSTM: X, W, R, B and LSTM's optional inputs, then (gated) Threshold, then ActScale. */
-function recurrentLayer(node: Node, gated: boolean): PgLayer {
+/** A PGLSTM/QLSTM (PGGRU/QGRU): X, W, R, B and LSTM's (GRU's) optional inputs, then (gated) Threshold, then ActScale. */
+function recurrentLayer(node: Node, op: GatedRecurrentOp, gated: boolean): PgLayer {
+  const own = PG_RECURRENT_FORMS[op].inputs;
   const [, weight, recurrentWeight, bias] = node.inputs;
   return {
     node,
@@ -65,8 +67,8 @@ function recurrentLayer(node: Node, gated: boolean): PgLayer {
     weight,
     recurrentWeight,
     bias: bias || undefined,
-    threshold: gated ? node.inputs[8] : undefined,
-    actScale: node.inputs[gated ? 9 : 8],
+    threshold: gated ? node.inputs[own] : undefined,
+    actScale: node.inputs[gated ? own + 1 : own],
   };
 }
 

@@ -45,7 +45,20 @@ describe('the op registry', () => {
 
   it("holds the interpreter's ops and pg's, and nothing registers itself on import", () => {
     expect(opRegistry.declarations()).toHaveLength(ONNX_OPS.length + PG_OPS.length + PG_RECURRENT_OPS.length);
-    expect(opRegistry.ops(PG_DOMAIN)).toEqual(['PGConv', 'PGGemm', 'PGLSTM', 'PGMatMul', 'PGResidualConv', 'PGResidualGemm', 'QConv', 'QGemm', 'QLSTM', 'QMatMul']);
+    expect(opRegistry.ops(PG_DOMAIN)).toEqual([
+      'PGConv',
+      'PGGRU',
+      'PGGemm',
+      'PGLSTM',
+      'PGMatMul',
+      'PGResidualConv',
+      'PGResidualGemm',
+      'QConv',
+      'QGRU',
+      'QGemm',
+      'QLSTM',
+      'QMatMul',
+    ]);
     // No module of core imports another of core for its side effects (`import './x.js';`), and none registers
     // ops at its top level.
     const src = fileURLToPath(new URL('..', import.meta.url));

@@ -1,5 +1,5 @@
 import { constantValue, isRecurrentLayer, macsPerOutput, type BatchNormFold, type ConstTensor, type Graph, type Node } from '../graph/index.js';
-import type { ConversionMode } from './format.js';
+import { PG_RECURRENT_FORMS, type ConversionMode } from './format.js';
 import { attentionRole, geluOutput, tokenGraphOf, tokenLayers, type TokenGraph, type TokenLinear } from './token-layers.js';
 
 /** Where a conv/linear layer stands, as far as gating is concerned. */
@@ -390,7 +390,7 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
   const result = new Map<Node, Placement>();
   for (const node of graph.nodes) {
     if (isRecurrentLayer(node)) {
-      const placement = (node.opType === 'LSTM' ? byFlags(node, opts) : undefined) ?? recurrentLayer(node, g);
+      const placement = (node.opType in PG_RECURRENT_FORMS ? byFlags(node, opts) : undefined) ?? recurrentLayer(node, g);
       result.set(node, opts.mode === 'static' ? staticMode(placement) : placement);
       continue;
     }
@@ -413,23 +413,22 @@ export function placeLayers(graph: Graph, opts: PlacementOptions): Map<Node, Pla
 }
 
 /**
- * Rule (recurrent layers): an LSTM's matrix products, input-to-hidden and hidden-to-hidden, are gated per unit
- * and time step on the gate pre-activations they sum to (docs/method.md, "Recurrent layers"), whatever reads
+ * Rule (recurrent layers): an LSTM's or a GRU's matrix products, input-to-hidden and hidden-to-hidden, are gated per
+ * unit and time step on the gate pre-activations they sum to (docs/method.md, "Recurrent layers"), whatever reads
  * its input or output: the gate's rule is made for sigmoid and tanh, not for a following ReLU. What the
- * gated form does not cover stays float with the reason: GRU and RNN, padded batches (sequence_lens), weights
+ * gated form does not cover stays float with the reason: RNN, padded batches (sequence_lens), weights
  * computed at run time.
  */
 function recurrentLayer(node: Node, g: GraphView): Placement {
-  if (node.opType !== 'LSTM') {
-    return { role: 'float', reason: `${node.opType}: pg gates LSTM layers only (no gated ${node.opType} form yet), kept float` };
+  if (!(node.opType in PG_RECURRENT_FORMS)) {
+    return { role: 'float', reason: `${node.opType}: pg gates LSTM and GRU layers only (no gated ${node.opType} form yet), kept float` };
   }
   if (node.inputs[4]) return { role: 'float', reason: "sequence_lens given: padded steps would count in the gate's sparsity (no masked gate yet), kept float" };
   const computed = [1, 2].map((i) => node.inputs[i]).filter((w) => !g.graph.initializers.has(w));
   if (computed.length) return { role: 'float', reason: `weight ${computed.map((w) => `'${w}'`).join(', ')} is computed at run time, not an initializer: kept float` };
   return {
     role: 'gate',
-    reason:
-      'LSTM: its input-to-hidden and hidden-to-hidden products are gated per unit and time step on the gate pre-activations (sigmoid/tanh follow: a recurrent gate rule, not the ReLU rule)',
+    reason: `${node.opType}: its input-to-hidden and hidden-to-hidden products are gated per unit and time step on the gate pre-activations (${node.opType === 'GRU' ? "z, r and the hidden gate's; " : ''}sigmoid/tanh follow: a recurrent gate rule, not the ReLU rule)`,
   };
 }
 

@@ -1,12 +1,22 @@
 import type { AttributeValue, ConstTensor, Model, Node } from '../graph/index.js';
 import { constTensor, onnxOpset } from '../graph/index.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
-import { isPgRecurrentNode, PG_DOMAIN, PG_LSTM, Q_LSTM, RECURRENT_GATE_RULE_ATTR, actScaleName, thresholdName, type ConversionMode } from './format.js';
+import {
+  isPgRecurrentNode,
+  pgRecurrentOp,
+  PG_DOMAIN,
+  PG_RECURRENT_FORMS,
+  RECURRENT_GATE_RULE_ATTR,
+  actScaleName,
+  thresholdName,
+  type ConversionMode,
+  type GatedRecurrentOp,
+} from './format.js';
 import type { Placement } from './placement.js';
 import { DEFAULT_RECURRENT_GATE_RULE, type RecurrentGateRule } from './recurrent-gate.js';
 import { MIN_RECURRENT_FUNCTION_OPSET } from './recurrent-functions.js';
 
-/** What convert needs to turn a placed LSTM into a PGLSTM (gated) or a QLSTM (quantized). */
+/** What convert needs to turn a placed LSTM (GRU) into a PGLSTM (PGGRU, gated) or a QLSTM (QGRU, quantized). */
 export interface RecurrentConversion {
   bits: number;
   hbits: number;
@@ -15,7 +25,7 @@ export interface RecurrentConversion {
   rule?: RecurrentGateRule;
 }
 
-/** A converted LSTM: its node and what the placement table says of it (the reason gets the rule). */
+/** A converted LSTM or GRU: its node and what the placement table says of it (the reason gets the rule). */
 export interface ConvertedRecurrent {
   node: Node;
   gated: boolean;
@@ -23,9 +33,9 @@ export interface ConvertedRecurrent {
 }
 
 /**
- * An LSTM the placement gates or quantizes, as a PGLSTM/QLSTM (format.ts): LSTM's inputs (absent optional ones
- * as ''), then the threshold [D, 4·H] (gated, starting at 0 as a conv's do) and x's static scale (1 until
- * calibrated). SeerNet's form writes a ReLU's zero, which an LSTM's pre-activations have no use for: refused.
+ * An LSTM (GRU) the placement gates or quantizes, as a PGLSTM/QLSTM (PGGRU/QGRU; format.ts): the ONNX op's inputs
+ * (absent optional ones as ''), then the threshold [D, G·H] (gated, starting at 0 as a conv's do) and x's static
+ * scale (1 until calibrated). SeerNet's form writes a ReLU's zero, which the pre-activations have no use for: refused.
  */
 export function convertRecurrent(
   node: Node,
@@ -35,11 +45,13 @@ export function convertRecurrent(
   where: string,
 ): ConvertedRecurrent {
   const gated = p.role === 'gate';
+  const kind = node.opType as GatedRecurrentOp;
+  const forms = PG_RECURRENT_FORMS[kind];
   if (gated && o.mode === 'seernet') {
     throw new UsageError(
-      `--mode seernet does not apply to the LSTM '${node.name}' of ${where} (SeerNet's closed gate writes a ReLU's zero; an LSTM's pre-activations feed sigmoid and tanh)`,
+      `--mode seernet does not apply to the ${kind} '${node.name}' of ${where} (SeerNet's closed gate writes a ReLU's zero; an ${kind}'s pre-activations feed sigmoid and tanh)`,
       {
-        action: `use --mode pg or --mode static, or keep the LSTM float with --exclude ${node.name}`,
+        action: `use --mode pg or --mode static, or keep the ${kind} float with --exclude ${node.name}`,
       },
     );
   }
@@ -47,16 +59,16 @@ export function convertRecurrent(
   const [directions, gateRows] = r.dims;
   const scale = actScaleName(node.name);
   initializers.set(scale, constTensor(scale, 'float32', [], new Float32Array([1])));
-  const inputs = Array.from({ length: 8 }, (_, i) => node.inputs[i] ?? '');
+  const inputs = Array.from({ length: forms.inputs }, (_, i) => node.inputs[i] ?? '');
   const attributes: Record<string, AttributeValue> = { ...node.attributes, bits: { type: 'int', value: o.bits }, wbits: { type: 'int', value: o.wbits } };
-  if (!gated) return { node: { ...node, domain: PG_DOMAIN, opType: Q_LSTM, inputs: [...inputs, scale], attributes }, gated, reason: p.reason };
+  if (!gated) return { node: { ...node, domain: PG_DOMAIN, opType: forms.quantized, inputs: [...inputs, scale], attributes }, gated, reason: p.reason };
   const rule = o.rule ?? DEFAULT_RECURRENT_GATE_RULE;
   const thr = thresholdName(node.name);
   initializers.set(thr, constTensor(thr, 'float32', [directions, gateRows], new Float32Array(directions * gateRows)));
   attributes.hbits = { type: 'int', value: o.hbits };
   attributes[RECURRENT_GATE_RULE_ATTR] = { type: 'string', value: rule };
   return {
-    node: { ...node, domain: PG_DOMAIN, opType: PG_LSTM, inputs: [...inputs, thr, scale], attributes },
+    node: { ...node, domain: PG_DOMAIN, opType: forms.gated, inputs: [...inputs, thr, scale], attributes },
     gated,
     reason: `${p.reason}; gate rule '${rule}'${rule === DEFAULT_RECURRENT_GATE_RULE ? ' (the default)' : ''}`,
   };
@@ -64,7 +76,7 @@ export function convertRecurrent(
 
 /**
  * hw-json refuses pg's recurrent layers, naming the first: its layer list describes one integer accumulation per
- * layer whose gate is an integer threshold on it, while a PGLSTM's gate decides per time step inside the
+ * layer whose gate is an integer threshold on it, while a PGLSTM's (PGGRU's) gate decides per time step inside the
  * recurrence, on the float sum of x's and h's products, between float sigmoid/tanh steps. The ONNX exports carry it.
  */
 export function refuseRecurrentExport(model: Model, format: string): void {
@@ -73,7 +85,7 @@ export function refuseRecurrentExport(model: Model, format: string): void {
   throw new UnsupportedModelError(
     `${model.sourcePath ?? 'the model'}: layer '${node.name}' (${node.opType}) cannot be exported as ${format}: its layer list has no recurrent layer (a gate per time step inside the recurrence, on a float sum of the input's and the state's products, has no integer threshold there)`,
     {
-      action: `export it with --format onnx (standard ONNX: a Scan over the steps, with pg's gate decisions) or --format onnx-pg; or convert with --exclude ${node.name} (the LSTM stays float) to describe the rest as ${format}`,
+      action: `export it with --format onnx (standard ONNX: a Scan over the steps, with pg's gate decisions) or --format onnx-pg; or convert with --exclude ${node.name} (the ${pgRecurrentOp(node)} stays float) to describe the rest as ${format}`,
     },
   );
 }

@@ -6,11 +6,11 @@ import { gate, type GateOptions } from './gate.js';
 import { PG_OPS } from './kernels.js';
 import { quantSplit, quantizeWeights } from './quantizer.js';
 
-// Precision gating inside an LSTM (docs/method.md, "Recurrent layers"): at every time step the gate
-// pre-activations z_t = W x_t + R h_{t−1} + b are first computed from the top B_hb bits of x_t and h_{t−1}
+// Precision gating inside an LSTM or a GRU (docs/method.md, "Recurrent layers"): at every time step the gate
+// pre-activations z_t = W x_t + R h_{t−1} + b (GRU's hidden gate: its own form) are first computed from the top B_hb bits of x_t and h_{t−1}
 // (z_hb), and a gate per unit and step decides whether the products of their low bits (z_lb) are added.
 // Every rule is written as M = 1[g(z_hb) > Δ] with a statistic g, so that calibration, the final threshold
-// shift, the surrogate gradient and the sparsity counts treat a PGLSTM as they treat a gated conv.
+// shift, the surrogate gradient and the sparsity counts treat a PGLSTM/PGGRU as they treat a gated conv.
 
 /**
  * Which pre-activations get their low-order bits (M = 1), and the statistic g the gate compares with Δ:
@@ -29,7 +29,7 @@ export function isRecurrentGateRule(v: string): v is RecurrentGateRule {
   return (RECURRENT_GATE_RULES as readonly string[]).includes(v);
 }
 
-/** One gated LSTM node. */
+/** One gated LSTM or GRU node. */
 export interface RecurrentGateLayer {
   /** Activation bits B and the high-order part B_hb. */
   bits: number;
@@ -38,10 +38,10 @@ export interface RecurrentGateLayer {
   wbits: number;
   /** Static scale of the node's input x (calibrated: its largest magnitude on calibration data); a tensor trains. */
   inputScale: number | tf.Tensor;
-  /** Static scale of h, 1: h = o ⊙ tanh(c) lies in (−1, 1) whatever the data. */
+  /** Static scale of h, 1: h (and GRU's r ⊙ h) lies in (−1, 1) whatever the data. */
   stateScale: number;
   rule: RecurrentGateRule;
-  /** Δ per direction and unit of z [D, 4·H], in the statistic's form; absent: every gate on (static B-bit activations). */
+  /** Δ per direction and unit of z [D, G·H], in the statistic's form; absent: every gate on (static B-bit activations). */
   delta?: tf.Tensor2D;
   /** While training: the surrogate gradient's settings (the gate is a hard step otherwise). */
   surrogate?: GateOptions;
@@ -49,7 +49,7 @@ export interface RecurrentGateLayer {
   record?: (d: number, zhb: tf.Tensor2D, m: tf.Tensor2D, t: number) => void;
 }
 
-/** Gated LSTM nodes by node name; other LSTM nodes run as float. */
+/** Gated LSTM/GRU nodes by node name; other recurrent nodes run as float. */
 export type RecurrentGatePlan = ReadonlyMap<string, RecurrentGateLayer>;
 
 /** What the gate compares with Δ: z_hb, |z_hb| or −|z_hb| (RecurrentGateRule). */
@@ -63,16 +63,26 @@ export function recurrentGate(rule: RecurrentGateRule, zhb: tf.Tensor, delta: tf
   return surrogate ? gate(g, delta, surrogate) : tf.step(tf.sub(g, delta));
 }
 
-/** Direction d's products with quantized weights and activations split into high and low bits, gated per step. */
-export function gatedLstmProducts(layer: RecurrentGateLayer, ins: RecurrentInputs, d: number): RecurrentProducts {
+/**
+ * Direction d's products with quantized weights and activations split into high and low bits, gated per step and
+ * unit on the pre-activations of each block of gate rows the cell asks for (LSTM: all four at once; GRU: z and r,
+ * then the hidden gate's, whose recurrent operand r ⊙ h_{t−1} (or product, under r) needs r first).
+ */
+export function gatedProducts(layer: RecurrentGateLayer, ins: RecurrentInputs, d: number): RecurrentProducts {
   const [steps, batch] = ins.x.shape;
+  const [, width, hidden] = ins.r.shape;
   const slice = (w: tf.Tensor3D) => quantizeWeights(tf.squeeze(tf.slice(w, [d, 0, 0], [1, -1, -1]), [0]), layer.wbits);
   const wt = tf.transpose(slice(ins.w)) as tf.Tensor2D;
   const rt = tf.transpose(slice(ins.r)) as tf.Tensor2D;
   const sx = typeof layer.inputScale === 'number' ? tf.scalar(layer.inputScale) : layer.inputScale;
   const sh = tf.scalar(layer.stateScale);
-  const delta = layer.delta ? tf.squeeze(tf.slice(layer.delta, [d, 0], [1, -1]), [0]) : undefined;
+  const delta = layer.delta ? (tf.slice(layer.delta, [d, 0], [1, -1]) as tf.Tensor2D) : undefined;
+  // Gate rows [from, to) of a [·, G·H] value.
+  const rows = (v: tf.Tensor2D, from: number, to: number) =>
+    from === 0 && to * hidden === width ? v : (tf.slice(v, [0, from * hidden], [-1, (to - from) * hidden]) as tf.Tensor2D);
   let lowSteps: tf.Tensor2D[] = [];
+  // A step's blocks of z_hb and M, recorded together once the last block is decided.
+  let seen: { zhb: tf.Tensor2D[]; m: tf.Tensor2D[] } = { zhb: [], m: [] };
   return {
     input: (x) => {
       const { hb, lb } = quantSplit(x, sx, layer.bits, layer.hbits);
@@ -81,30 +91,39 @@ export function gatedLstmProducts(layer: RecurrentGateLayer, ins: RecurrentInput
     },
     recurrent: (h, from, to) => {
       const { hb, lb } = quantSplit(h, sh, layer.bits, layer.hbits);
-      const rows = tf.slice(rt, [0, from * (rt.shape[1] / 4)], [-1, ((to - from) * rt.shape[1]) / 4]);
-      return tf.matMul(tf.add(hb, lb), rows);
+      return tf.matMul(tf.add(hb, lb), rows(rt, from, to));
     },
-    preactivation: (xp, h, t) => {
+    preactivation: (xp, h, t, from, to, reset) => {
       const { hb, lb } = quantSplit(h, sh, layer.bits, layer.hbits);
-      const zhb = tf.add(xp, tf.matMul(hb, rt)) as tf.Tensor2D;
-      const zlb = tf.add(lowSteps[t], tf.matMul(lb, rt));
-      const m = (delta ? recurrentGate(layer.rule, zhb, delta, layer.surrogate) : tf.onesLike(zhb)) as tf.Tensor2D;
-      layer.record?.(d, zhb, m, t);
+      const r = rows(rt, from, to);
+      const under = (p: tf.Tensor, bias?: tf.Tensor) => (reset ? tf.mul(reset.r, bias ? tf.add(p, bias) : p) : p);
+      const zhb = tf.add(xp, under(tf.matMul(hb, r), reset?.bias)) as tf.Tensor2D;
+      const zlb = tf.add(rows(lowSteps[t], from, to), under(tf.matMul(lb, r)));
+      const m = (delta ? recurrentGate(layer.rule, zhb, rows(delta, from, to), layer.surrogate) : tf.onesLike(zhb)) as tf.Tensor2D;
+      if (layer.record) {
+        seen.zhb.push(zhb);
+        seen.m.push(m);
+        if (to * hidden === width) {
+          layer.record(d, seen.zhb.length === 1 ? zhb : tf.concat(seen.zhb, 1), seen.m.length === 1 ? m : tf.concat(seen.m, 1), t);
+          seen = { zhb: [], m: [] };
+        }
+      }
       return tf.add(zhb, tf.mul(m, zlb)) as tf.Tensor2D;
     },
   };
 }
 
 /**
- * pg's ops with the plan's LSTM nodes gated (the others run as float): the registry an Executor takes to run a
- * model with gated recurrent layers.
+ * pg's ops with the plan's LSTM and GRU nodes gated (the others run as float): the registry an Executor takes to
+ * run a model with gated recurrent layers.
  */
 export function recurrentGateRegistry(plan: RecurrentGatePlan): OpRegistry {
   const productsOf: ProductsOf = (spec, ins, d, ctx) => {
     const layer = plan.get(ctx.node.name);
-    return layer ? gatedLstmProducts(layer, ins, d) : plainProductsOf(spec, ins, d, ctx);
+    return layer ? gatedProducts(layer, ins, d) : plainProductsOf(spec, ins, d, ctx);
   };
-  return new OpRegistry([...ONNX_OPS.filter((o) => o.op !== 'LSTM'), ...recurrentForms('LSTM', 'lstm', productsOf), ...PG_OPS]);
+  const gated = ['LSTM', 'GRU'];
+  return new OpRegistry([...ONNX_OPS.filter((o) => !gated.includes(o.op)), ...recurrentForms('LSTM', 'lstm', productsOf), ...recurrentForms('GRU', 'gru', productsOf), ...PG_OPS]);
 }
 
 /**

@@ -10,7 +10,8 @@ import { inspectModel } from '../inspect/index.js';
 import { measureReport } from '../metrics/index.js';
 import { calibrate, finetune, FINETUNE_DEFAULTS } from '../train/index.js';
 import { convertModel } from './convert.js';
-import { PG_LSTM, Q_LSTM, RECURRENT_GATE_RULE_ATTR, thresholdName } from './format.js';
+import { PG_GRU, PG_LSTM, Q_GRU, Q_LSTM, RECURRENT_GATE_RULE_ATTR, thresholdName } from './format.js';
+import { recurrentModel } from '../../test/support/recurrent-models.js';
 import { pgLayers } from './layers.js';
 import { refuseRecurrentExport } from './recurrent-convert.js';
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
   test = rowSequences(await openDataset('fashion-mnist:test?source=bundled', { ...FMNIST_NORM }));
 });
 
-const thresholds = (m: Model) => Array.from(m.graph.initializers.get(thresholdName(LSTM))!.data() as Float32Array);
+const thresholds = (m: Model, name = LSTM) => Array.from(m.graph.initializers.get(thresholdName(name))!.data() as Float32Array);
 
 describe('pg convert places gated LSTMs', () => {
   it('gates an LSTM with the default rule and says why; the bits apply', () => {
@@ -57,9 +58,7 @@ describe('pg convert places gated LSTMs', () => {
     expect(() => convertModel(rowLstm, { ...base, mode: 'seernet' })).toThrow(/--mode seernet does not apply to the LSTM '\/lstm\/LSTM'/);
   });
 
-  it('keeps a GRU float with the reason, and gates both directions of a bidirectional LSTM', async () => {
-    const gru = convertModel(await readModel(`${fixtureModel('recurrent/gru-1layer')}`), base);
-    expect(gru.layers.filter((l) => l.op === 'GRU').map((l) => [l.gated, l.reason])).toEqual([[false, 'GRU: pg gates LSTM layers only (no gated GRU form yet), kept float']]);
+  it('gates both directions of a bidirectional LSTM', async () => {
     const bi = convertModel(await readModel(fixtureModel('recurrent/lstm-2layer-bidirectional')), base).model;
     const gated = bi.graph.nodes.filter((n) => n.opType === PG_LSTM);
     expect(gated.length).toBe(2);
@@ -67,10 +66,49 @@ describe('pg convert places gated LSTMs', () => {
   });
 });
 
-describe('calibration, fine-tuning and the report of a gated LSTM', () => {
+describe('pg convert places gated GRUs', () => {
+  it('gates a GRU with the default rule and says why: threshold [D, 3·H] after its six inputs; QGRU with --mode static', async () => {
+    const gru = await readModel(fixtureModel('recurrent/gru-2layer-bidirectional'));
+    const { model, layers } = convertModel(gru, base);
+    const decisions = layers.filter((l) => l.op === 'GRU');
+    expect(decisions.length).toBe(2);
+    for (const d of decisions) {
+      expect(d).toMatchObject({ gated: true, gate: 'plain', bits: 4, hbits: 2, wbits: 8 });
+      expect(d.reason).toMatch(
+        /^GRU: its input-to-hidden and hidden-to-hidden products are gated per unit and time step on the gate pre-activations \(z, r and the hidden gate's;.*gate rule 'knee' \(the default\)$/,
+      );
+    }
+    const nodes = model.graph.nodes.filter((n) => n.opType === PG_GRU);
+    expect(nodes.length).toBe(2);
+    for (const n of nodes) {
+      expect(n.inputs.length).toBe(8);
+      expect(n.inputs[6]).toBe(thresholdName(n.name));
+      expect(model.graph.initializers.get(n.inputs[6])!.dims).toEqual([2, 3 * model.graph.initializers.get(n.inputs[2])!.dims[2]]);
+    }
+    expect(pgLayers(model)[0]).toMatchObject({ gated: true, threshold: nodes[0].inputs[6], actScale: nodes[0].inputs[7], recurrentWeight: nodes[0].inputs[2] });
+    const stat = convertModel(gru, { ...base, bits: 8, mode: 'static' }).model;
+    const q = stat.graph.nodes.filter((n) => n.opType === Q_GRU);
+    expect(q.length).toBe(2);
+    expect(pgLayers(stat)[0]).toMatchObject({ gated: false, threshold: undefined, actScale: q[0].inputs[6] });
+    expect(() => convertModel(gru, { ...base, mode: 'seernet' })).toThrow(/--mode seernet does not apply to the GRU '/);
+  });
+
+  it('keeps an RNN float with the reason', () => {
+    const rnn = convertModel(recurrentModel('RNN'), base);
+    expect(rnn.layers.map((l) => [l.op, l.gated, l.reason])).toEqual([['RNN', false, 'RNN: pg gates LSTM and GRU layers only (no gated RNN form yet), kept float']]);
+  });
+});
+
+// The row classifiers of fixtures/make_recurrent.py: their recurrent node, its gated op and gate rows G.
+const ROW_MODELS = [
+  { fixture: 'row-lstm-fmnist', name: LSTM, op: PG_LSTM, gates: 4 },
+  { fixture: 'row-gru-fmnist', name: '/gru/GRU', op: PG_GRU, gates: 3 },
+] as const;
+
+describe.each(ROW_MODELS)('calibration, fine-tuning and the report of a gated $fixture', (f) => {
   let calibrated: Model;
   beforeAll(async () => {
-    const gated = convertModel(rowLstm, base).model;
+    const gated = convertModel(f.name === LSTM ? rowLstm : await readModel(fixtureModel(f.fixture)), base).model;
     calibrated = await calibrate(gated, train, { batches: 4, batchSize: 64, seed: 0, scales: true, targetSparsity: 0.85 });
   }, 120_000);
 
@@ -79,16 +117,16 @@ describe('calibration, fine-tuning and the report of a gated LSTM', () => {
     // Normalised pixels reach (1 − 0.286) / 0.353 ≈ 2.02.
     expect(scale[0]).toBeCloseTo((1 - 0.286) / 0.353, 2);
     const { facts, counts } = await measureReport(calibrated, test, { batchSize: 250, limit: 500 });
-    const i = facts.layers.findIndex((l) => l.name === LSTM);
-    const lstm = facts.layers[i];
-    // Per sample: 28 steps × 256 pre-activations, each 28 + 64 MACs (its row of W and of R).
-    expect(lstm).toMatchObject({ op: PG_LSTM, gated: true, outputs: 28 * 256, macs: 28 * 256 * (28 + 64) });
-    const sparsity = 1 - counts.updated[i]! / (counts.samples * lstm.outputs);
+    const i = facts.layers.findIndex((l) => l.name === f.name);
+    const layer = facts.layers[i];
+    // Per sample: 28 steps × G·64 pre-activations, each 28 + 64 MACs (its row of W and of R).
+    expect(layer).toMatchObject({ op: f.op, gated: true, outputs: 28 * f.gates * 64, macs: 28 * f.gates * 64 * (28 + 64) });
+    const sparsity = 1 - counts.updated[i]! / (counts.samples * layer.outputs);
     expect(Math.abs(sparsity - 0.85)).toBeLessThan(0.04);
   }, 120_000);
 
   it('a few training steps move the thresholds through the loss alone (the surrogate gradient reaches them; no penalty)', async () => {
-    const before = thresholds(calibrated);
+    const before = thresholds(calibrated, f.name);
     const out = await finetune(calibrated, train, {
       ...FINETUNE_DEFAULTS,
       batchSize: 32,
@@ -100,24 +138,25 @@ describe('calibration, fine-tuning and the report of a gated LSTM', () => {
       penalty: 0,
       workers: 1,
     });
-    const after = thresholds(out.model);
+    const after = thresholds(out.model, f.name);
     const moved = after.filter((v, u) => Math.abs(v - before[u]) > 1e-4).length;
     expect(moved).toBeGreaterThan(after.length / 2);
     expect(after.every(Number.isFinite)).toBe(true);
   }, 120_000);
 
-  it('hw-json refuses a gated LSTM naming the layer', () => {
-    expect(() => refuseRecurrentExport(calibrated, 'hw-json')).toThrow(/layer '\/lstm\/LSTM' \(PGLSTM\) cannot be exported as hw-json/);
+  it('hw-json refuses the gated layer naming it', () => {
+    expect(() => refuseRecurrentExport(calibrated, 'hw-json')).toThrow(new RegExp(`layer '${f.name}' \\(${f.op}\\) cannot be exported as hw-json`));
     expect(() => refuseRecurrentExport(rowLstm, 'hw-json')).not.toThrow();
     tf.disposeVariables();
   });
 });
 
-describe('pg inspect of a gated LSTM', () => {
-  it('gives the MACs of the float LSTM it came from', () => {
-    const converted = convertModel(rowLstm, base).model;
-    const macs = (m: Model) => inspectModel(m).layers.find((l) => l.name === LSTM)!.macs;
-    expect(macs(converted)).toBe(28 * 64 * 4 * (28 + 64));
-    expect(macs(converted)).toBe(macs(rowLstm));
+describe('pg inspect of gated recurrent layers', () => {
+  it.each(ROW_MODELS)('$fixture: gives the MACs of the float layer it came from', async (f) => {
+    const float = await readModel(fixtureModel(f.fixture));
+    const converted = convertModel(float, base).model;
+    const macs = (m: Model) => inspectModel(m).layers.find((l) => l.name === f.name)!.macs;
+    expect(macs(converted)).toBe(28 * 64 * f.gates * (28 + 64));
+    expect(macs(converted)).toBe(macs(float));
   });
 });

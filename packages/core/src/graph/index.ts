@@ -5,6 +5,6 @@ export * from './op-versions.js';
 export { validateGraph } from './validate.js';
 export { consumersOf, producersOf } from './edges.js';
 export { constantValue } from './constants.js';
-export { isPgRecurrentLayer, isRecurrentLayer, macsPerOutput } from './macs.js';
+export { isPgRecurrentLayer, isRecurrentLayer, macsPerOutput, pgRecurrentGates } from './macs.js';
 export { inlineFunctions } from './passes/inline-functions.js';
 export { foldBatchNormalization, type BatchNormFold, type BatchNormKept, type FoldBatchNormResult } from './passes/fold-batchnorm.js';

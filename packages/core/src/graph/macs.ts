@@ -3,11 +3,14 @@ import type { Graph, Node } from './ir.js';
 /** Gate rows of the recurrent layers' weights (G in W [D, G·H, F]). */
 const RECURRENT_GATES: Record<string, number> = { RNN: 1, GRU: 3, LSTM: 4 };
 
-/**
- * pg's recurrent layers (gating/format.ts: PGLSTM, QLSTM in org.precisiongating; graph/ does not import gating/): their
- * output elements are counted per gate pre-activation, the unit a gate decides on.
- */
-export const isPgRecurrentLayer = (node: Node): boolean => (node.opType === 'PGLSTM' || node.opType === 'QLSTM') && node.domain === 'org.precisiongating';
+/** Gate rows of pg's recurrent layers (gating/format.ts: PGLSTM, QLSTM, PGGRU, QGRU; graph/ does not import gating/). */
+const PG_RECURRENT_GATES: Record<string, number> = { PGLSTM: 4, QLSTM: 4, PGGRU: 3, QGRU: 3 };
+
+/** A pg recurrent layer's gate rows G (undefined for other nodes): one of its Y's elements is G pre-activations. */
+export const pgRecurrentGates = (node: Node): number | undefined => (node.domain === 'org.precisiongating' ? PG_RECURRENT_GATES[node.opType] : undefined);
+
+/** pg's recurrent layers: their output elements are counted per gate pre-activation, the unit a gate decides on. */
+export const isPgRecurrentLayer = (node: Node): boolean => pgRecurrentGates(node) !== undefined;
 
 /** ONNX's RNN, GRU and LSTM, and pg's recurrent layers. */
 export const isRecurrentLayer = (node: Node): boolean => (node.opType in RECURRENT_GATES && !node.domain) || isPgRecurrentLayer(node);

@@ -1,5 +1,5 @@
 import type { Model, Node } from '../graph/index.js';
-import { foldBatchNormalization, isPgRecurrentLayer, numElements } from '../graph/index.js';
+import { foldBatchNormalization, numElements, pgRecurrentGates } from '../graph/index.js';
 import { upgradeOpset } from '../graph/passes/upgrade-opset.js';
 import { UnsupportedModelError } from '../errors/index.js';
 import { COST_OPS, macsPerOutput } from '../metrics/layer-cost.js';
@@ -65,8 +65,8 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
       params: (w ? numElements(w.dims) : 0) + (b ? numElements(b.dims) : 0),
       output_shape: shape ?? null,
       outputs,
-      // A PGLSTM/QLSTM's MACs per output are per gate pre-activation: its Y holds one of every 4.
-      macs: outputs === null || !w ? null : outputs * macsPerOutput(node, graph) * (isPgRecurrentLayer(node) ? 4 : 1),
+      // A pg recurrent layer's MACs per output are per gate pre-activation: its Y holds one of every G (LSTM 4, GRU 3).
+      macs: outputs === null || !w ? null : outputs * macsPerOutput(node, graph) * (pgRecurrentGates(node) ?? 1),
       gated: layer?.gated ?? false,
       bits: layer?.bits ?? null,
       hbits: layer?.hbits ?? null,

@@ -32,4 +32,6 @@ export const COST_OPS = new Set([
   'LSTM',
   'PGLSTM',
   'QLSTM',
+  'PGGRU',
+  'QGRU',
 ]);

@@ -7,7 +7,7 @@ import { OBSERVE, calibrateRecurrentGate, type PgLayer } from '../gating/index.j
 const UNIT_SAMPLES = 8192;
 
 /**
- * Calibrates a PGLSTM/QLSTM (docs/method.md, "Recurrent layers"): x's static scale is the largest |x| the layer
+ * Calibrates a PGLSTM/QLSTM or PGGRU/QGRU (docs/method.md, "Recurrent layers"): x's static scale is the largest |x| the layer
  * receives over the sample (h needs none: it lies in (−1, 1)); with a target, each unit's threshold is the cut
  * that leaves that share of its gate statistic (z_hb, |z_hb| or −|z_hb|, gating/recurrent-gate.ts) at or below it,
  * measured with every gate on. Sets the executor's parameters and returns their values by initializer name.

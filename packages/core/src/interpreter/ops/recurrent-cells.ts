@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { RecurrentProducts, RecurrentSpec } from './recurrent.js';
+import type { RecurrentProducts, RecurrentSpec, ResetGate } from './recurrent.js';
 
 // One time step of ONNX's RNN, GRU and LSTM cells with the default activations, in ONNX's gate order and
 // formulas (docs: onnx Operators.md), with clip and LSTM peepholes and input_forget as ONNX Runtime applies them.
@@ -25,10 +25,17 @@ export function recurrentStep(cell: RecurrentCell, xp: tf.Tensor2D, state: CellS
     case 'lstm':
       return lstmStep(cell, xp, state, t);
     case 'gru':
-      return { h: gruStep(cell, xp, state.h) };
+      return { h: gruStep(cell, xp, state.h, t) };
     default:
       return { h: tf.tanh(clipped(cell.spec, tf.add(xp, cell.products.recurrent(state.h, 0, 1)))) as tf.Tensor2D };
   }
+}
+
+/** Gate rows [from, to)'s pre-activations at step t: xp + h R[rows]ᵀ (under the reset gate: xp + r ⊙ (h R[rows]ᵀ + bias)). */
+function preactivation(products: RecurrentProducts, xp: tf.Tensor2D, h: tf.Tensor2D, t: number, from: number, to: number, reset?: ResetGate): tf.Tensor2D {
+  if (products.preactivation) return products.preactivation(xp, h, t, from, to, reset);
+  const rp = products.recurrent(h, from, to);
+  return tf.add(xp, reset ? tf.mul(reset.r, reset.bias ? tf.add(rp, reset.bias) : rp) : rp) as tf.Tensor2D;
 }
 
 /** Gate pre-activations clipped to [−clip, clip] when the node sets clip. */
@@ -39,7 +46,7 @@ function clipped(spec: RecurrentSpec, t: tf.Tensor): tf.Tensor {
 function lstmStep(cell: RecurrentCell, xp: tf.Tensor2D, state: CellState, t: number): CellState {
   const { spec, peepholes: p, products } = cell;
   const cPrev = state.c!;
-  const z = products.preactivation ? products.preactivation(xp, state.h, t) : tf.add(xp, products.recurrent(state.h, 0, 4));
+  const z = preactivation(products, xp, state.h, t, 0, 4);
   // Gate order i, o, f, c.
   const [iz, oz, fz, cz] = tf.split(z, 4, 1);
   const i = tf.sigmoid(clipped(spec, p ? tf.add(iz, tf.mul(p.i, cPrev)) : iz));
@@ -49,25 +56,16 @@ function lstmStep(cell: RecurrentCell, xp: tf.Tensor2D, state: CellState, t: num
   return { h: tf.mul(o, tf.tanh(c)) as tf.Tensor2D, c };
 }
 
-function gruStep(cell: RecurrentCell, xp: tf.Tensor, hPrev: tf.Tensor2D): tf.Tensor2D {
+function gruStep(cell: RecurrentCell, xp: tf.Tensor2D, hPrev: tf.Tensor2D, t: number): tf.Tensor2D {
   const { spec, products } = cell;
   const hidden = spec.hidden;
   // Gate order z, r, h.
-  const [xzr, xh] = tf.split(xp, [2 * hidden, hidden], 1);
-  let zr: tf.Tensor;
-  let hz: tf.Tensor;
-  if (spec.linearBeforeReset) {
-    const all = products.recurrent(hPrev, 0, 3);
-    const [rzr, rh] = tf.split(all, [2 * hidden, hidden], 1);
-    zr = tf.sigmoid(clipped(spec, tf.add(xzr, rzr)));
-    const [, r] = tf.split(zr, 2, 1);
-    hz = tf.add(xh, tf.mul(r, cell.recurrentBias ? tf.add(rh, cell.recurrentBias) : rh));
-  } else {
-    zr = tf.sigmoid(clipped(spec, tf.add(xzr, products.recurrent(hPrev, 0, 2))));
-    const [, r] = tf.split(zr, 2, 1);
-    hz = tf.add(xh, products.recurrent(tf.mul(r, hPrev) as tf.Tensor2D, 2, 3));
-  }
-  const [z] = tf.split(zr, 2, 1);
+  const [xzr, xh] = tf.split(xp, [2 * hidden, hidden], 1) as [tf.Tensor2D, tf.Tensor2D];
+  const zr = tf.sigmoid(clipped(spec, preactivation(products, xzr, hPrev, t, 0, 2)));
+  const [z, r] = tf.split(zr, 2, 1);
+  const hz = spec.linearBeforeReset
+    ? preactivation(products, xh, hPrev, t, 2, 3, { r, bias: cell.recurrentBias })
+    : preactivation(products, xh, tf.mul(r, hPrev) as tf.Tensor2D, t, 2, 3);
   const hh = tf.tanh(clipped(spec, hz));
   // H = (1 − z) ⊙ h̃ + z ⊙ H_{t−1}
   return tf.add(tf.mul(tf.sub(1, z), hh), tf.mul(z, hPrev)) as tf.Tensor2D;

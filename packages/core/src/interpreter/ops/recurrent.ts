@@ -50,10 +50,18 @@ export interface RecurrentProducts {
   /** Rᵀ [H, G·H] when `recurrent` is the plain product h·Rᵀ (so the addon may run the recurrence itself). */
   recurrentTransposed?: tf.Tensor2D;
   /**
-   * LSTM: step t's gate pre-activations [N, 4·H] from its input product xp (biases added) and h, in place of
-   * xp + recurrent(h, 0, 4): pg's gated layers decide per step and unit which low-order products to add.
+   * Step t's pre-activations of the gate rows [from, to) [N, (to − from)·H] from their input product xp (biases
+   * added) and h, in place of xp + recurrent(h, from, to); with `reset` (GRU's hidden gate with linear_before_reset)
+   * the recurrent product is r ⊙ (h R[rows]ᵀ + bias). pg's gated layers decide per step and unit which low-order
+   * products to add.
    */
-  preactivation?(xp: tf.Tensor2D, h: tf.Tensor2D, t: number): tf.Tensor2D;
+  preactivation?(xp: tf.Tensor2D, h: tf.Tensor2D, t: number, from: number, to: number, reset?: ResetGate): tf.Tensor2D;
+}
+
+/** GRU with linear_before_reset: the reset gate r and the recurrent bias Rb_h its hidden gate's product is taken under. */
+export interface ResetGate {
+  r: tf.Tensor;
+  bias?: tf.Tensor1D;
 }
 
 export function recurrentSpec(kind: RecurrentKind, node: Node, form: 7 | 14, recurrenceWeight: tf.Tensor): RecurrentSpec {
