@@ -2,6 +2,7 @@ export { enableNativeConv, disableNativeConv, nativeUnavailableReason } from './
 export { activeNativeKernels } from './native-conv.js';
 export {
   nativeConv,
+  nativeConvAvailable,
   nativeConvFilterBiasGrad,
   nativeConvFilterGrad,
   nativeConvInputGrad,
