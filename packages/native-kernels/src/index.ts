@@ -105,6 +105,10 @@ export interface NativeKernels {
   ): void;
   /** pg's per-tensor weight quantizer wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w), s_w = max(max|w|, 1e-12) (Size, Bits). */
   pgQuantizeWeights(heap: Uint8Array, w: number, wq: number, params: Int32Array): void;
+  /** GELU y = x·Φ(x) over `size` floats (erf within 1.5e-7 of the exact one, as tfjs's Erf). */
+  pgGelu(heap: Uint8Array, x: number, y: number, size: number): void;
+  /** GELU's gradient dx = dy·(Φ(x) + x·φ(x)) over `size` floats. */
+  pgGeluBackward(heap: Uint8Array, dy: number, x: number, dx: number, size: number): void;
   /**
    * Max pooling of NHWC x into y, and arg: each output's winning flat input index (int32), ties to the last
    * cell in the window's row-major order. Params in ConvParam order (Cin the channels; dilation 1, no groups).

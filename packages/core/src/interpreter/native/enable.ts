@@ -1,5 +1,6 @@
 import { loadNativeKernels } from '@pg/native-kernels';
 import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
+import { GELU_KERNEL_NAMES, geluKernelConfigs } from './gelu-kernels.js';
 import { registerKernelTable, unregisterKernelTable } from './kernel-table.js';
 import { POOL_KERNEL_NAMES, poolKernelConfigs } from './pool-kernels.js';
 import { RECURRENT_KERNEL_NAMES, recurrentKernelConfigs } from './recurrent-kernels.js';
@@ -18,6 +19,7 @@ export function enableNativeConv(): boolean {
   registerNativeConvKernels(load.kernels);
   registerKernelTable(poolKernelConfigs(load.kernels));
   registerKernelTable(recurrentKernelConfigs(load.kernels));
+  registerKernelTable(geluKernelConfigs(load.kernels));
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -28,6 +30,7 @@ export function disableNativeConv(): void {
   unregisterNativeConvKernels();
   unregisterKernelTable(POOL_KERNEL_NAMES);
   unregisterKernelTable(RECURRENT_KERNEL_NAMES);
+  unregisterKernelTable(GELU_KERNEL_NAMES);
   setActiveNativeKernels(undefined);
 }
 
