@@ -109,6 +109,10 @@ export interface NativeKernels {
   pgGelu(heap: Uint8Array, x: number, y: number, size: number): void;
   /** GELU's gradient dx = dy·(Φ(x) + x·φ(x)) over `size` floats. */
   pgGeluBackward(heap: Uint8Array, dy: number, x: number, dx: number, size: number): void;
+  /** LayerNorm over the last axis of x [rows, c]: y = x̂·γ + β, x̂ = (x - μ)·r and r = 1/√(σ² + ε) per row. */
+  pgLayerNorm(heap: Uint8Array, x: number, gamma: number, beta: number, y: number, xhat: number, r: number, rows: number, c: number, epsilon: number): void;
+  /** pgLayerNorm's gradients from dy: dx, and dγ, dβ summed over the rows. */
+  pgLayerNormBackward(heap: Uint8Array, dy: number, xhat: number, r: number, gamma: number, dx: number, dgamma: number, dbeta: number, rows: number, c: number): void;
   /**
    * Max pooling of NHWC x into y, and arg: each output's winning flat input index (int32), ties to the last
    * cell in the window's row-major order. Params in ConvParam order (Cin the channels; dilation 1, no groups).

@@ -993,6 +993,89 @@ napi_value PgGeluBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// pgLayerNorm(heap, x, gamma, beta, y, xhat, r, rows, c): LayerNorm over the last axis of x [rows, c],
+// μ and σ² = mean((x - μ)²) in double per row, r = 1/√(σ² + ε) per row, x̂ = (x - μ)·r, y = x̂·γ + β (γ, β [c]).
+// x̂ and r are what the backward needs.
+napi_value PgLayerNorm(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 10);
+  const int64_t rows = args.int64(7, "rows must be an integer");
+  const int64_t c = args.int64(8, "channels must be an integer");
+  const double eps = args.number(9, "epsilon must be a number");
+  const bool valid = rows > 0 && c > 0;
+  const size_t n = valid ? rows * c : 0, cn = valid ? c : 0, rn = valid ? rows : 0;
+  const float* __restrict x = args.tensor(1, n);
+  const float* __restrict gamma = args.tensor(2, cn);
+  const float* __restrict beta = args.tensor(3, cn);
+  float* __restrict y = args.tensor(4, n);
+  float* __restrict xhat = args.tensor(5, n);
+  float* __restrict r = args.tensor(6, rn);
+  if (!args.complete(valid, valid ? "missing tensor" : "rows and channels must be >= 1")) return nullptr;
+  for (size_t i = 0; i < rn; i++) {
+    const float* __restrict xi = x + i * cn;
+    double sum = 0;
+    for (size_t k = 0; k < cn; k++) sum += xi[k];
+    const double mean = sum / cn;
+    double sq = 0;
+    for (size_t k = 0; k < cn; k++) sq += (xi[k] - mean) * (xi[k] - mean);
+    const float ri = static_cast<float>(1.0 / std::sqrt(sq / cn + eps));
+    const float mf = static_cast<float>(mean);
+    float* __restrict hi = xhat + i * cn;
+    float* __restrict yi = y + i * cn;
+    for (size_t k = 0; k < cn; k++) {
+      hi[k] = (xi[k] - mf) * ri;
+      yi[k] = hi[k] * gamma[k] + beta[k];
+    }
+    r[i] = ri;
+  }
+  return nullptr;
+}
+
+// pgLayerNormBackward(heap, dy, xhat, r, gamma, dx, dgamma, dbeta, rows, c): with g = dy·γ,
+// dx = r·(g - mean(g) - x̂·mean(g·x̂)) per row, dγ = Σ dy·x̂ and dβ = Σ dy over the rows (sums in double, in row
+// order: deterministic).
+napi_value PgLayerNormBackward(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 10);
+  const int64_t rows = args.int64(8, "rows must be an integer");
+  const int64_t c = args.int64(9, "channels must be an integer");
+  const bool valid = rows > 0 && c > 0;
+  const size_t n = valid ? rows * c : 0, cn = valid ? c : 0, rn = valid ? rows : 0;
+  const float* __restrict dy = args.tensor(1, n);
+  const float* __restrict xhat = args.tensor(2, n);
+  const float* __restrict r = args.tensor(3, rn);
+  const float* __restrict gamma = args.tensor(4, cn);
+  float* __restrict dx = args.tensor(5, n);
+  float* __restrict dgamma = args.tensor(6, cn);
+  float* __restrict dbeta = args.tensor(7, cn);
+  if (!args.complete(valid, valid ? "missing tensor" : "rows and channels must be >= 1")) return nullptr;
+  thread_local std::vector<double> acc;
+  thread_local std::vector<float> g;
+  acc.assign(2 * cn, 0.0);
+  g.resize(cn);
+  double* __restrict ag = acc.data();
+  double* __restrict ab = acc.data() + cn;
+  float* __restrict gr = g.data();
+  for (size_t i = 0; i < rn; i++) {
+    const float* __restrict dyi = dy + i * cn;
+    const float* __restrict hi = xhat + i * cn;
+    double sg = 0, sgh = 0;
+    for (size_t k = 0; k < cn; k++) {
+      gr[k] = dyi[k] * gamma[k];
+      sg += gr[k];
+      sgh += static_cast<double>(gr[k]) * hi[k];
+      ag[k] += static_cast<double>(dyi[k]) * hi[k];
+      ab[k] += dyi[k];
+    }
+    const float mg = static_cast<float>(sg / cn), mgh = static_cast<float>(sgh / cn);
+    float* __restrict dxi = dx + i * cn;
+    for (size_t k = 0; k < cn; k++) dxi[k] = r[i] * ((gr[k] - mg) - hi[k] * mgh);
+  }
+  for (size_t k = 0; k < cn; k++) {
+    dgamma[k] = static_cast<float>(ag[k]);
+    dbeta[k] = static_cast<float>(ab[k]);
+  }
+  return nullptr;
+}
+
 // Max pooling of NHWC activations with explicit pads (conv parameter layout: N, H, W, Cin (= channels), OutH,
 // OutW, KernelH, KernelW, strides, pads; dilation 1). Padded cells never win; ties go to the last cell in
 // the window's row-major order (tfjs-wasm's MaxPoolGrad choice). arg holds the winner's flat input index, -1 for a
@@ -1315,6 +1398,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"pgQuantizeWeights", nullptr, PgQuantizeWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGelu", nullptr, PgGelu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGeluBackward", nullptr, PgGeluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgLayerNorm", nullptr, PgLayerNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgLayerNormBackward", nullptr, PgLayerNormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPool", nullptr, PgMaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPoolBackward", nullptr, PgMaxPoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"columnCopy", nullptr, ColumnCopy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

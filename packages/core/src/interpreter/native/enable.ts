@@ -2,6 +2,7 @@ import { loadNativeKernels } from '@pg/native-kernels';
 import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
 import { GELU_KERNEL_NAMES, geluKernelConfigs } from './gelu-kernels.js';
 import { registerKernelTable, unregisterKernelTable } from './kernel-table.js';
+import { LAYER_NORM_KERNEL_NAMES, layerNormKernelConfigs } from './layer-norm-kernels.js';
 import { POOL_KERNEL_NAMES, poolKernelConfigs } from './pool-kernels.js';
 import { RECURRENT_KERNEL_NAMES, recurrentKernelConfigs } from './recurrent-kernels.js';
 import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
@@ -20,6 +21,7 @@ export function enableNativeConv(): boolean {
   registerKernelTable(poolKernelConfigs(load.kernels));
   registerKernelTable(recurrentKernelConfigs(load.kernels));
   registerKernelTable(geluKernelConfigs(load.kernels));
+  registerKernelTable(layerNormKernelConfigs(load.kernels));
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -31,6 +33,7 @@ export function disableNativeConv(): void {
   unregisterKernelTable(POOL_KERNEL_NAMES);
   unregisterKernelTable(RECURRENT_KERNEL_NAMES);
   unregisterKernelTable(GELU_KERNEL_NAMES);
+  unregisterKernelTable(LAYER_NORM_KERNEL_NAMES);
   setActiveNativeKernels(undefined);
 }
 
