@@ -4,7 +4,7 @@ import type { KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { withoutAttributes } from './upgrades.js';
 import { customGrad } from '../custom-grad.js';
-import { nativeConv, nativeConvAvailable, nativeConvFilterGrad, nativeConvInputGrad, type NativeGeometry } from '../native/native-grads.js';
+import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, type NativeGeometry } from '../native/native-grads.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 
 /** ONNX Gemm: alpha * op(A) op(B) + beta * C. */
@@ -122,11 +122,38 @@ function nativeProduct(a: tf.Tensor, b: tf.Tensor): tf.Tensor | undefined {
   return tf.reshape(groups === 1 ? y : tf.transpose(tf.reshape(y, [m, groups, f]), [1, 0, 2]), [...batch, m, f]);
 }
 
-/** x · w over x's last axis (w is [K, F]), plus a bias [F]: a linear layer on token activations. */
+/**
+ * x · w over x's last axis (w is [K, F]), plus a bias [F]: a linear layer on token activations. With the native
+ * kernels on, the bias is added by the product's convolution and its gradient comes out of the weight
+ * gradient's pass (no separate add, nor a sum over every token for the bias gradient).
+ */
 export function tokenLinear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const biased = bias ? nativeBiasedProduct(x, w, bias) : undefined;
+  if (biased) return biased;
   const y = batchedMatMul(x, w);
   return bias ? tf.add(y, bias) : y;
 }
+
+/** x [..., K] · w [K, F] + bias [F] as one oneDNN 1x1 convolution of [1, 1, M, K] with its bias, or undefined. */
+function nativeBiasedProduct(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor): tf.Tensor | undefined {
+  if (w.rank !== 2 || x.rank < 2 || bias.rank !== 1) return undefined;
+  const [k, f] = w.shape;
+  if (x.shape[x.rank - 1] !== k || bias.shape[0] !== f || w.dtype !== 'float32') return undefined;
+  const xi = tf.reshape(x, [1, 1, x.size / k, k]) as tf.Tensor4D;
+  if (!nativeConvAvailable(xi, [1, 1, k, f], POINTWISE, 1, bias)) return undefined;
+  return tf.reshape(pointwiseBiased(xi, tf.reshape(w, [1, 1, k, f]) as tf.Tensor4D, bias), [...x.shape.slice(0, -1), f]);
+}
+
+const pointwiseBiased = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([x, w, b], save) => {
+  save([x, w]);
+  return {
+    value: nativeConv(x, w, POINTWISE, 1, b)!,
+    gradFunc: (dy, [sx, sw]) => {
+      const [dw, db] = nativeConvFilterBiasGrad(sx as tf.Tensor4D, dy as tf.Tensor4D, sw.shape, POINTWISE, 1)!;
+      return [nativeConvInputGrad(dy as tf.Tensor4D, sw as tf.Tensor4D, sx.shape, POINTWISE, 1)!, dw, db];
+    },
+  };
+});
 
 export const MATMUL_OPS: readonly OpDeclaration[] = [
   { op: 'Gemm', since: 1, cost: 'layer', kernel: gemmKernel },
