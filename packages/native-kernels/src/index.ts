@@ -114,6 +114,11 @@ export interface NativeKernels {
   /** pgLayerNorm's gradients from dy: dx, and dγ, dβ summed over the rows. */
   pgLayerNormBackward(heap: Uint8Array, dy: number, xhat: number, r: number, gamma: number, dx: number, dgamma: number, dbeta: number, rows: number, c: number): void;
   /**
+   * c[i] = op(a[i])·op(b[i]) for `batch` row-major matrices: c[i] [m, n], a[i] [m, k] ([k, m] with transA 1),
+   * b[i] [k, n] ([n, k] with transB 1).
+   */
+  batchMatMul(heap: Uint8Array, a: number, b: number, c: number, batch: number, m: number, k: number, n: number, transA: 0 | 1, transB: 0 | 1): void;
+  /**
    * Max pooling of NHWC x into y, and arg: each output's winning flat input index (int32), ties to the last
    * cell in the window's row-major order. Params in ConvParam order (Cin the channels; dilation 1, no groups).
    */

@@ -1076,6 +1076,26 @@ napi_value PgLayerNormBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// batchMatMul(heap, a, b, c, batch, m, k, n, transA, transB): c[i] = op(a[i])·op(b[i]) for each of `batch`
+// row-major matrices, c[i] [m, n]; a[i] is [m, k] ([k, m] with transA), b[i] [k, n] ([n, k] with transB).
+// One oneDNN sgemm per matrix: a transposed operand is read in place, not copied.
+napi_value BatchMatMul(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 10);
+  const int64_t batch = args.int64(4, "sizes must be integers"), m = args.int64(5, "sizes must be integers");
+  const int64_t k = args.int64(6, "sizes must be integers"), n = args.int64(7, "sizes must be integers");
+  const int32_t transA = args.int32(8, "transA must be 0 or 1"), transB = args.int32(9, "transB must be 0 or 1");
+  const bool valid = batch > 0 && m > 0 && k > 0 && n > 0 && (transA == 0 || transA == 1) && (transB == 0 || transB == 1);
+  const size_t bn = valid ? batch : 0, mk = valid ? m * k : 0, kn = valid ? k * n : 0, mn = valid ? m * n : 0;
+  const float* a = args.tensor(1, bn * mk);
+  const float* b = args.tensor(2, bn * kn);
+  float* c = args.tensor(3, bn * mn);
+  if (!args.complete(valid, valid ? "missing tensor" : "invalid matrix product sizes")) return nullptr;
+  for (size_t i = 0; i < bn; i++)
+    dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m, n, k, 1.f, a + i * mk, transA ? m : k, b + i * kn, transB ? k : n,
+               0.f, c + i * mn, n);
+  return nullptr;
+}
+
 // Max pooling of NHWC activations with explicit pads (conv parameter layout: N, H, W, Cin (= channels), OutH,
 // OutW, KernelH, KernelW, strides, pads; dilation 1). Padded cells never win; ties go to the last cell in
 // the window's row-major order (tfjs-wasm's MaxPoolGrad choice). arg holds the winner's flat input index, -1 for a
@@ -1400,6 +1420,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"pgGeluBackward", nullptr, PgGeluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgLayerNorm", nullptr, PgLayerNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgLayerNormBackward", nullptr, PgLayerNormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPool", nullptr, PgMaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPoolBackward", nullptr, PgMaxPoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"columnCopy", nullptr, ColumnCopy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -3,6 +3,7 @@ import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-k
 import { GELU_KERNEL_NAMES, geluKernelConfigs } from './gelu-kernels.js';
 import { registerKernelTable, unregisterKernelTable } from './kernel-table.js';
 import { LAYER_NORM_KERNEL_NAMES, layerNormKernelConfigs } from './layer-norm-kernels.js';
+import { MATMUL_KERNEL_NAMES, matMulKernelConfigs } from './matmul-kernels.js';
 import { POOL_KERNEL_NAMES, poolKernelConfigs } from './pool-kernels.js';
 import { RECURRENT_KERNEL_NAMES, recurrentKernelConfigs } from './recurrent-kernels.js';
 import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
@@ -22,6 +23,7 @@ export function enableNativeConv(): boolean {
   registerKernelTable(recurrentKernelConfigs(load.kernels));
   registerKernelTable(geluKernelConfigs(load.kernels));
   registerKernelTable(layerNormKernelConfigs(load.kernels));
+  registerKernelTable(matMulKernelConfigs(load.kernels));
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -34,6 +36,7 @@ export function disableNativeConv(): void {
   unregisterKernelTable(RECURRENT_KERNEL_NAMES);
   unregisterKernelTable(GELU_KERNEL_NAMES);
   unregisterKernelTable(LAYER_NORM_KERNEL_NAMES);
+  unregisterKernelTable(MATMUL_KERNEL_NAMES);
   setActiveNativeKernels(undefined);
 }
 

@@ -133,6 +133,16 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgLayerNorm(heap, 768, s, s + 16, b, c, d, 64, 4, 1e-5))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
   });
 
+  it("checks the batched product's sizes and that its tensors lie in the heap", () => {
+    // 2 matrices of 2x2 each: 8 floats per operand.
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 2, 2, 2, 2, 0, 1))).toBeUndefined();
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 0, 2, 2, 2, 0, 0))).toEqual(args('Error', 'invalid matrix product sizes'));
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 2, 2, 2, 2, 2 as 0, 0))).toEqual(args('Error', 'invalid matrix product sizes'));
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 2, 2, 'x' as unknown as number, 2, 0, 0))).toEqual(args('Error', 'sizes must be integers'));
+    // 64 matrices of 2x2 from byte 0 end past the 1024-byte heap.
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 64, 2, 2, 2, 0, 0))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
+  });
+
   it('rejects the remaining scalar arguments by name', () => {
     expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, -1, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
     const badPool = pool();
