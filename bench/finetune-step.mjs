@@ -110,6 +110,9 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The step-time targets (pg / PyTorch) that are not 1.0x: the ViT fine-tuning step may take 1.5x. */
+const RATIO_TARGETS = { vit: 1.5 };
+
 /** The Fashion-MNIST models (full data, --batch and --steps); the others are the zoo's at 224x224. */
 const FMNIST_MODELS = new Set(['bundled', 'vit']);
 
@@ -169,7 +172,7 @@ for (const name of values.models.split(',')) {
     const ratio = pg.step_ms_median / torch.step_ms_median;
     ratios.push(ratio);
     console.log(`${tag} PyTorch ${torch.torch} (${torch.threads} threads, ${torch.gated} gated layers): ${torch.step_ms_median.toFixed(1)} ms/step`);
-    console.log(`${tag} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= 1.0x)`);
+    console.log(`${tag} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= ${(RATIO_TARGETS[name] ?? 1).toFixed(1)}x)`);
     rows.push({ model: name, round, pg, torch, ratio });
   }
   if (ratios.length > 1) {
