@@ -105,10 +105,8 @@ export interface NativeKernels {
   ): void;
   /** pg's per-tensor weight quantizer wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w), s_w = max(max|w|, 1e-12) (Size, Bits). */
   pgQuantizeWeights(heap: Uint8Array, w: number, wq: number, params: Int32Array): void;
-  /** GELU y = x·Φ(x) over `size` floats (erf within 1.5e-7 of the exact one, as tfjs's Erf). */
-  pgGelu(heap: Uint8Array, x: number, y: number, size: number): void;
-  /** GELU's gradient dx = dy·(Φ(x) + x·φ(x)) over `size` floats. */
-  pgGeluBackward(heap: Uint8Array, dy: number, x: number, dx: number, size: number): void;
+  /** GELU y = x·Φ(x) and its derivative slope = Φ(x) + x·φ(x) over `size` floats (erf within 1.5e-7, as tfjs's Erf). */
+  pgGelu(heap: Uint8Array, x: number, y: number, slope: number, size: number): void;
   /** LayerNorm over the last axis of x [rows, c]: y = x̂·γ + β, x̂ = (x - μ)·r and r = 1/√(σ² + ε) per row. */
   pgLayerNorm(heap: Uint8Array, x: number, gamma: number, beta: number, y: number, xhat: number, r: number, rows: number, c: number, epsilon: number): void;
   /** pgLayerNorm's gradients from dy: dx, and dγ, dβ summed over the rows. */

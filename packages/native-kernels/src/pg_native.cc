@@ -951,44 +951,29 @@ napi_value PgQuantizeWeights(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// erf(v) by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, the formula tfjs's Erf kernels use) with
-// expApprox, in plain arithmetic the compiler vectorises (libm's erff is a call per element).
-inline float erfApprox(float v) {
-  const float a = std::fabs(v);
-  const float t = 1.f / (1.f + 0.3275911f * a);
-  const float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-  const float e = 1.f - poly * expApprox(-(a * a));
-  return v < 0.f ? -e : e;
-}
-
-// Φ(x) = (erf(x·√½) + 1)·0.5, the standard normal CDF, in the order of the composed GELU's ops.
-inline float normalCdf(float x) { return (erfApprox(x * 0.70710678118654752f) + 1.f) * 0.5f; }
-
-// pgGelu(heap, x, y, size): GELU y = x·Φ(x) in one pass (training's forward; see PgGeluBackward).
+// pgGelu(heap, x, y, slope, size): GELU y = x·Φ(x), Φ(x) = (erf(x·√½) + 1)·0.5, and its derivative
+// slope = Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π), in one pass (training: the backward is then dy·slope). erf by
+// Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, the formula tfjs's Erf kernels use), whose
+// e^(-(x·√½)²) is φ's exponential too: one expApprox an element, in plain arithmetic the compiler vectorises
+// (libm's erff and expf are a call per element).
 napi_value PgGelu(napi_env env, napi_callback_info info) {
-  KernelArgs args(env, info, 4);
-  const int64_t size = args.int64(3, "size must be an integer");
-  const size_t n = size > 0 ? size : 0;
-  const float* __restrict x = args.tensor(1, n);
-  float* __restrict y = args.tensor(2, n);
-  if (!args.complete(size > 0, size > 0 ? "missing tensor" : "size must be >= 1")) return nullptr;
-  for (size_t i = 0; i < n; i++) y[i] = x[i] * normalCdf(x[i]);
-  return nullptr;
-}
-
-// pgGeluBackward(heap, dy, x, dx, size): dx = dy·(Φ(x) + x·φ(x)), φ(x) = e^(-x²/2)/√(2π), GELU's derivative.
-napi_value PgGeluBackward(napi_env env, napi_callback_info info) {
   KernelArgs args(env, info, 5);
   const int64_t size = args.int64(4, "size must be an integer");
   const size_t n = size > 0 ? size : 0;
-  const float* __restrict dy = args.tensor(1, n);
-  const float* __restrict x = args.tensor(2, n);
-  float* __restrict dx = args.tensor(3, n);
+  const float* __restrict x = args.tensor(1, n);
+  float* __restrict y = args.tensor(2, n);
+  float* __restrict slope = args.tensor(3, n);
   if (!args.complete(size > 0, size > 0 ? "missing tensor" : "size must be >= 1")) return nullptr;
   for (size_t i = 0; i < n; i++) {
     const float v = x[i];
-    const float phi = expApprox((v * v) * -0.5f) * 0.39894228040143268f;
-    dx[i] = dy[i] * (normalCdf(v) + v * phi);
+    const float a = std::fabs(v * 0.70710678118654752f);
+    const float e = expApprox(-(a * a));
+    const float t = 1.f / (1.f + 0.3275911f * a);
+    const float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    const float erfA = 1.f - poly * e;
+    const float cdf = ((v < 0.f ? -erfA : erfA) + 1.f) * 0.5f;
+    y[i] = v * cdf;
+    slope[i] = cdf + v * (e * 0.39894228040143268f);
   }
   return nullptr;
 }
@@ -1417,7 +1402,6 @@ napi_value Init(napi_env env, napi_value exports) {
       {"pgGateBackward", nullptr, PgGateBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgQuantizeWeights", nullptr, PgQuantizeWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGelu", nullptr, PgGelu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"pgGeluBackward", nullptr, PgGeluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgLayerNorm", nullptr, PgLayerNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgLayerNormBackward", nullptr, PgLayerNormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

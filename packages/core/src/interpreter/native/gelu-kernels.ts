@@ -6,50 +6,37 @@ import { nativeKernelOn, required, sizeOf, type KernelArgs } from './kernel-tabl
 import { heapOffset, wasmHeap } from './wasm-heap.js';
 
 /**
- * GELU x·Φ(x) (Φ(x) = 0.5·(1 + erf(x/√2))) and its gradient Φ(x) + x·φ(x) as one pass each, wasm-backend kernels
+ * GELU x·Φ(x) (Φ(x) = 0.5·(1 + erf(x/√2))) and its derivative Φ(x) + x·φ(x) in one pass, a wasm-backend kernel
  * backed by the addon: composed from tfjs-wasm ops the pair is five passes forward and a dozen backward (Erf and
- * Exp among them) over the feed-forward layer's widest activation.
+ * Exp among them) over the feed-forward layer's widest activation; here the backward is one multiply.
  */
 export const PG_GELU = 'PgGelu';
-export const PG_GELU_BACKWARD = 'PgGeluBackward';
-export const GELU_KERNEL_NAMES = [PG_GELU, PG_GELU_BACKWARD];
+export const GELU_KERNEL_NAMES = [PG_GELU];
 
 export function geluKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
-  // One output each, returned as it is (not in an array): runKernel then returns the tensor itself.
-  const gelu = (args: KernelArgs): tf.TensorInfo => {
+  const gelu = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const [x] = required(args, 'x');
     const y = backend.makeOutput(x.shape, 'float32');
-    k.pgGelu(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, y), sizeOf(x));
-    return y;
+    const slope = backend.makeOutput(x.shape, 'float32');
+    k.pgGelu(wasmHeap(backend), heapOffset(backend, x), heapOffset(backend, y), heapOffset(backend, slope), sizeOf(x));
+    return [y, slope];
   };
-  const geluBackward = (args: KernelArgs): tf.TensorInfo => {
-    const backend = args.backend as BackendWasm;
-    const [dy, x] = required(args, 'dy', 'x');
-    const dx = backend.makeOutput(x.shape, 'float32');
-    k.pgGeluBackward(wasmHeap(backend), heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, dx), sizeOf(x));
-    return dx;
-  };
-  return [
-    { kernelName: PG_GELU, backendName: 'wasm', kernelFunc: gelu as tf.KernelFunc },
-    { kernelName: PG_GELU_BACKWARD, backendName: 'wasm', kernelFunc: geluBackward as tf.KernelFunc },
-  ];
+  return [{ kernelName: PG_GELU, backendName: 'wasm', kernelFunc: gelu as tf.KernelFunc }];
 }
 
 /**
- * GELU of float32 x with its gradient, one native pass each way, or undefined when the native kernels are off.
- * erf is Abramowitz & Stegun's 7.1.26, the formula of tfjs's Erf, so values agree with the composed ops within
- * float rounding (a few 1e-7 relative), not bit for bit: pg uses it while training only, where inference's
- * exact agreement with the ONNX function bodies does not apply.
+ * GELU of float32 x with its gradient dy·(Φ(x) + x·φ(x)), the derivative coming from the forward's pass, or
+ * undefined when the native kernels are off. erf is Abramowitz & Stegun's 7.1.26, the formula of tfjs's Erf, so
+ * values agree with the composed ops within float rounding (a few 1e-7 relative), not bit for bit: pg uses it
+ * while training only, where inference's exact agreement with the ONNX function bodies does not apply.
  */
 export function nativeGelu(x: tf.Tensor): tf.Tensor | undefined {
   if (!nativeKernelOn(PG_GELU, x) || x.size === 0) return undefined;
   const op = customGrad<[tf.Tensor]>(([xi], save) => {
-    save([xi]);
-    return {
-      value: tf.engine().runKernel(PG_GELU, { x: xi }) as tf.Tensor,
-      gradFunc: (dy, [xs]) => [tf.engine().runKernel(PG_GELU_BACKWARD, { dy, x: xs }) as tf.Tensor],
-    };
+    const [y, slope] = tf.engine().runKernel(PG_GELU, { x: xi }) as tf.Tensor[];
+    save([slope]);
+    return { value: y, gradFunc: (dy, [s]) => [tf.mul(dy, s)] };
   });
   return op(x);
 }
