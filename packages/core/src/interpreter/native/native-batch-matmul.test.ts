@@ -1,16 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeBuilt, nativeSkipReason } from '../../../test/support/native.js';
+import { maxRelativeDifference } from '../../metrics/agreement.js';
 import { initBackend } from '../backend.js';
 import { disableNativeConv, enableNativeConv } from './enable.js';
 import { nativeBatchMatMul } from './matmul-kernels.js';
 
 // The batched products on oneDNN's sgemm (the attention's Q·Kᵀ and A·V) against tfjs's BatchMatMul and its
 // autodiff: the same values and gradients within float rounding, with no transposed copies.
-
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -28,11 +25,6 @@ function valueAndGrads(aShape: number[], bShape: number[], native: boolean) {
   });
 }
 
-function maxRel(a: number[], b: number[]): number {
-  const scale = Math.max(1e-6, ...b.map(Math.abs));
-  return Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]))) / scale;
-}
-
 describe('nativeBatchMatMul', () => {
   for (const [aShape, bShape] of [
     [
@@ -48,14 +40,14 @@ describe('nativeBatchMatMul', () => {
       [4, 9, 5],
     ],
   ]) {
-    it.skipIf(!built)(`${JSON.stringify(aShape)} · ${JSON.stringify(bShape)}: tfjs's values and gradients, no transposes${why}`, async () => {
+    it.skipIf(!nativeBuilt)(`${JSON.stringify(aShape)} · ${JSON.stringify(bShape)}: tfjs's values and gradients, no transposes${nativeSkipReason}`, async () => {
       const native = valueAndGrads(aShape, bShape, true);
       const tfjs = valueAndGrads(aShape, bShape, false);
       expect(native.shape).toEqual(tfjs.shape);
-      expect(maxRel(native.y, tfjs.y)).toBeLessThan(1e-5);
+      expect(maxRelativeDifference(native.y, tfjs.y)).toBeLessThan(1e-5);
       native.grads.forEach((g, i) => {
         expect(g.shape).toEqual(tfjs.grads[i].shape);
-        expect(maxRel(g.v, tfjs.grads[i].v), ['a', 'b'][i]).toBeLessThan(1e-5);
+        expect(maxRelativeDifference(g.v, tfjs.grads[i].v), ['a', 'b'][i]).toBeLessThan(1e-5);
       });
       const kernels = (await tf.profile(() => void valueAndGrads(aShape, bShape, true))).kernelNames;
       expect(kernels).toContain('PgBatchMatMul');
@@ -64,7 +56,7 @@ describe('nativeBatchMatMul', () => {
     });
   }
 
-  it.skipIf(!built)(`leaves other shapes, and everything with the addon off, to the caller${why}`, () => {
+  it.skipIf(!nativeBuilt)(`leaves other shapes, and everything with the addon off, to the caller${nativeSkipReason}`, () => {
     tf.tidy(() => {
       expect(nativeBatchMatMul(tf.ones([2, 3, 4]), tf.ones([1, 4, 5]))).toBeUndefined();
       expect(nativeBatchMatMul(tf.ones([3, 4]), tf.ones([4, 5]))).toBeUndefined();

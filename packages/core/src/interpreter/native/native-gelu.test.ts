@@ -1,14 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeBuilt, nativeSkipReason } from '../../../test/support/native.js';
 import { initBackend } from '../backend.js';
 import { composedGeluErf, geluErf } from '../ops/elementwise.js';
 import { disableNativeConv, enableNativeConv } from './enable.js';
 import { nativeGelu } from './gelu-kernels.js';
-
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -32,7 +28,7 @@ describe('native GELU (training)', () => {
   const grid = Array.from({ length: 4001 }, (_, i) => -10 + i * 0.005);
   const shape = [3, 17, 40];
 
-  it.skipIf(!built)(`equals the composed ops within float rounding, value and gradient${why}`, () => {
+  it.skipIf(!nativeBuilt)(`equals the composed ops within float rounding, value and gradient${nativeSkipReason}`, () => {
     for (const x of [tf.tensor1d(grid), tf.randomNormal(shape, 0, 2, 'float32', 7)]) {
       const up = tf.randomNormal(x.shape, 0, 1, 'float32', 8);
       const native = valueAndGrad((t) => nativeGelu(t)!, x, up);
@@ -53,7 +49,7 @@ describe('native GELU (training)', () => {
     expect(Math.abs(dx[1] - (0.841344746 + 0.241970725))).toBeLessThan(1e-6);
   });
 
-  it.skipIf(!built)(`runs while a gradient is recorded, the composed ops in inference and with the addon off${why}`, async () => {
+  it.skipIf(!nativeBuilt)(`runs while a gradient is recorded, the composed ops in inference and with the addon off${nativeSkipReason}`, async () => {
     const x = tf.randomNormal(shape, 0, 2, 'float32', 9);
     const up = tf.randomNormal(shape, 0, 1, 'float32', 10);
     const kernelsOf = async (f: () => void) => (await tf.profile(() => tf.tidy(f))).kernelNames;

@@ -1,13 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeBuilt, nativeSkipReason } from '../../../test/support/native.js';
+import { maxRelativeDifference } from '../../metrics/agreement.js';
 import { initBackend } from '../backend.js';
 import { layerNormalize } from '../ops/normalization.js';
 import { disableNativeConv, enableNativeConv } from './enable.js';
-
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -32,38 +29,36 @@ function valueAndGrads(shape: number[], paramShape: number[], eps: number) {
   });
 }
 
-function maxRel(a: number[], b: number[]): number {
-  const scale = Math.max(1e-6, ...b.map(Math.abs));
-  return Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]))) / scale;
-}
-
 describe('native LayerNorm (training)', () => {
   const cases: [number[], number[], number][] = [
     [[3, 17, 48], [48], 1e-5],
     [[6, 10], [1, 10], 1e-3],
   ];
   for (const [shape, paramShape, eps] of cases) {
-    it.skipIf(!built)(`x ${JSON.stringify(shape)}, γ and β ${JSON.stringify(paramShape)}: value and gradients equal the composed ops' within float rounding${why}`, async () => {
-      const kernels = (await tf.profile(() => void valueAndGrads(shape, paramShape, eps))).kernelNames;
-      expect(kernels).toEqual(expect.arrayContaining(['PgLayerNorm', 'PgLayerNormBackward']));
-      const native = valueAndGrads(shape, paramShape, eps);
-      disableNativeConv();
-      let composed: ReturnType<typeof valueAndGrads>;
-      try {
-        composed = valueAndGrads(shape, paramShape, eps);
-      } finally {
-        enableNativeConv();
-      }
-      expect(maxRel(native.y, composed.y)).toBeLessThan(1e-5);
-      native.grads.forEach((g, i) => {
-        expect(g.shape).toEqual(composed.grads[i].shape);
-        expect(maxRel(g.v, composed.grads[i].v), ['x', 'gamma', 'beta'][i]).toBeLessThan(1e-5);
-        expect(g.v.some((v) => Math.abs(v) > 1e-3)).toBe(true);
-      });
-    });
+    it.skipIf(!nativeBuilt)(
+      `x ${JSON.stringify(shape)}, γ and β ${JSON.stringify(paramShape)}: value and gradients equal the composed ops' within float rounding${nativeSkipReason}`,
+      async () => {
+        const kernels = (await tf.profile(() => void valueAndGrads(shape, paramShape, eps))).kernelNames;
+        expect(kernels).toEqual(expect.arrayContaining(['PgLayerNorm', 'PgLayerNormBackward']));
+        const native = valueAndGrads(shape, paramShape, eps);
+        disableNativeConv();
+        let composed: ReturnType<typeof valueAndGrads>;
+        try {
+          composed = valueAndGrads(shape, paramShape, eps);
+        } finally {
+          enableNativeConv();
+        }
+        expect(maxRelativeDifference(native.y, composed.y)).toBeLessThan(1e-5);
+        native.grads.forEach((g, i) => {
+          expect(g.shape).toEqual(composed.grads[i].shape);
+          expect(maxRelativeDifference(g.v, composed.grads[i].v), ['x', 'gamma', 'beta'][i]).toBeLessThan(1e-5);
+          expect(g.v.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+        });
+      },
+    );
   }
 
-  it.skipIf(!built)(`leaves inference to the composed ops, and no tensors behind${why}`, async () => {
+  it.skipIf(!nativeBuilt)(`leaves inference to the composed ops, and no tensors behind${nativeSkipReason}`, async () => {
     const x = tf.randomNormal([4, 5, 8]);
     const kernels = (await tf.profile(() => void tf.tidy(() => layerNormalize(x, tf.ones([8]), tf.zeros([8]), 2, 1e-5)))).kernelNames;
     expect(kernels).not.toContain('PgLayerNorm');

@@ -1,16 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeKernels } from '@pg/native-kernels';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeBuilt, nativeSkipReason } from '../../../test/support/native.js';
+import { maxRelativeDifference } from '../../metrics/agreement.js';
 import { initBackend } from '../backend.js';
 import { tokenLinear } from '../ops/linear.js';
 import { disableNativeConv, enableNativeConv } from './enable.js';
 
 // A linear layer on tokens with its bias added by oneDNN's convolution (and the bias gradient from the weight
 // gradient's pass) against the oneDNN product and a separate add.
-
-const load = loadNativeKernels();
-const built = load.ok && process.env.PG_NATIVE !== '0';
-const why = built ? '' : ` (skipped: the addon is not built or is off: ${load.ok ? 'PG_NATIVE=0' : load.reason}; CI builds it with libdnnl-dev + g++)`;
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -31,18 +28,13 @@ function valueAndGrads(shape: number[], f: number, separate = false) {
   });
 }
 
-function maxRel(a: number[], b: number[]): number {
-  const scale = Math.max(1e-6, ...b.map(Math.abs));
-  return Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]))) / scale;
-}
-
 describe('tokenLinear with a bias on oneDNN', () => {
   for (const [shape, f] of [
     [[3, 17, 48], 144],
     [[5, 24], 20],
     [[2, 3, 4, 16], 8],
   ] as [number[], number][]) {
-    it.skipIf(!built)(`x ${JSON.stringify(shape)}, ${f} features: the same output and gradients as the product and an add${why}`, async () => {
+    it.skipIf(!nativeBuilt)(`x ${JSON.stringify(shape)}, ${f} features: the same output and gradients as the product and an add${nativeSkipReason}`, async () => {
       const kernels = (await tf.profile(() => void valueAndGrads(shape, f))).kernelNames;
       expect(kernels).not.toContain('Add');
       const native = valueAndGrads(shape, f);
@@ -52,13 +44,13 @@ describe('tokenLinear with a bias on oneDNN', () => {
       expect(native.y).toEqual(composed.y);
       native.grads.forEach((g, i) => {
         expect(g.shape).toEqual(composed.grads[i].shape);
-        expect(maxRel(g.v, composed.grads[i].v), ['x', 'W', 'bias'][i]).toBeLessThan(1e-5);
+        expect(maxRelativeDifference(g.v, composed.grads[i].v), ['x', 'W', 'bias'][i]).toBeLessThan(1e-5);
         expect(g.v.some((v) => Math.abs(v) > 1e-3)).toBe(true);
       });
     });
   }
 
-  it.skipIf(!built)(`adds the bias separately when the native kernels are off${why}`, async () => {
+  it.skipIf(!nativeBuilt)(`adds the bias separately when the native kernels are off${nativeSkipReason}`, async () => {
     disableNativeConv();
     try {
       expect((await tf.profile(() => void valueAndGrads([3, 17, 48], 144))).kernelNames).toContain('Add');
