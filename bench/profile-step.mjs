@@ -4,6 +4,7 @@
 // timer), to see where a step goes. The rest of the wall time ("outside kernels") is JavaScript: tfjs's engine
 // and tape, the interpreter, the optimizer's bookkeeping. bench/pytorch_pg_step.py --profile is PyTorch's side.
 // Usage (after `pnpm build`): node bench/profile-step.mjs [--model bundled|vit] [--steps 4] [--batch 128] [--top 30]
+// [--gate-residual] (--gate-residual: the placement of pg convert --gate-residual; the default is the plain one).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '4' },
     batch: { type: 'string', default: '128' },
     top: { type: 'string', default: '30' },
+    'gate-residual': { type: 'boolean', default: false },
   },
 });
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,14 +33,14 @@ if (!file) throw new Error(`--model ${values.model}: expected bundled or vit`);
 const model = await readModel(join(root, `fixtures/models/${file}.onnx`));
 const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
 const steps = Number(values.steps);
-// Step 1 warms up (primitive caches, allocations); steps 2 to the last are timed (not the evaluation after them).
+// Step 1 warms up (primitive caches, allocations); steps 2 to the last are timed (not the final calibration after them).
 let t0;
 let t1;
 const { result } = await runPgSteps(
   { convertModel, finetune, FINETUNE_DEFAULTS },
   model,
   data,
-  { batchSize: Number(values.batch), maxSteps: steps, calibrationBatches: 2, workers: 1 },
+  { batchSize: Number(values.batch), maxSteps: steps, calibrationBatches: 2, workers: 1, gateResidual: values['gate-residual'] },
   {
     onProgress: (p) => {
       if (p.step === 1) t0 = kernels.start();

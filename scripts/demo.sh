@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command (`pnpm demo`, after a build): the README's three commands on the bundled model,
 # convert -> finetune -> report, writing into out/ and printing the report. They take no options beyond the
-# data: pg's defaults are its recipe (4/2 bits, 8-bit weights and first layer; one epoch at target sparsity 0.85,
+# data: pg's defaults are its recipe (4/2 bits, 8-bit weights and first layer, residual sums gated; one epoch at target sparsity 0.85,
 # weights trained, final calibration). Uses the full Fashion-MNIST when
 # Debian's dataset-fashion-mnist is installed (or PG_DATA_DIR points to it), the bundled subset otherwise.
 # PG_DEMO_MODEL runs it on another float model (e.g. fixtures/models/tiny-cnn.onnx for a quick check).

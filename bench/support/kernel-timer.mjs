@@ -46,7 +46,7 @@ export function timeWasmKernels(tf, native) {
       on = true;
       return performance.now();
     },
-    /** Stops counting; returns performance.now(). */
+    /** Stops counting (the kernels after it, e.g. a final calibration, are not counted); returns performance.now(). */
     stop() {
       on = false;
       return performance.now();

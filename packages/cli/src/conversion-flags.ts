@@ -46,7 +46,8 @@ export const placementFlags = inHelpGroup('PLACEMENT', {
   }),
   'gate-depthwise': Flags.boolean({ default: false, summary: 'Gate depthwise convolutions too (quantized, not gated, by default).' }),
   'gate-residual': Flags.boolean({
-    default: false,
-    summary: "Gate a layer whose output enters a residual Add feeding a ReLU on the sum (the Add's other operand joins the gate); quantized, not gated, by default.",
+    allowNo: true,
+    summary:
+      "Gate a layer whose output enters a residual Add feeding a ReLU on the sum (the Add's other operand joins the gate). On by default with --mode pg; --no-gate-residual quantizes those layers statically.",
   }),
 });

@@ -94,11 +94,15 @@ describe('pg inspect', () => {
     expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-gated.onnx')));
   });
 
-  it('--gate-residual on the bundled ResNet: every block gated on its sum too, as pg convert --gate-residual does, and the gated MAC share it gives', async () => {
-    const plain = await inspectJson(FIXTURES.resnet);
-    const r = await inspectJson(FIXTURES.resnet, ['--gate-residual']);
+  it('by default (--gate-residual) on the bundled ResNet: every block gated on its sum too, as pg convert does; --no-gate-residual: the plain placement; and the gated MAC shares', async () => {
+    const plain = await inspectJson(FIXTURES.resnet, ['--no-gate-residual']);
+    const r = await inspectJson(FIXTURES.resnet);
+    expect(await inspectJson(FIXTURES.resnet, ['--gate-residual'])).toEqual(r);
     const placements = r.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
-    expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-residual.onnx'), ['--gate-residual']));
+    expect(placements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-residual.onnx')));
+    const plainPlacements = plain.layers.map((l) => ({ name: l.name, role: l.placement?.role, reason: l.placement?.reason }));
+    expect(plainPlacements).toEqual(await convertDecisions(FIXTURES.resnet, join(tmp.dir, 'resnet-plain.onnx'), ['--no-gate-residual']));
+    expect(plainPlacements.filter((p) => p.role === 'gate').map((p) => p.name)).toEqual(['/layer1/conv1/Conv', '/layer2/conv1/Conv', '/layer3/conv1/Conv']);
     expect(placements.filter((p) => p.role === 'gate' && /: gated on the sum/.test(p.reason ?? '')).map((p) => p.name)).toEqual([
       '/layer1/conv2/Conv',
       '/layer2/conv2/Conv',

@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeNpy, maxRelativeDifference, readNpyFile } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_TEST, BUNDLED_TRAIN, ROOT, json, pg, tempDir } from './support/pg.js';
 import { schemaErrors } from './support/schemas.js';
 
 // A gated LSTM through the real binary: the recipe (pg convert, then a bare pg finetune --data) on the
-// row-LSTM fixture, its report, and the export formats' refusal.
+// row-LSTM fixture, its report, ONNX Runtime on the file and its ONNX exports, and hw-json's refusal.
 
 const ROW_LSTM = join(ROOT, 'fixtures/models/row-lstm-fmnist.onnx');
 
@@ -18,7 +20,7 @@ afterAll(async () => {
 });
 
 describe('a gated LSTM through pg convert, pg finetune, pg report and pg export', () => {
-  it('converts with the placement reason, fine-tunes with the recipe, reports the LSTM per step, and refuses export naming the layer', async () => {
+  it('converts with the placement reason, fine-tunes with the recipe, reports the LSTM per step, runs and exports it for ONNX Runtime to pg’s outputs; hw-json refuses it naming the layer', async () => {
     const gated = join(tmp.dir, 'row.onnx');
     const conv = await pg(['convert', ROW_LSTM, '-o', gated, '--json']);
     expect(conv.code, conv.stderr).toBe(0);
@@ -45,13 +47,35 @@ describe('a gated LSTM through pg convert, pg finetune, pg report and pg export'
     expect(Math.abs(doc.result.sparsity - 0.85)).toBeLessThan(0.05);
     expect(doc.result.whole_model.macs).toBe(28 * 256 * (28 + 64) + 64 * 10);
 
-    for (const format of ['onnx', 'onnx-pg', 'hw-json']) {
-      const out = join(tmp.dir, `exported.${format}`);
-      const ex = await pg(['export', tuned, '--format', format, '-o', out]);
-      expect(ex.code, format).toBe(4);
-      expect(ex.stderr).toMatch(new RegExp(`^Error \\[PG_UNSUPPORTED\\]: .*layer '/lstm/LSTM' \\(PGLSTM\\) cannot be exported as ${format}`, 'm'));
-      expect(ex.stderr).not.toMatch(/\n\s+at /);
-      expect(existsSync(out)).toBe(false);
+    // The fine-tuned file runs in ONNX Runtime (its PGLSTM function) and exports as standard ONNX, to pg's outputs.
+    const x = join(tmp.dir, 'x.npy');
+    await writeFile(x, encodeNpy({ dtype: 'float32', shape: [4, 28, 28], data: Float32Array.from({ length: 4 * 28 * 28 }, (_, i) => Math.sin(i * 0.1) * 1.5) }));
+    const outputs: Float32Array[] = [];
+    const std = join(tmp.dir, 'exported.onnx');
+    const ex = await pg(['export', tuned, '--format', 'onnx', '-o', std]);
+    expect(ex.code, ex.stderr).toBe(0);
+    const withFunctions = join(tmp.dir, 'exported-pg.onnx');
+    expect((await pg(['export', tuned, '--format', 'onnx-pg', '-o', withFunctions])).code).toBe(0);
+    for (const [model, runtime] of [
+      [tuned, 'pg'],
+      [tuned, 'onnxruntime'],
+      [std, 'onnxruntime'],
+      [withFunctions, 'onnxruntime'],
+    ]) {
+      const y = join(tmp.dir, `y-${outputs.length}.npy`);
+      const run = await pg(['run', model, '-i', x, '-o', y, '--runtime', runtime]);
+      expect(run.code, run.stderr).toBe(0);
+      outputs.push((await readNpyFile(y)).data as Float32Array);
     }
+    for (const o of outputs.slice(1)) expect(maxRelativeDifference(o, outputs[0])).toBeLessThan(1e-4);
+
+    // hw-json has no recurrent layer: refused naming the layer, saying what to use instead; nothing written.
+    const out = join(tmp.dir, 'exported.hw.json');
+    const hw = await pg(['export', tuned, '--format', 'hw-json', '-o', out]);
+    expect(hw.code).toBe(4);
+    expect(hw.stderr).toMatch(/^Error \[PG_UNSUPPORTED\]: .*layer '\/lstm\/LSTM' \(PGLSTM\) cannot be exported as hw-json: its layer list has no recurrent layer/m);
+    expect(hw.stderr).toMatch(/--format onnx/);
+    expect(hw.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(out)).toBe(false);
   }, 240_000);
 });

@@ -94,6 +94,7 @@ export {
   conversionMode,
   RECURRENT_GATE_RULES,
   refuseRecurrentExport,
+  refuseRecurrentFunctionExport,
   DEFAULT_RECURRENT_GATE_RULE,
   type RecurrentGateRule,
   type ConversionMode,

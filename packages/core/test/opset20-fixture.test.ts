@@ -82,7 +82,10 @@ describe.skipIf(!hasFixture(NAME))('an opset-20 model (the bundled ResNet in PyT
     expect(onnxOpset(gated)).toBe(20);
     // The same layers gated, quantized and kept float as in the original.
     expect(layers).toEqual(convertModel(original, options).layers);
-    expect(layers.filter((l) => l.gated).map((l) => l.name)).toEqual(['/layer1/conv1/Conv', '/layer2/conv1/Conv', '/layer3/conv1/Conv']);
+    // Every block's first conv, and its second on the residual sum (the default).
+    expect(layers.filter((l) => l.gated).map((l) => `${l.name} ${l.gate}`)).toEqual(
+      ['1', '2', '3'].flatMap((b) => [`/layer${b}/conv1/Conv plain`, `/layer${b}/conv2/Conv residual`]),
+    );
     // pg's function bodies are written at the model's opset: ReduceMax takes its axes as an input.
     const reduceMax = gated.functions.flatMap((f) => f.nodes).filter((n) => n.opType === 'ReduceMax');
     expect(reduceMax.length).toBeGreaterThan(0);
@@ -104,6 +107,9 @@ describe.skipIf(!hasFixture(NAME))('an opset-20 model (the bundled ResNet in PyT
     const test = await openDataset('fashion-mnist:test?source=bundled', FMNIST_NORM);
     const report = await reportModel(tuned, test, { batchSize: 200, limit: 400 });
     expect(report.sparsity).toBeGreaterThan(0.6);
-    expect(report.accuracy).toBeGreaterThan(0.85);
+    // A sanity bound, not the recipe's accuracy (the CLI's accuracy guard holds that): after 3 steps of 32 at
+    // sparsity 0.8 the six gates (three on residual sums) give 80.5% on these 400 images, the plain placement's
+    // three (--no-gate-residual) stay above 85%; a broken conversion or training falls far below either.
+    expect(report.accuracy).toBeGreaterThan(0.75);
   });
 });

@@ -152,4 +152,21 @@ describe('gated LSTM (precision gating per unit and time step)', () => {
       }
     }
   });
+
+  it('calibration never puts Δ on a sample: a run of equal samples stays on one side, the cut at its nearer end', () => {
+    // 10 samples: 1, 2, then seven 3s, then 4. A 50% cut would fall inside the run of 3s.
+    const unit = Float32Array.from([3, 1, 3, 3, 4, 3, 2, 3, 3, 3]);
+    const [half] = calibrateRecurrentGate('above', [unit], 0.5);
+    // Nearer end of the run [2, 9): the cut before it (2 samples off) is 3 away from 5, the one after it 4.
+    expect(half).toBe(2.5);
+    const [most] = calibrateRecurrentGate('above', [unit], 0.8);
+    expect(most).toBe(3.5);
+    for (const rule of RECURRENT_GATE_RULES) {
+      for (const sparsity of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+        const [delta] = calibrateRecurrentGate(rule, [unit], sparsity);
+        const g = Array.from(unit, (z) => (rule === 'above' ? z : rule === 'magnitude' ? Math.abs(z) : -Math.abs(z)));
+        expect(g.includes(delta), `${rule} at ${sparsity}: Δ ${delta} is a sample`).toBe(false);
+      }
+    }
+  });
 });

@@ -6,7 +6,6 @@ import {
   InvalidModelError,
   OnnxRuntimeEngine,
   UnsupportedModelError,
-  constTensor,
   initBackend,
   opRegistry,
   readModel,
@@ -19,7 +18,8 @@ import { activeNativeKernels } from '../src/interpreter/native/index.js';
 import { disableNativeConv, enableNativeConv } from '../src/interpreter/native/enable.js';
 import { FIXTURES } from './fixtures.js';
 import { skipNote } from './support/skip.js';
-import { buildModel, int, node, sineTensor, valueInfo } from './support/model-builder.js';
+import { int } from './support/model-builder.js';
+import { H, T, recurrentModel, swapLeading, xFeed, type Kind, type Options } from './support/recurrent-models.js';
 
 // ONNX's LSTM, GRU and RNN on pg's runtime: PyTorch's exports (fixtures/make_recurrent.py) against PyTorch's own
 // outputs and gradients and against ONNX Runtime, and every attribute and optional input, built here, against
@@ -150,90 +150,6 @@ describe.each([
     expect(info.kernelNames.includes('PgLstmForward')).toBe(native);
   });
 });
-
-type Kind = 'LSTM' | 'GRU' | 'RNN';
-const GATES: Record<Kind, number> = { LSTM: 4, GRU: 3, RNN: 1 };
-
-interface Options {
-  direction?: 'forward' | 'reverse' | 'bidirectional';
-  layout?: 0 | 1;
-  lengths?: number[];
-  initial?: boolean;
-  bias?: boolean;
-  peepholes?: boolean;
-  attrs?: Record<string, AttributeValue>;
-  /** Which outputs the node names ('' leaves one out). */
-  outputs?: string[];
-  opset?: number;
-}
-
-const T = 5;
-const N = 3;
-const F = 4;
-const H = 6;
-
-/** One recurrent node over graph input X, its weights and optional inputs as initializers. */
-function recurrentModel(kind: Kind, o: Options = {}): Model {
-  const d = o.direction === 'bidirectional' ? 2 : 1;
-  const g = GATES[kind];
-  const layout = o.layout ?? 0;
-  const state = [d, N, H];
-  const inits: ConstTensor[] = [sineTensor('W', [d, g * H, F], 1, { step: 0.37, scale: 0.5 }), sineTensor('R', [d, g * H, H], 2, { step: 0.53, scale: 0.4 })];
-  const inputs = ['X', 'W', 'R', '', '', '', '', ''];
-  if (o.bias) {
-    inits.push(sineTensor('B', [d, 2 * g * H], 3, { step: 0.29, scale: 0.3 }));
-    inputs[3] = 'B';
-  }
-  if (o.lengths) {
-    inits.push(constTensor('L', 'int32', [N], Int32Array.from(o.lengths)));
-    inputs[4] = 'L';
-  }
-  if (o.initial) {
-    inits.push(batchMajor(sineTensor('H0', state, 4, { step: 0.61 }), layout));
-    inputs[5] = 'H0';
-    if (kind === 'LSTM') {
-      inits.push(batchMajor(sineTensor('C0', state, 5, { step: 0.43 }), layout));
-      inputs[6] = 'C0';
-    }
-  }
-  if (o.peepholes) {
-    inits.push(sineTensor('P', [d, 3 * H], 6, { step: 0.71, scale: 0.5 }));
-    inputs[7] = 'P';
-  }
-  while (inputs[inputs.length - 1] === '') inputs.pop();
-  const outputs = o.outputs ?? (kind === 'LSTM' ? ['Y', 'Y_h', 'Y_c'] : ['Y', 'Y_h']);
-  const attrs: Record<string, AttributeValue> = { hidden_size: int(H), ...o.attrs };
-  if (o.direction) attrs.direction = { type: 'string', value: o.direction };
-  if (o.layout !== undefined) attrs.layout = int(o.layout);
-  return buildModel({
-    opset: o.opset ?? 14,
-    nodes: [node(kind, inputs, outputs, attrs, 'rnn')],
-    initializers: inits,
-    inputs: [valueInfo('X', layout === 1 ? [N, T, F] : [T, N, F])],
-    outputs: outputs.filter(Boolean).map((n) => valueInfo(n)),
-  });
-}
-
-/** [A, B, rest] as [B, A, rest] (a row-major copy). */
-function swapLeading(data: ArrayLike<number>, shape: number[]): { data: Float32Array; shape: number[] } {
-  const [a, b, ...rest] = shape;
-  const inner = rest.reduce((p, q) => p * q, 1);
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) for (let k = 0; k < inner; k++) out[(j * a + i) * inner + k] = data[(i * b + j) * inner + k];
-  return { data: out, shape: [b, a, ...rest] };
-}
-
-/** A state [D, N, H] in the node's layout (1: [N, D, H]). */
-function batchMajor(t: ConstTensor, layout: 0 | 1): ConstTensor {
-  if (layout === 0) return t;
-  const s = swapLeading(t.data() as Float32Array, t.dims);
-  return constTensor(t.name, 'float32', s.shape, s.data);
-}
-
-const xFeed = (layout: 0 | 1 = 0): Record<string, HostTensor> => {
-  const x = sineTensor('X', [T, N, F], 0.3, { step: 0.41, scale: 1.5 });
-  return { X: layout === 0 ? host(x) : { dtype: 'float32', ...swapLeading(x.data() as Float32Array, x.dims) } };
-};
 
 /**
  * ONNX Runtime's CPU kernels refuse layout 1, so the batch-major node is checked against ONNX Runtime running

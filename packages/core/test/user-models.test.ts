@@ -74,7 +74,9 @@ const cases: Case[] = [
       expect(reason(c, '/layer1/conv1/Conv')).toMatch(
         /^output feeds Relu: gated; BatchNormalization '\/layer1\/bn1\/BatchNormalization' folded in \(\d+ channel\(s\) with a negative scale\)/,
       );
-      expect(role(c, '/layer1/conv2/Conv')).toBe('quantize');
+      // the block's second conv, its BN folded, is gated on the residual sum (the default)
+      expect(role(c, '/layer1/conv2/Conv')).toBe('gate');
+      expect(reason(c, '/layer1/conv2/Conv')).toMatch(/^output \+ Add\('[^']+'\) feeds Relu: gated on the sum.*BatchNormalization '\/layer1\/bn2\/BatchNormalization' folded in/);
       expect(reason(c, '/conv1/Conv')).toMatch(/^first layer: reads the model input, kept float; BatchNormalization .* folded in/);
       expect(c.layers.at(-1)).toMatchObject({ op: 'Gemm', gated: false, bits: null, reason: 'classifier: produces a model output, kept float' });
     },

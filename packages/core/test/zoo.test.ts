@@ -63,18 +63,20 @@ const GATED_TOLERANCE = 1e-5;
 const models = zooModels();
 const plainAgreement = new Map<string, number>();
 
-/** A model of one pg layer of `gated`: input X (shaped like `shape`), its constants, output Y. */
-function singleNodeModel(gated: Model, layer: Node, shape: number[]): Model {
-  const constants = layer.inputs.slice(1).filter((name) => name !== '');
-  const node: Node = { ...layer, inputs: ['X', ...layer.inputs.slice(1)], outputs: ['Y'] };
+/** The inputs of a pg layer that other ops compute: its activation, and a residual gate's offset. */
+const computedInputs = (gated: Model, layer: Node) => layer.inputs.filter((name) => name !== '' && !gated.graph.initializers.has(name));
+
+/** A model of one pg layer of `gated`: its computed inputs (shaped as in `values`) as graph inputs, its constants, output Y. */
+function singleNodeModel(gated: Model, layer: Node, values: Record<string, HostTensor>): Model {
+  const constants = layer.inputs.filter((name) => gated.graph.initializers.has(name));
   return {
     ...gated,
     sourcePath: undefined,
     graph: {
       name: layer.name,
-      nodes: [node],
+      nodes: [{ ...layer, outputs: ['Y'] }],
       initializers: new Map(constants.map((name) => [name, gated.graph.initializers.get(name)!])),
-      inputs: [{ name: 'X', dtype: 'float32', shape }],
+      inputs: computedInputs(gated, layer).map((name) => ({ name, dtype: 'float32' as const, shape: values[name].shape })),
       outputs: [{ name: 'Y', dtype: 'float32' }],
       valueInfo: new Map(),
     },
@@ -137,7 +139,7 @@ if (models === undefined || models.length === 0) {
         // and that one-step difference is carried through the later layers. The whole-model figure is
         // printed for docs/models.md.
         const layers = gated.graph.nodes.filter(isPgNode);
-        const probes = [...new Set(layers.flatMap((n) => [n.inputs[0], n.outputs[0]]))];
+        const probes = [...new Set(layers.flatMap((n) => [...computedInputs(gated, n), n.outputs[0]]))];
         const withProbes: Model = {
           ...gated,
           sourcePath: undefined,
@@ -146,7 +148,8 @@ if (models === undefined || models.length === 0) {
         const reference = (await runModel(withProbes, feeds, { engine: 'onnxruntime', outputs: probes })).outputs;
         let worst = 0;
         for (const layer of layers) {
-          const ours = await runModel(singleNodeModel(gated, layer, reference[layer.inputs[0]].shape), { X: reference[layer.inputs[0]] }, { engine: 'wasm' });
+          const fed = Object.fromEntries(computedInputs(gated, layer).map((name) => [name, reference[name]]));
+          const ours = await runModel(singleNodeModel(gated, layer, reference), fed, { engine: 'wasm' });
           const d = maxRelativeDifference(ours.outputs.Y.data as Float32Array, reference[layer.outputs[0]].data as Float32Array);
           expect.soft(d, `${layer.opType} ${layer.name}`).toBeLessThanOrEqual(TOLERANCE);
           worst = Math.max(worst, d);

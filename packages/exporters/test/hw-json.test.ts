@@ -44,8 +44,11 @@ const cases: {
   edit?: (m: Model) => Model;
 }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'], batch: 32 }, // two gated convs and a gated Gemm
-  { name: 'resnet-fmnist', include: [], batch: 16 }, // three gated convs, five QConv (incl. 1x1 stride-2 shortcuts)
-  { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8 }, // and the stem as an 8/8-bit QConv on the signed input
+  // pg convert's defaults but a float stem: three gated convs, three gated on their residual sum, two QConv (1x1
+  // stride-2 shortcuts)
+  { name: 'resnet-fmnist', include: [], batch: 16 },
+  // the plain placement (--no-gate-residual): three gated convs, five QConv; and the stem as an 8/8-bit QConv on the signed input
+  { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, gateResidual: false, label: 'resnet-fmnist-plain-first8' },
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, mode: 'seernet', label: 'resnet-fmnist-seernet' }, // gated in SeerNet's form: zero where the gate is off
   // every block's second conv gated on the sum with its residual (--gate-residual), fine-tuned 3 steps
   { name: 'resnet-fmnist', include: [], batch: 16, firstLayerBits: 8, gateResidual: true, finetuneSteps: 3, label: 'resnet-fmnist-residual' },

@@ -80,8 +80,9 @@ function layerModel(
 
 const cases: { name: string; include: string[]; firstLayerBits?: number; stemOp?: string; finetuneSteps?: number; gateResidual?: boolean; formatTwoOnly?: string }[] = [
   { name: 'tiny-cnn', include: ['/fc/Gemm'] }, // the classifier gated too: covers PGGemm
-  { name: 'resnet-fmnist', include: [] }, // QConv layers, residual adds
-  { name: 'resnet-fmnist', include: [], firstLayerBits: 8, stemOp: 'QConv' }, // the stem quantized: integer from the input to every gate
+  // the plain placement (--no-gate-residual): QConv layers, residual adds
+  { name: 'resnet-fmnist', include: [], gateResidual: false },
+  { name: 'resnet-fmnist', include: [], firstLayerBits: 8, stemOp: 'QConv', gateResidual: false }, // the stem quantized: integer from the input to every gate
   // and every block's second conv gated on its residual sum (--gate-residual): PGResidualConv
   { name: 'resnet-fmnist', include: [], firstLayerBits: 8, stemOp: 'QConv', gateResidual: true },
   // Gemm layers with alpha, beta, transA (a Transpose in front), a scalar and a [1, N] C, the classifier gated too,
@@ -93,8 +94,8 @@ const cases: { name: string; include: string[]; firstLayerBits?: number; stemOp?
 ];
 
 for (const c of cases) {
-  const label = `${c.name}${c.firstLayerBits ? `, first layer at ${c.firstLayerBits} bits` : ''}${c.gateResidual ? ', --gate-residual' : ''}`;
-  const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}${c.gateResidual ? '-residual' : ''}`;
+  const label = `${c.name}${c.firstLayerBits ? `, first layer at ${c.firstLayerBits} bits` : ''}${c.gateResidual === true ? ', --gate-residual' : c.gateResidual === false ? ', --no-gate-residual' : ''}`;
+  const stem = `${c.name}${c.firstLayerBits ? `-first${c.firstLayerBits}` : ''}${c.gateResidual === true ? '-residual' : c.gateResidual === false ? '-plain' : ''}`;
   describe.skipIf(!hasFixture(c.name))(
     `onnx export of ${label} (calibrated${c.finetuneSteps ? `, fine-tuned ${c.finetuneSteps} steps` : ''}, static scale)${fixtureSkipNote(c.name)}`,
     () => {

@@ -31,12 +31,16 @@ describe('convertModel --mode', () => {
       const before = pg.layers[i];
       if (before.gated) {
         expect(l).toMatchObject({ gated: false, bits: 4, hbits: null, wbits: 8 });
-        expect(l.reason).toMatch(/^--mode static: quantized statically where pg would gate \(output feeds Relu: gated\)/);
+        expect(l.reason).toMatch(/^--mode static: quantized statically where pg would gate \(output (feeds Relu: gated|\+ Add\('[^']+'\) feeds Relu: gated on the sum)/);
       } else {
         expect(l).toEqual(before);
       }
     }
-    expect(st.model.graph.nodes.filter((n) => n.opType === 'QConv')).toHaveLength(pg.model.graph.nodes.filter((n) => n.opType === 'QConv' || n.opType === 'PGConv').length);
+    // pg's default gates the residual sums too: static quantizes both kinds.
+    expect(pg.layers.filter((l) => l.gate === 'residual').length).toBeGreaterThan(0);
+    expect(st.model.graph.nodes.filter((n) => n.opType === 'QConv')).toHaveLength(
+      pg.model.graph.nodes.filter((n) => ['QConv', 'PGConv', 'PGResidualConv'].includes(n.opType)).length,
+    );
     expect(st.model.metadata[META.mode]).toBe('static');
     expect(st.model.metadata[META.hbits]).toBeUndefined();
     expect(conversionMode(st.model)).toBe('static');
@@ -45,7 +49,8 @@ describe('convertModel --mode', () => {
 
   it("seernet: the gated layers carry the recompute attribute, their function reads it, and PG's do not change", async () => {
     const m = await readModel(RESNET);
-    const pg = convertModel(m, OPTS);
+    // SeerNet gates the plain placement (residual gating is off in its mode): compared with pg's plain placement.
+    const pg = convertModel(m, { ...OPTS, gateResidual: false });
     const seer = convertModel(m, { ...OPTS, mode: 'seernet' });
     const gated = seer.model.graph.nodes.filter(isGatedNode);
     expect(gated.length).toBe(pg.model.graph.nodes.filter(isGatedNode).length);
@@ -92,8 +97,9 @@ describe('convertModel --mode', () => {
     const m = await readModel(RESNET);
     expect(() => convertModel(m, { ...OPTS, mode: 'seernet', gateResidual: true })).toThrow(UsageError);
     expect(() => convertModel(m, { ...OPTS, mode: 'seernet', gateResidual: true })).toThrow(/--mode seernet cannot be combined with --gate-residual/);
-    // Each alone converts: pg mode gates the residual sums, seernet the plain layers.
-    expect(convertModel(m, { ...OPTS, gateResidual: true }).layers.some((l) => l.gate === 'residual')).toBe(true);
+    // Each alone converts: pg mode gates the residual sums (by default), seernet the plain layers.
+    expect(convertModel(m, OPTS).layers.some((l) => l.gate === 'residual')).toBe(true);
+    expect(convertModel(m, { ...OPTS, gateResidual: false }).layers.some((l) => l.gate === 'residual')).toBe(false);
     expect(
       convertModel(m, { ...OPTS, mode: 'seernet' })
         .layers.filter((l) => l.gated)

@@ -37,7 +37,7 @@ export const Q_MATMUL = 'QMatMul';
  * An ONNX LSTM gated per unit and time step on its gate pre-activations z_t = W x_t + R h_{t−1} + b (gating/recurrent-gate.ts):
  * LSTM's inputs X, W, R, B, sequence_lens, initial_h, initial_c, P, then Threshold [D, 4·H] (in the form the gate
  * compares, see RECURRENT_GATE_RULE_ATTR) and ActScale (x's static scale). Q_LSTM is the same layer at B bits
- * without a gate (its ActScale is input 8). pg runs them; there is no ONNX function body for them yet.
+ * without a gate (its ActScale is input 8). Their ONNX functions (recurrent-functions.ts) run a Scan over the steps.
  */
 export const PG_LSTM = 'PGLSTM';
 export const Q_LSTM = 'QLSTM';

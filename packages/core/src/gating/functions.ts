@@ -27,10 +27,19 @@ const ATTR_TYPES: Record<string, 'int' | 'ints' | 'float' | 'string'> = {
 export class Body {
   readonly nodes: Node[] = [];
   private k = 0;
+  /** `prefix` names the values (a subgraph's own prefix keeps its names apart from the enclosing body's). */
+  constructor(private readonly prefix = 't') {}
   op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, out?: string): string {
-    const o = out ?? `t${this.k}`;
+    const o = out ?? `${this.prefix}${this.k}`;
     this.nodes.push({ name: `${opType}_${this.k++}`, opType, domain: '', inputs, outputs: [o], attributes });
     return o;
+  }
+  /** An op with `count` outputs (Split, Scan), named like op's. */
+  ops(opType: string, inputs: string[], count: number, attributes: Record<string, AttributeValue> = {}): string[] {
+    const k = this.k++;
+    const outputs = Array.from({ length: count }, (_, i) => `${this.prefix}${k}_${i}`);
+    this.nodes.push({ name: `${opType}_${k}`, opType, domain: '', inputs, outputs, attributes });
+    return outputs;
   }
   float(v: number): string {
     return this.op('Constant', [], { value: { type: 'tensor', value: constTensor('', 'float32', [], new Float32Array([v])) } });
@@ -64,7 +73,7 @@ const refs = (names: string[]): Record<string, AttributeValue> =>
   Object.fromEntries(names.map((n) => [n, { type: 'ref', refAttrName: n, refType: ATTR_TYPES[n] ?? 'ints' } as AttributeValue]));
 
 /** Quantized weights Wq = sign(W) * round(|W|/s_w * n_w) / n_w * s_w, s_w = max(max|W|, floor). */
-function weightQuant(b: Body, w: string, two: string, one: string, opset: number): string {
+export function weightQuant(b: Body, w: string, two: string, one: string, opset: number): string {
   const nw = b.levels('wbits', two, one);
   const aw = b.op('Abs', [w]);
   const sw = b.op('Max', [b.reduceMax(aw, undefined, false, opset), b.float(SCALE_FLOOR)]);

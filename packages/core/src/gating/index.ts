@@ -13,5 +13,5 @@ export { OBSERVE, PG_OPS, SETTINGS } from './kernels.js';
 export { opRegistry } from './op-registry.js';
 export * from './float-twin.js';
 export * from './recurrent-gate.js';
-export { refuseRecurrentExport } from './recurrent-convert.js';
+export { refuseRecurrentExport, refuseRecurrentFunctionExport } from './recurrent-convert.js';
 export { PG_RECURRENT_OPS } from './recurrent-kernels.js';

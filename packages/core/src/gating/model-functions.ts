@@ -4,6 +4,7 @@ import { UnsupportedModelError } from '../errors/index.js';
 import { INTEGER_ACCUMULATION_VERSION, PG_CONV, PG_DOMAIN, PG_DOMAIN_VERSION, PG_GEMM, RECOMPUTE_ATTR, isGatedNode } from './format.js';
 import { pgFunctions } from './functions.js';
 import { matMulFunctions } from './matmul-functions.js';
+import { recurrentFunctions } from './recurrent-functions.js';
 
 /**
  * The model's functions with pg's replaced by the ones its pg nodes need (other functions kept), in the
@@ -20,6 +21,7 @@ export function functionsFor(model: Model): FunctionDef[] {
     ...model.functions.filter((f) => f.domain !== PG_DOMAIN),
     ...pgFunctions(used, opset, version, recomputing(model, pgNodes, used, version)),
     ...matMulFunctions(used, opset, version),
+    ...recurrentFunctions(pgNodes, opset, model.sourcePath ?? 'the model'),
   ];
 }
 

@@ -1,9 +1,10 @@
 import type { AttributeValue, ConstTensor, Model, Node } from '../graph/index.js';
-import { constTensor } from '../graph/index.js';
+import { constTensor, onnxOpset } from '../graph/index.js';
 import { UnsupportedModelError, UsageError } from '../errors/index.js';
 import { isPgRecurrentNode, PG_DOMAIN, PG_LSTM, Q_LSTM, RECURRENT_GATE_RULE_ATTR, actScaleName, thresholdName, type ConversionMode } from './format.js';
 import type { Placement } from './placement.js';
 import { DEFAULT_RECURRENT_GATE_RULE, type RecurrentGateRule } from './recurrent-gate.js';
+import { MIN_RECURRENT_FUNCTION_OPSET } from './recurrent-functions.js';
 
 /** What convert needs to turn a placed LSTM into a PGLSTM (gated) or a QLSTM (quantized). */
 export interface RecurrentConversion {
@@ -62,15 +63,33 @@ export function convertRecurrent(
 }
 
 /**
- * Export formats refuse pg's recurrent layers, naming the first: a PGLSTM's gate decides per time step inside the
- * recurrence, which needs an ONNX Loop/Scan body (and hw-json a recurrent layer description) that pg does not
- * write yet. pg itself runs, fine-tunes and reports them.
+ * hw-json refuses pg's recurrent layers, naming the first: its layer list describes one integer accumulation per
+ * layer whose gate is an integer threshold on it, while a PGLSTM's gate decides per time step inside the
+ * recurrence, on the float sum of x's and h's products, between float sigmoid/tanh steps. The ONNX exports carry it.
  */
 export function refuseRecurrentExport(model: Model, format: string): void {
   const node = model.graph.nodes.find(isPgRecurrentNode);
   if (!node) return;
   throw new UnsupportedModelError(
-    `${model.sourcePath ?? 'the model'}: layer '${node.name}' (${node.opType}) cannot be exported as ${format}: pg has no ${format === 'hw-json' ? 'hw-json description' : 'ONNX function body (a Loop over the time steps)'} for a gated or quantized LSTM yet`,
-    { action: `pg runs it (pg report, pg run); to export the rest, convert with --exclude ${node.name} (the LSTM stays float)` },
+    `${model.sourcePath ?? 'the model'}: layer '${node.name}' (${node.opType}) cannot be exported as ${format}: its layer list has no recurrent layer (a gate per time step inside the recurrence, on a float sum of the input's and the state's products, has no integer threshold there)`,
+    {
+      action: `export it with --format onnx (standard ONNX: a Scan over the steps, with pg's gate decisions) or --format onnx-pg; or convert with --exclude ${node.name} (the LSTM stays float) to describe the rest as ${format}`,
+    },
+  );
+}
+
+/**
+ * The pg-format export of a recurrent layer needs its ONNX function, written from MIN_RECURRENT_FUNCTION_OPSET on:
+ * below it, refused naming the layer (the standard export raises the opset and carries it).
+ */
+export function refuseRecurrentFunctionExport(model: Model, format: string): void {
+  const node = model.graph.nodes.find(isPgRecurrentNode);
+  const opset = onnxOpset(model);
+  if (!node || opset >= MIN_RECURRENT_FUNCTION_OPSET) return;
+  throw new UnsupportedModelError(
+    `${model.sourcePath ?? 'the model'}: layer '${node.name}' (${node.opType}) cannot be exported as ${format} at ONNX opset ${opset}: its function body (a Scan over the steps) is written at opset ${MIN_RECURRENT_FUNCTION_OPSET} or later`,
+    {
+      action: `export with --format onnx (written at opset ${MIN_RECURRENT_FUNCTION_OPSET} or later), or re-export the float model at opset ${MIN_RECURRENT_FUNCTION_OPSET}+ and convert it again`,
+    },
   );
 }

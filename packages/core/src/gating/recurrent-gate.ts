@@ -110,13 +110,25 @@ export function recurrentGateRegistry(plan: RecurrentGatePlan): OpRegistry {
 /**
  * Δ per unit for a target sparsity (the share of pre-activations left at B_hb bits), in the statistic's form,
  * from z_hb samples of each unit (all gates on): the cut that leaves that share of the statistic at or below it,
- * halfway between two samples so that no sample sits on Δ (where float rounding would decide its side).
+ * halfway between two different samples so that no sample sits on Δ (where the last bit of a runtime's float
+ * sum would decide its side). Equal samples (a step whose inputs are the same in every sequence, such as an
+ * image's blank rows) fall on one side together: the cut moves to the nearer end of their run.
  */
 export function calibrateRecurrentGate(rule: RecurrentGateRule, samples: readonly Float32Array[], sparsity: number): Float32Array {
   const statistic = (z: number) => (rule === 'above' ? z : rule === 'magnitude' ? Math.abs(z) : -Math.abs(z));
   return Float32Array.from(samples, (unit) => {
     const v = Float32Array.from(unit, statistic).sort();
-    const k = Math.floor(sparsity * v.length);
+    const k = tieFreeCut(v, Math.floor(sparsity * v.length));
     return k === 0 ? -Infinity : k >= v.length ? Infinity : (v[k - 1] + v[k]) / 2;
   });
+}
+
+/** The cut nearest k (samples [0, cut) at or below Δ) that does not split a run of equal sorted samples. */
+function tieFreeCut(v: Float32Array, k: number): number {
+  if (k === 0 || k >= v.length || v[k - 1] !== v[k]) return k;
+  let lo = k - 1;
+  while (lo > 0 && v[lo - 1] === v[k]) lo--;
+  let hi = k;
+  while (hi < v.length && v[hi] === v[k]) hi++;
+  return k - lo <= hi - k ? lo : hi;
 }

@@ -121,21 +121,24 @@ describe.skipIf(!hasFixture('resnet-fmnist'))(`inspectModel on resnet-fmnist${fi
     // The 1x1 shortcut conv of layer2: 16 -> 32 channels at stride 2, 28x28 -> 14x14.
     const shortcut = r.layers.find((l) => l.name === '/layer2/shortcut/shortcut.0/Conv')!;
     expect(shortcut).toMatchObject({ output_shape: [1, 32, 14, 14], macs: 32 * 14 * 14 * 16, params: 32 * 16 + 32 });
-    expect(r.layers.filter((l) => l.placement?.role === 'gate').length).toBe(3);
+    // pg convert's default gates the residual sums too: three plain gates and three on the sum.
+    expect(r.layers.filter((l) => l.placement?.role === 'gate').length).toBe(6);
+    expect(r.layers.filter((l) => l.placement?.role === 'gate' && /: gated on the sum/.test(l.placement.reason)).length).toBe(3);
     expect(r.macs).toBe(r.layers.reduce((a, l) => a + l.macs!, 0));
   });
 
-  it('gives the share of MACs pg convert would gate, plain and with --gate-residual, and of a gated model', async () => {
+  it('gives the share of MACs pg convert would gate, plain (--no-gate-residual) and by default, and of a gated model', async () => {
     const model = await readModel(fixtureModel('resnet-fmnist'));
     const share = (r: InspectResult, gated: (l: InspectResult['layers'][number]) => boolean) => r.layers.filter(gated).reduce((a, l) => a + l.macs!, 0) / r.macs!;
-    const plain = inspectModel(model);
+    const plain = inspectModel(model, { gateResidual: false });
     // layer1-3's first convs: 3,612,672 of 9,345,920 MACs
     expect(plain.gated_mac_fraction).toBeCloseTo(
       share(plain, (l) => l.placement?.role === 'gate'),
       12,
     );
     expect(plain.gated_mac_fraction).toBeCloseTo(0.387, 3);
-    const residual = inspectModel(model, { gateResidual: true });
+    const residual = inspectModel(model);
+    expect(inspectModel(model, { gateResidual: true })).toEqual(residual);
     // and every block's second conv, on the sum: all but the stem, the shortcuts and the classifier
     expect(residual.layers.filter((l) => l.placement?.role === 'gate').map((l) => l.name)).toEqual([
       '/layer1/conv1/Conv',
@@ -147,7 +150,7 @@ describe.skipIf(!hasFixture('resnet-fmnist'))(`inspectModel on resnet-fmnist${fi
     ]);
     expect(residual.gated_mac_fraction).toBeCloseTo(0.966, 3);
     // a gated model: the share of its gated layers, residual ones included
-    const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8, gateResidual: true });
+    const { model: gated } = convertModel(model, { bits: 4, hbits: 2, wbits: 8, actScale: 'static', firstLayerBits: 8 });
     expect(inspectModel(gated).gated_mac_fraction).toBeCloseTo(residual.gated_mac_fraction!, 12);
   });
 });

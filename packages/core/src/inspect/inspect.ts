@@ -7,7 +7,7 @@ import { META, PG_DOMAIN, isPgNode } from '../gating/format.js';
 import { actScaleMode, pgLayers, type PgLayer } from '../gating/layers.js';
 import { foldNote, placeLayers, type Placement } from '../gating/placement.js';
 import { tokenGraphOf, tokenLayers } from '../gating/token-layers.js';
-import { addOperandShapes, GATED_MIN_OPSET } from '../gating/convert.js';
+import { addOperandShapes, GATED_MIN_OPSET, gateResidualDefault } from '../gating/convert.js';
 import type { OpRegistry } from '../interpreter/registry.js';
 import { opRegistry } from '../gating/op-registry.js';
 import { probeLayerShapes } from './shapes.js';
@@ -17,7 +17,7 @@ import type { GatedSummary, InspectLayer, InspectResult, OpCount, TensorSummary 
 export interface InspectOptions {
   /** Placement as `pg convert --gate-depthwise` would make it. Default false. */
   gateDepthwise?: boolean;
-  /** Placement as `pg convert --gate-residual` would make it. Default false. */
+  /** Residual gating as `pg convert --gate-residual` / `--no-gate-residual` would place it. Default true (pg convert's default). */
   gateResidual?: boolean;
   /** Kernels that decide which ops pg can run; pg's (opRegistry) by default. */
   registry?: OpRegistry;
@@ -47,7 +47,7 @@ export function inspectModel(model: Model, opts: InspectOptions = {}): InspectRe
   const layerNodes = graph.nodes.filter((n) => isCostLayer(n) || tokens.has(n));
   const gated = graph.nodes.some(isPgNode);
   // What pg convert does by default: the first layer quantized (--first-layer-bits 8).
-  const placements = gated ? undefined : convertPlacements(model, opts.gateDepthwise ?? false, opts.gateResidual ?? false);
+  const placements = gated ? undefined : convertPlacements(model, opts.gateDepthwise ?? false, opts.gateResidual ?? gateResidualDefault('pg'));
   const pg = new Map(pgLayers(model).map((l) => [l.node, l]));
   const probe = probeLayerShapes(model, layerNodes, support);
 

@@ -1,4 +1,4 @@
-import { functionsFor, isPgNode, refuseRecurrentExport, writeModel, type Model } from '@pg/core';
+import { functionsFor, isPgNode, refuseRecurrentFunctionExport, writeModel, type Model } from '@pg/core';
 import type { ExportFormat, ExportOptions, ExportResult } from './export-format.js';
 import { onnxModelFiles, writtenModelFiles } from './written-files.js';
 
@@ -12,7 +12,7 @@ export const onnxPgFormat: ExportFormat = {
   description: "pg's custom-domain ONNX (org.precisiongating ops with their functions), as `pg convert` writes it.",
   files: onnxModelFiles,
   async export(model: Model, options: ExportOptions): Promise<ExportResult> {
-    refuseRecurrentExport(model, 'onnx-pg');
+    refuseRecurrentFunctionExport(model, 'onnx-pg');
     const pgNodes = model.graph.nodes.filter(isPgNode).length;
     const written = await writeModel({ ...model, functions: functionsFor(model) }, options.output);
     return {

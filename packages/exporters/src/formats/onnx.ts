@@ -1,4 +1,4 @@
-import { functionsFor, inlineFunctions, onnxOpset, opRegistry, PG_DOMAIN, refuseRecurrentExport, UnsupportedModelError, writeModel, type Model } from '@pg/core';
+import { functionsFor, inlineFunctions, onnxOpset, opRegistry, PG_DOMAIN, UnsupportedModelError, writeModel, type Model } from '@pg/core';
 import type { ExportFormat, ExportOptions, ExportResult } from './export-format.js';
 import { onnxModelFiles, writtenModelFiles } from './written-files.js';
 
@@ -19,7 +19,6 @@ export interface StandardOnnx {
  * domain leaves opset_import, and the default opset is at least 13. Other model-local functions stay.
  */
 export function toStandardOnnx(model: Model): StandardOnnx {
-  refuseRecurrentExport(model, 'onnx');
   const where = model.sourcePath ?? 'the model';
   const opset = onnxOpset(model);
   let raisedFrom: number | undefined;

@@ -26,7 +26,10 @@ export function inlineFunctions(model: Model, shouldInline: (node: Node) => bool
 function instantiate(fn: FunctionDef, call: Node): Node[] {
   const rename = new Map<string, string>();
   fn.inputs.forEach((name, i) => rename.set(name, call.inputs[i] ?? ''));
-  fn.outputs.forEach((name, i) => rename.set(name, call.outputs[i] ?? ''));
+  // An output the caller leaves out stays a value of the body under a local name (a node output may not be '').
+  fn.outputs.forEach((name, i) => {
+    if (call.outputs[i]) rename.set(name, call.outputs[i]);
+  });
   const local = (name: string): string => {
     if (name === '') return '';
     let r = rename.get(name);
