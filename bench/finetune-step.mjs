@@ -8,7 +8,9 @@
 // 8-bit weights, static learnable scales, thresholds and weights trained with Adam.
 // Usage (after `pnpm build`):
 //   node bench/finetune-step.mjs [--models bundled,resnet18,mobilenet_v2,vit] [--batch 128] [--steps 20]
-//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--rounds 1] [--backend wasm] [--gate-residual]
+//        [--zoo-batch 16] [--zoo-steps 3] [--workers N] [--torch-threads 2] [--rounds 1] [--backend wasm] [--gate-residual]
+// Each pg / PyTorch ratio is printed for the median step's wall time and for its CPU time (the process's, every
+// thread: a loaded machine moves it less); --torch-threads sets PyTorch's thread count (--workers pg's).
 // --gate-residual compares pg with itself instead: each round times pg's step with the plain placement, then
 // with pg convert --gate-residual (every residual sum gated too), and prints residual / plain, of the median
 // step's wall time and of its CPU time (the process's, every thread), and their medians over the rounds
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     'zoo-batch': { type: 'string', default: '16' },
     'zoo-steps': { type: 'string', default: '3' },
     workers: { type: 'string' },
+    'torch-threads': { type: 'string', default: '2' },
     rounds: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'wasm' },
     'gate-residual': { type: 'boolean', default: false },
@@ -110,6 +113,9 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The step-time targets (pg / PyTorch) that are not 1.0x: the ViT fine-tuning step may take 1.5x. */
+const RATIO_TARGETS = { vit: 1.5 };
+
 /** The Fashion-MNIST models (full data, --batch and --steps); the others are the zoo's at 224x224. */
 const FMNIST_MODELS = new Set(['bundled', 'vit']);
 
@@ -120,7 +126,8 @@ function torchStep(name, batch, steps) {
   if (callerOmpWaitPolicy === undefined) delete env.OMP_WAIT_POLICY;
   else env.OMP_WAIT_POLICY = callerOmpWaitPolicy;
   const warmup = FMNIST_MODELS.has(name) ? 3 : 1;
-  const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, '--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup)], {
+  const args = ['--model', name, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', values['torch-threads']];
+  const r = spawnSync(python, [`${root}bench/pytorch_pg_step.py`, ...args], {
     encoding: 'utf8',
     env,
   });
@@ -167,10 +174,16 @@ for (const name of values.models.split(',')) {
     }
     const torch = torchStep(name, batch, steps);
     const ratio = pg.step_ms_median / torch.step_ms_median;
+    const cpuRatio = pg.cpu_ms_median / torch.cpu_ms_median;
     ratios.push(ratio);
-    console.log(`${tag} PyTorch ${torch.torch} (${torch.threads} threads, ${torch.gated} gated layers): ${torch.step_ms_median.toFixed(1)} ms/step`);
-    console.log(`${tag} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= 1.0x)`);
-    rows.push({ model: name, round, pg, torch, ratio });
+    cpuRatios.push(cpuRatio);
+    console.log(
+      `${tag} PyTorch ${torch.torch} (${torch.threads} threads, ${torch.gated} gated layers): ${torch.step_ms_median.toFixed(1)} ms/step (CPU ${torch.cpu_ms_median.toFixed(1)} ms)`,
+    );
+    console.log(
+      `${tag} ratio pg / PyTorch: ${ratio.toFixed(2)}x (target: <= ${(RATIO_TARGETS[name] ?? 1).toFixed(1)}x); CPU time ${cpuRatio.toFixed(2)}x (pg ${pg.cpu_ms_median.toFixed(1)} ms)`,
+    );
+    rows.push({ model: name, round, pg, torch, ratio, cpu_ratio: cpuRatio });
   }
   if (ratios.length > 1) {
     console.log(`${name} median ratio over ${ratios.length} rounds: ${median(ratios).toFixed(2)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);

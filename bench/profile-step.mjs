@@ -1,34 +1,58 @@
 #!/usr/bin/env node
-// Per-kernel wall time of fine-tuning steps on the bundled model (every wasm kernel wrapped with a timer),
-// to see where a step goes. Usage (after `pnpm build`): node bench/profile-step.mjs "$PWD" [steps] [--gate-residual]
-// (--gate-residual: the placement of pg convert --gate-residual).
+// Per-kernel wall time of fine-tuning steps on the bundled ResNet or the ViT fixture (Fashion-MNIST, one worker:
+// the whole batch on this thread; every wasm kernel and every direct call into the oneDNN addon wrapped with a
+// timer), to see where a step goes. The rest of the wall time ("outside kernels") is JavaScript: tfjs's engine
+// and tape, the interpreter, the optimizer's bookkeeping. bench/pytorch_pg_step.py --profile is PyTorch's side.
+// Usage (after `pnpm build`): node bench/profile-step.mjs [--model bundled|vit] [--steps 4] [--batch 128] [--top 30]
+// [--gate-residual] (--gate-residual: the placement of pg convert --gate-residual; the default is the plain one).
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { timeWasmKernels } from './support/kernel-timer.mjs';
 import { runPgSteps } from './support/pg-step.mjs';
-const tf = createRequire(process.argv[2] + '/packages/core/package.json')('@tensorflow/tfjs-core');
-const root = process.argv[2];
-const { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } = await import(`${root}/packages/core/dist/internal.js`);
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'bundled' },
+    steps: { type: 'string', default: '4' },
+    batch: { type: 'string', default: '128' },
+    top: { type: 'string', default: '30' },
+    'gate-residual': { type: 'boolean', default: false },
+  },
+});
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tf = createRequire(join(root, 'packages/core/package.json'))('@tensorflow/tfjs-core');
+const dist = join(root, 'packages/core/dist');
+const { FINETUNE_DEFAULTS, convertModel, finetune, initBackend, openDataset, readModel } = await import(join(dist, 'internal.js'));
+const native = await import(join(dist, 'interpreter/native/native-conv.js'));
 await initBackend('wasm');
-const kernels = timeWasmKernels(tf);
-const model = await readModel(`${root}/fixtures/models/resnet-fmnist.onnx`);
+const kernels = timeWasmKernels(tf, native);
+const file = { bundled: 'resnet-fmnist', vit: 'vit-fmnist' }[values.model];
+if (!file) throw new Error(`--model ${values.model}: expected bundled or vit`);
+const model = await readModel(join(root, `fixtures/models/${file}.onnx`));
 const data = await openDataset('fashion-mnist:train', { mean: [0.286], std: [0.353] });
-const steps = Number(process.argv[3] ?? 4);
-const gateResidual = process.argv.includes('--gate-residual');
+const steps = Number(values.steps);
+// Step 1 warms up (primitive caches, allocations); steps 2 to the last are timed (not the final calibration after them).
 let t0;
 let t1;
 const { result } = await runPgSteps(
   { convertModel, finetune, FINETUNE_DEFAULTS },
   model,
   data,
-  { batchSize: 128, maxSteps: steps, calibrationBatches: 2, gateResidual },
+  { batchSize: Number(values.batch), maxSteps: steps, calibrationBatches: 2, workers: 1, gateResidual: values['gate-residual'] },
   {
     onProgress: (p) => {
-      // Steps 2..steps: the first step's warm-up and the final calibration are left out.
       if (p.step === 1) t0 = kernels.start();
       if (p.step === steps) t1 = kernels.stop();
     },
   },
 );
-const wall = ((t1 ?? performance.now()) - t0) / (steps - 1);
-console.log(`median step ${result.step_ms_median.toFixed(0)} ms; per step: wall ${wall.toFixed(0)} ms, in kernels ${(kernels.totalMs() / (steps - 1)).toFixed(0)} ms`);
-for (const { name, ms, calls } of kernels.rows(30)) console.log(name.padEnd(28), (ms / (steps - 1)).toFixed(1).padStart(8), 'ms', String(calls / (steps - 1)).padStart(5), 'calls');
+const timed = steps - 1;
+const wall = (t1 - t0) / timed;
+const inKernels = kernels.totalMs() / timed;
+console.log(
+  `${values.model}, batch ${values.batch}, one worker: median step ${result.step_ms_median.toFixed(1)} ms; per timed step: wall ${wall.toFixed(1)} ms, in kernels ${inKernels.toFixed(1)} ms, outside kernels ${(wall - inKernels).toFixed(1)} ms`,
+);
+for (const { name, ms, calls } of kernels.rows(Number(values.top)))
+  console.log(name.padEnd(28), (ms / timed).toFixed(2).padStart(8), 'ms', String(calls / timed).padStart(6), 'calls');

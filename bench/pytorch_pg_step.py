@@ -16,7 +16,7 @@ With --model resnet18 or mobilenet_v2: the torchvision model (random weights) at
 into the convolutions (torch.fx), layers placed by the same rules as `pg convert` (a conv whose output goes
 into a ReLU/ReLU6 is gated; the first conv and the classifier stay float; depthwise and other convs are
 quantized statically), 1000 classes.
-Prints one JSON line: {"step_ms_median": ..., "steps": ..., "batch": ...}.
+Prints one JSON line: {"step_ms_median": ..., "cpu_ms_median": ... (the process's CPU time, every thread), "steps": ..., "batch": ...} (with --profile, the profiler's table before it).
 Run with Debian's python3-torch: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_pg_step.py
 """
 import argparse
@@ -235,6 +235,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                    help="time the steps under torch.autograd.profiler and print its ROWS ops with the most self CPU time")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -256,8 +258,13 @@ def main():
     opt_g = torch.optim.Adam(thr, lr=1e-3)
     opt_w = torch.optim.Adam(weights, lr=1e-4)
     times = []
+    cpu = []
+    profiler = torch.autograd.profiler.profile() if args.profile else None
     for i in range(args.steps + args.warmup):
+        if profiler and i == args.warmup:
+            profiler.__enter__()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         loss = F.cross_entropy(net(x), y)
         loss = loss + 1e-3 * sum(torch.norm(g.threshold) for g in gates)
         loss = loss + sum(torch.relu(g.fraction - 0.15) ** 2 for g in gates)
@@ -268,7 +275,13 @@ def main():
         opt_w.step()
         if i >= args.warmup:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"model": args.model, "linear": args.linear if args.model == "vit" else None, "gated": len(gates), "step_ms_median": statistics.median(times), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
+            cpu.append((time.process_time() - c0) * 1000)
+    if profiler:
+        profiler.__exit__(None, None, None)
+        # Per step: the table's totals cover every timed step.
+        print(f"# torch.autograd.profiler over {args.steps} steps (totals; divide by {args.steps} for a step)")
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile))
+    print(json.dumps({"model": args.model, "linear": args.linear if args.model == "vit" else None, "gated": len(gates), "step_ms_median": statistics.median(times), "cpu_ms_median": statistics.median(cpu), "steps": args.steps, "batch": args.batch, "threads": args.threads, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -105,6 +105,17 @@ export interface NativeKernels {
   ): void;
   /** pg's per-tensor weight quantizer wq = sign(w)·((round((|w|/s_w)·n)/n)·s_w), s_w = max(max|w|, 1e-12) (Size, Bits). */
   pgQuantizeWeights(heap: Uint8Array, w: number, wq: number, params: Int32Array): void;
+  /** GELU y = x·Φ(x) and its derivative slope = Φ(x) + x·φ(x) over `size` floats (erf within 1.5e-7, as tfjs's Erf). */
+  pgGelu(heap: Uint8Array, x: number, y: number, slope: number, size: number): void;
+  /** LayerNorm over the last axis of x [rows, c]: y = x̂·γ + β, x̂ = (x - μ)·r and r = 1/√(σ² + ε) per row. */
+  pgLayerNorm(heap: Uint8Array, x: number, gamma: number, beta: number, y: number, xhat: number, r: number, rows: number, c: number, epsilon: number): void;
+  /** pgLayerNorm's gradients from dy: dx, and dγ, dβ summed over the rows. */
+  pgLayerNormBackward(heap: Uint8Array, dy: number, xhat: number, r: number, gamma: number, dx: number, dgamma: number, dbeta: number, rows: number, c: number): void;
+  /**
+   * c[i] = op(a[i])·op(b[i]) for `batch` row-major matrices: c[i] [m, n], a[i] [m, k] ([k, m] with transA 1),
+   * b[i] [k, n] ([n, k] with transB 1).
+   */
+  batchMatMul(heap: Uint8Array, a: number, b: number, c: number, batch: number, m: number, k: number, n: number, transA: 0 | 1, transB: 0 | 1): void;
   /**
    * Max pooling of NHWC x into y, and arg: each output's winning flat input index (int32), ties to the last
    * cell in the window's row-major order. Params in ConvParam order (Cin the channels; dilation 1, no groups).

@@ -951,6 +951,136 @@ napi_value PgQuantizeWeights(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// pgGelu(heap, x, y, slope, size): GELU y = x·Φ(x), Φ(x) = (erf(x·√½) + 1)·0.5, and its derivative
+// slope = Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π), in one pass (training: the backward is then dy·slope). erf by
+// Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, the formula tfjs's Erf kernels use), whose
+// e^(-(x·√½)²) is φ's exponential too: one expApprox an element, in plain arithmetic the compiler vectorises
+// (libm's erff and expf are a call per element).
+napi_value PgGelu(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 5);
+  const int64_t size = args.int64(4, "size must be an integer");
+  const size_t n = size > 0 ? size : 0;
+  const float* __restrict x = args.tensor(1, n);
+  float* __restrict y = args.tensor(2, n);
+  float* __restrict slope = args.tensor(3, n);
+  if (!args.complete(size > 0, size > 0 ? "missing tensor" : "size must be >= 1")) return nullptr;
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float a = std::fabs(v * 0.70710678118654752f);
+    const float e = expApprox(-(a * a));
+    const float t = 1.f / (1.f + 0.3275911f * a);
+    const float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    const float erfA = 1.f - poly * e;
+    const float cdf = ((v < 0.f ? -erfA : erfA) + 1.f) * 0.5f;
+    y[i] = v * cdf;
+    slope[i] = cdf + v * (e * 0.39894228040143268f);
+  }
+  return nullptr;
+}
+
+// pgLayerNorm(heap, x, gamma, beta, y, xhat, r, rows, c): LayerNorm over the last axis of x [rows, c],
+// μ and σ² = mean((x - μ)²) in double per row, r = 1/√(σ² + ε) per row, x̂ = (x - μ)·r, y = x̂·γ + β (γ, β [c]).
+// x̂ and r are what the backward needs.
+napi_value PgLayerNorm(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 10);
+  const int64_t rows = args.int64(7, "rows must be an integer");
+  const int64_t c = args.int64(8, "channels must be an integer");
+  const double eps = args.number(9, "epsilon must be a number");
+  const bool valid = rows > 0 && c > 0;
+  const size_t n = valid ? rows * c : 0, cn = valid ? c : 0, rn = valid ? rows : 0;
+  const float* __restrict x = args.tensor(1, n);
+  const float* __restrict gamma = args.tensor(2, cn);
+  const float* __restrict beta = args.tensor(3, cn);
+  float* __restrict y = args.tensor(4, n);
+  float* __restrict xhat = args.tensor(5, n);
+  float* __restrict r = args.tensor(6, rn);
+  if (!args.complete(valid, valid ? "missing tensor" : "rows and channels must be >= 1")) return nullptr;
+  for (size_t i = 0; i < rn; i++) {
+    const float* __restrict xi = x + i * cn;
+    double sum = 0;
+    for (size_t k = 0; k < cn; k++) sum += xi[k];
+    const double mean = sum / cn;
+    double sq = 0;
+    for (size_t k = 0; k < cn; k++) sq += (xi[k] - mean) * (xi[k] - mean);
+    const float ri = static_cast<float>(1.0 / std::sqrt(sq / cn + eps));
+    const float mf = static_cast<float>(mean);
+    float* __restrict hi = xhat + i * cn;
+    float* __restrict yi = y + i * cn;
+    for (size_t k = 0; k < cn; k++) {
+      hi[k] = (xi[k] - mf) * ri;
+      yi[k] = hi[k] * gamma[k] + beta[k];
+    }
+    r[i] = ri;
+  }
+  return nullptr;
+}
+
+// pgLayerNormBackward(heap, dy, xhat, r, gamma, dx, dgamma, dbeta, rows, c): with g = dy·γ,
+// dx = r·(g - mean(g) - x̂·mean(g·x̂)) per row, dγ = Σ dy·x̂ and dβ = Σ dy over the rows (sums in double, in row
+// order: deterministic).
+napi_value PgLayerNormBackward(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 10);
+  const int64_t rows = args.int64(8, "rows must be an integer");
+  const int64_t c = args.int64(9, "channels must be an integer");
+  const bool valid = rows > 0 && c > 0;
+  const size_t n = valid ? rows * c : 0, cn = valid ? c : 0, rn = valid ? rows : 0;
+  const float* __restrict dy = args.tensor(1, n);
+  const float* __restrict xhat = args.tensor(2, n);
+  const float* __restrict r = args.tensor(3, rn);
+  const float* __restrict gamma = args.tensor(4, cn);
+  float* __restrict dx = args.tensor(5, n);
+  float* __restrict dgamma = args.tensor(6, cn);
+  float* __restrict dbeta = args.tensor(7, cn);
+  if (!args.complete(valid, valid ? "missing tensor" : "rows and channels must be >= 1")) return nullptr;
+  thread_local std::vector<double> acc;
+  thread_local std::vector<float> g;
+  acc.assign(2 * cn, 0.0);
+  g.resize(cn);
+  double* __restrict ag = acc.data();
+  double* __restrict ab = acc.data() + cn;
+  float* __restrict gr = g.data();
+  for (size_t i = 0; i < rn; i++) {
+    const float* __restrict dyi = dy + i * cn;
+    const float* __restrict hi = xhat + i * cn;
+    double sg = 0, sgh = 0;
+    for (size_t k = 0; k < cn; k++) {
+      gr[k] = dyi[k] * gamma[k];
+      sg += gr[k];
+      sgh += static_cast<double>(gr[k]) * hi[k];
+      ag[k] += static_cast<double>(dyi[k]) * hi[k];
+      ab[k] += dyi[k];
+    }
+    const float mg = static_cast<float>(sg / cn), mgh = static_cast<float>(sgh / cn);
+    float* __restrict dxi = dx + i * cn;
+    for (size_t k = 0; k < cn; k++) dxi[k] = r[i] * ((gr[k] - mg) - hi[k] * mgh);
+  }
+  for (size_t k = 0; k < cn; k++) {
+    dgamma[k] = static_cast<float>(ag[k]);
+    dbeta[k] = static_cast<float>(ab[k]);
+  }
+  return nullptr;
+}
+
+// batchMatMul(heap, a, b, c, batch, m, k, n, transA, transB): c[i] = op(a[i])·op(b[i]) for each of `batch`
+// row-major matrices, c[i] [m, n]; a[i] is [m, k] ([k, m] with transA), b[i] [k, n] ([n, k] with transB).
+// One oneDNN sgemm per matrix: a transposed operand is read in place, not copied.
+napi_value BatchMatMul(napi_env env, napi_callback_info info) {
+  KernelArgs args(env, info, 10);
+  const int64_t batch = args.int64(4, "sizes must be integers"), m = args.int64(5, "sizes must be integers");
+  const int64_t k = args.int64(6, "sizes must be integers"), n = args.int64(7, "sizes must be integers");
+  const int32_t transA = args.int32(8, "transA must be 0 or 1"), transB = args.int32(9, "transB must be 0 or 1");
+  const bool valid = batch > 0 && m > 0 && k > 0 && n > 0 && (transA == 0 || transA == 1) && (transB == 0 || transB == 1);
+  const size_t bn = valid ? batch : 0, mk = valid ? m * k : 0, kn = valid ? k * n : 0, mn = valid ? m * n : 0;
+  const float* a = args.tensor(1, bn * mk);
+  const float* b = args.tensor(2, bn * kn);
+  float* c = args.tensor(3, bn * mn);
+  if (!args.complete(valid, valid ? "missing tensor" : "invalid matrix product sizes")) return nullptr;
+  for (size_t i = 0; i < bn; i++)
+    dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m, n, k, 1.f, a + i * mk, transA ? m : k, b + i * kn, transB ? k : n,
+               0.f, c + i * mn, n);
+  return nullptr;
+}
+
 // Max pooling of NHWC activations with explicit pads (conv parameter layout: N, H, W, Cin (= channels), OutH,
 // OutW, KernelH, KernelW, strides, pads; dilation 1). Padded cells never win; ties go to the last cell in
 // the window's row-major order (tfjs-wasm's MaxPoolGrad choice). arg holds the winner's flat input index, -1 for a
@@ -1271,6 +1401,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"pgGateForward", nullptr, PgGateForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgGateBackward", nullptr, PgGateBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgQuantizeWeights", nullptr, PgQuantizeWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgGelu", nullptr, PgGelu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgLayerNorm", nullptr, PgLayerNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pgLayerNormBackward", nullptr, PgLayerNormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPool", nullptr, PgMaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pgMaxPoolBackward", nullptr, PgMaxPoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"columnCopy", nullptr, ColumnCopy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

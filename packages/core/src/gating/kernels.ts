@@ -25,6 +25,7 @@ import {
 } from './format.js';
 import { gate } from './gate.js';
 import { fusedPgConv } from './fused-conv.js';
+import { fusedPgMatMul } from './fused-matmul.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
 /** Keys the pg kernels report to an observer (metrics, calibration, training). */
@@ -185,10 +186,10 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
       sparseBackprop: ctx.settings[SETTINGS.sparseBackprop] === true,
     };
     // The fused op does not expose O_hb (calibration, which reads it, does not train) and writes PG's output.
-    const fused = kind === 'conv' && !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(ctx, layer, delta.t, hbits, gateOpts, offset) : undefined;
+    const fused = !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(kind, ctx, layer, delta.t, hbits, gateOpts, offset) : undefined;
     if (fused) {
       if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, fused.gate);
-      return [nhwc(fused.y)];
+      return [wrap(kind, fused.y)];
     }
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
     const ohb = linear(kind, ctx, hb, layer.wq, layer.bias);
@@ -208,9 +209,21 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
 /**
  * While training, a plain (group 1) gated conv, with or without a gate offset, runs as one fused op with a
  * hand-written backward (fused-conv.ts); grouped and depthwise ones, and stride with dilation, take the
- * composed path.
+ * composed path. A gated MatMul runs as the same op (fused-matmul.ts) when the native kernels are on; a
+ * gated Gemm is composed.
  */
-function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits: number, gateOpts: { alpha: number; sparseBackprop: boolean }, offset: tf.Tensor | undefined) {
+function fusedTraining(
+  kind: Kind,
+  ctx: KernelContext,
+  layer: Layer,
+  delta: tf.Tensor,
+  hbits: number,
+  gateOpts: { alpha: number; sparseBackprop: boolean },
+  offset: tf.Tensor | undefined,
+): { y: tf.Tensor; gate: tf.Tensor } | undefined {
+  if (kind === 'gemm') return undefined;
+  const trained = { bits: layer.bits, hbits, ...gateOpts, filterGrad: weightGradients(ctx), scaleGrad: !layer.dynamic };
+  if (kind === 'matmul') return fusedPgMatMul(layer.x, layer.wq as tf.Tensor2D, layer.bias, delta, layer.s, trained, offset);
   const { node } = ctx;
   const x = layer.x as tf.Tensor4D;
   if (attrInt(node, 'group', 1) !== 1 || layer.wq.rank !== 4) return undefined;
@@ -222,7 +235,7 @@ function fusedTraining(ctx: KernelContext, layer: Layer, delta: tf.Tensor, hbits
   // With the native kernels the ONNX-layout weight trains as it is (no per-step transpose, nor its gradient's).
   const onnx = onnxLayoutTrainable(x, layer.wq.shape, geometry, layer.bias);
   const w = (onnx ? layer.wq : tf.transpose(layer.wq, [2, 3, 1, 0])) as tf.Tensor4D;
-  const opts = { weightLayout: onnx ? 'oihw' : 'hwio', bits: layer.bits, hbits, ...gateOpts, filterGrad: weightGradients(ctx), scaleGrad: !layer.dynamic, geometry } as const;
+  const opts = { ...trained, weightLayout: onnx ? 'oihw' : 'hwio', geometry } as const;
   return fusedPgConv(x, w, layer.bias, delta, layer.s, opts, offset as tf.Tensor4D | undefined);
 }
 

@@ -1,6 +1,9 @@
 import { loadNativeKernels } from '@pg/native-kernels';
 import { registerNativeConvKernels, unregisterNativeConvKernels } from './conv-kernels.js';
+import { GELU_KERNEL_NAMES, geluKernelConfigs } from './gelu-kernels.js';
 import { registerKernelTable, unregisterKernelTable } from './kernel-table.js';
+import { LAYER_NORM_KERNEL_NAMES, layerNormKernelConfigs } from './layer-norm-kernels.js';
+import { MATMUL_KERNEL_NAMES, matMulKernelConfigs } from './matmul-kernels.js';
 import { POOL_KERNEL_NAMES, poolKernelConfigs } from './pool-kernels.js';
 import { RECURRENT_KERNEL_NAMES, recurrentKernelConfigs } from './recurrent-kernels.js';
 import { activeNativeKernels, nativeUnavailableReason, setActiveNativeKernels } from './native-conv.js';
@@ -18,6 +21,9 @@ export function enableNativeConv(): boolean {
   registerNativeConvKernels(load.kernels);
   registerKernelTable(poolKernelConfigs(load.kernels));
   registerKernelTable(recurrentKernelConfigs(load.kernels));
+  registerKernelTable(geluKernelConfigs(load.kernels));
+  registerKernelTable(layerNormKernelConfigs(load.kernels));
+  registerKernelTable(matMulKernelConfigs(load.kernels));
   setActiveNativeKernels(load.kernels);
   return true;
 }
@@ -28,6 +34,9 @@ export function disableNativeConv(): void {
   unregisterNativeConvKernels();
   unregisterKernelTable(POOL_KERNEL_NAMES);
   unregisterKernelTable(RECURRENT_KERNEL_NAMES);
+  unregisterKernelTable(GELU_KERNEL_NAMES);
+  unregisterKernelTable(LAYER_NORM_KERNEL_NAMES);
+  unregisterKernelTable(MATMUL_KERNEL_NAMES);
   setActiveNativeKernels(undefined);
 }
 

@@ -2,6 +2,7 @@ export { enableNativeConv, disableNativeConv, nativeUnavailableReason } from './
 export { activeNativeKernels } from './native-conv.js';
 export {
   nativeConv,
+  nativeConvAvailable,
   nativeConvFilterBiasGrad,
   nativeConvFilterGrad,
   nativeConvInputGrad,
@@ -12,6 +13,7 @@ export {
 } from './native-grads.js';
 export { nativeThreads, setNativeThreads, withNativeThreads, TRAINING_NATIVE_THREADS } from './threads.js';
 export { nativeMaxPool } from './pool-ops.js';
+export { nativeGelu } from './gelu-kernels.js';
 export { nativeLstmDirection } from './recurrent-kernels.js';
 export { eltParams, nativeKernelOn, registerKernelTable, required, sizeOf, unregisterKernelTable, type KernelArgs } from './kernel-table.js';
 export { heapOffset, wasmHeap } from './wasm-heap.js';

@@ -112,6 +112,36 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgMaxPool(heap, a, -1, c, pool()))).toEqual(missing);
   });
 
+  it("checks the GELU kernel's size and tensors", () => {
+    expect(thrownBy(() => k.pgGelu(heap, a, b, c, 16))).toBeUndefined();
+    expect(thrownBy(() => k.pgGelu(heap, a, b, c, 0))).toEqual(args('Error', 'size must be >= 1'));
+    expect(thrownBy(() => k.pgGelu(heap, a, b, c, 'x' as unknown as number))).toEqual(args('Error', 'size must be an integer'));
+    expect(thrownBy(() => k.pgGelu(heap, a, -1, c, 16))).toEqual(args('Error', 'missing tensor'));
+    // 16 floats at 1000 end past the 1024-byte heap.
+    expect(thrownBy(() => k.pgGelu(heap, a, b, 1000, 16))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
+  });
+
+  it("checks the LayerNorm kernels' sizes, epsilon and tensors", () => {
+    // x, y, x̂ 4 rows of 4 (16 floats each), γ and β 4 floats, r 4 floats.
+    expect(thrownBy(() => k.pgLayerNorm(heap, a, s, s + 16, b, c, d, 4, 4, 1e-5))).toBeUndefined();
+    expect(thrownBy(() => k.pgLayerNormBackward(heap, a, b, d, s, c, s + 16, s + 32, 4, 4))).toBeUndefined();
+    expect(thrownBy(() => k.pgLayerNorm(heap, a, s, s + 16, b, c, d, 0, 4, 1e-5))).toEqual(args('Error', 'rows and channels must be >= 1'));
+    expect(thrownBy(() => k.pgLayerNorm(heap, a, s, s + 16, b, c, d, 4, 4, 'e' as unknown as number))).toEqual(args('Error', 'epsilon must be a number'));
+    expect(thrownBy(() => k.pgLayerNormBackward(heap, a, b, d, -1, c, s + 16, s + 32, 4, 4))).toEqual(args('Error', 'missing tensor'));
+    // 64 rows of 4 floats from byte 768 end past the 1024-byte heap.
+    expect(thrownBy(() => k.pgLayerNorm(heap, 768, s, s + 16, b, c, d, 64, 4, 1e-5))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
+  });
+
+  it("checks the batched product's sizes and that its tensors lie in the heap", () => {
+    // 2 matrices of 2x2 each: 8 floats per operand.
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 2, 2, 2, 2, 0, 1))).toBeUndefined();
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 0, 2, 2, 2, 0, 0))).toEqual(args('Error', 'invalid matrix product sizes'));
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 2, 2, 2, 2, 2 as 0, 0))).toEqual(args('Error', 'invalid matrix product sizes'));
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 2, 2, 'x' as unknown as number, 2, 0, 0))).toEqual(args('Error', 'sizes must be integers'));
+    // 64 matrices of 2x2 from byte 0 end past the 1024-byte heap.
+    expect(thrownBy(() => k.batchMatMul(heap, a, b, c, 64, 2, 2, 2, 0, 0))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
+  });
+
   it('rejects the remaining scalar arguments by name', () => {
     expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, -1, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
     const badPool = pool();

@@ -7,6 +7,7 @@ import type { CostClass, OpDeclaration } from '../op-declaration.js';
 import { broadcastOperandNhwc, logicalShape, nhwc, plain, type RtValue } from '../value.js';
 import { broadcastAll, input, malformed, normAxis, unsupported } from './common.js';
 import { customGrad } from '../custom-grad.js';
+import { nativeGelu } from '../native/gelu-kernels.js';
 import { attributesToInputs, unchanged, withoutAttributes } from './upgrades.js';
 
 type Binary = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
@@ -169,9 +170,14 @@ function gelu(inputs: (RtValue | undefined)[], ctx: KernelContext): RtValue[] {
 }
 
 /**
- * x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with its derivative Φ(x) + x·φ(x) written out (a third of autodiff's kernels).
+ * x·Φ(x) = 0.5·x·(1 + erf(x/√2)). While training with the native kernels on, one native pass each way (within
+ * float rounding of these ops; interpreter/native/gelu-kernels.ts); inference keeps the composed ops, the ONNX
+ * function's.
  */
-export const geluErf: Unary = customGrad<[tf.Tensor]>(([x], save) => {
+export const geluErf: Unary = (x) => (tf.engine().isTapeOn() ? nativeGelu(x) : undefined) ?? composedGeluErf(x);
+
+/** geluErf from tfjs ops, with its derivative Φ(x) + x·φ(x) written out (a third of autodiff's kernels). */
+export const composedGeluErf: Unary = customGrad<[tf.Tensor]>(([x], save) => {
   save([x]);
   const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
   return {

@@ -4,7 +4,8 @@ import type { KernelContext } from '../kernel.js';
 import type { OpDeclaration } from '../op-declaration.js';
 import { withoutAttributes } from './upgrades.js';
 import { customGrad } from '../custom-grad.js';
-import { nativeConv, nativeConvAvailable, nativeConvFilterGrad, nativeConvInputGrad, type NativeGeometry } from '../native/native-grads.js';
+import { nativeBatchMatMul } from '../native/matmul-kernels.js';
+import { nativeConv, nativeConvAvailable, nativeConvFilterBiasGrad, nativeConvFilterGrad, nativeConvInputGrad, type NativeGeometry } from '../native/native-grads.js';
 import { plain, toLogical, type RtValue } from '../value.js';
 
 /** ONNX Gemm: alpha * op(A) op(B) + beta * C. */
@@ -90,43 +91,67 @@ const tfjsProduct = customGrad<[tf.Tensor, tf.Tensor]>(([a, b], save) => {
 
 const POINTWISE: NativeGeometry = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] };
 
-/** The 1x1 convolution of `groups` groups, x [1, 1, M, groups·K] by w [1, 1, K, groups·F], with its gradients on oneDNN. */
-function pointwise(groups: number): (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor {
-  return customGrad<[tf.Tensor4D, tf.Tensor4D]>(([x, w], save) => {
-    save([x, w]);
-    return {
-      value: nativeConv(x, w, POINTWISE, groups)!,
-      gradFunc: (dy, [sx, sw]) => [
-        nativeConvInputGrad(dy as tf.Tensor4D, sw as tf.Tensor4D, sx.shape, POINTWISE, groups)!,
-        nativeConvFilterGrad(sx as tf.Tensor4D, dy as tf.Tensor4D, sw.shape, POINTWISE, groups)!,
-      ],
-    };
-  }) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor;
-}
+/** The 1x1 convolution x [1, 1, M, K] by w [1, 1, K, F], with its gradients on oneDNN. */
+const pointwise = customGrad<[tf.Tensor4D, tf.Tensor4D]>(([x, w], save) => {
+  save([x, w]);
+  return {
+    value: nativeConv(x, w, POINTWISE, 1)!,
+    gradFunc: (dy, [sx, sw]) => [
+      nativeConvInputGrad(dy as tf.Tensor4D, sw as tf.Tensor4D, sx.shape, POINTWISE, 1)!,
+      nativeConvFilterGrad(sx as tf.Tensor4D, dy as tf.Tensor4D, sw.shape, POINTWISE, 1)!,
+    ],
+  };
+});
 
 /**
- * a [..., M, K] · b [..., K, F] (equal batch dims) as oneDNN's 1x1 convolution of a row of M pixels, one group
- * per matrix of the batch (K channels in, F out each), forward and both gradients, when the native kernels are
- * on: faster than tfjs-wasm's BatchMatMul for a linear layer on tokens and for the attention's many small
- * products (Q·Kᵀ per head), transposes included (docs/architecture.md). Undefined otherwise.
+ * a [..., M, K] · b [..., K, F] (equal batch dims) on oneDNN, forward and both gradients, when the native
+ * kernels are on: one matrix as a 1x1 convolution of a row of M pixels (a linear layer on tokens), a batch of
+ * them (the attention's many small products, Q·Kᵀ per head) as one sgemm each, the gradients' transposed
+ * operands read in place (matmul-kernels.ts). Faster than tfjs-wasm's BatchMatMul for both
+ * (docs/architecture.md). Undefined otherwise.
  */
 function nativeProduct(a: tf.Tensor, b: tf.Tensor): tf.Tensor | undefined {
   const [m, k] = a.shape.slice(-2);
   const f = b.shape[b.rank - 1];
   const batch = a.shape.slice(0, -2);
-  const groups = batch.reduce((p, d) => p * d, 1);
-  if (b.dtype !== 'float32' || groups < 1 || !nativeConvAvailable(tf.reshape(a, [1, 1, m, groups * k]) as tf.Tensor4D, [1, 1, k, groups * f], POINTWISE, groups)) return undefined;
-  // Each matrix's rows become the pixels, its columns a group's channels: [B, M, K] → [M, B·K] (a copy only when B > 1).
-  const channels = (t: tf.Tensor, rows: number, cols: number) => (groups === 1 ? t : tf.transpose(tf.reshape(t, [groups, rows, cols]), [1, 0, 2]));
-  const y = pointwise(groups)(tf.reshape(channels(a, m, k), [1, 1, m, groups * k]) as tf.Tensor4D, tf.reshape(channels(b, k, f), [1, 1, k, groups * f]) as tf.Tensor4D);
-  return tf.reshape(groups === 1 ? y : tf.transpose(tf.reshape(y, [m, groups, f]), [1, 0, 2]), [...batch, m, f]);
+  if (batch.some((d) => d !== 1)) return nativeBatchMatMul(a, b);
+  const x = tf.reshape(a, [1, 1, m, k]) as tf.Tensor4D;
+  if (b.dtype !== 'float32' || !nativeConvAvailable(x, [1, 1, k, f], POINTWISE, 1)) return undefined;
+  return tf.reshape(pointwise(x, tf.reshape(b, [1, 1, k, f]) as tf.Tensor4D), [...batch, m, f]);
 }
 
-/** x · w over x's last axis (w is [K, F]), plus a bias [F]: a linear layer on token activations. */
+/**
+ * x · w over x's last axis (w is [K, F]), plus a bias [F]: a linear layer on token activations. With the native
+ * kernels on, the bias is added by the product's convolution and its gradient comes out of the weight
+ * gradient's pass (no separate add, nor a sum over every token for the bias gradient).
+ */
 export function tokenLinear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const biased = bias ? nativeBiasedProduct(x, w, bias) : undefined;
+  if (biased) return biased;
   const y = batchedMatMul(x, w);
   return bias ? tf.add(y, bias) : y;
 }
+
+/** x [..., K] · w [K, F] + bias [F] as one oneDNN 1x1 convolution of [1, 1, M, K] with its bias, or undefined. */
+function nativeBiasedProduct(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor): tf.Tensor | undefined {
+  if (w.rank !== 2 || x.rank < 2 || bias.rank !== 1) return undefined;
+  const [k, f] = w.shape;
+  if (x.shape[x.rank - 1] !== k || bias.shape[0] !== f || w.dtype !== 'float32') return undefined;
+  const xi = tf.reshape(x, [1, 1, x.size / k, k]) as tf.Tensor4D;
+  if (!nativeConvAvailable(xi, [1, 1, k, f], POINTWISE, 1, bias)) return undefined;
+  return tf.reshape(pointwiseBiased(xi, tf.reshape(w, [1, 1, k, f]) as tf.Tensor4D, bias), [...x.shape.slice(0, -1), f]);
+}
+
+const pointwiseBiased = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor]>(([x, w, b], save) => {
+  save([x, w]);
+  return {
+    value: nativeConv(x, w, POINTWISE, 1, b)!,
+    gradFunc: (dy, [sx, sw]) => {
+      const [dw, db] = nativeConvFilterBiasGrad(sx as tf.Tensor4D, dy as tf.Tensor4D, sw.shape, POINTWISE, 1)!;
+      return [nativeConvInputGrad(dy as tf.Tensor4D, sw as tf.Tensor4D, sx.shape, POINTWISE, 1)!, dw, db];
+    },
+  };
+});
 
 export const MATMUL_OPS: readonly OpDeclaration[] = [
   { op: 'Gemm', since: 1, cost: 'layer', kernel: gemmKernel },

@@ -7,6 +7,7 @@ import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../value.js';
 import { input, malformed, normAxis, unsupported, wantsOutput } from './common.js';
 import { withoutAttributes } from './upgrades.js';
 import { customGrad } from '../custom-grad.js';
+import { nativeLayerNorm } from '../native/layer-norm-kernels.js';
 
 /**
  * BatchNormalization, channels on axis 1 of the logical tensor. Inference uses the running statistics;
@@ -97,6 +98,9 @@ function sumTo(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
  */
 export function layerNormalize(x: tf.Tensor, scale: tf.Tensor, bias: tf.Tensor | undefined, axis: number, eps: number): tf.Tensor {
   const shift = bias ?? tf.zeros(scale.shape);
+  // While training, over the last axis: one native pass each way (layer-norm-kernels.ts); inference keeps these ops.
+  const native = tf.engine().isTapeOn() && axis === x.rank - 1 ? nativeLayerNorm(x, scale, shift, eps) : undefined;
+  if (native) return native;
   const f = customGrad<[tf.Tensor, tf.Tensor, tf.Tensor]>(([xi, gamma, beta], save) => {
     const { y, invStd, normalized } = layerNormStatistics(xi, gamma, beta, axis, eps);
     save([normalized, invStd, gamma]);
