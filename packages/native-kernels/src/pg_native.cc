@@ -978,16 +978,26 @@ napi_value PgGelu(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// A LayerNorm kernel's [rows, c] shape from arguments i and i + 1: the element, channel and row counts, all 0
+// when the shape is invalid (rows or c below 1), so that the tensor checks cannot read past a buffer.
+struct RowShape {
+  bool valid;
+  size_t n, cn, rn;
+};
+RowShape rowShape(KernelArgs& args, size_t i) {
+  const int64_t rows = args.int64(i, "rows must be an integer");
+  const int64_t c = args.int64(i + 1, "channels must be an integer");
+  const bool valid = rows > 0 && c > 0;
+  return valid ? RowShape{true, size_t(rows * c), size_t(c), size_t(rows)} : RowShape{false, 0, 0, 0};
+}
+
 // pgLayerNorm(heap, x, gamma, beta, y, xhat, r, rows, c): LayerNorm over the last axis of x [rows, c],
 // μ and σ² = mean((x - μ)²) in double per row, r = 1/√(σ² + ε) per row, x̂ = (x - μ)·r, y = x̂·γ + β (γ, β [c]).
 // x̂ and r are what the backward needs.
 napi_value PgLayerNorm(napi_env env, napi_callback_info info) {
   KernelArgs args(env, info, 10);
-  const int64_t rows = args.int64(7, "rows must be an integer");
-  const int64_t c = args.int64(8, "channels must be an integer");
+  const auto [valid, n, cn, rn] = rowShape(args, 7);
   const double eps = args.number(9, "epsilon must be a number");
-  const bool valid = rows > 0 && c > 0;
-  const size_t n = valid ? rows * c : 0, cn = valid ? c : 0, rn = valid ? rows : 0;
   const float* __restrict x = args.tensor(1, n);
   const float* __restrict gamma = args.tensor(2, cn);
   const float* __restrict beta = args.tensor(3, cn);
@@ -1020,10 +1030,7 @@ napi_value PgLayerNorm(napi_env env, napi_callback_info info) {
 // order: deterministic).
 napi_value PgLayerNormBackward(napi_env env, napi_callback_info info) {
   KernelArgs args(env, info, 10);
-  const int64_t rows = args.int64(8, "rows must be an integer");
-  const int64_t c = args.int64(9, "channels must be an integer");
-  const bool valid = rows > 0 && c > 0;
-  const size_t n = valid ? rows * c : 0, cn = valid ? c : 0, rn = valid ? rows : 0;
+  const auto [valid, n, cn, rn] = rowShape(args, 8);
   const float* __restrict dy = args.tensor(1, n);
   const float* __restrict xhat = args.tensor(2, n);
   const float* __restrict r = args.tensor(3, rn);
