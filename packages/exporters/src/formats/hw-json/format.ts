@@ -4,8 +4,11 @@
  * meaning changes the format: bump HW_JSON_VERSION.
  */
 export const HW_JSON_FORMAT = 'pg-hw-json';
-/** 2: residual gates (`gate`, `gate_offset`, `threshold.acc` null for them). */
-export const HW_JSON_VERSION = 2;
+/**
+ * 2: residual gates (`gate`, `gate_offset`, `threshold.acc` null for them). 3: recurrent layers (`op` `"LSTM"`,
+ * HwRecurrentLayer); the fields of every other node are version 2's.
+ */
+export const HW_JSON_VERSION = 3;
 
 /** Offsets in the binary file are multiples of this. */
 export const HW_TENSOR_ALIGNMENT = 64;
@@ -101,6 +104,75 @@ export interface HwLinearLayer {
   gated_off: 'prediction' | 'zero' | null;
 }
 
+/** A recurrent layer's weight codes (W or R): per direction, each direction with its own scale. */
+export interface HwRecurrentWeights {
+  /** wbits: bits of the codes' magnitude (a sign comes on top). */
+  bits: number;
+  /** n_w = 2^wbits - 1. */
+  levels: number;
+  /** s_w of each direction (float32): max |W_d| of that direction's float weights. */
+  scale: number[];
+  /** The integer codes, ONNX's layout: W [D, G·H, input_size], R [D, G·H, hidden_size]. */
+  codes: HwTensorRef;
+}
+
+/** One of a recurrent layer's two accumulations (x_t's products with W, h_{t-1}'s with R). */
+export interface HwRecurrentAccumulator {
+  /** S per direction = (s / n) * (s_w / n_w): the float value of one accumulator unit (float64). */
+  scale: number[];
+  /** Bits (with sign) that hold any sum: 1 + ceil(log2(K * n * n_w + 1)). */
+  bits: number;
+  /** K: input_size (x's products) or hidden_size (h's). */
+  fan_in: number;
+}
+
+/**
+ * A gated or statically quantized LSTM (PGLSTM/QLSTM): ONNX's LSTM whose gate pre-activations z_t are integer
+ * accumulations of x_t's and h_{t-1}'s codes, scaled and compared in float32 (docs/hw-json.md, step 7).
+ */
+export interface HwRecurrentLayer {
+  kind: 'gated' | 'quantized';
+  op: 'LSTM';
+  name: string;
+  /**
+   * ONNX's LSTM inputs (X, W, R, B, sequence_lens, initial_h, initial_c, P; '' when absent). W, R and B are
+   * described below; the others are values of the graph, or constants in `params`.
+   */
+  inputs: string[];
+  /** Y, Y_h, Y_c ('' when absent), in ONNX's LSTM shapes for `layout`. */
+  outputs: string[];
+  direction: 'forward' | 'reverse' | 'bidirectional';
+  hidden_size: number;
+  input_size: number;
+  /** ONNX's layout: 0 X [T, N, F], Y [T, D, N, H]; 1 X [N, T, F], Y [N, T, D, H]. */
+  layout: number;
+  /** ONNX's clip of the gate pre-activations (to [-clip, clip] before each activation), or null. */
+  clip: number | null;
+  /** ONNX's input_forget: 1 couples the forget gate to the input gate (f = 1 - i). */
+  input_forget: number;
+  /** The gate rows of W, R, B, the threshold and z, in order: ONNX's i, o, f, c. */
+  gate_order: string[];
+  /** x_t's quantizer (step 2 with x's static scale). */
+  activation: HwActivation;
+  /** h_{t-1}'s quantizer (step 2 with the fixed scale 1: h lies in (-1, 1)). */
+  state_activation: HwActivation;
+  weights: HwRecurrentWeights;
+  recurrent_weights: HwRecurrentWeights;
+  accumulator: { input: HwRecurrentAccumulator; state: HwRecurrentAccumulator };
+  /** b = f32(Wb + Rb) per direction and gate row [D, G·H], added to x's part; null when B is absent. */
+  bias: { float: HwTensorRef } | null;
+  /** Gated: Δ per direction and gate row [D, G·H] in the rule's statistic (acc null: the gate compares in float32). */
+  threshold: { float: HwTensorRef; acc: null } | null;
+  /** 'recurrent' (gated: step 7's float32 comparison), null when quantized. */
+  gate: 'recurrent' | null;
+  /** What the gate compares with Δ: z_hb ('above'), |z_hb| ('magnitude'), -|z_hb| ('knee'); null when quantized. */
+  gate_rule: 'above' | 'magnitude' | 'knee' | null;
+  /** Gated: 'prediction' (a closed gate keeps z_hb); null when quantized. */
+  gated_off: 'prediction' | null;
+  /** Inputs other than W, R, B that are constants (sequence_lens, initial_h, initial_c, P), by input name. */
+  params: Record<string, HwTensorRef>;
+}
+
 /** A node pg leaves float (stem, classifier, pools, adds, ReLUs): the ONNX op with its float parameters. */
 export interface HwFloatNode {
   kind: 'float';
@@ -116,7 +188,7 @@ export interface HwFloatNode {
   params: Record<string, HwTensorRef>;
 }
 
-export type HwNode = HwLinearLayer | HwFloatNode;
+export type HwNode = HwLinearLayer | HwRecurrentLayer | HwFloatNode;
 
 export interface HwModel {
   format: typeof HW_JSON_FORMAT;
