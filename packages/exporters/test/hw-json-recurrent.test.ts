@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, isPgRecurrentNode, maxRelativeDifference, type Model } from '@pg/core/internal';
+import { actScaleName, constTensor, convertModel, initBackend, isPgRecurrentNode, maxRelativeDifference, thresholdName, type ConversionMode, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat, type HwRecurrentLayer } from '../src/index.js';
 import { HwDescription } from './support/integer-evaluator.js';
 import { runPg, type PgRun } from './support/gated-fixtures.js';
 import { evaluateLstm, type RecurrentResult, type Values } from './support/recurrent-evaluator.js';
 import { trainedRecurrent } from './support/recurrent-fixtures.js';
+import { int } from '../../core/test/support/model-builder.js';
+import { T, recurrentModel, xFeed, type Options } from '../../core/test/support/recurrent-models.js';
 
 // hw-json of gated and static LSTMs (PGLSTM, QLSTM; docs/hw-json.md step 7) on the recurrent fixtures, fine-tuned
 // as pg's recipe does: the reference evaluator (support/recurrent-evaluator.ts, written from the document) against
@@ -139,5 +141,67 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
     // differ by a code. Away from such a tie the outputs agree to 1e-4.
     if (outputs >= 1e-4) expect(flip?.boundary).toBeLessThan(1e-4);
     expect(outputs).toBeLessThan(flip ? 1e-3 : 1e-4);
+  });
+});
+
+/** The built LSTM converted (4/2/6 bits) with x's scale 1.5 and, gated, thresholds −0.6 (knee: |z_hb| < 0.6), marked calibrated. */
+function builtLstm(o: Options, mode: ConversionMode): Model {
+  const { model } = convertModel(recurrentModel('LSTM', o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['rnn'] });
+  const inits = new Map(model.graph.initializers);
+  const set = (name: string, v: number) => {
+    const t = inits.get(name)!;
+    inits.set(name, constTensor(name, 'float32', t.dims, new Float32Array(t.dims.reduce((a, b) => a * b, 1)).fill(v)));
+  };
+  const lstm = model.graph.nodes.find(isPgRecurrentNode)!;
+  set(actScaleName(lstm.name), 1.5);
+  if (mode === 'pg') set(thresholdName(lstm.name), -0.6);
+  return { ...model, metadata: { ...model.metadata, 'pg.act_scale': 'static' }, graph: { ...model.graph, initializers: inits } };
+}
+
+// Every option pg's PGLSTM runs, on one small LSTM built by core's test support: the evaluator's own recurrence from
+// the first step (no code sits on a rounding boundary here) against pg, decisions and outputs.
+describe('every option of a PGLSTM and a QLSTM: the evaluator against pg', () => {
+  const options: [string, Options][] = [
+    ['forward, bias and initial states', { bias: true, initial: true }],
+    ['reverse', { direction: 'reverse', bias: true, initial: true }],
+    ['bidirectional', { direction: 'bidirectional', bias: true, initial: true }],
+    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
+    ['bidirectional with sequence_lens (one of them 0), layout 0', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0] }],
+    ['reverse with sequence_lens, layout 1', { direction: 'reverse', layout: 1, bias: true, initial: true, lengths: [3, T, 1] }],
+    ['without B and initial states (zeros)', { direction: 'bidirectional' }],
+    ['peepholes', { direction: 'bidirectional', bias: true, initial: true, peepholes: true }],
+    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
+    ['input_forget', { bias: true, initial: true, attrs: { input_forget: int(1) } }],
+    ['Y left out (Y_h and Y_c only)', { direction: 'bidirectional', bias: true, outputs: ['', 'Y_h', 'Y_c'] }],
+  ];
+  it.each(options)('%s', async (label, o) => {
+    for (const mode of ['pg', 'static'] as const) {
+      const model = builtLstm(o, mode);
+      const out = join(dir, `${label.replace(/[^a-z0-9]+/gi, '-')}-${mode}.json`);
+      await exportFormat('hw-json').export(model, { output: out });
+      const hw = new HwDescription(out);
+      const layer = hw.recurrentLayer('rnn');
+      const x = xFeed(o.layout).X;
+      const batch = { x: x.data as Float32Array, shape: x.shape };
+      const names = layer.outputs.filter((v) => v !== '');
+      const ours = runPg(model, batch, names);
+      const mine = evaluateLstm(hw, layer, { X: { shape: x.shape, data: batch.x } });
+      const results: Record<string, Float32Array> = { Y: mine.y, Y_h: mine.yh, Y_c: mine.yc };
+      for (const [i, name] of layer.outputs.entries()) {
+        if (name === '') continue;
+        expect(maxRelativeDifference(results[['Y', 'Y_h', 'Y_c'][i]], ours.outputs[name].data), `${mode} ${name}`).toBeLessThan(1e-4);
+      }
+      if (mode === 'static') continue;
+      const mask = ours.gates.get('rnn')!.data;
+      let open = 0;
+      let differing = 0;
+      for (let i = 0; i < mask.length; i++) {
+        open += mask[i];
+        if (mask[i] !== mine.gate[i]) differing++;
+      }
+      expect(open).toBeGreaterThan(mask.length / 10);
+      expect(open).toBeLessThan(mask.length);
+      expect(differing, `${differing} of ${mask.length} decisions differ`).toBe(0);
+    }
   });
 });
