@@ -1,17 +1,28 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { actScaleName, constTensor, convertModel, initBackend, isPgRecurrentNode, maxRelativeDifference, thresholdName, type ConversionMode, type Model } from '@pg/core/internal';
+import {
+  actScaleName,
+  constTensor,
+  convertModel,
+  initBackend,
+  isPgRecurrentNode,
+  maxRelativeDifference,
+  thresholdName,
+  UnsupportedModelError,
+  type ConversionMode,
+  type Model,
+} from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat, type HwRecurrentLayer } from '../src/index.js';
 import { HwDescription } from './support/integer-evaluator.js';
 import { runPg, type PgRun } from './support/gated-fixtures.js';
-import { evaluateLstm, type RecurrentResult, type Values } from './support/recurrent-evaluator.js';
+import { evaluateRecurrent, type RecurrentResult, type Values } from './support/recurrent-evaluator.js';
 import { trainedRecurrent } from './support/recurrent-fixtures.js';
 import { int } from '../../core/test/support/model-builder.js';
 import { T, recurrentModel, xFeed, type Options } from '../../core/test/support/recurrent-models.js';
 
-// hw-json of gated and static LSTMs (PGLSTM, QLSTM; docs/hw-json.md step 7) on the recurrent fixtures, fine-tuned
+// hw-json of gated and static LSTMs and GRUs (PGLSTM, QLSTM, PGGRU, QGRU; docs/hw-json.md step 7) on the recurrent fixtures, fine-tuned
 // as pg's recipe does: the reference evaluator (support/recurrent-evaluator.ts, written from the document) against
 // pg's interpreter, decision for decision and output for output.
 
@@ -59,6 +70,8 @@ const cases = [
   { name: 'row-lstm-fmnist', mode: 'static' as const },
   { name: 'char-lm-kjv', mode: 'pg' as const },
   { name: 'char-lm-kjv', mode: 'static' as const },
+  { name: 'row-gru-fmnist', mode: 'pg' as const },
+  { name: 'row-gru-fmnist', mode: 'static' as const },
 ];
 
 describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 16 sequences)', ({ name, mode }) => {
@@ -78,21 +91,23 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
     values = Object.fromEntries(Object.entries(ours.outputs).map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
   }, 300_000);
 
-  it('describes the LSTM in integers: per-direction weight codes of W and R, both quantizers, the accumulators, bias and thresholds', () => {
+  it('describes the layer in integers: per-direction weight codes of W and R, both quantizers, the accumulators, bias and thresholds', () => {
     const node = model.graph.nodes.find(isPgRecurrentNode)!;
     expect(hw.model.version).toBe(3);
     expect(hw.model.nodes.map((n) => n.name).sort()).toEqual(model.graph.nodes.map((n) => n.name).sort());
     const layer = hw.recurrentLayer(node.name);
     const [, w, r] = node.inputs.map((i) => model.graph.initializers.get(i));
-    expect([layer.kind, layer.gate, layer.gate_rule, layer.direction, layer.layout]).toEqual(
-      mode === 'pg' ? ['gated', 'recurrent', 'knee', 'forward', 0] : ['quantized', null, null, 'forward', 0],
+    const op = name.includes('gru') ? 'GRU' : 'LSTM';
+    expect([layer.op, layer.kind, layer.gate, layer.gate_rule, layer.direction, layer.layout]).toEqual(
+      mode === 'pg' ? [op, 'gated', 'recurrent', 'knee', 'forward', 0] : [op, 'quantized', null, null, 'forward', 0],
     );
+    expect(layer.gate_order).toEqual(op === 'GRU' ? ['z', 'r', 'h'] : ['i', 'o', 'f', 'c']);
     expect(layer.weights.codes.shape).toEqual(w!.dims);
     expect(layer.recurrent_weights.codes.shape).toEqual(r!.dims);
     expect(layer.weights.scale).toEqual([Math.fround(Math.max(...(w!.data() as Float32Array).map(Math.abs)))]);
     expect(layer.state_activation.scale).toBe(1);
     expect(layer.activation.bits).toBe(mode === 'pg' ? 4 : 8);
-    if (layer.threshold) expect(hw.tensor(layer.threshold.float)).toEqual([...(model.graph.initializers.get(node.inputs[8])!.data() as Float32Array)]);
+    if (layer.threshold) expect(hw.tensor(layer.threshold.float)).toEqual([...(model.graph.initializers.get(thresholdName(node.name))!.data() as Float32Array)]);
   });
 
   it("takes pg's gate decisions from pg's state at every step, and runs the recurrence to pg's outputs", () => {
@@ -101,7 +116,7 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
     const [y, yh, yc] = node.outputs.map((o) => ours.outputs[o]);
     const [steps, , batch] = y.shape;
     // Step by step from pg's own h_{t-1}: the gate sees what pg's gate saw.
-    const forced = evaluateLstm(hw, layer, values, pgState(y.data, layer, steps, batch));
+    const forced = evaluateRecurrent(hw, layer, values, pgState(y.data, layer, steps, batch));
     // The declared accumulator widths hold every sum.
     expect(forced.maxAbsInput).toBeLessThan(2 ** (layer.accumulator.input.bits - 1));
     expect(forced.maxAbsState).toBeLessThan(2 ** (layer.accumulator.state.bits - 1));
@@ -118,7 +133,7 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
         if (forced.gate[i] !== mask[i]) differing++;
       }
       console.log(
-        `${name} ${node.name} (PGLSTM): ${mask.length - differing} of ${mask.length} gate decisions equal; ${differing} differ; statistic within ${worst.toExponential(2)} of pg's`,
+        `${name} ${node.name} (${node.opType}): ${mask.length - differing} of ${mask.length} gate decisions equal; ${differing} differ; statistic within ${worst.toExponential(2)} of pg's`,
       );
       expect(open).toBeGreaterThan(0);
       expect(open).toBeLessThan(mask.length / 2);
@@ -129,12 +144,12 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
       expect(differing).toBe(0);
     }
     // Free-running: the evaluator's own h and c from the first step.
-    const free = evaluateLstm(hw, layer, values);
+    const free = evaluateRecurrent(hw, layer, values);
     const diff = (ref: Float32Array, mine: RecurrentResult['y']) => maxRelativeDifference(mine, ref);
-    const outputs = Math.max(diff(y.data, free.y), diff(yh.data, free.yh), diff(yc.data, free.yc));
+    const outputs = Math.max(diff(y.data, free.y), diff(yh.data, free.yh), yc ? diff(yc.data, free.yc) : 0);
     const flip = firstCodeFlip(y.data, free.y, steps, layer.state_activation.levels);
     console.log(
-      `${name} ${node.name} (${mode === 'pg' ? 'PGLSTM' : 'QLSTM'}): outputs max relative difference ${outputs.toExponential(2)}${flip ? `; h codes first differ at step ${flip.step}, pg's h·n ${flip.boundary.toExponential(2)} from the rounding boundary` : '; no h code differs'}`,
+      `${name} ${node.name} (${node.opType}): outputs max relative difference ${outputs.toExponential(2)}${flip ? `; h codes first differ at step ${flip.step}, pg's h·n ${flip.boundary.toExponential(2)} from the rounding boundary` : '; no h code differs'}`,
     );
     // The cell's sigmoid and tanh round their own way in each implementation, so h may differ in the last bit; that
     // moves an h code only where h·n lies on a rounding boundary (8-bit QLSTM: 255 levels), and from there the runs
@@ -144,9 +159,9 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
   });
 });
 
-/** The built LSTM converted (4/2/6 bits) with x's scale 1.5 and, gated, thresholds −0.6 (knee: |z_hb| < 0.6), marked calibrated. */
-function builtLstm(o: Options, mode: ConversionMode): Model {
-  const { model } = convertModel(recurrentModel('LSTM', o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['rnn'] });
+/** The built LSTM (GRU) converted (4/2/6 bits) with x's scale 1.5 and, gated, thresholds −0.6 (knee: |z_hb| < 0.6), marked calibrated. */
+function builtRecurrent(kind: 'LSTM' | 'GRU', o: Options, mode: ConversionMode): Model {
+  const { model } = convertModel(recurrentModel(kind, o), { bits: 4, hbits: 2, wbits: 6, actScale: 'static', mode, include: ['rnn'] });
   const inits = new Map(model.graph.initializers);
   const set = (name: string, v: number) => {
     const t = inits.get(name)!;
@@ -158,10 +173,44 @@ function builtLstm(o: Options, mode: ConversionMode): Model {
   return { ...model, metadata: { ...model.metadata, 'pg.act_scale': 'static' }, graph: { ...model.graph, initializers: inits } };
 }
 
-// Every option pg's PGLSTM runs, on one small LSTM built by core's test support: the evaluator's own recurrence from
-// the first step (no code sits on a rounding boundary here) against pg, decisions and outputs.
+/** The built layer through hw-json and the evaluator's own recurrence against pg: outputs, and every decision. */
+async function checkBuilt(kind: 'LSTM' | 'GRU', label: string, o: Options): Promise<void> {
+  for (const mode of ['pg', 'static'] as const) {
+    const model = builtRecurrent(kind, o, mode);
+    const out = join(dir, `${kind}-${label.replace(/[^a-z0-9]+/gi, '-')}-${mode}.json`);
+    await exportFormat('hw-json').export(model, { output: out });
+    const hw = new HwDescription(out);
+    const layer = hw.recurrentLayer('rnn');
+    const x = xFeed(o.layout).X;
+    const batch = { x: x.data as Float32Array, shape: x.shape };
+    const ours = runPg(
+      model,
+      batch,
+      layer.outputs.filter((v) => v !== ''),
+    );
+    const mine = evaluateRecurrent(hw, layer, { X: { shape: x.shape, data: batch.x } });
+    const results = [mine.y, mine.yh, mine.yc];
+    for (const [i, name] of layer.outputs.entries()) {
+      if (name !== '') expect(maxRelativeDifference(results[i], ours.outputs[name].data), `${mode} ${name}`).toBeLessThan(1e-4);
+    }
+    if (mode === 'static') continue;
+    const mask = ours.gates.get('rnn')!.data;
+    let open = 0;
+    let differing = 0;
+    for (let i = 0; i < mask.length; i++) {
+      open += mask[i];
+      if (mask[i] !== mine.gate[i]) differing++;
+    }
+    expect(open).toBeGreaterThan(mask.length / 10);
+    expect(open).toBeLessThan(mask.length);
+    expect(differing, `${differing} of ${mask.length} decisions differ`).toBe(0);
+  }
+}
+
+// Every option pg's PGLSTM and PGGRU run, on one small layer built by core's test support: the evaluator's own
+// recurrence from the first step (no code sits on a rounding boundary here) against pg, decisions and outputs.
 describe('every option of a PGLSTM and a QLSTM: the evaluator against pg', () => {
-  const options: [string, Options][] = [
+  it.each([
     ['forward, bias and initial states', { bias: true, initial: true }],
     ['reverse', { direction: 'reverse', bias: true, initial: true }],
     ['bidirectional', { direction: 'bidirectional', bias: true, initial: true }],
@@ -173,35 +222,36 @@ describe('every option of a PGLSTM and a QLSTM: the evaluator against pg', () =>
     ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
     ['input_forget', { bias: true, initial: true, attrs: { input_forget: int(1) } }],
     ['Y left out (Y_h and Y_c only)', { direction: 'bidirectional', bias: true, outputs: ['', 'Y_h', 'Y_c'] }],
-  ];
-  it.each(options)('%s', async (label, o) => {
-    for (const mode of ['pg', 'static'] as const) {
-      const model = builtLstm(o, mode);
-      const out = join(dir, `${label.replace(/[^a-z0-9]+/gi, '-')}-${mode}.json`);
-      await exportFormat('hw-json').export(model, { output: out });
-      const hw = new HwDescription(out);
-      const layer = hw.recurrentLayer('rnn');
-      const x = xFeed(o.layout).X;
-      const batch = { x: x.data as Float32Array, shape: x.shape };
-      const names = layer.outputs.filter((v) => v !== '');
-      const ours = runPg(model, batch, names);
-      const mine = evaluateLstm(hw, layer, { X: { shape: x.shape, data: batch.x } });
-      const results: Record<string, Float32Array> = { Y: mine.y, Y_h: mine.yh, Y_c: mine.yc };
-      for (const [i, name] of layer.outputs.entries()) {
-        if (name === '') continue;
-        expect(maxRelativeDifference(results[['Y', 'Y_h', 'Y_c'][i]], ours.outputs[name].data), `${mode} ${name}`).toBeLessThan(1e-4);
-      }
-      if (mode === 'static') continue;
-      const mask = ours.gates.get('rnn')!.data;
-      let open = 0;
-      let differing = 0;
-      for (let i = 0; i < mask.length; i++) {
-        open += mask[i];
-        if (mask[i] !== mine.gate[i]) differing++;
-      }
-      expect(open).toBeGreaterThan(mask.length / 10);
-      expect(open).toBeLessThan(mask.length);
-      expect(differing, `${differing} of ${mask.length} decisions differ`).toBe(0);
-    }
+  ] as [string, Options][])('%s', (label, o) => checkBuilt('LSTM', label, o));
+});
+
+describe('every option of a PGGRU and a QGRU: the evaluator against pg', () => {
+  const lbr = { linear_before_reset: int(1) };
+  it.each([
+    ['forward, bias and initial state', { bias: true, initial: true }],
+    ['forward, linear_before_reset, bias and initial state', { bias: true, initial: true, attrs: lbr }],
+    ['reverse, linear_before_reset', { direction: 'reverse', bias: true, initial: true, attrs: lbr }],
+    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
+    ['bidirectional with sequence_lens (one of them 0), linear_before_reset', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0], attrs: lbr }],
+    ['without B and initial state (zeros), linear_before_reset', { direction: 'bidirectional', attrs: lbr }],
+    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
+    ['Y left out (Y_h only)', { direction: 'bidirectional', bias: true, attrs: lbr, outputs: ['', 'Y_h'] }],
+  ] as [string, Options][])('%s', (label, o) => checkBuilt('GRU', label, o));
+});
+
+describe('hw-json refusals of recurrent layers', () => {
+  it('refuses a PGLSTM whose W is computed in the graph rather than stored, naming the node and the input; nothing written', async () => {
+    const model = builtRecurrent('LSTM', { bias: true }, 'pg');
+    const w = model.graph.initializers.get('W')!;
+    const initializers = new Map(model.graph.initializers);
+    initializers.delete('W');
+    initializers.set('W_stored', { ...w, name: 'W_stored' });
+    const identity = { name: 'w_copy', opType: 'Identity', domain: '', inputs: ['W_stored'], outputs: ['W'], attributes: {} };
+    const edited: Model = { ...model, graph: { ...model.graph, initializers, nodes: [identity, ...model.graph.nodes] } };
+    const out = join(dir, 'computed-w.json');
+    const run = exportFormat('hw-json').export(edited, { output: out });
+    await expect(run).rejects.toThrow(UnsupportedModelError);
+    await expect(exportFormat('hw-json').export(edited, { output: out })).rejects.toThrow(/node 'rnn' \(PGLSTM\): its W 'W' must be an initializer/);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -1,16 +1,15 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, runEngine, UnsupportedModelError, type HostTensor, type Model } from '@pg/core/internal';
+import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, runEngine, type HostTensor, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat } from '../src/index.js';
 import { fixtureModel, runPg } from './support/gated-fixtures.js';
 import { RECURRENT_FIXTURE_DATA, trainedRecurrent } from './support/recurrent-fixtures.js';
 
 // `pg export --format onnx` (the pg ops inlined: standard ONNX, a Scan per LSTM/GRU direction) and `--format onnx-pg`
-// of gated and static LSTMs and GRUs on the recurrent fixtures, in ONNX Runtime against pg's interpreter; hw-json's
-// refusal of a GRU. (The function form's every option and gate decision: core's recurrent-ort.test.ts; hw-json's
-// LSTM: hw-json-recurrent.test.ts.)
+// of gated and static LSTMs and GRUs on the recurrent fixtures, in ONNX Runtime against pg's interpreter. (The
+// function form's every option and gate decision: core's recurrent-ort.test.ts; hw-json: hw-json-recurrent.test.ts.)
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-lstm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,18 +105,5 @@ describe('below opset 13', () => {
     const exported = await readModel(std.files[0].path);
     expect(exported.opsetImports.find((o) => o.domain === '')!.version).toBe(13);
     expect(exported.graph.nodes.some((n) => n.opType === 'Scan')).toBe(true);
-  });
-});
-
-describe('hw-json', () => {
-  it('refuses a gated GRU naming the layer, saying why and what to use instead; nothing is written', async () => {
-    const float = await readModel(fixtureModel('row-gru-fmnist'));
-    const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-    const out = join(dir, 'row-gru.hw.json');
-    const run = exportFormat('hw-json').export(model, { output: out });
-    await expect(run).rejects.toThrow(UnsupportedModelError);
-    await expect(run).rejects.toThrow(/layer '\/gru\/GRU' \(PGGRU\) cannot be exported as hw-json: it describes gated and quantized LSTMs \(PGLSTM, QLSTM\), not yet GRUs/);
-    await expect(exportFormat('hw-json').export(model, { output: out })).rejects.toMatchObject({ action: expect.stringMatching(/--format onnx.*--exclude \/gru\/GRU/) });
-    expect(existsSync(out)).toBe(false);
   });
 });

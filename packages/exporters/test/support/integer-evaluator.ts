@@ -19,13 +19,13 @@ export class HwDescription {
 
   layer(name: string): HwLinearLayer {
     const l = this.model.nodes.find((n) => n.name === name);
-    if (!l || l.kind === 'float' || l.op === 'LSTM') throw new Error(`no integer Conv, Gemm or MatMul layer '${name}'`);
+    if (!l || l.kind === 'float' || 'recurrent_weights' in l) throw new Error(`no integer Conv, Gemm or MatMul layer '${name}'`);
     return l;
   }
 
   recurrentLayer(name: string): HwRecurrentLayer {
     const l = this.model.nodes.find((n) => n.name === name);
-    if (!l || l.kind === 'float' || l.op !== 'LSTM') throw new Error(`no recurrent layer '${name}'`);
+    if (!l || l.kind === 'float' || !('recurrent_weights' in l)) throw new Error(`no recurrent layer '${name}'`);
     return l;
   }
 

@@ -127,19 +127,20 @@ export interface HwRecurrentAccumulator {
 }
 
 /**
- * A gated or statically quantized LSTM (PGLSTM/QLSTM): ONNX's LSTM whose gate pre-activations z_t are integer
- * accumulations of x_t's and h_{t-1}'s codes, scaled and compared in float32 (docs/hw-json.md, step 7).
+ * A gated or statically quantized LSTM or GRU (PGLSTM/QLSTM, PGGRU/QGRU): ONNX's LSTM (GRU) whose gate
+ * pre-activations are integer accumulations of x_t's and h_{t-1}'s codes, scaled and compared in float32
+ * (docs/hw-json.md, step 7).
  */
 export interface HwRecurrentLayer {
   kind: 'gated' | 'quantized';
-  op: 'LSTM';
+  op: 'LSTM' | 'GRU';
   name: string;
   /**
-   * ONNX's LSTM inputs (X, W, R, B, sequence_lens, initial_h, initial_c, P; '' when absent). W, R and B are
-   * described below; the others are values of the graph, or constants in `params`.
+   * The ONNX op's inputs (LSTM: X, W, R, B, sequence_lens, initial_h, initial_c, P; GRU: the first six; '' when
+   * absent). W, R and B are described below; the others are values of the graph, or constants in `params`.
    */
   inputs: string[];
-  /** Y, Y_h, Y_c ('' when absent), in ONNX's LSTM shapes for `layout`. */
+  /** Y, Y_h and (LSTM) Y_c ('' when absent), in ONNX's shapes for `layout`. */
   outputs: string[];
   direction: 'forward' | 'reverse' | 'bidirectional';
   hidden_size: number;
@@ -148,9 +149,11 @@ export interface HwRecurrentLayer {
   layout: number;
   /** ONNX's clip of the gate pre-activations (to [-clip, clip] before each activation), or null. */
   clip: number | null;
-  /** ONNX's input_forget: 1 couples the forget gate to the input gate (f = 1 - i). */
-  input_forget: number;
-  /** The gate rows of W, R, B, the threshold and z, in order: ONNX's i, o, f, c. */
+  /** LSTM: ONNX's input_forget (1: the forget gate is 1 - the input gate); null for a GRU. */
+  input_forget: number | null;
+  /** GRU: ONNX's linear_before_reset (1: h's hidden-gate product, plus Rb_h, is taken under r); null for an LSTM. */
+  linear_before_reset: number | null;
+  /** The gate rows of W, R, B, the threshold and z, in order: ONNX's i, o, f, c (LSTM) or z, r, h (GRU). */
   gate_order: string[];
   /** x_t's quantizer (step 2 with x's static scale). */
   activation: HwActivation;
@@ -159,8 +162,12 @@ export interface HwRecurrentLayer {
   weights: HwRecurrentWeights;
   recurrent_weights: HwRecurrentWeights;
   accumulator: { input: HwRecurrentAccumulator; state: HwRecurrentAccumulator };
-  /** b = f32(Wb + Rb) per direction and gate row [D, G·H], added to x's part; null when B is absent. */
-  bias: { float: HwTensorRef } | null;
+  /**
+   * `float`: b per direction and gate row [D, G·H], added to x's part: f32(Wb + Rb), but Wb alone for a GRU's
+   * hidden gate with linear_before_reset, whose Rb_h is `recurrent` [D, H] (added to h's part under r; else null).
+   * null when B is absent.
+   */
+  bias: { float: HwTensorRef; recurrent: HwTensorRef | null } | null;
   /** Gated: Δ per direction and gate row [D, G·H] in the rule's statistic (acc null: the gate compares in float32). */
   threshold: { float: HwTensorRef; acc: null } | null;
   /** 'recurrent' (gated: step 7's float32 comparison), null when quantized. */
@@ -169,7 +176,7 @@ export interface HwRecurrentLayer {
   gate_rule: 'above' | 'magnitude' | 'knee' | null;
   /** Gated: 'prediction' (a closed gate keeps z_hb); null when quantized. */
   gated_off: 'prediction' | null;
-  /** Inputs other than W, R, B that are constants (sequence_lens, initial_h, initial_c, P), by input name. */
+  /** Inputs other than W, R, B that are constants (sequence_lens, initial_h, and an LSTM's initial_c, P), by input name. */
   params: Record<string, HwTensorRef>;
 }
 

@@ -24,7 +24,7 @@ import type { ExportFileSpec, ExportFormat, ExportOptions, ExportResult } from '
 import { writtenFiles } from '../written-files.js';
 import { HW_JSON_FORMAT, HW_JSON_VERSION, type HwDtype, type HwFloatNode, type HwLinearLayer, type HwModel, type HwTensorRef } from './format.js';
 import { accUnitFloat32, accumulatorBits, biasInAcc, levels, thresholdsInAcc, thresholdsInAccFloat32, weightCodes } from './integer-params.js';
-import { describeRecurrent, refuseUndescribedRecurrent } from './recurrent-layer.js';
+import { describeRecurrent } from './recurrent-layer.js';
 import { floatData, intTensor, tensorRef, TensorFileBuilder } from './tensor-file.js';
 import { probeValueShapes } from './value-shapes.js';
 
@@ -53,7 +53,6 @@ function checkDescribable(model: Model, where: string): PgLayer[] {
     });
   }
   const layers = pgLayers(model);
-  refuseUndescribedRecurrent(layers, where);
   const dynamic = layers.filter((l) => l.dynamic);
   if (dynamic.length > 0) {
     throw new UsageError(

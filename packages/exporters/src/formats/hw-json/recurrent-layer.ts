@@ -1,32 +1,20 @@
-import { attrFloat, attrInt, UnsupportedModelError, type ConstTensor, type Model, type Node, type PgLayer } from '@pg/core';
+import { attrFloat, attrInt, UnsupportedModelError, type ConstTensor, type Model, type PgLayer } from '@pg/core';
 import type { HwRecurrentLayer, HwRecurrentWeights, HwTensorRef } from './format.js';
 import { accumulatorBits, levels, weightCodes } from './integer-params.js';
 import { floatData, intTensor, tensorRef, type TensorFileBuilder } from './tensor-file.js';
 
-// A PGLSTM/QLSTM as hw-json describes it (docs/hw-json.md, step 7): integer codes of W and R per direction, x's and
+// A PGLSTM/QLSTM (PGGRU/QGRU) as hw-json describes it (docs/hw-json.md, step 7): integer codes of W and R per direction, x's and
 // h's quantizers, the two accumulations' units, the bias and the thresholds in float32 (the gate compares a float32
 // sum of the two accumulations' values with Δ, so no threshold in accumulator units exists).
 
-/** The gate rows of an LSTM's W, R, B and z, in ONNX's order. */
-const LSTM_GATES = ['i', 'o', 'f', 'c'];
-/** LSTM inputs past X, W, R, B: described as graph values or constant params. */
-const STATE_INPUTS = [4, 5, 6, 7];
+/** Per ONNX op: the gate rows of W, R, B and z in ONNX's order, the op's input and output counts. */
+const RECURRENT_OPS = {
+  LSTM: { gates: ['i', 'o', 'f', 'c'], inputs: 8, outputs: 3 },
+  GRU: { gates: ['z', 'r', 'h'], inputs: 6, outputs: 2 },
+} as const;
+/** Inputs past X, W, R, B (sequence_lens, initial_h, and an LSTM's initial_c, P): graph values or constant params. */
+const FIRST_STATE_INPUT = 4;
 const GATE_RULES = ['above', 'magnitude', 'knee'] as const;
-
-/** PGLSTM and QLSTM; pg's other recurrent layers (PGGRU/QGRU) are refused naming the node. */
-export const isHwRecurrentOp = (node: Node): boolean => node.opType === 'PGLSTM' || node.opType === 'QLSTM';
-
-/** Refuses a recurrent pg layer hw-json does not describe (a GRU), naming it and what to do instead. */
-export function refuseUndescribedRecurrent(layers: PgLayer[], where: string): void {
-  const gru = layers.find((l) => l.recurrentWeight !== undefined && !isHwRecurrentOp(l.node));
-  if (!gru) return;
-  throw new UnsupportedModelError(
-    `${where}: layer '${gru.node.name}' (${gru.node.opType}) cannot be exported as hw-json: it describes gated and quantized LSTMs (PGLSTM, QLSTM), not yet GRUs, whose hidden gate is decided after the reset gate within a step`,
-    {
-      action: `export it with --format onnx (standard ONNX: a Scan over the steps, with pg's gate decisions) or --format onnx-pg; or convert with --exclude ${gru.node.name} (the GRU stays float) to describe the rest as hw-json`,
-    },
-  );
-}
 
 /** Per-direction weight codes of W [D, G·H, K] (or R), each direction quantized on its own scale as pg does. */
 function directionCodes(w: ConstTensor, wbits: number, file: TensorFileBuilder): HwRecurrentWeights {
@@ -44,14 +32,29 @@ function directionCodes(w: ConstTensor, wbits: number, file: TensorFileBuilder):
   return { bits: wbits, levels: levels(wbits), scale, codes: file.add(t.dtype, w.dims.slice(), t.data) };
 }
 
-/** b = f32(Wb + Rb) per direction and gate row [D, G·H]: the bias pg adds to x's products. */
-function inputBias(b: ConstTensor, directions: number, rows: number): Float32Array {
+/**
+ * The bias pg adds to x's products, f32(Wb + Rb) per direction and gate row [D, G·H], and (a GRU with
+ * linear_before_reset) the hidden gate's Rb_h [D, H], which pg adds under the reset gate instead (its x-side bias
+ * there is Wb alone).
+ */
+function splitBias(
+  b: ConstTensor,
+  directions: number,
+  rows: number,
+  hidden: number,
+  underReset: boolean,
+  file: TensorFileBuilder,
+): { float: HwTensorRef; recurrent: HwTensorRef | null } {
   const data = floatData(b);
-  return Float32Array.from({ length: directions * rows }, (_, i) => {
+  const hiddenRows = rows - hidden;
+  const input = Float32Array.from({ length: directions * rows }, (_, i) => {
     const d = Math.floor(i / rows);
     const g = i % rows;
-    return Math.fround(data[d * 2 * rows + g] + data[d * 2 * rows + rows + g]);
+    const rb = underReset && g >= hiddenRows ? 0 : data[d * 2 * rows + rows + g];
+    return Math.fround(data[d * 2 * rows + g] + rb);
   });
+  const recurrent = Float32Array.from({ length: directions * hidden }, (_, i) => data[Math.floor(i / hidden) * 2 * rows + rows + hiddenRows + (i % hidden)]);
+  return { float: file.add('float32', [directions, rows], input), recurrent: underReset ? file.add('float32', [directions, hidden], recurrent) : null };
 }
 
 export function describeRecurrent(layer: PgLayer, model: Model, file: TensorFileBuilder, where: string): HwRecurrentLayer {
@@ -71,6 +74,9 @@ export function describeRecurrent(layer: PgLayer, model: Model, file: TensorFile
   const s = constant('ActScale', layer.actScale);
   const b = layer.bias === undefined ? undefined : constant('B', layer.bias);
   const [directions, rows, hidden] = r.dims;
+  const op: keyof typeof RECURRENT_OPS = node.opType.endsWith('GRU') ? 'GRU' : 'LSTM';
+  const lstm = op === 'LSTM';
+  const underReset = !lstm && attrInt(node, 'linear_before_reset', 0) !== 0;
   const inputSize = w.dims[2];
   const rule = node.attributes.gate_rule?.type === 'string' ? node.attributes.gate_rule.value : 'knee';
   const gateRule = GATE_RULES.find((g) => g === rule);
@@ -87,30 +93,31 @@ export function describeRecurrent(layer: PgLayer, model: Model, file: TensorFile
     fan_in: fanIn,
   });
   const params: Record<string, HwTensorRef> = {};
-  for (const i of STATE_INPUTS) {
+  for (let i = FIRST_STATE_INPUT; i < RECURRENT_OPS[op].inputs; i++) {
     const t = init(node.inputs[i]);
     if (t) params[t.name] = tensorRef(t, file, where);
   }
   const direction = node.attributes.direction?.type === 'string' ? node.attributes.direction.value : 'forward';
   return {
     kind: layer.gated ? 'gated' : 'quantized',
-    op: 'LSTM',
+    op,
     name: node.name,
-    inputs: Array.from({ length: 8 }, (_, i) => node.inputs[i] ?? ''),
-    outputs: Array.from({ length: 3 }, (_, i) => node.outputs[i] ?? ''),
+    inputs: Array.from({ length: RECURRENT_OPS[op].inputs }, (_, i) => node.inputs[i] ?? ''),
+    outputs: Array.from({ length: RECURRENT_OPS[op].outputs }, (_, i) => node.outputs[i] ?? ''),
     direction: direction as HwRecurrentLayer['direction'],
     hidden_size: hidden,
     input_size: inputSize,
     layout: attrInt(node, 'layout', 0),
     clip: attrFloat(node, 'clip') ?? null,
-    input_forget: attrInt(node, 'input_forget', 0),
-    gate_order: LSTM_GATES,
+    input_forget: lstm ? attrInt(node, 'input_forget', 0) : null,
+    linear_before_reset: lstm ? null : Number(underReset),
+    gate_order: [...RECURRENT_OPS[op].gates],
     activation: { bits: layer.bits, hbits: layer.hbits, step, levels: n, scale },
     state_activation: { bits: layer.bits, hbits: layer.hbits, step, levels: n, scale: 1 },
     weights,
     recurrent_weights: recurrentWeights,
     accumulator: { input: accumulator(scale, weights, inputSize), state: accumulator(1, recurrentWeights, hidden) },
-    bias: b ? { float: file.add('float32', [directions, rows], inputBias(b, directions, rows)) } : null,
+    bias: b ? splitBias(b, directions, rows, hidden, underReset, file) : null,
     threshold: layer.gated ? { float: file.add('float32', [directions, rows], floatData(constant('Threshold', layer.threshold))), acc: null } : null,
     gate: layer.gated ? 'recurrent' : null,
     gate_rule: layer.gated ? gateRule! : null,
