@@ -19,8 +19,7 @@ import { HwDescription } from './support/integer-evaluator.js';
 import { runPg, type PgRun } from './support/gated-fixtures.js';
 import { evaluateRecurrent, type RecurrentResult, type Values } from './support/recurrent-evaluator.js';
 import { trainedRecurrent } from './support/recurrent-fixtures.js';
-import { int } from '../../core/test/support/model-builder.js';
-import { T, recurrentModel, xFeed, type Options } from '../../core/test/support/recurrent-models.js';
+import { GRU_OPTION_CASES, LSTM_OPTION_CASES, firstCodeFlip, recurrentModel, xFeed, type Options } from '../../core/test/support/recurrent-models.js';
 
 // hw-json of gated and static LSTMs and GRUs (PGLSTM, QLSTM, PGGRU, QGRU; docs/hw-json.md step 7) on the recurrent fixtures, fine-tuned
 // as pg's recipe does: the reference evaluator (support/recurrent-evaluator.ts, written from the document) against
@@ -37,20 +36,6 @@ function fixedInput(model: Model, shape: number[]): Model {
   const [input, ...rest] = model.graph.inputs;
   const fixed = (input.shape ?? []).map((d, i) => (i === 0 || typeof d === 'number' ? d : shape[i]));
   return { ...model, graph: { ...model.graph, inputs: [{ ...input, shape: fixed }, ...rest] } };
-}
-
-/** Where the h codes of two runs' Y (layout 0) first differ, and how far pg's h·n lay from its rounding boundary there. */
-function firstCodeFlip(pg: Float32Array, ours: Float32Array, steps: number, levels: number): { step: number; boundary: number } | undefined {
-  const code = (h: number) => Math.round(Math.max(-1, Math.min(1, h)) * levels);
-  const perStep = pg.length / steps;
-  for (let t = 0; t < steps; t++) {
-    let boundary = Infinity;
-    for (let i = t * perStep; i < (t + 1) * perStep; i++) {
-      if (code(pg[i]) !== code(ours[i])) boundary = Math.min(boundary, Math.abs(Math.abs(pg[i] * levels - Math.trunc(pg[i] * levels)) - 0.5));
-    }
-    if (boundary < Infinity) return { step: t, boundary };
-  }
-  return undefined;
 }
 
 /** pg's h_{t-1} of direction d for batch entry b at step t, from its Y [T, D, N, H] (undefined at the first step). */
@@ -147,7 +132,7 @@ describe.each(cases)('hw-json of $name ($mode; calibrated, fine-tuned 2 steps, 1
     const free = evaluateRecurrent(hw, layer, values);
     const diff = (ref: Float32Array, mine: RecurrentResult['y']) => maxRelativeDifference(mine, ref);
     const outputs = Math.max(diff(y.data, free.y), diff(yh.data, free.yh), yc ? diff(yc.data, free.yc) : 0);
-    const flip = firstCodeFlip(y.data, free.y, steps, layer.state_activation.levels);
+    const flip = firstCodeFlip(y.data, free.y, steps, layer.state_activation.bits);
     console.log(
       `${name} ${node.name} (${node.opType}): outputs max relative difference ${outputs.toExponential(2)}${flip ? `; h codes first differ at step ${flip.step}, pg's h·n ${flip.boundary.toExponential(2)} from the rounding boundary` : '; no h code differs'}`,
     );
@@ -210,33 +195,11 @@ async function checkBuilt(kind: 'LSTM' | 'GRU', label: string, o: Options): Prom
 // Every option pg's PGLSTM and PGGRU run, on one small layer built by core's test support: the evaluator's own
 // recurrence from the first step (no code sits on a rounding boundary here) against pg, decisions and outputs.
 describe('every option of a PGLSTM and a QLSTM: the evaluator against pg', () => {
-  it.each([
-    ['forward, bias and initial states', { bias: true, initial: true }],
-    ['reverse', { direction: 'reverse', bias: true, initial: true }],
-    ['bidirectional', { direction: 'bidirectional', bias: true, initial: true }],
-    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
-    ['bidirectional with sequence_lens (one of them 0), layout 0', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0] }],
-    ['reverse with sequence_lens, layout 1', { direction: 'reverse', layout: 1, bias: true, initial: true, lengths: [3, T, 1] }],
-    ['without B and initial states (zeros)', { direction: 'bidirectional' }],
-    ['peepholes', { direction: 'bidirectional', bias: true, initial: true, peepholes: true }],
-    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
-    ['input_forget', { bias: true, initial: true, attrs: { input_forget: int(1) } }],
-    ['Y left out (Y_h and Y_c only)', { direction: 'bidirectional', bias: true, outputs: ['', 'Y_h', 'Y_c'] }],
-  ] as [string, Options][])('%s', (label, o) => checkBuilt('LSTM', label, o));
+  it.each(LSTM_OPTION_CASES)('%s', (label, o) => checkBuilt('LSTM', label, o));
 });
 
 describe('every option of a PGGRU and a QGRU: the evaluator against pg', () => {
-  const lbr = { linear_before_reset: int(1) };
-  it.each([
-    ['forward, bias and initial state', { bias: true, initial: true }],
-    ['forward, linear_before_reset, bias and initial state', { bias: true, initial: true, attrs: lbr }],
-    ['reverse, linear_before_reset', { direction: 'reverse', bias: true, initial: true, attrs: lbr }],
-    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
-    ['bidirectional with sequence_lens (one of them 0), linear_before_reset', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0], attrs: lbr }],
-    ['without B and initial state (zeros), linear_before_reset', { direction: 'bidirectional', attrs: lbr }],
-    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
-    ['Y left out (Y_h only)', { direction: 'bidirectional', bias: true, attrs: lbr, outputs: ['', 'Y_h'] }],
-  ] as [string, Options][])('%s', (label, o) => checkBuilt('GRU', label, o));
+  it.each(GRU_OPTION_CASES)('%s', (label, o) => checkBuilt('GRU', label, o));
 });
 
 describe('hw-json refusals of recurrent layers', () => {
