@@ -89,7 +89,7 @@ const rows = readdirSync(dir).filter((f) => f.endsWith('.report.json')).sort().m
 });
 // Cost against the 8-bit static model of the same fixture, fine-tuned the same way (its own run, same data).
 for (const r of rows) {
-  const base = rows.find((o) => o.model === r.model && o.variant === 'static-8');
+  const base = rows.find((o) => o.model === r.model && /^static-8(-|$)/.test(o.variant));
   r.bitops_vs_static_8_model = base ? r.whole_model_bitops / base.whole_model_bitops : undefined;
 }
 writeFileSync(`${dir}.json`, `${JSON.stringify({ command, rows }, null, 1)}\n`);
