@@ -66,7 +66,21 @@ const kernels = {
   'pgGateForward (offset, no M)': (k, h) =>
     k.pgGateForward(h, slot(0), slot(1), slot(2), small, slot(3), slot(4), -1, small + 4 * 2048, small + 4 * 2052, elt({ scales: 1, chans: channels })),
   pgGateBackward: (k, h) =>
-    k.pgGateBackward(h, slot(0), slot(1), slot(2), slot(9), -1, slot(3), slot(4), slot(5), small + 4 * 1024, small + 4 * 1536, elt({ scales: 1, chans: channels, sparse: 1, wantSum: 1 }), 4),
+    k.pgGateBackward(
+      h,
+      slot(0),
+      slot(1),
+      slot(2),
+      slot(9),
+      -1,
+      slot(3),
+      slot(4),
+      slot(5),
+      small + 4 * 1024,
+      small + 4 * 1536,
+      elt({ scales: 1, chans: channels, sparse: 1, wantSum: 1 }),
+      4,
+    ),
   'pgGateBackward (uniform dGate, dz)': (k, h) =>
     k.pgGateBackward(h, slot(0), slot(1), slot(2), -1, small, slot(3), slot(4), slot(5), small + 4 * 1024, small + 4 * 1536, elt({ scales: 1, chans: channels, wantSum: 1 }), 4),
   'pgGateBackward (no dGate)': (k, h) => k.pgGateBackward(h, slot(0), slot(1), slot(2), -1, -1, slot(4), slot(5), -1, small + 4 * 512, -1, elt({ scales: 1, chans: channels }), 4),
