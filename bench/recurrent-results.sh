@@ -4,7 +4,8 @@
 # whole-model activation bits come to about 3; and the 8-bit static baseline --mode static --bits 8), fine-tuned
 # the same way (the bare `pg finetune --data ...` with a step cap, so the bench stays within ~20 minutes on 2
 # loaded cores) and reported against the float model. VARIANTS (';'-separated tag|convert flags|finetune
-# flags) and MODELS (row-lstm char-lm; row-gru, the row classifier with a GRU, on request) run other sets; every
+# flags) and MODELS (row-lstm char-lm; on request row-gru, the row classifier with a GRU, and char-lm-1000, the LM
+# trained longer) run other sets; every
 # report in the output folder joins the summary (its lstm_* fields are the recurrent layer's, LSTM or GRU).
 # Data: row-LSTM (row-GRU) trains on the full Fashion-MNIST training set (the first ROW_STEPS batches of 128 after the
 # seeded shuffle) and is measured on all 10,000 test images; the char-LM trains on the KJV training windows
@@ -54,6 +55,8 @@ run_model() {
 run_model row-lstm fixtures/models/row-lstm-fmnist.onnx fashion-mnist:train fashion-mnist:test "$ROW_STEPS" 10000
 run_model row-gru fixtures/models/row-gru-fmnist.onnx fashion-mnist:train fashion-mnist:test "$ROW_STEPS" 10000
 run_model char-lm fixtures/models/char-lm-kjv.onnx .cache/kjv-chars/train.npz .cache/kjv-chars/test.npz "$LM_STEPS" "$LM_TEST"
+# The second LM, trained longer (fixtures/README.md): `make_recurrent.py --only charlm --lm-steps 1000 --models-dir .cache/char-lm-1000`.
+run_model char-lm-1000 .cache/char-lm-1000/char-lm-kjv.onnx .cache/kjv-chars/train.npz .cache/kjv-chars/test.npz "$LM_STEPS" "$LM_TEST"
 
 node - "$OUT" "ROW_STEPS=$ROW_STEPS LM_STEPS=$LM_STEPS LM_TEST=$LM_TEST MODELS='$MODELS' VARIANTS='$VARIANTS' bash bench/recurrent-results.sh" <<'EOF'
 const { readFileSync, writeFileSync, readdirSync } = require('node:fs');
@@ -61,7 +64,7 @@ const [dir, command] = process.argv.slice(2);
 const read = (f) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')).result;
 const rows = readdirSync(dir).filter((f) => f.endsWith('.report.json')).sort().map((f) => {
   const name = f.replace('.report.json', '');
-  const model = ['row-lstm', 'row-gru', 'char-lm'].find((m) => name.startsWith(`${m}-`));
+  const model = ['row-lstm', 'row-gru', 'char-lm-1000', 'char-lm'].find((m) => name.startsWith(`${m}-`));
   const r = read(f);
   const ft = read(f.replace('.report.json', '.finetune.json'));
   const lstm = r.layers.find((l) => ['PGLSTM', 'QLSTM', 'PGGRU', 'QGRU'].includes(l.op));

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeNpy, maxRelativeDifference, readNpyFile } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { BUNDLED_TEST, BUNDLED_TRAIN, ROOT, json, pg, tempDir } from './support/
 import { schemaErrors } from './support/schemas.js';
 
 // A gated LSTM and a gated GRU through the real binary: the recipe (pg convert, then a bare pg finetune --data) on
-// the row-LSTM and row-GRU fixtures, the report, ONNX Runtime on the file and its ONNX exports, and hw-json's refusal.
+// the row-LSTM and row-GRU fixtures, the report, ONNX Runtime on the file and its ONNX exports, and hw-json.
 
 const ROW_MODELS = [
   { kind: 'LSTM', path: join(ROOT, 'fixtures/models/row-lstm-fmnist.onnx'), node: '/lstm/LSTM', gates: 4 },
@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe.each(ROW_MODELS)('a gated $kind through pg convert, pg finetune, pg report and pg export', ({ kind, path, node, gates }) => {
-  it('converts with the placement reason, fine-tunes with the recipe, reports the layer per step, runs and exports it for ONNX Runtime to pg’s outputs; hw-json refuses it naming the layer', async () => {
+  it('converts with the placement reason, fine-tunes with the recipe, reports the layer per step, runs and exports it for ONNX Runtime to pg’s outputs; and describes it as hw-json', async () => {
     const gated = join(tmp.dir, `row-${kind}.onnx`);
     const conv = await pg(['convert', path, '-o', gated, '--json']);
     expect(conv.code, conv.stderr).toBe(0);
@@ -73,15 +73,20 @@ describe.each(ROW_MODELS)('a gated $kind through pg convert, pg finetune, pg rep
     }
     for (const o of outputs.slice(1)) expect(maxRelativeDifference(o, outputs[0])).toBeLessThan(1e-4);
 
-    // hw-json has no recurrent layer: refused naming the layer, saying what to use instead; nothing written.
+    // hw-json describes the layer in integers (docs/hw-json.md, step 7): both files written.
     const out = join(tmp.dir, `exported-${kind}.hw.json`);
     const hw = await pg(['export', tuned, '--format', 'hw-json', '-o', out]);
-    expect(hw.code).toBe(4);
-    expect(hw.stderr).toMatch(
-      new RegExp(`^Error \\[PG_UNSUPPORTED\\]: .*layer '${node}' \\(PG${kind}\\) cannot be exported as hw-json: its layer list has no recurrent layer`, 'm'),
-    );
-    expect(hw.stderr).toMatch(/--format onnx/);
-    expect(hw.stderr).not.toMatch(/\n\s+at /);
-    expect(existsSync(out)).toBe(false);
+    expect(hw.code, hw.stderr).toBe(0);
+    const description = JSON.parse(await readFile(out, 'utf8')) as { version: number; nodes: { name: string; kind: string; op: string; gate: string | null }[] };
+    expect(description.version).toBe(3);
+    expect(description.nodes.find((n) => n.name === node)).toMatchObject({ kind: 'gated', op: kind, gate: 'recurrent' });
+    expect(existsSync(out.replace(/\.json$/, '.bin'))).toBe(true);
+    // The converted file before fine-tuning has uncalibrated scales: refused (usage error), saying to calibrate; nothing written.
+    const raw = join(tmp.dir, `raw-${kind}.hw.json`);
+    const refused = await pg(['export', gated, '--format', 'hw-json', '-o', raw]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/static activation scales that were never calibrated/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(raw)).toBe(false);
   }, 240_000);
 });

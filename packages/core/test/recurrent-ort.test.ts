@@ -40,7 +40,7 @@ import {
 } from '../src/internal.js';
 import { FIXTURES, FMNIST_NORM, fixtureModel } from './fixtures.js';
 import { int } from './support/model-builder.js';
-import { T, recurrentModel, xFeed, type Options } from './support/recurrent-models.js';
+import { GRU_OPTION_CASES, LSTM_OPTION_CASES, firstCodeFlip, recurrentModel, xFeed, type Options } from './support/recurrent-models.js';
 
 // Gated and static LSTMs and GRUs (PGLSTM, QLSTM, PGGRU, QGRU) in ONNX Runtime through the model-local functions pg writes with them
 // (gating/recurrent-functions.ts): the file `pg convert`/`pg finetune` writes, loaded by ONNX Runtime as it is
@@ -130,21 +130,6 @@ interface Agreement {
    * differs between the runtimes, and how far pg's h·(2^B − 1) lay from the rounding boundary there (in codes).
    */
   codeFlip?: { step: number; boundary: number };
-}
-
-/** Where the h codes of the runtimes' Y [T, D, N, H] first differ (undefined: nowhere). */
-function firstCodeFlip(ours: Float32Array, theirs: Float32Array, steps: number, bits: number): Agreement['codeFlip'] {
-  const n = 2 ** bits - 1;
-  const code = (h: number) => Math.round(Math.max(-1, Math.min(1, h)) * n);
-  const perStep = ours.length / steps;
-  for (let t = 0; t < steps; t++) {
-    let boundary = Infinity;
-    for (let i = t * perStep; i < (t + 1) * perStep; i++) {
-      if (code(ours[i]) !== code(theirs[i])) boundary = Math.min(boundary, Math.abs(Math.abs(ours[i] * n - Math.trunc(ours[i] * n)) - 0.5));
-    }
-    if (boundary < Infinity) return { step: t, boundary };
-  }
-  return undefined;
 }
 
 /** pg against ONNX Runtime on the model's file: outputs, and for a gated model every decision. */
@@ -290,20 +275,7 @@ function withSettings(model: Model, scale: number, threshold: number): Model {
 }
 
 describe('every option of a PGLSTM and a QLSTM, against ONNX Runtime', () => {
-  const cases: [string, Options][] = [
-    ['forward, bias and initial states', { bias: true, initial: true }],
-    ['reverse', { direction: 'reverse', bias: true, initial: true }],
-    ['bidirectional', { direction: 'bidirectional', bias: true, initial: true }],
-    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
-    ['bidirectional with sequence_lens (one of them 0), layout 0', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0] }],
-    ['reverse with sequence_lens, layout 1', { direction: 'reverse', layout: 1, bias: true, initial: true, lengths: [3, T, 1] }],
-    ['without B and initial states (zeros)', { direction: 'bidirectional' }],
-    ['peepholes', { direction: 'bidirectional', bias: true, initial: true, peepholes: true }],
-    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
-    ['input_forget', { bias: true, initial: true, attrs: { input_forget: int(1) } }],
-    ['Y left out (Y_h and Y_c only)', { direction: 'bidirectional', bias: true, outputs: ['', 'Y_h', 'Y_c'] }],
-  ];
-  it.each(cases)('%s', async (label, o) => {
+  it.each(LSTM_OPTION_CASES)('%s', async (label, o) => {
     const file = label.replace(/[^a-z0-9]+/gi, '-');
     const gated = await agreement(converted(o), `${file}-pg`, xFeed(o.layout));
     expect(gated.open).toBeGreaterThan(gated.decisions / 10);
@@ -316,18 +288,7 @@ describe('every option of a PGLSTM and a QLSTM, against ONNX Runtime', () => {
 });
 
 describe('every option of a PGGRU and a QGRU, against ONNX Runtime', () => {
-  const lbr = { linear_before_reset: int(1) };
-  const cases: [string, Options][] = [
-    ['forward, bias and initial state', { bias: true, initial: true }],
-    ['forward, linear_before_reset, bias and initial state', { bias: true, initial: true, attrs: lbr }],
-    ['reverse, linear_before_reset', { direction: 'reverse', bias: true, initial: true, attrs: lbr }],
-    ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
-    ['bidirectional with sequence_lens (one of them 0), linear_before_reset', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0], attrs: lbr }],
-    ['without B and initial state (zeros), linear_before_reset', { direction: 'bidirectional', attrs: lbr }],
-    ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
-    ['Y left out (Y_h only)', { direction: 'bidirectional', bias: true, attrs: lbr, outputs: ['', 'Y_h'] }],
-  ];
-  it.each(cases)('%s', async (label, o) => {
+  it.each(GRU_OPTION_CASES)('%s', async (label, o) => {
     const file = `gru-${label.replace(/[^a-z0-9]+/gi, '-')}`;
     const model = converted(o, 'pg', 'GRU');
     expect(model.functions.map((fn) => fn.name)).toEqual(['PGGRU']);

@@ -1,32 +1,15 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  calibrate,
-  convertModel,
-  finetune,
-  FINETUNE_DEFAULTS,
-  firstBatch,
-  initBackend,
-  maxRelativeDifference,
-  openDataset,
-  PG_DOMAIN,
-  readModel,
-  rowSequences,
-  runEngine,
-  UnsupportedModelError,
-  type ConversionMode,
-  type Dataset,
-  type HostTensor,
-  type Model,
-} from '@pg/core/internal';
+import { convertModel, initBackend, maxRelativeDifference, PG_DOMAIN, readModel, runEngine, type HostTensor, type Model } from '@pg/core/internal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFormat } from '../src/index.js';
-import { FIXTURES, FMNIST_NORM, fixtureModel, runPg } from './support/gated-fixtures.js';
+import { fixtureModel, runPg } from './support/gated-fixtures.js';
+import { RECURRENT_FIXTURE_DATA, trainedRecurrent } from './support/recurrent-fixtures.js';
 
 // `pg export --format onnx` (the pg ops inlined: standard ONNX, a Scan per LSTM/GRU direction) and `--format onnx-pg`
-// of gated and static LSTMs and GRUs on the recurrent fixtures, in ONNX Runtime against pg's interpreter; hw-json's
-// refusal. (The function form's every option and gate decision: core's recurrent-ort.test.ts.)
+// of gated and static LSTMs and GRUs on the recurrent fixtures, in ONNX Runtime against pg's interpreter. (The
+// function form's every option and gate decision: core's recurrent-ort.test.ts; hw-json: hw-json-recurrent.test.ts.)
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-export-lstm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,28 +17,8 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const FIXTURE_DATA: Record<string, () => Promise<Dataset>> = {
-  'row-lstm-fmnist': async () => rowSequences(await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM)),
-  'char-lm-kjv': () => openDataset(`${FIXTURES}data/kjv-chars/test-subset.npz`),
-  'row-gru-fmnist': async () => rowSequences(await openDataset('fashion-mnist:train?source=bundled', FMNIST_NORM)),
-};
 /** The fixture's recurrent op: what it converts to, gated and static. */
 const kindOf = (name: string) => (name.includes('gru') ? 'GRU' : 'LSTM');
-
-/** The fixture converted as `pg convert` does by default (static: at 8 bits), calibrated and fine-tuned 2 steps; a batch of 16. */
-async function trained(name: string, mode: ConversionMode): Promise<{ model: Model; x: HostTensor; batch: { x: Float32Array; shape: number[] } }> {
-  const data = await FIXTURE_DATA[name]();
-  const { model } = convertModel(await readModel(fixtureModel(name)), { mode, bits: mode === 'static' ? 8 : 4, hbits: 2, wbits: 8, firstLayerBits: 8, actScale: 'static' });
-  const calibrated = await calibrate(model, data, { batches: 1, batchSize: 16, seed: 0, scales: true, targetSparsity: mode === 'pg' ? 0.85 : undefined });
-  const settings = { ...FINETUNE_DEFAULTS, maxSteps: 2, batchSize: 16, targetSparsity: mode === 'pg' ? 0.85 : ('none' as const), finalCalibration: false, workers: 1 };
-  const tuned = (await finetune(calibrated, data, settings)).model;
-  const batch = await firstBatch(data.batches(16, { limit: 16 }));
-  const int64 = tuned.graph.inputs[0].dtype === 'int64';
-  const x: HostTensor = int64
-    ? { dtype: 'int64', shape: batch.shape, data: BigInt64Array.from(batch.x, (v) => BigInt(v)) }
-    : { dtype: 'float32', shape: batch.shape, data: batch.x };
-  return { model: tuned, x, batch };
-}
 
 async function ort(path: string, input: string, x: HostTensor, outputs: string[]): Promise<Record<string, HostTensor>> {
   const session = await runEngine('onnxruntime').load(await readModel(path));
@@ -66,12 +29,12 @@ async function ort(path: string, input: string, x: HostTensor, outputs: string[]
   }
 }
 
-for (const name of Object.keys(FIXTURE_DATA)) {
+for (const name of Object.keys(RECURRENT_FIXTURE_DATA)) {
   const kind = kindOf(name);
   describe(`${name}: exports of the ${kind}`, () => {
     for (const mode of ['pg', 'static'] as const) {
       it(`${mode === 'pg' ? `PG${kind}` : `Q${kind} (--mode static)`}: --format onnx is standard ONNX (a Scan per direction) that ONNX Runtime runs to pg's outputs; --format onnx-pg too`, async () => {
-        const { model, x, batch } = await trained(name, mode);
+        const { model, x, batch } = await trainedRecurrent(name, mode);
         const op = mode === 'pg' ? `PG${kind}` : `Q${kind}`;
         expect(model.graph.nodes.some((n) => n.opType === op)).toBe(true);
         const ours = runPg(model, batch).outputs;
@@ -142,19 +105,5 @@ describe('below opset 13', () => {
     const exported = await readModel(std.files[0].path);
     expect(exported.opsetImports.find((o) => o.domain === '')!.version).toBe(13);
     expect(exported.graph.nodes.some((n) => n.opType === 'Scan')).toBe(true);
-  });
-});
-
-describe('hw-json', () => {
-  it.each(['lstm', 'gru'])('refuses a gated %s naming the layer, saying why and what to use instead; nothing is written', async (kind) => {
-    const float = await readModel(fixtureModel(`row-${kind}-fmnist`));
-    const { model } = convertModel(float, { bits: 4, hbits: 2, wbits: 8, actScale: 'static' });
-    const out = join(dir, `row-${kind}.hw.json`);
-    const run = exportFormat('hw-json').export(model, { output: out });
-    const op = kind.toUpperCase();
-    await expect(run).rejects.toThrow(UnsupportedModelError);
-    await expect(run).rejects.toThrow(new RegExp(`layer '/${kind}/${op}' \\(PG${op}\\) cannot be exported as hw-json: its layer list has no recurrent layer`));
-    await expect(exportFormat('hw-json').export(model, { output: out })).rejects.toMatchObject({ action: expect.stringMatching(/--format onnx/) });
-    expect(existsSync(out)).toBe(false);
   });
 });

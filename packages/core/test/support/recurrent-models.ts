@@ -88,3 +88,49 @@ export const xFeed = (layout: 0 | 1 = 0): Record<string, HostTensor> => {
   const x = sineTensor('X', [T, N, F], 0.3, { step: 0.41, scale: 1.5 });
   return { X: layout === 0 ? { dtype: 'float32', shape: x.dims, data: x.data() as Float32Array } : { dtype: 'float32', ...swapLeading(x.data() as Float32Array, x.dims) } };
 };
+
+/**
+ * Where the h codes (round(clip(h, −1, 1)·(2^B − 1))) of two runs' Y [T, D, N, H] first differ (undefined: nowhere):
+ * the step, and how far the first run's h·(2^B − 1) lay from the rounding boundary there (in codes).
+ */
+export function firstCodeFlip(ours: Float32Array, theirs: Float32Array, steps: number, bits: number): { step: number; boundary: number } | undefined {
+  const n = 2 ** bits - 1;
+  const code = (h: number) => Math.round(Math.max(-1, Math.min(1, h)) * n);
+  const perStep = ours.length / steps;
+  for (let t = 0; t < steps; t++) {
+    let boundary = Infinity;
+    for (let i = t * perStep; i < (t + 1) * perStep; i++) {
+      if (code(ours[i]) !== code(theirs[i])) boundary = Math.min(boundary, Math.abs(Math.abs(ours[i] * n - Math.trunc(ours[i] * n)) - 0.5));
+    }
+    if (boundary < Infinity) return { step: t, boundary };
+  }
+  return undefined;
+}
+
+/** Every option of ONNX's LSTM that pg's PGLSTM runs, as test cases (label, options). */
+export const LSTM_OPTION_CASES: [string, Options][] = [
+  ['forward, bias and initial states', { bias: true, initial: true }],
+  ['reverse', { direction: 'reverse', bias: true, initial: true }],
+  ['bidirectional', { direction: 'bidirectional', bias: true, initial: true }],
+  ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
+  ['bidirectional with sequence_lens (one of them 0), layout 0', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0] }],
+  ['reverse with sequence_lens, layout 1', { direction: 'reverse', layout: 1, bias: true, initial: true, lengths: [3, T, 1] }],
+  ['without B and initial states (zeros)', { direction: 'bidirectional' }],
+  ['peepholes', { direction: 'bidirectional', bias: true, initial: true, peepholes: true }],
+  ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
+  ['input_forget', { bias: true, initial: true, attrs: { input_forget: int(1) } }],
+  ['Y left out (Y_h and Y_c only)', { direction: 'bidirectional', bias: true, outputs: ['', 'Y_h', 'Y_c'] }],
+];
+
+const lbr = { linear_before_reset: int(1) };
+/** Every option of ONNX's GRU that pg's PGGRU runs (linear_before_reset 0 and 1), as test cases (label, options). */
+export const GRU_OPTION_CASES: [string, Options][] = [
+  ['forward, bias and initial state', { bias: true, initial: true }],
+  ['forward, linear_before_reset, bias and initial state', { bias: true, initial: true, attrs: lbr }],
+  ['reverse, linear_before_reset', { direction: 'reverse', bias: true, initial: true, attrs: lbr }],
+  ['bidirectional, layout 1', { direction: 'bidirectional', layout: 1, bias: true, initial: true }],
+  ['bidirectional with sequence_lens (one of them 0), linear_before_reset', { direction: 'bidirectional', bias: true, initial: true, lengths: [T, 2, 0], attrs: lbr }],
+  ['without B and initial state (zeros), linear_before_reset', { direction: 'bidirectional', attrs: lbr }],
+  ['clip', { direction: 'bidirectional', bias: true, attrs: { clip: { type: 'float', value: 0.4 } } }],
+  ['Y left out (Y_h only)', { direction: 'bidirectional', bias: true, attrs: lbr, outputs: ['', 'Y_h'] }],
+];

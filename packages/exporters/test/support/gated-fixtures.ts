@@ -6,6 +6,7 @@ import {
   Executor,
   FINETUNE_DEFAULTS,
   finetune,
+  isPgRecurrentNode,
   OBSERVE,
   firstBatch,
   openDataset,
@@ -84,7 +85,7 @@ export interface PgRun {
   gates: Map<string, HostArray>;
   /** Per pg node: the input it received, NCHW / [N, K]. */
   layerInputs: Map<string, HostArray>;
-  /** Per gated node: the prediction O_hb, NCHW / [N, C]. */
+  /** Per gated node: the prediction O_hb, NCHW / [N, C] (a recurrent layer: the statistic its gate compares, [N, T, D, G·H]). */
   predictions: Map<string, HostArray>;
 }
 
@@ -104,7 +105,8 @@ export function runPg(model: Model, batch: Batch, outputs: string[] = model.grap
         observer: {
           wants: (_n: Node, k: string) => k === OBSERVE.gate || k === OBSERVE.input || k === OBSERVE.prediction,
           observe: (n: Node, k: string, t) => {
-            (k === OBSERVE.gate ? gates : k === OBSERVE.input ? layerInputs : predictions).set(n.name, nhwcToNchw(host(t)));
+            // A recurrent layer's observations are [N, T, D, G·H] (and x [T, N, F]), not images.
+            (k === OBSERVE.gate ? gates : k === OBSERVE.input ? layerInputs : predictions).set(n.name, isPgRecurrentNode(n) ? host(t) : nhwcToNchw(host(t)));
           },
         },
       },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { HwLinearLayer, HwModel, HwTensorRef } from '../../src/index.js';
+import type { HwActivation, HwLinearLayer, HwModel, HwRecurrentLayer, HwTensorRef } from '../../src/index.js';
 
 /**
  * A reference implementation of docs/hw-json.md, written from the document and reading only the exported
@@ -19,7 +19,13 @@ export class HwDescription {
 
   layer(name: string): HwLinearLayer {
     const l = this.model.nodes.find((n) => n.name === name);
-    if (!l || l.kind === 'float') throw new Error(`no integer layer '${name}'`);
+    if (!l || l.kind === 'float' || 'recurrent_weights' in l) throw new Error(`no integer Conv, Gemm or MatMul layer '${name}'`);
+    return l;
+  }
+
+  recurrentLayer(name: string): HwRecurrentLayer {
+    const l = this.model.nodes.find((n) => n.name === name);
+    if (!l || l.kind === 'float' || !('recurrent_weights' in l)) throw new Error(`no recurrent layer '${name}'`);
     return l;
   }
 
@@ -50,7 +56,7 @@ function roundHalfEven(v: number): number {
 }
 
 /** x_code = round_half_even(f32(clamp(f32(x / s_x), -1, 1) * n)): integers in [-n, n]. */
-export function activationCodes(x: Float32Array, layer: HwLinearLayer): Int32Array {
+export function activationCodes(x: Float32Array, layer: { activation: HwActivation }): Int32Array {
   const { scale, levels } = layer.activation;
   const q = new Int32Array(x.length);
   for (let i = 0; i < x.length; i++) {

@@ -4,8 +4,11 @@
  * meaning changes the format: bump HW_JSON_VERSION.
  */
 export const HW_JSON_FORMAT = 'pg-hw-json';
-/** 2: residual gates (`gate`, `gate_offset`, `threshold.acc` null for them). */
-export const HW_JSON_VERSION = 2;
+/**
+ * 2: residual gates (`gate`, `gate_offset`, `threshold.acc` null for them). 3: recurrent layers (`op` `"LSTM"`,
+ * HwRecurrentLayer); the fields of every other node are version 2's.
+ */
+export const HW_JSON_VERSION = 3;
 
 /** Offsets in the binary file are multiples of this. */
 export const HW_TENSOR_ALIGNMENT = 64;
@@ -101,6 +104,82 @@ export interface HwLinearLayer {
   gated_off: 'prediction' | 'zero' | null;
 }
 
+/** A recurrent layer's weight codes (W or R): per direction, each direction with its own scale. */
+export interface HwRecurrentWeights {
+  /** wbits: bits of the codes' magnitude (a sign comes on top). */
+  bits: number;
+  /** n_w = 2^wbits - 1. */
+  levels: number;
+  /** s_w of each direction (float32): max |W_d| of that direction's float weights. */
+  scale: number[];
+  /** The integer codes, ONNX's layout: W [D, G·H, input_size], R [D, G·H, hidden_size]. */
+  codes: HwTensorRef;
+}
+
+/** One of a recurrent layer's two accumulations (x_t's products with W, h_{t-1}'s with R). */
+export interface HwRecurrentAccumulator {
+  /** S per direction = (s / n) * (s_w / n_w): the float value of one accumulator unit (float64). */
+  scale: number[];
+  /** Bits (with sign) that hold any sum: 1 + ceil(log2(K * n * n_w + 1)). */
+  bits: number;
+  /** K: input_size (x's products) or hidden_size (h's). */
+  fan_in: number;
+}
+
+/**
+ * A gated or statically quantized LSTM or GRU (PGLSTM/QLSTM, PGGRU/QGRU): ONNX's LSTM (GRU) whose gate
+ * pre-activations are integer accumulations of x_t's and h_{t-1}'s codes, scaled and compared in float32
+ * (docs/hw-json.md, step 7).
+ */
+export interface HwRecurrentLayer {
+  kind: 'gated' | 'quantized';
+  op: 'LSTM' | 'GRU';
+  name: string;
+  /**
+   * The ONNX op's inputs (LSTM: X, W, R, B, sequence_lens, initial_h, initial_c, P; GRU: the first six; '' when
+   * absent). W, R and B are described below; the others are values of the graph, or constants in `params`.
+   */
+  inputs: string[];
+  /** Y, Y_h and (LSTM) Y_c ('' when absent), in ONNX's shapes for `layout`. */
+  outputs: string[];
+  direction: 'forward' | 'reverse' | 'bidirectional';
+  hidden_size: number;
+  input_size: number;
+  /** ONNX's layout: 0 X [T, N, F], Y [T, D, N, H]; 1 X [N, T, F], Y [N, T, D, H]. */
+  layout: number;
+  /** ONNX's clip of the gate pre-activations (to [-clip, clip] before each activation), or null. */
+  clip: number | null;
+  /** LSTM: ONNX's input_forget (1: the forget gate is 1 - the input gate); null for a GRU. */
+  input_forget: number | null;
+  /** GRU: ONNX's linear_before_reset (1: h's hidden-gate product, plus Rb_h, is taken under r); null for an LSTM. */
+  linear_before_reset: number | null;
+  /** The gate rows of W, R, B, the threshold and z, in order: ONNX's i, o, f, c (LSTM) or z, r, h (GRU). */
+  gate_order: string[];
+  /** x_t's quantizer (step 2 with x's static scale). */
+  activation: HwActivation;
+  /** h_{t-1}'s quantizer (step 2 with the fixed scale 1: h lies in (-1, 1)). */
+  state_activation: HwActivation;
+  weights: HwRecurrentWeights;
+  recurrent_weights: HwRecurrentWeights;
+  accumulator: { input: HwRecurrentAccumulator; state: HwRecurrentAccumulator };
+  /**
+   * `float`: b per direction and gate row [D, G·H], added to x's part: f32(Wb + Rb), but Wb alone for a GRU's
+   * hidden gate with linear_before_reset, whose Rb_h is `recurrent` [D, H] (added to h's part under r; else null).
+   * null when B is absent.
+   */
+  bias: { float: HwTensorRef; recurrent: HwTensorRef | null } | null;
+  /** Gated: Δ per direction and gate row [D, G·H] in the rule's statistic (acc null: the gate compares in float32). */
+  threshold: { float: HwTensorRef; acc: null } | null;
+  /** 'recurrent' (gated: step 7's float32 comparison), null when quantized. */
+  gate: 'recurrent' | null;
+  /** What the gate compares with Δ: z_hb ('above'), |z_hb| ('magnitude'), -|z_hb| ('knee'); null when quantized. */
+  gate_rule: 'above' | 'magnitude' | 'knee' | null;
+  /** Gated: 'prediction' (a closed gate keeps z_hb); null when quantized. */
+  gated_off: 'prediction' | null;
+  /** Inputs other than W, R, B that are constants (sequence_lens, initial_h, and an LSTM's initial_c, P), by input name. */
+  params: Record<string, HwTensorRef>;
+}
+
 /** A node pg leaves float (stem, classifier, pools, adds, ReLUs): the ONNX op with its float parameters. */
 export interface HwFloatNode {
   kind: 'float';
@@ -116,7 +195,7 @@ export interface HwFloatNode {
   params: Record<string, HwTensorRef>;
 }
 
-export type HwNode = HwLinearLayer | HwFloatNode;
+export type HwNode = HwLinearLayer | HwRecurrentLayer | HwFloatNode;
 
 export interface HwModel {
   format: typeof HW_JSON_FORMAT;

@@ -11,7 +11,6 @@ import {
   pgLayers,
   gateKind,
   readPreprocessKey,
-  refuseRecurrentExport,
   UnsupportedModelError,
   UsageError,
   writeFilesAtomic,
@@ -25,7 +24,8 @@ import type { ExportFileSpec, ExportFormat, ExportOptions, ExportResult } from '
 import { writtenFiles } from '../written-files.js';
 import { HW_JSON_FORMAT, HW_JSON_VERSION, type HwDtype, type HwFloatNode, type HwLinearLayer, type HwModel, type HwTensorRef } from './format.js';
 import { accUnitFloat32, accumulatorBits, biasInAcc, levels, thresholdsInAcc, thresholdsInAccFloat32, weightCodes } from './integer-params.js';
-import { TensorFileBuilder } from './tensor-file.js';
+import { describeRecurrent } from './recurrent-layer.js';
+import { floatData, intTensor, tensorRef, TensorFileBuilder } from './tensor-file.js';
 import { probeValueShapes } from './value-shapes.js';
 
 /** Weight codes need wbits + 1 bits with the sign; beyond 16 magnitude bits pg's weights are float in all but name. */
@@ -52,7 +52,6 @@ function checkDescribable(model: Model, where: string): PgLayer[] {
       action: 'convert it first (pg convert MODEL -o gated.onnx --data SPEC), then export the gated model',
     });
   }
-  refuseRecurrentExport(model, 'hw-json');
   const layers = pgLayers(model);
   const dynamic = layers.filter((l) => l.dynamic);
   if (dynamic.length > 0) {
@@ -73,23 +72,6 @@ function checkDescribable(model: Model, where: string): PgLayer[] {
     });
   }
   return layers;
-}
-
-function floatData(t: ConstTensor): Float32Array {
-  const d = t.data();
-  if (d instanceof Float32Array) return d;
-  if (Array.isArray(d) || d instanceof BigInt64Array || d instanceof BigUint64Array) throw new UnsupportedModelError(`tensor '${t.name}' is not numeric float data`);
-  return Float32Array.from(d);
-}
-
-/** The narrowest signed integer type that holds every value. */
-function intTensor(values: ArrayLike<number>): { dtype: HwDtype; data: Int8Array | Int16Array | Int32Array | BigInt64Array } {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) max = Math.max(max, values[i] < 0 ? -values[i] - 1 : values[i]);
-  if (max < 2 ** 7) return { dtype: 'int8', data: Int8Array.from(values) };
-  if (max < 2 ** 15) return { dtype: 'int16', data: Int16Array.from(values) };
-  if (max < 2 ** 31) return { dtype: 'int32', data: Int32Array.from(values) };
-  return { dtype: 'int64', data: BigInt64Array.from(Array.from(values, (v) => BigInt(v))) };
 }
 
 /** Accumulator-unit values (thresholds, biases) are stored as int32, or int64 when they need it. */
@@ -225,13 +207,6 @@ function gemmBias(c: ConstTensor, beta: number, channels: number, node: Node, wh
   return Float32Array.from({ length: channels }, (_, o) => Math.fround(values[last === 1 ? 0 : o] * beta));
 }
 
-function tensorRef(t: ConstTensor, file: TensorFileBuilder, where: string): HwTensorRef {
-  const d = t.data();
-  if (Array.isArray(d)) throw new UnsupportedModelError(`${where}: tensor '${t.name}' holds strings, which hw-json cannot store`);
-  const dtype = t.dtype === 'float16' ? 'float32' : t.dtype;
-  return file.add(dtype as HwDtype, t.dims.slice(), d);
-}
-
 function jsonAttribute(a: AttributeValue, file: TensorFileBuilder, where: string, node: Node, key: string): HwFloatNode['attributes'][string] {
   switch (a.type) {
     case 'float':
@@ -268,7 +243,8 @@ export async function describeForHardware(model: Model, tensorFileName: string):
   const file = new TensorFileBuilder();
   const nodes = order.map((node) => {
     const layer = layers.get(node);
-    return layer ? describeLinear(layer, model, shapes, file, where) : describeFloat(node, model, file, where);
+    if (!layer) return describeFloat(node, model, file, where);
+    return layer.recurrentWeight !== undefined ? describeRecurrent(layer, model, file, where) : describeLinear(layer, model, shapes, file, where);
   });
   const mean = readPreprocessKey(model, 'mean');
   const std = readPreprocessKey(model, 'std');

@@ -20,7 +20,12 @@ export async function probeValueShapes(model: Model): Promise<{ order: Node[]; s
           action: 're-export the model with a fixed input size: hardware descriptions need every layer size',
         });
       });
-      feeds[input.name] = toTfTensor(constTensor(input.name, 'float32', shape, new Float32Array(numElements(shape))));
+      // Zeros of the input's type: token ids (int64) index an embedding.
+      const integer = input.dtype === 'int64' || input.dtype === 'int32';
+      const zeros = integer
+        ? constTensor(input.name, 'int32', shape, new Int32Array(numElements(shape)))
+        : constTensor(input.name, 'float32', shape, new Float32Array(numElements(shape)));
+      feeds[input.name] = toTfTensor(zeros);
     }
     const names = [...new Set(exec.order.flatMap((n) => n.outputs).filter((o) => o !== ''))];
     const out = exec.run(feeds, { outputs: names });
