@@ -41,7 +41,7 @@ const input = new Uint8Array(heapBytes);
 const f32 = new Float32Array(input.buffer);
 for (let i = 0; i < 10; i++) fill(f32.subarray(size * i, size * (i + 1)), -1.5, 1.5, 17 + i);
 fill(f32.subarray(small / 4, small / 4 + 4096), 0.5, 2, 99);
-// Slot 9 as a 0/1 gate mask (M) for the gate backward.
+// Slot 9 as a 0/1 tensor (a dGate of the gate backward).
 for (let i = 9 * size; i < 10 * size; i++) f32[i] = f32[i] > 0 ? 1 : 0;
 
 function elt({ scales = batch, bits = 8, hbits = 4, chans = 1, sparse = 0, wantSum = 0 } = {}) {
@@ -62,7 +62,9 @@ const kernels = {
   'pgQuantSplit (fakeQuant)': (k, h) => k.pgQuantSplit(h, slot(0), small, slot(1), slot(2), -1, elt({ hbits: 0 })),
   pgQuantBackward: (k, h) => k.pgQuantBackward(h, slot(0), slot(1), slot(2), small, slot(3), small + 4 * 64, elt({ wantSum: 1 })),
   pgFakeQuantBackward: (k, h) => k.pgFakeQuantBackward(h, slot(0), slot(1), small, slot(2), small + 4 * 64, elt()),
-  pgGateForward: (k, h) => k.pgGateForward(h, slot(0), slot(1), small, slot(2), slot(3), slot(4), elt({ scales: 1, chans: channels })),
+  pgGateForward: (k, h) => k.pgGateForward(h, slot(0), slot(1), -1, small, slot(3), slot(4), slot(5), small + 4 * 2048, small + 4 * 2052, elt({ scales: 1, chans: channels })),
+  'pgGateForward (offset, no M)': (k, h) =>
+    k.pgGateForward(h, slot(0), slot(1), slot(2), small, slot(3), slot(4), -1, small + 4 * 2048, small + 4 * 2052, elt({ scales: 1, chans: channels })),
   pgGateBackward: (k, h) =>
     k.pgGateBackward(
       h,
@@ -70,15 +72,18 @@ const kernels = {
       slot(1),
       slot(2),
       slot(9),
+      -1,
       slot(3),
       slot(4),
       slot(5),
-      small + 4 * 512,
       small + 4 * 1024,
+      small + 4 * 1536,
       elt({ scales: 1, chans: channels, sparse: 1, wantSum: 1 }),
       4,
     ),
-  'pgGateBackward (no dGate)': (k, h) => k.pgGateBackward(h, slot(0), slot(1), slot(2), slot(9), -1, slot(4), slot(5), small + 4 * 512, -1, elt({ scales: 1, chans: channels }), 4),
+  'pgGateBackward (uniform dGate, dz)': (k, h) =>
+    k.pgGateBackward(h, slot(0), slot(1), slot(2), -1, small, slot(3), slot(4), slot(5), small + 4 * 1024, small + 4 * 1536, elt({ scales: 1, chans: channels, wantSum: 1 }), 4),
+  'pgGateBackward (no dGate)': (k, h) => k.pgGateBackward(h, slot(0), slot(1), slot(2), -1, -1, slot(4), slot(5), -1, small + 4 * 512, -1, elt({ scales: 1, chans: channels }), 4),
   pgQuantizeWeights: (k, h) => k.pgQuantizeWeights(h, slot(0), slot(1), elt({ scales: 1 })),
   pgMaxPool: (k, h) => k.pgMaxPool(h, slot(0), slot(6), argSlot, pool()),
   pgMaxPoolBackward: (k, h) => k.pgMaxPoolBackward(h, slot(6), argSlot, slot(8), pool()),

@@ -82,19 +82,35 @@ export interface NativeKernels {
   pgQuantBackward(heap: Uint8Array, g: number, r: number, hb: number, s: number, dx: number, dsHb: number, params: Int32Array): void;
   /** `rows` rows of `width` 4-byte words from src to dst (byte offsets; strides in words): channel slices and concats of NHWC data. */
   columnCopy(heap: Uint8Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
-  /** z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (-1: absent), M = step(z), y = O_hb + M·O_lb. */
-  pgGateForward(heap: Uint8Array, ohb: number, olb: number, offset: number, delta: number, y: number, z: number, m: number, params: Int32Array): void;
   /**
-   * The gate's surrogate backward: dO_hb, dO_lb, dΔ (per channel), dz (the gate offset's gradient; -1: not
-   * wanted) and, with WantSum, Σ dO_lb·O_lb. dGate -1: absent.
+   * z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (-1: absent), M = step(z) (written when m is not -1),
+   * y = O_hb + M·O_lb; fraction[0] = ΣM / size (as tfjs's mean of M) and counts = [ΣM, size], each -1 when not wanted.
+   */
+  pgGateForward(
+    heap: Uint8Array,
+    ohb: number,
+    olb: number,
+    offset: number,
+    delta: number,
+    y: number,
+    z: number,
+    m: number,
+    fraction: number,
+    counts: number,
+    params: Int32Array,
+  ): void;
+  /**
+   * The gate's surrogate backward (M = step(z)): dO_hb, dO_lb, dΔ (per channel), dz (the gate offset's gradient;
+   * -1: not wanted) and, with WantSum, Σ dO_lb·O_lb. The gradient reaching M: a tensor dGate, or the one value
+   * dgUniform[0] for every element, or neither (-1); not both.
    */
   pgGateBackward(
     heap: Uint8Array,
     dy: number,
     olb: number,
     z: number,
-    m: number,
     dGate: number,
+    dgUniform: number,
     dohb: number,
     dolb: number,
     dz: number,

@@ -665,6 +665,56 @@ inline float expApprox(float v) {
   return p * scale;
 }
 
+// The element-wise loops every training step runs (quantizer split, gate forward and backward) are compiled
+// twice: for the build's baseline (SSE2: 4 floats an instruction) and for AVX2 (8), chosen at run time. The
+// same float32 operations in the same order either way (no FMA: -ffp-contract=off), so the same bytes; only
+// the width differs. Each loop is an always-inline template; its two callers below set the target.
+#define PG_INLINE inline __attribute__((always_inline))
+#define PG_AVX2 __attribute__((target("avx2")))
+
+bool hasAvx2() {
+  static const bool avx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+  return avx2;
+}
+
+// One scale block [lo, hi) of pgQuantSplit: with Split, hb and lb; without, the fake-quantized x_q into hb.
+template <bool Split>
+PG_INLINE void quantSplitBlock(const float* __restrict x, float* __restrict r, float* __restrict hb,
+                               float* __restrict lb, size_t lo, size_t hi, float si, float n, float step) {
+  const float unit = si / n;
+  const float invStep = 1.f / step;  // a power of two: exact
+  for (size_t j = lo; j < hi; j++) {
+    const float rj = x[j] / si;
+    const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
+    const float qs = roundHalfEven(c * n);
+    r[j] = rj;
+    if (!Split) {
+      hb[j] = qs * unit;
+      continue;
+    }
+    const float t = qs * invStep;
+    // floor(relu(t)) - floor(relu(-t)) term by term (so +0 where the composed ops give +0), with floor(|t|)
+    // by an integer conversion (|t| <= 2^16 here): libm's floor is a call per element the compiler cannot
+    // vectorise.
+    const float fl = static_cast<float>(static_cast<int32_t>(std::fabs(t)));
+    const float trunc = (t > 0.f ? fl : 0.f) - (t < 0.f ? fl : 0.f);
+    const float h = (trunc * step) * unit;
+    hb[j] = h;
+    lb[j] = qs * unit - h;
+  }
+}
+
+using QuantSplitFn = void (*)(const float*, float*, float*, float*, size_t, size_t, float, float, float);
+template <bool Split>
+void quantSplitBase(const float* x, float* r, float* hb, float* lb, size_t lo, size_t hi, float si, float n, float step) {
+  quantSplitBlock<Split>(x, r, hb, lb, lo, hi, si, n, step);
+}
+template <bool Split>
+PG_AVX2 void quantSplitAvx2(const float* x, float* r, float* hb, float* lb, size_t lo, size_t hi, float si, float n,
+                            float step) {
+  quantSplitBlock<Split>(x, r, hb, lb, lo, hi, si, n, step);
+}
+
 // pgQuantSplit(heap, x, s, r, hb, lb, params): r = x/s, q_s = round(clip(r, -1, 1)·n), unit = s/n,
 // q_hb = trunc(q_s/step)·step, hb = q_hb·unit, lb = q_s·unit - hb. s has E_SCALES entries, each for a
 // contiguous block of the tensor (1: per tensor; the batch size: per sample).
@@ -679,38 +729,10 @@ napi_value PgQuantSplit(napi_env env, napi_callback_info info) {
   if (!args.complete(lb || e[E_HBITS] == 0)) return nullptr;
   const float n = static_cast<float>((1 << e[E_BITS]) - 1);
   const float step = static_cast<float>(1 << (e[E_HBITS] ? e[E_BITS] - e[E_HBITS] : 0));
-  const float invStep = 1.f / step;  // a power of two: exact
   const size_t block = e[E_SIZE] / e[E_SCALES];
-  for (int i = 0; i < e[E_SCALES]; i++) {
-    const float si = s[i];
-    const float unit = si / n;
-    const size_t lo = i * block, hi = lo + block;
-    if (!lb) {
-      // No split (E_HBITS 0): the fake-quantized x_q = q_s·unit in hb's place, as pg's fakeQuant.
-      for (size_t j = lo; j < hi; j++) {
-        const float rj = x[j] / si;
-        const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
-        r[j] = rj;
-        hb[j] = roundHalfEven(c * n) * unit;
-      }
-      continue;
-    }
-    for (size_t j = lo; j < hi; j++) {
-      const float rj = x[j] / si;
-      const float c = rj < -1.f ? -1.f : (rj > 1.f ? 1.f : rj);
-      const float qs = roundHalfEven(c * n);
-      const float t = qs * invStep;
-      // floor(relu(t)) - floor(relu(-t)) term by term (so +0 where the composed ops give +0), with floor(|t|)
-      // by an integer conversion (|t| <= 2^16 here): libm's floor is a call per element the compiler cannot
-      // vectorise.
-      const float fl = static_cast<float>(static_cast<int32_t>(std::fabs(t)));
-      const float trunc = (t > 0.f ? fl : 0.f) - (t < 0.f ? fl : 0.f);
-      const float h = (trunc * step) * unit;
-      r[j] = rj;
-      hb[j] = h;
-      lb[j] = qs * unit - h;
-    }
-  }
+  const QuantSplitFn split = hasAvx2() ? (lb ? quantSplitAvx2<true> : quantSplitAvx2<false>)
+                                       : (lb ? quantSplitBase<true> : quantSplitBase<false>);
+  for (int i = 0; i < e[E_SCALES]; i++) split(x, r, hb, lb, i * block, (i + 1) * block, s[i], n, step);
   return nullptr;
 }
 
@@ -808,29 +830,54 @@ napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// The gate forward's loop (see PgGateForward), instantiated with and without the offset so each vectorises.
-template <bool HasOffset>
-void gateForwardLoop(const float* __restrict ohb, const float* __restrict olb, const float* __restrict off,
-                     const float* __restrict d, float* __restrict y, float* __restrict z, float* __restrict m,
-                     size_t rows, int c) {
+// The gate forward's loop (see PgGateForward), instantiated with and without the offset and the gate output
+// so each vectorises. Returns Σ M (in double per channel, so NaN propagates as in a float sum; exact below 2^53).
+template <bool HasOffset, bool WantM>
+PG_INLINE double gateForwardLoop(const float* __restrict ohb, const float* __restrict olb, const float* __restrict off,
+                       const float* __restrict d, float* __restrict y, float* __restrict z, float* __restrict m,
+                       size_t rows, int c, double* __restrict on) {
   for (size_t i = 0; i < rows; i++) {
     const size_t o = i * c;
     for (int k = 0; k < c; k++) {
       const float zk = (HasOffset ? ohb[o + k] + off[o + k] : ohb[o + k]) - d[k];
       const float mk = stepOf(zk);
       z[o + k] = zk;
-      m[o + k] = mk;
+      if (WantM) m[o + k] = mk;
       y[o + k] = ohb[o + k] + mk * olb[o + k];
+      on[k] += mk;
     }
   }
+  double sum = 0;
+  for (int k = 0; k < c; k++) sum += on[k];
+  return sum;
 }
 
-// pgGateForward(heap, ohb, olb, offset, delta, y, z, m, params): z = O_hb - Δ (Δ per channel, the last axis), or
-// z = (O_hb + offset) - Δ with a gate offset (-1: absent; the residual gate, rounded as the composed add then
-// sub), M = step(z), O = O_hb + M·O_lb.
+using GateForwardFn = double (*)(const float*, const float*, const float*, const float*, float*, float*, float*, size_t,
+                                 int, double*);
+template <bool HasOffset, bool WantM>
+double gateForwardBase(const float* ohb, const float* olb, const float* off, const float* d, float* y, float* z,
+                       float* m, size_t rows, int c, double* on) {
+  return gateForwardLoop<HasOffset, WantM>(ohb, olb, off, d, y, z, m, rows, c, on);
+}
+template <bool HasOffset, bool WantM>
+PG_AVX2 double gateForwardAvx2(const float* ohb, const float* olb, const float* off, const float* d, float* y,
+                               float* z, float* m, size_t rows, int c, double* on) {
+  return gateForwardLoop<HasOffset, WantM>(ohb, olb, off, d, y, z, m, rows, c, on);
+}
+template <bool HasOffset, bool WantM>
+GateForwardFn gateForwardFor() {
+  return hasAvx2() ? gateForwardAvx2<HasOffset, WantM> : gateForwardBase<HasOffset, WantM>;
+}
+
+// pgGateForward(heap, ohb, olb, offset, delta, y, z, m, fraction, counts, params): z = O_hb - Δ (Δ per channel,
+// the last axis), or z = (O_hb + offset) - Δ with a gate offset (-1: absent; the residual gate, rounded as the
+// composed add then sub), M = step(z), O = O_hb + M·O_lb; M itself only when asked (-1: not; the backward
+// recomputes it from z). fraction[0] = ΣM / size (tfjs's mean of M: a float sum of 0s and 1s is exact below
+// 2^24, then one float division) and counts = [ΣM, size], the sparsity budget's and the reported sparsity's,
+// so no pass over M is needed for them (-1: not wanted).
 napi_value PgGateForward(napi_env env, napi_callback_info info) {
-  KernelArgs args(env, info, 9);
-  const int* e = args.eltParams(8);
+  KernelArgs args(env, info, 11);
+  const int* e = args.eltParams(10);
   const int c = e[E_CHANNELS];
   const float* ohb = args.tensor(1, e[E_SIZE]);
   const float* olb = args.tensor(2, e[E_SIZE]);
@@ -838,31 +885,49 @@ napi_value PgGateForward(napi_env env, napi_callback_info info) {
   const float* d = args.tensor(4, c);
   float* y = args.tensor(5, e[E_SIZE]);
   float* z = args.tensor(6, e[E_SIZE]);
-  float* m = args.tensor(7, e[E_SIZE]);
+  float* m = args.optional(7, e[E_SIZE]);
+  float* fraction = args.optional(8, 1);
+  float* counts = args.optional(9, 2);
   if (!args.complete()) return nullptr;
-  (off ? gateForwardLoop<true> : gateForwardLoop<false>)(ohb, olb, off, d, y, z, m, e[E_SIZE] / c, c);
+  thread_local std::vector<double> on;
+  on.assign(size_t(c), 0.0);
+  const GateForwardFn loop = off ? (m ? gateForwardFor<true, true>() : gateForwardFor<true, false>())
+                                 : (m ? gateForwardFor<false, true>() : gateForwardFor<false, false>());
+  const float count = static_cast<float>(loop(ohb, olb, off, d, y, z, m, e[E_SIZE] / c, c, on.data()));
+  const float size = static_cast<float>(e[E_SIZE]);
+  if (fraction) fraction[0] = count / size;
+  if (counts) {
+    counts[0] = count;
+    counts[1] = size;
+  }
   return nullptr;
 }
 
+// Where the gradient reaching M comes from: none, a tensor dGate, or one value for every element (the
+// gradient of the mean of M, the sparsity budget's: d(mean)/dM = 1/size everywhere).
+enum GateGrad { DG_NONE, DG_TENSOR, DG_UNIFORM };
+
 // The gate backward's loop (see PgGateBackward); acc holds 2c doubles (Σ dz and Σ dO_lb·O_lb per channel),
 // row c floats. Each row runs two loops, the element-wise one writing dz to `row`, so both vectorise.
-template <bool Sparse, bool HasDg>
-float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, const float* __restrict z,
-                       const float* __restrict m, const float* __restrict dg, float* __restrict dohb,
-                       float* __restrict dolb, float* __restrict dzOut, size_t rows, int c, float alpha,
-                       double* __restrict acc, float* __restrict row) {
+// M = step(z), as the forward computed it, so it is not read.
+template <bool Sparse, GateGrad Dg>
+PG_INLINE float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, const float* __restrict z,
+                       const float* __restrict dg, float dgu, float* __restrict dohb, float* __restrict dolb,
+                       float* __restrict dzOut, size_t rows, int c, float alpha, double* __restrict acc,
+                       float* __restrict row) {
   double* __restrict ad = acc;
   double* __restrict ao = acc + c;
   for (size_t i = 0; i < rows; i++) {
     const size_t o = i * c;
     for (int k = 0; k < c; k++) {
+      const float mk = stepOf(z[o + k]);
       const float sg = 1.f / (1.f + expApprox(-(z[o + k] * alpha)));
       const float slope0 = (sg * (1.f - sg)) * alpha;
-      const float slope = Sparse ? slope0 * m[o + k] : slope0;
+      const float slope = Sparse ? slope0 * mk : slope0;
       const float up = dy[o + k] * olb[o + k];
-      const float dz = (HasDg ? up + dg[o + k] : up) * slope;
+      const float dz = (Dg == DG_TENSOR ? up + dg[o + k] : Dg == DG_UNIFORM ? up + dgu : up) * slope;
       dohb[o + k] = dy[o + k] + dz;
-      dolb[o + k] = dy[o + k] * m[o + k];
+      dolb[o + k] = dy[o + k] * mk;
       row[k] = dz;
     }
     for (int k = 0; k < c; k++) {
@@ -876,10 +941,34 @@ float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, 
   return static_cast<float>(dot);
 }
 
-// pgGateBackward(heap, dy, olb, z, m, dGate, dohb, dolb, dz, dDelta, dotLb, params, alpha): the surrogate
-// slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE), dz = (dy·O_lb + dGate)·slope (dGate -1: absent),
-// dO_hb = dy + dz, dO_lb = dy·M, dΔ = -Σ dz per channel, dz itself when asked (-1: not; a gate offset's
-// gradient), and with E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
+using GateBackwardFn = float (*)(const float*, const float*, const float*, const float*, float, float*, float*, float*,
+                                 size_t, int, float, double*, float*);
+template <bool Sparse, GateGrad Dg>
+float gateBackwardBase(const float* dy, const float* olb, const float* z, const float* dg, float dgu, float* dohb,
+                       float* dolb, float* dzOut, size_t rows, int c, float alpha, double* acc, float* row) {
+  return gateBackwardLoop<Sparse, Dg>(dy, olb, z, dg, dgu, dohb, dolb, dzOut, rows, c, alpha, acc, row);
+}
+template <bool Sparse, GateGrad Dg>
+PG_AVX2 float gateBackwardAvx2(const float* dy, const float* olb, const float* z, const float* dg, float dgu,
+                               float* dohb, float* dolb, float* dzOut, size_t rows, int c, float alpha, double* acc,
+                               float* row) {
+  return gateBackwardLoop<Sparse, Dg>(dy, olb, z, dg, dgu, dohb, dolb, dzOut, rows, c, alpha, acc, row);
+}
+template <bool Sparse, GateGrad Dg>
+GateBackwardFn gateBackwardOf() {
+  return hasAvx2() ? gateBackwardAvx2<Sparse, Dg> : gateBackwardBase<Sparse, Dg>;
+}
+template <bool Sparse>
+GateBackwardFn gateBackwardFor(GateGrad dg) {
+  return dg == DG_TENSOR ? gateBackwardOf<Sparse, DG_TENSOR>()
+                         : (dg == DG_UNIFORM ? gateBackwardOf<Sparse, DG_UNIFORM>() : gateBackwardOf<Sparse, DG_NONE>());
+}
+
+// pgGateBackward(heap, dy, olb, z, dGate, dgUniform, dohb, dolb, dz, dDelta, dotLb, params, alpha): the
+// surrogate slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE, M = step(z)), dz = (dy·O_lb + dGate)·slope with
+// dGate a tensor, or dgUniform[0] for every element (at most one of them; -1: absent), dO_hb = dy + dz,
+// dO_lb = dy·M, dΔ = -Σ dz per channel, dz itself when asked (-1: not; a gate offset's gradient), and with
+// E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
 napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   KernelArgs args(env, info, 13);
   const int* e = args.eltParams(11);
@@ -888,16 +977,19 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   const float* dy = args.tensor(1, e[E_SIZE]);
   const float* olb = args.tensor(2, e[E_SIZE]);
   const float* z = args.tensor(3, e[E_SIZE]);
-  const float* m = args.tensor(4, e[E_SIZE]);
-  const float* dg = args.optional(5, e[E_SIZE]);
+  const float* dg = args.optional(4, e[E_SIZE]);
+  const float* dgu = args.optional(5, 1);
   float* dohb = args.tensor(6, e[E_SIZE]);
   float* dolb = args.tensor(7, e[E_SIZE]);
   float* dzOut = args.optional(8, e[E_SIZE]);
   float* dd = args.tensor(9, c);
   float* dot = args.optional(10, 1);
   if (!args.complete((e[E_WANT_SUM] != 0) == (dot != nullptr))) return nullptr;
+  if (dg && dgu) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "dGate and dgUniform are exclusive");
+    return nullptr;
+  }
   const float alpha = static_cast<float>(alphaD);
-  const bool sparse = e[E_SPARSE] != 0;
   const size_t rows = e[E_SIZE] / c;
   // Per-channel double accumulators (a fixed order: deterministic; along the channel axis: vectorisable).
   thread_local std::vector<double> acc;
@@ -905,9 +997,9 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   acc.assign(2 * size_t(c), 0.0);
   row.resize(c);
   // Instantiated per case: a branch inside the loop keeps GCC from vectorising it.
-  auto loop = sparse ? (dg ? gateBackwardLoop<true, true> : gateBackwardLoop<true, false>)
-                     : (dg ? gateBackwardLoop<false, true> : gateBackwardLoop<false, false>);
-  const float sum = loop(dy, olb, z, m, dg, dohb, dolb, dzOut, rows, c, alpha, acc.data(), row.data());
+  const GateGrad kind = dg ? DG_TENSOR : (dgu ? DG_UNIFORM : DG_NONE);
+  const GateBackwardFn loop = e[E_SPARSE] != 0 ? gateBackwardFor<true>(kind) : gateBackwardFor<false>(kind);
+  const float sum = loop(dy, olb, z, dg, dgu ? dgu[0] : 0.f, dohb, dolb, dzOut, rows, c, alpha, acc.data(), row.data());
   for (int k = 0; k < c; k++) dd[k] = static_cast<float>(-acc[k]);
   if (dot) dot[0] = sum;
   return nullptr;

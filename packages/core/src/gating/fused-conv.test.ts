@@ -66,11 +66,14 @@ function inputs() {
 }
 
 /**
- * Loss L = Σ up ⊙ O + 3 · mean(M)² (the second term reaches M, as the sparsity budget does), through
- * the layer built from the composed ops (quantSplit, two convs, gate on O_hb or, with an offset, on
- * O_hb + offset as the kernel's composed path) and autodiff, or through the fused op.
+ * How the layer is built: from the composed ops (quantSplit, two convs, gate on O_hb or, with an offset, on
+ * O_hb + offset as the kernel's composed path) and autodiff; the fused op with the gate M as an output and
+ * mean(M) taken by tfjs; or the fused op's own fraction ΣM/size (what training's sparsity budget reads).
  */
-function lossAndGrads(c: Case, fused: boolean, v: ReturnType<typeof inputs>) {
+type Path = 'composed' | 'fused gate' | 'fused fraction';
+
+/** Loss L = Σ up ⊙ O + 3 · mean(M)² (the second term reaches M, as the sparsity budget does) through `path`. */
+function lossAndGrads(c: Case, path: Path, v: ReturnType<typeof inputs>) {
   const x = tf.tensor4d(v.x);
   const w = tf.tensor4d(v.w);
   const b = tf.tensor1d(v.b);
@@ -84,7 +87,8 @@ function lossAndGrads(c: Case, fused: boolean, v: ReturnType<typeof inputs>) {
     const sc = c.dynamic ? tf.customGrad((t) => ({ value: tf.clone(t as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }))(scale) : scale;
     let y: tf.Tensor;
     let m: tf.Tensor;
-    if (fused) {
+    let mean: tf.Tensor;
+    if (path !== 'composed') {
       // the weight as an intermediate of the forward (as the kernel transposes it): freed before the backward
       const r = fusedPgConv(
         xi as tf.Tensor4D,
@@ -92,26 +96,28 @@ function lossAndGrads(c: Case, fused: boolean, v: ReturnType<typeof inputs>) {
         bi,
         di,
         sc,
-        { bits, hbits, alpha, sparseBackprop: c.sparseBackprop, filterGrad: true, scaleGrad: !c.dynamic, geometry: g },
+        { bits, hbits, alpha, sparseBackprop: c.sparseBackprop, filterGrad: true, scaleGrad: !c.dynamic, geometry: g, wantGate: true, wantFraction: path === 'fused fraction' },
         oi as tf.Tensor4D | undefined,
       );
       y = r.y;
-      m = r.gate;
+      m = r.gate!;
+      mean = path === 'fused fraction' ? r.fraction : tf.mean(m);
     } else {
       const { hb, lb } = quantSplit(xi, sc, bits, hbits);
       const ohb = conv2dTrainable(hb as tf.Tensor4D, wi as tf.Tensor4D, g, bi);
       const olb = conv2dTrainable(lb as tf.Tensor4D, wi as tf.Tensor4D, g);
       m = gate(oi ? tf.add(ohb, oi) : ohb, di, { alpha, sparseBackprop: c.sparseBackprop });
       y = tf.add(ohb, tf.mul(m, olb));
+      mean = tf.mean(m);
     }
     const up = tf.tensor4d(v.up).slice([0, 0, 0, 0], y.shape as [number, number, number, number]);
-    return { y, m, loss: tf.add(tf.sum(tf.mul(y, up)), tf.mul(3, tf.square(tf.mean(m)))) as tf.Scalar };
+    return { y, m, mean, loss: tf.add(tf.sum(tf.mul(y, up)), tf.mul(3, tf.square(mean))) as tf.Scalar };
   };
-  const { y, m } = f(x, w, b, d, s, o);
+  const { y, m, mean } = f(x, w, b, d, s, o);
   const grads = o
     ? tf.grads((xi, wi, bi, di, si, oi) => f(xi, wi, bi, di, si, oi).loss)([x, w, b, d, s, o])
     : tf.grads((xi, wi, bi, di, si) => f(xi, wi, bi, di, si).loss)([x, w, b, d, s]);
-  return { y: Array.from(y.dataSync()), m: Array.from(m.dataSync()), grads: grads.map((t) => Array.from(t.dataSync())) };
+  return { y: Array.from(y.dataSync()), m: Array.from(m.dataSync()), mean: mean.dataSync()[0], grads: grads.map((t) => Array.from(t.dataSync())) };
 }
 
 function maxRel(a: number[], b: number[]): number {
@@ -123,10 +129,10 @@ describe('fusedPgConv', () => {
   for (const c of cases) {
     it(`${c.name}: forward equals the composed ops; gradients equal autodiff of them (wasm) and the cpu backend's`, async () => {
       const v = inputs();
-      const fused = lossAndGrads(c, true, v);
-      const composed = lossAndGrads(c, false, v);
+      const fused = lossAndGrads(c, 'fused gate', v);
+      const composed = lossAndGrads(c, 'composed', v);
       await tf.setBackend('cpu');
-      const cpu = lossAndGrads(c, false, v);
+      const cpu = lossAndGrads(c, 'composed', v);
       await tf.setBackend('wasm');
       // the forward is the same ops: bit-identical
       expect(fused.m).toEqual(composed.m);
@@ -152,12 +158,30 @@ describe('fusedPgConv', () => {
   for (const c of [cases[0], cases[3]]) {
     it(`leaves no tensors behind after a gradient step (${c.name})`, () => {
       const v = inputs();
-      lossAndGrads(c, true, v); // warm-up allocations of the backend
-      const before = tf.memory().numTensors;
-      tf.tidy(() => {
-        lossAndGrads(c, true, v);
+      for (const path of ['fused gate', 'fused fraction'] as const) {
+        lossAndGrads(c, path, v); // warm-up allocations of the backend
+        const before = tf.memory().numTensors;
+        tf.tidy(() => {
+          lossAndGrads(c, path, v);
+        });
+        expect(tf.memory().numTensors, path).toBe(before);
+      }
+    });
+  }
+
+  for (const c of cases) {
+    it(`${c.name}: the fused op's own fraction gives mean(M) and the gradients tfjs's mean of its gate gives, bit for bit`, () => {
+      const v = inputs();
+      const viaGate = lossAndGrads(c, 'fused gate', v);
+      const viaFraction = lossAndGrads(c, 'fused fraction', v);
+      expect(viaFraction.y).toEqual(viaGate.y);
+      expect(viaFraction.m).toEqual(viaGate.m);
+      expect(Object.is(viaFraction.mean, viaGate.mean)).toBe(true);
+      viaFraction.grads.forEach((g, i) => {
+        // equal as numbers (=== also takes +0 for -0: a zero gradient's sign may differ, nothing else may)
+        const differ = g.filter((x, j) => !(x === viaGate.grads[i][j]));
+        expect(differ, `input ${i}`).toEqual([]);
       });
-      expect(tf.memory().numTensors).toBe(before);
     });
   }
 });

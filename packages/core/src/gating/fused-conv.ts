@@ -3,7 +3,7 @@ import { customGrad } from '../interpreter/custom-grad.js';
 import { channelSum } from '../interpreter/ops/channel-sum.js';
 import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
 import { hwioShape, nativeConvOnnxWeights, type WeightLayout } from '../interpreter/native/index.js';
-import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, type GateGradients } from './native/ops.js';
+import { nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, type GateForward, type GateGradient, type GateGradients } from './native/ops.js';
 import { levels } from './quantizer.js';
 
 export interface FusedPgConvOptions {
@@ -22,13 +22,31 @@ export interface FusedPgConvOptions {
    * native kernels take (no per-step transpose; the caller checks onnxLayoutTrainable).
    */
   weightLayout?: WeightLayout;
+  /** Also return the gate M as a differentiable tensor (an observer wants it). */
+  wantGate?: boolean;
+  /**
+   * The caller uses `fraction` (the sparsity budget): its gradient reaches M. Without it the fraction's gradient
+   * is not read, as when nothing reads the gate.
+   */
+  wantFraction?: boolean;
 }
 
-export interface FusedPgConvResult {
-  /** O = O_hb + M ⊙ (W * x_lb), NHWC. */
+/** A fused gated layer's training results (the conv's, or a MatMul's in its own layout). */
+export interface FusedGate {
+  /** O = O_hb + M ⊙ (W * x_lb). */
+  y: tf.Tensor;
+  /** The gate M, differentiable through the sigmoid surrogate; with wantGate only. */
+  gate?: tf.Tensor;
+  /** ΣM / size, the value tf.mean(M) gives, differentiable as the mean of `gate` (the sparsity budget's). */
+  fraction: tf.Tensor;
+  /** [ΣM, size] (float32, no gradient): the reported sparsity's. */
+  counts: tf.Tensor;
+}
+
+export interface FusedPgConvResult extends FusedGate {
+  /** NHWC. */
   y: tf.Tensor4D;
-  /** The gate M, differentiable through the sigmoid surrogate (the sparsity budget reads it). */
-  gate: tf.Tensor4D;
+  gate?: tf.Tensor4D;
 }
 
 /**
@@ -48,6 +66,9 @@ export interface FusedPgConvResult {
  *             the low branch's share Σ g_lb ⊙ x_lb/s equals <dO_lb, W * x_lb>/s (the adjoint identity
  *             <convᵀ(d), v> = <d, conv(v)>), so the second input-gradient conv is not needed for s either.
  * These are exactly the gradients autodiff gives through the unfused ops (tests compare them).
+ * The op's own output is the fraction ΣM/size (a scalar), and y an op on it: tfjs's custom ops have one output,
+ * and an op hanging off y would have to return a gradient of y's shape (zeros, then added to y's: two passes
+ * over y per layer and step). The fraction's gradient reaches M as one value for every element (the mean's).
  */
 // eslint-disable-next-line max-lines-per-function -- the forward and its hand-written backward share the saved tensors in one customGrad closure.
 export function fusedPgConv(
@@ -77,50 +98,56 @@ export function fusedPgConv(
     if (!y) throw new Error('internal: fusedPgConv got an ONNX-layout filter the native kernels do not take');
     return y;
   };
+  const wantGate = opts.wantGate === true;
   const forward = (xi: tf.Tensor, wi: tf.Tensor4D, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor, oi: tf.Tensor | undefined) => {
     // One native pass when the addon is on (bit-identical), else the composed ops.
     const { r, hb, lb } = nativeQuantSplit(xi, si, opts.bits, opts.hbits) ?? composedQuantSplit(xi, si, n, step);
     const ohb = conv(hb as tf.Tensor4D, wi, bias ? bi : undefined);
     const olb = conv(lb as tf.Tensor4D, wi);
-    const { y, z, m } = nativeGateForward(ohb, olb, di, oi) ?? composedGateForward(ohb, olb, di, oi);
-    return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, z, m, y: y as tf.Tensor4D };
+    const gf = nativeGateForward(ohb, olb, di, oi, wantGate) ?? composedGateForward(ohb, olb, di, oi);
+    return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, ...gf, y: gf.y as tf.Tensor4D };
   };
   // Without a tape recording there is no backward: plain ops.
   if (!tf.engine().isTapeOn()) {
     const f = forward(x, w, b, delta, s, offset);
-    return { y: f.y, gate: f.m as tf.Tensor4D };
+    return { y: f.y, gate: wantGate ? (f.m as tf.Tensor4D) : undefined, fraction: f.fraction, counts: f.counts };
   }
   // What the backward needs is kept (tfjs's save would copy every tensor) and freed by the backward, or
   // by releaseFusedState when no gradient asked for it.
   let kept: Kept | undefined;
-  // The gradient reaching M (e.g. from the sparsity budget), handed over by the gate op below.
+  // The gradients reaching y and M, handed over by the ops below (their backward runs before the layer's).
+  let dOut: tf.Tensor | undefined;
   let dGate: tf.Tensor | undefined;
   // The gate offset is a sixth input when there is one (its gradient is dz).
   const layer = customGrad<[tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor, ...tf.Tensor[]]>(([xi, wi, bi, di, si, ...more]) => {
     const oi: tf.Tensor | undefined = more[0];
-    const { y, ...rest } = forward(xi, wi, bi, di, si, oi);
+    const f = forward(xi, wi, bi, di, si, oi);
     // The inputs may be intermediates of the forward pass (freed before the backward runs): the small
     // ones are copied, the activation itself is not needed.
     kept = {
-      r: tf.keep(rest.r),
-      hb: tf.keep(rest.hb),
-      lb: tf.keep(rest.lb),
-      olb: tf.keep(rest.olb),
-      z: tf.keep(rest.z),
-      m: tf.keep(rest.m),
+      r: tf.keep(f.r),
+      hb: tf.keep(f.hb),
+      lb: tf.keep(f.lb),
+      olb: tf.keep(f.olb),
+      z: tf.keep(f.z),
+      m: f.m && tf.keep(f.m),
+      y: tf.keep(f.y),
+      counts: tf.keep(f.counts),
       w: tf.keep(tf.clone(wi)),
       s: tf.keep(tf.clone(si)),
     };
     pending.add(kept);
     return {
-      value: y,
-      gradFunc: (dy) => {
+      value: f.fraction,
+      gradFunc: (dFraction) => {
         if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
-        const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, m: ms, w: wk, s: sk } = kept;
+        const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, w: wk, s: sk } = kept;
         const wantDz = oi !== undefined;
+        const dy = dOut ?? tf.zerosLike(zs);
+        const dm = gateGradient(dGate, opts.wantFraction ? tf.div(dFraction, zs.size) : undefined);
         const gb =
-          nativeGateBackward(dy, olbs, zs, ms, dGate, di, opts.alpha, opts.sparseBackprop, wantDz) ??
-          composedGateBackward(dy, olbs, zs, ms, dGate, di, opts, opts.scaleGrad, wantDz);
+          nativeGateBackward(dy, olbs, zs, dm, di, opts.alpha, opts.sparseBackprop, wantDz) ??
+          composedGateBackward(dy, olbs, zs, kept.m ?? tf.step(zs), dm, di, opts, opts.scaleGrad, wantDz);
         const dohb = gb.dohb as tf.Tensor4D;
         const dolb = gb.dolb as tf.Tensor4D;
         const dDelta = gb.dDelta;
@@ -146,17 +173,36 @@ export function fusedPgConv(
       },
     };
   });
-  const y = (offset ? layer(x, w, b, delta, s, offset) : layer(x, w, b, delta, s)) as tf.Tensor4D;
-  // M as a second differentiable output: tfjs's custom ops have one output, so a small op on y returns
-  // M and passes the gradient it receives to the layer's backward (which runs after it: y precedes M).
-  const gateOp = customGrad<[tf.Tensor4D]>(() => ({
-    value: tf.clone(kept!.m),
-    gradFunc: (dm) => {
-      dGate = dm;
-      return [tf.zerosLike(dm)];
+  const fraction = offset ? layer(x, w, b, delta, s, offset) : layer(x, w, b, delta, s);
+  const state = kept!;
+  // y and M as ops on the fraction: each passes the gradient it receives to the layer's backward and returns
+  // a zero scalar for the fraction.
+  const output = customGrad<[tf.Tensor]>(() => ({
+    value: tf.clone(state.y!),
+    gradFunc: (dy) => {
+      dOut = dy;
+      return [tf.zerosLike(fraction)];
     },
   }));
-  return { y, gate: gateOp(y) as tf.Tensor4D };
+  const y = output(fraction) as tf.Tensor4D;
+  const counts = tf.clone(state.counts!);
+  for (const t of [state.y, state.counts]) t?.dispose();
+  state.y = state.counts = undefined;
+  const gateOp = customGrad<[tf.Tensor]>(() => ({
+    value: tf.clone(state.m!),
+    gradFunc: (dm) => {
+      dGate = dm;
+      return [tf.zerosLike(fraction)];
+    },
+  }));
+  return { y, gate: wantGate ? (gateOp(fraction) as tf.Tensor4D) : undefined, fraction, counts };
+}
+
+/** The gradient reaching M: from the gate itself, from its mean (one value for every element), or both. */
+function gateGradient(tensor: tf.Tensor | undefined, uniform: tf.Tensor | undefined): GateGradient | undefined {
+  if (tensor && uniform) return { tensor: tf.add(tensor, uniform) };
+  if (tensor) return { tensor };
+  return uniform ? { uniform } : undefined;
 }
 
 // The composed tfjs paths (pure wasm, cpu, PG_NATIVE=0). The native kernels (gating/native/kernels.ts)
@@ -173,11 +219,14 @@ export function composedQuantSplit(x: tf.Tensor, s: tf.Tensor, n: number, step: 
   return { r, hb, lb: tf.sub(tf.mul(qs, unit), hb) };
 }
 
-/** z = O_hb - Δ (or (O_hb + offset) - Δ, the kernel's gate input), M = step(z), O = O_hb + M ⊙ O_lb. */
-export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } {
+/**
+ * z = O_hb - Δ (or (O_hb + offset) - Δ, the kernel's gate input), M = step(z), O = O_hb + M ⊙ O_lb, and M's
+ * mean and counts.
+ */
+export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor): GateForward & { m: tf.Tensor } {
   const z = tf.sub(offset ? tf.add(ohb, offset) : ohb, delta);
   const m = tf.step(z);
-  return { y: tf.add(ohb, tf.mul(m, olb)), z, m };
+  return { y: tf.add(ohb, tf.mul(m, olb)), z, m, fraction: tf.mean(m), counts: tf.stack([tf.sum(m), tf.scalar(m.size)]) };
 }
 
 /**
@@ -189,7 +238,7 @@ export function composedGateBackward(
   olb: tf.Tensor,
   z: tf.Tensor,
   m: tf.Tensor,
-  dGate: tf.Tensor | undefined,
+  dGate: GateGradient | undefined,
   delta: tf.Tensor,
   opts: { alpha: number; sparseBackprop: boolean },
   wantDot: boolean,
@@ -199,7 +248,8 @@ export function composedGateBackward(
   let slope = tf.mul(tf.mul(sg, tf.sub(1, sg)), opts.alpha);
   if (opts.sparseBackprop) slope = tf.mul(slope, m);
   const up = tf.mul(dy, olb);
-  const dz = tf.mul(dGate ? tf.add(up, dGate) : up, slope);
+  const dg = dGate && ('tensor' in dGate ? dGate.tensor : dGate.uniform);
+  const dz = tf.mul(dg ? tf.add(up, dg) : up, slope);
   const dolb = tf.mul(dy, m);
   return { dohb: tf.add(dy, dz), dolb, dDelta: tf.neg(channelSum(dz, delta)), dotLb: wantDot ? tf.sum(tf.mul(dolb, olb)) : tf.scalar(0), ...(wantDz ? { dz } : {}) };
 }
@@ -217,7 +267,11 @@ interface Kept {
   lb: tf.Tensor4D;
   olb: tf.Tensor;
   z: tf.Tensor;
-  m: tf.Tensor;
+  /** M, when the forward wrote it (composed, or asked for); the native backward recomputes it from z. */
+  m?: tf.Tensor;
+  /** The layer's output and M's counts until the ops on the fraction take them. */
+  y?: tf.Tensor;
+  counts?: tf.Tensor;
   w: tf.Tensor4D;
   s: tf.Tensor;
 }
@@ -227,7 +281,7 @@ const pending = new Set<Kept>();
 
 function release(k: Kept): void {
   pending.delete(k);
-  for (const t of Object.values(k)) t.dispose();
+  for (const t of Object.values(k) as (tf.Tensor | undefined)[]) t?.dispose();
 }
 
 /**

@@ -65,11 +65,12 @@ function lossAndGrads(c: Case, fused: boolean) {
           bi,
           di,
           sc,
-          { bits, hbits, alpha, sparseBackprop: c.sparseBackprop, filterGrad: true, scaleGrad: !c.dynamic },
+          { bits, hbits, alpha, sparseBackprop: c.sparseBackprop, filterGrad: true, scaleGrad: !c.dynamic, wantGate: true },
           oi,
         );
-        if (!r) throw new Error('fusedPgMatMul did not take the layer');
-        ({ y, gate: m } = r);
+        if (!r?.gate) throw new Error('fusedPgMatMul did not take the layer');
+        y = r.y;
+        m = r.gate;
       } else {
         const { hb, lb } = quantSplit(xi, sc, bits, hbits);
         const ohb = tokenLinear(hb, wi, bi);
@@ -121,15 +122,16 @@ describe('fusedPgMatMul', () => {
   it.skipIf(!nativeBuilt)(`leaves the layer to the composed path when the native kernels are off${nativeSkipReason}`, () => {
     disableNativeConv();
     try {
-      const taken = tf.tidy(() =>
-        fusedPgMatMul(tf.ones([2, 3, K]), tf.ones([K, F]), undefined, tf.zeros([F]), tf.scalar(1), {
-          bits,
-          hbits,
-          alpha,
-          sparseBackprop: false,
-          filterGrad: true,
-          scaleGrad: true,
-        }),
+      const taken = tf.tidy(
+        () =>
+          fusedPgMatMul(tf.ones([2, 3, K]), tf.ones([K, F]), undefined, tf.zeros([F]), tf.scalar(1), {
+            bits,
+            hbits,
+            alpha,
+            sparseBackprop: false,
+            filterGrad: true,
+            scaleGrad: true,
+          })?.y,
       );
       expect(taken).toBeUndefined();
     } finally {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeConvAvailable } from '../interpreter/native/index.js';
 import type { Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
-import { fusedPgConv, type FusedPgConvOptions } from './fused-conv.js';
+import { fusedPgConv, type FusedGate, type FusedPgConvOptions } from './fused-conv.js';
 
 const POINTWISE: Conv2dGeometry = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] };
 
@@ -24,7 +24,7 @@ export function fusedPgMatMul(
   s: tf.Tensor,
   opts: Omit<FusedPgConvOptions, 'geometry' | 'weightLayout'>,
   offset?: tf.Tensor,
-): { y: tf.Tensor; gate: tf.Tensor } | undefined {
+): FusedGate | undefined {
   const [k, f] = w.shape;
   const outShape = [...x.shape.slice(0, -1), f];
   if (x.rank < 2 || w.rank !== 2 || x.shape[x.rank - 1] !== k || (offset && !tf.util.arraysEqual(offset.shape, outShape))) return undefined;
@@ -35,5 +35,5 @@ export function fusedPgMatMul(
   if (!nativeConvAvailable(xi, [1, 1, k, f], POINTWISE, 1, bias)) return undefined;
   const scale = s.size === 1 ? s : tf.reshape(s, [n, 1, 1, 1]);
   const r = fusedPgConv(xi, tf.reshape(w, [1, 1, k, f]) as tf.Tensor4D, bias, delta, scale, { ...opts, geometry: POINTWISE }, offset && image(offset, f));
-  return { y: tf.reshape(r.y, outShape), gate: tf.reshape(r.gate, outShape) };
+  return { ...r, y: tf.reshape(r.y, outShape), gate: r.gate && tf.reshape(r.gate, outShape) };
 }

@@ -5,8 +5,8 @@ import { attrFloat, attrInt } from '../interpreter/attributes.js';
 import { convGeometry, convNhwc, weightGradients } from '../interpreter/ops/conv.js';
 import { onnxLayoutTrainable, type Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
 import { gemm, gemmProduct, tokenLinear } from '../interpreter/ops/linear.js';
-import type { KernelContext } from '../interpreter/kernel.js';
-import type { Kernel } from '../interpreter/kernel.js';
+import type { Kernel, KernelContext, Observer } from '../interpreter/kernel.js';
+import type { Node } from '../graph/index.js';
 import type { OpDeclaration } from '../interpreter/op-declaration.js';
 import { nhwc, plain, toLogical, toNhwc, type RtValue } from '../interpreter/value.js';
 import {
@@ -24,7 +24,7 @@ import {
   isResidualGatedNode,
 } from './format.js';
 import { gate } from './gate.js';
-import { fusedPgConv } from './fused-conv.js';
+import { fusedPgConv, type FusedGate } from './fused-conv.js';
 import { fusedPgMatMul } from './fused-matmul.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
@@ -41,7 +41,30 @@ export const OBSERVE = {
   offset: 'pg.offset',
   /** Tensor: the layer's input activations; static scale calibration reads them. */
   input: 'pg.input',
+  /**
+   * Scalar tensor: the fraction of the layer's outputs whose gate is on (the mean of M), differentiable through
+   * the surrogate like M; the sparsity budget reads it. A fused gated layer counts it in its gate pass.
+   */
+  updateFraction: 'pg.update_fraction',
+  /** Tensor [2]: the outputs whose gate is on, and all outputs (float32, no gradient). */
+  gateCounts: 'pg.gate_counts',
 } as const;
+
+/**
+ * Hands the observer the gate M and its statistics, those it wants: from the fused op's gate pass when there
+ * was one, else from M.
+ */
+export function observeGate(obs: Observer | undefined, node: Node, m: tf.Tensor | undefined, stats?: { fraction: tf.Tensor; counts: tf.Tensor }): void {
+  if (!obs?.observe) return;
+  if (m && obs.wants(node, OBSERVE.gate)) obs.observe(node, OBSERVE.gate, m);
+  if (obs.wants(node, OBSERVE.updateFraction)) obs.observe(node, OBSERVE.updateFraction, stats?.fraction ?? tf.mean(m!));
+  if (obs.wants(node, OBSERVE.gateCounts)) obs.observe(node, OBSERVE.gateCounts, stats?.counts ?? tf.stack([tf.sum(m!), tf.scalar(m!.size)]));
+}
+
+/** Whether the observer wants the gate or a statistic of it. */
+export function wantsGate(obs: Observer | undefined, node: Node): boolean {
+  return !!obs && (obs.wants(node, OBSERVE.gate) || obs.wants(node, OBSERVE.updateFraction) || obs.wants(node, OBSERVE.gateCounts));
+}
 
 /** Kernel settings read by the gate while training. */
 export const SETTINGS = { alpha: 'pg.alpha', sparseBackprop: 'pg.sparse_backprop' } as const;
@@ -175,7 +198,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
       const compared = gateInput(node, ohb, offset);
       if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, compared);
       const m = tf.step(tf.sub(compared, delta.t));
-      if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
+      observeGate(obs, node, m);
       const update = tf.mul(m, scaledAccumulation(kind, ctx, qlb, layer, layer.accUnit));
       // SeerNet: O_hb · M + M · O_lb (the function body's ops, so the same float32 values); PG: O_hb + M · O_lb.
       return [wrap(kind, tf.add(recompute ? tf.mul(ohb, m) : ohb, update))];
@@ -188,7 +211,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     // The fused op does not expose O_hb (calibration, which reads it, does not train) and writes PG's output.
     const fused = !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(kind, ctx, layer, delta.t, hbits, gateOpts, offset) : undefined;
     if (fused) {
-      if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, fused.gate);
+      observeGate(obs, node, fused.gate, fused);
       return [wrap(kind, fused.y)];
     }
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
@@ -198,7 +221,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     if (obs?.wants(node, OBSERVE.prediction)) obs.observe?.(node, OBSERVE.prediction, compared);
     // With an offset the surrogate gradient reaches it too: training sees the gate through the Add.
     const m = gate(compared, delta.t, gateOpts);
-    if (obs?.wants(node, OBSERVE.gate)) obs.observe?.(node, OBSERVE.gate, m);
+    observeGate(obs, node, m);
     // SeerNet writes the B-bit result where the gate passes and zero elsewhere: the surrogate's gradient then
     // reaches Δ through the whole output, O_hb + O_lb, instead of through O_lb alone.
     const y = recompute ? tf.mul(m, tf.add(ohb, olb)) : tf.add(ohb, tf.mul(m, olb));
@@ -220,11 +243,12 @@ function fusedTraining(
   hbits: number,
   gateOpts: { alpha: number; sparseBackprop: boolean },
   offset: tf.Tensor | undefined,
-): { y: tf.Tensor; gate: tf.Tensor } | undefined {
+): FusedGate | undefined {
   if (kind === 'gemm') return undefined;
-  const trained = { bits: layer.bits, hbits, ...gateOpts, filterGrad: weightGradients(ctx), scaleGrad: !layer.dynamic };
+  const { node, observer: obs } = ctx;
+  const wanted = { wantGate: !!obs?.wants(node, OBSERVE.gate), wantFraction: !!obs?.wants(node, OBSERVE.updateFraction) };
+  const trained = { bits: layer.bits, hbits, ...gateOpts, ...wanted, filterGrad: weightGradients(ctx), scaleGrad: !layer.dynamic };
   if (kind === 'matmul') return fusedPgMatMul(layer.x, layer.wq as tf.Tensor2D, layer.bias, delta, layer.s, trained, offset);
-  const { node } = ctx;
   const x = layer.x as tf.Tensor4D;
   if (attrInt(node, 'group', 1) !== 1 || layer.wq.rank !== 4) return undefined;
   const [, , kh, kw] = layer.wq.shape;

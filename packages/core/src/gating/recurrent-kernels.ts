@@ -6,7 +6,7 @@ import type { OpDeclaration } from '../interpreter/op-declaration.js';
 import { recurrentKernel } from '../interpreter/ops/recurrent.js';
 import type { RtValue } from '../interpreter/value.js';
 import { INTEGER_ACCUMULATION_VERSION, PG_DOMAIN, PG_RECURRENT_FORMS, RECURRENT_GATE_RULE_ATTR, type GatedRecurrentOp } from './format.js';
-import { OBSERVE, SETTINGS } from './kernels.js';
+import { OBSERVE, SETTINGS, observeGate, wantsGate } from './kernels.js';
 import { gateStatistic, gatedProducts, isRecurrentGateRule, type RecurrentGateLayer } from './recurrent-gate.js';
 
 // The kernels of pg's recurrent layers: PGLSTM/PGGRU (gated per unit and step) and QLSTM/QGRU (B-bit activations,
@@ -40,7 +40,7 @@ function pgRecurrentKernel(op: GatedRecurrentOp, gated: boolean): Kernel {
   return (inputs, ctx) => {
     const { node, observer: obs } = ctx;
     const layer = layerOf(inputs, ctx, op, gated);
-    const wants = { prediction: !!obs?.wants(node, OBSERVE.prediction), gate: !!obs?.wants(node, OBSERVE.gate) };
+    const wants = { prediction: !!obs?.wants(node, OBSERVE.prediction), gate: wantsGate(obs, node) };
     const steps: { g: tf.Tensor2D[][]; m: tf.Tensor2D[][] } = { g: [], m: [] };
     if (gated && (wants.prediction || wants.gate)) {
       layer.record = (d, zhb, m, t) => {
@@ -61,7 +61,7 @@ function pgRecurrentKernel(op: GatedRecurrentOp, gated: boolean): Kernel {
         [1, 0, 2, 3],
       );
     if (wants.prediction && steps.g.length) obs!.observe?.(node, OBSERVE.prediction, gateStatistic(layer.rule, byPosition(steps.g)));
-    if (wants.gate && steps.m.length) obs!.observe?.(node, OBSERVE.gate, byPosition(steps.m));
+    if (wants.gate && steps.m.length) observeGate(obs, node, byPosition(steps.m));
     return out;
   };
 }

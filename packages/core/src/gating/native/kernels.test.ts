@@ -4,7 +4,7 @@ import { composedGateBackward, composedGateForward, composedQuantBackward, compo
 import { composedFakeQuant, composedQuantizeWeights, quantSplit } from '../quantizer.js';
 import { initBackend } from '../../interpreter/backend.js';
 import { expectBitIdentical, nativeBuilt, nativeSkipReason, uniform } from '../../../test/support/native.js';
-import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, nativeQuantizeWeights } from './ops.js';
+import { nativeFakeQuant, nativeGateBackward, nativeGateForward, nativeQuantBackward, nativeQuantSplit, nativeQuantizeWeights, type GateGradient } from './ops.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -112,7 +112,7 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
   }
 
   for (const withOffset of [false, true]) {
-    it(`gate forward${withOffset ? ' with a gate offset (z = (O_hb + offset) - Δ)' : ''}: y, z, M bit-identical to the composed ops, including z = 0 and signed zeros`, () => {
+    it(`gate forward${withOffset ? ' with a gate offset (z = (O_hb + offset) - Δ)' : ''}: y, z, M, mean(M) and the counts bit-identical to the composed ops, including z = 0 and signed zeros`, () => {
       tf.tidy(() => {
         const ohbData = uniform(3 * 4 * 4 * 8, 2, 11);
         const delta = tf.tensor(uniform(8, 0.5, 12));
@@ -129,13 +129,21 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
         for (let i = 0; i < olbData.length; i += 9) olbData[i] = i % 2 ? -0 : 0;
         const olb = tf.tensor(olbData, [3, 4, 4, 8]);
         const offset = offsetData && tf.tensor(offsetData, [3, 4, 4, 8]);
-        const native = nativeGateForward(ohb, olb, delta, offset);
+        const native = nativeGateForward(ohb, olb, delta, offset, true);
         expect(native).toBeDefined();
         const composed = composedGateForward(ohb, olb, delta, offset);
         expectBitIdentical(native!.y, composed.y);
         expectBitIdentical(native!.z, composed.z);
-        expectBitIdentical(native!.m, composed.m);
-        const m = native!.m.dataSync();
+        expectBitIdentical(native!.m!, composed.m);
+        // ΣM / size as tf.mean's float sum and division: the same float
+        expectBitIdentical(native!.fraction, composed.fraction);
+        expectBitIdentical(native!.counts, composed.counts);
+        // without M written, the rest is the same
+        const noGate = nativeGateForward(ohb, olb, delta, offset, false)!;
+        expect(noGate.m).toBeUndefined();
+        expectBitIdentical(noGate.y, composed.y);
+        expectBitIdentical(noGate.fraction, composed.fraction);
+        const m = native!.m!.dataSync();
         expect(m.some((v) => v === 1) && m.some((v) => v === 0)).toBe(true);
         expect(Array.from(native!.z.dataSync()).filter((v) => v === 0).length).toBeGreaterThan(10);
         if (offset) {
@@ -148,7 +156,7 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
   }
 
   for (const sparse of [false, true]) {
-    it(`gate backward (sparse back-prop ${sparse}): dO_lb exact; dO_hb, dΔ, Σ dO_lb·O_lb and dz (the offset's gradient) within 1e-5 of the composed ops`, () => {
+    it(`gate backward (sparse back-prop ${sparse}): dO_lb exact; dO_hb, dΔ, Σ dO_lb·O_lb and dz (the offset's gradient) within 1e-5 of the composed ops, with no gradient reaching M, a tensor, or one value for all (the mean's)`, () => {
       tf.tidy(() => {
         const sh = [4, 5, 5, 16];
         const count = sh.reduce((a, b) => a * b, 1);
@@ -157,9 +165,10 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
         const delta = tf.tensor(uniform(16, 0.5, 23), [16]);
         const { z, m } = composedGateForward(ohb, olb, delta);
         const dy = tf.tensor(uniform(count, 1, 24), sh);
-        for (const dGate of [undefined, tf.tensor(uniform(count, 0.1, 25), sh)]) {
+        const gateGrads: (GateGradient | undefined)[] = [undefined, { tensor: tf.tensor(uniform(count, 0.1, 25), sh) }, { uniform: tf.scalar(0.07) }];
+        for (const dGate of gateGrads) {
           for (const wantDz of [false, true]) {
-            const native = nativeGateBackward(dy, olb, z, m, dGate, delta, 5, sparse, wantDz);
+            const native = nativeGateBackward(dy, olb, z, dGate, delta, 5, sparse, wantDz);
             expect(native).toBeDefined();
             const composed = composedGateBackward(dy, olb, z, m, dGate, delta, { alpha: 5, sparseBackprop: sparse }, true, wantDz);
             expectBitIdentical(native!.dolb, composed.dolb);
@@ -169,6 +178,12 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
             expectClose(native!.dotLb, composed.dotLb, 1e-5);
             expect(native!.dDelta.shape).toEqual(delta.shape);
             expect(native!.dz === undefined).toBe(!wantDz);
+            if (dGate && 'uniform' in dGate) {
+              // one value for all is the same as that value in every element
+              const asTensor = nativeGateBackward(dy, olb, z, { tensor: tf.fill(sh, 0.07) }, delta, 5, sparse, wantDz)!;
+              expectBitIdentical(native!.dohb, asTensor.dohb);
+              expectBitIdentical(native!.dDelta, asTensor.dDelta);
+            }
             if (wantDz) {
               expectClose(native!.dz!, composed.dz!, 1e-5);
               // dz is what dO_hb adds to dy
@@ -202,7 +217,7 @@ describe.skipIf(!nativeBuilt)(`native PG quantizer and gate kernels${nativeSkipR
     tf.tidy(() => {
       const x = tf.ones([2, 3, 3, 4]);
       expect(nativeQuantSplit(x, tf.ones([4]), 4, 2)).toBeUndefined();
-      expect(nativeGateForward(x, x, tf.ones([3]))).toBeUndefined();
+      expect(nativeGateForward(x, x, tf.ones([3]), undefined, false)).toBeUndefined();
       expect(nativeQuantSplit(tf.ones([2, 3, 3, 4], 'int32'), tf.ones([1]), 4, 2)).toBeUndefined();
     });
   });

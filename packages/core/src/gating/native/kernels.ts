@@ -85,10 +85,15 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     );
     return [dx, ds];
   };
+  // Outputs y, z, the fraction ΣM/size and the counts [ΣM, size], then M when wantGate.
   const gateForward = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const [ohb, olb, delta] = required(args, 'ohb', 'olb', 'delta');
-    const [y, z, m] = [0, 1, 2].map(() => backend.makeOutput(ohb.shape, 'float32'));
+    const { wantGate } = args.attrs as { wantGate: boolean };
+    const [y, z] = [0, 1].map(() => backend.makeOutput(ohb.shape, 'float32'));
+    const fraction = backend.makeOutput([], 'float32');
+    const counts = backend.makeOutput([2], 'float32');
+    const m = wantGate ? backend.makeOutput(ohb.shape, 'float32') : undefined;
     k.pgGateForward(
       wasmHeap(backend),
       heapOffset(backend, ohb),
@@ -98,14 +103,16 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       heapOffset(backend, y),
       heapOffset(backend, z),
       heapOffset(backend, m),
+      heapOffset(backend, fraction),
+      heapOffset(backend, counts),
       params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }),
     );
-    return [y, z, m];
+    return m ? [y, z, fraction, counts, m] : [y, z, fraction, counts];
   };
   const gateBackward = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const inputs = args.inputs as Record<string, tf.TensorInfo | undefined>;
-    const [dy, olb, z, m] = required(args, 'dy', 'olb', 'z', 'm');
+    const [dy, olb, z] = required(args, 'dy', 'olb', 'z');
     const { alpha, sparse, wantDz } = args.attrs as { alpha: number; sparse: boolean; wantDz: boolean };
     const c = dy.shape[dy.shape.length - 1];
     const [dohb, dolb] = [0, 1].map(() => backend.makeOutput(dy.shape, 'float32'));
@@ -117,8 +124,8 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       heapOffset(backend, dy),
       heapOffset(backend, olb),
       heapOffset(backend, z),
-      heapOffset(backend, m),
       heapOffset(backend, inputs.dGate),
+      heapOffset(backend, inputs.dgUniform),
       heapOffset(backend, dohb),
       heapOffset(backend, dolb),
       heapOffset(backend, dz),

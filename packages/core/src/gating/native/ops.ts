@@ -53,36 +53,56 @@ export function nativeQuantBackward(g: tf.Tensor, r: tf.Tensor, hb: tf.Tensor, s
   return { dx, dsHb };
 }
 
-/**
- * z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (the residual gate), M = step(z), y = O_hb + M·O_lb
- * (bit-identical to the composed ops).
- */
-export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor): { y: tf.Tensor; z: tf.Tensor; m: tf.Tensor } | undefined {
-  if (!on(ohb, olb, delta, offset) || !sameShape(ohb, olb, offset) || !channelsFit(ohb, delta)) return undefined;
-  const inputs: Record<string, tf.Tensor> = { ohb, olb, delta };
-  if (offset) inputs.offset = offset;
-  const [y, z, m] = tf.engine().runKernel(PG_GATE_FORWARD, inputs, {}) as tf.Tensor[];
-  return { y, z, m };
+/** The gate forward's results: y, z and M as the composed ops give them, and M's statistics. */
+export interface GateForward {
+  y: tf.Tensor;
+  z: tf.Tensor;
+  /** M = step(z); the native pass writes it only when asked (the backward recomputes it from z). */
+  m?: tf.Tensor;
+  /** ΣM / size, the value tf.mean(M) gives (a scalar). */
+  fraction: tf.Tensor;
+  /** [ΣM, size] (float32). */
+  counts: tf.Tensor;
 }
 
 /**
- * dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward, and with
- * wantDz the gradient dz reaching z (a gate offset's gradient).
+ * z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (the residual gate), M = step(z), y = O_hb + M·O_lb
+ * (bit-identical to the composed ops), with M's mean and counts from the same pass.
+ */
+export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset: tf.Tensor | undefined, wantGate: boolean): GateForward | undefined {
+  if (!on(ohb, olb, delta, offset) || !sameShape(ohb, olb, offset) || !channelsFit(ohb, delta)) return undefined;
+  const inputs: Record<string, tf.Tensor> = { ohb, olb, delta };
+  if (offset) inputs.offset = offset;
+  const [y, z, fraction, counts, m] = tf.engine().runKernel(PG_GATE_FORWARD, inputs, { wantGate }) as tf.Tensor[];
+  return { y, z, m, fraction, counts };
+}
+
+/**
+ * The gradient reaching the gate M: a tensor of M's shape, or `uniform`, one value (a scalar tensor) for every
+ * element (the gradient of M's mean).
+ */
+export type GateGradient = { tensor: tf.Tensor } | { uniform: tf.Tensor };
+
+/**
+ * dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward, with
+ * M = step(z), and with wantDz the gradient dz reaching z (a gate offset's gradient).
  */
 export function nativeGateBackward(
   dy: tf.Tensor,
   olb: tf.Tensor,
   z: tf.Tensor,
-  m: tf.Tensor,
-  dGate: tf.Tensor | undefined,
+  dGate: GateGradient | undefined,
   delta: tf.Tensor,
   alpha: number,
   sparse: boolean,
   wantDz = false,
 ): GateGradients | undefined {
-  if (!on(dy, olb, z, m, dGate) || !sameShape(dy, olb, z, m, dGate) || !channelsFit(dy, delta)) return undefined;
-  const inputs: Record<string, tf.Tensor> = { dy, olb, z, m };
-  if (dGate) inputs.dGate = dGate;
+  const dg = dGate && 'tensor' in dGate ? dGate.tensor : undefined;
+  const dgUniform = dGate && 'uniform' in dGate ? dGate.uniform : undefined;
+  if (!on(dy, olb, z, dg, dgUniform) || !sameShape(dy, olb, z, dg) || (dgUniform && dgUniform.size !== 1) || !channelsFit(dy, delta)) return undefined;
+  const inputs: Record<string, tf.Tensor> = { dy, olb, z };
+  if (dg) inputs.dGate = dg;
+  if (dgUniform) inputs.dgUniform = dgUniform;
   const [dohb, dolb, dDelta, dotLb, dz] = tf.engine().runKernel(PG_GATE_BACKWARD, inputs, { alpha, sparse, wantDz }) as tf.Tensor[];
   return { dohb, dolb, dDelta: tf.reshape(dDelta, delta.shape), dotLb, dz };
 }

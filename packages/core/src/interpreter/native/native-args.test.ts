@@ -66,7 +66,7 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
   });
 
   it('rejects element-wise parameters of the wrong kind, length or values', () => {
-    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, s, c, d, a, new Int32Array(6)))).toEqual(
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, s, c, d, a, -1, -1, new Int32Array(6)))).toEqual(
       args('TypeError', "params must be an Int32Array of the element-wise op's 7 parameters"),
     );
     expect(thrownBy(() => k.pgQuantizeWeights(heap, a, b, [16, 1, 4, 2, 1, 0, 0] as unknown as Int32Array))).toEqual(args('Error', 'params must be an Int32Array'));
@@ -82,12 +82,12 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgQuantSplit(heap, a, s, b, c, 1024 - 60, elt(16)))).toEqual(range);
     expect(thrownBy(() => k.pgFakeQuantBackward(heap, a, b, s + 2, c, d, elt(16)))).toEqual(range);
     // The scale's size is its E_SCALES entries, the gate's Δ its channels: Δ of 16 floats at 1024 - 32 is out.
-    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, 1024 - 32, c, d, a, elt(16, 16)))).toEqual(range);
-    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, 1024 - 32, c, d, a, elt(16, 8)))).toBeUndefined();
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, 1024 - 32, c, d, a, -1, -1, elt(16, 16)))).toEqual(range);
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, 1024 - 32, c, d, a, -1, -1, elt(16, 8)))).toBeUndefined();
     // The gate offset and dz are optional but, when given, full-size tensors (16 floats at 1024 - 32 are out).
-    expect(thrownBy(() => k.pgGateForward(heap, a, b, 1024 - 32, s, c, d, a, elt(16)))).toEqual(range);
-    expect(thrownBy(() => k.pgGateForward(heap, a, b, c, s, c, d, a, elt(16)))).toBeUndefined();
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, 1024 - 32, s, -1, elt(16), 1))).toEqual(range);
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, 1024 - 32, s, c, d, a, -1, -1, elt(16)))).toEqual(range);
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, c, s, c, d, a, -1, -1, elt(16)))).toBeUndefined();
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, 1024 - 32, s, -1, elt(16), 1))).toEqual(range);
     expect(thrownBy(() => k.pgMaxPoolBackward(heap, a, b, 1024 - 32, pool()))).toEqual(range);
     expect(thrownBy(() => k.pgQuantizeWeights(heap, a, '64' as unknown as number, elt(16)))).toEqual(args('Error', 'offsets must be numbers'));
   });
@@ -105,8 +105,11 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgQuantBackward(heap, a, b, c, s, d, -1, elt(16, 1, 1)))).toEqual(missing);
     expect(thrownBy(() => k.pgQuantBackward(heap, a, b, c, s, d, s + 4, elt(16, 1, 1)))).toBeUndefined();
     // dGate may be absent; dDelta may not.
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, -1, -1, -1, elt(16), 1))).toEqual(missing);
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, -1, -1, -1, elt(16), 1))).toEqual(missing);
+    // The gradient reaching M is a tensor or one value, not both.
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, s, a, b, -1, s, -1, elt(16), 1))).toEqual(args('Error', 'dGate and dgUniform are exclusive'));
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, s, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
     // An out-of-bounds offset after a missing one: the bounds error wins.
     expect(thrownBy(() => k.pgFakeQuantBackward(heap, -1, b, s, c, 4096, elt(16)))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
     expect(thrownBy(() => k.pgMaxPool(heap, a, -1, c, pool()))).toEqual(missing);
@@ -143,7 +146,7 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
   });
 
   it('rejects the remaining scalar arguments by name', () => {
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, -1, a, b, -1, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
+    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, -1, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
     const badPool = pool();
     badPool[ConvParam.StrideH] = 0;
     expect(thrownBy(() => k.pgMaxPool(heap, a, b, c, badPool))).toEqual(args('RangeError', 'invalid pooling parameters'));

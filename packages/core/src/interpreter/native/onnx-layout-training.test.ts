@@ -43,14 +43,14 @@ describe.skipIf(!nativeBuilt)(`training convolutions on ONNX-layout weights${nat
     const { x, w, bias } = inputs();
     const delta = tf.tensor1d(uniform(5, 0.1, 5));
     const s = tf.scalar(0.9);
-    const opts = { bits: 4, hbits: 2, alpha: 5, sparseBackprop: false, filterGrad: true, scaleGrad: true, geometry: g };
+    const opts = { bits: 4, hbits: 2, alpha: 5, sparseBackprop: false, filterGrad: true, scaleGrad: true, wantGate: true, geometry: g };
     const run = (layout: 'hwio' | 'oihw') => {
       let out: tf.Tensor[] = [];
       const gr = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor, di: tf.Tensor, si: tf.Tensor) => {
         const r = fusedPgConv(xi as tf.Tensor4D, layout === 'oihw' ? (wi as tf.Tensor4D) : toHwio(wi), bi, di, si, { ...opts, weightLayout: layout });
-        out = [tf.keep(r.y), tf.keep(r.gate)];
+        out = [tf.keep(r.y), tf.keep(r.gate!)];
         // The gate's own gradient path (the sparsity budget) is part of the comparison.
-        return tf.add(tf.sum(tf.mul(r.y, r.y)), tf.sum(r.gate));
+        return tf.add(tf.sum(tf.mul(r.y, r.y)), tf.sum(r.gate!));
       })([x, w, bias, delta, s]);
       return [...out, ...gr];
     };

@@ -64,12 +64,14 @@ export function shardGradients(
     const soft = m.teacher ? tf.softmax(rows(m.teacher.run({ [spec.inputName]: xt }, { outputs: [spec.outputName] })[spec.outputName])) : undefined;
     const fractions: tf.Tensor[] = [];
     const counts: tf.Tensor[] = [];
+    const budget = spec.budget !== undefined && spec.sparsityWeight > 0;
     const observer: Observer = {
-      wants: (_n, key) => key === OBSERVE.gate,
-      observe: (_node, _key, gate) => {
-        fractions.push(tf.mean(gate));
+      // The update fractions only when the budget reads them: their gradient reaches the gates.
+      wants: (_n, key) => key === OBSERVE.gateCounts || (budget && key === OBSERVE.updateFraction),
+      observe: (_node, key, t) => {
+        if (key === OBSERVE.updateFraction) fractions.push(t);
         // variableGrads disposes what its function made; the counts are read after it, so keep them.
-        counts.push(tf.keep(tf.stack([tf.sum(gate), tf.scalar(gate.size)])));
+        else counts.push(tf.keep(t));
       },
     };
     const { value, grads } = tf.variableGrads(() => {
@@ -79,9 +81,10 @@ export function shardGradients(
       // KL(teacher || student) = CE(teacher, student) - H(teacher); the entropy has no gradient.
       if (soft) total = tf.add(total, tf.losses.softmaxCrossEntropy(soft, logits)) as tf.Scalar;
       // The sparsity budget: w * relu(u - (1 - S))^2 per layer, u its (hard) update fraction, whose
-      // gradient is the gate's sigmoid surrogate.
-      if (spec.budget !== undefined && spec.sparsityWeight > 0) {
-        for (const f of fractions) total = tf.add(total, tf.mul(spec.sparsityWeight, tf.square(tf.relu(tf.sub(f, spec.budget!))))) as tf.Scalar;
+      // gradient is the gate's sigmoid surrogate; over all layers at once (a handful of ops, not a handful per layer).
+      if (budget && fractions.length) {
+        const terms = tf.mul(spec.sparsityWeight, tf.square(tf.relu(tf.sub(tf.stack(fractions), spec.budget!))));
+        total = tf.add(total, tf.sum(terms)) as tf.Scalar;
       }
       total = tf.mul(total, weight) as tf.Scalar;
       if (withPenalty && spec.penalty > 0) {
