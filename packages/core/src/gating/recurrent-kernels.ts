@@ -7,7 +7,7 @@ import { recurrentKernel } from '../interpreter/ops/recurrent.js';
 import type { RtValue } from '../interpreter/value.js';
 import { INTEGER_ACCUMULATION_VERSION, PG_DOMAIN, PG_RECURRENT_FORMS, RECURRENT_GATE_RULE_ATTR, type GatedRecurrentOp } from './format.js';
 import { OBSERVE, SETTINGS, observeGate, wantsGate } from './kernels.js';
-import { gateStatistic, gatedProducts, isRecurrentGateRule, type RecurrentGateLayer } from './recurrent-gate.js';
+import { DEFAULT_RECURRENT_GATE_RULE, RECURRENT_GATE_RULES, gateStatistic, gatedProducts, isRecurrentGateRule, type RecurrentGateLayer } from './recurrent-gate.js';
 
 // The kernels of pg's recurrent layers: PGLSTM/PGGRU (gated per unit and step) and QLSTM/QGRU (B-bit activations,
 // no gate), ONNX's LSTM/GRU recurrence with pg's products (recurrent-gate.ts). Inputs: the ONNX op's (LSTM eight,
@@ -22,8 +22,8 @@ function layerOf(inputs: (RtValue | undefined)[], ctx: KernelContext, op: GatedR
   const wbits = attrInt(node, 'wbits');
   const hbits = gated ? attrInt(node, 'hbits') : bits;
   if (bits === undefined || wbits === undefined || hbits === undefined) throw missing('attributes bits, wbits (and hbits when gated) are required');
-  const rule = attrString(node, RECURRENT_GATE_RULE_ATTR, 'knee');
-  if (!isRecurrentGateRule(rule)) throw missing(`${RECURRENT_GATE_RULE_ATTR} '${rule}' is none of above, magnitude, knee`);
+  const rule = attrString(node, RECURRENT_GATE_RULE_ATTR, DEFAULT_RECURRENT_GATE_RULE);
+  if (!isRecurrentGateRule(rule)) throw missing(`${RECURRENT_GATE_RULE_ATTR} '${rule}' is none of ${RECURRENT_GATE_RULES.join(', ')}`);
   const own = PG_RECURRENT_FORMS[op].inputs;
   const delta = gated ? inputs[own] : undefined;
   const scale = inputs[gated ? own + 1 : own];

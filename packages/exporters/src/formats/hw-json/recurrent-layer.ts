@@ -1,4 +1,4 @@
-import { attrFloat, attrInt, UnsupportedModelError, type ConstTensor, type Model, type PgLayer } from '@pg/core';
+import { attrFloat, attrInt, DEFAULT_RECURRENT_GATE_RULE, RECURRENT_GATE_RULES, UnsupportedModelError, type ConstTensor, type Model, type PgLayer } from '@pg/core';
 import type { HwRecurrentLayer, HwRecurrentWeights, HwTensorRef } from './format.js';
 import { accumulatorBits, levels, weightCodes } from './integer-params.js';
 import { floatData, intTensor, tensorRef, type TensorFileBuilder } from './tensor-file.js';
@@ -14,7 +14,6 @@ const RECURRENT_OPS = {
 } as const;
 /** Inputs past X, W, R, B (sequence_lens, initial_h, and an LSTM's initial_c, P): graph values or constant params. */
 const FIRST_STATE_INPUT = 4;
-const GATE_RULES = ['above', 'magnitude', 'knee'] as const;
 
 /** Per-direction weight codes of W [D, G·H, K] (or R), each direction quantized on its own scale as pg does. */
 function directionCodes(w: ConstTensor, wbits: number, file: TensorFileBuilder): HwRecurrentWeights {
@@ -78,9 +77,10 @@ export function describeRecurrent(layer: PgLayer, model: Model, file: TensorFile
   const lstm = op === 'LSTM';
   const underReset = !lstm && attrInt(node, 'linear_before_reset', 0) !== 0;
   const inputSize = w.dims[2];
-  const rule = node.attributes.gate_rule?.type === 'string' ? node.attributes.gate_rule.value : 'knee';
-  const gateRule = GATE_RULES.find((g) => g === rule);
-  if (layer.gated && !gateRule) throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) has gate_rule '${rule}', none of ${GATE_RULES.join(', ')}`);
+  const rule = node.attributes.gate_rule?.type === 'string' ? node.attributes.gate_rule.value : DEFAULT_RECURRENT_GATE_RULE;
+  const gateRule = RECURRENT_GATE_RULES.find((g) => g === rule);
+  if (layer.gated && !gateRule)
+    throw new UnsupportedModelError(`${where}: node '${node.name}' (${node.opType}) has gate_rule '${rule}', none of ${RECURRENT_GATE_RULES.join(', ')}`);
   const n = levels(layer.bits);
   const step = layer.gated ? 2 ** (layer.bits - layer.hbits!) : null;
   const scale = floatData(s)[0];
