@@ -93,17 +93,17 @@ export const unitFloat32 = (layer: HwLinearLayer): number =>
  * Runs one gated or quantized layer of the description on float inputs [N, ...input_shape]; a residual gate
  * (`gate: "residual"`) also reads its gate offset, the value `gate_offset` names, [N, ...output_shape].
  */
+/** The high part of a code: truncated to a multiple of step (toward zero); the low part is the rest. Integer ops only. */
+export function splitCodes(q: Int32Array, step: number): { hb: Int32Array; lb: Int32Array } {
+  const hb = Int32Array.from(q, (v) => Math.imul(Math.trunc(v / step) | 0, step));
+  return { hb, lb: Int32Array.from(q, (v, i) => (v - hb[i]) | 0) };
+}
+
 export function evaluateLayer(hw: HwDescription, layer: HwLinearLayer, x: Float32Array, n: number, offset?: Float32Array): IntegerLayerResult {
   const q = activationCodes(x, layer);
   const gated = layer.kind === 'gated';
-  const step = layer.activation.step ?? 1;
-  // High part: the code truncated to a multiple of step (toward zero); low part: the rest. Integer ops only.
-  const qhb = new Int32Array(q.length);
-  const qlb = new Int32Array(q.length);
-  for (let i = 0; i < q.length; i++) {
-    qhb[i] = gated ? Math.imul(Math.trunc(q[i] / step) | 0, step) : 0;
-    qlb[i] = (q[i] - qhb[i]) | 0;
-  }
+  // A quantized layer has no prediction: its whole code is accumulated once, as the low part.
+  const { hb: qhb, lb: qlb } = gated ? splitCodes(q, layer.activation.step ?? 1) : { hb: new Int32Array(q.length), lb: q };
   const k = Int32Array.from(hw.tensor(layer.weights.codes));
   // Channels: axis 1 of a Conv's output; the last axis of a Gemm's [F] and a MatMul's [T, F] (every token alike).
   const channelsLast = layer.op !== 'Conv';

@@ -1,5 +1,5 @@
 import type { HwActivation, HwRecurrentLayer } from '../../src/index.js';
-import { activationCodes, type HwDescription } from './integer-evaluator.js';
+import { activationCodes, splitCodes, type HwDescription } from './integer-evaluator.js';
 
 /**
  * docs/hw-json.md's step 7, written from the document: a PGLSTM/QLSTM (PGGRU/QGRU) of the description run on the float values
@@ -28,12 +28,6 @@ export interface RecurrentResult {
 const f32 = Math.fround;
 const sigmoid = (v: number) => f32(1 / (1 + Math.exp(-v)));
 const tanh = (v: number) => f32(Math.tanh(v));
-
-/** The high part of a code: truncated to a multiple of step (toward zero); the low part is the rest. */
-function split(q: Int32Array, step: number): { hb: Int32Array; lb: Int32Array } {
-  const hb = Int32Array.from(q, (v) => Math.imul(Math.trunc(v / step) | 0, step));
-  return { hb, lb: Int32Array.from(q, (v, i) => (v - hb[i]) | 0) };
-}
 
 /** Integer accumulations of a code vector with one direction's codes [G·H, K]: Σ q_hb k and Σ q_lb k per row. */
 function accumulate(hb: Int32Array, lb: Int32Array, k: Int32Array, offset: number, rows: number): { hb: Int32Array; lb: Int32Array; max: number } {
@@ -88,7 +82,7 @@ interface StepRecord {
 
 /** h-side accumulations of rows [from, from + count) for a state vector v (h_{t-1}, or a GRU's r ⊙ h_{t-1}). */
 function stateProducts(dir: Direction, v: Float32Array, from: number, count: number, rec: StepRecord) {
-  const hs = split(activationCodes(v, { activation: dir.state }), dir.step);
+  const hs = splitCodes(activationCodes(v, { activation: dir.state }), dir.step);
   const ah = accumulate(hs.hb, hs.lb, dir.kR, dir.rOffset + from * dir.H, count);
   rec.maxAbsState = Math.max(rec.maxAbsState, ah.max);
   return ah;
@@ -187,7 +181,7 @@ export function evaluateRecurrent(
       for (let k = 0; k < steps; k++) {
         const t = reverse ? steps - 1 - k : k;
         const hPrev = teacher?.(d, t, b) ?? h;
-        const xs = split(activationCodes(x.data.subarray(xAt(t, b), xAt(t, b) + F), layer), step);
+        const xs = splitCodes(activationCodes(x.data.subarray(xAt(t, b), xAt(t, b) + F), layer), step);
         const ax = accumulate(xs.hb, xs.lb, kW, d * rows * F, rows);
         out.maxAbsInput = Math.max(out.maxAbsInput, ax.max);
         const rec: StepRecord = { ax, gate: new Uint8Array(rows), statistic: new Float32Array(rows), maxAbsState: 0 };
