@@ -35,7 +35,7 @@ import {
   openDataset,
   readModel,
 } from '../packages/core/dist/internal.js';
-import { runPgSteps } from './support/pg-step.mjs';
+import { median, runPgSteps, stepCpuTimes } from './support/pg-step.mjs';
 import { randomDataset } from './support/random-dataset.mjs';
 import { zooDir } from './support/zoo.mjs';
 
@@ -81,15 +81,7 @@ async function pgStep(name, batch, steps, gateResidual = false) {
     data = randomDataset({ InMemoryDataset, mulberry32 }, (steps + 2) * batch, [3, 224, 224], 1000);
     warmup = 1;
   }
-  // CPU time of the process (every thread) between progress reports, after the warm-up: on a shared machine it
-  // moves less with the other processes' load than the wall time does.
-  const cpu = [];
-  let last;
-  const onProgress = (p) => {
-    const now = process.cpuUsage();
-    if (last && p.step > warmup) cpu.push((now.user + now.system - last.user - last.system) / 1000);
-    last = now;
-  };
+  const { onProgress, cpuMedian } = stepCpuTimes(warmup);
   const { result, layers } = await runPgSteps(
     { convertModel, finetune, FINETUNE_DEFAULTS },
     model,
@@ -99,18 +91,12 @@ async function pgStep(name, batch, steps, gateResidual = false) {
   );
   return {
     step_ms_median: result.step_ms_median,
-    cpu_ms_median: median(cpu),
+    cpu_ms_median: cpuMedian(),
     steps: result.steps,
     batch,
     gated: layers.filter((l) => l.gated).length,
     workers: workers ?? 'default',
   };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The step-time targets (pg / PyTorch) that are not 1.0x: the ViT fine-tuning step may take 1.5x. */
