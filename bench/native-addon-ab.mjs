@@ -44,8 +44,8 @@ fill(f32.subarray(small / 4, small / 4 + 4096), 0.5, 2, 99);
 // Slot 9 as a 0/1 tensor (a dGate of the gate backward).
 for (let i = 9 * size; i < 10 * size; i++) f32[i] = f32[i] > 0 ? 1 : 0;
 
-function elt({ scales = batch, bits = 8, hbits = 4, chans = 1, sparse = 0, wantSum = 0 } = {}) {
-  return new Int32Array([size, scales, bits, hbits, chans, sparse, wantSum]);
+function elt({ scales = batch, bits = 8, hbits = 4, chans = 1, sparse = 0, wantSum = 0, tail = 0 } = {}) {
+  return new Int32Array([size, scales, bits, hbits, chans, sparse, wantSum, tail]);
 }
 const side = Math.floor(Math.sqrt(size / (batch * channels)));
 function pool() {
@@ -57,6 +57,26 @@ const argSlot = slot(7);
 // pgMaxPoolBackward reads a valid arg tensor: pgMaxPool's own (run once per heap).
 const withArg = (k, heap) => k.pgMaxPool(heap, slot(0), slot(6), argSlot, pool());
 
+/** pgGateBackward from dy, O_lb, z (slots 0-2) into dO_hb, dO_lb (slots 3, 4); the optional tensors and sums as asked. */
+function gateBackward(k, h, { out = -1, dGate = -1, dgUniform = -1, dz = -1, wantSum = 0, sparse = 0 }) {
+  const dot = wantSum ? small + 4 * 1536 : -1;
+  return k.pgGateBackward(
+    h,
+    slot(0),
+    out,
+    slot(1),
+    slot(2),
+    dGate,
+    dgUniform,
+    slot(3),
+    slot(4),
+    dz,
+    small + 4 * 1024,
+    dot,
+    elt({ scales: 1, chans: channels, sparse, wantSum }),
+    4,
+  );
+}
 const kernels = {
   pgQuantSplit: (k, h) => k.pgQuantSplit(h, slot(0), small, slot(1), slot(2), slot(3), elt()),
   'pgQuantSplit (fakeQuant)': (k, h) => k.pgQuantSplit(h, slot(0), small, slot(1), slot(2), -1, elt({ hbits: 0 })),
@@ -65,25 +85,12 @@ const kernels = {
   pgGateForward: (k, h) => k.pgGateForward(h, slot(0), slot(1), -1, small, slot(3), slot(4), slot(5), small + 4 * 2048, small + 4 * 2052, elt({ scales: 1, chans: channels })),
   'pgGateForward (offset, no M)': (k, h) =>
     k.pgGateForward(h, slot(0), slot(1), slot(2), small, slot(3), slot(4), -1, small + 4 * 2048, small + 4 * 2052, elt({ scales: 1, chans: channels })),
-  pgGateBackward: (k, h) =>
-    k.pgGateBackward(
-      h,
-      slot(0),
-      slot(1),
-      slot(2),
-      slot(9),
-      -1,
-      slot(3),
-      slot(4),
-      slot(5),
-      small + 4 * 1024,
-      small + 4 * 1536,
-      elt({ scales: 1, chans: channels, sparse: 1, wantSum: 1 }),
-      4,
-    ),
-  'pgGateBackward (uniform dGate, dz)': (k, h) =>
-    k.pgGateBackward(h, slot(0), slot(1), slot(2), -1, small, slot(3), slot(4), slot(5), small + 4 * 1024, small + 4 * 1536, elt({ scales: 1, chans: channels, wantSum: 1 }), 4),
-  'pgGateBackward (no dGate)': (k, h) => k.pgGateBackward(h, slot(0), slot(1), slot(2), -1, -1, slot(4), slot(5), -1, small + 4 * 512, -1, elt({ scales: 1, chans: channels }), 4),
+  'pgGateForward (offset, add-relu tail)': (k, h) =>
+    k.pgGateForward(h, slot(0), slot(1), slot(2), small, slot(3), slot(4), -1, small + 4 * 2048, small + 4 * 2052, elt({ scales: 1, chans: channels, tail: 2 })),
+  pgGateBackward: (k, h) => gateBackward(k, h, { dGate: slot(9), dz: slot(5), wantSum: 1, sparse: 1 }),
+  'pgGateBackward (uniform dGate, dz)': (k, h) => gateBackward(k, h, { dgUniform: small, dz: slot(5), wantSum: 1 }),
+  'pgGateBackward (no dGate)': (k, h) => gateBackward(k, h, {}),
+  'pgGateBackward (relu tail)': (k, h) => gateBackward(k, h, { out: slot(6), dgUniform: small, wantSum: 1 }),
   pgQuantizeWeights: (k, h) => k.pgQuantizeWeights(h, slot(0), slot(1), elt({ scales: 1 })),
   pgMaxPool: (k, h) => k.pgMaxPool(h, slot(0), slot(6), argSlot, pool()),
   pgMaxPoolBackward: (k, h) => k.pgMaxPoolBackward(h, slot(6), argSlot, slot(8), pool()),

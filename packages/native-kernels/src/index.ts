@@ -47,7 +47,8 @@ export enum ConvActivation {
 /**
  * Parameters of the PG quantizer and gate kernels, packed in this order into an Int32Array (ELT_PARAM_COUNT).
  * Size: elements of the activation; Scales: entries of the scale s, each for a contiguous block (1, or the
- * batch size); Channels: the last axis (Δ per channel; 1 for the quantizer); Sparse, WantSum: 0 or 1.
+ * batch size); Channels: the last axis (Δ per channel; 1 for the quantizer); Sparse, WantSum: 0 or 1; Tail: a
+ * GateTail (the gate forward's).
  */
 export enum EltParam {
   Size,
@@ -57,8 +58,16 @@ export enum EltParam {
   Channels,
   Sparse,
   WantSum,
+  Tail,
 }
-export const ELT_PARAM_COUNT = 7;
+export const ELT_PARAM_COUNT = 8;
+
+/** What pgGateForward applies to its output: nothing, a ReLU, or ReLU(output + offset) (the residual Add, then a ReLU). */
+export enum GateTail {
+  None = 0,
+  Relu = 1,
+  AddRelu = 2,
+}
 
 /**
  * The addon's functions. `heap` is a Uint8Array over the wasm Memory (re-read after any allocation: memory can
@@ -84,7 +93,8 @@ export interface NativeKernels {
   columnCopy(heap: Uint8Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
   /**
    * z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (-1: absent), M = step(z) (written when m is not -1),
-   * y = O_hb + M·O_lb; fraction[0] = ΣM / size (as tfjs's mean of M) and counts = [ΣM, size], each -1 when not wanted.
+   * O = O_hb + M·O_lb, y = O, ReLU(O) or ReLU(O + offset) by the Tail parameter (GateTail); fraction[0] = ΣM / size
+   * (as tfjs's mean of M) and counts = [ΣM, size], each -1 when not wanted.
    */
   pgGateForward(
     heap: Uint8Array,
@@ -102,11 +112,13 @@ export interface NativeKernels {
   /**
    * The gate's surrogate backward (M = step(z)): dO_hb, dO_lb, dΔ (per channel), dz (the gate offset's gradient;
    * -1: not wanted) and, with WantSum, Σ dO_lb·O_lb. The gradient reaching M: a tensor dGate, or the one value
-   * dgUniform[0] for every element, or neither (-1); not both.
+   * dgUniform[0] for every element, or neither (-1); not both. With `out` (the output after a ReLU tail; -1:
+   * none) the gradient reaching O is dy·step(out).
    */
   pgGateBackward(
     heap: Uint8Array,
     dy: number,
+    out: number,
     olb: number,
     z: number,
     dGate: number,

@@ -401,7 +401,11 @@ void run(Conv& c, int kind, float* srcSide, float* dstSide, float* wUser, float*
 // ---- Reading the kernels' arguments --------------------------------------------------------------------
 
 // Element-wise parameters, in the order the JS side packs them (an Int32Array of E_COUNT).
-enum EltParam { E_SIZE, E_SCALES, E_BITS, E_HBITS, E_CHANNELS, E_SPARSE, E_WANT_SUM, E_COUNT };
+enum EltParam { E_SIZE, E_SCALES, E_BITS, E_HBITS, E_CHANNELS, E_SPARSE, E_WANT_SUM, E_TAIL, E_COUNT };
+
+// What the gate forward applies to its output (E_TAIL): nothing, a ReLU, or the residual Add (of the gate offset)
+// and a ReLU: the nodes after a gated layer that training runs inside it (docs/native-kernels.md).
+enum GateTail { TAIL_NONE, TAIL_RELU, TAIL_ADD_RELU };
 
 bool eltParamsArg(napi_env env, napi_value v, int** p) {
   napi_typedarray_type type;
@@ -412,12 +416,13 @@ bool eltParamsArg(napi_env env, napi_value v, int** p) {
   if (!check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buf, &off), "params must be an Int32Array"))
     return false;
   if (type != napi_int32_array || length != E_COUNT) {
-    napi_throw_type_error(env, "PG_NATIVE_ARGS", "params must be an Int32Array of the element-wise op's 7 parameters");
+    napi_throw_type_error(env, "PG_NATIVE_ARGS", "params must be an Int32Array of the element-wise op's 8 parameters");
     return false;
   }
   int* e = static_cast<int*>(data);
   const bool ok = e[E_SIZE] > 0 && e[E_SCALES] > 0 && e[E_SIZE] % e[E_SCALES] == 0 && e[E_BITS] >= 1 && e[E_BITS] <= 16 &&
-                  e[E_HBITS] >= 0 && e[E_HBITS] <= e[E_BITS] && e[E_CHANNELS] > 0 && e[E_SIZE] % e[E_CHANNELS] == 0;
+                  e[E_HBITS] >= 0 && e[E_HBITS] <= e[E_BITS] && e[E_CHANNELS] > 0 && e[E_SIZE] % e[E_CHANNELS] == 0 &&
+                  e[E_TAIL] >= TAIL_NONE && e[E_TAIL] <= TAIL_ADD_RELU;
   if (!ok) {
     napi_throw_range_error(env, "PG_NATIVE_ARGS", "invalid element-wise parameters");
     return false;
@@ -830,9 +835,10 @@ napi_value PgFakeQuantBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// The gate forward's loop (see PgGateForward), instantiated with and without the offset and the gate output
-// so each vectorises. Returns Σ M (in double per channel, so NaN propagates as in a float sum; exact below 2^53).
-template <bool HasOffset, bool WantM>
+// The gate forward's loop (see PgGateForward), instantiated with and without the offset, the gate output and
+// each tail, so each vectorises. Returns Σ M (in double per channel, so NaN propagates as in a float sum; exact
+// below 2^53). The tail's ReLU is `a < 0 ? 0 : a` (NaN and -0 pass, as tfjs's), its Add O + offset after O.
+template <bool HasOffset, bool WantM, int Tail>
 PG_INLINE double gateForwardLoop(const float* __restrict ohb, const float* __restrict olb, const float* __restrict off,
                        const float* __restrict d, float* __restrict y, float* __restrict z, float* __restrict m,
                        size_t rows, int c, double* __restrict on) {
@@ -843,7 +849,9 @@ PG_INLINE double gateForwardLoop(const float* __restrict ohb, const float* __res
       const float mk = stepOf(zk);
       z[o + k] = zk;
       if (WantM) m[o + k] = mk;
-      y[o + k] = ohb[o + k] + mk * olb[o + k];
+      const float yk = ohb[o + k] + mk * olb[o + k];
+      const float ak = Tail == TAIL_ADD_RELU ? yk + off[o + k] : yk;
+      y[o + k] = Tail == TAIL_NONE ? ak : (ak < 0.f ? 0.f : ak);
       on[k] += mk;
     }
   }
@@ -854,24 +862,33 @@ PG_INLINE double gateForwardLoop(const float* __restrict ohb, const float* __res
 
 using GateForwardFn = double (*)(const float*, const float*, const float*, const float*, float*, float*, float*, size_t,
                                  int, double*);
-template <bool HasOffset, bool WantM>
+template <bool HasOffset, bool WantM, int Tail>
 double gateForwardBase(const float* ohb, const float* olb, const float* off, const float* d, float* y, float* z,
                        float* m, size_t rows, int c, double* on) {
-  return gateForwardLoop<HasOffset, WantM>(ohb, olb, off, d, y, z, m, rows, c, on);
+  return gateForwardLoop<HasOffset, WantM, Tail>(ohb, olb, off, d, y, z, m, rows, c, on);
 }
-template <bool HasOffset, bool WantM>
+template <bool HasOffset, bool WantM, int Tail>
 PG_AVX2 double gateForwardAvx2(const float* ohb, const float* olb, const float* off, const float* d, float* y,
                                float* z, float* m, size_t rows, int c, double* on) {
-  return gateForwardLoop<HasOffset, WantM>(ohb, olb, off, d, y, z, m, rows, c, on);
+  return gateForwardLoop<HasOffset, WantM, Tail>(ohb, olb, off, d, y, z, m, rows, c, on);
+}
+template <bool HasOffset, bool WantM, int Tail>
+GateForwardFn gateForwardOf() {
+  return hasAvx2() ? gateForwardAvx2<HasOffset, WantM, Tail> : gateForwardBase<HasOffset, WantM, Tail>;
 }
 template <bool HasOffset, bool WantM>
-GateForwardFn gateForwardFor() {
-  return hasAvx2() ? gateForwardAvx2<HasOffset, WantM> : gateForwardBase<HasOffset, WantM>;
+GateForwardFn gateForwardFor(int tail) {
+  if (tail == TAIL_RELU) return gateForwardOf<HasOffset, WantM, TAIL_RELU>();
+  if constexpr (HasOffset) {
+    if (tail == TAIL_ADD_RELU) return gateForwardOf<HasOffset, WantM, TAIL_ADD_RELU>();
+  }
+  return gateForwardOf<HasOffset, WantM, TAIL_NONE>();
 }
 
 // pgGateForward(heap, ohb, olb, offset, delta, y, z, m, fraction, counts, params): z = O_hb - Δ (Δ per channel,
 // the last axis), or z = (O_hb + offset) - Δ with a gate offset (-1: absent; the residual gate, rounded as the
-// composed add then sub), M = step(z), O = O_hb + M·O_lb; M itself only when asked (-1: not; the backward
+// composed add then sub), M = step(z), O = O_hb + M·O_lb, y = O, ReLU(O) (E_TAIL relu) or ReLU(O + offset)
+// (E_TAIL add-relu, with an offset); M itself only when asked (-1: not; the backward
 // recomputes it from z). fraction[0] = ΣM / size (tfjs's mean of M: a float sum of 0s and 1s is exact below
 // 2^24, then one float division) and counts = [ΣM, size], the sparsity budget's and the reported sparsity's,
 // so no pass over M is needed for them (-1: not wanted).
@@ -888,11 +905,16 @@ napi_value PgGateForward(napi_env env, napi_callback_info info) {
   float* m = args.optional(7, e[E_SIZE]);
   float* fraction = args.optional(8, 1);
   float* counts = args.optional(9, 2);
+  const int tail = e[E_TAIL];
   if (!args.complete()) return nullptr;
+  if (tail == TAIL_ADD_RELU && !off) {
+    napi_throw_error(env, "PG_NATIVE_ARGS", "the add-relu tail needs the offset");
+    return nullptr;
+  }
   thread_local std::vector<double> on;
   on.assign(size_t(c), 0.0);
-  const GateForwardFn loop = off ? (m ? gateForwardFor<true, true>() : gateForwardFor<true, false>())
-                                 : (m ? gateForwardFor<false, true>() : gateForwardFor<false, false>());
+  const GateForwardFn loop = off ? (m ? gateForwardFor<true, true>(tail) : gateForwardFor<true, false>(tail))
+                                 : (m ? gateForwardFor<false, true>(tail) : gateForwardFor<false, false>(tail));
   const float count = static_cast<float>(loop(ohb, olb, off, d, y, z, m, e[E_SIZE] / c, c, on.data()));
   const float size = static_cast<float>(e[E_SIZE]);
   if (fraction) fraction[0] = count / size;
@@ -908,26 +930,28 @@ napi_value PgGateForward(napi_env env, napi_callback_info info) {
 enum GateGrad { DG_NONE, DG_TENSOR, DG_UNIFORM };
 
 // The gate backward's loop (see PgGateBackward); acc holds 2c doubles (Σ dz and Σ dO_lb·O_lb per channel),
-// row c floats. Each row runs two loops, the element-wise one writing dz to `row`, so both vectorise.
-// M = step(z), as the forward computed it, so it is not read.
-template <bool Sparse, GateGrad Dg>
-PG_INLINE float gateBackwardLoop(const float* __restrict dy, const float* __restrict olb, const float* __restrict z,
-                       const float* __restrict dg, float dgu, float* __restrict dohb, float* __restrict dolb,
-                       float* __restrict dzOut, size_t rows, int c, float alpha, double* __restrict acc,
-                       float* __restrict row) {
+// row c floats. Each row runs two loops, the element-wise one writing dz to `row`, so both vectorises.
+// M = step(z), as the forward computed it, so it is not read. With Relu, the gradient reaching O is
+// dy·step(out) (tfjs's ReLU gradient; out = ReLU(a) is positive where a is).
+template <bool Sparse, GateGrad Dg, bool Relu>
+PG_INLINE float gateBackwardLoop(const float* __restrict dyIn, const float* __restrict out, const float* __restrict olb,
+                       const float* __restrict z, const float* __restrict dg, float dgu, float* __restrict dohb,
+                       float* __restrict dolb, float* __restrict dzOut, size_t rows, int c, float alpha,
+                       double* __restrict acc, float* __restrict row) {
   double* __restrict ad = acc;
   double* __restrict ao = acc + c;
   for (size_t i = 0; i < rows; i++) {
     const size_t o = i * c;
     for (int k = 0; k < c; k++) {
+      const float dy = Relu ? dyIn[o + k] * stepOf(out[o + k]) : dyIn[o + k];
       const float mk = stepOf(z[o + k]);
       const float sg = 1.f / (1.f + expApprox(-(z[o + k] * alpha)));
       const float slope0 = (sg * (1.f - sg)) * alpha;
       const float slope = Sparse ? slope0 * mk : slope0;
-      const float up = dy[o + k] * olb[o + k];
+      const float up = dy * olb[o + k];
       const float dz = (Dg == DG_TENSOR ? up + dg[o + k] : Dg == DG_UNIFORM ? up + dgu : up) * slope;
-      dohb[o + k] = dy[o + k] + dz;
-      dolb[o + k] = dy[o + k] * mk;
+      dohb[o + k] = dy + dz;
+      dolb[o + k] = dy * mk;
       row[k] = dz;
     }
     for (int k = 0; k < c; k++) {
@@ -941,49 +965,53 @@ PG_INLINE float gateBackwardLoop(const float* __restrict dy, const float* __rest
   return static_cast<float>(dot);
 }
 
-using GateBackwardFn = float (*)(const float*, const float*, const float*, const float*, float, float*, float*, float*,
-                                 size_t, int, float, double*, float*);
-template <bool Sparse, GateGrad Dg>
-float gateBackwardBase(const float* dy, const float* olb, const float* z, const float* dg, float dgu, float* dohb,
-                       float* dolb, float* dzOut, size_t rows, int c, float alpha, double* acc, float* row) {
-  return gateBackwardLoop<Sparse, Dg>(dy, olb, z, dg, dgu, dohb, dolb, dzOut, rows, c, alpha, acc, row);
+using GateBackwardFn = float (*)(const float*, const float*, const float*, const float*, const float*, float, float*,
+                                 float*, float*, size_t, int, float, double*, float*);
+template <bool Sparse, GateGrad Dg, bool Relu>
+float gateBackwardBase(const float* dy, const float* out, const float* olb, const float* z, const float* dg, float dgu,
+                       float* dohb, float* dolb, float* dzOut, size_t rows, int c, float alpha, double* acc, float* row) {
+  return gateBackwardLoop<Sparse, Dg, Relu>(dy, out, olb, z, dg, dgu, dohb, dolb, dzOut, rows, c, alpha, acc, row);
 }
-template <bool Sparse, GateGrad Dg>
-PG_AVX2 float gateBackwardAvx2(const float* dy, const float* olb, const float* z, const float* dg, float dgu,
-                               float* dohb, float* dolb, float* dzOut, size_t rows, int c, float alpha, double* acc,
-                               float* row) {
-  return gateBackwardLoop<Sparse, Dg>(dy, olb, z, dg, dgu, dohb, dolb, dzOut, rows, c, alpha, acc, row);
+template <bool Sparse, GateGrad Dg, bool Relu>
+PG_AVX2 float gateBackwardAvx2(const float* dy, const float* out, const float* olb, const float* z, const float* dg,
+                               float dgu, float* dohb, float* dolb, float* dzOut, size_t rows, int c, float alpha,
+                               double* acc, float* row) {
+  return gateBackwardLoop<Sparse, Dg, Relu>(dy, out, olb, z, dg, dgu, dohb, dolb, dzOut, rows, c, alpha, acc, row);
 }
-template <bool Sparse, GateGrad Dg>
+template <bool Sparse, GateGrad Dg, bool Relu>
 GateBackwardFn gateBackwardOf() {
-  return hasAvx2() ? gateBackwardAvx2<Sparse, Dg> : gateBackwardBase<Sparse, Dg>;
+  return hasAvx2() ? gateBackwardAvx2<Sparse, Dg, Relu> : gateBackwardBase<Sparse, Dg, Relu>;
 }
-template <bool Sparse>
+template <bool Sparse, bool Relu>
 GateBackwardFn gateBackwardFor(GateGrad dg) {
-  return dg == DG_TENSOR ? gateBackwardOf<Sparse, DG_TENSOR>()
-                         : (dg == DG_UNIFORM ? gateBackwardOf<Sparse, DG_UNIFORM>() : gateBackwardOf<Sparse, DG_NONE>());
+  return dg == DG_TENSOR ? gateBackwardOf<Sparse, DG_TENSOR, Relu>()
+                         : (dg == DG_UNIFORM ? gateBackwardOf<Sparse, DG_UNIFORM, Relu>()
+                                             : gateBackwardOf<Sparse, DG_NONE, Relu>());
 }
 
-// pgGateBackward(heap, dy, olb, z, dGate, dgUniform, dohb, dolb, dz, dDelta, dotLb, params, alpha): the
-// surrogate slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE, M = step(z)), dz = (dy·O_lb + dGate)·slope with
+// pgGateBackward(heap, dy, out, olb, z, dGate, dgUniform, dohb, dolb, dz, dDelta, dotLb, params, alpha): with
+// out (-1: absent), the layer's output after its ReLU tail, the gradient reaching O is dy·step(out), else dy;
+// the surrogate slope = α·σ(αz)(1 - σ(αz)) (·M with E_SPARSE, M = step(z)), dz = (dy·O_lb + dGate)·slope with
 // dGate a tensor, or dgUniform[0] for every element (at most one of them; -1: absent), dO_hb = dy + dz,
 // dO_lb = dy·M, dΔ = -Σ dz per channel, dz itself when asked (-1: not; a gate offset's gradient), and with
-// E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb.
+// E_WANT_SUM dotLb[0] = Σ dO_lb·O_lb. With the add-relu tail the offset's whole gradient is dO_hb (the Add's
+// dy plus the gate's dz), so dz is not asked for.
 napi_value PgGateBackward(napi_env env, napi_callback_info info) {
-  KernelArgs args(env, info, 13);
-  const int* e = args.eltParams(11);
-  const double alphaD = args.number(12, "alpha must be a number");
+  KernelArgs args(env, info, 14);
+  const int* e = args.eltParams(12);
+  const double alphaD = args.number(13, "alpha must be a number");
   const int c = e[E_CHANNELS];
   const float* dy = args.tensor(1, e[E_SIZE]);
-  const float* olb = args.tensor(2, e[E_SIZE]);
-  const float* z = args.tensor(3, e[E_SIZE]);
-  const float* dg = args.optional(4, e[E_SIZE]);
-  const float* dgu = args.optional(5, 1);
-  float* dohb = args.tensor(6, e[E_SIZE]);
-  float* dolb = args.tensor(7, e[E_SIZE]);
-  float* dzOut = args.optional(8, e[E_SIZE]);
-  float* dd = args.tensor(9, c);
-  float* dot = args.optional(10, 1);
+  const float* out = args.optional(2, e[E_SIZE]);
+  const float* olb = args.tensor(3, e[E_SIZE]);
+  const float* z = args.tensor(4, e[E_SIZE]);
+  const float* dg = args.optional(5, e[E_SIZE]);
+  const float* dgu = args.optional(6, 1);
+  float* dohb = args.tensor(7, e[E_SIZE]);
+  float* dolb = args.tensor(8, e[E_SIZE]);
+  float* dzOut = args.optional(9, e[E_SIZE]);
+  float* dd = args.tensor(10, c);
+  float* dot = args.optional(11, 1);
   if (!args.complete((e[E_WANT_SUM] != 0) == (dot != nullptr))) return nullptr;
   if (dg && dgu) {
     napi_throw_error(env, "PG_NATIVE_ARGS", "dGate and dgUniform are exclusive");
@@ -998,8 +1026,10 @@ napi_value PgGateBackward(napi_env env, napi_callback_info info) {
   row.resize(c);
   // Instantiated per case: a branch inside the loop keeps GCC from vectorising it.
   const GateGrad kind = dg ? DG_TENSOR : (dgu ? DG_UNIFORM : DG_NONE);
-  const GateBackwardFn loop = e[E_SPARSE] != 0 ? gateBackwardFor<true>(kind) : gateBackwardFor<false>(kind);
-  const float sum = loop(dy, olb, z, dg, dgu ? dgu[0] : 0.f, dohb, dolb, dzOut, rows, c, alpha, acc.data(), row.data());
+  const bool sparse = e[E_SPARSE] != 0;
+  const GateBackwardFn loop = out ? (sparse ? gateBackwardFor<true, true>(kind) : gateBackwardFor<false, true>(kind))
+                                  : (sparse ? gateBackwardFor<true, false>(kind) : gateBackwardFor<false, false>(kind));
+  const float sum = loop(dy, out, olb, z, dg, dgu ? dgu[0] : 0.f, dohb, dolb, dzOut, rows, c, alpha, acc.data(), row.data());
   for (int k = 0; k < c; k++) dd[k] = static_cast<float>(-acc[k]);
   if (dot) dot[0] = sum;
   return nullptr;

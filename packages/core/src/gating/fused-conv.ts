@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../interpreter/custom-grad.js';
+import type { FusedTail } from '../interpreter/kernel.js';
 import { channelSum } from '../interpreter/ops/channel-sum.js';
 import { conv2dFilterBiasGrad, conv2dFilterGrad, conv2dInputGrad, type Conv2dGeometry } from '../interpreter/ops/conv2d-trainable.js';
 import { hwioShape, nativeConvOnnxWeights, type WeightLayout } from '../interpreter/native/index.js';
@@ -29,11 +30,16 @@ export interface FusedPgConvOptions {
    * is not read, as when nothing reads the gate.
    */
   wantFraction?: boolean;
+  /**
+   * The nodes after the layer the executor runs inside it (KernelContext.tail): y is then ReLU(O), or
+   * ReLU(O + offset) (the residual Add of the gate offset, then the ReLU), and their backward is part of the gate's.
+   */
+  tail?: FusedTail;
 }
 
 /** A fused gated layer's training results (the conv's, or a MatMul's in its own layout). */
 export interface FusedGate {
-  /** O = O_hb + M ⊙ (W * x_lb). */
+  /** O = O_hb + M ⊙ (W * x_lb), or with a tail ReLU(O) or ReLU(O + offset). */
   y: tf.Tensor;
   /** The gate M, differentiable through the sigmoid surrogate; with wantGate only. */
   gate?: tf.Tensor;
@@ -41,6 +47,8 @@ export interface FusedGate {
   fraction: tf.Tensor;
   /** [ΣM, size] (float32, no gradient): the reported sparsity's. */
   counts: tf.Tensor;
+  /** y has the executor's tail applied already (KernelContext.tail). */
+  tailApplied?: boolean;
 }
 
 export interface FusedPgConvResult extends FusedGate {
@@ -66,6 +74,9 @@ export interface FusedPgConvResult extends FusedGate {
  *             the low branch's share Σ g_lb ⊙ x_lb/s equals <dO_lb, W * x_lb>/s (the adjoint identity
  *             <convᵀ(d), v> = <d, conv(v)>), so the second input-gradient conv is not needed for s either.
  * These are exactly the gradients autodiff gives through the unfused ops (tests compare them).
+ * With a tail (the executor's, while training) the forward writes ReLU(O) or ReLU(O + offset) in the same pass and
+ * the backward starts from dO = dy ⊙ step(y) (the ReLU's); with the Add, the offset's gradient is the Add's dO plus
+ * the gate's dz, which is dO_hb: the same float32 additions the unfused graph makes, so the same bits.
  * The op's own output is the fraction ΣM/size (a scalar), and y an op on it: tfjs's custom ops have one output,
  * and an op hanging off y would have to return a gradient of y's shape (zeros, then added to y's: two passes
  * over y per layer and step). The fraction's gradient reaches M as one value for every element (the mean's).
@@ -104,7 +115,7 @@ export function fusedPgConv(
     const { r, hb, lb } = nativeQuantSplit(xi, si, opts.bits, opts.hbits) ?? composedQuantSplit(xi, si, n, step);
     const ohb = conv(hb as tf.Tensor4D, wi, bias ? bi : undefined);
     const olb = conv(lb as tf.Tensor4D, wi);
-    const gf = nativeGateForward(ohb, olb, di, oi, wantGate) ?? composedGateForward(ohb, olb, di, oi);
+    const gf = nativeGateForward(ohb, olb, di, oi, wantGate, opts.tail) ?? composedGateForward(ohb, olb, di, oi, opts.tail);
     return { r, hb: hb as tf.Tensor4D, lb: lb as tf.Tensor4D, olb, ...gf, y: gf.y as tf.Tensor4D };
   };
   // Without a tape recording there is no backward: plain ops.
@@ -132,6 +143,8 @@ export function fusedPgConv(
       z: tf.keep(f.z),
       m: f.m && tf.keep(f.m),
       y: tf.keep(f.y),
+      // The ReLU's backward reads the output (a second handle on the same data).
+      out: opts.tail ? tf.keep(tf.clone(f.y)) : undefined,
       counts: tf.keep(f.counts),
       w: tf.keep(tf.clone(wi)),
       s: tf.keep(tf.clone(si)),
@@ -142,12 +155,15 @@ export function fusedPgConv(
       gradFunc: (dFraction) => {
         if (!kept) throw new Error('fusedPgConv: backward without a recorded forward');
         const { r: rs, hb: hbs, lb: lbs, olb: olbs, z: zs, w: wk, s: sk } = kept;
-        const wantDz = oi !== undefined;
+        // With the residual Add inside, the offset's gradient is dO_hb, not dz alone.
+        const addInside = opts.tail === 'add-relu';
+        const wantDz = oi !== undefined && !addInside;
         const dy = dOut ?? tf.zerosLike(zs);
         const dm = gateGradient(dGate, opts.wantFraction ? tf.div(dFraction, zs.size) : undefined);
+        const out = kept.out;
         const gb =
-          nativeGateBackward(dy, olbs, zs, dm, di, opts.alpha, opts.sparseBackprop, wantDz) ??
-          composedGateBackward(dy, olbs, zs, kept.m ?? tf.step(zs), dm, di, opts, opts.scaleGrad, wantDz);
+          nativeGateBackward(dy, olbs, zs, dm, di, opts.alpha, opts.sparseBackprop, wantDz, out) ??
+          composedGateBackward(out ? tf.mul(dy, tf.step(out)) : dy, olbs, zs, kept.m ?? tf.step(zs), dm, di, opts, opts.scaleGrad, wantDz);
         const dohb = gb.dohb as tf.Tensor4D;
         const dolb = gb.dolb as tf.Tensor4D;
         const dDelta = gb.dDelta;
@@ -169,6 +185,7 @@ export function fusedPgConv(
         const ds = opts.scaleGrad ? tf.reshape(tf.add(qb.dsHb, tf.div(gb.dotLb, sk)), sk.shape) : tf.zerosLike(sk);
         release(kept);
         kept = undefined;
+        if (addInside) return [dx, dW, dBias, dDelta, ds, dohb];
         return gb.dz ? [dx, dW, dBias, dDelta, ds, gb.dz] : [dx, dW, dBias, dDelta, ds];
       },
     };
@@ -220,13 +237,24 @@ export function composedQuantSplit(x: tf.Tensor, s: tf.Tensor, n: number, step: 
 }
 
 /**
- * z = O_hb - Δ (or (O_hb + offset) - Δ, the kernel's gate input), M = step(z), O = O_hb + M ⊙ O_lb, and M's
- * mean and counts.
+ * z = O_hb - Δ (or (O_hb + offset) - Δ, the kernel's gate input), M = step(z), O = O_hb + M ⊙ O_lb (with a tail
+ * ReLU(O) or ReLU(O + offset): the ops the unfused graph runs), and M's mean and counts.
  */
-export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor): GateForward & { m: tf.Tensor } {
+export function composedGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset?: tf.Tensor, tail?: FusedTail): GateForward & { m: tf.Tensor } {
   const z = tf.sub(offset ? tf.add(ohb, offset) : ohb, delta);
   const m = tf.step(z);
-  return { y: tf.add(ohb, tf.mul(m, olb)), z, m, fraction: tf.mean(m), counts: tf.stack([tf.sum(m), tf.scalar(m.size)]) };
+  const o = tf.add(ohb, tf.mul(m, olb));
+  return { y: applyTail(o, offset, tail), z, m, fraction: tf.mean(m), counts: tf.stack([tf.sum(m), tf.scalar(m.size)]) };
+}
+
+/** The executor's tail on a layer's output O: ReLU(O), ReLU(O + offset), or O itself. */
+export function applyTail(o: tf.Tensor, offset: tf.Tensor | undefined, tail: FusedTail | undefined): tf.Tensor {
+  if (tail === 'relu') return tf.relu(o);
+  if (tail === 'add-relu') {
+    if (!offset) throw new Error('internal: the add-relu tail needs the gate offset');
+    return tf.relu(tf.add(o, offset));
+  }
+  return o;
 }
 
 /**
@@ -271,6 +299,8 @@ interface Kept {
   m?: tf.Tensor;
   /** The layer's output and M's counts until the ops on the fraction take them. */
   y?: tf.Tensor;
+  /** The output after the tail's ReLU, for its backward; with a tail only. */
+  out?: tf.Tensor;
   counts?: tf.Tensor;
   w: tf.Tensor4D;
   s: tf.Tensor;

@@ -24,7 +24,7 @@ import {
   isResidualGatedNode,
 } from './format.js';
 import { gate } from './gate.js';
-import { fusedPgConv, type FusedGate } from './fused-conv.js';
+import { applyTail, fusedPgConv, type FusedGate } from './fused-conv.js';
 import { fusedPgMatMul } from './fused-matmul.js';
 import { effectiveScale, fakeQuant, integerCodes, quantSplit, quantizeWeights, weightCodes } from './quantizer.js';
 
@@ -212,7 +212,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     const fused = !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(kind, ctx, layer, delta.t, hbits, gateOpts, offset) : undefined;
     if (fused) {
       observeGate(obs, node, fused.gate, fused);
-      return [wrap(kind, fused.y)];
+      return [wrap(kind, fused.tailApplied ? fused.y : applyTail(fused.y, offset, ctx.tail))];
     }
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
     const ohb = linear(kind, ctx, hb, layer.wq, layer.bias);
@@ -225,7 +225,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     // SeerNet writes the B-bit result where the gate passes and zero elsewhere: the surrogate's gradient then
     // reaches Δ through the whole output, O_hb + O_lb, instead of through O_lb alone.
     const y = recompute ? tf.mul(m, tf.add(ohb, olb)) : tf.add(ohb, tf.mul(m, olb));
-    return [wrap(kind, y)];
+    return [wrap(kind, applyTail(y, offset, ctx.tail))];
   };
 }
 
@@ -259,8 +259,8 @@ function fusedTraining(
   // With the native kernels the ONNX-layout weight trains as it is (no per-step transpose, nor its gradient's).
   const onnx = onnxLayoutTrainable(x, layer.wq.shape, geometry, layer.bias);
   const w = (onnx ? layer.wq : tf.transpose(layer.wq, [2, 3, 1, 0])) as tf.Tensor4D;
-  const opts = { ...trained, weightLayout: onnx ? 'oihw' : 'hwio', geometry } as const;
-  return fusedPgConv(x, w, layer.bias, delta, layer.s, opts, offset as tf.Tensor4D | undefined);
+  const opts = { ...trained, weightLayout: onnx ? 'oihw' : 'hwio', geometry, tail: ctx.tail } as const;
+  return { ...fusedPgConv(x, w, layer.bias, delta, layer.s, opts, offset as tf.Tensor4D | undefined), tailApplied: ctx.tail !== undefined };
 }
 
 /** A group-1 conv's NHWC output shape from its NHWC input, ONNX [cout, cin, kh, kw] weight and geometry. */
@@ -287,15 +287,28 @@ function quantKernel(kind: Kind, form: Form): Kernel {
  * A pg op in its forms (the pg domain's versions 1 and 2; the residual-gated ops exist from 2). Gated models are
  * written by pg only: no upgrade between them.
  */
-function pgForms(op: string, kernel: (kind: Kind, form: Form) => Kernel, kind: Kind, forms: readonly Form[] = [1, INTEGER_ACCUMULATION_VERSION]): OpDeclaration[] {
-  return forms.map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since) }));
+function pgForms(
+  op: string,
+  kernel: (kind: Kind, form: Form) => Kernel,
+  kind: Kind,
+  forms: readonly Form[] = [1, INTEGER_ACCUMULATION_VERSION],
+  tail?: OpDeclaration['tail'],
+): OpDeclaration[] {
+  return forms.map((since): OpDeclaration => ({ op, domain: PG_DOMAIN, since, cost: 'layer', kernel: kernel(kind, since), ...(tail ? { tail } : {}) }));
 }
+
+/**
+ * While training, a gated conv runs the ReLU after it (PGConv) or the residual Add of its gate offset and the ReLU
+ * (PGResidualConv) in its own passes (fused-conv.ts): the tfjs Add, ReLU and their gradients are not run.
+ */
+const RELU_TAIL = { kind: 'relu' } as const;
+const RESIDUAL_TAIL = { kind: 'add-relu', offsetInput: 5 } as const;
 
 /** pg's layers (org.precisiongating): what pg adds to the interpreter's ops (gating/op-registry.ts wires both). */
 export const PG_OPS: readonly OpDeclaration[] = [
-  ...pgForms(PG_CONV, gatedKernel, 'conv'),
+  ...pgForms(PG_CONV, gatedKernel, 'conv', undefined, RELU_TAIL),
   ...pgForms(PG_GEMM, gatedKernel, 'gemm'),
-  ...pgForms(PG_CONV_RESIDUAL, gatedKernel, 'conv', [INTEGER_ACCUMULATION_VERSION]),
+  ...pgForms(PG_CONV_RESIDUAL, gatedKernel, 'conv', [INTEGER_ACCUMULATION_VERSION], RESIDUAL_TAIL),
   ...pgForms(PG_GEMM_RESIDUAL, gatedKernel, 'gemm', [INTEGER_ACCUMULATION_VERSION]),
   ...pgForms(Q_CONV, quantKernel, 'conv'),
   ...pgForms(Q_GEMM, quantKernel, 'gemm'),

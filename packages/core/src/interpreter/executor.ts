@@ -3,7 +3,7 @@ import type { Graph, Model, Node } from '../graph/index.js';
 import { topologicalOrder } from '../graph/topo.js';
 import { inlineFunctions } from '../graph/passes/inline-functions.js';
 import { InvalidDataError, InvalidModelError, UnsupportedModelError } from '../errors/index.js';
-import type { KernelContext, KernelSettings, Observer } from './kernel.js';
+import type { FusedTail, KernelContext, KernelSettings, Observer } from './kernel.js';
 import { formatRange, normaliseDomain, type OpRegistry, type RegisteredOp } from './registry.js';
 import { constInts, toTfTensor } from './tensor-convert.js';
 import { channelShuffleNhwc, shuffleGroups, shufflePattern, type ShufflePattern } from './channel-shuffle.js';
@@ -22,6 +22,11 @@ export interface ExecutorOptions {
   registry: OpRegistry;
   /** Cache shape arithmetic per input shape (default true; false runs every node each time, for comparison). */
   foldShapes?: boolean;
+  /**
+   * While training, run the Relu (and residual Add) after an op that declares it can (OpDeclaration.tail) inside
+   * that op's kernel (default true; false runs them as their own nodes, for comparison: the same bits).
+   */
+  fuseTails?: boolean;
 }
 
 export interface RunOptions {
@@ -43,6 +48,8 @@ interface Step {
   frees: string[];
   /** A Relu / ReLU6 that reads only this Conv's output: run inside the conv outside training. */
   fusable?: { activation: 'relu' | 'relu6'; node: Node };
+  /** While training: the nodes after this one its kernel runs (OpDeclaration.tail), and the last one's output. */
+  tail?: { kind: FusedTail; nodes: Node[]; output: string };
   /** A channel shuffle (Reshape, Transpose, Reshape) starting at this Reshape: run as one NHWC transpose. */
   shuffle?: ShufflePattern;
   /** Set for shape arithmetic, which runs once per shape and is cached (see shape-folding.ts). */
@@ -97,6 +104,7 @@ export class Executor {
         opset,
         frees,
         fusable: fusableActivation(node, this.graph, readers, keep, opsets.get('') ?? 1),
+        tail: opts.fuseTails === false ? undefined : fusableTail(node, entry, readers, keep),
         shuffle: shufflePattern(node, readers, keep),
         fold: roles.get(i),
       };
@@ -210,12 +218,17 @@ export class Executor {
       }
       // Conv + Relu in one kernel when nobody asks for the conv's own output and no tape records.
       const fuse = !opts.training && step.fusable && !asked.has(node.outputs[0]) ? step.fusable : undefined;
+      // While training, a gated conv's Relu (and residual Add) in its kernel, unless a value between is asked for.
+      const tail = opts.training && step.tail && ![node, ...step.tail.nodes.slice(0, -1)].some((n) => asked.has(n.outputs[0])) ? step.tail : undefined;
       const inputs = node.inputs.map(lookup);
-      const outs = this.callKernel(step, inputs, shapes, opts, fuse?.activation, isConstant);
-      if (opts.training && node.inputs.every(isConstant)) node.outputs.forEach((o) => o && constant.add(o));
+      const outs = this.callKernel(step, inputs, shapes, opts, fuse?.activation, isConstant, tail?.kind);
+      if (opts.training && node.inputs.every(isConstant)) [...node.outputs, tail?.output].forEach((o) => o && constant.add(o));
       if (fuse) {
         values.set(fuse.node.outputs[0], outs[0]);
         fusedInto.add(fuse.node);
+      } else if (tail) {
+        values.set(tail.output, outs[0]);
+        tail.nodes.forEach((n) => fusedInto.add(n));
       } else {
         node.outputs.forEach((o, k) => o && outs[k] && values.set(o, outs[k]));
       }
@@ -280,12 +293,14 @@ export class Executor {
     opts: RunOptions,
     activation?: 'relu' | 'relu6',
     isConstant?: (name: string) => boolean,
+    tail?: FusedTail,
   ): RtValue[] {
     const { node } = step;
     const ctx: KernelContext = {
       node,
       opset: step.opset,
       activation,
+      tail,
       training: opts.training ?? false,
       needsGradient: (i) => !(opts.training && isConstant?.(node.inputs[i] ?? '')),
       observer: opts.observer,
@@ -433,6 +448,35 @@ function checkFeedShape(name: string, want: (number | string | null)[] | undefin
  * The activation a Conv can run in its own kernel: its output is read only by one Relu, or one Clip with
  * constant bounds 0 and 6 (ReLU6), and is not a graph output; the conv is 2-D with a constant weight.
  */
+/**
+ * The nodes after `node` its op's kernel can run while training (OpDeclaration.tail): its output read by one Relu
+ * alone (`relu`), or by one Add alone whose other operand is the op's offset input and whose output one Relu alone
+ * reads (`add-relu`); none of these values a graph output but the Relu's.
+ */
+function fusableTail(node: Node, entry: RegisteredOp, readers: Map<string, Node[]>, keep: Set<string>): Step['tail'] {
+  const declared = entry.tail;
+  const out = node.outputs[0];
+  if (!declared || !out || keep.has(out)) return undefined;
+  const onlyReader = (value: string, opType: string): Node | undefined => {
+    const users = readers.get(value) ?? [];
+    return users.length === 1 && users[0].opType === opType && normaliseDomain(users[0].domain) === '' ? users[0] : undefined;
+  };
+  let last = out;
+  const nodes: Node[] = [];
+  if (declared.kind === 'add-relu') {
+    const add = onlyReader(out, 'Add');
+    const offset = node.inputs[declared.offsetInput];
+    const operands = add?.inputs ?? [];
+    if (!add || !offset || offset === out || operands.length !== 2 || !operands.includes(out) || !operands.includes(offset) || keep.has(add.outputs[0])) return undefined;
+    nodes.push(add);
+    last = add.outputs[0];
+  }
+  const relu = onlyReader(last, 'Relu');
+  if (!relu || relu.inputs[0] !== last) return undefined;
+  nodes.push(relu);
+  return { kind: declared.kind, nodes, output: relu.outputs[0] };
+}
+
 function fusableActivation(node: Node, graph: Graph, readers: Map<string, Node[]>, keep: Set<string>, opset: number): Step['fusable'] {
   if (node.opType !== 'Conv' || normaliseDomain(node.domain) !== '' || keep.has(node.outputs[0])) return undefined;
   if (graph.initializers.get(node.inputs[1])?.dims.length !== 4) return undefined;

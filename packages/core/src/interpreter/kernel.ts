@@ -12,6 +12,9 @@ export interface Observer {
   record?(node: Node, key: string, value: object): void;
 }
 
+/** What a kernel runs after its own op for the executor (KernelContext.tail): a Relu, or Add(·, gate offset) then a Relu. */
+export type FusedTail = 'relu' | 'add-relu';
+
 /** Options for kernels that take them (e.g. the PG gate's surrogate slope), keyed by a dotted name. */
 export type KernelSettings = Readonly<Record<string, number | boolean | string>>;
 
@@ -37,6 +40,12 @@ export interface KernelContext {
    * whose output feeds nothing but a Relu or a ReLU6 Clip, outside training (see Executor).
    */
   readonly activation?: 'relu' | 'relu6';
+  /**
+   * While training: the nodes after this one that the executor runs inside it, to apply to its output: its Relu,
+   * or the residual Add of its gate offset (input 5) and the Relu after it. Set only for a gated conv whose
+   * output feeds nothing else (see Executor); the kernel returns the Relu's output.
+   */
+  readonly tail?: FusedTail;
   /**
    * While training: whether input `i` depends on a trained variable, i.e. whether the backward pass needs its
    * gradient. False for the model's inputs and what only they and constants compute (a stem conv's input):

@@ -32,6 +32,12 @@ export interface OpDeclaration extends OpVersion {
   readonly kernel: Kernel;
   /** The same for every form of an op. */
   readonly cost: CostClass;
+  /**
+   * Nodes after this op that its kernel can run while training (KernelContext.tail), when the executor finds
+   * them: `relu`, a Relu reading its output; `add-relu`, an Add of its output and its input `offsetInput`, then a
+   * Relu; each reading nothing else and read by nothing else.
+   */
+  readonly tail?: { readonly kind: 'relu' } | { readonly kind: 'add-relu'; readonly offsetInput: number };
 }
 
 /** A declaration's name in messages: `ReduceMean_18` (domain-qualified outside the default domain). */

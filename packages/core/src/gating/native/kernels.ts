@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { EltParam, type NativeKernels } from '@pg/native-kernels';
+import { EltParam, GateTail, type NativeKernels } from '@pg/native-kernels';
 import { eltParams as params, heapOffset, registerKernelTable, required, sizeOf, wasmHeap, type KernelArgs } from '../../interpreter/native/index.js';
 
 /**
@@ -89,7 +89,7 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
   const gateForward = (args: KernelArgs): tf.TensorInfo[] => {
     const backend = args.backend as BackendWasm;
     const [ohb, olb, delta] = required(args, 'ohb', 'olb', 'delta');
-    const { wantGate } = args.attrs as { wantGate: boolean };
+    const { wantGate, tail } = args.attrs as { wantGate: boolean; tail: 'none' | 'relu' | 'add-relu' };
     const [y, z] = [0, 1].map(() => backend.makeOutput(ohb.shape, 'float32'));
     const fraction = backend.makeOutput([], 'float32');
     const counts = backend.makeOutput([2], 'float32');
@@ -105,7 +105,7 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       heapOffset(backend, m),
       heapOffset(backend, fraction),
       heapOffset(backend, counts),
-      params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta) }),
+      params({ [EltParam.Size]: sizeOf(ohb), [EltParam.Bits]: 1, [EltParam.Channels]: sizeOf(delta), [EltParam.Tail]: GATE_TAILS[tail] }),
     );
     return m ? [y, z, fraction, counts, m] : [y, z, fraction, counts];
   };
@@ -122,6 +122,7 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
     k.pgGateBackward(
       wasmHeap(backend),
       heapOffset(backend, dy),
+      heapOffset(backend, inputs.out),
       heapOffset(backend, olb),
       heapOffset(backend, z),
       heapOffset(backend, inputs.dGate),
@@ -155,6 +156,8 @@ export function pgNativeKernelConfigs(k: NativeKernels): tf.KernelConfig[] {
   ];
   return table.map(([kernelName, f]) => ({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc }));
 }
+
+const GATE_TAILS = { none: GateTail.None, relu: GateTail.Relu, 'add-relu': GateTail.AddRelu } as const;
 
 let registeredFor: NativeKernels | undefined;
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { customGrad } from '../../interpreter/custom-grad.js';
+import type { FusedTail } from '../../interpreter/kernel.js';
 import { activeNativeKernels, nativeKernelOn } from '../../interpreter/native/index.js';
 import {
   ensurePgNativeKernels,
@@ -67,13 +68,14 @@ export interface GateForward {
 
 /**
  * z = O_hb - Δ, or (O_hb + offset) - Δ with a gate offset (the residual gate), M = step(z), y = O_hb + M·O_lb
- * (bit-identical to the composed ops), with M's mean and counts from the same pass.
+ * and its tail, ReLU(y) or ReLU(y + offset) (bit-identical to the composed ops), with M's mean and counts from
+ * the same pass.
  */
-export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset: tf.Tensor | undefined, wantGate: boolean): GateForward | undefined {
-  if (!on(ohb, olb, delta, offset) || !sameShape(ohb, olb, offset) || !channelsFit(ohb, delta)) return undefined;
+export function nativeGateForward(ohb: tf.Tensor, olb: tf.Tensor, delta: tf.Tensor, offset: tf.Tensor | undefined, wantGate: boolean, tail?: FusedTail): GateForward | undefined {
+  if (!on(ohb, olb, delta, offset) || !sameShape(ohb, olb, offset) || !channelsFit(ohb, delta) || (tail === 'add-relu' && !offset)) return undefined;
   const inputs: Record<string, tf.Tensor> = { ohb, olb, delta };
   if (offset) inputs.offset = offset;
-  const [y, z, fraction, counts, m] = tf.engine().runKernel(PG_GATE_FORWARD, inputs, { wantGate }) as tf.Tensor[];
+  const [y, z, fraction, counts, m] = tf.engine().runKernel(PG_GATE_FORWARD, inputs, { wantGate, tail: tail ?? 'none' }) as tf.Tensor[];
   return { y, z, m, fraction, counts };
 }
 
@@ -85,7 +87,8 @@ export type GateGradient = { tensor: tf.Tensor } | { uniform: tf.Tensor };
 
 /**
  * dO_hb, dO_lb, dΔ (shaped like `delta`) and the scalar Σ dO_lb·O_lb of the gate's surrogate backward, with
- * M = step(z), and with wantDz the gradient dz reaching z (a gate offset's gradient).
+ * M = step(z), and with wantDz the gradient dz reaching z (a gate offset's gradient). With `out`, the layer's
+ * output after a ReLU tail, the gradient reaching O is dy·step(out) (the ReLU's backward in the same pass).
  */
 export function nativeGateBackward(
   dy: tf.Tensor,
@@ -96,11 +99,13 @@ export function nativeGateBackward(
   alpha: number,
   sparse: boolean,
   wantDz = false,
+  out?: tf.Tensor,
 ): GateGradients | undefined {
   const dg = dGate && 'tensor' in dGate ? dGate.tensor : undefined;
   const dgUniform = dGate && 'uniform' in dGate ? dGate.uniform : undefined;
-  if (!on(dy, olb, z, dg, dgUniform) || !sameShape(dy, olb, z, dg) || (dgUniform && dgUniform.size !== 1) || !channelsFit(dy, delta)) return undefined;
+  if (!on(dy, olb, z, dg, dgUniform, out) || !sameShape(dy, olb, z, dg, out) || (dgUniform && dgUniform.size !== 1) || !channelsFit(dy, delta)) return undefined;
   const inputs: Record<string, tf.Tensor> = { dy, olb, z };
+  if (out) inputs.out = out;
   if (dg) inputs.dGate = dg;
   if (dgUniform) inputs.dgUniform = dgUniform;
   const [dohb, dolb, dDelta, dotLb, dz] = tf.engine().runKernel(PG_GATE_BACKWARD, inputs, { alpha, sparse, wantDz }) as tf.Tensor[];

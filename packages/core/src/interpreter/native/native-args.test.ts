@@ -67,12 +67,15 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
 
   it('rejects element-wise parameters of the wrong kind, length or values', () => {
     expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, s, c, d, a, -1, -1, new Int32Array(6)))).toEqual(
-      args('TypeError', "params must be an Int32Array of the element-wise op's 7 parameters"),
+      args('TypeError', "params must be an Int32Array of the element-wise op's 8 parameters"),
     );
     expect(thrownBy(() => k.pgQuantizeWeights(heap, a, b, [16, 1, 4, 2, 1, 0, 0] as unknown as Int32Array))).toEqual(args('Error', 'params must be an Int32Array'));
     const badBits = elt(16);
     badBits[EltParam.Bits] = 17;
     expect(thrownBy(() => k.pgQuantBackward(heap, a, b, c, s, d, -1, badBits))).toEqual(args('RangeError', 'invalid element-wise parameters'));
+    const badTail = elt(16);
+    badTail[EltParam.Tail] = 3;
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, c, s, c, d, -1, -1, -1, badTail))).toEqual(args('RangeError', 'invalid element-wise parameters'));
     // The parameters are read before any offset: a bad offset does not decide the error.
     expect(thrownBy(() => k.pgQuantBackward(heap, 1 << 20, b, c, s, d, -1, elt(15, 2)))).toEqual(args('RangeError', 'invalid element-wise parameters'));
   });
@@ -87,7 +90,7 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     // The gate offset and dz are optional but, when given, full-size tensors (16 floats at 1024 - 32 are out).
     expect(thrownBy(() => k.pgGateForward(heap, a, b, 1024 - 32, s, c, d, a, -1, -1, elt(16)))).toEqual(range);
     expect(thrownBy(() => k.pgGateForward(heap, a, b, c, s, c, d, a, -1, -1, elt(16)))).toBeUndefined();
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, 1024 - 32, s, -1, elt(16), 1))).toEqual(range);
+    expect(thrownBy(() => k.pgGateBackward(heap, a, -1, b, c, -1, -1, a, b, 1024 - 32, s, -1, elt(16), 1))).toEqual(range);
     expect(thrownBy(() => k.pgMaxPoolBackward(heap, a, b, 1024 - 32, pool()))).toEqual(range);
     expect(thrownBy(() => k.pgQuantizeWeights(heap, a, '64' as unknown as number, elt(16)))).toEqual(args('Error', 'offsets must be numbers'));
   });
@@ -105,11 +108,19 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
     expect(thrownBy(() => k.pgQuantBackward(heap, a, b, c, s, d, -1, elt(16, 1, 1)))).toEqual(missing);
     expect(thrownBy(() => k.pgQuantBackward(heap, a, b, c, s, d, s + 4, elt(16, 1, 1)))).toBeUndefined();
     // dGate may be absent; dDelta may not.
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, -1, -1, -1, elt(16), 1))).toEqual(missing);
+    expect(thrownBy(() => k.pgGateBackward(heap, a, -1, b, c, -1, -1, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
+    expect(thrownBy(() => k.pgGateBackward(heap, a, -1, b, c, -1, -1, a, b, -1, -1, -1, elt(16), 1))).toEqual(missing);
+    // The residual Add in the gate's tail adds the offset: it must be there.
+    const addRelu = elt(16);
+    addRelu[EltParam.Tail] = 2;
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, -1, s, c, d, -1, -1, -1, addRelu))).toEqual(args('Error', 'the add-relu tail needs the offset'));
+    expect(thrownBy(() => k.pgGateForward(heap, a, b, c, s, c, d, -1, -1, -1, addRelu))).toBeUndefined();
+    // A ReLU tail's output, when given, is a full-size tensor.
+    expect(thrownBy(() => k.pgGateBackward(heap, a, 1024 - 32, b, c, -1, -1, a, b, -1, s, -1, elt(16), 1))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
+    expect(thrownBy(() => k.pgGateBackward(heap, a, d, b, c, -1, -1, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
     // The gradient reaching M is a tensor or one value, not both.
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, d, s, a, b, -1, s, -1, elt(16), 1))).toEqual(args('Error', 'dGate and dgUniform are exclusive'));
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, s, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
+    expect(thrownBy(() => k.pgGateBackward(heap, a, -1, b, c, d, s, a, b, -1, s, -1, elt(16), 1))).toEqual(args('Error', 'dGate and dgUniform are exclusive'));
+    expect(thrownBy(() => k.pgGateBackward(heap, a, -1, b, c, -1, s, a, b, -1, s, -1, elt(16), 1))).toBeUndefined();
     // An out-of-bounds offset after a missing one: the bounds error wins.
     expect(thrownBy(() => k.pgFakeQuantBackward(heap, -1, b, s, c, 4096, elt(16)))).toEqual(args('RangeError', "tensor offset out of the heap's bounds"));
     expect(thrownBy(() => k.pgMaxPool(heap, a, -1, c, pool()))).toEqual(missing);
@@ -146,7 +157,7 @@ describe.skipIf(!nativeBuilt)(`native kernels' argument checks${nativeSkipReason
   });
 
   it('rejects the remaining scalar arguments by name', () => {
-    expect(thrownBy(() => k.pgGateBackward(heap, a, b, c, -1, -1, a, b, -1, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
+    expect(thrownBy(() => k.pgGateBackward(heap, a, -1, b, c, -1, -1, a, b, -1, s, -1, elt(16), 'x' as unknown as number))).toEqual(args('Error', 'alpha must be a number'));
     const badPool = pool();
     badPool[ConvParam.StrideH] = 0;
     expect(thrownBy(() => k.pgMaxPool(heap, a, b, c, badPool))).toEqual(args('RangeError', 'invalid pooling parameters'));
