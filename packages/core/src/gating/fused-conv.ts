@@ -47,8 +47,6 @@ export interface FusedGate {
   fraction: tf.Tensor;
   /** [ΣM, size] (float32, no gradient): the reported sparsity's. */
   counts: tf.Tensor;
-  /** y has the executor's tail applied already (KernelContext.tail). */
-  tailApplied?: boolean;
 }
 
 export interface FusedPgConvResult extends FusedGate {

@@ -212,7 +212,7 @@ function gatedKernel(kind: Kind, form: Form): Kernel {
     const fused = !recompute && ctx.training && !obs?.wants(node, OBSERVE.prediction) ? fusedTraining(kind, ctx, layer, delta.t, hbits, gateOpts, offset) : undefined;
     if (fused) {
       observeGate(obs, node, fused.gate, fused);
-      return [wrap(kind, fused.tailApplied ? fused.y : applyTail(fused.y, offset, ctx.tail))];
+      return [wrap(kind, fused.y)];
     }
     const { hb, lb } = quantSplit(layer.x, layer.s, layer.bits, hbits);
     const ohb = linear(kind, ctx, hb, layer.wq, layer.bias);
@@ -248,7 +248,8 @@ function fusedTraining(
   const { node, observer: obs } = ctx;
   const wanted = { wantGate: !!obs?.wants(node, OBSERVE.gate), wantFraction: !!obs?.wants(node, OBSERVE.updateFraction) };
   const trained = { bits: layer.bits, hbits, ...gateOpts, ...wanted, filterGrad: weightGradients(ctx), scaleGrad: !layer.dynamic };
-  if (kind === 'matmul') return fusedPgMatMul(layer.x, layer.wq as tf.Tensor2D, layer.bias, delta, layer.s, trained, offset);
+  // The fused MatMul runs no tail: a layer given one takes the composed path, which applies it.
+  if (kind === 'matmul') return ctx.tail ? undefined : fusedPgMatMul(layer.x, layer.wq as tf.Tensor2D, layer.bias, delta, layer.s, trained, offset);
   const x = layer.x as tf.Tensor4D;
   if (attrInt(node, 'group', 1) !== 1 || layer.wq.rank !== 4) return undefined;
   const [, , kh, kw] = layer.wq.shape;
@@ -260,7 +261,7 @@ function fusedTraining(
   const onnx = onnxLayoutTrainable(x, layer.wq.shape, geometry, layer.bias);
   const w = (onnx ? layer.wq : tf.transpose(layer.wq, [2, 3, 1, 0])) as tf.Tensor4D;
   const opts = { ...trained, weightLayout: onnx ? 'oihw' : 'hwio', geometry, tail: ctx.tail } as const;
-  return { ...fusedPgConv(x, w, layer.bias, delta, layer.s, opts, offset as tf.Tensor4D | undefined), tailApplied: ctx.tail !== undefined };
+  return fusedPgConv(x, w, layer.bias, delta, layer.s, opts, offset as tf.Tensor4D | undefined);
 }
 
 /** A group-1 conv's NHWC output shape from its NHWC input, ONNX [cout, cin, kh, kw] weight and geometry. */
